@@ -1,0 +1,103 @@
+// The backend interface: what the loop glue (ringio.cc) needs from a driver, and the per-slot storage
+// both backends share.
+#pragma once
+
+#include <linux/time_types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "record.h"
+
+namespace ringio {
+
+struct Cqe {
+  int32_t user;
+  int32_t res;
+  uint32_t flags;
+};
+
+// One operation as decoded from a record: every pointer here has been resolved from a JS buffer that
+// the JS op table keeps referenced until this op's final completion.
+struct Op {
+  uint8_t opcode = 0;
+  uint8_t legacy_op = 0;
+  uint8_t interest = 0;
+  uint8_t sqe_flags = 0;
+  int32_t fd = -1;
+  int32_t user = USER_IGNORE;
+  uint32_t len = 0;
+  uint64_t off = 0;
+  bool has_addr2 = false;
+  uint64_t addr = 0;
+  uint64_t addr2 = 0;
+  uint32_t op_flags = 0;
+  int32_t extra = 0;
+};
+
+// Native storage an op needs for as long as the kernel may read it: a timespec, a socklen_t, an iovec
+// array. Indexed by the op's slot (user_data). JS frees a slot only after its final completion, so a
+// slot is never reused while the kernel can still see its storage.
+struct Slot {
+  struct __kernel_timespec ts {};
+  socklen_t socklen = 0;
+  std::vector<iovec> iov;
+  // Legacy engine state.
+  Op op;
+  bool parked = false;
+  int timerfd = -1;
+};
+
+struct OpenOptions {
+  uint32_t entries = 1024;
+  std::string fault;  // fault injection for tests: "EPERM" etc. makes io_uring setup fail that way
+};
+
+class Backend {
+ public:
+  explicit Backend(double* stats) : stats_(stats) {}
+  virtual ~Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  virtual const char* Name() const = 0;
+  // The fd the host loop watches for readability.
+  virtual int PollFd() const = 0;
+  // Queue one op. Some ops complete at once and land in the ready list.
+  virtual void Queue(const Op& op) = 0;
+  // Hand queued ops to the kernel; with get_events, also collect finished work in the same syscall.
+  virtual void Flush(bool get_events) = 0;
+  // The poll fd was readable, or a reap was asked for: collect whatever the kernel finished.
+  virtual void Collect() = 0;
+  // Copy up to cap completions out. Returns how many.
+  virtual uint32_t Reap(int32_t* out, uint32_t cap) = 0;
+  // Cancel everything in flight and wait until the kernel has answered for all of it.
+  virtual void Drain() = 0;
+  virtual std::vector<std::string> Features() const = 0;
+  virtual uint32_t Entries() const = 0;
+
+  Slot& SlotFor(int32_t user) {
+    if (static_cast<size_t>(user) >= slots_.size()) slots_.resize(static_cast<size_t>(user) + 64);
+    return slots_[static_cast<size_t>(user)];
+  }
+  // A completion produced without the kernel: a record that failed validation, or a legacy op.
+  void PushReady(int32_t user, int32_t res, uint32_t flags = 0) { ready_.push_back({user, res, flags}); }
+  double Inflight() const { return stats_[S_INFLIGHT]; }
+
+ protected:
+  uint32_t ReapReady(int32_t* out, uint32_t cap);
+  double* stats_;
+  // A deque, not a vector: growing it must not move a Slot whose storage the kernel may be reading.
+  std::deque<Slot> slots_;
+  std::deque<Cqe> ready_;
+};
+
+// Constructors return nullptr and set *reason when the backend cannot run here.
+Backend* NewUringBackend(double* stats, const OpenOptions& o, std::string* reason);
+Backend* NewEpollBackend(double* stats, const OpenOptions& o, std::string* reason);
+
+}  // namespace ringio

@@ -1,0 +1,330 @@
+// The epoll ("legacy") backend: runs the same op records as the io_uring backend, by waiting for
+// readiness and then making the plain syscall, the way Monoio's LegacyDriver does.
+//
+// Rules this file keeps:
+//  1. An fd is registered once, edge-triggered, for both directions. Its readiness is cached per
+//     direction; an op runs its syscall at once while the cached bit is set, and parks when the syscall
+//     says EAGAIN. The next edge sets the bit again and runs the parked ops in FIFO order.
+//  2. Ops with no interest (NOP, CLOSE, ops on regular files) run at once.
+//  3. A TIMEOUT op owns a timerfd for its lifetime; cancelling it closes the timerfd.
+//  4. Nothing here is seen by the kernel after the syscall returns, so Drain only has to forget.
+#include <errno.h>
+#include <linux/time_types.h>
+#include <liburing/io_uring.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "backend.h"
+
+namespace ringio {
+namespace {
+
+constexpr uint32_t kReadBit = 1;
+constexpr uint32_t kWriteBit = 2;
+
+struct FdState {
+  uint32_t ready = kReadBit | kWriteBit;  // unknown counts as ready: the syscall will tell
+  bool registered = false;
+  bool pollable = true;
+  int timer_slot = -1;  // for a timerfd: the TIMEOUT op that owns it
+  std::deque<int32_t> waiters[2];
+};
+
+class EpollBackend final : public Backend {
+ public:
+  EpollBackend(double* stats) : Backend(stats) {}
+
+  bool Init(std::string* reason) {
+    epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ < 0) {
+      *reason = std::string("epoll_create1 failed: ") + strerrorname_np(errno);
+      return false;
+    }
+    return true;
+  }
+  ~EpollBackend() override {
+    Drain();
+    if (epfd_ >= 0) close(epfd_);
+  }
+
+  const char* Name() const override { return "epoll"; }
+  int PollFd() const override { return epfd_; }
+  uint32_t Entries() const override { return 0; }
+  std::vector<std::string> Features() const override { return {"EPOLLET", "TIMERFD"}; }
+
+  void Queue(const Op& op) override {
+    stats_[S_SUBMITTED] += 1;
+    switch (op.legacy_op) {
+      case IORING_OP_ASYNC_CANCEL: {
+        int res = CancelSlot(static_cast<int32_t>(static_cast<uint32_t>(op.addr)));
+        if (op.user >= 0) PushReady(op.user, res);
+        return;
+      }
+      case IORING_OP_TIMEOUT:
+        StartTimer(op);
+        return;
+      default:
+        break;
+    }
+    if (op.interest == INTEREST_NONE) {
+      PushReady(op.user, Run(op));
+      return;
+    }
+    int dir = op.interest == INTEREST_READABLE ? 0 : 1;
+    FdState& f = fds_[op.fd];
+    if (!f.pollable || (f.waiters[dir].empty() && (f.ready & (1u << dir)))) {
+      int res = Run(op);
+      if (res != -EAGAIN || !f.pollable) {
+        PushReady(op.user, res);
+        return;
+      }
+      f.ready &= ~(1u << dir);
+    }
+    if (!Register(op.fd, f)) {
+      if (!f.pollable) {
+        // Regular files and the like cannot be polled and never say EAGAIN: run now.
+        PushReady(op.user, Run(op));
+      } else {
+        PushReady(op.user, -errno);
+      }
+      return;
+    }
+    Park(op, dir, f);
+  }
+
+  void Flush(bool) override {}
+
+  void Collect() override {
+    struct epoll_event evs[256];
+    for (;;) {
+      stats_[S_ENTERS] += 1;
+      int n = epoll_wait(epfd_, evs, 256, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        uint32_t e = evs[i].events;
+        auto it = fds_.find(fd);
+        if (it == fds_.end()) continue;
+        if (e & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) it->second.ready |= kReadBit;
+        if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) it->second.ready |= kWriteBit;
+        if (it->second.timer_slot >= 0) {
+          FireTimer(fd);
+          continue;
+        }
+        RunWaiters(fd, 0);
+        RunWaiters(fd, 1);
+      }
+      if (n < 256) return;
+    }
+  }
+
+  uint32_t Reap(int32_t* out, uint32_t cap) override { return ReapReady(out, cap); }
+
+  void Drain() override {
+    for (auto& kv : fds_) {
+      if (kv.second.timer_slot >= 0) close(kv.first);
+    }
+    fds_.clear();
+    for (Slot& s : slots_) {
+      if (s.parked) {
+        s.parked = false;
+        s.timerfd = -1;
+        stats_[S_INFLIGHT] -= 1;
+      }
+    }
+    int32_t scratch[CQE_WORDS];
+    while (ReapReady(scratch, 1) > 0) {
+    }
+  }
+
+ private:
+  bool Register(int fd, FdState& f) {
+    if (f.registered) return true;
+    if (!f.pollable) return false;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST) {
+      f.registered = true;
+      return true;
+    }
+    if (errno == EPERM) f.pollable = false;
+    return false;
+  }
+
+  void Park(const Op& op, int dir, FdState& f) {
+    Slot& s = SlotFor(op.user);
+    s.op = op;
+    s.parked = true;
+    f.waiters[dir].push_back(op.user);
+  }
+
+  void RunWaiters(int fd, int dir) {
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) return;
+    FdState& f = it->second;
+    while (!f.waiters[dir].empty() && (f.ready & (1u << dir))) {
+      int32_t user = f.waiters[dir].front();
+      Slot& s = slots_[static_cast<size_t>(user)];
+      int res = Run(s.op);
+      if (res == -EAGAIN) {
+        f.ready &= ~(1u << dir);
+        return;
+      }
+      f.waiters[dir].pop_front();
+      s.parked = false;
+      PushReady(user, res);
+    }
+  }
+
+  void StartTimer(const Op& op) {
+    const auto* ts = reinterpret_cast<const struct __kernel_timespec*>(op.addr);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0) {
+      PushReady(op.user, -errno);
+      return;
+    }
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = ts->tv_sec;
+    its.it_value.tv_nsec = ts->tv_nsec;
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;  // 0 disarms
+    int flags = (op.op_flags & IORING_TIMEOUT_ABS) ? TFD_TIMER_ABSTIME : 0;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = tfd;
+    if (timerfd_settime(tfd, flags, &its, nullptr) < 0 || epoll_ctl(epfd_, EPOLL_CTL_ADD, tfd, &ev) < 0) {
+      int e = errno;
+      close(tfd);
+      PushReady(op.user, -e);
+      return;
+    }
+    Slot& s = SlotFor(op.user);
+    s.op = op;
+    s.parked = true;
+    s.timerfd = tfd;
+    FdState& f = fds_[tfd];
+    f.registered = true;
+    f.timer_slot = op.user;
+  }
+
+  void FireTimer(int tfd) {
+    uint64_t expirations;
+    if (read(tfd, &expirations, sizeof expirations) < 0) return;  // spurious
+    auto it = fds_.find(tfd);
+    int32_t user = it->second.timer_slot;
+    fds_.erase(it);
+    close(tfd);  // closing drops the epoll registration too
+    Slot& s = slots_[static_cast<size_t>(user)];
+    s.parked = false;
+    s.timerfd = -1;
+    PushReady(user, -ETIME);  // io_uring reports an expired timeout as -ETIME; so do we
+  }
+
+  int CancelSlot(int32_t target) {
+    if (target < 0 || static_cast<size_t>(target) >= slots_.size() || !slots_[static_cast<size_t>(target)].parked) {
+      return -ENOENT;
+    }
+    Slot& s = slots_[static_cast<size_t>(target)];
+    if (s.timerfd >= 0) {
+      fds_.erase(s.timerfd);
+      close(s.timerfd);
+      s.timerfd = -1;
+    } else {
+      auto it = fds_.find(s.op.fd);
+      if (it != fds_.end()) {
+        for (auto& q : it->second.waiters) {
+          auto pos = std::find(q.begin(), q.end(), target);
+          if (pos != q.end()) q.erase(pos);
+        }
+      }
+    }
+    s.parked = false;
+    PushReady(target, -ECANCELED);
+    return 0;
+  }
+
+  // Forget an fd that is being closed: its parked ops can never become ready now.
+  void ForgetFd(int fd) {
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) return;
+    if (it->second.registered && it->second.timer_slot < 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+    for (auto& q : it->second.waiters) {
+      for (int32_t user : q) {
+        slots_[static_cast<size_t>(user)].parked = false;
+        PushReady(user, -EBADF);
+      }
+    }
+    fds_.erase(it);
+  }
+
+  // The syscall behind each legacy op. Returns the result as io_uring would: a count, or -errno.
+  int Run(const Op& op) {
+    ssize_t r;
+    void* p = reinterpret_cast<void*>(op.addr);
+    const bool positional = op.off != UINT64_MAX;
+    const off_t pos = static_cast<off_t>(op.off);
+    do {
+      switch (op.legacy_op) {
+        case IORING_OP_NOP:
+          return 0;
+        case IORING_OP_READ:
+          r = positional ? pread(op.fd, p, op.len, pos) : read(op.fd, p, op.len);
+          break;
+        case IORING_OP_WRITE:
+          r = positional ? pwrite(op.fd, p, op.len, pos) : write(op.fd, p, op.len);
+          break;
+        case IORING_OP_READV:
+          r = positional ? preadv(op.fd, static_cast<iovec*>(p), static_cast<int>(op.len), pos)
+                         : readv(op.fd, static_cast<iovec*>(p), static_cast<int>(op.len));
+          break;
+        case IORING_OP_WRITEV:
+          r = positional ? pwritev(op.fd, static_cast<iovec*>(p), static_cast<int>(op.len), pos)
+                         : writev(op.fd, static_cast<iovec*>(p), static_cast<int>(op.len));
+          break;
+        case IORING_OP_POLL_ADD: {
+          struct pollfd pfd = {op.fd, static_cast<short>(op.op_flags), 0};
+          r = poll(&pfd, 1, 0);
+          if (r == 0) return -EAGAIN;
+          if (r > 0) r = pfd.revents;
+          break;
+        }
+        case IORING_OP_CLOSE:
+          ForgetFd(op.fd);
+          r = close(op.fd);
+          if (r < 0 && errno == EINTR) return 0;  // Linux closes the fd even then
+          break;
+        default:
+          return -EOPNOTSUPP;
+      }
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    return static_cast<int>(r);
+  }
+
+  int epfd_ = -1;
+  std::unordered_map<int, FdState> fds_;
+};
+
+}  // namespace
+
+Backend* NewEpollBackend(double* stats, const OpenOptions&, std::string* reason) {
+  auto* b = new EpollBackend(stats);
+  if (!b->Init(reason)) {
+    delete b;
+    return nullptr;
+  }
+  return b;
+}
+
+}  // namespace ringio

@@ -1,0 +1,421 @@
+// The addon's JS boundary: flat `ringio_*` entry points, the per-environment driver, and how it sits in
+// libuv's loop.
+//
+// Loop integration (docs/design/driver.md has the measurements behind it): libuv owns the blocking
+// wait. The backend's poll fd (the ring's registered eventfd, or the epoll fd) is watched by one
+// uv_poll_t. JS pushes op records into a shared Int32Array and flushes a batch with one call
+// (ringio_driver_submit), which also reaps whatever has completed into a second shared Int32Array.
+// When the kernel finishes work while JS is idle, libuv wakes us, we reap, and make one callback into
+// JS per batch of completions.
+//
+// Rules:
+//  1. All state lives in the per-environment Addon instance (no C++ statics), so every worker thread
+//     has its own ring, created on that thread.
+//  2. A record is validated here against the JS buffer it names before any pointer reaches a backend.
+//     A bad record completes with an error instead of throwing, so a batch is never half-taken.
+//  3. The environment cleanup hook drains the backend (cancel, then wait for every completion) before
+//     the environment's memory can go away: worker.terminate() and process exit are safe.
+#include <napi.h>
+#include <sys/eventfd.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "backend.h"
+
+#define RINGIO_STR2(x) #x
+#define RINGIO_STR(x) RINGIO_STR2(x)
+#ifndef RINGIO_SOURCE_HASH
+#define RINGIO_SOURCE_HASH unknown
+#endif
+
+namespace ringio {
+namespace {
+
+Napi::Error CodedError(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
+  const char* name = strerrorname_np(err);
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " " + (name ? name : "E?") + ": " + strerror(err));
+  e.Set("code", Napi::String::New(env, name ? name : "E?"));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+struct Driver {
+  explicit Driver(Napi::Env e) : env(e) {}
+  Napi::Env env;
+  std::unique_ptr<Backend> backend;
+  uv_poll_t* poll = nullptr;
+  bool refed = false;
+  bool in_callback = false;
+  bool close_requested = false;
+  Napi::Reference<Napi::Int32Array> sq_ref;
+  Napi::Reference<Napi::Int32Array> cq_ref;
+  Napi::Reference<Napi::Float64Array> stats_ref;
+  Napi::FunctionReference on_completions;
+  std::unique_ptr<Napi::AsyncContext> async_ctx;
+  int32_t* sq = nullptr;
+  uint32_t sq_cap = 0;
+  int32_t* cq = nullptr;
+  uint32_t cq_cap = 0;
+  double* stats = nullptr;
+
+  // Keep the loop alive exactly while ops are in flight: an idle runtime must let the process exit.
+  void UpdateRef() {
+    bool want = stats[S_INFLIGHT] > 0;
+    if (want == refed) return;
+    refed = want;
+    if (want) {
+      uv_ref(reinterpret_cast<uv_handle_t*>(poll));
+    } else {
+      uv_unref(reinterpret_cast<uv_handle_t*>(poll));
+    }
+  }
+
+  void Shutdown() {
+    if (backend) backend->Drain();
+    if (poll != nullptr) {
+      uv_poll_stop(poll);
+      uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll = nullptr;
+    }
+    backend.reset();
+  }
+};
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+                             InstanceMethod("ringio_driver_open", &Addon::DriverOpen),
+                             InstanceMethod("ringio_driver_submit", &Addon::DriverSubmit),
+                             InstanceMethod("ringio_driver_reap", &Addon::DriverReap),
+                             InstanceMethod("ringio_driver_close", &Addon::DriverClose),
+                             InstanceMethod("ringio_layout", &Addon::Layout),
+                             InstanceMethod("ringio_source_hash", &Addon::SourceHash),
+                             InstanceMethod("ringio_sys_pipe", &Addon::SysPipe),
+                             InstanceMethod("ringio_sys_eventfd", &Addon::SysEventfd),
+                             InstanceMethod("ringio_sys_close", &Addon::SysClose),
+                         });
+    napi_add_env_cleanup_hook(env, &Addon::Cleanup, this);
+  }
+
+  ~Addon() { Teardown(); }
+
+ private:
+  static void Cleanup(void* arg) { static_cast<Addon*>(arg)->Teardown(); }
+
+  void Teardown() {
+    if (!driver_) return;
+    driver_->Shutdown();
+    driver_.reset();
+  }
+
+  // ringio_driver_open({ driver, entries, fault }, sq, cq, stats, onCompletions) -> info
+  Napi::Value DriverOpen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (driver_) throw CodedError(env, "ERR_RINGIO_NESTED_START", "a ringio driver is already open on this thread");
+    if (info.Length() < 5 || !info[0].IsObject() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
+        !info[3].IsTypedArray() || !info[4].IsFunction()) {
+      throw Napi::TypeError::New(env, "ringio_driver_open(options, sq, cq, stats, onCompletions)");
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    std::string kind = o.Get("driver").ToString().Utf8Value();
+    OpenOptions opts;
+    opts.entries = o.Get("entries").ToNumber().Uint32Value();
+    if (o.Get("fault").IsString()) opts.fault = o.Get("fault").ToString().Utf8Value();
+    auto sq = info[1].As<Napi::Int32Array>();
+    auto cq = info[2].As<Napi::Int32Array>();
+    auto st = info[3].As<Napi::Float64Array>();
+    if (st.ElementLength() < STAT_COUNT || sq.ElementLength() < REC_WORDS || cq.ElementLength() < CQE_WORDS) {
+      throw Napi::RangeError::New(env, "ringio_driver_open: shared arrays too small");
+    }
+
+    auto d = std::make_unique<Driver>(env);
+    // SAFETY: the three shared arrays are held by references for the driver's lifetime, so their
+    // backing stores (never on V8's moving heap once we have taken their data pointer) stay put.
+    d->sq_ref = Napi::Persistent(sq);
+    d->cq_ref = Napi::Persistent(cq);
+    d->stats_ref = Napi::Persistent(st);
+    d->sq = sq.Data();
+    d->sq_cap = static_cast<uint32_t>(sq.ElementLength() / REC_WORDS);
+    d->cq = cq.Data();
+    d->cq_cap = static_cast<uint32_t>(cq.ElementLength() / CQE_WORDS);
+    d->stats = st.Data();
+    d->on_completions = Napi::Persistent(info[4].As<Napi::Function>());
+    d->async_ctx = std::make_unique<Napi::AsyncContext>(env, "ringio:driver");
+
+    std::string reason;
+    std::string fallback;
+    Backend* b = nullptr;
+    if (kind == "uring" || kind == "auto") {
+      b = NewUringBackend(d->stats, opts, &reason);
+      if (b == nullptr && kind == "uring") {
+        throw CodedError(env, "ERR_RINGIO_DRIVER_UNAVAILABLE", "io_uring driver unavailable: " + reason);
+      }
+      if (b == nullptr) fallback = reason;
+    }
+    if (b == nullptr) {
+      if (kind != "uring" && kind != "auto" && kind != "epoll") {
+        throw Napi::TypeError::New(env, "driver must be 'uring', 'epoll' or 'auto'");
+      }
+      b = NewEpollBackend(d->stats, opts, &reason);
+      if (b == nullptr) throw CodedError(env, "ERR_RINGIO_DRIVER_UNAVAILABLE", "epoll driver unavailable: " + reason);
+    }
+    d->backend.reset(b);
+
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    d->poll = new uv_poll_t;
+    int r = uv_poll_init(loop, d->poll, b->PollFd());
+    if (r != 0) {
+      delete d->poll;
+      d->poll = nullptr;
+      throw CodedError(env, "ERR_RINGIO_DRIVER_UNAVAILABLE", std::string("uv_poll_init failed: ") + uv_strerror(r));
+    }
+    d->poll->data = d.get();
+    uv_poll_start(d->poll, UV_READABLE, &Addon::OnPoll);
+    uv_unref(reinterpret_cast<uv_handle_t*>(d->poll));
+
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("driver", Napi::String::New(env, b->Name()));
+    out.Set("fallbackReason", fallback.empty() ? env.Null() : Napi::String::New(env, fallback));
+    Napi::Array features = Napi::Array::New(env);
+    uint32_t i = 0;
+    for (const std::string& f : b->Features()) features.Set(i++, Napi::String::New(env, f));
+    out.Set("features", features);
+    out.Set("entries", Napi::Number::New(env, b->Entries()));
+    struct utsname u;
+    out.Set("kernel", Napi::String::New(env, uname(&u) == 0 ? u.release : "unknown"));
+    driver_ = std::move(d);
+    return out;
+  }
+
+  // Resolve one address word group of a record into a pointer or value. Returns 0 or -errno.
+  int ResolveAddr(napi_env env, napi_value bufs, uint32_t nbufs, int kind, int32_t a, int32_t b, uint32_t len,
+                  int32_t user, uint64_t* out) {
+    switch (kind) {
+      case AK_NONE:
+        *out = 0;
+        return 0;
+      case AK_U64:
+        *out = static_cast<uint64_t>(static_cast<uint32_t>(a)) | (static_cast<uint64_t>(static_cast<uint32_t>(b)) << 32);
+        return 0;
+      case AK_BUF:
+      case AK_BUF_END: {
+        uint8_t* data;
+        size_t length;
+        if (!BufferAt(env, bufs, nbufs, a, &data, &length)) return -EFAULT;
+        if (b < 0 || static_cast<size_t>(b) > length) return -EFAULT;
+        if (kind == AK_BUF && static_cast<size_t>(len) > length - static_cast<size_t>(b)) return -EFAULT;
+        // SAFETY: the JS op keeps this typed array referenced until its final completion.
+        *out = reinterpret_cast<uint64_t>(data + b);
+        return 0;
+      }
+      case AK_IOVEC: {
+        if (user < 0 || len == 0 || len > 1024) return -EINVAL;
+        Slot& s = driver_->backend->SlotFor(user);
+        s.iov.resize(len);
+        for (uint32_t i = 0; i < len; i++) {
+          uint8_t* data;
+          size_t length;
+          if (!BufferAt(env, bufs, nbufs, a + static_cast<int32_t>(i), &data, &length)) return -EFAULT;
+          s.iov[i].iov_base = data;
+          s.iov[i].iov_len = length;
+        }
+        // SAFETY: the iovec array lives in the op's slot, which is not reused before its completion.
+        *out = reinterpret_cast<uint64_t>(s.iov.data());
+        return 0;
+      }
+      case AK_TIMESPEC: {
+        if (user < 0 || a < 0 || b < 0 || b >= 1000000000) return -EINVAL;
+        Slot& s = driver_->backend->SlotFor(user);
+        s.ts.tv_sec = a;
+        s.ts.tv_nsec = b;
+        *out = reinterpret_cast<uint64_t>(&s.ts);
+        return 0;
+      }
+      case AK_SOCKLEN: {
+        if (user < 0) return -EINVAL;
+        Slot& s = driver_->backend->SlotFor(user);
+        s.socklen = static_cast<socklen_t>(a);
+        *out = reinterpret_cast<uint64_t>(&s.socklen);
+        return 0;
+      }
+      default:
+        return -EINVAL;
+    }
+  }
+
+  static bool BufferAt(napi_env env, napi_value bufs, uint32_t nbufs, int32_t index, uint8_t** data, size_t* length) {
+    if (index < 0 || static_cast<uint32_t>(index) >= nbufs) return false;
+    napi_value v;
+    if (napi_get_element(env, bufs, static_cast<uint32_t>(index), &v) != napi_ok) return false;
+    napi_typedarray_type type;
+    size_t count;
+    void* p;
+    napi_value ab;
+    size_t byte_offset;
+    if (napi_get_typedarray_info(env, v, &type, &count, &p, &ab, &byte_offset) != napi_ok) return false;
+    if (type != napi_uint8_array && type != napi_int8_array && type != napi_uint8_clamped_array) return false;
+    *data = static_cast<uint8_t*>(p);
+    *length = count;
+    return p != nullptr || count == 0;
+  }
+
+  // ringio_driver_submit(count, bufs, reap) -> completions written to the shared completion array
+  Napi::Value DriverSubmit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!driver_) throw CodedError(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+    Driver& d = *driver_;
+    uint32_t n = info[0].As<Napi::Number>().Uint32Value();
+    if (n > d.sq_cap) throw Napi::RangeError::New(env, "ringio_driver_submit: count exceeds the submission area");
+    napi_value bufs = info[1];
+    uint32_t nbufs = 0;
+    napi_get_array_length(env, bufs, &nbufs);
+    const bool reap = info[2].ToBoolean();
+    Backend* be = d.backend.get();
+    for (uint32_t i = 0; i < n; i++) {
+      const int32_t* w = d.sq + static_cast<size_t>(i) * REC_WORDS;
+      Op op;
+      op.opcode = static_cast<uint8_t>(w[W_OPCODE]);
+      op.fd = w[W_FD];
+      op.user = w[W_USER];
+      op.len = static_cast<uint32_t>(w[W_LEN]);
+      op.off = static_cast<uint64_t>(static_cast<uint32_t>(w[W_OFF_LO])) |
+               (static_cast<uint64_t>(static_cast<uint32_t>(w[W_OFF_HI])) << 32);
+      op.op_flags = static_cast<uint32_t>(w[W_OPFLAGS]);
+      op.sqe_flags = static_cast<uint8_t>(w[W_SQEFLAGS]);
+      op.legacy_op = static_cast<uint8_t>(w[W_LEGACY] & 0xff);
+      op.interest = static_cast<uint8_t>((w[W_LEGACY] >> 8) & 3);
+      op.extra = w[W_EXTRA];
+      if (op.user >= 0) d.stats[S_INFLIGHT] += 1;
+      int err = ResolveAddr(env, bufs, nbufs, w[W_ADDR_KIND], w[W_ADDR_A], w[W_ADDR_B], op.len, op.user, &op.addr);
+      if (err == 0 && w[W_ADDR2_KIND] != AK_NONE) {
+        op.has_addr2 = true;
+        err = ResolveAddr(env, bufs, nbufs, w[W_ADDR2_KIND], w[W_ADDR2_A], w[W_ADDR2_B], 0, op.user, &op.addr2);
+      }
+      if (err != 0) {
+        if (op.user >= 0) be->PushReady(op.user, err);
+        continue;
+      }
+      be->Queue(op);
+    }
+    be->Flush(reap);
+    uint32_t got = reap ? be->Reap(d.cq, d.cq_cap) : 0;
+    d.stats[S_COMPLETIONS] += got;
+    d.UpdateRef();
+    return Napi::Number::New(env, got);
+  }
+
+  // ringio_driver_reap() -> completions written; collects from the kernel first
+  Napi::Value DriverReap(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!driver_) throw CodedError(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+    Driver& d = *driver_;
+    d.backend->Collect();
+    uint32_t got = d.backend->Reap(d.cq, d.cq_cap);
+    d.stats[S_COMPLETIONS] += got;
+    d.UpdateRef();
+    return Napi::Number::New(env, got);
+  }
+
+  Napi::Value DriverClose(const Napi::CallbackInfo& info) {
+    if (!driver_) return info.Env().Undefined();
+    if (driver_->in_callback) {
+      // The completion callback is still on the stack; finish the teardown when it returns.
+      driver_->close_requested = true;
+      driver_->backend->Drain();
+      return info.Env().Undefined();
+    }
+    Teardown();
+    return info.Env().Undefined();
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    (void)status;
+    (void)events;
+    auto* d = static_cast<Driver*>(handle->data);
+    Addon* self = d->env.GetInstanceData<Addon>();
+    d->stats[S_WAKEUPS] += 1;
+    d->backend->Collect();
+    uint32_t got = d->backend->Reap(d->cq, d->cq_cap);
+    d->stats[S_COMPLETIONS] += got;
+    d->UpdateRef();
+    if (got == 0) return;
+    d->stats[S_CALLBACKS] += 1;
+    Napi::HandleScope scope(d->env);
+    d->in_callback = true;
+    try {
+      d->on_completions.MakeCallback(d->env.Global(), {Napi::Number::New(d->env, got)}, *d->async_ctx);
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(d->env, e.Value());
+    }
+    d->in_callback = false;
+    if (d->close_requested && self != nullptr) self->Teardown();
+  }
+
+  Napi::Value Layout(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    const std::pair<const char*, int> entries[] = {
+        {"W_OPCODE", W_OPCODE}, {"W_FD", W_FD}, {"W_USER", W_USER}, {"W_LEN", W_LEN}, {"W_OFF_LO", W_OFF_LO},
+        {"W_OFF_HI", W_OFF_HI}, {"W_ADDR_KIND", W_ADDR_KIND}, {"W_ADDR_A", W_ADDR_A}, {"W_ADDR_B", W_ADDR_B},
+        {"W_OPFLAGS", W_OPFLAGS}, {"W_SQEFLAGS", W_SQEFLAGS}, {"W_ADDR2_KIND", W_ADDR2_KIND},
+        {"W_ADDR2_A", W_ADDR2_A}, {"W_ADDR2_B", W_ADDR2_B}, {"W_LEGACY", W_LEGACY}, {"W_EXTRA", W_EXTRA},
+        {"REC_WORDS", REC_WORDS}, {"AK_NONE", AK_NONE}, {"AK_BUF", AK_BUF}, {"AK_IOVEC", AK_IOVEC},
+        {"AK_TIMESPEC", AK_TIMESPEC}, {"AK_U64", AK_U64}, {"AK_SOCKLEN", AK_SOCKLEN}, {"AK_BUF_END", AK_BUF_END},
+        {"INTEREST_NONE", INTEREST_NONE}, {"INTEREST_READABLE", INTEREST_READABLE},
+        {"INTEREST_WRITABLE", INTEREST_WRITABLE}, {"C_USER", C_USER}, {"C_RES", C_RES}, {"C_FLAGS", C_FLAGS},
+        {"CQE_WORDS", CQE_WORDS}, {"USER_IGNORE", USER_IGNORE}, {"S_ENTERS", S_ENTERS},
+        {"S_COMPLETIONS", S_COMPLETIONS}, {"S_INFLIGHT", S_INFLIGHT}, {"S_SUBMITTED", S_SUBMITTED},
+        {"S_WAKEUPS", S_WAKEUPS}, {"S_CALLBACKS", S_CALLBACKS}, {"STAT_COUNT", STAT_COUNT},
+    };
+    for (const auto& e : entries) o.Set(e.first, Napi::Number::New(env, e.second));
+    return o;
+  }
+
+  Napi::Value SourceHash(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), RINGIO_STR(RINGIO_SOURCE_HASH));
+  }
+
+  Napi::Value SysPipe(const Napi::CallbackInfo& info) {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) throw ErrnoError(info.Env(), errno, "pipe2");
+    Napi::Array a = Napi::Array::New(info.Env(), 2);
+    a.Set(0u, Napi::Number::New(info.Env(), fds[0]));
+    a.Set(1u, Napi::Number::New(info.Env(), fds[1]));
+    return a;
+  }
+
+  Napi::Value SysEventfd(const Napi::CallbackInfo& info) {
+    uint32_t init = info.Length() > 0 ? info[0].ToNumber().Uint32Value() : 0;
+    int fd = eventfd(init, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) throw ErrnoError(info.Env(), errno, "eventfd");
+    return Napi::Number::New(info.Env(), fd);
+  }
+
+  Napi::Value SysClose(const Napi::CallbackInfo& info) {
+    int fd = info[0].ToNumber().Int32Value();
+    if (close(fd) < 0 && errno != EINTR) throw ErrnoError(info.Env(), errno, "close");
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<Driver> driver_;
+};
+
+}  // namespace
+}  // namespace ringio
+
+using RingioAddon = ringio::Addon;
+NODE_API_ADDON(RingioAddon)

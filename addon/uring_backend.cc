@@ -1,0 +1,354 @@
+// The io_uring backend. Private to the addon; JS sees it only through ringio.cc.
+//
+// Rules this file keeps:
+//  1. The ring is created, submitted to and reaped on the thread that owns the JS environment, and only
+//     there (SINGLE_ISSUER when the kernel has it).
+//  2. Pushing an SQE makes no syscall. The ring is entered when JS flushes a batch, when the SQ is full,
+//     when the loop reports the eventfd readable, and in Drain.
+//  3. An op's final CQE (one without IORING_CQE_F_MORE) ends its time in the kernel; S_INFLIGHT counts
+//     ops between submission and that CQE, and Drain does not return until it is zero.
+#include <errno.h>
+#include <liburing.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "backend.h"
+
+namespace ringio {
+namespace {
+
+// The opcodes the runtime itself relies on. A kernel without one of them falls back to epoll.
+struct RequiredOp {
+  int op;
+  const char* name;
+};
+constexpr RequiredOp kRequired[] = {
+    {IORING_OP_NOP, "NOP"},           {IORING_OP_READ, "READ"},   {IORING_OP_WRITE, "WRITE"},
+    {IORING_OP_READV, "READV"},       {IORING_OP_WRITEV, "WRITEV"}, {IORING_OP_POLL_ADD, "POLL_ADD"},
+    {IORING_OP_TIMEOUT, "TIMEOUT"},   {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+    {IORING_OP_CLOSE, "CLOSE"},
+};
+
+// Opcodes later layers use when present; reported in features so they can choose.
+constexpr RequiredOp kOptional[] = {
+    {IORING_OP_SEND_ZC, "SEND_ZC"}, {IORING_OP_MSG_RING, "MSG_RING"}, {IORING_OP_SOCKET, "SOCKET"},
+    {IORING_OP_SPLICE, "SPLICE"},   {IORING_OP_STATX, "STATX"},       {IORING_OP_OPENAT, "OPENAT"},
+    {IORING_OP_SHUTDOWN, "SHUTDOWN"}, {IORING_OP_RECV, "RECV"},       {IORING_OP_SEND, "SEND"},
+    {IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_CONNECT, "CONNECT"},
+};
+
+std::string ReadSysctl(const char* path) {
+  std::ifstream f(path);
+  std::string v;
+  if (f) std::getline(f, v);
+  return v;
+}
+
+std::string SetupFailureReason(int err, uint32_t entries) {
+  std::string r = std::string("io_uring_setup failed: ") + strerrorname_np(err);
+  if (err == EPERM || err == EACCES) {
+    std::string d = ReadSysctl("/proc/sys/kernel/io_uring_disabled");
+    if (!d.empty() && d != "0") {
+      r += " (kernel.io_uring_disabled=" + d + ")";
+    } else {
+      r += " (blocked by a seccomp filter, as in Docker's default profile, or by an LSM)";
+    }
+  } else if (err == ENOSYS) {
+    r += " (kernel built without io_uring)";
+  } else if (err == ENOMEM || err == ENOBUFS) {
+    r += " (ring memory for " + std::to_string(entries) + " entries exceeds RLIMIT_MEMLOCK on this kernel)";
+  }
+  return r;
+}
+
+class UringBackend final : public Backend {
+ public:
+  UringBackend(double* stats) : Backend(stats) {}
+
+  bool Init(const OpenOptions& o, std::string* reason) {
+    // CVE-2024-22017: a ring keeps the credentials it was created with, so a process that changes its
+    // uid later would keep submitting as the old user. Refuse rings in set-id processes outright.
+    if (getuid() != geteuid() || getgid() != getegid()) {
+      *reason = "process runs set-user-ID or set-group-ID (CVE-2024-22017: rings keep old credentials)";
+      return false;
+    }
+    if (!o.fault.empty()) {
+      int e = o.fault == "EPERM" ? EPERM : o.fault == "ENOSYS" ? ENOSYS : o.fault == "ENOMEM" ? ENOMEM : EINVAL;
+      *reason = SetupFailureReason(e, o.entries) + " [injected by RINGIO_FAULT_URING_SETUP]";
+      return false;
+    }
+    // Richest flags first. A kernel that lacks a flag answers EINVAL; anything else is final.
+    struct Attempt {
+      uint32_t flags;
+      const char* names;
+    };
+    const Attempt attempts[] = {
+        {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+         "SINGLE_ISSUER,DEFER_TASKRUN,SUBMIT_ALL"},
+        {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
+         "COOP_TASKRUN,TASKRUN_FLAG,SUBMIT_ALL"},
+        {0, ""},
+    };
+    int err = 0;
+    for (const Attempt& a : attempts) {
+      struct io_uring_params p;
+      memset(&p, 0, sizeof p);
+      p.flags = a.flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+      p.cq_entries = o.entries * 4;
+      err = -io_uring_queue_init_params(o.entries, &ring_, &p);
+      if (err == 0) {
+        flags_ = a.flags;
+        flag_names_ = a.names;
+        kernel_features_ = p.features;
+        sq_entries_ = p.sq_entries;
+        break;
+      }
+      if (err != EINVAL) break;
+    }
+    if (err != 0) {
+      *reason = SetupFailureReason(err, o.entries);
+      return false;
+    }
+    ring_ok_ = true;
+
+    struct io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    if (probe == nullptr) {
+      *reason = "io_uring opcode probe unsupported (kernel older than 5.6)";
+      return false;
+    }
+    for (const RequiredOp& r : kRequired) {
+      if (!io_uring_opcode_supported(probe, r.op)) {
+        *reason = std::string("kernel lacks io_uring opcode ") + r.name;
+        io_uring_free_probe(probe);
+        return false;
+      }
+    }
+    for (const RequiredOp& r : kOptional) {
+      if (io_uring_opcode_supported(probe, r.op)) optional_.push_back(std::string("op:") + r.name);
+    }
+    io_uring_free_probe(probe);
+
+    if (io_uring_register_ring_fd(&ring_) == 1) ring_fd_registered_ = true;
+
+    efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd_ < 0) {
+      *reason = std::string("eventfd failed: ") + strerrorname_np(errno);
+      return false;
+    }
+    int r = io_uring_register_eventfd(&ring_, efd_);
+    if (r < 0) {
+      *reason = std::string("io_uring_register_eventfd failed: ") + strerrorname_np(-r);
+      return false;
+    }
+    return true;
+  }
+
+  ~UringBackend() override {
+    if (ring_ok_) io_uring_queue_exit(&ring_);
+    if (efd_ >= 0) close(efd_);
+  }
+
+  const char* Name() const override { return "uring"; }
+  int PollFd() const override { return efd_; }
+  uint32_t Entries() const override { return sq_entries_; }
+
+  std::vector<std::string> Features() const override {
+    std::vector<std::string> f;
+    std::string names = flag_names_;
+    size_t start = 0;
+    while (start < names.size()) {
+      size_t comma = names.find(',', start);
+      if (comma == std::string::npos) comma = names.size();
+      f.push_back(names.substr(start, comma - start));
+      start = comma + 1;
+    }
+    if (kernel_features_ & IORING_FEAT_EXT_ARG) f.push_back("EXT_ARG");
+    if (kernel_features_ & IORING_FEAT_NODROP) f.push_back("NODROP");
+    if (kernel_features_ & IORING_FEAT_FAST_POLL) f.push_back("FAST_POLL");
+    if (ring_fd_registered_) f.push_back("REGISTERED_RING_FD");
+    f.insert(f.end(), optional_.begin(), optional_.end());
+    return f;
+  }
+
+  void Queue(const Op& op) override {
+    struct io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) {
+      // The SQ is full: hand what we have to the kernel and take a fresh entry.
+      Submit(false);
+      sqe = io_uring_get_sqe(&ring_);
+      if (sqe == nullptr) {
+        PushReady(op.user, -EBUSY);
+        return;
+      }
+    }
+    // SAFETY: op.addr / op.addr2 point either into JS buffers that the JS op table keeps referenced
+    // until this op's final CQE, or into this op's Slot, which is not reused before that CQE either.
+    io_uring_prep_rw(op.opcode, sqe, op.fd, reinterpret_cast<const void*>(op.addr), op.len, op.off);
+    if (op.has_addr2) sqe->addr2 = op.addr2;
+    sqe->rw_flags = static_cast<__kernel_rwf_t>(op.op_flags);
+    sqe->flags = op.sqe_flags;
+    sqe->splice_fd_in = op.extra;
+    sqe->user_data = static_cast<uint32_t>(op.user);
+    stats_[S_SUBMITTED] += 1;
+    pending_ += 1;
+  }
+
+  void Flush(bool get_events) override {
+    if (pending_ > 0 || (get_events && NeedsEnterForEvents())) Submit(get_events);
+  }
+
+  void Collect() override {
+    uint64_t v;
+    // The eventfd only says "look"; its count does not matter.
+    while (read(efd_, &v, sizeof v) > 0) {
+    }
+    if (pending_ > 0 || NeedsEnterForEvents()) Submit(true);
+  }
+
+  uint32_t Reap(int32_t* out, uint32_t cap) override {
+    uint32_t n = ReapReady(out, cap);
+    unsigned head;
+    unsigned seen = 0;
+    struct io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      if (n == cap) break;
+      seen++;
+      int32_t user = static_cast<int32_t>(static_cast<uint32_t>(cqe->user_data));
+      if (user < 0) continue;  // internal SQEs (cancels issued by Drain or by JS with USER_IGNORE)
+      if (!(cqe->flags & IORING_CQE_F_MORE)) stats_[S_INFLIGHT] -= 1;
+      int32_t* w = out + n * CQE_WORDS;
+      w[C_USER] = user;
+      w[C_RES] = cqe->res;
+      w[C_FLAGS] = static_cast<int32_t>(cqe->flags);
+      n++;
+    }
+    io_uring_cq_advance(&ring_, seen);
+    return n;
+  }
+
+  void Drain() override {
+    if (!ring_ok_) return;
+    int32_t scratch[CQE_WORDS];
+    while (ReapReady(scratch, 1) > 0) {
+    }
+    Submit(true);
+    if (Inflight() <= 0) return;
+    struct io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe != nullptr) {
+      io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+      sqe->user_data = static_cast<uint32_t>(USER_IGNORE);
+    }
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    int warned = 0;
+    bool retried = false;
+    while (Inflight() > 0) {
+      struct __kernel_timespec ts = {0, 50 * 1000 * 1000};
+      struct io_uring_cqe* cqe = nullptr;
+      stats_[S_ENTERS] += 1;
+      io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+      pending_ = 0;
+      unsigned head;
+      unsigned seen = 0;
+      io_uring_for_each_cqe(&ring_, head, cqe) {
+        seen++;
+        int32_t user = static_cast<int32_t>(static_cast<uint32_t>(cqe->user_data));
+        if (user >= 0 && !(cqe->flags & IORING_CQE_F_MORE)) stats_[S_INFLIGHT] -= 1;
+        if (user < 0 && cqe->res == -EINVAL && !retried) {
+          // A kernel without CANCEL_ANY (before 5.19): cancel slot by slot instead.
+          retried = true;
+          CancelEachSlot();
+        }
+      }
+      io_uring_cq_advance(&ring_, seen);
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      int secs = static_cast<int>(now.tv_sec - started.tv_sec);
+      if (secs >= 5 * (warned + 1)) {
+        // SAFETY: we may not return while the kernel can still write into JS memory, so we keep
+        // waiting. Every op the runtime issues is cancellable or finishes by itself; say so if not.
+        warned++;
+        fprintf(stderr, "ringio: still waiting for %.0f in-flight io_uring ops to finish before teardown\n",
+                Inflight());
+      }
+    }
+  }
+
+ private:
+  bool NeedsEnterForEvents() const {
+    // With DEFER_TASKRUN, finished work waits as task_work until this thread enters with GETEVENTS.
+    if (flags_ & IORING_SETUP_DEFER_TASKRUN) return true;
+    // Otherwise the kernel says whether task_work or an overflow needs an enter.
+    unsigned f = IO_URING_READ_ONCE(*ring_.sq.kflags);
+    return (f & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+  }
+
+  void Submit(bool get_events) {
+    stats_[S_ENTERS] += 1;
+    int r = get_events ? io_uring_submit_and_get_events(&ring_) : io_uring_submit(&ring_);
+    if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+      fprintf(stderr, "ringio: io_uring_enter failed: %s\n", strerror(-r));
+    }
+    pending_ = 0;
+  }
+
+  void CancelEachSlot() {
+    // Without CANCEL_ANY we do not know which slots are live in the kernel, so try every slot that
+    // was ever used; unknown ones answer ENOENT, which costs nothing.
+    for (size_t i = 0; i < slots_.size(); i++) {
+      struct io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      if (sqe == nullptr) {
+        Submit(false);
+        sqe = io_uring_get_sqe(&ring_);
+        if (sqe == nullptr) return;
+      }
+      io_uring_prep_cancel64(sqe, i, 0);
+      sqe->user_data = static_cast<uint32_t>(USER_IGNORE);
+    }
+  }
+
+  struct io_uring ring_ {};
+  bool ring_ok_ = false;
+  bool ring_fd_registered_ = false;
+  int efd_ = -1;
+  uint32_t flags_ = 0;
+  uint32_t kernel_features_ = 0;
+  uint32_t sq_entries_ = 0;
+  uint32_t pending_ = 0;
+  std::string flag_names_;
+  std::vector<std::string> optional_;
+};
+
+}  // namespace
+
+Backend* NewUringBackend(double* stats, const OpenOptions& o, std::string* reason) {
+  auto* b = new UringBackend(stats);
+  if (!b->Init(o, reason)) {
+    delete b;
+    return nullptr;
+  }
+  return b;
+}
+
+uint32_t Backend::ReapReady(int32_t* out, uint32_t cap) {
+  uint32_t n = 0;
+  while (n < cap && !ready_.empty()) {
+    const Cqe& c = ready_.front();
+    if (c.user >= 0 && !(c.flags & IORING_CQE_F_MORE)) stats_[S_INFLIGHT] -= 1;
+    int32_t* w = out + n * CQE_WORDS;
+    w[C_USER] = c.user;
+    w[C_RES] = c.res;
+    w[C_FLAGS] = static_cast<int32_t>(c.flags);
+    ready_.pop_front();
+    n++;
+  }
+  return n;
+}
+
+}  // namespace ringio

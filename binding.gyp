@@ -1,0 +1,24 @@
+{
+  "targets": [
+    {
+      "target_name": "ringio",
+      "sources": [
+        "addon/ringio.cc",
+        "addon/uring_backend.cc",
+        "addon/epoll_backend.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=9",
+        "NAPI_CPP_EXCEPTIONS",
+        "RINGIO_SOURCE_HASH=<!(node scripts/source-hash.mjs)"
+      ],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+      "libraries": ["-l:liburing.a"],
+      "ldflags": ["-Wl,--exclude-libs,ALL"]
+    }
+  ]
+}

@@ -1,0 +1,57 @@
+/**
+ * The one typed view of the native addon. Everything native goes through `native`; nothing else in the
+ * project loads the binary.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface DriverInfo {
+  driver: 'uring' | 'epoll';
+  fallbackReason: string | null;
+  features: string[];
+  entries: number;
+  kernel: string;
+}
+
+export interface DriverOpenOptions {
+  driver: 'uring' | 'epoll' | 'auto';
+  entries: number;
+  fault?: string;
+}
+
+export interface NativeAddon {
+  ringio_driver_open(
+    opts: DriverOpenOptions,
+    sq: Int32Array,
+    cq: Int32Array,
+    stats: Float64Array,
+    onCompletions: (count: number) => void,
+  ): DriverInfo;
+  /** Submits `count` records from the submission area; with `reap`, returns completions written. */
+  ringio_driver_submit(count: number, bufs: Uint8Array[], reap: boolean): number;
+  ringio_driver_reap(): number;
+  ringio_driver_close(): void;
+  ringio_layout(): Record<string, number>;
+  ringio_source_hash(): string;
+  ringio_sys_pipe(): [number, number];
+  ringio_sys_eventfd(initval: number): number;
+  ringio_sys_close(fd: number): void;
+}
+
+/** The repository root: the folder holding binding.gyp, build/ and prebuilds/. */
+export function addonRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'binding.gyp'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('ringio: cannot find binding.gyp above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
+
+export const native: NativeAddon = nodeGypBuild(addonRoot());

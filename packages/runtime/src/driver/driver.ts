@@ -1,0 +1,284 @@
+/**
+ * The driver as JS sees it: the op table (slot -> waiting op), the shared submission and completion
+ * areas, and batching. One driver per runtime, so one per thread. Which backend sits under it (io_uring
+ * or epoll) is decided once, when the addon opens it; from here on the only difference is whether an op
+ * fills its record with `uringOp` or with `legacyCall` + `legacyInterest`.
+ *
+ * Rules:
+ *  1. Pushing an op writes a record and nothing else. Records go to the addon in one call per batch:
+ *     at the end of the current microtask run (queueMicrotask), or at once when the area is full.
+ *  2. The flush call also reaps, so one crossing both submits a batch and returns what finished.
+ *  3. A slot is freed only by its op's final completion. Until then the op (and its buffers) stay in
+ *     `ops`, whatever happened to the caller: abort, timeout, shutdown.
+ *  4. At most `budget` completions and tasks run between two turns of Node's loop; past that, reaping
+ *     waits for the next turn, so Node's own timers and sockets are never starved.
+ */
+import { native, type DriverInfo } from '../addon.js';
+import {
+  abortError,
+  ECANCELED,
+  EINTR,
+  ringioError,
+} from '../errors.js';
+import { OpAble, OpFlags, OpState, SqeWriter } from '../op.js';
+import { CancelOp } from '../ops/cancel.js';
+import { CloseOp } from '../ops/close.js';
+import {
+  C_FLAGS,
+  C_RES,
+  CQE_WORDS,
+  INTEREST_NONE,
+  INTEREST_READABLE,
+  INTEREST_WRITABLE,
+  IORING_CQE_F_MORE,
+  REC_WORDS,
+  STAT_COUNT,
+  USER_IGNORE,
+  W_FD,
+  W_LEGACY,
+  W_OPCODE,
+  W_USER,
+} from './layout.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyOp = OpAble<any>;
+
+export type DriverKind = 'uring' | 'epoll' | 'auto';
+
+/** Work done since Node's loop last had a turn; shared by the driver and the executor. */
+export interface Turn {
+  work: number;
+  readonly budget: number;
+  /** Ask for a macrotask turn (setImmediate) after which work resumes. */
+  yieldToLoop(): void;
+}
+
+const SQ_RECORDS = 1024;
+const CQ_RECORDS = 4096;
+
+export class Driver {
+  readonly info: DriverInfo;
+  readonly uring: boolean;
+  readonly stats = new Float64Array(STAT_COUNT);
+  /** Ops waiting for their final completion, including those not yet flushed. */
+  live = 0;
+  /** Called whenever `live` drops to zero. */
+  onIdle: (() => void) | undefined;
+
+  private readonly sq = new Int32Array(SQ_RECORDS * REC_WORDS);
+  private readonly cq = new Int32Array(CQ_RECORDS * CQE_WORDS);
+  private readonly bufs: Uint8Array[] = [];
+  private readonly writer: SqeWriter;
+  private readonly ops: (AnyOp | undefined)[] = [];
+  private readonly free: number[] = [];
+  private sqCount = 0;
+  private flushQueued = false;
+  private closed = false;
+  private readonly turn: Turn;
+
+  constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string) {
+    this.turn = turn;
+    this.writer = new SqeWriter(this.sq, this.bufs);
+    this.info = native.ringio_driver_open(
+      { driver: kind, entries, fault },
+      this.sq,
+      this.cq,
+      this.stats,
+      this.onNativeCompletions,
+    );
+    this.uring = this.info.driver === 'uring';
+  }
+
+  /** Submits an op; the promise settles when the kernel has answered for it. */
+  submit<T>(op: OpAble<T>, signal?: AbortSignal): Promise<T> {
+    if (op._state !== OpState.Idle) {
+      return Promise.reject(new TypeError(`this ${op.name} op was already submitted; create a new one`));
+    }
+    if (this.closed) {
+      return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() }));
+    }
+    if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal, op.payload()));
+    const slot = this.free.length > 0 ? this.free.pop()! : this.ops.length;
+    this.ops[slot] = op;
+    op._slot = slot;
+    op._state = OpState.Submitted;
+    this.live++;
+    this.write(op, slot);
+    const p = new Promise<T>((resolve, reject) => {
+      op._resolve = resolve;
+      op._reject = reject;
+    });
+    if (signal !== undefined) {
+      op._signal = signal;
+      op._onAbort = () => this.cancel(op, 'abort');
+      signal.addEventListener('abort', op._onAbort, { once: true });
+    }
+    return p;
+  }
+
+  /** Submits an op whose completion nobody waits for (internal cancels and closes). */
+  submitDetached(op: AnyOp): void {
+    if (this.closed) return;
+    op._state = OpState.Submitted;
+    this.write(op, USER_IGNORE);
+  }
+
+  /**
+   * Asks the kernel to cancel an op. The op stays in the table, with its buffers, until its final
+   * completion arrives; if that completion is a result rather than ECANCELED, the result wins.
+   */
+  cancel(op: AnyOp, reason: 'abort' | 'closed'): void {
+    if (op._state !== OpState.Submitted || op._slot < 0) return;
+    op._state = OpState.Cancelling;
+    op._cancelReason = reason;
+    if (op.flags & OpFlags.SkipCancel || this.closed) return;
+    this.submitDetached(new CancelOp(op._slot));
+  }
+
+  /** Cancels every op in flight (runtime shutdown). */
+  cancelAll(reason: 'abort' | 'closed'): void {
+    for (let i = 0; i < this.ops.length; i++) {
+      const op = this.ops[i];
+      if (op !== undefined) this.cancel(op, reason);
+    }
+  }
+
+  /** Flushes pending records now and reaps what is done (used by the loop turn). */
+  pump(): void {
+    this.flushNow(true);
+  }
+
+  /** Tears the native driver down. Only call once `live` is zero, or at process teardown. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sqCount > 0) this.flushNow(false);
+    native.ringio_driver_close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private write(op: AnyOp, user: number): void {
+    if (this.sqCount === SQ_RECORDS) this.flushNow(false);
+    const w = this.writer;
+    const base = this.sqCount * REC_WORDS;
+    w.base = base;
+    if (this.uring) {
+      op.uringOp(w);
+    } else {
+      op.legacyCall(w);
+      const interest = op.legacyInterest();
+      const dir =
+        interest === null ? INTEREST_NONE : interest.direction === 'readable' ? INTEREST_READABLE : INTEREST_WRITABLE;
+      if (interest !== null) this.sq[base + W_FD] = interest.fd;
+      this.sq[base + W_LEGACY] = (this.sq[base + W_OPCODE]! & 0xff) | (dir << 8);
+    }
+    this.sq[base + W_USER] = user;
+    this.sqCount++;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    this.flushNow(true);
+  };
+
+  private flushNow(wantReap: boolean): void {
+    if (this.closed && this.sqCount === 0) return;
+    const n = this.sqCount;
+    const overBudget = this.turn.work >= this.turn.budget;
+    const reap = wantReap && !overBudget;
+    if (n === 0 && !reap) {
+      if (wantReap) this.turn.yieldToLoop();
+      return;
+    }
+    this.sqCount = 0;
+    const got = native.ringio_driver_submit(n, this.bufs, reap);
+    this.bufs.length = 0;
+    if (got > 0) this.dispatchAll(got);
+    if (wantReap && overBudget) this.turn.yieldToLoop();
+  }
+
+  /** libuv woke us: completions are waiting in the completion area. A new loop turn starts here. */
+  private readonly onNativeCompletions = (count: number): void => {
+    this.turn.work = 0;
+    this.dispatchAll(count);
+  };
+
+  private dispatchAll(count: number): void {
+    let got = count;
+    for (;;) {
+      this.dispatch(got);
+      if (got < CQ_RECORDS || this.closed) break;
+      got = native.ringio_driver_reap();
+      if (got === 0) break;
+    }
+  }
+
+  private dispatch(count: number): void {
+    const cq = this.cq;
+    for (let i = 0; i < count; i++) {
+      const base = i * CQE_WORDS;
+      const user = cq[base]!;
+      if (user < 0) continue;
+      const op = this.ops[user];
+      if (op === undefined) continue;
+      const res = cq[base + C_RES]!;
+      const flags = cq[base + C_FLAGS]!;
+      if (flags & IORING_CQE_F_MORE) {
+        op.more(res, flags);
+        continue;
+      }
+      this.ops[user] = undefined;
+      this.free.push(user);
+      this.live--;
+      this.settle(op, res, flags);
+    }
+    this.turn.work += count;
+    if (this.live === 0 && this.onIdle !== undefined) this.onIdle();
+  }
+
+  private settle(op: AnyOp, res: number, flags: number): void {
+    const cancelled = op._state === OpState.Cancelling;
+    op._state = OpState.Completed;
+    op._slot = -1;
+    const resolve = op._resolve!;
+    const reject = op._reject!;
+    op._resolve = undefined;
+    op._reject = undefined;
+    const signal = op._signal;
+    if (signal !== undefined) {
+      signal.removeEventListener('abort', op._onAbort!);
+      op._signal = undefined;
+      op._onAbort = undefined;
+    }
+    if (cancelled) {
+      const fdArrived = (op.flags & OpFlags.RetIsFd) !== 0 && res >= 0;
+      if (res === ECANCELED || res === EINTR || fdArrived) {
+        // The caller gave up and the kernel confirms it (or handed us an fd nobody will take): reject.
+        if (fdArrived) this.closeDetached(res);
+        reject(
+          op._cancelReason === 'closed'
+            ? ringioError('ERR_RINGIO_CLOSED', 'the runtime shut down while the op was in flight', { buf: op.payload() })
+            : abortError(signal, op.payload()),
+        );
+        return;
+      }
+      // Otherwise the op finished before the cancel reached it: its result wins.
+    }
+    try {
+      resolve(op.complete(res, flags));
+    } catch (e) {
+      reject(e);
+    }
+  }
+
+  private closeDetached(fd: number): void {
+    this.submitDetached(new CloseOp(fd));
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The error registry: every error ringio raises is made here, each with a stable `code`.
+ */
+import { getSystemErrorName } from 'node:util';
+
+export type RingioErrorCode =
+  | 'ERR_RINGIO_NESTED_START'
+  | 'ERR_RINGIO_NO_RUNTIME'
+  | 'ERR_RINGIO_CLOSED'
+  | 'ERR_RINGIO_TIMEOUT'
+  | 'ERR_RINGIO_DRIVER_UNAVAILABLE'
+  | 'ERR_RINGIO_UNEXPECTED_EOF'
+  | 'ERR_RINGIO_ALIGNMENT';
+
+const MESSAGES: Record<RingioErrorCode, string> = {
+  ERR_RINGIO_NESTED_START: 'a ringio runtime is already running on this thread',
+  ERR_RINGIO_NO_RUNTIME: 'no ringio runtime is running on this thread (call start() first)',
+  ERR_RINGIO_CLOSED: 'the resource or runtime is closed',
+  ERR_RINGIO_TIMEOUT: 'the operation timed out',
+  ERR_RINGIO_DRIVER_UNAVAILABLE: 'the requested driver is unavailable',
+  ERR_RINGIO_UNEXPECTED_EOF: 'the stream ended before the buffer was filled',
+  ERR_RINGIO_ALIGNMENT: 'buffer, offset or length is not suitably aligned for O_DIRECT',
+};
+
+export class RingioError extends Error {
+  readonly code: RingioErrorCode;
+  constructor(code: RingioErrorCode, message?: string, props?: Record<string, unknown>) {
+    super(message ?? MESSAGES[code]);
+    this.code = code;
+    this.name = 'Error';
+    if (props) Object.assign(this, props);
+  }
+}
+
+export function ringioError(code: RingioErrorCode, message?: string, props?: Record<string, unknown>): RingioError {
+  return new RingioError(code, message, props);
+}
+
+/** An AbortError as Node makes them: `name` 'AbortError', `code` 'ABORT_ERR', with the signal's reason as cause. */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+  buf?: unknown;
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
+}
+
+export function abortError(signal?: AbortSignal, buf?: unknown): AbortError {
+  const e = new AbortError(undefined, signal?.reason !== undefined ? { cause: signal.reason } : undefined);
+  if (buf !== undefined) e.buf = buf;
+  return e;
+}
+
+export interface ErrnoError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  buf?: unknown;
+  path?: string;
+}
+
+/** An error for a negative kernel result, shaped like Node's system errors. */
+export function errnoError(res: number, syscall: string, props?: Record<string, unknown>): ErrnoError {
+  let code: string;
+  try {
+    code = getSystemErrorName(res);
+  } catch {
+    code = 'E' + -res;
+  }
+  const e = new Error(`${syscall} ${code}`) as ErrnoError;
+  e.code = code;
+  e.errno = res;
+  e.syscall = syscall;
+  if (props) Object.assign(e, props);
+  return e;
+}
+
+/** Negative errno values the runtime itself looks at. */
+export const ECANCELED = -125;
+export const ETIME = -62;
+export const ENOENT = -2;
+export const EALREADY = -114;
+export const EINTR = -4;

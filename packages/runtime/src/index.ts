@@ -1,0 +1,31 @@
+/**
+ * @ringio/runtime: a per-thread io_uring (or epoll) runtime for Node.js.
+ */
+export {
+  start,
+  spawn,
+  yieldNow,
+  sleep,
+  timeout,
+  interval,
+  stats,
+  submit,
+  currentRuntime,
+  type StartOptions,
+  type RuntimeContext,
+  type RuntimeStats,
+  type MissedTick,
+} from './runtime.js';
+export { JoinHandle } from './task.js';
+export { OpAble, OpFlags, OpState, SqeWriter, checkBuffer, checkFd, checkPosition, checkRange } from './op.js';
+export type { Interest, Direction } from './op.js';
+export { NopOp } from './ops/nop.js';
+export { TimeoutOp } from './ops/timeout.js';
+export { PollOp, POLLIN, POLLOUT, POLLPRI, POLLERR, POLLHUP, POLLRDHUP } from './ops/poll.js';
+export { ReadOp } from './ops/read.js';
+export { WriteOp } from './ops/write.js';
+export { CloseOp } from './ops/close.js';
+export { CancelOp } from './ops/cancel.js';
+export { nop, read, write, poll, close, pipe, eventfd, closeSync, type IoOptions } from './fd.js';
+export { RingioError, AbortError, errnoError, ringioError, type RingioErrorCode, type ErrnoError } from './errors.js';
+export { IORING_OP, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF } from './driver/layout.js';

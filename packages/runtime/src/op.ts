@@ -1,0 +1,282 @@
+/**
+ * OpAble: one operation, defined once for both drivers.
+ *
+ * - `uringOp(sqe)` fills the io_uring submission entry.
+ * - `legacyInterest()` names the readiness the epoll driver waits for before the syscall (an fd and a
+ *   direction), or null to run the syscall at once.
+ * - `legacyCall(sqe)` fills the record the epoll driver runs once ready. Its opcode names the syscall
+ *   (the addon runs the plain syscall behind each IORING_OP_* code it knows). By default it is the same
+ *   record as `uringOp`, which is right for most ops.
+ * - `complete(res, flags)` turns the kernel's answer into the value the caller gets, or throws.
+ *
+ * Lifecycle (the runtime owns the state; see docs/design/cancellation.md):
+ *
+ *   Idle --submit--> Submitted --final completion--> Completed
+ *                        |
+ *                        +--abort / shutdown--> Cancelling --final completion--> Completed
+ *
+ * SAFETY: from Submitted until Completed the runtime's op table holds the op, and the op holds every
+ * buffer it handed to the kernel. Cancelling does not release them: only the final completion does,
+ * because until then the kernel may still write into them.
+ */
+import {
+  AK_BUF,
+  AK_BUF_END,
+  AK_IOVEC,
+  AK_NONE,
+  AK_SOCKLEN,
+  AK_TIMESPEC,
+  AK_U64,
+  REC_WORDS,
+  W_ADDR2_A,
+  W_ADDR2_B,
+  W_ADDR2_KIND,
+  W_ADDR_A,
+  W_ADDR_B,
+  W_ADDR_KIND,
+  W_EXTRA,
+  W_FD,
+  W_LEGACY,
+  W_LEN,
+  W_OFF_HI,
+  W_OFF_LO,
+  W_OPCODE,
+  W_OPFLAGS,
+  W_SQEFLAGS,
+} from './driver/layout.js';
+import { errnoError } from './errors.js';
+
+export type Direction = 'readable' | 'writable';
+
+/** What the epoll driver waits for before it runs an op's syscall. */
+export interface Interest {
+  readonly fd: number;
+  readonly direction: Direction;
+}
+
+export const OpState = {
+  Idle: 0,
+  Submitted: 1,
+  Cancelling: 2,
+  Completed: 3,
+} as const;
+export type OpState = (typeof OpState)[keyof typeof OpState];
+
+export const OpFlags = {
+  None: 0,
+  /** The result is a new fd. If the op was cancelled but the fd arrives anyway, the runtime closes it. */
+  RetIsFd: 1,
+  /** Abort does not cancel this op in the kernel (it finishes on its own soon). */
+  SkipCancel: 2,
+} as const;
+
+const TWO_32 = 4294967296;
+
+/**
+ * Writes one record into the shared submission area. Ops call its methods from `uringOp` and
+ * `legacyCall`; the driver positions it on the next free record first.
+ */
+export class SqeWriter {
+  /** @internal */ i32: Int32Array;
+  /** @internal */ base = 0;
+  /** @internal */ bufs: Uint8Array[];
+
+  /** @internal */
+  constructor(i32: Int32Array, bufs: Uint8Array[]) {
+    this.i32 = i32;
+    this.bufs = bufs;
+  }
+
+  /** Start the record: opcode, fd, sqe->len and sqe->off. Every other field is reset to zero. */
+  prep(opcode: number, fd: number, len = 0, offset: number | bigint = 0): this {
+    const w = this.i32;
+    const b = this.base;
+    w[b + W_OPCODE] = opcode;
+    w[b + W_FD] = fd;
+    w[b + W_LEN] = len;
+    if (typeof offset === 'bigint') {
+      w[b + W_OFF_LO] = Number(offset & 0xffffffffn) | 0;
+      w[b + W_OFF_HI] = Number((offset >> 32n) & 0xffffffffn) | 0;
+    } else if (offset === -1) {
+      w[b + W_OFF_LO] = -1;
+      w[b + W_OFF_HI] = -1;
+    } else {
+      w[b + W_OFF_LO] = offset | 0;
+      w[b + W_OFF_HI] = Math.floor(offset / TWO_32) | 0;
+    }
+    w[b + W_ADDR_KIND] = AK_NONE;
+    w[b + W_ADDR_A] = 0;
+    w[b + W_ADDR_B] = 0;
+    w[b + W_OPFLAGS] = 0;
+    w[b + W_SQEFLAGS] = 0;
+    w[b + W_ADDR2_KIND] = AK_NONE;
+    w[b + W_ADDR2_A] = 0;
+    w[b + W_ADDR2_B] = 0;
+    w[b + W_LEGACY] = 0;
+    w[b + W_EXTRA] = 0;
+    return this;
+  }
+
+  /** sqe->addr = buf + byteOffset. The addon checks that sqe->len bytes fit. */
+  buf(buf: Uint8Array, byteOffset = 0): this {
+    this.i32[this.base + W_ADDR_KIND] = AK_BUF;
+    this.i32[this.base + W_ADDR_A] = this.bufs.push(buf) - 1;
+    this.i32[this.base + W_ADDR_B] = byteOffset;
+    return this;
+  }
+
+  /** sqe->addr = an iovec array built from `bufs`, each used whole; sqe->len must be bufs.length. */
+  iovec(bufs: readonly Uint8Array[]): this {
+    this.i32[this.base + W_ADDR_KIND] = AK_IOVEC;
+    this.i32[this.base + W_ADDR_A] = this.bufs.length;
+    for (let i = 0; i < bufs.length; i++) this.bufs.push(bufs[i]!);
+    return this;
+  }
+
+  /** sqe->addr = a timespec kept in the op's native slot. */
+  timespec(sec: number, nsec: number): this {
+    this.i32[this.base + W_ADDR_KIND] = AK_TIMESPEC;
+    this.i32[this.base + W_ADDR_A] = sec;
+    this.i32[this.base + W_ADDR_B] = nsec;
+    return this;
+  }
+
+  /** sqe->addr = a plain 64-bit value (below 2^53). */
+  u64(value: number): this {
+    this.i32[this.base + W_ADDR_KIND] = AK_U64;
+    this.i32[this.base + W_ADDR_A] = value | 0;
+    this.i32[this.base + W_ADDR_B] = Math.floor(value / TWO_32) | 0;
+    return this;
+  }
+
+  /** sqe->addr2 = buf + byteOffset, with the length "to the end" (for sockaddr out-parameters). */
+  addr2Buf(buf: Uint8Array, byteOffset = 0): this {
+    this.i32[this.base + W_ADDR2_KIND] = AK_BUF_END;
+    this.i32[this.base + W_ADDR2_A] = this.bufs.push(buf) - 1;
+    this.i32[this.base + W_ADDR2_B] = byteOffset;
+    return this;
+  }
+
+  /** sqe->addr = buf + byteOffset, with the length "to the end" (for sockaddr in/out-parameters). */
+  addrBufEnd(buf: Uint8Array, byteOffset = 0): this {
+    this.i32[this.base + W_ADDR_KIND] = AK_BUF_END;
+    this.i32[this.base + W_ADDR_A] = this.bufs.push(buf) - 1;
+    this.i32[this.base + W_ADDR_B] = byteOffset;
+    return this;
+  }
+
+  /** sqe->addr2 = a socklen_t in the op's native slot, initialised to `value`. */
+  addr2Socklen(value: number): this {
+    this.i32[this.base + W_ADDR2_KIND] = AK_SOCKLEN;
+    this.i32[this.base + W_ADDR2_A] = value;
+    return this;
+  }
+
+  /** The op-specific flags word (rw_flags, msg_flags, poll mask, timeout flags, cancel flags...). */
+  opFlags(flags: number): this {
+    this.i32[this.base + W_OPFLAGS] = flags;
+    return this;
+  }
+
+  /** IOSQE_* flags. */
+  sqeFlags(flags: number): this {
+    this.i32[this.base + W_SQEFLAGS] = flags;
+    return this;
+  }
+
+  /** sqe->splice_fd_in / file_index. */
+  extra(value: number): this {
+    this.i32[this.base + W_EXTRA] = value;
+    return this;
+  }
+}
+
+/**
+ * The base of every op. Subclasses set `name` (the syscall named in errors) and implement `uringOp`
+ * and `complete`; they override `legacyInterest` / `legacyCall` where the epoll path differs.
+ */
+export abstract class OpAble<T> {
+  /** The syscall named in errors (`read`, `accept`, ...). */
+  abstract readonly name: string;
+  /** OpFlags bits. */
+  readonly flags: number = OpFlags.None;
+
+  /** @internal */ _state: OpState = OpState.Idle;
+  /** @internal */ _slot = -1;
+  /** @internal */ _resolve: ((v: T) => void) | undefined = undefined;
+  /** @internal */ _reject: ((e: unknown) => void) | undefined = undefined;
+  /** @internal */ _signal: AbortSignal | undefined = undefined;
+  /** @internal */ _onAbort: (() => void) | undefined = undefined;
+  /** @internal Why the op is being cancelled: 'abort' or 'closed'. */
+  _cancelReason: 'abort' | 'closed' | undefined = undefined;
+
+  abstract uringOp(sqe: SqeWriter): void;
+
+  legacyInterest(): Interest | null {
+    return null;
+  }
+
+  legacyCall(sqe: SqeWriter): void {
+    this.uringOp(sqe);
+  }
+
+  /** Turns the final completion into the caller's value. Throw to reject. */
+  abstract complete(res: number, flags: number): T;
+
+  /** Called for completions flagged IORING_CQE_F_MORE (multishot results, zero-copy notifications). */
+  more(_res: number, _flags: number): void {}
+
+  /** What an AbortError or a closed-runtime error carries back to the caller (the rented buffer). */
+  payload(): unknown {
+    return undefined;
+  }
+
+  /** The state of this op in its lifecycle. */
+  get state(): OpState {
+    return this._state;
+  }
+
+  /** Helper for `complete`: throws the errno error for a negative result. */
+  protected check(res: number, props?: Record<string, unknown>): number {
+    if (res < 0) {
+      const payload = this.payload();
+      throw errnoError(res, this.name, payload === undefined ? props : { ...props, buf: payload });
+    }
+    return res;
+  }
+}
+
+/** Shared argument checks for ops (bad input is a TypeError or RangeError, never a kernel surprise). */
+export function checkFd(fd: unknown, name = 'fd'): number {
+  if (typeof fd !== 'number' || !Number.isInteger(fd)) throw new TypeError(`${name} must be an integer, got ${typeof fd}`);
+  if (fd < 0 || fd > 0x7fffffff) throw new RangeError(`${name} must be a non-negative int32, got ${fd}`);
+  return fd;
+}
+
+export function checkBuffer(buf: unknown, name = 'buf'): Uint8Array {
+  if (!(buf instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array or Buffer`);
+  return buf;
+}
+
+/** Validates an (offset, length) window into buf; returns the length. */
+export function checkRange(buf: Uint8Array, offset: number, length: number | undefined): number {
+  if (!Number.isInteger(offset) || offset < 0 || offset > buf.byteLength) {
+    throw new RangeError(`offset must be an integer in 0..${buf.byteLength}, got ${offset}`);
+  }
+  const len = length === undefined ? buf.byteLength - offset : length;
+  if (!Number.isInteger(len) || len < 0 || offset + len > buf.byteLength || len > 0x7ffff000) {
+    throw new RangeError(`length must be an integer with offset + length <= ${buf.byteLength}, got ${length}`);
+  }
+  return len;
+}
+
+/** A file position: a non-negative safe integer or bigint, or -1 for "the current position". */
+export function checkPosition(pos: unknown): number | bigint {
+  if (typeof pos === 'bigint') {
+    if (pos < -1n || pos > 0x7fffffffffffffffn) throw new RangeError(`position out of range: ${pos}`);
+    return pos === -1n ? -1 : pos;
+  }
+  if (typeof pos !== 'number' || !Number.isInteger(pos)) throw new TypeError('position must be an integer or bigint');
+  if (pos < -1 || pos > Number.MAX_SAFE_INTEGER) throw new RangeError(`position out of range: ${pos}`);
+  return pos;
+}

@@ -1,0 +1,371 @@
+/**
+ * The per-thread runtime: a driver, a run queue and timers, and the public functions over them.
+ *
+ * Rules:
+ *  1. One runtime per thread at a time (`current`). Module state is per thread in Node, so every
+ *     worker has its own.
+ *  2. start() owns the runtime's life: it ends when main settles, after every op in flight has been
+ *     cancelled and answered by the kernel, and only then closes the driver.
+ *  3. Work between two turns of Node's loop is bounded by BUDGET (completions + queued tasks).
+ */
+import { Driver, type DriverKind, type Turn } from './driver/driver.js';
+import { S_COMPLETIONS, S_ENTERS, S_SUBMITTED, S_WAKEUPS } from './driver/layout.js';
+import { abortError, ringioError } from './errors.js';
+import { Executor } from './executor.js';
+import type { OpAble } from './op.js';
+import { JoinHandle, type TaskHost } from './task.js';
+import { Timers } from './timers.js';
+
+export interface StartOptions {
+  /** 'uring', 'epoll' or 'auto' (default: $RINGIO_DRIVER, else 'auto'). */
+  driver?: DriverKind;
+  /** io_uring submission queue size, 1..32768 (default 1024). */
+  entries?: number;
+  /** Threads to run main on. This version runs one (the calling thread). */
+  threads?: number;
+  /** Receives errors of tasks nobody awaited. Without it they are raised as uncaught exceptions. */
+  onTaskError?: (error: unknown, handle: JoinHandle<unknown>) => void;
+  /** Completions plus queued tasks run before Node's loop gets a turn (default 1024). */
+  budget?: number;
+}
+
+export interface RuntimeContext {
+  threadId: number;
+  threads: number;
+  /** Aborted when the runtime starts shutting down. */
+  signal: AbortSignal;
+}
+
+export interface RuntimeStats {
+  driver: 'uring' | 'epoll';
+  /** Why 'auto' chose epoll, or null. */
+  fallbackReason: string | null;
+  /** The ring's submission queue size (0 on epoll). */
+  entries: number;
+  /** Setup flags and kernel features in use, and optional opcodes the kernel has (`op:SEND_ZC`, ...). */
+  features: string[];
+  kernel: string;
+  opsInFlight: number;
+  tasksQueued: number;
+  timers: number;
+  /** io_uring_enter calls (epoll_wait calls on epoll) so far. */
+  enters: number;
+  completions: number;
+  submitted: number;
+  /** Times Node's loop woke the runtime because the kernel had finished work. */
+  wakeups: number;
+}
+
+let current: Runtime | undefined;
+
+export class Runtime implements TaskHost, Turn {
+  readonly driver: Driver;
+  readonly executor: Executor;
+  readonly timers: Timers;
+  readonly budget: number;
+  work = 0;
+  private readonly tasks = new Set<JoinHandle<unknown>>();
+  private readonly shutdownCtl = new AbortController();
+  private readonly onTaskError: StartOptions['onTaskError'];
+  private immediateQueued = false;
+  private closing = false;
+
+  constructor(kind: DriverKind, entries: number, budget: number, onTaskError: StartOptions['onTaskError']) {
+    this.budget = budget;
+    this.onTaskError = onTaskError;
+    this.driver = new Driver(kind, entries, this, process.env.RINGIO_FAULT_URING_SETUP || undefined);
+    this.executor = new Executor(this);
+    this.timers = new Timers(this.driver);
+  }
+
+  get signal(): AbortSignal {
+    return this.shutdownCtl.signal;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  yieldToLoop(): void {
+    if (this.immediateQueued) return;
+    this.immediateQueued = true;
+    setImmediate(this.onLoopTurn);
+  }
+
+  private readonly onLoopTurn = (): void => {
+    this.immediateQueued = false;
+    this.work = 0;
+    if (!this.driver.isClosed) this.driver.pump();
+    this.executor.drain();
+  };
+
+  spawn<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>): JoinHandle<Awaited<T>> {
+    const h = new JoinHandle(fn as (signal: AbortSignal) => Awaited<T>, this);
+    if (this.closing) {
+      h.shutdown(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down'));
+      return h;
+    }
+    this.tasks.add(h as JoinHandle<unknown>);
+    this.executor.schedule(h);
+    return h;
+  }
+
+  onTaskEnd(handle: JoinHandle<unknown>): void {
+    this.tasks.delete(handle);
+  }
+
+  reportTaskError(error: unknown, handle: JoinHandle<unknown>): void {
+    if (this.onTaskError !== undefined) {
+      this.onTaskError(error, handle);
+      return;
+    }
+    process.nextTick(() => {
+      throw error;
+    });
+  }
+
+  submit<T>(op: OpAble<T>, signal?: AbortSignal): Promise<T> {
+    return this.driver.submit(op, signal);
+  }
+
+  stats(): RuntimeStats {
+    const info = this.driver.info;
+    const s = this.driver.stats;
+    return {
+      driver: info.driver,
+      fallbackReason: info.fallbackReason,
+      entries: info.entries,
+      features: [...info.features],
+      kernel: info.kernel,
+      opsInFlight: this.driver.live,
+      tasksQueued: this.executor.length,
+      timers: this.timers.size,
+      enters: s[S_ENTERS]!,
+      completions: s[S_COMPLETIONS]!,
+      submitted: s[S_SUBMITTED]!,
+      wakeups: s[S_WAKEUPS]!,
+    };
+  }
+
+  /**
+   * Stops the runtime: aborts ctx.signal and every task, rejects pending sleeps, cancels every op in
+   * flight and waits until the kernel has answered for each, then closes the driver.
+   */
+  async shutdown(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const reason = ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
+    this.shutdownCtl.abort(reason);
+    for (const t of [...this.tasks]) t.shutdown(reason);
+    for (const item of this.executor.clear()) {
+      if (typeof item === 'function') item(); // wake yielders; their next op or sleep sees the closed runtime
+    }
+    this.timers.closeAll();
+    this.driver.cancelAll('closed');
+    if (this.driver.live > 0) {
+      await new Promise<void>((resolve) => {
+        this.driver.onIdle = resolve;
+        this.driver.pump();
+      });
+    }
+    this.driver.onIdle = undefined;
+    this.driver.close();
+  }
+}
+
+/** The runtime running on this thread; throws ERR_RINGIO_NO_RUNTIME if there is none. */
+export function currentRuntime(): Runtime {
+  if (current === undefined) throw ringioError('ERR_RINGIO_NO_RUNTIME');
+  return current;
+}
+
+const DRIVERS = new Set(['uring', 'epoll', 'auto']);
+
+/**
+ * Runs `main(ctx)` on this thread's runtime and resolves with its result. The runtime lives until main
+ * settles; then everything still in flight is cancelled and drained before start() settles.
+ */
+export async function start<T>(
+  main: (ctx: RuntimeContext) => T | PromiseLike<T>,
+  opts: StartOptions = {},
+): Promise<Awaited<T>> {
+  if (typeof main !== 'function') throw new TypeError('start(main, opts): main must be a function');
+  if (opts === null || typeof opts !== 'object') throw new TypeError('start(main, opts): opts must be an object');
+  const kind = opts.driver ?? ((process.env.RINGIO_DRIVER || 'auto') as DriverKind);
+  if (!DRIVERS.has(kind)) {
+    throw new TypeError(`driver must be 'uring', 'epoll' or 'auto', got ${JSON.stringify(kind)}`);
+  }
+  const entries = opts.entries ?? 1024;
+  if (typeof entries !== 'number' || !Number.isInteger(entries)) throw new TypeError('entries must be an integer');
+  if (entries < 1 || entries > 32768) throw new RangeError(`entries must be in 1..32768, got ${entries}`);
+  const budget = opts.budget ?? 1024;
+  if (!Number.isInteger(budget) || budget < 1) throw new RangeError(`budget must be a positive integer, got ${budget}`);
+  if (opts.threads !== undefined && opts.threads !== 1) {
+    throw new RangeError(`threads: this version runs one thread per start(); got ${String(opts.threads)}`);
+  }
+  if (opts.onTaskError !== undefined && typeof opts.onTaskError !== 'function') {
+    throw new TypeError('onTaskError must be a function');
+  }
+  if (current !== undefined) throw ringioError('ERR_RINGIO_NESTED_START');
+  const rt = new Runtime(kind, entries, budget, opts.onTaskError);
+  current = rt;
+  try {
+    return await main({ threadId: 0, threads: 1, signal: rt.signal });
+  } finally {
+    try {
+      await rt.shutdown();
+    } finally {
+      current = undefined;
+    }
+  }
+}
+
+/** Queues `fn(signal)` as a task on this thread's run queue. See JoinHandle. */
+export function spawn<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>): JoinHandle<Awaited<T>> {
+  if (typeof fn !== 'function') throw new TypeError('spawn(fn): fn must be a function');
+  return currentRuntime().spawn(fn);
+}
+
+/** Lets every task that is ready now run before the caller continues. */
+export function yieldNow(): Promise<void> {
+  const rt = currentRuntime();
+  return new Promise<void>((resolve) => rt.executor.schedule(resolve));
+}
+
+function checkMs(ms: unknown): number {
+  if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError('ms must be a number');
+  if (ms < 0 || !Number.isFinite(ms) || ms > 2 ** 31 * 1000) throw new RangeError(`ms must be a finite number >= 0, got ${ms}`);
+  return ms;
+}
+
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  return signal;
+}
+
+/** Resolves after `ms` milliseconds (1 ms resolution), measured by the driver's timer. */
+export function sleep(ms: number, opts?: { signal?: AbortSignal }): Promise<void> {
+  try {
+    checkMs(ms);
+    return currentRuntime().timers.sleep(ms, checkSignal(opts?.signal));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * Settles like `work`, or rejects with ERR_RINGIO_TIMEOUT once `ms` pass first. When `work` is a
+ * function it is called with an AbortSignal that is aborted on timeout, which cancels its ops.
+ */
+export function timeout<T>(work: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T), ms: number): Promise<T> {
+  try {
+    checkMs(ms);
+    const rt = currentRuntime();
+    const isFn = typeof work === 'function';
+    if (!isFn && (work === null || typeof work !== 'object' || typeof (work as PromiseLike<T>).then !== 'function')) {
+      throw new TypeError('timeout(work, ms): work must be a promise or a function');
+    }
+    const timerCtl = new AbortController();
+    const workCtl = isFn ? new AbortController() : undefined;
+    let p: PromiseLike<T>;
+    try {
+      p = isFn ? Promise.resolve((work as (s: AbortSignal) => PromiseLike<T> | T)(workCtl!.signal)) : (work as PromiseLike<T>);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      rt.timers.sleep(ms, timerCtl.signal).then(
+        () => {
+          if (done) return;
+          done = true;
+          const err = ringioError('ERR_RINGIO_TIMEOUT', `timed out after ${ms} ms`);
+          workCtl?.abort(err);
+          reject(err);
+        },
+        () => {},
+      );
+      p.then(
+        (v) => {
+          if (done) return;
+          done = true;
+          timerCtl.abort();
+          resolve(v);
+        },
+        (e) => {
+          if (done) return;
+          done = true;
+          timerCtl.abort();
+          reject(e);
+        },
+      );
+    });
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+export type MissedTick = 'burst' | 'delay' | 'skip';
+
+/**
+ * An async iterator that yields 1, 2, 3, ... every `ms` milliseconds, the first after `ms`.
+ * When the consumer falls behind: 'burst' (default) yields the missed ticks at once, 'delay' restarts
+ * the period from now, 'skip' jumps to the next multiple of the period.
+ */
+export function interval(
+  ms: number,
+  opts: { signal?: AbortSignal; missedTick?: MissedTick } = {},
+): AsyncIterableIterator<number> {
+  checkMs(ms);
+  if (ms === 0) throw new RangeError('interval period must be > 0');
+  const signal = checkSignal(opts.signal);
+  const mode = opts.missedTick ?? 'burst';
+  if (mode !== 'burst' && mode !== 'delay' && mode !== 'skip') {
+    throw new TypeError(`missedTick must be 'burst', 'delay' or 'skip'`);
+  }
+  const rt = currentRuntime();
+  const start = performance.now();
+  let next = start + ms;
+  let tick = 0;
+  let finished = false;
+  const it: AsyncIterableIterator<number> = {
+    async next(): Promise<IteratorResult<number>> {
+      if (finished) return { value: undefined, done: true };
+      if (signal?.aborted) {
+        finished = true;
+        throw abortError(signal);
+      }
+      const wait = next - performance.now();
+      if (wait > 0) await rt.timers.sleep(wait, signal);
+      const now = performance.now();
+      tick++;
+      if (mode === 'burst') next += ms;
+      else if (mode === 'delay') next = now + ms;
+      else next = start + (Math.floor((now - start) / ms) + 1) * ms;
+      return { value: tick, done: false };
+    },
+    async return(): Promise<IteratorResult<number>> {
+      finished = true;
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return it;
+    },
+  };
+  return it;
+}
+
+/** Counters and driver facts of this thread's runtime. */
+export function stats(): RuntimeStats {
+  return currentRuntime().stats();
+}
+
+/** Submits an op to this thread's driver. Rejects ERR_RINGIO_NO_RUNTIME outside a runtime. */
+export function submit<T>(op: OpAble<T>, opts?: { signal?: AbortSignal }): Promise<T> {
+  try {
+    return currentRuntime().submit(op, checkSignal(opts?.signal));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Timers on the driver: a binary min-heap of deadlines, with one TIMEOUT op armed in the kernel for the
+ * earliest. 100k sleeps cost 100k heap entries and one kernel timer. Deadlines are on
+ * performance.now()'s clock (CLOCK_MONOTONIC, as the kernel's timeouts are).
+ */
+import type { Driver } from './driver/driver.js';
+import { abortError, ringioError } from './errors.js';
+import { TimeoutOp } from './ops/timeout.js';
+
+interface Entry {
+  deadline: number;
+  index: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** Timers whose deadline is at most this far ahead when a timeout fires are fired with it (1 ms resolution). */
+const SLACK_MS = 0.05;
+
+export class Timers {
+  private heap: Entry[] = [];
+  private armed: TimeoutOp | undefined;
+  private armedDeadline = Infinity;
+  private readonly driver: Driver;
+
+  constructor(driver: Driver) {
+    this.driver = driver;
+  }
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise<void>((resolve, reject) => {
+      const e: Entry = { deadline: performance.now() + ms, index: -1, resolve, reject, signal, onAbort: undefined };
+      if (signal !== undefined) {
+        e.onAbort = () => {
+          this.remove(e);
+          reject(abortError(signal));
+        };
+        signal.addEventListener('abort', e.onAbort, { once: true });
+      }
+      this.push(e);
+      if (e.index === 0) this.arm();
+    });
+  }
+
+  /** Rejects every pending sleep (runtime shutdown). */
+  closeAll(): void {
+    const entries = this.heap;
+    this.heap = [];
+    for (const e of entries) {
+      this.detach(e);
+      e.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime shut down before the timer fired'));
+    }
+  }
+
+  private arm(): void {
+    const head = this.heap[0];
+    if (head === undefined || head.deadline >= this.armedDeadline) return;
+    if (this.armed !== undefined) this.driver.cancel(this.armed, 'abort');
+    const op = new TimeoutOp(Math.max(0, head.deadline - performance.now()));
+    this.armed = op;
+    this.armedDeadline = head.deadline;
+    const fired = (): void => this.onFired(op);
+    this.driver.submit(op).then(fired, fired);
+  }
+
+  private onFired(op: TimeoutOp): void {
+    if (op !== this.armed) return; // superseded by an earlier deadline
+    this.armed = undefined;
+    this.armedDeadline = Infinity;
+    const limit = performance.now() + SLACK_MS;
+    const heap = this.heap;
+    while (heap.length > 0 && heap[0]!.deadline <= limit) {
+      const e = this.pop();
+      this.detach(e);
+      e.resolve();
+    }
+    if (!this.driver.isClosed) this.arm();
+  }
+
+  private detach(e: Entry): void {
+    if (e.signal !== undefined) {
+      e.signal.removeEventListener('abort', e.onAbort!);
+      e.signal = undefined;
+    }
+  }
+
+  private push(e: Entry): void {
+    e.index = this.heap.length;
+    this.heap.push(e);
+    this.up(e.index);
+  }
+
+  private pop(): Entry {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      last.index = 0;
+      this.down(0);
+    }
+    top.index = -1;
+    return top;
+  }
+
+  private remove(e: Entry): void {
+    const i = e.index;
+    if (i < 0) return;
+    const heap = this.heap;
+    const last = heap.pop()!;
+    e.index = -1;
+    if (i < heap.length) {
+      heap[i] = last;
+      last.index = i;
+      this.up(i);
+      this.down(last.index);
+    }
+  }
+
+  private up(i: number): void {
+    const heap = this.heap;
+    const e = heap[i]!;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const pe = heap[p]!;
+      if (pe.deadline <= e.deadline) break;
+      heap[i] = pe;
+      pe.index = i;
+      i = p;
+    }
+    heap[i] = e;
+    e.index = i;
+  }
+
+  private down(i: number): void {
+    const heap = this.heap;
+    const n = heap.length;
+    const e = heap[i]!;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && heap[c + 1]!.deadline < heap[c]!.deadline) c++;
+      const ce = heap[c]!;
+      if (ce.deadline >= e.deadline) break;
+      heap[i] = ce;
+      ce.index = i;
+      i = c;
+    }
+    heap[i] = e;
+    e.index = i;
+  }
+}
