@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "backend.h"
 
@@ -333,9 +334,12 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value DriverClose(const Napi::CallbackInfo& info) {
     if (!driver_) return info.Env().Undefined();
     if (driver_->in_callback) {
-      // The completion callback is still on the stack; finish the teardown when it returns.
+      // This driver's completion callback is still on the stack (JS closed it from a continuation that
+      // runs inside that callback). Tear everything down now, so a new driver can open at once, but
+      // keep the object itself alive until OnPoll returns: it is still using it.
       driver_->close_requested = true;
-      driver_->backend->Drain();
+      driver_->Shutdown();
+      retired_.push_back(std::move(driver_));
       return info.Env().Undefined();
     }
     Teardown();
@@ -346,6 +350,7 @@ class Addon : public Napi::Addon<Addon> {
     (void)status;
     (void)events;
     auto* d = static_cast<Driver*>(handle->data);
+    if (d->close_requested || !d->backend) return;
     Addon* self = d->env.GetInstanceData<Addon>();
     d->stats[S_WAKEUPS] += 1;
     d->backend->Collect();
@@ -362,7 +367,7 @@ class Addon : public Napi::Addon<Addon> {
       napi_fatal_exception(d->env, e.Value());
     }
     d->in_callback = false;
-    if (d->close_requested && self != nullptr) self->Teardown();
+    if (d->close_requested && self != nullptr) self->Release(d);
   }
 
   Napi::Value Layout(const Napi::CallbackInfo& info) {
@@ -411,7 +416,17 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
+  void Release(Driver* d) {
+    for (auto it = retired_.begin(); it != retired_.end(); ++it) {
+      if (it->get() == d) {
+        retired_.erase(it);
+        return;
+      }
+    }
+  }
+
   std::unique_ptr<Driver> driver_;
+  std::vector<std::unique_ptr<Driver>> retired_;
 };
 
 }  // namespace

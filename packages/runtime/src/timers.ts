@@ -16,17 +16,25 @@ interface Entry {
   onAbort: (() => void) | undefined;
 }
 
-/** Timers whose deadline is at most this far ahead when a timeout fires are fired with it (1 ms resolution). */
-const SLACK_MS = 0.05;
+/**
+ * Resolution: the kernel timer is armed for the head's deadline rounded up to the next whole
+ * millisecond, so timers due within the same millisecond share one kernel timeout. A timer never
+ * fires early and at most about 1 ms late (plus scheduling noise).
+ */
+const GRID_MS = 1;
 
 export class Timers {
   private heap: Entry[] = [];
   private armed: TimeoutOp | undefined;
   private armedDeadline = Infinity;
   private readonly driver: Driver;
+  /** CLOCK_MONOTONIC (process.hrtime) minus performance.now(), in ms: both count the same clock. */
+  private readonly monoOffset: number;
 
   constructor(driver: Driver) {
     this.driver = driver;
+    const [s, ns] = process.hrtime();
+    this.monoOffset = s * 1000 + ns / 1e6 - performance.now();
   }
 
   get size(): number {
@@ -61,11 +69,13 @@ export class Timers {
 
   private arm(): void {
     const head = this.heap[0];
-    if (head === undefined || head.deadline >= this.armedDeadline) return;
+    if (head === undefined) return;
+    const at = Math.ceil(head.deadline / GRID_MS) * GRID_MS;
+    if (at >= this.armedDeadline) return;
     if (this.armed !== undefined) this.driver.cancel(this.armed, 'abort');
-    const op = new TimeoutOp(Math.max(0, head.deadline - performance.now()));
+    const op = new TimeoutOp(at + this.monoOffset, { absolute: true });
     this.armed = op;
-    this.armedDeadline = head.deadline;
+    this.armedDeadline = at;
     const fired = (): void => this.onFired(op);
     this.driver.submit(op).then(fired, fired);
   }
@@ -74,7 +84,7 @@ export class Timers {
     if (op !== this.armed) return; // superseded by an earlier deadline
     this.armed = undefined;
     this.armedDeadline = Infinity;
-    const limit = performance.now() + SLACK_MS;
+    const limit = performance.now();
     const heap = this.heap;
     while (heap.length > 0 && heap[0]!.deadline <= limit) {
       const e = this.pop();

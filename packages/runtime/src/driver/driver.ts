@@ -179,7 +179,7 @@ export class Driver {
     this.sqCount++;
     if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(this.flushTask);
+      process.nextTick(this.flushTask);
     }
   }
 
