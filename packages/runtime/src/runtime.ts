@@ -64,7 +64,8 @@ export class Runtime implements TaskHost, Turn {
   readonly timers: Timers;
   readonly budget: number;
   work = 0;
-  private readonly tasks = new Set<JoinHandle<unknown>>();
+  /** Live tasks, for shutdown. Unordered; each handle knows its index (swap-remove). */
+  private readonly tasks: JoinHandle<unknown>[] = [];
   private readonly shutdownCtl = new AbortController();
   private readonly onTaskError: StartOptions['onTaskError'];
   private immediateQueued = false;
@@ -105,13 +106,20 @@ export class Runtime implements TaskHost, Turn {
       h.shutdown(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down'));
       return h;
     }
-    this.tasks.add(h as JoinHandle<unknown>);
+    h._index = this.tasks.push(h as JoinHandle<unknown>) - 1;
     this.executor.schedule(h);
     return h;
   }
 
   onTaskEnd(handle: JoinHandle<unknown>): void {
-    this.tasks.delete(handle);
+    const i = handle._index;
+    if (i < 0) return;
+    handle._index = -1;
+    const last = this.tasks.pop()!;
+    if (last !== handle) {
+      this.tasks[i] = last;
+      last._index = i;
+    }
   }
 
   reportTaskError(error: unknown, handle: JoinHandle<unknown>): void {

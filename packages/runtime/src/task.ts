@@ -33,6 +33,8 @@ export class JoinHandle<T> implements PromiseLike<T>, Runnable {
   #resolve: ((v: T) => void) | undefined;
   #reject: ((e: unknown) => void) | undefined;
   #promise: Promise<T> | undefined;
+  /** @internal Position in the runtime's live-task list, or -1. */
+  _index = -1;
 
   /** @internal */
   constructor(fn: (signal: AbortSignal) => T | PromiseLike<T>, host: TaskHost) {

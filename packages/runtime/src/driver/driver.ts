@@ -54,6 +54,14 @@ export interface Turn {
 }
 
 const SQ_RECORDS = 1024;
+
+/**
+ * When batches are flushed. 'tick' (default): at the end of the current microtask drain
+ * (process.nextTick), so an op submitted from a continuation reaches the kernel in the same loop turn.
+ * 'turn': once per turn of Node's loop (setImmediate, libuv's check phase): fewer, larger batches, one
+ * loop turn of latency. docs/design/driver.md compares them; RINGIO_FLUSH selects one for experiments.
+ */
+const FLUSH_PER_TURN = process.env.RINGIO_FLUSH === 'turn';
 const CQ_RECORDS = 4096;
 
 export class Driver {
@@ -177,7 +185,9 @@ export class Driver {
     }
     this.sq[base + W_USER] = user;
     this.sqCount++;
-    if (!this.flushQueued) {
+    if (FLUSH_PER_TURN) {
+      this.turn.yieldToLoop();
+    } else if (!this.flushQueued) {
       this.flushQueued = true;
       process.nextTick(this.flushTask);
     }
