@@ -78,6 +78,8 @@ class Backend {
   // Cancel everything in flight and wait until the kernel has answered for all of it.
   virtual void Drain() = 0;
   virtual std::vector<std::string> Features() const = 0;
+  // An fd is being closed outside the driver: drop any readiness state kept for its number.
+  virtual void ForgetFd(int) {}
   virtual uint32_t Entries() const = 0;
 
   Slot& SlotFor(int32_t user) {

@@ -255,7 +255,7 @@ class EpollBackend final : public Backend {
   }
 
   // Forget an fd that is being closed: its parked ops can never become ready now.
-  void ForgetFd(int fd) {
+  void ForgetFd(int fd) override {
     auto it = fds_.find(fd);
     if (it == fds_.end()) return;
     if (it->second.registered && it->second.timer_slot < 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);

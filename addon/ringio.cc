@@ -83,11 +83,13 @@ struct Driver {
     }
   }
 
-  void Shutdown() {
+  // Drains the backend and closes the poll handle; on_closed runs when libuv has let go of it.
+  void Shutdown(void (*on_closed)(uv_handle_t*), void* owner) {
     if (backend) backend->Drain();
     if (poll != nullptr) {
       uv_poll_stop(poll);
-      uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll->data = owner;
+      uv_close(reinterpret_cast<uv_handle_t*>(poll), on_closed);
       poll = nullptr;
     }
     backend.reset();
@@ -108,17 +110,45 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("ringio_sys_eventfd", &Addon::SysEventfd),
                              InstanceMethod("ringio_sys_close", &Addon::SysClose),
                          });
-    napi_add_env_cleanup_hook(env, &Addon::Cleanup, this);
+    // An async cleanup hook, not a plain one: the poll handle's close callback is code in this
+    // library, so the environment (and the library) must wait until libuv has run it.
+    napi_add_async_cleanup_hook(env, &Addon::AsyncCleanup, this, &cleanup_hook_);
   }
 
   ~Addon() { Teardown(); }
 
  private:
-  static void Cleanup(void* arg) { static_cast<Addon*>(arg)->Teardown(); }
+  static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
+    auto* self = static_cast<Addon*>(arg);
+    self->cleanup_hook_ = handle;
+    self->tearing_down_ = true;
+    self->Teardown();
+    self->MaybeFinishCleanup();
+  }
+
+  static void OnHandleClosed(uv_handle_t* h) {
+    auto* self = static_cast<Addon*>(h->data);
+    delete reinterpret_cast<uv_poll_t*>(h);
+    self->pending_closes_--;
+    self->MaybeFinishCleanup();
+  }
+
+  void MaybeFinishCleanup() {
+    if (tearing_down_ && pending_closes_ == 0 && cleanup_hook_ != nullptr) {
+      napi_async_cleanup_hook_handle h = cleanup_hook_;
+      cleanup_hook_ = nullptr;
+      napi_remove_async_cleanup_hook(h);
+    }
+  }
+
+  void ShutdownDriver(Driver& d) {
+    if (d.poll != nullptr) pending_closes_++;
+    d.Shutdown(&Addon::OnHandleClosed, this);
+  }
 
   void Teardown() {
     if (!driver_) return;
-    driver_->Shutdown();
+    ShutdownDriver(*driver_);
     driver_.reset();
   }
 
@@ -274,17 +304,42 @@ class Addon : public Napi::Addon<Addon> {
     return p != nullptr || count == 0;
   }
 
+  // The hot entry points below use raw Node-API and never throw C++ exceptions: while a worker is
+  // being terminated any call may fail, and node-addon-api's error path would then abort the process.
+  static napi_value Undefined(napi_env env) {
+    napi_value u = nullptr;
+    napi_get_undefined(env, &u);
+    return u;
+  }
+
+  static napi_value Uint(napi_env env, uint32_t v) {
+    napi_value r = nullptr;
+    if (napi_create_uint32(env, v, &r) != napi_ok) return Undefined(env);
+    return r;
+  }
+
   // ringio_driver_submit(count, bufs, reap) -> completions written to the shared completion array
   Napi::Value DriverSubmit(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!driver_) throw CodedError(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+    napi_env env = info.Env();
+    if (!driver_) {
+      napi_throw_error(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+      return Napi::Value(env, nullptr);
+    }
     Driver& d = *driver_;
-    uint32_t n = info[0].As<Napi::Number>().Uint32Value();
-    if (n > d.sq_cap) throw Napi::RangeError::New(env, "ringio_driver_submit: count exceeds the submission area");
-    napi_value bufs = info[1];
+    uint32_t n = 0;
+    bool reap = false;
     uint32_t nbufs = 0;
-    napi_get_array_length(env, bufs, &nbufs);
-    const bool reap = info[2].ToBoolean();
+    if (info.Length() < 3 || napi_get_value_uint32(env, info[0], &n) != napi_ok ||
+        napi_get_value_bool(env, info[2], &reap) != napi_ok ||
+        napi_get_array_length(env, info[1], &nbufs) != napi_ok) {
+      napi_throw_type_error(env, nullptr, "ringio_driver_submit(count, bufs, reap)");
+      return Napi::Value(env, nullptr);
+    }
+    if (n > d.sq_cap) {
+      napi_throw_range_error(env, nullptr, "ringio_driver_submit: count exceeds the submission area");
+      return Napi::Value(env, nullptr);
+    }
+    napi_value bufs = info[1];
     Backend* be = d.backend.get();
     for (uint32_t i = 0; i < n; i++) {
       const int32_t* w = d.sq + static_cast<size_t>(i) * REC_WORDS;
@@ -316,34 +371,38 @@ class Addon : public Napi::Addon<Addon> {
     uint32_t got = reap ? be->Reap(d.cq, d.cq_cap) : 0;
     d.stats[S_COMPLETIONS] += got;
     d.UpdateRef();
-    return Napi::Number::New(env, got);
+    return Napi::Value(env, Uint(env, got));
   }
 
   // ringio_driver_reap() -> completions written; collects from the kernel first
   Napi::Value DriverReap(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!driver_) throw CodedError(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+    napi_env env = info.Env();
+    if (!driver_) {
+      napi_throw_error(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+      return Napi::Value(env, nullptr);
+    }
     Driver& d = *driver_;
     d.backend->Collect();
     uint32_t got = d.backend->Reap(d.cq, d.cq_cap);
     d.stats[S_COMPLETIONS] += got;
     d.UpdateRef();
-    return Napi::Number::New(env, got);
+    return Napi::Value(env, Uint(env, got));
   }
 
   Napi::Value DriverClose(const Napi::CallbackInfo& info) {
-    if (!driver_) return info.Env().Undefined();
+    napi_env env = info.Env();
+    if (!driver_) return Napi::Value(env, Undefined(env));
     if (driver_->in_callback) {
       // This driver's completion callback is still on the stack (JS closed it from a continuation that
       // runs inside that callback). Tear everything down now, so a new driver can open at once, but
       // keep the object itself alive until OnPoll returns: it is still using it.
       driver_->close_requested = true;
-      driver_->Shutdown();
+      ShutdownDriver(*driver_);
       retired_.push_back(std::move(driver_));
-      return info.Env().Undefined();
+      return Napi::Value(env, Undefined(env));
     }
     Teardown();
-    return info.Env().Undefined();
+    return Napi::Value(env, Undefined(env));
   }
 
   static void OnPoll(uv_poll_t* handle, int status, int events) {
@@ -352,6 +411,7 @@ class Addon : public Napi::Addon<Addon> {
     auto* d = static_cast<Driver*>(handle->data);
     if (d->close_requested || !d->backend) return;
     Addon* self = d->env.GetInstanceData<Addon>();
+    if (self == nullptr || self->tearing_down_) return;
     d->stats[S_WAKEUPS] += 1;
     d->backend->Collect();
     uint32_t got = d->backend->Reap(d->cq, d->cq_cap);
@@ -359,15 +419,30 @@ class Addon : public Napi::Addon<Addon> {
     d->UpdateRef();
     if (got == 0) return;
     d->stats[S_CALLBACKS] += 1;
-    Napi::HandleScope scope(d->env);
+    // Raw Node-API from here: while a worker is being terminated every call may fail, and the
+    // node-addon-api wrappers would then try to build an Error, which fails too and aborts.
+    napi_env env = d->env;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value fn, recv, arg, result;
     d->in_callback = true;
-    try {
-      d->on_completions.MakeCallback(d->env.Global(), {Napi::Number::New(d->env, got)}, *d->async_ctx);
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(d->env, e.Value());
+    if (napi_get_reference_value(env, d->on_completions.operator napi_ref(), &fn) == napi_ok &&
+        napi_get_global(env, &recv) == napi_ok && napi_create_uint32(env, got, &arg) == napi_ok) {
+      napi_status st = napi_make_callback(env, d->async_ctx->operator napi_async_context(), recv, fn, 1, &arg, &result);
+      if (st != napi_ok) {
+        // JS could not run (termination) or threw. The dispatcher catches everything it calls, so a
+        // throw here is a runtime bug: hand it to process 'uncaughtException' if JS can still run.
+        bool pending = false;
+        napi_value err;
+        if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+            napi_get_and_clear_last_exception(env, &err) == napi_ok && st == napi_pending_exception) {
+          napi_fatal_exception(env, err);
+        }
+      }
     }
     d->in_callback = false;
-    if (d->close_requested && self != nullptr) self->Release(d);
+    napi_close_handle_scope(env, scope);
+    if (d->close_requested) self->Release(d);
   }
 
   Napi::Value Layout(const Napi::CallbackInfo& info) {
@@ -412,6 +487,8 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value SysClose(const Napi::CallbackInfo& info) {
     int fd = info[0].ToNumber().Int32Value();
+    // The epoll engine caches readiness per fd number; a later fd with this number must start fresh.
+    if (driver_ && driver_->backend) driver_->backend->ForgetFd(fd);
     if (close(fd) < 0 && errno != EINTR) throw ErrnoError(info.Env(), errno, "close");
     return info.Env().Undefined();
   }
@@ -427,6 +504,9 @@ class Addon : public Napi::Addon<Addon> {
 
   std::unique_ptr<Driver> driver_;
   std::vector<std::unique_ptr<Driver>> retired_;
+  napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
+  bool tearing_down_ = false;
+  int pending_closes_ = 0;
 };
 
 }  // namespace

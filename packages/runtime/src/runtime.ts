@@ -169,7 +169,7 @@ export class Runtime implements TaskHost, Turn {
       if (typeof item === 'function') item(); // wake yielders; their next op or sleep sees the closed runtime
     }
     this.timers.closeAll();
-    this.driver.cancelAll('closed');
+    this.driver.beginShutdown();
     if (this.driver.live > 0) {
       await new Promise<void>((resolve) => {
         this.driver.onIdle = resolve;
@@ -204,9 +204,12 @@ export async function start<T>(
     throw new TypeError(`driver must be 'uring', 'epoll' or 'auto', got ${JSON.stringify(kind)}`);
   }
   const entries = opts.entries ?? 1024;
-  if (typeof entries !== 'number' || !Number.isInteger(entries)) throw new TypeError('entries must be an integer');
-  if (entries < 1 || entries > 32768) throw new RangeError(`entries must be in 1..32768, got ${entries}`);
+  if (typeof entries !== 'number') throw new TypeError('entries must be a number');
+  if (!Number.isInteger(entries) || entries < 1 || entries > 32768) {
+    throw new RangeError(`entries must be an integer in 1..32768, got ${entries}`);
+  }
   const budget = opts.budget ?? 1024;
+  if (typeof budget !== 'number') throw new TypeError('budget must be a number');
   if (!Number.isInteger(budget) || budget < 1) throw new RangeError(`budget must be a positive integer, got ${budget}`);
   if (opts.threads !== undefined && opts.threads !== 1) {
     throw new RangeError(`threads: this version runs one thread per start(); got ${String(opts.threads)}`);
@@ -292,7 +295,13 @@ export function timeout<T>(work: PromiseLike<T> | ((signal: AbortSignal) => Prom
           workCtl?.abort(err);
           reject(err);
         },
-        () => {},
+        (e: unknown) => {
+          // The timer was cancelled: by the work settling first (ignore), or by shutdown (report it).
+          if (done || timerCtl.signal.aborted) return;
+          done = true;
+          workCtl?.abort(e);
+          reject(e);
+        },
       );
       p.then(
         (v) => {

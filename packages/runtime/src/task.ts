@@ -6,7 +6,7 @@
  * reports it (the start() option `onTaskError`, else as an uncaught exception) one loop turn after the
  * task failed, unless somebody awaited the handle by then.
  */
-import { abortError, AbortError } from './errors.js';
+import { AbortError } from './errors.js';
 import type { Runnable } from './executor.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -123,7 +123,8 @@ export class JoinHandle<T> implements PromiseLike<T>, Runnable {
     this.#observed = true;
     if (this.#promise === undefined) {
       if (this.#aborted || this.#status === FAILED) {
-        this.#promise = Promise.reject(this.#value ?? abortError());
+        // #value is the AbortError for an aborted task, else whatever the task threw (even undefined).
+        this.#promise = Promise.reject(this.#value);
       } else if (this.#status === OK) {
         this.#promise = Promise.resolve(this.#value as T);
       } else {

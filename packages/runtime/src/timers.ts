@@ -22,11 +22,13 @@ interface Entry {
  * fires early and at most about 1 ms late (plus scheduling noise).
  */
 const GRID_MS = 1;
+const MAX_ARM_MS = 2 ** 30;
 
 export class Timers {
   private heap: Entry[] = [];
   private armed: TimeoutOp | undefined;
   private armedDeadline = Infinity;
+  private closed = false;
   private readonly driver: Driver;
   /** CLOCK_MONOTONIC (process.hrtime) minus performance.now(), in ms: both count the same clock. */
   private readonly monoOffset: number;
@@ -42,6 +44,7 @@ export class Timers {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down'));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<void>((resolve, reject) => {
       const e: Entry = { deadline: performance.now() + ms, index: -1, resolve, reject, signal, onAbort: undefined };
@@ -59,6 +62,7 @@ export class Timers {
 
   /** Rejects every pending sleep (runtime shutdown). */
   closeAll(): void {
+    this.closed = true;
     const entries = this.heap;
     this.heap = [];
     for (const e of entries) {
@@ -70,7 +74,8 @@ export class Timers {
   private arm(): void {
     const head = this.heap[0];
     if (head === undefined) return;
-    const at = Math.ceil(head.deadline / GRID_MS) * GRID_MS;
+    // Far deadlines are armed at most MAX_ARM_MS ahead; the firing re-arms for what is left.
+    const at = Math.min(Math.ceil(head.deadline / GRID_MS) * GRID_MS, performance.now() + MAX_ARM_MS);
     if (at >= this.armedDeadline) return;
     if (this.armed !== undefined) this.driver.cancel(this.armed, 'abort');
     const op = new TimeoutOp(at + this.monoOffset, { absolute: true });
@@ -91,7 +96,7 @@ export class Timers {
       this.detach(e);
       e.resolve();
     }
-    if (!this.driver.isClosed) this.arm();
+    if (!this.closed) this.arm();
   }
 
   private detach(e: Entry): void {

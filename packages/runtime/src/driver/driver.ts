@@ -82,36 +82,52 @@ export class Driver {
   private sqCount = 0;
   private flushQueued = false;
   private closed = false;
+  private closing = false;
   private readonly turn: Turn;
 
   constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string) {
     this.turn = turn;
     this.writer = new SqeWriter(this.sq, this.bufs);
-    this.info = native.ringio_driver_open(
-      { driver: kind, entries, fault },
-      this.sq,
-      this.cq,
-      this.stats,
-      this.onNativeCompletions,
-    );
+    try {
+      this.info = native.ringio_driver_open(
+        { driver: kind, entries, fault },
+        this.sq,
+        this.cq,
+        this.stats,
+        this.onNativeCompletions,
+      );
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'ERR_RINGIO_DRIVER_UNAVAILABLE' || code === 'ERR_RINGIO_NESTED_START') {
+        throw ringioError(code, (e as Error).message);
+      }
+      throw e;
+    }
     this.uring = this.info.driver === 'uring';
   }
 
   /** Submits an op; the promise settles when the kernel has answered for it. */
   submit<T>(op: OpAble<T>, signal?: AbortSignal): Promise<T> {
+    if (!(op instanceof OpAble)) return Promise.reject(new TypeError('op must be an OpAble'));
     if (op._state !== OpState.Idle) {
       return Promise.reject(new TypeError(`this ${op.name} op was already submitted; create a new one`));
     }
-    if (this.closed) {
+    if (this.closed || this.closing) {
       return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() }));
     }
     if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal, op.payload()));
     const slot = this.free.length > 0 ? this.free.pop()! : this.ops.length;
+    try {
+      this.write(op, slot);
+    } catch (e) {
+      // The op's own uringOp / legacyCall threw: nothing reached the submission area.
+      this.free.push(slot);
+      return Promise.reject(e);
+    }
     this.ops[slot] = op;
     op._slot = slot;
     op._state = OpState.Submitted;
     this.live++;
-    this.write(op, slot);
     const p = new Promise<T>((resolve, reject) => {
       op._resolve = resolve;
       op._reject = reject;
@@ -122,6 +138,15 @@ export class Driver {
       signal.addEventListener('abort', op._onAbort, { once: true });
     }
     return p;
+  }
+
+  /**
+   * Refuses new ops from now on (ERR_RINGIO_CLOSED) and cancels every op in flight; the runtime then
+   * waits for `live` to reach zero before close().
+   */
+  beginShutdown(): void {
+    this.closing = true;
+    this.cancelAll('closed');
   }
 
   /** Submits an op whose completion nobody waits for (internal cancels and closes). */
@@ -173,6 +198,25 @@ export class Driver {
     const w = this.writer;
     const base = this.sqCount * REC_WORDS;
     w.base = base;
+    const nbufs = this.bufs.length;
+    try {
+      this.fill(op, base);
+    } catch (e) {
+      this.bufs.length = nbufs;
+      throw e;
+    }
+    this.sq[base + W_USER] = user;
+    this.sqCount++;
+    if (FLUSH_PER_TURN) {
+      this.turn.yieldToLoop();
+    } else if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.flushTask);
+    }
+  }
+
+  private fill(op: AnyOp, base: number): void {
+    const w = this.writer;
     if (this.uring) {
       op.uringOp(w);
     } else {
@@ -182,14 +226,6 @@ export class Driver {
         interest === null ? INTEREST_NONE : interest.direction === 'readable' ? INTEREST_READABLE : INTEREST_WRITABLE;
       if (interest !== null) this.sq[base + W_FD] = interest.fd;
       this.sq[base + W_LEGACY] = (this.sq[base + W_OPCODE]! & 0xff) | (dir << 8);
-    }
-    this.sq[base + W_USER] = user;
-    this.sqCount++;
-    if (FLUSH_PER_TURN) {
-      this.turn.yieldToLoop();
-    } else if (!this.flushQueued) {
-      this.flushQueued = true;
-      process.nextTick(this.flushTask);
     }
   }
 
@@ -241,7 +277,14 @@ export class Driver {
       const res = cq[base + C_RES]!;
       const flags = cq[base + C_FLAGS]!;
       if (flags & IORING_CQE_F_MORE) {
-        op.more(res, flags);
+        try {
+          op.more(res, flags);
+        } catch (e) {
+          // An op's own more() threw; the dispatch loop must go on for the other completions.
+          process.nextTick(() => {
+            throw e;
+          });
+        }
         continue;
       }
       this.ops[user] = undefined;
