@@ -21,50 +21,34 @@ async function ringio(driver) {
   );
 }
 
-// The anchor: the same NOPs through the same native submit call, with a bare promise per op and no
-// runtime layers (no op objects, no slot table, no scheduler). What the runtime adds is measured
-// against this, in the same process and the same rounds.
-async function anchor(driver) {
+// The anchor, as the issue defines it: a bare promise per op over one batched native call per flush
+// (an empty ringio_driver_submit on an idle driver), with no runtime layers and no kernel work. The
+// target "the runtime's layers cost at most about half" reads as ringio(uring) >= 0.5x this anchor.
+async function anchor() {
   const L = native.ringio_layout();
   const sq = new Int32Array(1024 * L.REC_WORDS);
   const cq = new Int32Array(4096 * L.CQE_WORDS);
   const st = new Float64Array(L.STAT_COUNT);
-  const waiters = [];
-  let n = 0;
+  native.ringio_driver_open({ driver: 'epoll', entries: 1024 }, sq, cq, st, () => {});
+  let waiters = [];
   let queued = false;
-  const dispatch = (got) => {
-    for (let i = 0; i < got; i++) {
-      const slot = cq[i * L.CQE_WORDS + L.C_USER];
-      const r = waiters[slot];
-      waiters[slot] = undefined;
-      r(cq[i * L.CQE_WORDS + L.C_RES]);
-    }
-  };
-  native.ringio_driver_open({ driver, entries: 1024 }, sq, cq, st, dispatch);
   const flush = () => {
     queued = false;
-    const count = n;
-    n = 0;
-    dispatch(native.ringio_driver_submit(count, [], true));
+    const batch = waiters;
+    waiters = [];
+    native.ringio_driver_submit(0, [], false);
+    for (let i = 0; i < batch.length; i++) batch[i](0);
   };
-  const free = Array.from({ length: depth }, (_, i) => depth - 1 - i);
   const op = () =>
     new Promise((r) => {
-      const slot = free.pop();
-      waiters[slot] = (v) => {
-        free.push(slot);
-        r(v);
-      };
-      const b = n++ * L.REC_WORDS;
-      sq.fill(0, b, b + L.REC_WORDS);
-      sq[b + L.W_USER] = slot;
+      waiters.push(r);
       if (!queued) {
         queued = true;
-        queueMicrotask(flush);
+        process.nextTick(flush);
       }
     });
   try {
-    return await measure(op, () => st[L.S_ENTERS], driver);
+    return await measure(op, () => 0, 'none');
   } finally {
     native.ringio_driver_close();
   }
@@ -92,7 +76,7 @@ async function measure(op, enters, driver) {
 }
 
 const cases = [
-  { name: 'anchor', run: () => anchor('uring') },
+  { name: 'anchor', run: anchor },
   { name: 'uring', run: () => ringio('uring').catch((e) => ({ error: e.message })) },
   { name: 'epoll', run: () => ringio('epoll') },
 ];

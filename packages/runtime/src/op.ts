@@ -197,7 +197,7 @@ export class SqeWriter {
  */
 export abstract class OpAble<T> {
   /** The syscall named in errors (`read`, `accept`, ...). */
-  abstract readonly name: string;
+  abstract get name(): string;
   /** OpFlags bits. */
   readonly flags: number = OpFlags.None;
 

@@ -55,6 +55,15 @@ export interface Turn {
 
 const SQ_RECORDS = 1024;
 
+// One executor for every op's promise: submit() parks the op here and `new Promise(bindOp)` stores
+// the resolving functions on it, so no closure is allocated per op.
+let binding: AnyOp | undefined;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const bindOp = (resolve: (v: any) => void, reject: (e: unknown) => void): void => {
+  binding!._resolve = resolve;
+  binding!._reject = reject;
+};
+
 /**
  * When batches are flushed. 'tick' (default): at the end of the current microtask drain
  * (process.nextTick), so an op submitted from a continuation reaches the kernel in the same loop turn.
@@ -128,10 +137,9 @@ export class Driver {
     op._slot = slot;
     op._state = OpState.Submitted;
     this.live++;
-    const p = new Promise<T>((resolve, reject) => {
-      op._resolve = resolve;
-      op._reject = reject;
-    });
+    binding = op;
+    const p = new Promise<T>(bindOp);
+    binding = undefined;
     if (signal !== undefined) {
       op._signal = signal;
       op._onAbort = () => this.cancel(op, 'abort');

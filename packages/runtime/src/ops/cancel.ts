@@ -8,7 +8,9 @@ import { IORING_OP } from '../driver/layout.js';
 import { OpAble, type SqeWriter } from '../op.js';
 
 export class CancelOp extends OpAble<number> {
-  readonly name = 'cancel';
+  get name(): string {
+    return 'cancel';
+  }
   constructor(readonly target: number) {
     super();
   }

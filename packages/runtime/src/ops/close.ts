@@ -3,7 +3,9 @@ import { IORING_OP } from '../driver/layout.js';
 import { OpAble, checkFd, type SqeWriter } from '../op.js';
 
 export class CloseOp extends OpAble<void> {
-  readonly name = 'close';
+  get name(): string {
+    return 'close';
+  }
   readonly fd: number;
   constructor(fd: number) {
     super();

@@ -3,7 +3,9 @@ import { IORING_OP } from '../driver/layout.js';
 import { OpAble, type SqeWriter } from '../op.js';
 
 export class NopOp extends OpAble<number> {
-  readonly name = 'nop';
+  get name(): string {
+    return 'nop';
+  }
 
   // io_uring: IORING_OP_NOP. epoll: the same record; the legacy engine answers 0 with no syscall.
   uringOp(sqe: SqeWriter): void {

@@ -10,7 +10,9 @@ export const POLLHUP = 0x010;
 export const POLLRDHUP = 0x2000;
 
 export class PollOp extends OpAble<number> {
-  readonly name = 'poll';
+  get name(): string {
+    return 'poll';
+  }
   readonly fd: number;
   readonly events: number;
 

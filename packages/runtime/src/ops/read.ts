@@ -6,7 +6,9 @@ import { IORING_OP } from '../driver/layout.js';
 import { OpAble, checkBuffer, checkFd, checkPosition, checkRange, type Interest, type SqeWriter } from '../op.js';
 
 export class ReadOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
-  readonly name = 'read';
+  get name(): string {
+    return 'read';
+  }
   readonly fd: number;
   readonly buf: B;
   readonly offset: number;

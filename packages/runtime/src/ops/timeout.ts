@@ -9,7 +9,9 @@ import { ETIME } from '../errors.js';
 import { OpAble, type SqeWriter } from '../op.js';
 
 export class TimeoutOp extends OpAble<boolean> {
-  readonly name = 'timeout';
+  get name(): string {
+    return 'timeout';
+  }
   readonly sec: number;
   readonly nsec: number;
   readonly absolute: boolean;

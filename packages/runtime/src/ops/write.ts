@@ -3,7 +3,9 @@ import { IORING_OP } from '../driver/layout.js';
 import { OpAble, checkBuffer, checkFd, checkPosition, checkRange, type Interest, type SqeWriter } from '../op.js';
 
 export class WriteOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
-  readonly name = 'write';
+  get name(): string {
+    return 'write';
+  }
   readonly fd: number;
   readonly buf: B;
   readonly offset: number;
