@@ -28,7 +28,9 @@ struct Op {
   uint8_t legacy_op = 0;
   uint8_t interest = 0;
   uint8_t sqe_flags = 0;
+  uint16_t ioprio = 0;
   int32_t fd = -1;
+  int32_t interest_fd = -1;
   int32_t user = USER_IGNORE;
   uint32_t len = 0;
   uint64_t off = 0;
@@ -46,9 +48,11 @@ struct Slot {
   struct __kernel_timespec ts {};
   socklen_t socklen = 0;
   std::vector<iovec> iov;
+  struct msghdr msg {};
   // Legacy engine state.
   Op op;
   bool parked = false;
+  bool connecting = false;  // a legacy CONNECT that got EINPROGRESS: finish with SO_ERROR
   int timerfd = -1;
 };
 

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <linux/time_types.h>
 #include <liburing/io_uring.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -78,7 +80,8 @@ class EpollBackend final : public Backend {
       return;
     }
     int dir = op.interest == INTEREST_READABLE ? 0 : 1;
-    FdState& f = fds_[op.fd];
+    const int ifd = op.interest_fd;
+    FdState& f = fds_[ifd];
     if (!f.pollable || (f.waiters[dir].empty() && (f.ready & (1u << dir)))) {
       int res = Run(op);
       if (res != -EAGAIN || !f.pollable) {
@@ -87,7 +90,7 @@ class EpollBackend final : public Backend {
       }
       f.ready &= ~(1u << dir);
     }
-    if (!Register(op.fd, f)) {
+    if (!Register(ifd, f)) {
       if (!f.pollable) {
         // Regular files and the like cannot be polled and never say EAGAIN: run now.
         PushReady(op.user, Run(op));
@@ -241,7 +244,7 @@ class EpollBackend final : public Backend {
       close(s.timerfd);
       s.timerfd = -1;
     } else {
-      auto it = fds_.find(s.op.fd);
+      auto it = fds_.find(s.op.interest_fd);
       if (it != fds_.end()) {
         for (auto& q : it->second.waiters) {
           auto pos = std::find(q.begin(), q.end(), target);
@@ -297,6 +300,51 @@ class EpollBackend final : public Backend {
           r = poll(&pfd, 1, 0);
           if (r == 0) return -EAGAIN;
           if (r > 0) r = pfd.revents;
+          break;
+        }
+        case IORING_OP_RECV:
+          r = recv(op.fd, p, op.len, static_cast<int>(op.op_flags) | MSG_DONTWAIT);
+          break;
+        case IORING_OP_SEND:
+        case IORING_OP_SEND_ZC:  // no zero-copy on this path: a plain send, done when it returns
+          r = send(op.fd, p, op.len, static_cast<int>(op.op_flags) | MSG_DONTWAIT | MSG_NOSIGNAL);
+          break;
+        case IORING_OP_SENDMSG:
+          r = sendmsg(op.fd, static_cast<msghdr*>(p), static_cast<int>(op.op_flags) | MSG_DONTWAIT | MSG_NOSIGNAL);
+          break;
+        case IORING_OP_RECVMSG:
+          r = recvmsg(op.fd, static_cast<msghdr*>(p), static_cast<int>(op.op_flags) | MSG_DONTWAIT);
+          break;
+        case IORING_OP_ACCEPT:
+          r = accept4(op.fd, static_cast<sockaddr*>(p), reinterpret_cast<socklen_t*>(op.addr2),
+                      static_cast<int>(op.op_flags));
+          break;
+        case IORING_OP_CONNECT: {
+          Slot& s = SlotFor(op.user);
+          if (s.connecting) {
+            // The socket became writable after EINPROGRESS: the outcome is in SO_ERROR.
+            int err = 0;
+            socklen_t l = sizeof err;
+            if (getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0) err = errno;
+            s.connecting = false;
+            return -err;
+          }
+          r = connect(op.fd, static_cast<sockaddr*>(p), static_cast<socklen_t>(op.off));
+          if (r < 0 && (errno == EINPROGRESS || errno == EALREADY)) {
+            s.connecting = true;
+            return -EAGAIN;
+          }
+          break;
+        }
+        case IORING_OP_SHUTDOWN:
+          r = shutdown(op.fd, static_cast<int>(op.len));
+          break;
+        case IORING_OP_SPLICE: {
+          // io_uring's layout: fd = fd_out, off = off_out, addr = off_in, splice_fd_in = fd_in.
+          loff_t in_off = static_cast<loff_t>(op.addr);
+          loff_t out_off = static_cast<loff_t>(op.off);
+          r = splice(op.extra, op.addr == UINT64_MAX ? nullptr : &in_off, op.fd, op.off == UINT64_MAX ? nullptr : &out_off,
+                     op.len, op.op_flags | SPLICE_F_NONBLOCK);
           break;
         }
         case IORING_OP_CLOSE:

@@ -21,11 +21,12 @@ enum RecWord : int {
   W_ADDR_A = 7,
   W_ADDR_B = 8,
   W_OPFLAGS = 9,   // the sqe's op-specific flags union (rw_flags, poll32_events, timeout_flags, ...)
-  W_SQEFLAGS = 10, // IOSQE_*
+  W_SQEFLAGS = 10, // bits 0-7 IOSQE_*, bits 16-31 sqe->ioprio (accept/recv multishot flags)
   W_ADDR2_KIND = 11, // how to build sqe->addr2 (which shares storage with sqe->off)
   W_ADDR2_A = 12,
   W_ADDR2_B = 13,
-  W_LEGACY = 14,   // epoll backend: bits 0-7 the syscall to run (an IORING_OP_* code), bits 8-9 the interest
+  W_LEGACY = 14,   // epoll backend: bits 0-7 the syscall to run (an IORING_OP_* code), bits 8-9 the interest,
+                   // bits 10-31 the fd whose readiness is awaited (below 2^22)
   W_EXTRA = 15,    // sqe->splice_fd_in / file_index
   REC_WORDS = 16,
 };
@@ -38,6 +39,7 @@ enum AddrKind : int {
   AK_U64 = 4,      // A = low 32 bits, B = high 32 bits, passed as a plain value
   AK_SOCKLEN = 5,  // a socklen_t in the slot, initialised to A (for accept's addrlen)
   AK_BUF_END = 6,  // like AK_BUF, but the length is "to the end of the buffer" (sockaddr out-params)
+  AK_MSGHDR = 7,   // a msghdr in the slot: A = data buffer index (used whole), B = name buffer index or -1
 };
 
 enum Interest : int { INTEREST_NONE = 0, INTEREST_READABLE = 1, INTEREST_WRITABLE = 2 };

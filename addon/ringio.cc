@@ -16,7 +16,10 @@
 //  3. The environment cleanup hook drains the backend (cancel, then wait for every completion) before
 //     the environment's memory can go away: worker.terminate() and process exit are safe.
 #include <napi.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <uv.h>
@@ -109,6 +112,13 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("ringio_sys_pipe", &Addon::SysPipe),
                              InstanceMethod("ringio_sys_eventfd", &Addon::SysEventfd),
                              InstanceMethod("ringio_sys_close", &Addon::SysClose),
+                             InstanceMethod("ringio_net_socket", &Addon::NetSocket),
+                             InstanceMethod("ringio_net_socketpair", &Addon::NetSocketpair),
+                             InstanceMethod("ringio_net_bind", &Addon::NetBind),
+                             InstanceMethod("ringio_net_listen", &Addon::NetListen),
+                             InstanceMethod("ringio_net_setsockopt", &Addon::NetSetsockopt),
+                             InstanceMethod("ringio_net_getsockopt", &Addon::NetGetsockopt),
+                             InstanceMethod("ringio_net_sockname", &Addon::NetSockname),
                          });
     // An async cleanup hook, not a plain one: the poll handle's close callback is code in this
     // library, so the environment (and the library) must wait until libuv has run it.
@@ -276,6 +286,29 @@ class Addon : public Napi::Addon<Addon> {
         *out = reinterpret_cast<uint64_t>(&s.ts);
         return 0;
       }
+      case AK_MSGHDR: {
+        if (user < 0) return -EINVAL;
+        Slot& s = driver_->backend->SlotFor(user);
+        uint8_t* data;
+        size_t length;
+        if (!BufferAt(env, bufs, nbufs, a, &data, &length)) return -EFAULT;
+        s.iov.resize(1);
+        s.iov[0].iov_base = data;
+        s.iov[0].iov_len = length;
+        memset(&s.msg, 0, sizeof s.msg);
+        s.msg.msg_iov = s.iov.data();
+        s.msg.msg_iovlen = 1;
+        if (b >= 0) {
+          uint8_t* name;
+          size_t namelen;
+          if (!BufferAt(env, bufs, nbufs, b, &name, &namelen)) return -EFAULT;
+          s.msg.msg_name = name;
+          s.msg.msg_namelen = static_cast<socklen_t>(namelen);
+        }
+        // SAFETY: the msghdr, its iovec and both buffers live until the op's final completion.
+        *out = reinterpret_cast<uint64_t>(&s.msg);
+        return 0;
+      }
       case AK_SOCKLEN: {
         if (user < 0) return -EINVAL;
         Slot& s = driver_->backend->SlotFor(user);
@@ -351,9 +384,11 @@ class Addon : public Napi::Addon<Addon> {
       op.off = static_cast<uint64_t>(static_cast<uint32_t>(w[W_OFF_LO])) |
                (static_cast<uint64_t>(static_cast<uint32_t>(w[W_OFF_HI])) << 32);
       op.op_flags = static_cast<uint32_t>(w[W_OPFLAGS]);
-      op.sqe_flags = static_cast<uint8_t>(w[W_SQEFLAGS]);
+      op.sqe_flags = static_cast<uint8_t>(w[W_SQEFLAGS] & 0xff);
+      op.ioprio = static_cast<uint16_t>(static_cast<uint32_t>(w[W_SQEFLAGS]) >> 16);
       op.legacy_op = static_cast<uint8_t>(w[W_LEGACY] & 0xff);
       op.interest = static_cast<uint8_t>((w[W_LEGACY] >> 8) & 3);
+      op.interest_fd = static_cast<int32_t>(static_cast<uint32_t>(w[W_LEGACY]) >> 10);
       op.extra = w[W_EXTRA];
       if (op.user >= 0) d.stats[S_INFLIGHT] += 1;
       int err = ResolveAddr(env, bufs, nbufs, w[W_ADDR_KIND], w[W_ADDR_A], w[W_ADDR_B], op.len, op.user, &op.addr);
@@ -454,7 +489,7 @@ class Addon : public Napi::Addon<Addon> {
         {"W_OPFLAGS", W_OPFLAGS}, {"W_SQEFLAGS", W_SQEFLAGS}, {"W_ADDR2_KIND", W_ADDR2_KIND},
         {"W_ADDR2_A", W_ADDR2_A}, {"W_ADDR2_B", W_ADDR2_B}, {"W_LEGACY", W_LEGACY}, {"W_EXTRA", W_EXTRA},
         {"REC_WORDS", REC_WORDS}, {"AK_NONE", AK_NONE}, {"AK_BUF", AK_BUF}, {"AK_IOVEC", AK_IOVEC},
-        {"AK_TIMESPEC", AK_TIMESPEC}, {"AK_U64", AK_U64}, {"AK_SOCKLEN", AK_SOCKLEN}, {"AK_BUF_END", AK_BUF_END},
+        {"AK_TIMESPEC", AK_TIMESPEC}, {"AK_U64", AK_U64}, {"AK_SOCKLEN", AK_SOCKLEN}, {"AK_BUF_END", AK_BUF_END}, {"AK_MSGHDR", AK_MSGHDR},
         {"INTEREST_NONE", INTEREST_NONE}, {"INTEREST_READABLE", INTEREST_READABLE},
         {"INTEREST_WRITABLE", INTEREST_WRITABLE}, {"C_USER", C_USER}, {"C_RES", C_RES}, {"C_FLAGS", C_FLAGS},
         {"CQE_WORDS", CQE_WORDS}, {"USER_IGNORE", USER_IGNORE}, {"S_ENTERS", S_ENTERS},
@@ -500,6 +535,85 @@ class Addon : public Napi::Addon<Addon> {
         return;
       }
     }
+  }
+
+  // Socket set-up: cold paths, plain synchronous syscalls on non-blocking, close-on-exec sockets.
+  Napi::Value NetSocket(const Napi::CallbackInfo& info) {
+    int fd = socket(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value() | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw ErrnoError(info.Env(), errno, "socket");
+    return Napi::Number::New(info.Env(), fd);
+  }
+
+  Napi::Value NetSocketpair(const Napi::CallbackInfo& info) {
+    int fds[2];
+    if (socketpair(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value() | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                   fds) < 0) {
+      throw ErrnoError(info.Env(), errno, "socketpair");
+    }
+    Napi::Array a = Napi::Array::New(info.Env(), 2);
+    a.Set(0u, Napi::Number::New(info.Env(), fds[0]));
+    a.Set(1u, Napi::Number::New(info.Env(), fds[1]));
+    return a;
+  }
+
+  static bool Bytes(const Napi::Value& v, uint8_t** data, size_t* len) {
+    if (!v.IsTypedArray()) return false;
+    auto a = v.As<Napi::Uint8Array>();
+    *data = a.Data();
+    *len = a.ByteLength();
+    return true;
+  }
+
+  Napi::Value NetBind(const Napi::CallbackInfo& info) {
+    uint8_t* addr;
+    size_t cap;
+    if (!Bytes(info[1], &addr, &cap)) throw Napi::TypeError::New(info.Env(), "sockaddr must be a Uint8Array");
+    uint32_t len = info[2].ToNumber().Uint32Value();
+    if (len > cap) throw Napi::RangeError::New(info.Env(), "sockaddr length exceeds its buffer");
+    if (bind(info[0].ToNumber().Int32Value(), reinterpret_cast<sockaddr*>(addr), len) < 0) {
+      throw ErrnoError(info.Env(), errno, "bind");
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value NetListen(const Napi::CallbackInfo& info) {
+    if (listen(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value()) < 0) {
+      throw ErrnoError(info.Env(), errno, "listen");
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value NetSetsockopt(const Napi::CallbackInfo& info) {
+    int v = info[3].ToNumber().Int32Value();
+    if (setsockopt(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value(), info[2].ToNumber().Int32Value(),
+                   &v, sizeof v) < 0) {
+      throw ErrnoError(info.Env(), errno, "setsockopt");
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value NetGetsockopt(const Napi::CallbackInfo& info) {
+    int v = 0;
+    socklen_t l = sizeof v;
+    if (getsockopt(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value(), info[2].ToNumber().Int32Value(),
+                   &v, &l) < 0) {
+      throw ErrnoError(info.Env(), errno, "getsockopt");
+    }
+    return Napi::Number::New(info.Env(), v);
+  }
+
+  // ringio_net_sockname(fd, buf, peer) -> the address length written into buf
+  Napi::Value NetSockname(const Napi::CallbackInfo& info) {
+    uint8_t* addr;
+    size_t cap;
+    if (!Bytes(info[1], &addr, &cap)) throw Napi::TypeError::New(info.Env(), "buf must be a Uint8Array");
+    socklen_t len = static_cast<socklen_t>(cap);
+    int fd = info[0].ToNumber().Int32Value();
+    bool peer = info[2].ToBoolean();
+    int r = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(addr), &len)
+                 : getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len);
+    if (r < 0) throw ErrnoError(info.Env(), errno, peer ? "getpeername" : "getsockname");
+    return Napi::Number::New(info.Env(), len);
   }
 
   std::unique_ptr<Driver> driver_;

@@ -193,6 +193,7 @@ class UringBackend final : public Backend {
     if (op.has_addr2) sqe->addr2 = op.addr2;
     sqe->rw_flags = static_cast<__kernel_rwf_t>(op.op_flags);
     sqe->flags = op.sqe_flags;
+    sqe->ioprio = op.ioprio;
     sqe->splice_fd_in = op.extra;
     sqe->user_data = static_cast<uint32_t>(op.user);
     stats_[S_SUBMITTED] += 1;

@@ -38,6 +38,13 @@ export interface NativeAddon {
   ringio_sys_pipe(): [number, number];
   ringio_sys_eventfd(initval: number): number;
   ringio_sys_close(fd: number): void;
+  ringio_net_socket(domain: number, type: number): number;
+  ringio_net_socketpair(domain: number, type: number): [number, number];
+  ringio_net_bind(fd: number, sockaddr: Uint8Array, len: number): void;
+  ringio_net_listen(fd: number, backlog: number): void;
+  ringio_net_setsockopt(fd: number, level: number, name: number, value: number): void;
+  ringio_net_getsockopt(fd: number, level: number, name: number): number;
+  ringio_net_sockname(fd: number, buf: Uint8Array, peer: boolean): number;
 }
 
 /** The repository root: the folder holding binding.gyp, build/ and prebuilds/. */

@@ -10,6 +10,7 @@ export {
   interval,
   stats,
   submit,
+  cancelOp,
   currentRuntime,
   type StartOptions,
   type RuntimeContext,
@@ -26,6 +27,8 @@ export { ReadOp } from './ops/read.js';
 export { WriteOp } from './ops/write.js';
 export { CloseOp } from './ops/close.js';
 export { CancelOp } from './ops/cancel.js';
+export { sys } from './sys.js';
 export { nop, read, write, poll, close, pipe, eventfd, closeSync, type IoOptions } from './fd.js';
 export { RingioError, AbortError, errnoError, ringioError, type RingioErrorCode, type ErrnoError } from './errors.js';
 export { IORING_OP, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF } from './driver/layout.js';
+export { ECANCELED, ETIME } from './errors.js';

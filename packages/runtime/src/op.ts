@@ -23,6 +23,7 @@ import {
   AK_BUF,
   AK_BUF_END,
   AK_IOVEC,
+  AK_MSGHDR,
   AK_NONE,
   AK_SOCKLEN,
   AK_TIMESPEC,
@@ -133,6 +134,24 @@ export class SqeWriter {
     return this;
   }
 
+  /**
+   * sqe->addr = a msghdr kept in the op's native slot, with one iovec over `data` (used whole) and
+   * msg_name over `name` (used whole) when given. For SENDMSG / RECVMSG.
+   */
+  msghdr(data: Uint8Array, name?: Uint8Array): this {
+    this.i32[this.base + W_ADDR_KIND] = AK_MSGHDR;
+    this.i32[this.base + W_ADDR_A] = this.bufs.push(data) - 1;
+    this.i32[this.base + W_ADDR_B] = name === undefined ? -1 : this.bufs.push(name) - 1;
+    return this;
+  }
+
+  /** sqe->ioprio (for accept and recv: the multishot flags). */
+  ioprio(value: number): this {
+    const w = this.i32;
+    w[this.base + W_SQEFLAGS] = (w[this.base + W_SQEFLAGS]! & 0xff) | (value << 16);
+    return this;
+  }
+
   /** sqe->addr = a timespec kept in the op's native slot. */
   timespec(sec: number, nsec: number): this {
     this.i32[this.base + W_ADDR_KIND] = AK_TIMESPEC;
@@ -180,7 +199,8 @@ export class SqeWriter {
 
   /** IOSQE_* flags. */
   sqeFlags(flags: number): this {
-    this.i32[this.base + W_SQEFLAGS] = flags;
+    const w = this.i32;
+    w[this.base + W_SQEFLAGS] = (w[this.base + W_SQEFLAGS]! & ~0xff) | (flags & 0xff);
     return this;
   }
 
@@ -203,7 +223,8 @@ export abstract class OpAble<T> {
 
   /** @internal */ _state: OpState = OpState.Idle;
   /** @internal */ _slot = -1;
-  /** @internal */ _resolve: ((v: T) => void) | undefined = undefined;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- keeps OpAble<T> assignable to OpAble<unknown>
+  /** @internal */ _resolve: ((v: any) => void) | undefined = undefined;
   /** @internal */ _reject: ((e: unknown) => void) | undefined = undefined;
   /** @internal */ _signal: AbortSignal | undefined = undefined;
   /** @internal */ _onAbort: (() => void) | undefined = undefined;

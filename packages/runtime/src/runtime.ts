@@ -373,6 +373,15 @@ export function interval(
   return it;
 }
 
+/**
+ * Cancels an op in flight. Its promise still settles only after the kernel answers: with the op's
+ * result if it finished first, else with an AbortError ('abort') or ERR_RINGIO_CLOSED ('closed').
+ * Does nothing for an op that is not in flight.
+ */
+export function cancelOp(op: OpAble<unknown>, reason: 'abort' | 'closed' = 'abort'): void {
+  currentRuntime().driver.cancel(op, reason);
+}
+
 /** Counters and driver facts of this thread's runtime. */
 export function stats(): RuntimeStats {
   return currentRuntime().stats();

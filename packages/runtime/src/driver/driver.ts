@@ -34,7 +34,6 @@ import {
   REC_WORDS,
   STAT_COUNT,
   USER_IGNORE,
-  W_FD,
   W_LEGACY,
   W_OPCODE,
   W_USER,
@@ -54,6 +53,8 @@ export interface Turn {
 }
 
 const SQ_RECORDS = 1024;
+/** The legacy word keeps the awaited fd in 22 bits. */
+const MAX_INTEREST_FD = (1 << 21) - 1;
 
 // One executor for every op's promise: submit() parks the op here and `new Promise(bindOp)` stores
 // the resolving functions on it, so no closure is allocated per op.
@@ -232,8 +233,9 @@ export class Driver {
       const interest = op.legacyInterest();
       const dir =
         interest === null ? INTEREST_NONE : interest.direction === 'readable' ? INTEREST_READABLE : INTEREST_WRITABLE;
-      if (interest !== null) this.sq[base + W_FD] = interest.fd;
-      this.sq[base + W_LEGACY] = (this.sq[base + W_OPCODE]! & 0xff) | (dir << 8);
+      const ifd = interest === null ? 0 : interest.fd;
+      if (ifd > MAX_INTEREST_FD) throw new RangeError(`fd ${ifd} is too large for the epoll driver (max ${MAX_INTEREST_FD})`);
+      this.sq[base + W_LEGACY] = (this.sq[base + W_OPCODE]! & 0xff) | (dir << 8) | (ifd << 10);
     }
   }
 

@@ -27,6 +27,7 @@ export const AK_TIMESPEC = 3;
 export const AK_U64 = 4;
 export const AK_SOCKLEN = 5;
 export const AK_BUF_END = 6;
+export const AK_MSGHDR = 7;
 
 export const INTEREST_NONE = 0;
 export const INTEREST_READABLE = 1;
@@ -78,6 +79,7 @@ export const IORING_OP = {
   SYMLINKAT: 38,
   SOCKET: 45,
   SEND_ZC: 47,
+  SENDMSG_ZC: 48,
 } as const;
 
 export const IORING_CQE_F_MORE = 1 << 1;

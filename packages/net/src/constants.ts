@@ -1,0 +1,27 @@
+/** Linux socket constants (x86-64 / generic ABI) used by the net ops. */
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_KEEPALIVE = 9;
+export const SO_REUSEPORT = 15;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
+export const TCP_NODELAY = 1;
+export const TCP_KEEPIDLE = 4;
+export const TCP_KEEPINTVL = 5;
+export const TCP_KEEPCNT = 6;
+export const MSG_NOSIGNAL = 0x4000;
+export const MSG_TRUNC = 0x20;
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
+export const SPLICE_F_MOVE = 1;
+export const SPLICE_F_MORE = 4;
+export const SOCKADDR_MAX = 128;

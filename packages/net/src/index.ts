@@ -1,0 +1,20 @@
+/**
+ * @ringio/net: TCP, Unix and UDP sockets with rented buffers, on the runtime's io_uring or epoll driver.
+ */
+export { TcpListener, TcpStream, type TcpListenOptions } from './tcp.js';
+export { UnixListener, UnixStream } from './unix.js';
+export { UdpSocket, UnixDatagram } from './datagram.js';
+export { SocketStream, type ReadHalf, type WriteHalf, type ReadOptions, type WriteOptions } from './stream.js';
+export { copy, copyBidirectional, spliceCopy, type CopyOptions } from './copy.js';
+export { parseAddr, type AddrInput, type SocketAddr } from './addr.js';
+export { AcceptOp } from './ops/accept.js';
+export { ConnectOp } from './ops/connect.js';
+export { RecvOp } from './ops/recv.js';
+export { SendOp } from './ops/send.js';
+export { SendZcOp } from './ops/send-zc.js';
+export { ReadvOp } from './ops/readv.js';
+export { WritevOp } from './ops/writev.js';
+export { RecvmsgOp } from './ops/recvmsg.js';
+export { SendmsgOp } from './ops/sendmsg.js';
+export { ShutdownOp } from './ops/shutdown.js';
+export { SpliceOp } from './ops/splice.js';

@@ -1,0 +1,222 @@
+/**
+ * A connected byte stream over a socket fd: the rented-buffer API shared by TcpStream and UnixStream.
+ *
+ * Contract: every read and write takes a Uint8Array and resolves to [n, buf] with the same buffer. The
+ * runtime holds the buffer until the kernel is done with it; do not touch it until the promise
+ * settles. Errors carry `code`, `syscall` and `buf`.
+ *
+ * Rules:
+ *  1. Every op in flight on the stream is in `inflight`, so close() can cancel it. Cancelled ops still
+ *     keep their buffers until the kernel answers (the runtime's rule), then reject ERR_RINGIO_CLOSED.
+ *  2. After close() every call rejects ERR_RINGIO_CLOSED at once, with the buffer.
+ *  3. Reads and writes may run concurrently (one reader and one writer is the common case, as with
+ *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
+ */
+import { checkBuffer, checkRange, ringioError, sys, stats } from '@ringio/runtime';
+import { SocketBase } from './socket.js';
+import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
+import { ReadvOp } from './ops/readv.js';
+import { RecvOp } from './ops/recv.js';
+import { SendOp } from './ops/send.js';
+import { SendZcOp } from './ops/send-zc.js';
+import { ShutdownOp } from './ops/shutdown.js';
+import { WritevOp } from './ops/writev.js';
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+  /** Read into buf[offset, offset + length); defaults to the whole buffer. */
+  offset?: number;
+  length?: number;
+}
+
+export interface WriteOptions {
+  signal?: AbortSignal;
+  offset?: number;
+  length?: number;
+}
+
+/** The readable side of a stream (see intoSplit()). */
+export interface ReadHalf {
+  read<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]>;
+  readv<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]>;
+  readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]>;
+  close(): Promise<void>;
+  readonly fd: number;
+}
+
+/** The writable side of a stream (see intoSplit()). */
+export interface WriteHalf {
+  write<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
+  writev<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]>;
+  writeAll<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
+  writeZeroCopy<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
+  shutdown(): Promise<void>;
+  close(): Promise<void>;
+  readonly fd: number;
+}
+
+function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
+  if (!Array.isArray(bufs)) throw new TypeError('bufs must be an array of Uint8Array');
+  if (bufs.length === 0 || bufs.length > 1024) throw new RangeError('bufs must hold 1..1024 buffers');
+  for (const b of bufs) checkBuffer(b, 'bufs[i]');
+  return bufs;
+}
+
+export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
+  /**
+   * Reads what is available (at least 1 byte, or 0 at end of stream) into buf. Resolves [n, buf].
+   * Aborting `signal` cancels the read; if the kernel had already delivered data, the read resolves
+   * with it instead, so no byte is lost.
+   */
+  read<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
+    try {
+      checkBuffer(buf);
+      const offset = opts?.offset ?? 0;
+      const length = checkRange(buf, offset, opts?.length);
+      return this.run(new RecvOp(this.openFd(buf), buf, offset, length), opts?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Scatter read into several buffers, each used whole. Resolves [n, bufs]. */
+  readv<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
+    try {
+      checkBufs(bufs);
+      return this.run(new ReadvOp(this.openFd(bufs), bufs), opts?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Fills buf[offset, offset + length) completely. Rejects ERR_RINGIO_UNEXPECTED_EOF (with `.n`, the
+   * bytes read, and `.buf`) if the stream ends first.
+   */
+  async readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
+    checkBuffer(buf);
+    const offset = opts?.offset ?? 0;
+    const length = checkRange(buf, offset, opts?.length);
+    let n = 0;
+    while (n < length) {
+      const [got] = await this.read(buf, { offset: offset + n, length: length - n, signal: opts?.signal });
+      if (got === 0) {
+        throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', `the stream ended after ${n} of ${length} bytes`, { n, buf });
+      }
+      n += got;
+    }
+    return [n, buf];
+  }
+
+  /** Writes what the socket takes now (may be short). Resolves [n, buf]. */
+  write<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]> {
+    try {
+      checkBuffer(buf);
+      const offset = opts?.offset ?? 0;
+      const length = checkRange(buf, offset, opts?.length);
+      return this.run(new SendOp(this.openFd(buf), buf, offset, length), opts?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Gather write from several buffers, each used whole (may be short). Resolves [n, bufs]. */
+  writev<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
+    try {
+      checkBufs(bufs);
+      return this.run(new WritevOp(this.openFd(bufs), bufs), opts?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Writes all of buf[offset, offset + length). Resolves [n, buf] with n === length. */
+  async writeAll<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]> {
+    checkBuffer(buf);
+    const offset = opts?.offset ?? 0;
+    const length = checkRange(buf, offset, opts?.length);
+    let n = 0;
+    while (n < length) {
+      const [sent] = await this.write(buf, { offset: offset + n, length: length - n, signal: opts?.signal });
+      n += sent;
+    }
+    return [n, buf];
+  }
+
+  /**
+   * Writes all of the window with zero-copy sends (SEND_ZC) when the driver is io_uring and the kernel
+   * has it, else with plain sends. Resolves only after the kernel's notification that it no longer
+   * reads the buffer. Pays off for large buffers (tens of KiB and up).
+   */
+  async writeZeroCopy<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]> {
+    checkBuffer(buf);
+    const offset = opts?.offset ?? 0;
+    const length = checkRange(buf, offset, opts?.length);
+    const s = stats();
+    if (s.driver !== 'uring' || !s.features.includes('op:SEND_ZC')) return this.writeAll(buf, opts);
+    let n = 0;
+    while (n < length) {
+      const [sent] = await this.run(new SendZcOp(this.openFd(buf), buf, offset + n, length - n), opts?.signal);
+      n += sent;
+    }
+    return [n, buf];
+  }
+
+  /** Half-closes the stream: the peer reads end of stream; this side can still read. */
+  shutdown(): Promise<void> {
+    try {
+      return this.run(new ShutdownOp(this.openFd()), undefined);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** TCP_NODELAY (TCP streams only). */
+  setNoDelay(noDelay = true): this {
+    sys.setsockopt(this.openFd(), IPPROTO_TCP, TCP_NODELAY, noDelay ? 1 : 0);
+    return this;
+  }
+
+  /** SO_KEEPALIVE, with the first probe after `initialDelayMs` (TCP streams only). */
+  setKeepAlive(enable = true, initialDelayMs = 0): this {
+    const fd = this.openFd();
+    if (!Number.isFinite(initialDelayMs) || initialDelayMs < 0) throw new RangeError('initialDelayMs must be >= 0');
+    sys.setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, enable ? 1 : 0);
+    if (enable && initialDelayMs > 0) {
+      const secs = Math.max(1, Math.round(initialDelayMs / 1000));
+      sys.setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, secs);
+      sys.setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, secs);
+      sys.setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, 9);
+    }
+    return this;
+  }
+
+  /**
+   * Splits the stream into a read half and a write half that may be used concurrently. Both are views
+   * of this stream; closing either closes the stream.
+   */
+  intoSplit(): [ReadHalf, WriteHalf] {
+    const read: ReadHalf = {
+      read: (b, o) => this.read(b, o),
+      readv: (b, o) => this.readv(b, o),
+      readExact: (b, o) => this.readExact(b, o),
+      close: () => this.close(),
+      get fd() {
+        return self.fd;
+      },
+    };
+    const self = this;
+    const write: WriteHalf = {
+      write: (b, o) => this.write(b, o),
+      writev: (b, o) => this.writev(b, o),
+      writeAll: (b, o) => this.writeAll(b, o),
+      writeZeroCopy: (b, o) => this.writeZeroCopy(b, o),
+      shutdown: () => this.shutdown(),
+      close: () => this.close(),
+      get fd() {
+        return self.fd;
+      },
+    };
+    return [read, write];
+  }
+}

@@ -1,0 +1,108 @@
+/** TCP: TcpListener and TcpStream. */
+import { closeSync, sys } from '@ringio/runtime';
+import { decodeInet, resolveAddr, type AddrInput, type SocketAddr } from './addr.js';
+import {
+  AF_INET,
+  AF_INET6,
+  IPPROTO_TCP,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_STREAM,
+  SOCKADDR_MAX,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from './constants.js';
+import { checkBacklog, ListenerBase } from './listener.js';
+import { ConnectOp } from './ops/connect.js';
+import { SocketStream } from './stream.js';
+
+export interface TcpListenOptions {
+  /** SO_REUSEPORT: let several sockets (threads) bind the same address; the kernel spreads connections. */
+  reusePort?: boolean;
+  reuseAddr?: boolean;
+  backlog?: number;
+}
+
+function sockAddr(fd: number, peer: boolean): SocketAddr {
+  const buf = new Uint8Array(SOCKADDR_MAX);
+  sys.sockname(fd, buf, peer);
+  return decodeInet(buf);
+}
+
+export class TcpStream extends SocketStream {
+  #peer: SocketAddr | undefined;
+  #local: SocketAddr | undefined;
+
+  /** @internal */
+  constructor(fd: number, peer?: SocketAddr) {
+    super(fd);
+    this.#peer = peer;
+  }
+
+  /**
+   * Connects to 'host:port', '[v6]:port' or { host, port }. Names are resolved with dns.lookup, which
+   * runs on libuv's thread pool, never blocking this thread. noDelay (TCP_NODELAY) defaults to true.
+   */
+  static async connect(addr: AddrInput, opts: { signal?: AbortSignal; noDelay?: boolean } = {}): Promise<TcpStream> {
+    const sa = await resolveAddr(addr);
+    const fd = sys.socket(sa.family, SOCK_STREAM);
+    const stream = new TcpStream(fd);
+    try {
+      await stream.run(new ConnectOp(fd, sa.buf, sa.len), opts.signal);
+      if (opts.noDelay !== false) sys.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    } catch (e) {
+      await stream.close();
+      throw e;
+    }
+    return stream;
+  }
+
+  /** The peer's address. */
+  get peerAddr(): SocketAddr {
+    if (this.#peer === undefined) this.#peer = sockAddr(this.openFd(), true);
+    return this.#peer;
+  }
+
+  /** This side's address. */
+  get localAddr(): SocketAddr {
+    if (this.#local === undefined) this.#local = sockAddr(this.openFd(), false);
+    return this.#local;
+  }
+}
+
+export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
+  readonly #local: SocketAddr;
+
+  /** @internal */
+  constructor(fd: number) {
+    super(fd);
+    this.#local = sockAddr(fd, false);
+  }
+
+  /** Binds and listens. Port 0 picks a free port: read it from `localAddr.port`. */
+  static override async bind(addr: AddrInput, opts: TcpListenOptions = {}): Promise<TcpListener> {
+    const backlog = checkBacklog(opts.backlog ?? 1024);
+    const sa = await resolveAddr(addr);
+    const fd = sys.socket(sa.family === AF_INET6 ? AF_INET6 : AF_INET, SOCK_STREAM);
+    try {
+      if (opts.reuseAddr !== false) sys.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+      if (opts.reusePort !== false) sys.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+      sys.bind(fd, sa.buf, sa.len);
+      sys.listen(fd, backlog);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    return new TcpListener(fd);
+  }
+
+  get localAddr(): SocketAddr {
+    return this.#local;
+  }
+
+  protected wrap(fd: number, addr: Uint8Array): [TcpStream, SocketAddr] {
+    sys.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    const peer = decodeInet(addr);
+    return [new TcpStream(fd, peer), peer];
+  }
+}

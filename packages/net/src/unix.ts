@@ -1,0 +1,81 @@
+/** Unix-domain streams: UnixListener and UnixStream (paths, or '\0name' for the abstract namespace). */
+import { closeSync, sys } from '@ringio/runtime';
+import { decodeUnix, encodeUnix } from './addr.js';
+import { AF_UNIX, SOCK_STREAM, SOCKADDR_MAX } from './constants.js';
+import { checkBacklog, ListenerBase } from './listener.js';
+import { ConnectOp } from './ops/connect.js';
+import { SocketStream } from './stream.js';
+
+function unixName(fd: number, peer: boolean): string {
+  const buf = new Uint8Array(SOCKADDR_MAX);
+  const len = sys.sockname(fd, buf, peer);
+  return decodeUnix(buf, len);
+}
+
+export class UnixStream extends SocketStream {
+  /** Connects to a listening Unix socket at `path`. */
+  static async connect(path: string, opts: { signal?: AbortSignal } = {}): Promise<UnixStream> {
+    const sa = encodeUnix(path);
+    const fd = sys.socket(AF_UNIX, SOCK_STREAM);
+    const stream = new UnixStream(fd);
+    try {
+      await stream.run(new ConnectOp(fd, sa.buf, sa.len), opts.signal);
+    } catch (e) {
+      await stream.close();
+      throw e;
+    }
+    return stream;
+  }
+
+  /** A connected pair of Unix streams (socketpair). */
+  static pair(): [UnixStream, UnixStream] {
+    const [a, b] = sys.socketpair(AF_UNIX, SOCK_STREAM);
+    return [new UnixStream(a), new UnixStream(b)];
+  }
+
+  /** The peer's path ('' when unnamed, as for a connecting client or a pair). */
+  get peerAddr(): string {
+    return unixName(this.openFd(), true);
+  }
+
+  get localAddr(): string {
+    return unixName(this.openFd(), false);
+  }
+}
+
+export class UnixListener extends ListenerBase<UnixStream, string> {
+  readonly #path: string;
+
+  /** @internal */
+  constructor(fd: number, path: string) {
+    super(fd);
+    this.#path = path;
+  }
+
+  /** Binds and listens at `path` (which must not exist; remove stale sockets first). */
+  static override bind(path: string, opts: { backlog?: number } = {}): Promise<UnixListener> {
+    try {
+      const backlog = checkBacklog(opts.backlog ?? 1024);
+      const sa = encodeUnix(path);
+      const fd = sys.socket(AF_UNIX, SOCK_STREAM);
+      try {
+        sys.bind(fd, sa.buf, sa.len);
+        sys.listen(fd, backlog);
+      } catch (e) {
+        closeSync(fd);
+        throw e;
+      }
+      return Promise.resolve(new UnixListener(fd, path));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  get localAddr(): string {
+    return this.#path;
+  }
+
+  protected wrap(fd: number, addr: Uint8Array): [UnixStream, string] {
+    return [new UnixStream(fd), decodeUnix(addr)];
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Synchronous socket set-up for the layers above (net): plain syscalls on the cold path, each on a
+ * non-blocking, close-on-exec fd. The I/O itself always goes through ops on the driver.
+ */
+import { native } from './addon.js';
+import { checkBuffer, checkFd } from './op.js';
+
+export const sys = {
+  /** socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) */
+  socket(domain: number, type: number): number {
+    return native.ringio_net_socket(domain, type);
+  },
+  socketpair(domain: number, type: number): [number, number] {
+    return native.ringio_net_socketpair(domain, type);
+  },
+  bind(fd: number, sockaddr: Uint8Array, len: number): void {
+    native.ringio_net_bind(checkFd(fd), checkBuffer(sockaddr, 'sockaddr'), len);
+  },
+  listen(fd: number, backlog: number): void {
+    native.ringio_net_listen(checkFd(fd), backlog);
+  },
+  setsockopt(fd: number, level: number, name: number, value: number): void {
+    native.ringio_net_setsockopt(checkFd(fd), level, name, value);
+  },
+  getsockopt(fd: number, level: number, name: number): number {
+    return native.ringio_net_getsockopt(checkFd(fd), level, name);
+  },
+  /** getsockname / getpeername into buf; returns the address length. */
+  sockname(fd: number, buf: Uint8Array, peer: boolean): number {
+    return native.ringio_net_sockname(checkFd(fd), checkBuffer(buf), peer);
+  },
+};
