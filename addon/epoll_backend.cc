@@ -85,6 +85,7 @@ class EpollBackend final : public Backend {
     if (!f.pollable || (f.waiters[dir].empty() && (f.ready & (1u << dir)))) {
       int res = Run(op);
       if (res != -EAGAIN || !f.pollable) {
+        if (Drained(op, res)) f.ready &= ~(1u << dir);
         PushReady(op.user, res);
         return;
       }
@@ -164,6 +165,21 @@ class EpollBackend final : public Backend {
     return false;
   }
 
+  // A short read or write means the socket (or pipe) had no more to give or take at that moment. With
+  // edge-triggered epoll, anything that arrives after the syscall raises a new edge, so treating the
+  // direction as not ready saves the EAGAIN syscall the next op would make (libuv's partial-read rule).
+  static bool Drained(const Op& op, int res) {
+    switch (op.legacy_op) {
+      case IORING_OP_RECV:
+      case IORING_OP_READ:
+      case IORING_OP_SEND:
+      case IORING_OP_WRITE:
+        return res >= 0 && static_cast<uint32_t>(res) < op.len;
+      default:
+        return false;
+    }
+  }
+
   void Park(const Op& op, int dir, FdState& f) {
     Slot& s = SlotFor(op.user);
     s.op = op;
@@ -185,6 +201,7 @@ class EpollBackend final : public Backend {
       }
       f.waiters[dir].pop_front();
       s.parked = false;
+      if (Drained(s.op, res)) f.ready &= ~(1u << dir);
       PushReady(user, res);
     }
   }

@@ -12,6 +12,7 @@ export { ConnectOp } from './ops/connect.js';
 export { RecvOp } from './ops/recv.js';
 export { SendOp } from './ops/send.js';
 export { SendZcOp } from './ops/send-zc.js';
+export { SendAllOp } from './ops/send-all.js';
 export { ReadvOp } from './ops/readv.js';
 export { WritevOp } from './ops/writev.js';
 export { RecvmsgOp } from './ops/recvmsg.js';

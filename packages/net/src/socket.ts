@@ -3,13 +3,15 @@
  * cancelling them (they reject ERR_RINGIO_CLOSED once the kernel has answered, or resolve if they had
  * finished) before closing the fd. After close() every call rejects ERR_RINGIO_CLOSED at once.
  */
-import { CloseOp, OpAble, cancelOp, closeSync, ringioError, submit } from '@ringio/runtime';
+import { CloseOp, OpAble, cancelOp, closeSync, ringioError, submit, type OpOwner } from '@ringio/runtime';
 
-export class SocketBase {
+export class SocketBase implements OpOwner {
   #fd: number;
   #closing: Promise<void> | undefined;
-  /** Ops in flight on this socket and their promises, so close() can cancel and await them. */
-  readonly #inflight = new Map<OpAble<unknown>, Promise<unknown>>();
+  /** Ops in flight on this socket, so close() can cancel them (swap-remove via op._ownerIndex). */
+  readonly #inflight: OpAble<unknown>[] = [];
+  /** Resolves close() once the last op in flight has settled. */
+  #drained: (() => void) | undefined;
 
   /** @internal Takes ownership of a non-blocking socket fd. */
   constructor(fd: number) {
@@ -28,14 +30,27 @@ export class SocketBase {
   /** @internal Submits an op on this socket, tracked for close(). */
   protected run<T>(op: OpAble<T>, signal: AbortSignal | undefined): Promise<T> {
     if (this.#closing !== undefined) return Promise.reject(this.closedError(op.payload()));
-    const map = this.#inflight;
     const p = submit(op, signal === undefined ? undefined : { signal });
-    map.set(op, p);
-    const done = (): void => {
-      map.delete(op);
-    };
-    p.then(done, done);
+    if (op._slot >= 0) {
+      // Submitted: track it until the runtime says it settled.
+      op._owner = this;
+      op._ownerIndex = this.#inflight.push(op) - 1;
+    }
     return p;
+  }
+
+  /** @internal Called by the runtime just before an op of this socket settles. */
+  opSettled(op: OpAble<unknown>): void {
+    const list = this.#inflight;
+    const i = op._ownerIndex;
+    op._owner = undefined;
+    op._ownerIndex = -1;
+    const last = list.pop()!;
+    if (last !== op) {
+      list[i] = last;
+      last._ownerIndex = i;
+    }
+    if (list.length === 0 && this.#drained !== undefined) this.#drained();
   }
 
   /** @internal The raw fd for building ops; throws ERR_RINGIO_CLOSED (with buf) once closed. */
@@ -52,16 +67,19 @@ export class SocketBase {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     const fd = this.#fd;
-    const pending = [...this.#inflight];
     this.#closing = (async () => {
-      try {
-        for (const [op] of pending) cancelOp(op, 'closed');
-      } catch {
-        // No runtime on this thread any more: its shutdown already cancelled and drained every op.
-        closeSync(fd);
-        return;
+      if (this.#inflight.length > 0) {
+        try {
+          for (const op of [...this.#inflight]) cancelOp(op, 'closed');
+        } catch {
+          // No runtime on this thread any more: its shutdown already cancelled and drained every op.
+          closeSync(fd);
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          this.#drained = resolve;
+        });
       }
-      await Promise.allSettled(pending.map(([, p]) => p));
       try {
         await submit(new CloseOp(fd));
       } catch {

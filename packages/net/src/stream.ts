@@ -18,6 +18,7 @@ import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_K
 import { ReadvOp } from './ops/readv.js';
 import { RecvOp } from './ops/recv.js';
 import { SendOp } from './ops/send.js';
+import { SendAllOp } from './ops/send-all.js';
 import { SendZcOp } from './ops/send-zc.js';
 import { ShutdownOp } from './ops/shutdown.js';
 import { WritevOp } from './ops/writev.js';
@@ -130,17 +131,20 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     }
   }
 
-  /** Writes all of buf[offset, offset + length). Resolves [n, buf] with n === length. */
-  async writeAll<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]> {
-    checkBuffer(buf);
-    const offset = opts?.offset ?? 0;
-    const length = checkRange(buf, offset, opts?.length);
-    let n = 0;
-    while (n < length) {
-      const [sent] = await this.write(buf, { offset: offset + n, length: length - n, signal: opts?.signal });
-      n += sent;
+  /**
+   * Writes all of buf[offset, offset + length). Resolves [n, buf] with n === length. Short sends are
+   * resubmitted inside the runtime: one op, one promise. An error after a partial send has `.n`.
+   */
+  writeAll<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]> {
+    try {
+      checkBuffer(buf);
+      const offset = opts?.offset ?? 0;
+      const length = checkRange(buf, offset, opts?.length);
+      if (length === 0) return Promise.resolve([0, buf]);
+      return this.run(new SendAllOp(this.openFd(buf), buf, offset, length), opts?.signal);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return [n, buf];
   }
 
   /**

@@ -19,7 +19,7 @@ export {
 } from './runtime.js';
 export { JoinHandle } from './task.js';
 export { OpAble, OpFlags, OpState, SqeWriter, checkBuffer, checkFd, checkPosition, checkRange } from './op.js';
-export type { Interest, Direction } from './op.js';
+export type { Interest, Direction, OpOwner } from './op.js';
 export { NopOp } from './ops/nop.js';
 export { TimeoutOp } from './ops/timeout.js';
 export { PollOp, POLLIN, POLLOUT, POLLPRI, POLLERR, POLLHUP, POLLRDHUP } from './ops/poll.js';

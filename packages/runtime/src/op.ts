@@ -230,6 +230,10 @@ export abstract class OpAble<T> {
   /** @internal */ _onAbort: (() => void) | undefined = undefined;
   /** @internal Why the op is being cancelled: 'abort' or 'closed'. */
   _cancelReason: 'abort' | 'closed' | undefined = undefined;
+  /** @internal Who tracks this op (a socket, for close()); told when the op settles. */
+  _owner: OpOwner | undefined = undefined;
+  /** @internal The op's position in its owner's list. */
+  _ownerIndex = -1;
 
   abstract uringOp(sqe: SqeWriter): void;
 
@@ -243,6 +247,16 @@ export abstract class OpAble<T> {
 
   /** Turns the final completion into the caller's value. Throw to reject. */
   abstract complete(res: number, flags: number): T;
+
+  /**
+   * Called with every successful (res >= 0) final result, before anything else. Return true to have
+   * the runtime submit the op again, in the same slot and with the same buffers, instead of settling it
+   * (a send that wrote only part of its buffer: advance and go again). The runtime does so only while
+   * the op is not being cancelled; otherwise it settles with complete(). The default is false.
+   */
+  again(_res: number, _flags: number): boolean {
+    return false;
+  }
 
   /** Called for completions flagged IORING_CQE_F_MORE (multishot results, zero-copy notifications). */
   more(_res: number, _flags: number): void {}
@@ -265,6 +279,14 @@ export abstract class OpAble<T> {
     }
     return res;
   }
+}
+
+/**
+ * Something that tracks the ops it submitted (a socket, so close() can cancel them). The runtime
+ * calls `opSettled` just before an owned op's promise settles.
+ */
+export interface OpOwner {
+  opSettled(op: OpAble<unknown>): void;
 }
 
 /** Shared argument checks for ops (bad input is a TypeError or RangeError, never a kernel surprise). */

@@ -297,6 +297,7 @@ export class Driver {
         }
         continue;
       }
+      if (res >= 0 && this.resubmit(op, user, res, flags)) continue;
       this.ops[user] = undefined;
       this.free.push(user);
       this.live--;
@@ -306,7 +307,28 @@ export class Driver {
     if (this.live === 0 && this.onIdle !== undefined) this.onIdle();
   }
 
+  /**
+   * Every successful result goes through op.again() first, so the op can account for it. An op that
+   * asks to go again (a short send, ...) and is not being cancelled keeps its slot and is written anew.
+   */
+  private resubmit(op: AnyOp, user: number, res: number, flags: number): boolean {
+    let again: boolean;
+    try {
+      again = op.again(res, flags);
+    } catch {
+      return false;
+    }
+    if (!again || op._state !== OpState.Submitted || this.closed || this.closing) return false;
+    try {
+      this.write(op, user);
+    } catch {
+      return false;
+    }
+    return true;
+  }
+
   private settle(op: AnyOp, res: number, flags: number): void {
+    if (op._owner !== undefined) op._owner.opSettled(op);
     const cancelled = op._state === OpState.Cancelling;
     op._state = OpState.Completed;
     op._slot = -1;

@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// The node:net baseline for the echo benchmark: socket.on('data', d => socket.write(d)), noDelay.
+// Usage: node examples/node-net-echo.mjs --port P (or the port as the last argument)
+import net from 'node:net';
+
+const argv = process.argv.slice(2);
+const i = argv.indexOf('--port');
+const last = argv[argv.length - 1];
+const port = Number(i >= 0 ? argv[i + 1] : /^\d+$/.test(last ?? '') ? last : '7001');
+
+const server = net.createServer({ noDelay: true }, (socket) => {
+  socket.on('data', (d) => socket.write(d));
+  socket.on('error', () => socket.destroy());
+});
+server.listen(port, '127.0.0.1', () => console.error(`node:net echo on 127.0.0.1:${server.address().port}`));
+const stop = () => server.close(() => process.exit(0));
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
