@@ -35,6 +35,9 @@ struct FdState {
   uint32_t ready = kReadBit | kWriteBit;  // unknown counts as ready: the syscall will tell
   bool registered = false;
   bool pollable = true;
+  // The peer hung up or the socket has an error: whatever is left (EOF, the error) must be read by a
+  // syscall, and no new edge will announce it, so readiness is never cleared on a short read again.
+  bool hup = false;
   int timer_slot = -1;  // for a timerfd: the TIMEOUT op that owns it
   std::deque<int32_t> waiters[2];
 };
@@ -85,7 +88,7 @@ class EpollBackend final : public Backend {
     if (!f.pollable || (f.waiters[dir].empty() && (f.ready & (1u << dir)))) {
       int res = Run(op);
       if (res != -EAGAIN || !f.pollable) {
-        if (Drained(op, res)) f.ready &= ~(1u << dir);
+        if (!f.hup && Drained(op, res)) f.ready &= ~(1u << dir);
         PushReady(op.user, res);
         return;
       }
@@ -118,6 +121,7 @@ class EpollBackend final : public Backend {
         auto it = fds_.find(fd);
         if (it == fds_.end()) continue;
         if (e & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) it->second.ready |= kReadBit;
+        if (e & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) it->second.hup = true;
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) it->second.ready |= kWriteBit;
         if (it->second.timer_slot >= 0) {
           FireTimer(fd);
@@ -168,6 +172,8 @@ class EpollBackend final : public Backend {
   // A short read or write means the socket (or pipe) had no more to give or take at that moment. With
   // edge-triggered epoll, anything that arrives after the syscall raises a new edge, so treating the
   // direction as not ready saves the EAGAIN syscall the next op would make (libuv's partial-read rule).
+  // Not once the fd has reported a hang-up or error (FdState::hup): a FIN that came with the data has
+  // already had its edge, and only another syscall will see the EOF.
   static bool Drained(const Op& op, int res) {
     switch (op.legacy_op) {
       case IORING_OP_RECV:
@@ -201,7 +207,7 @@ class EpollBackend final : public Backend {
       }
       f.waiters[dir].pop_front();
       s.parked = false;
-      if (Drained(s.op, res)) f.ready &= ~(1u << dir);
+      if (!f.hup && Drained(s.op, res)) f.ready &= ~(1u << dir);
       PushReady(user, res);
     }
   }
@@ -344,6 +350,9 @@ class EpollBackend final : public Backend {
             socklen_t l = sizeof err;
             if (getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0) err = errno;
             s.connecting = false;
+            // A reset can only end an established connection (a refused SYN is ECONNREFUSED): the connect
+            // itself succeeded, as io_uring reports it too, and the next op on the socket sees the reset.
+            if (err == ECONNRESET) err = 0;
             return -err;
           }
           r = connect(op.fd, static_cast<sockaddr*>(p), static_cast<socklen_t>(op.off));

@@ -8,6 +8,7 @@ export { SocketStream, type ReadHalf, type WriteHalf, type ReadOptions, type Wri
 export { copy, copyBidirectional, spliceCopy, type CopyOptions } from './copy.js';
 export { parseAddr, type AddrInput, type SocketAddr } from './addr.js';
 export { AcceptOp } from './ops/accept.js';
+export { MultishotAcceptOp } from './ops/accept-multi.js';
 export { ConnectOp } from './ops/connect.js';
 export { RecvOp } from './ops/recv.js';
 export { SendOp } from './ops/send.js';

@@ -1,19 +1,134 @@
 /**
  * The accept loop shared by TcpListener and UnixListener: accept({ signal }), async iteration and
- * close(). A connection that arrives for a cancelled accept is closed by the runtime (RetIsFd).
+ * close().
+ *
+ * On io_uring a listener keeps one multishot ACCEPT armed (kernel 5.19+) from its first accept() on:
+ * connections queue up as they arrive and accept() takes the oldest. Elsewhere (epoll, older kernels,
+ * RINGIO_ACCEPT_MULTISHOT=0) each accept() is one AcceptOp. Either way a connection that arrives for a
+ * cancelled accept, or after close(), is closed: no fd leaks.
  */
+import { abortError, closeSync, stats } from '@ringio/runtime';
 import { AcceptOp } from './ops/accept.js';
+import { MultishotAcceptOp } from './ops/accept-multi.js';
 import { SocketBase } from './socket.js';
 
+interface Waiter {
+  resolve: (fd: number) => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+const EINVAL = -22;
+
 export abstract class ListenerBase<S, A> extends SocketBase {
-  /** @internal Wraps an accepted fd and its peer address. */
-  protected abstract wrap(fd: number, addr: Uint8Array): [S, A];
+  /** 'unknown' until the first accept() decides. */
+  #mode: 'unknown' | 'multishot' | 'single' = 'unknown';
+  #armed: MultishotAcceptOp | undefined;
+  readonly #ready: number[] = [];
+  readonly #waiters: Waiter[] = [];
+  #error: unknown;
+
+  /** @internal Wraps an accepted fd; `addr` is its sockaddr when known. */
+  protected abstract wrap(fd: number, addr: Uint8Array | undefined): [S, A];
 
   /** Waits for the next connection. Resolves [stream, peerAddr]. */
   async accept(opts?: { signal?: AbortSignal }): Promise<[S, A]> {
-    const op = new AcceptOp(this.openFd());
-    const fd = await this.run(op, opts?.signal);
-    return this.wrap(fd, op.addr);
+    const signal = opts?.signal;
+    if (this.#mode === 'unknown') {
+      const s = stats();
+      this.#mode =
+        s.driver === 'uring' && process.env.RINGIO_ACCEPT_MULTISHOT !== '0' ? 'multishot' : 'single';
+    }
+    if (this.#mode === 'single') {
+      const op = new AcceptOp(this.openFd());
+      const fd = await this.run(op, signal);
+      return this.wrap(fd, op.addr);
+    }
+    const fd = await this.#nextFd(signal);
+    return this.wrap(fd, undefined);
+  }
+
+  #nextFd(signal: AbortSignal | undefined): Promise<number> {
+    this.openFd();
+    if (this.#ready.length > 0) return Promise.resolve(this.#ready.shift()!);
+    if (this.#error !== undefined) {
+      const e = this.#error;
+      this.#error = undefined;
+      return Promise.reject(e);
+    }
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    this.#arm();
+    return new Promise<number>((resolve, reject) => {
+      const w: Waiter = { resolve, reject, signal, onAbort: undefined };
+      if (signal !== undefined) {
+        w.onAbort = () => {
+          const i = this.#waiters.indexOf(w);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          reject(abortError(signal));
+        };
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      this.#waiters.push(w);
+    });
+  }
+
+  #arm(): void {
+    if (this.#armed !== undefined || this.closed) return;
+    const op = new MultishotAcceptOp(this.openFd(), (fd) => this.#deliver(fd));
+    this.#armed = op;
+    this.run(op, undefined).then(
+      (fd) => {
+        // The kernel ended the multishot with one last connection (e.g. a full completion queue).
+        this.#armed = undefined;
+        this.#deliver(fd);
+        if (this.#waiters.length > 0) this.#arm();
+      },
+      (e: { code?: string; errno?: number }) => {
+        this.#armed = undefined;
+        if (e.errno === EINVAL && this.#mode === 'multishot') {
+          // No multishot accept in this kernel: serve the waiters one AcceptOp at a time.
+          this.#mode = 'single';
+          for (const w of this.#waiters.splice(0)) this.#single(w);
+          return;
+        }
+        if (this.closed) return;
+        const w = this.#waiters.shift();
+        if (w !== undefined) this.#settle(w, e, true);
+        else this.#error = e;
+        if (this.#waiters.length > 0) this.#arm();
+      },
+    );
+  }
+
+  #single(w: Waiter): void {
+    let op: AcceptOp;
+    try {
+      op = new AcceptOp(this.openFd());
+    } catch (e) {
+      this.#settle(w, e, true);
+      return;
+    }
+    this.run(op, w.signal).then(
+      (fd) => this.#settle(w, fd, false),
+      (e) => this.#settle(w, e, true),
+    );
+  }
+
+  #settle(w: Waiter, value: unknown, failed: boolean): void {
+    if (w.signal !== undefined) w.signal.removeEventListener('abort', w.onAbort!);
+    if (failed) w.reject(value);
+    else w.resolve(value as number);
+  }
+
+  #deliver(fd: number): void {
+    if (this.closed) {
+      closeSync(fd);
+      return;
+    }
+    const w = this.#waiters.shift();
+    if (w !== undefined) this.#settle(w, fd, false);
+    else this.#ready.push(fd);
   }
 
   /** `for await (const [stream, peer] of listener)`: ends when the listener is closed. */
@@ -27,6 +142,16 @@ export abstract class ListenerBase<S, A> extends SocketBase {
       }
     }
   }
+
+  /** Stops accepting: pending accepts reject ERR_RINGIO_CLOSED, queued connections are closed. */
+  override close(): Promise<void> {
+    if (!this.closed) {
+      const err = this.closedError(undefined);
+      for (const w of this.#waiters.splice(0)) this.#settle(w, err, true);
+      for (const fd of this.#ready.splice(0)) closeSync(fd);
+    }
+    return super.close();
+  }
 }
 
 export function checkBacklog(backlog: unknown): number {
@@ -35,4 +160,3 @@ export function checkBacklog(backlog: unknown): number {
   }
   return backlog;
 }
-

@@ -100,9 +100,9 @@ export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
     return this.#local;
   }
 
-  protected wrap(fd: number, addr: Uint8Array): [TcpStream, SocketAddr] {
+  protected wrap(fd: number, addr: Uint8Array | undefined): [TcpStream, SocketAddr] {
     sys.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-    const peer = decodeInet(addr);
+    const peer = addr !== undefined ? decodeInet(addr) : sockAddr(fd, true);
     return [new TcpStream(fd, peer), peer];
   }
 }

@@ -75,7 +75,7 @@ export class UnixListener extends ListenerBase<UnixStream, string> {
     return this.#path;
   }
 
-  protected wrap(fd: number, addr: Uint8Array): [UnixStream, string] {
-    return [new UnixStream(fd), decodeUnix(addr)];
+  protected wrap(fd: number, addr: Uint8Array | undefined): [UnixStream, string] {
+    return [new UnixStream(fd), addr !== undefined ? decodeUnix(addr) : unixName(fd, true)];
   }
 }

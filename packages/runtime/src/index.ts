@@ -29,6 +29,6 @@ export { CloseOp } from './ops/close.js';
 export { CancelOp } from './ops/cancel.js';
 export { sys } from './sys.js';
 export { nop, read, write, poll, close, pipe, eventfd, closeSync, type IoOptions } from './fd.js';
-export { RingioError, AbortError, errnoError, ringioError, type RingioErrorCode, type ErrnoError } from './errors.js';
+export { RingioError, AbortError, abortError, errnoError, ringioError, type RingioErrorCode, type ErrnoError } from './errors.js';
 export { IORING_OP, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF } from './driver/layout.js';
 export { ECANCELED, ETIME } from './errors.js';
