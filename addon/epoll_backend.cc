@@ -38,6 +38,8 @@ struct FdState {
   // The peer hung up or the socket has an error: whatever is left (EOF, the error) must be read by a
   // syscall, and no new edge will announce it, so readiness is never cleared on a short read again.
   bool hup = false;
+  // A byte stream (stream socket, pipe, tty): a short read means drained. Not so for datagrams.
+  bool stream = true;
   int timer_slot = -1;  // for a timerfd: the TIMEOUT op that owns it
   std::deque<int32_t> waiters[2];
 };
@@ -88,7 +90,7 @@ class EpollBackend final : public Backend {
     if (!f.pollable || (f.waiters[dir].empty() && (f.ready & (1u << dir)))) {
       int res = Run(op);
       if (res != -EAGAIN || !f.pollable) {
-        if (!f.hup && Drained(op, res)) f.ready &= ~(1u << dir);
+        if (f.stream && !f.hup && Drained(op, res)) f.ready &= ~(1u << dir);
         PushReady(op.user, res);
         return;
       }
@@ -163,6 +165,9 @@ class EpollBackend final : public Backend {
     ev.data.fd = fd;
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST) {
       f.registered = true;
+      int type = 0;
+      socklen_t l = sizeof type;
+      if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0) f.stream = type == SOCK_STREAM;
       return true;
     }
     if (errno == EPERM) f.pollable = false;
@@ -207,7 +212,7 @@ class EpollBackend final : public Backend {
       }
       f.waiters[dir].pop_front();
       s.parked = false;
-      if (!f.hup && Drained(s.op, res)) f.ready &= ~(1u << dir);
+      if (f.stream && !f.hup && Drained(s.op, res)) f.ready &= ~(1u << dir);
       PushReady(user, res);
     }
   }

@@ -169,10 +169,16 @@ export function encodeUnix(path: string): Sockaddr {
   return { buf, len: 2 + bytes.length + (abstract ? 0 : 1), family: AF_UNIX };
 }
 
-/** Decodes a sockaddr_un of `len` bytes ('' for an unnamed socket). */
-export function decodeUnix(buf: Uint8Array, len = buf.byteLength): string {
-  if (len <= 2) return '';
-  const path = buf.subarray(2, len);
+/**
+ * Decodes a sockaddr_un of `len` bytes ('' for an unnamed socket). Without `len` (the kernel's length
+ * did not come back), trailing NULs are dropped: an unnamed peer decodes to '' and an abstract name to
+ * '\0name'.
+ */
+export function decodeUnix(buf: Uint8Array, len?: number): string {
+  let end = len ?? buf.byteLength;
+  if (len === undefined) while (end > 2 && buf[end - 1] === 0) end--;
+  if (end <= 2) return '';
+  const path = buf.subarray(2, end);
   if (path[0] === 0) return Buffer.from(path).toString('utf8');
   const nul = path.indexOf(0);
   return Buffer.from(nul < 0 ? path : path.subarray(0, nul)).toString('utf8');

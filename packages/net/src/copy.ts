@@ -2,10 +2,9 @@
  * Copying between streams, for proxies: copy (through one rented buffer), copyBidirectional (both ways,
  * propagating half-close), and spliceCopy (through a pipe in the kernel: no bytes in user space).
  */
-import { closeSync, pipe } from '@ringio/runtime';
+import { POLLIN, POLLOUT, PollOp, closeSync, pipe, submit, type Interest } from '@ringio/runtime';
 import { SpliceOp } from './ops/splice.js';
 import type { ReadHalf, WriteHalf } from './stream.js';
-import { submit } from '@ringio/runtime';
 
 export interface CopyOptions {
   /** The rented buffer's size (default 64 KiB). */
@@ -60,17 +59,28 @@ export async function spliceCopy(
   const chunk = opts.chunk ?? 65536;
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError('chunk must be a positive integer');
   const [pr, pw] = pipe();
+  const signal = opts.signal;
+  // io_uring runs a splice without polling first, and the sockets are non-blocking: EAGAIN means
+  // "not ready", so wait for readiness with a poll op and go again (the epoll path waits by itself).
+  const splice = async (fdIn: number, fdOut: number, len: number, interest: Interest): Promise<number> => {
+    for (;;) {
+      try {
+        return await submit(new SpliceOp(fdIn, fdOut, len, interest), { signal });
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EAGAIN') throw e;
+        await submit(new PollOp(interest.fd, interest.direction === 'readable' ? POLLIN : POLLOUT), { signal });
+      }
+    }
+  };
   let total = 0;
   try {
     for (;;) {
       const inFd = from.fd;
       const outFd = to.fd;
-      const n = await submit(new SpliceOp(inFd, pw, chunk, { fd: inFd, direction: 'readable' }), { signal: opts.signal });
+      const n = await splice(inFd, pw, chunk, { fd: inFd, direction: 'readable' });
       if (n === 0) return total;
       let left = n;
-      while (left > 0) {
-        left -= await submit(new SpliceOp(pr, outFd, left, { fd: outFd, direction: 'writable' }), { signal: opts.signal });
-      }
+      while (left > 0) left -= await splice(pr, outFd, left, { fd: outFd, direction: 'writable' });
       total += n;
     }
   } finally {

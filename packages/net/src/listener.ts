@@ -45,8 +45,16 @@ export abstract class ListenerBase<S, A> extends SocketBase {
       const fd = await this.run(op, signal);
       return this.wrap(fd, op.addr);
     }
-    const fd = await this.#nextFd(signal);
-    return this.wrap(fd, undefined);
+    for (;;) {
+      const fd = await this.#nextFd(signal);
+      try {
+        return this.wrap(fd, undefined);
+      } catch (e) {
+        // The peer reset before we took the connection (getpeername: ENOTCONN): drop it, take the next.
+        closeSync(fd);
+        if ((e as { code?: string }).code !== 'ENOTCONN') throw e;
+      }
+    }
   }
 
   #nextFd(signal: AbortSignal | undefined): Promise<number> {

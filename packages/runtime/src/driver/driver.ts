@@ -349,7 +349,7 @@ export class Driver {
         if (fdArrived) this.closeDetached(res);
         reject(
           op._cancelReason === 'closed'
-            ? ringioError('ERR_RINGIO_CLOSED', 'the runtime shut down while the op was in flight', { buf: op.payload() })
+            ? ringioError('ERR_RINGIO_CLOSED', 'closed while the op was in flight (its socket or the runtime)', { buf: op.payload() })
             : abortError(signal, op.payload()),
         );
         return;

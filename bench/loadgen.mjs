@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// A TCP echo load generator on ringio: CONNS connections to 127.0.0.1:PORT, each with one SIZE-byte
+// message in flight; after a 0.3 s warm-up it counts echoed messages and their round-trip latency
+// (10 µs buckets) for SECS seconds. Prints one JSON line, including the CPU time it used per second
+// of wall time (`cpu`), so a caller can tell when the generator, not the server, is the bottleneck.
+// Usage: node bench/loadgen.mjs --port P [--conns 64] [--size 64] [--secs 2] [--driver auto]
+import { start } from '@ringio/runtime';
+import { TcpStream } from '@ringio/net';
+import { arg } from './lib.mjs';
+
+const port = Number(arg('port', '7000'));
+const conns = Number(arg('conns', 64));
+const size = Number(arg('size', 64));
+const secs = Number(arg('secs', 2));
+const driver = arg('driver', process.env.RINGIO_DRIVER || 'auto');
+
+const BUCKET_US = 10;
+const hist = new Uint32Array(100_000); // up to 1 s
+let count = 0;
+
+const result = await start(
+  async () => {
+    const streams = await Promise.all(Array.from({ length: conns }, () => TcpStream.connect({ host: '127.0.0.1', port })));
+    const warmEnd = performance.now() + 300;
+    const end = warmEnd + secs * 1000;
+    let cpu0;
+    const loop = async (s) => {
+      let out = Buffer.alloc(size, 7);
+      let back = Buffer.alloc(size);
+      for (;;) {
+        const t = performance.now();
+        if (t >= end) return;
+        [, out] = await s.writeAll(out);
+        [, back] = await s.readExact(back);
+        const now = performance.now();
+        if (t >= warmEnd) {
+          count++;
+          hist[Math.min(hist.length - 1, Math.floor(((now - t) * 1000) / BUCKET_US))]++;
+        }
+      }
+    };
+    setTimeout(() => (cpu0 = process.cpuUsage()), 300);
+    const t0 = performance.now();
+    await Promise.all(streams.map(loop));
+    const wall = (performance.now() - t0 - 300) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    await Promise.all(streams.map((s) => s.close()));
+    return { wall, cpu: (cpu.user + cpu.system) / 1e6 / wall };
+  },
+  { driver },
+);
+
+const pct = (q) => {
+  let seen = 0;
+  const target = q * count;
+  for (let i = 0; i < hist.length; i++) {
+    seen += hist[i];
+    if (seen >= target) return (i + 1) * BUCKET_US;
+  }
+  return hist.length * BUCKET_US;
+};
+console.log(
+  JSON.stringify({
+    msgs_per_s: Math.round(count / result.wall),
+    p50_us: pct(0.5),
+    p99_us: pct(0.99),
+    cpu: Number(result.cpu.toFixed(3)),
+    conns,
+    size,
+  }),
+);
