@@ -64,6 +64,10 @@ function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
 }
 
 export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
+  // One pooled read op and one pooled write op: reused once completed, so a read/write loop allocates
+  // no op objects. Concurrent reads (or writes) get fresh ops.
+  #readOp: RecvOp<Uint8Array> | undefined;
+  #writeOp: SendAllOp<Uint8Array> | undefined;
   /**
    * Reads what is available (at least 1 byte, or 0 at end of stream) into buf. Resolves [n, buf].
    * Aborting `signal` cancels the read; if the kernel had already delivered data, the read resolves
@@ -74,7 +78,13 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
       checkBuffer(buf);
       const offset = opts?.offset ?? 0;
       const length = checkRange(buf, offset, opts?.length);
-      return this.run(new RecvOp(this.openFd(buf), buf, offset, length), opts?.signal);
+      const fd = this.openFd(buf);
+      let op = this.#readOp as RecvOp<B> | undefined;
+      if (op === undefined || !op.reuse(buf, offset, length)) {
+        op = new RecvOp(fd, buf, offset, length);
+        this.#readOp = op as unknown as RecvOp<Uint8Array>;
+      }
+      return this.run(op, opts?.signal);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -141,7 +151,13 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
       const offset = opts?.offset ?? 0;
       const length = checkRange(buf, offset, opts?.length);
       if (length === 0) return Promise.resolve([0, buf]);
-      return this.run(new SendAllOp(this.openFd(buf), buf, offset, length), opts?.signal);
+      const fd = this.openFd(buf);
+      let op = this.#writeOp as SendAllOp<B> | undefined;
+      if (op === undefined || !op.reuse(buf, offset, length)) {
+        op = new SendAllOp(fd, buf, offset, length);
+        this.#writeOp = op as unknown as SendAllOp<Uint8Array>;
+      }
+      return this.run(op, opts?.signal);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -266,6 +266,19 @@ export abstract class OpAble<T> {
     return undefined;
   }
 
+  /**
+   * Makes a Completed op submittable again (Idle), for owners that pool their ops (a stream keeps one
+   * read op and one write op). Returns false, and changes nothing, unless the op is Completed: an op in
+   * flight, or being cancelled, still belongs to the kernel.
+   */
+  protected recycle(): boolean {
+    if (this._state !== OpState.Completed) return false;
+    this._state = OpState.Idle;
+    this._slot = -1;
+    this._cancelReason = undefined;
+    return true;
+  }
+
   /** The state of this op in its lifecycle. */
   get state(): OpState {
     return this._state;

@@ -3,9 +3,9 @@ import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ring
 
 export class RecvOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
   readonly fd: number;
-  readonly buf: B;
-  readonly offset: number;
-  readonly length: number;
+  buf: B;
+  offset: number;
+  length: number;
   readonly msgFlags: number;
 
   /** The caller has validated buf, offset and length. */
@@ -20,6 +20,15 @@ export class RecvOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B
 
   get name(): string {
     return 'recv';
+  }
+
+  /** Reuses a completed op for the next read on the same fd (streams pool their read op). */
+  reuse(buf: B, offset: number, length: number): boolean {
+    if (!this.recycle()) return false;
+    this.buf = buf;
+    this.offset = offset;
+    this.length = length;
+    return true;
   }
 
   // io_uring: IORING_OP_RECV.

@@ -8,9 +8,9 @@ import { MSG_NOSIGNAL } from '../constants.js';
 
 export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
   readonly fd: number;
-  readonly buf: B;
-  readonly offset: number;
-  readonly length: number;
+  buf: B;
+  offset: number;
+  length: number;
   /** Bytes sent so far. */
   sent = 0;
 
@@ -25,6 +25,16 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
 
   get name(): string {
     return 'send';
+  }
+
+  /** Reuses a completed op for the next write on the same fd (streams pool their write op). */
+  reuse(buf: B, offset: number, length: number): boolean {
+    if (!this.recycle()) return false;
+    this.buf = buf;
+    this.offset = offset;
+    this.length = length;
+    this.sent = 0;
+    return true;
   }
 
   // io_uring: IORING_OP_SEND of what is left, with MSG_NOSIGNAL.
