@@ -5,7 +5,8 @@
       "sources": [
         "addon/ringio.cc",
         "addon/uring_backend.cc",
-        "addon/epoll_backend.cc"
+        "addon/epoll_backend.cc",
+        "addon/file_pool.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

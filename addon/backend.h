@@ -53,6 +53,7 @@ struct Slot {
   Op op;
   bool parked = false;
   bool connecting = false;  // a legacy CONNECT that got EINPROGRESS: finish with SO_ERROR
+  bool pooled = false;      // a legacy file op queued or running on the file thread pool
   int timerfd = -1;
 };
 

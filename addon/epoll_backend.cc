@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "backend.h"
+#include "file_pool.h"
 
 namespace ringio {
 namespace {
@@ -80,6 +81,17 @@ class EpollBackend final : public Backend {
       default:
         break;
     }
+    if (op.interest == INTEREST_POOL) {
+      // SAFETY: the pool owns a copy of the Op; its pointers stay valid because the JS op table keeps
+      // the buffers until this op's completion, which only Collect delivers.
+      if (!RegisterPool()) {
+        PushReady(op.user, -errno);
+        return;
+      }
+      if (op.user >= 0) SlotFor(op.user).pooled = true;
+      pool_.Submit(op);
+      return;
+    }
     if (op.interest == INTEREST_NONE) {
       PushReady(op.user, Run(op));
       return;
@@ -120,6 +132,10 @@ class EpollBackend final : public Backend {
       for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
         uint32_t e = evs[i].events;
+        if (fd == pool_efd_) {
+          CollectPool();
+          continue;
+        }
         auto it = fds_.find(fd);
         if (it == fds_.end()) continue;
         if (e & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) it->second.ready |= kReadBit;
@@ -139,6 +155,14 @@ class EpollBackend final : public Backend {
   uint32_t Reap(int32_t* out, uint32_t cap) override { return ReapReady(out, cap); }
 
   void Drain() override {
+    // SAFETY: running pool jobs may be writing into JS buffers: wait for them before forgetting anything.
+    pool_.Drain();
+    for (Slot& s : slots_) {
+      if (s.pooled) {
+        s.pooled = false;
+        stats_[S_INFLIGHT] -= 1;
+      }
+    }
     for (auto& kv : fds_) {
       if (kv.second.timer_slot >= 0) close(kv.first);
     }
@@ -263,6 +287,10 @@ class EpollBackend final : public Backend {
   }
 
   int CancelSlot(int32_t target) {
+    if (target >= 0 && static_cast<size_t>(target) < slots_.size() && slots_[static_cast<size_t>(target)].pooled) {
+      // A job that has not started is dropped (it completes with ECANCELED); a running one finishes.
+      return pool_.Cancel(target) ? 0 : -EALREADY;
+    }
     if (target < 0 || static_cast<size_t>(target) >= slots_.size() || !slots_[static_cast<size_t>(target)].parked) {
       return -ENOENT;
     }
@@ -391,8 +419,33 @@ class EpollBackend final : public Backend {
     return static_cast<int>(r);
   }
 
+  bool RegisterPool() {
+    if (pool_efd_ >= 0) return true;
+    int efd = pool_.EventFd();
+    if (efd < 0) return false;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = efd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, efd, &ev) < 0) return false;
+    pool_efd_ = efd;
+    return true;
+  }
+
+  void CollectPool() {
+    done_.clear();
+    pool_.TakeDone(&done_);
+    for (const Cqe& c : done_) {
+      if (c.user >= 0) slots_[static_cast<size_t>(c.user)].pooled = false;
+      PushReady(c.user, c.res);
+    }
+  }
+
   int epfd_ = -1;
   std::unordered_map<int, FdState> fds_;
+  FilePool pool_;
+  int pool_efd_ = -1;
+  std::vector<Cqe> done_;
 };
 
 }  // namespace

@@ -42,7 +42,8 @@ enum AddrKind : int {
   AK_MSGHDR = 7,   // a msghdr in the slot: A = data buffer index (used whole), B = name buffer index or -1
 };
 
-enum Interest : int { INTEREST_NONE = 0, INTEREST_READABLE = 1, INTEREST_WRITABLE = 2 };
+// INTEREST_POOL: the op's syscall may block (files): the epoll engine runs it on its file thread pool.
+enum Interest : int { INTEREST_NONE = 0, INTEREST_READABLE = 1, INTEREST_WRITABLE = 2, INTEREST_POOL = 3 };
 
 enum CqeWord : int { C_USER = 0, C_RES = 1, C_FLAGS = 2, CQE_WORDS = 4 };
 

@@ -15,6 +15,7 @@
 //     A bad record completes with an error instead of throwing, so a batch is never half-taken.
 //  3. The environment cleanup hook drains the backend (cancel, then wait for every completion) before
 //     the environment's memory can go away: worker.terminate() and process exit are safe.
+#include <fcntl.h>
 #include <napi.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -112,6 +113,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("ringio_sys_pipe", &Addon::SysPipe),
                              InstanceMethod("ringio_sys_eventfd", &Addon::SysEventfd),
                              InstanceMethod("ringio_sys_close", &Addon::SysClose),
+                             InstanceMethod("ringio_sys_align_offset", &Addon::SysAlignOffset),
+                             InstanceMethod("ringio_sys_set_nonblock", &Addon::SysSetNonblock),
                              InstanceMethod("ringio_net_socket", &Addon::NetSocket),
                              InstanceMethod("ringio_net_socketpair", &Addon::NetSocketpair),
                              InstanceMethod("ringio_net_bind", &Addon::NetBind),
@@ -491,7 +494,7 @@ class Addon : public Napi::Addon<Addon> {
         {"REC_WORDS", REC_WORDS}, {"AK_NONE", AK_NONE}, {"AK_BUF", AK_BUF}, {"AK_IOVEC", AK_IOVEC},
         {"AK_TIMESPEC", AK_TIMESPEC}, {"AK_U64", AK_U64}, {"AK_SOCKLEN", AK_SOCKLEN}, {"AK_BUF_END", AK_BUF_END}, {"AK_MSGHDR", AK_MSGHDR},
         {"INTEREST_NONE", INTEREST_NONE}, {"INTEREST_READABLE", INTEREST_READABLE},
-        {"INTEREST_WRITABLE", INTEREST_WRITABLE}, {"C_USER", C_USER}, {"C_RES", C_RES}, {"C_FLAGS", C_FLAGS},
+        {"INTEREST_WRITABLE", INTEREST_WRITABLE}, {"INTEREST_POOL", INTEREST_POOL}, {"C_USER", C_USER}, {"C_RES", C_RES}, {"C_FLAGS", C_FLAGS},
         {"CQE_WORDS", CQE_WORDS}, {"USER_IGNORE", USER_IGNORE}, {"S_ENTERS", S_ENTERS},
         {"S_COMPLETIONS", S_COMPLETIONS}, {"S_INFLIGHT", S_INFLIGHT}, {"S_SUBMITTED", S_SUBMITTED},
         {"S_WAKEUPS", S_WAKEUPS}, {"S_CALLBACKS", S_CALLBACKS}, {"STAT_COUNT", STAT_COUNT},
@@ -535,6 +538,24 @@ class Addon : public Napi::Addon<Addon> {
         return;
       }
     }
+  }
+
+  // ringio_sys_align_offset(buf, alignment) -> bytes to skip so that buf's data is aligned (O_DIRECT).
+  Napi::Value SysAlignOffset(const Napi::CallbackInfo& info) {
+    uint8_t* data;
+    size_t len;
+    if (!Bytes(info[0], &data, &len)) throw Napi::TypeError::New(info.Env(), "buf must be a Uint8Array");
+    uint32_t align = info[1].ToNumber().Uint32Value();
+    if (align == 0 || (align & (align - 1)) != 0) throw Napi::RangeError::New(info.Env(), "alignment must be a power of two");
+    uintptr_t addr = reinterpret_cast<uintptr_t>(data);
+    return Napi::Number::New(info.Env(), static_cast<double>((align - (addr % align)) % align));
+  }
+
+  Napi::Value SysSetNonblock(const Napi::CallbackInfo& info) {
+    int fd = info[0].ToNumber().Int32Value();
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) throw ErrnoError(info.Env(), errno, "fcntl");
+    return info.Env().Undefined();
   }
 
   // Socket set-up: cold paths, plain synchronous syscalls on non-blocking, close-on-exec sockets.

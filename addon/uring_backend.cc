@@ -41,6 +41,10 @@ constexpr RequiredOp kOptional[] = {
     {IORING_OP_SPLICE, "SPLICE"},   {IORING_OP_STATX, "STATX"},       {IORING_OP_OPENAT, "OPENAT"},
     {IORING_OP_SHUTDOWN, "SHUTDOWN"}, {IORING_OP_RECV, "RECV"},       {IORING_OP_SEND, "SEND"},
     {IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_CONNECT, "CONNECT"},
+    {IORING_OP_FSYNC, "FSYNC"},     {IORING_OP_FALLOCATE, "FALLOCATE"}, {IORING_OP_UNLINKAT, "UNLINKAT"},
+    {IORING_OP_RENAMEAT, "RENAMEAT"}, {IORING_OP_MKDIRAT, "MKDIRAT"}, {IORING_OP_SYMLINKAT, "SYMLINKAT"},
+    // IORING_OP_FTRUNCATE (kernel 6.9) postdates liburing 2.3, so its number is written here by hand.
+    {55, "FTRUNCATE"},
 };
 
 std::string ReadSysctl(const char* path) {

@@ -47,7 +47,12 @@ import {
 } from './driver/layout.js';
 import { errnoError } from './errors.js';
 
-export type Direction = 'readable' | 'writable';
+/**
+ * What an op waits for on the epoll driver: readability or writability of `fd`, or 'pool': the syscall
+ * may block (regular files), so the epoll engine runs it on its file thread pool (RINGIO_FS_THREADS,
+ * default 4) instead of the loop thread.
+ */
+export type Direction = 'readable' | 'writable' | 'pool';
 
 /** What the epoll driver waits for before it runs an op's syscall. */
 export interface Interest {

@@ -25,6 +25,14 @@ export const sys = {
   getsockopt(fd: number, level: number, name: number): number {
     return native.ringio_net_getsockopt(checkFd(fd), level, name);
   },
+  /** Sets O_NONBLOCK on an fd (so readiness-based waiting works on FIFOs and devices). */
+  setNonBlocking(fd: number): void {
+    native.ringio_sys_set_nonblock(checkFd(fd));
+  },
+  /** How many bytes into `buf` its data reaches an address that is a multiple of `alignment`. */
+  alignOffset(buf: Uint8Array, alignment: number): number {
+    return native.ringio_sys_align_offset(checkBuffer(buf), alignment);
+  },
   /** getsockname / getpeername into buf; returns the address length. */
   sockname(fd: number, buf: Uint8Array, peer: boolean): number {
     return native.ringio_net_sockname(checkFd(fd), checkBuffer(buf), peer);

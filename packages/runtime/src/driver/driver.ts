@@ -28,6 +28,7 @@ import {
   C_RES,
   CQE_WORDS,
   INTEREST_NONE,
+  INTEREST_POOL,
   INTEREST_READABLE,
   INTEREST_WRITABLE,
   IORING_CQE_F_MORE,
@@ -232,7 +233,13 @@ export class Driver {
       op.legacyCall(w);
       const interest = op.legacyInterest();
       const dir =
-        interest === null ? INTEREST_NONE : interest.direction === 'readable' ? INTEREST_READABLE : INTEREST_WRITABLE;
+        interest === null
+          ? INTEREST_NONE
+          : interest.direction === 'readable'
+            ? INTEREST_READABLE
+            : interest.direction === 'writable'
+              ? INTEREST_WRITABLE
+              : INTEREST_POOL;
       const ifd = interest === null ? 0 : interest.fd;
       if (ifd > MAX_INTEREST_FD) throw new RangeError(`fd ${ifd} is too large for the epoll driver (max ${MAX_INTEREST_FD})`);
       this.sq[base + W_LEGACY] = (this.sq[base + W_OPCODE]! & 0xff) | (dir << 8) | (ifd << 10);

@@ -32,6 +32,7 @@ export const AK_MSGHDR = 7;
 export const INTEREST_NONE = 0;
 export const INTEREST_READABLE = 1;
 export const INTEREST_WRITABLE = 2;
+export const INTEREST_POOL = 3;
 
 export const C_USER = 0;
 export const C_RES = 1;
@@ -79,9 +80,11 @@ export const IORING_OP = {
   SYMLINKAT: 38,
   SOCKET: 45,
   SEND_ZC: 47,
+  FTRUNCATE: 55,
   SENDMSG_ZC: 48,
 } as const;
 
 export const IORING_CQE_F_MORE = 1 << 1;
 export const IORING_CQE_F_NOTIF = 1 << 3;
 export const IORING_TIMEOUT_ABS = 1 << 0;
+export const IORING_FSYNC_DATASYNC = 1 << 0;

@@ -1,0 +1,25 @@
+/** Linux constants for file ops (x86-64 / generic ABI). */
+export const AT_FDCWD = -100;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+export const AT_REMOVEDIR = 0x200;
+export const AT_EMPTY_PATH = 0x1000;
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_DIRECT = 0o40000;
+export const O_CLOEXEC = 0o2000000;
+export const STATX_BASIC_STATS = 0x7ff;
+export const STATX_BTIME = 0x800;
+export const STATX_DIOALIGN = 0x2000;
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+export const S_IFIFO = 0o010000;
+export const S_IFSOCK = 0o140000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;

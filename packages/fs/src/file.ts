@@ -1,0 +1,313 @@
+/**
+ * File: an open file with rented-buffer reads and writes at positions.
+ *
+ * - Reads and writes resolve [n, buf] with the same buffer; do not touch it until the promise settles.
+ *   Errors carry code, syscall, path and buf.
+ * - Positions are numbers up to Number.MAX_SAFE_INTEGER or bigints; -1 (the default of read/write)
+ *   means the file position.
+ * - On io_uring every op is a kernel op. On epoll, ops on regular files run on the engine's file thread
+ *   pool (RINGIO_FS_THREADS, default 4), and ops on FIFOs and devices wait for readiness.
+ * - With { direct: true } (O_DIRECT) every buffer, position and length must be aligned as the file
+ *   system requires (statx STATX_DIOALIGN); otherwise the call rejects ERR_RINGIO_ALIGNMENT before
+ *   anything reaches the kernel. allocAligned() makes suitable buffers.
+ */
+import {
+  FdHandle,
+  checkBuffer,
+  closeSync,
+  checkPosition,
+  checkRange,
+  ringioError,
+  submit,
+  sys,
+  type Direction,
+} from '@ringio/runtime';
+import {
+  AT_EMPTY_PATH,
+  O_APPEND,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECT,
+  O_EXCL,
+  O_RDONLY,
+  O_RDWR,
+  O_TRUNC,
+  O_WRONLY,
+  S_IFDIR,
+  S_IFMT,
+  S_IFREG,
+  STATX_BASIC_STATS,
+  STATX_BTIME,
+  STATX_DIOALIGN,
+} from './constants.js';
+import { FallocateOp } from './ops/fallocate.js';
+import { FsyncOp } from './ops/fsync.js';
+import { FtruncateOp } from './ops/ftruncate.js';
+import { OpenatOp } from './ops/openat.js';
+import { FileReadOp, FileReadvOp, FileWriteOp, FileWritevOp } from './ops/rw.js';
+import { StatxOp } from './ops/statx.js';
+import { encodePath, pathString, type PathLike } from './path.js';
+import { Stats, dioAlign } from './stat.js';
+
+export interface OpenOptions {
+  read?: boolean;
+  write?: boolean;
+  append?: boolean;
+  create?: boolean;
+  truncate?: boolean;
+  /** With create: fail with EEXIST if the file exists. */
+  exclusive?: boolean;
+  mode?: number;
+  /** O_DIRECT: bypass the page cache. Buffers, positions and lengths must be aligned. */
+  direct?: boolean;
+}
+
+export interface IoOptions {
+  offset?: number;
+  length?: number;
+  signal?: AbortSignal;
+}
+
+const EMPTY_PATH = new Uint8Array(1);
+
+function bool(v: unknown, name: string): boolean {
+  if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  return v === true;
+}
+
+function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
+  if (!Array.isArray(bufs)) throw new TypeError('bufs must be an array of Uint8Array');
+  if (bufs.length === 0 || bufs.length > 1024) throw new RangeError('bufs must hold 1..1024 buffers');
+  for (const b of bufs) checkBuffer(b, 'bufs[i]');
+  return bufs;
+}
+
+export class File extends FdHandle {
+  readonly path: string;
+  readonly #wait: Direction;
+  readonly #direct: { mem: number; offset: number } | undefined;
+
+  /** @internal */
+  constructor(fd: number, path: string, wait: Direction, direct: { mem: number; offset: number } | undefined) {
+    super(fd);
+    this.path = path;
+    this.#wait = wait;
+    this.#direct = direct;
+  }
+
+  /**
+   * Opens a file. Defaults: read only. `create` needs `write` or `append`; `mode` (default 0o666, less
+   * the umask) applies when the file is created.
+   */
+  static async open(path: PathLike, opts: OpenOptions = {}): Promise<File> {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    const p = encodePath(path);
+    const text = pathString(path);
+    const read = opts.read === undefined ? true : bool(opts.read, 'read');
+    const write = bool(opts.write, 'write');
+    const append = bool(opts.append, 'append');
+    const create = bool(opts.create, 'create');
+    const truncate = bool(opts.truncate, 'truncate');
+    const exclusive = bool(opts.exclusive, 'exclusive');
+    const direct = bool(opts.direct, 'direct');
+    const mode = opts.mode ?? 0o666;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new RangeError('mode must be an integer in 0..0o7777');
+    const writes = write || append;
+    if (!read && !writes) throw new TypeError('open: at least one of read, write or append must be true');
+    if ((create || truncate) && !writes) throw new TypeError('open: create and truncate need write or append');
+    if (exclusive && !create) throw new TypeError('open: exclusive needs create');
+    let flags = O_CLOEXEC | (read && writes ? O_RDWR : writes ? O_WRONLY : O_RDONLY);
+    if (append) flags |= O_APPEND;
+    if (create) flags |= O_CREAT;
+    if (truncate) flags |= O_TRUNC;
+    if (exclusive) flags |= O_EXCL;
+    if (direct) flags |= O_DIRECT;
+    const fd = await submit(new OpenatOp(p, text, flags, mode));
+    try {
+      const st = await submit(new StatxOp(fd, EMPTY_PATH, text, AT_EMPTY_PATH, STATX_BASIC_STATS | (direct ? STATX_DIOALIGN : 0)));
+      const type = new DataView(st.buffer).getUint16(28, true) & S_IFMT;
+      let wait: Direction = 'pool';
+      if (type !== S_IFREG && type !== S_IFDIR) {
+        // A FIFO or device: wait for readiness instead of holding a pool thread in a blocking read.
+        sys.setNonBlocking(fd);
+        wait = 'readable';
+      }
+      let align: { mem: number; offset: number } | undefined;
+      if (direct) {
+        const a = dioAlign(st);
+        // A file system that does not report its alignment gets the strictest common one.
+        align = { mem: a.mem || 4096, offset: a.offset || 4096 };
+      }
+      return new File(fd, text, wait, align);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  /** Opens for writing, creating the file or truncating it. */
+  static create(path: PathLike, opts: { mode?: number } = {}): Promise<File> {
+    return File.open(path, { read: false, write: true, create: true, truncate: true, mode: opts.mode });
+  }
+
+  #checkDirect(bufs: Uint8Array[], position: number | bigint, length: number): void {
+    const a = this.#direct;
+    if (a === undefined) return;
+    const pos = typeof position === 'bigint' ? position : BigInt(position);
+    if (pos < 0n || pos % BigInt(a.offset) !== 0n) {
+      throw ringioError('ERR_RINGIO_ALIGNMENT', `O_DIRECT: position ${position} is not a multiple of ${a.offset}`, { path: this.path });
+    }
+    if (length % a.offset !== 0) {
+      throw ringioError('ERR_RINGIO_ALIGNMENT', `O_DIRECT: length ${length} is not a multiple of ${a.offset}`, { path: this.path });
+    }
+    for (const b of bufs) {
+      if (sys.alignOffset(b, a.mem) !== 0) {
+        throw ringioError('ERR_RINGIO_ALIGNMENT', `O_DIRECT: the buffer's memory is not aligned to ${a.mem} bytes (use allocAligned)`, {
+          path: this.path,
+          buf: b,
+        });
+      }
+      if (b.byteLength % a.offset !== 0 && bufs.length > 1) {
+        throw ringioError('ERR_RINGIO_ALIGNMENT', `O_DIRECT: every buffer's length must be a multiple of ${a.offset}`, { path: this.path });
+      }
+    }
+  }
+
+  /** Reads into buf[offset, offset + length) at `position`. Resolves [n, buf]; n < length at end of file. */
+  readAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+    try {
+      checkBuffer(buf);
+      const pos = checkPosition(position);
+      const offset = opts?.offset ?? 0;
+      const length = checkRange(buf, offset, opts?.length);
+      this.#checkDirect([buf.subarray(offset)], pos, length);
+      return this.run(new FileReadOp(this.openFd(buf), buf, offset, length, pos, this.#wait, this.path), opts?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Writes buf[offset, offset + length) at `position` (may be short). Resolves [n, buf]. */
+  writeAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+    try {
+      checkBuffer(buf);
+      const pos = checkPosition(position);
+      const offset = opts?.offset ?? 0;
+      const length = checkRange(buf, offset, opts?.length);
+      this.#checkDirect([buf.subarray(offset)], pos, length);
+      return this.run(new FileWriteOp(this.openFd(buf), buf, offset, length, pos, this.#wait, this.path), opts?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Fills the window from `position`; rejects ERR_RINGIO_UNEXPECTED_EOF (with .n and .buf) at end of file. */
+  async readExactAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+    checkBuffer(buf);
+    const pos = checkPosition(position);
+    if (pos === -1) throw new RangeError('readExactAt needs a position >= 0');
+    const offset = opts?.offset ?? 0;
+    const length = checkRange(buf, offset, opts?.length);
+    let n = 0;
+    while (n < length) {
+      const at = typeof pos === 'bigint' ? pos + BigInt(n) : pos + n;
+      const [got] = await this.readAt(buf, at, { offset: offset + n, length: length - n, signal: opts?.signal });
+      if (got === 0) {
+        throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', `end of file after ${n} of ${length} bytes`, { n, buf, path: this.path });
+      }
+      n += got;
+    }
+    return [n, buf];
+  }
+
+  /** Writes the whole window from `position`. Resolves [length, buf]. */
+  async writeAllAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+    checkBuffer(buf);
+    const pos = checkPosition(position);
+    if (pos === -1) throw new RangeError('writeAllAt needs a position >= 0 (use write for the file position)');
+    const offset = opts?.offset ?? 0;
+    const length = checkRange(buf, offset, opts?.length);
+    let n = 0;
+    while (n < length) {
+      const at = typeof pos === 'bigint' ? pos + BigInt(n) : pos + n;
+      const [put] = await this.writeAt(buf, at, { offset: offset + n, length: length - n, signal: opts?.signal });
+      if (put === 0) throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'write made no progress', { n, buf, path: this.path });
+      n += put;
+    }
+    return [n, buf];
+  }
+
+  /** Scatter read at `position` into several buffers, each used whole. Resolves [n, bufs]. */
+  readvAt<B extends Uint8Array>(bufs: B[], position: number | bigint, opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
+    try {
+      checkBufs(bufs);
+      const pos = checkPosition(position);
+      this.#checkDirect(bufs, pos, bufs.reduce((s, b) => s + b.byteLength, 0));
+      return this.run(new FileReadvOp(this.openFd(bufs), bufs, pos, this.#wait, this.path), opts?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Gather write at `position` from several buffers, each used whole. Resolves [n, bufs]. */
+  writevAt<B extends Uint8Array>(bufs: B[], position: number | bigint, opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
+    try {
+      checkBufs(bufs);
+      const pos = checkPosition(position);
+      this.#checkDirect(bufs, pos, bufs.reduce((s, b) => s + b.byteLength, 0));
+      return this.run(new FileWritevOp(this.openFd(bufs), bufs, pos, this.#wait, this.path), opts?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Reads at the file position and advances it. */
+  read<B extends Uint8Array>(buf: B, opts?: IoOptions): Promise<[number, B]> {
+    return this.readAt(buf, -1, opts);
+  }
+
+  /** Writes at the file position (the end, with append) and advances it. */
+  write<B extends Uint8Array>(buf: B, opts?: IoOptions): Promise<[number, B]> {
+    return this.writeAt(buf, -1, opts);
+  }
+
+  /** fsync: data and metadata to storage. */
+  sync(): Promise<void> {
+    try {
+      return this.run(new FsyncOp(this.openFd(), false), undefined);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** fdatasync: data (and the metadata needed to read it) to storage. */
+  datasync(): Promise<void> {
+    try {
+      return this.run(new FsyncOp(this.openFd(), true), undefined);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Sets the file's length (extending with zeros, or cutting). */
+  async truncate(length: number | bigint = 0): Promise<void> {
+    const len = checkPosition(length);
+    if (len === -1) throw new RangeError('length must be >= 0');
+    await this.run(new FtruncateOp(this.openFd(), len), undefined);
+  }
+
+  /** Reserves space for [offset, offset + length) (fallocate mode 0). */
+  async allocate(offset: number | bigint, length: number): Promise<void> {
+    const off = checkPosition(offset);
+    if (off === -1) throw new RangeError('offset must be >= 0');
+    if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError('length must be a positive integer');
+    await this.run(new FallocateOp(this.openFd(), off, length), undefined);
+  }
+
+  /** The file's status. */
+  async stat(): Promise<Stats> {
+    const out = await this.run(new StatxOp(this.openFd(), EMPTY_PATH, this.path, AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME), undefined);
+    return new Stats(out);
+  }
+}
+

@@ -1,0 +1,133 @@
+/** Whole-file and path functions. */
+import { checkBuffer, submit } from '@ringio/runtime';
+import { AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, STATX_BTIME } from './constants.js';
+import { File } from './file.js';
+import { MkdiratOp, RenameatOp, SymlinkatOp, UnlinkatOp } from './ops/paths.js';
+import { StatxOp } from './ops/statx.js';
+import { encodePath, pathString, type PathLike } from './path.js';
+import { Stats } from './stat.js';
+
+/** Reads a whole file. Resolves a Buffer of exactly the bytes read. */
+export async function readFile(path: PathLike, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
+  const f = await File.open(path);
+  try {
+    const size = (await f.stat()).size;
+    let buf = Buffer.allocUnsafe(Math.max(size, 65536));
+    let n = 0;
+    for (;;) {
+      if (n === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, n);
+        buf = bigger;
+      }
+      const [got] = await f.readAt(buf, n, { offset: n, length: buf.length - n, signal: opts.signal });
+      if (got === 0) break;
+      n += got;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    await f.close();
+  }
+}
+
+/** Writes a whole file, creating or truncating it. Strings are written as UTF-8. */
+export async function writeFile(
+  path: PathLike,
+  data: Uint8Array | string,
+  opts: { mode?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : checkBuffer(data, 'data');
+  const f = await File.create(path, { mode: opts.mode });
+  try {
+    if (bytes.byteLength > 0) await f.writeAllAt(bytes, 0, { signal: opts.signal });
+  } finally {
+    await f.close();
+  }
+}
+
+/** Status of a path, following symlinks. */
+export async function stat(path: PathLike): Promise<Stats> {
+  const out = await submit(new StatxOp(AT_FDCWD, encodePath(path), pathString(path), 0, STATX_BASIC_STATS | STATX_BTIME));
+  return new Stats(out);
+}
+
+/** Status of a path itself (a symlink is not followed). */
+export async function lstat(path: PathLike): Promise<Stats> {
+  const out = await submit(
+    new StatxOp(AT_FDCWD, encodePath(path), pathString(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME),
+  );
+  return new Stats(out);
+}
+
+export function unlink(path: PathLike): Promise<void> {
+  try {
+    return submit(new UnlinkatOp(encodePath(path), pathString(path), 0));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+export function rmdir(path: PathLike): Promise<void> {
+  try {
+    return submit(new UnlinkatOp(encodePath(path), pathString(path), AT_REMOVEDIR));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+export function rename(from: PathLike, to: PathLike): Promise<void> {
+  try {
+    return submit(new RenameatOp(encodePath(from, 'from'), encodePath(to, 'to'), pathString(from), pathString(to)));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+export function symlink(target: PathLike, path: PathLike): Promise<void> {
+  try {
+    return submit(new SymlinkatOp(encodePath(target, 'target'), encodePath(path), pathString(path)));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * Creates a directory. With `recursive`, creates missing parents and succeeds if the directory exists
+ * (resolving the first directory created, or undefined, as node:fs does).
+ */
+export async function mkdir(path: PathLike, opts: { recursive?: boolean; mode?: number } = {}): Promise<string | undefined> {
+  const mode = opts.mode ?? 0o777;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new RangeError('mode must be an integer in 0..0o7777');
+  const text = pathString(path);
+  if (!opts.recursive) {
+    await submit(new MkdiratOp(encodePath(path), text, mode));
+    return undefined;
+  }
+  const { resolve, dirname } = await import('node:path');
+  const full = resolve(text);
+  const missing: string[] = [];
+  for (let dir = full; ; dir = dirname(dir)) {
+    try {
+      const s = await stat(dir);
+      if (!s.isDirectory()) {
+        const e = new Error(`mkdir: ${dir} exists and is not a directory`) as Error & { code: string; path: string };
+        e.code = dir === full ? 'EEXIST' : 'ENOTDIR';
+        e.path = dir;
+        throw e;
+      }
+      break;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') throw e;
+      missing.push(dir);
+      if (dirname(dir) === dir) break;
+    }
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      await submit(new MkdiratOp(encodePath(dir), dir, mode));
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EEXIST') throw e; // created meanwhile by someone else
+    }
+  }
+  return missing.length > 0 ? missing[0] : undefined;
+}

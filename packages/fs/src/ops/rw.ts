@@ -1,0 +1,138 @@
+/**
+ * READ / WRITE / READV / WRITEV on a file, at a position (or -1: the file position). Resolve [n, buf].
+ * On the epoll driver a regular file's syscall may block, so it runs on the engine's file thread pool
+ * ('pool'); a FIFO or device opened by File waits for readiness like a socket instead.
+ */
+import { IORING_OP, OpAble, type Direction, type Interest, type SqeWriter } from '@ringio/runtime';
+
+abstract class FileIoOp<R> extends OpAble<R> {
+  readonly fd: number;
+  readonly position: number | bigint;
+  readonly wait: Direction;
+  readonly path: string | undefined;
+
+  constructor(fd: number, position: number | bigint, wait: Direction, path: string | undefined) {
+    super();
+    this.fd = fd;
+    this.position = position;
+    this.wait = wait;
+    this.path = path;
+  }
+
+  // epoll: the file thread pool for regular files, readiness for FIFOs and devices.
+  override legacyInterest(): Interest {
+    return { fd: this.fd, direction: this.wait };
+  }
+
+  protected errProps(): Record<string, unknown> | undefined {
+    return this.path === undefined ? undefined : { path: this.path };
+  }
+}
+
+export class FileReadOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B]> {
+  constructor(
+    fd: number,
+    readonly buf: B,
+    readonly offset: number,
+    readonly length: number,
+    position: number | bigint,
+    wait: Direction,
+    path?: string,
+  ) {
+    super(fd, position, wait, path);
+  }
+
+  get name(): string {
+    return 'read';
+  }
+
+  // io_uring: IORING_OP_READ at the position.
+  uringOp(sqe: SqeWriter): void {
+    sqe.prep(IORING_OP.READ, this.fd, this.length, this.position).buf(this.buf, this.offset);
+  }
+
+  override payload(): B {
+    return this.buf;
+  }
+
+  complete(res: number): [number, B] {
+    return [this.check(res, this.errProps()), this.buf];
+  }
+}
+
+export class FileWriteOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B]> {
+  constructor(
+    fd: number,
+    readonly buf: B,
+    readonly offset: number,
+    readonly length: number,
+    position: number | bigint,
+    wait: Direction,
+    path?: string,
+  ) {
+    super(fd, position, wait === 'readable' ? 'writable' : wait, path);
+  }
+
+  get name(): string {
+    return 'write';
+  }
+
+  // io_uring: IORING_OP_WRITE at the position.
+  uringOp(sqe: SqeWriter): void {
+    sqe.prep(IORING_OP.WRITE, this.fd, this.length, this.position).buf(this.buf, this.offset);
+  }
+
+  override payload(): B {
+    return this.buf;
+  }
+
+  complete(res: number): [number, B] {
+    return [this.check(res, this.errProps()), this.buf];
+  }
+}
+
+export class FileReadvOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B[]]> {
+  constructor(fd: number, readonly bufs: B[], position: number | bigint, wait: Direction, path?: string) {
+    super(fd, position, wait, path);
+  }
+
+  get name(): string {
+    return 'readv';
+  }
+
+  // io_uring: IORING_OP_READV at the position.
+  uringOp(sqe: SqeWriter): void {
+    sqe.prep(IORING_OP.READV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
+  }
+
+  override payload(): B[] {
+    return this.bufs;
+  }
+
+  complete(res: number): [number, B[]] {
+    return [this.check(res, this.errProps()), this.bufs];
+  }
+}
+
+export class FileWritevOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B[]]> {
+  constructor(fd: number, readonly bufs: B[], position: number | bigint, wait: Direction, path?: string) {
+    super(fd, position, wait === 'readable' ? 'writable' : wait, path);
+  }
+
+  get name(): string {
+    return 'writev';
+  }
+
+  // io_uring: IORING_OP_WRITEV at the position.
+  uringOp(sqe: SqeWriter): void {
+    sqe.prep(IORING_OP.WRITEV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
+  }
+
+  override payload(): B[] {
+    return this.bufs;
+  }
+
+  complete(res: number): [number, B[]] {
+    return [this.check(res, this.errProps()), this.bufs];
+  }
+}

@@ -1,0 +1,90 @@
+/** Stats: a Node-like view of a struct statx. */
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from './constants.js';
+
+export const STATX_SIZE = 256;
+
+/** glibc's makedev(), which libuv (and so node:fs) uses for dev and rdev. */
+function makedev(major: number, minor: number): number {
+  // The four parts occupy separate bits, so adding them is the bitwise OR glibc does, without int32 overflow.
+  return (major & 0xfffff000) * 2 ** 32 + (major & 0xfff) * 2 ** 8 + (minor & 0xffffff00) * 2 ** 12 + (minor & 0xff);
+}
+
+export class Stats {
+  dev: number;
+  ino: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  blksize: number;
+  blocks: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  birthtimeMs: number;
+
+  /** @internal Decodes a struct statx. */
+  constructor(b: Uint8Array) {
+    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const u64 = (o: number): number => Number(v.getBigUint64(o, true));
+    const ts = (o: number): number => Number(v.getBigInt64(o, true)) * 1e3 + v.getUint32(o + 8, true) / 1e6;
+    this.blksize = v.getUint32(4, true);
+    this.nlink = v.getUint32(16, true);
+    this.uid = v.getUint32(20, true);
+    this.gid = v.getUint32(24, true);
+    this.mode = v.getUint16(28, true);
+    this.ino = u64(32);
+    this.size = u64(40);
+    this.blocks = u64(48);
+    this.atimeMs = ts(64);
+    this.birthtimeMs = ts(80);
+    this.ctimeMs = ts(96);
+    this.mtimeMs = ts(112);
+    this.rdev = makedev(v.getUint32(128, true), v.getUint32(132, true));
+    this.dev = makedev(v.getUint32(136, true), v.getUint32(140, true));
+  }
+
+  get atime(): Date {
+    return new Date(this.atimeMs);
+  }
+  get mtime(): Date {
+    return new Date(this.mtimeMs);
+  }
+  get ctime(): Date {
+    return new Date(this.ctimeMs);
+  }
+  get birthtime(): Date {
+    return new Date(this.birthtimeMs);
+  }
+  isFile(): boolean {
+    return (this.mode & S_IFMT) === S_IFREG;
+  }
+  isDirectory(): boolean {
+    return (this.mode & S_IFMT) === S_IFDIR;
+  }
+  isSymbolicLink(): boolean {
+    return (this.mode & S_IFMT) === S_IFLNK;
+  }
+  isFIFO(): boolean {
+    return (this.mode & S_IFMT) === S_IFIFO;
+  }
+  isSocket(): boolean {
+    return (this.mode & S_IFMT) === S_IFSOCK;
+  }
+  isCharacterDevice(): boolean {
+    return (this.mode & S_IFMT) === S_IFCHR;
+  }
+  isBlockDevice(): boolean {
+    return (this.mode & S_IFMT) === S_IFBLK;
+  }
+}
+
+/** The O_DIRECT alignment from a struct statx (STATX_DIOALIGN), 0 when the file system did not say. */
+export function dioAlign(b: Uint8Array): { mem: number; offset: number } {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const mask = v.getUint32(0, true);
+  if (!(mask & 0x2000)) return { mem: 0, offset: 0 };
+  return { mem: v.getUint32(152, true), offset: v.getUint32(156, true) };
+}

@@ -1,0 +1,100 @@
+/**
+ * An fd owned by a JS object (a socket, a file): it tracks the ops in flight on the fd, and closes by
+ * cancelling them (they reject ERR_RINGIO_CLOSED once the kernel has answered, or resolve if they had
+ * finished) before closing the fd. After close() every call rejects ERR_RINGIO_CLOSED at once. The base
+ * of @ringio/net's sockets and @ringio/fs's File.
+ */
+import { ringioError } from './errors.js';
+import { closeSync } from './fd.js';
+import { OpAble, type OpOwner } from './op.js';
+import { CloseOp } from './ops/close.js';
+import { cancelOp, submit } from './runtime.js';
+
+export class FdHandle implements OpOwner {
+  #fd: number;
+  #closing: Promise<void> | undefined;
+  /** Ops in flight on this socket, so close() can cancel them (swap-remove via op._ownerIndex). */
+  readonly #inflight: OpAble<unknown>[] = [];
+  /** Resolves close() once the last op in flight has settled. */
+  #drained: (() => void) | undefined;
+
+  /** @internal Takes ownership of a non-blocking socket fd. */
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /** The socket's fd (-1 once closed). Do not close it yourself: use close(). */
+  get fd(): number {
+    return this.#closing === undefined ? this.#fd : -1;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** @internal Submits an op on this socket, tracked for close(). */
+  protected run<T>(op: OpAble<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (this.#closing !== undefined) return Promise.reject(this.closedError(op.payload()));
+    const p = submit(op, signal === undefined ? undefined : { signal });
+    if (op._slot >= 0) {
+      // Submitted: track it until the runtime says it settled.
+      op._owner = this;
+      op._ownerIndex = this.#inflight.push(op) - 1;
+    }
+    return p;
+  }
+
+  /** @internal Called by the runtime just before an op of this socket settles. */
+  opSettled(op: OpAble<unknown>): void {
+    const list = this.#inflight;
+    const i = op._ownerIndex;
+    op._owner = undefined;
+    op._ownerIndex = -1;
+    const last = list.pop()!;
+    if (last !== op) {
+      list[i] = last;
+      last._ownerIndex = i;
+    }
+    if (list.length === 0 && this.#drained !== undefined) this.#drained();
+  }
+
+  /** @internal The raw fd for building ops; throws ERR_RINGIO_CLOSED (with buf) once closed. */
+  protected openFd(buf?: unknown): number {
+    if (this.#closing !== undefined) throw this.closedError(buf);
+    return this.#fd;
+  }
+
+  protected closedError(buf: unknown): Error {
+    return ringioError('ERR_RINGIO_CLOSED', `the ${this.constructor.name} is closed`, { buf });
+  }
+
+  /** Cancels pending ops, waits for the kernel's answers, then closes the fd. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    const fd = this.#fd;
+    this.#closing = (async () => {
+      if (this.#inflight.length > 0) {
+        try {
+          for (const op of [...this.#inflight]) cancelOp(op, 'closed');
+        } catch {
+          // No runtime on this thread any more: its shutdown already cancelled and drained every op.
+          closeSync(fd);
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          this.#drained = resolve;
+        });
+      }
+      try {
+        await submit(new CloseOp(fd));
+      } catch {
+        closeSync(fd);
+      }
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
