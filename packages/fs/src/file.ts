@@ -13,6 +13,7 @@
  */
 import {
   FdHandle,
+  OpAble,
   checkBuffer,
   closeSync,
   checkPosition,
@@ -82,8 +83,12 @@ function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
   return bufs;
 }
 
+/** Completed read ops a File keeps for reuse (deep queues read concurrently, so one is not enough). */
+const READ_POOL = 256;
+
 export class File extends FdHandle {
   readonly path: string;
+  readonly #readOps: FileReadOp<Uint8Array>[] = [];
   readonly #wait: Direction;
   readonly #direct: { mem: number; offset: number } | undefined;
 
@@ -93,6 +98,12 @@ export class File extends FdHandle {
     this.path = path;
     this.#wait = wait;
     this.#direct = direct;
+  }
+
+  /** @internal A read op settling goes back to the free list (reuse() waits until it is Completed). */
+  override opSettled(op: OpAble<unknown>): void {
+    super.opSettled(op);
+    if (op instanceof FileReadOp && this.#readOps.length < READ_POOL) this.#readOps.push(op);
   }
 
   /**
@@ -151,8 +162,7 @@ export class File extends FdHandle {
   }
 
   #checkDirect(bufs: Uint8Array[], position: number | bigint, length: number): void {
-    const a = this.#direct;
-    if (a === undefined) return;
+    const a = this.#direct!;
     const pos = typeof position === 'bigint' ? position : BigInt(position);
     if (pos < 0n || pos % BigInt(a.offset) !== 0n) {
       throw ringioError('ERR_RINGIO_ALIGNMENT', `O_DIRECT: position ${position} is not a multiple of ${a.offset}`, { path: this.path });
@@ -180,8 +190,11 @@ export class File extends FdHandle {
       const pos = checkPosition(position);
       const offset = opts?.offset ?? 0;
       const length = checkRange(buf, offset, opts?.length);
-      this.#checkDirect([buf.subarray(offset)], pos, length);
-      return this.run(new FileReadOp(this.openFd(buf), buf, offset, length, pos, this.#wait, this.path), opts?.signal);
+      if (this.#direct !== undefined) this.#checkDirect([buf.subarray(offset)], pos, length);
+      const fd = this.openFd(buf);
+      let op = this.#readOps.pop() as FileReadOp<B> | undefined;
+      if (op === undefined || !op.reuse(buf, offset, length, pos)) op = new FileReadOp(fd, buf, offset, length, pos, this.#wait, this.path);
+      return this.run(op, opts?.signal);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -194,7 +207,7 @@ export class File extends FdHandle {
       const pos = checkPosition(position);
       const offset = opts?.offset ?? 0;
       const length = checkRange(buf, offset, opts?.length);
-      this.#checkDirect([buf.subarray(offset)], pos, length);
+      if (this.#direct !== undefined) this.#checkDirect([buf.subarray(offset)], pos, length);
       return this.run(new FileWriteOp(this.openFd(buf), buf, offset, length, pos, this.#wait, this.path), opts?.signal);
     } catch (e) {
       return Promise.reject(e);
@@ -242,7 +255,7 @@ export class File extends FdHandle {
     try {
       checkBufs(bufs);
       const pos = checkPosition(position);
-      this.#checkDirect(bufs, pos, bufs.reduce((s, b) => s + b.byteLength, 0));
+      if (this.#direct !== undefined) this.#checkDirect(bufs, pos, bufs.reduce((s, b) => s + b.byteLength, 0));
       return this.run(new FileReadvOp(this.openFd(bufs), bufs, pos, this.#wait, this.path), opts?.signal);
     } catch (e) {
       return Promise.reject(e);
@@ -254,7 +267,7 @@ export class File extends FdHandle {
     try {
       checkBufs(bufs);
       const pos = checkPosition(position);
-      this.#checkDirect(bufs, pos, bufs.reduce((s, b) => s + b.byteLength, 0));
+      if (this.#direct !== undefined) this.#checkDirect(bufs, pos, bufs.reduce((s, b) => s + b.byteLength, 0));
       return this.run(new FileWritevOp(this.openFd(bufs), bufs, pos, this.#wait, this.path), opts?.signal);
     } catch (e) {
       return Promise.reject(e);

@@ -7,7 +7,7 @@ import { IORING_OP, OpAble, type Direction, type Interest, type SqeWriter } from
 
 abstract class FileIoOp<R> extends OpAble<R> {
   readonly fd: number;
-  readonly position: number | bigint;
+  position: number | bigint;
   readonly wait: Direction;
   readonly path: string | undefined;
 
@@ -32,9 +32,9 @@ abstract class FileIoOp<R> extends OpAble<R> {
 export class FileReadOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B]> {
   constructor(
     fd: number,
-    readonly buf: B,
-    readonly offset: number,
-    readonly length: number,
+    public buf: B,
+    public offset: number,
+    public length: number,
     position: number | bigint,
     wait: Direction,
     path?: string,
@@ -44,6 +44,16 @@ export class FileReadOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[num
 
   get name(): string {
     return 'read';
+  }
+
+  /** Reuses a completed op for another read on the same file (File keeps a free list). */
+  reuse(buf: B, offset: number, length: number, position: number | bigint): boolean {
+    if (!this.recycle()) return false;
+    this.buf = buf;
+    this.offset = offset;
+    this.length = length;
+    this.position = position;
+    return true;
   }
 
   // io_uring: IORING_OP_READ at the position.
