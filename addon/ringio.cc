@@ -553,8 +553,11 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value SysSetNonblock(const Napi::CallbackInfo& info) {
     int fd = info[0].ToNumber().Int32Value();
+    bool on = info.Length() < 2 || info[1].ToBoolean();
     int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) throw ErrnoError(info.Env(), errno, "fcntl");
+    if (fl < 0 || fcntl(fd, F_SETFL, on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK)) < 0) {
+      throw ErrnoError(info.Env(), errno, "fcntl");
+    }
     return info.Env().Undefined();
   }
 

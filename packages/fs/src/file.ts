@@ -30,6 +30,7 @@ import {
   O_CREAT,
   O_DIRECT,
   O_EXCL,
+  O_NONBLOCK,
   O_RDONLY,
   O_RDWR,
   O_TRUNC,
@@ -47,6 +48,7 @@ import { FtruncateOp } from './ops/ftruncate.js';
 import { OpenatOp } from './ops/openat.js';
 import { FileReadOp, FileReadvOp, FileWriteOp, FileWritevOp } from './ops/rw.js';
 import { StatxOp } from './ops/statx.js';
+import { fsFallback, hasOp } from './fallback.js';
 import { encodePath, pathString, type PathLike } from './path.js';
 import { Stats, dioAlign } from './stat.js';
 
@@ -133,14 +135,18 @@ export class File extends FdHandle {
     if (truncate) flags |= O_TRUNC;
     if (exclusive) flags |= O_EXCL;
     if (direct) flags |= O_DIRECT;
+    // Opened non-blocking, so that opening a FIFO never waits for its other end (which would hold a
+    // pool thread on epoll); cleared again below for regular files, whose reads must be able to block.
+    flags |= O_NONBLOCK;
     const fd = await submit(new OpenatOp(p, text, flags, mode));
     try {
       const st = await submit(new StatxOp(fd, EMPTY_PATH, text, AT_EMPTY_PATH, STATX_BASIC_STATS | (direct ? STATX_DIOALIGN : 0)));
       const type = new DataView(st.buffer).getUint16(28, true) & S_IFMT;
       let wait: Direction = 'pool';
-      if (type !== S_IFREG && type !== S_IFDIR) {
+      if (type === S_IFREG || type === S_IFDIR) {
+        sys.setNonBlocking(fd, false);
+      } else {
         // A FIFO or device: wait for readiness instead of holding a pool thread in a blocking read.
-        sys.setNonBlocking(fd);
         wait = 'readable';
       }
       let align: { mem: number; offset: number } | undefined;
@@ -306,7 +312,13 @@ export class File extends FdHandle {
   async truncate(length: number | bigint = 0): Promise<void> {
     const len = checkPosition(length);
     if (len === -1) throw new RangeError('length must be >= 0');
-    await this.run(new FtruncateOp(this.openFd(), len), undefined);
+    const fd = this.openFd();
+    if (!hasOp('FTRUNCATE')) {
+      // io_uring before kernel 6.9 has no FTRUNCATE: degrade to node:fs (libuv's thread pool).
+      await fsFallback.ftruncate(fd, len, this.path);
+      return;
+    }
+    await this.run(new FtruncateOp(fd, len), undefined);
   }
 
   /** Reserves space for [offset, offset + length) (fallocate mode 0). */

@@ -4,8 +4,12 @@ import { AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, STATX_B
 import { File } from './file.js';
 import { MkdiratOp, RenameatOp, SymlinkatOp, UnlinkatOp } from './ops/paths.js';
 import { StatxOp } from './ops/statx.js';
+import { fsFallback, hasOp } from './fallback.js';
 import { encodePath, pathString, type PathLike } from './path.js';
 import { Stats } from './stat.js';
+
+/** The most one read or write op moves (Linux's own per-call cap). */
+const MAX_IO = 0x7ffff000;
 
 /** Reads a whole file. Resolves a Buffer of exactly the bytes read. */
 export async function readFile(path: PathLike, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
@@ -20,7 +24,8 @@ export async function readFile(path: PathLike, opts: { signal?: AbortSignal } = 
         buf.copy(bigger, 0, 0, n);
         buf = bigger;
       }
-      const [got] = await f.readAt(buf, n, { offset: n, length: buf.length - n, signal: opts.signal });
+      // One read moves at most MAX_IO bytes (Linux caps a read there anyway).
+      const [got] = await f.readAt(buf, n, { offset: n, length: Math.min(buf.length - n, MAX_IO), signal: opts.signal });
       if (got === 0) break;
       n += got;
     }
@@ -36,10 +41,15 @@ export async function writeFile(
   data: Uint8Array | string,
   opts: { mode?: number; signal?: AbortSignal } = {},
 ): Promise<void> {
+  // Everything is checked before the file is created or truncated.
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : checkBuffer(data, 'data');
+  encodePath(path);
   const f = await File.create(path, { mode: opts.mode });
   try {
-    if (bytes.byteLength > 0) await f.writeAllAt(bytes, 0, { signal: opts.signal });
+    for (let off = 0; off < bytes.byteLength; off += MAX_IO) {
+      const len = Math.min(MAX_IO, bytes.byteLength - off);
+      await f.writeAllAt(bytes, off, { offset: off, length: len, signal: opts.signal });
+    }
   } finally {
     await f.close();
   }
@@ -61,6 +71,7 @@ export async function lstat(path: PathLike): Promise<Stats> {
 
 export function unlink(path: PathLike): Promise<void> {
   try {
+    if (!hasOp('UNLINKAT')) return fsFallback.unlink(pathString(path));
     return submit(new UnlinkatOp(encodePath(path), pathString(path), 0));
   } catch (e) {
     return Promise.reject(e);
@@ -69,6 +80,7 @@ export function unlink(path: PathLike): Promise<void> {
 
 export function rmdir(path: PathLike): Promise<void> {
   try {
+    if (!hasOp('UNLINKAT')) return fsFallback.rmdir(pathString(path));
     return submit(new UnlinkatOp(encodePath(path), pathString(path), AT_REMOVEDIR));
   } catch (e) {
     return Promise.reject(e);
@@ -77,6 +89,7 @@ export function rmdir(path: PathLike): Promise<void> {
 
 export function rename(from: PathLike, to: PathLike): Promise<void> {
   try {
+    if (!hasOp('RENAMEAT')) return fsFallback.rename(pathString(from), pathString(to));
     return submit(new RenameatOp(encodePath(from, 'from'), encodePath(to, 'to'), pathString(from), pathString(to)));
   } catch (e) {
     return Promise.reject(e);
@@ -85,7 +98,9 @@ export function rename(from: PathLike, to: PathLike): Promise<void> {
 
 export function symlink(target: PathLike, path: PathLike): Promise<void> {
   try {
-    return submit(new SymlinkatOp(encodePath(target, 'target'), encodePath(path), pathString(path)));
+    if (!hasOp('SYMLINKAT')) return fsFallback.symlink(pathString(target), pathString(path));
+    // Errors name the target in `path` and the link in `dest`, as node:fs does.
+    return submit(new SymlinkatOp(encodePath(target, 'target'), encodePath(path), pathString(target), pathString(path)));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -98,20 +113,23 @@ export function symlink(target: PathLike, path: PathLike): Promise<void> {
 export async function mkdir(path: PathLike, opts: { recursive?: boolean; mode?: number } = {}): Promise<string | undefined> {
   const mode = opts.mode ?? 0o777;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new RangeError('mode must be an integer in 0..0o7777');
+  encodePath(path);
   const text = pathString(path);
+  const make = (dir: string): Promise<void> =>
+    hasOp('MKDIRAT') ? submit(new MkdiratOp(encodePath(dir), dir, mode)) : fsFallback.mkdir(dir, mode);
   if (!opts.recursive) {
-    await submit(new MkdiratOp(encodePath(path), text, mode));
+    await make(text);
     return undefined;
   }
-  const { resolve, dirname } = await import('node:path');
-  const full = resolve(text);
+  // Walk up the path as it was given (so the result reads like node:fs's), to the first that exists.
+  const { dirname } = await import('node:path');
   const missing: string[] = [];
-  for (let dir = full; ; dir = dirname(dir)) {
+  for (let dir = text; ; dir = dirname(dir)) {
     try {
       const s = await stat(dir);
       if (!s.isDirectory()) {
         const e = new Error(`mkdir: ${dir} exists and is not a directory`) as Error & { code: string; path: string };
-        e.code = dir === full ? 'EEXIST' : 'ENOTDIR';
+        e.code = dir === text ? 'EEXIST' : 'ENOTDIR';
         e.path = dir;
         throw e;
       }
@@ -124,7 +142,7 @@ export async function mkdir(path: PathLike, opts: { recursive?: boolean; mode?: 
   }
   for (const dir of missing.reverse()) {
     try {
-      await submit(new MkdiratOp(encodePath(dir), dir, mode));
+      await make(dir);
     } catch (e) {
       if ((e as { code?: string }).code !== 'EEXIST') throw e; // created meanwhile by someone else
     }

@@ -39,7 +39,7 @@ export interface NativeAddon {
   ringio_sys_eventfd(initval: number): number;
   ringio_sys_close(fd: number): void;
   ringio_sys_align_offset(buf: Uint8Array, alignment: number): number;
-  ringio_sys_set_nonblock(fd: number): void;
+  ringio_sys_set_nonblock(fd: number, on: boolean): void;
   ringio_net_socket(domain: number, type: number): number;
   ringio_net_socketpair(domain: number, type: number): [number, number];
   ringio_net_bind(fd: number, sockaddr: Uint8Array, len: number): void;

@@ -25,9 +25,9 @@ export const sys = {
   getsockopt(fd: number, level: number, name: number): number {
     return native.ringio_net_getsockopt(checkFd(fd), level, name);
   },
-  /** Sets O_NONBLOCK on an fd (so readiness-based waiting works on FIFOs and devices). */
-  setNonBlocking(fd: number): void {
-    native.ringio_sys_set_nonblock(checkFd(fd));
+  /** Sets (or clears) O_NONBLOCK on an fd. */
+  setNonBlocking(fd: number, on = true): void {
+    native.ringio_sys_set_nonblock(checkFd(fd), on);
   },
   /** How many bytes into `buf` its data reaches an address that is a multiple of `alignment`. */
   alignOffset(buf: Uint8Array, alignment: number): number {

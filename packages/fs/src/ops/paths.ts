@@ -60,8 +60,12 @@ export class MkdiratOp extends PathOp {
 }
 
 export class SymlinkatOp extends PathOp {
-  constructor(readonly target: Uint8Array, readonly link: Uint8Array, pathText: string) {
+  /** `pathText` is the target and `linkText` the link, as node:fs reports them (path, dest). */
+  constructor(readonly target: Uint8Array, readonly link: Uint8Array, pathText: string, readonly linkText = '') {
     super(pathText);
+  }
+  override complete(res: number): void {
+    this.check(res, { path: this.pathText, dest: this.linkText });
   }
   get name(): string {
     return 'symlink';
