@@ -331,9 +331,10 @@ class EpollBackend final : public Backend {
   int Run(const Op& op) {
     ssize_t r;
     void* p = reinterpret_cast<void*>(op.addr);
-    const bool positional = op.off != UINT64_MAX;
+    // io_uring ignores the position on streams (pipes, FIFOs, sockets); so does this, via ESPIPE below.
+  bool positional = op.off != UINT64_MAX;
     const off_t pos = static_cast<off_t>(op.off);
-    do {
+    for (;;) {
       switch (op.legacy_op) {
         case IORING_OP_NOP:
           return 0;
@@ -414,7 +415,13 @@ class EpollBackend final : public Backend {
         default:
           return -EOPNOTSUPP;
       }
-    } while (r < 0 && errno == EINTR);
+      if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == ESPIPE && positional) {
+      positional = false;
+      continue;
+    }
+    break;
+  }
     if (r < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     return static_cast<int>(r);
   }

@@ -115,9 +115,10 @@ int FilePool::Run(const Op& op) {
   ssize_t r;
   char* p = reinterpret_cast<char*>(op.addr);
   char* p2 = reinterpret_cast<char*>(op.addr2);
-  const bool positional = op.off != UINT64_MAX;
+  // io_uring ignores the position on streams (pipes, FIFOs, sockets); so does this, via ESPIPE below.
+  bool positional = op.off != UINT64_MAX;
   const off_t pos = static_cast<off_t>(op.off);
-  do {
+  for (;;) {
     switch (op.legacy_op) {
       case IORING_OP_READ:
         r = positional ? pread(op.fd, p, op.len, pos) : read(op.fd, p, op.len);
@@ -167,7 +168,13 @@ int FilePool::Run(const Op& op) {
       default:
         return -EOPNOTSUPP;
     }
-  } while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == ESPIPE && positional) {
+      positional = false;
+      continue;
+    }
+    break;
+  }
   return r < 0 ? -errno : static_cast<int>(r);
 }
 

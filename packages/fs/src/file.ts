@@ -167,10 +167,15 @@ export class File extends FdHandle {
     return File.open(path, { read: false, write: true, create: true, truncate: true, mode: opts.mode });
   }
 
-  #checkDirect(bufs: Uint8Array[], position: number | bigint, length: number): void {
+  /**
+   * O_DIRECT rules, checked before anything reaches the kernel. A misaligned buffer's error carries
+   * `owner` (the caller's buffer, for readAt/writeAt) or else the misaligned buffer itself (readv/writev).
+   */
+  #checkDirect(bufs: Uint8Array[], position: number | bigint, length: number, owner?: Uint8Array): void {
     const a = this.#direct!;
     const pos = typeof position === 'bigint' ? position : BigInt(position);
-    if (pos < 0n || pos % BigInt(a.offset) !== 0n) {
+    // -1 is the file position, which only the kernel knows; it stays aligned while every length is.
+    if (pos !== -1n && pos % BigInt(a.offset) !== 0n) {
       throw ringioError('ERR_RINGIO_ALIGNMENT', `O_DIRECT: position ${position} is not a multiple of ${a.offset}`, { path: this.path });
     }
     if (length % a.offset !== 0) {
@@ -180,7 +185,7 @@ export class File extends FdHandle {
       if (sys.alignOffset(b, a.mem) !== 0) {
         throw ringioError('ERR_RINGIO_ALIGNMENT', `O_DIRECT: the buffer's memory is not aligned to ${a.mem} bytes (use allocAligned)`, {
           path: this.path,
-          buf: b,
+          buf: owner ?? b,
         });
       }
       if (b.byteLength % a.offset !== 0 && bufs.length > 1) {
@@ -196,7 +201,7 @@ export class File extends FdHandle {
       const pos = checkPosition(position);
       const offset = opts?.offset ?? 0;
       const length = checkRange(buf, offset, opts?.length);
-      if (this.#direct !== undefined) this.#checkDirect([buf.subarray(offset)], pos, length);
+      if (this.#direct !== undefined) this.#checkDirect([buf.subarray(offset)], pos, length, buf);
       const fd = this.openFd(buf);
       let op = this.#readOps.pop() as FileReadOp<B> | undefined;
       if (op === undefined || !op.reuse(buf, offset, length, pos)) op = new FileReadOp(fd, buf, offset, length, pos, this.#wait, this.path);
@@ -213,7 +218,7 @@ export class File extends FdHandle {
       const pos = checkPosition(position);
       const offset = opts?.offset ?? 0;
       const length = checkRange(buf, offset, opts?.length);
-      if (this.#direct !== undefined) this.#checkDirect([buf.subarray(offset)], pos, length);
+      if (this.#direct !== undefined) this.#checkDirect([buf.subarray(offset)], pos, length, buf);
       return this.run(new FileWriteOp(this.openFd(buf), buf, offset, length, pos, this.#wait, this.path), opts?.signal);
     } catch (e) {
       return Promise.reject(e);
@@ -293,7 +298,7 @@ export class File extends FdHandle {
   /** fsync: data and metadata to storage. */
   sync(): Promise<void> {
     try {
-      return this.run(new FsyncOp(this.openFd(), false), undefined);
+      return this.run(new FsyncOp(this.openFd(), false, this.path), undefined);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -302,7 +307,7 @@ export class File extends FdHandle {
   /** fdatasync: data (and the metadata needed to read it) to storage. */
   datasync(): Promise<void> {
     try {
-      return this.run(new FsyncOp(this.openFd(), true), undefined);
+      return this.run(new FsyncOp(this.openFd(), true, this.path), undefined);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -318,7 +323,7 @@ export class File extends FdHandle {
       await fsFallback.ftruncate(fd, len, this.path);
       return;
     }
-    await this.run(new FtruncateOp(fd, len), undefined);
+    await this.run(new FtruncateOp(fd, len, this.path), undefined);
   }
 
   /** Reserves space for [offset, offset + length) (fallocate mode 0). */
@@ -326,7 +331,7 @@ export class File extends FdHandle {
     const off = checkPosition(offset);
     if (off === -1) throw new RangeError('offset must be >= 0');
     if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError('length must be a positive integer');
-    await this.run(new FallocateOp(this.openFd(), off, length), undefined);
+    await this.run(new FallocateOp(this.openFd(), off, length, 0, this.path), undefined);
   }
 
   /** The file's status. */

@@ -1,5 +1,5 @@
 /** Whole-file and path functions. */
-import { checkBuffer, submit } from '@ringio/runtime';
+import { checkBuffer, errnoError, submit } from '@ringio/runtime';
 import { AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, STATX_BTIME } from './constants.js';
 import { File } from './file.js';
 import { MkdiratOp, RenameatOp, SymlinkatOp, UnlinkatOp } from './ops/paths.js';
@@ -16,7 +16,9 @@ export async function readFile(path: PathLike, opts: { signal?: AbortSignal } = 
   const f = await File.open(path);
   try {
     const size = (await f.stat()).size;
-    let buf = Buffer.allocUnsafe(Math.max(size, 65536));
+    // One byte more than the size, so the read that finds EOF needs no bigger buffer; files that report
+    // no size (procfs, FIFOs) start at 64 KiB and double.
+    let buf = Buffer.allocUnsafe(size > 0 ? size + 1 : 65536);
     let n = 0;
     for (;;) {
       if (n === buf.length) {
@@ -29,7 +31,11 @@ export async function readFile(path: PathLike, opts: { signal?: AbortSignal } = 
       if (got === 0) break;
       n += got;
     }
-    return buf.subarray(0, n);
+    if (buf.length - n <= 4096) return buf.subarray(0, n);
+    // Do not keep a mostly empty buffer alive behind the result.
+    const exact = Buffer.allocUnsafe(n);
+    buf.copy(exact, 0, 0, n);
+    return exact;
   } finally {
     await f.close();
   }
@@ -127,15 +133,14 @@ export async function mkdir(path: PathLike, opts: { recursive?: boolean; mode?: 
   for (let dir = text; ; dir = dirname(dir)) {
     try {
       const s = await stat(dir);
-      if (!s.isDirectory()) {
-        const e = new Error(`mkdir: ${dir} exists and is not a directory`) as Error & { code: string; path: string };
-        e.code = dir === text ? 'EEXIST' : 'ENOTDIR';
-        e.path = dir;
-        throw e;
-      }
+      if (!s.isDirectory()) throw errnoError(dir === text ? -17 /* EEXIST */ : -20 /* ENOTDIR */, 'mkdir', { path: text });
       break;
     } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw e;
+      const code = (e as { code?: string; syscall?: string }).code;
+      if (code !== 'ENOENT') {
+        if (code === 'ENOTDIR') throw errnoError(-20, 'mkdir', { path: text });
+        throw e;
+      }
       missing.push(dir);
       if (dirname(dir) === dir) break;
     }

@@ -47,16 +47,16 @@ export class Stats {
   }
 
   get atime(): Date {
-    return new Date(this.atimeMs);
+    return new Date(Math.round(this.atimeMs));
   }
   get mtime(): Date {
-    return new Date(this.mtimeMs);
+    return new Date(Math.round(this.mtimeMs));
   }
   get ctime(): Date {
-    return new Date(this.ctimeMs);
+    return new Date(Math.round(this.ctimeMs));
   }
   get birthtime(): Date {
-    return new Date(this.birthtimeMs);
+    return new Date(Math.round(this.birthtimeMs));
   }
   isFile(): boolean {
     return (this.mode & S_IFMT) === S_IFREG;

@@ -337,7 +337,9 @@ export function checkPosition(pos: unknown): number | bigint {
     if (pos < -1n || pos > 0x7fffffffffffffffn) throw new RangeError(`position out of range: ${pos}`);
     return pos === -1n ? -1 : pos;
   }
-  if (typeof pos !== 'number' || !Number.isInteger(pos)) throw new TypeError('position must be an integer or bigint');
-  if (pos < -1 || pos > Number.MAX_SAFE_INTEGER) throw new RangeError(`position out of range: ${pos}`);
+  if (typeof pos !== 'number') throw new TypeError('position must be a number or bigint');
+  if (!Number.isInteger(pos) || pos < -1 || pos > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(`position must be an integer in -1..Number.MAX_SAFE_INTEGER, got ${pos}`);
+  }
   return pos;
 }

@@ -7,6 +7,7 @@ export class FallocateOp extends OpAble<void> {
     readonly offset: number | bigint,
     readonly length: number,
     readonly mode = 0,
+    readonly path?: string,
   ) {
     super();
   }
@@ -26,6 +27,6 @@ export class FallocateOp extends OpAble<void> {
   }
 
   complete(res: number): void {
-    this.check(res);
+    this.check(res, this.path === undefined ? undefined : { path: this.path });
   }
 }

@@ -5,6 +5,7 @@ export class FtruncateOp extends OpAble<void> {
   constructor(
     readonly fd: number,
     readonly length: number | bigint,
+    readonly path?: string,
   ) {
     super();
   }
@@ -24,6 +25,6 @@ export class FtruncateOp extends OpAble<void> {
   }
 
   complete(res: number): void {
-    this.check(res);
+    this.check(res, this.path === undefined ? undefined : { path: this.path });
   }
 }
