@@ -329,29 +329,23 @@ class EpollBackend final : public Backend {
 
   // The syscall behind each legacy op. Returns the result as io_uring would: a count, or -errno.
   int Run(const Op& op) {
+    switch (op.legacy_op) {
+      case IORING_OP_READ:
+      case IORING_OP_WRITE:
+      case IORING_OP_READV:
+      case IORING_OP_WRITEV:
+        // The same syscalls the file pool runs (with its EINTR and ESPIPE handling), here on a
+        // non-blocking fd that epoll said was ready.
+        return FilePool::Run(op);
+      default:
+        break;
+    }
     ssize_t r;
     void* p = reinterpret_cast<void*>(op.addr);
-    // io_uring ignores the position on streams (pipes, FIFOs, sockets); so does this, via ESPIPE below.
-  bool positional = op.off != UINT64_MAX;
-    const off_t pos = static_cast<off_t>(op.off);
     for (;;) {
       switch (op.legacy_op) {
         case IORING_OP_NOP:
           return 0;
-        case IORING_OP_READ:
-          r = positional ? pread(op.fd, p, op.len, pos) : read(op.fd, p, op.len);
-          break;
-        case IORING_OP_WRITE:
-          r = positional ? pwrite(op.fd, p, op.len, pos) : write(op.fd, p, op.len);
-          break;
-        case IORING_OP_READV:
-          r = positional ? preadv(op.fd, static_cast<iovec*>(p), static_cast<int>(op.len), pos)
-                         : readv(op.fd, static_cast<iovec*>(p), static_cast<int>(op.len));
-          break;
-        case IORING_OP_WRITEV:
-          r = positional ? pwritev(op.fd, static_cast<iovec*>(p), static_cast<int>(op.len), pos)
-                         : writev(op.fd, static_cast<iovec*>(p), static_cast<int>(op.len));
-          break;
         case IORING_OP_POLL_ADD: {
           struct pollfd pfd = {op.fd, static_cast<short>(op.op_flags), 0};
           r = poll(&pfd, 1, 0);
@@ -416,12 +410,8 @@ class EpollBackend final : public Backend {
           return -EOPNOTSUPP;
       }
       if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && errno == ESPIPE && positional) {
-      positional = false;
-      continue;
+      break;
     }
-    break;
-  }
     if (r < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     return static_cast<int>(r);
   }
