@@ -5,7 +5,7 @@
  * with 64 reads in flight, cancellation of a pending read on a FIFO (plus a randomized race), stat and
  * lstat against fs.statSync, the closed-file contract and bad input.
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import {
   closeSync,
@@ -13,7 +13,6 @@ import {
   fstatSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   readSync,
@@ -27,62 +26,15 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { File, Stats, allocAligned, lstat, stat } from '@ringio/fs';
-import { stats, sys, yieldNow } from '@ringio/runtime';
-import { fdCount, randomBytes, rt, unavailable } from './helpers.js';
-
-type AnyErr = Error & { code?: string; buf?: unknown; syscall?: string; errno?: number; path?: string; n?: number };
+import { stats, sys } from '@ringio/runtime';
+import { fdCount, guard, later, randomBytes, randomStep, rejectionOf, rtTest, run, tempDir, type AnyErr } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
-const dir = mkdtempSync(join(tmpdir(), 'ringio-fs-file-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
-let seq = 0;
-/** A fresh path in this file's temp dir. */
-const tmp = (name: string): string => join(dir, `${seq++}-${name}`);
-
-function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
-  test.serial(title, async (t) => {
-    if (unavailable !== null) {
-      t.log(`skipped: ${unavailable}`);
-      t.pass();
-      return;
-    }
-    t.timeout(30_000);
-    await fn(t);
-  });
-}
-
-async function rejectionOf(t: ExecutionContext, p: PromiseLike<unknown>): Promise<AnyErr> {
-  let v: unknown;
-  try {
-    v = await p;
-  } catch (e) {
-    return e as AnyErr;
-  }
-  t.fail(`expected a rejection, got ${String(v)}`);
-  throw new Error('unreachable');
-}
-
-/** p, or a rejection after ms of Node time (keeps a lost completion from hanging the test). */
-function guard<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    Promise.resolve(p),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/**
- * rt() with a deadline on main: if the body hangs (a lost completion), main rejects, and the runtime's
- * shutdown cancels whatever is still in flight, so the next test gets a fresh runtime.
- */
-function run<T>(body: () => Promise<T>, ms = 20_000): Promise<T> {
-  return rt(() => guard(body(), ms, 'the test body'));
-}
+/** This file's temp dir, and tmp(name): a fresh path in it. */
+const { dir, tmp } = tempDir('ringio-fs-file-');
 
 /** fdCount() inside a runtime, once the epoll driver's file pool (and its eventfd) is running. */
 async function fdBaseline(): Promise<number> {
@@ -104,22 +56,6 @@ function firstDiff(got: Uint8Array, want: Uint8Array): string {
 function sameBytes(t: ExecutionContext, got: Uint8Array, want: Uint8Array, what: string): void {
   const d = firstDiff(got, want);
   t.is(d, '', what);
-}
-
-/** Runs fn after a random delay step: at once, after some microtasks, or after a macrotask or two. */
-function later(step: number, fn: () => void): Promise<void> {
-  if (step === 0) {
-    fn();
-    return Promise.resolve();
-  }
-  let p: Promise<unknown>;
-  if (step <= 6) {
-    p = Promise.resolve();
-    for (let k = 1; k < step; k++) p = p.then(() => {});
-  } else if (step === 7) p = new Promise((res) => setImmediate(res));
-  else if (step === 8) p = yieldNow();
-  else p = new Promise((res) => setImmediate(() => setImmediate(res)));
-  return p.then(fn);
 }
 
 /** A FIFO at a fresh path, with a writer end opened by node:fs (O_RDWR: opening does not block). */
@@ -931,7 +867,6 @@ rtTest('cancellation race on a FIFO: 300 reads aborted at random points racing 1
       const got: number[] = [];
       let won = 0;
       let aborted = 0;
-      const randomStep = (): number => rand(10);
       for (let i = 0; i < N; i++) {
         const buf = Buffer.alloc(4, 0xff);
         const ac = new AbortController();

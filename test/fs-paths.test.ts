@@ -5,15 +5,14 @@
  * idempotent, returning the first directory created like node:fs), rename, symlink + lstat, rmdir and
  * unlink.
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -21,65 +20,16 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { File, lstat, mkdir, readFile, rename, rmdir, stat, symlink, unlink, writeFile } from '@ringio/fs';
 import { stats } from '@ringio/runtime';
-import { DRIVER, fdCount, randomBytes, rt, unavailable } from './helpers.js';
-
-type AnyErr = Error & { code?: string; syscall?: string; errno?: number; path?: string; dest?: string; buf?: unknown };
+import { DRIVER, fdCount, randomBytes, rejectionOf, rtTest, run, sha256, tempDir, type AnyErr } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
-const dir = mkdtempSync(join(tmpdir(), 'ringio-fs-paths-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
-let seq = 0;
-/** A fresh path in this file's temp dir. */
-const tmp = (name: string): string => join(dir, `${seq++}-${name}`);
-
-function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
-  test.serial(title, async (t) => {
-    if (unavailable !== null) {
-      t.log(`skipped: ${unavailable}`);
-      t.pass();
-      return;
-    }
-    t.timeout(30_000);
-    await fn(t);
-  });
-}
-
-async function rejectionOf(t: ExecutionContext, p: PromiseLike<unknown>): Promise<AnyErr> {
-  let v: unknown;
-  try {
-    v = await p;
-  } catch (e) {
-    return e as AnyErr;
-  }
-  t.fail(`expected a rejection, got ${String(v)}`);
-  throw new Error('unreachable');
-}
-
-/** p, or a rejection after ms of Node time (keeps a lost completion from hanging the test). */
-function guard<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    Promise.resolve(p),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** rt() with a deadline on main, so one hang cannot take the following tests with it. */
-function run<T>(body: () => Promise<T>, ms = 20_000): Promise<T> {
-  return rt(() => guard(body(), ms, 'the test body'));
-}
-
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
+/** This file's temp dir, and tmp(name): a fresh path in it. */
+const { dir, tmp } = tempDir('ringio-fs-paths-');
 
 /** Expects p to reject with an errno error `code` from `syscall`, whose .path is `path`. */
 async function expectErrno(t: ExecutionContext, p: PromiseLike<unknown>, code: string, path: string, syscall: string | undefined, what: string): Promise<AnyErr> {

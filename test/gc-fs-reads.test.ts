@@ -8,86 +8,25 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants as fsc, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants as fsc, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { File } from '@ringio/fs';
 import { stats } from '@ringio/runtime';
-import { fdCount, randomBytes, rt, unavailable } from './helpers.js';
+import { bufferCases, canary, churn, fdCount, gc, gcNow, guard, randomBytes, rt, tempDir, unavailable, type BufferCase } from './helpers.js';
 
 if (unavailable !== null) console.log(`gc-fs-reads: skipping: ${unavailable}`);
 const serial = unavailable === null ? test.serial : test.serial.skip;
 
-type GcFn = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
-const gc = (globalThis as unknown as { gc?: GcFn }).gc;
-
 const READS = 64;
 
-const dir = mkdtempSync(join(tmpdir(), 'ringio-gc-fs-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
-
-/** One forced scavenge (moves young objects, on-heap typed arrays included) and one full, compacting GC. */
-function gcNow(): void {
-  gc!({ type: 'minor' });
-  gc!();
-}
-
-/** Heap churn plus forced GCs, yielding to Node's loop (and so to the driver) in between. */
-async function churn(rounds: number): Promise<void> {
-  let sink = 0;
-  for (let i = 0; i < rounds; i++) {
-    const junk: unknown[] = new Array(1e5).fill({});
-    const objs = Array.from({ length: 20_000 }, (_, k) => ({ k, s: `o${k}` }));
-    const bufs: Uint8Array[] = [];
-    for (let k = 0; k < 500; k++) bufs.push(Buffer.alloc(1024), new Uint8Array(32), new Uint8Array(48));
-    sink += junk.length + objs.length + bufs.length;
-    gcNow();
-    await new Promise((r) => setImmediate(r));
-  }
-  if (sink === 0) throw new Error('unreachable');
-}
-
-/** A weak reference to a buffer nobody holds: it must be gone after the churn, proving GC really ran. */
-function canary(): WeakRef<Uint8Array> {
-  return new WeakRef(new Uint8Array(4096));
-}
-
-/** p, or a rejection after ms of Node time. */
-function guard<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    Promise.resolve(p),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-interface Case {
-  title: string;
-  /** Bytes each read asks for. */
-  size: number;
-  make: () => Uint8Array;
-  window?: { offset: number; length: number };
-}
-
-const cases: Case[] = [
-  { title: '4096-byte Buffers', size: 4096, make: () => Buffer.alloc(4096) },
-  { title: '32-byte Uint8Arrays (on V8 heap)', size: 32, make: () => new Uint8Array(32) },
-  {
-    title: 'a 32-byte window in the middle of 48-byte Uint8Arrays (on V8 heap)',
-    size: 32,
-    make: () => new Uint8Array(48).fill(0xee),
-    window: { offset: 8, length: 32 },
-  },
-];
+const { dir } = tempDir('ringio-gc-fs-');
 
 /** The bytes of read i: the window, or the whole buffer. */
-function windowOf(buf: Uint8Array, c: Case, n: number): Buffer {
+function windowOf(buf: Uint8Array, c: BufferCase, n: number): Buffer {
   return Buffer.from(buf.buffer, buf.byteOffset + (c.window?.offset ?? 0), n);
 }
 
-function outsideUntouched(buf: Uint8Array, c: Case): boolean {
+function outsideUntouched(buf: Uint8Array, c: BufferCase): boolean {
   if (c.window === undefined) return true;
   const { offset, length } = c.window;
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -97,7 +36,7 @@ function outsideUntouched(buf: Uint8Array, c: Case): boolean {
 // ---------------------------------------------------------------------------------------------------
 // regular file
 
-for (const c of cases) {
+for (const c of bufferCases) {
   serial(`64 concurrent readAt on a regular file survive GC while only the runtime holds their buffers: ${c.title}`, async (t) => {
     t.timeout(60_000);
     t.is(typeof gc, 'function', 'run with --expose-gc');
@@ -191,7 +130,7 @@ serial('64 concurrent readvAt on a regular file into pairs of 16-byte Uint8Array
 // ---------------------------------------------------------------------------------------------------
 // FIFOs: the reads wait in the driver for the whole churn
 
-for (const c of cases) {
+for (const c of bufferCases) {
   serial(`64 reads pending on FIFOs survive GC while only the runtime holds their buffers: ${c.title}`, async (t) => {
     t.timeout(60_000);
     t.is(typeof gc, 'function', 'run with --expose-gc');

@@ -8,47 +8,12 @@
 import test from 'ava';
 import { TcpListener, TcpStream, UdpSocket } from '@ringio/net';
 import { stats } from '@ringio/runtime';
-import { fdCount, randomBytes, rt, unavailable } from './helpers.js';
+import { bufferCases, canary, churn, fdCount, gc, guard, randomBytes, rt, unavailable, type BufferCase } from './helpers.js';
 
 if (unavailable !== null) console.log(`gc-net-reads: skipping: ${unavailable}`);
 const serial = unavailable === null ? test.serial : test.serial.skip;
 
-type GcFn = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
-const gc = (globalThis as unknown as { gc?: GcFn }).gc;
-
 const CONNS = 64;
-
-/** Heap churn plus forced GCs, yielding to Node's loop (and so to the driver) in between. */
-async function churn(rounds: number): Promise<void> {
-  let sink = 0;
-  for (let i = 0; i < rounds; i++) {
-    const junk: unknown[] = new Array(1e5).fill({});
-    const objs = Array.from({ length: 20_000 }, (_, k) => ({ k, s: `o${k}` }));
-    const bufs: Uint8Array[] = [];
-    for (let k = 0; k < 500; k++) bufs.push(Buffer.alloc(1024), new Uint8Array(32), new Uint8Array(48));
-    sink += junk.length + objs.length + bufs.length;
-    gc!({ type: 'minor' }); // a scavenge moves young objects, including on-heap typed arrays
-    gc!(); // a full, compacting GC
-    await new Promise((r) => setImmediate(r));
-  }
-  if (sink === 0) throw new Error('unreachable');
-}
-
-/** A weak reference to a buffer nobody holds: it must be gone after the churn, proving GC really ran. */
-function canary(): WeakRef<Uint8Array> {
-  return new WeakRef(new Uint8Array(4096));
-}
-
-/** p, or a rejection after ms of Node time. */
-function guard<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    Promise.resolve(p),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** CONNS connected TCP pairs; the listener is closed again (so no accept stays in flight). */
 async function tcpPairs(): Promise<{ clients: TcpStream[]; servers: TcpStream[] }> {
@@ -67,29 +32,11 @@ async function tcpPairs(): Promise<{ clients: TcpStream[]; servers: TcpStream[] 
   return { clients, servers: clients.map((c) => servers.get(c.localAddr.port)!) };
 }
 
-interface Case {
-  title: string;
-  size: number;
-  make: () => Uint8Array;
-  window?: { offset: number; length: number };
-}
-
-const cases: Case[] = [
-  { title: '4096-byte Buffers', size: 4096, make: () => Buffer.alloc(4096) },
-  { title: '32-byte Uint8Arrays (on V8 heap)', size: 32, make: () => new Uint8Array(32) },
-  {
-    title: 'a 32-byte window in the middle of 48-byte Uint8Arrays (on V8 heap)',
-    size: 32,
-    make: () => new Uint8Array(48).fill(0xee),
-    window: { offset: 8, length: 32 },
-  },
-];
-
 /**
  * Submits one read per stream into a fresh buffer and returns only the promises and weak references:
  * no strong reference to a buffer survives this call outside the runtime.
  */
-function submitReads(streams: TcpStream[], c: Case): { reads: Promise<[number, Uint8Array]>[]; refs: WeakRef<Uint8Array>[] } {
+function submitReads(streams: TcpStream[], c: BufferCase): { reads: Promise<[number, Uint8Array]>[]; refs: WeakRef<Uint8Array>[] } {
   const reads: Promise<[number, Uint8Array]>[] = [];
   const refs: WeakRef<Uint8Array>[] = [];
   for (const s of streams) {
@@ -100,7 +47,7 @@ function submitReads(streams: TcpStream[], c: Case): { reads: Promise<[number, U
   return { reads, refs };
 }
 
-for (const c of cases) {
+for (const c of bufferCases) {
   serial(`TCP reads survive GC while only the runtime holds their buffers: ${c.title}`, async (t) => {
     t.timeout(60_000);
     t.is(typeof gc, 'function', 'run with --expose-gc');

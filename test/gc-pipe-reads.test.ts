@@ -6,31 +6,12 @@
  */
 import test from 'ava';
 import { read, ReadOp, pipe, submit, write, closeSync, stats } from '@ringio/runtime';
-import { fdCount, randomBytes, rt, unavailable } from './helpers.js';
+import { canary, churn, fdCount, gc, randomBytes, rt, unavailable } from './helpers.js';
 
 if (unavailable !== null) console.log(`gc-pipe-reads: skipping: ${unavailable}`);
 const serial = unavailable === null ? test.serial : test.serial.skip;
 
-type GcFn = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
-const gc = (globalThis as unknown as { gc?: GcFn }).gc;
-
 const PIPES = 64;
-
-/** Heap churn plus forced GCs, yielding to Node's loop (and so to the driver) in between. */
-async function churn(rounds: number): Promise<void> {
-  let sink = 0;
-  for (let i = 0; i < rounds; i++) {
-    const junk: unknown[] = new Array(1e5).fill({});
-    const objs = Array.from({ length: 20_000 }, (_, k) => ({ k, s: `o${k}` }));
-    const bufs: Uint8Array[] = [];
-    for (let k = 0; k < 500; k++) bufs.push(Buffer.alloc(1024), new Uint8Array(32), new Uint8Array(48));
-    sink += junk.length + objs.length + bufs.length;
-    gc!({ type: 'minor' }); // a scavenge moves young objects, including on-heap typed arrays
-    gc!(); // a full, compacting GC
-    await new Promise((r) => setImmediate(r));
-  }
-  if (sink === 0) throw new Error('unreachable');
-}
 
 interface Submitted {
   reads: Promise<[number, Uint8Array]>[];
@@ -51,11 +32,6 @@ function submitReads(fds: number[], make: () => Uint8Array, via: 'submit' | 'rea
     else reads.push(read(fd, buf, window ?? {}));
   }
   return { reads, refs };
-}
-
-/** A weak reference to a buffer nobody holds: it must be gone after the churn, proving GC really ran. */
-function canary(): WeakRef<Uint8Array> {
-  return new WeakRef(new Uint8Array(4096));
 }
 
 interface Case {

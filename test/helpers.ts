@@ -3,8 +3,15 @@
  * the suite once per driver). When io_uring is asked for but this machine cannot run it, uring tests
  * skip with the reason instead of failing.
  */
-import { readdirSync } from 'node:fs';
-import { start, stats, type RuntimeContext, type StartOptions } from '@ringio/runtime';
+import test, { type ExecutionContext } from 'ava';
+import { spawn as spawnChild } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ReadHalf } from '@ringio/net';
+import { start, stats, yieldNow, type RuntimeContext, type StartOptions } from '@ringio/runtime';
 
 export const DRIVER = (process.env.RINGIO_DRIVER ?? 'auto') as 'uring' | 'epoll' | 'auto';
 
@@ -25,8 +32,209 @@ export function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
+/** n bytes from Math.random(). */
 export function randomBytes(n: number): Buffer {
   const b = Buffer.allocUnsafe(n);
   for (let i = 0; i < n; i++) b[i] = (Math.random() * 256) | 0;
   return b;
+}
+
+/** The errors tests look into: an Error with whichever of the fields ringio and node:fs attach. */
+export type AnyErr = Error & {
+  code?: string;
+  buf?: unknown;
+  syscall?: string;
+  errno?: number;
+  path?: string;
+  dest?: string;
+  n?: number;
+  cause?: unknown;
+};
+
+/**
+ * A serial test that needs the driver under test; passes with a log line when it cannot run here.
+ * timeoutMs is the test's own timeout (null: ava's configured one).
+ */
+export function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void, timeoutMs: number | null = 30_000): void {
+  test.serial(title, async (t) => {
+    if (unavailable !== null) {
+      t.log(`skipped: ${unavailable}`);
+      t.pass();
+      return;
+    }
+    if (timeoutMs !== null) t.timeout(timeoutMs);
+    await fn(t);
+  });
+}
+
+/** rtTest without a timeout of its own: ava's configured one applies. */
+export function rtTestUntimed(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
+  rtTest(title, fn, null);
+}
+
+/** The rejection of p (fails the test if p resolves). */
+export async function rejectionOf(t: ExecutionContext, p: PromiseLike<unknown>): Promise<AnyErr> {
+  let v: unknown;
+  try {
+    v = await p;
+  } catch (e) {
+    return e as AnyErr;
+  }
+  t.fail(`expected a rejection, got ${String(v)}`);
+  throw new Error('unreachable');
+}
+
+/** p, or a rejection after ms of Node time (keeps a lost completion from hanging the test). */
+export function guard<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    Promise.resolve(p),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * rt() with a deadline on main: if the body hangs (a lost completion), main rejects, and the runtime's
+ * shutdown cancels whatever is still in flight, so the next test gets a fresh runtime.
+ */
+export function run<T>(body: () => Promise<T>, ms = 20_000): Promise<T> {
+  return rt(() => guard(body(), ms, 'the test body'));
+}
+
+/** A fresh temp dir (removed after this file's tests) and tmp(name), a fresh path in it. */
+export function tempDir(prefix: string): { dir: string; tmp: (name: string) => string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+  let seq = 0;
+  return { dir, tmp: (name: string): string => join(dir, `${seq++}-${name}`) };
+}
+
+/** The sha256 (hex) of the parts, concatenated. */
+export function sha256(...parts: Uint8Array[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+}
+
+/** Reads until end of stream, hashing in reads of `chunk` bytes: resolves [bytes, sha256 hex]. */
+export async function hashToEnd(s: Pick<ReadHalf, 'read'>, chunk = 65536): Promise<[number, string]> {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(chunk);
+  let total = 0;
+  for (;;) {
+    const [n] = await s.read(buf);
+    if (n === 0) return [total, h.digest('hex')];
+    h.update(buf.subarray(0, n));
+    total += n;
+  }
+}
+
+/**
+ * Runs fn after a delay step: 0 at once (synchronously), 1..6 after that many microtasks (before or
+ * after the driver's flush microtask), 7 after one macrotask, 8 after a yieldNow, 9 after two macrotasks.
+ */
+export function later(step: number, fn: () => void): Promise<void> {
+  if (step === 0) {
+    fn();
+    return Promise.resolve();
+  }
+  let p: Promise<unknown>;
+  if (step <= 6) {
+    p = Promise.resolve();
+    for (let k = 1; k < step; k++) p = p.then(() => {});
+  } else if (step === 7) p = new Promise((res) => setImmediate(res));
+  else if (step === 8) p = yieldNow();
+  else p = new Promise((res) => setImmediate(() => setImmediate(res)));
+  return p.then(fn);
+}
+
+/** A random delay step for later(): 0..9. */
+export const randomStep = (): number => (Math.random() * 10) | 0;
+
+type GcFn = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
+/** global.gc (ava runs the tests with --expose-gc). */
+export const gc = (globalThis as unknown as { gc?: GcFn }).gc;
+
+/** One forced scavenge (moves young objects, on-heap typed arrays included) and one full, compacting GC. */
+export function gcNow(): void {
+  gc!({ type: 'minor' });
+  gc!();
+}
+
+/** Heap churn plus forced GCs, yielding to Node's loop (and so to the driver) in between. */
+export async function churn(rounds: number): Promise<void> {
+  let sink = 0;
+  for (let i = 0; i < rounds; i++) {
+    const junk: unknown[] = new Array(1e5).fill({});
+    const objs = Array.from({ length: 20_000 }, (_, k) => ({ k, s: `o${k}` }));
+    const bufs: Uint8Array[] = [];
+    for (let k = 0; k < 500; k++) bufs.push(Buffer.alloc(1024), new Uint8Array(32), new Uint8Array(48));
+    sink += junk.length + objs.length + bufs.length;
+    gcNow();
+    await new Promise((r) => setImmediate(r));
+  }
+  if (sink === 0) throw new Error('unreachable');
+}
+
+/** A weak reference to a buffer nobody holds: it must be gone after the churn, proving GC really ran. */
+export function canary(): WeakRef<Uint8Array> {
+  return new WeakRef(new Uint8Array(4096));
+}
+
+/** A kind of buffer the GC tiers read into. */
+export interface BufferCase {
+  title: string;
+  /** Bytes each read asks for. */
+  size: number;
+  make: () => Uint8Array;
+  window?: { offset: number; length: number };
+}
+
+/** The GC tiers' buffers: Buffers, small on-heap Uint8Arrays, and a window into a larger one (0xee around it). */
+export const bufferCases: BufferCase[] = [
+  { title: '4096-byte Buffers', size: 4096, make: () => Buffer.alloc(4096) },
+  { title: '32-byte Uint8Arrays (on V8 heap)', size: 32, make: () => new Uint8Array(32) },
+  {
+    title: 'a 32-byte window in the middle of 48-byte Uint8Arrays (on V8 heap)',
+    size: 32,
+    make: () => new Uint8Array(48).fill(0xee),
+    window: { offset: 8, length: 32 },
+  },
+];
+
+/** The path of test/fixtures/<name> (from dist/test). */
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`../../test/fixtures/${name}`, import.meta.url));
+}
+
+/** How a child process ended and what it printed. */
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `node <args>` with RINGIO_DRIVER set to the driver under test; SIGKILLs it after timeoutMs. */
+export function runNode(args: string[], timeoutMs: number): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawnChild(process.execPath, args, {
+      env: { ...process.env, RINGIO_DRIVER: DRIVER },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
+    });
+  });
 }

@@ -4,75 +4,19 @@
  * buffer/chunk sizes, split halves and Unix sources; cancellation; and copyBidirectional through a proxy
  * with traffic both ways at once and half-close passing through.
  */
-import test, { type ExecutionContext } from 'ava';
-import { createHash, randomFillSync } from 'node:crypto';
-import { TcpListener, TcpStream, UnixStream, copy, copyBidirectional, spliceCopy, type ReadHalf } from '@ringio/net';
+import { randomFillSync } from 'node:crypto';
+import { TcpListener, TcpStream, UnixStream, copy, copyBidirectional, spliceCopy } from '@ringio/net';
 import { sleep, spawn, stats } from '@ringio/runtime';
-import { fdCount, rt, unavailable } from './helpers.js';
-
-type AnyErr = Error & { code?: string; buf?: unknown; syscall?: string };
+import { fdCount, guard, hashToEnd, rejectionOf, rtTest, run, sha256 } from './helpers.js';
 
 const MiB = 1024 * 1024;
-
-function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
-  test.serial(title, async (t) => {
-    if (unavailable !== null) {
-      t.log(`skipped: ${unavailable}`);
-      t.pass();
-      return;
-    }
-    t.timeout(30_000);
-    await fn(t);
-  });
-}
-
-async function rejectionOf(t: ExecutionContext, p: PromiseLike<unknown>): Promise<AnyErr> {
-  let v: unknown;
-  try {
-    v = await p;
-  } catch (e) {
-    return e as AnyErr;
-  }
-  t.fail(`expected a rejection, got ${String(v)}`);
-  throw new Error('unreachable');
-}
-
-function guard<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    Promise.resolve(p),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** rt() with a deadline on main, so a hang fails this test and leaves no runtime behind. */
-function run<T>(body: () => Promise<T>, ms = 25_000): Promise<T> {
-  return rt(() => guard(body(), ms, 'the test body'));
-}
+/** Deadline of each test body (run()): 64 MiB through a proxy takes a while. */
+const RUN_MS = 25_000;
+/** Read size of hashToEnd() here. */
+const HASH_CHUNK = 256 * 1024;
 
 function random(n: number): Buffer {
   return randomFillSync(Buffer.allocUnsafe(n));
-}
-
-function sha256(...parts: Uint8Array[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest('hex');
-}
-
-/** Reads to EOF, hashing: [bytes, sha256]. */
-async function hashToEnd(s: Pick<ReadHalf, 'read'>, chunk = 256 * 1024): Promise<[number, string]> {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(chunk);
-  let total = 0;
-  for (;;) {
-    const [n] = await s.read(buf);
-    if (n === 0) return [total, h.digest('hex')];
-    h.update(buf.subarray(0, n));
-    total += n;
-  }
 }
 
 function hostPort(l: TcpListener): string {
@@ -100,7 +44,7 @@ async function sourceAndSink(data: Uint8Array): Promise<{
   });
   const sink = spawn(async () => {
     const [s] = await sinkL.accept();
-    const r = await hashToEnd(s);
+    const r = await hashToEnd(s, HASH_CHUNK);
     await s.close();
     return r;
   });
@@ -141,7 +85,7 @@ for (const via of ['copy', 'spliceCopy'] as const) {
       t.is(hash, want, 'sha256 of what the sink got');
       await p.close();
       t.is(stats().opsInFlight, 0);
-    });
+    }, RUN_MS);
     t.is(fdCount(), fds0, 'sockets and the splice pipe are closed');
   });
 }
@@ -162,7 +106,7 @@ rtTest('copy with odd buffer sizes and through split halves is byte-exact', asyn
       t.is(hash, sha256(data), `bufferSize ${bufferSize}`);
       await p.close();
     }
-  });
+  }, RUN_MS);
 });
 
 rtTest('spliceCopy with an odd chunk, and from a Unix stream into TCP, is byte-exact', async (t) => {
@@ -182,7 +126,7 @@ rtTest('spliceCopy with an odd chunk, and from a Unix stream into TCP, is byte-e
     const sinkL = await TcpListener.bind('127.0.0.1:0');
     const sink = spawn(async () => {
       const [s] = await sinkL.accept();
-      const r = await hashToEnd(s);
+      const r = await hashToEnd(s, HASH_CHUNK);
       await s.close();
       return r;
     });
@@ -197,7 +141,7 @@ rtTest('spliceCopy with an odd chunk, and from a Unix stream into TCP, is byte-e
     await to.shutdown();
     t.deepEqual(await guard(sink, 5000, 'sink'), [udata.length, sha256(udata)]);
     for (const x of [ua, ub, to, sinkL]) await x.close();
-  });
+  }, RUN_MS);
 });
 
 rtTest('copy and spliceCopy stop on their signal with an AbortError; nothing is lost from the source', async (t) => {
@@ -235,7 +179,7 @@ rtTest('copy and spliceCopy stop on their signal with an AbortError; nothing is 
     await guard(b.readExact(third), 2000, 'after splice abort');
     t.is(third.toString(), 'third');
     for (const x of [a, b, c, d]) await x.close();
-  });
+  }, RUN_MS);
 });
 
 rtTest('bad options: copy bufferSize and spliceCopy chunk must be positive integers', async (t) => {
@@ -249,7 +193,7 @@ rtTest('bad options: copy bufferSize and spliceCopy chunk must be positive integ
     }
     await a.close();
     await b.close();
-  });
+  }, RUN_MS);
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -271,7 +215,7 @@ rtTest('copyBidirectional through a proxy: 8 MiB each way at once, half-close pa
     const backend = spawn(async () => {
       const [s] = await backendL.accept();
       const reader = spawn(async () => {
-        const r = await hashToEnd(s);
+        const r = await hashToEnd(s, HASH_CHUNK);
         backendSawEofAt = performance.now();
         return r;
       });
@@ -295,7 +239,7 @@ rtTest('copyBidirectional through a proxy: 8 MiB each way at once, half-close pa
     });
     const client = await TcpStream.connect(hostPort(proxyL));
     const clientReader = spawn(async () => {
-      const r = await hashToEnd(client);
+      const r = await hashToEnd(client, HASH_CHUNK);
       clientSawEofAt = performance.now();
       return r;
     });
@@ -316,7 +260,7 @@ rtTest('copyBidirectional through a proxy: 8 MiB each way at once, half-close pa
     await backendL.close();
     await proxyL.close();
     t.is(stats().opsInFlight, 0);
-  });
+  }, RUN_MS);
   t.is(fdCount(), fds0);
 });
 
@@ -329,16 +273,16 @@ rtTest('copyBidirectional over Unix pairs: both directions end independently', a
     const req = random(100_000);
     await clientEnd.writeAll(req);
     await clientEnd.shutdown();
-    const [n, h] = await guard(hashToEnd(serverEnd), 5000, 'server reads the request');
+    const [n, h] = await guard(hashToEnd(serverEnd, HASH_CHUNK), 5000, 'server reads the request');
     t.is(n, req.length);
     t.is(h, sha256(req));
     const res = random(50_000);
     await serverEnd.writeAll(res);
     await serverEnd.shutdown();
-    const [m, h2] = await guard(hashToEnd(clientEnd), 5000, 'client reads the response');
+    const [m, h2] = await guard(hashToEnd(clientEnd, HASH_CHUNK), 5000, 'client reads the response');
     t.is(m, res.length);
     t.is(h2, sha256(res));
     t.deepEqual(await guard(proxy, 2000, 'proxy'), [req.length, res.length]);
     for (const x of [clientEnd, proxyA, proxyB, serverEnd]) await x.close();
-  });
+  }, RUN_MS);
 });

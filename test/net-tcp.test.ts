@@ -4,15 +4,12 @@
  * cancellation (with a randomized race and an fd-leak check), split halves used concurrently, zero-copy
  * writes, the closed-socket contract, bad input, addresses, socket options and readExact at EOF.
  */
-import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { TcpListener, TcpStream, type ReadHalf, type WriteHalf } from '@ringio/net';
-import { sleep, spawn, stats, sys, yieldNow } from '@ringio/runtime';
-import { fdCount, randomBytes, rt, unavailable } from './helpers.js';
-
-type AnyErr = Error & { code?: string; buf?: unknown; syscall?: string; errno?: number; cause?: unknown; n?: number };
+import { sleep, spawn, stats, sys } from '@ringio/runtime';
+import { fdCount, guard, hashToEnd, later, randomBytes, randomStep, rejectionOf, rtTest, run, sha256, type AnyErr } from './helpers.js';
 
 const SOL_SOCKET = 1;
 const SO_KEEPALIVE = 9;
@@ -23,40 +20,6 @@ const TCP_KEEPINTVL = 5;
 const TCP_KEEPCNT = 6;
 
 const MiB = 1024 * 1024;
-
-function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
-  test.serial(title, async (t) => {
-    if (unavailable !== null) {
-      t.log(`skipped: ${unavailable}`);
-      t.pass();
-      return;
-    }
-    t.timeout(30_000);
-    await fn(t);
-  });
-}
-
-async function rejectionOf(t: ExecutionContext, p: PromiseLike<unknown>): Promise<AnyErr> {
-  let v: unknown;
-  try {
-    v = await p;
-  } catch (e) {
-    return e as AnyErr;
-  }
-  t.fail(`expected a rejection, got ${String(v)}`);
-  throw new Error('unreachable');
-}
-
-/** p, or a rejection after ms of Node time (keeps a lost byte or connection from hanging the test). */
-function guard<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    Promise.resolve(p),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 function addrOf(l: TcpListener): string {
   const a = l.localAddr;
@@ -87,23 +50,6 @@ async function readToEnd(s: Pick<ReadHalf, 'read'>, chunk = 65536): Promise<Buff
     parts.push(Buffer.from(b.subarray(0, n)));
     buf = b;
   }
-}
-
-/** Reads until end of stream, hashing: resolves [bytes, sha256 hex]. */
-async function hashToEnd(s: Pick<ReadHalf, 'read'>, chunk = 65536): Promise<[number, string]> {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(chunk);
-  let total = 0;
-  for (;;) {
-    const [n] = await s.read(buf);
-    if (n === 0) return [total, h.digest('hex')];
-    h.update(buf.subarray(0, n));
-    total += n;
-  }
-}
-
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 /** Echoes until end of stream, then closes. Resolves the bytes echoed. */
@@ -144,31 +90,6 @@ function fdLimit(): number {
     .find((l) => l.startsWith('Max open files'));
   const soft = line?.split(/\s+/)[3];
   return soft === undefined || soft === 'unlimited' ? Infinity : Number(soft);
-}
-
-/** Runs fn after a random delay step: at once, after some microtasks, or after a macrotask or two. */
-function later(step: number, fn: () => void): Promise<void> {
-  if (step === 0) {
-    fn();
-    return Promise.resolve();
-  }
-  let p: Promise<unknown>;
-  if (step <= 6) {
-    p = Promise.resolve();
-    for (let k = 1; k < step; k++) p = p.then(() => {});
-  } else if (step === 7) p = new Promise((res) => setImmediate(res));
-  else if (step === 8) p = yieldNow();
-  else p = new Promise((res) => setImmediate(() => setImmediate(res)));
-  return p.then(fn);
-}
-const randomStep = (): number => (Math.random() * 10) | 0;
-
-/**
- * rt() with a deadline on main: if the body hangs (a lost wakeup), main rejects, and the runtime's
- * shutdown cancels whatever is still in flight, so the next test gets a fresh runtime.
- */
-function run<T>(body: () => Promise<T>, ms = 20_000): Promise<T> {
-  return rt(() => guard(body(), ms, 'the test body'));
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -4,56 +4,15 @@
  * addresses, connect + send/recv, a 200-datagram burst, truncation, zero-length datagrams, cancellation
  * and close; Unix datagrams with sender paths and pairs; IPv6 UDP; bad input.
  */
-import test, { type ExecutionContext } from 'ava';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UdpSocket, UnixDatagram, UnixListener, UnixStream } from '@ringio/net';
 import { sleep, spawn, stats, sys } from '@ringio/runtime';
-import { randomBytes, rt, unavailable } from './helpers.js';
-
-type AnyErr = Error & { code?: string; buf?: unknown; syscall?: string; errno?: number; cause?: unknown };
+import { guard, randomBytes, rejectionOf, rtTest, run, type AnyErr } from './helpers.js';
 
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
-
-function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
-  test.serial(title, async (t) => {
-    if (unavailable !== null) {
-      t.log(`skipped: ${unavailable}`);
-      t.pass();
-      return;
-    }
-    t.timeout(30_000);
-    await fn(t);
-  });
-}
-
-async function rejectionOf(t: ExecutionContext, p: PromiseLike<unknown>): Promise<AnyErr> {
-  let v: unknown;
-  try {
-    v = await p;
-  } catch (e) {
-    return e as AnyErr;
-  }
-  t.fail(`expected a rejection, got ${String(v)}`);
-  throw new Error('unreachable');
-}
-
-function guard<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    Promise.resolve(p),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** rt() with a deadline on main, so a hang fails this test and leaves no runtime behind. */
-function run<T>(body: () => Promise<T>, ms = 20_000): Promise<T> {
-  return rt(() => guard(body(), ms, 'the test body'));
-}
 
 let seq = 0;
 /** A fresh socket path under the temp dir (removed by the caller's cleanup). */

@@ -4,10 +4,8 @@
  * loop, and process lifetime (exit when idle, stay alive while a sleep is pending).
  */
 import test from 'ava';
-import { spawn as spawnChild } from 'node:child_process';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { release } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import {
   closeSync,
   nop,
@@ -21,45 +19,12 @@ import {
   type RuntimeStats,
   type StartOptions,
 } from '@ringio/runtime';
-import { DRIVER, fdCount, randomBytes, rt, unavailable } from './helpers.js';
+import { DRIVER, fdCount, fixture, randomBytes, rt, runNode, unavailable } from './helpers.js';
 
 if (unavailable !== null) console.log(`runtime-driver: skipping runtime tests: ${unavailable}`);
 /** Tests that need a runtime on the driver under test (skipped, with the reason logged, when it cannot run). */
 const serial = unavailable === null ? test.serial : test.serial.skip;
 const concurrent = unavailable === null ? test : test.skip;
-
-function fixture(name: string): string {
-  return fileURLToPath(new URL(`../../test/fixtures/${name}`, import.meta.url));
-}
-
-interface ChildResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs `node <args>` with RINGIO_DRIVER set to the driver under test; SIGKILLs it after timeoutMs. */
-function runNode(args: string[], timeoutMs: number): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawnChild(process.execPath, args, {
-      env: { ...process.env, RINGIO_DRIVER: DRIVER },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
-    });
-  });
-}
 
 /** The driver 'auto' picks on this machine without fault injection. */
 async function autoDriver(): Promise<RuntimeStats> {

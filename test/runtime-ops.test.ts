@@ -29,31 +29,7 @@ import {
   write,
   yieldNow,
 } from '@ringio/runtime';
-import { fdCount, randomBytes, rt, unavailable } from './helpers.js';
-
-type AnyErr = Error & { code?: string; buf?: unknown; syscall?: string; errno?: number; cause?: unknown };
-
-function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
-  test.serial(title, async (t) => {
-    if (unavailable !== null) {
-      t.log(`skipped: ${unavailable}`);
-      t.pass();
-      return;
-    }
-    await fn(t);
-  });
-}
-
-async function rejectionOf(t: ExecutionContext, p: PromiseLike<unknown>): Promise<AnyErr> {
-  let v: unknown;
-  try {
-    v = await p;
-  } catch (e) {
-    return e as AnyErr;
-  }
-  t.fail(`expected a rejection, got ${String(v)}`);
-  throw new Error('unreachable');
-}
+import { fdCount, guard, later, randomBytes, randomStep, rejectionOf, rt, rtTestUntimed as rtTest, type AnyErr } from './helpers.js';
 
 /** Runs fn with a fresh pipe and closes both ends afterwards, whatever happens. */
 async function withPipe<T>(fn: (r: number, w: number) => Promise<T>): Promise<T> {
@@ -87,17 +63,6 @@ async function readExactly(fd: number, len: number, chunk = 65536): Promise<Buff
     off += n;
   }
   return out;
-}
-
-/** p, or a rejection after ms of Node time (keeps a lost byte from hanging the test). */
-function guard<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function u64le(v: bigint): Buffer {
@@ -559,23 +524,6 @@ rtTest('cancellation race: 1,000 reads aborted at random points lose and reorder
       let written = 0;
       let aborted = 0;
       let won = 0;
-      // A delay step: 0 runs at once (synchronously), 1..6 wait that many microtasks (before or after
-      // the driver's flush microtask), 7 one macrotask, 8 a yieldNow, 9 two macrotasks.
-      const later = (step: number, fn: () => void): Promise<void> => {
-        if (step === 0) {
-          fn();
-          return Promise.resolve();
-        }
-        let p: Promise<unknown>;
-        if (step <= 6) {
-          p = Promise.resolve();
-          for (let k = 1; k < step; k++) p = p.then(() => {});
-        } else if (step === 7) p = new Promise((res) => setImmediate(res));
-        else if (step === 8) p = yieldNow();
-        else p = new Promise((res) => setImmediate(() => setImmediate(res)));
-        return p.then(fn);
-      };
-      const step = () => (Math.random() * 10) | 0;
       let abortedThenWon = 0;
       for (let i = 0; i < ITER; i++) {
         const buf = Buffer.alloc(4, 0xff);
@@ -585,13 +533,13 @@ rtTest('cancellation race: 1,000 reads aborted at random points lose and reorder
         // Half the bytes go through the driver, half are written by plain Node (the kernel then
         // finishes the read while JS has not reaped it yet, so an abort right after races the CQE).
         const viaDriver = Math.random() < 0.5;
-        const ws = step();
+        const ws = randomStep();
         const writer = later(ws, () => {
           if (viaDriver) writeDone = write(w, Buffer.from([i & 0xff])).then(([n]) => void (written += n));
           else written += writeSync(w, Buffer.from([i & 0xff]));
         });
         // Often abort in the very same step as the write, right after it.
-        const aborter = later(Math.random() < 0.3 ? ws : step(), () => ac.abort());
+        const aborter = later(Math.random() < 0.3 ? ws : randomStep(), () => ac.abort());
         try {
           const [n, b] = await p;
           if (b !== buf) t.fail('read resolved with another buffer');

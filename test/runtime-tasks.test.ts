@@ -4,7 +4,7 @@
  *
  * Every test that starts a runtime is serial: only one runtime may run per thread at a time.
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
@@ -20,33 +20,7 @@ import {
   write,
   yieldNow,
 } from '@ringio/runtime';
-import { DRIVER, rt, unavailable } from './helpers.js';
-
-type AnyErr = Error & { code?: string; buf?: unknown; cause?: unknown; syscall?: string };
-
-/** A serial test that needs the driver under test; passes with a log line when it cannot run here. */
-function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
-  test.serial(title, async (t) => {
-    if (unavailable !== null) {
-      t.log(`skipped: ${unavailable}`);
-      t.pass();
-      return;
-    }
-    await fn(t);
-  });
-}
-
-/** The rejection of p (fails the test if p resolves). */
-async function rejectionOf(t: ExecutionContext, p: PromiseLike<unknown>): Promise<AnyErr> {
-  let v: unknown;
-  try {
-    v = await p;
-  } catch (e) {
-    return e as AnyErr;
-  }
-  t.fail(`expected a rejection, got ${String(v)}`);
-  throw new Error('unreachable');
-}
+import { DRIVER, rejectionOf, rt, rtTestUntimed as rtTest, type AnyErr } from './helpers.js';
 
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;

@@ -7,35 +7,11 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { interval, sleep, stats, timeout, yieldNow } from '@ringio/runtime';
-import { rt, unavailable } from './helpers.js';
-
-type AnyErr = Error & { code?: string; cause?: unknown };
+import { rejectionOf, rt, rtTestUntimed as rtTest, type AnyErr } from './helpers.js';
 
 const NOISE_MS = 25;
 /** Lateness bound for tests about a mechanism rather than accuracy (ava runs files in parallel). */
 const SLACK_MS = 150;
-
-function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
-  test.serial(title, async (t) => {
-    if (unavailable !== null) {
-      t.log(`skipped: ${unavailable}`);
-      t.pass();
-      return;
-    }
-    await fn(t);
-  });
-}
-
-async function rejectionOf(t: ExecutionContext, p: PromiseLike<unknown>): Promise<AnyErr> {
-  let v: unknown;
-  try {
-    v = await p;
-  } catch (e) {
-    return e as AnyErr;
-  }
-  t.fail(`expected a rejection, got ${String(v)}`);
-  throw new Error('unreachable');
-}
 
 /** Asserts elapsed is in [ms - 1, ms + late]. */
 function within(t: ExecutionContext, elapsed: number, ms: number, what: string, late = NOISE_MS): void {

@@ -4,20 +4,14 @@
  * every op before the environment's memory goes away, and close the ring / epoll / eventfd / timerfds.
  */
 import test from 'ava';
-import { spawn as spawnChild } from 'node:child_process';
 import { closeSync as fsCloseSync, readdirSync, readlinkSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { closeSync, pipe, read, stats, write, type RuntimeStats } from '@ringio/runtime';
-import { DRIVER, fdCount, randomBytes, rt, unavailable } from './helpers.js';
+import { DRIVER, fdCount, fixture, randomBytes, rt, runNode, unavailable } from './helpers.js';
 
 if (unavailable !== null) console.log(`runtime-worker: skipping runtime tests: ${unavailable}`);
 const serial = unavailable === null ? test.serial : test.serial.skip;
 const serialChild = unavailable === null ? test.serial : test.serial.skip;
-
-function fixture(name: string): string {
-  return fileURLToPath(new URL(`../../test/fixtures/${name}`, import.meta.url));
-}
 
 /** The driver a runtime on this machine reports for DRIVER ('auto' resolves to what auto picks). */
 const expectedDriver = (unavailable !== null ? 'none' : await rt(() => stats().driver)) as 'uring' | 'epoll';
@@ -54,31 +48,6 @@ function waitMessage<T>(w: Worker): Promise<T> {
 
 function waitExit(w: Worker): Promise<number> {
   return new Promise((resolve) => w.once('exit', resolve));
-}
-
-interface ChildResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function runNode(args: string[], timeoutMs: number): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawnChild(process.execPath, args, { env: workerEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
-    });
-  });
 }
 
 serial('a runtime runs inside a Worker and does I/O there', async (t) => {
