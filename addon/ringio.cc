@@ -260,10 +260,12 @@ class Addon : public Napi::Addon<Addon> {
         uint8_t* data;
         size_t length;
         if (!BufferAt(env, bufs, nbufs, a, &data, &length)) return -EFAULT;
-        if (b < 0 || static_cast<size_t>(b) > length) return -EFAULT;
-        if (kind == AK_BUF && static_cast<size_t>(len) > length - static_cast<size_t>(b)) return -EFAULT;
+        // The window offset is an unsigned 32-bit word: windows may start anywhere in a 4 GiB buffer.
+        const size_t off = static_cast<uint32_t>(b);
+        if (off > length) return -EFAULT;
+        if (kind == AK_BUF && static_cast<size_t>(len) > length - off) return -EFAULT;
         // SAFETY: the JS op keeps this typed array referenced until its final completion.
-        *out = reinterpret_cast<uint64_t>(data + b);
+        *out = reinterpret_cast<uint64_t>(data + off);
         return 0;
       }
       case AK_IOVEC: {

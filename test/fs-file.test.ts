@@ -22,6 +22,7 @@ import {
   writeFileSync,
   writeSync,
   type Stats as NodeStats,
+  unlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1104,4 +1105,36 @@ rtTest('errno errors of truncate, allocate and sync carry the file path', async 
   } finally {
     closeSync(wfd);
   }
+});
+
+// Regression: io_uring does not advance the kernel's file position for O_DIRECT reads at offset -1,
+// so File tracks the position itself for O_DIRECT read()/write(); every call must see the next block.
+rtTest('O_DIRECT: successive read() calls walk the file block by block (both drivers)', async (t) => {
+  await run(async () => {
+    const p = join(tmpdir(), `ringio-dio-seq-${process.pid}.bin`);
+    const data = Buffer.alloc(4 * 4096);
+    for (let i = 0; i < 4; i++) data.fill(65 + i, i * 4096, (i + 1) * 4096);
+    writeFileSync(p, data);
+    const f = await File.open(p, { direct: true });
+    try {
+      const seen: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const [n, b] = await f.read(allocAligned(4096));
+        seen.push(n === 0 ? 'EOF' : `${String.fromCharCode(b[0]!)}${n}`);
+      }
+      t.deepEqual(seen, ['A4096', 'B4096', 'C4096', 'D4096', 'EOF']);
+      const w = await File.open(p, { write: true, direct: true });
+      const block = allocAligned(4096).fill(90);
+      await w.write(block);
+      await w.write(block);
+      await w.close();
+      const back = readFileSync(p);
+      t.is(back[0], 90);
+      t.is(back[4096], 90);
+      t.is(back[8192], 67, 'the third block is untouched');
+    } finally {
+      await f.close();
+      unlinkSync(p);
+    }
+  });
 });

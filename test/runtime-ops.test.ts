@@ -816,3 +816,22 @@ rtTest('stats counters move: submitted/completions grow, opsInFlight and timers 
     }),
   );
 });
+
+// Regression: a buffer window that starts 2 GiB or more into its buffer (the record's offset word is
+// read as unsigned), e.g. readFile's last chunk of a file over 2 GiB.
+rtTest('a read into a window that starts past 2 GiB inside its buffer lands there', async (t) => {
+  const big = Buffer.allocUnsafe(2 ** 31 + 64);
+  await rt(async () => {
+    const [r, w] = pipe();
+    try {
+      writeSync(w, Buffer.from('far!'));
+      const [n, back] = await read(r, big, { offset: 2 ** 31 + 8, length: 4 });
+      t.is(n, 4);
+      t.is(back, big);
+      t.is(big.toString('utf8', 2 ** 31 + 8, 2 ** 31 + 12), 'far!');
+    } finally {
+      closeSync(r);
+      closeSync(w);
+    }
+  });
+});

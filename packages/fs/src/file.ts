@@ -93,13 +93,24 @@ export class File extends FdHandle {
   readonly #readOps: FileReadOp<Uint8Array>[] = [];
   readonly #wait: Direction;
   readonly #direct: { mem: number; offset: number } | undefined;
+  /**
+   * O_DIRECT files only: the file position, kept here. io_uring does not advance the kernel's file
+   * position for O_DIRECT reads at offset -1 (measured on 6.18), so read()/write() on such a file use
+   * this position instead, one call at a time.
+   */
+  #pos = 0;
+  #posChain: Promise<unknown> = Promise.resolve();
 
   /** @internal */
-  constructor(fd: number, path: string, wait: Direction, direct: { mem: number; offset: number } | undefined) {
+  readonly #append: boolean;
+
+  /** @internal */
+  constructor(fd: number, path: string, wait: Direction, direct: { mem: number; offset: number } | undefined, append = false) {
     super(fd);
     this.path = path;
     this.#wait = wait;
     this.#direct = direct;
+    this.#append = append;
   }
 
   /** @internal A read op settling goes back to the free list (reuse() waits until it is Completed). */
@@ -155,7 +166,7 @@ export class File extends FdHandle {
         // A file system that does not report its alignment gets the strictest common one.
         align = { mem: a.mem || 4096, offset: a.offset || 4096 };
       }
-      return new File(fd, text, wait, align);
+      return new File(fd, text, wait, align, append);
     } catch (e) {
       closeSync(fd);
       throw e;
@@ -287,12 +298,23 @@ export class File extends FdHandle {
 
   /** Reads at the file position and advances it. */
   read<B extends Uint8Array>(buf: B, opts?: IoOptions): Promise<[number, B]> {
-    return this.readAt(buf, -1, opts);
+    if (this.#direct === undefined) return this.readAt(buf, -1, opts);
+    return this.#atOwnPosition(() => this.readAt(buf, this.#pos, opts));
   }
 
   /** Writes at the file position (the end, with append) and advances it. */
   write<B extends Uint8Array>(buf: B, opts?: IoOptions): Promise<[number, B]> {
-    return this.writeAt(buf, -1, opts);
+    if (this.#direct === undefined || this.#append) return this.writeAt(buf, -1, opts);
+    return this.#atOwnPosition(() => this.writeAt(buf, this.#pos, opts));
+  }
+
+  #atOwnPosition<B extends Uint8Array>(io: () => Promise<[number, B]>): Promise<[number, B]> {
+    const p = this.#posChain.then(io).then((r) => {
+      this.#pos += r[0];
+      return r;
+    });
+    this.#posChain = p.catch(() => {});
+    return p;
   }
 
   /** fsync: data and metadata to storage. */
