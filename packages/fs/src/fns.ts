@@ -27,7 +27,8 @@ export async function readFile(path: PathLike, opts: { signal?: AbortSignal } = 
         buf = bigger;
       }
       // One read moves at most MAX_IO bytes (Linux caps a read there anyway).
-      const [got] = await f.readAt(buf, n, { offset: n, length: Math.min(buf.length - n, MAX_IO), signal: opts.signal });
+      // Each read gets a view starting at its window, so no offset grows past what a record carries.
+      const [got] = await f.readAt(buf.subarray(n, n + Math.min(buf.length - n, MAX_IO)), n, { signal: opts.signal });
       if (got === 0) break;
       n += got;
     }
@@ -54,7 +55,7 @@ export async function writeFile(
   try {
     for (let off = 0; off < bytes.byteLength; off += MAX_IO) {
       const len = Math.min(MAX_IO, bytes.byteLength - off);
-      await f.writeAllAt(bytes, off, { offset: off, length: len, signal: opts.signal });
+      await f.writeAllAt(bytes.subarray(off, off + len), off, { signal: opts.signal });
     }
   } finally {
     await f.close();

@@ -324,6 +324,10 @@ export function checkRange(buf: Uint8Array, offset: number, length: number | und
   if (!Number.isInteger(offset) || offset < 0 || offset > buf.byteLength) {
     throw new RangeError(`offset must be an integer in 0..${buf.byteLength}, got ${offset}`);
   }
+  if (offset > 0xffffffff) {
+    // Records carry a window's offset in 32 bits (Node 22+ allows larger buffers): pass a view instead.
+    throw new RangeError(`offset must be below 2^32, got ${offset}: pass buf.subarray(offset) instead`);
+  }
   const len = length === undefined ? buf.byteLength - offset : length;
   if (!Number.isInteger(len) || len < 0 || offset + len > buf.byteLength || len > 0x7ffff000) {
     throw new RangeError(`length must be an integer with offset + length <= ${buf.byteLength}, got ${length}`);
