@@ -82,14 +82,7 @@ class EpollBackend final : public Backend {
         break;
     }
     if (op.interest == INTEREST_POOL) {
-      // SAFETY: the pool owns a copy of the Op; its pointers stay valid because the JS op table keeps
-      // the buffers until this op's completion, which only Collect delivers.
-      if (!RegisterPool()) {
-        PushReady(op.user, -errno);
-        return;
-      }
-      if (op.user >= 0) SlotFor(op.user).pooled = true;
-      pool_.Submit(op);
+      SubmitToPool(op);
       return;
     }
     if (op.interest == INTEREST_NONE) {
@@ -99,25 +92,42 @@ class EpollBackend final : public Backend {
     int dir = op.interest == INTEREST_READABLE ? 0 : 1;
     const int ifd = op.interest_fd;
     FdState& f = fds_[ifd];
-    if (!f.pollable || (f.waiters[dir].empty() && (f.ready & (1u << dir)))) {
+    // Registering on first use tells sockets and pipes from regular files (epoll answers EPERM).
+    if (!f.registered && f.pollable && !Register(ifd, f) && f.pollable) {
+      PushReady(op.user, -errno);
+      return;
+    }
+    if (!f.pollable) {
+      // A regular file (or the like): always "ready", but its syscall may block on the disk, so the
+      // read/write family goes to the file pool. Anything else is quick and runs now.
+      if (FilePool::Handles(op.legacy_op)) {
+        SubmitToPool(op);
+      } else {
+        PushReady(op.user, Run(op));
+      }
+      return;
+    }
+    if (f.waiters[dir].empty() && (f.ready & (1u << dir))) {
       int res = Run(op);
-      if (res != -EAGAIN || !f.pollable) {
+      if (res != -EAGAIN) {
         if (f.stream && !f.hup && Drained(op, res)) f.ready &= ~(1u << dir);
         PushReady(op.user, res);
         return;
       }
       f.ready &= ~(1u << dir);
     }
-    if (!Register(ifd, f)) {
-      if (!f.pollable) {
-        // Regular files and the like cannot be polled and never say EAGAIN: run now.
-        PushReady(op.user, Run(op));
-      } else {
-        PushReady(op.user, -errno);
-      }
+    Park(op, dir, f);
+  }
+
+  void SubmitToPool(const Op& op) {
+    // SAFETY: the pool owns a copy of the Op; its pointers stay valid because the JS op table keeps
+    // the buffers until this op's completion, which only Collect delivers.
+    if (!RegisterPool()) {
+      PushReady(op.user, -errno);
       return;
     }
-    Park(op, dir, f);
+    if (op.user >= 0) SlotFor(op.user).pooled = true;
+    pool_.Submit(op);
   }
 
   void Flush(bool) override {}

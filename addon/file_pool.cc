@@ -111,6 +111,28 @@ void FilePool::Worker() {
   }
 }
 
+bool FilePool::Handles(uint8_t opcode) {
+  switch (opcode) {
+    case IORING_OP_READ:
+    case IORING_OP_WRITE:
+    case IORING_OP_READV:
+    case IORING_OP_WRITEV:
+    case IORING_OP_OPENAT:
+    case IORING_OP_STATX:
+    case IORING_OP_FSYNC:
+    case IORING_OP_FALLOCATE:
+    case kOpFtruncate:
+    case IORING_OP_UNLINKAT:
+    case IORING_OP_RENAMEAT:
+    case IORING_OP_MKDIRAT:
+    case IORING_OP_SYMLINKAT:
+    case IORING_OP_CLOSE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 int FilePool::Run(const Op& op) {
   ssize_t r;
   char* p = reinterpret_cast<char*>(op.addr);

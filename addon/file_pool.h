@@ -39,6 +39,8 @@ class FilePool {
 
   // The syscall behind a file op, as io_uring would answer it: a count or fd, or -errno.
   static int Run(const Op& op);
+  // Whether Run knows this opcode.
+  static bool Handles(uint8_t opcode);
 
  private:
   void Start();

@@ -835,3 +835,29 @@ rtTest('a read into a window that starts past 2 GiB inside its buffer lands ther
     }
   });
 });
+
+// The epoll engine cannot poll a regular file; its read/write syscalls may block on the disk, so they
+// go to the engine's file pool instead of running on the loop thread. A pooled op completes through the
+// pool's eventfd, which wakes the loop: visible as a wakeup. On io_uring the kernel does the read.
+rtTest('read/write on a regular file: right bytes on both drivers, and off the loop thread on epoll', async (t) => {
+  const { openSync, closeSync: fsClose, writeFileSync, unlinkSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const p = `${tmpdir()}/ringio-regfile-${process.pid}.bin`;
+  const data = randomBytes(8192);
+  writeFileSync(p, data);
+  const fd = openSync(p, 'r+');
+  try {
+    await rt(async () => {
+      const w0 = stats().wakeups;
+      const [n, buf] = await read(fd, Buffer.alloc(8192), { position: 0 });
+      t.is(n, 8192);
+      t.true(buf.equals(data));
+      const [m] = await write(fd, Buffer.from('ringio'), { position: 100 });
+      t.is(m, 6);
+      if (stats().driver === 'epoll') t.true(stats().wakeups > w0, 'the pool, not the loop thread, ran the syscalls');
+    });
+  } finally {
+    fsClose(fd);
+    unlinkSync(p);
+  }
+});
