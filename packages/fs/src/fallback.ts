@@ -1,15 +1,14 @@
 /**
  * Degrading when the io_uring kernel lacks a file opcode: the runtime probes optional opcodes at start
- * (`op:NAME` in stats().features); a missing one is served by node:fs on libuv's thread pool instead,
+ * (`op:NAME` in stats().features, read through hasFeature); a missing one is served by node:fs on libuv's thread pool instead,
  * with the same result and errors. The epoll driver runs every file op on its own pool and never needs this.
  */
 import { ftruncate as nodeFtruncate, mkdir as nodeMkdir, rename as nodeRename, rmdir as nodeRmdir, symlink as nodeSymlink, unlink as nodeUnlink } from 'node:fs';
-import { stats } from '@ringio/runtime';
+import { driverName, hasFeature } from '@ringio/runtime';
 
 /** True when the driver can run IORING_OP_<name> (always true on epoll: its pool runs the syscall). */
 export function hasOp(name: string): boolean {
-  const s = stats();
-  return s.driver !== 'uring' || s.features.includes(`op:${name}`);
+  return driverName() !== 'uring' || hasFeature(`op:${name}`);
 }
 
 function cb(resolve: () => void, reject: (e: unknown) => void) {

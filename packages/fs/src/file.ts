@@ -237,37 +237,37 @@ export class File extends FdHandle {
   }
 
   /** Fills the window from `position`; rejects ERR_RINGIO_UNEXPECTED_EOF (with .n and .buf) at end of file. */
-  async readExactAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
-    checkBuffer(buf);
-    const pos = checkPosition(position);
-    if (pos === -1) throw new RangeError('readExactAt needs a position >= 0');
-    const offset = opts?.offset ?? 0;
-    const length = checkRange(buf, offset, opts?.length);
-    let n = 0;
-    while (n < length) {
-      const at = typeof pos === 'bigint' ? pos + BigInt(n) : pos + n;
-      const [got] = await this.readAt(buf, at, { offset: offset + n, length: length - n, signal: opts?.signal });
-      if (got === 0) {
-        throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', `end of file after ${n} of ${length} bytes`, { n, buf, path: this.path });
-      }
-      n += got;
-    }
-    return [n, buf];
+  readExactAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+    return this.#whole(buf, position, opts, (b, at, o) => this.readAt(b, at, o), 'readExactAt', 'end of file');
   }
 
   /** Writes the whole window from `position`. Resolves [length, buf]. */
-  async writeAllAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+  writeAllAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+    return this.#whole(buf, position, opts, (b, at, o) => this.writeAt(b, at, o), 'writeAllAt', 'a write that made no progress');
+  }
+
+  /** Repeats `step` over the rest of the window until it is all done; a step of 0 bytes ends it early. */
+  async #whole<B extends Uint8Array>(
+    buf: B,
+    position: number | bigint,
+    opts: IoOptions | undefined,
+    step: (buf: B, at: number | bigint, opts: IoOptions) => Promise<[number, B]>,
+    name: string,
+    stop: string,
+  ): Promise<[number, B]> {
     checkBuffer(buf);
     const pos = checkPosition(position);
-    if (pos === -1) throw new RangeError('writeAllAt needs a position >= 0 (use write for the file position)');
+    if (pos === -1) throw new RangeError(`${name} needs a position >= 0`);
     const offset = opts?.offset ?? 0;
     const length = checkRange(buf, offset, opts?.length);
     let n = 0;
     while (n < length) {
       const at = typeof pos === 'bigint' ? pos + BigInt(n) : pos + n;
-      const [put] = await this.writeAt(buf, at, { offset: offset + n, length: length - n, signal: opts?.signal });
-      if (put === 0) throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'write made no progress', { n, buf, path: this.path });
-      n += put;
+      const [done] = await step(buf, at, { offset: offset + n, length: length - n, signal: opts?.signal });
+      if (done === 0) {
+        throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', `${stop} after ${n} of ${length} bytes`, { n, buf, path: this.path });
+      }
+      n += done;
     }
     return [n, buf];
   }

@@ -12,7 +12,7 @@
  *  3. Reads and writes may run concurrently (one reader and one writer is the common case, as with
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
-import { checkBuffer, checkRange, ringioError, sys, stats } from '@ringio/runtime';
+import { checkBuffer, checkRange, hasFeature, ringioError, sys } from '@ringio/runtime';
 import { SocketBase } from './socket.js';
 import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
 import { ReadvOp } from './ops/readv.js';
@@ -172,8 +172,8 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     checkBuffer(buf);
     const offset = opts?.offset ?? 0;
     const length = checkRange(buf, offset, opts?.length);
-    const s = stats();
-    if (s.driver !== 'uring' || !s.features.includes('op:SEND_ZC')) return this.writeAll(buf, opts);
+    // Only io_uring lists op:SEND_ZC, and only when the kernel has it.
+    if (!hasFeature('op:SEND_ZC')) return this.writeAll(buf, opts);
     let n = 0;
     while (n < length) {
       const [sent] = await this.run(new SendZcOp(this.openFd(buf), buf, offset + n, length - n), opts?.signal);

@@ -9,6 +9,8 @@ export {
   timeout,
   interval,
   stats,
+  hasFeature,
+  driverName,
   submit,
   cancelOp,
   currentRuntime,

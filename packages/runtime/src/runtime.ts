@@ -382,6 +382,19 @@ export function cancelOp(op: OpAble<unknown>, reason: 'abort' | 'closed' = 'abor
   currentRuntime().driver.cancel(op, reason);
 }
 
+/**
+ * Whether this thread's driver has a feature from stats().features (`'op:SEND_ZC'`, `'DEFER_TASKRUN'`,
+ * ...). Cheap: meant for hot paths, where stats() would build a whole object.
+ */
+export function hasFeature(name: string): boolean {
+  return currentRuntime().driver.features.has(name);
+}
+
+/** The driver of this thread's runtime: 'uring' or 'epoll'. */
+export function driverName(): 'uring' | 'epoll' {
+  return currentRuntime().driver.info.driver;
+}
+
 /** Counters and driver facts of this thread's runtime. */
 export function stats(): RuntimeStats {
   return currentRuntime().stats();

@@ -78,6 +78,8 @@ const CQ_RECORDS = 4096;
 export class Driver {
   readonly info: DriverInfo;
   readonly uring: boolean;
+  /** info.features as a set, for cheap capability checks on hot paths. */
+  readonly features: ReadonlySet<string>;
   readonly stats = new Float64Array(STAT_COUNT);
   /** Ops waiting for their final completion, including those not yet flushed. */
   live = 0;
@@ -115,6 +117,7 @@ export class Driver {
       throw e;
     }
     this.uring = this.info.driver === 'uring';
+    this.features = new Set(this.info.features);
   }
 
   /** Submits an op; the promise settles when the kernel has answered for it. */
