@@ -6,7 +6,8 @@
         "addon/ringio.cc",
         "addon/uring_backend.cc",
         "addon/epoll_backend.cc",
-        "addon/file_pool.cc"
+        "addon/file_pool.cc",
+        "addon/threads.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "threads.h"
 
 #define RINGIO_STR2(x) #x
 #define RINGIO_STR(x) RINGIO_STR2(x)
@@ -123,6 +124,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("ringio_net_getsockopt", &Addon::NetGetsockopt),
                              InstanceMethod("ringio_net_sockname", &Addon::NetSockname),
                          });
+    RegisterThreads(env, exports);
     // An async cleanup hook, not a plain one: the poll handle's close callback is code in this
     // library, so the environment (and the library) must wait until libuv has run it.
     napi_add_async_cleanup_hook(env, &Addon::AsyncCleanup, this, &cleanup_hook_);

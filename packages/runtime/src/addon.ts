@@ -47,6 +47,18 @@ export interface NativeAddon {
   ringio_net_setsockopt(fd: number, level: number, name: number, value: number): void;
   ringio_net_getsockopt(fd: number, level: number, name: number): number;
   ringio_net_sockname(fd: number, buf: Uint8Array, peer: boolean): number;
+  /** Gives this thread a doorbell; `onWake(n)` receives tokens in `area[0..n)`. Returns its key. */
+  ringio_thread_register(area: Int32Array, onWake: (count: number) => void): number;
+  ringio_thread_unregister(): void;
+  /** Keeps the loop alive (or not) while this thread awaits other threads. */
+  ringio_thread_ref(on: boolean): void;
+  /** Queues `token` on the doorbell `key` and wakes its thread if it sleeps. Any thread. */
+  ringio_thread_wake(key: number, token: number): boolean;
+  /** [tokens received, eventfd writes that woke this thread] */
+  ringio_thread_counters(): [number, number];
+  ringio_thread_uid(): number;
+  ringio_thread_pin(cpus: number[]): void;
+  ringio_thread_affinity(): number[];
 }
 
 /** The repository root: the folder holding binding.gyp, build/ and prebuilds/. */

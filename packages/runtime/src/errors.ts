@@ -10,7 +10,13 @@ export type RingioErrorCode =
   | 'ERR_RINGIO_TIMEOUT'
   | 'ERR_RINGIO_DRIVER_UNAVAILABLE'
   | 'ERR_RINGIO_UNEXPECTED_EOF'
-  | 'ERR_RINGIO_ALIGNMENT';
+  | 'ERR_RINGIO_ALIGNMENT'
+  | 'ERR_RINGIO_NOT_CLONEABLE'
+  | 'ERR_RINGIO_NOT_SHIPPABLE'
+  | 'ERR_RINGIO_THREAD_ENTRY'
+  | 'ERR_RINGIO_THREAD_EXIT'
+  | 'ERR_RINGIO_TOO_MANY_THREADS'
+  | 'ERR_RINGIO_ONESHOT_USED';
 
 const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_NESTED_START: 'a ringio runtime is already running on this thread',
@@ -20,6 +26,12 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_DRIVER_UNAVAILABLE: 'the requested driver is unavailable',
   ERR_RINGIO_UNEXPECTED_EOF: 'the stream ended before the buffer was filled',
   ERR_RINGIO_ALIGNMENT: 'buffer, offset or length is not suitably aligned for O_DIRECT',
+  ERR_RINGIO_NOT_CLONEABLE: 'the value cannot be structured-cloned to another thread',
+  ERR_RINGIO_NOT_SHIPPABLE: 'the function cannot be shipped to another thread as source text',
+  ERR_RINGIO_THREAD_ENTRY: "a worker thread could not find the function to run",
+  ERR_RINGIO_THREAD_EXIT: 'a thread exited before it produced a result',
+  ERR_RINGIO_TOO_MANY_THREADS: 'too many threads run a ringio runtime at once',
+  ERR_RINGIO_ONESHOT_USED: 'this oneshot has already been used',
 };
 
 export class RingioError extends Error {

@@ -20,6 +20,11 @@ export {
   type MissedTick,
 } from './runtime.js';
 export { JoinHandle } from './task.js';
+export { channel, Channel, type SendOptions, type RecvOptions } from './threads/channel.js';
+export { oneshot, Oneshot } from './threads/oneshot.js';
+export { watch, Watch } from './threads/watch.js';
+export { spawnBlocking, type BlockingOptions } from './threads/blocking.js';
+export type { ModuleSpec } from './threads/group.js';
 export { OpAble, OpFlags, OpState, SqeWriter, checkBuffer, checkFd, checkPosition, checkRange } from './op.js';
 export type { Interest, Direction, OpOwner } from './op.js';
 export { NopOp } from './ops/nop.js';

@@ -8,6 +8,7 @@
  *     cancelled and answered by the kernel, and only then closes the driver.
  *  3. Work between two turns of Node's loop is bounded by BUDGET (completions + queued tasks).
  */
+import { availableParallelism } from 'node:os';
 import { Driver, type DriverKind, type Turn } from './driver/driver.js';
 import { S_COMPLETIONS, S_ENTERS, S_SUBMITTED, S_WAKEUPS } from './driver/layout.js';
 import { abortError, ringioError } from './errors.js';
@@ -15,14 +16,35 @@ import { Executor } from './executor.js';
 import type { OpAble } from './op.js';
 import { JoinHandle, type TaskHost } from './task.js';
 import { Timers } from './timers.js';
+import { Doorbell } from './threads/doorbell.js';
+import {
+  callerSite,
+  checkModuleSpec,
+  claim,
+  isModuleSpec,
+  loadExport,
+  pinPlan,
+  runGroup,
+  type ModuleSpec,
+  type ThreadConfig,
+} from './threads/group.js';
+import { native } from './addon.js';
 
 export interface StartOptions {
   /** 'uring', 'epoll' or 'auto' (default: $RINGIO_DRIVER, else 'auto'). */
   driver?: DriverKind;
   /** io_uring submission queue size, 1..32768 (default 1024). */
   entries?: number;
-  /** Threads to run main on. This version runs one (the calling thread). */
-  threads?: number;
+  /** Threads to run main on: a number, or 'auto' (os.availableParallelism()). Default 1. */
+  threads?: number | 'auto';
+  /** Pin thread i to a CPU: true cycles through the CPUs this thread may use; or a list. Default off. */
+  pin?: boolean | number[];
+  /** Handed to every thread as ctx.shared: structured-cloneable data plus channels, oneshots, watches. */
+  shared?: unknown;
+  /** Worker threads for spawnBlocking, per runtime (default os.availableParallelism()). */
+  blockingThreads?: number;
+  /** After an error, how long a thread may take to stop before it is terminated (ms, default 5000). */
+  shutdownTimeout?: number;
   /** Receives errors of tasks nobody awaited. Without it they are raised as uncaught exceptions. */
   onTaskError?: (error: unknown, handle: JoinHandle<unknown>) => void;
   /** Completions plus queued tasks run before Node's loop gets a turn (default 1024). */
@@ -32,6 +54,8 @@ export interface StartOptions {
 export interface RuntimeContext {
   threadId: number;
   threads: number;
+  /** start()'s `shared`, with this thread's handles of the primitives in it. */
+  shared: unknown;
   /** Aborted when the runtime starts shutting down. */
   signal: AbortSignal;
 }
@@ -54,6 +78,12 @@ export interface RuntimeStats {
   submitted: number;
   /** Times Node's loop woke the runtime because the kernel had finished work. */
   wakeups: number;
+  /** Wakeups from other threads (channel, oneshot, watch) delivered to this thread. */
+  threadWakes: number;
+  /** How many of those cost a syscall (an eventfd write, because this thread was asleep). */
+  threadWakeSyscalls: number;
+  /** spawnBlocking jobs queued or running. */
+  blockingJobs: number;
 }
 
 let current: Runtime | undefined;
@@ -70,9 +100,20 @@ export class Runtime implements TaskHost, Turn {
   private readonly onTaskError: StartOptions['onTaskError'];
   private immediateQueued = false;
   private closing = false;
+  private bell: Doorbell | undefined;
+  /** spawnBlocking's pool, made on first use (blocking.ts). */
+  blocking: { readonly jobs: number; close(err: Error): Promise<void> } | undefined;
+  readonly blockingThreads: number;
 
-  constructor(kind: DriverKind, entries: number, budget: number, onTaskError: StartOptions['onTaskError']) {
+  constructor(
+    kind: DriverKind,
+    entries: number,
+    budget: number,
+    onTaskError: StartOptions['onTaskError'],
+    blockingThreads = availableParallelism(),
+  ) {
     this.budget = budget;
+    this.blockingThreads = blockingThreads;
     this.onTaskError = onTaskError;
     this.driver = new Driver(kind, entries, this, process.env.RINGIO_FAULT_URING_SETUP || undefined);
     this.executor = new Executor(this);
@@ -85,6 +126,18 @@ export class Runtime implements TaskHost, Turn {
 
   get isClosing(): boolean {
     return this.closing;
+  }
+
+  /** This thread's doorbell, made on first use: how other threads wake this one. */
+  get doorbell(): Doorbell {
+    if (this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
+    if (this.bell === undefined) this.bell = new Doorbell();
+    return this.bell;
+  }
+
+  /** Aborts ctx.signal: asks main to finish, without cancelling anything yet. */
+  requestShutdown(reason?: unknown): void {
+    this.shutdownCtl.abort(reason ?? ringioError('ERR_RINGIO_CLOSED', 'the runtime was asked to shut down'));
   }
 
   yieldToLoop(): void {
@@ -137,6 +190,7 @@ export class Runtime implements TaskHost, Turn {
   }
 
   stats(): RuntimeStats {
+    const bellCounters = this.bell !== undefined && !this.bell.isClosed ? this.bell.counters() : [0, 0];
     const info = this.driver.info;
     const s = this.driver.stats;
     return {
@@ -152,6 +206,9 @@ export class Runtime implements TaskHost, Turn {
       completions: s[S_COMPLETIONS]!,
       submitted: s[S_SUBMITTED]!,
       wakeups: s[S_WAKEUPS]!,
+      threadWakes: bellCounters[0],
+      threadWakeSyscalls: bellCounters[1],
+      blockingJobs: this.blocking?.jobs ?? 0,
     };
   }
 
@@ -164,6 +221,7 @@ export class Runtime implements TaskHost, Turn {
     this.closing = true;
     const reason = ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
     this.shutdownCtl.abort(reason);
+    this.bell?.close(reason);
     for (const t of [...this.tasks]) t.shutdown(reason);
     for (const item of this.executor.clear()) {
       if (typeof item === 'function') item(); // wake yielders; their next op or sleep sees the closed runtime
@@ -178,6 +236,7 @@ export class Runtime implements TaskHost, Turn {
     }
     this.driver.onIdle = undefined;
     this.driver.close();
+    if (this.blocking !== undefined) await this.blocking.close(reason);
   }
 }
 
@@ -188,16 +247,55 @@ export function currentRuntime(): Runtime {
 }
 
 const DRIVERS = new Set(['uring', 'epoll', 'auto']);
+const MAX_THREADS = 1024;
+
+function checkThreads(threads: unknown): number {
+  if (threads === undefined) return 1;
+  if (threads === 'auto') return availableParallelism();
+  if (typeof threads !== 'number') throw new TypeError(`threads must be a number or 'auto', got ${typeof threads}`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new RangeError(`threads must be an integer in 1..${MAX_THREADS} or 'auto', got ${threads}`);
+  }
+  return threads;
+}
 
 /**
- * Runs `main(ctx)` on this thread's runtime and resolves with its result. The runtime lives until main
- * settles; then everything still in flight is cancelled and drained before start() settles.
+ * Runs `main(ctx)` on runtimes and resolves with its result. With `threads: 1` (the default) main runs
+ * on this thread's runtime; with more, on this thread plus threads − 1 worker threads, each with its
+ * own runtime, and start() resolves with the array of their results in threadId order (see
+ * threads/group.ts for how workers find main). Each runtime lives until its main settles; then
+ * everything still in flight is cancelled and drained before that thread's part settles.
  */
-export async function start<T>(
+export function start<T>(
   main: (ctx: RuntimeContext) => T | PromiseLike<T>,
+  opts?: StartOptions & { threads?: 1 },
+): Promise<Awaited<T>>;
+export function start<T>(
+  main: (ctx: RuntimeContext) => T | PromiseLike<T>,
+  opts: StartOptions,
+): Promise<Awaited<T> | Awaited<T>[]>;
+export function start(main: ModuleSpec, opts?: StartOptions): Promise<unknown>;
+export function start<T>(
+  main: ((ctx: RuntimeContext) => T | PromiseLike<T>) | ModuleSpec,
   opts: StartOptions = {},
-): Promise<Awaited<T>> {
-  if (typeof main !== 'function') throw new TypeError('start(main, opts): main must be a function');
+): Promise<unknown> {
+  // The place start() was called from decides which module worker threads load; take it first.
+  const site = callerSite();
+  try {
+    return startChecked(main, opts, site);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function startChecked<T>(
+  main: ((ctx: RuntimeContext) => T | PromiseLike<T>) | ModuleSpec,
+  opts: StartOptions,
+  site: ReturnType<typeof callerSite>,
+): Promise<unknown> {
+  if (typeof main !== 'function' && !isModuleSpec(main)) {
+    throw new TypeError('start(main, opts): main must be a function or { module, export }');
+  }
   if (opts === null || typeof opts !== 'object') throw new TypeError('start(main, opts): opts must be an object');
   const kind = opts.driver ?? ((process.env.RINGIO_DRIVER || 'auto') as DriverKind);
   if (!DRIVERS.has(kind)) {
@@ -211,17 +309,60 @@ export async function start<T>(
   const budget = opts.budget ?? 1024;
   if (typeof budget !== 'number') throw new TypeError('budget must be a number');
   if (!Number.isInteger(budget) || budget < 1) throw new RangeError(`budget must be a positive integer, got ${budget}`);
-  if (opts.threads !== undefined && opts.threads !== 1) {
-    throw new RangeError(`threads: this version runs one thread per start(); got ${String(opts.threads)}`);
+  const threads = checkThreads(opts.threads);
+  const blockingThreads = opts.blockingThreads ?? availableParallelism();
+  if (typeof blockingThreads !== 'number' || !Number.isInteger(blockingThreads) || blockingThreads < 1 || blockingThreads > MAX_THREADS) {
+    throw new RangeError(`blockingThreads must be an integer in 1..${MAX_THREADS}, got ${String(blockingThreads)}`);
+  }
+  const shutdownTimeout = opts.shutdownTimeout ?? 5000;
+  if (typeof shutdownTimeout !== 'number' || !(shutdownTimeout >= 0) || !Number.isFinite(shutdownTimeout)) {
+    throw new RangeError(`shutdownTimeout must be a finite number of ms >= 0, got ${String(shutdownTimeout)}`);
   }
   if (opts.onTaskError !== undefined && typeof opts.onTaskError !== 'function') {
     throw new TypeError('onTaskError must be a function');
   }
+  const pins = pinPlan(opts.pin, threads);
+  if (typeof main === 'function' && claim(main as never, site?.site)) {
+    // This worker thread was made for this very call: main runs as its member; the code after
+    // start() runs only on the calling thread, so here start() never settles.
+    return new Promise<never>(() => {});
+  }
   if (current !== undefined) throw ringioError('ERR_RINGIO_NESTED_START');
-  const rt = new Runtime(kind, entries, budget, opts.onTaskError);
+  const configs: ThreadConfig[] = Array.from({ length: threads }, (_, i) => ({
+    driver: kind,
+    entries,
+    budget,
+    blockingThreads,
+    cpu: pins?.[i] ?? -1,
+  }));
+  if (threads === 1) {
+    if (typeof main !== 'function') {
+      return loadExport(checkModuleSpec(main, 'start')).then((fn) =>
+        runThread(fn as never, { threadId: 0, threads: 1, shared: opts.shared }, configs[0]!, () => {}, opts.onTaskError),
+      );
+    }
+    return runThread(main as never, { threadId: 0, threads: 1, shared: opts.shared }, configs[0]!, () => {}, opts.onTaskError);
+  }
+  return runGroup(main as never, site, threads, opts.shared, configs, shutdownTimeout, (fn, ctx, config, onRuntime) =>
+    runThread(fn, ctx, config, onRuntime, opts.onTaskError),
+  );
+}
+
+/** One thread's part: pin, make the runtime, run main, and tear the runtime down (rule 2). */
+export async function runThread(
+  main: (ctx: RuntimeContext) => unknown,
+  ctx: { threadId: number; threads: number; shared: unknown },
+  config: ThreadConfig,
+  onRuntime: (requestShutdown: (reason?: unknown) => void) => void,
+  onTaskError?: StartOptions['onTaskError'],
+): Promise<unknown> {
+  if (current !== undefined) throw ringioError('ERR_RINGIO_NESTED_START');
+  if (config.cpu >= 0) native.ringio_thread_pin([config.cpu]);
+  const rt = new Runtime(config.driver as DriverKind, config.entries, config.budget, onTaskError, config.blockingThreads);
   current = rt;
   try {
-    return await main({ threadId: 0, threads: 1, signal: rt.signal });
+    onRuntime((reason) => rt.requestShutdown(reason));
+    return await main({ threadId: ctx.threadId, threads: ctx.threads, shared: ctx.shared, signal: rt.signal });
   } finally {
     try {
       await rt.shutdown();

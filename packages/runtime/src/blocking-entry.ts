@@ -1,0 +1,79 @@
+/**
+ * The script of a spawnBlocking worker (threads/blocking.ts): runs one job at a time and posts the
+ * result back, moving any ArrayBuffers in it.
+ */
+import { parentPort } from 'node:worker_threads';
+import { toWire } from './threads/wire.js';
+
+interface JobMsg {
+  id: number;
+  src?: string;
+  module?: string;
+  export?: string;
+  args: unknown[];
+}
+
+if (parentPort === null) throw new Error('@ringio/runtime blocking-entry runs in a spawnBlocking worker only');
+const port = parentPort;
+const fns = new Map<string, (...args: unknown[]) => unknown>();
+
+async function resolveFn(m: JobMsg): Promise<(...args: unknown[]) => unknown> {
+  if (m.src !== undefined) {
+    let fn = fns.get(m.src);
+    if (fn === undefined) {
+      fn = new Function(`return (${m.src});`)() as (...args: unknown[]) => unknown;
+      if (fns.size > 1000) fns.clear();
+      fns.set(m.src, fn);
+    }
+    return fn;
+  }
+  const mod = (await import(m.module!)) as Record<string, unknown>;
+  const fn = mod[m.export!] ?? (mod.default as Record<string, unknown> | undefined)?.[m.export!];
+  if (typeof fn !== 'function') {
+    const e = new Error(`${m.module} has no exported function '${m.export}'`) as Error & { code: string };
+    e.code = 'ERR_RINGIO_THREAD_ENTRY';
+    throw e;
+  }
+  return fn as (...args: unknown[]) => unknown;
+}
+
+/** ArrayBuffers a result holds at its top level or one level down: moved back, not copied. */
+function transferables(v: unknown): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  const add = (x: unknown): void => {
+    if (x instanceof ArrayBuffer) out.add(x);
+    else if (ArrayBuffer.isView(x) && x.buffer instanceof ArrayBuffer) out.add(x.buffer);
+  };
+  add(v);
+  if (Array.isArray(v)) v.forEach(add);
+  else if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) Object.values(v).forEach(add);
+  return [...out];
+}
+
+port.on('message', (m: JobMsg) => {
+  void (async () => {
+    try {
+      const fn = await resolveFn(m);
+      const value = await fn(...m.args);
+      const list = transferables(value);
+      try {
+        port.postMessage({ id: m.id, ok: true, value }, list);
+      } catch {
+        // Some buffer cannot move (Buffer's shared pool, say): send a copy instead.
+        port.postMessage({ id: m.id, ok: true, value });
+      }
+    } catch (e) {
+      if (e instanceof ReferenceError && m.src !== undefined) {
+        const note = ' (spawnBlocking ships fn as source text, so it cannot use variables from the scope it was written in)';
+        const first = e.message;
+        e.message += note;
+        if (e.stack !== undefined) e.stack = e.stack.replace(first, e.message);
+      }
+      try {
+        port.postMessage({ id: m.id, ok: false, error: toWire(e) });
+      } catch {
+        port.postMessage({ id: m.id, ok: false, error: toWire(new Error(String(e))) });
+      }
+    }
+  })();
+});

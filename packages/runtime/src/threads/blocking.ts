@@ -1,0 +1,243 @@
+/**
+ * spawnBlocking: CPU work on a pool of worker threads, so the runtime's own thread keeps serving I/O.
+ *
+ * Rules:
+ *  1. A function is shipped as its source text and compiled in the worker, so it cannot use variables
+ *     from the scope it was written in. It is compiled here first, so a function that cannot be
+ *     shipped at all (native, bound, a method shorthand, a class) fails at once with
+ *     ERR_RINGIO_NOT_SHIPPABLE; a free variable can only show up when the worker runs it, as a
+ *     ReferenceError that says so.
+ *  2. A job aborted while queued never runs; one aborted while running has its worker terminated
+ *     (JS cannot be interrupted otherwise) and replaced on demand.
+ *  3. The pool belongs to one runtime and is terminated when that runtime shuts down; jobs still
+ *     queued or running then reject with ERR_RINGIO_CLOSED.
+ *  4. Arguments travel by postMessage (structured clone, `transfer` moves ArrayBuffers without a
+ *     copy); results too, and ArrayBuffers in a result are transferred back, not copied.
+ */
+import { Worker } from 'node:worker_threads';
+import { abortError, ringioError } from '../errors.js';
+import { currentRuntime, type Runtime } from '../runtime.js';
+import type { JoinHandle } from '../task.js';
+import { checkModuleSpec, isModuleSpec, type ModuleSpec } from './group.js';
+import { fromWire, type WireError } from './wire.js';
+
+export interface BlockingOptions {
+  signal?: AbortSignal;
+  /** ArrayBuffers among the arguments to move to the worker instead of copying. */
+  transfer?: ArrayBuffer[];
+}
+
+interface Job {
+  id: number;
+  msg: { id: number; src?: string; module?: string; export?: string; args: unknown[] };
+  transfer: ArrayBuffer[];
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  worker: PoolWorker | undefined;
+  settled: boolean;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  job: Job | undefined;
+}
+
+const compiled = new Map<string, true>();
+
+function checkShippable(fn: (...args: never[]) => unknown): string {
+  const src = Function.prototype.toString.call(fn);
+  if (compiled.has(src)) return src;
+  const notShippable = (why: string): Error =>
+    ringioError('ERR_RINGIO_NOT_SHIPPABLE', `spawnBlocking: ${why}; pass a self-contained function or { module, export }`);
+  if (/\{\s*\[native code\]\s*\}\s*$/.test(src)) throw notShippable('native and bound functions have no source to ship');
+  if (/^class\b/.test(src)) throw notShippable('a class is not a function it can call');
+  try {
+    // Compile only (never run) to catch sources that are not expressions, such as method shorthands.
+    new Function(`return (${src});`);
+  } catch (e) {
+    throw notShippable(`its source does not compile on its own (${(e as Error).message})`);
+  }
+  if (compiled.size > 1000) compiled.clear();
+  compiled.set(src, true);
+  return src;
+}
+
+export class BlockingPool {
+  private readonly size: number;
+  private readonly idle: PoolWorker[] = [];
+  private readonly all = new Set<PoolWorker>();
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  get jobs(): number {
+    let running = 0;
+    for (const w of this.all) if (w.job !== undefined) running++;
+    return this.queue.length + running;
+  }
+
+  run(msg: Job['msg'], transfer: ArrayBuffer[], signal: AbortSignal | undefined): Promise<unknown> {
+    if (this.closed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down'));
+    return new Promise((resolve, reject) => {
+      const job: Job = { id: this.nextId++, msg, transfer, resolve, reject, worker: undefined, settled: false };
+      job.msg.id = job.id;
+      if (signal !== undefined) {
+        if (signal.aborted) {
+          reject(abortError(signal));
+          return;
+        }
+        signal.addEventListener('abort', () => this.abort(job, signal), { once: true });
+      }
+      this.queue.push(job);
+      this.dispatch();
+    });
+  }
+
+  private settle(job: Job, ok: boolean, v: unknown): void {
+    if (job.settled) return;
+    job.settled = true;
+    if (ok) job.resolve(v);
+    else job.reject(v);
+  }
+
+  private abort(job: Job, signal: AbortSignal): void {
+    if (job.settled) return;
+    const i = this.queue.indexOf(job);
+    if (i >= 0) this.queue.splice(i, 1);
+    const w = job.worker;
+    this.settle(job, false, abortError(signal));
+    if (w !== undefined) {
+      // Rule 2: the only way to stop running JS is to end its thread.
+      this.remove(w);
+      void w.worker.terminate();
+      this.dispatch();
+    }
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0 && !this.closed) {
+      let w = this.idle.pop();
+      if (w === undefined) {
+        if (this.all.size >= this.size) return;
+        w = this.spawn();
+      }
+      const job = this.queue.shift()!;
+      job.worker = w;
+      w.job = job;
+      w.worker.ref();
+      try {
+        w.worker.postMessage(job.msg, job.transfer);
+      } catch (e) {
+        // An argument that cannot be cloned: this job fails, the worker is still good.
+        w.job = undefined;
+        job.worker = undefined;
+        w.worker.unref();
+        this.idle.push(w);
+        this.settle(job, false, ringioError('ERR_RINGIO_NOT_CLONEABLE', `spawnBlocking: ${(e as Error).message}`, { cause: e }));
+      }
+    }
+  }
+
+  private spawn(): PoolWorker {
+    const worker = new Worker(new URL('../blocking-entry.js', import.meta.url));
+    const w: PoolWorker = { worker, job: undefined };
+    this.all.add(w);
+    worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: WireError }) => {
+      const job = w.job;
+      if (job === undefined || job.id !== m.id) return;
+      w.job = undefined;
+      job.worker = undefined;
+      this.settle(job, m.ok, m.ok ? m.value : fromWire(m.error!));
+      if (!this.closed && this.all.has(w)) {
+        worker.unref();
+        this.idle.push(w);
+        this.dispatch();
+      }
+    });
+    const gone = (e: unknown): void => {
+      const job = w.job;
+      this.remove(w);
+      if (job !== undefined) this.settle(job, false, e);
+      this.dispatch();
+    };
+    worker.on('error', gone);
+    worker.on('exit', (code) =>
+      gone(ringioError('ERR_RINGIO_THREAD_EXIT', `a spawnBlocking worker exited (code ${code}) while running a job`)),
+    );
+    return w;
+  }
+
+  private remove(w: PoolWorker): void {
+    this.all.delete(w);
+    const i = this.idle.indexOf(w);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  /** Rule 3. */
+  async close(err: Error): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const job of this.queue.splice(0)) this.settle(job, false, err);
+    const workers = [...this.all];
+    for (const w of workers) if (w.job !== undefined) this.settle(w.job, false, err);
+    this.all.clear();
+    this.idle.length = 0;
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+  }
+}
+
+/**
+ * Runs `fn(...args)` on a worker thread of this runtime's pool; returns a JoinHandle like spawn's.
+ * Options go first when needed: `spawnBlocking({ signal, transfer }, fn, ...args)`. `fn` is a
+ * self-contained function (shipped as source: no closures) or `{ module, export }`.
+ */
+export function spawnBlocking<R>(fn: ((...args: never[]) => R) | ModuleSpec, ...args: unknown[]): JoinHandle<Awaited<R>>;
+export function spawnBlocking<R>(
+  opts: BlockingOptions,
+  fn: ((...args: never[]) => R) | ModuleSpec,
+  ...args: unknown[]
+): JoinHandle<Awaited<R>>;
+export function spawnBlocking(...all: unknown[]): JoinHandle<unknown> {
+  let opts: BlockingOptions = {};
+  let fn = all[0];
+  let args = all.slice(1);
+  if (typeof fn !== 'function' && !isModuleSpec(fn)) {
+    if (fn === null || typeof fn !== 'object') {
+      throw new TypeError('spawnBlocking(fn, ...args): fn must be a function or { module, export }');
+    }
+    opts = fn as BlockingOptions;
+    fn = all[1];
+    args = all.slice(2);
+  }
+  const signal = opts.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  const transfer = opts.transfer ?? [];
+  if (!Array.isArray(transfer) || transfer.some((t) => !(t instanceof ArrayBuffer))) {
+    throw new TypeError('transfer must be an array of ArrayBuffers');
+  }
+  let msg: Job['msg'];
+  if (typeof fn === 'function') {
+    msg = { id: 0, src: checkShippable(fn as (...a: never[]) => unknown), args };
+  } else if (isModuleSpec(fn)) {
+    const spec = checkModuleSpec(fn, 'spawnBlocking');
+    msg = { id: 0, module: spec.module, export: spec.export, args };
+  } else {
+    throw new TypeError('spawnBlocking: fn must be a function or { module, export }');
+  }
+  const rt: Runtime = currentRuntime();
+  const pool = (rt.blocking ??= new BlockingPool(rt.blockingThreads)) as BlockingPool;
+  const h = rt.spawn((taskSignal: AbortSignal) => pool.run(msg, transfer, anySignal(taskSignal, signal)));
+  if (signal !== undefined) {
+    if (signal.aborted) h.abort(signal.reason);
+    else signal.addEventListener('abort', () => h.abort(signal.reason), { once: true });
+  }
+  return h;
+}
+
+function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
+  return b === undefined ? a : AbortSignal.any([a, b]);
+}

@@ -1,0 +1,354 @@
+/**
+ * start(main, { threads: N }): one runtime per thread, N threads, one result array.
+ *
+ * The calling thread is thread 0; it starts N−1 worker threads. A worker has to find `main` again,
+ * since functions do not cross threads. It imports the module that called start() (or the module
+ * named by a `{ module, export }` spec) and then:
+ *  - if that module calls start() again at the same place (a top-level start), that call is claimed:
+ *    it runs main as this thread's member and never settles in the worker, so the code after start()
+ *    runs only on the calling thread;
+ *  - else, if the module exports a function with main's name and source, that function is main;
+ *  - else the group fails with ERR_RINGIO_THREAD_ENTRY, saying what to do.
+ *
+ * Rules:
+ *  1. start() settles on thread 0 only after every thread's main has settled and every worker has
+ *     exited (or was terminated, shutdownTimeout after being asked to stop).
+ *  2. The first error of any thread wins. On it, every thread's ctx.signal is aborted; the error is
+ *     reported once they have all stopped.
+ *  3. Results and errors travel by postMessage: results are structured-cloned; errors keep their
+ *     class, message, stack and own properties such as `code` (wire.ts).
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker, type MessagePort } from 'node:worker_threads';
+import { native } from '../addon.js';
+import { ringioError } from '../errors.js';
+import { prepareShared, reviveShared } from './share.js';
+import { fromWire, toWire, type WireError } from './wire.js';
+
+export interface ModuleSpec {
+  /** A file URL or an absolute path. */
+  module: string | URL;
+  /** The export's name (default 'default'). */
+  export?: string;
+}
+
+/** What a worker needs to build its runtime; plain data. */
+export interface ThreadConfig {
+  driver: string;
+  entries: number;
+  budget: number;
+  blockingThreads: number;
+  /** The CPU to pin this thread to, or -1. */
+  cpu: number;
+}
+
+interface Entry {
+  module: string;
+  export?: string;
+  /** Where start() was called (url:line:col), for the claim. */
+  site?: string;
+  name?: string;
+  source?: string;
+}
+
+interface MemberData {
+  threadId: number;
+  threads: number;
+  shared: unknown;
+  entry: Entry;
+  config: ThreadConfig;
+}
+
+type Main = (ctx: { threadId: number; threads: number; shared: unknown; signal: AbortSignal }) => unknown;
+
+/** How a thread runs main on a fresh runtime (runtime.ts provides it; it owns the runtime's life). */
+export type RunThread = (
+  main: Main,
+  ctx: { threadId: number; threads: number; shared: unknown },
+  config: ThreadConfig,
+  onRuntime: (requestShutdown: (reason?: unknown) => void) => void,
+) => Promise<unknown>;
+
+const SELF = fileURLToPath(import.meta.url);
+const RUNTIME_DIR = SELF.slice(0, SELF.lastIndexOf('/threads/'));
+
+/** The first stack frame outside this package: `{ url, site }`, or undefined. */
+export function callerSite(): { url: string; site: string } | undefined {
+  const stack = new Error().stack ?? '';
+  for (const line of stack.split('\n').slice(1)) {
+    const m = /\(?((?:file:\/\/|\/)[^()\s]*?):(\d+):(\d+)\)?\s*$/.exec(line.trim());
+    if (m === null) continue;
+    const url = m[1]!.startsWith('file:') ? m[1]! : pathToFileURL(m[1]!).href;
+    const path = fileURLToPath(url);
+    if (path.startsWith(RUNTIME_DIR + '/')) continue;
+    return { url, site: `${url}:${m[2]}:${m[3]}` };
+  }
+  return undefined;
+}
+
+export function isModuleSpec(v: unknown): v is ModuleSpec {
+  return v !== null && typeof v === 'object' && 'module' in v;
+}
+
+export function checkModuleSpec(spec: ModuleSpec, what: string): { module: string; export: string } {
+  const m = spec.module;
+  let url: string;
+  if (m instanceof URL) url = m.href;
+  else if (typeof m === 'string' && m.startsWith('file:')) url = m;
+  else if (typeof m === 'string' && m.startsWith('/')) url = pathToFileURL(m).href;
+  else throw new TypeError(`${what}: module must be a file URL or an absolute path`);
+  const exp = spec.export ?? 'default';
+  if (typeof exp !== 'string') throw new TypeError(`${what}: export must be a string`);
+  return { module: url, export: exp };
+}
+
+export async function loadExport(spec: { module: string; export: string }): Promise<Main> {
+  const mod = (await import(spec.module)) as Record<string, unknown>;
+  const fn = mod[spec.export] ?? (mod.default as Record<string, unknown> | undefined)?.[spec.export];
+  if (typeof fn !== 'function') {
+    throw ringioError('ERR_RINGIO_THREAD_ENTRY', `${spec.module} has no exported function '${spec.export}'`);
+  }
+  return fn as Main;
+}
+
+/** The CPU for each thread: `pin: true` cycles through this thread's allowed CPUs. */
+export function pinPlan(pin: unknown, threads: number): number[] | undefined {
+  if (pin === undefined || pin === false) return undefined;
+  let cpus: number[];
+  if (pin === true) {
+    cpus = native.ringio_thread_affinity();
+  } else if (Array.isArray(pin)) {
+    if (pin.length === 0) throw new RangeError('pin: the CPU list is empty');
+    for (const c of pin) {
+      if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c >= 1024) {
+        throw new RangeError(`pin: CPUs must be integers in 0..1023, got ${String(c)}`);
+      }
+    }
+    cpus = pin as number[];
+  } else {
+    throw new TypeError('pin must be true, false or an array of CPU numbers');
+  }
+  return Array.from({ length: threads }, (_, i) => cpus[i % cpus.length]!);
+}
+
+// ---- thread 0 ------------------------------------------------------------------------------------
+
+interface Outcome {
+  ok: boolean;
+  value?: unknown;
+  error?: unknown;
+}
+
+export async function runGroup(
+  main: Main | ModuleSpec,
+  site: { url: string; site: string } | undefined,
+  threads: number,
+  shared: unknown,
+  configs: ThreadConfig[],
+  shutdownTimeout: number,
+  runThread: RunThread,
+): Promise<unknown[]> {
+  let entry: Entry;
+  let main0: Main | undefined;
+  if (typeof main === 'function') {
+    if (site === undefined) {
+      throw ringioError('ERR_RINGIO_THREAD_ENTRY', 'cannot tell which module called start(); pass { module, export } instead');
+    }
+    entry = { module: site.url, site: site.site, name: main.name, source: Function.prototype.toString.call(main) };
+    main0 = main;
+  } else {
+    entry = checkModuleSpec(main, 'start');
+  }
+  const wireShared = prepareShared(shared);
+
+  const outcomes: Outcome[] = new Array(threads);
+  const workers: Worker[] = [];
+  const exited: Promise<void>[] = [];
+  let failed = false;
+  let firstError: unknown;
+  let stop0: ((reason?: unknown) => void) | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+
+  const fail = (e: unknown): void => {
+    if (failed) return;
+    failed = true;
+    firstError = e;
+    stop0?.(e);
+    for (const w of workers) w.postMessage({ t: 'shutdown' });
+    // Rule 1: a thread that does not stop when asked is terminated.
+    killTimer = setTimeout(() => {
+      for (const w of workers) void w.terminate();
+    }, shutdownTimeout);
+    killTimer.unref();
+  };
+
+  const done: Promise<void>[] = [];
+  for (let i = 1; i < threads; i++) {
+    const data: MemberData = { threadId: i, threads, shared: wireShared, entry, config: configs[i]! };
+    const w = new Worker(new URL('../thread-entry.js', import.meta.url), {
+      workerData: { ringio: data },
+      argv: process.argv.slice(2),
+    });
+    workers.push(w);
+    exited.push(new Promise<void>((resolve) => w.once('exit', () => resolve())));
+    done.push(
+      new Promise<void>((resolve) => {
+        const settle = (o: Outcome): void => {
+          if (outcomes[i] !== undefined) return;
+          outcomes[i] = o;
+          if (!o.ok) fail(o.error);
+          resolve();
+        };
+        w.on('message', (m: { t: string; ok: boolean; value?: unknown; error?: WireError }) => {
+          if (m?.t !== 'result') return;
+          settle(m.ok ? { ok: true, value: m.value } : { ok: false, error: fromWire(m.error!) });
+        });
+        w.once('error', (e) => settle({ ok: false, error: e }));
+        w.once('exit', (code) =>
+          settle({
+            ok: false,
+            error: ringioError('ERR_RINGIO_THREAD_EXIT', `thread ${i} exited (code ${code}) before main settled`, { threadId: i }),
+          }),
+        );
+      }),
+    );
+  }
+
+  done.push(
+    (async () => {
+      try {
+        const fn = main0 ?? (await loadExport(entry as { module: string; export: string }));
+        const value = await runThread(fn, { threadId: 0, threads, shared }, configs[0]!, (stop) => {
+          stop0 = stop;
+          if (failed) stop(firstError);
+        });
+        outcomes[0] = { ok: true, value };
+      } catch (e) {
+        outcomes[0] = { ok: false, error: e };
+        fail(e);
+      }
+    })(),
+  );
+
+  await Promise.all(done);
+  // Rule 1: wait for the workers to exit; one that lingers after its result is terminated.
+  const lingerTimer = setTimeout(() => {
+    for (const w of workers) void w.terminate();
+  }, shutdownTimeout);
+  await Promise.all(exited);
+  clearTimeout(lingerTimer);
+  if (killTimer !== undefined) clearTimeout(killTimer);
+  if (failed) throw firstError;
+  return outcomes.map((o) => o.value);
+}
+
+// ---- a worker thread -----------------------------------------------------------------------------
+
+interface Member {
+  data: MemberData;
+  port: MessagePort;
+  claimed: boolean;
+  runThread: RunThread;
+}
+
+let member: Member | undefined;
+let stopMember: ((reason?: unknown) => void) | undefined;
+let stopRequested = false;
+
+/** Called by the worker's entry script before it imports the user's module. */
+export function becomeMember(data: MemberData, port: MessagePort, runThread: RunThread): void {
+  const m: Member = { data, port, claimed: false, runThread };
+  member = m;
+  port.on('message', (msg: { t?: string }) => {
+    if (msg?.t !== 'shutdown') return;
+    stopRequested = true;
+    stopMember?.();
+  });
+  const entry = data.entry;
+  const fail = (e: unknown): void => post(m, { t: 'result', ok: false, error: toWire(e) });
+  if (entry.site === undefined) {
+    loadExport(entry as { module: string; export: string }).then((fn) => runMember(m, fn), fail);
+    return;
+  }
+  import(entry.module).then(
+    (mod: Record<string, unknown>) => {
+      if (m.claimed) return;
+      const fn = mod[entry.name ?? ''];
+      if (typeof fn === 'function' && Function.prototype.toString.call(fn) === entry.source) {
+        m.claimed = true;
+        runMember(m, fn as Main);
+        return;
+      }
+      // start() may still come, after some awaiting at the module's top level; give it a while.
+      setTimeout(() => {
+        if (m.claimed) return;
+        m.claimed = true;
+        fail(
+          ringioError(
+            'ERR_RINGIO_THREAD_ENTRY',
+            `thread ${data.threadId} imported ${entry.module} but found no start() call at ${entry.site} and no ` +
+              `exported function '${entry.name}'. Call start() at the top level of that module, export main, ` +
+              `or pass start({ module, export }, opts).`,
+          ),
+        );
+      }, 10_000).unref();
+    },
+    (e) => {
+      if (!m.claimed) {
+        m.claimed = true;
+        fail(e);
+      }
+    },
+  );
+}
+
+/**
+ * In a worker: if this start() call is the one the thread was made for, claims it and runs main as
+ * the member; returns true. Other start() calls in a member thread are refused.
+ */
+export function claim(main: Main, site: string | undefined): boolean {
+  const m = member;
+  if (m === undefined) return false;
+  if (m.claimed || site !== m.data.entry.site) {
+    throw ringioError(
+      'ERR_RINGIO_THREAD_ENTRY',
+      `thread ${m.data.threadId} of a start() group was made for the start() call at ${m.data.entry.site}; ` +
+        `this start() call (${site ?? 'unknown place'}) cannot run here`,
+    );
+  }
+  m.claimed = true;
+  runMember(m, main);
+  return true;
+}
+
+function runMember(m: Member, main: Main): void {
+  const d = m.data;
+  m.runThread(main, { threadId: d.threadId, threads: d.threads, shared: reviveShared(d.shared) }, d.config, (stop) => {
+    stopMember = stop;
+    if (stopRequested) stop();
+  }).then(
+    (value) => post(m, { t: 'result', ok: true, value }),
+    (e) => post(m, { t: 'result', ok: false, error: toWire(e) }),
+  );
+}
+
+function post(m: Member, msg: { t: string; ok: boolean; value?: unknown; error?: WireError }): void {
+  try {
+    m.port.postMessage(msg);
+  } catch (e) {
+    m.port.postMessage({
+      t: 'result',
+      ok: false,
+      error: toWire(
+        ringioError('ERR_RINGIO_NOT_CLONEABLE', `thread ${m.data.threadId}'s result cannot be sent to thread 0: ${(e as Error).message}`),
+      ),
+    });
+  }
+  // Nothing else keeps this thread: once main's runtime is gone, the worker exits on its own.
+  m.port.unref();
+}
+
+/** True in a worker thread made by start() (its member, claimed or not). */
+export function isMemberThread(): boolean {
+  return member !== undefined;
+}

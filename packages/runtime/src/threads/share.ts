@@ -1,0 +1,95 @@
+/**
+ * Handing primitives to other threads. A channel, oneshot or watch is a JS object over a
+ * SharedArrayBuffer; to cross to a worker it becomes a plain descriptor (the buffer travels by
+ * postMessage's sharing), and the receiving thread revives it into its own handle, once per cell.
+ */
+import { Cell, KIND_CHANNEL, KIND_ONESHOT, KIND_WATCH } from './cell.js';
+import { Channel } from './channel.js';
+import { Oneshot } from './oneshot.js';
+import { SharedHandle } from './shared.js';
+import { Watch } from './watch.js';
+
+const TAG = '__ringio_shared__';
+
+/** This thread's handle per cell uid (rule: one handle per cell per thread). */
+const handles = new Map<number, WeakRef<SharedHandle>>();
+const forget = new FinalizationRegistry<number>((uid) => {
+  const ref = handles.get(uid);
+  if (ref !== undefined && ref.deref() === undefined) handles.delete(uid);
+});
+
+/** A copy of `value` in which every primitive is replaced by a descriptor postMessage can carry. */
+export function prepareShared(value: unknown, seen = new Map<object, unknown>()): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (seen.has(value)) return seen.get(value);
+  if (value instanceof SharedHandle) {
+    const d = { [TAG]: value._cell.kind, sab: value._cell.sab };
+    seen.set(value, d);
+    return d;
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    seen.set(value, out);
+    for (const v of value) out.push(prepareShared(v, seen));
+    return out;
+  }
+  if (value instanceof Map) {
+    const out = new Map();
+    seen.set(value, out);
+    for (const [k, v] of value) out.set(k, prepareShared(v, seen));
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    const out: Record<string, unknown> = {};
+    seen.set(value, out);
+    for (const k of Object.keys(value)) out[k] = prepareShared((value as Record<string, unknown>)[k], seen);
+    return out;
+  }
+  return value; // anything else is structured-cloned as it is
+}
+
+/** Replaces the descriptors in a cloned value with this thread's handles, in place. */
+export function reviveShared(value: unknown, seen = new Set<object>()): unknown {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return value;
+  seen.add(value);
+  const kind = (value as Record<string, unknown>)[TAG];
+  if (typeof kind === 'number' && (value as { sab?: unknown }).sab instanceof SharedArrayBuffer) {
+    return handleFor((value as { sab: SharedArrayBuffer }).sab);
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = reviveShared(value[i], seen);
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) value.set(k, reviveShared(v, seen));
+  } else {
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) {
+      const o = value as Record<string, unknown>;
+      for (const k of Object.keys(o)) o[k] = reviveShared(o[k], seen);
+    }
+  }
+  return value;
+}
+
+function handleFor(sab: SharedArrayBuffer): SharedHandle {
+  const cell = new Cell(sab);
+  const existing = handles.get(cell.uid)?.deref();
+  if (existing !== undefined) return existing;
+  let h: SharedHandle;
+  switch (cell.kind) {
+    case KIND_CHANNEL:
+      h = new Channel(cell);
+      break;
+    case KIND_ONESHOT:
+      h = new Oneshot(cell);
+      break;
+    case KIND_WATCH:
+      h = new Watch(cell);
+      break;
+    default:
+      throw new TypeError(`not a ringio primitive (kind ${cell.kind})`);
+  }
+  handles.set(cell.uid, new WeakRef(h));
+  forget.register(h, cell.uid);
+  return h;
+}
