@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // A TCP echo server on ringio: echoes every byte back, for as long as it runs.
-// Usage: node examples/echo-server.mjs --port P [--driver uring|epoll|auto] [--host 127.0.0.1]
+// Usage: node examples/echo-server.mjs --port P [--threads N|auto] [--pin] [--driver uring|epoll|auto] [--host 127.0.0.1]
 // The port may also be the last argument (as the reference instruments in ../shared/bench pass it).
-import { spawn, start, stats } from '@ringio/runtime';
+// With --threads N, N threads each run their own runtime and their own listener on the same port
+// (SO_REUSEPORT): the kernel spreads connections over them. --pin pins thread i to CPU i (mod the
+// CPUs this process may use).
+import { spawn, start, stats, watch } from '@ringio/runtime';
 import { TcpListener } from '@ringio/net';
 
 const argv = process.argv.slice(2);
@@ -14,6 +17,9 @@ const last = argv[argv.length - 1];
 const port = Number(opt('port', /^\d+$/.test(last ?? '') ? last : '7000'));
 const host = opt('host', '127.0.0.1');
 const driver = opt('driver', process.env.RINGIO_DRIVER || 'auto');
+const threadsArg = opt('threads', '1');
+const threads = threadsArg === 'auto' ? 'auto' : Number(threadsArg);
+const pin = argv.includes('--pin');
 
 async function echo(stream) {
   // One rented buffer per connection: it goes to the kernel and comes back with every read and write.
@@ -31,16 +37,26 @@ async function echo(stream) {
   }
 }
 
+// Thread 0 gets the signals; a watch tells every thread to stop.
+const stopping = watch(false);
+
 await start(
-  async (ctx) => {
-    const listener = await TcpListener.bind({ host, port });
+  async ({ threadId, threads: n, shared, signal }) => {
+    const listener = await TcpListener.bind({ host, port }, { reusePort: true });
     const s = stats();
-    console.error(`ringio echo on ${host}:${listener.localAddr.port}, driver ${s.driver}${s.fallbackReason ? ` (${s.fallbackReason})` : ''}`);
+    console.error(
+      `ringio echo on ${host}:${listener.localAddr.port}, thread ${threadId + 1}/${n}, driver ${s.driver}` +
+        (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
+    );
     const stop = () => listener.close();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    ctx.signal.addEventListener('abort', stop);
+    if (threadId === 0) {
+      const all = () => shared.stopping.set(true);
+      process.once('SIGINT', all);
+      process.once('SIGTERM', all);
+    }
+    shared.stopping.changed({ signal }).then(stop, stop);
+    signal.addEventListener('abort', stop);
     for await (const [stream] of listener) spawn(() => echo(stream));
   },
-  { driver },
+  { driver, threads, pin, shared: { stopping } },
 );

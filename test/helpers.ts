@@ -23,7 +23,10 @@ export const unavailable: string | null = await (async () => {
 })();
 
 /** Runs fn on a runtime with the driver under test. */
-export function rt<T>(fn: (ctx: RuntimeContext) => T | PromiseLike<T>, opts: StartOptions = {}): Promise<Awaited<T>> {
+export function rt<T>(
+  fn: (ctx: RuntimeContext) => T | PromiseLike<T>,
+  opts: Omit<StartOptions, 'threads'> & { threads?: 1 } = {},
+): Promise<Awaited<T>> {
   return start(fn, { driver: DRIVER, ...opts });
 }
 

@@ -268,7 +268,7 @@ function checkThreads(threads: unknown): number {
  */
 export function start<T>(
   main: (ctx: RuntimeContext) => T | PromiseLike<T>,
-  opts?: StartOptions & { threads?: 1 },
+  opts?: Omit<StartOptions, 'threads'> & { threads?: 1 },
 ): Promise<Awaited<T>>;
 export function start<T>(
   main: (ctx: RuntimeContext) => T | PromiseLike<T>,
