@@ -46,7 +46,7 @@ rtTest('start rejects with the very error main throws, and the thread can start 
   t.is(await rt(() => 'again'), 'again');
 });
 
-rtTest('main gets ctx { threadId: 0, threads: 1, signal }, whose signal aborts at shutdown', async (t) => {
+rtTest('main gets ctx { threadId: 0, threads: 1, shared, signal }, whose signal aborts at shutdown', async (t) => {
   let ctxSeen: { threadId: number; threads: number; signal: AbortSignal } | undefined;
   let abortedInside: boolean | undefined;
   await rt((ctx) => {
@@ -54,7 +54,7 @@ rtTest('main gets ctx { threadId: 0, threads: 1, signal }, whose signal aborts a
     abortedInside = ctx.signal.aborted;
   });
   t.truthy(ctxSeen);
-  t.deepEqual(Object.keys(ctxSeen!).sort(), ['signal', 'threadId', 'threads']);
+  t.deepEqual(Object.keys(ctxSeen!).sort(), ['shared', 'signal', 'threadId', 'threads']);
   t.is(ctxSeen!.threadId, 0);
   t.is(ctxSeen!.threads, 1);
   t.true(ctxSeen!.signal instanceof AbortSignal);
@@ -91,7 +91,9 @@ test.serial('start rejects bad options', async (t) => {
   await t.throwsAsync(start(() => 1, { budget: 0 }), { instanceOf: RangeError });
   await t.throwsAsync(start(() => 1, { budget: 2.5 }), { instanceOf: RangeError });
   await t.throwsAsync(start(() => 1, { budget: '4' as unknown as number }), { instanceOf: TypeError });
-  await t.throwsAsync(start(() => 1, { threads: 2 }), { instanceOf: RangeError });
+  await t.throwsAsync(start(() => 1, { threads: 0 }), { instanceOf: RangeError });
+  await t.throwsAsync(start(() => 1, { threads: 1.5 }), { instanceOf: RangeError });
+  await t.throwsAsync(start(() => 1, { threads: 'x' as unknown as number }), { instanceOf: TypeError });
   await t.throwsAsync(start(() => 1, { onTaskError: 'x' as unknown as () => void }), { instanceOf: TypeError });
   await t.throwsAsync(start(() => 1, null as unknown as object), { instanceOf: TypeError });
 });

@@ -7,6 +7,8 @@ import { toWire } from './threads/wire.js';
 
 interface JobMsg {
   id: number;
+  /** The function's id; `src` comes along the first time this worker sees it. */
+  fn: number;
   src?: string;
   module?: string;
   export?: string;
@@ -15,15 +17,14 @@ interface JobMsg {
 
 if (parentPort === null) throw new Error('@ringio/runtime blocking-entry runs in a spawnBlocking worker only');
 const port = parentPort;
-const fns = new Map<string, (...args: unknown[]) => unknown>();
+const fns = new Map<number, (...args: unknown[]) => unknown>();
 
 async function resolveFn(m: JobMsg): Promise<(...args: unknown[]) => unknown> {
-  if (m.src !== undefined) {
-    let fn = fns.get(m.src);
+  if (m.fn !== 0) {
+    let fn = fns.get(m.fn);
     if (fn === undefined) {
       fn = new Function(`return (${m.src});`)() as (...args: unknown[]) => unknown;
-      if (fns.size > 1000) fns.clear();
-      fns.set(m.src, fn);
+      fns.set(m.fn, fn);
     }
     return fn;
   }
@@ -63,7 +64,7 @@ port.on('message', (m: JobMsg) => {
         port.postMessage({ id: m.id, ok: true, value });
       }
     } catch (e) {
-      if (e instanceof ReferenceError && m.src !== undefined) {
+      if (e instanceof ReferenceError && m.fn !== 0) {
         const note = ' (spawnBlocking ships fn as source text, so it cannot use variables from the scope it was written in)';
         const first = e.message;
         e.message += note;

@@ -35,6 +35,8 @@ export class JoinHandle<T> implements PromiseLike<T>, Runnable {
   #promise: Promise<T> | undefined;
   /** @internal Position in the runtime's live-task list, or -1. */
   _index = -1;
+  /** @internal Told when the handle is aborted (spawnBlocking cancels its pool job this way). */
+  _onAbort: ((reason: unknown) => void) | undefined = undefined;
 
   /** @internal */
   constructor(fn: (signal: AbortSignal) => T | PromiseLike<T>, host: TaskHost) {
@@ -62,6 +64,7 @@ export class JoinHandle<T> implements PromiseLike<T>, Runnable {
       this.#host.onTaskEnd(this);
     }
     this.#ctl?.abort(reason ?? err);
+    this._onAbort?.(reason ?? err);
     this.#value = err;
     if (this.#reject !== undefined) this.#reject(err);
   }

@@ -27,9 +27,21 @@ export interface BlockingOptions {
   transfer?: ArrayBuffer[];
 }
 
+/** What a worker receives: the function by id, with its source the first time that worker sees it. */
+interface JobMsg {
+  id: number;
+  fn: number;
+  src?: string;
+  module?: string;
+  export?: string;
+  args: unknown[];
+}
+
 interface Job {
   id: number;
-  msg: { id: number; src?: string; module?: string; export?: string; args: unknown[] };
+  msg: JobMsg;
+  /** The function's source, sent along only to workers that have not compiled it yet. */
+  src: string | undefined;
   transfer: ArrayBuffer[];
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -40,13 +52,18 @@ interface Job {
 interface PoolWorker {
   worker: Worker;
   job: Job | undefined;
+  /** Function ids this worker has compiled. */
+  known: Set<number>;
 }
 
-const compiled = new Map<string, true>();
+/** Source text → function id, for every function that passed the shippability check. */
+const compiled = new Map<string, number>();
+let nextFnId = 1;
 
-function checkShippable(fn: (...args: never[]) => unknown): string {
+function checkShippable(fn: (...args: never[]) => unknown): [string, number] {
   const src = Function.prototype.toString.call(fn);
-  if (compiled.has(src)) return src;
+  const known = compiled.get(src);
+  if (known !== undefined) return [src, known];
   const notShippable = (why: string): Error =>
     ringioError('ERR_RINGIO_NOT_SHIPPABLE', `spawnBlocking: ${why}; pass a self-contained function or { module, export }`);
   if (/\{\s*\[native code\]\s*\}\s*$/.test(src)) throw notShippable('native and bound functions have no source to ship');
@@ -57,9 +74,9 @@ function checkShippable(fn: (...args: never[]) => unknown): string {
   } catch (e) {
     throw notShippable(`its source does not compile on its own (${(e as Error).message})`);
   }
-  if (compiled.size > 1000) compiled.clear();
-  compiled.set(src, true);
-  return src;
+  const id = nextFnId++;
+  compiled.set(src, id);
+  return [src, id];
 }
 
 export class BlockingPool {
@@ -80,21 +97,20 @@ export class BlockingPool {
     return this.queue.length + running;
   }
 
-  run(msg: Job['msg'], transfer: ArrayBuffer[], signal: AbortSignal | undefined): Promise<unknown> {
-    if (this.closed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down'));
-    return new Promise((resolve, reject) => {
-      const job: Job = { id: this.nextId++, msg, transfer, resolve, reject, worker: undefined, settled: false };
-      job.msg.id = job.id;
-      if (signal !== undefined) {
-        if (signal.aborted) {
-          reject(abortError(signal));
-          return;
-        }
-        signal.addEventListener('abort', () => this.abort(job, signal), { once: true });
-      }
+  /** Queues a job; `cancel` (the handle was aborted) drops it or ends its worker. */
+  run(msg: JobMsg, src: string | undefined, transfer: ArrayBuffer[]): { promise: Promise<unknown>; cancel: (reason: unknown) => void } {
+    let job!: Job;
+    const promise = new Promise<unknown>((resolve, reject) => {
+      job = { id: this.nextId++, msg, src, transfer, resolve, reject, worker: undefined, settled: false };
+    });
+    job.msg.id = job.id;
+    if (this.closed) {
+      this.settle(job, false, ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down'));
+    } else {
       this.queue.push(job);
       this.dispatch();
-    });
+    }
+    return { promise, cancel: (reason) => this.abort(job, reason) };
   }
 
   private settle(job: Job, ok: boolean, v: unknown): void {
@@ -104,12 +120,12 @@ export class BlockingPool {
     else job.reject(v);
   }
 
-  private abort(job: Job, signal: AbortSignal): void {
+  private abort(job: Job, reason: unknown): void {
     if (job.settled) return;
     const i = this.queue.indexOf(job);
     if (i >= 0) this.queue.splice(i, 1);
     const w = job.worker;
-    this.settle(job, false, abortError(signal));
+    this.settle(job, false, reason);
     if (w !== undefined) {
       // Rule 2: the only way to stop running JS is to end its thread.
       this.remove(w);
@@ -129,8 +145,12 @@ export class BlockingPool {
       job.worker = w;
       w.job = job;
       w.worker.ref();
+      const fnId = job.msg.fn;
+      const first = job.src !== undefined && !w.known.has(fnId);
+      job.msg.src = first ? job.src : undefined;
       try {
         w.worker.postMessage(job.msg, job.transfer);
+        if (first) w.known.add(fnId);
       } catch (e) {
         // An argument that cannot be cloned: this job fails, the worker is still good.
         w.job = undefined;
@@ -144,7 +164,7 @@ export class BlockingPool {
 
   private spawn(): PoolWorker {
     const worker = new Worker(new URL('../blocking-entry.js', import.meta.url));
-    const w: PoolWorker = { worker, job: undefined };
+    const w: PoolWorker = { worker, job: undefined, known: new Set() };
     this.all.add(w);
     worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: WireError }) => {
       const job = w.job;
@@ -219,25 +239,27 @@ export function spawnBlocking(...all: unknown[]): JoinHandle<unknown> {
   if (!Array.isArray(transfer) || transfer.some((t) => !(t instanceof ArrayBuffer))) {
     throw new TypeError('transfer must be an array of ArrayBuffers');
   }
-  let msg: Job['msg'];
+  let msg: JobMsg;
+  let src: string | undefined;
   if (typeof fn === 'function') {
-    msg = { id: 0, src: checkShippable(fn as (...a: never[]) => unknown), args };
+    const [text, id] = checkShippable(fn as (...a: never[]) => unknown);
+    src = text;
+    msg = { id: 0, fn: id, args };
   } else if (isModuleSpec(fn)) {
     const spec = checkModuleSpec(fn, 'spawnBlocking');
-    msg = { id: 0, module: spec.module, export: spec.export, args };
+    msg = { id: 0, fn: 0, module: spec.module, export: spec.export, args };
   } else {
     throw new TypeError('spawnBlocking: fn must be a function or { module, export }');
   }
   const rt: Runtime = currentRuntime();
   const pool = (rt.blocking ??= new BlockingPool(rt.blockingThreads)) as BlockingPool;
-  const h = rt.spawn((taskSignal: AbortSignal) => pool.run(msg, transfer, anySignal(taskSignal, signal)));
+  const job = pool.run(msg, src, transfer);
+  // The task only waits for the job: no AbortSignal per job; an abort of the handle cancels the job.
+  const h = rt.spawn(() => job.promise);
+  h._onAbort = (reason) => job.cancel(reason instanceof Error ? reason : abortError(signal));
   if (signal !== undefined) {
     if (signal.aborted) h.abort(signal.reason);
     else signal.addEventListener('abort', () => h.abort(signal.reason), { once: true });
   }
   return h;
-}
-
-function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
-  return b === undefined ? a : AbortSignal.any([a, b]);
 }

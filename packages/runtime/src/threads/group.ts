@@ -69,19 +69,41 @@ export type RunThread = (
   onRuntime: (requestShutdown: (reason?: unknown) => void) => void,
 ) => Promise<unknown>;
 
+/** This package's folder (dist/ and src/ both: stack frames may be source-mapped). */
 const SELF = fileURLToPath(import.meta.url);
-const RUNTIME_DIR = SELF.slice(0, SELF.lastIndexOf('/threads/'));
+const PACKAGE_DIR = SELF.slice(0, SELF.lastIndexOf('/dist/threads/'));
 
-/** The first stack frame outside this package: `{ url, site }`, or undefined. */
+/**
+ * The first stack frame outside this package: `{ url, site }`, or undefined. Read from V8's raw call
+ * sites, not from error.stack, which --enable-source-maps rewrites to point at sources (.ts files) a
+ * worker could not import.
+ */
 export function callerSite(): { url: string; site: string } | undefined {
-  const stack = new Error().stack ?? '';
-  for (const line of stack.split('\n').slice(1)) {
-    const m = /\(?((?:file:\/\/|\/)[^()\s]*?):(\d+):(\d+)\)?\s*$/.exec(line.trim());
-    if (m === null) continue;
-    const url = m[1]!.startsWith('file:') ? m[1]! : pathToFileURL(m[1]!).href;
-    const path = fileURLToPath(url);
-    if (path.startsWith(RUNTIME_DIR + '/')) continue;
-    return { url, site: `${url}:${m[2]}:${m[3]}` };
+  const prepare = Error.prepareStackTrace;
+  const limit = Error.stackTraceLimit;
+  let frames: NodeJS.CallSite[] = [];
+  try {
+    Error.prepareStackTrace = (_e, callSites) => callSites;
+    Error.stackTraceLimit = 30;
+    const holder: { stack?: unknown } = {};
+    Error.captureStackTrace(holder, callerSite);
+    frames = (holder.stack as NodeJS.CallSite[] | undefined) ?? [];
+  } finally {
+    Error.prepareStackTrace = prepare;
+    Error.stackTraceLimit = limit;
+  }
+  for (const f of frames) {
+    const file = f.getFileName();
+    if (file === undefined || file === null || file.startsWith('node:')) continue;
+    let url: string;
+    try {
+      url = file.startsWith('file:') ? file : pathToFileURL(file).href;
+      const path = fileURLToPath(url);
+      if (path === PACKAGE_DIR || path.startsWith(PACKAGE_DIR + '/')) continue;
+    } catch {
+      continue;
+    }
+    return { url, site: `${url}:${f.getLineNumber()}:${f.getColumnNumber()}` };
   }
   return undefined;
 }
