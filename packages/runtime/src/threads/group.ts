@@ -170,6 +170,18 @@ export async function runGroup(
   shutdownTimeout: number,
   runThread: RunThread,
 ): Promise<unknown[]> {
+  const m = member;
+  if (m !== undefined) {
+    // A worker imports the module that holds main; a start() at that module's top level runs again
+    // here. Starting a group from here would make groups of groups without end.
+    throw ringioError(
+      'ERR_RINGIO_THREAD_ENTRY',
+      `thread ${m.data.threadId} of a start() group cannot start a group of its own (start() at ` +
+        `${site?.site ?? 'an unknown place'}). Worker threads import ${m.data.entry.module} to find main, so ` +
+        `a start() call at its top level runs in every worker: guard it with worker_threads' isMainThread, ` +
+        `or call start() from another module.`,
+    );
+  }
   let entry: Entry;
   let main0: Main | undefined;
   if (typeof main === 'function') {
