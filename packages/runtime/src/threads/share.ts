@@ -50,13 +50,17 @@ export function prepareShared(value: unknown, seen = new Map<object, unknown>())
 }
 
 /** Replaces the descriptors in a cloned value with this thread's handles, in place. */
-export function reviveShared(value: unknown, seen = new Set<object>()): unknown {
-  if (value === null || typeof value !== 'object' || seen.has(value)) return value;
-  seen.add(value);
+export function reviveShared(value: unknown, seen = new Map<object, unknown>()): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  // A value reached twice (the clone keeps shared references) revives to the same result both times.
+  if (seen.has(value)) return seen.get(value);
   const kind = (value as Record<string, unknown>)[TAG];
   if (typeof kind === 'number' && (value as { sab?: unknown }).sab instanceof SharedArrayBuffer) {
-    return handleFor((value as { sab: SharedArrayBuffer }).sab);
+    const h = handleFor((value as { sab: SharedArrayBuffer }).sab);
+    seen.set(value, h);
+    return h;
   }
+  seen.set(value, value);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = reviveShared(value[i], seen);
   } else if (value instanceof Map) {
