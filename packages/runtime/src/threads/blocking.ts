@@ -254,6 +254,9 @@ export function spawnBlocking(...all: unknown[]): JoinHandle<unknown> {
   const rt: Runtime = currentRuntime();
   const pool = (rt.blocking ??= new BlockingPool(rt.blockingThreads)) as BlockingPool;
   const job = pool.run(msg, src, transfer);
+  // A handle aborted before its task ran never awaits job.promise, whose rejection (the cancel below,
+  // or the pool closing) would then go unhandled: the handle reports the outcome, not this promise.
+  job.promise.catch(() => {});
   // The task only waits for the job: no AbortSignal per job; an abort of the handle cancels the job.
   const h = rt.spawn(() => job.promise);
   h._onAbort = (reason) => job.cancel(reason instanceof Error ? reason : abortError(signal));
