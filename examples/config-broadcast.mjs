@@ -38,7 +38,8 @@ const results = await start(
     const { config, stop } = shared;
     const listener = await TcpListener.bind({ host: '127.0.0.1', port }, { reusePort: true });
     const close = () => listener.close();
-    signal.addEventListener('abort', close);
+    if (signal.aborted) close();
+    else signal.addEventListener('abort', close);
     stop.changed().then(close, close);
 
     // Every thread logs the changes it sees.

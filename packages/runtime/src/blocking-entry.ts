@@ -2,7 +2,9 @@
  * The script of a spawnBlocking worker (threads/blocking.ts): runs one job at a time and posts the
  * result back, moving any ArrayBuffers in it.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { native } from './addon.js';
+import { ringioError } from './errors.js';
 import { toWire } from './threads/wire.js';
 
 interface JobMsg {
@@ -17,6 +19,9 @@ interface JobMsg {
 
 if (parentPort === null) throw new Error('@ringio/runtime blocking-entry runs in a spawnBlocking worker only');
 const port = parentPort;
+// A worker inherits the CPU pin of the thread that made it; undo that (blocking.ts).
+const cpus = (workerData as { cpus?: number[] } | null)?.cpus;
+if (cpus !== undefined) native.ringio_thread_pin(cpus);
 const fns = new Map<number, (...args: unknown[]) => unknown>();
 
 async function resolveFn(m: JobMsg): Promise<(...args: unknown[]) => unknown> {
@@ -60,8 +65,12 @@ port.on('message', (m: JobMsg) => {
       try {
         port.postMessage({ id: m.id, ok: true, value }, list);
       } catch {
-        // Some buffer cannot move (Buffer's shared pool, say): send a copy instead.
-        port.postMessage({ id: m.id, ok: true, value });
+        // Some buffer cannot move: send a copy instead; a value that cannot be cloned at all fails.
+        try {
+          port.postMessage({ id: m.id, ok: true, value });
+        } catch (e) {
+          throw ringioError('ERR_RINGIO_NOT_CLONEABLE', `spawnBlocking: the result cannot be sent back: ${(e as Error).message}`);
+        }
       }
     } catch (e) {
       if (e instanceof ReferenceError && m.fn !== 0) {

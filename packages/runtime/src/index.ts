@@ -24,6 +24,7 @@ export { channel, Channel, type SendOptions, type RecvOptions } from './threads/
 export { oneshot, Oneshot } from './threads/oneshot.js';
 export { watch, Watch } from './threads/watch.js';
 export { spawnBlocking, type BlockingOptions } from './threads/blocking.js';
+export { shareable, fromShareable } from './threads/share.js';
 export type { ModuleSpec } from './threads/group.js';
 export { OpAble, OpFlags, OpState, SqeWriter, checkBuffer, checkFd, checkPosition, checkRange } from './op.js';
 export type { Interest, Direction, OpOwner } from './op.js';

@@ -104,6 +104,8 @@ export class Runtime implements TaskHost, Turn {
   /** spawnBlocking's pool, made on first use (blocking.ts). */
   blocking: { readonly jobs: number; close(err: Error): Promise<void> } | undefined;
   readonly blockingThreads: number;
+  /** The CPUs this thread had before start() pinned it (spawnBlocking's workers use these), if pinned. */
+  readonly unpinnedCpus: number[] | undefined;
 
   constructor(
     kind: DriverKind,
@@ -111,9 +113,11 @@ export class Runtime implements TaskHost, Turn {
     budget: number,
     onTaskError: StartOptions['onTaskError'],
     blockingThreads = availableParallelism(),
+    unpinnedCpus?: number[],
   ) {
     this.budget = budget;
     this.blockingThreads = blockingThreads;
+    this.unpinnedCpus = unpinnedCpus;
     this.onTaskError = onTaskError;
     this.driver = new Driver(kind, entries, this, process.env.RINGIO_FAULT_URING_SETUP || undefined);
     this.executor = new Executor(this);
@@ -322,6 +326,13 @@ function startChecked<T>(
     throw new TypeError('onTaskError must be a function');
   }
   const pins = pinPlan(opts.pin, threads);
+  if (isModuleSpec(main) && site !== undefined && checkModuleSpec(main, 'start').module === site.url) {
+    // Importing the module that is calling start() would wait for its own evaluation: a deadlock.
+    throw ringioError(
+      'ERR_RINGIO_THREAD_ENTRY',
+      `start({ module }) names the module that calls it (${site.url}); pass main itself: start(main, opts)`,
+    );
+  }
   if (typeof main === 'function' && claim(main as never, site?.site)) {
     // This worker thread was made for this very call: main runs as its member; the code after
     // start() runs only on the calling thread, so here start() never settles.
@@ -357,8 +368,17 @@ export async function runThread(
   onTaskError?: StartOptions['onTaskError'],
 ): Promise<unknown> {
   if (current !== undefined) throw ringioError('ERR_RINGIO_NESTED_START');
+  // Pinning is for the runtime's life only; threads it starts (spawnBlocking's pool) get the CPUs
+  // this thread had before, not its pin.
+  const unpinned = config.cpu >= 0 ? native.ringio_thread_affinity() : undefined;
   if (config.cpu >= 0) native.ringio_thread_pin([config.cpu]);
-  const rt = new Runtime(config.driver as DriverKind, config.entries, config.budget, onTaskError, config.blockingThreads);
+  let rt: Runtime;
+  try {
+    rt = new Runtime(config.driver as DriverKind, config.entries, config.budget, onTaskError, config.blockingThreads, unpinned);
+  } catch (e) {
+    if (unpinned !== undefined) native.ringio_thread_pin(unpinned);
+    throw e;
+  }
   current = rt;
   try {
     onRuntime((reason) => rt.requestShutdown(reason));
@@ -368,6 +388,7 @@ export async function runThread(
       await rt.shutdown();
     } finally {
       current = undefined;
+      if (unpinned !== undefined) native.ringio_thread_pin(unpinned);
     }
   }
 }

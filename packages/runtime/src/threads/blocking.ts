@@ -87,8 +87,12 @@ export class BlockingPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(size: number) {
+  private readonly cpus: number[] | undefined;
+
+  /** `cpus`: the CPUs workers may use, when the runtime's thread is pinned (they would inherit the pin). */
+  constructor(size: number, cpus?: number[]) {
     this.size = size;
+    this.cpus = cpus;
   }
 
   get jobs(): number {
@@ -163,7 +167,7 @@ export class BlockingPool {
   }
 
   private spawn(): PoolWorker {
-    const worker = new Worker(new URL('../blocking-entry.js', import.meta.url));
+    const worker = new Worker(new URL('../blocking-entry.js', import.meta.url), { workerData: { cpus: this.cpus } });
     const w: PoolWorker = { worker, job: undefined, known: new Set() };
     this.all.add(w);
     worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: WireError }) => {
@@ -252,7 +256,7 @@ export function spawnBlocking(...all: unknown[]): JoinHandle<unknown> {
     throw new TypeError('spawnBlocking: fn must be a function or { module, export }');
   }
   const rt: Runtime = currentRuntime();
-  const pool = (rt.blocking ??= new BlockingPool(rt.blockingThreads)) as BlockingPool;
+  const pool = (rt.blocking ??= new BlockingPool(rt.blockingThreads, rt.unpinnedCpus)) as BlockingPool;
   const job = pool.run(msg, src, transfer);
   // A handle aborted before its task ran never awaits job.promise, whose rejection (the cancel below,
   // or the pool closing) would then go unhandled: the handle reports the outcome, not this promise.

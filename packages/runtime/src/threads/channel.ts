@@ -11,6 +11,8 @@ const OK = 0;
 const FULL = 1;
 const CLOSED = 2;
 const RESOLVED = Promise.resolve();
+/** What the async iterator's receives resolve to once the channel is closed and drained. */
+const DONE: unique symbol = Symbol('ringio.channel.done');
 
 export interface SendOptions {
   /** ArrayBuffers to move: detached here when send() is called, as postMessage does. */
@@ -128,20 +130,27 @@ export class Channel<T = unknown> extends SharedHandle {
     this.scheduleLocal();
   }
 
+  /** Yields every value until the channel is closed and drained (sent undefined values included). */
   async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
     for (;;) {
-      const v = await this.recv();
-      if (v === undefined && this.isDrained()) return;
+      const v = await this.recvOrDone();
+      if (v === DONE) return;
       yield v as T;
     }
   }
 
-  private isDrained(): boolean {
-    const c = this._cell;
-    c.lock();
-    const done = c.closed && c.count === 0;
-    c.unlock();
-    return done;
+  /** recv(), but a closed and drained channel gives DONE, so a sent undefined stays a value. */
+  private recvOrDone(): Promise<T | typeof DONE> {
+    if (this.recvq.length === 0) {
+      try {
+        const r = this.tryRecvRaw(-1);
+        if (r === CLOSED) return Promise.resolve(DONE);
+        if (r !== null) return Promise.resolve(decode(r.tag, r.bytes) as T);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return this.wait<T | typeof DONE>(this.recvq, undefined, DONE);
   }
 
   /** One attempt: pushes, or registers `key` on the send side when full (cell.ts rule 2). */
@@ -204,7 +213,7 @@ export class Channel<T = unknown> extends SharedHandle {
       const r = this.tryRecvRaw(key);
       if (r === null) break;
       if (r === CLOSED) {
-        while (rq.length > 0) this.settle(rq, undefined);
+        while (rq.length > 0) this.settle(rq, rq[0]!.data === DONE ? DONE : undefined);
         break;
       }
       let v: unknown;

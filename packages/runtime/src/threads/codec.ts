@@ -6,6 +6,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import { ringioError } from '../errors.js';
+import { fromWire, toWire, type WireError } from './wire.js';
 
 const T_UNDEFINED = 0;
 const T_NULL = 1;
@@ -14,6 +15,7 @@ const T_FALSE = 3;
 const T_NUMBER = 4;
 const T_STRING = 5;
 const T_CLONE = 6;
+const T_ERROR = 7;
 
 const EMPTY = new Uint8Array(0);
 const decoder = new TextDecoder();
@@ -38,6 +40,8 @@ export function encode(value: unknown): Encoded {
       return { tag: T_STRING, bytes: Buffer.from(value, 'utf8') };
     default:
       if (value === null) return { tag: T_NULL, bytes: EMPTY };
+      // An Error at the top keeps its class, stack and own properties (code, errno, ...).
+      if (value instanceof Error) return { tag: T_ERROR, bytes: serialize(toWire(value)) };
       try {
         return { tag: T_CLONE, bytes: serialize(value) };
       } catch (e) {
@@ -65,6 +69,8 @@ export function decode(tag: number, bytes: Uint8Array): unknown {
       return new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0, true);
     case T_STRING:
       return decoder.decode(bytes);
+    case T_ERROR:
+      return fromWire(deserialize(bytes) as WireError);
     default:
       return deserialize(bytes);
   }
@@ -85,7 +91,7 @@ export function checkTransfer(list: unknown): ArrayBuffer[] | undefined {
 /**
  * Detaches the sender's buffers right after the value is encoded, as postMessage does: from then on
  * the message owns the bytes, even if the send then waits or fails. Node's own rules apply: a buffer
- * marked untransferable (Buffer's shared pool) throws a DataCloneError, and nothing is sent.
+ * Node marks untransferable (the pool behind small Buffers) stays attached, as with postMessage.
  */
 export function detach(list: ArrayBuffer[]): void {
   structuredClone(list, { transfer: list });

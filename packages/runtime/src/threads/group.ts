@@ -194,6 +194,15 @@ export async function runGroup(
     entry = checkModuleSpec(main, 'start');
   }
   const wireShared = prepareShared(shared);
+  if (threads > 1) {
+    try {
+      structuredClone(wireShared);
+    } catch (e) {
+      throw ringioError('ERR_RINGIO_NOT_CLONEABLE', `start: shared cannot be handed to other threads: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
 
   const outcomes: Outcome[] = new Array(threads);
   const workers: Worker[] = [];
@@ -219,10 +228,20 @@ export async function runGroup(
   const done: Promise<void>[] = [];
   for (let i = 1; i < threads; i++) {
     const data: MemberData = { threadId: i, threads, shared: wireShared, entry, config: configs[i]! };
-    const w = new Worker(new URL('../thread-entry.js', import.meta.url), {
-      workerData: { ringio: data },
-      argv: process.argv.slice(2),
-    });
+    let w: Worker;
+    try {
+      w = new Worker(new URL('../thread-entry.js', import.meta.url), {
+        workerData: { ringio: data },
+        argv: process.argv.slice(2),
+      });
+    } catch (e) {
+      const err =
+        (e as Error)?.name === 'DataCloneError'
+          ? ringioError('ERR_RINGIO_NOT_CLONEABLE', `start: shared cannot be handed to other threads: ${(e as Error).message}`, { cause: e })
+          : e;
+      fail(err);
+      break;
+    }
     workers.push(w);
     exited.push(new Promise<void>((resolve) => w.once('exit', () => resolve())));
     done.push(

@@ -97,3 +97,16 @@ function handleFor(sab: SharedArrayBuffer): SharedHandle {
   forget.register(h, cell.uid);
   return h;
 }
+
+/**
+ * For threads start() did not make (a plain Worker): `shareable(value)` gives a copy of value that
+ * postMessage or workerData can carry, primitives included; the receiving thread calls
+ * `fromShareable(received)` to get its own handles. start()'s `shared` does both for you.
+ */
+export function shareable<T>(value: T): unknown {
+  return prepareShared(value);
+}
+
+export function fromShareable<T = unknown>(value: unknown): T {
+  return reviveShared(value) as T;
+}
