@@ -3,6 +3,7 @@
  * SharedArrayBuffer; to cross to a worker it becomes a plain descriptor (the buffer travels by
  * postMessage's sharing), and the receiving thread revives it into its own handle, once per cell.
  */
+import { ringioError } from '../errors.js';
 import { Cell, KIND_CHANNEL, KIND_ONESHOT, KIND_WATCH } from './cell.js';
 import { Channel } from './channel.js';
 import { Oneshot } from './oneshot.js';
@@ -36,7 +37,13 @@ export function prepareShared(value: unknown, seen = new Map<object, unknown>())
   if (value instanceof Map) {
     const out = new Map();
     seen.set(value, out);
-    for (const [k, v] of value) out.set(k, prepareShared(v, seen));
+    for (const [k, v] of value) out.set(prepareShared(k, seen), prepareShared(v, seen));
+    return out;
+  }
+  if (value instanceof Set) {
+    const out = new Set();
+    seen.set(value, out);
+    for (const v of value) out.add(prepareShared(v, seen));
     return out;
   }
   const proto = Object.getPrototypeOf(value);
@@ -46,7 +53,32 @@ export function prepareShared(value: unknown, seen = new Map<object, unknown>())
     for (const k of Object.keys(value)) out[k] = prepareShared((value as Record<string, unknown>)[k], seen);
     return out;
   }
-  return value; // anything else is structured-cloned as it is
+  // Anything else is structured-cloned as it is, which would turn a primitive inside it into a plain
+  // object without methods on the other side: refuse that instead.
+  if (holdsHandle(value, new Set())) {
+    const name = (proto as { constructor?: { name?: string } } | null)?.constructor?.name || 'object';
+    throw ringioError(
+      'ERR_RINGIO_NOT_CLONEABLE',
+      `a channel, oneshot or watch inside a ${name} cannot be handed to other threads: ` +
+        'put it in a plain object, an array, a Map or a Set',
+    );
+  }
+  return value;
+}
+
+/** Whether a primitive is reachable from `value` through own enumerable properties, Map or Set entries. */
+function holdsHandle(value: unknown, seen: Set<object>): boolean {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return false;
+  seen.add(value);
+  if (value instanceof SharedHandle) return true;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return false;
+  if (value instanceof Map) {
+    for (const [k, v] of value) if (holdsHandle(k, seen) || holdsHandle(v, seen)) return true;
+  } else if (value instanceof Set) {
+    for (const v of value) if (holdsHandle(v, seen)) return true;
+  }
+  for (const v of Object.values(value)) if (holdsHandle(v, seen)) return true;
+  return false;
 }
 
 /** Replaces the descriptors in a cloned value with this thread's handles, in place. */
@@ -64,7 +96,13 @@ export function reviveShared(value: unknown, seen = new Map<object, unknown>()):
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = reviveShared(value[i], seen);
   } else if (value instanceof Map) {
-    for (const [k, v] of value) value.set(k, reviveShared(v, seen));
+    const entries = [...value];
+    value.clear();
+    for (const [k, v] of entries) value.set(reviveShared(k, seen), reviveShared(v, seen));
+  } else if (value instanceof Set) {
+    const items = [...value];
+    value.clear();
+    for (const v of items) value.add(reviveShared(v, seen));
   } else {
     const proto = Object.getPrototypeOf(value);
     if (proto === Object.prototype || proto === null) {
