@@ -328,6 +328,25 @@ rtTest('bad shutdownTimeout / blockingThreads are RangeErrors; main of the wrong
   t.true(err instanceof TypeError, err.message);
 });
 
+rtTest('primitives in shared reach every thread inside Sets and as Map keys; inside a class instance they are refused', async (t) => {
+  const ch = channel();
+  const res = await group('containersMain', {
+    threads: 2,
+    shared: { set: new Set([ch]), map: new Map([[ch, ch]]), arr: [ch], nested: { s: new Set([oneshot()]) } },
+  });
+  t.deepEqual(res, [
+    { inSet: true, key: true, same: true, oneshot: true },
+    { inSet: true, key: true, same: true, oneshot: true },
+  ]);
+  class Box {
+    constructor(readonly inner: unknown) {}
+  }
+  // structuredClone would make the channel a plain object without methods on the workers: an error instead.
+  const err = await rejectionOf(t, group('containersMain', { threads: 2, shared: { box: new Box({ list: [ch] }) } }));
+  t.is(err.code, 'ERR_RINGIO_NOT_CLONEABLE');
+  t.regex(err.message, /Box/);
+});
+
 rtTest('shared that cannot be cloned rejects start', async (t) => {
   const err = await rejectionOf(t, group('simpleMain', { threads: 2, shared: { f: () => 1 } }));
   t.truthy(err);
