@@ -158,6 +158,13 @@ rtTest('threads waiting on a channel with ctx.signal stop as soon as another thr
   t.true(ms < 10_000, `${ms.toFixed(0)} ms`);
 });
 
+rtTest("an unawaited task's error on a worker ends that worker and rejects start with it; the others stop", async (t) => {
+  const err = await rejectionOf(t, group('unawaitedMain', { threads: 3 }));
+  t.true(err instanceof RangeError, `${err.name}: ${err.message}`);
+  t.is(err.code, 'E_TASK');
+  t.is(err.message, 'unawaited task failed');
+});
+
 rtTest('a thread that throws a non-Error value rejects start with an Error that carries it', async (t) => {
   const err = await rejectionOf(t, group('throwStringMain', { threads: 2 }));
   t.true(err instanceof Error);
