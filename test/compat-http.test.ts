@@ -1,0 +1,258 @@
+/**
+ * @ringio/compat with node:http on the driver under test: an http.Server that never listens serves
+ * ringio TcpStreams through toDuplex (server.emit('connection', duplex)), and node:http's client talks to
+ * it over node:net. A GET, 100 keep-alive requests on one connection, pipelined requests, a 16 MiB POST
+ * echoed and checksummed, and clients that abort mid-body (FIN and RST), each ending with no fd, op or
+ * Duplex left behind.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { toDuplex, type SocketDuplex } from '@ringio/compat';
+import { TcpListener } from '@ringio/net';
+import { spawn, stats } from '@ringio/runtime';
+import { fdCount, fdsBackTo, guard, randomBytes, rtTest, run, sha256 } from './helpers.js';
+
+const MiB = 1024 * 1024;
+
+interface RingioHttp {
+  port: number;
+  server: http.Server;
+  /** Every Duplex the server was given, in accept order. */
+  duplexes: SocketDuplex[];
+  /** Closes the listener, destroys what is still open and waits until every Duplex has closed. */
+  close(): Promise<void>;
+}
+
+/** node:http on a ringio listener: each accepted TcpStream goes to the server as a Duplex. */
+async function ringioHttp(handler: http.RequestListener): Promise<RingioHttp> {
+  const l = await TcpListener.bind('127.0.0.1:0');
+  const server = http.createServer(handler);
+  const duplexes: SocketDuplex[] = [];
+  const accepting = spawn(async () => {
+    for await (const [stream] of l) {
+      const d = toDuplex(stream);
+      duplexes.push(d);
+      server.emit('connection', d);
+    }
+  });
+  return {
+    port: l.localAddr.port,
+    server,
+    duplexes,
+    async close() {
+      await l.close();
+      await accepting;
+      for (const d of duplexes) d.destroy();
+      await Promise.all(duplexes.map((d) => (d.closed ? undefined : once(d, 'close'))));
+    },
+  };
+}
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  reused: boolean;
+  clientPort: number;
+}
+
+/** One request with node:http's client; `body` is written in random-sized chunks. */
+function request(opts: http.RequestOptions, body?: Buffer): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', ...opts }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('error', reject);
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode!,
+          headers: res.headers,
+          body: Buffer.concat(parts),
+          reused: req.reusedSocket,
+          clientPort: req.socket!.localPort!,
+        }),
+      );
+    });
+    req.on('error', reject);
+    if (body === undefined) {
+      req.end();
+      return;
+    }
+    let off = 0;
+    const pump = (): void => {
+      while (off < body.length) {
+        const n = Math.min(body.length - off, 1 + ((Math.random() * 256 * 1024) | 0));
+        const more = req.write(body.subarray(off, off + n));
+        off += n;
+        if (!more) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+const hello: http.RequestListener = (req, res) => {
+  const s = req.socket;
+  res.writeHead(200, {
+    'content-type': 'text/plain',
+    'x-peer': `${s.remoteAddress}:${s.remotePort}`,
+    'x-local': `${s.localAddress}:${s.localPort} ${s.localFamily} ${s.remoteFamily}`,
+  });
+  res.end('hello world\n');
+};
+
+rtTest('node:http over toDuplex: a GET gets its status, headers and body, and the server sees the peer', async (t) => {
+  await run(async () => {
+    const fds0 = fdCount();
+    const srv = await ringioHttp(hello);
+    const r = await guard(request({ port: srv.port, path: '/hello', agent: false }), 10_000, 'GET');
+    t.is(r.status, 200);
+    t.is(r.headers['content-type'], 'text/plain');
+    t.is(r.body.toString(), 'hello world\n');
+    t.is(r.headers['x-peer'], `127.0.0.1:${r.clientPort}`, 'req.socket.remoteAddress/remotePort come from the TcpStream');
+    t.is(r.headers['x-local'], `127.0.0.1:${srv.port} IPv4 IPv4`);
+    t.is(srv.duplexes.length, 1);
+    const d = srv.duplexes[0]!;
+    // agent: false sends Connection: close, so the server ends and closes the connection by itself.
+    if (!d.closed) await guard(once(d, 'close'), 5000, 'the server closes the connection');
+    t.true(d.bytesRead > 0 && d.bytesWritten > 0);
+    await srv.close();
+    t.is(stats().opsInFlight, 0);
+    t.is(await fdsBackTo(fds0), fds0, 'no fd left open');
+  });
+});
+
+rtTest('node:http over toDuplex: 100 keep-alive requests share one connection', async (t) => {
+  await run(async () => {
+    const fds0 = fdCount();
+    const srv = await ringioHttp((req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end(`you asked for ${req.url}`);
+    });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    let reused = 0;
+    for (let i = 0; i < 100; i++) {
+      const r = await guard(request({ port: srv.port, path: `/n/${i}`, agent }), 10_000, `request ${i}`);
+      t.is(r.status, 200);
+      if (r.body.toString() !== `you asked for /n/${i}`) t.fail(`request ${i} got '${r.body.toString()}'`);
+      if (r.reused) reused++;
+    }
+    t.is(reused, 99, 'every request after the first reused the connection');
+    t.is(srv.duplexes.length, 1, 'the server accepted one connection');
+    t.false(srv.duplexes[0]!.destroyed, 'the connection is still open between requests');
+    agent.destroy();
+    await guard(once(srv.duplexes[0]!, 'close'), 5000, 'the server sees the client close');
+    await srv.close();
+    t.is(stats().opsInFlight, 0);
+    t.is(await fdsBackTo(fds0), fds0);
+  });
+});
+
+rtTest('node:http over toDuplex: 20 pipelined requests in one write are answered in order', async (t) => {
+  await run(async () => {
+    const fds0 = fdCount();
+    const srv = await ringioHttp((req, res) => {
+      // Answer after a random delay, so order comes from node:http's queue, not from timing.
+      setTimeout(() => {
+        res.setHeader('content-type', 'text/plain');
+        res.end(`<${req.url}>`);
+      }, Math.random() * 5);
+    });
+    const N = 20;
+    let wire = '';
+    for (let i = 0; i < N; i++) {
+      wire += `GET /p/${i} HTTP/1.1\r\nHost: x\r\n${i === N - 1 ? 'Connection: close\r\n' : ''}\r\n`;
+    }
+    const c = net.connect(srv.port, '127.0.0.1');
+    await once(c, 'connect');
+    // One segment. No half-close: node:http aborts the requests it has not answered when the client
+    // ends (httpAllowHalfOpen is false), on net.Socket as here.
+    c.write(wire);
+    const parts: Buffer[] = [];
+    c.on('data', (b: Buffer) => parts.push(b));
+    await guard(once(c, 'end'), 10_000, 'all responses');
+    c.destroy();
+    const text = Buffer.concat(parts).toString('latin1');
+    const bodies = [...text.matchAll(/\r\n\r\n<([^>]*)>/g)].map((m) => m[1]);
+    t.deepEqual(
+      bodies,
+      Array.from({ length: N }, (_, i) => `/p/${i}`),
+    );
+    t.is(text.split('HTTP/1.1 200 OK').length - 1, N);
+    t.is(srv.duplexes.length, 1);
+    await srv.close();
+    t.is(stats().opsInFlight, 0);
+    t.is(await fdsBackTo(fds0), fds0);
+  });
+});
+
+rtTest('node:http over toDuplex: a 16 MiB POST is echoed back byte-exact (sha256)', async (t) => {
+  await run(async () => {
+    const fds0 = fdCount();
+    const srv = await ringioHttp((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      pipeline(req, res).catch((e: unknown) => t.fail(`server pipeline: ${String(e)}`));
+    });
+    const body = randomBytes(16 * MiB);
+    const r = await guard(
+      request({ port: srv.port, method: 'POST', path: '/echo', agent: false, headers: { 'content-length': body.length } }, body),
+      60_000,
+      '16 MiB echo',
+    );
+    t.is(r.status, 200);
+    t.is(r.body.length, body.length);
+    t.is(sha256(r.body), sha256(body));
+    const d = srv.duplexes[0]!;
+    t.true(d.bytesRead > body.length, 'the server read the body (and the headers)');
+    t.true(d.bytesWritten > body.length, 'the server wrote the body back (and the headers)');
+    await srv.close();
+    t.is(stats().opsInFlight, 0);
+    t.is(await fdsBackTo(fds0), fds0);
+  }, 60_000);
+}, 90_000);
+
+for (const how of ['closes (FIN)', 'resets (RST)'] as const) {
+  rtTest(`node:http over toDuplex: a client that ${how} mid-body: the request is aborted and nothing leaks`, async (t) => {
+    await run(async () => {
+      const fds0 = fdCount();
+      let received = 0;
+      const seen: string[] = [];
+      let settled!: () => void;
+      const requestDone = new Promise<void>((resolve) => (settled = resolve));
+      const srv = await ringioHttp((req, res) => {
+        req.on('data', (c: Buffer) => (received += c.length));
+        req.on('aborted', () => seen.push('aborted'));
+        req.on('error', (e: NodeJS.ErrnoException) => seen.push(`error ${e.code ?? e.message}`));
+        req.on('close', () => {
+          seen.push(`close complete=${req.complete}`);
+          settled();
+        });
+        res.on('close', () => seen.push('res close'));
+      });
+      const c = net.connect(srv.port, '127.0.0.1');
+      await once(c, 'connect');
+      c.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${16 * MiB}\r\n\r\n`);
+      c.write(randomBytes(MiB));
+      const until = performance.now() + 10_000;
+      while (received < MiB && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+      t.is(received, MiB, 'the server got the first MiB of the body');
+      if (how === 'resets (RST)') c.resetAndDestroy();
+      else c.destroy();
+      await guard(requestDone, 10_000, "the request's close");
+      t.true(seen.includes('aborted'), `the request was aborted (saw ${seen.join(', ')})`);
+      t.true(seen.includes('close complete=false'), `the request closed incomplete (saw ${seen.join(', ')})`);
+      const d = srv.duplexes[0]!;
+      if (!d.closed) await guard(once(d, 'close'), 5000, 'the server-side Duplex closes by itself');
+      t.true(d.destroyed);
+      await srv.close();
+      t.is(stats().opsInFlight, 0, 'no op left in flight');
+      t.is(await fdsBackTo(fds0), fds0, 'no fd left open');
+    });
+  });
+}
