@@ -29,8 +29,10 @@ export interface ToDuplexOptions {
   /** The Duplex's highWaterMark, both sides (default: node:stream's default). */
   highWaterMark?: number;
   /**
-   * false (default, as net.Socket): when the peer ends, the Duplex ends its write side too, after the
-   * writes already queued. true: the write side stays open until end() is called.
+   * true (default): the peer's end ends only the readable side; the write side stays open until end()
+   * (as the stream underneath, and as the sockets node:http's server makes; node:http and node:tls
+   * end the write side themselves). false (net.Socket's default): the Duplex calls end() itself once
+   * the peer has ended, after the writes already queued.
    */
   allowHalfOpen?: boolean;
 }
@@ -392,7 +394,7 @@ export function toDuplex(stream: DuplexSource, opts: ToDuplexOptions = {}): Sock
     if (typeof hwm !== 'number') throw new TypeError('highWaterMark must be a number');
     if (!Number.isInteger(hwm) || hwm < 0) throw new RangeError(`highWaterMark must be an integer >= 0, got ${hwm}`);
   }
-  const allowHalfOpen = opts.allowHalfOpen ?? false;
+  const allowHalfOpen = opts.allowHalfOpen ?? true;
   if (typeof allowHalfOpen !== 'boolean') throw new TypeError('allowHalfOpen must be a boolean');
   currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
   return new SocketDuplex(stream, readSize, { highWaterMark: hwm, allowHalfOpen });
