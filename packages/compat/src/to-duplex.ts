@@ -7,11 +7,14 @@
  *     its completion, and there is at most one. The Readable side asks again (`_read`) only while its
  *     buffer is under `readableHighWaterMark`, so a consumer that stops reading stops the socket reads,
  *     and the kernel's receive window pushes back on the peer.
- *  2. One copy per direction in user space at most. Reads land in one rented buffer of `readSize` bytes,
- *     reused for every read, and are copied out into a fresh chunk for `push()` (the Readable keeps
- *     chunks, so the rented buffer cannot be handed out). A `write()` chunk goes to the kernel as it is
- *     (zero copies: the kernel's copy into the socket buffer is the only one); chunks batched by cork()
- *     or a backlog (`_writev`) are copied once into a rented write buffer so they leave in one send.
+ *  2. One copy per direction in user space at most. Reads land in a rented buffer of `readSize` bytes.
+ *     A read that filled less than half of it is copied out into a fresh chunk for `push()` and the
+ *     buffer is reused (a small message must not pin `readSize` bytes in the Readable's queue). A read
+ *     that filled half or more hands the buffer itself to `push()` (zero copies) and rents a fresh one
+ *     for the next read, which costs the same allocation the copy would have made. A `write()` chunk
+ *     goes to the kernel as it is (zero copies: the kernel's copy into the socket buffer is the only
+ *     one); chunks batched by cork() or a backlog (`_writev`) are copied once into a rented write buffer
+ *     so they leave in one send.
  *  3. A write's callback runs only after `writeAll` resolved, that is after the kernel took every byte,
  *     or with the error that stopped it. Errors are never reported late.
  *  4. `end()` shuts the write side down (SHUT_WR) after the pending writes; `destroy()` closes the stream,
@@ -81,7 +84,7 @@ export class SocketDuplex extends Duplex {
   readonly #reader: DuplexReadSource;
   readonly #writer: DuplexWriteSource;
   readonly #whole: Whole | undefined;
-  /** The rented read buffer, reused for every read; undefined while a read has it. */
+  /** The rented read buffer (reused, or replaced when handed to push()); undefined while a read has it. */
   #rbuf: Buffer | undefined;
   /** The rented write buffer for coalesced writes (allocated on the first batch). */
   #wbuf: Buffer | undefined;
@@ -129,6 +132,12 @@ export class SocketDuplex extends Duplex {
     }
     this.bytesRead += n;
     this.#timer?.refresh();
+    if (n >= buf.length >>> 1) {
+      // Mostly full: the buffer becomes the chunk, and the next read gets a fresh one (rule 2).
+      this.#rbuf = Buffer.allocUnsafeSlow(buf.length);
+      this.push(n === buf.length ? buf : buf.subarray(0, n));
+      return;
+    }
     // The one copy of the read direction: the rented buffer is reused by the next read.
     const chunk = Buffer.allocUnsafe(n);
     buf.copy(chunk, 0, 0, n);
