@@ -192,6 +192,42 @@ rtTest("a write's callback runs only after the kernel took all of its bytes", as
   });
 });
 
+rtTest('corked writes go out byte-exact: small batches in one send, large ones chunk by chunk', async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    const sizes = [[10, 200, 3000], [5, 100 * KiB, 7, 8, 9, 20 * KiB, 40 * KiB, 1], [64 * KiB], [30 * KiB, 30 * KiB, 30 * KiB]];
+    const all: Buffer[] = [];
+    const callbacks: Array<Error | null | undefined> = [];
+    const reading = spawn(() => hashToEnd(b));
+    for (const batch of sizes) {
+      d.cork();
+      const written = batch.map((n) => {
+        const c = randomBytes(n);
+        all.push(c);
+        return new Promise<void>((resolve) =>
+          d.write(c, (e) => {
+            callbacks.push(e);
+            resolve();
+          }),
+        );
+      });
+      d.uncork();
+      await guard(Promise.all(written), 10_000, 'the batch');
+    }
+    d.end();
+    const [n, hash] = await guard(reading, 10_000, 'the peer reads everything');
+    const total = all.reduce((x, c) => x + c.length, 0);
+    t.is(n, total);
+    t.is(hash, sha256(...all));
+    t.is(callbacks.length, all.length);
+    t.true(callbacks.every((e) => e == null), 'every callback without error');
+    t.is(d.bytesWritten, total);
+    d.destroy();
+    await Promise.all([closeOf(d), b.close()]);
+  });
+});
+
 rtTest('end() shuts the write side down after the pending writes; the Duplex keeps reading (half-open)', async (t) => {
   await run(async () => {
     const [a, b] = await tcpPair();

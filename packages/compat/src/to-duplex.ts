@@ -172,13 +172,30 @@ export class SocketDuplex extends Duplex {
   };
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    this.#writeBatch(chunks).then(
-      () => cb(),
-      (e: unknown) => cb(own(e)),
-    );
+    let total = 0;
+    for (const { chunk } of chunks) total += chunk.length;
+    if (total > COALESCE) {
+      this.#writeBatch(chunks).then(
+        () => cb(),
+        (e: unknown) => cb(own(e)),
+      );
+      return;
+    }
+    // The common case (node:http's head and body, corked): one copy into the rented write buffer, one send.
+    const wbuf = this.#wbuf ?? Buffer.allocUnsafeSlow(COALESCE);
+    this.#wbuf = undefined; // rented to the kernel until the send resolves
+    let fill = 0;
+    for (const { chunk } of chunks) fill += chunk.copy(wbuf, fill);
+    this.#writeCb = cb;
+    this.#writer.writeAll(wbuf, { length: fill }).then(this.#onBatchWritten, this.#onWriteError);
   }
 
-  /** Small chunks are gathered into the rented write buffer (one copy, one send); large ones go as they are. */
+  readonly #onBatchWritten = (res: [number, Buffer]): void => {
+    this.#wbuf = res[1];
+    this.#onWritten(res);
+  };
+
+  /** A batch of more than COALESCE bytes: runs of small chunks are gathered into the rented write buffer, large chunks go as they are. */
   async #writeBatch(chunks: Array<{ chunk: Buffer }>): Promise<void> {
     let fill = 0;
     for (const { chunk } of chunks) {
