@@ -28,6 +28,9 @@ async function main(ctx) {
   // One listener per thread on the same port: SO_REUSEPORT lets the kernel spread the connections.
   const listener = await TcpListener.bind({ host, port }, { reusePort: true });
   const server = http.createServer(hello);
+  // http.Server tracks its connections (headersTimeout, requestTimeout, closeAllConnections) from
+  // 'listening' on; this server never listens itself, so say it once.
+  server.emit('listening');
   const s = stats();
   console.error(
     `ringio http on ${host}:${listener.localAddr.port}, thread ${ctx.threadId + 1}/${ctx.threads}, driver ${s.driver}` +

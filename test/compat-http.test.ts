@@ -11,7 +11,7 @@ import net from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { toDuplex, type SocketDuplex } from '@ringio/compat';
 import { TcpListener } from '@ringio/net';
-import { spawn, stats } from '@ringio/runtime';
+import { sleep, spawn, stats } from '@ringio/runtime';
 import { fdCount, fdsBackTo, guard, randomBytes, rtTest, run, sha256 } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -26,9 +26,9 @@ interface RingioHttp {
 }
 
 /** node:http on a ringio listener: each accepted TcpStream goes to the server as a Duplex. */
-async function ringioHttp(handler: http.RequestListener): Promise<RingioHttp> {
+async function ringioHttp(handler: http.RequestListener, opts: http.ServerOptions = {}): Promise<RingioHttp> {
   const l = await TcpListener.bind('127.0.0.1:0');
-  const server = http.createServer(handler);
+  const server = http.createServer(opts, handler);
   const duplexes: SocketDuplex[] = [];
   const accepting = spawn(async () => {
     for await (const [stream] of l) {
@@ -256,3 +256,54 @@ for (const how of ['closes (FIN)', 'resets (RST)'] as const) {
     });
   });
 }
+
+rtTest("node:http over toDuplex: keepAliveTimeout closes an idle connection through the Duplex's setTimeout", async (t) => {
+  await run(async () => {
+    const srv = await ringioHttp(hello);
+    srv.server.keepAliveTimeout = 100; // node:http arms socket.setTimeout(100 + 1000) after each response
+    // A raw client that keeps the connection (node's Agent would drop it itself on 'Keep-Alive: timeout=0').
+    const c = net.connect(srv.port, '127.0.0.1');
+    await once(c, 'connect');
+    c.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const parts: Buffer[] = [];
+    c.on('data', (b: Buffer) => parts.push(b));
+    const ended = once(c, 'end');
+    // hello answers chunked: the response is complete at the last chunk.
+    while (!Buffer.concat(parts).toString('latin1').endsWith('\r\n0\r\n\r\n')) await sleep(1);
+    const t0 = performance.now();
+    const d = srv.duplexes[0]!;
+    t.is(d.timeout, 1100);
+    await guard(once(d, 'close'), 5000, 'the idle connection is closed');
+    const ms = performance.now() - t0;
+    t.true(ms >= 1000 && ms < 3000, `closed after ${ms.toFixed(0)} ms`);
+    await guard(ended, 5000, 'the client sees the close');
+    c.destroy();
+    await srv.close();
+    t.is(stats().opsInFlight, 0);
+  });
+});
+
+rtTest("node:http over toDuplex: after emit('listening'), headersTimeout answers 408 and closeIdleConnections works", async (t) => {
+  await run(async () => {
+    const srv = await ringioHttp(hello, { headersTimeout: 300, requestTimeout: 600, connectionsCheckingInterval: 50 });
+    // http.Server starts tracking connections (timeouts, closeIdleConnections) on 'listening'.
+    srv.server.emit('listening');
+    const slow = net.connect(srv.port, '127.0.0.1');
+    await once(slow, 'connect');
+    slow.write('GET / HTTP/1.1\r\nHost: x\r\n'); // and never the blank line
+    const parts: Buffer[] = [];
+    slow.on('data', (b: Buffer) => parts.push(b));
+    await guard(once(slow, 'end'), 5000, 'the server gives up on the headers');
+    t.regex(Buffer.concat(parts).toString('latin1'), /^HTTP\/1\.1 408 /);
+    slow.destroy();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.is((await guard(request({ port: srv.port, path: '/', agent }), 10_000, 'GET')).status, 200);
+    const idle = srv.duplexes[1]!;
+    t.false(idle.destroyed);
+    srv.server.closeIdleConnections();
+    await guard(once(idle, 'close'), 5000, 'closeIdleConnections closes the idle keep-alive connection');
+    agent.destroy();
+    await srv.close();
+    t.is(stats().opsInFlight, 0);
+  });
+});
