@@ -468,6 +468,29 @@ rtTest('bad input: TypeError and RangeError from toDuplex and the socket methods
   });
 });
 
+rtTest('a Duplex left open when the runtime shuts down is destroyed with ERR_RINGIO_CLOSED and closes its stream', async (t) => {
+  const fds0 = fdCount();
+  let d!: SocketDuplex;
+  let a!: TcpStream;
+  let b!: TcpStream;
+  const errors: AnyErr[] = [];
+  let closed!: Promise<unknown>;
+  await run(async () => {
+    [a, b] = await tcpPair();
+    d = toDuplex(a);
+    d.on('error', (e) => errors.push(e));
+    closed = new Promise((resolve) => d.on('close', resolve));
+    d.resume(); // a read in flight when main returns
+    await sleep(10);
+  });
+  await guard(closed, 5000, "the Duplex's 'close'");
+  t.is(errors.length, 1);
+  t.is(errors[0]!.code, 'ERR_RINGIO_CLOSED');
+  t.true(a.closed);
+  await b.close();
+  t.is(fdCount(), fds0, 'the stream was closed without the runtime');
+});
+
 test.serial('toDuplex outside a runtime throws ERR_RINGIO_NO_RUNTIME', async (t) => {
   const [u1, u2] = UnixStream.pair();
   const err = t.throws(() => toDuplex(u1)) as AnyErr;
