@@ -8,6 +8,7 @@
  */
 import { once } from 'node:events';
 import tls from 'node:tls';
+import type { ExecutionContext } from 'ava';
 import { toDuplex } from '@ringio/compat';
 import { TcpListener, TcpStream } from '@ringio/net';
 import { spawn, stats } from '@ringio/runtime';
@@ -36,6 +37,21 @@ function tlsTest(title: string, fn: (cert: { cert: Buffer; key: Buffer }) => Par
 function echo(sock: tls.TLSSocket, errors: string[]): void {
   sock.on('error', (e: NodeJS.ErrnoException) => errors.push(`server: ${e.code ?? e.message}`));
   sock.pipe(sock);
+}
+
+/**
+ * Waits for the client's handshake (verified), echoes 8 MiB of random bytes through it and checks them
+ * byte-exact, then destroys the client.
+ */
+async function echo8MiB(t: ExecutionContext, client: tls.TLSSocket, serverErrors: string[]): Promise<void> {
+  await guard(once(client, 'secureConnect'), 10_000, 'the TLS handshake');
+  t.true(client.authorized, 'the client verified the server certificate');
+  const src = randomBytes(8 * MiB);
+  const got = await guard(roundTrip(client, src), 40_000, '8 MiB over TLS');
+  t.is(got.length, src.length);
+  t.is(sha256(got), sha256(src), 'byte-exact');
+  t.deepEqual(serverErrors, []);
+  client.destroy();
 }
 
 /** Sends src over a connected TLS socket, half-closes, and resolves what came back. */
@@ -78,17 +94,10 @@ for (const how of ['new tls.TLSSocket(duplex, { isServer: true })', "tls.Server'
         return d;
       });
       const client = tls.connect({ host: '127.0.0.1', port: l.localAddr.port, ca: pem.cert, servername: 'localhost' });
-      await guard(once(client, 'secureConnect'), 10_000, 'the TLS handshake');
-      t.true(client.authorized, 'the client verified the server certificate');
-      const src = randomBytes(8 * MiB);
-      const got = await guard(roundTrip(client, src), 40_000, '8 MiB over TLS');
-      t.is(got.length, src.length);
-      t.is(sha256(got), sha256(src), 'byte-exact');
-      t.deepEqual(errors, []);
-      client.destroy();
+      await echo8MiB(t, client, errors);
       const d = await accepting;
       if (!d.closed) await guard(once(d, 'close'), 5000, 'the server-side Duplex closes');
-      t.true(d.bytesRead > src.length && d.bytesWritten > src.length, 'the ciphertext went through the Duplex');
+      t.true(d.bytesRead > 8 * MiB && d.bytesWritten > 8 * MiB, 'the ciphertext went through the Duplex');
       t.is(servers.length, 1);
       await l.close();
       t.is(stats().opsInFlight, 0);
@@ -106,15 +115,7 @@ tlsTest("node's TLS client over toDuplex (tls.connect({ socket })): a node:tls s
     await once(server, 'listening');
     const port = (server.address() as { port: number }).port;
     const d = toDuplex(await TcpStream.connect({ host: '127.0.0.1', port }));
-    const client = tls.connect({ socket: d, ca: pem.cert, servername: 'localhost' });
-    await guard(once(client, 'secureConnect'), 10_000, 'the TLS handshake');
-    t.true(client.authorized);
-    const src = randomBytes(8 * MiB);
-    const got = await guard(roundTrip(client, src), 40_000, '8 MiB over TLS');
-    t.is(got.length, src.length);
-    t.is(sha256(got), sha256(src), 'byte-exact');
-    t.deepEqual(errors, []);
-    client.destroy();
+    await echo8MiB(t, tls.connect({ socket: d, ca: pem.cert, servername: 'localhost' }), errors);
     if (!d.closed) await guard(once(d, 'close'), 5000, 'the client Duplex closes with the TLS socket');
     server.close();
     await once(server, 'close');
@@ -136,13 +137,7 @@ tlsTest('node:tls on both ends over toDuplex: 8 MiB echoed byte-exact, ringio so
       return d;
     });
     const cd = toDuplex(await TcpStream.connect({ host: '127.0.0.1', port: l.localAddr.port }));
-    const client = tls.connect({ socket: cd, ca: pem.cert, servername: 'localhost' });
-    await guard(once(client, 'secureConnect'), 10_000, 'the TLS handshake');
-    const src = randomBytes(8 * MiB);
-    const got = await guard(roundTrip(client, src), 40_000, '8 MiB over TLS');
-    t.is(sha256(got), sha256(src), 'byte-exact');
-    t.deepEqual(errors, []);
-    client.destroy();
+    await echo8MiB(t, tls.connect({ socket: cd, ca: pem.cert, servername: 'localhost' }), errors);
     const sd = await accepting;
     await Promise.all([cd, sd].map((d) => (d.closed ? undefined : guard(once(d, 'close'), 5000, 'both Duplexes close'))));
     await l.close();

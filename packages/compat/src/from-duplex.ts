@@ -101,13 +101,9 @@ export class RentedDuplex {
    */
   writeAll<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]> {
     try {
-      checkBuffer(buf);
-      const offset = opts?.offset ?? 0;
-      const length = checkRange(buf, offset, opts?.length);
-      const signal = checkSignal(opts?.signal);
-      if (this.#closing !== undefined) return Promise.reject(this.#closedError(buf));
-      if (signal?.aborted) return Promise.reject(abortError(signal, buf));
-      if (length === 0) return Promise.resolve([0, buf]);
+      const call = this.#begin(buf, opts);
+      if (call instanceof Promise) return call;
+      const { offset, length } = call;
       const d = this.duplex;
       // duplex.write() after end() would destroy the Duplex (and its read side with it): refuse as a
       // socket refuses a send after shutdown.
@@ -165,15 +161,29 @@ export class RentedDuplex {
     await this.close();
   }
 
+  /**
+   * Checks a call's arguments (throws TypeError/RangeError) and returns its window, or the promise the
+   * call settles with at once: closed, already aborted, or an empty window.
+   */
+  #begin<B extends Uint8Array>(
+    buf: B,
+    opts: ReadOptions | undefined,
+  ): { offset: number; length: number; signal: AbortSignal | undefined } | Promise<[number, B]> {
+    checkBuffer(buf);
+    const offset = opts?.offset ?? 0;
+    const length = checkRange(buf, offset, opts?.length);
+    const signal = checkSignal(opts?.signal);
+    if (this.#closing !== undefined) return Promise.reject(this.#closedError(buf));
+    if (signal?.aborted) return Promise.reject(abortError(signal, buf));
+    if (length === 0) return Promise.resolve([0, buf]);
+    return { offset, length, signal };
+  }
+
   #read<B extends Uint8Array>(buf: B, opts: ReadOptions | undefined, exact: boolean): Promise<[number, B]> {
     try {
-      checkBuffer(buf);
-      const offset = opts?.offset ?? 0;
-      const length = checkRange(buf, offset, opts?.length);
-      const signal = checkSignal(opts?.signal);
-      if (this.#closing !== undefined) return Promise.reject(this.#closedError(buf));
-      if (signal?.aborted) return Promise.reject(abortError(signal, buf));
-      if (length === 0) return Promise.resolve([0, buf]);
+      const call = this.#begin(buf, opts);
+      if (call instanceof Promise) return call;
+      const { offset, length, signal } = call;
       return new Promise<[number, B]>((resolve, reject) => {
         const w: Waiter = {
           buf,
