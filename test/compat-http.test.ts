@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { toDuplex, type SocketDuplex } from '@ringio/compat';
-import { TcpListener } from '@ringio/net';
+import { TcpListener, TcpStream } from '@ringio/net';
 import { sleep, spawn, stats } from '@ringio/runtime';
 import { fdCount, fdsBackTo, guard, randomBytes, rtTest, run, sha256 } from './helpers.js';
 
@@ -48,6 +48,10 @@ async function ringioHttp(handler: http.RequestListener, opts: http.ServerOption
       await Promise.all(duplexes.map((d) => (d.closed ? undefined : once(d, 'close'))));
     },
   };
+}
+
+function closeOf(d: SocketDuplex): Promise<unknown> {
+  return d.closed ? Promise.resolve() : once(d, 'close');
 }
 
 interface Reply {
@@ -304,6 +308,69 @@ rtTest("node:http over toDuplex: after emit('listening'), headersTimeout answers
     await guard(once(idle, 'close'), 5000, 'closeIdleConnections closes the idle keep-alive connection');
     agent.destroy();
     await srv.close();
+    t.is(stats().opsInFlight, 0);
+  });
+});
+
+rtTest("node:http over toDuplex: an 'upgrade' hands the Duplex to the handler, which then speaks its own protocol", async (t) => {
+  await run(async () => {
+    const srv = await ringioHttp(hello);
+    srv.server.on('upgrade', (req, socket, head) => {
+      t.is(socket, srv.duplexes[0], "'upgrade' gets the Duplex itself");
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+      if (head.length > 0) socket.write(head);
+      socket.pipe(socket); // from now on: a raw echo
+    });
+    const c = net.connect(srv.port, '127.0.0.1');
+    await once(c, 'connect');
+    c.write('GET /raw HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly bytes|');
+    const parts: Buffer[] = [];
+    c.on('data', (b: Buffer) => parts.push(b));
+    const payload = randomBytes(MiB);
+    c.end(payload);
+    await guard(once(c, 'end'), 10_000, 'the echo ends');
+    const all = Buffer.concat(parts);
+    const head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n';
+    t.is(all.subarray(0, head.length).toString('latin1'), head);
+    t.is(all.subarray(head.length, head.length + 12).toString('latin1'), 'early bytes|');
+    t.true(all.subarray(head.length + 12).equals(payload), 'the bytes after the upgrade are echoed byte-exact');
+    c.destroy();
+    await srv.close();
+    t.is(stats().opsInFlight, 0);
+  });
+});
+
+rtTest("node:http's client over toDuplex (createConnection): requests to a node:http server", async (t) => {
+  await run(async () => {
+    const server = http.createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => res.end(`${req.method} ${req.url} ${sha256(Buffer.concat(parts))}`));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    // One request on a connection of its own: the request option.
+    const one = toDuplex(await TcpStream.connect({ host: '127.0.0.1', port }));
+    const r0 = await guard(request({ port, path: '/one', createConnection: () => one }), 10_000, 'GET with createConnection');
+    t.is(r0.body.toString(), `GET /one ${sha256()}`);
+    t.true(one.bytesWritten > 0, 'the request went through the Duplex');
+    await guard(closeOf(one), 5000, 'a request without an agent closes its connection');
+    // Keep-alive: an Agent whose connection is the Duplex.
+    const d = toDuplex(await TcpStream.connect({ host: '127.0.0.1', port }));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    // The Agent asks for a connection once; it then keeps the socket for the following requests.
+    (agent as unknown as { createConnection: () => SocketDuplex }).createConnection = () => d;
+    const body = randomBytes(3 * MiB);
+    for (let i = 0; i < 5; i++) {
+      const r = await guard(request({ port, method: 'POST', path: `/up/${i}`, agent }, body), 20_000, `POST ${i}`);
+      t.is(r.body.toString(), `POST /up/${i} ${sha256(body)}`);
+    }
+    t.true(d.bytesWritten > 5 * body.length, 'all five went through the one Duplex');
+    agent.destroy();
+    await guard(closeOf(d), 5000, 'the Duplex closes with the agent');
+    server.close();
+    await once(server, 'close');
     t.is(stats().opsInFlight, 0);
   });
 });
