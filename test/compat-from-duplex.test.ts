@@ -290,6 +290,21 @@ rtTest('a Duplex destroyed underneath: reads reject ERR_RINGIO_CLOSED after the 
   });
 });
 
+rtTest("a Duplex destroyed with a value that is not an Error: reads reject an Error with that message and buf", async (t) => {
+  await run(async () => {
+    const d = new PassThrough();
+    const s = fromDuplex(d);
+    const buf = Buffer.alloc(4);
+    const pending = rejectionOf(t, s.read(buf));
+    d.destroy('boom' as never);
+    const err = await pending;
+    t.true(err instanceof Error);
+    t.is(err.message, 'boom');
+    t.is(err.buf, buf);
+    await s.close();
+  });
+});
+
 rtTest('write after shutdown rejects EPIPE with its buf; the read side keeps working', async (t) => {
   await run(async () => {
     const server = await netEcho();

@@ -285,8 +285,9 @@ export class RentedDuplex {
     this.#serve();
   };
 
-  readonly #onError = (err: Error): void => {
-    this.#error ??= err;
+  readonly #onError = (err: unknown): void => {
+    // A Duplex may be destroyed with a value that is not an object; errors here carry `buf`.
+    this.#error ??= err !== null && typeof err === 'object' ? (err as Error) : new Error(String(err));
     this.#serve();
   };
 

@@ -317,7 +317,7 @@ export class SocketDuplex extends Duplex {
   }
 
   #sockopt(set: () => unknown): void {
-    if (this.destroyed || this.#whole === undefined || inetOf(this.#address('localAddr')) === undefined) return;
+    if (this.destroyed || this.#localInet() === undefined) return;
     set();
   }
 
