@@ -12,21 +12,12 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, median, table } from './lib.mjs';
+import { arg, emit, has, interleave, median, table } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
 const secs = Number(arg('secs', 5));
 const conns = Number(arg('conns', 64));
-
-function has(cmd) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 if (!has('wrk')) {
   console.error('bench/http.mjs needs wrk, which is not installed (Debian/Ubuntu: apt-get install wrk). Nothing was measured.');
@@ -106,6 +97,7 @@ async function once(s) {
     const m = wrk(srv.port, secs);
     const c1 = cpuSeconds(srv.child.pid);
     if (m.errors) console.error(`${s.name}: wrk reports ${m.errors}`);
+    if (!(m.rps > 0)) throw new Error(`wrk measured no requests`);
     return { ...m, cpu_us_per_req: ((c1 - c0) / (m.rps * secs)) * 1e6 };
   } finally {
     srv.child.kill('SIGTERM');
@@ -113,18 +105,11 @@ async function once(s) {
   }
 }
 
-const runs = new Map(servers.map((s) => [s.name, []]));
-for (let r = 0; r < rounds; r++) {
-  for (const s of servers) {
-    try {
-      const m = await once(s);
-      if (m.rps > 0) runs.get(s.name).push(m);
-      console.error(`round ${r + 1}/${rounds} ${s.name}: ${Math.round(m.rps)} req/s`);
-    } catch (e) {
-      console.error(`${s.name}: ${e.message.split('\n')[0]}`);
-    }
-  }
-}
+const runs = await interleave(
+  rounds,
+  servers.map((s) => ({ name: s.name, run: () => once(s) })),
+  { describe: (m) => `${Math.round(m.rps)} req/s` },
+);
 
 const med = (name, f) => median(runs.get(name).map(f));
 const base = med('node_http', (m) => m.rps);

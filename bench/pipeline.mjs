@@ -8,12 +8,12 @@
 // figures are medians, and the ratio is to node:net's median of the same run.
 // Usage: node bench/pipeline.mjs [--rounds 5] [--mib 1024]
 // (Internal roles: --role recv|send --impl net|ringio [--driver uring|epoll] [--port P] [--bytes N])
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, median, table } from './lib.mjs';
+import { arg, emit, has, interleave, median, table } from './lib.mjs';
 
 const CHUNK = 64 * 1024;
 const role = arg('role', undefined);
@@ -121,13 +121,8 @@ if (role === 'recv') {
   const rounds = Number(arg('rounds', 5));
   const bytes = Number(arg('mib', 1024)) * 1024 * 1024;
   const self = fileURLToPath(import.meta.url);
-  let pinned = true;
-  try {
-    execFileSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' });
-  } catch {
-    pinned = false;
-    console.error('taskset not found: sender and receiver are not pinned');
-  }
+  const pinned = has('taskset');
+  if (!pinned) console.error('taskset not found: sender and receiver are not pinned');
   const run = (cpu, args) => {
     const full = [process.execPath, self, ...args];
     return pinned ? spawn('taskset', ['-c', String(cpu), ...full], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -167,18 +162,11 @@ if (role === 'recv') {
     if (r.bytes !== bytes) throw new Error(`${c.name}: received ${r.bytes} of ${bytes} bytes`);
     return { mib_s: bytes / 1048576 / (r.ms / 1000), recv_cpu_ms: r.cpu_ms, send_cpu_ms: sender.cpu_ms };
   };
-  const runs = new Map(cases.map((c) => [c.name, []]));
-  for (let r = 0; r < rounds; r++) {
-    for (const c of cases) {
-      try {
-        const m = await once(c);
-        runs.get(c.name).push(m);
-        console.error(`round ${r + 1}/${rounds} ${c.name}: ${m.mib_s.toFixed(0)} MiB/s`);
-      } catch (e) {
-        console.error(`${c.name}: ${e.message.split('\n')[0]}`);
-      }
-    }
-  }
+  const runs = await interleave(
+    rounds,
+    cases.map((c) => ({ name: c.name, run: () => once(c) })),
+    { describe: (m) => `${m.mib_s.toFixed(0)} MiB/s` },
+  );
   const med = (name, f) => median(runs.get(name).map(f));
   const base = med('node_net', (m) => m.mib_s);
   const out = [];
