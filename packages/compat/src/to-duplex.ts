@@ -84,8 +84,10 @@ export class SocketDuplex extends Duplex {
   readonly #reader: DuplexReadSource;
   readonly #writer: DuplexWriteSource;
   readonly #whole: Whole | undefined;
-  /** The rented read buffer (reused, or replaced when handed to push()); undefined while a read has it. */
+  readonly #readSize: number;
+  /** The rented read buffer: made on demand, reused, or given to push() (then the next read makes one). */
   #rbuf: Buffer | undefined;
+  #reading = false;
   /** The rented write buffer for coalesced writes (allocated on the first batch). */
   #wbuf: Buffer | undefined;
   #writeCb: ((err?: Error | null) => void) | undefined;
@@ -111,19 +113,21 @@ export class SocketDuplex extends Duplex {
       this.#reader = this.#whole;
       this.#writer = this.#whole;
     }
-    this.#rbuf = Buffer.allocUnsafeSlow(readSize);
+    this.#readSize = readSize;
   }
 
   // ---- the Readable side ------------------------------------------------------------------------
 
   override _read(): void {
-    const buf = this.#rbuf;
-    if (buf === undefined) return; // a read is in flight; its completion pushes
-    this.#rbuf = undefined;
+    if (this.#reading) return; // a read is in flight; its completion pushes
+    this.#reading = true;
+    const buf = this.#rbuf ?? Buffer.allocUnsafeSlow(this.#readSize);
+    this.#rbuf = undefined; // rented to the kernel until the read settles
     this.#reader.read(buf).then(this.#onRead, this.#onReadError);
   }
 
   readonly #onRead = ([n, buf]: [number, Buffer]): void => {
+    this.#reading = false;
     this.#rbuf = buf;
     if (this.destroyed) return;
     if (n === 0) {
@@ -134,7 +138,7 @@ export class SocketDuplex extends Duplex {
     this.#timer?.refresh();
     if (n >= buf.length >>> 1) {
       // Mostly full: the buffer becomes the chunk, and the next read gets a fresh one (rule 2).
-      this.#rbuf = Buffer.allocUnsafeSlow(buf.length);
+      this.#rbuf = undefined;
       this.push(n === buf.length ? buf : buf.subarray(0, n));
       return;
     }
@@ -145,6 +149,7 @@ export class SocketDuplex extends Duplex {
   };
 
   readonly #onReadError = (e: unknown): void => {
+    this.#reading = false;
     if (this.destroyed) return; // our own close() cancelled it
     this.destroy(own(e));
   };
