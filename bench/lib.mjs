@@ -1,5 +1,6 @@
 // Shared helpers for the micro-benchmarks: interleaved rounds, medians, and the output format
 // (a human table on stderr; one JSON object per case as the last stdout lines).
+import { execFileSync } from 'node:child_process';
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -12,13 +13,40 @@ export function arg(name, fallback) {
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
 
-/** Runs each case once per round, in interleaved order, and returns per-case arrays of results. */
-export async function interleave(rounds, cases) {
+/**
+ * Runs each case once per round, in interleaved order, and returns per-case arrays of results. With
+ * `describe` (for measurements in child processes, which take seconds each and may fail): each result is
+ * logged on stderr as `round r/n name: describe(result)`, and a run that throws is reported and left out
+ * instead of ending the benchmark.
+ */
+export async function interleave(rounds, cases, { describe } = {}) {
   const results = new Map(cases.map((c) => [c.name, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const c of cases) results.get(c.name).push(await c.run());
+    for (const c of cases) {
+      if (describe === undefined) {
+        results.get(c.name).push(await c.run());
+        continue;
+      }
+      try {
+        const m = await c.run();
+        results.get(c.name).push(m);
+        console.error(`round ${r + 1}/${rounds} ${c.name}: ${describe(m)}`);
+      } catch (e) {
+        console.error(`round ${r + 1}/${rounds} ${c.name}: ${String(e?.message ?? e).split('\n')[0]}`);
+      }
+    }
   }
   return results;
+}
+
+/** Whether a command is on PATH. */
+export function has(cmd) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function table(rows) {

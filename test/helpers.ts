@@ -4,9 +4,9 @@
  * skip with the reason instead of failing.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawn as spawnChild } from 'node:child_process';
+import { execFileSync, spawn as spawnChild } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -240,4 +240,35 @@ export function runNode(args: string[], timeoutMs: number): Promise<ChildResult>
       resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
     });
   });
+}
+
+/** Polls fdCount() until it is back at `target` (Node closes its sockets' fds a loop turn after 'close'). */
+export async function fdsBackTo(target: number, ms = 2000): Promise<number> {
+  const until = performance.now() + ms;
+  while (fdCount() > target && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+  return fdCount();
+}
+
+/**
+ * A throwaway self-signed P-256 certificate for localhost and 127.0.0.1, made with openssl now, or why
+ * it could not be made (openssl missing or failing), for the tests to skip with.
+ */
+export function testCertificate(): { cert: Buffer; key: Buffer } | { missing: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'ringio-cert-'));
+  try {
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+        '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    return { cert: readFileSync(cert), key: readFileSync(key) };
+  } catch (e) {
+    const err = e as AnyErr & { stderr?: Buffer };
+    return { missing: err.code === 'ENOENT' ? 'openssl is not installed' : `openssl failed: ${String(err.stderr ?? err.message).trim()}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// Scenario: HTTP/1.1 keep-alive GETs of 'hello world\n' under wrk -t1 -c64. Servers: node:http over
+// ringio sockets (examples/http-server.mjs, toDuplex) on io_uring and on epoll, and plain node:http
+// (examples/node-http-server.mjs), the anchor. Each server runs in its own process pinned to CPU 0, wrk
+// pinned to CPU 1 (when taskset exists). Rounds are interleaved server by server; figures are medians,
+// and the ratio is to node:http's median of the same run. Server CPU per request comes from
+// /proc/<pid>/stat over the measured interval.
+// Usage: node bench/http.mjs [--rounds 5] [--secs 5] [--conns 64]
+// Needs wrk (Debian/Ubuntu: apt-get install wrk).
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { arg, emit, has, interleave, median, table } from './lib.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const rounds = Number(arg('rounds', 5));
+const secs = Number(arg('secs', 5));
+const conns = Number(arg('conns', 64));
+
+if (!has('wrk')) {
+  console.error('bench/http.mjs needs wrk, which is not installed (Debian/Ubuntu: apt-get install wrk). Nothing was measured.');
+  process.exit(1);
+}
+const pinned = has('taskset');
+const pin = (cpu, cmd) => (pinned ? ['taskset', ['-c', String(cpu), ...cmd]] : [cmd[0], cmd.slice(1)]);
+if (!pinned) console.error('taskset not found: server and wrk are not pinned');
+
+const node = process.execPath;
+const servers = [
+  { name: 'node_http', args: [join(root, 'examples/node-http-server.mjs')] },
+  { name: 'ringio_uring', args: [join(root, 'examples/http-server.mjs'), '--driver', 'uring'] },
+  { name: 'ringio_epoll', args: [join(root, 'examples/http-server.mjs'), '--driver', 'epoll'] },
+];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a server on a free port and resolves once it has printed its listening line. */
+async function startServer(s) {
+  const port = await freePort();
+  const [cmd, args] = pin(0, [node, ...s.args, '--port', String(port)]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${s.name} did not start: ${err}`)), 10_000);
+    child.stderr.setEncoding('utf8').on('data', (c) => {
+      err += c;
+      if (/ on 127\.0\.0\.1:\d+/.test(err)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${s.name} exited (${code}): ${err}`)));
+  });
+  return { child, port, stderr: () => err };
+}
+
+/** utime + stime of a process, in seconds. (The server runs under taskset, which execs node: same pid.) */
+function cpuSeconds(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+function wrk(port, seconds) {
+  const [cmd, args] = pin(1, ['wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
+  const out = execFileSync(cmd, args, { encoding: 'utf8' });
+  const num = (re) => {
+    const m = re.exec(out);
+    return m ? m[1] : undefined;
+  };
+  const ms = (v) => (v === undefined ? NaN : v.endsWith('us') ? parseFloat(v) / 1000 : v.endsWith('ms') ? parseFloat(v) : parseFloat(v) * 1000);
+  const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
+  const non2xx = Number(num(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
+  return {
+    rps: parseFloat(num(/Requests\/sec:\s+([\d.]+)/)),
+    p50_ms: ms(num(/^\s+50%\s+(\S+)/m)),
+    p99_ms: ms(num(/^\s+99%\s+(\S+)/m)),
+    errors: errors ?? (non2xx ? `${non2xx} non-2xx` : null),
+  };
+}
+
+async function once(s) {
+  const srv = await startServer(s);
+  try {
+    wrk(srv.port, 1); // warm-up: JIT, connection setup
+    const c0 = cpuSeconds(srv.child.pid);
+    const m = wrk(srv.port, secs);
+    const c1 = cpuSeconds(srv.child.pid);
+    if (m.errors) console.error(`${s.name}: wrk reports ${m.errors}`);
+    if (!(m.rps > 0)) throw new Error(`wrk measured no requests`);
+    return { ...m, cpu_us_per_req: ((c1 - c0) / (m.rps * secs)) * 1e6 };
+  } finally {
+    srv.child.kill('SIGTERM');
+    await new Promise((r) => (srv.child.exitCode !== null ? r() : srv.child.once('exit', r)));
+  }
+}
+
+const runs = await interleave(
+  rounds,
+  servers.map((s) => ({ name: s.name, run: () => once(s) })),
+  { describe: (m) => `${Math.round(m.rps)} req/s` },
+);
+
+const med = (name, f) => median(runs.get(name).map(f));
+const base = med('node_http', (m) => m.rps);
+const out = [];
+for (const s of servers) {
+  if (runs.get(s.name).length === 0) continue;
+  const rps = med(s.name, (m) => m.rps);
+  out.push({
+    bench: 'http',
+    server: s.name,
+    conns,
+    rounds: runs.get(s.name).length,
+    req_per_s: Math.round(rps),
+    ratio_to_node_http: Number((rps / base).toFixed(3)),
+    server_cpu_us_per_req: Number(med(s.name, (m) => m.cpu_us_per_req).toFixed(2)),
+    p50_ms: Number(med(s.name, (m) => m.p50_ms).toFixed(2)),
+    p99_ms: Number(med(s.name, (m) => m.p99_ms).toFixed(2)),
+  });
+}
+table(out.map(({ bench, ...r }) => r));
+emit(out);

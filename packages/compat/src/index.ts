@@ -1,0 +1,14 @@
+/**
+ * @ringio/compat: node:stream Duplex over rented-buffer streams (toDuplex), so node:http, node:tls and
+ * stream.pipeline run on ringio sockets, and the rented-buffer API over any Duplex (fromDuplex), so
+ * ringio code can use node:tls sockets or any other Node stream.
+ */
+export {
+  toDuplex,
+  SocketDuplex,
+  type ToDuplexOptions,
+  type DuplexSource,
+  type DuplexReadSource,
+  type DuplexWriteSource,
+} from './to-duplex.js';
+export { fromDuplex, RentedDuplex } from './from-duplex.js';

@@ -1,0 +1,432 @@
+/**
+ * toDuplex: a node:stream Duplex over a rented-buffer stream (TcpStream, UnixStream, or a
+ * [ReadHalf, WriteHalf] pair), shaped like a net.Socket where node:http and node:tls look.
+ *
+ * Rules:
+ *  1. Reads are pulled, never pushed ahead: a read op is in flight only between a `_read()` call and
+ *     its completion, and there is at most one. The Readable side asks again (`_read`) only while its
+ *     buffer is under `readableHighWaterMark`, so a consumer that stops reading stops the socket reads,
+ *     and the kernel's receive window pushes back on the peer.
+ *  2. One copy per direction in user space at most. Reads land in a rented buffer of `readSize` bytes.
+ *     A read that filled less than half of it is copied out into a fresh chunk for `push()` and the
+ *     buffer is reused (a small message must not pin `readSize` bytes in the Readable's queue). A read
+ *     that filled half or more hands the buffer itself to `push()` (zero copies) and rents a fresh one
+ *     for the next read, which costs the same allocation the copy would have made. A `write()` chunk
+ *     goes to the kernel as it is (zero copies: the kernel's copy into the socket buffer is the only
+ *     one); chunks batched by cork() or a backlog (`_writev`) are copied once into a rented write buffer
+ *     so they leave in one send.
+ *  3. A write's callback runs only after `writeAll` resolved, that is after the kernel took every byte,
+ *     or with the error that stopped it. Errors are never reported late.
+ *  4. `end()` shuts the write side down (SHUT_WR) after the pending writes; `destroy()` closes the stream,
+ *     which cancels the ops in flight, and 'close' is emitted once the fd is closed.
+ *  5. Errors keep their `code` (ECONNRESET, EPIPE, ERR_RINGIO_CLOSED, ...). The adapter's rented buffer
+ *     is taken off them (`buf`) before they are emitted: it is the adapter's, not the caller's.
+ */
+import { Duplex } from 'node:stream';
+import { currentRuntime } from '@ringio/runtime';
+import type { ReadHalf, SocketAddr, WriteHalf } from '@ringio/net';
+
+export interface ToDuplexOptions {
+  /** Size of the rented read buffer: the most one socket read can return (default 65536). */
+  readSize?: number;
+  /** The Duplex's highWaterMark, both sides (default: node:stream's default). */
+  highWaterMark?: number;
+  /**
+   * true (default): the peer's end ends only the readable side; the write side stays open until end()
+   * (as the stream underneath, and as the sockets node:http's server makes; node:http and node:tls
+   * end the write side themselves). false (net.Socket's default): the Duplex calls end() itself once
+   * the peer has ended, after the writes already queued.
+   */
+  allowHalfOpen?: boolean;
+}
+
+/** The read side toDuplex needs. */
+export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'>;
+/** The write side toDuplex needs. */
+export type DuplexWriteSource = Pick<WriteHalf, 'writeAll' | 'shutdown' | 'close'>;
+
+/** What toDuplex takes: a whole stream (TcpStream, UnixStream), or a [read half, write half] pair. */
+export type DuplexSource =
+  | (DuplexReadSource &
+      DuplexWriteSource & {
+        readonly peerAddr?: SocketAddr | string;
+        readonly localAddr?: SocketAddr | string;
+        setNoDelay?(noDelay?: boolean): unknown;
+        setKeepAlive?(enable?: boolean, initialDelayMs?: number): unknown;
+      })
+  | readonly [DuplexReadSource, DuplexWriteSource];
+
+type Whole = Exclude<DuplexSource, readonly unknown[]>;
+
+/** Batched writes up to this size are coalesced into the rented write buffer; larger chunks go as they are. */
+const COALESCE = 64 * 1024;
+const MAX_READ = 0x7ffff000;
+
+const hasFns = (o: unknown, names: string[]): boolean =>
+  o !== null && typeof o === 'object' && names.every((n) => typeof (o as Record<string, unknown>)[n] === 'function');
+
+/** Takes the rented buffer (the adapter's) off an op's error before it leaves the adapter. */
+function own(e: unknown): Error {
+  if (e !== null && typeof e === 'object' && 'buf' in e) delete (e as { buf?: unknown }).buf;
+  return e as Error;
+}
+
+function inetOf(a: unknown): SocketAddr | undefined {
+  return a !== null && typeof a === 'object' && typeof (a as SocketAddr).port === 'number' ? (a as SocketAddr) : undefined;
+}
+
+/** The Duplex toDuplex returns: a stream.Duplex with the parts of net.Socket's surface that libraries use. */
+export class SocketDuplex extends Duplex {
+  /** Bytes received from the peer so far. */
+  bytesRead = 0;
+  /** Bytes the kernel has taken so far (net.Socket also counts bytes still queued; this does not). */
+  bytesWritten = 0;
+  readonly #reader: DuplexReadSource;
+  readonly #writer: DuplexWriteSource;
+  readonly #whole: Whole | undefined;
+  readonly #readSize: number;
+  /** The rented read buffer: made on demand, reused, or given to push() (then the next read makes one). */
+  #rbuf: Buffer | undefined;
+  #reading = false;
+  /** The rented write buffer for coalesced writes (allocated on the first batch). */
+  #wbuf: Buffer | undefined;
+  #writeCb: ((err?: Error | null) => void) | undefined;
+  #peer: SocketAddr | undefined;
+  #local: SocketAddr | undefined;
+  #timeoutMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  /** @internal Use toDuplex(). */
+  constructor(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }) {
+    super({
+      allowHalfOpen: opts.allowHalfOpen,
+      highWaterMark: opts.highWaterMark,
+      decodeStrings: true,
+      emitClose: true,
+      autoDestroy: true,
+    });
+    if (Array.isArray(source)) {
+      this.#reader = source[0];
+      this.#writer = source[1];
+    } else {
+      this.#whole = source as Whole;
+      this.#reader = this.#whole;
+      this.#writer = this.#whole;
+    }
+    this.#readSize = readSize;
+  }
+
+  // ---- the Readable side ------------------------------------------------------------------------
+
+  override _read(): void {
+    if (this.#reading) return; // a read is in flight; its completion pushes
+    this.#reading = true;
+    const buf = this.#rbuf ?? Buffer.allocUnsafeSlow(this.#readSize);
+    this.#rbuf = undefined; // rented to the kernel until the read settles
+    this.#reader.read(buf).then(this.#onRead, this.#onReadError);
+  }
+
+  readonly #onRead = ([n, buf]: [number, Buffer]): void => {
+    this.#reading = false;
+    this.#rbuf = buf;
+    if (this.destroyed) return;
+    if (n === 0) {
+      this.push(null);
+      return;
+    }
+    this.bytesRead += n;
+    this.#timer?.refresh();
+    if (n >= buf.length >>> 1) {
+      // Mostly full: the buffer becomes the chunk, and the next read gets a fresh one (rule 2).
+      this.#rbuf = undefined;
+      this.push(n === buf.length ? buf : buf.subarray(0, n));
+      return;
+    }
+    // The one copy of the read direction: the rented buffer is reused by the next read.
+    const chunk = Buffer.allocUnsafe(n);
+    buf.copy(chunk, 0, 0, n);
+    this.push(chunk);
+  };
+
+  readonly #onReadError = (e: unknown): void => {
+    this.#reading = false;
+    if (this.destroyed) return; // our own close() cancelled it
+    this.destroy(own(e));
+  };
+
+  // ---- the Writable side ------------------------------------------------------------------------
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#writeCb = cb;
+    // Zero copies: the chunk itself is rented to the kernel until writeAll resolves.
+    this.#writer.writeAll(chunk).then(this.#onWritten, this.#onWriteError);
+  }
+
+  readonly #onWritten = ([n]: [number, Uint8Array]): void => {
+    this.bytesWritten += n;
+    this.#timer?.refresh();
+    const cb = this.#writeCb!;
+    this.#writeCb = undefined;
+    cb();
+  };
+
+  readonly #onWriteError = (e: unknown): void => {
+    const cb = this.#writeCb!;
+    this.#writeCb = undefined;
+    cb(own(e));
+  };
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    let total = 0;
+    for (const { chunk } of chunks) total += chunk.length;
+    if (total > COALESCE) {
+      this.#writeBatch(chunks).then(
+        () => cb(),
+        (e: unknown) => cb(own(e)),
+      );
+      return;
+    }
+    // The common case (node:http's head and body, corked): one copy into the rented write buffer, one send.
+    const wbuf = this.#wbuf ?? Buffer.allocUnsafeSlow(COALESCE);
+    this.#wbuf = undefined; // rented to the kernel until the send resolves
+    let fill = 0;
+    for (const { chunk } of chunks) fill += chunk.copy(wbuf, fill);
+    this.#writeCb = cb;
+    this.#writer.writeAll(wbuf, { length: fill }).then(this.#onBatchWritten, this.#onWriteError);
+  }
+
+  readonly #onBatchWritten = (res: [number, Buffer]): void => {
+    this.#wbuf = res[1];
+    this.#onWritten(res);
+  };
+
+  /** A batch of more than COALESCE bytes: runs of small chunks are gathered into the rented write buffer, large chunks go as they are. */
+  async #writeBatch(chunks: Array<{ chunk: Buffer }>): Promise<void> {
+    let fill = 0;
+    for (const { chunk } of chunks) {
+      if (chunk.length >= COALESCE / 4) {
+        if (fill > 0) fill = await this.#flush(fill);
+        await this.#send(chunk, chunk.length);
+        continue;
+      }
+      if (fill + chunk.length > COALESCE) fill = await this.#flush(fill);
+      const wbuf = (this.#wbuf ??= Buffer.allocUnsafeSlow(COALESCE));
+      fill += chunk.copy(wbuf, fill);
+    }
+    if (fill > 0) await this.#flush(fill);
+  }
+
+  async #flush(fill: number): Promise<0> {
+    const wbuf = this.#wbuf!;
+    this.#wbuf = undefined; // rented to the kernel until the send resolves
+    this.#wbuf = await this.#send(wbuf, fill);
+    return 0;
+  }
+
+  async #send<B extends Uint8Array>(buf: B, length: number): Promise<B> {
+    const [n, back] = await this.#writer.writeAll(buf, { length });
+    this.bytesWritten += n;
+    this.#timer?.refresh();
+    return back;
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#writer.shutdown().then(
+      () => cb(),
+      // As net.Socket: a peer that is already gone is not an error of end().
+      (e: { code?: string }) => cb(e.code === 'ENOTCONN' ? null : own(e)),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#clearTimer();
+    // Closing cancels the ops in flight and waits for the kernel's answers before the fd is closed, so
+    // 'close' means the fd is gone.
+    const closing = this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer.close()]);
+    closing.then(
+      () => cb(err),
+      (e: unknown) => cb(err ?? own(e)),
+    );
+  }
+
+  // ---- net.Socket's surface ---------------------------------------------------------------------
+
+  /** Ends the write side, then destroys once the writes have finished (net.Socket.destroySoon). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /**
+   * Emits 'timeout' after `ms` without reads or writes completing (0 disables), as net.Socket does. The
+   * Duplex is not destroyed: that is the listener's job. `cb` is added as a once listener.
+   */
+  setTimeout(ms: number, cb?: () => void): this {
+    if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError('setTimeout(ms): ms must be a number');
+    if (ms < 0) throw new RangeError(`setTimeout(ms): ms must be >= 0, got ${ms}`);
+    if (cb !== undefined && typeof cb !== 'function') throw new TypeError('setTimeout(ms, cb): cb must be a function');
+    const t = Number.isFinite(ms) ? Math.trunc(ms) : 0;
+    if (cb !== undefined) {
+      if (t === 0) this.removeListener('timeout', cb);
+      else this.once('timeout', cb);
+    }
+    if (t === 0 || this.destroyed) {
+      this.#clearTimer();
+      this.#timeoutMs = t;
+      return this;
+    }
+    if (this.#timer !== undefined && this.#timeoutMs === t) {
+      this.#timer.refresh();
+    } else {
+      this.#clearTimer();
+      this.#timer = setTimeout(this.#onTimeout, t).unref();
+    }
+    this.#timeoutMs = t;
+    return this;
+  }
+
+  /** The idle timeout set by setTimeout() (undefined when none, as net.Socket). */
+  get timeout(): number | undefined {
+    return this.#timeoutMs === 0 ? undefined : this.#timeoutMs;
+  }
+
+  readonly #onTimeout = (): void => {
+    // The timer stays: activity (refresh) re-arms it.
+    this.emit('timeout');
+  };
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Restarts the idle timeout (net.Socket's internal name; node:http calls it). */
+  _unrefTimer(): void {
+    this.#timer?.refresh();
+  }
+
+  /** TCP_NODELAY. A no-op on Unix streams, on split pairs, and once destroyed (as net.Socket). */
+  setNoDelay(noDelay = true): this {
+    this.#sockopt(() => this.#whole?.setNoDelay?.(noDelay));
+    return this;
+  }
+
+  /** SO_KEEPALIVE with the first probe after initialDelay ms. A no-op where setNoDelay is one. */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    if (typeof initialDelay !== 'number' || !Number.isFinite(initialDelay) || initialDelay < 0) {
+      throw new RangeError(`setKeepAlive: initialDelay must be a finite number >= 0, got ${String(initialDelay)}`);
+    }
+    this.#sockopt(() => this.#whole?.setKeepAlive?.(enable, initialDelay));
+    return this;
+  }
+
+  #sockopt(set: () => unknown): void {
+    if (this.destroyed || this.#localInet() === undefined) return;
+    set();
+  }
+
+  /** The runtime keeps Node's loop alive while start() runs; ref()/unref() exist for callers and change nothing. */
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  /** Always false: the stream is connected before toDuplex gets it. */
+  get connecting(): boolean {
+    return false;
+  }
+
+  get pending(): boolean {
+    return false;
+  }
+
+  /** 'open', 'readOnly', 'writeOnly' or 'closed', as net.Socket. */
+  get readyState(): 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.readable && this.writable) return 'open';
+    if (this.readable) return 'readOnly';
+    if (this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#remote()?.address;
+  }
+
+  get remotePort(): number | undefined {
+    return this.#remote()?.port;
+  }
+
+  get remoteFamily(): string | undefined {
+    return this.#remote()?.family;
+  }
+
+  get localAddress(): string | undefined {
+    return this.#localInet()?.address;
+  }
+
+  get localPort(): number | undefined {
+    return this.#localInet()?.port;
+  }
+
+  get localFamily(): string | undefined {
+    return this.#localInet()?.family;
+  }
+
+  /** This end's { address, family, port }, or {} when not a TCP stream (as net.Socket). */
+  address(): SocketAddr | Record<string, never> {
+    const a = this.#localInet();
+    return a === undefined ? {} : { address: a.address, family: a.family, port: a.port };
+  }
+
+  #remote(): SocketAddr | undefined {
+    return (this.#peer ??= inetOf(this.#address('peerAddr')));
+  }
+
+  #localInet(): SocketAddr | undefined {
+    return (this.#local ??= inetOf(this.#address('localAddr')));
+  }
+
+  /** A TCP address of the whole stream, or undefined (split pair, Unix stream, closed before it was read). */
+  #address(which: 'peerAddr' | 'localAddr'): unknown {
+    if (this.#whole === undefined) return undefined;
+    try {
+      return this.#whole[which];
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * Wraps a rented-buffer stream in a node:stream Duplex that node:http, node:tls, stream.pipeline and
+ * other Duplex consumers can use as a socket. Needs the runtime running on this thread. The Duplex owns
+ * the stream from now on: destroying it closes the stream.
+ */
+export function toDuplex(stream: DuplexSource, opts: ToDuplexOptions = {}): SocketDuplex {
+  if (Array.isArray(stream)) {
+    if (stream.length !== 2 || !hasFns(stream[0], ['read', 'close']) || !hasFns(stream[1], ['writeAll', 'shutdown', 'close'])) {
+      throw new TypeError('toDuplex(stream): a pair must be [ReadHalf, WriteHalf] (read/close and writeAll/shutdown/close)');
+    }
+  } else if (!hasFns(stream, ['read', 'writeAll', 'shutdown', 'close'])) {
+    throw new TypeError('toDuplex(stream): stream must have read, writeAll, shutdown and close (a TcpStream, UnixStream, or [ReadHalf, WriteHalf])');
+  }
+  if (opts === null || typeof opts !== 'object') throw new TypeError('toDuplex(stream, opts): opts must be an object');
+  const readSize = opts.readSize ?? 65536;
+  if (typeof readSize !== 'number') throw new TypeError('readSize must be a number');
+  if (!Number.isInteger(readSize) || readSize < 1 || readSize > MAX_READ) {
+    throw new RangeError(`readSize must be an integer in 1..${MAX_READ}, got ${readSize}`);
+  }
+  const hwm = opts.highWaterMark;
+  if (hwm !== undefined) {
+    if (typeof hwm !== 'number') throw new TypeError('highWaterMark must be a number');
+    if (!Number.isInteger(hwm) || hwm < 0) throw new RangeError(`highWaterMark must be an integer >= 0, got ${hwm}`);
+  }
+  const allowHalfOpen = opts.allowHalfOpen ?? true;
+  if (typeof allowHalfOpen !== 'boolean') throw new TypeError('allowHalfOpen must be a boolean');
+  currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
+  return new SocketDuplex(stream, readSize, { highWaterMark: hwm, allowHalfOpen });
+}

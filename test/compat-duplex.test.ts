@@ -1,0 +1,500 @@
+/**
+ * toDuplex on the driver under test, as a stream: stream.pipeline of 256 MiB with a slow consumer
+ * (byte-exact, bounded buffers and RSS), reads pulled only on demand, write callbacks only after the
+ * kernel took the bytes, end() as shutdown, destroy() cancelling what is in flight, a peer reset in the
+ * middle of a pipeline, write after destroy, setTimeout, split pairs and Unix streams, bad input.
+ */
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { toDuplex, type SocketDuplex } from '@ringio/compat';
+import { TcpListener, TcpStream, UnixStream } from '@ringio/net';
+import { sleep, spawn, stats } from '@ringio/runtime';
+import test from 'ava';
+import { fdCount, fdsBackTo, gc, guard, hashToEnd, randomBytes, rejectionOf, rtTest, run, sha256, type AnyErr } from './helpers.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/** node:stream's default highWaterMark for byte streams (Node 20: 16 KiB; 64 KiB from Node 22). */
+const HWM = new Readable().readableHighWaterMark;
+
+/** A connected (client, server) TcpStream pair over a fresh loopback listener. */
+async function tcpPair(): Promise<[TcpStream, TcpStream]> {
+  const l = await TcpListener.bind('127.0.0.1:0');
+  try {
+    const accepted = l.accept();
+    const c = await TcpStream.connect({ host: '127.0.0.1', port: l.localAddr.port });
+    const [s] = await accepted;
+    return [c, s];
+  } finally {
+    await l.close();
+  }
+}
+
+function closeOf(d: SocketDuplex): Promise<unknown> {
+  return d.closed ? Promise.resolve() : guard(once(d, 'close'), 5000, "the Duplex's close");
+}
+
+/**
+ * Reads everything a Duplex delivers until 'end'. (Not with for await: the iterator destroys a Duplex
+ * whose write side is still open when the loop ends.)
+ */
+function collect(d: SocketDuplex): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    d.on('data', (c: Buffer) => parts.push(c));
+    d.once('end', () => resolve(Buffer.concat(parts)));
+    d.once('error', reject);
+  });
+}
+
+rtTest(
+  'stream.pipeline of 256 MiB through toDuplex to a slow consumer: byte-exact, buffers and RSS stay bounded',
+  async (t) => {
+    const TOTAL = 256 * MiB;
+    const CHUNK = 64 * KiB;
+    const RATE = 160 * MiB; // the consumer's pace, bytes per second: well below loopback's
+    await run(async () => {
+      const fds0 = fdCount();
+      const [a, b] = await tcpPair();
+      const src = toDuplex(a);
+      const dst = toDuplex(b);
+      const block = randomBytes(MiB);
+      const hIn = createHash('sha256');
+      // The producer recycles 64 chunks (4 MiB): backpressure keeps at most about 18 of them in flight
+      // (Readable.from's 16, the Duplex's one buffered and one being written), and a chunk overwritten
+      // too early would break the checksum. So the garbage measured is the adapter's, not the producer's.
+      const ring = Array.from({ length: 64 }, () => Buffer.alloc(CHUNK));
+      function* produce(): Generator<Buffer> {
+        for (let i = 0; i < TOTAL / CHUNK; i++) {
+          const c = ring[i % ring.length]!;
+          block.copy(c, 0, ((i * 7919) % 15) * CHUNK, ((i * 7919) % 15) * CHUNK + CHUNK);
+          c.writeUInt32LE(i, 0);
+          hIn.update(c);
+          yield c;
+        }
+      }
+      const hOut = createHash('sha256');
+      let got = 0;
+      const t0 = performance.now();
+      const slow = new Writable({
+        highWaterMark: 64 * KiB,
+        write(chunk: Buffer, _enc, cb) {
+          hOut.update(chunk);
+          got += chunk.length;
+          const ahead = got / RATE - (performance.now() - t0) / 1000;
+          if (ahead > 0) setTimeout(cb, ahead * 1000);
+          else cb();
+        },
+      });
+      let maxReadable = 0;
+      let maxWritable = 0;
+      gc!();
+      const rss0 = process.memoryUsage.rss();
+      let rssPeak = rss0;
+      const sampler = setInterval(() => {
+        rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+        maxReadable = Math.max(maxReadable, dst.readableLength);
+        maxWritable = Math.max(maxWritable, src.writableLength);
+      }, 5);
+      try {
+        await guard(Promise.all([pipeline(Readable.from(produce()), src), pipeline(dst, slow)]), 100_000, '256 MiB pipeline');
+      } finally {
+        clearInterval(sampler);
+      }
+      const secs = (performance.now() - t0) / 1000;
+      t.log(
+        `${secs.toFixed(1)} s (${(TOTAL / MiB / secs).toFixed(0)} MiB/s), RSS +${((rssPeak - rss0) / MiB).toFixed(1)} MiB at peak, ` +
+          `buffered at most ${maxReadable} B readable, ${maxWritable} B writable`,
+      );
+      t.is(got, TOTAL);
+      t.is(hOut.digest('hex'), hIn.digest('hex'), 'byte-exact');
+      t.true(secs >= (TOTAL / RATE) * 0.9, 'the consumer set the pace');
+      t.true(rssPeak - rss0 < 64 * MiB, `peak RSS delta ${((rssPeak - rss0) / MiB).toFixed(1)} MiB < 64 MiB`);
+      t.true(maxReadable <= HWM + 64 * KiB, `the readable side held at most highWaterMark + one read (${maxReadable})`);
+      t.true(maxWritable <= HWM + CHUNK, `the writable side held at most highWaterMark + one chunk (${maxWritable})`);
+      t.is(src.bytesWritten, TOTAL);
+      t.is(dst.bytesRead, TOTAL);
+      // Half-open: src's write side and dst's read side are done, the other two are open until destroy.
+      t.true(src.writableFinished && dst.readableEnded);
+      t.false(src.destroyed || dst.destroyed);
+      src.destroy();
+      dst.destroy();
+      await Promise.all([closeOf(src), closeOf(dst)]);
+      t.true(a.closed && b.closed, 'destroying the Duplexes closed the streams');
+      t.is(stats().opsInFlight, 0);
+      t.is(await fdsBackTo(fds0), fds0);
+    }, 110_000);
+  },
+  120_000,
+);
+
+rtTest('reads are pulled: a paused Duplex stops reading the socket, and the peer is held back by TCP', async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(b, { readSize: 16 * KiB });
+    t.is(d.bytesRead, 0);
+    const src = randomBytes(16 * MiB);
+    const writer = spawn(async () => {
+      await a.writeAll(src);
+      await a.shutdown();
+    });
+    await sleep(100);
+    t.is(d.bytesRead, 0, 'nothing is read before anyone reads the Duplex');
+    const first = (await guard(once(d, 'data'), 5000, 'first chunk'))[0] as Buffer;
+    d.pause();
+    await sleep(200);
+    const held = d.bytesRead;
+    t.true(held <= first.length + d.readableHighWaterMark + 16 * KiB, `read ${held} bytes while paused`);
+    t.true(d.readableLength <= d.readableHighWaterMark + 16 * KiB);
+    await sleep(100);
+    t.is(d.bytesRead, held, 'no read while paused');
+    t.is(writer.isFinished, false, "the peer's writeAll is held back");
+    d.resume();
+    const rest = await guard(collect(d), 20_000, 'the rest');
+    await writer;
+    t.is(sha256(first, rest), sha256(src));
+    d.destroy();
+    await Promise.all([closeOf(d), a.close()]);
+    t.is(stats().opsInFlight, 0);
+  });
+});
+
+rtTest("a write's callback runs only after the kernel took all of its bytes", async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    const big = randomBytes(64 * MiB); // more than the loopback socket buffers hold
+    let done: Error | null | undefined;
+    let finished = false;
+    d.write(big, (e) => {
+      done = e;
+      finished = true;
+    });
+    await sleep(300);
+    t.false(finished, 'the callback waits while the peer does not read');
+    t.is(d.bytesWritten, 0);
+    t.is(d.writableLength, big.length, 'the chunk is still owed');
+    const reading = spawn(() => hashToEnd(b));
+    const until = performance.now() + 20_000;
+    while (!finished && performance.now() < until) await sleep(5);
+    t.true(finished);
+    t.is(done, null, 'no error');
+    t.is(d.bytesWritten, big.length);
+    d.end();
+    const [n, hash] = await guard(reading, 20_000, 'the peer reads to EOF');
+    t.is(n, big.length);
+    t.is(hash, sha256(big));
+    d.destroy();
+    await Promise.all([closeOf(d), b.close()]);
+  });
+});
+
+rtTest('corked writes go out byte-exact: small batches in one send, large ones chunk by chunk', async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    const sizes = [[10, 200, 3000], [5, 100 * KiB, 7, 8, 9, 20 * KiB, 40 * KiB, 1], [64 * KiB], [30 * KiB, 30 * KiB, 30 * KiB]];
+    const all: Buffer[] = [];
+    const callbacks: Array<Error | null | undefined> = [];
+    const reading = spawn(() => hashToEnd(b));
+    for (const batch of sizes) {
+      d.cork();
+      const written = batch.map((n) => {
+        const c = randomBytes(n);
+        all.push(c);
+        return new Promise<void>((resolve) =>
+          d.write(c, (e) => {
+            callbacks.push(e);
+            resolve();
+          }),
+        );
+      });
+      d.uncork();
+      await guard(Promise.all(written), 10_000, 'the batch');
+    }
+    d.end();
+    const [n, hash] = await guard(reading, 10_000, 'the peer reads everything');
+    const total = all.reduce((x, c) => x + c.length, 0);
+    t.is(n, total);
+    t.is(hash, sha256(...all));
+    t.is(callbacks.length, all.length);
+    t.true(callbacks.every((e) => e == null), 'every callback without error');
+    t.is(d.bytesWritten, total);
+    d.destroy();
+    await Promise.all([closeOf(d), b.close()]);
+  });
+});
+
+rtTest('end() shuts the write side down after the pending writes; the Duplex keeps reading (half-open)', async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    const msg = randomBytes(MiB);
+    d.write(msg.subarray(0, MiB / 2));
+    d.write(msg.subarray(MiB / 2));
+    d.end();
+    const reading = spawn(() => hashToEnd(b));
+    await guard(once(d, 'finish'), 10_000, "'finish'");
+    const [n, hash] = await guard(reading, 10_000, 'the peer reads to EOF');
+    t.is(n, msg.length);
+    t.is(hash, sha256(msg), 'the peer got both writes, then end of stream');
+    t.false(d.destroyed, 'still open for reading');
+    t.is(d.readyState, 'readOnly');
+    const back = randomBytes(100_000);
+    await b.writeAll(back);
+    await b.shutdown();
+    const got = await guard(collect(d), 10_000, 'the Duplex reads after its end()');
+    t.true(got.equals(back));
+    await closeOf(d); // both sides done: autoDestroy closes the stream
+    t.true(a.closed);
+    t.is(d.readyState, 'closed');
+    await b.close();
+    t.is(stats().opsInFlight, 0);
+  });
+});
+
+rtTest('allowHalfOpen: false ends the write side when the peer ends, as net.Socket', async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a, { allowHalfOpen: false });
+    d.resume();
+    await b.shutdown();
+    await guard(once(d, 'finish'), 5000, "'finish' after the peer's end");
+    const [n] = await b.read(Buffer.alloc(8));
+    t.is(n, 0, 'the peer reads end of stream');
+    await closeOf(d);
+    await b.close();
+  });
+});
+
+rtTest('destroy() cancels the read in flight, closes the stream and frees the fd', async (t) => {
+  await run(async () => {
+    const fds0 = fdCount();
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    const errors: unknown[] = [];
+    d.on('error', (e) => errors.push(e));
+    d.resume(); // a read is now in flight
+    await sleep(20);
+    t.is(stats().opsInFlight, 1);
+    d.destroy();
+    await closeOf(d);
+    t.true(a.closed);
+    t.is(a.fd, -1);
+    t.is(stats().opsInFlight, 0, 'the read was cancelled and answered');
+    t.deepEqual(errors, [], 'destroy() without an error emits none');
+    const [n] = await b.read(Buffer.alloc(8));
+    t.is(n, 0, 'the peer sees the connection closed');
+    await b.close();
+    t.is(fdCount(), fds0);
+  });
+});
+
+rtTest("destroy(err) emits that error and 'close'; write after destroy gives ERR_STREAM_DESTROYED", async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    const boom = Object.assign(new Error('boom'), { code: 'EBOOM' });
+    const errored = once(d, 'error');
+    d.destroy(boom);
+    t.is((await errored)[0], boom);
+    await closeOf(d);
+    const errors: unknown[] = [];
+    d.on('error', (e) => errors.push(e));
+    const err = await new Promise<AnyErr | null | undefined>((resolve) => d.write(Buffer.from('late'), resolve));
+    t.is(err?.code, 'ERR_STREAM_DESTROYED');
+    await sleep(10);
+    t.deepEqual(errors, [], "no second 'error' event");
+    await b.close();
+  });
+});
+
+rtTest('a peer reset in the middle of a pipeline gives an error event with code ECONNRESET', async (t) => {
+  await run(async () => {
+    const fds0 = fdCount();
+    const l = await TcpListener.bind('127.0.0.1:0');
+    let received = 0;
+    const peer = net.connect(l.localAddr.port, '127.0.0.1');
+    peer.on('data', (c: Buffer) => {
+      received += c.length;
+      if (received >= 4 * MiB && !peer.destroyed) peer.resetAndDestroy();
+    });
+    peer.on('error', () => {});
+    const [s] = await l.accept();
+    await l.close();
+    const d = toDuplex(s);
+    const events: AnyErr[] = [];
+    d.on('error', (e) => events.push(e));
+    d.resume(); // read too, as a protocol would: the reset reaches the read or the write first
+    const chunk = randomBytes(64 * KiB);
+    const source = Readable.from(
+      (function* () {
+        for (;;) yield chunk;
+      })(),
+    );
+    const err = await guard(rejectionOf(t, pipeline(source, d)), 10_000, 'the pipeline fails');
+    t.is(err.code, 'ECONNRESET', `the pipeline failed with ${err.code}: ${err.message}`);
+    t.true(events.length >= 1);
+    t.is(events[0]!.code, 'ECONNRESET');
+    t.is(events[0]!.buf, undefined, "the adapter's rented buffer is not on the error");
+    t.true(received >= 4 * MiB);
+    await closeOf(d);
+    t.true(s.closed);
+    t.is(stats().opsInFlight, 0);
+    t.is(await fdsBackTo(fds0), fds0);
+  });
+});
+
+rtTest("setTimeout(ms) emits 'timeout' after ms without I/O, activity restarts it, 0 disables it", async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    d.resume();
+    let timeouts = 0;
+    d.on('timeout', () => timeouts++);
+    const t0 = performance.now();
+    let viaCb = 0;
+    t.is(d.setTimeout(80, () => viaCb++), d);
+    t.is(d.timeout, 80);
+    // Traffic every 20 ms for 300 ms keeps it from firing.
+    for (let i = 0; i < 15; i++) {
+      await b.writeAll(Buffer.from('x'));
+      await sleep(20);
+    }
+    t.is(timeouts, 0, 'no timeout while data flows');
+    await guard(once(d, 'timeout'), 2000, "'timeout'");
+    const idle = performance.now() - t0;
+    t.true(idle >= 300 + 60, `fired after the traffic stopped (${idle.toFixed(0)} ms)`);
+    t.is(viaCb, 1, 'the callback was added as a once listener');
+    t.false(d.destroyed, "'timeout' does not destroy");
+    d.setTimeout(0);
+    t.is(d.timeout, undefined);
+    const before = timeouts;
+    await sleep(200);
+    t.is(timeouts, before, 'setTimeout(0) disabled it');
+    d.destroy();
+    await Promise.all([closeOf(d), b.close()]);
+  });
+});
+
+rtTest('net.Socket surface: addresses, address(), setNoDelay, setKeepAlive, ref/unref, readyState', async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    t.is(d.remoteAddress, '127.0.0.1');
+    t.is(d.remotePort, b.localAddr.port);
+    t.is(d.remoteFamily, 'IPv4');
+    t.is(d.localAddress, '127.0.0.1');
+    t.is(d.localPort, b.peerAddr.port);
+    t.deepEqual(d.address(), { address: '127.0.0.1', family: 'IPv4', port: b.peerAddr.port });
+    t.is(d.setNoDelay(false), d);
+    t.is(d.setKeepAlive(true, 3000), d);
+    t.is(d.ref(), d);
+    t.is(d.unref(), d);
+    t.false(d.connecting);
+    t.is(d.readyState, 'open');
+    d.destroy();
+    await closeOf(d);
+    t.is(d.readyState, 'closed');
+    t.is(d.remotePort, b.localAddr.port, 'addresses read before destroy stay');
+    t.is(d.setNoDelay(true), d, 'a no-op once destroyed, as net.Socket');
+    await b.close();
+  });
+});
+
+rtTest('a split pair and a Unix stream pair work as Duplexes (no TCP addresses, socket options are no-ops)', async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const halves = toDuplex(a.intoSplit());
+    const [u1, u2] = UnixStream.pair();
+    const unix = toDuplex(u1);
+    for (const [d, peer] of [
+      [halves, b],
+      [unix, u2],
+    ] as const) {
+      const msg = randomBytes(300_000);
+      const echoing = spawn(async () => {
+        let buf = Buffer.allocUnsafe(65536);
+        for (;;) {
+          const [n, got] = await peer.read(buf);
+          if (n === 0) break;
+          [, buf] = await peer.writeAll(got, { length: n });
+        }
+        await peer.shutdown();
+      });
+      d.end(msg);
+      const back = await guard(collect(d), 10_000, 'echo');
+      await echoing;
+      t.true(back.equals(msg));
+      t.is(d.remoteAddress, undefined);
+      t.is(d.localPort, undefined);
+      t.deepEqual(d.address(), {});
+      t.is(d.setNoDelay(true), d);
+      t.is(d.setKeepAlive(true), d);
+      await closeOf(d);
+      await peer.close();
+    }
+    t.true(a.closed && u1.closed);
+    t.is(stats().opsInFlight, 0);
+  });
+});
+
+rtTest('bad input: TypeError and RangeError from toDuplex and the socket methods', async (t) => {
+  await run(async () => {
+    const [u1, u2] = UnixStream.pair();
+    for (const bad of [null, undefined, 42, 'sock', {}, { read() {} }, [], [u1], [u1, {}], [{}, u1]]) {
+      t.throws(() => toDuplex(bad as never), { instanceOf: TypeError }, `toDuplex(${JSON.stringify(bad)})`);
+    }
+    t.throws(() => toDuplex(u1, null as never), { instanceOf: TypeError });
+    t.throws(() => toDuplex(u1, { readSize: '1' as never }), { instanceOf: TypeError });
+    for (const readSize of [0, -1, 1.5, NaN, 2 ** 31]) {
+      t.throws(() => toDuplex(u1, { readSize }), { instanceOf: RangeError }, `readSize ${readSize}`);
+    }
+    t.throws(() => toDuplex(u1, { highWaterMark: '1' as never }), { instanceOf: TypeError });
+    t.throws(() => toDuplex(u1, { highWaterMark: -1 }), { instanceOf: RangeError });
+    t.throws(() => toDuplex(u1, { allowHalfOpen: 'yes' as never }), { instanceOf: TypeError });
+    const d = toDuplex(u1);
+    t.throws(() => d.setTimeout('5' as never), { instanceOf: TypeError });
+    t.throws(() => d.setTimeout(-1), { instanceOf: RangeError });
+    t.throws(() => d.setTimeout(5, 'cb' as never), { instanceOf: TypeError });
+    t.throws(() => d.setKeepAlive(true, -1), { instanceOf: RangeError });
+    t.throws(() => d.setKeepAlive(true, '5' as never), { instanceOf: RangeError });
+    d.destroy();
+    await closeOf(d);
+    await u2.close();
+  });
+});
+
+rtTest('a Duplex left open when the runtime shuts down is destroyed with ERR_RINGIO_CLOSED and closes its stream', async (t) => {
+  const fds0 = fdCount();
+  let d!: SocketDuplex;
+  let a!: TcpStream;
+  let b!: TcpStream;
+  const errors: AnyErr[] = [];
+  let closed!: Promise<unknown>;
+  await run(async () => {
+    [a, b] = await tcpPair();
+    d = toDuplex(a);
+    d.on('error', (e) => errors.push(e));
+    closed = new Promise((resolve) => d.on('close', resolve));
+    d.resume(); // a read in flight when main returns
+    await sleep(10);
+  });
+  await guard(closed, 5000, "the Duplex's 'close'");
+  t.is(errors.length, 1);
+  t.is(errors[0]!.code, 'ERR_RINGIO_CLOSED');
+  t.true(a.closed);
+  await b.close();
+  t.is(fdCount(), fds0, 'the stream was closed without the runtime');
+});
+
+test.serial('toDuplex outside a runtime throws ERR_RINGIO_NO_RUNTIME', async (t) => {
+  const [u1, u2] = UnixStream.pair();
+  const err = t.throws(() => toDuplex(u1)) as AnyErr;
+  t.is(err.code, 'ERR_RINGIO_NO_RUNTIME');
+  await u1.close();
+  await u2.close();
+});
