@@ -297,6 +297,11 @@ struct ThreadEnv {
       check = nullptr;
       idle = nullptr;
     }
+    // The next runtime on this thread starts from scratch with new handles: no idle handle running,
+    // no conversation going on.
+    idle_on = false;
+    refed = false;
+    last_delivery_ns = 0;
     if (!delivering) pending.clear();
     area_ref.Reset();
     on_wake.Reset();

@@ -372,23 +372,21 @@ test('the sleep/wake race with spinning off (RINGIO_SPIN_US=0), 4 s in a child p
   t.is(r1.rounds, r0.rounds);
 });
 
-// KNOWN BUG (addon/threads.cc, reported; remove .failing once fixed): ThreadEnv::Unregister() does not
-// reset `idle_on`. A runtime that ends between libuv's prepare and check phases (from a poll-phase
-// callback) while a token sits in its doorbell's inbox leaves idle_on set; the next runtime on that
-// thread registers a fresh idle handle, and its first "token arrived while busy" prepare phase calls
-// StartIdle(), which returns early without starting it. libuv then blocks with the token undelivered
-// and the state RUNNING, so no waker writes the eventfd: a lost wake. Hangs in a few rounds here.
-test.failing('a runtime that ended between the prepare and check phases does not make the next runtime on the thread lose a wake (known bug: stale idle_on)', async (t) => {
+// Regression (addon/threads.cc): ThreadEnv::Unregister() used to leave `idle_on` set. A runtime that
+// ended between libuv's prepare and check phases (from a poll-phase callback) while a token sat in its
+// doorbell's inbox left it set; the next runtime on that thread then never started its idle handle, so
+// libuv blocked with the token undelivered and the state RUNNING: a lost wake.
+test('a runtime that ended between the prepare and check phases does not make the next runtime on the thread lose a wake', async (t) => {
   t.timeout(120_000);
   const r = await runNode([fixture('threads-stale-idle.mjs'), '30'], 100_000);
   t.is(r.signal, null, `hung (${r.stderr.trim()})`);
   t.regex(r.stdout, /no hang/);
 });
 
-// KNOWN BUG (threads/cell.ts, reported; remove .failing once fixed): every primitive is a growable
-// SharedArrayBuffer reserving HEADER + MAX_RING (256 MiB) of address space, so holding ~30k of them at
-// once (this machine) kills the process with V8's fatal "heap out of memory" instead of an error.
-test.failing('holding 100k oneshots at once gives an error (or works), never a fatal crash (known bug: 256 MiB reserved per primitive)', async (t) => {
+// Every primitive is a growable SharedArrayBuffer, a memory mapping of its own; the kernel caps a
+// process's mappings and V8 dies (fatal "heap out of memory") when a reservation fails. cell.ts checks
+// the mapping count before it gets there and refuses with ERR_RINGIO_TOO_MANY_PRIMITIVES.
+test('holding 100k oneshots at once gives an error (or works), never a fatal crash', async (t) => {
   t.timeout(60_000);
   const r = await runNode([fixture('threads-many-primitives.mjs'), '100000', 'oneshot'], 45_000);
   t.is(r.signal, null, `the process died: ${r.stderr.split('\n').find((l) => /FATAL|Segmentation/.test(l)) ?? r.stderr.slice(0, 300)}`);

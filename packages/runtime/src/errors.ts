@@ -16,7 +16,8 @@ export type RingioErrorCode =
   | 'ERR_RINGIO_THREAD_ENTRY'
   | 'ERR_RINGIO_THREAD_EXIT'
   | 'ERR_RINGIO_TOO_MANY_THREADS'
-  | 'ERR_RINGIO_ONESHOT_USED';
+  | 'ERR_RINGIO_ONESHOT_USED'
+  | 'ERR_RINGIO_TOO_MANY_PRIMITIVES';
 
 const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_NESTED_START: 'a ringio runtime is already running on this thread',
@@ -32,6 +33,7 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_THREAD_EXIT: 'a thread exited before it produced a result',
   ERR_RINGIO_TOO_MANY_THREADS: 'too many threads run a ringio runtime at once',
   ERR_RINGIO_ONESHOT_USED: 'this oneshot has already been used',
+  ERR_RINGIO_TOO_MANY_PRIMITIVES: 'too many live channels, oneshots and watches for the process',
 };
 
 export class RingioError extends Error {

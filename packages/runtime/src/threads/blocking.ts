@@ -56,6 +56,15 @@ interface PoolWorker {
   known: Set<number>;
 }
 
+function isDetached(ab: ArrayBuffer): boolean {
+  try {
+    structuredClone(ab);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** Source text → function id, for every function that passed the shippability check. */
 const compiled = new Map<string, number>();
 let nextFnId = 1;
@@ -242,6 +251,13 @@ export function spawnBlocking(...all: unknown[]): JoinHandle<unknown> {
   const transfer = opts.transfer ?? [];
   if (!Array.isArray(transfer) || transfer.some((t) => !(t instanceof ArrayBuffer))) {
     throw new TypeError('transfer must be an array of ArrayBuffers');
+  }
+  // postMessage silently drops a message whose transfer list holds a detached buffer (Node 20): the
+  // job would never run. Refuse it here.
+  for (const ab of transfer) {
+    if (ab.byteLength === 0 && isDetached(ab)) {
+      throw ringioError('ERR_RINGIO_NOT_CLONEABLE', 'spawnBlocking: transfer lists an ArrayBuffer that is already detached');
+    }
   }
   let msg: JobMsg;
   let src: string | undefined;

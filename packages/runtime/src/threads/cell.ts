@@ -13,7 +13,9 @@
  *     unlocking. Together with the doorbell's own protocol no wake is lost.
  *  3. The ring only grows, doubling, up to MAX_RING. It grows while no one reads it: under the lock.
  */
+import { readFileSync } from 'node:fs';
 import { native } from '../addon.js';
+import { ringioError } from '../errors.js';
 
 export const KIND_CHANNEL = 1;
 export const KIND_ONESHOT = 2;
@@ -62,6 +64,49 @@ interface GrowableSAB extends SharedArrayBuffer {
 }
 const GrowableSAB = SharedArrayBuffer as unknown as new (length: number, opts: { maxByteLength: number }) => GrowableSAB;
 
+// ---- the address-space guard -------------------------------------------------------------------
+// A growable buffer is a memory mapping of its own (two, once part of it is in use). The kernel caps a
+// process's mappings (vm.max_map_count, 65530 by default), and V8 treats a failed reservation as a
+// fatal out-of-memory: the process dies. So before making a cell we make sure the mappings have room,
+// reading /proc/self/maps only once per batch of creations sized to stay clear of the cap.
+const MAP_HEADROOM = 8192; // mappings left for V8's heap, libraries, thread stacks
+let creationsBeforeCheck = 0;
+
+function mapLimit(): number {
+  try {
+    return Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8').trim()) || 65530;
+  } catch {
+    return 65530;
+  }
+}
+
+function mappingCount(): number {
+  try {
+    const maps = readFileSync('/proc/self/maps');
+    let n = 0;
+    for (let i = maps.indexOf(10); i >= 0; i = maps.indexOf(10, i + 1)) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+function reserveMapping(): void {
+  if (creationsBeforeCheck-- > 0) return;
+  const limit = mapLimit();
+  const room = limit - MAP_HEADROOM - mappingCount();
+  if (room <= 0) {
+    creationsBeforeCheck = 0;
+    throw ringioError(
+      'ERR_RINGIO_TOO_MANY_PRIMITIVES',
+      `too many live channels, oneshots and watches: each is a memory mapping and the process is near its limit ` +
+        `of ${limit} (vm.max_map_count); drop unused ones or raise the limit`,
+    );
+  }
+  // Each creation adds at most 2 mappings; other threads create too, so check again well before.
+  creationsBeforeCheck = Math.floor(room / 16);
+}
+
 export class Cell {
   readonly sab: SharedArrayBuffer;
   readonly w: Int32Array;
@@ -79,6 +124,7 @@ export class Cell {
   }
 
   static create(kind: number, capacity: number, ringBytes: number): Cell {
+    reserveMapping();
     const sab = new GrowableSAB(HEADER_BYTES + ringBytes, { maxByteLength: HEADER_BYTES + MAX_RING });
     const w = new Int32Array(sab);
     w[H_UID] = native.ringio_thread_uid() | 0;

@@ -5,6 +5,7 @@
  */
 import { Cell, H_CLOSED, KIND_CHANNEL, SIDE_RECV, SIDE_SEND, type Popped } from './cell.js';
 import { checkTransfer, decode, detach, encode, type Encoded } from './codec.js';
+import { registerHandle } from './share.js';
 import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared.js';
 
 const OK = 0;
@@ -240,5 +241,5 @@ export function channel<T = unknown>(capacity = 1024): Channel<T> {
   }
   // Start small: the ring doubles as needed (a growable buffer reserves address space, not memory).
   const ring = Math.min(64 * 1024, Math.max(256, 2 ** Math.ceil(Math.log2(capacity * 32))));
-  return new Channel<T>(Cell.create(KIND_CHANNEL, capacity, ring));
+  return registerHandle(new Channel<T>(Cell.create(KIND_CHANNEL, capacity, ring)));
 }

@@ -40,9 +40,9 @@ export function encode(value: unknown): Encoded {
       return { tag: T_STRING, bytes: Buffer.from(value, 'utf8') };
     default:
       if (value === null) return { tag: T_NULL, bytes: EMPTY };
-      // An Error at the top keeps its class, stack and own properties (code, errno, ...).
-      if (value instanceof Error) return { tag: T_ERROR, bytes: serialize(toWire(value)) };
       try {
+        // An Error at the top keeps its class, stack and own properties (code, errno, ...).
+        if (value instanceof Error) return { tag: T_ERROR, bytes: serialize(toWire(value)) };
         return { tag: T_CLONE, bytes: serialize(value) };
       } catch (e) {
         throw ringioError(

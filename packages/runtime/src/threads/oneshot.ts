@@ -4,6 +4,7 @@
 import { ringioError } from '../errors.js';
 import { Cell, H_AUX0, H_AUX1, H_CLOSED, KIND_ONESHOT, SIDE_RECV, type Popped } from './cell.js';
 import { checkTransfer, decode, detach, encode } from './codec.js';
+import { registerHandle } from './share.js';
 import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared.js';
 
 const H_SENT = H_AUX0;
@@ -119,5 +120,5 @@ export class Oneshot<T = unknown> extends SharedHandle {
 
 /** A single-use slot for one value from one thread to another; hand it over in start()'s `shared`. */
 export function oneshot<T = unknown>(): Oneshot<T> {
-  return new Oneshot<T>(Cell.create(KIND_ONESHOT, 1, 256));
+  return registerHandle(new Oneshot<T>(Cell.create(KIND_ONESHOT, 1, 256)));
 }

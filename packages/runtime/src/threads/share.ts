@@ -148,3 +148,10 @@ export function shareable<T>(value: T): unknown {
 export function fromShareable<T = unknown>(value: unknown): T {
   return reviveShared(value) as T;
 }
+
+/** Registers a handle made on this thread: a descriptor of its cell revived here returns it. */
+export function registerHandle<T extends SharedHandle>(h: T): T {
+  handles.set(h._cell.uid, new WeakRef(h));
+  forget.register(h, h._cell.uid);
+  return h;
+}

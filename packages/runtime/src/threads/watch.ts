@@ -4,6 +4,7 @@
  */
 import { Cell, H_AUX0, H_CLOSED, KIND_WATCH, SIDE_RECV } from './cell.js';
 import { decode, encode } from './codec.js';
+import { registerHandle } from './share.js';
 import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared.js';
 
 const H_VERSION = H_AUX0;
@@ -140,5 +141,5 @@ export function watch<T = unknown>(initial: T): Watch<T> {
   } finally {
     cell.unlock();
   }
-  return new Watch<T>(cell);
+  return registerHandle(new Watch<T>(cell));
 }
