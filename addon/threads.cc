@@ -126,7 +126,10 @@ struct ThreadEnv {
     auto* t = static_cast<ThreadEnv*>(h->data);
     Door& d = t->door();
     if (t->Spin()) {
+      // Deliver now rather than in the check phase: the other thread is waiting for our answer.
+      // The idle handle keeps this poll from blocking, since JS may have queued work just now.
       t->StartIdle();
+      t->Deliver();
       return;
     }
     d.state.store(kParked, std::memory_order_seq_cst);
