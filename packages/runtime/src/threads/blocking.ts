@@ -9,8 +9,9 @@
  *     ReferenceError that says so.
  *  2. A job aborted while queued never runs; one aborted while running has its worker terminated
  *     (JS cannot be interrupted otherwise) and replaced on demand.
- *  3. The pool belongs to one runtime and is terminated when that runtime shuts down; jobs still
- *     queued or running then reject with ERR_RINGIO_CLOSED.
+ *  3. The pool belongs to one runtime and is terminated when that runtime shuts down; the handles
+ *     of jobs still queued or running then reject (an AbortError whose cause is ERR_RINGIO_CLOSED, as
+ *     for every task at shutdown).
  *  4. Arguments travel by postMessage (structured clone, `transfer` moves ArrayBuffers without a
  *     copy); results too, and ArrayBuffers in a result are transferred back, not copied.
  */
