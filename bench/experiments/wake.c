@@ -14,10 +14,13 @@
 //        /tmp/wake [OPTIONS]          the measurement: one line per run, then medians over rounds
 //   --n N          timed round trips per run (200000)   --warmup N  untimed round trips first (5000)
 //   --rounds R     runs of every (pinning, mode); rounds are interleaved so drift hits all alike (5)
-//   --modes LIST   comma-separated subset of the modes below (all of them)
+//   --modes LIST   comma-separated modes below, run in this order within a round (all but efd+enter)
 //   --pin LIST     on (A on CPU 0, B on CPU 1) and/or off (scheduler's choice): on,off
 //   --ring KIND    defer (ringio's first choice) or coop (its fallback): defer
 //   --carry K      NOPs that each wake in the +carry modes submits anyway (4)
+//   --cpu-split    read the thread CPU clock around every wake call, to split CPU time exactly between
+//                  the waker and the woken side (costs two clock_gettime syscalls per wake, so the
+//                  latency runs leave it off and use the wake call's median wall time instead)
 //
 // Modes (what the waker does; what the woken thread does after epoll_wait returns):
 //   spin       store to an atomic; the peer busy-waits on it. No sleeping: the floor.
@@ -28,7 +31,19 @@
 //              rechecks IORING_SQ_TASKRUN (see wait_ring for why).
 //   efd+carry  (a) after an io_uring_enter that submits K NOPs the thread had to submit anyway.
 //   msg+carry  (b) as msg, with the MSG_RING in the same enter as those K NOPs.
+//   efd+enter  control: efd, but the woken side also makes the empty GETEVENTS enter that (b) needs.
 // The carried NOPs have IOSQE_CQE_SKIP_SUCCESS, so they stand for submitted work without adding CQEs.
+// Rings are set up as ringio's, plus IORING_SETUP_TASKRUN_FLAG, which the "msg" protocol relies on.
+//
+// Output, one line per run: rt_p50/rt_p99 = round trip; cpu/rt = thread CPU time per round trip per thread
+// (one wake sent plus one received); waker = median time inside the wake call(s), which never block (with
+// --cpu-split: their mean thread CPU time); woken = cpu/rt - waker; w_sys, epoll, read, enter = syscalls
+// per wake on the waker's and on the woken side (counted here; `strace -c -f` agrees); spur = wake-ups that
+// found nothing; same = share of round trips whose two wakes ran on one CPU; ivcs = involuntary context
+// switches per 1000 wakes; others, steal = share of the machine's CPU that other processes used, and that
+// the hypervisor stole, while the run lasted (these three say how disturbed a run was: the machine is
+// shared); oneway = median time from the waker starting its wake call to the woken thread's epoll_wait
+// returning; turn = median time from that return to the start of the reply.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -87,12 +102,13 @@ struct mode {
   bool skip_src;   // IOSQE_CQE_SKIP_SUCCESS on the MSG_RING SQE
   bool read_last;  // woken side: enter and reap, then read the eventfd (else read first, as ringio does)
   bool carry;      // the wake shares an enter with --carry NOPs
+  bool bell_enter; // control: after reading the doorbell, also enter with GETEVENTS as (b) must
 };
 static const struct mode kModes[] = {
-    {"spin", K_SPIN, false, false, false},     {"efd", K_EFD, false, false, false},
-    {"msg-naive", K_MSG, false, false, false}, {"msg-skip", K_MSG, true, false, false},
-    {"msg", K_MSG, true, true, false},         {"efd+carry", K_EFD, false, false, true},
-    {"msg+carry", K_MSG, true, true, true},
+    {"spin", K_SPIN, false, false, false, false},     {"efd", K_EFD, false, false, false, false},
+    {"msg-naive", K_MSG, false, false, false, false}, {"msg-skip", K_MSG, true, false, false, false},
+    {"msg", K_MSG, true, true, false, false},         {"efd+carry", K_EFD, false, false, true, false},
+    {"msg+carry", K_MSG, true, true, true, false},    {"efd+enter", K_EFD, false, false, false, true},
 };
 #define NMODES (int)(sizeof kModes / sizeof kModes[0])
 
@@ -112,6 +128,11 @@ struct side {
   uint64_t* wake_ns;   // per timed wake: time spent in the waker's call(s)
   uint64_t* carry_ns;  // per timed wake (efd+carry): of which the enter that carried the NOPs
   uint64_t* rt_ns;     // thread A only: per round trip
+  uint64_t* oneway_ns; // per wake received: from the peer starting its wake call to our epoll_wait return
+  uint64_t* turn_ns;   // per wake received: from our epoll_wait return to the start of our reply
+  uint64_t woke_at;    // when the epoll_wait that delivered the token returned
+  uint64_t waker_cpu;  // --cpu-split: thread CPU time spent in timed wake calls
+  _Atomic uint64_t sent_at;  // when this side last started a wake call (read by the peer it woke)
   int16_t* cpu_at;     // per timed wake: the CPU the waker ran on (unpinned: did the threads share one?)
   long nivcsw;         // involuntary context switches during the timed part: someone else wanted the CPU
   _Alignas(64) _Atomic uint64_t spin_seq;  // spin mode: the last token this side received
@@ -120,7 +141,7 @@ struct side {
 
 struct run {
   const struct mode* m;
-  bool pin;
+  bool pin, cpu_split;
   int ring_kind, carry;
   long n, warmup;
   struct side s[2];
@@ -237,7 +258,7 @@ static int wait_ring(const struct mode* m, struct side* S) {
   // took the task-work list; such a message has set IORING_SQ_TASKRUN before signalling (or, on a
   // COOP ring, has already posted its CQE), so checking both after the read cannot miss it.
   int got = 0;
-  bool enter = true;
+  bool enter = kflags(S) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);  // with TASKRUN_FLAG, no guessing
   for (;;) {
     if (enter) get_events(S);
     got += reap(S);
@@ -256,6 +277,7 @@ static void wait_for(struct run* R, struct side* S, uint64_t seq) {
   for (;;) {
     struct epoll_event ev[4];
     int n = epoll_wait(S->epfd, ev, 4, -1);
+    uint64_t t = now_ns();
     S->c.epoll++;
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -263,19 +285,26 @@ static void wait_for(struct run* R, struct side* S, uint64_t seq) {
     }
     int got = 0;
     for (int i = 0; i < n; i++) {
-      if (ev[i].data.u32 == EV_BELL)
+      if (ev[i].data.u32 == EV_BELL) {
         got += (int)read_efd(S, S->bell_efd);
-      else
+        if (R->m->bell_enter) get_events(S);
+      } else {
         got += wait_ring(R->m, S);
+      }
     }
-    if (got > 0) return;
+    if (got > 0) {
+      S->woke_at = t;
+      return;
+    }
     S->c.spurious++;  // woke up for nothing: a wasted epoll_wait plus whatever the handler did
   }
 }
 
 static void wake(struct run* R, struct side* S, struct side* P, uint64_t seq, long k) {
   const struct mode* m = R->m;
+  uint64_t c0 = R->cpu_split && k >= 0 ? thread_cpu_ns() : 0;
   uint64_t t0 = now_ns(), t1 = t0;
+  atomic_store_explicit(&S->sent_at, t0, memory_order_relaxed);  // the wake itself orders this store
   if (m->kind == K_SPIN) {
     atomic_store_explicit(&P->spin_seq, seq, memory_order_release);
   } else if (m->kind == K_EFD) {
@@ -299,6 +328,7 @@ static void wake(struct run* R, struct side* S, struct side* P, uint64_t seq, lo
     S->wake_ns[k] = now_ns() - t0;
     if (S->carry_ns) S->carry_ns[k] = t1 - t0;
     S->cpu_at[k] = (int16_t)sched_getcpu();  // glibc reads it from rseq: no syscall
+    if (R->cpu_split) S->waker_cpu += thread_cpu_ns() - c0;
   }
 }
 
@@ -342,9 +372,19 @@ static void* side_main(void* p) {
       uint64_t t0 = now_ns();
       wake(R, S, P, seq, k);
       wait_for(R, S, seq);
-      if (k >= 0) S->rt_ns[k] = now_ns() - t0;
+      uint64_t t1 = now_ns();
+      if (k >= 0) {
+        S->rt_ns[k] = t1 - t0;
+        S->oneway_ns[k] = S->woke_at - atomic_load_explicit(&P->sent_at, memory_order_relaxed);
+        S->turn_ns[k] = t1 - S->woke_at;  // A's handling up to where its next round trip starts
+      }
     } else {
       wait_for(R, S, seq);
+      uint64_t t1 = now_ns();
+      if (k >= 0) {
+        S->oneway_ns[k] = S->woke_at - atomic_load_explicit(&P->sent_at, memory_order_relaxed);
+        S->turn_ns[k] = t1 - S->woke_at;
+      }
       wake(R, S, P, seq, k);
     }
   }
@@ -379,6 +419,7 @@ struct result {
   // the same CPU, involuntary context switches per 1000 wakes, and the share of the machine's CPU that
   // other processes used and that the hypervisor stole while the run lasted.
   double same, ivcs, others, steal;
+  double oneway, turn;  // median one-way wake latency and median handling time after waking, ns
 };
 
 struct cpustat {
@@ -409,11 +450,13 @@ static double self_cpu_ticks(void) {
   return s * (double)sysconf(_SC_CLK_TCK);
 }
 
-static struct result run_one(const struct mode* m, bool pin, int ring_kind, long n, long warmup, int carry) {
+static struct result run_one(const struct mode* m, bool pin, bool cpu_split, int ring_kind, long n, long warmup,
+                             int carry) {
   struct run* R = aligned_alloc(64, (sizeof(struct run) + 63) / 64 * 64);
   memset(R, 0, sizeof *R);
   R->m = m;
   R->pin = pin;
+  R->cpu_split = cpu_split;
   R->ring_kind = ring_kind;
   R->carry = carry;
   R->n = n;
@@ -421,6 +464,8 @@ static struct result run_one(const struct mode* m, bool pin, int ring_kind, long
   for (int i = 0; i < 2; i++) {
     R->s[i].wake_ns = calloc((size_t)n, sizeof(uint64_t));
     R->s[i].cpu_at = calloc((size_t)n, sizeof(int16_t));
+    R->s[i].oneway_ns = calloc((size_t)n, sizeof(uint64_t));
+    R->s[i].turn_ns = calloc((size_t)n, sizeof(uint64_t));
     if (m->carry && m->kind == K_EFD) R->s[i].carry_ns = calloc((size_t)n, sizeof(uint64_t));
   }
   R->s[0].rt_ns = calloc((size_t)n, sizeof(uint64_t));
@@ -451,7 +496,9 @@ static struct result run_one(const struct mode* m, bool pin, int ring_kind, long
     struct side* S = &R->s[i];
     double w = (double)n;
     res.cpu += (double)S->cpu_ns / w / 2;
-    res.waker += pct(S->wake_ns, n, 0.50) / 2;
+    // Wall time of a call that never blocks is its CPU time, except when the thread is preempted in it,
+    // so without --cpu-split the median stands in for it.
+    res.waker += (cpu_split ? (double)S->waker_cpu / w : pct(S->wake_ns, n, 0.50)) / 2;
     if (S->carry_ns) res.carry += pct(S->carry_ns, n, 0.50) / 2;
     res.sys_waker += (double)(S->c.write + S->c.enter_wake) / w / 2;
     res.sys_epoll += (double)S->c.epoll / w / 2;
@@ -459,6 +506,12 @@ static struct result run_one(const struct mode* m, bool pin, int ring_kind, long
     res.sys_get += (double)S->c.enter_get / w / 2;
     res.spurious += (double)S->c.spurious / w / 2;
     res.ivcs += (double)S->nivcsw * 1000 / w / 2;
+    if (m->kind != K_SPIN) {
+      res.oneway += pct(S->oneway_ns, n, 0.50) / 2;
+      res.turn += pct(S->turn_ns, n, 0.50) / 2;
+    }
+    free(S->oneway_ns);
+    free(S->turn_ns);
     free(S->wake_ns);
     free(S->carry_ns);
     free(S->cpu_at);
@@ -651,8 +704,10 @@ static void probe_kind(int ring_kind) {
 int main(int argc, char** argv) {
   long n = 200000, warmup = 5000;
   int rounds = 5, carry = 4, ring_kind = RING_DEFER;
-  bool want[NMODES];
-  for (int i = 0; i < NMODES; i++) want[i] = true;
+  bool cpu_split = false;
+  int order[NMODES], norder = 0;  // modes to run, in the order given
+  for (int i = 0; i < NMODES; i++)
+    if (!kModes[i].bell_enter) order[norder++] = i;
   bool pins[2] = {true, true};  // [0] on, [1] off
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
@@ -661,6 +716,8 @@ int main(int argc, char** argv) {
       probe_kind(RING_DEFER);
       probe_kind(RING_COOP);
       return 0;
+    } else if (!strcmp(a, "--cpu-split")) {
+      cpu_split = true;
     } else if (!strcmp(a, "--n") && v) {
       n = atol(v), i++;
     } else if (!strcmp(a, "--warmup") && v) {
@@ -676,13 +733,14 @@ int main(int argc, char** argv) {
       pins[1] = strstr(v, "off") != NULL;
       i++;
     } else if (!strcmp(a, "--modes") && v) {
-      for (int j = 0; j < NMODES; j++) want[j] = false;
+      norder = 0;
       char* list = strdup(v);
       for (char* tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
         int j = 0;
         while (j < NMODES && strcmp(kModes[j].name, tok)) j++;
         if (j == NMODES) die("unknown mode %s", tok);
-        want[j] = true;
+        if (norder == NMODES) die("too many modes");
+        order[norder++] = j;
       }
       free(list);
       i++;
@@ -694,49 +752,51 @@ int main(int argc, char** argv) {
 
   static struct result all[2][NMODES][64];
   if (rounds > 64) rounds = 64;
-  printf("# ring=%s n=%ld warmup=%ld rounds=%d carry=%d; times in microseconds, counts per wake\n",
-         ring_kind == RING_DEFER ? "defer" : "coop", n, warmup, rounds, carry);
-  printf("%-5s %-4s %-10s %8s %8s %8s %8s %8s %5s %5s %5s %5s %6s %5s %6s %6s %6s\n", "round", "pin", "mode",
-         "rt_p50", "rt_p99", "cpu/rt", "waker", "woken", "w_sys", "epoll", "read", "enter", "spur", "same",
-         "ivcs", "others", "steal");
+  printf("# ring=%s n=%ld warmup=%ld rounds=%d carry=%d; times in microseconds, counts per wake; waker = %s\n",
+         ring_kind == RING_DEFER ? "defer" : "coop", n, warmup, rounds, carry,
+         cpu_split ? "mean thread CPU time of the wake call" : "median wall time of the wake call");
+  printf("%-5s %-4s %-10s %8s %8s %8s %8s %8s %5s %5s %5s %5s %6s %5s %6s %6s %6s %7s %7s\n", "round", "pin",
+         "mode", "rt_p50", "rt_p99", "cpu/rt", "waker", "woken", "w_sys", "epoll", "read", "enter", "spur", "same",
+         "ivcs", "others", "steal", "oneway", "turn");
   for (int r = 0; r < rounds; r++)
     for (int p = 0; p < 2; p++) {
       if (!pins[p]) continue;
-      for (int mi = 0; mi < NMODES; mi++) {
-        if (!want[mi]) continue;
-        struct result x = run_one(&kModes[mi], p == 0, ring_kind, n, warmup, carry);
+      for (int oi = 0; oi < norder; oi++) {
+        int mi = order[oi];
+        struct result x = run_one(&kModes[mi], p == 0, cpu_split, ring_kind, n, warmup, carry);
         all[p][mi][r] = x;
         printf("%-5d %-4s %-10s %8.2f %8.2f %8.2f %8.3f %8.2f %5.2f %5.2f %5.2f %5.2f %6.3f %5.2f %6.2f %5.1f%% "
-               "%5.1f%%\n",
+               "%5.1f%% %7.2f %7.2f\n",
                r, p == 0 ? "on" : "off", kModes[mi].name, x.rt50 / 1e3, x.rt99 / 1e3, x.cpu / 1e3, x.waker / 1e3,
                x.woken / 1e3, x.sys_waker, x.sys_epoll, x.sys_read, x.sys_get, x.spurious, x.same, x.ivcs,
-               x.others * 100, x.steal * 100);
+               x.others * 100, x.steal * 100, x.oneway / 1e3, x.turn / 1e3);
         fflush(stdout);
       }
     }
 
   printf("\n# medians over %d rounds (us; syscalls per wake; woken = cpu/rt - waker)\n\n", rounds);
   printf("| pin | mode | RT p50 | RT p99 | CPU per RT per thread | waker | woken | waker syscalls | "
-         "woken syscalls (epoll_wait + read + enter) | spurious wakes | same CPU |\n");
-  printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+         "woken syscalls (epoll_wait + read + enter) | spurious wakes | same CPU | one-way | turn |\n");
+  printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int p = 0; p < 2; p++) {
     if (!pins[p]) continue;
-    for (int mi = 0; mi < NMODES; mi++) {
-      if (!want[mi]) continue;
-      double v[12][64];
+    for (int oi = 0; oi < norder; oi++) {
+      int mi = order[oi];
+      double v[14][64];
       for (int r = 0; r < rounds; r++) {
         struct result* x = &all[p][mi][r];
-        double f[12] = {x->rt50, x->rt99,    x->cpu,   x->waker,    x->woken, x->sys_waker,
-                        x->sys_epoll, x->sys_read, x->sys_get, x->spurious, x->carry, x->same};
-        for (int k = 0; k < 12; k++) v[k][r] = f[k];
+        double f[14] = {x->rt50,     x->rt99,     x->cpu,      x->waker,    x->woken,
+                        x->sys_waker, x->sys_epoll, x->sys_read, x->sys_get,  x->spurious,
+                        x->carry,     x->same,      x->oneway,   x->turn};
+        for (int k = 0; k < 14; k++) v[k][r] = f[k];
       }
-      double md[12];
-      for (int k = 0; k < 12; k++) md[k] = median(v[k], rounds);
-      printf("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f + %.2f + %.2f | %.3f | %.2f |\n",
+      double md[14];
+      for (int k = 0; k < 14; k++) md[k] = median(v[k], rounds);
+      printf("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f + %.2f + %.2f | %.3f | %.2f | %.2f | %.2f |\n",
              p == 0 ? "on" : "off", kModes[mi].name, md[0] / 1e3, md[1] / 1e3, md[2] / 1e3, md[3] / 1e3,
-             md[4] / 1e3, md[5], md[6], md[7], md[8], md[9], md[11]);
+             md[4] / 1e3, md[5], md[6], md[7], md[8], md[9], md[11], md[12] / 1e3, md[13] / 1e3);
       if (kModes[mi].carry && kModes[mi].kind == K_EFD)
-        printf("|  | (efd+carry: the carrying enter alone %.2f, the write after it %.2f) ||||||||||\n", md[10] / 1e3,
+        printf("|  | (efd+carry: the carrying enter alone %.2f, the write after it %.2f) ||||||||||||\n", md[10] / 1e3,
                (md[3] - md[10]) / 1e3);
     }
   }
