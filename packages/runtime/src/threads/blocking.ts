@@ -273,6 +273,12 @@ export function spawnBlocking(...all: unknown[]): JoinHandle<unknown> {
     throw new TypeError('spawnBlocking: fn must be a function or { module, export }');
   }
   const rt: Runtime = currentRuntime();
+  if (signal?.aborted) {
+    // Rule 2, before anything is queued: an idle worker would otherwise get the job at once.
+    const h = rt.spawn(() => undefined);
+    h.abort(signal.reason);
+    return h as JoinHandle<unknown>;
+  }
   const pool = (rt.blocking ??= new BlockingPool(rt.blockingThreads, rt.unpinnedCpus)) as BlockingPool;
   const job = pool.run(msg, src, transfer);
   // A handle aborted before its task ran never awaits job.promise, whose rejection (the cancel below,
@@ -281,9 +287,6 @@ export function spawnBlocking(...all: unknown[]): JoinHandle<unknown> {
   // The task only waits for the job: no AbortSignal per job; an abort of the handle cancels the job.
   const h = rt.spawn(() => job.promise);
   h._onAbort = (reason) => job.cancel(reason instanceof Error ? reason : abortError(signal));
-  if (signal !== undefined) {
-    if (signal.aborted) h.abort(signal.reason);
-    else signal.addEventListener('abort', () => h.abort(signal.reason), { once: true });
-  }
+  signal?.addEventListener('abort', () => h.abort(signal.reason), { once: true });
   return h;
 }
