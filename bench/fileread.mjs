@@ -5,6 +5,7 @@
 // (../shared/bench/fileread_uring). Each measurement runs in its own process pinned to CPU 0; rounds are
 // interleaved; figures are medians.
 // Usage: node bench/fileread.mjs [--rounds 5] [--secs 2] [--file /tmp/ringio-fileread.bin]
+//        [--case rand4k:64] (one case only) [--impls ringio_uring,fs_promises,c_uring] (a subset)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { open as fspOpen } from 'node:fs/promises';
@@ -120,13 +121,17 @@ function run(impl, mode, qd) {
   return JSON.parse(out.trim().split('\n').pop()).ops_per_s;
 }
 
+const only = arg('case', null);
 const cases = [
   ['rand4k', 1],
   ['rand4k', 64],
   ['rand4k', 256],
   ['seq1m', 1],
-];
-const impls = ['ringio_uring', 'ringio_epoll', 'fs_promises', 'readSync', ...(cref ? ['c_uring'] : [])];
+].filter(([m, q]) => only === null || only === `${m}:${q}`);
+if (cases.length === 0) throw new Error(`--case must be one of rand4k:1, rand4k:64, rand4k:256, seq1m:1`);
+const allImpls = ['ringio_uring', 'ringio_epoll', 'fs_promises', 'readSync', ...(cref ? ['c_uring'] : [])];
+const pick = arg('impls', null);
+const impls = pick === null ? allImpls : allImpls.filter((i) => pick.split(',').includes(i));
 const out = [];
 for (const [mode, qd] of cases) {
   const res = Object.fromEntries(impls.map((i) => [i, []]));
@@ -136,8 +141,8 @@ for (const [mode, qd] of cases) {
       res[impl].push(run(impl, mode === 'seq1m' ? 'seq' : 'rand', qd));
     }
   }
-  const fsp = median(res.fs_promises);
-  const c = cref && mode === 'rand4k' ? median(res.c_uring) : null;
+  const fsp = res.fs_promises.length > 0 ? median(res.fs_promises) : NaN;
+  const c = cref && mode === 'rand4k' && res.c_uring?.length > 0 ? median(res.c_uring) : null;
   for (const impl of impls) {
     if (res[impl].length === 0) continue;
     const v = median(res[impl]);
