@@ -65,10 +65,26 @@ export class FileReadOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[num
     return this.buf;
   }
 
+  /**
+   * The op goes back to its File's free list once settled, so it lets go of the caller's buffer here:
+   * a pooled op must not keep a buffer (and its buffer-registry id) alive after the read is done.
+   */
   complete(res: number): [number, B] {
-    return [this.check(res, this.errProps()), this.buf];
+    const buf = this.buf;
+    if (res < 0) {
+      try {
+        this.check(res, this.errProps());
+      } finally {
+        this.buf = NO_BUF as B;
+      }
+    }
+    this.buf = NO_BUF as B;
+    return [res, buf];
   }
 }
+
+/** What a pooled read op holds between reads. */
+const NO_BUF = new Uint8Array(0);
 
 export class FileWriteOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B]> {
   constructor(
@@ -97,7 +113,7 @@ export class FileWriteOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
   }
 
   complete(res: number): [number, B] {
-    return [this.check(res, this.errProps()), this.buf];
+    return [res < 0 ? this.check(res, this.errProps()) : res, this.buf];
   }
 }
 
@@ -120,7 +136,7 @@ export class FileReadvOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
   }
 
   complete(res: number): [number, B[]] {
-    return [this.check(res, this.errProps()), this.bufs];
+    return [res < 0 ? this.check(res, this.errProps()) : res, this.bufs];
   }
 }
 
@@ -143,6 +159,6 @@ export class FileWritevOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[n
   }
 
   complete(res: number): [number, B[]] {
-    return [this.check(res, this.errProps()), this.bufs];
+    return [res < 0 ? this.check(res, this.errProps()) : res, this.bufs];
   }
 }
