@@ -15,6 +15,12 @@
 //     A bad record completes with an error instead of throwing, so a batch is never half-taken.
 //  3. The environment cleanup hook drains the backend (cancel, then wait for every completion) before
 //     the environment's memory can go away: worker.terminate() and process exit are safe.
+//  4. The buffer registry (ringio_buf_register / ringio_buf_release) caches the data pointer and length
+//     of typed arrays that JS uses again and again, so a record can name one by id (AK_REG) instead of
+//     the plain path's element and typed-array lookups. JS owns the ids' lifetimes: it maps each live
+//     typed array to its id in a WeakMap and releases an id only after a FinalizationRegistry has seen
+//     the array collected (packages/runtime/src/driver/registry.ts). Each use still checks, through a
+//     weak reference, that the array's ArrayBuffer is alive and not detached.
 #include <fcntl.h>
 #include <napi.h>
 #include <netinet/in.h>
@@ -102,12 +108,15 @@ struct Driver {
 
 class Addon : public Napi::Addon<Addon> {
  public:
-  Addon(Napi::Env env, Napi::Object exports) {
+  Addon(Napi::Env env, Napi::Object exports) : env_(env) {
     DefineAddon(exports, {
                              InstanceMethod("ringio_driver_open", &Addon::DriverOpen),
                              InstanceMethod("ringio_driver_submit", &Addon::DriverSubmit),
                              InstanceMethod("ringio_driver_reap", &Addon::DriverReap),
                              InstanceMethod("ringio_driver_close", &Addon::DriverClose),
+                             InstanceMethod("ringio_buf_register", &Addon::BufRegister),
+                             InstanceMethod("ringio_buf_release", &Addon::BufRelease),
+                             InstanceMethod("ringio_buf_registered", &Addon::BufRegistered),
                              InstanceMethod("ringio_layout", &Addon::Layout),
                              InstanceMethod("ringio_source_hash", &Addon::SourceHash),
                              InstanceMethod("ringio_sys_pipe", &Addon::SysPipe),
@@ -128,7 +137,14 @@ class Addon : public Napi::Addon<Addon> {
     napi_add_async_cleanup_hook(env, &Addon::AsyncCleanup, this, &cleanup_hook_);
   }
 
-  ~Addon() { Teardown(); }
+  ~Addon() {
+    Teardown();
+    // The instance data finalizer runs before Node-API finalizes plain references, so ours are still
+    // valid here.
+    for (RegEntry& e : reg_) {
+      if (e.ab != nullptr) napi_delete_reference(env_, e.ab);
+    }
+  }
 
  private:
   static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
@@ -268,6 +284,27 @@ class Addon : public Napi::Addon<Addon> {
         *out = reinterpret_cast<uint64_t>(data + off);
         return 0;
       }
+      case AK_REG: {
+        if (a < 0 || static_cast<size_t>(a) >= reg_.size()) return -EFAULT;
+        const RegEntry& e = reg_[static_cast<size_t>(a)];
+        if (e.ab == nullptr) return -EFAULT;
+        const size_t off = static_cast<uint32_t>(b);
+        if (off > e.length || static_cast<size_t>(len) > e.length - off) return -EFAULT;
+        // The memory is still the array's: its ArrayBuffer is alive and has not been detached
+        // (transferred) since it was registered. Two cheap calls instead of the plain path's lookups.
+        napi_value ab;
+        bool detached = true;
+        if (napi_get_reference_value(env, e.ab, &ab) != napi_ok || ab == nullptr ||
+            napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) {
+          return -EFAULT;
+        }
+        // SAFETY: the id names a typed array that JS holds (its WeakMap yields ids of live arrays only,
+        // and an id is released only after its array was collected), whose ArrayBuffer we just saw alive
+        // and attached, and which the JS op keeps referenced until its final completion. An off-heap
+        // backing store does not move.
+        *out = reinterpret_cast<uint64_t>(e.data + off);
+        return 0;
+      }
       case AK_IOVEC: {
         if (user < 0 || len == 0 || len > 1024) return -EINVAL;
         Slot& s = driver_->backend->SlotFor(user);
@@ -340,6 +377,74 @@ class Addon : public Napi::Addon<Addon> {
     *data = static_cast<uint8_t*>(p);
     *length = count;
     return p != nullptr || count == 0;
+  }
+
+  // ringio_buf_register(view) -> an id >= 0, or -1 when the view cannot be registered (not a byte
+  // array, empty, or the registry is full). Takes the view's data pointer once; taking it also moves a
+  // small typed array's bytes off V8's heap for good, so the pointer stays put while the view lives.
+  Napi::Value BufRegister(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    uint8_t* data;
+    size_t length;
+    napi_value backing;
+    napi_ref ab = nullptr;
+    if (info.Length() < 1 || !ByteView(env, info[0], &data, &length, &backing) || length == 0 || data == nullptr ||
+        (reg_free_.empty() && reg_.size() >= kMaxRegistered) ||
+        napi_create_reference(env, backing, 0, &ab) != napi_ok) {
+      return Napi::Value(env, Int(env, -1));
+    }
+    uint32_t id;
+    if (!reg_free_.empty()) {
+      id = reg_free_.back();
+      reg_free_.pop_back();
+    } else {
+      id = static_cast<uint32_t>(reg_.size());
+      reg_.emplace_back();
+    }
+    // A weak reference (count 0) to the ArrayBuffer: it lets each use check that the memory is still
+    // there without keeping the array alive.
+    reg_[id].data = data;
+    reg_[id].length = length;
+    reg_[id].ab = ab;
+    return Napi::Value(env, Int(env, static_cast<int32_t>(id)));
+  }
+
+  // ringio_buf_release(id): JS saw the view collected; the id may be handed out again.
+  Napi::Value BufRelease(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    int32_t id = -1;
+    if (info.Length() >= 1 && napi_get_value_int32(env, info[0], &id) == napi_ok && id >= 0 &&
+        static_cast<size_t>(id) < reg_.size() && reg_[static_cast<size_t>(id)].ab != nullptr) {
+      napi_delete_reference(env, reg_[static_cast<size_t>(id)].ab);
+      reg_[static_cast<size_t>(id)] = RegEntry{};
+      reg_free_.push_back(static_cast<uint32_t>(id));
+    }
+    return Napi::Value(env, Undefined(env));
+  }
+
+  // ringio_buf_registered() -> ids in use (for tests and stats).
+  Napi::Value BufRegistered(const Napi::CallbackInfo& info) {
+    return Napi::Value(info.Env(), Uint(info.Env(), static_cast<uint32_t>(reg_.size() - reg_free_.size())));
+  }
+
+  static bool ByteView(napi_env env, napi_value v, uint8_t** data, size_t* length, napi_value* ab) {
+    bool is = false;
+    if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+    napi_typedarray_type type;
+    size_t count;
+    void* p;
+    size_t byte_offset;
+    if (napi_get_typedarray_info(env, v, &type, &count, &p, ab, &byte_offset) != napi_ok) return false;
+    if (type != napi_uint8_array && type != napi_int8_array && type != napi_uint8_clamped_array) return false;
+    *data = static_cast<uint8_t*>(p);
+    *length = count;
+    return true;
+  }
+
+  static napi_value Int(napi_env env, int32_t v) {
+    napi_value r = nullptr;
+    if (napi_create_int32(env, v, &r) != napi_ok) return Undefined(env);
+    return r;
   }
 
   // The hot entry points below use raw Node-API and never throw C++ exceptions: while a worker is
@@ -494,7 +599,7 @@ class Addon : public Napi::Addon<Addon> {
         {"W_OPFLAGS", W_OPFLAGS}, {"W_SQEFLAGS", W_SQEFLAGS}, {"W_ADDR2_KIND", W_ADDR2_KIND},
         {"W_ADDR2_A", W_ADDR2_A}, {"W_ADDR2_B", W_ADDR2_B}, {"W_LEGACY", W_LEGACY}, {"W_EXTRA", W_EXTRA},
         {"REC_WORDS", REC_WORDS}, {"AK_NONE", AK_NONE}, {"AK_BUF", AK_BUF}, {"AK_IOVEC", AK_IOVEC},
-        {"AK_TIMESPEC", AK_TIMESPEC}, {"AK_U64", AK_U64}, {"AK_SOCKLEN", AK_SOCKLEN}, {"AK_BUF_END", AK_BUF_END}, {"AK_MSGHDR", AK_MSGHDR},
+        {"AK_TIMESPEC", AK_TIMESPEC}, {"AK_U64", AK_U64}, {"AK_SOCKLEN", AK_SOCKLEN}, {"AK_BUF_END", AK_BUF_END}, {"AK_MSGHDR", AK_MSGHDR}, {"AK_REG", AK_REG},
         {"INTEREST_NONE", INTEREST_NONE}, {"INTEREST_READABLE", INTEREST_READABLE},
         {"INTEREST_WRITABLE", INTEREST_WRITABLE}, {"INTEREST_POOL", INTEREST_POOL}, {"C_USER", C_USER}, {"C_RES", C_RES}, {"C_FLAGS", C_FLAGS},
         {"CQE_WORDS", CQE_WORDS}, {"USER_IGNORE", USER_IGNORE}, {"S_ENTERS", S_ENTERS},
@@ -641,6 +746,17 @@ class Addon : public Napi::Addon<Addon> {
     if (r < 0) throw ErrnoError(info.Env(), errno, peer ? "getpeername" : "getsockname");
     return Napi::Number::New(info.Env(), len);
   }
+
+  struct RegEntry {
+    uint8_t* data = nullptr;
+    size_t length = 0;
+    napi_ref ab = nullptr;  // weak, to the array's ArrayBuffer; nullptr: the id is free
+  };
+  napi_env env_;
+  // Enough for any sane number of live rented buffers; past it buffers simply go unregistered.
+  static constexpr size_t kMaxRegistered = 1 << 20;
+  std::vector<RegEntry> reg_;
+  std::vector<uint32_t> reg_free_;
 
   std::unique_ptr<Driver> driver_;
   std::vector<std::unique_ptr<Driver>> retired_;

@@ -25,6 +25,7 @@ import {
   AK_IOVEC,
   AK_MSGHDR,
   AK_NONE,
+  AK_REG,
   AK_SOCKLEN,
   AK_TIMESPEC,
   AK_U64,
@@ -45,6 +46,7 @@ import {
   W_OPFLAGS,
   W_SQEFLAGS,
 } from './driver/layout.js';
+import { bufferId } from './driver/registry.js';
 import { errnoError } from './errors.js';
 
 /**
@@ -123,11 +125,22 @@ export class SqeWriter {
     return this;
   }
 
-  /** sqe->addr = buf + byteOffset. The addon checks that sqe->len bytes fit. */
+  /**
+   * sqe->addr = buf + byteOffset. The addon checks that sqe->len bytes fit. An array used before goes by
+   * its buffer-registry id (driver/registry.ts), the others by their index in the batch's array list.
+   */
   buf(buf: Uint8Array, byteOffset = 0): this {
-    this.i32[this.base + W_ADDR_KIND] = AK_BUF;
-    this.i32[this.base + W_ADDR_A] = this.bufs.push(buf) - 1;
-    this.i32[this.base + W_ADDR_B] = byteOffset;
+    const w = this.i32;
+    const b = this.base;
+    const id = bufferId(buf);
+    if (id >= 0) {
+      w[b + W_ADDR_KIND] = AK_REG;
+      w[b + W_ADDR_A] = id;
+    } else {
+      w[b + W_ADDR_KIND] = AK_BUF;
+      w[b + W_ADDR_A] = this.bufs.push(buf) - 1;
+    }
+    w[b + W_ADDR_B] = byteOffset;
     return this;
   }
 

@@ -10,6 +10,7 @@
  */
 import { Driver, type DriverKind, type Turn } from './driver/driver.js';
 import { S_COMPLETIONS, S_ENTERS, S_SUBMITTED, S_WAKEUPS } from './driver/layout.js';
+import { registeredBuffers } from './driver/registry.js';
 import { abortError, ringioError } from './errors.js';
 import { Executor } from './executor.js';
 import type { OpAble } from './op.js';
@@ -54,6 +55,11 @@ export interface RuntimeStats {
   submitted: number;
   /** Times Node's loop woke the runtime because the kernel had finished work. */
   wakeups: number;
+  /**
+   * Byte arrays in this thread's buffer registry: arrays used by more than one op, which records name
+   * by id (a collected array leaves once its FinalizationRegistry callback has run).
+   */
+  registeredBuffers: number;
 }
 
 let current: Runtime | undefined;
@@ -152,6 +158,7 @@ export class Runtime implements TaskHost, Turn {
       completions: s[S_COMPLETIONS]!,
       submitted: s[S_SUBMITTED]!,
       wakeups: s[S_WAKEUPS]!,
+      registeredBuffers: registeredBuffers(),
     };
   }
 

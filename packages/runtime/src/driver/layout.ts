@@ -28,6 +28,7 @@ export const AK_U64 = 4;
 export const AK_SOCKLEN = 5;
 export const AK_BUF_END = 6;
 export const AK_MSGHDR = 7;
+export const AK_REG = 8;
 
 export const INTEREST_NONE = 0;
 export const INTEREST_READABLE = 1;
