@@ -332,18 +332,24 @@ export function checkBuffer(buf: unknown, name = 'buf'): Uint8Array {
   return buf;
 }
 
-/** Validates an (offset, length) window into buf; returns the length. */
+/**
+ * Validates an (offset, length) window into buf; returns the length. Reads `buf.length`, which for a
+ * byte array is its byteLength: V8 inlines `length` but calls the `byteLength` getter (about 20 ns).
+ * The addon checks every window against the array's real size again, so a subclass that lies about its
+ * length gets EFAULT, never memory outside the array.
+ */
 export function checkRange(buf: Uint8Array, offset: number, length: number | undefined): number {
-  if (!Number.isInteger(offset) || offset < 0 || offset > buf.byteLength) {
-    throw new RangeError(`offset must be an integer in 0..${buf.byteLength}, got ${offset}`);
+  const size = buf.length;
+  if (!Number.isInteger(offset) || offset < 0 || offset > size) {
+    throw new RangeError(`offset must be an integer in 0..${size}, got ${offset}`);
   }
   if (offset > 0xffffffff) {
     // Records carry a window's offset in 32 bits (Node 22+ allows larger buffers): pass a view instead.
     throw new RangeError(`offset must be below 2^32, got ${offset}: pass buf.subarray(offset) instead`);
   }
-  const len = length === undefined ? buf.byteLength - offset : length;
-  if (!Number.isInteger(len) || len < 0 || offset + len > buf.byteLength || len > 0x7ffff000) {
-    throw new RangeError(`length must be an integer with offset + length <= ${buf.byteLength}, got ${length}`);
+  const len = length === undefined ? size - offset : length;
+  if (!Number.isInteger(len) || len < 0 || offset + len > size || len > 0x7ffff000) {
+    throw new RangeError(`length must be an integer with offset + length <= ${size}, got ${length}`);
   }
   return len;
 }
