@@ -86,6 +86,8 @@ function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
   return bufs;
 }
 
+const SUBMITTED = OpState.Submitted;
+
 /** Completed read ops a File keeps for reuse (deep queues read concurrently, so one is not enough). */
 const READ_POOL = 256;
 
@@ -121,7 +123,7 @@ export class File extends FdHandle {
    */
   override opSettled(op: OpAble<unknown>): void {
     super.opSettled(op);
-    if (op instanceof FileReadOp && op.state === OpState.Submitted && this.#readOps.length < READ_POOL) this.#readOps.push(op);
+    if (op instanceof FileReadOp && op.state === SUBMITTED && this.#readOps.length < READ_POOL) this.#readOps.push(op);
   }
 
   /**

@@ -5,6 +5,12 @@
  */
 import { IORING_OP, OpAble, type Direction, type Interest, type SqeWriter } from '@ringio/runtime';
 
+// Module-local copies: V8 folds these, but loads an imported binding from its module cell at every use.
+const READ = IORING_OP.READ;
+const WRITE = IORING_OP.WRITE;
+const READV = IORING_OP.READV;
+const WRITEV = IORING_OP.WRITEV;
+
 abstract class FileIoOp<R> extends OpAble<R> {
   readonly fd: number;
   position: number | bigint;
@@ -58,7 +64,7 @@ export class FileReadOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[num
 
   // io_uring: IORING_OP_READ at the position.
   uringOp(sqe: SqeWriter): void {
-    sqe.prep(IORING_OP.READ, this.fd, this.length, this.position).buf(this.buf, this.offset);
+    sqe.prep(READ, this.fd, this.length, this.position).buf(this.buf, this.offset);
   }
 
   override payload(): B {
@@ -105,7 +111,7 @@ export class FileWriteOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
 
   // io_uring: IORING_OP_WRITE at the position.
   uringOp(sqe: SqeWriter): void {
-    sqe.prep(IORING_OP.WRITE, this.fd, this.length, this.position).buf(this.buf, this.offset);
+    sqe.prep(WRITE, this.fd, this.length, this.position).buf(this.buf, this.offset);
   }
 
   override payload(): B {
@@ -128,7 +134,7 @@ export class FileReadvOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
 
   // io_uring: IORING_OP_READV at the position.
   uringOp(sqe: SqeWriter): void {
-    sqe.prep(IORING_OP.READV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
+    sqe.prep(READV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
   }
 
   override payload(): B[] {
@@ -151,7 +157,7 @@ export class FileWritevOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[n
 
   // io_uring: IORING_OP_WRITEV at the position.
   uringOp(sqe: SqeWriter): void {
-    sqe.prep(IORING_OP.WRITEV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
+    sqe.prep(WRITEV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
   }
 
   override payload(): B[] {
