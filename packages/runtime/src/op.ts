@@ -302,8 +302,16 @@ export function checkFd(fd: unknown, name = 'fd'): number {
 }
 
 export function checkBuffer(buf: unknown, name = 'buf'): Uint8Array {
-  if (!(buf instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array or Buffer`);
+  if (!(buf instanceof Uint8Array)) throw notBuffer(name);
   return buf;
+}
+
+// The checks below run on every read and write. Their errors are built in separate functions: with the
+// message inline, V8 converted the buffer's length to a string on every call (NumberToString), error
+// or not.
+
+function notBuffer(name: string): TypeError {
+  return new TypeError(`${name} must be a Uint8Array or Buffer`);
 }
 
 /**
@@ -314,29 +322,44 @@ export function checkBuffer(buf: unknown, name = 'buf'): Uint8Array {
  */
 export function checkRange(buf: Uint8Array, offset: number, length: number | undefined): number {
   const size = buf.length;
+  const len = length === undefined ? size - offset : length;
+  if (
+    Number.isInteger(offset) &&
+    offset >= 0 &&
+    offset <= size &&
+    offset <= 0xffffffff &&
+    Number.isInteger(len) &&
+    len >= 0 &&
+    offset + len <= size &&
+    len <= 0x7ffff000
+  ) {
+    return len;
+  }
+  throw badRange(size, offset, length);
+}
+
+function badRange(size: number, offset: number, length: number | undefined): RangeError {
   if (!Number.isInteger(offset) || offset < 0 || offset > size) {
-    throw new RangeError(`offset must be an integer in 0..${size}, got ${offset}`);
+    return new RangeError(`offset must be an integer in 0..${size}, got ${offset}`);
   }
   if (offset > 0xffffffff) {
     // Records carry a window's offset in 32 bits (Node 22+ allows larger buffers): pass a view instead.
-    throw new RangeError(`offset must be below 2^32, got ${offset}: pass buf.subarray(offset) instead`);
+    return new RangeError(`offset must be below 2^32, got ${offset}: pass buf.subarray(offset) instead`);
   }
-  const len = length === undefined ? size - offset : length;
-  if (!Number.isInteger(len) || len < 0 || offset + len > size || len > 0x7ffff000) {
-    throw new RangeError(`length must be an integer with offset + length <= ${size}, got ${length}`);
-  }
-  return len;
+  return new RangeError(`length must be an integer with offset + length <= ${size}, got ${length}`);
 }
 
 /** A file position: a non-negative safe integer or bigint, or -1 for "the current position". */
 export function checkPosition(pos: unknown): number | bigint {
+  if (typeof pos === 'number' && Number.isInteger(pos) && pos >= -1 && pos <= 9007199254740991) return pos;
+  return positionSlow(pos);
+}
+
+function positionSlow(pos: unknown): number | bigint {
   if (typeof pos === 'bigint') {
     if (pos < -1n || pos > 0x7fffffffffffffffn) throw new RangeError(`position out of range: ${pos}`);
     return pos === -1n ? -1 : pos;
   }
   if (typeof pos !== 'number') throw new TypeError('position must be a number or bigint');
-  if (!Number.isInteger(pos) || pos < -1 || pos > Number.MAX_SAFE_INTEGER) {
-    throw new RangeError(`position must be an integer in -1..Number.MAX_SAFE_INTEGER, got ${pos}`);
-  }
-  return pos;
+  throw new RangeError(`position must be an integer in -1..Number.MAX_SAFE_INTEGER, got ${pos}`);
 }
