@@ -18,9 +18,10 @@
 //  4. The buffer registry (ringio_buf_register / ringio_buf_release) caches the data pointer and length
 //     of typed arrays that JS uses again and again, so a record can name one by id (AK_REG) instead of
 //     the plain path's element and typed-array lookups. JS owns the ids' lifetimes: it maps each live
-//     typed array to its id in a WeakMap and releases an id only after a FinalizationRegistry has seen
-//     the array collected (packages/runtime/src/driver/registry.ts). Each use still checks, through a
-//     weak reference, that the array's ArrayBuffer is alive and not detached.
+//     typed array to its id in a WeakMap, releases an id only after a FinalizationRegistry has seen the
+//     array collected, and checks right before each flush that no registered array in the batch was
+//     detached (packages/runtime/src/driver/registry.ts). The window is still checked here against the
+//     length taken at registration.
 #include <fcntl.h>
 #include <napi.h>
 #include <netinet/in.h>
@@ -108,7 +109,7 @@ struct Driver {
 
 class Addon : public Napi::Addon<Addon> {
  public:
-  Addon(Napi::Env env, Napi::Object exports) : env_(env) {
+  Addon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
                              InstanceMethod("ringio_driver_open", &Addon::DriverOpen),
                              InstanceMethod("ringio_driver_submit", &Addon::DriverSubmit),
@@ -137,14 +138,7 @@ class Addon : public Napi::Addon<Addon> {
     napi_add_async_cleanup_hook(env, &Addon::AsyncCleanup, this, &cleanup_hook_);
   }
 
-  ~Addon() {
-    Teardown();
-    // The instance data finalizer runs before Node-API finalizes plain references, so ours are still
-    // valid here.
-    for (RegEntry& e : reg_) {
-      if (e.ab != nullptr) napi_delete_reference(env_, e.ab);
-    }
-  }
+  ~Addon() { Teardown(); }
 
  private:
   static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
@@ -287,21 +281,13 @@ class Addon : public Napi::Addon<Addon> {
       case AK_REG: {
         if (a < 0 || static_cast<size_t>(a) >= reg_.size()) return -EFAULT;
         const RegEntry& e = reg_[static_cast<size_t>(a)];
-        if (e.ab == nullptr) return -EFAULT;
+        if (e.data == nullptr) return -EFAULT;
         const size_t off = static_cast<uint32_t>(b);
         if (off > e.length || static_cast<size_t>(len) > e.length - off) return -EFAULT;
-        // The memory is still the array's: its ArrayBuffer is alive and has not been detached
-        // (transferred) since it was registered. Two cheap calls instead of the plain path's lookups.
-        napi_value ab;
-        bool detached = true;
-        if (napi_get_reference_value(env, e.ab, &ab) != napi_ok || ab == nullptr ||
-            napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) {
-          return -EFAULT;
-        }
-        // SAFETY: the id names a typed array that JS holds (its WeakMap yields ids of live arrays only,
-        // and an id is released only after its array was collected), whose ArrayBuffer we just saw alive
-        // and attached, and which the JS op keeps referenced until its final completion. An off-heap
-        // backing store does not move.
+        // SAFETY: the id names a typed array that is alive (JS's WeakMap yields ids of live arrays only,
+        // and an id is released only after its array was collected) and that JS saw attached just before
+        // this call, with no JS run since; the JS op keeps it referenced until its final completion. An
+        // off-heap backing store does not move, so the pointer taken at registration still holds.
         *out = reinterpret_cast<uint64_t>(e.data + off);
         return 0;
       }
@@ -386,11 +372,8 @@ class Addon : public Napi::Addon<Addon> {
     napi_env env = info.Env();
     uint8_t* data;
     size_t length;
-    napi_value backing;
-    napi_ref ab = nullptr;
-    if (info.Length() < 1 || !ByteView(env, info[0], &data, &length, &backing) || length == 0 || data == nullptr ||
-        (reg_free_.empty() && reg_.size() >= kMaxRegistered) ||
-        napi_create_reference(env, backing, 0, &ab) != napi_ok) {
+    if (info.Length() < 1 || !ByteView(env, info[0], &data, &length) || length == 0 || data == nullptr ||
+        (reg_free_.empty() && reg_.size() >= kMaxRegistered)) {
       return Napi::Value(env, Int(env, -1));
     }
     uint32_t id;
@@ -401,11 +384,8 @@ class Addon : public Napi::Addon<Addon> {
       id = static_cast<uint32_t>(reg_.size());
       reg_.emplace_back();
     }
-    // A weak reference (count 0) to the ArrayBuffer: it lets each use check that the memory is still
-    // there without keeping the array alive.
     reg_[id].data = data;
     reg_[id].length = length;
-    reg_[id].ab = ab;
     return Napi::Value(env, Int(env, static_cast<int32_t>(id)));
   }
 
@@ -414,8 +394,7 @@ class Addon : public Napi::Addon<Addon> {
     napi_env env = info.Env();
     int32_t id = -1;
     if (info.Length() >= 1 && napi_get_value_int32(env, info[0], &id) == napi_ok && id >= 0 &&
-        static_cast<size_t>(id) < reg_.size() && reg_[static_cast<size_t>(id)].ab != nullptr) {
-      napi_delete_reference(env, reg_[static_cast<size_t>(id)].ab);
+        static_cast<size_t>(id) < reg_.size() && reg_[static_cast<size_t>(id)].data != nullptr) {
       reg_[static_cast<size_t>(id)] = RegEntry{};
       reg_free_.push_back(static_cast<uint32_t>(id));
     }
@@ -427,14 +406,15 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Value(info.Env(), Uint(info.Env(), static_cast<uint32_t>(reg_.size() - reg_free_.size())));
   }
 
-  static bool ByteView(napi_env env, napi_value v, uint8_t** data, size_t* length, napi_value* ab) {
+  static bool ByteView(napi_env env, napi_value v, uint8_t** data, size_t* length) {
     bool is = false;
     if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
     napi_typedarray_type type;
     size_t count;
     void* p;
+    napi_value ab;
     size_t byte_offset;
-    if (napi_get_typedarray_info(env, v, &type, &count, &p, ab, &byte_offset) != napi_ok) return false;
+    if (napi_get_typedarray_info(env, v, &type, &count, &p, &ab, &byte_offset) != napi_ok) return false;
     if (type != napi_uint8_array && type != napi_int8_array && type != napi_uint8_clamped_array) return false;
     *data = static_cast<uint8_t*>(p);
     *length = count;
@@ -748,11 +728,9 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   struct RegEntry {
-    uint8_t* data = nullptr;
+    uint8_t* data = nullptr;  // nullptr: the id is free
     size_t length = 0;
-    napi_ref ab = nullptr;  // weak, to the array's ArrayBuffer; nullptr: the id is free
   };
-  napi_env env_;
   // Enough for any sane number of live rented buffers; past it buffers simply go unregistered.
   static constexpr size_t kMaxRegistered = 1 << 20;
   std::vector<RegEntry> reg_;

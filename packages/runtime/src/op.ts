@@ -62,11 +62,17 @@ export class SqeWriter {
   /** @internal */ i32: Int32Array;
   /** @internal */ base = 0;
   /** @internal */ bufs: Uint8Array[];
+  /**
+   * @internal Registered arrays named by this batch's records, each followed by its record's base: the
+   * driver checks them for detachment right before the batch crosses.
+   */
+  regs: (Uint8Array | number)[];
 
   /** @internal */
-  constructor(i32: Int32Array, bufs: Uint8Array[]) {
+  constructor(i32: Int32Array, bufs: Uint8Array[], regs: (Uint8Array | number)[]) {
     this.i32 = i32;
     this.bufs = bufs;
+    this.regs = regs;
   }
 
   /** Start the record: opcode, fd, sqe->len and sqe->off. Every other field is reset to zero. */
@@ -110,6 +116,7 @@ export class SqeWriter {
     if (id >= 0) {
       w[b + Rec.ADDR_KIND] = Addr.REG;
       w[b + Rec.ADDR_A] = id;
+      this.regs.push(buf, b);
     } else {
       w[b + Rec.ADDR_KIND] = Addr.BUF;
       w[b + Rec.ADDR_A] = this.bufs.push(buf) - 1;

@@ -24,6 +24,7 @@ import { OpAble, OpFlags, OpState, SqeWriter } from '../op.js';
 import { CancelOp } from '../ops/cancel.js';
 import { CloseOp } from '../ops/close.js';
 import {
+  Addr,
   Cqe,
   INTEREST_NONE,
   INTEREST_POOL,
@@ -95,6 +96,8 @@ export class Driver {
   private readonly sq = new Int32Array(SQ_RECORDS * Rec.WORDS);
   private readonly cq = new Int32Array(CQ_RECORDS * Cqe.WORDS);
   private readonly bufs: Uint8Array[] = [];
+  /** Registered arrays in this batch, each followed by its record's base (SqeWriter.buf). */
+  private readonly regs: (Uint8Array | number)[] = [];
   private readonly writer: SqeWriter;
   private readonly ops: (AnyOp | undefined)[] = [];
   private readonly free: number[] = [];
@@ -106,7 +109,7 @@ export class Driver {
 
   constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string) {
     this.turn = turn;
-    this.writer = new SqeWriter(this.sq, this.bufs);
+    this.writer = new SqeWriter(this.sq, this.bufs, this.regs);
     try {
       this.info = native.ringio_driver_open(
         { driver: kind, entries, fault },
@@ -218,10 +221,12 @@ export class Driver {
     const base = this.sqCount * Rec.WORDS;
     w.base = base;
     const nbufs = this.bufs.length;
+    const nregs = this.regs.length;
     try {
       this.fill(op, base);
     } catch (e) {
       this.bufs.length = nbufs;
+      this.regs.length = nregs;
       throw e;
     }
     this.sq[base + Rec.USER] = user;
@@ -270,10 +275,33 @@ export class Driver {
       return;
     }
     this.sqCount = 0;
+    const regs = this.regs;
+    if (regs.length > 0) {
+      this.checkDetached(regs);
+      regs.length = 0;
+    }
     const got = native.ringio_driver_submit(n, this.bufs, reap);
     this.bufs.length = 0;
     if (got > 0) this.dispatchAll(got);
     if (wantReap && overBudget) this.turn.yieldToLoop();
+  }
+
+  /**
+   * SAFETY: a registered array whose buffer was detached (transferred) since its record was written has
+   * a length of 0 (registered arrays are never empty). Its record goes the plain way instead, where the
+   * addon sees the empty array and fails the op with EFAULT, so its old memory never reaches the kernel.
+   * This runs right before the batch crosses: no JS runs between this check and the addon's use of the
+   * record. (`length`, not `byteLength`: V8 inlines the one and calls a getter for the other. The
+   * registry takes only plain Uint8Arrays and Buffers, whose `length` is the intrinsic one.)
+   */
+  private checkDetached(regs: (Uint8Array | number)[]): void {
+    for (let i = 0; i < regs.length; i += 2) {
+      const buf = regs[i] as Uint8Array;
+      if (buf.length !== 0) continue;
+      const base = regs[i + 1] as number;
+      this.sq[base + Rec.ADDR_KIND] = Addr.BUF;
+      this.sq[base + Rec.ADDR_A] = this.bufs.push(buf) - 1;
+    }
   }
 
   /** libuv woke us: completions are waiting in the completion area. A new loop turn starts here. */
