@@ -353,6 +353,12 @@ class Addon : public Napi::Addon<Addon> {
     if (index < 0 || static_cast<uint32_t>(index) >= nbufs) return false;
     napi_value v;
     if (napi_get_element(env, bufs, static_cast<uint32_t>(index), &v) != napi_ok) return false;
+    return ByteView(env, v, data, length);
+  }
+
+  // A byte typed array's data and length; false for anything else (napi_get_typedarray_info refuses
+  // what is not a typed array). A detached array has no data and a length of 0.
+  static bool ByteView(napi_env env, napi_value v, uint8_t** data, size_t* length) {
     napi_typedarray_type type;
     size_t count;
     void* p;
@@ -406,20 +412,6 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Value(info.Env(), Uint(info.Env(), static_cast<uint32_t>(reg_.size() - reg_free_.size())));
   }
 
-  static bool ByteView(napi_env env, napi_value v, uint8_t** data, size_t* length) {
-    bool is = false;
-    if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
-    napi_typedarray_type type;
-    size_t count;
-    void* p;
-    napi_value ab;
-    size_t byte_offset;
-    if (napi_get_typedarray_info(env, v, &type, &count, &p, &ab, &byte_offset) != napi_ok) return false;
-    if (type != napi_uint8_array && type != napi_int8_array && type != napi_uint8_clamped_array) return false;
-    *data = static_cast<uint8_t*>(p);
-    *length = count;
-    return true;
-  }
 
   static napi_value Int(napi_env env, int32_t v) {
     napi_value r = nullptr;

@@ -5,8 +5,10 @@
  * written fails its op with EFAULT instead of reaching the kernel; views on resizable buffers and
  * separate views over the same memory; registrations outlive a runtime.
  */
-import type { ExecutionContext } from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { File } from '@ringio/fs';
 import { stats } from '@ringio/runtime';
 import { gc, gcNow, randomBytes, rejectionOf, rt, rtTest, run, tempDir } from './helpers.js';
@@ -228,4 +230,26 @@ rtTest('an array that lies about its length is never registered and gets EFAULT 
     t.true(backing.subarray(8192).every((x) => x === 0x33), 'after the array');
     await f.close();
   });
+});
+
+test('the addon registers only non-empty byte arrays and ignores releases of ids it never gave out', (t) => {
+  const native = createRequire(import.meta.url)('node-gyp-build')(fileURLToPath(new URL('../..', import.meta.url))) as {
+    ringio_buf_register(v: unknown): number;
+    ringio_buf_release(id: unknown): void;
+    ringio_buf_registered(): number;
+  };
+  const before = native.ringio_buf_registered();
+  for (const bad of [{}, 'x', 7, null, undefined, new Uint16Array(4), new Float64Array(2), new Uint8Array(0), new DataView(new ArrayBuffer(8))]) {
+    t.is(native.ringio_buf_register(bad), -1, String(bad));
+  }
+  for (const bad of [-1, 1e9, 'x', undefined, 2 ** 31]) native.ringio_buf_release(bad);
+  t.is(native.ringio_buf_registered(), before);
+  const keep = [new Int8Array(8), new Uint8ClampedArray(8), Buffer.alloc(8)];
+  const ids = keep.map((a) => native.ringio_buf_register(a));
+  t.true(ids.every((id) => id >= 0), 'byte arrays of each kind register');
+  t.is(new Set(ids).size, 3, 'with distinct ids');
+  t.is(native.ringio_buf_registered(), before + 3);
+  for (const id of ids) native.ringio_buf_release(id);
+  native.ringio_buf_release(ids[0]);
+  t.is(native.ringio_buf_registered(), before, 'a second release of an id changes nothing');
 });
