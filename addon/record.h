@@ -40,6 +40,7 @@ enum AddrKind : int {
   AK_SOCKLEN = 5,  // a socklen_t in the slot, initialised to A (for accept's addrlen)
   AK_BUF_END = 6,  // like AK_BUF, but the length is "to the end of the buffer" (sockaddr out-params)
   AK_MSGHDR = 7,   // a msghdr in the slot: A = data buffer index (used whole), B = name buffer index or -1
+  AK_REG = 8,      // like AK_BUF, but A = an id from the buffer registry (ringio_buf_register), not an index
 };
 
 // INTEREST_POOL: the op's syscall may block (files): the epoll engine runs it on its file thread pool.

@@ -15,6 +15,13 @@
 //     A bad record completes with an error instead of throwing, so a batch is never half-taken.
 //  3. The environment cleanup hook drains the backend (cancel, then wait for every completion) before
 //     the environment's memory can go away: worker.terminate() and process exit are safe.
+//  4. The buffer registry (ringio_buf_register / ringio_buf_release) caches the data pointer and length
+//     of typed arrays that JS uses again and again, so a record can name one by id (AK_REG) instead of
+//     the plain path's element and typed-array lookups. JS owns the ids' lifetimes: it maps each live
+//     typed array to its id in a WeakMap, releases an id only after a FinalizationRegistry has seen the
+//     array collected, and checks right before each flush that no registered array in the batch was
+//     detached (packages/runtime/src/driver/registry.ts). The window is still checked here against the
+//     length taken at registration.
 #include <fcntl.h>
 #include <napi.h>
 #include <netinet/in.h>
@@ -109,6 +116,9 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("ringio_driver_submit", &Addon::DriverSubmit),
                              InstanceMethod("ringio_driver_reap", &Addon::DriverReap),
                              InstanceMethod("ringio_driver_close", &Addon::DriverClose),
+                             InstanceMethod("ringio_buf_register", &Addon::BufRegister),
+                             InstanceMethod("ringio_buf_release", &Addon::BufRelease),
+                             InstanceMethod("ringio_buf_registered", &Addon::BufRegistered),
                              InstanceMethod("ringio_layout", &Addon::Layout),
                              InstanceMethod("ringio_source_hash", &Addon::SourceHash),
                              InstanceMethod("ringio_sys_pipe", &Addon::SysPipe),
@@ -270,6 +280,19 @@ class Addon : public Napi::Addon<Addon> {
         *out = reinterpret_cast<uint64_t>(data + off);
         return 0;
       }
+      case AK_REG: {
+        if (a < 0 || static_cast<size_t>(a) >= reg_.size()) return -EFAULT;
+        const RegEntry& e = reg_[static_cast<size_t>(a)];
+        if (e.data == nullptr) return -EFAULT;
+        const size_t off = static_cast<uint32_t>(b);
+        if (off > e.length || static_cast<size_t>(len) > e.length - off) return -EFAULT;
+        // SAFETY: the id names a typed array that is alive (JS's WeakMap yields ids of live arrays only,
+        // and an id is released only after its array was collected) and that JS saw attached just before
+        // this call, with no JS run since; the JS op keeps it referenced until its final completion. An
+        // off-heap backing store does not move, so the pointer taken at registration still holds.
+        *out = reinterpret_cast<uint64_t>(e.data + off);
+        return 0;
+      }
       case AK_IOVEC: {
         if (user < 0 || len == 0 || len > 1024) return -EINVAL;
         Slot& s = driver_->backend->SlotFor(user);
@@ -332,6 +355,12 @@ class Addon : public Napi::Addon<Addon> {
     if (index < 0 || static_cast<uint32_t>(index) >= nbufs) return false;
     napi_value v;
     if (napi_get_element(env, bufs, static_cast<uint32_t>(index), &v) != napi_ok) return false;
+    return ByteView(env, v, data, length);
+  }
+
+  // A byte typed array's data and length; false for anything else (napi_get_typedarray_info refuses
+  // what is not a typed array). A detached array has no data and a length of 0.
+  static bool ByteView(napi_env env, napi_value v, uint8_t** data, size_t* length) {
     napi_typedarray_type type;
     size_t count;
     void* p;
@@ -342,6 +371,54 @@ class Addon : public Napi::Addon<Addon> {
     *data = static_cast<uint8_t*>(p);
     *length = count;
     return p != nullptr || count == 0;
+  }
+
+  // ringio_buf_register(view) -> an id >= 0, or -1 when the view cannot be registered (not a byte
+  // array, empty, or the registry is full). Takes the view's data pointer once; taking it also moves a
+  // small typed array's bytes off V8's heap for good, so the pointer stays put while the view lives.
+  Napi::Value BufRegister(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    uint8_t* data;
+    size_t length;
+    if (info.Length() < 1 || !ByteView(env, info[0], &data, &length) || length == 0 || data == nullptr ||
+        (reg_free_.empty() && reg_.size() >= kMaxRegistered)) {
+      return Napi::Value(env, Int(env, -1));
+    }
+    uint32_t id;
+    if (!reg_free_.empty()) {
+      id = reg_free_.back();
+      reg_free_.pop_back();
+    } else {
+      id = static_cast<uint32_t>(reg_.size());
+      reg_.emplace_back();
+    }
+    reg_[id].data = data;
+    reg_[id].length = length;
+    return Napi::Value(env, Int(env, static_cast<int32_t>(id)));
+  }
+
+  // ringio_buf_release(id): JS saw the view collected; the id may be handed out again.
+  Napi::Value BufRelease(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    int32_t id = -1;
+    if (info.Length() >= 1 && napi_get_value_int32(env, info[0], &id) == napi_ok && id >= 0 &&
+        static_cast<size_t>(id) < reg_.size() && reg_[static_cast<size_t>(id)].data != nullptr) {
+      reg_[static_cast<size_t>(id)] = RegEntry{};
+      reg_free_.push_back(static_cast<uint32_t>(id));
+    }
+    return Napi::Value(env, Undefined(env));
+  }
+
+  // ringio_buf_registered() -> ids in use (for tests and stats).
+  Napi::Value BufRegistered(const Napi::CallbackInfo& info) {
+    return Napi::Value(info.Env(), Uint(info.Env(), static_cast<uint32_t>(reg_.size() - reg_free_.size())));
+  }
+
+
+  static napi_value Int(napi_env env, int32_t v) {
+    napi_value r = nullptr;
+    if (napi_create_int32(env, v, &r) != napi_ok) return Undefined(env);
+    return r;
   }
 
   // The hot entry points below use raw Node-API and never throw C++ exceptions: while a worker is
@@ -496,7 +573,7 @@ class Addon : public Napi::Addon<Addon> {
         {"W_OPFLAGS", W_OPFLAGS}, {"W_SQEFLAGS", W_SQEFLAGS}, {"W_ADDR2_KIND", W_ADDR2_KIND},
         {"W_ADDR2_A", W_ADDR2_A}, {"W_ADDR2_B", W_ADDR2_B}, {"W_LEGACY", W_LEGACY}, {"W_EXTRA", W_EXTRA},
         {"REC_WORDS", REC_WORDS}, {"AK_NONE", AK_NONE}, {"AK_BUF", AK_BUF}, {"AK_IOVEC", AK_IOVEC},
-        {"AK_TIMESPEC", AK_TIMESPEC}, {"AK_U64", AK_U64}, {"AK_SOCKLEN", AK_SOCKLEN}, {"AK_BUF_END", AK_BUF_END}, {"AK_MSGHDR", AK_MSGHDR},
+        {"AK_TIMESPEC", AK_TIMESPEC}, {"AK_U64", AK_U64}, {"AK_SOCKLEN", AK_SOCKLEN}, {"AK_BUF_END", AK_BUF_END}, {"AK_MSGHDR", AK_MSGHDR}, {"AK_REG", AK_REG},
         {"INTEREST_NONE", INTEREST_NONE}, {"INTEREST_READABLE", INTEREST_READABLE},
         {"INTEREST_WRITABLE", INTEREST_WRITABLE}, {"INTEREST_POOL", INTEREST_POOL}, {"C_USER", C_USER}, {"C_RES", C_RES}, {"C_FLAGS", C_FLAGS},
         {"CQE_WORDS", CQE_WORDS}, {"USER_IGNORE", USER_IGNORE}, {"S_ENTERS", S_ENTERS},
@@ -643,6 +720,15 @@ class Addon : public Napi::Addon<Addon> {
     if (r < 0) throw ErrnoError(info.Env(), errno, peer ? "getpeername" : "getsockname");
     return Napi::Number::New(info.Env(), len);
   }
+
+  struct RegEntry {
+    uint8_t* data = nullptr;  // nullptr: the id is free
+    size_t length = 0;
+  };
+  // Enough for any sane number of live rented buffers; past it buffers simply go unregistered.
+  static constexpr size_t kMaxRegistered = 1 << 20;
+  std::vector<RegEntry> reg_;
+  std::vector<uint32_t> reg_free_;
 
   std::unique_ptr<Driver> driver_;
   std::vector<std::unique_ptr<Driver>> retired_;

@@ -14,6 +14,7 @@
 import {
   FdHandle,
   OpAble,
+  OpState,
   checkBuffer,
   closeSync,
   checkPosition,
@@ -85,6 +86,8 @@ function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
   return bufs;
 }
 
+const SUBMITTED = OpState.Submitted;
+
 /** Completed read ops a File keeps for reuse (deep queues read concurrently, so one is not enough). */
 const READ_POOL = 256;
 
@@ -113,10 +116,14 @@ export class File extends FdHandle {
     this.#append = append;
   }
 
-  /** @internal A read op settling goes back to the free list (reuse() waits until it is Completed). */
+  /**
+   * @internal A read op settling goes back to the free list (reuse() waits until it is Completed). One
+   * being cancelled does not: it rejects with its buffer in the error and never runs complete(), the
+   * point where a pooled op lets go of the caller's buffer.
+   */
   override opSettled(op: OpAble<unknown>): void {
     super.opSettled(op);
-    if (op instanceof FileReadOp && this.#readOps.length < READ_POOL) this.#readOps.push(op);
+    if (op instanceof FileReadOp && op.state === SUBMITTED && this.#readOps.length < READ_POOL) this.#readOps.push(op);
   }
 
   /**

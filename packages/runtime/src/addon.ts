@@ -33,6 +33,12 @@ export interface NativeAddon {
   ringio_driver_submit(count: number, bufs: Uint8Array[], reap: boolean): number;
   ringio_driver_reap(): number;
   ringio_driver_close(): void;
+  /** Registers a byte array's memory; returns its id, or -1 if it cannot be registered. */
+  ringio_buf_register(view: Uint8Array): number;
+  /** Frees an id whose array has been collected. */
+  ringio_buf_release(id: number): void;
+  /** Ids in use. */
+  ringio_buf_registered(): number;
   ringio_layout(): Record<string, number>;
   ringio_source_hash(): string;
   ringio_sys_pipe(): [number, number];

@@ -19,32 +19,8 @@
  * buffer it handed to the kernel. Cancelling does not release them: only the final completion does,
  * because until then the kernel may still write into them.
  */
-import {
-  AK_BUF,
-  AK_BUF_END,
-  AK_IOVEC,
-  AK_MSGHDR,
-  AK_NONE,
-  AK_SOCKLEN,
-  AK_TIMESPEC,
-  AK_U64,
-  REC_WORDS,
-  W_ADDR2_A,
-  W_ADDR2_B,
-  W_ADDR2_KIND,
-  W_ADDR_A,
-  W_ADDR_B,
-  W_ADDR_KIND,
-  W_EXTRA,
-  W_FD,
-  W_LEGACY,
-  W_LEN,
-  W_OFF_HI,
-  W_OFF_LO,
-  W_OPCODE,
-  W_OPFLAGS,
-  W_SQEFLAGS,
-} from './driver/layout.js';
+import { Addr, Rec } from './driver/layout.js';
+import { bufferId } from './driver/registry.js';
 import { errnoError } from './errors.js';
 
 /**
@@ -86,55 +62,73 @@ export class SqeWriter {
   /** @internal */ i32: Int32Array;
   /** @internal */ base = 0;
   /** @internal */ bufs: Uint8Array[];
+  /**
+   * @internal Registered arrays named by this batch's records, each followed by its record's base: the
+   * driver checks them for detachment right before the batch crosses.
+   */
+  regs: (Uint8Array | number)[];
 
   /** @internal */
-  constructor(i32: Int32Array, bufs: Uint8Array[]) {
+  constructor(i32: Int32Array, bufs: Uint8Array[], regs: (Uint8Array | number)[]) {
     this.i32 = i32;
     this.bufs = bufs;
+    this.regs = regs;
   }
 
   /** Start the record: opcode, fd, sqe->len and sqe->off. Every other field is reset to zero. */
   prep(opcode: number, fd: number, len = 0, offset: number | bigint = 0): this {
     const w = this.i32;
     const b = this.base;
-    w[b + W_OPCODE] = opcode;
-    w[b + W_FD] = fd;
-    w[b + W_LEN] = len;
+    w[b + Rec.OPCODE] = opcode;
+    w[b + Rec.FD] = fd;
+    w[b + Rec.LEN] = len;
     if (typeof offset === 'bigint') {
-      w[b + W_OFF_LO] = Number(offset & 0xffffffffn) | 0;
-      w[b + W_OFF_HI] = Number((offset >> 32n) & 0xffffffffn) | 0;
+      w[b + Rec.OFF_LO] = Number(offset & 0xffffffffn) | 0;
+      w[b + Rec.OFF_HI] = Number((offset >> 32n) & 0xffffffffn) | 0;
     } else if (offset === -1) {
-      w[b + W_OFF_LO] = -1;
-      w[b + W_OFF_HI] = -1;
+      w[b + Rec.OFF_LO] = -1;
+      w[b + Rec.OFF_HI] = -1;
     } else {
-      w[b + W_OFF_LO] = offset | 0;
-      w[b + W_OFF_HI] = Math.floor(offset / TWO_32) | 0;
+      w[b + Rec.OFF_LO] = offset | 0;
+      w[b + Rec.OFF_HI] = Math.floor(offset / TWO_32) | 0;
     }
-    w[b + W_ADDR_KIND] = AK_NONE;
-    w[b + W_ADDR_A] = 0;
-    w[b + W_ADDR_B] = 0;
-    w[b + W_OPFLAGS] = 0;
-    w[b + W_SQEFLAGS] = 0;
-    w[b + W_ADDR2_KIND] = AK_NONE;
-    w[b + W_ADDR2_A] = 0;
-    w[b + W_ADDR2_B] = 0;
-    w[b + W_LEGACY] = 0;
-    w[b + W_EXTRA] = 0;
+    w[b + Rec.ADDR_KIND] = Addr.NONE;
+    w[b + Rec.ADDR_A] = 0;
+    w[b + Rec.ADDR_B] = 0;
+    w[b + Rec.OPFLAGS] = 0;
+    w[b + Rec.SQEFLAGS] = 0;
+    w[b + Rec.ADDR2_KIND] = Addr.NONE;
+    w[b + Rec.ADDR2_A] = 0;
+    w[b + Rec.ADDR2_B] = 0;
+    w[b + Rec.LEGACY] = 0;
+    w[b + Rec.EXTRA] = 0;
     return this;
   }
 
-  /** sqe->addr = buf + byteOffset. The addon checks that sqe->len bytes fit. */
+  /**
+   * sqe->addr = buf + byteOffset. The addon checks that sqe->len bytes fit. An array used before goes by
+   * its buffer-registry id (driver/registry.ts), the others by their index in the batch's array list.
+   */
   buf(buf: Uint8Array, byteOffset = 0): this {
-    this.i32[this.base + W_ADDR_KIND] = AK_BUF;
-    this.i32[this.base + W_ADDR_A] = this.bufs.push(buf) - 1;
-    this.i32[this.base + W_ADDR_B] = byteOffset;
+    const w = this.i32;
+    const b = this.base;
+    const id = bufferId(buf);
+    if (id >= 0) {
+      w[b + Rec.ADDR_KIND] = Addr.REG;
+      w[b + Rec.ADDR_A] = id;
+      this.regs.push(buf, b);
+    } else {
+      w[b + Rec.ADDR_KIND] = Addr.BUF;
+      w[b + Rec.ADDR_A] = this.bufs.push(buf) - 1;
+    }
+    w[b + Rec.ADDR_B] = byteOffset;
     return this;
   }
 
   /** sqe->addr = an iovec array built from `bufs`, each used whole; sqe->len must be bufs.length. */
   iovec(bufs: readonly Uint8Array[]): this {
-    this.i32[this.base + W_ADDR_KIND] = AK_IOVEC;
-    this.i32[this.base + W_ADDR_A] = this.bufs.length;
+    this.i32[this.base + Rec.ADDR_KIND] = Addr.IOVEC;
+    this.i32[this.base + Rec.ADDR_A] = this.bufs.length;
     for (let i = 0; i < bufs.length; i++) this.bufs.push(bufs[i]!);
     return this;
   }
@@ -144,74 +138,74 @@ export class SqeWriter {
    * msg_name over `name` (used whole) when given. For SENDMSG / RECVMSG.
    */
   msghdr(data: Uint8Array, name?: Uint8Array): this {
-    this.i32[this.base + W_ADDR_KIND] = AK_MSGHDR;
-    this.i32[this.base + W_ADDR_A] = this.bufs.push(data) - 1;
-    this.i32[this.base + W_ADDR_B] = name === undefined ? -1 : this.bufs.push(name) - 1;
+    this.i32[this.base + Rec.ADDR_KIND] = Addr.MSGHDR;
+    this.i32[this.base + Rec.ADDR_A] = this.bufs.push(data) - 1;
+    this.i32[this.base + Rec.ADDR_B] = name === undefined ? -1 : this.bufs.push(name) - 1;
     return this;
   }
 
   /** sqe->ioprio (for accept and recv: the multishot flags). */
   ioprio(value: number): this {
     const w = this.i32;
-    w[this.base + W_SQEFLAGS] = (w[this.base + W_SQEFLAGS]! & 0xff) | (value << 16);
+    w[this.base + Rec.SQEFLAGS] = (w[this.base + Rec.SQEFLAGS]! & 0xff) | (value << 16);
     return this;
   }
 
   /** sqe->addr = a timespec kept in the op's native slot. */
   timespec(sec: number, nsec: number): this {
-    this.i32[this.base + W_ADDR_KIND] = AK_TIMESPEC;
-    this.i32[this.base + W_ADDR_A] = sec;
-    this.i32[this.base + W_ADDR_B] = nsec;
+    this.i32[this.base + Rec.ADDR_KIND] = Addr.TIMESPEC;
+    this.i32[this.base + Rec.ADDR_A] = sec;
+    this.i32[this.base + Rec.ADDR_B] = nsec;
     return this;
   }
 
   /** sqe->addr = a plain 64-bit value (below 2^53). */
   u64(value: number): this {
-    this.i32[this.base + W_ADDR_KIND] = AK_U64;
-    this.i32[this.base + W_ADDR_A] = value | 0;
-    this.i32[this.base + W_ADDR_B] = Math.floor(value / TWO_32) | 0;
+    this.i32[this.base + Rec.ADDR_KIND] = Addr.U64;
+    this.i32[this.base + Rec.ADDR_A] = value | 0;
+    this.i32[this.base + Rec.ADDR_B] = Math.floor(value / TWO_32) | 0;
     return this;
   }
 
   /** sqe->addr2 = buf + byteOffset, with the length "to the end" (for sockaddr out-parameters). */
   addr2Buf(buf: Uint8Array, byteOffset = 0): this {
-    this.i32[this.base + W_ADDR2_KIND] = AK_BUF_END;
-    this.i32[this.base + W_ADDR2_A] = this.bufs.push(buf) - 1;
-    this.i32[this.base + W_ADDR2_B] = byteOffset;
+    this.i32[this.base + Rec.ADDR2_KIND] = Addr.BUF_END;
+    this.i32[this.base + Rec.ADDR2_A] = this.bufs.push(buf) - 1;
+    this.i32[this.base + Rec.ADDR2_B] = byteOffset;
     return this;
   }
 
   /** sqe->addr = buf + byteOffset, with the length "to the end" (for sockaddr in/out-parameters). */
   addrBufEnd(buf: Uint8Array, byteOffset = 0): this {
-    this.i32[this.base + W_ADDR_KIND] = AK_BUF_END;
-    this.i32[this.base + W_ADDR_A] = this.bufs.push(buf) - 1;
-    this.i32[this.base + W_ADDR_B] = byteOffset;
+    this.i32[this.base + Rec.ADDR_KIND] = Addr.BUF_END;
+    this.i32[this.base + Rec.ADDR_A] = this.bufs.push(buf) - 1;
+    this.i32[this.base + Rec.ADDR_B] = byteOffset;
     return this;
   }
 
   /** sqe->addr2 = a socklen_t in the op's native slot, initialised to `value`. */
   addr2Socklen(value: number): this {
-    this.i32[this.base + W_ADDR2_KIND] = AK_SOCKLEN;
-    this.i32[this.base + W_ADDR2_A] = value;
+    this.i32[this.base + Rec.ADDR2_KIND] = Addr.SOCKLEN;
+    this.i32[this.base + Rec.ADDR2_A] = value;
     return this;
   }
 
   /** The op-specific flags word (rw_flags, msg_flags, poll mask, timeout flags, cancel flags...). */
   opFlags(flags: number): this {
-    this.i32[this.base + W_OPFLAGS] = flags;
+    this.i32[this.base + Rec.OPFLAGS] = flags;
     return this;
   }
 
   /** IOSQE_* flags. */
   sqeFlags(flags: number): this {
     const w = this.i32;
-    w[this.base + W_SQEFLAGS] = (w[this.base + W_SQEFLAGS]! & ~0xff) | (flags & 0xff);
+    w[this.base + Rec.SQEFLAGS] = (w[this.base + Rec.SQEFLAGS]! & ~0xff) | (flags & 0xff);
     return this;
   }
 
   /** sqe->splice_fd_in / file_index. */
   extra(value: number): this {
-    this.i32[this.base + W_EXTRA] = value;
+    this.i32[this.base + Rec.EXTRA] = value;
     return this;
   }
 }
@@ -315,35 +309,64 @@ export function checkFd(fd: unknown, name = 'fd'): number {
 }
 
 export function checkBuffer(buf: unknown, name = 'buf'): Uint8Array {
-  if (!(buf instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array or Buffer`);
+  if (!(buf instanceof Uint8Array)) throw notBuffer(name);
   return buf;
 }
 
-/** Validates an (offset, length) window into buf; returns the length. */
+// The checks below run on every read and write. Their errors are built in separate functions: with the
+// message inline, V8 converted the buffer's length to a string on every call (NumberToString), error
+// or not.
+
+function notBuffer(name: string): TypeError {
+  return new TypeError(`${name} must be a Uint8Array or Buffer`);
+}
+
+/**
+ * Validates an (offset, length) window into buf; returns the length. Reads `buf.length`, which for a
+ * byte array is its byteLength: V8 inlines `length` but calls the `byteLength` getter (about 20 ns).
+ * The addon checks every window against the array's real size again, so a subclass that lies about its
+ * length gets EFAULT, never memory outside the array.
+ */
 export function checkRange(buf: Uint8Array, offset: number, length: number | undefined): number {
-  if (!Number.isInteger(offset) || offset < 0 || offset > buf.byteLength) {
-    throw new RangeError(`offset must be an integer in 0..${buf.byteLength}, got ${offset}`);
+  const size = buf.length;
+  const len = length === undefined ? size - offset : length;
+  if (
+    Number.isInteger(offset) &&
+    offset >= 0 &&
+    offset <= size &&
+    offset <= 0xffffffff &&
+    Number.isInteger(len) &&
+    len >= 0 &&
+    offset + len <= size &&
+    len <= 0x7ffff000
+  ) {
+    return len;
+  }
+  throw badRange(size, offset, length);
+}
+
+function badRange(size: number, offset: number, length: number | undefined): RangeError {
+  if (!Number.isInteger(offset) || offset < 0 || offset > size) {
+    return new RangeError(`offset must be an integer in 0..${size}, got ${offset}`);
   }
   if (offset > 0xffffffff) {
     // Records carry a window's offset in 32 bits (Node 22+ allows larger buffers): pass a view instead.
-    throw new RangeError(`offset must be below 2^32, got ${offset}: pass buf.subarray(offset) instead`);
+    return new RangeError(`offset must be below 2^32, got ${offset}: pass buf.subarray(offset) instead`);
   }
-  const len = length === undefined ? buf.byteLength - offset : length;
-  if (!Number.isInteger(len) || len < 0 || offset + len > buf.byteLength || len > 0x7ffff000) {
-    throw new RangeError(`length must be an integer with offset + length <= ${buf.byteLength}, got ${length}`);
-  }
-  return len;
+  return new RangeError(`length must be an integer with offset + length <= ${size}, got ${length}`);
 }
 
 /** A file position: a non-negative safe integer or bigint, or -1 for "the current position". */
 export function checkPosition(pos: unknown): number | bigint {
+  if (typeof pos === 'number' && Number.isInteger(pos) && pos >= -1 && pos <= 9007199254740991) return pos;
+  return positionSlow(pos);
+}
+
+function positionSlow(pos: unknown): number | bigint {
   if (typeof pos === 'bigint') {
     if (pos < -1n || pos > 0x7fffffffffffffffn) throw new RangeError(`position out of range: ${pos}`);
     return pos === -1n ? -1 : pos;
   }
   if (typeof pos !== 'number') throw new TypeError('position must be a number or bigint');
-  if (!Number.isInteger(pos) || pos < -1 || pos > Number.MAX_SAFE_INTEGER) {
-    throw new RangeError(`position must be an integer in -1..Number.MAX_SAFE_INTEGER, got ${pos}`);
-  }
-  return pos;
+  throw new RangeError(`position must be an integer in -1..Number.MAX_SAFE_INTEGER, got ${pos}`);
 }

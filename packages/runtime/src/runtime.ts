@@ -11,6 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { Driver, type DriverKind, type Turn } from './driver/driver.js';
 import { S_COMPLETIONS, S_ENTERS, S_SUBMITTED, S_WAKEUPS } from './driver/layout.js';
+import { registeredBuffers } from './driver/registry.js';
 import { abortError, ringioError } from './errors.js';
 import { Executor } from './executor.js';
 import type { OpAble } from './op.js';
@@ -84,6 +85,11 @@ export interface RuntimeStats {
   threadWakeSyscalls: number;
   /** spawnBlocking jobs queued or running. */
   blockingJobs: number;
+  /**
+   * Byte arrays in this thread's buffer registry: arrays used by more than one op, which records name
+   * by id (a collected array leaves once its FinalizationRegistry callback has run).
+   */
+  registeredBuffers: number;
 }
 
 let current: Runtime | undefined;
@@ -213,6 +219,7 @@ export class Runtime implements TaskHost, Turn {
       threadWakes: bellCounters[0],
       threadWakeSyscalls: bellCounters[1],
       blockingJobs: this.blocking?.jobs ?? 0,
+      registeredBuffers: registeredBuffers(),
     };
   }
 

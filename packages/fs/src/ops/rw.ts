@@ -5,6 +5,12 @@
  */
 import { IORING_OP, OpAble, type Direction, type Interest, type SqeWriter } from '@ringio/runtime';
 
+// Module-local copies: V8 folds these, but loads an imported binding from its module cell at every use.
+const READ = IORING_OP.READ;
+const WRITE = IORING_OP.WRITE;
+const READV = IORING_OP.READV;
+const WRITEV = IORING_OP.WRITEV;
+
 abstract class FileIoOp<R> extends OpAble<R> {
   readonly fd: number;
   position: number | bigint;
@@ -58,17 +64,33 @@ export class FileReadOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[num
 
   // io_uring: IORING_OP_READ at the position.
   uringOp(sqe: SqeWriter): void {
-    sqe.prep(IORING_OP.READ, this.fd, this.length, this.position).buf(this.buf, this.offset);
+    sqe.prep(READ, this.fd, this.length, this.position).buf(this.buf, this.offset);
   }
 
   override payload(): B {
     return this.buf;
   }
 
+  /**
+   * The op goes back to its File's free list once settled, so it lets go of the caller's buffer here:
+   * a pooled op must not keep a buffer (and its buffer-registry id) alive after the read is done.
+   */
   complete(res: number): [number, B] {
-    return [this.check(res, this.errProps()), this.buf];
+    const buf = this.buf;
+    if (res < 0) {
+      try {
+        this.check(res, this.errProps());
+      } finally {
+        this.buf = NO_BUF as B;
+      }
+    }
+    this.buf = NO_BUF as B;
+    return [res, buf];
   }
 }
+
+/** What a pooled read op holds between reads. */
+const NO_BUF = new Uint8Array(0);
 
 export class FileWriteOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B]> {
   constructor(
@@ -89,7 +111,7 @@ export class FileWriteOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
 
   // io_uring: IORING_OP_WRITE at the position.
   uringOp(sqe: SqeWriter): void {
-    sqe.prep(IORING_OP.WRITE, this.fd, this.length, this.position).buf(this.buf, this.offset);
+    sqe.prep(WRITE, this.fd, this.length, this.position).buf(this.buf, this.offset);
   }
 
   override payload(): B {
@@ -97,7 +119,7 @@ export class FileWriteOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
   }
 
   complete(res: number): [number, B] {
-    return [this.check(res, this.errProps()), this.buf];
+    return [res < 0 ? this.check(res, this.errProps()) : res, this.buf];
   }
 }
 
@@ -112,7 +134,7 @@ export class FileReadvOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
 
   // io_uring: IORING_OP_READV at the position.
   uringOp(sqe: SqeWriter): void {
-    sqe.prep(IORING_OP.READV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
+    sqe.prep(READV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
   }
 
   override payload(): B[] {
@@ -120,7 +142,7 @@ export class FileReadvOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
   }
 
   complete(res: number): [number, B[]] {
-    return [this.check(res, this.errProps()), this.bufs];
+    return [res < 0 ? this.check(res, this.errProps()) : res, this.bufs];
   }
 }
 
@@ -135,7 +157,7 @@ export class FileWritevOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[n
 
   // io_uring: IORING_OP_WRITEV at the position.
   uringOp(sqe: SqeWriter): void {
-    sqe.prep(IORING_OP.WRITEV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
+    sqe.prep(WRITEV, this.fd, this.bufs.length, this.position).iovec(this.bufs);
   }
 
   override payload(): B[] {
@@ -143,6 +165,6 @@ export class FileWritevOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[n
   }
 
   complete(res: number): [number, B[]] {
-    return [this.check(res, this.errProps()), this.bufs];
+    return [res < 0 ? this.check(res, this.errProps()) : res, this.bufs];
   }
 }

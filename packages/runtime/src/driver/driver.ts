@@ -24,20 +24,16 @@ import { OpAble, OpFlags, OpState, SqeWriter } from '../op.js';
 import { CancelOp } from '../ops/cancel.js';
 import { CloseOp } from '../ops/close.js';
 import {
-  C_FLAGS,
-  C_RES,
-  CQE_WORDS,
+  Addr,
+  Cqe,
   INTEREST_NONE,
   INTEREST_POOL,
   INTEREST_READABLE,
   INTEREST_WRITABLE,
   IORING_CQE_F_MORE,
-  REC_WORDS,
+  Rec,
   STAT_COUNT,
   USER_IGNORE,
-  W_LEGACY,
-  W_OPCODE,
-  W_USER,
 } from './layout.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -54,6 +50,17 @@ export interface Turn {
 }
 
 const SQ_RECORDS = 1024;
+// Module-local copies of imported constants used per op: V8 folds these into the code, but loads an
+// imported binding from its module cell (with a TDZ check) at every use.
+const IDLE = OpState.Idle;
+const SUBMITTED = OpState.Submitted;
+const CANCELLING = OpState.Cancelling;
+const COMPLETED = OpState.Completed;
+const RET_IS_FD = OpFlags.RetIsFd;
+const SKIP_CANCEL = OpFlags.SkipCancel;
+const F_MORE = IORING_CQE_F_MORE;
+const IGNORE = USER_IGNORE;
+const OP_ABLE = OpAble;
 /** The legacy word keeps the awaited fd in 22 bits. */
 const MAX_INTEREST_FD = (1 << 21) - 1;
 
@@ -86,9 +93,11 @@ export class Driver {
   /** Called whenever `live` drops to zero. */
   onIdle: (() => void) | undefined;
 
-  private readonly sq = new Int32Array(SQ_RECORDS * REC_WORDS);
-  private readonly cq = new Int32Array(CQ_RECORDS * CQE_WORDS);
+  private readonly sq = new Int32Array(SQ_RECORDS * Rec.WORDS);
+  private readonly cq = new Int32Array(CQ_RECORDS * Cqe.WORDS);
   private readonly bufs: Uint8Array[] = [];
+  /** Registered arrays in this batch, each followed by its record's base (SqeWriter.buf). */
+  private readonly regs: (Uint8Array | number)[] = [];
   private readonly writer: SqeWriter;
   private readonly ops: (AnyOp | undefined)[] = [];
   private readonly free: number[] = [];
@@ -100,7 +109,7 @@ export class Driver {
 
   constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string) {
     this.turn = turn;
-    this.writer = new SqeWriter(this.sq, this.bufs);
+    this.writer = new SqeWriter(this.sq, this.bufs, this.regs);
     try {
       this.info = native.ringio_driver_open(
         { driver: kind, entries, fault },
@@ -122,8 +131,8 @@ export class Driver {
 
   /** Submits an op; the promise settles when the kernel has answered for it. */
   submit<T>(op: OpAble<T>, signal?: AbortSignal): Promise<T> {
-    if (!(op instanceof OpAble)) return Promise.reject(new TypeError('op must be an OpAble'));
-    if (op._state !== OpState.Idle) {
+    if (!(op instanceof OP_ABLE)) return Promise.reject(new TypeError('op must be an OpAble'));
+    if (op._state !== IDLE) {
       return Promise.reject(new TypeError(`this ${op.name} op was already submitted; create a new one`));
     }
     if (this.closed || this.closing) {
@@ -140,7 +149,7 @@ export class Driver {
     }
     this.ops[slot] = op;
     op._slot = slot;
-    op._state = OpState.Submitted;
+    op._state = SUBMITTED;
     this.live++;
     binding = op;
     const p = new Promise<T>(bindOp);
@@ -165,8 +174,8 @@ export class Driver {
   /** Submits an op whose completion nobody waits for (internal cancels and closes). */
   submitDetached(op: AnyOp): void {
     if (this.closed) return;
-    op._state = OpState.Submitted;
-    this.write(op, USER_IGNORE);
+    op._state = SUBMITTED;
+    this.write(op, IGNORE);
   }
 
   /**
@@ -174,10 +183,10 @@ export class Driver {
    * completion arrives; if that completion is a result rather than ECANCELED, the result wins.
    */
   cancel(op: AnyOp, reason: 'abort' | 'closed'): void {
-    if (op._state !== OpState.Submitted || op._slot < 0) return;
-    op._state = OpState.Cancelling;
+    if (op._state !== SUBMITTED || op._slot < 0) return;
+    op._state = CANCELLING;
     op._cancelReason = reason;
-    if (op.flags & OpFlags.SkipCancel || this.closed) return;
+    if (op.flags & SKIP_CANCEL || this.closed) return;
     this.submitDetached(new CancelOp(op._slot));
   }
 
@@ -209,16 +218,18 @@ export class Driver {
   private write(op: AnyOp, user: number): void {
     if (this.sqCount === SQ_RECORDS) this.flushNow(false);
     const w = this.writer;
-    const base = this.sqCount * REC_WORDS;
+    const base = this.sqCount * Rec.WORDS;
     w.base = base;
     const nbufs = this.bufs.length;
+    const nregs = this.regs.length;
     try {
       this.fill(op, base);
     } catch (e) {
       this.bufs.length = nbufs;
+      this.regs.length = nregs;
       throw e;
     }
-    this.sq[base + W_USER] = user;
+    this.sq[base + Rec.USER] = user;
     this.sqCount++;
     if (FLUSH_PER_TURN) {
       this.turn.yieldToLoop();
@@ -245,7 +256,7 @@ export class Driver {
               : INTEREST_POOL;
       const ifd = interest === null ? 0 : interest.fd;
       if (ifd > MAX_INTEREST_FD) throw new RangeError(`fd ${ifd} is too large for the epoll driver (max ${MAX_INTEREST_FD})`);
-      this.sq[base + W_LEGACY] = (this.sq[base + W_OPCODE]! & 0xff) | (dir << 8) | (ifd << 10);
+      this.sq[base + Rec.LEGACY] = (this.sq[base + Rec.OPCODE]! & 0xff) | (dir << 8) | (ifd << 10);
     }
   }
 
@@ -264,10 +275,33 @@ export class Driver {
       return;
     }
     this.sqCount = 0;
+    const regs = this.regs;
+    if (regs.length > 0) {
+      this.checkDetached(regs);
+      regs.length = 0;
+    }
     const got = native.ringio_driver_submit(n, this.bufs, reap);
     this.bufs.length = 0;
     if (got > 0) this.dispatchAll(got);
     if (wantReap && overBudget) this.turn.yieldToLoop();
+  }
+
+  /**
+   * SAFETY: a registered array whose buffer was detached (transferred) since its record was written has
+   * a length of 0 (registered arrays are never empty). Its record goes the plain way instead, where the
+   * addon sees the empty array and fails the op with EFAULT, so its old memory never reaches the kernel.
+   * This runs right before the batch crosses: no JS runs between this check and the addon's use of the
+   * record. (`length`, not `byteLength`: V8 inlines the one and calls a getter for the other. The
+   * registry takes only plain Uint8Arrays and Buffers, whose `length` is the intrinsic one.)
+   */
+  private checkDetached(regs: (Uint8Array | number)[]): void {
+    for (let i = 0; i < regs.length; i += 2) {
+      const buf = regs[i] as Uint8Array;
+      if (buf.length !== 0) continue;
+      const base = regs[i + 1] as number;
+      this.sq[base + Rec.ADDR_KIND] = Addr.BUF;
+      this.sq[base + Rec.ADDR_A] = this.bufs.push(buf) - 1;
+    }
   }
 
   /** libuv woke us: completions are waiting in the completion area. A new loop turn starts here. */
@@ -289,14 +323,14 @@ export class Driver {
   private dispatch(count: number): void {
     const cq = this.cq;
     for (let i = 0; i < count; i++) {
-      const base = i * CQE_WORDS;
+      const base = i * Cqe.WORDS;
       const user = cq[base]!;
       if (user < 0) continue;
       const op = this.ops[user];
       if (op === undefined) continue;
-      const res = cq[base + C_RES]!;
-      const flags = cq[base + C_FLAGS]!;
-      if (flags & IORING_CQE_F_MORE) {
+      const res = cq[base + Cqe.RES]!;
+      const flags = cq[base + Cqe.FLAGS]!;
+      if (flags & F_MORE) {
         try {
           op.more(res, flags);
         } catch (e) {
@@ -328,7 +362,7 @@ export class Driver {
     } catch {
       return false;
     }
-    if (!again || op._state !== OpState.Submitted || this.closed || this.closing) return false;
+    if (!again || op._state !== SUBMITTED || this.closed || this.closing) return false;
     try {
       this.write(op, user);
     } catch {
@@ -339,8 +373,8 @@ export class Driver {
 
   private settle(op: AnyOp, res: number, flags: number): void {
     if (op._owner !== undefined) op._owner.opSettled(op);
-    const cancelled = op._state === OpState.Cancelling;
-    op._state = OpState.Completed;
+    const cancelled = op._state === CANCELLING;
+    op._state = COMPLETED;
     op._slot = -1;
     const resolve = op._resolve!;
     const reject = op._reject!;
@@ -353,7 +387,7 @@ export class Driver {
       op._onAbort = undefined;
     }
     if (cancelled) {
-      const fdArrived = (op.flags & OpFlags.RetIsFd) !== 0 && res >= 0;
+      const fdArrived = (op.flags & RET_IS_FD) !== 0 && res >= 0;
       if (res === ECANCELED || res === EINTR || fdArrived) {
         // The caller gave up and the kernel confirms it (or handed us an fd nobody will take): reject.
         if (fdArrived) this.closeDetached(res);

@@ -1,43 +1,91 @@
 /**
  * The record layout shared with the addon (addon/record.h). The addon exports the same numbers through
  * `ringio_layout()`; test/addon-layout.test.ts checks that both sides agree.
+ *
+ * Hot paths use the const enums below, which TypeScript writes as literals. V8 does not fold an imported
+ * binding: every use of an imported `const` loads a module cell and checks it for TDZ (measured: 16
+ * record stores cost 252 instructions through imports, 74 with literals or module-local consts).
  */
-export const W_OPCODE = 0;
-export const W_FD = 1;
-export const W_USER = 2;
-export const W_LEN = 3;
-export const W_OFF_LO = 4;
-export const W_OFF_HI = 5;
-export const W_ADDR_KIND = 6;
-export const W_ADDR_A = 7;
-export const W_ADDR_B = 8;
-export const W_OPFLAGS = 9;
-export const W_SQEFLAGS = 10;
-export const W_ADDR2_KIND = 11;
-export const W_ADDR2_A = 12;
-export const W_ADDR2_B = 13;
-export const W_LEGACY = 14;
-export const W_EXTRA = 15;
-export const REC_WORDS = 16;
 
-export const AK_NONE = 0;
-export const AK_BUF = 1;
-export const AK_IOVEC = 2;
-export const AK_TIMESPEC = 3;
-export const AK_U64 = 4;
-export const AK_SOCKLEN = 5;
-export const AK_BUF_END = 6;
-export const AK_MSGHDR = 7;
+/** Record words (W_*) and the record size. */
+export const enum Rec {
+  OPCODE = 0,
+  FD = 1,
+  USER = 2,
+  LEN = 3,
+  OFF_LO = 4,
+  OFF_HI = 5,
+  ADDR_KIND = 6,
+  ADDR_A = 7,
+  ADDR_B = 8,
+  OPFLAGS = 9,
+  SQEFLAGS = 10,
+  ADDR2_KIND = 11,
+  ADDR2_A = 12,
+  ADDR2_B = 13,
+  LEGACY = 14,
+  EXTRA = 15,
+  WORDS = 16,
+}
+
+/** Address kinds (AK_*). */
+export const enum Addr {
+  NONE = 0,
+  BUF = 1,
+  IOVEC = 2,
+  TIMESPEC = 3,
+  U64 = 4,
+  SOCKLEN = 5,
+  BUF_END = 6,
+  MSGHDR = 7,
+  REG = 8,
+}
+
+/** Completion record words (C_*) and the completion record size. */
+export const enum Cqe {
+  USER = 0,
+  RES = 1,
+  FLAGS = 2,
+  WORDS = 4,
+}
+
+export const W_OPCODE = Rec.OPCODE;
+export const W_FD = Rec.FD;
+export const W_USER = Rec.USER;
+export const W_LEN = Rec.LEN;
+export const W_OFF_LO = Rec.OFF_LO;
+export const W_OFF_HI = Rec.OFF_HI;
+export const W_ADDR_KIND = Rec.ADDR_KIND;
+export const W_ADDR_A = Rec.ADDR_A;
+export const W_ADDR_B = Rec.ADDR_B;
+export const W_OPFLAGS = Rec.OPFLAGS;
+export const W_SQEFLAGS = Rec.SQEFLAGS;
+export const W_ADDR2_KIND = Rec.ADDR2_KIND;
+export const W_ADDR2_A = Rec.ADDR2_A;
+export const W_ADDR2_B = Rec.ADDR2_B;
+export const W_LEGACY = Rec.LEGACY;
+export const W_EXTRA = Rec.EXTRA;
+export const REC_WORDS = Rec.WORDS;
+
+export const AK_NONE = Addr.NONE;
+export const AK_BUF = Addr.BUF;
+export const AK_IOVEC = Addr.IOVEC;
+export const AK_TIMESPEC = Addr.TIMESPEC;
+export const AK_U64 = Addr.U64;
+export const AK_SOCKLEN = Addr.SOCKLEN;
+export const AK_BUF_END = Addr.BUF_END;
+export const AK_MSGHDR = Addr.MSGHDR;
+export const AK_REG = Addr.REG;
 
 export const INTEREST_NONE = 0;
 export const INTEREST_READABLE = 1;
 export const INTEREST_WRITABLE = 2;
 export const INTEREST_POOL = 3;
 
-export const C_USER = 0;
-export const C_RES = 1;
-export const C_FLAGS = 2;
-export const CQE_WORDS = 4;
+export const C_USER = Cqe.USER;
+export const C_RES = Cqe.RES;
+export const C_FLAGS = Cqe.FLAGS;
+export const CQE_WORDS = Cqe.WORDS;
 
 export const USER_IGNORE = -1;
 
