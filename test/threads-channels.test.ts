@@ -287,9 +287,10 @@ rtTest('watch on one thread: changed() semantics (seen versions, coalescing, sev
     t.false(s3, 'coalesced: no second resolve for v: 2');
     w.set({ v: 4 });
     t.deepEqual(await guard(p3, 5000, 'changed 3'), { v: 4 });
-    // get() marks the version seen.
+    // get() does not mark the version seen: changed() still hands it over.
     w.set({ v: 5 });
     t.deepEqual(w.get(), { v: 5 });
+    t.deepEqual(await guard(w.changed(), 5000, 'changed after get'), { v: 5 }, 'get() did not swallow v: 5');
     const p4 = w.changed();
     let s4 = false;
     void p4.then(
@@ -297,7 +298,7 @@ rtTest('watch on one thread: changed() semantics (seen versions, coalescing, sev
       () => {},
     );
     await sleep(10);
-    t.false(s4, 'get() marked v: 5 seen');
+    t.false(s4, 'changed() marked v: 5 seen');
     // close: waiters and later changed() reject, set throws, get still works.
     w.close();
     t.is((await rejectionOf(t, guard(p4, 5000, 'changed pending at close'))).code, 'ERR_RINGIO_CLOSED');

@@ -11,7 +11,7 @@ const H_VERSION = H_AUX0;
 
 export class Watch<T = unknown> extends SharedHandle {
   private readonly waitq: Wait[] = [];
-  /** The newest version this thread's handle has handed out (get or changed). */
+  /** The newest version this thread's changed() has handed out. */
   private seen: number;
   private cachedVersion = -1;
   private cached: unknown;
@@ -28,8 +28,10 @@ export class Watch<T = unknown> extends SharedHandle {
   }
 
   /**
-   * The current value, and marks it seen. Within one thread, successive calls return the same
-   * object until the value changes (it is decoded once per version): treat it as read-only.
+   * The current value. It does not mark anything seen: a request handler calling get() must not
+   * swallow the change another task of the same thread awaits with changed(). Within one thread,
+   * successive calls return the same object until the value changes (decoded once per version):
+   * treat it as read-only.
    */
   get(): T {
     const c = this._cell;
@@ -42,8 +44,14 @@ export class Watch<T = unknown> extends SharedHandle {
       this.cached = decode(rec.tag, rec.bytes);
       this.cachedVersion = version;
     }
-    if (this.cachedVersion > this.seen) this.seen = this.cachedVersion;
     return this.cached as T;
+  }
+
+  /** get(), and marks the version it returns as seen (what changed() hands out). */
+  private take(): T {
+    const v = this.get();
+    if (this.cachedVersion > this.seen) this.seen = this.cachedVersion;
+    return v;
   }
 
   /** Replaces the value for every thread and wakes their changed() waiters. */
@@ -64,8 +72,8 @@ export class Watch<T = unknown> extends SharedHandle {
   }
 
   /**
-   * Resolves with the new value once there is a version this thread has not seen (by get() or an
-   * earlier changed()), at once if there already is one. Rejects with ERR_RINGIO_CLOSED once closed.
+   * Resolves with the new value once there is a version this thread's changed() has not handed out
+   * yet, at once if there already is one, and marks it seen. Rejects with ERR_RINGIO_CLOSED once closed.
    */
   changed(opts?: { signal?: AbortSignal }): Promise<T> {
     let signal: AbortSignal | undefined;
@@ -73,7 +81,7 @@ export class Watch<T = unknown> extends SharedHandle {
       signal = checkWaitOptions(opts);
       if (this.waitq.length === 0) {
         const r = this.checkOnce(-1);
-        if (r === 1) return Promise.resolve(this.get());
+        if (r === 1) return Promise.resolve(this.take());
         if (r === 2) return Promise.reject(closedError('watch'));
       }
     } catch (e) {
@@ -118,7 +126,7 @@ export class Watch<T = unknown> extends SharedHandle {
     }
     let v: unknown;
     try {
-      v = this.get();
+      v = this.take();
     } catch (e) {
       while (q.length > 0) this.fail(q, e);
       return;
