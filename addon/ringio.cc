@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "errors.h"
 #include "threads.h"
 
 #define RINGIO_STR2(x) #x
@@ -48,21 +49,6 @@
 
 namespace ringio {
 namespace {
-
-Napi::Error CodedError(Napi::Env env, const std::string& code, const std::string& message) {
-  Napi::Error e = Napi::Error::New(env, message);
-  e.Set("code", Napi::String::New(env, code));
-  return e;
-}
-
-Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
-  const char* name = strerrorname_np(err);
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " " + (name ? name : "E?") + ": " + strerror(err));
-  e.Set("code", Napi::String::New(env, name ? name : "E?"));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
 
 struct Driver {
   explicit Driver(Napi::Env e) : env(e) {}

@@ -29,6 +29,8 @@
 
 #include "threads.h"
 
+#include "errors.h"
+
 #include <poll.h>
 #include <sched.h>
 #include <time.h>
@@ -79,21 +81,6 @@ constexpr uint64_t kIoCheckNs = 10000;       // look at libuv's other fds every 
 constexpr uint64_t kPauseNs = 3000;          // then spin with sched_yield
 std::mutex g_alloc_mu;
 std::atomic<uint32_t> g_next_uid{1};
-
-Napi::Error CodedError(Napi::Env env, const char* code, const std::string& message) {
-  Napi::Error e = Napi::Error::New(env, message);
-  e.Set("code", Napi::String::New(env, code));
-  return e;
-}
-
-Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
-  const char* name = strerrorname_np(err);
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " " + (name ? name : "E?") + ": " + strerror(err));
-  e.Set("code", Napi::String::New(env, name ? name : "E?"));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
 
 // The per-environment half: the owner's libuv handles and the JS delivery path.
 struct ThreadEnv {

@@ -3,7 +3,7 @@
  * can send to and receive from. Values are structured-cloned (codec.ts); each sender's values arrive
  * in the order it sent them.
  */
-import { Cell, H_CLOSED, KIND_CHANNEL, SIDE_RECV, SIDE_SEND, type Popped } from './cell.js';
+import { Cell, KIND_CHANNEL, SIDE_RECV, SIDE_SEND, type Popped } from './cell.js';
 import { checkTransfer, decode, detach, encode, type Encoded } from './codec.js';
 import { registerHandle } from './share.js';
 import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared.js';
@@ -120,15 +120,7 @@ export class Channel<T = unknown> extends SharedHandle {
    * receivers get the values still queued, then undefined.
    */
   close(): void {
-    const c = this._cell;
-    c.lock();
-    c.w[H_CLOSED] = 1;
-    const r = c.takeBits(SIDE_RECV);
-    const s = c.takeBits(SIDE_SEND);
-    c.unlock();
-    this.wakeKeys(r);
-    this.wakeKeys(s);
-    this.scheduleLocal();
+    this.closeCell([SIDE_RECV, SIDE_SEND]);
   }
 
   /** Yields every value until the channel is closed and drained (sent undefined values included). */

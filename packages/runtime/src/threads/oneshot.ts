@@ -2,7 +2,7 @@
  * oneshot(): one value, sent once from any thread, received once on any thread.
  */
 import { ringioError } from '../errors.js';
-import { Cell, H_AUX0, H_AUX1, H_CLOSED, KIND_ONESHOT, SIDE_RECV, type Popped } from './cell.js';
+import { Cell, H_AUX0, H_AUX1, KIND_ONESHOT, SIDE_RECV, type Popped } from './cell.js';
 import { checkTransfer, decode, detach, encode } from './codec.js';
 import { registerHandle } from './share.js';
 import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared.js';
@@ -69,13 +69,7 @@ export class Oneshot<T = unknown> extends SharedHandle {
 
   /** Closes it: a receiver still waiting (and any later one) gets ERR_RINGIO_CLOSED, unless a value was sent. */
   close(): void {
-    const c = this._cell;
-    c.lock();
-    c.w[H_CLOSED] = 1;
-    const keys = c.takeBits(SIDE_RECV);
-    c.unlock();
-    this.wakeKeys(keys);
-    this.scheduleLocal();
+    this.closeCell([SIDE_RECV]);
   }
 
   private takeOnce(key: number): Popped | typeof EMPTY | typeof CLOSED | typeof USED {

@@ -13,7 +13,7 @@
  */
 import { abortError, ringioError } from '../errors.js';
 import { currentRuntime } from '../runtime.js';
-import { type Cell } from './cell.js';
+import { H_CLOSED, type Cell } from './cell.js';
 import { type Doorbell, type WakeTarget, ring } from './doorbell.js';
 
 export interface Wait {
@@ -119,6 +119,21 @@ export abstract class SharedHandle implements WakeTarget {
       if (k === mine) this.scheduleLocal();
       else ring(k, uid);
     }
+  }
+
+  /**
+   * Marks the cell closed for every thread and wakes everyone waiting on it (`sides`), this thread's
+   * waiters included; their pump then sees the closed state.
+   */
+  protected closeCell(sides: number[]): void {
+    const c = this._cell;
+    const woken: (number[] | null)[] = [];
+    c.lock();
+    c.w[H_CLOSED] = 1;
+    for (const side of sides) woken.push(c.takeBits(side));
+    c.unlock();
+    for (const keys of woken) this.wakeKeys(keys);
+    this.scheduleLocal();
   }
 
   protected scheduleLocal(): void {

@@ -2,7 +2,7 @@
  * watch(initial): one value that any thread may replace and every thread may read, with a way to
  * wait for the next change. Meant for configuration that one thread fetches and all threads use.
  */
-import { Cell, H_AUX0, H_CLOSED, KIND_WATCH, SIDE_RECV } from './cell.js';
+import { Cell, H_AUX0, KIND_WATCH, SIDE_RECV } from './cell.js';
 import { decode, encode } from './codec.js';
 import { registerHandle } from './share.js';
 import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared.js';
@@ -92,13 +92,7 @@ export class Watch<T = unknown> extends SharedHandle {
 
   /** Closes it: changed() rejects with ERR_RINGIO_CLOSED, set() throws; get() still works. */
   close(): void {
-    const c = this._cell;
-    c.lock();
-    c.w[H_CLOSED] = 1;
-    const keys = c.takeBits(SIDE_RECV);
-    c.unlock();
-    this.wakeKeys(keys);
-    this.scheduleLocal();
+    this.closeCell([SIDE_RECV]);
   }
 
   /** 1: a newer version exists; 2: closed; 0: nothing yet (and `key` is registered). */
