@@ -5,17 +5,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { native } from './addon.js';
 import { ringioError } from './errors.js';
+import type { JobMsg } from './threads/blocking.js';
+import { loadExport } from './threads/module-spec.js';
 import { toWire } from './threads/wire.js';
-
-interface JobMsg {
-  id: number;
-  /** The function's id; `src` comes along the first time this worker sees it. */
-  fn: number;
-  src?: string;
-  module?: string;
-  export?: string;
-  args: unknown[];
-}
 
 if (parentPort === null) throw new Error('@ringio/runtime blocking-entry runs in a spawnBlocking worker only');
 const port = parentPort;
@@ -33,14 +25,7 @@ async function resolveFn(m: JobMsg): Promise<(...args: unknown[]) => unknown> {
     }
     return fn;
   }
-  const mod = (await import(m.module!)) as Record<string, unknown>;
-  const fn = mod[m.export!] ?? (mod.default as Record<string, unknown> | undefined)?.[m.export!];
-  if (typeof fn !== 'function') {
-    const e = new Error(`${m.module} has no exported function '${m.export}'`) as Error & { code: string };
-    e.code = 'ERR_RINGIO_THREAD_ENTRY';
-    throw e;
-  }
-  return fn as (...args: unknown[]) => unknown;
+  return loadExport<(...args: unknown[]) => unknown>({ module: m.module!, export: m.export! });
 }
 
 /** ArrayBuffers a result holds at its top level or one level down: moved back, not copied. */

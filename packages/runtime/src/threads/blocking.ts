@@ -19,7 +19,7 @@ import { Worker } from 'node:worker_threads';
 import { abortError, ringioError } from '../errors.js';
 import { currentRuntime, type Runtime } from '../runtime.js';
 import type { JoinHandle } from '../task.js';
-import { checkModuleSpec, isModuleSpec, type ModuleSpec } from './group.js';
+import { checkModuleSpec, isModuleSpec, type ModuleSpec } from './module-spec.js';
 import { fromWire, type WireError } from './wire.js';
 
 export interface BlockingOptions {
@@ -29,8 +29,9 @@ export interface BlockingOptions {
 }
 
 /** What a worker receives: the function by id, with its source the first time that worker sees it. */
-interface JobMsg {
+export interface JobMsg {
   id: number;
+  /** The function's id (0 for `{ module, export }`). */
   fn: number;
   src?: string;
   module?: string;

@@ -22,15 +22,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type MessagePort } from 'node:worker_threads';
 import { native } from '../addon.js';
 import { ringioError } from '../errors.js';
+import { checkModuleSpec, loadExport, type ModuleSpec } from './module-spec.js';
 import { prepareShared, reviveShared } from './share.js';
+
+export { checkModuleSpec, isModuleSpec, loadExport, type ModuleSpec } from './module-spec.js';
 import { fromWire, toWire, type WireError } from './wire.js';
 
-export interface ModuleSpec {
-  /** A file URL or an absolute path. */
-  module: string | URL;
-  /** The export's name (default 'default'). */
-  export?: string;
-}
 
 /** What a worker needs to build its runtime; plain data. */
 export interface ThreadConfig {
@@ -106,31 +103,6 @@ export function callerSite(): { url: string; site: string } | undefined {
     return { url, site: `${url}:${f.getLineNumber()}:${f.getColumnNumber()}` };
   }
   return undefined;
-}
-
-export function isModuleSpec(v: unknown): v is ModuleSpec {
-  return v !== null && typeof v === 'object' && 'module' in v;
-}
-
-export function checkModuleSpec(spec: ModuleSpec, what: string): { module: string; export: string } {
-  const m = spec.module;
-  let url: string;
-  if (m instanceof URL) url = m.href;
-  else if (typeof m === 'string' && m.startsWith('file:')) url = m;
-  else if (typeof m === 'string' && m.startsWith('/')) url = pathToFileURL(m).href;
-  else throw new TypeError(`${what}: module must be a file URL or an absolute path`);
-  const exp = spec.export ?? 'default';
-  if (typeof exp !== 'string') throw new TypeError(`${what}: export must be a string`);
-  return { module: url, export: exp };
-}
-
-export async function loadExport(spec: { module: string; export: string }): Promise<Main> {
-  const mod = (await import(spec.module)) as Record<string, unknown>;
-  const fn = mod[spec.export] ?? (mod.default as Record<string, unknown> | undefined)?.[spec.export];
-  if (typeof fn !== 'function') {
-    throw ringioError('ERR_RINGIO_THREAD_ENTRY', `${spec.module} has no exported function '${spec.export}'`);
-  }
-  return fn as Main;
 }
 
 /** The CPU for each thread: `pin: true` cycles through this thread's allowed CPUs. */
@@ -270,7 +242,7 @@ export async function runGroup(
   done.push(
     (async () => {
       try {
-        const fn = main0 ?? (await loadExport(entry as { module: string; export: string }));
+        const fn = main0 ?? (await loadExport<Main>(entry as { module: string; export: string }));
         const value = await runThread(fn, { threadId: 0, threads, shared }, configs[0]!, (stop) => {
           stop0 = stop;
           if (failed) stop(firstError);
@@ -320,7 +292,7 @@ export function becomeMember(data: MemberData, port: MessagePort, runThread: Run
   const entry = data.entry;
   const fail = (e: unknown): void => post(m, { t: 'result', ok: false, error: toWire(e) });
   if (entry.site === undefined) {
-    loadExport(entry as { module: string; export: string }).then((fn) => runMember(m, fn), fail);
+    loadExport<Main>(entry as { module: string; export: string }).then((fn) => runMember(m, fn), fail);
     return;
   }
   import(entry.module).then(
