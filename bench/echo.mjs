@@ -83,11 +83,19 @@ for (const conns of connsList) {
   const runs = new Map(servers.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const s of servers) {
-      try {
-        const m = await once(s.cmd, conns);
-        if (m.msgs_per_s > 0) runs.get(s.name).push(m);
-      } catch (e) {
-        console.error(`${s.name} @${conns}: ${e.message.split('\n')[0]}`);
+      // A measurement that fails (a random port already taken, a server slow to start on a busy
+      // machine) is tried once more before the round goes without it.
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        try {
+          const m = await once(s.cmd, conns);
+          if (m.msgs_per_s > 0) {
+            runs.get(s.name).push(m);
+            break;
+          }
+          console.error(`${s.name} @${conns}: no messages echoed (attempt ${attempt})`);
+        } catch (e) {
+          console.error(`${s.name} @${conns}: ${e.message.split('\n')[0]} (attempt ${attempt})`);
+        }
       }
     }
   }

@@ -119,7 +119,7 @@ export const SCENARIOS = [
     title: 'File reads against queue depth',
     script: 'bench/fileread.mjs',
     args: {
-      quick: ['--rounds', '1', '--secs', '0.5', '--case', 'rand4k:1,rand4k:4,rand4k:16,rand4k:64,rand4k:256,seq1m:1'],
+      quick: ['--rounds', '1', '--secs', '1', '--case', 'rand4k:1,rand4k:4,rand4k:16,rand4k:64,rand4k:256,seq1m:1'],
       full: ['--rounds', '5', '--secs', '2', '--case', 'rand4k:1,rand4k:4,rand4k:16,rand4k:64,rand4k:256,seq1m:1'],
     },
     about:
