@@ -270,6 +270,43 @@ test('installed from the tarballs alone, every export of every package imports',
   t.is(stdout.trim().split('\n').length, specs.length, stdout);
 });
 
+test('installed from the tarballs alone, every export has types that TypeScript resolves (NodeNext)', async (t) => {
+  const specs = state.packed.flatMap((p) => Object.keys(p.manifest.exports ?? {}).map((s) => (s === '.' ? p.manifest.name : p.manifest.name + s.slice(1))));
+  const dir = join(state.work, 'types-check');
+  mkdirSync(dir);
+  // The project's node_modules, reached the way a user's TypeScript reaches it; only @types/node (for the
+  // node: imports of the declarations) and the compiler come from this repository.
+  symlinkSync(join(state.project, 'node_modules'), join(dir, 'node_modules'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        target: 'ES2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules', '@types')],
+      },
+      files: ['check.ts'],
+    }),
+  );
+  // Under strict, an import whose package has no types is an error (TS7016), as is a types path that is missing.
+  writeFileSync(
+    join(dir, 'check.ts'),
+    specs.map((s, i) => `import * as m${i} from '${s}';`).join('\n') + `\nexport const all: object[] = [${specs.map((_, i) => `m${i}`).join(', ')}];\n`,
+  );
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const result = await run(process.execPath, [tsc, '-p', dir], { cwd: dir, timeout: 120_000 }).then(
+    () => '',
+    (e: { stdout?: string; message: string }) => e.stdout || e.message,
+  );
+  t.is(result, '', result);
+});
+
 for (const name of smokes) {
   test(`smoke check of the installed ${name} package (test/pack-smoke/${name}.mjs)`, async (t) => {
     t.true(packages.some((p) => p.dir === name), `test/pack-smoke/${name}.mjs names no package under packages/`);
