@@ -10,10 +10,12 @@
 //             makes the published figures (5 interleaved rounds each)
 //   --only    run these scenarios; the others keep their last results from report.json
 //   --render  run nothing: redraw tables and charts from docs/charts/report.json
+//   --data F, --doc F, --charts DIR, --readme F: other places than docs/charts/report.json,
+//             docs/benchmarks.md, docs/charts/ and README.md (test/bench-report.test.ts uses them)
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
@@ -21,20 +23,24 @@ import { has } from './lib.mjs';
 import { HEADLINE, LABELS, SCENARIOS } from './report-scenarios.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const chartsDir = join(root, 'docs', 'charts');
-const dataFile = join(chartsDir, 'report.json');
-const docFile = join(root, 'docs', 'benchmarks.md');
-const readmeFile = join(root, 'README.md');
+const argv = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : (argv[i + 1] ?? usage(`--${name} needs a value`));
+};
+const chartsDir = resolve(opt('charts', join(root, 'docs', 'charts')));
+const dataFile = resolve(opt('data', join(chartsDir, 'report.json')));
+const docFile = resolve(opt('doc', join(root, 'docs', 'benchmarks.md')));
+const readmeFile = resolve(opt('readme', join(root, 'README.md')));
 const BEGIN = '<!-- bench:report begin -->';
 const END = '<!-- bench:report end -->';
 const HEAD_BEGIN = '<!-- bench:headline begin -->';
 const HEAD_END = '<!-- bench:headline end -->';
 
-const argv = process.argv.slice(2);
-const known = new Set(['--quick', '--only', '--render']);
+const known = new Set(['--quick', '--only', '--render', '--data', '--doc', '--charts', '--readme']);
 for (let i = 0; i < argv.length; i++) {
   if (!known.has(argv[i])) usage(`unknown argument ${argv[i]}`);
-  if (argv[i] === '--only') i++;
+  if (!['--quick', '--render'].includes(argv[i])) i++;
 }
 const mode = argv.includes('--quick') ? 'quick' : 'full';
 const renderOnly = argv.includes('--render');
@@ -43,7 +49,7 @@ const only = onlyAt >= 0 ? (argv[onlyAt + 1] ?? usage('--only needs a list of sc
 for (const id of only ?? []) if (!SCENARIOS.some((s) => s.id === id)) usage(`--only: no scenario ${id} (known: ${SCENARIOS.map((s) => s.id).join(', ')})`);
 
 function usage(msg) {
-  console.error(`bench/report.mjs: ${msg}\nusage: node bench/report.mjs [--quick] [--only id,id] [--render]`);
+  console.error(`bench/report.mjs: ${msg}\nusage: node bench/report.mjs [--quick] [--only id,id] [--render] [--data F] [--doc F] [--charts DIR] [--readme F]`);
   process.exit(2);
 }
 
@@ -199,7 +205,7 @@ async function render(data) {
     '`npm run bench:report -- --quick` runs every scenario below in a few minutes (one round, short',
     'measurements: indicative only); `npm run bench:report` (full mode: five interleaved rounds, longer',
     'measurements) makes the published figures. Both rewrite this section and the SVG charts in',
-    '[docs/charts/](charts/) (raw results: [report.json](charts/report.json)). Each figure and table names its',
+    `[${relative(root, chartsDir)}/](${relative(dirname(docFile), chartsDir)}/) (raw results: [${relative(chartsDir, dataFile)}](${relative(dirname(docFile), dataFile)})). Each figure and table names its`,
     'run. A load average above the CPU count means other work shared the machine: the absolute figures are',
     'then low and noisy, and the ratios to the anchor measured in the same run are what to read.',
   ];
@@ -222,7 +228,7 @@ async function render(data) {
     if (rows.length === 0) continue;
     for (const chart of s.charts ?? []) {
       writeFileSync(join(chartsDir, chart.file), await chartSvg(chart, rows, res.run));
-      md.push('', `![${chart.title}](charts/${chart.file})`);
+      md.push('', `![${chart.title}](${relative(dirname(docFile), join(chartsDir, chart.file))})`);
       if (chart.file === HEADLINE) headline = { chart, run: res.run };
     }
     md.push('', markdownTable(s, rows));
@@ -240,15 +246,15 @@ async function render(data) {
   if (headline) {
     const readme = readFileSync(readmeFile, 'utf8');
     const body = [
-      `![${headline.chart.title}](docs/charts/${headline.chart.file})`,
+      `![${headline.chart.title}](${relative(dirname(readmeFile), join(chartsDir, headline.chart.file))})`,
       '',
       `${headline.chart.title}: ${runLine(headline.run)}. All figures, their runs and`,
-      'how to reproduce them: [docs/benchmarks.md](docs/benchmarks.md) (`npm run bench:report`).',
+      `how to reproduce them: [${relative(dirname(readmeFile), docFile)}](${relative(dirname(readmeFile), docFile)}) (\`npm run bench:report\`).`,
     ].join('\n');
     if (readme.includes(HEAD_BEGIN)) writeFileSync(readmeFile, replaceBetween(readme, HEAD_BEGIN, HEAD_END, body, (b) => b));
     else console.error(`README.md has no ${HEAD_BEGIN} marker: the headline chart is not linked from it`);
   }
-  console.error(`\nwrote ${docFile.slice(root.length + 1)}, docs/charts/*.svg, ${dataFile.slice(root.length + 1)}`);
+  console.error(`\nwrote ${relative(root, docFile)}, ${relative(root, chartsDir)}/*.svg, ${relative(root, dataFile)}`);
 }
 
 // ---- main -------------------------------------------------------------------------------------
