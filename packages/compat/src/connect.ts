@@ -156,6 +156,10 @@ export class Socket extends SocketDuplex {
     this.#ctl = undefined;
     this._attach(stream); // destroyed meanwhile: _destroy closes it
     if (this.destroyed) return;
+    if (this._runtimeClosing) {
+      this.destroy(); // connected as the runtime shut down: nothing could use it (quiet, as at shutdown)
+      return;
+    }
     this.#state = 'connected';
     if (this.#noDelay !== undefined) super.setNoDelay(this.#noDelay);
     if (this.#keepAlive !== undefined) super.setKeepAlive(...this.#keepAlive);

@@ -117,6 +117,8 @@ export class SocketDuplex extends Duplex {
   #wantRead = false;
   /** The _write, _writev or _final that waits for the stream to be attached (node:stream hands over one at a time). */
   #waiting: (() => void) | undefined;
+  /** Its callback, for a destroy that comes first. */
+  #waitingCb: ((err?: Error | null) => void) | undefined;
   /** The rented read buffer: made on demand, reused, or given to push() (then the next read makes one). */
   #rbuf: Buffer | undefined;
   #reading = false;
@@ -154,15 +156,26 @@ export class SocketDuplex extends Duplex {
     }
   }
 
+  #wait(run: () => void, cb: (err?: Error | null) => void): void {
+    this.#waiting = run;
+    this.#waitingCb = cb;
+  }
+
   /** @internal Runs the write, end() and read that waited for the stream (rule 7). */
   protected _resume(): void {
     const waiting = this.#waiting;
     this.#waiting = undefined;
+    this.#waitingCb = undefined;
     waiting?.();
     if (this.#wantRead) {
       this.#wantRead = false;
       this._read();
     }
+  }
+
+  /** @internal Whether the runtime this Duplex runs on is closing or gone. */
+  protected get _runtimeClosing(): boolean {
+    return this.#rt.isClosing;
   }
 
   /** @internal Whether the stream is attached. */
@@ -226,7 +239,7 @@ export class SocketDuplex extends Duplex {
 
   override _write(chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.#writer === undefined) {
-      this.#waiting = () => this._write(chunk, encoding, cb); // rule 7
+      this.#wait(() => this._write(chunk, encoding, cb), cb); // rule 7
       return;
     }
     if (this.#rt.isClosing) {
@@ -266,7 +279,7 @@ export class SocketDuplex extends Duplex {
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
     if (this.#writer === undefined) {
-      this.#waiting = () => this._writev(chunks, cb); // rule 7
+      this.#wait(() => this._writev(chunks, cb), cb); // rule 7
       return;
     }
     if (this.#rt.isClosing) {
@@ -328,7 +341,7 @@ export class SocketDuplex extends Duplex {
 
   override _final(cb: (err?: Error | null) => void): void {
     if (this.#writer === undefined) {
-      this.#waiting = () => this._final(cb); // rule 7
+      this.#wait(() => this._final(cb), cb); // rule 7
       return;
     }
     if (this.#rt.isClosing) {
@@ -348,8 +361,12 @@ export class SocketDuplex extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#clearTimer();
-    // A write or end() that waited for a stream that never came: node:stream reports it destroyed.
+    // A write or end() that waited for a stream that never came gets the error (node:stream then fails
+    // the writes queued behind it the same way).
+    const waitingCb = this.#waitingCb;
     this.#waiting = undefined;
+    this.#waitingCb = undefined;
+    waitingCb?.(err ?? ringioError('ERR_RINGIO_CLOSED', 'the socket was destroyed before it connected'));
     this._detach().then(
       (): Promise<unknown> | undefined => {
         // Closing cancels the ops in flight and waits for the kernel's answers before the fd is closed,
