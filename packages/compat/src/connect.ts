@@ -243,8 +243,13 @@ export interface ConnectorOptions extends SocketOptions {
   tls?: tls.ConnectionOptions;
 }
 
-/** undici's connect function: `(params, callback) => socket`, callback(null, socket) once connected (and TLS done). */
-export type Connector = (params: ConnectorParams, callback: (err: Error | null, socket?: Duplex) => void) => Duplex;
+/**
+ * undici's connect function: `(params, callback) => socket`; callback(null, socket) once connected (and
+ * TLS done), or callback(err, null). The callback is typed loosely so that undici's own type (which
+ * names net.Socket) accepts this function.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Connector = (params: ConnectorParams, callback: (...args: any[]) => void) => Duplex;
 
 /**
  * undici's `connect` option over ringio sockets: `new Pool(origin, { connect: connector() })`. Plain
@@ -264,7 +269,8 @@ export function connector(opts: ConnectorOptions = {}): Connector {
       if (done) return;
       done = true;
       if (timer !== undefined) clearTimeout(timer);
-      callback(err, sock);
+      if (err !== null) callback(err, null);
+      else callback(null, sock);
     };
     const tcp: Duplex =
       https && params.httpSocket !== undefined
