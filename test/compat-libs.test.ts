@@ -8,9 +8,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
-import { connect, connector, createConnection, toDuplex, type SocketDuplex } from '@ringio/compat';
-import { TcpListener } from '@ringio/net';
-import { spawn } from '@ringio/runtime';
+import { connect, connector, createConnection } from '@ringio/compat';
 import express from 'express';
 import Fastify from 'fastify';
 import Koa from 'koa';
@@ -18,32 +16,8 @@ import { Server as IoServer } from 'socket.io';
 import { io as ioClient } from 'socket.io-client';
 import { Client, Pool } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
+import { serve } from './compat-helpers.js';
 import { guard, randomBytes, rtTest, run, sha256, testCertificate } from './helpers.js';
-
-/** An http.Server (or https.Server) served on a ringio listener: the whole setup of a server recipe. */
-async function serve(server: http.Server): Promise<{ port: number; close(): Promise<void> }> {
-  const l = await TcpListener.bind('127.0.0.1:0');
-  const duplexes = new Set<SocketDuplex>();
-  server.emit('listening');
-  const accepting = spawn(async () => {
-    for await (const [stream] of l) {
-      const d = toDuplex(stream);
-      duplexes.add(d);
-      d.on('close', () => duplexes.delete(d));
-      server.emit('connection', d);
-    }
-  });
-  return {
-    port: l.localAddr.port,
-    async close() {
-      await l.close();
-      await accepting;
-      const open = [...duplexes];
-      for (const d of open) d.destroy();
-      await Promise.all(open.map((d) => (d.closed ? undefined : once(d, 'close'))));
-    },
-  };
-}
 
 interface Reply {
   status: number;
