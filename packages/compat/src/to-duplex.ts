@@ -48,8 +48,8 @@ export interface ToDuplexOptions {
 
 /** The read side toDuplex needs. */
 export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'>;
-/** The write side toDuplex needs. */
-export type DuplexWriteSource = Pick<WriteHalf, 'writeAll' | 'shutdown' | 'close'>;
+/** The write side toDuplex needs (writev, when it has one, sends large batches in one call). */
+export type DuplexWriteSource = Pick<WriteHalf, 'writeAll' | 'shutdown' | 'close'> & Partial<Pick<WriteHalf, 'writev'>>;
 
 /** What toDuplex takes: a whole stream (TcpStream, UnixStream), or a [read half, write half] pair. */
 export type DuplexSource =
@@ -66,6 +66,8 @@ type Whole = Exclude<DuplexSource, readonly unknown[]>;
 
 /** Batched writes up to this size are coalesced into the rented write buffer; larger chunks go as they are. */
 const COALESCE = 64 * 1024;
+/** The most buffers one writev takes (IOV_MAX). */
+const IOV_MAX = 1024;
 const MAX_READ = 0x7ffff000;
 
 const hasFns = (o: unknown, names: string[]): boolean =>
@@ -289,7 +291,8 @@ export class SocketDuplex extends Duplex {
     let total = 0;
     for (const { chunk } of chunks) total += chunk.length;
     if (total > COALESCE) {
-      this.#writeBatch(chunks).then(
+      const batch = this.#writer.writev !== undefined ? this.#writevAll(chunks) : this.#writeBatch(chunks);
+      batch.then(
         () => cb(),
         (e: unknown) => this.#onBatchError(e, cb),
       );
@@ -309,7 +312,36 @@ export class SocketDuplex extends Duplex {
     this.#onWritten(res);
   };
 
-  /** A batch of more than COALESCE bytes: runs of small chunks are gathered into the rented write buffer, large chunks go as they are. */
+  /**
+   * A batch of more than COALESCE bytes on a stream with writev: the chunks as they are (zero copies), up
+   * to IOV_MAX per writev, one call for the whole batch unless the socket buffer fills (then the rest).
+   */
+  async #writevAll(chunks: Array<{ chunk: Buffer }>): Promise<void> {
+    const writev = this.#writer!.writev!.bind(this.#writer);
+    const bufs: Buffer[] = [];
+    for (const { chunk } of chunks) if (chunk.length > 0) bufs.push(chunk);
+    let i = 0;
+    while (i < bufs.length) {
+      const window = i === 0 && bufs.length <= IOV_MAX ? bufs : bufs.slice(i, i + IOV_MAX);
+      let [n] = await writev(window);
+      if (n === 0) throw ringioError('ERR_RINGIO_CLOSED', 'the socket took no bytes');
+      this.bytesWritten += n;
+      this.#timer?.refresh();
+      // Skip what the kernel took; a chunk it took part of goes again from where it stopped.
+      while (n > 0) {
+        const b = bufs[i]!;
+        if (n >= b.length) {
+          n -= b.length;
+          i++;
+        } else {
+          bufs[i] = b.subarray(n);
+          n = 0;
+        }
+      }
+    }
+  }
+
+  /** A batch of more than COALESCE bytes without writev: runs of small chunks are gathered into the rented write buffer, large chunks go as they are. */
   async #writeBatch(chunks: Array<{ chunk: Buffer }>): Promise<void> {
     let fill = 0;
     for (const { chunk } of chunks) {
