@@ -250,6 +250,7 @@ rtTest('bad arguments throw TypeError / RangeError naming what is wrong', async 
     t.throws(() => connect({ port: 80, timeout: -1 }), { instanceOf: RangeError, message: /timeout/ });
     t.throws(() => connect({ port: 80, readSize: 0 }), { instanceOf: RangeError, message: /readSize/ });
     t.throws(() => new Socket(null as never), { instanceOf: TypeError });
+    t.throws(() => connect({ port: 80, localAddress: '127.0.0.2' }), { instanceOf: TypeError, message: /localAddress/ });
   });
 });
 

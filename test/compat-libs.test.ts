@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
+import tls from 'node:tls';
 import { connect, connector, createConnection } from '@ringio/compat';
 import express from 'express';
 import Fastify from 'fastify';
@@ -279,6 +280,48 @@ rtTest("undici over TLS with connector({ tls }): an https origin verified agains
       const err = (await strict.request({ path: '/', method: 'GET' }).catch((e: unknown) => e)) as NodeJS.ErrnoException;
       t.is(err.code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
       await strict.close();
+    });
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+rtTest("node:https's client through an https.Agent whose createConnection is tls.connect over ringio's createConnection", async (t) => {
+  if ('missing' in pem) {
+    t.log(`skipped: ${pem.missing}`);
+    t.pass();
+    return;
+  }
+  let connections = 0;
+  const server = https.createServer({ cert: pem.cert, key: pem.key }, (req, res) => res.end(`secure ${req.url}`));
+  server.on('secureConnection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  try {
+    await run(async () => {
+      const agent = new https.Agent({ keepAlive: true, maxSockets: 2, ca: pem.cert });
+      let ringioSockets = 0;
+      agent.createConnection = ((opts: tls.ConnectionOptions & net.NetConnectOpts) => {
+        ringioSockets++;
+        return tls.connect({ ...opts, socket: createConnection(opts as never) });
+      }) as never;
+      const get = (i: number): Promise<string> =>
+        new Promise((resolve, reject) => {
+          https
+            .get({ host: 'localhost', port, path: `/${i}`, agent }, (res) => {
+              let body = '';
+              res.setEncoding('utf8');
+              res.on('data', (c: string) => (body += c));
+              res.on('end', () => resolve(body));
+            })
+            .on('error', reject);
+        });
+      const bodies = await guard(Promise.all(Array.from({ length: 10 }, (_, i) => get(i))), 20_000, '10 https requests');
+      t.deepEqual(bodies, Array.from({ length: 10 }, (_, i) => `secure /${i}`));
+      t.is(ringioSockets, 2);
+      t.is(connections, 2, 'maxSockets: 2');
+      agent.destroy();
     });
   } finally {
     server.closeAllConnections();

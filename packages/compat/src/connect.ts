@@ -47,6 +47,8 @@ export interface ConnectOptions extends SocketOptions {
   keepAliveInitialDelay?: number;
   /** setTimeout(timeout) on the socket: 'timeout' after this many ms without activity. */
   timeout?: number;
+  /** Not supported: a TypeError when set (null and undefined are accepted, as node:http passes them). */
+  localAddress?: string | null;
 }
 
 type ConnectListener = () => void;
@@ -132,6 +134,9 @@ export class Socket extends SocketDuplex {
       const e = errnoError(this.#state === 'connecting' ? -114 : -106, 'connect'); // EALREADY, EISCONN
       process.nextTick(() => this.destroy(e));
       return this;
+    }
+    if (o.localAddress !== undefined && o.localAddress !== null) {
+      throw new TypeError('connect: localAddress is not supported (ringio sockets do not bind before connecting)');
     }
     const target = targetOf(o);
     const noDelay = o.noDelay ?? true;
@@ -275,7 +280,11 @@ export function connector(opts: ConnectorOptions = {}): Connector {
     const tcp: Duplex =
       https && params.httpSocket !== undefined
         ? params.httpSocket
-        : connect(socketPath !== undefined ? { ...sockOpts, path: socketPath } : { ...sockOpts, host: params.hostname, port });
+        : connect(
+            socketPath !== undefined
+              ? { ...sockOpts, path: socketPath, localAddress: params.localAddress }
+              : { ...sockOpts, host: params.hostname, port, localAddress: params.localAddress },
+          );
     let sock: Duplex = tcp;
     if (https) {
       const servername = params.servername || tlsOpts.servername || (isIP(params.hostname) ? undefined : params.hostname);
