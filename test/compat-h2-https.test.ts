@@ -9,7 +9,9 @@ import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { promisify } from 'node:util';
-import { connect } from '@ringio/compat';
+import { connect, jsStreamGuard, toDuplex } from '@ringio/compat';
+import { UnixStream } from '@ringio/net';
+import tls from 'node:tls';
 import type { ExecutionContext } from 'ava';
 import { serve } from './compat-helpers.js';
 import { guard, randomBytes, rtTest, run, sha256, testCertificate } from './helpers.js';
@@ -140,3 +142,30 @@ rtTest('node:https on ringio sockets under wrk: every request answered 200, no s
     }
   });
 }, 60_000);
+
+rtTest("the JSStreamSocket guard: a write after a shutdown (node:http2 closing a session mid-transfer) completes with EPIPE instead of killing the process", async (t) => {
+  t.is(jsStreamGuard, 'installed');
+  await run(async () => {
+    const [a, b] = UnixStream.pair();
+    const d = toDuplex(a);
+    // node:tls (as node:http2) wraps a Duplex that is not a net.Socket in its internal JSStreamSocket.
+    const sock = new tls.TLSSocket(d);
+    sock.on('error', () => {});
+    type Handle = { finishWrite(req: unknown, code: number): void; finishShutdown(req: unknown, code: number): void };
+    const js = (sock as unknown as { _handle: { _parentWrap: { _handle: Handle; doShutdown(req: object): number; doWrite(req: object, bufs: Buffer[]): number } } })._handle._parentWrap;
+    const finished: Array<[unknown, number]> = [];
+    // Stand-ins for the native completions, so the requests can be plain objects.
+    js._handle.finishWrite = (req, code) => void finished.push([req, code]);
+    js._handle.finishShutdown = () => {};
+    const shutdownReq = {};
+    js.doShutdown(shutdownReq);
+    const writeReq = {};
+    // Unguarded, this throws ERR_INTERNAL_ASSERTION from node's internals (uncaught when C++ calls it).
+    t.is(js.doWrite(writeReq, [Buffer.from('late frame')]), 0);
+    await new Promise((r) => setImmediate(r));
+    t.deepEqual(finished, [[writeReq, -32]], 'the late write completed with EPIPE');
+    sock.destroy();
+    d.destroy();
+    await b.close();
+  });
+});

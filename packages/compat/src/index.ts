@@ -24,3 +24,5 @@ export {
   type ConnectorOptions,
   type ConnectorParams,
 } from './connect.js';
+// Installs the guard against node's JSStreamSocket write-after-shutdown assertion (js-stream-guard.ts).
+export { jsStreamGuard } from './js-stream-guard.js';
