@@ -5,7 +5,8 @@
  * when missing; a test whose tool is absent skips with the reason. These tests count requests and
  * errors, never time.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { promisify } from 'node:util';
@@ -168,4 +169,47 @@ rtTest("the JSStreamSocket guard: a write after a shutdown (node:http2 closing a
     d.destroy();
     await b.close();
   });
+});
+
+rtTest('a program whose main returns with an HTTP/2 session (both ends on ringio) and an idle keep-alive socket open exits 0, with nothing on stderr', (t) => {
+  const program = `
+    import http from 'node:http';
+    import http2 from 'node:http2';
+    import { start } from '@ringio/runtime';
+    import { TcpListener } from '@ringio/net';
+    import { toDuplex, connect, createConnection } from '@ringio/compat';
+    await start(async () => {
+      const l = await TcpListener.bind('127.0.0.1:0');
+      const server = http2.createServer();
+      server.on('stream', (s) => { s.respond({ ':status': 200 }); s.end('h2'); });
+      (async () => { for await (const [st] of l) server.emit('connection', toDuplex(st)); })().catch(() => {});
+      const session = http2.connect('http://127.0.0.1:' + l.localAddr.port, { createConnection: () => connect(l.localAddr.port, '127.0.0.1') });
+      const get = (path) => new Promise((res, rej) => {
+        const r = session.request({ ':path': path });
+        let b = '';
+        r.on('data', (c) => (b += c));
+        r.on('end', () => res(b));
+        r.on('error', rej);
+        r.end();
+      });
+      const hs = http.createServer((q, s) => s.end('h1'));
+      await new Promise((r) => hs.listen(0, '127.0.0.1', r));
+      hs.unref();
+      const agent = new http.Agent({ keepAlive: true });
+      agent.createConnection = createConnection;
+      const h1 = await new Promise((res) => http.get({ host: '127.0.0.1', port: hs.address().port, agent }, (r) => {
+        let b = '';
+        r.on('data', (c) => (b += c));
+        r.on('end', () => res(b));
+      }));
+      console.log(await get('/'), h1);
+      // main returns: the session, its server side and the agent's idle socket are still open.
+    });
+    console.log('exited start');
+  `;
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', program], { cwd: root, encoding: 'utf8', timeout: 30_000, env: process.env });
+  t.is(r.stderr, '');
+  t.is(r.stdout, 'h2 h1\nexited start\n');
+  t.is(r.status, 0);
 });
