@@ -239,6 +239,37 @@ rtTest('new Socket().connect(port, host) as pg calls it; setNoDelay/setKeepAlive
   }
 });
 
+rtTest('an aborted signal destroys the Socket with an AbortError (cause = the reason): while connecting, once connected, and already aborted', async (t) => {
+  const echo = await netEcho();
+  const fds0 = fdCount();
+  try {
+    await run(async () => {
+      const early = new AbortController();
+      const a = connect({ port: echo.port, host: '127.0.0.1', signal: early.signal });
+      early.abort(new Error('changed my mind'));
+      const [ea] = (await once(a, 'error')) as [AnyErr & { cause?: Error }];
+      t.is(ea.code, 'ABORT_ERR');
+      t.is(ea.cause?.message, 'changed my mind');
+      if (!a.closed) await once(a, 'close');
+      const late = new AbortController();
+      const b = connect({ port: echo.port, host: '127.0.0.1', signal: late.signal });
+      await once(b, 'connect');
+      late.abort();
+      const [eb] = (await once(b, 'error')) as [AnyErr];
+      t.is(eb.code, 'ABORT_ERR');
+      if (!b.closed) await once(b, 'close');
+      const pre = AbortSignal.abort();
+      const c = connect({ port: echo.port, host: '127.0.0.1', signal: pre });
+      const [ec] = (await once(c, 'error')) as [AnyErr];
+      t.is(ec.code, 'ABORT_ERR');
+      if (!c.closed) await once(c, 'close');
+    });
+    t.is(await fdsBackTo(fds0), fds0);
+  } finally {
+    await echo.close();
+  }
+});
+
 rtTest('bad arguments throw TypeError / RangeError naming what is wrong', async (t) => {
   await run(async () => {
     t.throws(() => connect(undefined as never), { instanceOf: TypeError });
