@@ -59,3 +59,16 @@ export function table(rows) {
 export function emit(objects) {
   for (const o of objects) process.stdout.write(JSON.stringify(o) + '\n');
 }
+
+/** Resolves once something accepts TCP on 127.0.0.1:port; throws after 10 s, or when `child` has exited. */
+export async function waitForPort(port, child, what) {
+  const { connect } = await import('node:net');
+  for (let i = 0; ; i++) {
+    const up = await new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true))).on('error', () => resolve(false));
+    });
+    if (up) return;
+    if (i === 100 || child.exitCode !== null) throw new Error(`${what} did not listen on 127.0.0.1:${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -69,18 +69,34 @@ export interface NativeAddon {
   ringio_thread_affinity(): number[];
 }
 
-/** The repository root: the folder holding binding.gyp, build/ and prebuilds/. */
+/**
+ * The folder the addon loads from (node-gyp-build looks in its build/Release, then its prebuilds/). In the
+ * repository, where this package sits at packages/runtime below binding.gyp: the top level, so a source
+ * build (`npm run build:native`) wins over the committed prebuild. Installed from its tarball: this
+ * package's own folder, whose prebuilds/ was copied in when it was packed (scripts/pack-prebuild.mjs).
+ */
 export function addonRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'binding.gyp'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('ringio: cannot find binding.gyp above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
+  const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const repo = join(pkg, '..', '..');
+  return existsSync(join(repo, 'binding.gyp')) && existsSync(join(repo, 'addon')) ? repo : pkg;
 }
 
 const require = createRequire(import.meta.url);
 const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
 
-export const native: NativeAddon = nodeGypBuild(addonRoot());
+function load(): NativeAddon {
+  const dir = addonRoot();
+  try {
+    return nodeGypBuild(dir);
+  } catch (e) {
+    throw new Error(
+      `ringio: no usable native addon in ${dir} (build/Release or prebuilds/${process.platform}-${process.arch}). ` +
+        'The published prebuild covers Linux x64 with glibc; elsewhere build the addon from the repository ' +
+        'with liburing-dev installed (`npm run build:native`).\n' +
+        String((e as Error)?.message ?? e),
+      { cause: e },
+    );
+  }
+}
+
+export const native: NativeAddon = load();
