@@ -1,6 +1,7 @@
 /** TCP: TcpListener and TcpStream. */
 import { closeSync, sys } from '@ringio/runtime';
 import { decodeInet, resolveAddr, type AddrInput, type SocketAddr } from './addr.js';
+import { connectError } from './connect-error.js';
 import {
   AF_INET,
   AF_INET6,
@@ -52,7 +53,8 @@ export class TcpStream extends SocketStream {
       if (opts.noDelay !== false) sys.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     } catch (e) {
       await stream.close();
-      throw e;
+      const to = decodeInet(sa.buf);
+      throw connectError(e, to.address, to.port);
     }
     return stream;
   }

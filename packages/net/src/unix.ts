@@ -2,6 +2,7 @@
 import { closeSync, sys } from '@ringio/runtime';
 import { decodeUnix, encodeUnix } from './addr.js';
 import { AF_UNIX, SOCK_STREAM, SOCKADDR_MAX } from './constants.js';
+import { connectError } from './connect-error.js';
 import { checkBacklog, ListenerBase } from './listener.js';
 import { ConnectOp } from './ops/connect.js';
 import { SocketStream } from './stream.js';
@@ -22,7 +23,7 @@ export class UnixStream extends SocketStream {
       await stream.run(new ConnectOp(fd, sa.buf, sa.len), opts.signal);
     } catch (e) {
       await stream.close();
-      throw e;
+      throw connectError(e, path);
     }
     return stream;
   }
