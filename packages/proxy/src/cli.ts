@@ -79,7 +79,14 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await start(
       { module: new URL('./thread.js', import.meta.url), export: 'proxyThread' },
-      { threads, pin: config.runtime.pin, driver: config.runtime.driver, shared, shutdownTimeout: 1000 },
+      {
+        threads,
+        pin: config.runtime.pin,
+        // 'auto' leaves the choice to RINGIO_DRIVER (then auto-detection).
+        ...(config.runtime.driver !== 'auto' ? { driver: config.runtime.driver } : {}),
+        shared,
+        shutdownTimeout: 1000,
+      },
     );
   } catch (e) {
     log('error', 'runtime_failed', { error: (e as Error).message, code: (e as { code?: string }).code });
