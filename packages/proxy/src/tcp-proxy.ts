@@ -33,8 +33,10 @@ export class Conn {
   /** The sweeper's bookkeeping. */
   seenTicks = -1;
   seenAt = 0;
-  /** Aborted to end the connection (idle timeout, forced drain): cancels every op of both pumps. */
+  /** Aborted to end the connection (idle timeout, forced drain): cancels the splice ops, which no socket tracks. */
   readonly ctl = new AbortController();
+  /** The upstream once connected: kill() closes it too, which cancels the relay's ops on it. */
+  upstream: SocketStream | undefined;
 
   constructor(
     readonly stream: SocketStream,
@@ -43,10 +45,15 @@ export class Conn {
     readonly start = Date.now(),
   ) {}
 
-  /** Closes the client side now (forced drain). */
-  kill(reason: string): void {
-    if (!this.ctl.signal.aborted) this.ctl.abort(ringioError('ERR_RINGIO_CLOSED', reason));
+  /**
+   * Ends the connection now (idle timeout, forced drain, a failed direction): closing both sockets
+   * cancels the relay's reads and writes (ops carry no signal: an abort listener per op would cost on
+   * every message), and the abort cancels splices.
+   */
+  kill(reason: unknown): void {
+    if (!this.ctl.signal.aborted) this.ctl.abort(typeof reason === 'string' ? ringioError('ERR_RINGIO_CLOSED', reason) : reason);
     void this.stream.close();
+    void this.upstream?.close();
   }
 }
 
@@ -84,6 +91,8 @@ function giveBuffer(b: Buffer): void {
 }
 
 let spliceBroken = false;
+/** Bytes per splice: the default pipe capacity (64 KiB), whatever buffer_size is. */
+const SPLICE_CHUNK = 65536;
 
 async function spliceOnce(fdIn: number, fdOut: number, len: number, interest: Interest, signal: AbortSignal): Promise<number> {
   for (;;) {
@@ -96,23 +105,50 @@ async function spliceOnce(fdIn: number, fdOut: number, len: number, interest: In
   }
 }
 
-/** Relays from → to until from ends. Resolves the byte count. */
+/**
+ * Relays from → to until from ends. Two pooled buffers: the next read runs while the previous chunk is
+ * being written (a write that waits for a slow reader does not stop reading), and writes stay in order
+ * (each one starts after the previous one finished).
+ */
 async function relay(from: SocketStream, to: SocketStream, conn: Conn, size: number, splice: ServerConfig['splice'], count: (n: number) => void): Promise<void> {
   const signal = conn.ctl.signal;
   let buf = takeBuffer(size);
+  let spare = takeBuffer(size);
   let bulk = splice === 'always';
+  const wopts = { length: 0 }; // read by writeAll synchronously: one object per direction, not per chunk
+  let writing: Promise<[number, Buffer]> | undefined;
   try {
     while (!bulk) {
-      const [n, b] = await from.read(buf, { signal });
+      const [n, b] = await from.read(buf);
       buf = b;
       if (n === 0) return;
       conn.ticks++;
-      await to.writeAll(buf, { length: n, signal });
+      if (writing !== undefined) spare = (await writing)[1];
+      wopts.length = n;
+      writing = to.writeAll(buf, wopts);
       count(n);
-      if (n === buf.length && splice === 'auto' && !spliceBroken) bulk = true;
+      [buf, spare] = [spare, buf];
+      if (n === size && splice === 'auto' && !spliceBroken) bulk = true;
+    }
+    if (writing !== undefined) {
+      spare = (await writing)[1];
+      writing = undefined;
     }
   } finally {
-    giveBuffer(buf);
+    if (writing !== undefined) {
+      // Leaving early (a failed read, or end of stream): the last write must finish (or fail) first.
+      const w = writing;
+      writing = undefined;
+      try {
+        spare = (await w)[1];
+      } finally {
+        giveBuffer(buf);
+        giveBuffer(spare);
+      }
+    } else {
+      giveBuffer(buf);
+      giveBuffer(spare);
+    }
   }
   // Bulk: splice through a pipe; the bytes never enter JS.
   const p = pipes.pop() ?? pipe();
@@ -121,7 +157,7 @@ async function relay(from: SocketStream, to: SocketStream, conn: Conn, size: num
     for (;;) {
       let n: number;
       try {
-        n = await spliceOnce(from.fd, p[1], size, { fd: from.fd, direction: 'readable' }, signal);
+        n = await spliceOnce(from.fd, p[1], SPLICE_CHUNK, { fd: from.fd, direction: "readable" }, signal);
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code === 'EINVAL' || code === 'ENOSYS' || code === 'EOPNOTSUPP') {
@@ -215,11 +251,13 @@ export class TcpProxy implements Service<Conn, ConnResult> {
     const result: ConnResult = { ok: true, bytesUp: 0, bytesDown: 0 };
     try {
       [upstream, u] = await this.#connect(conn);
+      conn.upstream = upstream;
       u.active++;
+      if (conn.ctl.signal.aborted) throw conn.ctl.signal.reason;
       result.upstream = u.addr;
       if (conf.proxyProtocol !== 'off') {
         const head = conf.proxyProtocol === 'v1' ? proxyV1(peerInfo(conn)) : proxyV2(peerInfo(conn));
-        await upstream.writeAll(head, { signal: conn.ctl.signal });
+        await upstream.writeAll(head);
       }
       const bytes = this.bytes;
       const up = upstream;
@@ -232,8 +270,8 @@ export class TcpProxy implements Service<Conn, ConnResult> {
       try {
         await Promise.all([a, b]);
       } catch (e) {
-        // One direction failed (a reset, an idle timeout): stop the other, then both sockets close.
-        if (!conn.ctl.signal.aborted) conn.ctl.abort(e);
+        // One direction failed (a reset, an idle timeout): stop the other by closing both sockets.
+        conn.kill(e);
         await Promise.allSettled([a, b]);
         throw e;
       }
