@@ -2,11 +2,13 @@
  * The L4 TCP proxy service. Its request is an accepted connection (Conn); call(conn) connects an upstream
  * chosen by the balancer (trying the next on a failure), writes a PROXY protocol header if asked, then
  * relays both ways until both directions have ended: an end of stream on one side becomes a shutdown
- * (SHUT_WR) of the other, so half-close passes through. Each direction copies through a pooled buffer;
- * with splice = "auto" a direction that fills its buffer (a bulk transfer) switches to splice(2)
- * through a pooled pipe, so the bytes stay in the kernel.
+ * (SHUT_WR) of the other, so half-close passes through. Each direction copies through two pooled
+ * buffers; with splice = "auto" on epoll, a direction that fills a buffer (a bulk transfer) switches to
+ * splice(2) through a pooled pipe, so the bytes stay in the kernel. On io_uring "auto" keeps copying: a
+ * splice from a non-blocking socket that has nothing yet fails with EAGAIN and needs a poll op and a
+ * retry, which cost more CPU than the copy saves (docs/benchmarks.md); splice = "always" forces it.
  */
-import { POLLIN, POLLOUT, PollOp, closeSync, pipe, ringioError, submit, timeout, type Interest } from '@ringio/runtime';
+import { POLLIN, POLLOUT, PollOp, closeSync, driverName, pipe, ringioError, submit, timeout, type Interest } from '@ringio/runtime';
 import { SpliceOp, TcpStream, UnixStream, type SocketAddr, type SocketStream } from '@ringio/net';
 import {
   catchErrorsFactory,
@@ -128,7 +130,7 @@ async function relay(from: SocketStream, to: SocketStream, conn: Conn, size: num
       writing = to.writeAll(buf, wopts);
       count(n);
       [buf, spare] = [spare, buf];
-      if (n === size && splice === 'auto' && !spliceBroken) bulk = true;
+      if (n === size && splice === 'auto' && !spliceBroken && driverName() === 'epoll') bulk = true;
     }
     if (writing !== undefined) {
       spare = (await writing)[1];
