@@ -8,7 +8,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DRIVER } from './helpers.js';
+import test, { type ExecutionContext } from 'ava';
+import { DRIVER, unavailable } from './helpers.js';
 
 export const BIN = fileURLToPath(new URL('../../packages/proxy/bin/ringio-proxy.js', import.meta.url));
 
@@ -328,4 +329,13 @@ export function parsePrometheus(text: string): Map<string, number> {
     out.set(name + (m[2] ?? ''), v);
   }
   return out;
+}
+
+/** A serial test with its own timeout that passes with a note where the driver under test cannot run. */
+export function proxyTest(title: string, fn: (t: ExecutionContext) => Promise<void>, timeoutMs = 120_000): void {
+  test.serial(title, async (t) => {
+    if (unavailable !== null) return void t.pass(unavailable);
+    t.timeout(timeoutMs);
+    await fn(t);
+  });
 }

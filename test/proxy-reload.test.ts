@@ -6,8 +6,7 @@
 import test from 'ava';
 import net from 'node:net';
 import { writeFileSync, renameSync } from 'node:fs';
-import { unavailable } from './helpers.js';
-import { churn, connect, freePort, httpGet, parsePrometheus, readBytes, roundTrip, startProxy, tempDir, upstream } from './proxy-helpers.js';
+import { churn, connect, freePort, httpGet, parsePrometheus, readBytes, roundTrip, startProxy, tempDir, upstream, proxyTest } from './proxy-helpers.js';
 
 const tmp = tempDir();
 test.after.always(tmp.cleanup);
@@ -22,12 +21,7 @@ function replaceFile(file: string, text: string): void {
   renameSync(file + '.tmp', file);
 }
 
-const serial = (title: string, fn: (t: import('ava').ExecutionContext) => Promise<void>) =>
-  test.serial(title, async (t) => {
-    if (unavailable !== null) return void t.pass(unavailable);
-    t.timeout(120_000);
-    await fn(t);
-  });
+const serial = proxyTest;
 
 serial('reload on SIGHUP and on a file change while a load generator runs: 0 failed connections', async (t) => {
   const a = await upstream();

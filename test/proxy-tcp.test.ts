@@ -6,8 +6,7 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { unavailable } from './helpers.js';
-import { connect, ended, freePort, httpGet, parsePrometheus, readBytes, roundTrip, startProxy, tempDir, upstream, type ProxyProc } from './proxy-helpers.js';
+import { connect, ended, freePort, httpGet, parsePrometheus, readBytes, roundTrip, startProxy, tempDir, upstream, type ProxyProc, proxyTest } from './proxy-helpers.js';
 
 const tmp = tempDir();
 test.after.always(tmp.cleanup);
@@ -27,12 +26,7 @@ async function withProxy(text: string, fn: (p: ProxyProc) => Promise<void>): Pro
   }
 }
 
-const serial = (title: string, fn: (t: import('ava').ExecutionContext) => Promise<void>) =>
-  test.serial(title, async (t) => {
-    if (unavailable !== null) return void t.pass(unavailable);
-    t.timeout(90_000);
-    await fn(t);
-  });
+const serial = proxyTest;
 
 serial('relays TCP and Unix listeners to TCP and Unix upstreams; admin /metrics parses; /config shows the config', async (t) => {
   const upTcp = await upstream();

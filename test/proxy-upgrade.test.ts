@@ -5,18 +5,12 @@
  */
 import test from 'ava';
 import { join } from 'node:path';
-import { unavailable } from './helpers.js';
-import { churn, connect, freePort, httpGet, parsePrometheus, readBytes, runProxy, startProxy, tempDir, upstream } from './proxy-helpers.js';
+import { churn, connect, freePort, httpGet, parsePrometheus, readBytes, runProxy, startProxy, tempDir, upstream, proxyTest } from './proxy-helpers.js';
 
 const tmp = tempDir();
 test.after.always(tmp.cleanup);
 
-const serial = (title: string, fn: (t: import('ava').ExecutionContext) => Promise<void>) =>
-  test.serial(title, async (t) => {
-    if (unavailable !== null) return void t.pass(unavailable);
-    t.timeout(120_000);
-    await fn(t);
-  });
+const serial = proxyTest;
 
 function config(port: number, admin: number, up: number, sock: string, unixListen: string, drain = '20s'): string {
   return (

@@ -8,8 +8,8 @@
  * splice from a non-blocking socket that has nothing yet fails with EAGAIN and needs a poll op and a
  * retry, which cost more CPU than the copy saves (docs/benchmarks.md); splice = "always" forces it.
  */
-import { POLLIN, POLLOUT, PollOp, closeSync, driverName, pipe, ringioError, submit, timeout, type Interest } from '@ringio/runtime';
-import { SpliceOp, TcpStream, UnixStream, type SocketAddr, type SocketStream } from '@ringio/net';
+import { closeSync, driverName, pipe, ringioError, timeout } from '@ringio/runtime';
+import { spliceOnce, TcpStream, UnixStream, type SocketAddr, type SocketStream } from '@ringio/net';
 import {
   catchErrorsFactory,
   accessLogFactory,
@@ -95,17 +95,6 @@ function giveBuffer(b: Buffer): void {
 let spliceBroken = false;
 /** Bytes per splice: the default pipe capacity (64 KiB), whatever buffer_size is. */
 const SPLICE_CHUNK = 65536;
-
-async function spliceOnce(fdIn: number, fdOut: number, len: number, interest: Interest, signal: AbortSignal): Promise<number> {
-  for (;;) {
-    try {
-      return await submit(new SpliceOp(fdIn, fdOut, len, interest), { signal });
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'EAGAIN') throw e;
-      await submit(new PollOp(interest.fd, interest.direction === 'readable' ? POLLIN : POLLOUT), { signal });
-    }
-  }
-}
 
 /**
  * Relays from → to until from ends. Two pooled buffers: the next read runs while the previous chunk is
