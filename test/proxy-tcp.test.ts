@@ -6,6 +6,9 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import net from 'node:net';
+import { TcpListener } from '@ringio/net';
+import { DRIVER } from './helpers.js';
 import { connect, ended, freePort, httpGet, parsePrometheus, readBytes, roundTrip, startProxy, tempDir, upstream, type ProxyProc, proxyTest } from './proxy-helpers.js';
 
 const tmp = tempDir();
@@ -274,5 +277,35 @@ serial('access_log writes one line per connection', async (t) => {
     t.is(await roundTrip(port, 'abcd'), 'abcd');
     const l = await p.waitFor('access', 5000);
     t.like(l, { server: 'logged', upstream: `127.0.0.1:${up.port}`, up: 4, down: 4 });
+  });
+});
+
+serial('connect_timeout gives up on an upstream that never completes the handshake; the next one serves', async (t) => {
+  // A listener that never accepts, with its queue full: the kernel drops new SYNs, so a connect hangs.
+  const hole = await TcpListener.bind('127.0.0.1:0', { reusePort: false, backlog: 1 });
+  const fillers: net.Socket[] = [];
+  t.teardown(async () => {
+    for (const f of fillers) f.destroy();
+    await hole.close();
+  });
+  for (let i = 0; i < 4; i++) fillers.push(net.connect(hole.localAddr.port, '127.0.0.1').on('error', () => {}));
+  await new Promise((r) => setTimeout(r, 300));
+  const good = await upstream();
+  t.teardown(() => good.close());
+  const [p1, p2] = [await freePort(), await freePort()];
+  const blackhole = `127.0.0.1:${hole.localAddr.port}`;
+  const text =
+    `[runtime]\npin = [0]\n` +
+    serverToml('two', `127.0.0.1:${p1}`, [blackhole, `127.0.0.1:${good.port}`], 'connect_timeout = "300ms"\nconnect_attempts = 2\nbackoff_min = "5s"\nbackoff_max = "10s"\nbacklog = 16') +
+    serverToml('one', `127.0.0.1:${p2}`, [blackhole], 'connect_timeout = "200ms"\nconnect_attempts = 1');
+  await withProxy(text, async (p) => {
+    const started = p.logs.find((l) => l.event === 'started')!;
+    if (DRIVER !== 'auto') t.is(started.driver, DRIVER);
+    t.is(await roundTrip(p1, 'via the next one'), 'via the next one');
+    const down = await p.waitFor('upstream_down', 5000, (l) => l.server === 'two');
+    t.like(down, { upstream: blackhole, error: 'ERR_RINGIO_TIMEOUT', streak: 1 });
+    const s = await connect(p2);
+    t.is((await readBytes(s, 10).catch(() => Buffer.alloc(0))).length, 0, 'only one attempt, and it timed out: closed');
+    s.destroy();
   });
 });

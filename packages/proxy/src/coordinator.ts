@@ -7,7 +7,7 @@ import http from 'node:http';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { rmSync } from 'node:fs';
-import { closeSync, sys } from '@ringio/runtime';
+import { closeSync, stats, sys } from '@ringio/runtime';
 import { TcpListener, TcpStream, UnixListener, UnixStream } from '@ringio/net';
 import { toDuplex } from '@ringio/compat';
 import { Deployer, deployError, type Change } from '@ringio/service';
@@ -380,7 +380,8 @@ class Coordinator {
       log('warn', 'upgrade_socket_failed', { path: cfg.upgrade.socket, error: (e as Error).message, note: '--upgrade will not find this process' });
     }
     this.#watchConfig();
-    log('info', 'started', { pid: process.pid, threads: this.deployer.threads, servers: Object.keys(cfg.servers).length, config: this.boot.configPath });
+    const st = stats();
+    log('info', 'started', { pid: process.pid, threads: this.deployer.threads, driver: st.driver, fallback: st.fallbackReason ?? undefined, servers: Object.keys(cfg.servers).length, config: this.boot.configPath });
     const how = await this.#stopped;
     await this.#shutdown(how === 'handover', this.running?.upgrade.drainTimeout ?? cfg.upgrade.drainTimeout);
     uninstall();

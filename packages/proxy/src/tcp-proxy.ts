@@ -89,12 +89,15 @@ function takeBuffer(size: number): Buffer {
 function giveBuffer(b: Buffer): void {
   let list = buffers.get(b.length);
   if (list === undefined) buffers.set(b.length, (list = []));
-  if (list.length < MAX_POOLED) list.push(b);
+  // At most about 32 MiB of idle buffers of each size per thread.
+  if (list.length < Math.min(MAX_POOLED, Math.max(8, (32 << 20) / b.length))) list.push(b);
 }
 
 let spliceBroken = false;
 /** Bytes per splice: the default pipe capacity (64 KiB), whatever buffer_size is. */
 const SPLICE_CHUNK = 65536;
+/** Relay buffers once a direction turns out to be a bulk transfer (splice = "auto" on io_uring). */
+const BULK_BUFFER = 262144;
 
 /**
  * Relays from → to until from ends. Two pooled buffers: the next read runs while the previous chunk is
@@ -119,7 +122,19 @@ async function relay(from: SocketStream, to: SocketStream, conn: Conn, size: num
       writing = to.writeAll(buf, wopts);
       count(n);
       [buf, spare] = [spare, buf];
-      if (n === size && splice === 'auto' && !spliceBroken && driverName() === 'epoll') bulk = true;
+      if (n === buf.length && splice === 'auto') {
+        if (!spliceBroken && driverName() === 'epoll') bulk = true;
+        else if (buf.length < BULK_BUFFER) {
+          // A bulk transfer on io_uring: bigger buffers, so fewer ops per byte (the pair goes back to
+          // its pool; both buffers are idle once the write in flight is done).
+          spare = (await writing!)[1];
+          writing = undefined;
+          giveBuffer(buf);
+          giveBuffer(spare);
+          buf = takeBuffer(BULK_BUFFER);
+          spare = takeBuffer(BULK_BUFFER);
+        }
+      }
     }
     if (writing !== undefined) {
       spare = (await writing)[1];
