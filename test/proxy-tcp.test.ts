@@ -6,6 +6,7 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { TcpListener } from '@ringio/net';
 import { DRIVER } from './helpers.js';
@@ -135,8 +136,12 @@ serial('an upstream that resets: the client connection is closed, the proxy keep
   const good = await upstream();
   t.teardown(() => Promise.all([rst.close(), good.close()]));
   const [p1, p2] = [await freePort(), await freePort()];
-  await withProxy(serverToml('r', `127.0.0.1:${p1}`, [`127.0.0.1:${rst.port}`]) + serverToml('g', `127.0.0.1:${p2}`, [`127.0.0.1:${good.port}`]), async () => {
-    for (let i = 0; i < 5; i++) {
+  const admin = await freePort();
+  const text = `[admin]\nlisten = "127.0.0.1:${admin}"\n` + serverToml('r', `127.0.0.1:${p1}`, [`127.0.0.1:${rst.port}`]) + serverToml('g', `127.0.0.1:${p2}`, [`127.0.0.1:${good.port}`]);
+  await withProxy(text, async (p) => {
+    const fds = () => readdirSync(`/proc/${p.child.pid}/fd`).length;
+    const before = fds();
+    for (let i = 0; i < 20; i++) {
       const s = await connect(p1);
       s.write('boom');
       const got = await readBytes(s, 100).catch(() => Buffer.alloc(0));
@@ -144,6 +149,20 @@ serial('an upstream that resets: the client connection is closed, the proxy keep
       s.destroy();
     }
     t.is(await roundTrip(p2, 'still here'), 'still here');
+    // Every connection is gone and no fd leaked (a client that resets mid-stream included).
+    for (let i = 0; i < 20; i++) {
+      const c = await connect(p2);
+      c.write('x'.repeat(1000));
+      c.resetAndDestroy();
+    }
+    let active = -1;
+    for (let i = 0; i < 200 && active !== 0; i++) {
+      const m = parsePrometheus((await httpGet(admin, '/metrics')).body);
+      active = (m.get('ringio_proxy_connections_active{server="r"}') ?? 0) + (m.get('ringio_proxy_connections_active{server="g"}') ?? 0);
+      if (active !== 0) await new Promise((r) => setTimeout(r, 25));
+    }
+    t.is(active, 0);
+    t.is(fds(), before);
   });
 });
 

@@ -81,6 +81,8 @@ export class ByteCounters {
 const buffers = new Map<number, Buffer[]>();
 const pipes: [number, number][] = [];
 const MAX_POOLED = 1024;
+/** Idle pipes kept per thread (each holds two fds). */
+const MAX_PIPES = 32;
 
 function takeBuffer(size: number): Buffer {
   return buffers.get(size)?.pop() ?? Buffer.allocUnsafe(size);
@@ -185,7 +187,7 @@ async function relay(from: SocketStream, to: SocketStream, conn: Conn, size: num
       count(n);
     }
   } finally {
-    if (clean && pipes.length < MAX_POOLED) pipes.push(p);
+    if (clean && pipes.length < MAX_PIPES) pipes.push(p);
     else {
       closeSync(p[0]);
       closeSync(p[1]);
