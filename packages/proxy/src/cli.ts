@@ -73,6 +73,8 @@ export async function main(argv: string[]): Promise<void> {
     log('info', 'config_valid', { config: args.config, servers: Object.keys(config.servers).length });
     process.exit(0);
   }
+  // Until the coordinator takes over the signals, a SIGHUP must not end the process (its default).
+  process.on('SIGHUP', () => {});
   const threads = config.runtime.threads === 'auto' ? (await import('node:os')).availableParallelism() : config.runtime.threads;
   const boot: Boot = { configPath: resolve(args.config), config, upgrade: args.upgrade };
   const shared: ProxyShared = { plane: deployPlane(threads), logFormat: format, boot };

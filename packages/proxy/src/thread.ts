@@ -88,11 +88,11 @@ export class ProxyThread implements DeployTarget {
     await Promise.all(stops);
   }
 
-  abort(id: number): void {
+  abort(id: number): Promise<void> {
     for (const f of this.#pendingFds.get(id) ?? []) closeSync(f.fd);
     this.#pendingFds.delete(id);
     this.#removed.delete(id);
-    return this.registry.abort(id) as unknown as void;
+    return this.registry.abort(id);
   }
 
   #handle(cfd: number, kind: 'tcp' | 'unix', name: string, svc: Service<Conn, ConnResult> | undefined): void {
