@@ -43,8 +43,9 @@ serial('reload on SIGHUP and on a file change while a load generator runs: 0 fai
   // 1: SIGHUP with new upstreams, and without the extra server.
   writeFileSync(file, head + server('main', port, [b.port], 'balance = "least_conn"'));
   p.child.kill('SIGHUP');
-  const r1 = await p.waitFor('reloaded', 20000);
-  t.like(r1, { reason: 'SIGHUP', changed: 1, removed: 1, added: 0 });
+  // SIGHUP or the file watch, whichever comes first, applies it; the other finds nothing new.
+  const r1 = await p.waitFor('reloaded', 20000, (l) => l.generation === 2);
+  t.like(r1, { changed: 1, removed: 1, added: 0 });
   const bBefore = b.accepted;
   const okBefore = load.ok;
   while (load.ok < okBefore + 50) await new Promise((r) => setTimeout(r, 20));
@@ -62,8 +63,11 @@ serial('reload on SIGHUP and on a file change while a load generator runs: 0 fai
 
   // 2: a file change (rename over, as editors do), no signal: the extra server comes back.
   replaceFile(file, head + server('main', port, [a.port, b.port]) + server('extra', port2, [b.port]));
-  const r2 = await p.waitFor('reloaded', 20000, (l) => l.reason === 'file changed');
-  t.like(r2, { added: 1, changed: 1, removed: 0 });
+  const r2 = await p.waitFor('reloaded', 20000, (l) => l.generation === 3);
+  t.like(r2, { reason: 'file changed', added: 1, changed: 1, removed: 0 });
+  // SIGHUP with nothing changed: read, compared, nothing deployed.
+  p.child.kill('SIGHUP');
+  t.like(await p.waitFor('reload_unchanged', 20000), { reason: 'SIGHUP' });
   t.is(await roundTrip(port2, 'extra again'), 'extra again');
   const okMid = load.ok;
   while (load.ok < okMid + 50) await new Promise((r) => setTimeout(r, 20));
@@ -109,7 +113,8 @@ serial('a bad config or a listener that cannot bind keeps the old config running
   t.is(await roundTrip(port, 'still a'), 'still a');
   t.is(b.accepted, 0);
   const m = parsePrometheus((await httpGet(admin, '/metrics')).body);
-  t.is(m.get('ringio_proxy_reloads_total{result="failed"}'), 2);
+  // At least the two above (the file watch may have tried the same bad file once more).
+  t.true((m.get('ringio_proxy_reloads_total{result="failed"}') ?? 0) >= 2);
   t.is(m.get('ringio_proxy_config_generation'), 1);
   t.is((await p.stop()).code, 0);
 });

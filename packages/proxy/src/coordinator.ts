@@ -6,13 +6,14 @@
 import http from 'node:http';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { closeSync, stats, sys } from '@ringio/runtime';
 import { TcpListener, TcpStream, UnixListener, UnixStream } from '@ringio/net';
 import { toDuplex } from '@ringio/compat';
 import { Deployer, deployError, type Change } from '@ringio/service';
 import { AcceptLoop } from './accept.js';
-import { listenKey, loadConfig, type Endpoint, type ProxyConfig, type ServerConfig } from './config.js';
+import { listenKey, parseConfig, type Endpoint, type ProxyConfig, type ServerConfig } from './config.js';
 import { LineReader, writeLine } from './lines.js';
 import { log } from './log.js';
 import { renderMetrics, type ThreadStats } from './metrics.js';
@@ -90,6 +91,7 @@ class Coordinator {
   #reloadQueued = false;
   #debounce: NodeJS.Timeout | undefined;
   #handingOver = false;
+  #failedHash: string | undefined;
 
   constructor(
     readonly shared: ProxyShared,
@@ -168,16 +170,28 @@ class Coordinator {
     this.#reloading = this.#reloading.then(async () => {
       this.#reloadQueued = false;
       if (this.#handingOver) return;
-      let next: ProxyConfig;
+      let text: string;
       try {
-        next = loadConfig(this.boot.configPath);
+        text = readFileSync(this.boot.configPath, 'utf8');
       } catch (e) {
         this.reloadsFailed++;
-        log('error', 'reload_failed', { reason, error: (e as Error).message, kept: 'the running config' });
+        log('error', 'reload_failed', { reason, error: `${this.boot.configPath}: cannot read the config: ${(e as Error).message}`, kept: 'the running config' });
         return;
       }
-      if (next.hash === this.running?.hash) {
+      const hash = createHash('sha256').update(text).digest('hex');
+      if (hash === this.running?.hash) {
         if (reason === 'SIGHUP') log('info', 'reload_unchanged', { reason });
+        return;
+      }
+      // A file event for the text that just failed (editors touch a file more than once): say it once.
+      if (reason !== 'SIGHUP' && hash === this.#failedHash) return;
+      let next: ProxyConfig;
+      try {
+        next = parseConfig(text, this.boot.configPath);
+      } catch (e) {
+        this.reloadsFailed++;
+        this.#failedHash = hash;
+        log('error', 'reload_failed', { reason, error: (e as Error).message, kept: 'the running config' });
         return;
       }
       if (JSON.stringify(next.runtime) !== JSON.stringify(this.running?.runtime)) {
@@ -193,6 +207,7 @@ class Coordinator {
         log('info', 'reloaded', { reason, generation: this.generation, added: r.added.length, changed: r.changed.length, removed: r.removed.length });
       } catch (e) {
         this.reloadsFailed++;
+        this.#failedHash = next.hash;
         log('error', 'reload_failed', { reason, error: (e as Error).message, kept: 'the running config' });
       }
     });
