@@ -558,7 +558,7 @@ export function cancelOp(op: OpAble<unknown>, reason: 'abort' | 'closed' = 'abor
 }
 
 /**
- * Whether this thread's driver has a feature from stats().features (`'op:SEND_ZC'`, `'DEFER_TASKRUN'`,
+ * Whether this thread's driver has a feature from stats().features (`'op:SEND_ZC'`, `'COOP_TASKRUN'`,
  * ...). Cheap: meant for hot paths, where stats() would build a whole object.
  */
 export function hasFeature(name: string): boolean {
