@@ -76,17 +76,17 @@ export class ProxyProc {
 }
 
 /** Starts `ringio-proxy --config file --log-format json [...extra]` on the driver under test. */
-export function runProxy(file: string, extra: string[] = []): ProxyProc {
+export function runProxy(file: string, extra: string[] = [], env: Record<string, string> = {}): ProxyProc {
   const child = spawn(process.execPath, [BIN, '--config', file, '--log-format', 'json', ...extra], {
-    env: { ...process.env, RINGIO_DRIVER: DRIVER === 'auto' ? 'auto' : DRIVER },
+    env: { ...process.env, RINGIO_DRIVER: DRIVER === 'auto' ? 'auto' : DRIVER, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new ProxyProc(child);
 }
 
 /** Starts the proxy and waits until it serves. */
-export async function startProxy(file: string, extra: string[] = []): Promise<ProxyProc> {
-  const p = runProxy(file, extra);
+export async function startProxy(file: string, extra: string[] = [], env: Record<string, string> = {}): Promise<ProxyProc> {
+  const p = runProxy(file, extra, env);
   try {
     await p.waitFor('started');
   } catch (e) {

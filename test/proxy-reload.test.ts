@@ -118,3 +118,38 @@ serial('a bad config or a listener that cannot bind keeps the old config running
   t.is(m.get('ringio_proxy_config_generation'), 1);
   t.is((await p.stop()).code, 0);
 });
+
+serial('a reload that one thread fails to prepare is aborted on every thread: the old chains keep serving', async (t) => {
+  const a = await upstream({ mode: 'tag', tag: 'A' });
+  const b = await upstream({ mode: 'tag', tag: 'B' });
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  const [port, port2, admin] = [await freePort(), await freePort(), await freePort()];
+  const head = `[runtime]\nthreads = 2\n[admin]\nlisten = "127.0.0.1:${admin}"\n`;
+  const file = tmp.file('fault.toml', head + server('main', port, [a.port]));
+  // Thread 1 refuses to prepare any deploy that touches servers.faulty.
+  const p = await startProxy(file, [], { RINGIO_PROXY_FAULT: 'prepare:1:faulty' });
+  t.teardown(() => p.stop('SIGKILL'));
+  writeFileSync(file, head + server('main', port, [b.port]) + server('faulty', port2, [b.port]));
+  p.child.kill('SIGHUP');
+  const failed = await p.waitFor('reload_failed', 20000);
+  t.regex(String(failed.error), /thread 1: injected prepare failure for servers\.faulty/);
+  const perThread = await p.waitFor('deploy_thread_failed', 5000);
+  t.like(perThread, { thread: 1 });
+  t.true(
+    p.logs.filter((l) => l.event === 'deploy_thread_failed').every((l) => l.thread === 1),
+    'thread 0 prepared fine: only thread 1 is reported',
+  );
+  // Every thread still runs the old chain: connections reach A only, and the new server's socket is gone.
+  const tags = new Set<string>();
+  for (let i = 0; i < 16; i++) {
+    const s = await connect(port);
+    tags.add((await readBytes(s, 1)).toString());
+    s.destroy();
+  }
+  t.deepEqual([...tags], ['A']);
+  t.is(b.accepted, 0);
+  await t.throwsAsync(connect(port2), { code: 'ECONNREFUSED' });
+  const m = parsePrometheus((await httpGet(admin, '/metrics')).body);
+  t.is(m.get('ringio_proxy_config_generation'), 1);
+  t.is((await p.stop()).code, 0);
+});

@@ -19,6 +19,15 @@ export interface ServerData {
   lkey: string;
 }
 
+/**
+ * Fault injection for tests: RINGIO_PROXY_FAULT=prepare:THREAD:SERVER makes thread THREAD fail the
+ * prepare of any deploy that changes servers.SERVER (the two-phase abort path, end to end).
+ */
+const FAULT = ((): { thread: number; server: string } | undefined => {
+  const m = /^prepare:(\d+):(.+)$/.exec(process.env.RINGIO_PROXY_FAULT ?? '');
+  return m ? { thread: Number(m[1]), server: m[2]! } : undefined;
+})();
+
 const IPPROTO_TCP = 6;
 const TCP_NODELAY = 1;
 
@@ -52,6 +61,9 @@ export class ProxyThread implements DeployTarget {
     const fds: { name: string; lkey: string; fd: number; kind: 'tcp' | 'unix' }[] = [];
     try {
       for (const c of changes) {
+        if (FAULT !== undefined && FAULT.thread === this.threadId && FAULT.server === c.key) {
+          throw Object.assign(new Error(`injected prepare failure for servers.${c.key} (RINGIO_PROXY_FAULT)`), { code: 'EFAULTINJECTED' });
+        }
         if (c.spec === null) continue;
         const d = c.data as ServerData;
         if (this.accepting.get(c.key)?.lkey === d.lkey) continue; // same socket: only the chain changes
