@@ -243,15 +243,18 @@ serial('max_connections refuses the connection over the limit; idle_timeout clos
   const up = await upstream();
   t.teardown(() => up.close());
   const [p1, p2, admin] = [await freePort(), await freePort(), await freePort()];
-  const text = `[admin]\nlisten = "127.0.0.1:${admin}"\n` + serverToml('lim', `127.0.0.1:${p1}`, [`127.0.0.1:${up.port}`], 'max_connections = 1') + serverToml('idle', `127.0.0.1:${p2}`, [`127.0.0.1:${up.port}`], 'idle_timeout = "200ms"');
+  // Two threads: the limit counts over both (whichever thread accepts the second connection refuses it).
+  const text = `[runtime]\nthreads = 2\n[admin]\nlisten = "127.0.0.1:${admin}"\n` + serverToml('lim', `127.0.0.1:${p1}`, [`127.0.0.1:${up.port}`], 'max_connections = 1') + serverToml('idle', `127.0.0.1:${p2}`, [`127.0.0.1:${up.port}`], 'idle_timeout = "200ms"');
   await withProxy(text, async () => {
     const first = await connect(p1);
     first.write('one');
     t.is((await readBytes(first, 3)).toString(), 'one');
-    const second = await connect(p1);
-    second.write('two');
-    t.is((await readBytes(second, 3).catch(() => Buffer.alloc(0))).length, 0, 'over the limit: closed');
-    second.destroy();
+    for (let i = 0; i < 4; i++) {
+      const second = await connect(p1);
+      second.write('two');
+      t.is((await readBytes(second, 3).catch(() => Buffer.alloc(0))).length, 0, 'over the limit: closed');
+      second.destroy();
+    }
     first.destroy();
     // Once the first is gone, a new one is served (the count went back down).
     let served = '';

@@ -8,6 +8,7 @@ import {
   CatchErrors,
   catchErrorsFactory,
   ConcurrencyLimit,
+  SharedPermits,
   concurrencyLimitFactory,
   concurrencyLimitLayer,
   constFactory,
@@ -115,6 +116,18 @@ test('concurrency limit rejects over the limit with ERR_RINGIO_OVERLOADED and co
   t.is(lim2.running, 0);
   t.is(await lim2.call('e'), 'e');
   t.throws(() => new ConcurrencyLimit(slow, 0), { instanceOf: RangeError });
+  // SharedPermits: one count for every limit on the same cell (every thread, in ringio-proxy).
+  const cells = new Int32Array(new SharedArrayBuffer(8));
+  const x = new ConcurrencyLimit(slow, 1, new SharedPermits(cells, 1));
+  const y = new ConcurrencyLimit({ call: (r: string) => r }, 1, new SharedPermits(cells, 1));
+  const held = x.call('held');
+  t.is(cells[1], 1);
+  await t.throwsAsync(Promise.resolve(y.call('refused')), { code: 'ERR_RINGIO_OVERLOADED' });
+  t.is(await held, 'held');
+  t.is(await y.call('now'), 'now');
+  t.is(cells[1], 0);
+  t.throws(() => new SharedPermits(new Int32Array(2), 0), { instanceOf: TypeError });
+  t.throws(() => new SharedPermits(cells, 2), { instanceOf: RangeError });
 });
 
 test('catch-errors turns a rejection into a response; stats count errors by code', async (t) => {

@@ -18,6 +18,9 @@ const USAGE = `usage: ringio-proxy --config FILE [--upgrade] [--log-format text|
 signals: SIGHUP reloads the config (so does saving the file); SIGTERM stops accepting, drains
 connections up to [upgrade] drain_timeout and exits; SIGINT exits at once.`;
 
+/** Servers (distinct names over the process's life) whose max_connections is counted process-wide. */
+export const LIMIT_CELLS = 4096;
+
 export interface CliArgs {
   config: string;
   upgrade: boolean;
@@ -77,7 +80,8 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGHUP', () => {});
   const threads = config.runtime.threads === 'auto' ? (await import('node:os')).availableParallelism() : config.runtime.threads;
   const boot: Boot = { configPath: resolve(args.config), config, upgrade: args.upgrade };
-  const shared: ProxyShared = { plane: deployPlane(threads), logFormat: format, boot };
+  const limits = new Int32Array(new SharedArrayBuffer(4 * LIMIT_CELLS));
+  const shared: ProxyShared = { plane: deployPlane(threads), logFormat: format, boot, limits };
   try {
     await start(
       { module: new URL('./thread.js', import.meta.url), export: 'proxyThread' },

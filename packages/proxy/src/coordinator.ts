@@ -38,8 +38,8 @@ interface OwnedSocket {
 
 const FACTORY_MODULE = new URL('./tcp-proxy.js', import.meta.url).href;
 
-function serverSpec(conf: ServerConfig) {
-  return { module: FACTORY_MODULE, export: 'tcpServerFactory', args: conf };
+function serverSpec(conf: ServerConfig, limitIndex: number | undefined) {
+  return { module: FACTORY_MODULE, export: 'tcpServerFactory', args: { ...conf, limitIndex } };
 }
 
 async function bindEndpoint(ep: Endpoint, backlog: number, inherited: Map<string, { fd: number; kind: 'tcp' | 'unix' }>): Promise<OwnedSocket> {
@@ -92,6 +92,7 @@ class Coordinator {
   #debounce: NodeJS.Timeout | undefined;
   #handingOver = false;
   #failedHash: string | undefined;
+  readonly #limitCells = new Map<string, number>();
 
   constructor(
     readonly shared: ProxyShared,
@@ -128,7 +129,7 @@ class Coordinator {
           bound.push(lkey);
         }
         const data: ServerData = { conf, fd: sock.listener.fd, lkey };
-        changes.push({ key: name, spec: serverSpec(conf), data });
+        changes.push({ key: name, spec: serverSpec(conf, this.#limitIndex(name)), data });
       }
       for (const name of Object.keys(prev)) {
         if (next.servers[name] === undefined) {
@@ -212,6 +213,17 @@ class Coordinator {
       }
     });
     return this.#reloading;
+  }
+
+  /**
+   * The shared cell a server's connections count in. Kept per name for the process's life (a removed
+   * server's connections may still be draining), so a server keeps its count across reloads.
+   */
+  #limitIndex(name: string): number | undefined {
+    let i = this.#limitCells.get(name);
+    if (i === undefined && this.#limitCells.size < (this.shared.limits?.length ?? 0)) this.#limitCells.set(name, (i = this.#limitCells.size));
+    if (i === undefined) log('warn', 'limit_cells_exhausted', { server: name, note: 'max_connections counts per thread for this server' });
+    return i;
   }
 
   // --- admin -----------------------------------------------------------------------------------

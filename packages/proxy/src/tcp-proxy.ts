@@ -15,6 +15,7 @@ import {
   accessLogFactory,
   concurrencyLimitFactory,
   findOld,
+  SharedPermits,
   stackFactory,
   statsFactory,
   type Factory,
@@ -328,15 +329,31 @@ function accessLine(server: string) {
   };
 }
 
+/** One Int32 per server (by `limitIndex`), shared by every thread: the process-wide max_connections counts. */
+let connectionCells: Int32Array | undefined;
+
+/** Called once per thread at start, with the cells from start()'s `shared`. */
+export function setConnectionCells(cells: Int32Array | undefined): void {
+  connectionCells = cells;
+}
+
+/** A server's factory args: its config, plus the cell its connection limit counts in. */
+export type ServerArgs = ServerConfig & { limitIndex?: number };
+
 /**
- * A whole server's chain, innermost first: TcpProxy → ConcurrencyLimit (max_connections, when set) →
+ * A whole server's chain, innermost first: TcpProxy → ConcurrencyLimit (max_connections, when set, counted
+ * over every thread) →
  * StatsService → AccessLog (when access_log) → CatchErrors (a failed connection is closed and counted,
  * never thrown). This is the export that every thread loads by name: { module, export: 'tcpServerFactory' }.
  */
 export function tcpServerFactory(args: unknown): Factory<Service<Conn, ConnResult>> {
-  const conf = args as ServerConfig;
+  const conf = args as ServerArgs;
   const layers: FactoryLayer<any, any>[] = [];
-  if (conf.maxConnections > 0) layers.push(concurrencyLimitFactory<Conn, ConnResult>(conf.maxConnections));
+  if (conf.maxConnections > 0) {
+    // Process-wide when the cells are there (ringio-proxy); per thread otherwise (embedders, tests).
+    const shared = connectionCells !== undefined && conf.limitIndex !== undefined ? new SharedPermits(connectionCells, conf.limitIndex) : undefined;
+    layers.push(concurrencyLimitFactory<Conn, ConnResult>(conf.maxConnections, shared));
+  }
   layers.push(statsFactory<Conn, ConnResult>());
   layers.push(accessLogFactory<Conn, ConnResult>({ enabled: conf.accessLog, format: accessLine(conf.name) }));
   layers.push(catchErrorsFactory<Conn, ConnResult>(errorResult));

@@ -7,7 +7,7 @@ import { closeSync, sleep, sys, type RuntimeContext } from '@ringio/runtime';
 import { TcpStream, UnixStream } from '@ringio/net';
 import { ChainRegistry, Counters, findOld, serveDeploys, StatsService, type Change, type DeployPlane, type DeployTarget, type Service } from '@ringio/service';
 import { AcceptLoop } from './accept.js';
-import { Conn, TcpProxy, type ConnResult } from './tcp-proxy.js';
+import { Conn, setConnectionCells, TcpProxy, type ConnResult } from './tcp-proxy.js';
 import { log, setLogFormat } from './log.js';
 import type { ServerConfig } from './config.js';
 
@@ -212,6 +212,8 @@ export class ProxyThread implements DeployTarget {
 
 export interface ProxyShared {
   plane: DeployPlane;
+  /** One Int32 per server over a SharedArrayBuffer: max_connections counted over every thread. */
+  limits?: Int32Array;
   logFormat: 'text' | 'json';
   /** Only on thread 0: the coordinator's boot data (not cloned: thread 0 gets the object itself). */
   boot?: unknown;
@@ -221,6 +223,7 @@ export interface ProxyShared {
 export async function proxyThread(ctx: RuntimeContext): Promise<unknown> {
   const shared = ctx.shared as ProxyShared;
   setLogFormat(shared.logFormat);
+  setConnectionCells(shared.limits);
   const t = new ProxyThread(ctx.threadId);
   const agent = serveDeploys(shared.plane, ctx.threadId, t, ctx.signal);
   if (ctx.threadId === 0) {

@@ -32,7 +32,7 @@ export {
   type ChainRegistryHooks,
 } from './deploy.js';
 export { TimeoutService, timeoutLayer, timeoutFactory } from './layers/timeout.js';
-export { ConcurrencyLimit, Permits, concurrencyLimitLayer, concurrencyLimitFactory } from './layers/concurrency.js';
+export { ConcurrencyLimit, Permits, SharedPermits, concurrencyLimitLayer, concurrencyLimitFactory, type PermitCounter } from './layers/concurrency.js';
 export { CatchErrors, catchErrorsLayer, catchErrorsFactory } from './layers/catch-errors.js';
 export { AccessLog, accessLogLayer, accessLogFactory, type AccessLogEntry, type AccessLogOptions } from './layers/access-log.js';
 export { StatsService, Counters, sumCounters, statsLayer, statsFactory, type CountersSnapshot } from './layers/stats.js';
