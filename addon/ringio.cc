@@ -119,6 +119,10 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("ringio_net_setsockopt", &Addon::NetSetsockopt),
                              InstanceMethod("ringio_net_getsockopt", &Addon::NetGetsockopt),
                              InstanceMethod("ringio_net_sockname", &Addon::NetSockname),
+                             InstanceMethod("ringio_net_accept", &Addon::NetAccept),
+                             InstanceMethod("ringio_net_send_fds", &Addon::NetSendFds),
+                             InstanceMethod("ringio_net_recv_fds", &Addon::NetRecvFds),
+                             InstanceMethod("ringio_sys_dup", &Addon::SysDup),
                          });
     RegisterThreads(env, exports);
     // An async cleanup hook, not a plain one: the poll handle's close callback is code in this
@@ -706,6 +710,105 @@ class Addon : public Napi::Addon<Addon> {
                  : getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len);
     if (r < 0) throw ErrnoError(info.Env(), errno, peer ? "getpeername" : "getsockname");
     return Napi::Number::New(info.Env(), len);
+  }
+
+  // ringio_net_accept(fd) -> a new non-blocking, close-on-exec fd, or -1 when no connection is queued.
+  // A plain accept4: the caller waits for readiness with a poll op, which can be cancelled without
+  // taking a connection (an in-flight accept op cannot: what it accepts while cancelled is lost).
+  Napi::Value NetAccept(const Napi::CallbackInfo& info) {
+    for (;;) {
+      int fd = accept4(info[0].ToNumber().Int32Value(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) return Napi::Number::New(info.Env(), fd);
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(info.Env(), -1);
+      throw ErrnoError(info.Env(), errno, "accept");
+    }
+  }
+
+  // ringio_sys_dup(fd) -> a close-on-exec duplicate (same open file: a listener shared by threads).
+  Napi::Value SysDup(const Napi::CallbackInfo& info) {
+    int fd = fcntl(info[0].ToNumber().Int32Value(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) throw ErrnoError(info.Env(), errno, "fcntl");
+    return Napi::Number::New(info.Env(), fd);
+  }
+
+  static constexpr size_t kMaxPassedFds = 253;  // SCM_MAX_FD
+
+  // ringio_net_send_fds(sock, data, fds) -> bytes sent. sendmsg with the fds as SCM_RIGHTS, without
+  // waiting (EAGAIN is thrown: the caller polls for POLLOUT and tries again).
+  Napi::Value NetSendFds(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint8_t* data;
+    size_t len;
+    if (!Bytes(info[1], &data, &len) || len == 0) throw Napi::TypeError::New(env, "data must be a non-empty Uint8Array");
+    if (!info[2].IsArray()) throw Napi::TypeError::New(env, "fds must be an array");
+    Napi::Array arr = info[2].As<Napi::Array>();
+    size_t n = arr.Length();
+    if (n > kMaxPassedFds) throw Napi::RangeError::New(env, "at most 253 fds per message");
+    std::vector<int> fds(n);
+    for (size_t i = 0; i < n; i++) fds[i] = arr.Get(static_cast<uint32_t>(i)).ToNumber().Int32Value();
+    iovec iov{data, len};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * (n == 0 ? 1 : n)), 0);
+    if (n > 0) {
+      msg.msg_control = control.data();
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+      memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * n);
+    }
+    ssize_t r;
+    do r = sendmsg(info[0].ToNumber().Int32Value(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) throw ErrnoError(env, errno, "sendmsg");
+    return Napi::Number::New(env, static_cast<double>(r));
+  }
+
+  // ringio_net_recv_fds(sock, buf, maxFds) -> [bytes, fds]. recvmsg without waiting (EAGAIN is thrown);
+  // the fds arrive close-on-exec. If the control data was truncated, the fds that did arrive are
+  // closed and EMSGSIZE is thrown: nothing leaks.
+  Napi::Value NetRecvFds(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint8_t* data;
+    size_t len;
+    if (!Bytes(info[1], &data, &len) || len == 0) throw Napi::TypeError::New(env, "buf must be a non-empty Uint8Array");
+    size_t maxFds = info[2].ToNumber().Uint32Value();
+    if (maxFds == 0 || maxFds > kMaxPassedFds) throw Napi::RangeError::New(env, "maxFds must be in 1..253");
+    iovec iov{data, len};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * maxFds), 0);
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    ssize_t r;
+    do r = recvmsg(info[0].ToNumber().Int32Value(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) throw ErrnoError(env, errno, "recvmsg");
+    std::vector<int> got;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        got.push_back(fd);
+      }
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {
+      for (int fd : got) close(fd);
+      throw ErrnoError(env, EMSGSIZE, "recvmsg");
+    }
+    Napi::Array fds = Napi::Array::New(env, got.size());
+    for (size_t i = 0; i < got.size(); i++) fds.Set(static_cast<uint32_t>(i), Napi::Number::New(env, got[i]));
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, Napi::Number::New(env, static_cast<double>(r)));
+    out.Set(1u, fds);
+    return out;
   }
 
   struct RegEntry {

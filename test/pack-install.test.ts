@@ -196,8 +196,10 @@ test('the tarballs ship what is needed and nothing else', (t) => {
     const at = `${p.manifest.name} tarball`;
     t.true(p.files.includes('package.json') && p.files.includes('README.md'), `${at}: package.json and README.md`);
     for (const e of exportedFiles(p.manifest)) t.true(p.files.includes(e.file.replace(/^\.\//, '')), `${at}: exports["${e.subpath}"].${e.condition} ${e.file} missing`);
+    // A package's programs (its `bin` entries) ship too.
+    const bins = new Set(Object.values((p.manifest as { bin?: Record<string, string> }).bin ?? {}).map((b) => b.replace(/^\.\//, '')));
     const stray = p.files.filter(
-      (f) => !/^(package\.json|README\.md|LICENSE(\.\w+)?|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|src\/.+\.ts|prebuilds\/[^/]+\/[^/]+\.node)$/.test(f),
+      (f) => !bins.has(f) && !/^(package\.json|README\.md|LICENSE(\.\w+)?|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|src\/.+\.ts|prebuilds\/[^/]+\/[^/]+\.node)$/.test(f),
     );
     t.deepEqual(stray, [], `${at}: unexpected files`);
     t.deepEqual(p.files.filter((f) => /(^|\/)(test|tests|__tests__)\/|\.test\.|tsbuildinfo/.test(f)), [], `${at}: tests or build state`);

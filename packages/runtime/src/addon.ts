@@ -55,6 +55,13 @@ export interface NativeAddon {
   ringio_net_setsockopt(fd: number, level: number, name: number, value: number): void;
   ringio_net_getsockopt(fd: number, level: number, name: number): number;
   ringio_net_sockname(fd: number, buf: Uint8Array, peer: boolean): number;
+  /** accept4 without waiting: the new fd, or -1 when none is queued. */
+  ringio_net_accept(fd: number): number;
+  /** sendmsg with SCM_RIGHTS, without waiting; returns bytes sent. */
+  ringio_net_send_fds(fd: number, data: Uint8Array, fds: number[]): number;
+  /** recvmsg taking SCM_RIGHTS fds, without waiting: [bytes, fds]. */
+  ringio_net_recv_fds(fd: number, buf: Uint8Array, maxFds: number): [number, number[]];
+  ringio_sys_dup(fd: number): number;
   /** Gives this thread a doorbell; `onWake(n)` receives tokens in `area[0..n)`. Returns its key. */
   ringio_thread_register(area: Int32Array, onWake: (count: number) => void): number;
   ringio_thread_unregister(): void;

@@ -17,7 +17,12 @@ export type RingioErrorCode =
   | 'ERR_RINGIO_THREAD_EXIT'
   | 'ERR_RINGIO_TOO_MANY_THREADS'
   | 'ERR_RINGIO_ONESHOT_USED'
-  | 'ERR_RINGIO_TOO_MANY_PRIMITIVES';
+  | 'ERR_RINGIO_TOO_MANY_PRIMITIVES'
+  | 'ERR_RINGIO_OVERLOADED'
+  | 'ERR_RINGIO_DEPLOY'
+  | 'ERR_RINGIO_CONFIG'
+  | 'ERR_RINGIO_NO_UPSTREAM'
+  | 'ERR_RINGIO_UPGRADE';
 
 const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_NESTED_START: 'a ringio runtime is already running on this thread',
@@ -34,6 +39,11 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_TOO_MANY_THREADS: 'too many threads run a ringio runtime at once',
   ERR_RINGIO_ONESHOT_USED: 'this oneshot has already been used',
   ERR_RINGIO_TOO_MANY_PRIMITIVES: 'too many live channels, oneshots and watches for the process',
+  ERR_RINGIO_OVERLOADED: 'the concurrency limit is reached',
+  ERR_RINGIO_DEPLOY: 'a deploy failed on at least one thread; the old chain is kept everywhere',
+  ERR_RINGIO_CONFIG: 'the configuration is invalid',
+  ERR_RINGIO_NO_UPSTREAM: 'no upstream could be connected',
+  ERR_RINGIO_UPGRADE: 'the binary upgrade failed',
 };
 
 export class RingioError extends Error {
