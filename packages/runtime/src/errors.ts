@@ -17,7 +17,11 @@ export type RingioErrorCode =
   | 'ERR_RINGIO_THREAD_EXIT'
   | 'ERR_RINGIO_TOO_MANY_THREADS'
   | 'ERR_RINGIO_ONESHOT_USED'
-  | 'ERR_RINGIO_TOO_MANY_PRIMITIVES';
+  | 'ERR_RINGIO_TOO_MANY_PRIMITIVES'
+  | 'ERR_RINGIO_HTTP_PARSE'
+  | 'ERR_RINGIO_HTTP_TOO_LARGE'
+  | 'ERR_RINGIO_HTTP_HEADERS_SENT'
+  | 'ERR_RINGIO_HTTP_BODY_USED';
 
 const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_NESTED_START: 'a ringio runtime is already running on this thread',
@@ -34,6 +38,10 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_TOO_MANY_THREADS: 'too many threads run a ringio runtime at once',
   ERR_RINGIO_ONESHOT_USED: 'this oneshot has already been used',
   ERR_RINGIO_TOO_MANY_PRIMITIVES: 'too many live channels, oneshots and watches for the process',
+  ERR_RINGIO_HTTP_PARSE: 'the peer sent a malformed HTTP message',
+  ERR_RINGIO_HTTP_TOO_LARGE: 'an HTTP message or body is over its size limit',
+  ERR_RINGIO_HTTP_HEADERS_SENT: 'the response head was already sent',
+  ERR_RINGIO_HTTP_BODY_USED: 'the body was already read or is being read',
 };
 
 export class RingioError extends Error {
