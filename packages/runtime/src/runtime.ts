@@ -125,7 +125,13 @@ export class Runtime implements TaskHost, Turn {
     this.blockingThreads = blockingThreads;
     this.unpinnedCpus = unpinnedCpus;
     this.onTaskError = onTaskError;
-    this.driver = new Driver(kind, entries, this, process.env.RINGIO_FAULT_URING_SETUP || undefined);
+    this.driver = new Driver(
+      kind,
+      entries,
+      this,
+      process.env.RINGIO_FAULT_URING_SETUP || undefined,
+      process.env.RINGIO_URING_SETUP || undefined,
+    );
     this.executor = new Executor(this);
     this.timers = new Timers(this.driver);
   }
