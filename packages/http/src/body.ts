@@ -44,6 +44,8 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
   /** @internal */ _started = false;
   /** @internal */ _error: Error | undefined;
   /** @internal */ _pulling = false;
+  /** @internal Called once when the body ends (true) or fails (false). */
+  _onEnd: ((ok: boolean) => void) | undefined = undefined;
 
   /** @internal Sets up the body of the next message. */
   _reset(src: BodySource, mode: number, length: number, decoder: ChunkedDecoder | undefined, limit: number): void {
@@ -58,6 +60,15 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
     this._started = false;
     this._error = undefined;
     this._pulling = false;
+    this._onEnd = undefined;
+  }
+
+  #end(ok: boolean): void {
+    const f = this._onEnd;
+    if (f !== undefined) {
+      this._onEnd = undefined;
+      f(ok);
+    }
   }
 
   /** True once the whole body has been read (or there is none). */
@@ -95,7 +106,10 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
             src.rpos += n;
             this._remaining -= n;
             this._received += n;
-            if (this._remaining === 0) this._done = true;
+            if (this._remaining === 0) {
+              this._done = true;
+              this.#end(true);
+            }
             return view;
           }
           if (this._mode === MODE_CHUNKED) {
@@ -112,6 +126,7 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
             }
             if (dec.done) {
               this._done = true;
+              this.#end(true);
               return null;
             }
             continue;
@@ -129,6 +144,7 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
         if (n === 0) {
           if (this._mode === MODE_CLOSE) {
             this._done = true;
+            this.#end(true);
             return null;
           }
           throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', `the connection closed ${this._received} bytes into the body`, {
@@ -139,6 +155,7 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
       }
     } catch (e) {
       this._error = e as Error;
+      this.#end(false);
       throw e;
     } finally {
       this._pulling = false;
