@@ -153,6 +153,12 @@ export class HeadParser {
       if (i + 4 - start > this.limits.maxHeaderSize) return this.#lineLimit(buf, start, end, isRequest, true);
       return i + 4;
     }
+    // Not complete: a bare LF or CR among the new bytes would keep it from ever completing.
+    for (let q = from; q < end; q++) {
+      const c = buf[q];
+      if (c === LF && (q === start || buf[q - 1] !== CR)) return this.#fail(400, 'bare LF in the head');
+      if (c === CR && q + 1 < end && buf[q + 1] !== LF) return this.#fail(400, 'bare CR in the head');
+    }
     this.#scanFrom = end - 3 > start ? end - 3 : start;
     if (end - start > this.limits.maxHeaderSize) return this.#lineLimit(buf, start, end, isRequest, true);
     return this.#lineLimit(buf, start, end, isRequest, false);
@@ -218,6 +224,7 @@ export class HeadParser {
     if (major !== 1) return this.#fail(505, 'HTTP version not supported');
     this.minor = minor === 0 ? 0 : 1;
     p += 10;
+    if (p - start > this.limits.maxRequestLineSize) return this.#fail(414, 'request line too long');
     if (this.#fields(buf, p, headEnd) < 0) return -1;
     // Framing (RFC 9112 §6.1, §6.3).
     if (this.hasTE) {
