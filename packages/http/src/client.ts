@@ -335,6 +335,8 @@ export class HttpClient {
 
   #startTicker(): void {
     if (this.#ticker !== undefined) return;
+    // Sockets outlive a runtime: the client closes its connections when its runtime shuts down.
+    currentRuntime().signal.addEventListener('abort', () => void this.close(), { once: true });
     const signal = this.#tickCtl.signal;
     this.#ticker = spawn(async () => {
       while (!signal.aborted) {
@@ -599,7 +601,11 @@ export class HttpClient {
       for (const w of pool.waiters.splice(0)) w(undefined);
     }
     await Promise.all(all);
-    await this.#ticker;
+    try {
+      await this.#ticker;
+    } catch {
+      // Aborted by the runtime's shutdown.
+    }
   }
 }
 

@@ -15,7 +15,7 @@
  *  4. Timeouts run on one ticker per server: a connection records the tick at which it started to wait
  *     (idle, head, body, send) and the ticker expires it; no timer per request.
  */
-import { type JoinHandle, ringioError, sleep, spawn } from '@ringio/runtime';
+import { currentRuntime, type JoinHandle, ringioError, sleep, spawn } from '@ringio/runtime';
 import { TcpListener, UnixListener, type SocketAddr, type SocketStream } from '@ringio/net';
 import { IncomingBody, MODE_CHUNKED, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
@@ -678,7 +678,6 @@ export class HttpServer {
   /** @internal */ _clientErrors = 0;
   /** @internal */ _handlerErrors = 0;
   readonly #listener: TcpListener | UnixListener;
-  readonly #ownsListener: boolean;
   readonly #conns = new Set<Conn>();
   readonly #handler: Handler;
   readonly #onError: ((err: unknown, req: ServerRequest) => void) | undefined;
@@ -693,7 +692,7 @@ export class HttpServer {
   /** @internal */
   constructor(listener: TcpListener | UnixListener, owns: boolean, config: Config, handler: Handler, onError: HttpServer['_report'] | undefined) {
     this.#listener = listener;
-    this.#ownsListener = owns;
+    void owns;
     this._config = config;
     this.#handler = handler;
     this.#onError = onError;
@@ -716,6 +715,8 @@ export class HttpServer {
 
   /** @internal */
   _start(): void {
+    // Sockets outlive a runtime: the server closes its listener and connections when its runtime shuts down.
+    currentRuntime().signal.addEventListener('abort', () => void this.closeAll(), { once: true });
     this.#accepting = spawn(async () => {
       try {
         for await (const [stream, peer] of this.#listener as AsyncIterable<[SocketStream, SocketAddr | string]>) {
@@ -832,7 +833,11 @@ export class HttpServer {
       for (const c of this.#conns) if (c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing) c.abort();
       if (this.#conns.size > 0) await gone;
       this.#tickCtl.abort();
+      try {
       await this.#ticker;
+    } catch {
+      // Aborted by the runtime's shutdown.
+    }
       this.#resolveDone();
     })();
     return this.#closed;
@@ -851,9 +856,13 @@ export class HttpServer {
   }
 
   async #stopListening(): Promise<void> {
-    if (this.#ownsListener) await this.#listener.close();
-    else await this.#listener.close();
-    await this.#accepting;
+    // A listener passed in opts.listener is closed too: it is the only way to end its accept loop.
+    await this.#listener.close();
+    try {
+      await this.#accepting;
+    } catch {
+      // Aborted by the runtime's shutdown.
+    }
   }
 }
 
