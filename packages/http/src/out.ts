@@ -10,6 +10,8 @@ export type HeadersInit =
   | Iterable<readonly [string, string | number]>
   | { forEach(cb: (value: string, name: string) => void): void };
 
+const frozenCache = new WeakMap<object, { bytes: Buffer; flags: number; declared: number }>();
+
 const NAME_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const VALUE_BAD_RE = /[\0-\x08\x0a-\x1f\x7f]|[^\0-\xff]/;
 
@@ -77,9 +79,28 @@ export class OutBuf {
     return classify(name, v, this);
   }
 
-  /** Appends every field of `headers`; returns the OR of their H_* flags. */
+  /**
+   * Appends every field of `headers`; returns the OR of their H_* flags. A frozen object or array is
+   * serialized once: its bytes are cached (it cannot change) and copied on later calls.
+   */
   fields(headers: HeadersInit | undefined): number {
     if (headers === undefined || headers === null) return 0;
+    if (Object.isFrozen(headers)) {
+      const hit = frozenCache.get(headers);
+      if (hit !== undefined) {
+        this.bytes(hit.bytes);
+        if (hit.declared >= 0) this.declaredLength = hit.declared;
+        return hit.flags;
+      }
+      const start = this.len;
+      const flags = this.#fields(headers);
+      frozenCache.set(headers, { bytes: Buffer.from(this.buf.subarray(start, this.len)), flags, declared: flags & H_CONTENT_LENGTH ? this.declaredLength : -1 });
+      return flags;
+    }
+    return this.#fields(headers);
+  }
+
+  #fields(headers: HeadersInit): number {
     let flags = 0;
     if (typeof (headers as { forEach?: unknown }).forEach === 'function' && !Array.isArray(headers) && !(Symbol.iterator in headers)) {
       (headers as { forEach(cb: (value: string, name: string) => void): void }).forEach((v, k) => {
