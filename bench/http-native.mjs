@@ -4,6 +4,7 @@
 //           h2load --h1 -m16 -c64: ringio's examples/http-hello.mjs on io_uring and on epoll, beside
 //           nginx (one worker, `return 200 "hello world\n"`, the bodies as cached files) and node:http.
 //           The server is pinned to CPU 0, the load generator to CPU 1.
+//           The hello scenario also prices the WHATWG fetch handler (ringio_fetch_uring).
 //   client  requests/s of keep-alive GETs against nginx (pinned to CPU 1) from one process on CPU 0 with
 //           64 requests in flight: ringio's HttpClient (io_uring, epoll) beside undici's Pool.request
 //           and Pool.dispatch (64 connections each).
@@ -186,7 +187,7 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
     let cmd;
     if (kind === 'nginx') cmd = ['nginx', '-c', nginxConf(port), '-p', dir];
     else if (kind === 'node_http') cmd = [node, fileURLToPath(import.meta.url), '--role', 'node-server', '--port', String(port), '--size', String(size)];
-    else cmd = [node, join(root, 'examples/http-hello.mjs'), '--port', String(port), '--driver', kind.split('_')[1], ...(size !== 12 ? ['--size', String(size)] : [])];
+    else cmd = [node, join(root, 'examples/http-hello.mjs'), '--port', String(port), '--driver', kind.split('_').pop(), ...(size !== 12 ? ['--size', String(size)] : []), ...(kind.includes('fetch') ? ['--fetch'] : [])];
     const [c, a] = pin(cpu, cmd);
     const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'ignore'] });
     await waitPort(port, child, kind);
@@ -261,8 +262,9 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
   const results = [];
   const load0 = loadavg();
   if (only !== 'client') {
-    const kinds = ['nginx', 'node_http', 'ringio_uring', 'ringio_epoll'];
     for (const scenario of cases) {
+      // The fetch handler is priced on the hello scenario only.
+      const kinds = ['nginx', 'node_http', 'ringio_uring', 'ringio_epoll', ...(scenario === 'hello' ? ['ringio_fetch_uring'] : [])];
       const runs = await interleave(rounds, kinds.map((k) => ({ name: k, run: () => serverOnce(k, scenario) })), {
         describe: (m) => `${scenario} ${Math.round(m.rps)} req/s, ${m.cpu_us_per_req.toFixed(1)} us/req`,
       });

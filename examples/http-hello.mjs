@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // @ringio/http's native server: answers every request with 'hello world\n' (text/plain, keep-alive),
 // like examples/http-server.mjs does with node:http over toDuplex. With --size N the body is N bytes.
-// Usage: node examples/http-hello.mjs --port P [--threads N] [--driver uring|epoll|auto] [--host 127.0.0.1] [--size N]
+// With --fetch the same answer comes from a WHATWG fetch handler (Request/Response), to price that path.
+// Usage: node examples/http-hello.mjs --port P [--threads N] [--driver uring|epoll|auto] [--host 127.0.0.1] [--size N] [--fetch]
 import { start, stats } from '@ringio/runtime';
 import { serve } from '@ringio/http';
 
@@ -22,10 +23,13 @@ const HEADERS = Object.freeze({ 'content-type': 'text/plain' });
 
 async function main(ctx) {
   // One server per thread on the same port: SO_REUSEPORT lets the kernel spread the connections.
-  const server = await serve({ host, port, reusePort: true }, (req, res) => {
-    res.writeHead(200, HEADERS);
-    res.end(BODY);
-  });
+  const handler = argv.includes('--fetch')
+    ? { fetch: () => new Response(BODY, { headers: HEADERS }) }
+    : (req, res) => {
+        res.writeHead(200, HEADERS);
+        res.end(BODY);
+      };
+  const server = await serve({ host, port, reusePort: true }, handler);
   const s = stats();
   console.error(
     `ringio native http on ${host}:${server.address.port}, thread ${ctx.threadId + 1}/${ctx.threads}, driver ${s.driver}` +

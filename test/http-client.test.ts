@@ -202,6 +202,13 @@ rtTest('http client: signal aborts, headersTimeout, connect refused, malformed r
       setTimeout(() => ctl.abort(new Error('enough')), 50);
       const e = await rejectionOf(t, p);
       t.is(e.name, 'AbortError');
+      // Aborting after the head arrived fails the body read.
+      const ctl2 = new AbortController();
+      const r2 = await c.request(`${srv.url}/chunks?n=100000`, { signal: ctl2.signal });
+      t.truthy(await r2.body.read());
+      ctl2.abort();
+      const be = await rejectionOf(t, r2.bytes());
+      t.is(be.name, 'AbortError');
       const already = await rejectionOf(t, c.request(`${srv.url}/hello`, { signal: AbortSignal.abort() }));
       t.is(already.name, 'AbortError');
       // The client still works afterwards.

@@ -418,7 +418,18 @@ export class HttpClient {
         signal.addEventListener('abort', onAbort, { once: true });
       }
       try {
-        return await this.#exchange(conn, u, method, opts, body);
+        const res = await this.#exchange(conn, u, method, opts, body);
+        if (onAbort !== undefined && !res.body.done) {
+          // The signal also covers the body: stop listening once it ends.
+          const stop = onAbort;
+          onAbort = undefined;
+          const prev = res.body._onEnd;
+          res.body._onEnd = (ok) => {
+            signal!.removeEventListener('abort', stop);
+            prev?.(ok);
+          };
+        }
+        return res;
       } catch (e) {
         await conn.destroy();
         const code = (e as { code?: string }).code;
