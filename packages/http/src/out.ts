@@ -10,7 +10,15 @@ export type HeadersInit =
   | Iterable<readonly [string, string | number]>
   | { forEach(cb: (value: string, name: string) => void): void };
 
-const frozenCache = new WeakMap<object, { bytes: Buffer; flags: number; declared: number }>();
+interface FrozenFields {
+  bytes: Buffer;
+  flags: number;
+  declared: number;
+}
+const frozenCache = new WeakMap<object, FrozenFields>();
+/** The last frozen object served (most servers answer with one or two): skips the WeakMap lookup. */
+let lastFrozen: object | undefined;
+let lastHit: FrozenFields | undefined;
 
 const NAME_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const VALUE_BAD_RE = /[\0-\x08\x0a-\x1f\x7f]|[^\0-\xff]/;
@@ -85,9 +93,17 @@ export class OutBuf {
    */
   fields(headers: HeadersInit | undefined): number {
     if (headers === undefined || headers === null) return 0;
+    if (headers === lastFrozen) {
+      const hit = lastHit!;
+      this.bytes(hit.bytes);
+      if (hit.declared >= 0) this.declaredLength = hit.declared;
+      return hit.flags;
+    }
     if (Object.isFrozen(headers)) {
       const hit = frozenCache.get(headers);
       if (hit !== undefined) {
+        lastFrozen = headers;
+        lastHit = hit;
         this.bytes(hit.bytes);
         if (hit.declared >= 0) this.declaredLength = hit.declared;
         return hit.flags;
