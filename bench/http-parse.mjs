@@ -5,7 +5,7 @@
 //            way a handler that reads req.url and one header pays)
 //   llhttp   Node's native llhttp binding (the HTTPParser node:http uses): C parsing, and a JS callback
 //            with the method, url and every header as strings
-// Heads: wrk's (2 fields), curl's (3 fields) and a browser's (12 fields, ~700 bytes). Rounds are
+// Heads: wrk's (2 fields), curl's (3 fields) and a browser's (14 fields, 560 bytes). Rounds are
 // interleaved, figures are medians of ns per head.
 // Usage: node bench/http-parse.mjs [--rounds 5] [--n 500000]
 import { createRequire } from 'node:module';
