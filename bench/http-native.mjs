@@ -20,7 +20,7 @@ import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, has, interleave, median, table } from './lib.mjs';
+import { arg, emit, freePort, has, interleave, median, parseWrk, table } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const role = arg('role', undefined);
@@ -141,17 +141,6 @@ async function mainRole() {
     writeFileSync(join(dir, `${name}.txt`), n === 12 ? 'hello world\n' : Buffer.alloc(n, 'x'));
   }
 
-  function freePort() {
-    return new Promise((resolve, reject) => {
-      const s = createServer();
-      s.on('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address();
-        s.close(() => resolve(port));
-      });
-    });
-  }
-
   async function waitPort(port, child, what) {
     for (let i = 0; i < 200; i++) {
       if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode})`);
@@ -216,17 +205,7 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
       return { rps, errors: failed ? `${failed} failed` : null, p50_ms: NaN, p99_ms: NaN };
     }
     const [c, a] = pin(1, ['wrk', '-t1', '-c64', `-d${seconds}s`, '--latency', url]);
-    const out = execFileSync(c, a, { encoding: 'utf8' });
-    const num = (re) => re.exec(out)?.[1];
-    const ms = (v) => (v === undefined ? NaN : v.endsWith('us') ? parseFloat(v) / 1000 : v.endsWith('ms') ? parseFloat(v) : parseFloat(v) * 1000);
-    const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
-    const non2xx = Number(num(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
-    return {
-      rps: parseFloat(num(/Requests\/sec:\s+([\d.]+)/)),
-      p50_ms: ms(num(/^\s+50%\s+(\S+)/m)),
-      p99_ms: ms(num(/^\s+99%\s+(\S+)/m)),
-      errors: errors ?? (non2xx ? `${non2xx} non-2xx` : null),
-    };
+    return parseWrk(execFileSync(c, a, { encoding: 'utf8' }));
   }
 
   async function serverOnce(kind, scenario) {

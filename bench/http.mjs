@@ -9,10 +9,9 @@
 // Needs wrk (Debian/Ubuntu: apt-get install wrk).
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, has, interleave, median, table } from './lib.mjs';
+import { arg, emit, freePort, has, interleave, median, parseWrk, table } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
@@ -33,17 +32,6 @@ const servers = [
   { name: 'ringio_uring', args: [join(root, 'examples/http-server.mjs'), '--driver', 'uring'] },
   { name: 'ringio_epoll', args: [join(root, 'examples/http-server.mjs'), '--driver', 'epoll'] },
 ];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts a server on a free port and resolves once it has printed its listening line. */
 async function startServer(s) {
@@ -73,20 +61,7 @@ function cpuSeconds(pid) {
 
 function wrk(port, seconds) {
   const [cmd, args] = pin(1, ['wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
-  const out = execFileSync(cmd, args, { encoding: 'utf8' });
-  const num = (re) => {
-    const m = re.exec(out);
-    return m ? m[1] : undefined;
-  };
-  const ms = (v) => (v === undefined ? NaN : v.endsWith('us') ? parseFloat(v) / 1000 : v.endsWith('ms') ? parseFloat(v) : parseFloat(v) * 1000);
-  const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
-  const non2xx = Number(num(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
-  return {
-    rps: parseFloat(num(/Requests\/sec:\s+([\d.]+)/)),
-    p50_ms: ms(num(/^\s+50%\s+(\S+)/m)),
-    p99_ms: ms(num(/^\s+99%\s+(\S+)/m)),
-    errors: errors ?? (non2xx ? `${non2xx} non-2xx` : null),
-  };
+  return parseWrk(execFileSync(cmd, args, { encoding: 'utf8' }));
 }
 
 async function once(s) {

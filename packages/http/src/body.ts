@@ -219,3 +219,20 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
     }
   }
 }
+
+/** The body shorthands of a message that has a `body` (ServerRequest, ClientResponse). */
+export abstract class WithBody {
+  abstract readonly body: IncomingBody;
+
+  bytes(limit?: number): Promise<Buffer> {
+    return this.body.bytes(limit);
+  }
+
+  text(limit?: number): Promise<string> {
+    return this.body.text(limit);
+  }
+
+  json(limit?: number): Promise<unknown> {
+    return this.body.json(limit);
+  }
+}

@@ -15,7 +15,7 @@
  */
 import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type JoinHandle } from '@ringio/runtime';
 import { TcpStream, UnixStream, type SocketStream } from '@ringio/net';
-import { IncomingBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
+import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
 import { checkChunk, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
@@ -66,7 +66,7 @@ const PHASE_BODY = 3;
 const PHASE_SEND = 4;
 
 /** A response. Its body must be read (or close() called) to free the connection. */
-export class ClientResponse {
+export class ClientResponse extends WithBody {
   readonly status: number;
   readonly statusText: string;
   readonly httpVersion: string;
@@ -80,6 +80,7 @@ export class ClientResponse {
 
   /** @internal */
   constructor(status: number, statusText: string, minor: number, headers: HeaderView, body: IncomingBody, conn: ClientConn | undefined, stream?: SocketStream, head?: Buffer) {
+    super();
     this.status = status;
     this.statusText = statusText;
     this.httpVersion = minor === 1 ? '1.1' : '1.0';
@@ -88,18 +89,6 @@ export class ClientResponse {
     this._conn = conn;
     this.stream = stream;
     this.head = head;
-  }
-
-  bytes(limit?: number): Promise<Buffer> {
-    return this.body.bytes(limit);
-  }
-
-  text(limit?: number): Promise<string> {
-    return this.body.text(limit);
-  }
-
-  json(limit?: number): Promise<unknown> {
-    return this.body.json(limit);
   }
 
   /** Drops the rest of the body: the connection closes unless the body was already read. */

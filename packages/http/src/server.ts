@@ -17,7 +17,7 @@
  */
 import { currentRuntime, type JoinHandle, ringioError, sleep, spawn } from '@ringio/runtime';
 import { TcpListener, UnixListener, type SocketAddr, type SocketStream } from '@ringio/net';
-import { IncomingBody, MODE_CHUNKED, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
+import { IncomingBody, WithBody, MODE_CHUNKED, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
 import {
   dateLine,
@@ -105,7 +105,7 @@ function isPeerError(e: unknown): boolean {
 }
 
 /** The request handed to a handler. Valid until the handler settles (its bytes are rented). */
-export class ServerRequest {
+export class ServerRequest extends WithBody {
   method = '';
   /** '1.1' or '1.0'. */
   httpVersion = '1.1';
@@ -121,6 +121,7 @@ export class ServerRequest {
 
   /** @internal */
   constructor(conn: Conn, buf: Buffer, offs: Int32Array, remoteAddr: SocketAddr | string) {
+    super();
     this._conn = conn;
     this._buf = buf;
     this.headers = new HeaderView(buf, offs, 0);
@@ -130,18 +131,6 @@ export class ServerRequest {
   /** The request-target as sent ('/path?query', or 'host:port' for CONNECT). */
   get url(): string {
     return (this._url ??= this._buf.latin1Slice(this._t0, this._t1));
-  }
-
-  bytes(limit?: number): Promise<Buffer> {
-    return this.body.bytes(limit);
-  }
-
-  text(limit?: number): Promise<string> {
-    return this.body.text(limit);
-  }
-
-  json(limit?: number): Promise<unknown> {
-    return this.body.json(limit);
   }
 
   /**
@@ -690,9 +679,8 @@ export class HttpServer {
   #resolveDone!: () => void;
 
   /** @internal */
-  constructor(listener: TcpListener | UnixListener, owns: boolean, config: Config, handler: Handler, onError: HttpServer['_report'] | undefined) {
+  constructor(listener: TcpListener | UnixListener, config: Config, handler: Handler, onError: HttpServer['_report'] | undefined) {
     this.#listener = listener;
-    void owns;
     this._config = config;
     this.#handler = handler;
     this.#onError = onError;
@@ -889,7 +877,6 @@ export async function serve(opts: ServeOptions, handler: Handler | { fetch: Fetc
   };
   if (o.onError !== undefined && typeof o.onError !== 'function') throw new TypeError('options.onError must be a function');
   let listener: TcpListener | UnixListener;
-  let owns = true;
   if (o.listener !== undefined) {
     if (!(o.listener instanceof TcpListener) && !(o.listener instanceof UnixListener)) {
       throw new TypeError('options.listener must be a TcpListener or a UnixListener');
@@ -898,7 +885,6 @@ export async function serve(opts: ServeOptions, handler: Handler | { fetch: Fetc
       throw new TypeError('options.listener excludes host, port and path');
     }
     listener = o.listener;
-    owns = false;
   } else if (o.path !== undefined) {
     if (typeof o.path !== 'string') throw new TypeError('options.path must be a string');
     if (o.port !== undefined || o.host !== undefined) throw new TypeError('options.path excludes host and port');
@@ -915,7 +901,7 @@ export async function serve(opts: ServeOptions, handler: Handler | { fetch: Fetc
       },
     );
   }
-  const server = new HttpServer(listener, owns, config, h, o.onError as HttpServer['_report'] | undefined);
+  const server = new HttpServer(listener, config, h, o.onError as HttpServer['_report'] | undefined);
   server._start();
   return server;
 }
