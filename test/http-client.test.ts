@@ -11,7 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
-import { HttpClient, request, type ClientResponse } from '@ringio/http';
+import { HttpClient, request, serve, type ClientResponse } from '@ringio/http';
 import { sleep } from '@ringio/runtime';
 import { fdCount, fdsBackTo, rejectionOf, rtTest, run, tempDir } from './helpers.js';
 import { has } from './http-util.js';
@@ -332,3 +332,46 @@ http { access_log off; client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/p
     await once(nginx, 'exit');
   }
 });
+
+rtTest('http client: 1 GiB streamed up to an echoing ringio server and back at once, flat memory', async (t) => {
+  const GiB = 1024 * MiB;
+  const before = fdCount();
+  await run(async () => {
+    const s = await serve({ port: 0, maxBodySize: Infinity }, async (req, res) => {
+      res.writeHead(200);
+      for await (const chunk of req.body) await res.write(chunk);
+      await res.end();
+    });
+    const c = new HttpClient();
+    try {
+      const rss0 = process.memoryUsage().rss;
+      let peak = rss0;
+      const piece = Buffer.alloc(MiB, 5);
+      async function* up(): AsyncGenerator<Uint8Array> {
+        for (let i = 0; i < 1024; i++) {
+          if ((i & 63) === 0) peak = Math.max(peak, process.memoryUsage().rss);
+          yield piece;
+        }
+      }
+      // The server echoes while it reads: the response streams back while the upload is still going.
+      const r = await c.request(`http://127.0.0.1:${(s.address as { port: number }).port}/`, { method: 'POST', body: up() });
+      t.is(r.headers.get('transfer-encoding'), 'chunked');
+      let n = 0;
+      for await (const chunk of r.body) {
+        n += chunk.length;
+        if ((n & (64 * MiB - 1)) < chunk.length) peak = Math.max(peak, process.memoryUsage().rss);
+      }
+      t.is(n, GiB);
+      const grew = (peak - rss0) / MiB;
+      t.log(`rss grew ${grew.toFixed(0)} MiB`);
+      t.true(grew < 256, `memory stayed flat (grew ${grew.toFixed(0)} MiB)`);
+      // The connection went back to the pool once both directions ended.
+      t.is(await (await c.request(`http://127.0.0.1:${(s.address as { port: number }).port}/`, { method: 'POST', body: 'x' })).text(), 'x');
+      t.is(s.stats().connections, 1);
+    } finally {
+      await c.close();
+      await s.closeAll();
+    }
+  }, 170_000);
+  t.true((await fdsBackTo(before)) <= before, 'no fd left behind');
+}, 180_000);

@@ -115,6 +115,9 @@ class ClientConn implements BodySource {
   dead = false;
   timedOut = false;
   aborted: AbortSignal | undefined;
+  /** A request body still being sent beside the response, and how it failed. */
+  sending: Promise<void> | undefined;
+  sendError: unknown;
   /** A watching read while idle, and its controller. */
   watch: Promise<number> | undefined;
   watchCtl: AbortController | undefined;
@@ -486,12 +489,34 @@ export class HttpClient {
       await conn.send(out.buf, out.len);
     } else {
       await conn.send(out.buf, out.len);
-      if (bytes !== undefined) await conn.send(bytes, bytes.length);
-      else if (isIterable(body)) await this.#sendStream(conn, body, chunked);
+    }
+    if ((bytes !== undefined && bytes.length > BIG) || isIterable(body)) {
+      // A large or streamed body is sent beside the wait for the response: a server that answers
+      // early (413), or streams its answer while it reads (an echo), does not deadlock with us.
+      const sending = bytes !== undefined ? conn.send(bytes, bytes.length) : this.#sendStream(conn, body as Iterable<Uint8Array>, chunked);
+      conn.sending = sending.then(
+        () => {
+          conn.sending = undefined;
+        },
+        (e: unknown) => {
+          conn.sendError = e;
+          void conn.destroy();
+        },
+      );
     }
     // Receive the head (1xx interim responses are skipped, except 101).
     conn.phase = PHASE_HEAD;
     conn.tick = this._tick;
+    try {
+      return await this.#receive(conn, method, opts);
+    } catch (e) {
+      // A failed send explains a failed receive better than the receive's own error.
+      if (conn.sending !== undefined) await conn.sending;
+      throw conn.sendError ?? e;
+    }
+  }
+
+  async #receive(conn: ClientConn, method: string, opts: RequestOptions): Promise<ClientResponse> {
     const p = conn.parser;
     let gotAny = false;
     for (;;) {
@@ -581,6 +606,11 @@ export class HttpClient {
     const res = new ClientResponse(status, statusText, p.minor, headers, body, conn);
     const finish = (ok: boolean): void => {
       res._conn = undefined;
+      if (conn.sending !== undefined) {
+        // The response ended before the request did: reuse only once the request is out.
+        void conn.sending.then(() => finish(ok && conn.sendError === undefined));
+        return;
+      }
       if (ok && keep && !conn.dead && conn.rpos === conn.rend) conn.pool.release(conn);
       else void conn.destroy();
     };
