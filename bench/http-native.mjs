@@ -7,7 +7,7 @@
 //           The hello scenario also prices the WHATWG fetch handler (ringio_fetch_uring).
 //   client  requests/s of keep-alive GETs against nginx (pinned to CPU 1) from one process on CPU 0 with
 //           64 requests in flight: ringio's HttpClient (io_uring, epoll) beside undici's Pool.request
-//           and Pool.dispatch (64 connections each).
+//           and Pool.dispatch (64 connections each), with the client process's CPU per request.
 // Rounds are interleaved, figures are medians; server CPU per request comes from /proc/<pid>/stat over
 // the measured interval, and the load average is printed with the figures (the machine is shared).
 // Usage: node bench/http-native.mjs [--rounds 3] [--secs 4] [--only server|client] [--cases hello,4k,64k,pipeline]
@@ -54,9 +54,13 @@ async function clientRole() {
     counting = true;
   }, warm * 1000);
   let t0 = 0;
+  let cpu0;
   const tick = () => {
     if (counting) {
-      if (t0 === 0) t0 = performance.now();
+      if (t0 === 0) {
+        t0 = performance.now();
+        cpu0 = process.cpuUsage();
+      }
       count++;
     }
   };
@@ -117,7 +121,8 @@ async function clientRole() {
     await pool.close();
   }
   const elapsed = (performance.now() - t0) / 1000;
-  process.stdout.write(JSON.stringify({ rps: count / elapsed }) + '\n');
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(JSON.stringify({ rps: count / elapsed, cpu_us_per_req: (cpu.user + cpu.system) / count }) + '\n');
 }
 
 async function mainRole() {
@@ -274,13 +279,24 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
   if (only !== 'server') {
     const impls = ['ringio_uring', 'ringio_epoll', 'undici-request', 'undici-dispatch'];
     const runs = await interleave(rounds, impls.map((i) => ({ name: i, run: () => clientOnce(i) })), {
-      describe: (m) => `client ${Math.round(m.rps)} req/s`,
+      describe: (m) => `client ${Math.round(m.rps)} req/s, ${m.cpu_us_per_req.toFixed(1)} us/req`,
     });
     const base = median(runs.get('undici-request').map((m) => m.rps));
+    const baseCpu = median(runs.get('undici-request').map((m) => m.cpu_us_per_req));
     for (const i of impls) {
       if (runs.get(i).length === 0) continue;
       const rps = median(runs.get(i).map((m) => m.rps));
-      results.push({ bench: 'http-native', scenario: 'client', client: i, rounds: runs.get(i).length, req_per_s: Math.round(rps), ratio_to_undici_request: Number((rps / base).toFixed(3)) });
+      const cpu = median(runs.get(i).map((m) => m.cpu_us_per_req));
+      results.push({
+        bench: 'http-native',
+        scenario: 'client',
+        client: i,
+        rounds: runs.get(i).length,
+        req_per_s: Math.round(rps),
+        ratio_to_undici_request: Number((rps / base).toFixed(3)),
+        client_cpu_us_per_req: Number(cpu.toFixed(2)),
+        cpu_ratio_to_undici_request: Number((cpu / baseCpu).toFixed(3)),
+      });
     }
   }
   const load1 = loadavg();

@@ -4,6 +4,7 @@
  * HTTP/1.0 keep-alive, HEAD, Expect: 100-continue, chunked bodies with extensions and trailers, handler
  * errors (500, reported), and no fd left behind.
  */
+import net from 'node:net';
 import { serve, type Handler, type HttpServer, type ServeOptions } from '@ringio/http';
 import { fdCount, fdsBackTo, rtTest, run } from './helpers.js';
 import { raw, statuses } from './http-util.js';
@@ -202,6 +203,37 @@ rtTest('http framing: a peer that resets mid-body or mid-head leaves nothing beh
       t.true(r.closed);
     }
     for (let i = 0; i < 50 && s.stats().connections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    t.is(s.stats().connections, 0);
+  });
+});
+
+rtTest('http framing: peers that leave mid-response do not crash the server (an un-awaited end() of 8 MiB)', async (t) => {
+  const body = Buffer.alloc(8 * 1024 * 1024, 'y');
+  await withServer({}, (_req, res) => {
+    res.writeHead(200);
+    void res.end(body); // not awaited, as handlers often do
+  }, async (port, s) => {
+    // Clients that do not read an answer larger than the socket buffers, then reset: the send in
+    // flight fails with ECONNRESET or EPIPE.
+    for (let i = 0; i < 4; i++) {
+      await new Promise<void>((resolve) => {
+        const sock = net.connect(port, '127.0.0.1', () => sock.write(`GET / HTTP/1.1\r\n${H}\r\n`.repeat(2)));
+        sock.pause();
+        sock.once('readable', () => {
+          setTimeout(() => {
+            sock.resetAndDestroy();
+            resolve();
+          }, 100);
+        });
+        sock.on('error', () => resolve());
+      });
+    }
+    // The server still answers.
+    const r = await raw(port, `GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, { ms: 30_000 });
+    t.deepEqual(statuses(r.text), [200]);
+    t.true(r.closed);
+    t.is(r.text.length - r.text.indexOf('\r\n\r\n') - 4, body.length);
+    for (let i = 0; i < 100 && s.stats().connections > 0; i++) await new Promise((res) => setTimeout(res, 20));
     t.is(s.stats().connections, 0);
   });
 });

@@ -104,6 +104,15 @@ function isPeerError(e: unknown): boolean {
   );
 }
 
+/**
+ * end() rejects only for the caller's mistakes (bad header values, a body longer than its
+ * Content-Length): handlers often do not await it, and a peer that goes away must not turn into an
+ * unhandled rejection. A failed send has already closed the connection.
+ */
+function endFailed(e: unknown): void {
+  if (e instanceof TypeError || e instanceof RangeError || (e as { code?: unknown })?.code === 'ERR_RINGIO_HTTP_HEADERS_SENT') throw e;
+}
+
 /** The request handed to a handler. Valid until the handler settles (its bytes are rented). */
 export class ServerRequest extends WithBody {
   method = '';
@@ -213,13 +222,14 @@ export class ServerResponse {
    * Ends the response, with an optional last chunk. With nothing written before, the head gets a
    * Content-Length. Resolves once the response is queued on the connection (it is sent before the
    * connection reads again); a large chunk is sent at once and end() resolves when the kernel took it.
+   * A failed send does not reject (the connection is closed); bad headers do.
    */
   end(chunk?: Uint8Array | string): Promise<void> {
     if (this.finished) return RESOLVED;
     try {
       if (chunk !== undefined) checkChunk(chunk, 'res.end');
       this.finished = true;
-      return this._conn.writeBody(this, chunk, true);
+      return this._conn.writeBody(this, chunk, true).catch(endFailed);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -352,6 +362,33 @@ export class Conn implements BodySource {
     this.#written();
   };
 
+  /**
+   * Sends the write buffer followed by `chunk` (writev, finished with writeAll if short). Marks the
+   * connection as writing synchronously; the caller has waited for any earlier send.
+   */
+  #sendWith(chunk: Uint8Array): Promise<void> {
+    const out = this.out;
+    const len = out.len;
+    out.len = 0;
+    this.writing = true;
+    this.wtick = this.server._tick;
+    const head = out.buf.subarray(0, len);
+    const total = len + chunk.length;
+    const stream = this.stream;
+    const send = async (): Promise<void> => {
+      let [n] = len > 0 ? await stream.writev([head, chunk]) : await stream.write(chunk);
+      if (n < len) {
+        await stream.writeAll(head, { offset: n, length: len - n });
+        n = len;
+      }
+      if (n < total) await stream.writeAll(chunk, { offset: n - len, length: total - n });
+    };
+    return send().then(this.#written, (e: Error) => {
+      this.#writeFailed(e);
+      throw e;
+    });
+  }
+
   /** Resolves once no send is in flight (rejects with the send's error if one failed). */
   waitWritable(): Promise<void> {
     if (this.#writeError !== undefined) return Promise.reject(this.#writeError);
@@ -439,17 +476,9 @@ export class Conn implements BodySource {
     const bytes = chunk as Uint8Array | undefined;
     if (res._chunked && len > 0) out.latin1(`${len.toString(16)}\r\n`);
     if (len > BIG_CHUNK && len > out.free) {
-      // Large: send the head (and chunk size) and the chunk itself without copying it.
-      await this.drainWrites();
-      this.wtick = this.server._tick;
-      this.writing = true;
-      try {
-        await this.stream.writeAll(bytes!);
-      } catch (e) {
-        this.#writeFailed(e as Error);
-        throw e;
-      }
-      this.#written();
+      // Large: what the write buffer holds and the chunk itself (not copied) in one writev. The send
+      // counts as in flight from this moment, so the connection waits for it before it closes.
+      await this.#sendWith(bytes!);
     } else if (len > 0) {
       out.bytes(bytes!);
     }
