@@ -283,7 +283,8 @@ export class Conn implements BodySource {
 
   // ---- reading ----
 
-  async fill(): Promise<number> {
+  /** Makes room after rend: resets an empty buffer, compacts a full one (detaching a live head first). */
+  #makeRoom(): void {
     if (this.rpos === this.rend) {
       if (this.#headLive) this.#detachHead();
       this.rpos = this.rend = 0;
@@ -295,19 +296,35 @@ export class Conn implements BodySource {
       this.rpos = 0;
       this.parser.resetScan();
     }
-    if (this.phase !== PHASE_IDLE && this.phase !== PHASE_HEAD) {
-      this.phase = PHASE_BODY;
-      this.tick = this.server._tick;
-    }
+  }
+
+  /** The read into rbuf[rend..]; one options object per connection, read synchronously by read(). */
+  #read(): Promise<[number, Buffer]> {
+    const o = this.#readOpts;
+    o.offset = this.rend;
+    o.length = this.rbuf.length - this.rend;
+    return this.stream.read(this.rbuf, o);
+  }
+
+  #readOpts = { offset: 0, length: 0 };
+
+  #readError(e: unknown): unknown {
+    return this.timedOut ? ringioError('ERR_RINGIO_TIMEOUT', 'the request timed out', { status: 408 }) : e;
+  }
+
+  /** BodySource.fill: reads more of a body. */
+  async fill(): Promise<number> {
+    this.#makeRoom();
+    this.phase = PHASE_BODY;
+    this.tick = this.server._tick;
     try {
-      const [n] = await this.stream.read(this.rbuf, { offset: this.rend, length: this.rbuf.length - this.rend });
+      const [n] = await this.#read();
       this.rend += n;
       return n;
     } catch (e) {
-      if (this.timedOut) throw ringioError('ERR_RINGIO_TIMEOUT', 'the request timed out', { status: 408 });
-      throw e;
+      throw this.#readError(e);
     } finally {
-      if (this.phase === PHASE_BODY) this.phase = PHASE_NONE;
+      this.phase = PHASE_NONE;
     }
   }
 
@@ -336,6 +353,8 @@ export class Conn implements BodySource {
 
   // ---- writing ----
 
+  #writeOpts = { offset: 0, length: 0 };
+
   /** Sends what the write buffer holds; the send runs beside whatever this task does next. */
   flush(): void {
     const out = this.out;
@@ -344,7 +363,9 @@ export class Conn implements BodySource {
     out.len = 0;
     this.writing = true;
     this.wtick = this.server._tick;
-    this.stream.writeAll(out.buf, { length: len }).then(this.#written, this.#writeFailed);
+    const o = this.#writeOpts;
+    o.length = len;
+    this.stream.writeAll(out.buf, o).then(this.#written, this.#writeFailed);
   }
 
   #written = (): void => {
@@ -577,8 +598,16 @@ export class Conn implements BodySource {
         }
         if (this.aborted) return;
         if (server._closing && this.rpos === this.rend) return;
-        const n = await this.fill();
+        // The head's read, inline (no async wrapper per request).
+        this.#makeRoom();
+        let n: number;
+        try {
+          [n] = await this.#read();
+        } catch (e) {
+          throw this.#readError(e);
+        }
         if (n === 0) return;
+        this.rend += n;
       }
       if (headEnd < 0) {
         this.phase = PHASE_NONE;
