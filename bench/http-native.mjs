@@ -140,6 +140,7 @@ async function mainRole() {
   if (!pinned) console.error('taskset not found: servers and load generators are not pinned');
   const node = process.execPath;
   const dir = mkdtempSync(join(tmpdir(), 'ringio-bench-http-'));
+  process.once('SIGINT', () => process.exit(130));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const sizes = { hello: 12, '4k': 4096, '64k': 65536, pipeline: 12 };
   for (const [name, n] of Object.entries(sizes)) {
@@ -184,6 +185,8 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
     else cmd = [node, join(root, 'examples/http-hello.mjs'), '--port', String(port), '--driver', kind.split('_').pop(), ...(size !== 12 ? ['--size', String(size)] : []), ...(kind.includes('fetch') ? ['--fetch'] : [])];
     const [c, a] = pin(cpu, cmd);
     const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'ignore'] });
+    // No server outlives the bench (an error or Ctrl-C between start and stop).
+    process.once('exit', () => child.kill('SIGKILL'));
     await waitPort(port, child, kind);
     return { child, port };
   }

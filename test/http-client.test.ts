@@ -307,6 +307,9 @@ http { access_log off; client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/p
     location = /hello { default_type text/plain; return 200 "hello world\\n"; }
     location = /gone { return 404; } } }\n`);
   const nginx: ChildProcess = spawnChild('nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' });
+  // If this worker is ended (a timeout), nginx must not outlive it.
+  const reap = (): void => void nginx.kill('SIGKILL');
+  process.once('exit', reap);
   try {
     for (let i = 0; i < 100; i++) {
       const up = await new Promise<boolean>((resolve) => {
@@ -328,6 +331,7 @@ http { access_log off; client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/p
       await g.bytes();
     });
   } finally {
+    process.removeListener('exit', reap);
     nginx.kill('SIGTERM');
     await once(nginx, 'exit');
   }
