@@ -141,6 +141,11 @@ async function mainRole() {
   const node = process.execPath;
   const dir = mkdtempSync(join(tmpdir(), 'ringio-bench-http-'));
   process.once('SIGINT', () => process.exit(130));
+  // No server outlives the bench (an error or Ctrl-C between start and stop).
+  const children = new Set();
+  process.once('exit', () => {
+    for (const c of children) c.kill('SIGKILL');
+  });
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const sizes = { hello: 12, '4k': 4096, '64k': 65536, pipeline: 12 };
   for (const [name, n] of Object.entries(sizes)) {
@@ -185,8 +190,8 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
     else cmd = [node, join(root, 'examples/http-hello.mjs'), '--port', String(port), '--driver', kind.split('_').pop(), ...(size !== 12 ? ['--size', String(size)] : []), ...(kind.includes('fetch') ? ['--fetch'] : [])];
     const [c, a] = pin(cpu, cmd);
     const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'ignore'] });
-    // No server outlives the bench (an error or Ctrl-C between start and stop).
-    process.once('exit', () => child.kill('SIGKILL'));
+    children.add(child);
+    child.once('exit', () => children.delete(child));
     await waitPort(port, child, kind);
     return { child, port };
   }
