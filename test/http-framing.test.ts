@@ -237,3 +237,28 @@ rtTest('http framing: peers that leave mid-response do not crash the server (an 
     t.is(s.stats().connections, 0);
   });
 });
+
+rtTest('http framing: close() closes idle keep-alive connections at once and stops accepting', async (t) => {
+  await withServer({ keepAliveTimeout: 60_000 }, echo, async (port, s) => {
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    sock.on('error', () => {});
+    sock.write(`GET / HTTP/1.1\r\n${H}\r\n`);
+    await new Promise<void>((resolve) => sock.once('data', () => resolve()));
+    t.is(s.stats().connections, 1);
+    // Waiting for the 60 s keep-alive timeout would run past this test's own 30 s timeout.
+    await s.close();
+    await closed;
+    t.is(s.stats().connections, 0);
+    const refused = await new Promise<string>((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      c.on('connect', () => {
+        c.destroy();
+        resolve('connected');
+      });
+    });
+    t.is(refused, 'ECONNREFUSED');
+  });
+});
