@@ -11,10 +11,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, has, interleave, median, table, waitForPort } from './lib.mjs';
+import { arg, emit, freePort, has, interleave, median, parseWrk, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
@@ -63,17 +62,6 @@ http {
 `;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts a server on a free port and resolves once it has printed its listening line. */
 async function startServer(s) {
   const port = await freePort();
@@ -120,20 +108,7 @@ function cpuSeconds(pid) {
 
 function wrk(port, seconds) {
   const [cmd, args] = pin(1, ['wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
-  const out = execFileSync(cmd, args, { encoding: 'utf8' });
-  const num = (re) => {
-    const m = re.exec(out);
-    return m ? m[1] : undefined;
-  };
-  const ms = (v) => (v === undefined ? NaN : v.endsWith('us') ? parseFloat(v) / 1000 : v.endsWith('ms') ? parseFloat(v) : parseFloat(v) * 1000);
-  const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
-  const non2xx = Number(num(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
-  return {
-    rps: parseFloat(num(/Requests\/sec:\s+([\d.]+)/)),
-    p50_ms: ms(num(/^\s+50%\s+(\S+)/m)),
-    p99_ms: ms(num(/^\s+99%\s+(\S+)/m)),
-    errors: errors ?? (non2xx ? `${non2xx} non-2xx` : null),
-  };
+  return parseWrk(execFileSync(cmd, args, { encoding: 'utf8' }));
 }
 
 async function once(s) {

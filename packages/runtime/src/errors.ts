@@ -22,7 +22,11 @@ export type RingioErrorCode =
   | 'ERR_RINGIO_DEPLOY'
   | 'ERR_RINGIO_CONFIG'
   | 'ERR_RINGIO_NO_UPSTREAM'
-  | 'ERR_RINGIO_UPGRADE';
+  | 'ERR_RINGIO_UPGRADE'
+  | 'ERR_RINGIO_HTTP_PARSE'
+  | 'ERR_RINGIO_HTTP_TOO_LARGE'
+  | 'ERR_RINGIO_HTTP_HEADERS_SENT'
+  | 'ERR_RINGIO_HTTP_BODY_USED';
 
 const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_NESTED_START: 'a ringio runtime is already running on this thread',
@@ -44,6 +48,10 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_CONFIG: 'the configuration is invalid',
   ERR_RINGIO_NO_UPSTREAM: 'no upstream could be connected',
   ERR_RINGIO_UPGRADE: 'the binary upgrade failed',
+  ERR_RINGIO_HTTP_PARSE: 'the peer sent a malformed HTTP message',
+  ERR_RINGIO_HTTP_TOO_LARGE: 'an HTTP message or body is over its size limit',
+  ERR_RINGIO_HTTP_HEADERS_SENT: 'the response head was already sent',
+  ERR_RINGIO_HTTP_BODY_USED: 'the body was already read or is being read',
 };
 
 export class RingioError extends Error {
