@@ -4,7 +4,7 @@
  * [n, buf] with the same buffer, which the caller must not touch until the promise settles.
  */
 import { native } from './addon.js';
-import { checkFd } from './op.js';
+import { checkFd } from './validate.js';
 import { CloseOp } from './ops/close.js';
 import { NopOp } from './ops/nop.js';
 import { PollOp } from './ops/poll.js';
