@@ -10,7 +10,7 @@ import { NopOp } from './ops/nop.js';
 import { PollOp } from './ops/poll.js';
 import { ReadOp } from './ops/read.js';
 import { WriteOp } from './ops/write.js';
-import { submit } from './runtime.js';
+import { submit } from './context.js';
 
 export interface IoOptions {
   /** File position, or -1 (default) for the fd's current position / a stream. */

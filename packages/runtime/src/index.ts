@@ -1,24 +1,10 @@
 /**
  * @ringio/runtime: a per-thread io_uring (or epoll) runtime for Node.js.
  */
-export {
-  start,
-  spawn,
-  yieldNow,
-  sleep,
-  timeout,
-  interval,
-  stats,
-  hasFeature,
-  driverName,
-  submit,
-  cancelOp,
-  currentRuntime,
-  type StartOptions,
-  type RuntimeContext,
-  type RuntimeStats,
-  type MissedTick,
-} from './runtime.js';
+export { start, type StartOptions, type RuntimeContext } from './start.js';
+export { spawn, yieldNow, stats, hasFeature, driverName, submit, cancelOp, currentRuntime } from './context.js';
+export { sleep, timeout, interval, type MissedTick } from './time.js';
+export type { RuntimeStats } from './runtime.js';
 export { JoinHandle } from './task.js';
 export { channel, Channel, type SendOptions, type RecvOptions } from './threads/channel.js';
 export { oneshot, Oneshot } from './threads/oneshot.js';

@@ -79,3 +79,11 @@ export function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
   for (const b of bufs) checkBuffer(b, 'bufs[i]');
   return bufs;
 }
+
+/** An optional AbortSignal option. */
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  return signal;
+}
+
