@@ -7,6 +7,7 @@
         "addon/uring_backend.cc",
         "addon/epoll_backend.cc",
         "addon/file_pool.cc",
+        "addon/ops.cc",
         "addon/threads.cc"
       ],
       "include_dirs": [

@@ -39,6 +39,7 @@
 
 #include "backend.h"
 #include "errors.h"
+#include "ops.h"
 #include "threads.h"
 
 #define RINGIO_STR2(x) #x
@@ -107,6 +108,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("ringio_buf_registered", &Addon::BufRegistered),
                              InstanceMethod("ringio_layout", &Addon::Layout),
                              InstanceMethod("ringio_source_hash", &Addon::SourceHash),
+                             InstanceMethod("ringio_ops", &Addon::Ops),
                              InstanceMethod("ringio_sys_pipe", &Addon::SysPipe),
                              InstanceMethod("ringio_sys_eventfd", &Addon::SysEventfd),
                              InstanceMethod("ringio_sys_close", &Addon::SysClose),
@@ -569,6 +571,24 @@ class Addon : public Napi::Addon<Addon> {
     };
     for (const auto& e : entries) o.Set(e.first, Napi::Number::New(env, e.second));
     return o;
+  }
+
+  // ringio_ops() -> the op table (ops.h), for the layout test and docs: one row per opcode.
+  Napi::Value Ops(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array rows = Napi::Array::New(env, kOpCount);
+    for (uint32_t i = 0; i < kOpCount; i++) {
+      const OpSpec& op = kOps[i];
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("opcode", Napi::Number::New(env, op.opcode));
+      r.Set("name", Napi::String::New(env, op.name));
+      r.Set("required", Napi::Boolean::New(env, op.probe == Probe::kRequired));
+      r.Set("epoll", Napi::Boolean::New(env, op.run != nullptr || op.engine_op));
+      r.Set("pool", Napi::Boolean::New(env, op.may_block));
+      r.Set("drainedWhenShort", Napi::Boolean::New(env, op.drained_when_short));
+      rows.Set(i, r);
+    }
+    return rows;
   }
 
   Napi::Value SourceHash(const Napi::CallbackInfo& info) {

@@ -23,6 +23,19 @@ export interface DriverOpenOptions {
   setup?: string;
 }
 
+export interface NativeOpRow {
+  opcode: number;
+  name: string;
+  /** io_uring: without it, 'auto' falls back to epoll; else it is optional (op:NAME when present). */
+  required: boolean;
+  /** The epoll backend can run it. */
+  epoll: boolean;
+  /** epoll: the syscall may block, so it runs on the file pool. */
+  pool: boolean;
+  /** epoll: a short result means the fd's direction is drained. */
+  drainedWhenShort: boolean;
+}
+
 export interface NativeAddon {
   ringio_driver_open(
     opts: DriverOpenOptions,
@@ -43,6 +56,8 @@ export interface NativeAddon {
   ringio_buf_registered(): number;
   ringio_layout(): Record<string, number>;
   ringio_source_hash(): string;
+  /** The native op table (addon/ops.cc), one row per opcode. */
+  ringio_ops(): NativeOpRow[];
   ringio_sys_pipe(): [number, number];
   ringio_sys_eventfd(initval: number): number;
   ringio_sys_close(fd: number): void;
