@@ -1,4 +1,4 @@
-// The io_uring backend. Private to the addon; JS sees it only through ringio.cc.
+// The io_uring backend. Private to the addon; JS sees it only through loop.cc.
 //
 // Rules this file keeps:
 //  1. The ring is created, submitted to and reaped on the thread that owns the JS environment, and only
