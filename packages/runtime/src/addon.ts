@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fromNative } from './errors.js';
 
 export interface DriverInfo {
   driver: 'uring' | 'epoll';
@@ -98,4 +99,41 @@ export function addonRoot(): string {
 const require = createRequire(import.meta.url);
 const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
 
-export const native: NativeAddon = nodeGypBuild(addonRoot());
+/**
+ * Entry points called per batch, per op or per cross-thread wake, left unwrapped: they throw only
+ * TypeErrors and RangeErrors for bad arguments (or ERR_RINGIO_CLOSED when called after close, which
+ * the runtime never does), and a wrapper would cost every call.
+ */
+const HOT = new Set<string>([
+  'ringio_driver_submit',
+  'ringio_driver_reap',
+  'ringio_buf_register',
+  'ringio_buf_release',
+  'ringio_buf_registered',
+  'ringio_thread_wake',
+  'ringio_thread_ref',
+]);
+
+/**
+ * The boundary: every other entry point converts what the addon throws into ringio's errors
+ * (errors.ts fromNative): a system error becomes a SystemError, an ERR_RINGIO_* code its family's class.
+ */
+function convertErrors(raw: NativeAddon): NativeAddon {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(raw as unknown as Record<string, unknown>)) {
+    if (typeof fn !== 'function' || HOT.has(name)) {
+      out[name] = fn;
+      continue;
+    }
+    out[name] = (...args: unknown[]): unknown => {
+      try {
+        return (fn as (...a: unknown[]) => unknown).apply(raw, args);
+      } catch (e) {
+        throw fromNative(e);
+      }
+    };
+  }
+  return out as unknown as NativeAddon;
+}
+
+export const native: NativeAddon = convertErrors(nodeGypBuild(addonRoot()));

@@ -25,6 +25,21 @@ export { CancelOp } from './ops/cancel.js';
 export { sys } from './sys.js';
 export { FdHandle } from './fd-handle.js';
 export { nop, read, write, poll, close, pipe, eventfd, closeSync, type IoOptions } from './fd.js';
-export { RingioError, AbortError, abortError, errnoError, ringioError, type RingioErrorCode, type ErrnoError } from './errors.js';
+export {
+  RingioError,
+  ClosedError,
+  TimeoutError,
+  RuntimeError,
+  IoError,
+  ThreadError,
+  SystemError,
+  AbortError,
+  abortError,
+  errnoError,
+  ringioError,
+  ERRNO,
+  type RingioErrorCode,
+  type ErrnoError,
+} from './errors.js';
 export { IORING_OP, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_FSYNC_DATASYNC } from './driver/layout.js';
 export { ECANCELED, ETIME } from './errors.js';

@@ -111,21 +111,15 @@ export class Driver {
   constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string, setup?: string) {
     this.turn = turn;
     this.writer = new SqeWriter(this.sq, this.bufs, this.regs);
-    try {
-      this.info = native.ringio_driver_open(
-        { driver: kind, entries, fault, setup },
-        this.sq,
-        this.cq,
-        this.stats,
-        this.onNativeCompletions,
-      );
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === 'ERR_RINGIO_DRIVER_UNAVAILABLE' || code === 'ERR_RINGIO_NESTED_START') {
-        throw ringioError(code, (e as Error).message);
-      }
-      throw e;
-    }
+    // What the addon throws (ERR_RINGIO_DRIVER_UNAVAILABLE, ERR_RINGIO_NESTED_START) arrives as ringio's
+    // errors already: addon.ts converts at the boundary.
+    this.info = native.ringio_driver_open(
+      { driver: kind, entries, fault, setup },
+      this.sq,
+      this.cq,
+      this.stats,
+      this.onNativeCompletions,
+    );
     this.uring = this.info.driver === 'uring';
     this.features = new Set(this.info.features);
   }
