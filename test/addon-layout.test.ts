@@ -44,3 +44,15 @@ test('the native op table and IORING_OP in layout.ts list the same ops, with the
   }
   for (const name of ['SEND', 'RECV', 'ACCEPT', 'CONNECT', 'POLL_ADD']) t.false(rows.find((r) => r.name === name)!.pool, name);
 });
+
+test("the runtime's view of the addon (addon.ts) has every entry point the addon exports", async (t) => {
+  const raw = nodeGypBuild(root) as unknown as Record<string, unknown>;
+  const names = Object.getOwnPropertyNames(raw).filter((n) => typeof raw[n] === 'function');
+  t.true(names.length >= 30, names.join(' '));
+  // Loaded by path: addon.ts is internal to the runtime package.
+  const { native } = (await import(new URL('../../packages/runtime/dist/addon.js', import.meta.url).href)) as {
+    native: Record<string, unknown>;
+  };
+  for (const n of names) t.is(typeof native[n], 'function', n);
+  t.is((native.ringio_source_hash as () => string)(), (raw.ringio_source_hash as () => string)());
+});

@@ -120,7 +120,9 @@ const HOT = new Set<string>([
  */
 function convertErrors(raw: NativeAddon): NativeAddon {
   const out: Record<string, unknown> = {};
-  for (const [name, fn] of Object.entries(raw as unknown as Record<string, unknown>)) {
+  // Own names, not entries: node-addon-api defines an Addon's instance methods as non-enumerable.
+  for (const name of Object.getOwnPropertyNames(raw)) {
+    const fn = (raw as unknown as Record<string, unknown>)[name];
     if (typeof fn !== 'function' || HOT.has(name)) {
       out[name] = fn;
       continue;
