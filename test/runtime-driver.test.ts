@@ -82,8 +82,10 @@ serial('stats() fields have the right types, and counters follow the work done',
     const [r, w] = pipe();
     const pending = read(r, Buffer.alloc(16));
     t.is(stats().opsInFlight, 1, 'a pending read is in flight');
-    const slept = sleep(40);
-    // Aborted (by a Node timer) while the 40 ms sleep still owns the kernel timeout.
+    // 400 ms, not less: the abort below comes from a 5 ms Node timer, and on a loaded machine (load
+    // average 20 on 2 cores) libuv's poll phase reaped a 40 ms kernel timeout before that timer ran.
+    const slept = sleep(400);
+    // Aborted (by a Node timer) while the 400 ms sleep still owns the kernel timeout.
     const slept2 = sleep(5000, { signal: AbortSignal.timeout(5) }).catch((e: Error) => e.name);
     t.is(stats().timers, 2);
     t.is(stats().opsInFlight, 2, 'two sleeps share one kernel timeout');
