@@ -12,7 +12,7 @@
  *  3. Reads and writes may run concurrently (one reader and one writer is the common case, as with
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
-import { checkBuffer, checkRange, hasFeature, ringioError, sys } from '@ringio/runtime';
+import { checkBuffer, checkBufs, checkRange, hasFeature, ringioError, sys } from '@ringio/runtime';
 import { SocketBase } from './socket.js';
 import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
 import { ReadvOp } from './ops/readv.js';
@@ -54,13 +54,6 @@ export interface WriteHalf {
   shutdown(): Promise<void>;
   close(): Promise<void>;
   readonly fd: number;
-}
-
-function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
-  if (!Array.isArray(bufs)) throw new TypeError('bufs must be an array of Uint8Array');
-  if (bufs.length === 0 || bufs.length > 1024) throw new RangeError('bufs must hold 1..1024 buffers');
-  for (const b of bufs) checkBuffer(b, 'bufs[i]');
-  return bufs;
 }
 
 export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {

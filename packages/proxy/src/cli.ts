@@ -84,7 +84,7 @@ export async function main(argv: string[]): Promise<void> {
   const shared: ProxyShared = { plane: deployPlane(threads), logFormat: format, boot, limits };
   try {
     await start(
-      { module: new URL('./thread.js', import.meta.url), export: 'proxyThread' },
+      { module: new URL('./entry.js', import.meta.url), export: 'proxyThread' },
       {
         threads,
         pin: config.runtime.pin,

@@ -7,7 +7,8 @@ export type { ProxyConfig, ServerConfig, UpstreamConfig, Endpoint, Balance } fro
 export { Balancer, Upstream } from './balance.js';
 export { proxyV1, proxyV2, type PeerInfo } from './proxy-protocol.js';
 export { TcpProxy, Conn, ByteCounters, tcpProxyFactory, tcpServerFactory, type ConnResult } from './tcp-proxy.js';
-export { ProxyThread, proxyThread, type ServerData, type ServerStats, type ProxyShared } from './thread.js';
+export { ProxyThread, type ServerData, type ServerStats, type ProxyShared } from './thread.js';
+export { proxyThread } from './entry.js';
 export { AcceptLoop } from './accept.js';
 export { renderMetrics, type ThreadStats, type ProcessStats } from './metrics.js';
 export { main, parseArgs, type CliArgs } from './cli.js';

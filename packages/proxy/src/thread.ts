@@ -218,22 +218,3 @@ export interface ProxyShared {
   /** Only on thread 0: the coordinator's boot data (not cloned: thread 0 gets the object itself). */
   boot?: unknown;
 }
-
-/** The { module, export } entry every thread runs. Thread 0 also runs the coordinator. */
-export async function proxyThread(ctx: RuntimeContext): Promise<unknown> {
-  const shared = ctx.shared as ProxyShared;
-  setLogFormat(shared.logFormat);
-  setConnectionCells(shared.limits);
-  const t = new ProxyThread(ctx.threadId);
-  const agent = serveDeploys(shared.plane, ctx.threadId, t, ctx.signal);
-  if (ctx.threadId === 0) {
-    const { runCoordinator } = await import('./coordinator.js');
-    try {
-      await runCoordinator(shared, t);
-    } finally {
-      for (const ch of shared.plane.commands) ch.close();
-    }
-  }
-  await agent;
-  return { threadId: ctx.threadId, accepted: t.accepted };
-}

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fromNative } from './errors.js';
 
 export interface DriverInfo {
   driver: 'uring' | 'epoll';
@@ -21,6 +22,19 @@ export interface DriverOpenOptions {
   fault?: string;
   /** io_uring setup flags, for experiments: 'defer' tries DEFER_TASKRUN first, 'none' uses no flags. */
   setup?: string;
+}
+
+export interface NativeOpRow {
+  opcode: number;
+  name: string;
+  /** io_uring: without it, 'auto' falls back to epoll; else it is optional (op:NAME when present). */
+  required: boolean;
+  /** The epoll backend can run it. */
+  epoll: boolean;
+  /** epoll: the syscall may block, so it runs on the file pool. */
+  pool: boolean;
+  /** epoll: a short result means the fd's direction is drained. */
+  drainedWhenShort: boolean;
 }
 
 export interface NativeAddon {
@@ -43,6 +57,8 @@ export interface NativeAddon {
   ringio_buf_registered(): number;
   ringio_layout(): Record<string, number>;
   ringio_source_hash(): string;
+  /** The native op table (addon/ops.cc), one row per opcode. */
+  ringio_ops(): NativeOpRow[];
   ringio_sys_pipe(): [number, number];
   ringio_sys_eventfd(initval: number): number;
   ringio_sys_close(fd: number): void;
@@ -106,4 +122,44 @@ function load(): NativeAddon {
   }
 }
 
-export const native: NativeAddon = load();
+
+/**
+ * Entry points called per batch, per op or per cross-thread wake, left unwrapped: they throw only
+ * TypeErrors and RangeErrors for bad arguments (or ERR_RINGIO_CLOSED when called after close, which
+ * the runtime never does), and a wrapper would cost every call.
+ */
+const HOT = new Set<string>([
+  'ringio_driver_submit',
+  'ringio_driver_reap',
+  'ringio_buf_register',
+  'ringio_buf_release',
+  'ringio_buf_registered',
+  'ringio_thread_wake',
+  'ringio_thread_ref',
+]);
+
+/**
+ * The boundary: every other entry point converts what the addon throws into ringio's errors
+ * (errors.ts fromNative): a system error becomes a SystemError, an ERR_RINGIO_* code its family's class.
+ */
+function convertErrors(raw: NativeAddon): NativeAddon {
+  const out: Record<string, unknown> = {};
+  // Own names, not entries: node-addon-api defines an Addon's instance methods as non-enumerable.
+  for (const name of Object.getOwnPropertyNames(raw)) {
+    const fn = (raw as unknown as Record<string, unknown>)[name];
+    if (typeof fn !== 'function' || HOT.has(name)) {
+      out[name] = fn;
+      continue;
+    }
+    out[name] = (...args: unknown[]): unknown => {
+      try {
+        return (fn as (...a: unknown[]) => unknown).apply(raw, args);
+      } catch (e) {
+        throw fromNative(e);
+      }
+    };
+  }
+  return out as unknown as NativeAddon;
+}
+
+export const native: NativeAddon = convertErrors(load());

@@ -54,18 +54,148 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_HTTP_BODY_USED: 'the body was already read or is being read',
 };
 
+/**
+ * The base of every error ringio raises with a `code` (AbortError aside, which is Node's own shape).
+ * Each family has its own class with a real `name`, as undici's errors do, so logs say what went wrong
+ * and code can branch by class or by `code`; `code` is stable and `instanceof RingioError` holds for
+ * all of them.
+ */
 export class RingioError extends Error {
-  readonly code: RingioErrorCode;
-  constructor(code: RingioErrorCode, message?: string, props?: Record<string, unknown>) {
-    super(message ?? MESSAGES[code]);
+  readonly code: string;
+  constructor(code: string, message?: string, props?: Record<string, unknown>) {
+    super(message ?? MESSAGES[code as RingioErrorCode] ?? code);
     this.code = code;
-    this.name = 'Error';
     if (props) Object.assign(this, props);
+  }
+
+  // On the prototype, as Node's own errors have it: stacks and String(err) read it from there.
+  static {
+    this.prototype.name = 'RingioError';
   }
 }
 
+/** ERR_RINGIO_CLOSED: the runtime, socket, file or primitive was closed (ops carry `buf` back). */
+export class ClosedError extends RingioError {
+  static {
+    this.prototype.name = 'ClosedError';
+  }
+}
+
+/** ERR_RINGIO_TIMEOUT: timeout(work, ms) ran out first. */
+export class TimeoutError extends RingioError {
+  static {
+    this.prototype.name = 'TimeoutError';
+  }
+}
+
+/** ERR_RINGIO_NO_RUNTIME, ERR_RINGIO_NESTED_START, ERR_RINGIO_DRIVER_UNAVAILABLE: the runtime's state or driver. */
+export class RuntimeError extends RingioError {
+  static {
+    this.prototype.name = 'RuntimeError';
+  }
+}
+
+/** ERR_RINGIO_UNEXPECTED_EOF, ERR_RINGIO_ALIGNMENT: an I/O call that cannot be done as asked. */
+export class IoError extends RingioError {
+  static {
+    this.prototype.name = 'IoError';
+  }
+}
+
+/** Thread-per-core: values or functions that cannot cross threads, thread entry and exit, limits. */
+export class ThreadError extends RingioError {
+  static {
+    this.prototype.name = 'ThreadError';
+  }
+}
+
+/** @ringio/http: a malformed message from the peer, a message over its limit, a misused response or body. */
+export class HttpError extends RingioError {
+  static {
+    this.prototype.name = 'HttpError';
+  }
+}
+
+/** @ringio/service: a concurrency limit reached, a deploy that failed on some thread. */
+export class ServiceError extends RingioError {
+  static {
+    this.prototype.name = 'ServiceError';
+  }
+}
+
+/** @ringio/proxy: an invalid config, no upstream to connect, a failed binary upgrade. */
+export class ProxyError extends RingioError {
+  static {
+    this.prototype.name = 'ProxyError';
+  }
+}
+
+/**
+ * A failed syscall, shaped like Node's system errors: `code` the errno name ('ECONNRESET'), `errno`
+ * negative, `syscall`, and where it applies `path` or the rented `buf`. From a kernel result (the
+ * driver) or thrown by the addon and converted at the boundary (addon.ts).
+ */
+export class SystemError extends RingioError {
+  errno: number;
+  syscall: string;
+  constructor(code: string, message?: string, props?: Record<string, unknown>) {
+    super(code, message, undefined);
+    this.errno = 0;
+    this.syscall = '';
+    if (props) Object.assign(this, props);
+  }
+
+  static {
+    this.prototype.name = 'SystemError';
+  }
+}
+
+type RingioErrorClass = new (code: string, message?: string, props?: Record<string, unknown>) => RingioError;
+
+/** Which class each code belongs to. */
+const FAMILY: Record<RingioErrorCode, RingioErrorClass> = {
+  ERR_RINGIO_NESTED_START: RuntimeError,
+  ERR_RINGIO_NO_RUNTIME: RuntimeError,
+  ERR_RINGIO_CLOSED: ClosedError,
+  ERR_RINGIO_TIMEOUT: TimeoutError,
+  ERR_RINGIO_DRIVER_UNAVAILABLE: RuntimeError,
+  ERR_RINGIO_UNEXPECTED_EOF: IoError,
+  ERR_RINGIO_ALIGNMENT: IoError,
+  ERR_RINGIO_NOT_CLONEABLE: ThreadError,
+  ERR_RINGIO_NOT_SHIPPABLE: ThreadError,
+  ERR_RINGIO_THREAD_ENTRY: ThreadError,
+  ERR_RINGIO_THREAD_EXIT: ThreadError,
+  ERR_RINGIO_TOO_MANY_THREADS: ThreadError,
+  ERR_RINGIO_ONESHOT_USED: ThreadError,
+  ERR_RINGIO_TOO_MANY_PRIMITIVES: ThreadError,
+  ERR_RINGIO_OVERLOADED: ServiceError,
+  ERR_RINGIO_DEPLOY: ServiceError,
+  ERR_RINGIO_CONFIG: ProxyError,
+  ERR_RINGIO_NO_UPSTREAM: ProxyError,
+  ERR_RINGIO_UPGRADE: ProxyError,
+  ERR_RINGIO_HTTP_PARSE: HttpError,
+  ERR_RINGIO_HTTP_TOO_LARGE: HttpError,
+  ERR_RINGIO_HTTP_HEADERS_SENT: HttpError,
+  ERR_RINGIO_HTTP_BODY_USED: HttpError,
+};
+
+/** The classes by name, for errors rebuilt on another thread (threads/wire.ts). */
+export const ERROR_CLASSES: Readonly<Record<string, RingioErrorClass>> = {
+  RingioError,
+  ClosedError,
+  TimeoutError,
+  RuntimeError,
+  IoError,
+  ThreadError,
+  HttpError,
+  ServiceError,
+  ProxyError,
+  SystemError,
+};
+
+/** The error for a ringio code, of its family's class. */
 export function ringioError(code: RingioErrorCode, message?: string, props?: Record<string, unknown>): RingioError {
-  return new RingioError(code, message, props);
+  return new FAMILY[code](code, message, props);
 }
 
 /** An AbortError as Node makes them: `name` 'AbortError', `code` 'ABORT_ERR', with the signal's reason as cause. */
@@ -84,6 +214,7 @@ export function abortError(signal?: AbortSignal, buf?: unknown): AbortError {
   return e;
 }
 
+/** A system error's fields (SystemError has them all). */
 export interface ErrnoError extends Error {
   code: string;
   errno: number;
@@ -92,23 +223,65 @@ export interface ErrnoError extends Error {
   path?: string;
 }
 
-/** An error for a negative kernel result, shaped like Node's system errors. */
-export function errnoError(res: number, syscall: string, props?: Record<string, unknown>): ErrnoError {
-  let code: string;
+function errnoName(res: number): string {
   try {
-    code = getSystemErrorName(res);
+    return getSystemErrorName(res);
   } catch {
-    code = 'E' + -res;
+    return 'E' + -res;
   }
-  const e = new Error(`${syscall} ${code}`) as ErrnoError;
-  e.code = code;
+}
+
+/** An error for a negative kernel result, shaped like Node's system errors (a SystemError). */
+export function errnoError(res: number, syscall: string, props?: Record<string, unknown>): SystemError & ErrnoError {
+  const code = errnoName(res);
+  const e = new SystemError(code, `${syscall} ${code}`, props) as SystemError & ErrnoError;
   e.errno = res;
   e.syscall = syscall;
-  if (props) Object.assign(e, props);
   return e;
 }
 
-/** Negative errno values the runtime itself looks at. */
+/**
+ * The boundary: an error the addon threw becomes a ringio error. Its system errors (`errno`,
+ * `syscall`) become SystemErrors and its ERR_RINGIO_* codes their family's class, keeping the message
+ * and every field; TypeErrors and RangeErrors for bad arguments pass through unchanged.
+ */
+export function fromNative(e: unknown): unknown {
+  if (!(e instanceof Error) || e instanceof RingioError || e.constructor !== Error) return e;
+  const src = e as Error & { code?: unknown; errno?: unknown; syscall?: unknown };
+  if (typeof src.code !== 'string') return e;
+  let out: RingioError;
+  if (typeof src.errno === 'number' && typeof src.syscall === 'string') {
+    out = new SystemError(src.code, e.message, { errno: src.errno, syscall: src.syscall });
+  } else if (Object.hasOwn(FAMILY, src.code)) {
+    out = ringioError(src.code as RingioErrorCode, e.message);
+  } else {
+    return e;
+  }
+  out.stack = e.stack?.replace(/^Error\b/, out.name);
+  return out;
+}
+
+/**
+ * The errno table: every errno value ringio's packages look at, negative as the kernel reports them,
+ * kept here once (Linux numbers; asm-generic/errno-base.h and errno.h).
+ */
+export const ERRNO = {
+  ENOENT: -2,
+  EINTR: -4,
+  EBADF: -9,
+  EAGAIN: -11,
+  EFAULT: -14,
+  EEXIST: -17,
+  ENOTDIR: -20,
+  EINVAL: -22,
+  EPIPE: -32,
+  ETIME: -62,
+  EOPNOTSUPP: -95,
+  EALREADY: -114,
+  ECANCELED: -125,
+} as const;
+
+// The ones hot paths compare against, as plain constants (an imported const is cheaper than a property).
 export const ECANCELED = -125;
 export const ETIME = -62;
 export const ENOENT = -2;

@@ -8,7 +8,7 @@ import { ringioError } from './errors.js';
 import { closeSync } from './fd.js';
 import { OpAble, type OpOwner } from './op.js';
 import { CloseOp } from './ops/close.js';
-import { cancelOp, submit } from './runtime.js';
+import { cancelOp, submit } from './context.js';
 
 export class FdHandle implements OpOwner {
   #fd: number;

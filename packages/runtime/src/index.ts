@@ -1,24 +1,10 @@
 /**
  * @ringio/runtime: a per-thread io_uring (or epoll) runtime for Node.js.
  */
-export {
-  start,
-  spawn,
-  yieldNow,
-  sleep,
-  timeout,
-  interval,
-  stats,
-  hasFeature,
-  driverName,
-  submit,
-  cancelOp,
-  currentRuntime,
-  type StartOptions,
-  type RuntimeContext,
-  type RuntimeStats,
-  type MissedTick,
-} from './runtime.js';
+export { start, type StartOptions, type RuntimeContext } from './start.js';
+export { spawn, yieldNow, stats, hasFeature, driverName, submit, cancelOp, currentRuntime } from './context.js';
+export { sleep, timeout, interval, type MissedTick } from './time.js';
+export type { RuntimeStats } from './runtime.js';
 export { JoinHandle } from './task.js';
 export { channel, Channel, type SendOptions, type RecvOptions } from './threads/channel.js';
 export { oneshot, Oneshot } from './threads/oneshot.js';
@@ -26,7 +12,8 @@ export { watch, Watch } from './threads/watch.js';
 export { spawnBlocking, type BlockingOptions } from './threads/blocking.js';
 export { shareable, fromShareable } from './threads/share.js';
 export type { ModuleSpec } from './threads/group.js';
-export { OpAble, OpFlags, OpState, SqeWriter, checkBuffer, checkFd, checkPosition, checkRange } from './op.js';
+export { OpAble, OpFlags, OpState, SqeWriter } from './op.js';
+export { checkBuffer, checkBufs, checkFd, checkPosition, checkRange } from './validate.js';
 export type { Interest, Direction, OpOwner } from './op.js';
 export { NopOp } from './ops/nop.js';
 export { TimeoutOp } from './ops/timeout.js';
@@ -38,6 +25,24 @@ export { CancelOp } from './ops/cancel.js';
 export { sys } from './sys.js';
 export { FdHandle } from './fd-handle.js';
 export { nop, read, write, poll, close, pipe, eventfd, closeSync, type IoOptions } from './fd.js';
-export { RingioError, AbortError, abortError, errnoError, ringioError, type RingioErrorCode, type ErrnoError } from './errors.js';
+export {
+  RingioError,
+  ClosedError,
+  TimeoutError,
+  RuntimeError,
+  IoError,
+  ThreadError,
+  HttpError,
+  ServiceError,
+  ProxyError,
+  SystemError,
+  AbortError,
+  abortError,
+  errnoError,
+  ringioError,
+  ERRNO,
+  type RingioErrorCode,
+  type ErrnoError,
+} from './errors.js';
 export { IORING_OP, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_FSYNC_DATASYNC } from './driver/layout.js';
 export { ECANCELED, ETIME } from './errors.js';

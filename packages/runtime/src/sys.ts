@@ -3,7 +3,7 @@
  * non-blocking, close-on-exec fd. The I/O itself always goes through ops on the driver.
  */
 import { native } from './addon.js';
-import { checkBuffer, checkFd } from './op.js';
+import { checkBuffer, checkFd } from './validate.js';
 
 export const sys = {
   /** socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) */
