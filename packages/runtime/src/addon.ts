@@ -81,4 +81,10 @@ export function addonRoot(): string {
 const require = createRequire(import.meta.url);
 const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
 
-export const native: NativeAddon = nodeGypBuild(addonRoot());
+/**
+ * RINGIO_ADDON names a .node file to load instead (the sanitizer build, build-asan/: npm run
+ * build:asan); else build/Release when built from source, else the prebuild.
+ */
+export const native: NativeAddon = process.env.RINGIO_ADDON
+  ? (require(process.env.RINGIO_ADDON) as NativeAddon)
+  : nodeGypBuild(addonRoot());
