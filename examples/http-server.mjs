@@ -4,7 +4,7 @@
 // Answers every request with 'hello world\n' (text/plain, keep-alive).
 // Usage: node examples/http-server.mjs --port P [--driver uring|epoll|auto] [--threads N] [--host 127.0.0.1]
 import http from 'node:http';
-import { start, stats } from '@ringio/runtime';
+import { start, stats, watch } from '@ringio/runtime';
 import { TcpListener } from '@ringio/net';
 import { toDuplex } from '@ringio/compat';
 
@@ -36,12 +36,19 @@ async function main(ctx) {
     `ringio http on ${host}:${listener.localAddr.port}, thread ${ctx.threadId + 1}/${ctx.threads}, driver ${s.driver}` +
       (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
   );
+  // Signals reach thread 0 only: it tells every thread through a watch, and each closes its listener.
   const stop = () => listener.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  if (ctx.threadId === 0) {
+    const all = () => ctx.shared.stopping.set(true);
+    process.once('SIGINT', all);
+    process.once('SIGTERM', all);
+  }
+  ctx.shared.stopping.changed({ signal: ctx.signal }).then(stop, stop);
+  if (ctx.signal.aborted) stop();
   ctx.signal.addEventListener('abort', stop);
   for await (const [stream] of listener) server.emit('connection', toDuplex(stream));
   server.closeAllConnections();
 }
 
-await start(main, { driver, threads });
+const stopping = watch(false);
+await start(main, { driver, threads, shared: { stopping } });
