@@ -24,7 +24,7 @@
  * no unhandled rejection. An error outside the expected set for the situation is a failure. A failure
  * throws a FuzzFailure whose message names the seed and the command that reproduces it.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -128,6 +128,19 @@ function codeOf(e: unknown): string {
 
 function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** fd number → what it is (a path, socket:[inode], anon_inode:[io_uring], ...). */
+function fdTable(): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      m.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // closed meanwhile (readdir's own fd)
+    }
+  }
+  return m;
 }
 
 /** Runs fn after a delay step: 0 at once, 1..5 microtasks, 6 a yieldNow, 7 a macrotask. */
@@ -835,6 +848,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   };
   process.on('unhandledRejection', onUnhandled);
   const fds0 = fdCount();
+  const table0 = fdTable();
   const t0 = performance.now();
   let scenarios = 0;
   try {
@@ -889,7 +903,10 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     await new Promise((r) => setImmediate(r));
     if (unhandled.length > 0) throw fail(`unhandled rejection: ${(unhandled[0] as Error)?.stack ?? String(unhandled[0])}`);
     const fds = await fdsBackTo(fds0, 5000);
-    if (fds !== fds0) throw fail(`/proc/self/fd has ${fds} entries after the run, ${fds0} before`);
+    if (fds !== fds0) {
+      const extra = [...fdTable()].filter(([fd, what]) => table0.get(fd) !== what).map(([fd, what]) => `${fd} -> ${what}`);
+      throw fail(`/proc/self/fd has ${fds} entries after the run, ${fds0} before; new: ${extra.join(', ')}`);
+    }
   } catch (e) {
     if (e instanceof FuzzFailure) throw e;
     throw fail(`the run threw: ${(e as Error)?.stack ?? String(e)}`, e);
