@@ -864,7 +864,16 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
           let timer: NodeJS.Timeout | undefined;
           const hang = new Promise<never>((_, reject) => {
             timer = setTimeout(
-              () => reject(new Check(`scenario ${index} (${kind}) still pending after ${hangMs} ms; ops pending: ${[...run.pending.values()].slice(0, 20).join(', ')}`)),
+              () => {
+                const st = stats();
+                reject(
+                  new Check(
+                    `scenario ${index} (${kind}) still pending after ${hangMs} ms; ops pending: ${[...run.pending.values()].slice(0, 20).join(', ')}; ` +
+                      `runtime: opsInFlight ${st.opsInFlight}, timers ${st.timers}, tasksQueued ${st.tasksQueued}, completions ${st.completions}, ` +
+                      `enters ${st.enters}, wakeups ${st.wakeups}, submitted ${st.submitted}`,
+                  ),
+                );
+              },
               hangMs,
             );
           });

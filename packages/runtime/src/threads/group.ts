@@ -12,15 +12,16 @@
  *
  * Rules:
  *  1. start() settles on thread 0 only after every thread's main has settled and every worker has
- *     exited (or was terminated, shutdownTimeout after being asked to stop).
+ *     exited (or was terminated, shutdownTimeout after being asked to stop), but see rule 2 for a
+ *     thread 0 that ignores its signal.
  *  2. The first error of any thread wins. On it, every thread's ctx.signal is aborted; the error is
  *     reported once they have all stopped, or once shutdownTimeout has passed if thread 0's main is
  *     still running then (it ignores its signal and cannot be terminated: it may go on running).
+ *  3. Results and errors travel by postMessage: results are structured-cloned; errors keep their
+ *     class, message, stack and own properties such as `code` (wire.ts).
  *  4. No error is lost silently: one that start() does not reject with (a later error of another
  *     thread, or thread 0's after start() already rejected) is printed to stderr with its stack,
  *     unless it is only the shutdown's echo (an AbortError or ERR_RINGIO_CLOSED).
- *  3. Results and errors travel by postMessage: results are structured-cloned; errors keep their
- *     class, message, stack and own properties such as `code` (wire.ts).
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type MessagePort } from 'node:worker_threads';
