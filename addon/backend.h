@@ -60,6 +60,7 @@ struct Slot {
 struct OpenOptions {
   uint32_t entries = 1024;
   std::string fault;  // fault injection for tests: "EPERM" etc. makes io_uring setup fail that way
+  std::string setup;  // io_uring setup flags for experiments: "" (default), "defer" or "none"
 };
 
 class Backend {

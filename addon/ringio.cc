@@ -163,7 +163,7 @@ class Addon : public Napi::Addon<Addon> {
     driver_.reset();
   }
 
-  // ringio_driver_open({ driver, entries, fault }, sq, cq, stats, onCompletions) -> info
+  // ringio_driver_open({ driver, entries, fault, setup }, sq, cq, stats, onCompletions) -> info
   Napi::Value DriverOpen(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (driver_) throw CodedError(env, "ERR_RINGIO_NESTED_START", "a ringio driver is already open on this thread");
@@ -176,6 +176,7 @@ class Addon : public Napi::Addon<Addon> {
     OpenOptions opts;
     opts.entries = o.Get("entries").ToNumber().Uint32Value();
     if (o.Get("fault").IsString()) opts.fault = o.Get("fault").ToString().Utf8Value();
+    if (o.Get("setup").IsString()) opts.setup = o.Get("setup").ToString().Utf8Value();
     auto sq = info[1].As<Napi::Int32Array>();
     auto cq = info[2].As<Napi::Int32Array>();
     auto st = info[3].As<Napi::Float64Array>();

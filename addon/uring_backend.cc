@@ -17,6 +17,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <vector>
 
 #include "backend.h"
 
@@ -88,17 +90,30 @@ class UringBackend final : public Backend {
       return false;
     }
     // Richest flags first. A kernel that lacks a flag answers EINVAL; anything else is final.
+    //
+    // DEFER_TASKRUN is not among the defaults: the runtime sleeps in libuv's epoll_wait on the ring's
+    // eventfd, and on DEFER_TASKRUN rings the kernel signals that eventfd for deferred task work about
+    // one scheduler tick late (measured on 6.18: 62 round trips/s, p50 16 ms, on an idle connection;
+    // bench/experiments/wake-stall.c reproduces it without ringio). COOP_TASKRUN with TASKRUN_FLAG posts
+    // completions before it signals, so a sleeping loop wakes in microseconds, and the flag tells us
+    // when an enter is needed to run task work. docs/design/driver.md has the measurements.
+    // RINGIO_URING_SETUP=defer puts DEFER_TASKRUN first again, for experiments only.
     struct Attempt {
       uint32_t flags;
       const char* names;
     };
-    const Attempt attempts[] = {
-        {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
-         "SINGLE_ISSUER,DEFER_TASKRUN,SUBMIT_ALL"},
-        {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
-         "COOP_TASKRUN,TASKRUN_FLAG,SUBMIT_ALL"},
+    constexpr uint32_t kCoop = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    const Attempt defer = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+                           "SINGLE_ISSUER,DEFER_TASKRUN,SUBMIT_ALL"};
+    const Attempt defaults[] = {
+        {IORING_SETUP_SINGLE_ISSUER | kCoop | IORING_SETUP_SUBMIT_ALL, "SINGLE_ISSUER,COOP_TASKRUN,TASKRUN_FLAG,SUBMIT_ALL"},
+        {kCoop | IORING_SETUP_SUBMIT_ALL, "COOP_TASKRUN,TASKRUN_FLAG,SUBMIT_ALL"},
         {0, ""},
     };
+    std::vector<Attempt> attempts;
+    if (o.setup == "defer") attempts.push_back(defer);
+    if (o.setup != "none") attempts.insert(attempts.end(), std::begin(defaults), std::end(defaults));
+    else attempts.push_back({0, ""});
     int err = 0;
     for (const Attempt& a : attempts) {
       struct io_uring_params p;

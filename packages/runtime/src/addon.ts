@@ -19,6 +19,8 @@ export interface DriverOpenOptions {
   driver: 'uring' | 'epoll' | 'auto';
   entries: number;
   fault?: string;
+  /** io_uring setup flags, for experiments: 'defer' tries DEFER_TASKRUN first, 'none' uses no flags. */
+  setup?: string;
 }
 
 export interface NativeAddon {

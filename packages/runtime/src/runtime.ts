@@ -125,7 +125,13 @@ export class Runtime implements TaskHost, Turn {
     this.blockingThreads = blockingThreads;
     this.unpinnedCpus = unpinnedCpus;
     this.onTaskError = onTaskError;
-    this.driver = new Driver(kind, entries, this, process.env.RINGIO_FAULT_URING_SETUP || undefined);
+    this.driver = new Driver(
+      kind,
+      entries,
+      this,
+      process.env.RINGIO_FAULT_URING_SETUP || undefined,
+      process.env.RINGIO_URING_SETUP || undefined,
+    );
     this.executor = new Executor(this);
     this.timers = new Timers(this.driver);
   }
@@ -552,7 +558,7 @@ export function cancelOp(op: OpAble<unknown>, reason: 'abort' | 'closed' = 'abor
 }
 
 /**
- * Whether this thread's driver has a feature from stats().features (`'op:SEND_ZC'`, `'DEFER_TASKRUN'`,
+ * Whether this thread's driver has a feature from stats().features (`'op:SEND_ZC'`, `'COOP_TASKRUN'`,
  * ...). Cheap: meant for hot paths, where stats() would build a whole object.
  */
 export function hasFeature(name: string): boolean {

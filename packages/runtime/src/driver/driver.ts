@@ -107,12 +107,12 @@ export class Driver {
   private closing = false;
   private readonly turn: Turn;
 
-  constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string) {
+  constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string, setup?: string) {
     this.turn = turn;
     this.writer = new SqeWriter(this.sq, this.bufs, this.regs);
     try {
       this.info = native.ringio_driver_open(
-        { driver: kind, entries, fault },
+        { driver: kind, entries, fault, setup },
         this.sq,
         this.cq,
         this.stats,
