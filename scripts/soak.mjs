@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// The soak: npm run soak -- [--conns 15000] [--seconds 60] [--rate 5000] [--warm 10]
+// The soak: npm run soak -- [--conns 15000] [--seconds 60] [--rate 5000] [--warm S]
 // [--drivers uring,epoll] [--variants echo,node-http]. For each variant and driver, a server process (scripts/soak/server.mjs:
 // one ringio runtime) and a load generator in its own process (scripts/soak/client.mjs, node:net) run:
-//   ramp-up: `conns` connections opened, each checked by one round trip, then `warm` seconds of traffic;
+//   ramp-up: `conns` connections opened, each checked by one round trip, then `warm` seconds of traffic
+//            (default: 5 round trips per connection);
 //   steady:  `seconds` of round trips over all of them, `rate` per second in all, each checked byte for byte;
 //   close:   the client ends every connection; the server's fds must come back to where they were.
 // Figures per run: errors (client and server), the server's RSS after ramp-up and at the end (both after
-// a full GC) and their drift (must be within 5%), its fds before, at ramp-up and after close (must be
+// a full GC, each the median of three samples a second of traffic apart) and their drift (growth must
+// stay within 5%: a leak grows; a drop is memory given back, reported but not a failure), with the heap and external memory in 10-second steps in between, its fds before, at ramp-up and after close (must be
 // back to the first). Exits 1 if a run misses any of these. The load average is printed with each run:
 // the machine is shared.
 import { fork } from 'node:child_process';
@@ -21,7 +23,7 @@ const { values } = parseArgs({
     conns: { type: 'string', default: '15000' },
     seconds: { type: 'string', default: '60' },
     rate: { type: 'string', default: '5000' },
-    warm: { type: 'string', default: '10' },
+    warm: { type: 'string' },
     drivers: { type: 'string', default: 'uring,epoll' },
     variants: { type: 'string', default: 'echo,node-http' },
   },
@@ -29,7 +31,8 @@ const { values } = parseArgs({
 const conns = Number(values.conns);
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
-const warm = Number(values.warm);
+// Default warm-up: long enough for every connection to make 5 round trips at the steady rate.
+const warm = values.warm === undefined ? Math.ceil((5 * conns) / rate) : Number(values.warm);
 for (const [k, v] of [['conns', conns], ['seconds', seconds], ['rate', rate]]) {
   if (!Number.isInteger(v) || v < 1) {
     console.error(`--${k} must be a positive integer`);
@@ -60,6 +63,19 @@ const stats = async (server) => {
   server.send({ t: 'stats' });
   return next(server, 'stats', 60_000);
 };
+/**
+ * The server's figures at a point of the run: three samples, each after one more second of traffic;
+ * the one with the median RSS (one sample catches the allocator mid-way too easily).
+ */
+async function settled(server, client) {
+  const samples = [];
+  for (let i = 0; i < 3; i++) {
+    client.send({ t: 'run', seconds: 1, rate });
+    await next(client, 'ran', 600_000);
+    samples.push(await stats(server));
+  }
+  return samples.sort((a, b) => a.rss - b.rss)[1];
+}
 const mb = (b) => (b / 1048576).toFixed(1);
 const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
 
@@ -79,10 +95,22 @@ async function soak(variant, driver) {
     // so that the RSS compared with the end's is the working set, not a cold process.
     client.send({ t: 'run', seconds: warm, rate });
     await next(client, 'ran', warm * 1000 + 600_000);
-    const atRamp = await stats(server);
-    client.send({ t: 'run', seconds, rate });
-    const ran = await next(client, 'ran', seconds * 1000 + 600_000);
-    const atEnd = await stats(server);
+    const atRamp = await settled(server, client);
+    // The steady phase in 10-second steps, with the server's memory after each: a leak climbs step
+    // after step, a working set levels off.
+    const curve = [];
+    let roundTrips = 0;
+    for (let done = 0; done < seconds; ) {
+      const step = Math.min(10, seconds - done);
+      client.send({ t: 'run', seconds: step, rate });
+      const ran = await next(client, 'ran', step * 1000 + 600_000);
+      roundTrips += ran.roundTrips;
+      done += step;
+      const s = await stats(server);
+      curve.push(`${done}s: rss ${mb(s.rss)} heap ${mb(s.heapUsed)} external ${mb(s.external)} MB`);
+      console.log(`  ${curve.at(-1)}`);
+    }
+    const atEnd = await settled(server, client);
     const loadAtEnd = load();
     client.send({ t: 'close' });
     const closed = await next(client, 'closed', 300_000);
@@ -101,13 +129,15 @@ async function soak(variant, driver) {
       conns,
       open: ramped.open,
       rampS: (rampMs / 1000).toFixed(1),
-      roundTrips: ran.roundTrips,
+      roundTrips,
       errors,
       rss: { base: mb(base.rss), ramp: mb(atRamp.rss), end: mb(atEnd.rss), drift: `${(drift * 100).toFixed(1)}%` },
+      heapUsed: { ramp: mb(atRamp.heapUsed), end: mb(atEnd.heapUsed) },
+      external: { ramp: mb(atRamp.external), end: mb(atEnd.external) },
       fds: { base: base.fds, ramp: atRamp.fds, after: after.fds },
       opsInFlightAfter: after.opsInFlight,
       load: loadAtEnd,
-      ok: errors === 0 && ramped.open === conns && Math.abs(drift) <= 0.05 && after.fds === base.fds && atRamp.fds >= base.fds + conns,
+      ok: errors === 0 && ramped.open === conns && drift <= 0.05 && after.fds === base.fds && atRamp.fds >= base.fds + conns,
     };
     if (errors > 0) r.errorSamples = [...closed.samples, ...done.errorSamples ?? [], ...after.errorSamples];
     return r;

@@ -103,7 +103,7 @@ await start(
         const s = stats();
         process.send({
           t: 'stats',
-          rss: process.memoryUsage().rss,
+          ...process.memoryUsage(), // rss, heapTotal, heapUsed, external, arrayBuffers
           fds: readdirSync('/proc/self/fd').length,
           conns: conns.size,
           errors,
