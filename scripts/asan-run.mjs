@@ -29,6 +29,17 @@ const DEFAULT_FILES = [
   'dist/test/fuzz-ops.test.js', // the fuzz short run
 ];
 const files = positionals.length > 0 ? positionals : DEFAULT_FILES;
+// Tests whose assertions are time bounds (wall-clock limits, a Node timer racing a runtime timer): the
+// sanitizers slow native code several times over, so they prove nothing here and fail on a busy
+// machine. They run, unsanitized, in npm test.
+const TIMED = [
+  'stats() fields have the right types, and counters follow the work done',
+  'the process exits by itself once start() has resolved',
+  'a pending runtime sleep keeps the process alive until it fires',
+  'an idle runtime uses no CPU',
+  'a 300 ms CPU job leaves sleep(10) on the runtime thread within 30 ms',
+];
+const exclude = TIMED.flatMap((title) => ['--match', `!${title}`]);
 const drivers = values.driver === 'both' ? ['uring', 'epoll'] : [values.driver];
 
 const addon = join(root, 'build-asan', 'build', 'Release', 'ringio.node');
@@ -61,6 +72,8 @@ const probe = execFileSync(
 );
 if (!probe.includes(addon)) throw new Error(`the sanitizer build did not load (RINGIO_ADDON=${addon})`);
 if (!/libasan/.test(probe)) throw new Error('libasan is not mapped: LD_PRELOAD did not take');
+const image = readFileSync(addon, 'latin1');
+if (!image.includes('__asan_report_') || !image.includes('__ubsan_handle_')) throw new Error(`${addon} is not instrumented`);
 console.log(`sanitizer build loaded: ${addon} (LD_PRELOAD=${env.LD_PRELOAD})`);
 
 let passed = 0;
@@ -68,7 +81,7 @@ let failed = 0;
 let skipped = 0;
 for (const driver of drivers) {
   const out = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(root, 'scripts', 'test.mjs'), ...files], {
+    const child = spawn(process.execPath, [join(root, 'scripts', 'test.mjs'), ...exclude, ...files], {
       cwd: root,
       env: { ...env, RINGIO_DRIVER: driver },
       stdio: ['ignore', 'pipe', 'inherit'],

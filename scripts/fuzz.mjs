@@ -70,7 +70,7 @@ for (const driver of drivers) {
       ms += r.ms;
       console.log(
         `${driver} seed ${seed}: ${r.ops} ops, ${r.scenarios} scenarios, ${r.bytesChecked} bytes checked, ` +
-          `${r.aborts} aborts, ${r.closes} closes, entries ${r.entries}, ${(r.ms / 1000).toFixed(1)} s ` +
+          `${r.aborts} aborts, ${r.closes} closes, ${r.resets} resets seen, entries ${r.entries}, ${(r.ms / 1000).toFixed(1)} s ` +
           `(${Math.round(r.ops / (r.ms / 1000))} ops/s), 0 failures`,
       );
       console.log(`  scenarios: ${Object.entries(r.kinds).map(([k, v]) => `${k} ${v}`).join(', ')}`);

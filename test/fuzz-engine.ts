@@ -72,6 +72,7 @@ export interface FuzzResult {
   /** Faults injected: closes with ops in flight, resets, aborts. */
   aborts: number;
   closes: number;
+  resets: number;
   entries: number;
   ms: number;
 }
@@ -171,6 +172,8 @@ class Run {
   bytesChecked = 0;
   aborts = 0;
   closes = 0;
+  /** ECONNRESET / EPIPE seen by a peer after a fault (a TCP peer closed with unread data resets). */
+  resets = 0;
   stop = false;
   constructor(
     readonly opts: FuzzOptions,
@@ -341,6 +344,7 @@ async function streamScenario(run: Run, rng: Rng, kind: Kind): Promise<void> {
             n = await run.op('write', from.write(chunk, mode, signal));
           } catch (e) {
             const c = expectCode(e, faulted ? STREAM_FAULT : ['ABORT'], `write (mode ${mode})`);
+            if (c === 'ECONNRESET' || c === 'EPIPE') run.resets++;
             n = (e as Err).n ?? 0;
             if (c !== 'ABORT') {
               sent.push(chunk.subarray(0, n));
@@ -376,6 +380,7 @@ async function streamScenario(run: Run, rng: Rng, kind: Kind): Promise<void> {
           n = await run.op('read', to.read(buf, pad, size, signal));
         } catch (e) {
           const c = expectCode(e, faulted ? STREAM_FAULT : ['ABORT'], 'read');
+          if (c === 'ECONNRESET' || c === 'EPIPE') run.resets++;
           if (c === 'ABORT') continue;
           return;
         }
@@ -932,6 +937,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     bytesChecked: run.bytesChecked,
     aborts: run.aborts,
     closes: run.closes,
+    resets: run.resets,
     entries,
     ms: performance.now() - t0,
   };

@@ -21,7 +21,7 @@ for (const [seed, ops] of runs) {
     t.timeout(150_000);
     try {
       const r = await runFuzz({ ops, seed, driver: DRIVER, hangMs: 60_000 });
-      t.log(`${r.ops} ops in ${r.scenarios} scenarios, ${r.bytesChecked} bytes checked, ${r.aborts} aborts, ${r.closes} closes, entries ${r.entries}, ${Math.round(r.ms)} ms`);
+      t.log(`${r.ops} ops in ${r.scenarios} scenarios, ${r.bytesChecked} bytes checked, ${r.aborts} aborts, ${r.closes} closes, ${r.resets} resets, entries ${r.entries}, ${Math.round(r.ms)} ms`);
       t.true(r.ops >= ops);
       t.true(r.scenarios > 10);
     } catch (e) {
