@@ -961,3 +961,49 @@ rtTest('readExact fills a window; at EOF it rejects ERR_RINGIO_UNEXPECTED_EOF wi
   });
 });
 
+
+// Regression (found by the fuzz tier): io_uring's READV/WRITEV honour O_NONBLOCK, so readv on a socket
+// with nothing to read and writev on a full one rejected EAGAIN instead of waiting.
+rtTest('readv waits for data and writev waits for room (no EAGAIN), and close() cancels a waiting readv', async (t) => {
+  await run(async () => {
+    const [c, s] = await connectedPair();
+    const bufs = [Buffer.alloc(3), Buffer.alloc(5)];
+    const pending = s.readv(bufs);
+    await sleep(5);
+    await c.writeAll(Buffer.from('abcdefgh'));
+    const [n, got] = await guard(pending, 10_000, 'readv');
+    t.is(n, 8);
+    t.is(got, bufs);
+    t.is(Buffer.concat(got).toString(), 'abcdefgh');
+
+    // Fill the socket (nobody reads s), then a writev must wait, and finish once s drains.
+    const chunk = Buffer.alloc(1 << 20, 7);
+    let sent = 0;
+    for (;;) {
+      const [w] = await guard(c.writev([chunk.subarray(0, 1 << 19), chunk.subarray(1 << 19)]), 10_000, 'writev');
+      sent += w;
+      if (w < chunk.length) break; // short: the socket is full now
+    }
+    const full = c.writev([chunk]);
+    const drain = spawn(() => hashToEnd(s, 1 << 16));
+    const [w] = await guard(full, 10_000, 'writev on a full socket');
+    t.true(w > 0);
+    sent += w;
+    await c.shutdown();
+    const [received] = await guard(drain, 20_000, 'drain');
+    t.is(received, sent);
+
+    await c.close();
+    await s.close();
+
+    // A readv waiting on an idle socket is cancelled by close().
+    const [c2, s2] = await connectedPair();
+    const waiting = s2.readv([Buffer.alloc(4)]);
+    await sleep(5);
+    await s2.close();
+    const err = await rejectionOf(t, waiting);
+    t.is(err.code, 'ERR_RINGIO_CLOSED');
+    await c2.close();
+    t.is(stats().opsInFlight, 0);
+  });
+});
