@@ -31,11 +31,6 @@ async function main(ctx) {
   // http.Server tracks its connections (headersTimeout, requestTimeout, closeAllConnections) from
   // 'listening' on; this server never listens itself, so say it once.
   server.emit('listening');
-  const s = stats();
-  console.error(
-    `ringio http on ${host}:${listener.localAddr.port}, thread ${ctx.threadId + 1}/${ctx.threads}, driver ${s.driver}` +
-      (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
-  );
   // Signals reach thread 0 only: it tells every thread through a watch, and each closes its listener.
   const stop = () => listener.close();
   if (ctx.threadId === 0) {
@@ -46,6 +41,12 @@ async function main(ctx) {
   ctx.shared.stopping.changed({ signal: ctx.signal }).then(stop, stop);
   if (ctx.signal.aborted) stop();
   ctx.signal.addEventListener('abort', stop);
+  // Said once the signals are handled: a supervisor may signal as soon as it reads this.
+  const s = stats();
+  console.error(
+    `ringio http on ${host}:${listener.localAddr.port}, thread ${ctx.threadId + 1}/${ctx.threads}, driver ${s.driver}` +
+      (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
+  );
   for await (const [stream] of listener) server.emit('connection', toDuplex(stream));
   server.closeAllConnections();
 }

@@ -15,28 +15,33 @@ interface Case {
   /** Extra arguments; `--port 0` and `--threads N` are added where the example takes them. */
   args: string[];
   threads: number[];
-  /** A stderr/stdout line that says one thread is serving; group 1, if any, is its port. */
+  /** A stderr/stdout line that says one thread is serving; group 1, if any, is its port (its thread id with perThread). */
   ready: RegExp;
+  perThread?: boolean;
 }
 
 const cases: Case[] = [
   { file: 'echo-server.mjs', args: [], threads: [1, 2], ready: /^ringio echo on 127\.0\.0\.1:(\d+)/m },
   { file: 'http-server.mjs', args: [], threads: [1, 2], ready: /^ringio http on 127\.0\.0\.1:(\d+)/m },
-  { file: 'config-broadcast.mjs', args: [], threads: [1, 2], ready: /^thread \d+\/\d+: now serving config generation 1$/m },
+  // Each thread logs the config generations it sees (a late thread may see generation 2 first).
+  { file: 'config-broadcast.mjs', args: [], threads: [1, 2], ready: /^thread (\d+)\/\d+: now serving config generation \d+$/m, perThread: true },
   { file: 'tls-echo.mjs', args: [], threads: [1], ready: /^ringio TLS echo on 127\.0\.0\.1:(\d+)/m },
   { file: 'node-net-echo.mjs', args: [], threads: [1], ready: /^node:net echo on 127\.0\.0\.1:(\d+)/m },
   { file: 'node-http-server.mjs', args: [], threads: [1], ready: /^node:http on 127\.0\.0\.1:(\d+)/m },
 ];
 
-function countMatches(text: string, re: RegExp): { n: number; port: number | undefined } {
-  const g = new RegExp(re.source, 'gm');
+/** How many threads said they serve, and the first port said (none with perThread). */
+function countMatches(text: string, c: Case): { n: number; port: number | undefined } {
+  const g = new RegExp(c.ready.source, 'gm');
   let n = 0;
   let port: number | undefined;
+  const threads = new Set<string>();
   for (const m of text.matchAll(g)) {
     n++;
-    if (m[1] !== undefined) port ??= Number(m[1]);
+    if (c.perThread) threads.add(m[1]!);
+    else if (m[1] !== undefined) port ??= Number(m[1]);
   }
-  return { n, port };
+  return { n: c.perThread ? threads.size : n, port };
 }
 
 for (const c of cases) {
@@ -62,15 +67,18 @@ for (const c of cases) {
           // Ready: every thread says it serves.
           let port: number | undefined;
           for (;;) {
-            const m = countMatches(out, c.ready);
+            const m = countMatches(out, c);
             if (m.n >= threads) {
               port = m.port;
               break;
             }
-            if (child.exitCode !== null) break;
+            if (child.exitCode !== null || child.signalCode !== null) break;
             await new Promise((r) => setTimeout(r, 20));
           }
-          t.is(child.exitCode, null, `the example exited before serving:\n${out}`);
+          if (child.exitCode !== null || child.signalCode !== null) {
+            t.fail(`the example ended (${child.exitCode ?? child.signalCode}) before it said it serves:\n${out}`);
+            return;
+          }
           if (port !== undefined) {
             // A client stays connected across the signal: the server must not wait for it.
             client = connect(port, '127.0.0.1');
