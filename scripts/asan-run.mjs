@@ -51,7 +51,7 @@ const lib = (name) => execFileSync('gcc', [`-print-file-name=${name}`], { encodi
 const preload = [lib('libasan.so'), lib('libubsan.so')];
 for (const p of preload) {
   if (!existsSync(p)) {
-    console.error(`${p} not found (install gcc's sanitizer runtimes: libasan8, libubsan1)`);
+    console.error(`${p} not found (install gcc's sanitizer runtimes: apt-get install libgcc-$(gcc -dumpversion)-dev)`);
     process.exit(2);
   }
 }
