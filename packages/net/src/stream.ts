@@ -12,7 +12,7 @@
  *  3. Reads and writes may run concurrently (one reader and one writer is the common case, as with
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
-import { checkBuffer, checkBufs, checkRange, hasFeature, ringioError, sys } from '@ringio/runtime';
+import { checkBuffer, checkBufs, checkRange, hasFeature, PollOp, POLLIN, POLLOUT, ringioError, sys, type OpAble } from '@ringio/runtime';
 import { SocketBase } from './socket.js';
 import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
 import { ReadvOp } from './ops/readv.js';
@@ -83,11 +83,28 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     }
   }
 
+  /**
+   * READV and WRITEV honour the socket's O_NONBLOCK on io_uring: the kernel answers EAGAIN instead of
+   * waiting (SEND and RECV wait by polling). So on EAGAIN, wait for readiness with a poll op on this
+   * socket (cancelled by close() and by the signal like any op) and go again. The epoll path waits by
+   * itself and never sees EAGAIN here.
+   */
+  async #vectored<T>(make: () => OpAble<T>, events: number, signal: AbortSignal | undefined): Promise<T> {
+    for (;;) {
+      try {
+        return await this.run(make(), signal);
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EAGAIN') throw e;
+        await this.run(new PollOp(this.openFd(), events), signal);
+      }
+    }
+  }
+
   /** Scatter read into several buffers, each used whole. Resolves [n, bufs]. */
   readv<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
     try {
       checkBufs(bufs);
-      return this.run(new ReadvOp(this.openFd(bufs), bufs), opts?.signal);
+      return this.#vectored(() => new ReadvOp(this.openFd(bufs), bufs), POLLIN, opts?.signal);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -128,7 +145,7 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   writev<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
     try {
       checkBufs(bufs);
-      return this.run(new WritevOp(this.openFd(bufs), bufs), opts?.signal);
+      return this.#vectored(() => new WritevOp(this.openFd(bufs), bufs), POLLOUT, opts?.signal);
     } catch (e) {
       return Promise.reject(e);
     }

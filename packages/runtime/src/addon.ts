@@ -107,7 +107,12 @@ export function addonRoot(): string {
 const require = createRequire(import.meta.url);
 const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
 
+/**
+ * RINGIO_ADDON names a .node file to load instead (the sanitizer build, build-asan/: npm run
+ * build:asan); else build/Release when built from source, else the prebuild.
+ */
 function load(): NativeAddon {
+  if (process.env.RINGIO_ADDON) return require(process.env.RINGIO_ADDON) as NativeAddon;
   const dir = addonRoot();
   try {
     return nodeGypBuild(dir);
