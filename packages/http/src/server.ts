@@ -724,7 +724,7 @@ export class HttpServer {
   /** @internal */ _requests = 0;
   /** @internal */ _clientErrors = 0;
   /** @internal */ _handlerErrors = 0;
-  readonly #listener: TcpListener | UnixListener;
+  readonly #listener: TcpListener | UnixListener | undefined;
   readonly #conns = new Set<Conn>();
   readonly #handler: Handler;
   readonly #onError: ((err: unknown, req: ServerRequest) => void) | undefined;
@@ -737,7 +737,7 @@ export class HttpServer {
   #resolveDone!: () => void;
 
   /** @internal */
-  constructor(listener: TcpListener | UnixListener, config: Config, handler: Handler, onError: HttpServer['_report'] | undefined) {
+  constructor(listener: TcpListener | UnixListener | undefined, config: Config, handler: Handler, onError: HttpServer['_report'] | undefined) {
     this.#listener = listener;
     this._config = config;
     this.#handler = handler;
@@ -745,9 +745,9 @@ export class HttpServer {
     this.#done = new Promise((r) => (this.#resolveDone = r));
   }
 
-  /** The listening address: a SocketAddr for TCP, the path for a Unix socket. */
+  /** The listening address: a SocketAddr for TCP, the path for a Unix socket; '' for a server without a listener. */
   get address(): SocketAddr | string {
-    return this.#listener.localAddr;
+    return this.#listener?.localAddr ?? '';
   }
 
   stats(): HttpServerStats {
@@ -763,9 +763,9 @@ export class HttpServer {
   _start(): void {
     // Sockets outlive a runtime: the server closes its listener and connections when its runtime shuts down.
     currentRuntime().signal.addEventListener('abort', () => void this.closeAll(), { once: true });
-    this.#accepting = spawn(async () => {
+    if (this.#listener !== undefined) this.#accepting = spawn(async () => {
       try {
-        for await (const [stream, peer] of this.#listener as AsyncIterable<[SocketStream, SocketAddr | string]>) {
+        for await (const [stream, peer] of this.#listener! as AsyncIterable<[SocketStream, SocketAddr | string]>) {
           if (this._closing) {
             await stream.close();
             continue;
@@ -823,7 +823,16 @@ export class HttpServer {
     }
   }
 
-  #serve(stream: SocketStream, peer: SocketAddr | string): void {
+  /**
+   * Serves one connection accepted elsewhere (a server made by `connectionServer()`, or any server): the
+   * server owns the stream from now on. Resolves once the connection has ended (or was upgraded).
+   */
+  serveStream(stream: SocketStream, peer: SocketAddr | string): PromiseLike<void> {
+    if (this._closing) return stream.close().catch(() => {});
+    return this.#serve(stream, peer);
+  }
+
+  #serve(stream: SocketStream, peer: SocketAddr | string): PromiseLike<void> {
     if (this._config.noDelay && stream.constructor.name === 'TcpStream') {
       try {
         stream.setNoDelay(true);
@@ -833,7 +842,7 @@ export class HttpServer {
     }
     const conn = new Conn(this, stream, peer);
     this.#conns.add(conn);
-    spawn(async () => {
+    return spawn(async () => {
       try {
         await conn.run(this.#handler);
       } catch (e) {
@@ -903,6 +912,7 @@ export class HttpServer {
 
   async #stopListening(): Promise<void> {
     // A listener passed in opts.listener is closed too: it is the only way to end its accept loop.
+    if (this.#listener === undefined) return;
     await this.#listener.close();
     try {
       await this.#accepting;
@@ -912,11 +922,7 @@ export class HttpServer {
   }
 }
 
-/** Serves HTTP/1.1 with `handler`; resolves once listening. */
-export async function serve(opts: ServeOptions, handler: Handler | { fetch: FetchHandler }): Promise<HttpServer> {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('serve(opts, handler): opts must be an object');
-  const o = opts as Record<string, unknown>;
-  checkKeys(o, SERVE_KEYS, 'serve');
+function serverConfig(o: Record<string, unknown>, handler: Handler | { fetch: FetchHandler }): [Config, Handler] {
   let h: Handler;
   if (typeof handler === 'function') h = handler;
   else if (handler !== null && typeof handler === 'object' && typeof handler.fetch === 'function') h = fetchHandler(handler.fetch.bind(handler));
@@ -934,6 +940,32 @@ export async function serve(opts: ServeOptions, handler: Handler | { fetch: Fetc
     readSize: Math.max(16384, maxHeaderSize + 4096),
   };
   if (o.onError !== undefined && typeof o.onError !== 'function') throw new TypeError('options.onError must be a function');
+  return [config, h];
+}
+
+const CONNECTION_KEYS: readonly string[] = SERVE_KEYS.filter((k) => !['host', 'port', 'reusePort', 'backlog', 'path', 'listener'].includes(k));
+
+/**
+ * A server without a listener: the caller accepts connections (its own accept loop, a proxy's shared
+ * socket) and hands each to `server.serveStream(stream, peer)`. Options as serve()'s, without the
+ * listening ones. Must be called inside start(); `close()` ends it as for serve().
+ */
+export function connectionServer(opts: Omit<ServeOptions, 'host' | 'port' | 'reusePort' | 'backlog' | 'path' | 'listener'>, handler: Handler | { fetch: FetchHandler }): HttpServer {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('connectionServer(opts, handler): opts must be an object');
+  const o = opts as Record<string, unknown>;
+  checkKeys(o, CONNECTION_KEYS, 'connectionServer');
+  const [config, h] = serverConfig(o, handler);
+  const server = new HttpServer(undefined, config, h, o.onError as HttpServer['_report'] | undefined);
+  server._start();
+  return server;
+}
+
+/** Serves HTTP/1.1 with `handler`; resolves once listening. */
+export async function serve(opts: ServeOptions, handler: Handler | { fetch: FetchHandler }): Promise<HttpServer> {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('serve(opts, handler): opts must be an object');
+  const o = opts as Record<string, unknown>;
+  checkKeys(o, SERVE_KEYS, 'serve');
+  const [config, h] = serverConfig(o, handler);
   let listener: TcpListener | UnixListener;
   if (o.listener !== undefined) {
     if (!(o.listener instanceof TcpListener) && !(o.listener instanceof UnixListener)) {

@@ -11,3 +11,4 @@ export { ProxyThread, proxyThread, type ServerData, type ServerStats, type Proxy
 export { AcceptLoop } from './accept.js';
 export { renderMetrics, type ThreadStats, type ProcessStats } from './metrics.js';
 export { main, parseArgs, type CliArgs } from './cli.js';
+export { HttpProxy, Router, UpstreamPool, httpProxyFactory, httpServerFactory, findHttpProxy } from './http-proxy.js';
