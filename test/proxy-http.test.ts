@@ -362,3 +362,85 @@ proxyTest('http: a reload that keeps a route\'s upstream set keeps its pooled co
     d.cleanup();
   }
 });
+
+proxyTest('http: a WebSocket session (ws as client and upstream) passes through after the 101', async (t) => {
+  const { WebSocketServer, WebSocket } = await import('ws');
+  const up = await httpUpstream((_req, res) => res.end('plain'));
+  const wss = new WebSocketServer({ server: up.server });
+  let seenXff = '';
+  wss.on('connection', (ws, req) => {
+    seenXff = String(req.headers['x-forwarded-for'] ?? '');
+    ws.on('message', (m, binary) => ws.send(m, { binary }));
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/ws/', [up.url]) + route('/', [up.url])), async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/chat`);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const next = () => new Promise<Buffer>((resolve) => ws.once('message', (m) => resolve(m as Buffer)));
+      let got = next();
+      ws.send('hello');
+      t.is((await got).toString(), 'hello');
+      const big = Buffer.alloc(1 << 20, 9);
+      got = next();
+      ws.send(big);
+      t.true((await got).equals(big));
+      t.is(seenXff, '127.0.0.1');
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      ws.close(1000);
+      t.is(await closed, 1000);
+      // the same server still answers plain requests
+      t.is((await get(port, '/x')).body.toString(), 'plain');
+    });
+  } finally {
+    wss.close();
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: a client that goes away mid-body cancels the upstream request', async (t) => {
+  let upstreamClosed: () => void = () => {};
+  const closedEarly = new Promise<void>((r) => (upstreamClosed = r));
+  const up = await httpUpstream((req, res) => {
+    if (req.url === '/x') return void res.setHeader('content-length', '2').end('ok');
+    // an endless response, one 64 KiB piece every 5 ms
+    const piece = Buffer.alloc(65536, 1);
+    const timer = setInterval(() => res.write(piece), 5);
+    res.on('close', () => {
+      clearInterval(timer);
+      if (!res.writableFinished) upstreamClosed();
+    });
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/endless', agent: false }, (res) => {
+          let n = 0;
+          res.on('data', (c: Buffer) => {
+            n += c.length;
+            if (n > 1 << 20) {
+              req.destroy();
+              resolve();
+            }
+          });
+        });
+        req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
+      });
+      await Promise.race([closedEarly, new Promise((_, reject) => setTimeout(() => reject(new Error('the upstream response was not cancelled within 5 s')), 5000))]);
+      t.pass();
+      // the proxy still serves
+      t.is((await get(port, '/x', { agent: false })).body.toString(), 'ok');
+      const head = await get(port, '/x', { agent: false, method: 'HEAD' });
+      t.is(head.status, 200);
+      t.is(head.headers['content-length'], '2');
+      t.is(head.body.length, 0);
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});

@@ -13,7 +13,7 @@
  * pools the new chain did not take are closed.
  */
 import { connectionServer, HttpClient, type HttpServer, type ServerRequest, type ServerResponse } from '@ringio/http';
-import type { TcpStream } from '@ringio/net';
+import type { SocketStream, TcpStream } from '@ringio/net';
 import { findOld, stackFactory, type Factory, type Service } from '@ringio/service';
 import { Balancer, type Upstream } from './balance.js';
 import type { HttpUpstreamConfig, RouteConfig, ServerConfig } from './config.js';
@@ -111,6 +111,24 @@ function connectionTokens(v: string | null): Set<string> | undefined {
     if (x !== '') s.add(x);
   }
   return s;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Copies bytes from → to until from ends, then shuts down to's write half (half-close passes through). */
+async function pipeBytes(from: SocketStream, to: SocketStream): Promise<void> {
+  let buf = Buffer.allocUnsafe(16384);
+  const opts = { length: 0 };
+  for (;;) {
+    const [n, b] = await from.read(buf);
+    buf = b;
+    if (n === 0) {
+      await to.shutdown().catch(() => {});
+      return;
+    }
+    opts.length = n;
+    [, buf] = await to.writeAll(buf, opts);
+  }
 }
 
 function errorCode(e: unknown): string | undefined {
@@ -263,6 +281,11 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     }
     const headers = this.#requestHeaders(req, hostField);
     const hasBody = req.body.length !== 0;
+    const upgrade = hasBody ? null : req.headers.get('upgrade');
+    if (upgrade !== null && connectionTokens(req.headers.get('connection'))?.has('upgrade')) {
+      const proto = upgrade.split(',')[0]!.trim();
+      if (TOKEN.test(proto)) return this.#upgrade(req, res, route, u, proto, headers);
+    }
     let bodyError: unknown;
     let bodyStarted = false;
     const body = hasBody
@@ -312,12 +335,75 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       }
       return;
     }
-    const timedOut = errorCode(lastError) === TIMEOUT;
+    return this.#gatewayError(res, lastError);
+  }
+
+  /**
+   * Upgrade pass-through (WebSocket and the like): the request goes upstream with its Upgrade; a 101
+   * takes both connections out of HTTP and the proxy relays bytes both ways until both ends have closed
+   * (an end of stream on one side shuts down the other's write half). Any other answer is relayed as an
+   * ordinary response.
+   */
+  async #upgrade(req: ServerRequest, res: ServerResponse, route: RouteEntry, u: URL, proto: string, headers: [string, string][]): Promise<void> {
+    const pool = route.pool;
+    const order = pool.balancer.order(Date.now());
+    let ures: Awaited<ReturnType<HttpClient['request']>> | undefined;
+    let lastError: unknown;
+    for (let i = 0; i < Math.min(order.length, 3) && ures === undefined; i++) {
+      const up = order[i]!;
+      try {
+        pool.requests++;
+        ures = await pool.client.request(route.urls.get(up)! + u.pathname + u.search, { method: req.method, headers, upgrade: proto });
+        if (pool.balancer.succeeded(up, Date.now())) log('info', 'upstream_up', { server: this.conf.name, upstream: up.addr });
+      } catch (e) {
+        lastError = e;
+        const code = errorCode(e);
+        if (code === undefined || !NOT_SENT.has(code)) break;
+        if (pool.balancer.failed(up, Date.now())) log('warn', 'upstream_down', { server: this.conf.name, upstream: up.addr, error: code, streak: up.streak });
+      }
+    }
+    if (ures === undefined) return this.#gatewayError(res, lastError);
+    const upstream = ures.stream;
+    if (ures.status !== 101 || upstream === undefined) {
+      if (upstream !== undefined) await upstream.close();
+      return this.#relayResponse(req, ures, res);
+    }
+    let client: SocketStream | undefined;
+    try {
+      const taken = await req.upgrade();
+      client = taken.stream;
+      const named = connectionTokens(ures.headers.get('connection'));
+      let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+      for (const [name, value] of ures.headers) {
+        const lower = name.toLowerCase();
+        if (lower !== 'upgrade' && (HOP.has(lower) || named?.has(lower))) continue;
+        head += `${name}: ${value}\r\n`;
+      }
+      head += 'Connection: Upgrade\r\n\r\n';
+      await client.writeAll(Buffer.from(head, 'latin1'));
+      if (ures.head !== undefined && ures.head.length > 0) await client.writeAll(ures.head);
+      if (taken.head.length > 0) await upstream.writeAll(taken.head);
+      const a = pipeBytes(client, upstream);
+      const b = pipeBytes(upstream, client);
+      try {
+        await Promise.all([a, b]);
+      } catch {
+        // One side reset or failed: closing both (finally) ends the other direction.
+        void client.close();
+        void upstream.close();
+        await Promise.allSettled([a, b]);
+      }
+    } finally {
+      await Promise.all([client?.close(), upstream.close()]);
+    }
+  }
+
+  async #gatewayError(res: ServerResponse, err: unknown): Promise<void> {
+    const timedOut = errorCode(err) === TIMEOUT;
     if (timedOut) this.counts.gatewayTimeout++;
     else this.counts.badGateway++;
-    const status = timedOut ? 504 : 502;
     res.setHeader('connection', 'close');
-    await res.writeHead(status, TEXT).end(`${timedOut ? 'upstream timed out' : 'bad gateway'}: ${errorCode(lastError) ?? (lastError as Error)?.message ?? 'no upstream'}\n`);
+    await res.writeHead(timedOut ? 504 : 502, TEXT).end(`${timedOut ? 'upstream timed out' : 'bad gateway'}: ${errorCode(err) ?? (err as Error)?.message ?? 'no upstream'}\n`);
   }
 
   /** The request's fields minus hop-by-hop ones (and those Connection names), plus Forwarded / X-Forwarded-*. */
