@@ -444,3 +444,42 @@ proxyTest('http: a client that goes away mid-body cancels the upstream request',
     d.cleanup();
   }
 });
+
+proxyTest('http: per-route layers: strip prefix, header set/remove both ways, a static response', async (t) => {
+  const up = await httpUpstream((req, res) => {
+    res.setHeader('x-internal', 'secret');
+    res.setHeader('server', 'upstream/1');
+    res.end(JSON.stringify({ url: req.url, headers: req.headers }));
+  });
+  const d = tempDir();
+  const port = await freePort();
+  const routes =
+    route('/svc/', [up.url]) +
+    'strip_prefix = true\nset_request_headers = { host = "internal.test", "X-Route" = "svc" }\nremove_request_headers = ["cookie"]\n' +
+    'set_response_headers = { server = "ringio" }\nremove_response_headers = ["X-Internal"]\n' +
+    '[[servers.web.routes]]\npath = "/health"\nresponse = { status = 200, body = "up\\n" }\n' +
+    '[[servers.web.routes]]\npath = "/gone/"\nresponse = { status = 410, body = "{}", content_type = "application/json" }\n';
+  try {
+    await withProxy(t, httpConfig(d, port, routes), async () => {
+      const r = await get(port, '/svc/a/b?c=1', { headers: { cookie: 'k=v', 'x-route': 'client', host: 'outer.test' } });
+      t.is(r.status, 200);
+      const seen = JSON.parse(r.body.toString()) as { url: string; headers: Record<string, string> };
+      t.is(seen.url, '/a/b?c=1');
+      t.is(seen.headers.host, 'internal.test');
+      t.is(seen.headers['x-route'], 'svc');
+      t.false('cookie' in seen.headers);
+      t.is(seen.headers['x-forwarded-host'], 'outer.test');
+      t.is(r.headers.server, 'ringio');
+      t.false('x-internal' in r.headers);
+      t.is((JSON.parse((await get(port, '/svc/')).body.toString()) as { url: string }).url, '/');
+      const h = await get(port, '/health');
+      t.is(`${h.status} ${h.headers['content-type']} ${h.body}`, '200 text/plain up\n');
+      const g = await get(port, '/gone/x');
+      t.is(`${g.status} ${g.headers['content-type']} ${g.body}`, '410 application/json {}');
+      t.is(up.requests, 2);
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});

@@ -34,8 +34,21 @@ export interface RouteConfig {
   host: string;
   /** A prefix starting with '/' */
   path: string;
+  /** Empty for a route with a static `response` */
   upstreams: HttpUpstreamConfig[];
   balance: Balance;
+  /** Remove the route's path prefix from the path sent upstream */
+  stripPrefix: boolean;
+  /** [name, value] set (replacing) on the request sent upstream */
+  setRequestHeaders: [string, string][];
+  /** lower-case names removed from the request sent upstream */
+  removeRequestHeaders: string[];
+  /** [name, value] set (replacing) on the response to the client */
+  setResponseHeaders: [string, string][];
+  /** lower-case names removed from the response to the client */
+  removeResponseHeaders: string[];
+  /** A response made by the proxy itself (no upstream) */
+  response: { status: number; body: string; contentType: string } | null;
 }
 
 export interface ServerConfig {
@@ -169,6 +182,7 @@ export function locateKey(text: string, path: Path, json: boolean): number | und
     if (direct !== undefined) return direct;
     let idx = -1;
     for (let j = 0; j < prefix.length; j++) if (typeof prefix[j] === 'number') idx = j;
+    if (idx >= 0 && idx < n - 1) continue; // a key inside an array element: find the element first
     if (idx < 0) {
       const l = where.get(prefix.join('.'));
       if (l !== undefined) return l;
@@ -217,7 +231,12 @@ const SERVER_KEYS = [
 ];
 const TCP_ONLY = ['upstreams', 'balance', 'idle_timeout', 'connect_attempts', 'backoff_min', 'backoff_max', 'proxy_protocol', 'splice', 'buffer_size'];
 const HTTP_ONLY = ['routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'max_body_size'];
-const ROUTE_KEYS = ['host', 'path', 'upstreams', 'balance'];
+const ROUTE_KEYS = [
+  'host', 'path', 'upstreams', 'balance', 'strip_prefix', 'set_request_headers', 'remove_request_headers',
+  'set_response_headers', 'remove_response_headers', 'response',
+];
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection']);
+const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Parses and checks a config text. Throws ConfigError (code ERR_RINGIO_CONFIG) naming the key and line. */
 export function parseConfig(text: string, file = ''): ProxyConfig {
@@ -358,7 +377,50 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
         const dup = seen.get(`${host} ${path}`);
         if (dup !== undefined) fail([...rp, 'path'], `host ${show(host || '*')} and path ${show(path)} are also routes[${dup}]'s`);
         seen.set(`${host} ${path}`, i);
-        if (rt.upstreams === undefined) fail(rp, 'needs upstreams, as in [{ url = "http://127.0.0.1:9080" }]');
+        const setHeaders = (key: string): [string, string][] => {
+          const v = rt[key];
+          if (v === undefined) return [];
+          if (!isTable(v)) fail([...rp, key], `must be a table of name = "value", got ${show(v)}`);
+          return Object.entries(v as Record<string, unknown>).map(([name, value]): [string, string] => {
+            if (!TCHAR.test(name)) fail([...rp, key, name], 'is not a valid field name');
+            if (FRAMING.has(name.toLowerCase())) fail([...rp, key, name], 'is a framing or hop-by-hop field, which the proxy sets itself');
+            if (typeof value !== 'string' || /[\r\n\0]/.test(value) || /[^\u0000-\u00ff]/.test(value)) fail([...rp, key, name], `must be a string without CR, LF, NUL or characters above U+00FF, got ${show(value)}`);
+            return [name, value as string];
+          });
+        };
+        const removeHeaders = (key: string): string[] => {
+          const v = rt[key];
+          if (v === undefined) return [];
+          if (!Array.isArray(v)) fail([...rp, key], `must be an array of field names, got ${show(v)}`);
+          return (v as unknown[]).map((name, j) => {
+            if (typeof name !== 'string' || !TCHAR.test(name)) fail([...rp, key, j], `must be a field name, got ${show(name)}`);
+            return (name as string).toLowerCase();
+          });
+        };
+        let response: RouteConfig['response'] = null;
+        if (rt.response !== undefined) {
+          const rs = table(rt.response, [...rp, 'response'], ['status', 'body', 'content_type']);
+          response = {
+            status: int(rs.status, [...rp, 'response', 'status'], 200, 599, 200),
+            body: rs.body === undefined ? '' : str(rs.body, [...rp, 'response', 'body']),
+            contentType: rs.content_type === undefined ? 'text/plain' : str(rs.content_type, [...rp, 'response', 'content_type']),
+          };
+          if (/[\r\n\0]/.test(response.contentType)) fail([...rp, 'response', 'content_type'], 'must not hold CR, LF or NUL');
+          if (rt.upstreams !== undefined) fail([...rp, 'upstreams'], 'a route has either upstreams or a response, not both');
+        }
+        const common = {
+          stripPrefix: bool(rt.strip_prefix, [...rp, 'strip_prefix'], false),
+          setRequestHeaders: setHeaders('set_request_headers'),
+          removeRequestHeaders: removeHeaders('remove_request_headers'),
+          setResponseHeaders: setHeaders('set_response_headers'),
+          removeResponseHeaders: removeHeaders('remove_response_headers'),
+          response,
+        };
+        if (response !== null) {
+          routes.push({ host, path, upstreams: [], balance: oneOf(rt.balance, [...rp, 'balance'], BALANCES, 'round_robin'), ...common });
+          return;
+        }
+        if (rt.upstreams === undefined) fail(rp, 'needs upstreams, as in [{ url = "http://127.0.0.1:9080" }], or a response');
         if (!Array.isArray(rt.upstreams) || rt.upstreams.length === 0) fail([...rp, 'upstreams'], `must be a non-empty array of { url, weight }, got ${show(rt.upstreams)}`);
         const ups = (rt.upstreams as unknown[]).map((u, j): HttpUpstreamConfig => {
           const up = table(u, [...rp, 'upstreams', j], ['url', 'weight']);
@@ -378,7 +440,7 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
           const addr = `${url!.hostname}:${port}`;
           return { url: `http://${url!.host}`, addr, endpoint: { kind: 'tcp', addr, host: h, port }, weight: int(up.weight, [...rp, 'upstreams', j, 'weight'], 1, 1000000, 1) };
         });
-        routes.push({ host, path, upstreams: ups, balance: oneOf(rt.balance, [...rp, 'balance'], BALANCES, 'round_robin') });
+        routes.push({ host, path, upstreams: ups, balance: oneOf(rt.balance, [...rp, 'balance'], BALANCES, 'round_robin'), ...common });
       });
     }
     const backoffMin = ms(s.backoff_min, [...p, 'backoff_min'], 1000, false);

@@ -65,8 +65,15 @@ function poolKey(r: RouteConfig): string {
 interface RouteEntry {
   path: string;
   host: string;
-  pool: UpstreamPool;
+  /** undefined for a route with a static response */
+  pool: UpstreamPool | undefined;
   urls: Map<Upstream, string>;
+  conf: RouteConfig;
+  /** The static response's body bytes and fields (made once per deploy). */
+  fixed: { body: Buffer; headers: Readonly<Record<string, string>> } | undefined;
+  /** Request fields the route drops or replaces (lower case); undefined when none. */
+  dropRequest: Set<string> | undefined;
+  dropResponse: Set<string> | undefined;
 }
 
 /** Host and path-prefix routing, precomputed per deploy: per host, its routes and the host-less ones, longest path first. */
@@ -191,6 +198,15 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     this.counts = old?.counts ?? { requests: 0, noRoute: 0, badGateway: 0, gatewayTimeout: 0, retired: 0 };
     const entries: RouteEntry[] = [];
     for (const r of conf.routes) {
+      const dropRequest = r.removeRequestHeaders.length + r.setRequestHeaders.length > 0 ? new Set([...r.removeRequestHeaders, ...r.setRequestHeaders.map(([n]) => n.toLowerCase())]) : undefined;
+      const dropResponse = r.removeResponseHeaders.length + r.setResponseHeaders.length > 0 ? new Set([...r.removeResponseHeaders, ...r.setResponseHeaders.map(([n]) => n.toLowerCase())]) : undefined;
+      if (r.response !== null) {
+        const headers: Record<string, string> = { 'content-type': r.response.contentType };
+        for (const [n, v] of r.setResponseHeaders) headers[n] = v;
+        const fixed = { body: Buffer.from(r.response.body), headers: Object.freeze(headers) };
+        entries.push({ path: r.path, host: r.host, pool: undefined, urls: new Map(), conf: r, fixed, dropRequest, dropResponse });
+        continue;
+      }
       const key = `${r.balance} ${poolKey(r)}`;
       let pool = this.pools.get(key);
       if (pool === undefined) {
@@ -200,7 +216,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       }
       const urls = new Map<Upstream, string>();
       for (const u of pool.balancer.upstreams) urls.set(u, r.upstreams.find((x) => x.addr === u.addr)!.url);
-      entries.push({ path: r.path, host: r.host, pool, urls });
+      entries.push({ path: r.path, host: r.host, pool, urls, conf: r, fixed: undefined, dropRequest, dropResponse });
     }
     this.router = new Router(entries);
     // The old chain's server, while its options stay: it switches to this chain at the commit (retire()).
@@ -279,12 +295,21 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       this.counts.noRoute++;
       return res.writeHead(404, TEXT).end('no route\n');
     }
-    const headers = this.#requestHeaders(req, hostField);
+    if (route.fixed !== undefined) {
+      return res.writeHead(route.conf.response!.status, route.fixed.headers).end(route.fixed.body);
+    }
+    const headers = this.#requestHeaders(req, hostField, route);
+    let upPath = u.pathname;
+    if (route.conf.stripPrefix) {
+      upPath = upPath.slice(route.path.length);
+      if (!upPath.startsWith('/')) upPath = '/' + upPath;
+    }
+    const upTarget = upPath + u.search;
     const hasBody = req.body.length !== 0;
     const upgrade = hasBody ? null : req.headers.get('upgrade');
     if (upgrade !== null && connectionTokens(req.headers.get('connection'))?.has('upgrade')) {
       const proto = upgrade.split(',')[0]!.trim();
-      if (TOKEN.test(proto)) return this.#upgrade(req, res, route, u, proto, headers);
+      if (TOKEN.test(proto)) return this.#upgrade(req, res, route, upTarget, proto, headers);
     }
     let bodyError: unknown;
     let bodyStarted = false;
@@ -304,13 +329,13 @@ export class HttpProxy implements Service<Conn, ConnResult> {
           }
         })()
       : null;
-    const pool = route.pool;
+    const pool = route.pool!;
     const order = pool.balancer.order(Date.now());
     const tries = Math.min(order.length, 3);
     let lastError: unknown;
     for (let i = 0; i < tries; i++) {
       const up = order[i]!;
-      const url = route.urls.get(up)! + u.pathname + u.search;
+      const url = route.urls.get(up)! + upTarget;
       up.active++;
       let ures;
       try {
@@ -329,7 +354,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       }
       if (pool.balancer.succeeded(up, Date.now())) log('info', 'upstream_up', { server: this.conf.name, upstream: up.addr });
       try {
-        await this.#relayResponse(req, ures, res);
+        await this.#relayResponse(req, ures, res, route);
       } finally {
         up.active--;
       }
@@ -344,8 +369,8 @@ export class HttpProxy implements Service<Conn, ConnResult> {
    * (an end of stream on one side shuts down the other's write half). Any other answer is relayed as an
    * ordinary response.
    */
-  async #upgrade(req: ServerRequest, res: ServerResponse, route: RouteEntry, u: URL, proto: string, headers: [string, string][]): Promise<void> {
-    const pool = route.pool;
+  async #upgrade(req: ServerRequest, res: ServerResponse, route: RouteEntry, target: string, proto: string, headers: [string, string][]): Promise<void> {
+    const pool = route.pool!;
     const order = pool.balancer.order(Date.now());
     let ures: Awaited<ReturnType<HttpClient['request']>> | undefined;
     let lastError: unknown;
@@ -353,7 +378,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       const up = order[i]!;
       try {
         pool.requests++;
-        ures = await pool.client.request(route.urls.get(up)! + u.pathname + u.search, { method: req.method, headers, upgrade: proto });
+        ures = await pool.client.request(route.urls.get(up)! + target, { method: req.method, headers, upgrade: proto });
         if (pool.balancer.succeeded(up, Date.now())) log('info', 'upstream_up', { server: this.conf.name, upstream: up.addr });
       } catch (e) {
         lastError = e;
@@ -366,7 +391,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     const upstream = ures.stream;
     if (ures.status !== 101 || upstream === undefined) {
       if (upstream !== undefined) await upstream.close();
-      return this.#relayResponse(req, ures, res);
+      return this.#relayResponse(req, ures, res, route);
     }
     let client: SocketStream | undefined;
     try {
@@ -377,8 +402,10 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       for (const [name, value] of ures.headers) {
         const lower = name.toLowerCase();
         if (lower !== 'upgrade' && (HOP.has(lower) || named?.has(lower))) continue;
+        if (route.dropResponse?.has(lower)) continue;
         head += `${name}: ${value}\r\n`;
       }
+      for (const [name, value] of route.conf.setResponseHeaders) head += `${name}: ${value}\r\n`;
       head += 'Connection: Upgrade\r\n\r\n';
       await client.writeAll(Buffer.from(head, 'latin1'));
       if (ures.head !== undefined && ures.head.length > 0) await client.writeAll(ures.head);
@@ -407,7 +434,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
   }
 
   /** The request's fields minus hop-by-hop ones (and those Connection names), plus Forwarded / X-Forwarded-*. */
-  #requestHeaders(req: ServerRequest, hostField: string | null): [string, string][] {
+  #requestHeaders(req: ServerRequest, hostField: string | null, route: RouteEntry): [string, string][] {
     const named = connectionTokens(req.headers.get('connection'));
     const out: [string, string][] = [];
     const bodyless = req.body.length === 0;
@@ -415,8 +442,10 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       const lower = name.toLowerCase();
       if (HOP.has(lower) || REQUEST_ONLY.has(lower) || named?.has(lower)) continue;
       if (bodyless && lower === 'content-length') continue; // the client sends Content-Length: 0 where it belongs
+      if (route.dropRequest?.has(lower)) continue;
       out.push([name, value]);
     }
+    for (const h of route.conf.setRequestHeaders) out.push(h);
     const fwdFor = req.headers.get('x-forwarded-for');
     const fwd = req.headers.get('forwarded');
     if (this.conf.forwarded) {
@@ -445,14 +474,15 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     return out;
   }
 
-  async #relayResponse(req: ServerRequest, ures: Awaited<ReturnType<HttpClient['request']>>, res: ServerResponse): Promise<void> {
+  async #relayResponse(req: ServerRequest, ures: Awaited<ReturnType<HttpClient['request']>>, res: ServerResponse, route: RouteEntry): Promise<void> {
     const named = connectionTokens(ures.headers.get('connection'));
     const headers: [string, string][] = [];
     for (const [name, value] of ures.headers) {
       const lower = name.toLowerCase();
-      if (HOP.has(lower) || named?.has(lower)) continue;
+      if (HOP.has(lower) || named?.has(lower) || route.dropResponse?.has(lower)) continue;
       headers.push([name, value]);
     }
+    for (const h of route.conf.setResponseHeaders) headers.push(h);
     res.writeHead(ures.status, headers);
     if (ures.body.length === 0 || req.method === 'HEAD' || ures.status === 204 || ures.status === 304) {
       if (!ures.body.done) ures.close();
