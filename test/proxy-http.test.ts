@@ -340,16 +340,19 @@ proxyTest('http: a smuggling attempt (Content-Length with Transfer-Encoding) is 
 });
 
 proxyTest('http: a reload that keeps a route\'s upstream set keeps its pooled connections', async (t) => {
-  const up = await httpUpstream((req, res) => res.end(`ok ${req.url}`));
+  // Long keep-alive on both ends: on a loaded machine a reload can take seconds, and an idle pooled
+  // connection that expires meanwhile would be replaced for a reason unrelated to the reload.
+  const up = await httpUpstream((req, res) => res.end(`ok ${req.url}`), { keepAliveTimeout: 120_000 });
   const other = await httpUpstream((req, res) => res.end(`other ${req.url}`));
   const d = tempDir();
   const port = await freePort();
-  const file = httpConfig(d, port, route('/', [up.url]));
+  const KEEP = 'upstream_keepalive = "60s"';
+  const file = httpConfig(d, port, route('/', [up.url]), KEEP);
   try {
     await withProxy(t, file, async (p) => {
       for (let i = 0; i < 5; i++) t.is((await get(port, `/${i}`)).body.toString(), `ok /${i}`);
       t.is(up.connections, 1);
-      httpConfig(d, port, route('/', [up.url]) + route('/other/', [other.url]));
+      httpConfig(d, port, route('/', [up.url]) + route('/other/', [other.url]), KEEP);
       p.child.kill('SIGHUP');
       await p.waitFor('reloaded', 20000, (l) => l.generation === 2);
       for (let i = 0; i < 5; i++) t.is((await get(port, `/${i}`)).body.toString(), `ok /${i}`);
