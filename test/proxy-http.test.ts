@@ -486,3 +486,32 @@ proxyTest('http: per-route layers: strip prefix, header set/remove both ways, a 
     d.cleanup();
   }
 });
+
+proxyTest('http: weighted balance over a route\'s upstreams; a refused connect falls over to the next upstream', async (t) => {
+  const a = await httpUpstream((_req, res) => res.end('A'));
+  const b = await httpUpstream((_req, res) => res.end('B'));
+  const dead = await freePort();
+  const d = tempDir();
+  const port = await freePort();
+  const routes =
+    `[[servers.web.routes]]\npath = "/w/"\nbalance = "weighted"\nupstreams = [{ url = "${a.url}", weight = 2 }, { url = "${b.url}", weight = 1 }]\n` +
+    `[[servers.web.routes]]\npath = "/f/"\nupstreams = [{ url = "http://127.0.0.1:${dead}" }, { url = "${a.url}" }]\n`;
+  try {
+    await withProxy(t, httpConfig(d, port, routes), async (p) => {
+      const seen: string[] = [];
+      for (let i = 0; i < 9; i++) seen.push((await get(port, '/w/x')).body.toString());
+      t.is(seen.filter((x) => x === 'A').length, 6, seen.join(''));
+      t.is(seen.filter((x) => x === 'B').length, 3, seen.join(''));
+      for (let i = 0; i < 4; i++) {
+        const r = await get(port, '/f/x');
+        t.is(`${r.status} ${r.body}`, '200 A');
+      }
+      const down = await p.waitFor('upstream_down', 5000);
+      t.is(down.upstream, `127.0.0.1:${dead}`);
+    });
+  } finally {
+    await a.close();
+    await b.close();
+    d.cleanup();
+  }
+});
