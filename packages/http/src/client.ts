@@ -425,7 +425,9 @@ export class HttpClient {
       } catch (e) {
         await conn.destroy();
         const code = (e as { code?: string }).code;
-        const dead = code === 'ECONNRESET' || code === 'EPIPE' || (e as { noResponse?: boolean }).noResponse === true;
+        // ERR_RINGIO_CLOSED: the pooled socket was closed under the request (its idle watch saw the
+        // server's close as the request took it): as dead as a reset.
+        const dead = code === 'ECONNRESET' || code === 'EPIPE' || (code === 'ERR_RINGIO_CLOSED' && !this._closed) || (e as { noResponse?: boolean }).noResponse === true;
         if (reused && dead && replayable && !fresh && conn.aborted === undefined) {
           fresh = true;
           continue;
