@@ -65,7 +65,10 @@ const PHASE_HEAD = 2;
 const PHASE_BODY = 3;
 const PHASE_SEND = 4;
 
-/** A response. Its body must be read (or close() called) to free the connection. */
+/**
+ * A response. Its body must be read to its end (the read() that returns null) or close() called to free
+ * the connection: until then the last piece read may still point into the connection's buffer.
+ */
 export class ClientResponse extends WithBody {
   readonly status: number;
   readonly statusText: string;
@@ -95,7 +98,9 @@ export class ClientResponse extends WithBody {
   async close(): Promise<void> {
     const c = this._conn;
     this._conn = undefined;
-    if (c !== undefined && !this.body.done) await c.destroy();
+    if (c === undefined) return;
+    if (!this.body.done) await c.destroy();
+    else this.body._release(); // the last piece was read: the connection may go back to its pool
   }
 }
 

@@ -490,11 +490,8 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     }
     try {
       for (;;) {
-        let piece = await ures.body.read();
+        const piece = await ures.body.read();
         if (piece === null) break;
-        // The last piece: its connection went back to the pool as it was returned, and the next request
-        // on it reads into the same buffer. Copy it (once per response) before it is written.
-        if (ures.body.done) piece = Buffer.from(piece);
         await res.write(piece); // resolves once the kernel took it (or it was copied): then the next read
       }
     } catch (e) {
