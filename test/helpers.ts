@@ -25,7 +25,7 @@ export const unavailable: string | null = await (async () => {
 /** Runs fn on a runtime with the driver under test. */
 export function rt<T>(
   fn: (ctx: RuntimeContext) => T | PromiseLike<T>,
-  opts: Omit<StartOptions, 'threads'> & { threads?: 1 } = {},
+  opts: Omit<StartOptions, 'threads'> = {},
 ): Promise<Awaited<T>> {
   return start(fn, { driver: DRIVER, ...opts });
 }

@@ -96,8 +96,13 @@ export class SocketDuplex extends Duplex {
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  /** @internal Use toDuplex(). */
-  constructor(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }) {
+  /** @internal How toDuplex() makes one. */
+  static _create(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }): SocketDuplex {
+    return new SocketDuplex(source, readSize, opts);
+  }
+
+  /** Use toDuplex(). */
+  private constructor(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }) {
     super({
       allowHalfOpen: opts.allowHalfOpen,
       highWaterMark: opts.highWaterMark,
@@ -428,5 +433,5 @@ export function toDuplex(stream: DuplexSource, opts: ToDuplexOptions = {}): Sock
   const allowHalfOpen = opts.allowHalfOpen ?? true;
   if (typeof allowHalfOpen !== 'boolean') throw new TypeError('allowHalfOpen must be a boolean');
   currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
-  return new SocketDuplex(stream, readSize, { highWaterMark: hwm, allowHalfOpen });
+  return SocketDuplex._create(stream, readSize, { highWaterMark: hwm, allowHalfOpen });
 }

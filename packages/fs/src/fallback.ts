@@ -4,10 +4,10 @@
  * with the same result and errors. The epoll driver runs every file op on its own pool and never needs this.
  */
 import { ftruncate as nodeFtruncate, mkdir as nodeMkdir, rename as nodeRename, rmdir as nodeRmdir, symlink as nodeSymlink, unlink as nodeUnlink } from 'node:fs';
-import { driverName, hasFeature } from '@ringio/runtime';
+import { driverName, hasFeature, type OptionalOp } from '@ringio/runtime';
 
 /** True when the driver can run IORING_OP_<name> (always true on epoll: its pool runs the syscall). */
-export function hasOp(name: string): boolean {
+export function hasOp(name: OptionalOp): boolean {
   return driverName() !== 'uring' || hasFeature(`op:${name}`);
 }
 

@@ -36,8 +36,28 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_TOO_MANY_PRIMITIVES: 'too many live channels, oneshots and watches for the process',
 };
 
-export class RingioError extends Error {
+/** The fields that ringio's errors may carry besides `code`, depending on where they come from. */
+export interface ErrorFields {
+  /** The rented buffer (or buffers, for readv/writev) an op gives back with its error. */
+  buf?: Uint8Array | Uint8Array[];
+  /** Bytes already transferred (ERR_RINGIO_UNEXPECTED_EOF from readExact and friends). */
+  n?: number;
+  /** The file a file op was about (@ringio/fs). */
+  path?: string;
+  /** The second path of rename and symlink (@ringio/fs). */
+  dest?: string;
+}
+
+/**
+ * A runtime condition, with a stable `code` (ERR_RINGIO_*). Errors that crossed threads are rebuilt as
+ * RingioErrors too when their code is one of these.
+ */
+export class RingioError extends Error implements ErrorFields {
   readonly code: RingioErrorCode;
+  buf?: Uint8Array | Uint8Array[];
+  n?: number;
+  path?: string;
+  dest?: string;
   constructor(code: RingioErrorCode, message?: string, props?: Record<string, unknown>) {
     super(message ?? MESSAGES[code]);
     this.code = code;
@@ -53,7 +73,8 @@ export function ringioError(code: RingioErrorCode, message?: string, props?: Rec
 /** An AbortError as Node makes them: `name` 'AbortError', `code` 'ABORT_ERR', with the signal's reason as cause. */
 export class AbortError extends Error {
   readonly code = 'ABORT_ERR';
-  buf?: unknown;
+  /** The rented buffer of the aborted op, if it had one. */
+  buf?: Uint8Array | Uint8Array[];
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'AbortError';
@@ -62,32 +83,68 @@ export class AbortError extends Error {
 
 export function abortError(signal?: AbortSignal, buf?: unknown): AbortError {
   const e = new AbortError(undefined, signal?.reason !== undefined ? { cause: signal.reason } : undefined);
-  if (buf !== undefined) e.buf = buf;
+  if (buf !== undefined) e.buf = buf as Uint8Array;
   return e;
 }
 
-export interface ErrnoError extends Error {
+/**
+ * A kernel failure, shaped like Node's system errors: `code` ('ECONNRESET', 'ENOENT', ...), `errno`
+ * (negative), `syscall`, and where it applies `buf`, `path`, `dest`. `instanceof ErrnoError` is true for
+ * every error of that shape, not only the ones ringio made: node:fs's own errors (the fallbacks of
+ * @ringio/fs), the addon's, and errors rebuilt after crossing threads.
+ */
+export class ErrnoError extends Error implements ErrorFields {
   code: string;
   errno: number;
   syscall: string;
-  buf?: unknown;
+  buf?: Uint8Array | Uint8Array[];
+  n?: number;
   path?: string;
+  dest?: string;
+
+  constructor(res: number, syscall: string, props?: Record<string, unknown>) {
+    let code: string;
+    try {
+      code = getSystemErrorName(res);
+    } catch {
+      code = 'E' + -res;
+    }
+    super(`${syscall} ${code}`);
+    this.name = 'Error';
+    this.code = code;
+    this.errno = res;
+    this.syscall = syscall;
+    if (props) Object.assign(this, props);
+  }
+
+  static override [Symbol.hasInstance](v: unknown): v is ErrnoError {
+    return (
+      v instanceof Error &&
+      typeof (v as ErrnoError).code === 'string' &&
+      typeof (v as ErrnoError).errno === 'number' &&
+      typeof (v as ErrnoError).syscall === 'string'
+    );
+  }
 }
 
 /** An error for a negative kernel result, shaped like Node's system errors. */
 export function errnoError(res: number, syscall: string, props?: Record<string, unknown>): ErrnoError {
-  let code: string;
-  try {
-    code = getSystemErrorName(res);
-  } catch {
-    code = 'E' + -res;
-  }
-  const e = new Error(`${syscall} ${code}`) as ErrnoError;
-  e.code = code;
-  e.errno = res;
-  e.syscall = syscall;
-  if (props) Object.assign(e, props);
-  return e;
+  return new ErrnoError(res, syscall, props);
+}
+
+/** True for an ErrnoError (optionally with this `code`): a guard that narrows `unknown` in a catch. */
+export function isErrnoError(e: unknown, code?: string): e is ErrnoError {
+  return e instanceof ErrnoError && (code === undefined || e.code === code);
+}
+
+/** True for a RingioError (optionally with this `code`): a guard that narrows `unknown` in a catch. */
+export function isRingioError<C extends RingioErrorCode = RingioErrorCode>(e: unknown, code?: C): e is RingioError & { readonly code: C } {
+  return e instanceof RingioError && (code === undefined || e.code === code);
+}
+
+/** Whether `code` is one of ringio's ERR_RINGIO_* codes. */
+export function isRingioErrorCode(code: unknown): code is RingioErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(MESSAGES, code);
 }
 
 /** Negative errno values the runtime itself looks at. */

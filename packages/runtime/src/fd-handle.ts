@@ -10,6 +10,11 @@ import { OpAble, type OpOwner } from './op.js';
 import { CloseOp } from './ops/close.js';
 import { cancelOp, submit } from './runtime.js';
 
+/**
+ * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the
+ * ops in flight on the fd, and close() cancels them, waits for the kernel's answers, then closes the
+ * fd. After close() every call rejects ERR_RINGIO_CLOSED at once. Extend it to wrap an fd of your own.
+ */
 export class FdHandle implements OpOwner {
   #fd: number;
   #closing: Promise<void> | undefined;
@@ -18,8 +23,8 @@ export class FdHandle implements OpOwner {
   /** Resolves close() once the last op in flight has settled. */
   #drained: (() => void) | undefined;
 
-  /** @internal Takes ownership of a non-blocking socket fd. */
-  constructor(fd: number) {
+  /** Takes ownership of a non-blocking fd (for subclasses: a socket, a file, a pipe end). */
+  protected constructor(fd: number) {
     this.#fd = fd;
   }
 
@@ -32,7 +37,7 @@ export class FdHandle implements OpOwner {
     return this.#closing !== undefined;
   }
 
-  /** @internal Submits an op on this socket, tracked for close(). */
+  /** For subclasses: submits an op on this fd, tracked for close(). */
   protected run<T>(op: OpAble<T>, signal: AbortSignal | undefined): Promise<T> {
     if (this.#closing !== undefined) return Promise.reject(this.closedError(op.payload()));
     const p = submit(op, signal === undefined ? undefined : { signal });
@@ -44,7 +49,7 @@ export class FdHandle implements OpOwner {
     return p;
   }
 
-  /** @internal Called by the runtime just before an op of this socket settles. */
+  /** The OpOwner hook: called by the runtime just before an op of this fd settles. */
   opSettled(op: OpAble<unknown>): void {
     const list = this.#inflight;
     const i = op._ownerIndex;
@@ -58,7 +63,7 @@ export class FdHandle implements OpOwner {
     if (list.length === 0 && this.#drained !== undefined) this.#drained();
   }
 
-  /** @internal The raw fd for building ops; throws ERR_RINGIO_CLOSED (with buf) once closed. */
+  /** For subclasses: the raw fd for building ops; throws ERR_RINGIO_CLOSED (with buf) once closed. */
   protected openFd(buf?: unknown): number {
     if (this.#closing !== undefined) throw this.closedError(buf);
     return this.#fd;

@@ -14,7 +14,11 @@ export {
   submit,
   cancelOp,
   currentRuntime,
+  type Runtime,
   type StartOptions,
+  type Feature,
+  type OptionalOp,
+  type TimeoutWork,
   type RuntimeContext,
   type RuntimeStats,
   type MissedTick,
@@ -24,7 +28,8 @@ export { channel, Channel, type SendOptions, type RecvOptions } from './threads/
 export { oneshot, Oneshot } from './threads/oneshot.js';
 export { watch, Watch } from './threads/watch.js';
 export { spawnBlocking, type BlockingOptions } from './threads/blocking.js';
-export { shareable, fromShareable } from './threads/share.js';
+export type { Cloned } from './threads/cloned.js';
+export { shareable, fromShareable, type Shareable } from './threads/share.js';
 export type { ModuleSpec } from './threads/group.js';
 export { OpAble, OpFlags, OpState, SqeWriter, checkBuffer, checkFd, checkPosition, checkRange } from './op.js';
 export type { Interest, Direction, OpOwner } from './op.js';
@@ -38,6 +43,17 @@ export { CancelOp } from './ops/cancel.js';
 export { sys } from './sys.js';
 export { FdHandle } from './fd-handle.js';
 export { nop, read, write, poll, close, pipe, eventfd, closeSync, type IoOptions } from './fd.js';
-export { RingioError, AbortError, abortError, errnoError, ringioError, type RingioErrorCode, type ErrnoError } from './errors.js';
+export {
+  RingioError,
+  AbortError,
+  ErrnoError,
+  abortError,
+  errnoError,
+  ringioError,
+  isErrnoError,
+  isRingioError,
+  type RingioErrorCode,
+  type ErrorFields,
+} from './errors.js';
 export { IORING_OP, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_FSYNC_DATASYNC } from './driver/layout.js';
 export { ECANCELED, ETIME } from './errors.js';

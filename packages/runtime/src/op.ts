@@ -68,8 +68,13 @@ export class SqeWriter {
    */
   regs: (Uint8Array | number)[];
 
-  /** @internal */
-  constructor(i32: Int32Array, bufs: Uint8Array[], regs: (Uint8Array | number)[]) {
+  /** @internal How the driver makes its writer. */
+  static _create(i32: Int32Array, bufs: Uint8Array[], regs: (Uint8Array | number)[]): SqeWriter {
+    return new SqeWriter(i32, bufs, regs);
+  }
+
+  /** The driver makes the one SqeWriter; ops get it as uringOp's argument. */
+  private constructor(i32: Int32Array, bufs: Uint8Array[], regs: (Uint8Array | number)[]) {
     this.i32 = i32;
     this.bufs = bufs;
     this.regs = regs;
@@ -212,16 +217,18 @@ export class SqeWriter {
 
 /**
  * The base of every op. Subclasses set `name` (the syscall named in errors) and implement `uringOp`
- * and `complete`; they override `legacyInterest` / `legacyCall` where the epoll path differs.
+ * and `complete`; they override `legacyInterest` / `legacyCall` where the epoll path differs. `T` is
+ * what `complete` returns, so what `submit(op)` resolves with (`unknown` when not given).
  */
-export abstract class OpAble<T> {
+export abstract class OpAble<T = unknown> {
   /** The syscall named in errors (`read`, `accept`, ...). */
   abstract get name(): string;
   /** OpFlags bits. */
   readonly flags: number = OpFlags.None;
 
   /** @internal */ _state: OpState = OpState.Idle;
-  /** @internal */ _slot = -1;
+  /** The op's slot in the runtime's op table while it is in flight (-1 otherwise): what CancelOp takes. */
+  _slot = -1;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- keeps OpAble<T> assignable to OpAble<unknown>
   /** @internal */ _resolve: ((v: any) => void) | undefined = undefined;
   /** @internal */ _reject: ((e: unknown) => void) | undefined = undefined;

@@ -31,18 +31,29 @@ import {
 } from './threads/group.js';
 import { native } from './addon.js';
 
-export interface StartOptions {
+/**
+ * The options of `start(main, opts)`. `S` is the type of `shared`, which `main` receives as
+ * `ctx.shared` (inferred from the `shared` you pass).
+ */
+export interface StartOptions<S = unknown> {
   /** 'uring', 'epoll' or 'auto' (default: $RINGIO_DRIVER, else 'auto'). */
   driver?: DriverKind;
-  /** io_uring submission queue size, 1..32768 (default 1024). */
+  /** io_uring submission queue size, 1..32768 (default 1024). The completion queue is 4× that. */
   entries?: number;
-  /** Threads to run main on: a number, or 'auto' (os.availableParallelism()). Default 1. */
+  /**
+   * Threads to run main on: an integer 1..1024, or 'auto' (os.availableParallelism()). Not given: one
+   * thread, and start() resolves with main's value. Given (even 1): start() resolves with the array of
+   * every thread's value, in threadId order.
+   */
   threads?: number | 'auto';
   /** Pin thread i to a CPU: true cycles through the CPUs this thread may use; or a list. Default off. */
   pin?: boolean | number[];
-  /** Handed to every thread as ctx.shared: structured-cloneable data plus channels, oneshots, watches. */
-  shared?: unknown;
-  /** Worker threads for spawnBlocking, per runtime (default os.availableParallelism()). */
+  /**
+   * Handed to every thread as ctx.shared: the object itself on the calling thread; on the others a
+   * structured clone, with the channels, oneshots and watches in it revived as this thread's handles.
+   */
+  shared?: S;
+  /** Worker threads for spawnBlocking, per runtime, 1..1024 (default os.availableParallelism()). */
   blockingThreads?: number;
   /** After an error, how long a thread may take to stop before it is terminated (ms, default 5000). */
   shutdownTimeout?: number;
@@ -52,30 +63,87 @@ export interface StartOptions {
   budget?: number;
 }
 
-export interface RuntimeContext {
-  threadId: number;
-  threads: number;
-  /** start()'s `shared`, with this thread's handles of the primitives in it. */
-  shared: unknown;
-  /** Aborted when the runtime starts shutting down. */
-  signal: AbortSignal;
+/** What `main` receives: `start(main, opts)` calls `main(ctx)` on each thread. */
+export interface RuntimeContext<S = unknown> {
+  /** This thread's index: 0 on the thread that called start(), 1..threads − 1 on the workers. */
+  readonly threadId: number;
+  /** How many threads run main (1 unless the `threads` option says otherwise). */
+  readonly threads: number;
+  /**
+   * start()'s `shared` option: the object itself on thread 0; on other threads a structured clone in
+   * which channels, oneshots and watches are this thread's handles (class instances arrive as plain
+   * objects). `undefined` when `shared` was not given.
+   */
+  readonly shared: S;
+  /**
+   * Aborted when this runtime starts shutting down (main settled), or when another thread of the
+   * group failed; its reason is a RingioError ERR_RINGIO_CLOSED. Pass it to long waits.
+   */
+  readonly signal: AbortSignal;
 }
 
+/** Optional io_uring opcodes the kernel may have; `hasFeature('op:NAME')` says whether it does. */
+export type OptionalOp =
+  | 'SEND_ZC'
+  | 'MSG_RING'
+  | 'SOCKET'
+  | 'SPLICE'
+  | 'STATX'
+  | 'OPENAT'
+  | 'SHUTDOWN'
+  | 'RECV'
+  | 'SEND'
+  | 'ACCEPT'
+  | 'CONNECT'
+  | 'FSYNC'
+  | 'FALLOCATE'
+  | 'UNLINKAT'
+  | 'RENAMEAT'
+  | 'MKDIRAT'
+  | 'SYMLINKAT'
+  | 'FTRUNCATE';
+
+/**
+ * What `stats().features` may list: io_uring setup flags in use, kernel features, a registered ring
+ * fd, the optional opcodes present (`op:NAME`); on epoll, `EPOLLET` and `TIMERFD`.
+ */
+export type Feature =
+  | 'SINGLE_ISSUER'
+  | 'DEFER_TASKRUN'
+  | 'COOP_TASKRUN'
+  | 'TASKRUN_FLAG'
+  | 'SUBMIT_ALL'
+  | 'EXT_ARG'
+  | 'NODROP'
+  | 'FAST_POLL'
+  | 'REGISTERED_RING_FD'
+  | 'EPOLLET'
+  | 'TIMERFD'
+  | `op:${OptionalOp}`;
+
+/** `stats()`: figures and driver facts of this thread's runtime, a snapshot (a new object each call). */
 export interface RuntimeStats {
+  /** The driver in use: 'uring' (io_uring) or 'epoll'. */
   driver: 'uring' | 'epoll';
   /** Why 'auto' chose epoll, or null. */
   fallbackReason: string | null;
   /** The ring's submission queue size (0 on epoll). */
   entries: number;
   /** Setup flags and kernel features in use, and optional opcodes the kernel has (`op:SEND_ZC`, ...). */
-  features: string[];
+  features: Feature[];
+  /** The kernel release (uname -r). */
   kernel: string;
+  /** Ops submitted and not yet finally completed (cancelled ones included until the kernel answers). */
   opsInFlight: number;
+  /** Tasks and wake-ups waiting in the run queue. */
   tasksQueued: number;
+  /** Pending sleeps (sleep, timeout, interval). */
   timers: number;
   /** io_uring_enter calls (epoll_wait calls on epoll) so far. */
   enters: number;
+  /** Completions processed so far. */
   completions: number;
+  /** Ops submitted so far. */
   submitted: number;
   /** Times Node's loop woke the runtime because the kernel had finished work. */
   wakeups: number;
@@ -94,6 +162,10 @@ export interface RuntimeStats {
 
 let current: Runtime | undefined;
 
+/**
+ * This thread's runtime, as `currentRuntime()` returns it: made by `start()`, one per thread. Its
+ * public surface for users is `signal`, `isClosing` and `stats()`; the rest serves the packages.
+ */
 export class Runtime implements TaskHost, Turn {
   readonly driver: Driver;
   readonly executor: Executor;
@@ -136,10 +208,12 @@ export class Runtime implements TaskHost, Turn {
     this.timers = new Timers(this.driver);
   }
 
+  /** The same signal as ctx.signal: aborted when this runtime starts shutting down. */
   get signal(): AbortSignal {
     return this.shutdownCtl.signal;
   }
 
+  /** True from the moment shutdown begins. */
   get isClosing(): boolean {
     return this.closing;
   }
@@ -170,7 +244,7 @@ export class Runtime implements TaskHost, Turn {
   };
 
   spawn<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>): JoinHandle<Awaited<T>> {
-    const h = new JoinHandle(fn as (signal: AbortSignal) => Awaited<T>, this);
+    const h = JoinHandle._create(fn as (signal: AbortSignal) => Awaited<T>, this);
     if (this.closing) {
       h.shutdown(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down'));
       return h;
@@ -213,7 +287,7 @@ export class Runtime implements TaskHost, Turn {
       driver: info.driver,
       fallbackReason: info.fallbackReason,
       entries: info.entries,
-      features: [...info.features],
+      features: [...info.features] as Feature[],
       kernel: info.kernel,
       opsInFlight: this.driver.live,
       tasksQueued: this.executor.length,
@@ -283,18 +357,24 @@ function checkThreads(threads: unknown): number {
  * threads/group.ts for how workers find main). Each runtime lives until its main settles; then
  * everything still in flight is cancelled and drained before that thread's part settles.
  */
-export function start<T>(
-  main: (ctx: RuntimeContext) => T | PromiseLike<T>,
-  opts?: Omit<StartOptions, 'threads'> & { threads?: 1 },
+export function start<T, S = undefined>(
+  main: (ctx: RuntimeContext<S>) => T | PromiseLike<T>,
+  opts?: StartOptions<S> & { threads?: undefined },
 ): Promise<Awaited<T>>;
-export function start<T>(
-  main: (ctx: RuntimeContext) => T | PromiseLike<T>,
-  opts: StartOptions,
+export function start<T, S = undefined>(
+  main: (ctx: RuntimeContext<S>) => T | PromiseLike<T>,
+  opts: StartOptions<S> & { threads: number | 'auto' },
+): Promise<Awaited<T>[]>;
+export function start<T, S = undefined>(
+  main: (ctx: RuntimeContext<S>) => T | PromiseLike<T>,
+  opts: StartOptions<S>,
 ): Promise<Awaited<T> | Awaited<T>[]>;
+export function start(main: ModuleSpec, opts?: StartOptions & { threads?: undefined }): Promise<unknown>;
+export function start(main: ModuleSpec, opts: StartOptions & { threads: number | 'auto' }): Promise<unknown[]>;
 export function start(main: ModuleSpec, opts?: StartOptions): Promise<unknown>;
 export function start<T>(
-  main: ((ctx: RuntimeContext) => T | PromiseLike<T>) | ModuleSpec,
-  opts: StartOptions = {},
+  main: ((ctx: RuntimeContext<unknown>) => T | PromiseLike<T>) | ModuleSpec,
+  opts: StartOptions<unknown> = {},
 ): Promise<unknown> {
   // The place start() was called from decides which module worker threads load; take it first.
   const site = callerSite();
@@ -306,8 +386,8 @@ export function start<T>(
 }
 
 function startChecked<T>(
-  main: ((ctx: RuntimeContext) => T | PromiseLike<T>) | ModuleSpec,
-  opts: StartOptions,
+  main: ((ctx: RuntimeContext<unknown>) => T | PromiseLike<T>) | ModuleSpec,
+  opts: StartOptions<unknown>,
   site: ReturnType<typeof callerSite>,
 ): Promise<unknown> {
   if (typeof main !== 'function' && !isModuleSpec(main)) {
@@ -360,12 +440,12 @@ function startChecked<T>(
     cpu: pins?.[i] ?? -1,
   }));
   if (threads === 1) {
-    if (typeof main !== 'function') {
-      return loadExport(checkModuleSpec(main, 'start')).then((fn) =>
-        runThread(fn as never, { threadId: 0, threads: 1, shared: opts.shared }, configs[0]!, () => {}, opts.onTaskError),
-      );
-    }
-    return runThread(main as never, { threadId: 0, threads: 1, shared: opts.shared }, configs[0]!, () => {}, opts.onTaskError);
+    // One thread, on this one. With `threads` given (1, or 'auto' on a one-CPU machine) the result is
+    // still an array, so its type never depends on the machine.
+    const one = (fn: (ctx: RuntimeContext<unknown>) => unknown): Promise<unknown> =>
+      runThread(fn, { threadId: 0, threads: 1, shared: opts.shared }, configs[0]!, () => {}, opts.onTaskError);
+    const run = typeof main !== 'function' ? loadExport(checkModuleSpec(main, 'start')).then((fn) => one(fn as never)) : one(main);
+    return opts.threads === undefined ? run : run.then((v) => [v]);
   }
   return runGroup(main as never, site, threads, opts.shared, configs, shutdownTimeout, (fn, ctx, config, onRuntime) =>
     runThread(fn, ctx, config, onRuntime, opts.onTaskError),
@@ -374,7 +454,7 @@ function startChecked<T>(
 
 /** One thread's part: pin, make the runtime, run main, and tear the runtime down (rule 2). */
 export async function runThread(
-  main: (ctx: RuntimeContext) => unknown,
+  main: (ctx: RuntimeContext<unknown>) => unknown,
   ctx: { threadId: number; threads: number; shared: unknown },
   config: ThreadConfig,
   onRuntime: (requestShutdown: (reason?: unknown) => void) => void,
@@ -440,12 +520,20 @@ export function sleep(ms: number, opts?: { signal?: AbortSignal }): Promise<void
   }
 }
 
+/** What `timeout` runs: a promise (or any thenable, a JoinHandle too), or a function given an AbortSignal. */
+export type TimeoutWork<T> = PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T);
+
 /**
  * Settles like `work`, or rejects with ERR_RINGIO_TIMEOUT once `ms` pass first. When `work` is a
- * function it is called with an AbortSignal that is aborted on timeout, which cancels its ops.
+ * function it is called with an AbortSignal that is aborted on timeout, which cancels its ops. Both
+ * argument orders work: `timeout(work, ms)` and, as in tokio, `timeout(ms, work)`.
  */
-export function timeout<T>(work: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T), ms: number): Promise<T> {
+export function timeout<T>(work: TimeoutWork<T>, ms: number): Promise<T>;
+export function timeout<T>(ms: number, work: TimeoutWork<T>): Promise<T>;
+export function timeout<T>(a: TimeoutWork<T> | number, b: TimeoutWork<T> | number): Promise<T> {
   try {
+    // tokio's order, timeout(ms, work): a number first and a non-number second.
+    const [work, ms] = typeof a === 'number' && typeof b !== 'number' ? [b, a] : [a as TimeoutWork<T>, b as number];
     checkMs(ms);
     const rt = currentRuntime();
     const isFn = typeof work === 'function';
@@ -561,7 +649,7 @@ export function cancelOp(op: OpAble<unknown>, reason: 'abort' | 'closed' = 'abor
  * Whether this thread's driver has a feature from stats().features (`'op:SEND_ZC'`, `'DEFER_TASKRUN'`,
  * ...). Cheap: meant for hot paths, where stats() would build a whole object.
  */
-export function hasFeature(name: string): boolean {
+export function hasFeature(name: Feature): boolean {
   return currentRuntime().driver.features.has(name);
 }
 

@@ -7,7 +7,6 @@
  * task failed, unless somebody awaited the handle by then.
  */
 import { AbortError } from './errors.js';
-import type { Runnable } from './executor.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyHandle = JoinHandle<any>;
@@ -22,7 +21,15 @@ const RUNNING = 1;
 const OK = 2;
 const FAILED = 3;
 
-export class JoinHandle<T> implements PromiseLike<T>, Runnable {
+/**
+ * The handle of a task started by `spawn` (or `spawnBlocking`). Await it for the task's result, or
+ * `abort()` it. It works as a `Promise<T>` (`then`, `catch`, `finally`, and it can be stored where a
+ * `Promise<T>` is expected), but it is not one: an error nobody awaited is reported through
+ * `onTaskError` (else as an uncaught exception), not as an unhandled rejection.
+ *
+ * (It does not declare `implements Runnable`: run() is internal and left out of the declarations.)
+ */
+export class JoinHandle<T> implements Promise<T> {
   #fn: ((signal: AbortSignal) => T | PromiseLike<T>) | undefined;
   #host: TaskHost;
   #ctl: AbortController | undefined;
@@ -38,10 +45,20 @@ export class JoinHandle<T> implements PromiseLike<T>, Runnable {
   /** @internal Told when the handle is aborted (spawnBlocking cancels its pool job this way). */
   _onAbort: ((reason: unknown) => void) | undefined = undefined;
 
-  /** @internal */
-  constructor(fn: (signal: AbortSignal) => T | PromiseLike<T>, host: TaskHost) {
+  /** @internal Use spawn(). */
+  private constructor(fn: (signal: AbortSignal) => T | PromiseLike<T>, host: TaskHost) {
     this.#fn = fn;
     this.#host = host;
+  }
+
+  /** @internal How the runtime makes a task (the constructor is private: use spawn()). */
+  static _create<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, host: TaskHost): JoinHandle<T> {
+    return new JoinHandle(fn, host);
+  }
+
+  /** 'JoinHandle': what Object.prototype.toString shows, and what makes a JoinHandle a Promise<T> to TypeScript. */
+  get [Symbol.toStringTag](): string {
+    return 'JoinHandle';
   }
 
   /** True once the task has ended (returned, thrown, or was aborted before it started). */
@@ -75,15 +92,12 @@ export class JoinHandle<T> implements PromiseLike<T>, Runnable {
     if (fn === undefined) return;
     this.#fn = undefined;
     this.#status = RUNNING;
-    // Creating an AbortSignal costs microseconds, so a task gets one only if its function takes a parameter.
-    let signal: AbortSignal | undefined;
-    if (fn.length > 0) {
-      this.#ctl = new AbortController();
-      signal = this.#ctl.signal;
-    }
+    // Every task gets its signal, whether or not its function declares a parameter: a wrapper such as
+    // (...a) => f(...a) has length 0 and still passes it on.
+    this.#ctl = new AbortController();
     let r: T | PromiseLike<T>;
     try {
-      r = fn(signal as AbortSignal);
+      r = fn(this.#ctl.signal);
     } catch (e) {
       this.#settle(FAILED, e);
       return;

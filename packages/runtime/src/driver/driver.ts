@@ -109,7 +109,7 @@ export class Driver {
 
   constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string, setup?: string) {
     this.turn = turn;
-    this.writer = new SqeWriter(this.sq, this.bufs, this.regs);
+    this.writer = SqeWriter._create(this.sq, this.bufs, this.regs);
     try {
       this.info = native.ringio_driver_open(
         { driver: kind, entries, fault, setup },

@@ -123,6 +123,16 @@ export class Channel<T = unknown> extends SharedHandle {
     this.closeCell([SIDE_RECV, SIDE_SEND]);
   }
 
+  /** `using ch = channel()`: close() when the scope ends (it closes the primitive for every thread). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `await using`: the same as Symbol.dispose. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
   /** Yields every value until the channel is closed and drained (sent undefined values included). */
   async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
     for (;;) {

@@ -72,6 +72,16 @@ export class Oneshot<T = unknown> extends SharedHandle {
     this.closeCell([SIDE_RECV]);
   }
 
+  /** `using os = oneshot()`: close() when the scope ends (it closes the primitive for every thread). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `await using`: the same as Symbol.dispose. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
   private takeOnce(key: number): Popped | typeof EMPTY | typeof CLOSED | typeof USED {
     const c = this._cell;
     c.lock();

@@ -141,10 +141,20 @@ function handleFor(sab: SharedArrayBuffer): SharedHandle {
  * postMessage or workerData can carry, primitives included; the receiving thread calls
  * `fromShareable(received)` to get its own handles. start()'s `shared` does both for you.
  */
-export function shareable<T>(value: T): unknown {
-  return prepareShared(value);
+declare const SHAREABLE: unique symbol;
+
+/**
+ * What shareable(value) returns: plain data to send with postMessage or workerData (its shape is
+ * internal); fromShareable() on the receiving side gives back a `T`.
+ */
+export type Shareable<T> = { readonly [SHAREABLE]: T };
+
+export function shareable<T>(value: T): Shareable<T> {
+  return prepareShared(value) as Shareable<T>;
 }
 
+export function fromShareable<T>(value: Shareable<T>): T;
+export function fromShareable<T = unknown>(value: unknown): T;
 export function fromShareable<T = unknown>(value: unknown): T {
   return reviveShared(value) as T;
 }

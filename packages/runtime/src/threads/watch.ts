@@ -95,6 +95,16 @@ export class Watch<T = unknown> extends SharedHandle {
     this.closeCell([SIDE_RECV]);
   }
 
+  /** `using w = watch(v)`: close() when the scope ends (it closes the primitive for every thread). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `await using`: the same as Symbol.dispose. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
   /** 1: a newer version exists; 2: closed; 0: nothing yet (and `key` is registered). */
   private checkOnce(key: number): number {
     const c = this._cell;

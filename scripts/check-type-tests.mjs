@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// The type-test tier: `tsc --noEmit -p test/types` over strict-mode programs that use the public API of
+// every @ringio/* package the way users write it, against the built declarations (dist/*.d.ts; run
+// `tsc -b` first). `// @ts-expect-error` lines state what must not compile: one that compiles anyway is
+// an error (TS2578). Prints TAP, one entry per file of test/types, and exits non-zero when one fails.
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { report, root, runTsc } from './lib/tsc.mjs';
+
+const dir = join(root, 'test', 'types');
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.ts'))
+  .sort()
+  .map((f) => join(dir, f));
+const { byFile, other } = await runTsc(join(dir, 'tsconfig.json'));
+const entries = files.map((f) => {
+  const diags = byFile.get(f) ?? [];
+  return {
+    name: relative(root, f),
+    ok: diags.length === 0,
+    details: diags.map((d) => `${relative(root, f)}:${d.line}:${d.col}: ${d.text}`),
+  };
+});
+const stray = [...byFile.keys()].filter((f) => !files.includes(f));
+if (files.length === 0 || other.length > 0 || stray.length > 0) {
+  entries.push({
+    name: 'tsc -p test/types ran cleanly',
+    ok: false,
+    details: [
+      ...(files.length === 0 ? ['no .ts files in test/types'] : []),
+      ...other,
+      ...stray.flatMap((f) => byFile.get(f).map((d) => `${relative(root, f)}:${d.line}:${d.col}: ${d.text}`)),
+    ],
+  });
+}
+process.exit(report('type tests: tsc --noEmit -p test/types', entries) > 0 ? 1 : 0);
