@@ -2,14 +2,15 @@
 // The type-test tier: `tsc --noEmit -p test/types` over strict-mode programs that use the public API of
 // every @ringio/* package the way users write it, against the built declarations (dist/*.d.ts; run
 // `tsc -b` first). `// @ts-expect-error` lines state what must not compile: one that compiles anyway is
-// an error (TS2578). Prints TAP, one entry per file of test/types, and exits non-zero when one fails.
+// an error (TS2578). Prints TAP, one entry per file of test/types (helpers start with _), and exits
+// non-zero when one fails.
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { report, root, runTsc } from './lib/tsc.mjs';
 
 const dir = join(root, 'test', 'types');
 const files = readdirSync(dir)
-  .filter((f) => f.endsWith('.ts'))
+  .filter((f) => f.endsWith('.ts') && !f.startsWith('_'))
   .sort()
   .map((f) => join(dir, f));
 const { byFile, other } = await runTsc(join(dir, 'tsconfig.json'));

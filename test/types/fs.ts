@@ -17,9 +17,8 @@ import {
   type WriteFileOptions,
   type PathLike,
 } from '@ringio/fs';
+import { assertType, type Eq } from './_expect.js';
 
-type Eq<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-function assertType<T extends true>(): T | void {}
 
 await start(async () => {
   const p: PathLike = '/tmp/ringio-types.txt';

@@ -14,9 +14,8 @@ import {
   type StartOptions,
   type Watch,
 } from '@ringio/runtime';
+import { assertType, type Eq } from './_expect.js';
 
-type Eq<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-function assertType<T extends true>(): T | void {}
 
 // One thread: main's value itself.
 const one: number = await start(async () => 42);

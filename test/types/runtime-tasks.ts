@@ -1,8 +1,7 @@
 // spawn, JoinHandle (usable as a Promise<T>), yieldNow, and the task's signal.
 import { start, spawn, yieldNow, read, pipe, JoinHandle } from '@ringio/runtime';
+import { assertType, type Eq } from './_expect.js';
 
-type Eq<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-function assertType<T extends true>(): T | void {}
 
 await start(async () => {
   const h = spawn(async () => 21);

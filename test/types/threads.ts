@@ -12,9 +12,8 @@ import {
   type Cloned,
   type JoinHandle,
 } from '@ringio/runtime';
+import { assertType, type Eq } from './_expect.js';
 
-type Eq<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-function assertType<T extends true>(): T | void {}
 
 await start(async () => {
   {
