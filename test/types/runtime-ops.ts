@@ -80,8 +80,6 @@ await start(async () => {
   await pending.catch(() => 0n);
   const any: unknown = await submit(new Untyped());
   void any;
-  // @ts-expect-error FdHandle's constructor is for subclasses
-  new FdHandle(3);
   const pr = new PipeReader(0);
   // @ts-expect-error run is protected
   pr.run;

@@ -192,8 +192,8 @@ export class File extends FdHandle {
   /** @internal */
   readonly #append: boolean;
 
-  /** @internal */
-  constructor(fd: number, path: string, wait: Direction, direct: { mem: number; offset: number } | undefined, append = false) {
+  /** Files come from File.open() and File.create(). */
+  protected constructor(fd: number, path: string, wait: Direction, direct: { mem: number; offset: number } | undefined, append = false) {
     super(fd);
     this.path = path;
     this.#wait = wait;

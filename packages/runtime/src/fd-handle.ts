@@ -23,8 +23,8 @@ export class FdHandle implements OpOwner {
   /** Resolves close() once the last op in flight has settled. */
   #drained: (() => void) | undefined;
 
-  /** Takes ownership of a non-blocking fd (for subclasses: a socket, a file, a pipe end). */
-  protected constructor(fd: number) {
+  /** Takes ownership of a non-blocking fd. Meant for subclasses, which add the I/O methods. */
+  constructor(fd: number) {
     this.#fd = fd;
   }
 
