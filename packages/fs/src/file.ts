@@ -176,7 +176,20 @@ const SUBMITTED = OpState.Submitted;
 /** Completed read ops a File keeps for reuse (deep queues read concurrently, so one is not enough). */
 const READ_POOL = 256;
 
+/**
+ * An open file with rented-buffer reads and writes at positions (File.open, File.create).
+ *
+ * - Reads and writes resolve [n, buf] with the same buffer; do not touch it until the promise settles.
+ *   Errors carry code, syscall, path and buf.
+ * - Positions are numbers up to Number.MAX_SAFE_INTEGER or bigints; -1 (the default of read/write)
+ *   means the file position.
+ * - On io_uring every op is a kernel op. On epoll, ops on regular files run on a file thread pool.
+ * - With { direct: true } (O_DIRECT) buffers, positions and lengths must be aligned (allocAligned()
+ *   makes suitable buffers), else the call rejects ERR_RINGIO_ALIGNMENT before reaching the kernel.
+ * - `await using f = await File.open(p)` closes it at the end of the scope.
+ */
 export class File extends FdHandle {
+  /** The path the file was opened with. */
   readonly path: string;
   readonly #readOps: FileReadOp<Uint8Array>[] = [];
   readonly #wait: Direction;

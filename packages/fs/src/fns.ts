@@ -139,13 +139,13 @@ export async function writeFile(
   }
 }
 
-/** Status of a path, following symlinks. */
+/** Status of a path, following symlinks (statx). Rejects ENOENT, EACCES, ... with `path`. */
 export async function stat(path: PathLike): Promise<Stats> {
   const out = await submit(new StatxOp(AT_FDCWD, encodePath(path), pathString(path), 0, STATX_BASIC_STATS | STATX_BTIME));
   return Stats._decode(out);
 }
 
-/** Status of a path itself (a symlink is not followed). */
+/** Status of a path itself: a symlink is not followed (statx with AT_SYMLINK_NOFOLLOW). */
 export async function lstat(path: PathLike): Promise<Stats> {
   const out = await submit(
     new StatxOp(AT_FDCWD, encodePath(path), pathString(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME),
@@ -153,6 +153,7 @@ export async function lstat(path: PathLike): Promise<Stats> {
   return Stats._decode(out);
 }
 
+/** Removes a file or symlink (unlinkat). Rejects ENOENT, EISDIR (a directory: use rmdir), ... with `path`. */
 export function unlink(path: PathLike): Promise<void> {
   try {
     if (!hasOp('UNLINKAT')) return fsFallback.unlink(pathString(path));
@@ -162,6 +163,7 @@ export function unlink(path: PathLike): Promise<void> {
   }
 }
 
+/** Removes an empty directory (unlinkat with AT_REMOVEDIR). Rejects ENOTEMPTY, ENOTDIR, ENOENT with `path`. */
 export function rmdir(path: PathLike): Promise<void> {
   try {
     if (!hasOp('UNLINKAT')) return fsFallback.rmdir(pathString(path));
@@ -171,6 +173,10 @@ export function rmdir(path: PathLike): Promise<void> {
   }
 }
 
+/**
+ * Renames `from` to `to` (renameat), replacing `to` if it exists, as rename(2) does. Errors carry `path`
+ * (from) and `dest` (to).
+ */
 export function rename(from: PathLike, to: PathLike): Promise<void> {
   try {
     if (!hasOp('RENAMEAT')) return fsFallback.rename(pathString(from), pathString(to));
@@ -180,6 +186,10 @@ export function rename(from: PathLike, to: PathLike): Promise<void> {
   }
 }
 
+/**
+ * Creates a symlink at `path` that points to `target` (symlinkat; `target` is stored as written, not
+ * resolved). Errors carry `path` (the target) and `dest` (the link), as node:fs's do.
+ */
 export function symlink(target: PathLike, path: PathLike): Promise<void> {
   try {
     if (!hasOp('SYMLINKAT')) return fsFallback.symlink(pathString(target), pathString(path));

@@ -6,9 +6,11 @@ import { POLLIN, POLLOUT, PollOp, closeSync, pipe, submit, type Interest } from 
 import { SpliceOp } from './ops/splice.js';
 import type { ReadHalf, WriteHalf } from './stream.js';
 
+/** Options of copy and copyBidirectional. */
 export interface CopyOptions {
   /** The rented buffer's size (default 64 KiB). */
   bufferSize?: number;
+  /** Aborting it stops the copy; the promise rejects AbortError. */
   signal?: AbortSignal;
 }
 

@@ -64,6 +64,11 @@ abstract class DatagramBase<A, In> extends SocketBase {
   }
 }
 
+/**
+ * A UDP socket: UdpSocket.bind(addr). sendTo(buf, to) sends one datagram; recvFrom(buf) resolves
+ * [n, buf, from] with `from` a SocketAddr that sendTo accepts back; connect(to) fixes the peer for
+ * send/recv.
+ */
 export class UdpSocket extends DatagramBase<SocketAddr, AddrInput> {
   /** Binds a UDP socket. Port 0 picks a free port. */
   static override async bind(addr: AddrInput, opts: { reuseAddr?: boolean; reusePort?: boolean } = {}): Promise<UdpSocket> {
@@ -95,6 +100,10 @@ export class UdpSocket extends DatagramBase<SocketAddr, AddrInput> {
   }
 }
 
+/**
+ * A Unix-domain datagram socket: UnixDatagram.bind(path), unbound() or pair(). Addresses are paths
+ * ('' for an unnamed sender).
+ */
 export class UnixDatagram extends DatagramBase<string, string> {
   /** Binds a Unix datagram socket at `path` ('\0name' for the abstract namespace). */
   static override bind(path: string): Promise<UnixDatagram> {

@@ -23,16 +23,23 @@ import { SendZcOp } from './ops/send-zc.js';
 import { ShutdownOp } from './ops/shutdown.js';
 import { WritevOp } from './ops/writev.js';
 
+/** Options of a read: the window of `buf` to fill, and an AbortSignal. */
 export interface ReadOptions {
+  /** Aborting it cancels the read; it rejects AbortError (with buf) once the kernel answered, unless data arrived first. */
   signal?: AbortSignal;
   /** Read into buf[offset, offset + length); defaults to the whole buffer. */
   offset?: number;
+  /** The window's length (default: the rest of buf after offset). */
   length?: number;
 }
 
+/** Options of a write: the window of `buf` to send, and an AbortSignal. */
 export interface WriteOptions {
+  /** Aborting it cancels the write; it resolves with the count if the kernel had already sent the bytes. */
   signal?: AbortSignal;
+  /** Send buf[offset, offset + length); defaults to the whole buffer. */
   offset?: number;
+  /** The window's length (default: the rest of buf after offset). */
   length?: number;
 }
 
@@ -63,6 +70,12 @@ function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
   return bufs;
 }
 
+/**
+ * A connected byte stream (the base of TcpStream and UnixStream): rented-buffer reads and writes that
+ * resolve [n, buf] with the buffer passed in (do not touch it until the promise settles), readv/writev,
+ * readExact/writeAll, zero-copy sends, shutdown, and intoSplit() into a read half and a write half.
+ * Errors carry `code`, `syscall` and `buf`; after close() every call rejects ERR_RINGIO_CLOSED.
+ */
 export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   // One pooled read op and one pooled write op: reused once completed, so a read/write loop allocates
   // no op objects. Concurrent reads (or writes) get fresh ops.

@@ -16,10 +16,13 @@ import { checkBacklog, ListenerBase } from './listener.js';
 import { ConnectOp } from './ops/connect.js';
 import { SocketStream } from './stream.js';
 
+/** TcpListener.bind's options. */
 export interface TcpListenOptions {
-  /** SO_REUSEPORT: let several sockets (threads) bind the same address; the kernel spreads connections. */
+  /** SO_REUSEPORT (default true): several sockets (threads) may bind the same address; the kernel spreads connections. */
   reusePort?: boolean;
+  /** SO_REUSEADDR (default true): bind even while old connections on the port are in TIME_WAIT. */
   reuseAddr?: boolean;
+  /** listen(2)'s backlog, 1..65535 (default 1024). */
   backlog?: number;
 }
 
@@ -29,6 +32,11 @@ function sockAddr(fd: number, peer: boolean): SocketAddr {
   return decodeInet(buf);
 }
 
+/**
+ * A TCP connection: TcpStream.connect(addr), or from TcpListener#accept(). Reads and writes follow the
+ * rented-buffer contract of SocketStream; `peerAddr` and `localAddr` are SocketAddrs, which every
+ * address parameter accepts back. TCP_NODELAY is on by default.
+ */
 export class TcpStream extends SocketStream {
   #peer: SocketAddr | undefined;
   #local: SocketAddr | undefined;
@@ -70,6 +78,10 @@ export class TcpStream extends SocketStream {
   }
 }
 
+/**
+ * A listening TCP socket: TcpListener.bind(addr, opts). accept() resolves [TcpStream, SocketAddr];
+ * `for await (const [stream, peer] of listener)` accepts until the listener is closed.
+ */
 export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
   readonly #local: SocketAddr;
 

@@ -12,6 +12,10 @@ function unixName(fd: number, peer: boolean): string {
   return decodeUnix(buf, len);
 }
 
+/**
+ * A Unix-domain stream connection: UnixStream.connect(path), UnixStream.pair(), or from
+ * UnixListener#accept(). Addresses are paths ('' for an unnamed socket, '\0name' in the abstract namespace).
+ */
 export class UnixStream extends SocketStream {
   /** Connects to a listening Unix socket at `path`. */
   static async connect(path: string, opts: { signal?: AbortSignal } = {}): Promise<UnixStream> {
@@ -43,6 +47,10 @@ export class UnixStream extends SocketStream {
   }
 }
 
+/**
+ * A listening Unix-domain socket: UnixListener.bind(path). accept() resolves [UnixStream, path of the
+ * peer]; `for await` accepts until the listener is closed. The socket file is not removed on close.
+ */
 export class UnixListener extends ListenerBase<UnixStream, string> {
   readonly #path: string;
 

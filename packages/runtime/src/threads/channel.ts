@@ -25,6 +25,13 @@ export interface RecvOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A bounded multi-producer, multi-consumer queue that any thread of the process can send to and
+ * receive from (make it with channel(capacity), hand it over in start()'s `shared`). Values are
+ * structured-cloned; each sender's values arrive in the order it sent them. recv() resolves
+ * `undefined` once the channel is closed and drained; `for await` ends there. `using ch = channel()`
+ * closes it at the end of the scope.
+ */
 export class Channel<T = unknown> extends SharedHandle {
   private readonly recvq: Wait[] = [];
   private readonly sendq: Wait[] = [];

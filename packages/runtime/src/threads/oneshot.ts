@@ -15,6 +15,11 @@ const USED = 2;
 
 const usedError = (): Error => ringioError('ERR_RINGIO_ONESHOT_USED', 'this oneshot has already delivered its value');
 
+/**
+ * One value, sent once from any thread and received once on any thread (make it with oneshot()).
+ * A second send or receive is ERR_RINGIO_ONESHOT_USED; recv() on a closed oneshot without a value is
+ * ERR_RINGIO_CLOSED.
+ */
 export class Oneshot<T = unknown> extends SharedHandle {
   private readonly recvq: Wait[] = [];
 

@@ -9,6 +9,11 @@ import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared
 
 const H_VERSION = H_AUX0;
 
+/**
+ * One value that any thread may replace (set) and every thread may read (get), with changed() to wait
+ * for the next version (make it with watch(initial)). Meant for configuration that one thread fetches
+ * and all threads use.
+ */
 export class Watch<T = unknown> extends SharedHandle {
   private readonly waitq: Wait[] = [];
   /** The newest version this thread's changed() has handed out. */
