@@ -98,3 +98,17 @@ rtTest('unknown options, encodings and flags are TypeErrors, never silently igno
     t.is(readFileSync(p, 'utf8'), 'keep', 'nothing was truncated or written');
   });
 });
+
+rtTest("mkdir(p, mode) as node:fs takes it; stat's bigint and unknown options are refused", async (t) => {
+  await run(async () => {
+    const { mkdir, stat, lstat } = await import('@ringio/fs');
+    const d = tmp('dir');
+    await mkdir(d, 0o750);
+    t.is(statSync(d).mode & 0o777, 0o750);
+    const any = (v: unknown) => v as never;
+    await t.throwsAsync(mkdir(tmp('x'), any({ recursve: true })), { instanceOf: TypeError });
+    await t.throwsAsync(stat(d, any({ bigint: true })), { instanceOf: TypeError });
+    await t.throwsAsync(lstat(d, any({ bignt: false })), { instanceOf: TypeError });
+    t.true((await stat(d, { bigint: false })).isDirectory());
+  });
+});

@@ -139,14 +139,30 @@ export async function writeFile(
   }
 }
 
+/** stat's and lstat's options: node:fs's `bigint: true` (BigInt fields) is not supported and refused. */
+export interface StatOptions {
+  bigint?: false;
+}
+
+function checkStatOptions(opts: StatOptions | undefined, fn: string): void {
+  if (opts === undefined) return;
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${fn}: options must be an object`);
+  checkKeys(opts, STAT_KEYS, fn);
+  if (opts.bigint !== undefined && opts.bigint !== false) throw new TypeError(`${fn}: bigint: true is not supported (fields are numbers)`);
+}
+
+const STAT_KEYS = new Set(['bigint']);
+
 /** Status of a path, following symlinks (statx). Rejects ENOENT, EACCES, ... with `path`. */
-export async function stat(path: PathLike): Promise<Stats> {
+export async function stat(path: PathLike, opts?: StatOptions): Promise<Stats> {
+  checkStatOptions(opts, 'stat');
   const out = await submit(new StatxOp(AT_FDCWD, encodePath(path), pathString(path), 0, STATX_BASIC_STATS | STATX_BTIME));
   return Stats._decode(out);
 }
 
 /** Status of a path itself: a symlink is not followed (statx with AT_SYMLINK_NOFOLLOW). */
-export async function lstat(path: PathLike): Promise<Stats> {
+export async function lstat(path: PathLike, opts?: StatOptions): Promise<Stats> {
+  checkStatOptions(opts, 'lstat');
   const out = await submit(
     new StatxOp(AT_FDCWD, encodePath(path), pathString(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME),
   );
@@ -200,11 +216,26 @@ export function symlink(target: PathLike, path: PathLike): Promise<void> {
   }
 }
 
+/** mkdir's options, as node:fs/promises takes them. */
+export interface MkdirOptions {
+  /** Create missing parents too, and succeed if the directory exists. */
+  recursive?: boolean;
+  /** Permission bits, 0..0o7777 (default 0o777, less the umask). */
+  mode?: number;
+}
+
+const MKDIR_KEYS = new Set(['recursive', 'mode']);
+
 /**
  * Creates a directory. With `recursive`, creates missing parents and succeeds if the directory exists
  * (resolving the first directory created, or undefined, as node:fs does).
  */
-export async function mkdir(path: PathLike, opts: { recursive?: boolean; mode?: number } = {}): Promise<string | undefined> {
+export async function mkdir(path: PathLike, options?: MkdirOptions | number): Promise<string | undefined> {
+  // node:fs takes the mode alone too: mkdir(p, 0o755).
+  const opts = typeof options === 'number' ? { mode: options } : (options ?? {});
+  if (opts === null || typeof opts !== 'object') throw new TypeError('mkdir: options must be an object or a mode');
+  checkKeys(opts, MKDIR_KEYS, 'mkdir');
+  if (opts.recursive !== undefined && typeof opts.recursive !== 'boolean') throw new TypeError('mkdir: recursive must be a boolean');
   const mode = opts.mode ?? 0o777;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new RangeError('mode must be an integer in 0..0o7777');
   encodePath(path);

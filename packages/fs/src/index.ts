@@ -3,7 +3,7 @@
  * buffers.
  */
 export { File, type OpenOptions, type OpenFlags, type FileIoOptions } from './file.js';
-export { type ReadFileOptions, type WriteFileOptions, readFile, writeFile, stat, lstat, unlink, rmdir, rename, symlink, mkdir } from './fns.js';
+export { type ReadFileOptions, type WriteFileOptions, type StatOptions, type MkdirOptions, readFile, writeFile, stat, lstat, unlink, rmdir, rename, symlink, mkdir } from './fns.js';
 export { Stats } from './stat.js';
 export { allocAligned } from './align.js';
 export { FileReadOp, FileWriteOp, FileReadvOp, FileWritevOp } from './ops/rw.js';
