@@ -475,7 +475,7 @@ export class File extends FdHandle {
   /** The file's status. */
   async stat(): Promise<Stats> {
     const out = await this.run(new StatxOp(this.openFd(), EMPTY_PATH, this.path, AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME), undefined);
-    return Stats._decode(out);
+    return new Stats(out);
   }
 }
 

@@ -157,7 +157,7 @@ const STAT_KEYS = new Set(['bigint']);
 export async function stat(path: PathLike, opts?: StatOptions): Promise<Stats> {
   checkStatOptions(opts, 'stat');
   const out = await submit(new StatxOp(AT_FDCWD, encodePath(path), pathString(path), 0, STATX_BASIC_STATS | STATX_BTIME));
-  return Stats._decode(out);
+  return new Stats(out);
 }
 
 /** Status of a path itself: a symlink is not followed (statx with AT_SYMLINK_NOFOLLOW). */
@@ -166,7 +166,7 @@ export async function lstat(path: PathLike, opts?: StatOptions): Promise<Stats> 
   const out = await submit(
     new StatxOp(AT_FDCWD, encodePath(path), pathString(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME),
   );
-  return Stats._decode(out);
+  return new Stats(out);
 }
 
 /** Removes a file or symlink (unlinkat). Rejects ENOENT, EISDIR (a directory: use rmdir), ... with `path`. */

@@ -43,13 +43,8 @@ export class Stats {
   /** Creation time, ms since the epoch (0 where the file system does not record it). */
   birthtimeMs: number;
 
-  /** @internal Decodes a struct statx. */
-  static _decode(b: Uint8Array): Stats {
-    return new Stats(b);
-  }
-
-  /** Stats come from stat(), lstat() and File#stat(). */
-  private constructor(b: Uint8Array) {
+  /** Decodes a 256-byte struct statx, such as a StatxOp resolves (stat(), lstat() and File#stat() do this for you). */
+  constructor(b: Uint8Array) {
     const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const u64 = (o: number): number => Number(v.getBigUint64(o, true));
     const ts = (o: number): number => Number(v.getBigInt64(o, true)) * 1e3 + v.getUint32(o + 8, true) / 1e6;
