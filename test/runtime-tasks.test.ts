@@ -202,6 +202,10 @@ rtTest('every task gets its AbortSignal, also a function that declares no parame
       return arguments[0] as unknown;
     });
     t.true(noParam instanceof AbortSignal);
+    const withDefault = await spawn((signal: AbortSignal | string = 'none') => signal);
+    t.true(withDefault instanceof AbortSignal);
+    const rest = await spawn((...a: unknown[]) => a[0]);
+    t.true(rest instanceof AbortSignal);
     // A typed wrapper (...a) => f(...a) has length 0 and passes the signal on; aborting the handle
     // aborts it, which cancels the wrapped task's op.
     const wrap =
