@@ -26,6 +26,7 @@ import { Duplex } from 'node:stream';
 import { currentRuntime } from '@ringio/runtime';
 import type { ReadHalf, SocketAddr, WriteHalf } from '@ringio/net';
 
+/** toDuplex's options. */
 export interface ToDuplexOptions {
   /** Size of the rented read buffer: the most one socket read can return (default 65536). */
   readSize?: number;
@@ -336,6 +337,7 @@ export class SocketDuplex extends Duplex {
     return this;
   }
 
+  /** Does nothing (see ref()). */
   unref(): this {
     return this;
   }
@@ -345,6 +347,7 @@ export class SocketDuplex extends Duplex {
     return false;
   }
 
+  /** As net.Socket#pending: false, the stream is connected. */
   get pending(): boolean {
     return false;
   }
@@ -357,26 +360,32 @@ export class SocketDuplex extends Duplex {
     return 'closed';
   }
 
+  /** The peer's IP (TCP streams; undefined for Unix streams and split halves). */
   get remoteAddress(): string | undefined {
     return this.#remote()?.address;
   }
 
+  /** The peer's port (TCP streams). */
   get remotePort(): number | undefined {
     return this.#remote()?.port;
   }
 
+  /** 'IPv4' or 'IPv6' (TCP streams). */
   get remoteFamily(): string | undefined {
     return this.#remote()?.family;
   }
 
+  /** This end's IP (TCP streams). */
   get localAddress(): string | undefined {
     return this.#localInet()?.address;
   }
 
+  /** This end's port (TCP streams). */
   get localPort(): number | undefined {
     return this.#localInet()?.port;
   }
 
+  /** 'IPv4' or 'IPv6' (TCP streams). */
   get localFamily(): string | undefined {
     return this.#localInet()?.family;
   }

@@ -141,6 +141,7 @@ export async function writeFile(
 
 /** stat's and lstat's options: node:fs's `bigint: true` (BigInt fields) is not supported and refused. */
 export interface StatOptions {
+  /** Only false (or absent): BigInt fields are not supported. */
   bigint?: false;
 }
 

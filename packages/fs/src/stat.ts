@@ -80,24 +80,31 @@ export class Stats {
   get birthtime(): Date {
     return new Date(Math.round(this.birthtimeMs));
   }
+  /** A regular file. */
   isFile(): boolean {
     return (this.mode & S_IFMT) === S_IFREG;
   }
+  /** A directory. */
   isDirectory(): boolean {
     return (this.mode & S_IFMT) === S_IFDIR;
   }
+  /** A symbolic link (only from lstat: stat follows links). */
   isSymbolicLink(): boolean {
     return (this.mode & S_IFMT) === S_IFLNK;
   }
+  /** A FIFO (named pipe). */
   isFIFO(): boolean {
     return (this.mode & S_IFMT) === S_IFIFO;
   }
+  /** A Unix socket. */
   isSocket(): boolean {
     return (this.mode & S_IFMT) === S_IFSOCK;
   }
+  /** A character device. */
   isCharacterDevice(): boolean {
     return (this.mode & S_IFMT) === S_IFCHR;
   }
+  /** A block device. */
   isBlockDevice(): boolean {
     return (this.mode & S_IFMT) === S_IFBLK;
   }

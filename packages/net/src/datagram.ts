@@ -85,6 +85,7 @@ export class UdpSocket extends DatagramBase<SocketAddr, AddrInput> {
     return new UdpSocket(fd);
   }
 
+  /** The address the socket is bound to (a SocketAddr, accepted back by every address parameter). */
   get localAddr(): SocketAddr {
     const buf = new Uint8Array(SOCKADDR_MAX);
     sys.sockname(this.openFd(), buf, false);
@@ -133,6 +134,7 @@ export class UnixDatagram extends DatagramBase<string, string> {
     return [new UnixDatagram(a), new UnixDatagram(b)];
   }
 
+  /** The path the socket is bound to ('' for an unbound or unnamed socket). */
   get localAddr(): string {
     const buf = new Uint8Array(SOCKADDR_MAX);
     const len = sys.sockname(this.openFd(), buf, false);

@@ -45,21 +45,33 @@ export interface WriteOptions {
 
 /** The readable side of a stream (see intoSplit()). */
 export interface ReadHalf {
+  /** Reads at least 1 byte into the window (0: end of stream). Resolves [n, buf]. */
   read<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]>;
+  /** Scatter read into several buffers, each used whole. Resolves [n, bufs]. */
   readv<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]>;
+  /** Fills the window; rejects ERR_RINGIO_UNEXPECTED_EOF (with n, buf) if the stream ends first. */
   readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]>;
+  /** Closes the whole stream (both halves). */
   close(): Promise<void>;
+  /** The stream's fd (-1 once closed). */
   readonly fd: number;
 }
 
 /** The writable side of a stream (see intoSplit()). */
 export interface WriteHalf {
+  /** Sends the window; may be short. Resolves [n, buf]. */
   write<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
+  /** Gather write from several buffers, each used whole; may be short. Resolves [n, bufs]. */
   writev<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]>;
+  /** Sends the whole window. Resolves [length, buf]. */
   writeAll<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
+  /** writeAll with SEND_ZC where the kernel has it (the buffer is rented until the kernel is done with it). */
   writeZeroCopy<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
+  /** Shuts down the writing side (SHUT_WR): the peer reads end of stream. */
   shutdown(): Promise<void>;
+  /** Closes the whole stream (both halves). */
   close(): Promise<void>;
+  /** The stream's fd (-1 once closed). */
   readonly fd: number;
 }
 

@@ -108,6 +108,7 @@ export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
     return new TcpListener(fd);
   }
 
+  /** The address the listener is bound to (read the port the kernel picked for port 0 here). */
   get localAddr(): SocketAddr {
     return this.#local;
   }

@@ -42,6 +42,7 @@ export class UnixStream extends SocketStream {
     return unixName(this.openFd(), true);
   }
 
+  /** This side's path ('' when unnamed). */
   get localAddr(): string {
     return unixName(this.openFd(), false);
   }
@@ -79,6 +80,7 @@ export class UnixListener extends ListenerBase<UnixStream, string> {
     }
   }
 
+  /** The path the listener is bound to. */
   get localAddr(): string {
     return this.#path;
   }

@@ -3,6 +3,7 @@
  */
 import { getSystemErrorName } from 'node:util';
 
+/** Every `code` a RingioError may have. */
 export type RingioErrorCode =
   | 'ERR_RINGIO_NESTED_START'
   | 'ERR_RINGIO_NO_RUNTIME'
@@ -53,6 +54,7 @@ export interface ErrorFields {
  * RingioErrors too when their code is one of these.
  */
 export class RingioError extends Error implements ErrorFields {
+  /** The ERR_RINGIO_* code: match on it. */
   readonly code: RingioErrorCode;
   buf?: Uint8Array | Uint8Array[];
   n?: number;
@@ -66,12 +68,14 @@ export class RingioError extends Error implements ErrorFields {
   }
 }
 
+/** Makes a RingioError (the message defaults to the code's fixed text; props are copied onto it). */
 export function ringioError(code: RingioErrorCode, message?: string, props?: Record<string, unknown>): RingioError {
   return new RingioError(code, message, props);
 }
 
 /** An AbortError as Node makes them: `name` 'AbortError', `code` 'ABORT_ERR', with the signal's reason as cause. */
 export class AbortError extends Error {
+  /** Always 'ABORT_ERR', as Node's AbortErrors have it. */
   readonly code = 'ABORT_ERR';
   /** The rented buffer of the aborted op, if it had one. */
   buf?: Uint8Array | Uint8Array[];
@@ -81,6 +85,7 @@ export class AbortError extends Error {
   }
 }
 
+/** Makes the AbortError of an aborted op: `cause` = the signal's reason, `buf` = the rented buffer when given. */
 export function abortError(signal?: AbortSignal, buf?: unknown): AbortError {
   const e = new AbortError(undefined, signal?.reason !== undefined ? { cause: signal.reason } : undefined);
   if (buf !== undefined) e.buf = buf as Uint8Array;
@@ -94,8 +99,11 @@ export function abortError(signal?: AbortSignal, buf?: unknown): AbortError {
  * @ringio/fs), the addon's, and errors rebuilt after crossing threads.
  */
 export class ErrnoError extends Error implements ErrorFields {
+  /** The errno's name: 'ECONNRESET', 'ENOENT', ... */
   code: string;
+  /** The negative errno value, as in Node (-104 for ECONNRESET). */
   errno: number;
+  /** The syscall that failed: 'read', 'connect', 'open', ... */
   syscall: string;
   buf?: Uint8Array | Uint8Array[];
   n?: number;
@@ -148,7 +156,9 @@ export function isRingioErrorCode(code: unknown): code is RingioErrorCode {
 }
 
 /** Negative errno values the runtime itself looks at. */
+/** -ECANCELED: the result of an op cancelled in the kernel. */
 export const ECANCELED = -125;
+/** -ETIME: the result of a TIMEOUT op that expired. */
 export const ETIME = -62;
 export const ENOENT = -2;
 export const EALREADY = -114;

@@ -33,6 +33,7 @@ export class FdHandle implements OpOwner {
     return this.#closing === undefined ? this.#fd : -1;
   }
 
+  /** True from the moment close() is called. */
   get closed(): boolean {
     return this.#closing !== undefined;
   }

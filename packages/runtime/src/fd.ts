@@ -12,18 +12,24 @@ import { ReadOp } from './ops/read.js';
 import { WriteOp } from './ops/write.js';
 import { submit } from './runtime.js';
 
+/** Options of read() and write() on a plain fd. */
 export interface IoOptions {
   /** File position, or -1 (default) for the fd's current position / a stream. */
   position?: number | bigint;
+  /** Where the window starts in buf (default 0). */
   offset?: number;
+  /** The window's length (default: the rest of buf after offset). */
   length?: number;
+  /** Aborting it cancels the op; it rejects AbortError (with buf) once the kernel answered. */
   signal?: AbortSignal;
 }
 
+/** A NOP op through the driver: resolves 0. Measures the runtime's own cost per op. */
 export function nop(opts?: { signal?: AbortSignal }): Promise<number> {
   return submit(new NopOp(), opts);
 }
 
+/** Reads from `fd` into a window of `buf` (rented until it settles): resolves [n, buf], the same buffer; 0 is end of file. */
 export function read<B extends Uint8Array>(fd: number, buf: B, opts: IoOptions = {}): Promise<[number, B]> {
   try {
     return submit(new ReadOp(fd, buf, opts.offset ?? 0, opts.length, opts.position ?? -1), opts);
@@ -32,6 +38,7 @@ export function read<B extends Uint8Array>(fd: number, buf: B, opts: IoOptions =
   }
 }
 
+/** Writes a window of `buf` to `fd` (rented until it settles): resolves [n, buf]; n may be short. */
 export function write<B extends Uint8Array>(fd: number, buf: B, opts: IoOptions = {}): Promise<[number, B]> {
   try {
     return submit(new WriteOp(fd, buf, opts.offset ?? 0, opts.length, opts.position ?? -1), opts);
@@ -40,6 +47,7 @@ export function write<B extends Uint8Array>(fd: number, buf: B, opts: IoOptions 
   }
 }
 
+/** Waits until `fd` has one of `events` (POLLIN, POLLOUT, ...): resolves the events that occurred. */
 export function poll(fd: number, events: number, opts?: { signal?: AbortSignal }): Promise<number> {
   try {
     return submit(new PollOp(fd, events), opts);
@@ -48,6 +56,7 @@ export function poll(fd: number, events: number, opts?: { signal?: AbortSignal }
   }
 }
 
+/** Closes `fd` through the driver (IORING_OP_CLOSE, close(2) on epoll). */
 export function close(fd: number): Promise<void> {
   try {
     return submit(new CloseOp(fd));

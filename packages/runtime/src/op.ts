@@ -32,10 +32,13 @@ export type Direction = 'readable' | 'writable' | 'pool';
 
 /** What the epoll driver waits for before it runs an op's syscall. */
 export interface Interest {
+  /** The fd whose readiness to wait for (not used for 'pool'). */
   readonly fd: number;
+  /** 'readable', 'writable', or 'pool' (a syscall that may block, run on the file thread pool). */
   readonly direction: Direction;
 }
 
+/** Where an op is in its life: Idle, then Submitted, possibly Cancelling, then Completed. */
 export const OpState = {
   Idle: 0,
   Submitted: 1,
@@ -44,6 +47,7 @@ export const OpState = {
 } as const;
 export type OpState = (typeof OpState)[keyof typeof OpState];
 
+/** Bits of OpAble#flags. */
 export const OpFlags = {
   None: 0,
   /** The result is a new fd. If the op was cancelled but the fd arrives anyway, the runtime closes it. */
@@ -241,12 +245,18 @@ export abstract class OpAble<T = unknown> {
   /** @internal The op's position in its owner's list. */
   _ownerIndex = -1;
 
+  /** io_uring: fills the submission record with sqe.prep(...) and friends. */
   abstract uringOp(sqe: SqeWriter): void;
 
+  /**
+   * epoll: what to wait for before running the syscall (an fd becoming readable or writable, or
+   * 'pool': run it on the file thread pool), or null (the default) to run it at once.
+   */
   legacyInterest(): Interest | null {
     return null;
   }
 
+  /** epoll: fills the record the epoll engine runs once ready; by default the same as uringOp. */
   legacyCall(sqe: SqeWriter): void {
     this.uringOp(sqe);
   }
@@ -305,6 +315,7 @@ export abstract class OpAble<T = unknown> {
  * calls `opSettled` just before an owned op's promise settles.
  */
 export interface OpOwner {
+  /** Called by the runtime just before an op this owner submitted settles. */
   opSettled(op: OpAble<unknown>): void;
 }
 
@@ -315,6 +326,7 @@ export function checkFd(fd: unknown, name = 'fd'): number {
   return fd;
 }
 
+/** Checks that `buf` is a Uint8Array (a Buffer included); TypeError `<name> must be a Uint8Array or Buffer`. */
 export function checkBuffer(buf: unknown, name = 'buf'): Uint8Array {
   if (!(buf instanceof Uint8Array)) throw notBuffer(name);
   return buf;

@@ -167,10 +167,15 @@ let current: Runtime | undefined;
  * public surface for users is `signal`, `isClosing` and `stats()`; the rest serves the packages.
  */
 export class Runtime implements TaskHost, Turn {
+  /** Plumbing, not API: this thread's driver (the ring, or the epoll backend). */
   readonly driver: Driver;
+  /** Plumbing, not API: the run queue. */
   readonly executor: Executor;
+  /** Plumbing, not API: the timer heap. */
   readonly timers: Timers;
+  /** The `budget` option in effect. */
   readonly budget: number;
+  /** Plumbing, not API: work done since Node's loop last had a turn. */
   work = 0;
   /** Live tasks, for shutdown. Unordered; each handle knows its index (swap-remove). */
   private readonly tasks: JoinHandle<unknown>[] = [];
@@ -181,6 +186,7 @@ export class Runtime implements TaskHost, Turn {
   private bell: Doorbell | undefined;
   /** spawnBlocking's pool, made on first use (blocking.ts). */
   blocking: { readonly jobs: number; close(err: Error): Promise<void> } | undefined;
+  /** The `blockingThreads` option in effect. */
   readonly blockingThreads: number;
   /** The CPUs this thread had before start() pinned it (spawnBlocking's workers use these), if pinned. */
   readonly unpinnedCpus: number[] | undefined;
@@ -243,6 +249,7 @@ export class Runtime implements TaskHost, Turn {
     this.executor.drain();
   };
 
+  /** As spawn(), without checking that fn is a function. */
   spawn<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>): JoinHandle<Awaited<T>> {
     const h = JoinHandle._create(fn as (signal: AbortSignal) => Awaited<T>, this);
     if (this.closing) {
@@ -254,6 +261,7 @@ export class Runtime implements TaskHost, Turn {
     return h;
   }
 
+  /** Plumbing, not API: a task ended. */
   onTaskEnd(handle: JoinHandle<unknown>): void {
     const i = handle._index;
     if (i < 0) return;
@@ -265,6 +273,7 @@ export class Runtime implements TaskHost, Turn {
     }
   }
 
+  /** Plumbing, not API: an unawaited task failed (onTaskError, else an uncaught exception). */
   reportTaskError(error: unknown, handle: JoinHandle<unknown>): void {
     if (this.onTaskError !== undefined) {
       this.onTaskError(error, handle);
@@ -275,10 +284,12 @@ export class Runtime implements TaskHost, Turn {
     });
   }
 
+  /** As submit(), with the signal given directly and not validated. */
   submit<T>(op: OpAble<T>, signal?: AbortSignal): Promise<T> {
     return this.driver.submit(op, signal);
   }
 
+  /** As stats(). */
   stats(): RuntimeStats {
     const bellCounters = this.bell !== undefined && !this.bell.isClosed ? this.bell.counters() : [0, 0];
     const info = this.driver.info;
@@ -586,6 +597,10 @@ export function timeout<T>(a: TimeoutWork<T> | number, b: TimeoutWork<T> | numbe
   }
 }
 
+/**
+ * What interval() does when the consumer falls behind: 'burst' yields the missed ticks at once,
+ * 'delay' restarts the period from now, 'skip' jumps to the next multiple of the period.
+ */
 export type MissedTick = 'burst' | 'delay' | 'skip';
 
 /**

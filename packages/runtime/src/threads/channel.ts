@@ -15,13 +15,17 @@ const RESOLVED = Promise.resolve();
 /** What the async iterator's receives resolve to once the channel is closed and drained. */
 const DONE: unique symbol = Symbol('ringio.channel.done');
 
+/** Options of Channel#send. */
 export interface SendOptions {
   /** ArrayBuffers to move: detached here when send() is called, as postMessage does. */
   transfer?: ArrayBuffer[];
+  /** Aborting it gives up waiting for room: send() rejects AbortError and nothing is queued. */
   signal?: AbortSignal;
 }
 
+/** Options of recv() on a channel or oneshot, and of Watch#changed. */
 export interface RecvOptions {
+  /** Aborting it gives up waiting: the call rejects AbortError and no value is taken. */
   signal?: AbortSignal;
 }
 
@@ -50,10 +54,12 @@ export class Channel<T = unknown> extends SharedHandle {
     return n;
   }
 
+  /** How many values the channel holds before send() waits. */
   get capacity(): number {
     return this._cell.capacity;
   }
 
+  /** True once close() was called, on any thread. */
   get closed(): boolean {
     const c = this._cell;
     c.lock();

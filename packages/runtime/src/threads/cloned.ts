@@ -1,3 +1,6 @@
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyFunction = (...args: any[]) => unknown;
+
 /**
  * Cloned<T>: the type a value has after a structured clone (postMessage, what spawnBlocking's results
  * go through): a Buffer arrives as a plain Uint8Array, class instances as plain objects with their own
@@ -5,9 +8,6 @@
  * ArrayBuffers and Errors keep their kind. Functions and symbols cannot be cloned (the value is refused
  * at run time): they map to `never`.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyFunction = (...args: any[]) => unknown;
-
 export type Cloned<T> = T extends Buffer
   ? Uint8Array
   : T extends string | number | boolean | bigint | null | undefined | void
