@@ -58,7 +58,7 @@ export class RentedDuplex {
 
   /** @internal How fromDuplex() makes one. */
   static _create(duplex: Duplex): RentedDuplex {
-    return RentedDuplex._create(duplex);
+    return new RentedDuplex(duplex);
   }
 
   /** Use fromDuplex(). */
