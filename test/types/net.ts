@@ -13,6 +13,11 @@ import {
   type AddrInput,
   type SocketAddr,
   type TcpListenOptions,
+  type TcpConnectOptions,
+  type UdpBindOptions,
+  type UnixListenOptions,
+  type SpliceCopyOptions,
+  type CopyOptions,
   type ReadOptions,
   type WriteOptions,
 } from '@ringio/net';
@@ -46,6 +51,15 @@ await start(async () => {
   const u: Uint8Array = reply;
   void [n, u];
   await server;
+  const copts: TcpConnectOptions = { noDelay: false, signal: AbortSignal.timeout(1000) };
+  await TcpStream.connect(listener.localAddr, copts).then((s) => s.close());
+  const bopts: UdpBindOptions = { reusePort: true };
+  const lopts: UnixListenOptions = { backlog: 16 };
+  const sopts: SpliceCopyOptions = { chunk: 4096 };
+  const co: CopyOptions = { bufferSize: 1024 };
+  void [bopts, lopts, sopts, co];
+  // @ts-expect-error noDelay is a boolean
+  await TcpStream.connect(listener.localAddr, { noDelay: 1 });
   // @ts-expect-error connect takes an address, not a port number
   await TcpStream.connect(8080);
   // @ts-expect-error the constructor is internal: use connect() or accept()

@@ -1,9 +1,12 @@
 // sleep, timeout in both argument orders, interval.
-import { start, sleep, timeout, interval, spawn, type MissedTick, type TimeoutWork } from '@ringio/runtime';
+import { start, sleep, timeout, interval, spawn, type IntervalOptions, type MissedTick, type SignalOptions, type TimeoutWork } from '@ringio/runtime';
 
 await start(async ({ signal }) => {
   await sleep(10);
-  await sleep(10, { signal });
+  const so: SignalOptions = { signal };
+  await sleep(10, so);
+  const io: IntervalOptions = { missedTick: 'delay' };
+  void io;
   // @ts-expect-error ms is a number
   await sleep('10');
 

@@ -12,6 +12,15 @@ import { RecvmsgOp } from './ops/recvmsg.js';
 import { SendOp } from './ops/send.js';
 import { SendmsgOp } from './ops/sendmsg.js';
 import { SocketBase } from './socket.js';
+import type { ReadOptions, WriteOptions } from './stream.js';
+
+/** UdpSocket.bind's options. */
+export interface UdpBindOptions {
+  /** SO_REUSEADDR (default false). */
+  reuseAddr?: boolean;
+  /** SO_REUSEPORT (default false): several sockets may bind the same address. */
+  reusePort?: boolean;
+}
 
 abstract class DatagramBase<A, In> extends SocketBase {
   protected abstract encode(addr: In): Promise<Sockaddr> | Sockaddr;
@@ -40,7 +49,7 @@ abstract class DatagramBase<A, In> extends SocketBase {
   }
 
   /** Sends to the connected peer. Resolves [n, buf]. */
-  send<B extends Uint8Array>(buf: B, opts?: { signal?: AbortSignal; offset?: number; length?: number }): Promise<[number, B]> {
+  send<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]> {
     try {
       checkBuffer(buf);
       const offset = opts?.offset ?? 0;
@@ -52,7 +61,7 @@ abstract class DatagramBase<A, In> extends SocketBase {
   }
 
   /** Receives from the connected peer. Resolves [n, buf]. */
-  recv<B extends Uint8Array>(buf: B, opts?: { signal?: AbortSignal; offset?: number; length?: number }): Promise<[number, B]> {
+  recv<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
     try {
       checkBuffer(buf);
       const offset = opts?.offset ?? 0;
@@ -71,7 +80,7 @@ abstract class DatagramBase<A, In> extends SocketBase {
  */
 export class UdpSocket extends DatagramBase<SocketAddr, AddrInput> {
   /** Binds a UDP socket. Port 0 picks a free port. */
-  static override async bind(addr: AddrInput, opts: { reuseAddr?: boolean; reusePort?: boolean } = {}): Promise<UdpSocket> {
+  static override async bind(addr: AddrInput, opts: UdpBindOptions = {}): Promise<UdpSocket> {
     const sa = await resolveAddr(addr);
     const fd = sys.socket(sa.family === AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM);
     try {

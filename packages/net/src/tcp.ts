@@ -16,6 +16,14 @@ import { checkBacklog, ListenerBase } from './listener.js';
 import { ConnectOp } from './ops/connect.js';
 import { SocketStream } from './stream.js';
 
+/** TcpStream.connect's options. */
+export interface TcpConnectOptions {
+  /** Aborting it cancels the connect (and the name lookup's wait); it rejects AbortError. */
+  signal?: AbortSignal;
+  /** TCP_NODELAY (default true): send small writes at once instead of coalescing them (Nagle). */
+  noDelay?: boolean;
+}
+
 /** TcpListener.bind's options. */
 export interface TcpListenOptions {
   /** SO_REUSEPORT (default true): several sockets (threads) may bind the same address; the kernel spreads connections. */
@@ -51,7 +59,7 @@ export class TcpStream extends SocketStream {
    * Connects to 'host:port', '[v6]:port' or { host, port }. Names are resolved with dns.lookup, which
    * runs on libuv's thread pool, never blocking this thread. noDelay (TCP_NODELAY) defaults to true.
    */
-  static async connect(addr: AddrInput, opts: { signal?: AbortSignal; noDelay?: boolean } = {}): Promise<TcpStream> {
+  static async connect(addr: AddrInput, opts: TcpConnectOptions = {}): Promise<TcpStream> {
     const sa = await resolveAddr(addr);
     const fd = sys.socket(sa.family, SOCK_STREAM);
     const stream = new TcpStream(fd);

@@ -6,6 +6,12 @@ import { checkBacklog, ListenerBase } from './listener.js';
 import { ConnectOp } from './ops/connect.js';
 import { SocketStream } from './stream.js';
 
+/** UnixListener.bind's options. */
+export interface UnixListenOptions {
+  /** listen(2)'s backlog, 1..65535 (default 1024). */
+  backlog?: number;
+}
+
 function unixName(fd: number, peer: boolean): string {
   const buf = new Uint8Array(SOCKADDR_MAX);
   const len = sys.sockname(fd, buf, peer);
@@ -62,7 +68,7 @@ export class UnixListener extends ListenerBase<UnixStream, string> {
   }
 
   /** Binds and listens at `path` (which must not exist; remove stale sockets first). */
-  static override bind(path: string, opts: { backlog?: number } = {}): Promise<UnixListener> {
+  static override bind(path: string, opts: UnixListenOptions = {}): Promise<UnixListener> {
     try {
       const backlog = checkBacklog(opts.backlog ?? 1024);
       const sa = encodeUnix(path);

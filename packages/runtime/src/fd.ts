@@ -4,7 +4,7 @@
  * [n, buf] with the same buffer, which the caller must not touch until the promise settles.
  */
 import { native } from './addon.js';
-import { checkFd } from './op.js';
+import { checkFd, type SignalOptions } from './op.js';
 import { CloseOp } from './ops/close.js';
 import { NopOp } from './ops/nop.js';
 import { PollOp } from './ops/poll.js';
@@ -25,7 +25,7 @@ export interface IoOptions {
 }
 
 /** A NOP op through the driver: resolves 0. Measures the runtime's own cost per op. */
-export function nop(opts?: { signal?: AbortSignal }): Promise<number> {
+export function nop(opts?: SignalOptions): Promise<number> {
   return submit(new NopOp(), opts);
 }
 
@@ -48,7 +48,7 @@ export function write<B extends Uint8Array>(fd: number, buf: B, opts: IoOptions 
 }
 
 /** Waits until `fd` has one of `events` (POLLIN, POLLOUT, ...): resolves the events that occurred. */
-export function poll(fd: number, events: number, opts?: { signal?: AbortSignal }): Promise<number> {
+export function poll(fd: number, events: number, opts?: SignalOptions): Promise<number> {
   try {
     return submit(new PollOp(fd, events), opts);
   } catch (e) {

@@ -22,6 +22,7 @@ export {
   type RuntimeContext,
   type RuntimeStats,
   type MissedTick,
+  type IntervalOptions,
 } from './runtime.js';
 export { JoinHandle } from './task.js';
 export { channel, Channel, type SendOptions, type RecvOptions } from './threads/channel.js';
@@ -32,7 +33,7 @@ export type { Cloned } from './threads/cloned.js';
 export { shareable, fromShareable, type Shareable } from './threads/share.js';
 export type { ModuleSpec } from './threads/group.js';
 export { OpAble, OpFlags, OpState, SqeWriter, checkBuffer, checkFd, checkPosition, checkRange } from './op.js';
-export type { Interest, Direction, OpOwner } from './op.js';
+export type { Interest, Direction, OpOwner, SignalOptions } from './op.js';
 export { NopOp } from './ops/nop.js';
 export { TimeoutOp } from './ops/timeout.js';
 export { PollOp, POLLIN, POLLOUT, POLLPRI, POLLERR, POLLHUP, POLLRDHUP } from './ops/poll.js';

@@ -30,6 +30,12 @@ import { errnoError } from './errors.js';
  */
 export type Direction = 'readable' | 'writable' | 'pool';
 
+/** The options of calls whose only option is an AbortSignal (sleep, submit, nop, poll, accept, ...). */
+export interface SignalOptions {
+  /** Aborting it cancels the call; it rejects AbortError (with the rented buffer, if any). */
+  signal?: AbortSignal;
+}
+
 /** What the epoll driver waits for before it runs an op's syscall. */
 export interface Interest {
   /** The fd whose readiness to wait for (not used for 'pool'). */

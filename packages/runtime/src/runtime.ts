@@ -14,7 +14,7 @@ import { S_COMPLETIONS, S_ENTERS, S_SUBMITTED, S_WAKEUPS } from './driver/layout
 import { registeredBuffers } from './driver/registry.js';
 import { abortError, ringioError } from './errors.js';
 import { Executor } from './executor.js';
-import type { OpAble } from './op.js';
+import type { OpAble, SignalOptions } from './op.js';
 import { JoinHandle, type TaskHost } from './task.js';
 import { Timers } from './timers.js';
 import { Doorbell } from './threads/doorbell.js';
@@ -522,7 +522,7 @@ function checkSignal(signal: unknown): AbortSignal | undefined {
 }
 
 /** Resolves after `ms` milliseconds (1 ms resolution), measured by the driver's timer. */
-export function sleep(ms: number, opts?: { signal?: AbortSignal }): Promise<void> {
+export function sleep(ms: number, opts?: SignalOptions): Promise<void> {
   try {
     checkMs(ms);
     return currentRuntime().timers.sleep(ms, checkSignal(opts?.signal));
@@ -603,6 +603,14 @@ export function timeout<T>(a: TimeoutWork<T> | number, b: TimeoutWork<T> | numbe
  */
 export type MissedTick = 'burst' | 'delay' | 'skip';
 
+/** interval()'s options. */
+export interface IntervalOptions {
+  /** Aborting it ends the iteration: a waiting next() rejects AbortError. */
+  signal?: AbortSignal;
+  /** What happens when the consumer falls behind (default 'burst'). */
+  missedTick?: MissedTick;
+}
+
 /**
  * An async iterator that yields 1, 2, 3, ... every `ms` milliseconds, the first after `ms`.
  * When the consumer falls behind: 'burst' (default) yields the missed ticks at once, 'delay' restarts
@@ -610,7 +618,7 @@ export type MissedTick = 'burst' | 'delay' | 'skip';
  */
 export function interval(
   ms: number,
-  opts: { signal?: AbortSignal; missedTick?: MissedTick } = {},
+  opts: IntervalOptions = {},
 ): AsyncIterableIterator<number> {
   checkMs(ms);
   if (ms === 0) throw new RangeError('interval period must be > 0');
@@ -679,7 +687,7 @@ export function stats(): RuntimeStats {
 }
 
 /** Submits an op to this thread's driver. Rejects ERR_RINGIO_NO_RUNTIME outside a runtime. */
-export function submit<T>(op: OpAble<T>, opts?: { signal?: AbortSignal }): Promise<T> {
+export function submit<T>(op: OpAble<T>, opts?: SignalOptions): Promise<T> {
   try {
     return currentRuntime().submit(op, checkSignal(opts?.signal));
   } catch (e) {
