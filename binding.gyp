@@ -3,10 +3,15 @@
     {
       "target_name": "ringio",
       "sources": [
-        "addon/ringio.cc",
+        "addon/addon.cc",
+        "addon/loop.cc",
+        "addon/decode.cc",
+        "addon/registry.cc",
+        "addon/sys.cc",
         "addon/uring_backend.cc",
         "addon/epoll_backend.cc",
         "addon/file_pool.cc",
+        "addon/ops.cc",
         "addon/threads.cc"
       ],
       "include_dirs": [

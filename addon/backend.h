@@ -1,4 +1,4 @@
-// The backend interface: what the loop glue (ringio.cc) needs from a driver, and the per-slot storage
+// The backend interface: what the loop binding (loop.cc) needs from a driver, and the per-slot storage
 // both backends share.
 #pragma once
 

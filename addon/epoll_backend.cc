@@ -25,6 +25,7 @@
 
 #include "backend.h"
 #include "file_pool.h"
+#include "ops.h"
 
 namespace ringio {
 namespace {
@@ -65,7 +66,14 @@ class EpollBackend final : public Backend {
   const char* Name() const override { return "epoll"; }
   int PollFd() const override { return epfd_; }
   uint32_t Entries() const override { return 0; }
-  std::vector<std::string> Features() const override { return {"EPOLLET", "TIMERFD"}; }
+  // Listed the same way as the io_uring backend's: op:NAME for every op this engine can run (ops.h).
+  std::vector<std::string> Features() const override {
+    std::vector<std::string> f = {"EPOLLET", "TIMERFD"};
+    for (uint32_t i = 0; i < kOpCount; i++) {
+      if (kOps[i].run != nullptr || kOps[i].engine_op) f.push_back(std::string("op:") + kOps[i].name);
+    }
+    return f;
+  }
 
   void Queue(const Op& op) override {
     stats_[S_SUBMITTED] += 1;
@@ -100,7 +108,8 @@ class EpollBackend final : public Backend {
     if (!f.pollable) {
       // A regular file (or the like): always "ready", but its syscall may block on the disk, so the
       // read/write family goes to the file pool. Anything else is quick and runs now.
-      if (FilePool::Handles(op.legacy_op)) {
+      const OpSpec* spec = FindOp(op.legacy_op);
+      if (spec != nullptr && spec->may_block) {
         SubmitToPool(op);
       } else {
         PushReady(op.user, Run(op));
@@ -210,19 +219,13 @@ class EpollBackend final : public Backend {
 
   // A short read or write means the socket (or pipe) had no more to give or take at that moment. With
   // edge-triggered epoll, anything that arrives after the syscall raises a new edge, so treating the
-  // direction as not ready saves the EAGAIN syscall the next op would make (libuv's partial-read rule).
-  // Not once the fd has reported a hang-up or error (FdState::hup): a FIN that came with the data has
-  // already had its edge, and only another syscall will see the EOF.
+  // direction as not ready saves the EAGAIN syscall the next op would make (libuv's partial-read rule;
+  // which ops it applies to is the op table's drained_when_short). Not once the fd has reported a
+  // hang-up or error (FdState::hup): a FIN that came with the data has already had its edge, and only
+  // another syscall will see the EOF.
   static bool Drained(const Op& op, int res) {
-    switch (op.legacy_op) {
-      case IORING_OP_RECV:
-      case IORING_OP_READ:
-      case IORING_OP_SEND:
-      case IORING_OP_WRITE:
-        return res >= 0 && static_cast<uint32_t>(res) < op.len;
-      default:
-        return false;
-    }
+    const OpSpec* spec = FindOp(op.legacy_op);
+    return spec != nullptr && spec->drained_when_short && res >= 0 && static_cast<uint32_t>(res) < op.len;
   }
 
   void Park(const Op& op, int dir, FdState& f) {
@@ -337,94 +340,8 @@ class EpollBackend final : public Backend {
     fds_.erase(it);
   }
 
-  // The syscall behind each legacy op. Returns the result as io_uring would: a count, or -errno.
-  int Run(const Op& op) {
-    switch (op.legacy_op) {
-      case IORING_OP_READ:
-      case IORING_OP_WRITE:
-      case IORING_OP_READV:
-      case IORING_OP_WRITEV:
-        // The same syscalls the file pool runs (with its EINTR and ESPIPE handling), here on a
-        // non-blocking fd that epoll said was ready.
-        return FilePool::Run(op);
-      default:
-        break;
-    }
-    ssize_t r;
-    void* p = reinterpret_cast<void*>(op.addr);
-    for (;;) {
-      switch (op.legacy_op) {
-        case IORING_OP_NOP:
-          return 0;
-        case IORING_OP_POLL_ADD: {
-          struct pollfd pfd = {op.fd, static_cast<short>(op.op_flags), 0};
-          r = poll(&pfd, 1, 0);
-          if (r == 0) return -EAGAIN;
-          if (r > 0) r = pfd.revents;
-          break;
-        }
-        case IORING_OP_RECV:
-          r = recv(op.fd, p, op.len, static_cast<int>(op.op_flags) | MSG_DONTWAIT);
-          break;
-        case IORING_OP_SEND:
-        case IORING_OP_SEND_ZC:  // no zero-copy on this path: a plain send, done when it returns
-          r = send(op.fd, p, op.len, static_cast<int>(op.op_flags) | MSG_DONTWAIT | MSG_NOSIGNAL);
-          break;
-        case IORING_OP_SENDMSG:
-          r = sendmsg(op.fd, static_cast<msghdr*>(p), static_cast<int>(op.op_flags) | MSG_DONTWAIT | MSG_NOSIGNAL);
-          break;
-        case IORING_OP_RECVMSG:
-          r = recvmsg(op.fd, static_cast<msghdr*>(p), static_cast<int>(op.op_flags) | MSG_DONTWAIT);
-          break;
-        case IORING_OP_ACCEPT:
-          r = accept4(op.fd, static_cast<sockaddr*>(p), reinterpret_cast<socklen_t*>(op.addr2),
-                      static_cast<int>(op.op_flags));
-          break;
-        case IORING_OP_CONNECT: {
-          Slot& s = SlotFor(op.user);
-          if (s.connecting) {
-            // The socket became writable after EINPROGRESS: the outcome is in SO_ERROR.
-            int err = 0;
-            socklen_t l = sizeof err;
-            if (getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0) err = errno;
-            s.connecting = false;
-            // A reset can only end an established connection (a refused SYN is ECONNREFUSED): the connect
-            // itself succeeded, as io_uring reports it too, and the next op on the socket sees the reset.
-            if (err == ECONNRESET) err = 0;
-            return -err;
-          }
-          r = connect(op.fd, static_cast<sockaddr*>(p), static_cast<socklen_t>(op.off));
-          if (r < 0 && (errno == EINPROGRESS || errno == EALREADY)) {
-            s.connecting = true;
-            return -EAGAIN;
-          }
-          break;
-        }
-        case IORING_OP_SHUTDOWN:
-          r = shutdown(op.fd, static_cast<int>(op.len));
-          break;
-        case IORING_OP_SPLICE: {
-          // io_uring's layout: fd = fd_out, off = off_out, addr = off_in, splice_fd_in = fd_in.
-          loff_t in_off = static_cast<loff_t>(op.addr);
-          loff_t out_off = static_cast<loff_t>(op.off);
-          r = splice(op.extra, op.addr == UINT64_MAX ? nullptr : &in_off, op.fd, op.off == UINT64_MAX ? nullptr : &out_off,
-                     op.len, op.op_flags | SPLICE_F_NONBLOCK);
-          break;
-        }
-        case IORING_OP_CLOSE:
-          ForgetFd(op.fd);
-          r = close(op.fd);
-          if (r < 0 && errno == EINTR) return 0;  // Linux closes the fd even then
-          break;
-        default:
-          return -EOPNOTSUPP;
-      }
-      if (r < 0 && errno == EINTR) continue;
-      break;
-    }
-    if (r < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    return static_cast<int>(r);
-  }
+  // The syscall behind each legacy op (the op table's runner), answered as io_uring would.
+  int Run(const Op& op) { return RunOp(op, this); }
 
   bool RegisterPool() {
     if (pool_efd_ >= 0) return true;

@@ -1,5 +1,7 @@
 #include "file_pool.h"
 
+#include "ops.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/time_types.h>
@@ -13,8 +15,6 @@
 namespace ringio {
 
 namespace {
-constexpr int kOpFtruncate = 55;  // IORING_OP_FTRUNCATE, newer than liburing 2.3
-
 size_t PoolSize() {
   const char* v = getenv("RINGIO_FS_THREADS");
   long n = v != nullptr ? strtol(v, nullptr, 10) : 0;
@@ -99,7 +99,7 @@ void FilePool::Worker() {
       queue_.pop_front();
       active_++;
     }
-    int res = Run(op);
+    int res = RunOp(op, nullptr);  // nullptr: not the loop thread (ops.h)
     {
       std::lock_guard<std::mutex> lock(mu_);
       active_--;
@@ -109,95 +109,6 @@ void FilePool::Worker() {
     }
     idle_cv_.notify_all();
   }
-}
-
-bool FilePool::Handles(uint8_t opcode) {
-  switch (opcode) {
-    case IORING_OP_READ:
-    case IORING_OP_WRITE:
-    case IORING_OP_READV:
-    case IORING_OP_WRITEV:
-    case IORING_OP_OPENAT:
-    case IORING_OP_STATX:
-    case IORING_OP_FSYNC:
-    case IORING_OP_FALLOCATE:
-    case kOpFtruncate:
-    case IORING_OP_UNLINKAT:
-    case IORING_OP_RENAMEAT:
-    case IORING_OP_MKDIRAT:
-    case IORING_OP_SYMLINKAT:
-    case IORING_OP_CLOSE:
-      return true;
-    default:
-      return false;
-  }
-}
-
-int FilePool::Run(const Op& op) {
-  ssize_t r;
-  char* p = reinterpret_cast<char*>(op.addr);
-  char* p2 = reinterpret_cast<char*>(op.addr2);
-  // io_uring ignores the position on streams (pipes, FIFOs, sockets); so does this, via ESPIPE below.
-  bool positional = op.off != UINT64_MAX;
-  const off_t pos = static_cast<off_t>(op.off);
-  for (;;) {
-    switch (op.legacy_op) {
-      case IORING_OP_READ:
-        r = positional ? pread(op.fd, p, op.len, pos) : read(op.fd, p, op.len);
-        break;
-      case IORING_OP_WRITE:
-        r = positional ? pwrite(op.fd, p, op.len, pos) : write(op.fd, p, op.len);
-        break;
-      case IORING_OP_READV:
-        r = positional ? preadv(op.fd, reinterpret_cast<iovec*>(p), static_cast<int>(op.len), pos)
-                       : readv(op.fd, reinterpret_cast<iovec*>(p), static_cast<int>(op.len));
-        break;
-      case IORING_OP_WRITEV:
-        r = positional ? pwritev(op.fd, reinterpret_cast<iovec*>(p), static_cast<int>(op.len), pos)
-                       : writev(op.fd, reinterpret_cast<iovec*>(p), static_cast<int>(op.len));
-        break;
-      case IORING_OP_OPENAT:
-        r = openat(op.fd, p, static_cast<int>(op.op_flags), static_cast<mode_t>(op.len));
-        break;
-      case IORING_OP_STATX:
-        r = statx(op.fd, p, static_cast<int>(op.op_flags), op.len, reinterpret_cast<struct statx*>(p2));
-        break;
-      case IORING_OP_FSYNC:
-        r = (op.op_flags & IORING_FSYNC_DATASYNC) ? fdatasync(op.fd) : fsync(op.fd);
-        break;
-      case IORING_OP_FALLOCATE:
-        r = fallocate(op.fd, static_cast<int>(op.len), pos, static_cast<off_t>(op.addr));
-        break;
-      case kOpFtruncate:
-        r = ftruncate(op.fd, pos);
-        break;
-      case IORING_OP_UNLINKAT:
-        r = unlinkat(op.fd, p, static_cast<int>(op.op_flags));
-        break;
-      case IORING_OP_RENAMEAT:
-        r = renameat2(op.fd, p, static_cast<int>(op.len), p2, op.op_flags);
-        break;
-      case IORING_OP_MKDIRAT:
-        r = mkdirat(op.fd, p, static_cast<mode_t>(op.len));
-        break;
-      case IORING_OP_SYMLINKAT:
-        r = symlinkat(p, op.fd, p2);
-        break;
-      case IORING_OP_CLOSE:
-        r = close(op.fd);
-        if (r < 0 && errno == EINTR) return 0;
-        break;
-      default:
-        return -EOPNOTSUPP;
-    }
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && errno == ESPIPE && positional) {
-      positional = false;
-      continue;
-    }
-    break;
-  }
-  return r < 0 ? -errno : static_cast<int>(r);
 }
 
 }  // namespace ringio

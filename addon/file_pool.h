@@ -1,6 +1,7 @@
 // The epoll engine's file thread pool. Regular files are always "ready" to epoll, and their syscalls
 // block (disk, page faults, fsync), so the legacy engine runs them here instead of on the loop thread.
-// Completions come back through an eventfd that sits in the engine's epoll set.
+// Completions come back through an eventfd that sits in the engine's epoll set. Which ops come here,
+// and the syscall each one runs, is in the op table (ops.h: may_block, run).
 //
 // Rules:
 //  1. A job's memory (its Op, whose pointers reach the kernel) is owned by the pool from Submit until
@@ -36,11 +37,6 @@ class FilePool {
   void TakeDone(std::vector<Cqe>* out);
   void Drain();
   bool Idle();
-
-  // The syscall behind a file op, as io_uring would answer it: a count or fd, or -errno.
-  static int Run(const Op& op);
-  // Whether Run knows this opcode.
-  static bool Handles(uint8_t opcode);
 
  private:
   void Start();

@@ -1,4 +1,4 @@
-// The io_uring backend. Private to the addon; JS sees it only through ringio.cc.
+// The io_uring backend. Private to the addon; JS sees it only through loop.cc.
 //
 // Rules this file keeps:
 //  1. The ring is created, submitted to and reaped on the thread that owns the JS environment, and only
@@ -21,33 +21,10 @@
 #include <vector>
 
 #include "backend.h"
+#include "ops.h"
 
 namespace ringio {
 namespace {
-
-// The opcodes the runtime itself relies on. A kernel without one of them falls back to epoll.
-struct RequiredOp {
-  int op;
-  const char* name;
-};
-constexpr RequiredOp kRequired[] = {
-    {IORING_OP_NOP, "NOP"},           {IORING_OP_READ, "READ"},   {IORING_OP_WRITE, "WRITE"},
-    {IORING_OP_READV, "READV"},       {IORING_OP_WRITEV, "WRITEV"}, {IORING_OP_POLL_ADD, "POLL_ADD"},
-    {IORING_OP_TIMEOUT, "TIMEOUT"},   {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
-    {IORING_OP_CLOSE, "CLOSE"},
-};
-
-// Opcodes later layers use when present; reported in features so they can choose.
-constexpr RequiredOp kOptional[] = {
-    {IORING_OP_SEND_ZC, "SEND_ZC"}, {IORING_OP_MSG_RING, "MSG_RING"}, {IORING_OP_SOCKET, "SOCKET"},
-    {IORING_OP_SPLICE, "SPLICE"},   {IORING_OP_STATX, "STATX"},       {IORING_OP_OPENAT, "OPENAT"},
-    {IORING_OP_SHUTDOWN, "SHUTDOWN"}, {IORING_OP_RECV, "RECV"},       {IORING_OP_SEND, "SEND"},
-    {IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_CONNECT, "CONNECT"},
-    {IORING_OP_FSYNC, "FSYNC"},     {IORING_OP_FALLOCATE, "FALLOCATE"}, {IORING_OP_UNLINKAT, "UNLINKAT"},
-    {IORING_OP_RENAMEAT, "RENAMEAT"}, {IORING_OP_MKDIRAT, "MKDIRAT"}, {IORING_OP_SYMLINKAT, "SYMLINKAT"},
-    // IORING_OP_FTRUNCATE (kernel 6.9) postdates liburing 2.3, so its number is written here by hand.
-    {55, "FTRUNCATE"},
-};
 
 std::string ReadSysctl(const char* path) {
   std::ifstream f(path);
@@ -141,17 +118,26 @@ class UringBackend final : public Backend {
       *reason = "io_uring opcode probe unsupported (kernel older than 5.6)";
       return false;
     }
-    for (const RequiredOp& r : kRequired) {
-      if (!io_uring_opcode_supported(probe, r.op)) {
-        *reason = std::string("kernel lacks io_uring opcode ") + r.name;
+    // The op table (ops.h) says which opcodes are required; every supported one is listed as op:NAME.
+    for (uint32_t i = 0; i < kOpCount; i++) {
+      const OpSpec& op = kOps[i];
+      if (io_uring_opcode_supported(probe, op.opcode)) {
+        ops_.push_back(std::string("op:") + op.name);
+      } else if (op.probe == Probe::kRequired) {
+        *reason = std::string("kernel lacks io_uring opcode ") + op.name;
         io_uring_free_probe(probe);
         return false;
       }
     }
-    for (const RequiredOp& r : kOptional) {
-      if (io_uring_opcode_supported(probe, r.op)) optional_.push_back(std::string("op:") + r.name);
-    }
     io_uring_free_probe(probe);
+
+    // Multishot accept (IORING_ACCEPT_MULTISHOT) came in 5.19 with no probe bit of its own: the kernel
+    // version says. @ringio/net still falls back to single accepts if the kernel answers EINVAL.
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+    if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2) {
+      accept_multishot_ = major > 5 || (major == 5 && minor >= 19);
+    }
 
     if (io_uring_register_ring_fd(&ring_) == 1) ring_fd_registered_ = true;
 
@@ -191,7 +177,8 @@ class UringBackend final : public Backend {
     if (kernel_features_ & IORING_FEAT_NODROP) f.push_back("NODROP");
     if (kernel_features_ & IORING_FEAT_FAST_POLL) f.push_back("FAST_POLL");
     if (ring_fd_registered_) f.push_back("REGISTERED_RING_FD");
-    f.insert(f.end(), optional_.begin(), optional_.end());
+    if (accept_multishot_) f.push_back("ACCEPT_MULTISHOT");
+    f.insert(f.end(), ops_.begin(), ops_.end());
     return f;
   }
 
@@ -336,13 +323,14 @@ class UringBackend final : public Backend {
   struct io_uring ring_ {};
   bool ring_ok_ = false;
   bool ring_fd_registered_ = false;
+  bool accept_multishot_ = false;
   int efd_ = -1;
   uint32_t flags_ = 0;
   uint32_t kernel_features_ = 0;
   uint32_t sq_entries_ = 0;
   uint32_t pending_ = 0;
   std::string flag_names_;
-  std::vector<std::string> optional_;
+  std::vector<std::string> ops_;
 };
 
 }  // namespace

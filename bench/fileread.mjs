@@ -5,7 +5,7 @@
 // (../shared/bench/fileread_uring). Each measurement runs in its own process pinned to CPU 0; rounds are
 // interleaved; figures are medians.
 // Usage: node bench/fileread.mjs [--rounds 5] [--secs 2] [--file /tmp/ringio-fileread.bin]
-//        [--case rand4k:64] (one case only) [--impls ringio_uring,fs_promises,c_uring] (a subset)
+//        [--case rand4k:64[,rand4k:16,…]] (these cases only, any QD) [--impls ringio_uring,fs_promises,c_uring] (a subset)
 //        [--deadline timer|clock]
 // --deadline: how the asynchronous loops know their time is up. 'timer' (the default): a timer sets a
 // flag and each loop tests it, as the C reference reads its clock once per batch. 'clock': each read
@@ -140,13 +140,19 @@ function run(impl, mode, qd) {
 }
 
 const only = arg('case', null);
-const cases = [
-  ['rand4k', 1],
-  ['rand4k', 64],
-  ['rand4k', 256],
-  ['seq1m', 1],
-].filter(([m, q]) => only === null || only === `${m}:${q}`);
-if (cases.length === 0) throw new Error(`--case must be one of rand4k:1, rand4k:64, rand4k:256, seq1m:1`);
+const cases =
+  only === null
+    ? [
+        ['rand4k', 1],
+        ['rand4k', 64],
+        ['rand4k', 256],
+        ['seq1m', 1],
+      ]
+    : only.split(',').map((c) => {
+        const m = /^(rand4k|seq1m):(\d+)$/.exec(c);
+        if (!m || Number(m[2]) < 1 || Number(m[2]) > 4096) throw new Error(`--case: ${c} is not rand4k:QD or seq1m:QD (QD 1 to 4096)`);
+        return [m[1], Number(m[2])];
+      });
 const allImpls = ['ringio_uring', 'ringio_epoll', 'fs_promises', 'readSync', ...(cref ? ['c_uring'] : [])];
 const pick = arg('impls', null);
 const impls = pick === null ? allImpls : allImpls.filter((i) => pick.split(',').includes(i));

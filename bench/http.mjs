@@ -4,15 +4,16 @@
 // (examples/node-http-server.mjs), the anchor. Each server runs in its own process pinned to CPU 0, wrk
 // pinned to CPU 1 (when taskset exists). Rounds are interleaved server by server; figures are medians,
 // and the ratio is to node:http's median of the same run. Server CPU per request comes from
-// /proc/<pid>/stat over the measured interval.
+// /proc/<pid>/stat over the measured interval. With nginx installed, nginx (one process: master_process
+// off, one worker's work, access log off, `return 200`) is measured too, as the native-server reference.
 // Usage: node bench/http.mjs [--rounds 5] [--secs 5] [--conns 64]
-// Needs wrk (Debian/Ubuntu: apt-get install wrk).
+// Needs wrk (Debian/Ubuntu: apt-get install wrk); nginx is optional (apt-get install nginx-light).
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, has, interleave, median, table } from './lib.mjs';
+import { arg, emit, freePort, has, interleave, median, parseWrk, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
@@ -33,21 +34,38 @@ const servers = [
   { name: 'ringio_uring', args: [join(root, 'examples/http-server.mjs'), '--driver', 'uring'] },
   { name: 'ringio_epoll', args: [join(root, 'examples/http-server.mjs'), '--driver', 'epoll'] },
 ];
+const nginx = ['nginx', '/usr/sbin/nginx'].find((c) => has(c));
+if (nginx) servers.push({ name: 'nginx', nginx });
+else console.error('nginx not found: no nginx column (Debian/Ubuntu: apt-get install nginx-light)');
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+/** A one-process nginx answering 'hello world\n' on PORT, everything it writes kept in a temp folder. */
+function nginxConfig(dir, port) {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:${port} reuseport;
+    location / { default_type text/plain; return 200 "hello world\n"; }
+  }
+}
+`;
 }
 
 /** Starts a server on a free port and resolves once it has printed its listening line. */
 async function startServer(s) {
   const port = await freePort();
+  if (s.nginx) return startNginx(s, port);
   const [cmd, args] = pin(0, [node, ...s.args, '--port', String(port)]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -65,6 +83,23 @@ async function startServer(s) {
   return { child, port, stderr: () => err };
 }
 
+async function startNginx(s, port) {
+  const dir = mkdtempSync(join(tmpdir(), 'ringio-bench-nginx-'));
+  writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port));
+  const [cmd, args] = pin(0, [s.nginx, '-p', dir, '-c', join(dir, 'nginx.conf')]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (c) => (err += c));
+  child.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  try {
+    await waitForPort(port, child, 'nginx');
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw new Error(`${e.message}: ${err || readFileSync(join(dir, 'error.log'), 'utf8')}`);
+  }
+  return { child, port, stderr: () => err };
+}
+
 /** utime + stime of a process, in seconds. (The server runs under taskset, which execs node: same pid.) */
 function cpuSeconds(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -73,20 +108,7 @@ function cpuSeconds(pid) {
 
 function wrk(port, seconds) {
   const [cmd, args] = pin(1, ['wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
-  const out = execFileSync(cmd, args, { encoding: 'utf8' });
-  const num = (re) => {
-    const m = re.exec(out);
-    return m ? m[1] : undefined;
-  };
-  const ms = (v) => (v === undefined ? NaN : v.endsWith('us') ? parseFloat(v) / 1000 : v.endsWith('ms') ? parseFloat(v) : parseFloat(v) * 1000);
-  const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
-  const non2xx = Number(num(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
-  return {
-    rps: parseFloat(num(/Requests\/sec:\s+([\d.]+)/)),
-    p50_ms: ms(num(/^\s+50%\s+(\S+)/m)),
-    p99_ms: ms(num(/^\s+99%\s+(\S+)/m)),
-    errors: errors ?? (non2xx ? `${non2xx} non-2xx` : null),
-  };
+  return parseWrk(execFileSync(cmd, args, { encoding: 'utf8' }));
 }
 
 async function once(s) {

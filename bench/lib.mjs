@@ -1,6 +1,7 @@
 // Shared helpers for the micro-benchmarks: interleaved rounds, medians, and the output format
 // (a human table on stderr; one JSON object per case as the last stdout lines).
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -58,4 +59,43 @@ export function table(rows) {
 
 export function emit(objects) {
   for (const o of objects) process.stdout.write(JSON.stringify(o) + '\n');
+}
+
+/** Resolves once something accepts TCP on 127.0.0.1:port; throws after 10 s, or when `child` has exited. */
+export async function waitForPort(port, child, what) {
+  const { connect } = await import('node:net');
+  for (let i = 0; ; i++) {
+    const up = await new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true))).on('error', () => resolve(false));
+    });
+    if (up) return;
+    if (i === 100 || child.exitCode !== null) throw new Error(`${what} did not listen on 127.0.0.1:${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** wrk's output (run with --latency) as { rps, p50_ms, p99_ms, errors } (errors: null when none). */
+export function parseWrk(out) {
+  const num = (re) => re.exec(out)?.[1];
+  const ms = (v) => (v === undefined ? NaN : v.endsWith('us') ? parseFloat(v) / 1000 : v.endsWith('ms') ? parseFloat(v) : parseFloat(v) * 1000);
+  const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
+  const non2xx = Number(num(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
+  return {
+    rps: parseFloat(num(/Requests\/sec:\s+([\d.]+)/)),
+    p50_ms: ms(num(/^\s+50%\s+(\S+)/m)),
+    p99_ms: ms(num(/^\s+99%\s+(\S+)/m)),
+    errors: errors ?? (non2xx ? `${non2xx} non-2xx` : null),
+  };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -43,11 +43,6 @@ const stopping = watch(false);
 await start(
   async ({ threadId, threads: n, shared, signal }) => {
     const listener = await TcpListener.bind({ host, port }, { reusePort: true });
-    const s = stats();
-    console.error(
-      `ringio echo on ${host}:${listener.localAddr.port}, thread ${threadId + 1}/${n}, driver ${s.driver}` +
-        (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
-    );
     const stop = () => listener.close();
     if (threadId === 0) {
       const all = () => shared.stopping.set(true);
@@ -56,6 +51,12 @@ await start(
     }
     shared.stopping.changed({ signal }).then(stop, stop);
     signal.addEventListener('abort', stop);
+    // Said once the signals are handled: a supervisor may signal as soon as it reads this.
+    const s = stats();
+    console.error(
+      `ringio echo on ${host}:${listener.localAddr.port}, thread ${threadId + 1}/${n}, driver ${s.driver}` +
+        (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
+    );
     for await (const [stream] of listener) spawn(() => echo(stream));
   },
   { driver, threads, pin, shared: { stopping } },

@@ -4,7 +4,7 @@
 // Answers every request with 'hello world\n' (text/plain, keep-alive).
 // Usage: node examples/http-server.mjs --port P [--driver uring|epoll|auto] [--threads N] [--host 127.0.0.1]
 import http from 'node:http';
-import { start, stats } from '@ringio/runtime';
+import { start, stats, watch } from '@ringio/runtime';
 import { TcpListener } from '@ringio/net';
 import { toDuplex } from '@ringio/compat';
 
@@ -31,17 +31,25 @@ async function main(ctx) {
   // http.Server tracks its connections (headersTimeout, requestTimeout, closeAllConnections) from
   // 'listening' on; this server never listens itself, so say it once.
   server.emit('listening');
+  // Signals reach thread 0 only: it tells every thread through a watch, and each closes its listener.
+  const stop = () => listener.close();
+  if (ctx.threadId === 0) {
+    const all = () => ctx.shared.stopping.set(true);
+    process.once('SIGINT', all);
+    process.once('SIGTERM', all);
+  }
+  ctx.shared.stopping.changed({ signal: ctx.signal }).then(stop, stop);
+  if (ctx.signal.aborted) stop();
+  ctx.signal.addEventListener('abort', stop);
+  // Said once the signals are handled: a supervisor may signal as soon as it reads this.
   const s = stats();
   console.error(
     `ringio http on ${host}:${listener.localAddr.port}, thread ${ctx.threadId + 1}/${ctx.threads}, driver ${s.driver}` +
       (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
   );
-  const stop = () => listener.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  ctx.signal.addEventListener('abort', stop);
   for await (const [stream] of listener) server.emit('connection', toDuplex(stream));
   server.closeAllConnections();
 }
 
-await start(main, { driver, threads });
+const stopping = watch(false);
+await start(main, { driver, threads, shared: { stopping } });

@@ -62,12 +62,12 @@ try {
   await start(
     async (ctx) => {
       const listener = await TcpListener.bind({ host, port });
-      const s = stats();
-      console.error(`ringio TLS echo on ${host}:${listener.localAddr.port}, driver ${s.driver}; certificate ${certFile}`);
       const stop = () => listener.close();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       ctx.signal.addEventListener('abort', stop);
+      const s = stats(); // said once the signals are handled
+      console.error(`ringio TLS echo on ${host}:${listener.localAddr.port}, driver ${s.driver}; certificate ${certFile}`);
       for await (const [stream] of listener) echo(stream);
     },
     { driver },

@@ -22,14 +22,10 @@ function tlsTest(title: string, fn: (cert: { cert: Buffer; key: Buffer }) => Par
   rtTest(
     title,
     async (t) => {
-      if ('missing' in pem) {
-        t.log(`skipped: ${pem.missing}`);
-        t.pass();
-        return;
-      }
-      await fn(pem)(t);
+      await fn(pem as { cert: Buffer; key: Buffer })(t);
     },
     60_000,
+    'missing' in pem ? pem.missing : null,
   );
 }
 

@@ -8,6 +8,7 @@ import { execFileSync, spawn as spawnChild } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ReadHalf } from '@ringio/net';
@@ -21,6 +22,13 @@ export const unavailable: string | null = await (async () => {
   const s = await start(() => stats(), { driver: 'auto' });
   return s.driver === 'uring' ? null : `io_uring unavailable: ${s.fallbackReason}`;
 })();
+
+/** Why ::1 cannot be used here (no IPv6 loopback), or null; for the IPv6 tests to skip with. */
+export const noIpv6: string | null = await new Promise((resolve) => {
+  const srv = createServer();
+  srv.once('error', (e: NodeJS.ErrnoException) => resolve(`::1 unavailable (${e.code ?? e.message})`));
+  srv.listen(0, '::1', () => srv.close(() => resolve(null)));
+});
 
 /** Runs fn on a runtime with the driver under test. */
 export function rt<T>(
@@ -55,16 +63,23 @@ export type AnyErr = Error & {
 };
 
 /**
- * A serial test that needs the driver under test; passes with a log line when it cannot run here.
- * timeoutMs is the test's own timeout (null: ava's configured one).
+ * A serial test that needs the driver under test. When it cannot run here (the driver is unavailable, or
+ * `skip` names a missing feature, probed before the tests are declared) it is registered as skipped, with
+ * the reason in its title, so it counts as skipped, never as passed. timeoutMs is the test's own timeout
+ * (null: ava's configured one).
  */
-export function rtTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void, timeoutMs: number | null = 30_000): void {
+export function rtTest(
+  title: string,
+  fn: (t: ExecutionContext) => Promise<void> | void,
+  timeoutMs: number | null = 30_000,
+  skip: string | null = null,
+): void {
+  const why = unavailable ?? skip;
+  if (why !== null) {
+    test.serial.skip(`${title} [skipped: ${why}]`, () => {});
+    return;
+  }
   test.serial(title, async (t) => {
-    if (unavailable !== null) {
-      t.log(`skipped: ${unavailable}`);
-      t.pass();
-      return;
-    }
     if (timeoutMs !== null) t.timeout(timeoutMs);
     await fn(t);
   });

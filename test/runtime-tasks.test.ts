@@ -471,15 +471,25 @@ rtTest('onTaskError also gets async failures of unawaited tasks, each once', asy
   const errs = [new Error('one'), new Error('two')];
   await rt(
     async () => {
+      // main waits for both tasks to reach their throw (not by timing: under load a sleep(20) in main
+      // can fire in the same batch as the task's sleep(2) and end main before the report).
+      let thrown = 0;
+      let bothThrown!: () => void;
+      const both = new Promise<void>((r) => (bothThrown = r));
+      const fail = (e: Error): never => {
+        if (++thrown === 2) queueMicrotask(bothThrown);
+        throw e;
+      };
       spawn(async () => {
         await sleep(2);
-        throw errs[0];
+        fail(errs[0]);
       });
       spawn(async () => {
         await yieldNow();
-        throw errs[1];
+        fail(errs[1]);
       });
-      await sleep(20);
+      await both;
+      await sleep(1);
       await new Promise((r) => setImmediate(r)); // the report of a failure in the last turn
     },
     { onTaskError: (e) => void reported.push(e) },

@@ -523,3 +523,25 @@ test('a sleep nobody awaits, pending when main returns, does not end the process
   t.regex(r.stdout, /^kept: ERR_RINGIO_CLOSED$/m);
   t.regex(r.stdout, /^done$/m);
 });
+
+// Regression (found by the fuzz tier): the kernel timer stayed armed until the deadline of an aborted
+// sleep (an hour here), counted in opsInFlight all the while.
+rtTest('aborting the only sleep cancels the kernel timer: opsInFlight returns to 0', async (t) => {
+  await rt(async () => {
+    const ctl = new AbortController();
+    const p = sleep(3_600_000, { signal: ctl.signal });
+    t.is(stats().opsInFlight, 1);
+    ctl.abort();
+    t.is((await rejectionOf(t, p)).name, 'AbortError');
+    t.is(stats().timers, 0);
+    let turns = 0;
+    while (stats().opsInFlight > 0 && turns < 1000) {
+      await new Promise((r) => setImmediate(r));
+      turns++;
+    }
+    t.is(stats().opsInFlight, 0, `still ${stats().opsInFlight} after ${turns} loop turns`);
+    // The next sleep arms a fresh timer and fires.
+    await sleep(1);
+    t.is(stats().timers, 0);
+  });
+});

@@ -115,18 +115,25 @@ rtTest('a pipe to another process answers each of 200 sequential round trips in 
 });
 
 rtTest('timers fire on a sleeping loop within 2 ms of their deadline (median of 200 sleeps)', async (t) => {
-  const late = await run(async () => {
+  // Interleaved with node's own setTimeout on the same thread: on a machine so busy that the scheduler
+  // itself wakes threads late, both are late together, and the stall shows as the difference.
+  const [late, nodeLate] = await run(async () => {
     const late: number[] = [];
+    const nodeLate: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      const t0 = performance.now();
+      let t0 = performance.now();
       await sleep(2);
       late.push(performance.now() - t0 - 2);
+      t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 2));
+      nodeLate.push(performance.now() - t0 - 2);
     }
-    return late;
+    return [late, nodeLate];
   });
-  t.log(`${DRIVER}: lateness ${describe(late)}`);
+  t.log(`${DRIVER}: lateness ${describe(late)}; node's setTimeout: ${describe(nodeLate)}`);
   // Deadlines round up to the next millisecond, so up to 1 ms of lateness is by design.
-  t.true(median(late) < LIMIT_MS, `median lateness ${median(late).toFixed(3)} ms (${describe(late)})`);
+  const limit = Math.max(LIMIT_MS, median(nodeLate) + 1);
+  t.true(median(late) < limit, `median lateness ${median(late).toFixed(3)} ms, limit ${limit.toFixed(3)} ms (${describe(late)})`);
 });
 
 rtTest('a channel message wakes a parked thread: 200 cross-thread round trips, median under 2 ms', async (t) => {

@@ -143,7 +143,7 @@ serial('worker.terminate() with 10k ops and timers in flight: no crash, no fd le
   t.deepEqual(fdKinds(), baseKinds);
 });
 
-// BUG (addon/ringio.cc, Driver::Shutdown from the env cleanup hook): uv_close() is given a close
+// BUG (addon/loop.cc, Driver::Shutdown from the env cleanup hook): uv_close() is given a close
 // callback that lives in ringio.node, but Node does not run the worker's loop for that handle until
 // after it has dlclose()d the addon (~Environment). When no other thread holds ringio.node (the main
 // thread never imported it), the worker's final uv_run calls into unmapped memory: SIGSEGV.
@@ -163,7 +163,7 @@ serialChild('worker.terminate() with ops in flight, in a process whose main thre
   t.regex(r.stdout, /^host: done$/m);
 });
 
-// BUG (addon/ringio.cc, Addon::OnPoll): when the worker is terminated while completions are arriving,
+// BUG (addon/loop.cc, Loop::OnPoll): when the worker is terminated while completions are arriving,
 // on_completions.MakeCallback fails (JS execution is terminating); node-addon-api then builds a
 // Napi::Error, which itself fails and calls Napi::Error::Fatal: "FATAL ERROR: Error::Error
 // napi_define_properties", abort(). Runs in a child process because it kills the whole process.

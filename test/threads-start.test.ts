@@ -361,3 +361,34 @@ rtTest('shared that cannot be cloned rejects start', async (t) => {
   t.truthy(err);
   t.regex(`${err.name} ${err.message}`, /clone/i);
 });
+
+// ---- no silent hangs: a worker fails while thread 0's main ignores ctx.signal ---------------------------
+
+rtTest('a worker fails and thread 0 ignores the signal: start() rejects with the worker error after shutdownTimeout', async (t) => {
+  const r = await runNode([fixture('threads-ignore-signal.mjs'), 'await'], 30_000);
+  t.is(r.signal, null, r.stderr);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout.trim()), { name: 'RangeError', message: 'thread 1 broke', code: 'E_FIXTURE', workerStack: true });
+});
+
+rtTest('nobody awaits start(): the worker error is printed with its stack', async (t) => {
+  const r = await runNode([fixture('threads-ignore-signal.mjs'), 'unawaited'], 30_000);
+  t.is(r.signal, null, 'the process ended on its own (unhandled rejection), not by the test timeout');
+  t.not(r.code, 0);
+  t.regex(r.stderr, /RangeError: thread 1 broke/);
+  t.regex(r.stderr, /threads-ignore-signal\.mjs:\d+/, 'with the stack');
+});
+
+rtTest("thread 0's main fails after start() rejected: the error is printed with its stack", async (t) => {
+  const r = await runNode([fixture('threads-ignore-signal.mjs'), 'late'], 30_000);
+  t.is(r.signal, null, r.stderr);
+  t.regex(r.stdout, /"message":"thread 1 broke"/);
+  t.regex(r.stderr, /ringio: thread 0 failed after start\(\) had already rejected with the first error:\nError: thread 0 broke late\n\s+at /);
+});
+
+rtTest('a second thread that fails after the first is printed, not dropped', async (t) => {
+  const r = await runNode([fixture('threads-ignore-signal.mjs'), 'second'], 30_000);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /"message":"thread 1 broke"/, 'start() rejects with the first error');
+  t.regex(r.stderr, /ringio: thread 2 failed after another thread; start\(\) rejects with the first error only:\nTypeError: thread 2 broke too\n\s+at /);
+});

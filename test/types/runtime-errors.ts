@@ -3,6 +3,8 @@ import {
   start,
   read,
   AbortError,
+  ClosedError,
+  SystemError,
   ErrnoError,
   RingioError,
   isErrnoError,
@@ -30,10 +32,20 @@ await start(async () => {
       void n;
     }
     if (e instanceof RingioError) {
-      const code: RingioErrorCode = e.code;
-      // @ts-expect-error not a ringio code
-      const bad: typeof e.code = 'ERR_SOMETHING_ELSE';
-      void [code, bad];
+      // Every family, SystemError included: an ERR_RINGIO_* code or an errno name.
+      const code: string = e.code;
+      // @ts-expect-error not narrowed to the ringio codes (a SystemError's code is an errno name)
+      const narrow: RingioErrorCode = e.code;
+      void [code, narrow];
+    }
+    if (e instanceof SystemError) {
+      const errno: number = e.errno;
+      const asErrno: ErrnoError = e;
+      void [errno, asErrno];
+    }
+    if (e instanceof ClosedError) {
+      const buf: Uint8Array | Uint8Array[] | undefined = e.buf;
+      void buf;
     }
     if (isRingioError(e, 'ERR_RINGIO_UNEXPECTED_EOF')) {
       const n: number | undefined = e.n;

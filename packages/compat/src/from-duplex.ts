@@ -15,10 +15,10 @@
  *  4. Bytes received before an error or the end are delivered before it.
  */
 import type { Duplex } from 'node:stream';
-import { abortError, checkBuffer, checkRange, errnoError, ringioError } from '@ringio/runtime';
+import { ERRNO, abortError, checkBuffer, checkRange, errnoError, ringioError } from '@ringio/runtime';
 import type { ReadOptions, WriteOptions } from '@ringio/net';
 
-const EPIPE = -32;
+const EPIPE = ERRNO.EPIPE;
 
 interface Waiter {
   buf: Uint8Array;

@@ -1,7 +1,8 @@
 /**
  * @ringio/compat: node:stream Duplex over rented-buffer streams (toDuplex), so node:http, node:tls and
  * stream.pipeline run on ringio sockets, and the rented-buffer API over any Duplex (fromDuplex), so
- * ringio code can use node:tls sockets or any other Node stream.
+ * ringio code can use node:tls sockets or any other Node stream; and connect/createConnection, client
+ * sockets returned at once as net.connect's, for node:http's Agent, ws, pg, undici (connector()) and others.
  */
 export {
   toDuplex,
@@ -12,3 +13,16 @@ export {
   type DuplexWriteSource,
 } from './to-duplex.js';
 export { fromDuplex, RentedDuplex } from './from-duplex.js';
+export {
+  connect,
+  createConnection,
+  connector,
+  Socket,
+  type SocketOptions,
+  type ConnectOptions,
+  type Connector,
+  type ConnectorOptions,
+  type ConnectorParams,
+} from './connect.js';
+// Installs the guard against node's JSStreamSocket write-after-shutdown assertion (js-stream-guard.ts).
+export { jsStreamGuard } from './js-stream-guard.js';

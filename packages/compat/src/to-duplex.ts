@@ -19,11 +19,17 @@
  *     or with the error that stopped it. Errors are never reported late.
  *  4. `end()` shuts the write side down (SHUT_WR) after the pending writes; `destroy()` closes the stream,
  *     which cancels the ops in flight, and 'close' is emitted once the fd is closed.
- *  5. Errors keep their `code` (ECONNRESET, EPIPE, ERR_RINGIO_CLOSED, ...). The adapter's rented buffer
- *     is taken off them (`buf`) before they are emitted: it is the adapter's, not the caller's.
+ *  5. Errors keep their `code` (ECONNRESET, EPIPE, ...) and get node:net's fields (`syscall` 'read' or
+ *     'write', message `read ECONNRESET`). The adapter's rented buffer is taken off them (`buf`) before
+ *     they are emitted: it is the adapter's, not the caller's.
+ *  6. Quiet at shutdown: once the runtime is closing (or gone), an op that fails with ERR_RINGIO_CLOSED or
+ *     ERR_RINGIO_NO_RUNTIME destroys the Duplex without an error, as a net.Socket just goes away when its
+ *     process exits. A write's own callback still gets the error; nothing is emitted as 'error'.
+ *  7. The stream may come later (connect.ts): until it is attached, reads wait, and the one write or
+ *     end() that node:stream hands over waits (node:stream queues the rest), then they run in order.
  */
 import { Duplex } from 'node:stream';
-import { currentRuntime } from '@ringio/runtime';
+import { currentRuntime, ringioError } from '@ringio/runtime';
 import type { ReadHalf, SocketAddr, WriteHalf } from '@ringio/net';
 
 /** toDuplex's options. */
@@ -43,8 +49,8 @@ export interface ToDuplexOptions {
 
 /** The read side toDuplex needs. */
 export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'>;
-/** The write side toDuplex needs. */
-export type DuplexWriteSource = Pick<WriteHalf, 'writeAll' | 'shutdown' | 'close'>;
+/** The write side toDuplex needs (writev, when it has one, sends large batches in one call). */
+export type DuplexWriteSource = Pick<WriteHalf, 'writeAll' | 'shutdown' | 'close'> & Partial<Pick<WriteHalf, 'writev'>>;
 
 /** What toDuplex takes: a whole stream (TcpStream, UnixStream), or a [read half, write half] pair. */
 export type DuplexSource =
@@ -61,16 +67,39 @@ type Whole = Exclude<DuplexSource, readonly unknown[]>;
 
 /** Batched writes up to this size are coalesced into the rented write buffer; larger chunks go as they are. */
 const COALESCE = 64 * 1024;
+/** The most buffers one writev takes (IOV_MAX). */
+const IOV_MAX = 1024;
 const MAX_READ = 0x7ffff000;
 
 const hasFns = (o: unknown, names: string[]): boolean =>
   o !== null && typeof o === 'object' && names.every((n) => typeof (o as Record<string, unknown>)[n] === 'function');
 
-/** Takes the rented buffer (the adapter's) off an op's error before it leaves the adapter. */
-function own(e: unknown): Error {
-  if (e !== null && typeof e === 'object' && 'buf' in e) delete (e as { buf?: unknown }).buf;
-  return e as Error;
+/** node:net's syscall names for the ops a socket runs. */
+const NODE_SYSCALL: Record<string, string> = { recv: 'read', readv: 'read', send: 'write', writev: 'write' };
+
+/**
+ * Takes the rented buffer (the adapter's) off an op's error before it leaves the adapter, and names the
+ * syscall as node:net does (`read ECONNRESET`, `write EPIPE`).
+ */
+export function own(e: unknown): Error {
+  if (e === null || typeof e !== 'object') return e as Error;
+  const err = e as Error & { buf?: unknown; syscall?: unknown; errno?: unknown; code?: unknown };
+  if ('buf' in err) delete err.buf;
+  const syscall = typeof err.syscall === 'string' ? NODE_SYSCALL[err.syscall] : undefined;
+  if (syscall !== undefined && typeof err.errno === 'number' && typeof err.code === 'string') {
+    const was = err.message;
+    err.syscall = syscall;
+    err.message = `${syscall} ${err.code}`;
+    if (typeof err.stack === 'string') err.stack = err.stack.replace(was, err.message);
+  }
+  return err;
 }
+
+/** The codes a closing (or gone) runtime fails ops with. */
+const isShutdownCode = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'ERR_RINGIO_CLOSED' || code === 'ERR_RINGIO_NO_RUNTIME';
+};
 
 function inetOf(a: unknown): SocketAddr | undefined {
   return a !== null && typeof a === 'object' && typeof (a as SocketAddr).port === 'number' ? (a as SocketAddr) : undefined;
@@ -82,10 +111,17 @@ export class SocketDuplex extends Duplex {
   bytesRead = 0;
   /** Bytes the kernel has taken so far (net.Socket also counts bytes still queued; this does not). */
   bytesWritten = 0;
-  readonly #reader: DuplexReadSource;
-  readonly #writer: DuplexWriteSource;
-  readonly #whole: Whole | undefined;
+  #reader: DuplexReadSource | undefined;
+  #writer: DuplexWriteSource | undefined;
+  #whole: Whole | undefined;
   readonly #readSize: number;
+  readonly #rt: { readonly isClosing: boolean };
+  /** A read asked for before the stream was attached. */
+  #wantRead = false;
+  /** The _write, _writev or _final that waits for the stream to be attached (node:stream hands over one at a time). */
+  #waiting: (() => void) | undefined;
+  /** Its callback, for a destroy that comes first. */
+  #waitingCb: ((err?: Error | null) => void) | undefined;
   /** The rented read buffer: made on demand, reused, or given to push() (then the next read makes one). */
   #rbuf: Buffer | undefined;
   #reading = false;
@@ -102,8 +138,8 @@ export class SocketDuplex extends Duplex {
     return new SocketDuplex(source, readSize, opts);
   }
 
-  /** Use toDuplex(). */
-  private constructor(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }) {
+  /** Use toDuplex() (or compat's connect(), whose Socket attaches its stream once connected). */
+  protected constructor(source: DuplexSource | undefined, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }) {
     super({
       allowHalfOpen: opts.allowHalfOpen,
       highWaterMark: opts.highWaterMark,
@@ -111,6 +147,13 @@ export class SocketDuplex extends Duplex {
       emitClose: true,
       autoDestroy: true,
     });
+    this.#rt = currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
+    this.#readSize = readSize;
+    if (source !== undefined) this._attach(source);
+  }
+
+  /** @internal Gives the Duplex its stream (connect.ts does this once connected); `_resume()` then runs what waited for it. */
+  protected _attach(source: DuplexSource): void {
     if (Array.isArray(source)) {
       this.#reader = source[0];
       this.#writer = source[1];
@@ -119,12 +162,52 @@ export class SocketDuplex extends Duplex {
       this.#reader = this.#whole;
       this.#writer = this.#whole;
     }
-    this.#readSize = readSize;
+  }
+
+  #wait(run: () => void, cb: (err?: Error | null) => void): void {
+    this.#waiting = run;
+    this.#waitingCb = cb;
+  }
+
+  /** @internal Runs the write, end() and read that waited for the stream (rule 7). */
+  protected _resume(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    this.#waitingCb = undefined;
+    waiting?.();
+    if (this.#wantRead) {
+      this.#wantRead = false;
+      this._read();
+    }
+  }
+
+  /** @internal Whether the runtime this Duplex runs on is closing or gone. */
+  protected get _runtimeClosing(): boolean {
+    return this.#rt.isClosing;
+  }
+
+  /** @internal Whether the stream is attached. */
+  protected get _attached(): boolean {
+    return this.#reader !== undefined;
+  }
+
+  /**
+   * Rule 6: an op failed because the runtime is closing or gone. Destroys the Duplex without an error
+   * and returns true; false for any other error.
+   */
+  protected _quiet(e: unknown): boolean {
+    if (!this.#rt.isClosing || !isShutdownCode(e)) return false;
+    this.destroy();
+    return true;
   }
 
   // ---- the Readable side ------------------------------------------------------------------------
 
   override _read(): void {
+    if (this.#reader === undefined) {
+      this.#wantRead = true; // rule 7
+      return;
+    }
     if (this.#reading) return; // a read is in flight; its completion pushes
     this.#reading = true;
     const buf = this.#rbuf ?? Buffer.allocUnsafeSlow(this.#readSize);
@@ -156,13 +239,21 @@ export class SocketDuplex extends Duplex {
 
   readonly #onReadError = (e: unknown): void => {
     this.#reading = false;
-    if (this.destroyed) return; // our own close() cancelled it
+    if (this.destroyed || this._quiet(e)) return; // our own close() cancelled it, or the runtime's shutdown
     this.destroy(own(e));
   };
 
   // ---- the Writable side ------------------------------------------------------------------------
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+  override _write(chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.#writer === undefined) {
+      this.#wait(() => this._write(chunk, encoding, cb), cb); // rule 7
+      return;
+    }
+    if (this.#rt.isClosing) {
+      this.#writeClosed(cb);
+      return;
+    }
     this.#writeCb = cb;
     // Zero copies: the chunk itself is rented to the kernel until writeAll resolves.
     this.#writer.writeAll(chunk).then(this.#onWritten, this.#onWriteError);
@@ -179,16 +270,37 @@ export class SocketDuplex extends Duplex {
   readonly #onWriteError = (e: unknown): void => {
     const cb = this.#writeCb!;
     this.#writeCb = undefined;
+    this._quiet(e); // destroyed first, so the callback's error is not emitted (rule 6)
     cb(own(e));
   };
 
+  readonly #onBatchError = (e: unknown, cb: (err?: Error | null) => void): void => {
+    this._quiet(e);
+    cb(own(e));
+  };
+
+  /** A write after the runtime closed: the Duplex goes away quietly, the callback learns why (rule 6). */
+  #writeClosed(cb: (err?: Error | null) => void): void {
+    this.destroy();
+    cb(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shut down: the write was not sent'));
+  }
+
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    if (this.#writer === undefined) {
+      this.#wait(() => this._writev(chunks, cb), cb); // rule 7
+      return;
+    }
+    if (this.#rt.isClosing) {
+      this.#writeClosed(cb);
+      return;
+    }
     let total = 0;
     for (const { chunk } of chunks) total += chunk.length;
     if (total > COALESCE) {
-      this.#writeBatch(chunks).then(
+      const batch = this.#writer.writev !== undefined ? this.#writevAll(chunks) : this.#writeBatch(chunks);
+      batch.then(
         () => cb(),
-        (e: unknown) => cb(own(e)),
+        (e: unknown) => this.#onBatchError(e, cb),
       );
       return;
     }
@@ -206,7 +318,36 @@ export class SocketDuplex extends Duplex {
     this.#onWritten(res);
   };
 
-  /** A batch of more than COALESCE bytes: runs of small chunks are gathered into the rented write buffer, large chunks go as they are. */
+  /**
+   * A batch of more than COALESCE bytes on a stream with writev: the chunks as they are (zero copies), up
+   * to IOV_MAX per writev, one call for the whole batch unless the socket buffer fills (then the rest).
+   */
+  async #writevAll(chunks: Array<{ chunk: Buffer }>): Promise<void> {
+    const writev = this.#writer!.writev!.bind(this.#writer);
+    const bufs: Buffer[] = [];
+    for (const { chunk } of chunks) if (chunk.length > 0) bufs.push(chunk);
+    let i = 0;
+    while (i < bufs.length) {
+      const window = i === 0 && bufs.length <= IOV_MAX ? bufs : bufs.slice(i, i + IOV_MAX);
+      let [n] = await writev(window);
+      if (n === 0) throw ringioError('ERR_RINGIO_CLOSED', 'the socket took no bytes');
+      this.bytesWritten += n;
+      this.#timer?.refresh();
+      // Skip what the kernel took; a chunk it took part of goes again from where it stopped.
+      while (n > 0) {
+        const b = bufs[i]!;
+        if (n >= b.length) {
+          n -= b.length;
+          i++;
+        } else {
+          bufs[i] = b.subarray(n);
+          n = 0;
+        }
+      }
+    }
+  }
+
+  /** A batch of more than COALESCE bytes without writev: runs of small chunks are gathered into the rented write buffer, large chunks go as they are. */
   async #writeBatch(chunks: Array<{ chunk: Buffer }>): Promise<void> {
     let fill = 0;
     for (const { chunk } of chunks) {
@@ -230,29 +371,56 @@ export class SocketDuplex extends Duplex {
   }
 
   async #send<B extends Uint8Array>(buf: B, length: number): Promise<B> {
-    const [n, back] = await this.#writer.writeAll(buf, { length });
+    const [n, back] = await this.#writer!.writeAll(buf, { length });
     this.bytesWritten += n;
     this.#timer?.refresh();
     return back;
   }
 
   override _final(cb: (err?: Error | null) => void): void {
+    if (this.#writer === undefined) {
+      this.#wait(() => this._final(cb), cb); // rule 7
+      return;
+    }
+    if (this.#rt.isClosing) {
+      this.destroy(); // rule 6: ending at shutdown is closing
+      cb();
+      return;
+    }
     this.#writer.shutdown().then(
       () => cb(),
-      // As net.Socket: a peer that is already gone is not an error of end().
-      (e: { code?: string }) => cb(e.code === 'ENOTCONN' ? null : own(e)),
+      (e: { code?: string }) => {
+        // As net.Socket: a peer that is already gone is not an error of end().
+        if (e.code === 'ENOTCONN' || this._quiet(e)) cb();
+        else cb(own(e));
+      },
     );
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#clearTimer();
-    // Closing cancels the ops in flight and waits for the kernel's answers before the fd is closed, so
-    // 'close' means the fd is gone.
-    const closing = this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer.close()]);
-    closing.then(
+    // A write or end() that waited for a stream that never came gets the error (node:stream then fails
+    // the writes queued behind it the same way).
+    const waitingCb = this.#waitingCb;
+    this.#waiting = undefined;
+    this.#waitingCb = undefined;
+    waitingCb?.(err ?? ringioError('ERR_RINGIO_CLOSED', 'the socket was destroyed before it connected'));
+    this._detach().then(
+      (): Promise<unknown> | undefined => {
+        // Closing cancels the ops in flight and waits for the kernel's answers before the fd is closed,
+        // so 'close' means the fd is gone.
+        if (this.#reader === undefined) return undefined;
+        return this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer!.close()]);
+      },
+    ).then(
       () => cb(err),
-      (e: unknown) => cb(err ?? own(e)),
+      (e: unknown) => cb(err ?? (this.#rt.isClosing && isShutdownCode(e) ? null : own(e))),
     );
+  }
+
+  /** @internal Stops a connect under way (connect.ts); resolves once it has settled (attached or not). */
+  protected _detach(): Promise<void> {
+    return Promise.resolve();
   }
 
   // ---- net.Socket's surface ---------------------------------------------------------------------
@@ -342,18 +510,19 @@ export class SocketDuplex extends Duplex {
     return this;
   }
 
-  /** Always false: the stream is connected before toDuplex gets it. */
+  /** True while a connect() runs (connect.ts); a toDuplex Duplex is connected from the start. */
   get connecting(): boolean {
     return false;
   }
 
-  /** As net.Socket#pending: false, the stream is connected. */
+  /** True until connected, as net.Socket. */
   get pending(): boolean {
-    return false;
+    return this.#reader === undefined;
   }
 
-  /** 'open', 'readOnly', 'writeOnly' or 'closed', as net.Socket. */
-  get readyState(): 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+  /** 'opening' while connecting, then 'open', 'readOnly', 'writeOnly' or 'closed', as net.Socket. */
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.connecting) return 'opening';
     if (this.readable && this.writable) return 'open';
     if (this.readable) return 'readOnly';
     if (this.writable) return 'writeOnly';
@@ -429,6 +598,12 @@ export function toDuplex(stream: DuplexSource, opts: ToDuplexOptions = {}): Sock
     throw new TypeError('toDuplex(stream): stream must have read, writeAll, shutdown and close (a TcpStream, UnixStream, or [ReadHalf, WriteHalf])');
   }
   if (opts === null || typeof opts !== 'object') throw new TypeError('toDuplex(stream, opts): opts must be an object');
+  const o = duplexOptions(opts, true);
+  return SocketDuplex._create(stream, o.readSize, o);
+}
+
+/** @internal Checks the options every SocketDuplex takes; allowHalfOpen defaults to `halfOpen`. */
+export function duplexOptions(opts: ToDuplexOptions, halfOpen: boolean): { readSize: number; highWaterMark?: number; allowHalfOpen: boolean } {
   const readSize = opts.readSize ?? 65536;
   if (typeof readSize !== 'number') throw new TypeError('readSize must be a number');
   if (!Number.isInteger(readSize) || readSize < 1 || readSize > MAX_READ) {
@@ -439,8 +614,7 @@ export function toDuplex(stream: DuplexSource, opts: ToDuplexOptions = {}): Sock
     if (typeof hwm !== 'number') throw new TypeError('highWaterMark must be a number');
     if (!Number.isInteger(hwm) || hwm < 0) throw new RangeError(`highWaterMark must be an integer >= 0, got ${hwm}`);
   }
-  const allowHalfOpen = opts.allowHalfOpen ?? true;
+  const allowHalfOpen = opts.allowHalfOpen ?? halfOpen;
   if (typeof allowHalfOpen !== 'boolean') throw new TypeError('allowHalfOpen must be a boolean');
-  currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
-  return SocketDuplex._create(stream, readSize, { highWaterMark: hwm, allowHalfOpen });
+  return { readSize, highWaterMark: hwm, allowHalfOpen };
 }

@@ -1,14 +1,14 @@
 /**
  * Degrading when the io_uring kernel lacks a file opcode: the runtime probes optional opcodes at start
  * (`op:NAME` in stats().features, read through hasFeature); a missing one is served by node:fs on libuv's thread pool instead,
- * with the same result and errors. The epoll driver runs every file op on its own pool and never needs this.
+ * with the same result and errors. The epoll driver lists every file op too (its pool runs the syscall).
  */
 import { ftruncate as nodeFtruncate, mkdir as nodeMkdir, rename as nodeRename, rmdir as nodeRmdir, symlink as nodeSymlink, unlink as nodeUnlink } from 'node:fs';
-import { driverName, hasFeature, type OptionalOp } from '@ringio/runtime';
+import { hasFeature, type OptionalOp } from '@ringio/runtime';
 
-/** True when the driver can run IORING_OP_<name> (always true on epoll: its pool runs the syscall). */
+/** True when the driver can run IORING_OP_<name>: both drivers list what they run as op:NAME. */
 export function hasOp(name: OptionalOp): boolean {
-  return driverName() !== 'uring' || hasFeature(`op:${name}`);
+  return hasFeature(`op:${name}`);
 }
 
 function cb(resolve: () => void, reject: (e: unknown) => void) {

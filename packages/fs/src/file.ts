@@ -16,6 +16,7 @@ import {
   OpAble,
   OpState,
   checkBuffer,
+  checkBufs,
   closeSync,
   checkPosition,
   checkRange,
@@ -162,13 +163,6 @@ const EMPTY_PATH = new Uint8Array(1);
 function bool(v: unknown, name: string): boolean {
   if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
   return v === true;
-}
-
-function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
-  if (!Array.isArray(bufs)) throw new TypeError('bufs must be an array of Uint8Array');
-  if (bufs.length === 0 || bufs.length > 1024) throw new RangeError('bufs must hold 1..1024 buffers');
-  for (const b of bufs) checkBuffer(b, 'bufs[i]');
-  return bufs;
 }
 
 const SUBMITTED = OpState.Submitted;

@@ -1,5 +1,5 @@
 /** Whole-file and path functions. */
-import { checkBuffer, errnoError, submit } from '@ringio/runtime';
+import { ERRNO, checkBuffer, errnoError, submit } from '@ringio/runtime';
 import { AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, STATX_BTIME } from './constants.js';
 import { File, checkKeys, flagsToOptions, type OpenFlags } from './file.js';
 import { MkdiratOp, RenameatOp, SymlinkatOp, UnlinkatOp } from './ops/paths.js';
@@ -253,12 +253,12 @@ export async function mkdir(path: PathLike, options?: MkdirOptions | number): Pr
   for (let dir = text; ; dir = dirname(dir)) {
     try {
       const s = await stat(dir);
-      if (!s.isDirectory()) throw errnoError(dir === text ? -17 /* EEXIST */ : -20 /* ENOTDIR */, 'mkdir', { path: text });
+      if (!s.isDirectory()) throw errnoError(dir === text ? ERRNO.EEXIST : ERRNO.ENOTDIR, 'mkdir', { path: text });
       break;
     } catch (e) {
       const code = (e as { code?: string; syscall?: string }).code;
       if (code !== 'ENOENT') {
-        if (code === 'ENOTDIR') throw errnoError(-20, 'mkdir', { path: text });
+        if (code === 'ENOTDIR') throw errnoError(ERRNO.ENOTDIR, 'mkdir', { path: text });
         throw e;
       }
       missing.push(dir);

@@ -58,6 +58,23 @@ export async function copyBidirectional(
 }
 
 /**
+ * One splice of up to `len` bytes (one of the fds must be a pipe), waiting for readiness when needed:
+ * io_uring runs a splice without polling first, and the sockets are non-blocking, so EAGAIN means "not
+ * ready": wait with a poll op on `interest` and go again (the epoll path waits by itself). Resolves the
+ * bytes moved (0: fdIn is at end of stream).
+ */
+export async function spliceOnce(fdIn: number, fdOut: number, len: number, interest: Interest, signal?: AbortSignal): Promise<number> {
+  for (;;) {
+    try {
+      return await submit(new SpliceOp(fdIn, fdOut, len, interest), { signal });
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EAGAIN') throw e;
+      await submit(new PollOp(interest.fd, interest.direction === 'readable' ? POLLIN : POLLOUT), { signal });
+    }
+  }
+}
+
+/**
  * Copies from one socket to another through a pipe with splice, so no byte is copied into user space.
  * Works on both drivers. Resolves the byte count once `from` ends.
  */
@@ -70,18 +87,7 @@ export async function spliceCopy(
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError('chunk must be a positive integer');
   const [pr, pw] = pipe();
   const signal = opts.signal;
-  // io_uring runs a splice without polling first, and the sockets are non-blocking: EAGAIN means
-  // "not ready", so wait for readiness with a poll op and go again (the epoll path waits by itself).
-  const splice = async (fdIn: number, fdOut: number, len: number, interest: Interest): Promise<number> => {
-    for (;;) {
-      try {
-        return await submit(new SpliceOp(fdIn, fdOut, len, interest), { signal });
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'EAGAIN') throw e;
-        await submit(new PollOp(interest.fd, interest.direction === 'readable' ? POLLIN : POLLOUT), { signal });
-      }
-    }
-  };
+  const splice = (fdIn: number, fdOut: number, len: number, interest: Interest): Promise<number> => spliceOnce(fdIn, fdOut, len, interest, signal);
   let total = 0;
   try {
     for (;;) {

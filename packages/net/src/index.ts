@@ -5,7 +5,7 @@ export { TcpListener, TcpStream, type TcpListenOptions, type TcpConnectOptions }
 export { UnixListener, UnixStream, type UnixListenOptions } from './unix.js';
 export { UdpSocket, UnixDatagram, type UdpBindOptions } from './datagram.js';
 export { SocketStream, type ReadHalf, type WriteHalf, type ReadOptions, type WriteOptions } from './stream.js';
-export { copy, copyBidirectional, spliceCopy, type CopyOptions, type SpliceCopyOptions } from './copy.js';
+export { copy, copyBidirectional, spliceCopy, spliceOnce, type CopyOptions, type SpliceCopyOptions } from './copy.js';
 export { parseAddr, type AddrInput, type SocketAddr } from './addr.js';
 export { AcceptOp } from './ops/accept.js';
 export { MultishotAcceptOp } from './ops/accept-multi.js';

@@ -7,7 +7,7 @@
  * RINGIO_ACCEPT_MULTISHOT=0) each accept() is one AcceptOp. Either way a connection that arrives for a
  * cancelled accept, or after close(), is closed: no fd leaks.
  */
-import { abortError, closeSync, driverName } from '@ringio/runtime';
+import { ERRNO, abortError, closeSync, hasFeature } from '@ringio/runtime';
 import { AcceptOp } from './ops/accept.js';
 import { MultishotAcceptOp } from './ops/accept-multi.js';
 import { SocketBase } from './socket.js';
@@ -19,7 +19,7 @@ interface Waiter {
   onAbort: (() => void) | undefined;
 }
 
-const EINVAL = -22;
+const EINVAL = ERRNO.EINVAL;
 
 export abstract class ListenerBase<S, A> extends SocketBase {
   /** 'unknown' until the first accept() decides. */
@@ -36,7 +36,7 @@ export abstract class ListenerBase<S, A> extends SocketBase {
   async accept(opts?: { signal?: AbortSignal }): Promise<[S, A]> {
     const signal = opts?.signal;
     if (this.#mode === 'unknown') {
-      this.#mode = driverName() === 'uring' && process.env.RINGIO_ACCEPT_MULTISHOT !== '0' ? 'multishot' : 'single';
+      this.#mode = hasFeature('ACCEPT_MULTISHOT') && process.env.RINGIO_ACCEPT_MULTISHOT !== '0' ? 'multishot' : 'single';
     }
     if (this.#mode === 'single') {
       const op = new AcceptOp(this.openFd());

@@ -12,7 +12,7 @@
  *  3. Reads and writes may run concurrently (one reader and one writer is the common case, as with
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
-import { checkBuffer, checkRange, hasFeature, ringioError, sys } from '@ringio/runtime';
+import { checkBuffer, checkBufs, checkRange, hasFeature, PollOp, POLLIN, POLLOUT, ringioError, sys, type OpAble } from '@ringio/runtime';
 import { SocketBase } from './socket.js';
 import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
 import { ReadvOp } from './ops/readv.js';
@@ -75,13 +75,6 @@ export interface WriteHalf {
   readonly fd: number;
 }
 
-function checkBufs<B extends Uint8Array>(bufs: B[]): B[] {
-  if (!Array.isArray(bufs)) throw new TypeError('bufs must be an array of Uint8Array');
-  if (bufs.length === 0 || bufs.length > 1024) throw new RangeError('bufs must hold 1..1024 buffers');
-  for (const b of bufs) checkBuffer(b, 'bufs[i]');
-  return bufs;
-}
-
 /**
  * A connected byte stream (the base of TcpStream and UnixStream): rented-buffer reads and writes that
  * resolve [n, buf] with the buffer passed in (do not touch it until the promise settles), readv/writev,
@@ -115,11 +108,28 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     }
   }
 
+  /**
+   * READV and WRITEV honour the socket's O_NONBLOCK on io_uring: the kernel answers EAGAIN instead of
+   * waiting (SEND and RECV wait by polling). So on EAGAIN, wait for readiness with a poll op on this
+   * socket (cancelled by close() and by the signal like any op) and go again. The epoll path waits by
+   * itself and never sees EAGAIN here.
+   */
+  async #vectored<T>(make: () => OpAble<T>, events: number, signal: AbortSignal | undefined): Promise<T> {
+    for (;;) {
+      try {
+        return await this.run(make(), signal);
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EAGAIN') throw e;
+        await this.run(new PollOp(this.openFd(), events), signal);
+      }
+    }
+  }
+
   /** Scatter read into several buffers, each used whole. Resolves [n, bufs]. */
   readv<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
     try {
       checkBufs(bufs);
-      return this.run(new ReadvOp(this.openFd(bufs), bufs), opts?.signal);
+      return this.#vectored(() => new ReadvOp(this.openFd(bufs), bufs), POLLIN, opts?.signal);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -160,7 +170,7 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   writev<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
     try {
       checkBufs(bufs);
-      return this.run(new WritevOp(this.openFd(bufs), bufs), opts?.signal);
+      return this.#vectored(() => new WritevOp(this.openFd(bufs), bufs), POLLOUT, opts?.signal);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -1,6 +1,7 @@
 /** TCP: TcpListener and TcpStream. */
 import { closeSync, sys } from '@ringio/runtime';
 import { decodeInet, resolveAddr, type AddrInput, type SocketAddr } from './addr.js';
+import { connectError } from './connect-error.js';
 import {
   AF_INET,
   AF_INET6,
@@ -49,7 +50,11 @@ export class TcpStream extends SocketStream {
   #peer: SocketAddr | undefined;
   #local: SocketAddr | undefined;
 
-  /** @internal */
+  /**
+   * Adopts a connected TCP socket's fd (the stream owns it from now on; close() closes it). Streams
+   * usually come from connect() and accept(); this serves fds from elsewhere, such as an fd passed
+   * over a Unix socket (@ringio/proxy's upgrades).
+   */
   constructor(fd: number, peer?: SocketAddr) {
     super(fd);
     this.#peer = peer;
@@ -68,7 +73,8 @@ export class TcpStream extends SocketStream {
       if (opts.noDelay !== false) sys.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     } catch (e) {
       await stream.close();
-      throw e;
+      const to = decodeInet(sa.buf);
+      throw connectError(e, to.address, to.port);
     }
     return stream;
   }
@@ -93,7 +99,7 @@ export class TcpStream extends SocketStream {
 export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
   readonly #local: SocketAddr;
 
-  /** @internal */
+  /** Adopts a listening TCP socket's fd (bind() makes listeners; this serves an inherited or passed fd). */
   constructor(fd: number) {
     super(fd);
     this.#local = sockAddr(fd, false);

@@ -2,6 +2,7 @@
 import { closeSync, sys } from '@ringio/runtime';
 import { decodeUnix, encodeUnix } from './addr.js';
 import { AF_UNIX, SOCK_STREAM, SOCKADDR_MAX } from './constants.js';
+import { connectError } from './connect-error.js';
 import { checkBacklog, ListenerBase } from './listener.js';
 import { ConnectOp } from './ops/connect.js';
 import { SocketStream } from './stream.js';
@@ -23,6 +24,11 @@ function unixName(fd: number, peer: boolean): string {
  * UnixListener#accept(). Addresses are paths ('' for an unnamed socket, '\0name' in the abstract namespace).
  */
 export class UnixStream extends SocketStream {
+  /** Adopts a connected Unix stream socket's fd (the stream owns it; connect(), pair() and accept() use this). */
+  constructor(fd: number) {
+    super(fd);
+  }
+
   /** Connects to a listening Unix socket at `path`. */
   static async connect(path: string, opts: { signal?: AbortSignal } = {}): Promise<UnixStream> {
     const sa = encodeUnix(path);
@@ -32,7 +38,7 @@ export class UnixStream extends SocketStream {
       await stream.run(new ConnectOp(fd, sa.buf, sa.len), opts.signal);
     } catch (e) {
       await stream.close();
-      throw e;
+      throw connectError(e, path);
     }
     return stream;
   }
@@ -61,7 +67,7 @@ export class UnixStream extends SocketStream {
 export class UnixListener extends ListenerBase<UnixStream, string> {
   readonly #path: string;
 
-  /** @internal */
+  /** Adopts a listening Unix socket's fd, bound at `path` (bind() makes listeners; this serves a passed fd). */
   constructor(fd: number, path: string) {
     super(fd);
     this.#path = path;

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fromNative } from './errors.js';
 
 export interface DriverInfo {
   driver: 'uring' | 'epoll';
@@ -21,6 +22,19 @@ export interface DriverOpenOptions {
   fault?: string;
   /** io_uring setup flags, for experiments: 'defer' tries DEFER_TASKRUN first, 'none' uses no flags. */
   setup?: string;
+}
+
+export interface NativeOpRow {
+  opcode: number;
+  name: string;
+  /** io_uring: without it, 'auto' falls back to epoll; else it is optional (op:NAME when present). */
+  required: boolean;
+  /** The epoll backend can run it. */
+  epoll: boolean;
+  /** epoll: the syscall may block, so it runs on the file pool. */
+  pool: boolean;
+  /** epoll: a short result means the fd's direction is drained. */
+  drainedWhenShort: boolean;
 }
 
 export interface NativeAddon {
@@ -43,6 +57,8 @@ export interface NativeAddon {
   ringio_buf_registered(): number;
   ringio_layout(): Record<string, number>;
   ringio_source_hash(): string;
+  /** The native op table (addon/ops.cc), one row per opcode. */
+  ringio_ops(): NativeOpRow[];
   ringio_sys_pipe(): [number, number];
   ringio_sys_eventfd(initval: number): number;
   ringio_sys_close(fd: number): void;
@@ -55,6 +71,13 @@ export interface NativeAddon {
   ringio_net_setsockopt(fd: number, level: number, name: number, value: number): void;
   ringio_net_getsockopt(fd: number, level: number, name: number): number;
   ringio_net_sockname(fd: number, buf: Uint8Array, peer: boolean): number;
+  /** accept4 without waiting: the new fd, or -1 when none is queued. */
+  ringio_net_accept(fd: number): number;
+  /** sendmsg with SCM_RIGHTS, without waiting; returns bytes sent. */
+  ringio_net_send_fds(fd: number, data: Uint8Array, fds: number[]): number;
+  /** recvmsg taking SCM_RIGHTS fds, without waiting: [bytes, fds]. */
+  ringio_net_recv_fds(fd: number, buf: Uint8Array, maxFds: number): [number, number[]];
+  ringio_sys_dup(fd: number): number;
   /** Gives this thread a doorbell; `onWake(n)` receives tokens in `area[0..n)`. Returns its key. */
   ringio_thread_register(area: Int32Array, onWake: (count: number) => void): number;
   ringio_thread_unregister(): void;
@@ -69,18 +92,79 @@ export interface NativeAddon {
   ringio_thread_affinity(): number[];
 }
 
-/** The repository root: the folder holding binding.gyp, build/ and prebuilds/. */
+/**
+ * The folder the addon loads from (node-gyp-build looks in its build/Release, then its prebuilds/). In the
+ * repository, where this package sits at packages/runtime below binding.gyp: the top level, so a source
+ * build (`npm run build:native`) wins over the committed prebuild. Installed from its tarball: this
+ * package's own folder, whose prebuilds/ was copied in when it was packed (scripts/pack-prebuild.mjs).
+ */
 export function addonRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'binding.gyp'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('ringio: cannot find binding.gyp above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
+  const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const repo = join(pkg, '..', '..');
+  return existsSync(join(repo, 'binding.gyp')) && existsSync(join(repo, 'addon')) ? repo : pkg;
 }
 
 const require = createRequire(import.meta.url);
 const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
 
-export const native: NativeAddon = nodeGypBuild(addonRoot());
+/**
+ * RINGIO_ADDON names a .node file to load instead (the sanitizer build, build-asan/: npm run
+ * build:asan); else build/Release when built from source, else the prebuild.
+ */
+function load(): NativeAddon {
+  if (process.env.RINGIO_ADDON) return require(process.env.RINGIO_ADDON) as NativeAddon;
+  const dir = addonRoot();
+  try {
+    return nodeGypBuild(dir);
+  } catch (e) {
+    throw new Error(
+      `ringio: no usable native addon in ${dir} (build/Release or prebuilds/${process.platform}-${process.arch}). ` +
+        'The published prebuild covers Linux x64 with glibc; elsewhere build the addon from the repository ' +
+        'with liburing-dev installed (`npm run build:native`).\n' +
+        String((e as Error)?.message ?? e),
+      { cause: e },
+    );
+  }
+}
+
+
+/**
+ * Entry points called per batch, per op or per cross-thread wake, left unwrapped: they throw only
+ * TypeErrors and RangeErrors for bad arguments (or ERR_RINGIO_CLOSED when called after close, which
+ * the runtime never does), and a wrapper would cost every call.
+ */
+const HOT = new Set<string>([
+  'ringio_driver_submit',
+  'ringio_driver_reap',
+  'ringio_buf_register',
+  'ringio_buf_release',
+  'ringio_buf_registered',
+  'ringio_thread_wake',
+  'ringio_thread_ref',
+]);
+
+/**
+ * The boundary: every other entry point converts what the addon throws into ringio's errors
+ * (errors.ts fromNative): a system error becomes a SystemError, an ERR_RINGIO_* code its family's class.
+ */
+function convertErrors(raw: NativeAddon): NativeAddon {
+  const out: Record<string, unknown> = {};
+  // Own names, not entries: node-addon-api defines an Addon's instance methods as non-enumerable.
+  for (const name of Object.getOwnPropertyNames(raw)) {
+    const fn = (raw as unknown as Record<string, unknown>)[name];
+    if (typeof fn !== 'function' || HOT.has(name)) {
+      out[name] = fn;
+      continue;
+    }
+    out[name] = (...args: unknown[]): unknown => {
+      try {
+        return (fn as (...a: unknown[]) => unknown).apply(raw, args);
+      } catch (e) {
+        throw fromNative(e);
+      }
+    };
+  }
+  return out as unknown as NativeAddon;
+}
+
+export const native: NativeAddon = convertErrors(load());

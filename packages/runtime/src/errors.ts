@@ -18,7 +18,16 @@ export type RingioErrorCode =
   | 'ERR_RINGIO_THREAD_EXIT'
   | 'ERR_RINGIO_TOO_MANY_THREADS'
   | 'ERR_RINGIO_ONESHOT_USED'
-  | 'ERR_RINGIO_TOO_MANY_PRIMITIVES';
+  | 'ERR_RINGIO_TOO_MANY_PRIMITIVES'
+  | 'ERR_RINGIO_OVERLOADED'
+  | 'ERR_RINGIO_DEPLOY'
+  | 'ERR_RINGIO_CONFIG'
+  | 'ERR_RINGIO_NO_UPSTREAM'
+  | 'ERR_RINGIO_UPGRADE'
+  | 'ERR_RINGIO_HTTP_PARSE'
+  | 'ERR_RINGIO_HTTP_TOO_LARGE'
+  | 'ERR_RINGIO_HTTP_HEADERS_SENT'
+  | 'ERR_RINGIO_HTTP_BODY_USED';
 
 const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_NESTED_START: 'a ringio runtime is already running on this thread',
@@ -35,6 +44,15 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_TOO_MANY_THREADS: 'too many threads run a ringio runtime at once',
   ERR_RINGIO_ONESHOT_USED: 'this oneshot has already been used',
   ERR_RINGIO_TOO_MANY_PRIMITIVES: 'too many live channels, oneshots and watches for the process',
+  ERR_RINGIO_OVERLOADED: 'the concurrency limit is reached',
+  ERR_RINGIO_DEPLOY: 'a deploy failed on at least one thread; the old chain is kept everywhere',
+  ERR_RINGIO_CONFIG: 'the configuration is invalid',
+  ERR_RINGIO_NO_UPSTREAM: 'no upstream could be connected',
+  ERR_RINGIO_UPGRADE: 'the binary upgrade failed',
+  ERR_RINGIO_HTTP_PARSE: 'the peer sent a malformed HTTP message',
+  ERR_RINGIO_HTTP_TOO_LARGE: 'an HTTP message or body is over its size limit',
+  ERR_RINGIO_HTTP_HEADERS_SENT: 'the response head was already sent',
+  ERR_RINGIO_HTTP_BODY_USED: 'the body was already read or is being read',
 };
 
 /** The fields that ringio's errors may carry besides `code`, depending on where they come from. */
@@ -50,27 +68,160 @@ export interface ErrorFields {
 }
 
 /**
- * A runtime condition, with a stable `code` (ERR_RINGIO_*). Errors that crossed threads are rebuilt as
- * RingioErrors too when their code is one of these.
+ * The base of every error ringio raises with a `code` (AbortError aside, which is Node's own shape).
+ * Each family has its own class with a real `name`, as undici's errors do, so logs say what went wrong
+ * and code can branch by class or by `code`; `code` is stable and `instanceof RingioError` holds for
+ * all of them. Errors that crossed threads are rebuilt with their class.
  */
 export class RingioError extends Error implements ErrorFields {
-  /** The ERR_RINGIO_* code: match on it. */
-  readonly code: RingioErrorCode;
-  buf?: Uint8Array | Uint8Array[];
-  n?: number;
-  path?: string;
-  dest?: string;
-  constructor(code: RingioErrorCode, message?: string, props?: Record<string, unknown>) {
-    super(message ?? MESSAGES[code]);
+  /** An ERR_RINGIO_* code (RingioErrorCode), or the errno name ('ECONNRESET') of a SystemError: match on it. */
+  readonly code: string;
+  /** The rented buffer (or buffers) an op gives back with its error. */
+  declare buf?: Uint8Array | Uint8Array[];
+  /** Bytes already transferred (ERR_RINGIO_UNEXPECTED_EOF from readExact and friends). */
+  declare n?: number;
+  /** The file a file op was about (@ringio/fs). */
+  declare path?: string;
+  /** The second path of rename and symlink (@ringio/fs). */
+  declare dest?: string;
+  /** `code` picks the default message; `props` (errno, syscall, buf, path, ...) are copied onto the error. */
+  constructor(code: string, message?: string, props?: Record<string, unknown>) {
+    super(message ?? MESSAGES[code as RingioErrorCode] ?? code);
     this.code = code;
-    this.name = 'Error';
     if (props) Object.assign(this, props);
+  }
+
+  // On the prototype, as Node's own errors have it: stacks and String(err) read it from there.
+  static {
+    this.prototype.name = 'RingioError';
   }
 }
 
-/** Makes a RingioError (the message defaults to the code's fixed text; props are copied onto it). */
+/** ERR_RINGIO_CLOSED: the runtime, socket, file or primitive was closed (ops carry `buf` back). */
+export class ClosedError extends RingioError {
+  static {
+    this.prototype.name = 'ClosedError';
+  }
+}
+
+/** ERR_RINGIO_TIMEOUT: timeout(work, ms) ran out first. */
+export class TimeoutError extends RingioError {
+  static {
+    this.prototype.name = 'TimeoutError';
+  }
+}
+
+/** ERR_RINGIO_NO_RUNTIME, ERR_RINGIO_NESTED_START, ERR_RINGIO_DRIVER_UNAVAILABLE: the runtime's state or driver. */
+export class RuntimeError extends RingioError {
+  static {
+    this.prototype.name = 'RuntimeError';
+  }
+}
+
+/** ERR_RINGIO_UNEXPECTED_EOF, ERR_RINGIO_ALIGNMENT: an I/O call that cannot be done as asked. */
+export class IoError extends RingioError {
+  static {
+    this.prototype.name = 'IoError';
+  }
+}
+
+/** Thread-per-core: values or functions that cannot cross threads, thread entry and exit, limits. */
+export class ThreadError extends RingioError {
+  static {
+    this.prototype.name = 'ThreadError';
+  }
+}
+
+/** @ringio/http: a malformed message from the peer, a message over its limit, a misused response or body. */
+export class HttpError extends RingioError {
+  static {
+    this.prototype.name = 'HttpError';
+  }
+}
+
+/** @ringio/service: a concurrency limit reached, a deploy that failed on some thread. */
+export class ServiceError extends RingioError {
+  static {
+    this.prototype.name = 'ServiceError';
+  }
+}
+
+/** @ringio/proxy: an invalid config, no upstream to connect, a failed binary upgrade. */
+export class ProxyError extends RingioError {
+  static {
+    this.prototype.name = 'ProxyError';
+  }
+}
+
+/**
+ * A failed syscall, shaped like Node's system errors: `code` the errno name ('ECONNRESET'), `errno`
+ * negative, `syscall`, and where it applies `path` or the rented `buf`. From a kernel result (the
+ * driver) or thrown by the addon and converted at the boundary (addon.ts).
+ */
+export class SystemError extends RingioError {
+  /** The negative errno value, as in Node (-104 for ECONNRESET). */
+  errno: number;
+  /** The syscall that failed: 'read', 'connect', 'open', ... */
+  syscall: string;
+  /** `code` is the errno name; `props` sets `errno`, `syscall` and any other field. */
+  constructor(code: string, message?: string, props?: Record<string, unknown>) {
+    super(code, message, undefined);
+    this.errno = 0;
+    this.syscall = '';
+    if (props) Object.assign(this, props);
+  }
+
+  static {
+    this.prototype.name = 'SystemError';
+  }
+}
+
+type RingioErrorClass = new (code: string, message?: string, props?: Record<string, unknown>) => RingioError;
+
+/** Which class each code belongs to. */
+const FAMILY: Record<RingioErrorCode, RingioErrorClass> = {
+  ERR_RINGIO_NESTED_START: RuntimeError,
+  ERR_RINGIO_NO_RUNTIME: RuntimeError,
+  ERR_RINGIO_CLOSED: ClosedError,
+  ERR_RINGIO_TIMEOUT: TimeoutError,
+  ERR_RINGIO_DRIVER_UNAVAILABLE: RuntimeError,
+  ERR_RINGIO_UNEXPECTED_EOF: IoError,
+  ERR_RINGIO_ALIGNMENT: IoError,
+  ERR_RINGIO_NOT_CLONEABLE: ThreadError,
+  ERR_RINGIO_NOT_SHIPPABLE: ThreadError,
+  ERR_RINGIO_THREAD_ENTRY: ThreadError,
+  ERR_RINGIO_THREAD_EXIT: ThreadError,
+  ERR_RINGIO_TOO_MANY_THREADS: ThreadError,
+  ERR_RINGIO_ONESHOT_USED: ThreadError,
+  ERR_RINGIO_TOO_MANY_PRIMITIVES: ThreadError,
+  ERR_RINGIO_OVERLOADED: ServiceError,
+  ERR_RINGIO_DEPLOY: ServiceError,
+  ERR_RINGIO_CONFIG: ProxyError,
+  ERR_RINGIO_NO_UPSTREAM: ProxyError,
+  ERR_RINGIO_UPGRADE: ProxyError,
+  ERR_RINGIO_HTTP_PARSE: HttpError,
+  ERR_RINGIO_HTTP_TOO_LARGE: HttpError,
+  ERR_RINGIO_HTTP_HEADERS_SENT: HttpError,
+  ERR_RINGIO_HTTP_BODY_USED: HttpError,
+};
+
+/** The classes by name, for errors rebuilt on another thread (threads/wire.ts). */
+export const ERROR_CLASSES: Readonly<Record<string, RingioErrorClass>> = {
+  RingioError,
+  ClosedError,
+  TimeoutError,
+  RuntimeError,
+  IoError,
+  ThreadError,
+  HttpError,
+  ServiceError,
+  ProxyError,
+  SystemError,
+};
+
+/** The error for a ringio code, of its family's class. */
 export function ringioError(code: RingioErrorCode, message?: string, props?: Record<string, unknown>): RingioError {
-  return new RingioError(code, message, props);
+  return new FAMILY[code](code, message, props);
 }
 
 /** An AbortError as Node makes them: `name` 'AbortError', `code` 'ABORT_ERR', with the signal's reason as cause. */
@@ -94,37 +245,28 @@ export function abortError(signal?: AbortSignal, buf?: unknown): AbortError {
 
 /**
  * A kernel failure, shaped like Node's system errors: `code` ('ECONNRESET', 'ENOENT', ...), `errno`
- * (negative), `syscall`, and where it applies `buf`, `path`, `dest`. `instanceof ErrnoError` is true for
- * every error of that shape, not only the ones ringio made: node:fs's own errors (the fallbacks of
- * @ringio/fs), the addon's, and errors rebuilt after crossing threads.
+ * (negative), `syscall`, and where it applies `buf`, `path`, `dest`. Not constructed: ringio's own are
+ * SystemErrors (errnoError). `instanceof ErrnoError` is true for every error of that shape, not only
+ * the ones ringio made: node:fs's own errors (the fallbacks of @ringio/fs), the addon's, and errors
+ * rebuilt after crossing threads.
  */
-export class ErrnoError extends Error implements ErrorFields {
+export abstract class ErrnoError extends Error implements ErrorFields {
   /** The errno's name: 'ECONNRESET', 'ENOENT', ... */
-  code: string;
+  declare code: string;
   /** The negative errno value, as in Node (-104 for ECONNRESET). */
-  errno: number;
+  declare errno: number;
   /** The syscall that failed: 'read', 'connect', 'open', ... */
-  syscall: string;
-  buf?: Uint8Array | Uint8Array[];
-  n?: number;
-  path?: string;
-  dest?: string;
+  declare syscall: string;
+  /** The rented buffer (or buffers) an op gives back with its error. */
+  declare buf?: Uint8Array | Uint8Array[];
+  /** Bytes already transferred, where it applies. */
+  declare n?: number;
+  /** The file a file op was about. */
+  declare path?: string;
+  /** The second path of rename and symlink. */
+  declare dest?: string;
 
-  constructor(res: number, syscall: string, props?: Record<string, unknown>) {
-    let code: string;
-    try {
-      code = getSystemErrorName(res);
-    } catch {
-      code = 'E' + -res;
-    }
-    super(`${syscall} ${code}`);
-    this.name = 'Error';
-    this.code = code;
-    this.errno = res;
-    this.syscall = syscall;
-    if (props) Object.assign(this, props);
-  }
-
+  /** Shape check: an Error with a string `code`, a number `errno` and a string `syscall`. */
   static override [Symbol.hasInstance](v: unknown): v is ErrnoError {
     return (
       v instanceof Error &&
@@ -135,28 +277,85 @@ export class ErrnoError extends Error implements ErrorFields {
   }
 }
 
-/** An error for a negative kernel result, shaped like Node's system errors. */
-export function errnoError(res: number, syscall: string, props?: Record<string, unknown>): ErrnoError {
-  return new ErrnoError(res, syscall, props);
+function errnoName(res: number): string {
+  try {
+    return getSystemErrorName(res);
+  } catch {
+    return 'E' + -res;
+  }
 }
+
+/** An error for a negative kernel result, shaped like Node's system errors (a SystemError, so an ErrnoError too). */
+export function errnoError(res: number, syscall: string, props?: Record<string, unknown>): SystemError & ErrnoError {
+  const code = errnoName(res);
+  const e = new SystemError(code, `${syscall} ${code}`, props) as SystemError & ErrnoError;
+  e.errno = res;
+  e.syscall = syscall;
+  return e;
+}
+
+/**
+ * The boundary: an error the addon threw becomes a ringio error. Its system errors (`errno`,
+ * `syscall`) become SystemErrors and its ERR_RINGIO_* codes their family's class, keeping the message
+ * and every field; TypeErrors and RangeErrors for bad arguments pass through unchanged.
+ */
+export function fromNative(e: unknown): unknown {
+  if (!(e instanceof Error) || e instanceof RingioError || e.constructor !== Error) return e;
+  const src = e as Error & { code?: unknown; errno?: unknown; syscall?: unknown };
+  if (typeof src.code !== 'string') return e;
+  let out: RingioError;
+  if (typeof src.errno === 'number' && typeof src.syscall === 'string') {
+    out = new SystemError(src.code, e.message, { errno: src.errno, syscall: src.syscall });
+  } else if (Object.hasOwn(FAMILY, src.code)) {
+    out = ringioError(src.code as RingioErrorCode, e.message);
+  } else {
+    return e;
+  }
+  out.stack = e.stack?.replace(/^Error\b/, out.name);
+  return out;
+}
+
+/**
+ * The errno table: every errno value ringio's packages look at, negative as the kernel reports them,
+ * kept here once (Linux numbers; asm-generic/errno-base.h and errno.h).
+ */
+export const ERRNO = {
+  ENOENT: -2,
+  EINTR: -4,
+  EBADF: -9,
+  EAGAIN: -11,
+  EFAULT: -14,
+  EEXIST: -17,
+  ENOTDIR: -20,
+  EINVAL: -22,
+  EPIPE: -32,
+  ETIME: -62,
+  EOPNOTSUPP: -95,
+  EALREADY: -114,
+  ECANCELED: -125,
+} as const;
 
 /** True for an ErrnoError (optionally with this `code`): a guard that narrows `unknown` in a catch. */
 export function isErrnoError(e: unknown, code?: string): e is ErrnoError {
   return e instanceof ErrnoError && (code === undefined || e.code === code);
 }
 
-/** True for a RingioError (optionally with this `code`): a guard that narrows `unknown` in a catch. */
-export function isRingioError<C extends RingioErrorCode = RingioErrorCode>(e: unknown, code?: C): e is RingioError & { readonly code: C } {
+/**
+ * True for a RingioError (any family, SystemError included); with a `code`, only for that
+ * ERR_RINGIO_* code, and `e.code` narrows to it. A guard that narrows `unknown` in a catch.
+ */
+export function isRingioError<C extends RingioErrorCode>(e: unknown, code: C): e is RingioError & { readonly code: C };
+export function isRingioError(e: unknown): e is RingioError;
+export function isRingioError(e: unknown, code?: string): boolean {
   return e instanceof RingioError && (code === undefined || e.code === code);
 }
 
 /** Whether `code` is one of ringio's ERR_RINGIO_* codes. */
 export function isRingioErrorCode(code: unknown): code is RingioErrorCode {
-  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(MESSAGES, code);
+  return typeof code === 'string' && Object.hasOwn(MESSAGES, code);
 }
 
-/** Negative errno values the runtime itself looks at. */
-/** -ECANCELED: the result of an op cancelled in the kernel. */
+// The ones hot paths compare against, as plain constants (an imported const is cheaper than a property).
 export const ECANCELED = -125;
 /** -ETIME: the result of a TIMEOUT op that expired. */
 export const ETIME = -62;

@@ -8,7 +8,7 @@ import { ringioError } from './errors.js';
 import { closeSync } from './fd.js';
 import { OpAble, type OpOwner } from './op.js';
 import { CloseOp } from './ops/close.js';
-import { cancelOp, submit } from './runtime.js';
+import { cancelOp, submit } from './context.js';
 
 /**
  * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the

@@ -4,13 +4,14 @@
  * [n, buf] with the same buffer, which the caller must not touch until the promise settles.
  */
 import { native } from './addon.js';
-import { checkFd, type SignalOptions } from './op.js';
+import { type SignalOptions } from './op.js';
+import { checkFd } from './validate.js';
 import { CloseOp } from './ops/close.js';
 import { NopOp } from './ops/nop.js';
 import { PollOp } from './ops/poll.js';
 import { ReadOp } from './ops/read.js';
 import { WriteOp } from './ops/write.js';
-import { submit } from './runtime.js';
+import { submit } from './context.js';
 
 /** Options of read() and write() on a plain fd. */
 export interface IoOptions {

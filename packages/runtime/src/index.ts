@@ -1,29 +1,10 @@
 /**
  * @ringio/runtime: a per-thread io_uring (or epoll) runtime for Node.js.
  */
-export {
-  start,
-  spawn,
-  yieldNow,
-  sleep,
-  timeout,
-  interval,
-  stats,
-  hasFeature,
-  driverName,
-  submit,
-  cancelOp,
-  currentRuntime,
-  type Runtime,
-  type StartOptions,
-  type Feature,
-  type OptionalOp,
-  type TimeoutWork,
-  type RuntimeContext,
-  type RuntimeStats,
-  type MissedTick,
-  type IntervalOptions,
-} from './runtime.js';
+export { start, type StartOptions, type RuntimeContext } from './start.js';
+export { spawn, yieldNow, stats, hasFeature, driverName, submit, cancelOp, currentRuntime } from './context.js';
+export { sleep, timeout, interval, type MissedTick, type TimeoutWork, type IntervalOptions } from './time.js';
+export type { Runtime, RuntimeStats, Feature, OptionalOp } from './runtime.js';
 export { JoinHandle } from './task.js';
 export { channel, Channel, type SendOptions, type RecvOptions } from './threads/channel.js';
 export { oneshot, Oneshot } from './threads/oneshot.js';
@@ -32,7 +13,8 @@ export { spawnBlocking, type BlockingOptions } from './threads/blocking.js';
 export type { Cloned } from './threads/cloned.js';
 export { shareable, fromShareable, type Shareable } from './threads/share.js';
 export type { ModuleSpec } from './threads/group.js';
-export { OpAble, OpFlags, OpState, SqeWriter, checkBuffer, checkFd, checkPosition, checkRange } from './op.js';
+export { OpAble, OpFlags, OpState, SqeWriter } from './op.js';
+export { checkBuffer, checkBufs, checkFd, checkPosition, checkRange } from './validate.js';
 export type { Interest, Direction, OpOwner, SignalOptions } from './op.js';
 export { NopOp } from './ops/nop.js';
 export { TimeoutOp } from './ops/timeout.js';
@@ -46,6 +28,15 @@ export { FdHandle } from './fd-handle.js';
 export { nop, read, write, poll, close, pipe, eventfd, closeSync, type IoOptions } from './fd.js';
 export {
   RingioError,
+  ClosedError,
+  TimeoutError,
+  RuntimeError,
+  IoError,
+  ThreadError,
+  HttpError,
+  ServiceError,
+  ProxyError,
+  SystemError,
   AbortError,
   ErrnoError,
   abortError,
@@ -53,6 +44,7 @@ export {
   ringioError,
   isErrnoError,
   isRingioError,
+  ERRNO,
   type RingioErrorCode,
   type ErrorFields,
 } from './errors.js';

@@ -3,7 +3,7 @@
  * non-blocking, close-on-exec fd. The I/O itself always goes through ops on the driver.
  */
 import { native } from './addon.js';
-import { checkBuffer, checkFd } from './op.js';
+import { checkBuffer, checkFd } from './validate.js';
 
 /** Synchronous socket set-up syscalls (socket, bind, listen, setsockopt, ...) for the layers above. */
 export const sys = {
@@ -37,5 +37,25 @@ export const sys = {
   /** getsockname / getpeername into buf; returns the address length. */
   sockname(fd: number, buf: Uint8Array, peer: boolean): number {
     return native.ringio_net_sockname(checkFd(fd), checkBuffer(buf), peer);
+  },
+  /**
+   * accept4 without waiting: a new non-blocking, close-on-exec fd, or -1 when no connection is queued.
+   * Wait with a poll op (POLLIN) first: unlike an accept op, a poll can be cancelled without taking a
+   * connection, which is what a listener that hands its socket to another process needs.
+   */
+  accept(fd: number): number {
+    return native.ringio_net_accept(checkFd(fd));
+  },
+  /** A close-on-exec duplicate of fd (the same open socket: closing one leaves the other working). */
+  dup(fd: number): number {
+    return native.ringio_sys_dup(checkFd(fd));
+  },
+  /** sendmsg of `data` with `fds` attached (SCM_RIGHTS), without waiting: EAGAIN means poll POLLOUT and retry. */
+  sendFds(fd: number, data: Uint8Array, fds: number[]): number {
+    return native.ringio_net_send_fds(checkFd(fd), checkBuffer(data, 'data'), fds.map((f) => checkFd(f)));
+  },
+  /** recvmsg into `buf` taking up to maxFds fds (close-on-exec), without waiting: [bytes, fds]. */
+  recvFds(fd: number, buf: Uint8Array, maxFds = 64): [number, number[]] {
+    return native.ringio_net_recv_fds(checkFd(fd), checkBuffer(buf, 'buf'), maxFds);
   },
 };

@@ -3,7 +3,7 @@
  * thread a member, then imports the user's module to find main.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { runThread } from './runtime.js';
+import { runThread } from './start.js';
 import { becomeMember } from './threads/group.js';
 
 const data = (workerData as { ringio?: Parameters<typeof becomeMember>[0] } | null)?.ringio;

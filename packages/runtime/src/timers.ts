@@ -155,7 +155,19 @@ export class Timers {
       last.index = i;
       this.up(i);
       this.down(last.index);
-    }
+    } else if (heap.length === 0) this.disarm();
+  }
+
+  /**
+   * No timer is left (the last one was aborted): cancels the kernel timer rather than leaving it armed
+   * until its deadline, where it would count in opsInFlight (for an hour, after an aborted sleep(3.6e6)).
+   */
+  private disarm(): void {
+    const op = this.armed;
+    if (op === undefined) return;
+    this.armed = undefined;
+    this.armedDeadline = Infinity;
+    this.driver.cancel(op, 'abort');
   }
 
   private up(i: number): void {

@@ -31,9 +31,13 @@ export class SendZcOp<B extends Uint8Array = Uint8Array> extends OpAble<[number,
     sqe.prep(IORING_OP.SEND_ZC, this.fd, this.length).buf(this.buf, this.offset).opFlags(MSG_NOSIGNAL);
   }
 
-  // epoll: the legacy engine runs SEND_ZC as send(2), done when it returns.
+  // epoll: a plain send(2) once the socket is writable (no zero-copy there), done when it returns.
   override legacyInterest(): Interest {
     return { fd: this.fd, direction: 'writable' };
+  }
+
+  override legacyCall(sqe: SqeWriter): void {
+    sqe.prep(IORING_OP.SEND, this.fd, this.length).buf(this.buf, this.offset).opFlags(MSG_NOSIGNAL);
   }
 
   override more(res: number, flags: number): void {

@@ -21,8 +21,6 @@ import {
   ringioError,
 } from '../errors.js';
 import { OpAble, OpFlags, OpState, SqeWriter } from '../op.js';
-import { CancelOp } from '../ops/cancel.js';
-import { CloseOp } from '../ops/close.js';
 import {
   Addr,
   Cqe,
@@ -31,6 +29,7 @@ import {
   INTEREST_READABLE,
   INTEREST_WRITABLE,
   IORING_CQE_F_MORE,
+  IORING_OP,
   Rec,
   STAT_COUNT,
   USER_IGNORE,
@@ -61,6 +60,8 @@ const SKIP_CANCEL = OpFlags.SkipCancel;
 const F_MORE = IORING_CQE_F_MORE;
 const IGNORE = USER_IGNORE;
 const OP_ABLE = OpAble;
+const OP_ASYNC_CANCEL = IORING_OP.ASYNC_CANCEL;
+const OP_CLOSE = IORING_OP.CLOSE;
 /** The legacy word keeps the awaited fd in 22 bits. */
 const MAX_INTEREST_FD = (1 << 21) - 1;
 
@@ -110,21 +111,15 @@ export class Driver {
   constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string, setup?: string) {
     this.turn = turn;
     this.writer = SqeWriter._create(this.sq, this.bufs, this.regs);
-    try {
-      this.info = native.ringio_driver_open(
-        { driver: kind, entries, fault, setup },
-        this.sq,
-        this.cq,
-        this.stats,
-        this.onNativeCompletions,
-      );
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === 'ERR_RINGIO_DRIVER_UNAVAILABLE' || code === 'ERR_RINGIO_NESTED_START') {
-        throw ringioError(code, (e as Error).message);
-      }
-      throw e;
-    }
+    // What the addon throws (ERR_RINGIO_DRIVER_UNAVAILABLE, ERR_RINGIO_NESTED_START) arrives as ringio's
+    // errors already: addon.ts converts at the boundary.
+    this.info = native.ringio_driver_open(
+      { driver: kind, entries, fault, setup },
+      this.sq,
+      this.cq,
+      this.stats,
+      this.onNativeCompletions,
+    );
     this.uring = this.info.driver === 'uring';
     this.features = new Set(this.info.features);
   }
@@ -171,11 +166,25 @@ export class Driver {
     this.cancelAll('closed');
   }
 
-  /** Submits an op whose completion nobody waits for (internal cancels and closes). */
-  submitDetached(op: AnyOp): void {
+  /**
+   * Writes an internal record whose completion nobody waits for (user_data USER_IGNORE): a cancel of
+   * another op's slot, or a close of an fd that arrived for a cancelled op. These are the driver's own
+   * SQEs (monoio reserves user_data tags for them too), written here rather than through the op
+   * classes in ops/, which sit a layer above the driver. Both drivers run the same record: the epoll
+   * engine unparks the cancelled slot, or closes the fd, at once (INTEREST_NONE).
+   */
+  private writeInternal(opcode: number, fd: number, addr: number): void {
     if (this.closed) return;
-    op._state = SUBMITTED;
-    this.write(op, IGNORE);
+    if (this.sqCount === SQ_RECORDS) this.flushNow(false);
+    const base = this.sqCount * Rec.WORDS;
+    const w = this.writer;
+    w.base = base;
+    w.prep(opcode, fd);
+    if (addr >= 0) w.u64(addr);
+    this.sq[base + Rec.LEGACY] = opcode & 0xff; // INTEREST_NONE
+    this.sq[base + Rec.USER] = IGNORE;
+    this.sqCount++;
+    this.queueFlush();
   }
 
   /**
@@ -187,7 +196,7 @@ export class Driver {
     op._state = CANCELLING;
     op._cancelReason = reason;
     if (op.flags & SKIP_CANCEL || this.closed) return;
-    this.submitDetached(new CancelOp(op._slot));
+    this.writeInternal(OP_ASYNC_CANCEL, -1, op._slot);
   }
 
   /** Cancels every op in flight (runtime shutdown). */
@@ -231,6 +240,10 @@ export class Driver {
     }
     this.sq[base + Rec.USER] = user;
     this.sqCount++;
+    this.queueFlush();
+  }
+
+  private queueFlush(): void {
     if (FLUSH_PER_TURN) {
       this.turn.yieldToLoop();
     } else if (!this.flushQueued) {
@@ -408,6 +421,6 @@ export class Driver {
   }
 
   private closeDetached(fd: number): void {
-    this.submitDetached(new CloseOp(fd));
+    this.writeInternal(OP_CLOSE, fd, -1);
   }
 }

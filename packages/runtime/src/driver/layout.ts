@@ -97,18 +97,20 @@ export const S_WAKEUPS = 4;
 export const S_CALLBACKS = 5;
 export const STAT_COUNT = 8;
 
-/** io_uring opcodes (include/uapi/linux/io_uring.h). The epoll backend runs the same codes as syscalls. */
+/**
+ * io_uring opcodes (include/uapi/linux/io_uring.h): exactly the ops the runtime submits. The epoll
+ * backend runs the same codes as syscalls. The native op table (addon/ops.cc) has one row per entry
+ * here, with how each is probed and run on epoll; test/addon-layout.test.ts checks that both agree.
+ */
 export const IORING_OP = {
   NOP: 0,
   READV: 1,
   WRITEV: 2,
   FSYNC: 3,
   POLL_ADD: 6,
-  POLL_REMOVE: 7,
   SENDMSG: 9,
   RECVMSG: 10,
   TIMEOUT: 11,
-  TIMEOUT_REMOVE: 12,
   ACCEPT: 13,
   ASYNC_CANCEL: 14,
   CONNECT: 16,
@@ -126,10 +128,8 @@ export const IORING_OP = {
   UNLINKAT: 36,
   MKDIRAT: 37,
   SYMLINKAT: 38,
-  SOCKET: 45,
   SEND_ZC: 47,
   FTRUNCATE: 55,
-  SENDMSG_ZC: 48,
 } as const;
 
 /** cqe->flags: more completions follow for this op (multishot, zero-copy send). */

@@ -17,7 +17,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { abortError, ringioError } from '../errors.js';
-import { currentRuntime, type Runtime } from '../runtime.js';
+import { currentRuntime } from '../context.js';
+import type { Runtime } from '../runtime.js';
 import type { JoinHandle } from '../task.js';
 import { checkModuleSpec, isModuleSpec, type ModuleSpec } from './module-spec.js';
 import { fromWire, type WireError } from './wire.js';

@@ -5,7 +5,7 @@
  */
 import { Cell, KIND_CHANNEL, SIDE_RECV, SIDE_SEND, type Popped } from './cell.js';
 import { checkTransfer, decode, detach, encode, type Encoded } from './codec.js';
-import { registerHandle } from './share.js';
+import { registerHandle } from './handles.js';
 import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared.js';
 
 const OK = 0;

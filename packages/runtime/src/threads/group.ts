@@ -12,11 +12,16 @@
  *
  * Rules:
  *  1. start() settles on thread 0 only after every thread's main has settled and every worker has
- *     exited (or was terminated, shutdownTimeout after being asked to stop).
+ *     exited (or was terminated, shutdownTimeout after being asked to stop), but see rule 2 for a
+ *     thread 0 that ignores its signal.
  *  2. The first error of any thread wins. On it, every thread's ctx.signal is aborted; the error is
- *     reported once they have all stopped.
+ *     reported once they have all stopped, or once shutdownTimeout has passed if thread 0's main is
+ *     still running then (it ignores its signal and cannot be terminated: it may go on running).
  *  3. Results and errors travel by postMessage: results are structured-cloned; errors keep their
  *     class, message, stack and own properties such as `code` (wire.ts).
+ *  4. No error is lost silently: one that start() does not reject with (a later error of another
+ *     thread, or thread 0's after start() already rejected) is printed to stderr with its stack,
+ *     unless it is only the shutdown's echo (an AbortError or ERR_RINGIO_CLOSED).
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type MessagePort } from 'node:worker_threads';
@@ -184,15 +189,29 @@ export async function runGroup(
   let stop0: ((reason?: unknown) => void) | undefined;
   let killTimer: NodeJS.Timeout | undefined;
 
-  const fail = (e: unknown): void => {
-    if (failed) return;
+  let settled = false;
+  let terminated = false;
+  let giveUp: ((e: unknown) => void) | undefined;
+  const gaveUp = new Promise<never>((_, reject) => {
+    giveUp = reject;
+  });
+  gaveUp.catch(() => {});
+  const fail = (e: unknown, threadId: number): void => {
+    if (failed) {
+      // A worker terminated by us exits with ERR_RINGIO_THREAD_EXIT: our doing, not news.
+      if (!(terminated && threadId > 0)) printLost(e, threadId, settled);
+      return;
+    }
     failed = true;
     firstError = e;
     stop0?.(e);
     for (const w of workers) w.postMessage({ t: 'shutdown' });
-    // Rule 1: a thread that does not stop when asked is terminated.
+    // Rule 1: a thread that does not stop when asked is terminated; rule 2: thread 0 cannot be, so if
+    // its main is still running then, start() rejects without it.
     killTimer = setTimeout(() => {
+      terminated = true;
       for (const w of workers) void w.terminate();
+      if (outcomes[0] === undefined) giveUp!(firstError);
     }, shutdownTimeout);
     killTimer.unref();
   };
@@ -211,7 +230,7 @@ export async function runGroup(
         (e as Error)?.name === 'DataCloneError'
           ? ringioError('ERR_RINGIO_NOT_CLONEABLE', `start: shared cannot be handed to other threads: ${(e as Error).message}`, { cause: e })
           : e;
-      fail(err);
+      fail(err, i);
       break;
     }
     workers.push(w);
@@ -221,7 +240,7 @@ export async function runGroup(
         const settle = (o: Outcome): void => {
           if (outcomes[i] !== undefined) return;
           outcomes[i] = o;
-          if (!o.ok) fail(o.error);
+          if (!o.ok) fail(o.error, i);
           resolve();
         };
         w.on('message', (m: { t: string; ok: boolean; value?: unknown; error?: WireError }) => {
@@ -250,21 +269,36 @@ export async function runGroup(
         outcomes[0] = { ok: true, value };
       } catch (e) {
         outcomes[0] = { ok: false, error: e };
-        fail(e);
+        fail(e, 0);
       }
     })(),
   );
 
-  await Promise.all(done);
-  // Rule 1: wait for the workers to exit; one that lingers after its result is terminated.
-  const lingerTimer = setTimeout(() => {
-    for (const w of workers) void w.terminate();
-  }, shutdownTimeout);
-  await Promise.all(exited);
-  clearTimeout(lingerTimer);
-  if (killTimer !== undefined) clearTimeout(killTimer);
+  try {
+    await Promise.race([Promise.all(done), gaveUp]);
+    // Rule 1: wait for the workers to exit; one that lingers after its result is terminated.
+    const lingerTimer = setTimeout(() => {
+      terminated = true;
+      for (const w of workers) void w.terminate();
+    }, shutdownTimeout);
+    await Promise.all(exited);
+    clearTimeout(lingerTimer);
+    if (killTimer !== undefined) clearTimeout(killTimer);
+  } finally {
+    settled = true;
+  }
   if (failed) throw firstError;
   return outcomes.map((o) => o.value);
+}
+
+/** Rule 4: prints an error that start() does not reject with. */
+function printLost(e: unknown, threadId: number, afterSettle: boolean): void {
+  const err = e as { name?: string; code?: string; stack?: string } | null;
+  if (err?.name === 'AbortError' || err?.code === 'ERR_RINGIO_CLOSED') return;
+  const why = afterSettle
+    ? 'after start() had already rejected with the first error'
+    : 'after another thread; start() rejects with the first error only';
+  process.stderr.write(`ringio: thread ${threadId} failed ${why}:\n${err?.stack ?? String(e)}\n`);
 }
 
 // ---- a worker thread -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 import { ringioError } from '../errors.js';
 import { Cell, H_AUX0, H_AUX1, KIND_ONESHOT, SIDE_RECV, type Popped } from './cell.js';
 import { checkTransfer, decode, detach, encode } from './codec.js';
-import { registerHandle } from './share.js';
+import { registerHandle } from './handles.js';
 import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared.js';
 
 const H_SENT = H_AUX0;

@@ -7,17 +7,11 @@ import { ringioError } from '../errors.js';
 import { Cell, KIND_CHANNEL, KIND_ONESHOT, KIND_WATCH } from './cell.js';
 import { Channel } from './channel.js';
 import { Oneshot } from './oneshot.js';
+import { handleOf, registerHandle } from './handles.js';
 import { SharedHandle } from './shared.js';
 import { Watch } from './watch.js';
 
 const TAG = '__ringio_shared__';
-
-/** This thread's handle per cell uid (rule: one handle per cell per thread). */
-const handles = new Map<number, WeakRef<SharedHandle>>();
-const forget = new FinalizationRegistry<number>((uid) => {
-  const ref = handles.get(uid);
-  if (ref !== undefined && ref.deref() === undefined) handles.delete(uid);
-});
 
 /** A copy of `value` in which every primitive is replaced by a descriptor postMessage can carry. */
 export function prepareShared(value: unknown, seen = new Map<object, unknown>()): unknown {
@@ -115,7 +109,7 @@ export function reviveShared(value: unknown, seen = new Map<object, unknown>()):
 
 function handleFor(sab: SharedArrayBuffer): SharedHandle {
   const cell = new Cell(sab);
-  const existing = handles.get(cell.uid)?.deref();
+  const existing = handleOf(cell.uid);
   if (existing !== undefined) return existing;
   let h: SharedHandle;
   switch (cell.kind) {
@@ -131,9 +125,7 @@ function handleFor(sab: SharedArrayBuffer): SharedHandle {
     default:
       throw new TypeError(`not a ringio primitive (kind ${cell.kind})`);
   }
-  handles.set(cell.uid, new WeakRef(h));
-  forget.register(h, cell.uid);
-  return h;
+  return registerHandle(h);
 }
 
 declare const SHAREABLE: unique symbol;
@@ -161,11 +153,4 @@ export function fromShareable<T>(value: Shareable<T>): T;
 export function fromShareable<T = unknown>(value: unknown): T;
 export function fromShareable<T = unknown>(value: unknown): T {
   return reviveShared(value) as T;
-}
-
-/** Registers a handle made on this thread: a descriptor of its cell revived here returns it. */
-export function registerHandle<T extends SharedHandle>(h: T): T {
-  handles.set(h._cell.uid, new WeakRef(h));
-  forget.register(h, h._cell.uid);
-  return h;
 }

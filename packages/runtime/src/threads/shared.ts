@@ -12,7 +12,7 @@
  *     loop stays alive while it awaits another thread and no longer.
  */
 import { abortError, ringioError } from '../errors.js';
-import { currentRuntime } from '../runtime.js';
+import { currentRuntime } from '../context.js';
 import { H_CLOSED, type Cell } from './cell.js';
 import { type Doorbell, ring } from './doorbell.js';
 

@@ -4,7 +4,7 @@
  */
 import { Cell, H_AUX0, KIND_WATCH, SIDE_RECV } from './cell.js';
 import { decode, encode } from './codec.js';
-import { registerHandle } from './share.js';
+import { registerHandle } from './handles.js';
 import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared.js';
 
 const H_VERSION = H_AUX0;

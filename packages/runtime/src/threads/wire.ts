@@ -1,9 +1,10 @@
 /**
  * Errors across threads. postMessage's structured clone keeps an Error's message but drops `code`,
  * `errno`, `syscall` and other own properties; here they travel as plain data, and the receiving
- * thread rebuilds an error of the same class with the original stack.
+ * thread rebuilds an error of the same class with the original stack (ringio's classes too, so
+ * `instanceof RingioError` holds on the other side).
  */
-import { RingioError, isRingioErrorCode } from '../errors.js';
+import { ERROR_CLASSES } from '../errors.js';
 
 export interface WireError {
   name: string;
@@ -55,18 +56,15 @@ function safe(v: unknown): unknown {
 }
 
 export function fromWire(w: WireError): Error {
-  const cause = w.cause !== undefined ? fromWire(w.cause) : undefined;
-  if (w.name === 'Error' && isRingioErrorCode(w.props.code)) {
-    // One of ringio's own errors (ERR_RINGIO_THREAD_ENTRY from a worker, ERR_RINGIO_NOT_CLONEABLE for a
-    // result that cannot come back, ...): a RingioError again on this side, so `instanceof` and
-    // isRingioError() work across threads.
-    const { code, ...rest } = w.props;
-    const r = new RingioError(code, w.message, cause !== undefined ? { ...rest, cause } : rest);
-    if (w.stack !== undefined) r.stack = w.stack;
-    return r;
+  const cause = w.cause !== undefined ? { cause: fromWire(w.cause) } : undefined;
+  const Ringio = Object.hasOwn(ERROR_CLASSES, w.name) && typeof w.props.code === 'string' ? ERROR_CLASSES[w.name] : undefined;
+  let e: Error;
+  if (Ringio !== undefined) {
+    e = new Ringio(w.props.code as string, w.message);
+    if (cause !== undefined) e.cause = cause.cause;
+  } else {
+    e = new (CLASSES[w.name] ?? Error)(w.message, cause);
   }
-  const Cls = CLASSES[w.name] ?? Error;
-  const e = new Cls(w.message, cause !== undefined ? { cause } : undefined);
   if (e.name !== w.name) Object.defineProperty(e, 'name', { value: w.name, configurable: true, writable: true });
   if (w.stack !== undefined) e.stack = w.stack;
   Object.assign(e, w.props);

@@ -1,0 +1,348 @@
+// The loop binding: flat ringio_driver_* entry points, the per-environment driver, and how it sits in
+// libuv's loop.
+//
+// Loop integration (docs/design/driver.md has the measurements behind it): libuv owns the blocking
+// wait. The backend's poll fd (the ring's registered eventfd, or the epoll fd) is watched by one
+// uv_poll_t. JS pushes op records into a shared Int32Array and flushes a batch with one call
+// (ringio_driver_submit), which also reaps whatever has completed into a second shared Int32Array.
+// When the kernel finishes work while JS is idle, libuv wakes us, we reap, and make one callback into
+// JS per batch of completions.
+//
+// Rules:
+//  1. All state lives in the per-environment Loop (no C++ statics), so every worker thread has its own
+//     ring, created on that thread.
+//  2. A record is validated (decode.cc) against the JS buffer it names before any pointer reaches a
+//     backend. A bad record completes with an error instead of throwing, so a batch is never half-taken.
+//  3. The environment cleanup hook drains the backend (cancel, then wait for every completion) before
+//     the environment's memory can go away: worker.terminate() and process exit are safe.
+#include "loop.h"
+
+#include <sys/utsname.h>
+
+#include <cerrno>
+#include <string>
+
+#include "bytes.h"
+#include "decode.h"
+#include "errors.h"
+#include "record.h"
+
+namespace ringio {
+
+struct Driver {
+  Driver(Napi::Env e, Loop* l) : env(e), loop(l) {}
+  Napi::Env env;
+  Loop* loop;
+  std::unique_ptr<Backend> backend;
+  uv_poll_t* poll = nullptr;
+  bool refed = false;
+  bool in_callback = false;
+  bool close_requested = false;
+  Napi::Reference<Napi::Int32Array> sq_ref;
+  Napi::Reference<Napi::Int32Array> cq_ref;
+  Napi::Reference<Napi::Float64Array> stats_ref;
+  Napi::FunctionReference on_completions;
+  std::unique_ptr<Napi::AsyncContext> async_ctx;
+  int32_t* sq = nullptr;
+  uint32_t sq_cap = 0;
+  int32_t* cq = nullptr;
+  uint32_t cq_cap = 0;
+  double* stats = nullptr;
+
+  // Keep the loop alive exactly while ops are in flight: an idle runtime must let the process exit.
+  void UpdateRef() {
+    bool want = stats[S_INFLIGHT] > 0;
+    if (want == refed) return;
+    refed = want;
+    if (want) {
+      uv_ref(reinterpret_cast<uv_handle_t*>(poll));
+    } else {
+      uv_unref(reinterpret_cast<uv_handle_t*>(poll));
+    }
+  }
+
+  // Drains the backend and closes the poll handle; on_closed runs when libuv has let go of it.
+  void Shutdown(void (*on_closed)(uv_handle_t*), void* owner) {
+    if (backend) backend->Drain();
+    if (poll != nullptr) {
+      uv_poll_stop(poll);
+      poll->data = owner;
+      uv_close(reinterpret_cast<uv_handle_t*>(poll), on_closed);
+      poll = nullptr;
+    }
+    backend.reset();
+  }
+};
+
+Loop::Loop(Napi::Env env, const BufRegistry* registry) : registry_(registry) {
+  // An async cleanup hook, not a plain one: the poll handle's close callback is code in this library,
+  // so the environment (and the library) must wait until libuv has run it.
+  napi_add_async_cleanup_hook(env, &Loop::AsyncCleanup, this, &cleanup_hook_);
+}
+
+Loop::~Loop() { Teardown(); }
+
+Backend* Loop::backend() const { return driver_ ? driver_->backend.get() : nullptr; }
+
+void Loop::AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
+  auto* self = static_cast<Loop*>(arg);
+  self->cleanup_hook_ = handle;
+  self->tearing_down_ = true;
+  self->Teardown();
+  self->MaybeFinishCleanup();
+}
+
+void Loop::OnHandleClosed(uv_handle_t* h) {
+  auto* self = static_cast<Loop*>(h->data);
+  delete reinterpret_cast<uv_poll_t*>(h);
+  self->pending_closes_--;
+  self->MaybeFinishCleanup();
+}
+
+void Loop::MaybeFinishCleanup() {
+  if (tearing_down_ && pending_closes_ == 0 && cleanup_hook_ != nullptr) {
+    napi_async_cleanup_hook_handle h = cleanup_hook_;
+    cleanup_hook_ = nullptr;
+    napi_remove_async_cleanup_hook(h);
+  }
+}
+
+void Loop::ShutdownDriver(Driver& d) {
+  if (d.poll != nullptr) pending_closes_++;
+  d.Shutdown(&Loop::OnHandleClosed, this);
+}
+
+void Loop::Teardown() {
+  if (!driver_) return;
+  ShutdownDriver(*driver_);
+  driver_.reset();
+}
+
+// ringio_driver_open({ driver, entries, fault, setup }, sq, cq, stats, onCompletions) -> info
+Napi::Value Loop::Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (driver_) throw CodedError(env, "ERR_RINGIO_NESTED_START", "a ringio driver is already open on this thread");
+  if (info.Length() < 5 || !info[0].IsObject() || !info[1].IsTypedArray() || !info[2].IsTypedArray() ||
+      !info[3].IsTypedArray() || !info[4].IsFunction()) {
+    throw Napi::TypeError::New(env, "ringio_driver_open(options, sq, cq, stats, onCompletions)");
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  std::string kind = o.Get("driver").ToString().Utf8Value();
+  OpenOptions opts;
+  opts.entries = o.Get("entries").ToNumber().Uint32Value();
+  if (o.Get("fault").IsString()) opts.fault = o.Get("fault").ToString().Utf8Value();
+  if (o.Get("setup").IsString()) opts.setup = o.Get("setup").ToString().Utf8Value();
+  auto sq = info[1].As<Napi::Int32Array>();
+  auto cq = info[2].As<Napi::Int32Array>();
+  auto st = info[3].As<Napi::Float64Array>();
+  if (st.ElementLength() < STAT_COUNT || sq.ElementLength() < REC_WORDS || cq.ElementLength() < CQE_WORDS) {
+    throw Napi::RangeError::New(env, "ringio_driver_open: shared arrays too small");
+  }
+
+  auto d = std::make_unique<Driver>(env, this);
+  // SAFETY: the three shared arrays are held by references for the driver's lifetime, so their
+  // backing stores (never on V8's moving heap once we have taken their data pointer) stay put.
+  d->sq_ref = Napi::Persistent(sq);
+  d->cq_ref = Napi::Persistent(cq);
+  d->stats_ref = Napi::Persistent(st);
+  d->sq = sq.Data();
+  d->sq_cap = static_cast<uint32_t>(sq.ElementLength() / REC_WORDS);
+  d->cq = cq.Data();
+  d->cq_cap = static_cast<uint32_t>(cq.ElementLength() / CQE_WORDS);
+  d->stats = st.Data();
+  d->on_completions = Napi::Persistent(info[4].As<Napi::Function>());
+  d->async_ctx = std::make_unique<Napi::AsyncContext>(env, "ringio:driver");
+
+  std::string reason;
+  std::string fallback;
+  Backend* b = nullptr;
+  if (kind == "uring" || kind == "auto") {
+    b = NewUringBackend(d->stats, opts, &reason);
+    if (b == nullptr && kind == "uring") {
+      throw CodedError(env, "ERR_RINGIO_DRIVER_UNAVAILABLE", "io_uring driver unavailable: " + reason);
+    }
+    if (b == nullptr) fallback = reason;
+  }
+  if (b == nullptr) {
+    if (kind != "uring" && kind != "auto" && kind != "epoll") {
+      throw Napi::TypeError::New(env, "driver must be 'uring', 'epoll' or 'auto'");
+    }
+    b = NewEpollBackend(d->stats, opts, &reason);
+    if (b == nullptr) throw CodedError(env, "ERR_RINGIO_DRIVER_UNAVAILABLE", "epoll driver unavailable: " + reason);
+  }
+  d->backend.reset(b);
+
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  d->poll = new uv_poll_t;
+  int r = uv_poll_init(loop, d->poll, b->PollFd());
+  if (r != 0) {
+    delete d->poll;
+    d->poll = nullptr;
+    throw CodedError(env, "ERR_RINGIO_DRIVER_UNAVAILABLE", std::string("uv_poll_init failed: ") + uv_strerror(r));
+  }
+  d->poll->data = d.get();
+  uv_poll_start(d->poll, UV_READABLE, &Loop::OnPoll);
+  uv_unref(reinterpret_cast<uv_handle_t*>(d->poll));
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("driver", Napi::String::New(env, b->Name()));
+  out.Set("fallbackReason", fallback.empty() ? env.Null() : Napi::String::New(env, fallback));
+  Napi::Array features = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const std::string& f : b->Features()) features.Set(i++, Napi::String::New(env, f));
+  out.Set("features", features);
+  out.Set("entries", Napi::Number::New(env, b->Entries()));
+  struct utsname u;
+  out.Set("kernel", Napi::String::New(env, uname(&u) == 0 ? u.release : "unknown"));
+  driver_ = std::move(d);
+  return out;
+}
+
+// Resolve one address word group of a record into a pointer or value. Returns 0 or -errno.
+Napi::Value Loop::Submit(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  if (!driver_) {
+    napi_throw_error(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+    return Napi::Value(env, nullptr);
+  }
+  Driver& d = *driver_;
+  uint32_t n = 0;
+  bool reap = false;
+  uint32_t nbufs = 0;
+  if (info.Length() < 3 || napi_get_value_uint32(env, info[0], &n) != napi_ok ||
+      napi_get_value_bool(env, info[2], &reap) != napi_ok ||
+      napi_get_array_length(env, info[1], &nbufs) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "ringio_driver_submit(count, bufs, reap)");
+    return Napi::Value(env, nullptr);
+  }
+  if (n > d.sq_cap) {
+    napi_throw_range_error(env, nullptr, "ringio_driver_submit: count exceeds the submission area");
+    return Napi::Value(env, nullptr);
+  }
+  napi_value bufs = info[1];
+  Backend* be = d.backend.get();
+  for (uint32_t i = 0; i < n; i++) {
+    const int32_t* w = d.sq + static_cast<size_t>(i) * REC_WORDS;
+    Op op;
+    int err = DecodeRecord(env, bufs, nbufs, w, be, *registry_, &op);
+    if (op.user >= 0) d.stats[S_INFLIGHT] += 1;
+    if (err != 0) {
+      if (op.user >= 0) be->PushReady(op.user, err);
+      continue;
+    }
+    be->Queue(op);
+  }
+  be->Flush(reap);
+  uint32_t got = reap ? be->Reap(d.cq, d.cq_cap) : 0;
+  d.stats[S_COMPLETIONS] += got;
+  d.UpdateRef();
+  return Napi::Value(env, Uint(env, got));
+}
+
+// ringio_driver_reap() -> completions written; collects from the kernel first
+Napi::Value Loop::Reap(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  if (!driver_) {
+    napi_throw_error(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+    return Napi::Value(env, nullptr);
+  }
+  Driver& d = *driver_;
+  d.backend->Collect();
+  uint32_t got = d.backend->Reap(d.cq, d.cq_cap);
+  d.stats[S_COMPLETIONS] += got;
+  d.UpdateRef();
+  return Napi::Value(env, Uint(env, got));
+}
+
+Napi::Value Loop::Close(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  if (!driver_) return Napi::Value(env, Undefined(env));
+  if (driver_->in_callback) {
+    // This driver's completion callback is still on the stack (JS closed it from a continuation that
+    // runs inside that callback). Tear everything down now, so a new driver can open at once, but
+    // keep the object itself alive until OnPoll returns: it is still using it.
+    driver_->close_requested = true;
+    ShutdownDriver(*driver_);
+    retired_.push_back(std::move(driver_));
+    return Napi::Value(env, Undefined(env));
+  }
+  Teardown();
+  return Napi::Value(env, Undefined(env));
+}
+
+void Loop::OnPoll(uv_poll_t* handle, int status, int events) {
+  (void)status;
+  (void)events;
+  auto* d = static_cast<Driver*>(handle->data);
+  if (d->close_requested || !d->backend) return;
+  Loop* self = d->loop;
+  if (self->tearing_down_) return;
+  d->stats[S_WAKEUPS] += 1;
+  d->backend->Collect();
+  uint32_t got = d->backend->Reap(d->cq, d->cq_cap);
+  d->stats[S_COMPLETIONS] += got;
+  d->UpdateRef();
+  if (got == 0) return;
+  d->stats[S_CALLBACKS] += 1;
+  // Raw Node-API from here: while a worker is being terminated every call may fail, and the
+  // node-addon-api wrappers would then try to build an Error, which fails too and aborts.
+  napi_env env = d->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, recv, arg, result;
+  d->in_callback = true;
+  if (napi_get_reference_value(env, d->on_completions.operator napi_ref(), &fn) == napi_ok &&
+      napi_get_global(env, &recv) == napi_ok && napi_create_uint32(env, got, &arg) == napi_ok) {
+    napi_status st = napi_make_callback(env, d->async_ctx->operator napi_async_context(), recv, fn, 1, &arg, &result);
+    if (st != napi_ok) {
+      // JS could not run (termination) or threw. The dispatcher catches everything it calls, so a
+      // throw here is a runtime bug: hand it to process 'uncaughtException' if JS can still run.
+      bool pending = false;
+      napi_value err;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+          napi_get_and_clear_last_exception(env, &err) == napi_ok && st == napi_pending_exception) {
+        napi_fatal_exception(env, err);
+      }
+    }
+  }
+  d->in_callback = false;
+  napi_close_handle_scope(env, scope);
+  if (d->close_requested) self->Release(d);
+}
+
+void Loop::Release(Driver* d) {
+  for (auto it = retired_.begin(); it != retired_.end(); ++it) {
+    if (it->get() == d) {
+      retired_.erase(it);
+      return;
+    }
+  }
+}
+
+
+namespace {
+
+Loop* Self(const Napi::CallbackInfo& info) { return static_cast<Loop*>(info.Data()); }
+
+// ringio_driver_open({ driver, entries, fault, setup }, sq, cq, stats, onCompletions) -> info
+Napi::Value Open(const Napi::CallbackInfo& info) { return Self(info)->Open(info); }
+// ringio_driver_submit(count, bufs, reap) -> completions written to the shared completion array
+Napi::Value Submit(const Napi::CallbackInfo& info) { return Self(info)->Submit(info); }
+// ringio_driver_reap() -> completions written; collects from the kernel first
+Napi::Value Reap(const Napi::CallbackInfo& info) { return Self(info)->Reap(info); }
+Napi::Value Close(const Napi::CallbackInfo& info) { return Self(info)->Close(info); }
+
+}  // namespace
+
+void RegisterLoop(Napi::Env env, Napi::Object exports, Loop* loop) {
+  const std::pair<const char*, Napi::Function::Callback> fns[] = {
+      {"ringio_driver_open", Open},
+      {"ringio_driver_submit", Submit},
+      {"ringio_driver_reap", Reap},
+      {"ringio_driver_close", Close},
+  };
+  for (const auto& f : fns) exports.Set(f.first, Napi::Function::New(env, f.second, f.first, loop));
+}
+
+}  // namespace ringio

@@ -1,0 +1,215 @@
+#!/usr/bin/env node
+// @ringio/compat against plain Node, three cases, per driver:
+//   https:   node:https (node:tls over the Duplex) under wrk -t1 -c32, keep-alive GETs of 'hello https\n': req/s
+//   http2:   node:http2 (h2c) under h2load -c4 -m4, GETs of a 2 MiB body: MB/s
+//   connect: node:http under ab -c32 without keep-alive (a new connection per request): req/s
+// Servers: ringio (a TcpListener, toDuplex, server.emit('connection')) on io_uring and on epoll, and the
+// same node server listening itself (the anchor). Each server runs in its own process pinned to CPU 0,
+// the load generator on CPU 1 (when taskset exists). Rounds are interleaved server by server within each
+// case; figures are medians; ratio_to_node is to plain Node's median of the same run.
+// Output: a table on stderr; one JSON line per case and driver on stdout, with case, driver and
+// ratio_to_node.
+// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,http2,connect] [--drivers uring,epoll]
+// Needs wrk (https), h2load (http2: nghttp2-client), ab (connect: apache2-utils) and openssl (https).
+// The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F]
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { arg, emit, has, interleave, median, table } from './lib.mjs';
+
+const BIG = 2 * 1024 * 1024;
+
+if (process.argv.includes('--serve')) {
+  await serve(arg('serve'), arg('impl'), Number(arg('port')), arg('driver', 'auto'));
+} else {
+  await measure();
+}
+
+// ---- the servers ------------------------------------------------------------------------------------
+
+async function serve(kind, impl, port, driver) {
+  const http = await import('node:http');
+  const https = await import('node:https');
+  const http2 = await import('node:http2');
+  const hello = Buffer.from(`hello ${kind}\n`);
+  const big = Buffer.alloc(BIG, 'x');
+  const onRequest = (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': hello.length });
+    res.end(hello);
+  };
+  let server;
+  if (kind === 'https') server = https.createServer({ cert: readFileSync(arg('cert')), key: readFileSync(arg('key')) }, onRequest);
+  else if (kind === 'connect') server = http.createServer(onRequest);
+  else if (kind === 'http2') {
+    server = http2.createServer();
+    server.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', 'content-length': BIG });
+      stream.end(big);
+    });
+  } else throw new Error(`unknown case ${kind}`);
+  const ready = (what) => console.error(`${what} ${kind} on 127.0.0.1:${port}`);
+  if (impl === 'node') {
+    server.listen(port, '127.0.0.1', () => ready('node'));
+    process.once('SIGTERM', () => process.exit(0));
+    return;
+  }
+  const { start, stats } = await import('@ringio/runtime');
+  const { TcpListener } = await import('@ringio/net');
+  const { toDuplex } = await import('@ringio/compat');
+  await start(
+    async () => {
+      const listener = await TcpListener.bind({ host: '127.0.0.1', port });
+      server.emit('listening');
+      ready(`ringio ${stats().driver}`);
+      process.once('SIGTERM', () => listener.close());
+      for await (const [stream] of listener) server.emit('connection', toDuplex(stream));
+    },
+    { driver },
+  );
+  process.exit(0);
+}
+
+// ---- the measurement ----------------------------------------------------------------------------------
+
+async function measure() {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const self = fileURLToPath(import.meta.url);
+  const rounds = Number(arg('rounds', 5));
+  const secs = Number(arg('secs', 3));
+  const wanted = arg('cases', 'https,http2,connect').split(',');
+  const drivers = arg('drivers', 'uring,epoll').split(',');
+  const run = promisify(execFile);
+
+  const tools = { https: ['wrk', 'openssl'], http2: ['h2load'], connect: ['ab'] };
+  const pkg = { wrk: 'wrk', openssl: 'openssl', h2load: 'nghttp2-client', ab: 'apache2-utils' };
+  const cases = [];
+  for (const c of wanted) {
+    const missing = (tools[c] ?? []).filter((t) => !has(t));
+    if (tools[c] === undefined) console.error(`unknown case ${c}`);
+    else if (missing.length > 0) console.error(`case ${c} skipped: needs ${missing.join(', ')} (apt-get install ${missing.map((m) => pkg[m]).join(' ')})`);
+    else cases.push(c);
+  }
+  if (cases.length === 0) {
+    console.error('nothing to measure');
+    process.exit(1);
+  }
+
+  let certDir;
+  const certArgs = [];
+  if (cases.includes('https')) {
+    certDir = mkdtempSync(join(tmpdir(), 'ringio-bench-cert-'));
+    const cert = join(certDir, 'cert.pem');
+    const key = join(certDir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    certArgs.push('--cert', cert, '--key', key);
+  }
+
+  const pinned = has('taskset');
+  const pin = (cpu, cmd) => (pinned ? ['taskset', ['-c', String(cpu), ...cmd]] : [cmd[0], cmd.slice(1)]);
+  if (!pinned) console.error('taskset not found: servers and load generators are not pinned');
+
+  const freePort = () =>
+    new Promise((resolve, reject) => {
+      const s = createServer();
+      s.on('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
+    });
+
+  async function startServer(kind, impl, driver) {
+    const port = await freePort();
+    const extra = [...(driver ? ['--driver', driver] : []), ...(kind === 'https' ? certArgs : [])];
+    const [cmd, args] = pin(0, [process.execPath, self, '--serve', kind, '--impl', impl, '--port', String(port), ...extra]);
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${impl} ${kind} did not start: ${err}`)), 10_000);
+      child.stderr.setEncoding('utf8').on('data', (c) => {
+        err += c;
+        if (/ on 127\.0\.0\.1:\d+/.test(err)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`${impl} ${kind} exited (${code}): ${err}`)));
+    });
+    if (driver && !err.includes(`ringio ${driver}`)) throw new Error(`asked for ${driver}, got: ${err.trim()}`);
+    return { child, port };
+  }
+
+  /** One load run: the figure (req/s or MB/s) and the errors the tool reported. */
+  async function load(kind, port, seconds) {
+    if (kind === 'https') {
+      const [cmd, args] = pin(1, ['wrk', '-t1', '-c32', `-d${seconds}s`, `https://127.0.0.1:${port}/`]);
+      const { stdout } = await run(cmd, args);
+      const errors = /Socket errors: (.*)/.exec(stdout)?.[1] ?? (/Non-2xx/.test(stdout) ? 'non-2xx' : null);
+      return { value: parseFloat(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]), unit: 'req/s', errors };
+    }
+    if (kind === 'http2') {
+      const [cmd, args] = pin(1, ['h2load', '-c4', '-m4', '-D', String(seconds), `http://127.0.0.1:${port}/`]);
+      const { stdout } = await run(cmd, args, { maxBuffer: 1 << 24 });
+      const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
+      const bytes = Number(/traffic: .*?\((\d+)\) total/.exec(stdout)?.[1]);
+      const errors = m && (Number(m[2]) > 0 || Number(m[3]) > 0) ? `${m[2]} failed, ${m[3]} errored` : null;
+      return { value: bytes / 1e6 / seconds, unit: 'MB/s', errors };
+    }
+    const n = String(Math.max(2000, seconds * 3000));
+    const [cmd, args] = pin(1, ['ab', '-q', '-c32', '-n', n, '-s', '10', `http://127.0.0.1:${port}/`]);
+    const { stdout } = await run(cmd, args);
+    const failed = Number(/Failed requests:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+    return { value: parseFloat(/Requests per second:\s+([\d.]+)/.exec(stdout)?.[1]), unit: 'req/s', errors: failed ? `${failed} failed` : null };
+  }
+
+  async function once(kind, impl, driver) {
+    const srv = await startServer(kind, impl, driver);
+    try {
+      await load(kind, srv.port, 1); // warm-up: JIT, TLS session setup, connection pools
+      const m = await load(kind, srv.port, secs);
+      if (m.errors) console.error(`${impl}${driver ? ` ${driver}` : ''} ${kind}: the load generator reports ${m.errors}`);
+      if (!(m.value > 0)) throw new Error(`measured nothing`);
+      return m;
+    } finally {
+      srv.child.kill('SIGTERM');
+      await new Promise((r) => (srv.child.exitCode !== null ? r() : srv.child.once('exit', r)));
+    }
+  }
+
+  const out = [];
+  const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  try {
+    for (const kind of cases) {
+      const impls = [{ name: 'node', run: () => once(kind, 'node') }, ...drivers.map((d) => ({ name: d, run: () => once(kind, 'ringio', d) }))];
+      const runs = await interleave(rounds, impls, { describe: (m) => `${kind} ${m.value.toFixed(1)} ${m.unit}` });
+      const base = median(runs.get('node').map((m) => m.value));
+      for (const d of drivers) {
+        const rs = runs.get(d);
+        if (rs.length === 0) continue;
+        const v = median(rs.map((m) => m.value));
+        out.push({
+          bench: 'compat',
+          case: kind,
+          driver: d,
+          unit: rs[0].unit,
+          ringio: Number(v.toFixed(1)),
+          node: Number(base.toFixed(1)),
+          ratio_to_node: Number((v / base).toFixed(3)),
+          rounds: rs.length,
+        });
+      }
+    }
+  } finally {
+    if (certDir) rmSync(certDir, { recursive: true, force: true });
+  }
+  const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  for (const o of out) o.loadavg = `${load0} -> ${load1}`;
+  if (out.length > 0) table(out.map(({ bench, loadavg, ...r }) => r));
+  console.error(`load average: ${load0} (start) -> ${load1} (end)`);
+  emit(out);
+}

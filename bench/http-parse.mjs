@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// Scenario: parsing HTTP/1.1 request heads, two approaches side by side (for docs/design/http.md):
+//   ringio   @ringio/http's HeadParser: a TypeScript scanner over the bytes, offsets into an Int32Array,
+//            the method interned, no other string made (then: url and one header made as strings, the
+//            way a handler that reads req.url and one header pays)
+//   llhttp   Node's native llhttp binding (the HTTPParser node:http uses): C parsing, and a JS callback
+//            with the method, url and every header as strings
+// Heads: wrk's (2 fields), curl's (3 fields) and a browser's (14 fields, 560 bytes). Rounds are
+// interleaved, figures are medians of ns per head.
+// Usage: node bench/http-parse.mjs [--rounds 5] [--n 500000]
+import { createRequire } from 'node:module';
+import { arg, emit, interleave, median, table } from './lib.mjs';
+import { HeadParser } from '../packages/http/dist/parse.js';
+import { HeaderView } from '../packages/http/dist/headers.js';
+
+const require = createRequire(import.meta.url);
+const { HTTPParser } = require('_http_common');
+const rounds = Number(arg('rounds', 5));
+const n = Number(arg('n', 500_000));
+
+const heads = {
+  wrk: 'GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n',
+  curl: 'GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n',
+  browser:
+    'GET /static/app.js?v=1234 HTTP/1.1\r\nHost: www.example.com\r\nConnection: keep-alive\r\n' +
+    'sec-ch-ua: "Chromium";v="120", "Not?A_Brand";v="8"\r\nsec-ch-ua-mobile: ?0\r\n' +
+    'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\n' +
+    'sec-ch-ua-platform: "Linux"\r\nAccept: */*\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: no-cors\r\n' +
+    'Sec-Fetch-Dest: script\r\nReferer: https://www.example.com/\r\nAccept-Encoding: gzip, deflate, br\r\n' +
+    'Accept-Language: en-US,en;q=0.9\r\nCookie: session=0123456789abcdef0123456789abcdef; theme=dark\r\n\r\n',
+};
+
+function ringio(buf, withStrings) {
+  const p = new HeadParser({ maxHeaders: 100, maxHeaderSize: 16384, maxRequestLineSize: 8192 });
+  const view = new HeaderView(buf, p.offs, 0);
+  return () => {
+    let sink = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const end = p.request(buf, 0, buf.length);
+      sink += end;
+      if (withStrings) {
+        view._count = p.count;
+        sink += buf.latin1Slice(p.targetStart, p.targetEnd).length + (view.get('host')?.length ?? 0);
+      }
+    }
+    if (sink === 0) throw new Error('parse failed');
+    return Number(process.hrtime.bigint() - t0) / n;
+  };
+}
+
+function llhttp(buf) {
+  const p = new HTTPParser();
+  let sink = 0;
+  p[HTTPParser.kOnHeadersComplete] = (versionMajor, versionMinor, headers, method, url) => {
+    sink += headers.length + url.length;
+  };
+  p[HTTPParser.kOnHeaders] = () => {};
+  p[HTTPParser.kOnBody] = () => {};
+  p[HTTPParser.kOnMessageComplete] = () => {};
+  p.initialize(HTTPParser.REQUEST, {});
+  return () => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const r = p.execute(buf);
+      if (typeof r !== 'number') throw r;
+    }
+    if (sink === 0) throw new Error('parse failed');
+    return Number(process.hrtime.bigint() - t0) / n;
+  };
+}
+
+const out = [];
+for (const [name, text] of Object.entries(heads)) {
+  const buf = Buffer.from(text, 'latin1');
+  const cases = [
+    { name: 'ringio_scan', run: ringio(buf, false) },
+    { name: 'ringio_scan+url+host', run: ringio(buf, true) },
+    { name: 'llhttp_native', run: llhttp(buf) },
+  ];
+  const runs = await interleave(rounds, cases);
+  const base = median(runs.get('llhttp_native'));
+  for (const c of cases) {
+    const ns = median(runs.get(c.name));
+    out.push({ bench: 'http-parse', head: name, bytes: buf.length, parser: c.name, ns_per_head: Number(ns.toFixed(1)), ratio_to_llhttp: Number((ns / base).toFixed(3)) });
+  }
+}
+table(out.map(({ bench, ...r }) => r));
+emit(out);

@@ -1,0 +1,56 @@
+/**
+ * A guard for node's internal JSStreamSocket, the adapter through which node:http2 and node:tls use a
+ * Duplex that is not a net.Socket (every toDuplex Duplex and every Socket).
+ *
+ * The bug it guards against (Node 20 and 22): when an HTTP/2 session closes while streams still have
+ * frames to send (the peer sent GOAWAY and its FIN mid-transfer: h2load does this at the end of a timed
+ * run), node:http2 asks the adapter to shut down and then writes again. JSStreamSocket.doWrite asserts
+ * that no shutdown is under way, so the write throws ERR_INTERNAL_ASSERTION from inside node and the
+ * process dies: a peer could crash a server. A native socket fails such a write with EPIPE instead.
+ *
+ * The guard wraps doWrite once, when this module loads: a write that arrives while a shutdown is under
+ * way completes with EPIPE on the next turn, as libuv would complete it; every other write goes to the
+ * original. It finds the class through a throwaway TLSSocket over a PassThrough (its handle's
+ * `_parentWrap`) and the shutdown state through the class's own symbol; if node's internals are not
+ * shaped that way, it changes nothing and says why in `jsStreamGuard`.
+ */
+import { PassThrough } from 'node:stream';
+import tls from 'node:tls';
+import { constants } from 'node:os';
+
+type JsStreamProto = { doWrite(req: unknown, bufs: unknown[]): number };
+
+/** Whether the guard is installed, or why not. */
+export let jsStreamGuard: 'installed' | `not installed: ${string}` = 'not installed: not tried';
+
+function install(): typeof jsStreamGuard {
+  const probe = new tls.TLSSocket(new PassThrough());
+  try {
+    const wrap = (probe as unknown as { _handle?: { _parentWrap?: object } })._handle?._parentWrap;
+    if (wrap === undefined || wrap === null) return 'not installed: no JSStreamSocket behind a TLSSocket over a Duplex';
+    const proto = Object.getPrototypeOf(wrap) as JsStreamProto & Record<symbol, unknown>;
+    if (proto.constructor.name !== 'JSStreamSocket' || typeof proto.doWrite !== 'function') {
+      return `not installed: the adapter is ${proto.constructor.name}, not a JSStreamSocket with doWrite`;
+    }
+    const shutdownKey = Object.getOwnPropertySymbols(wrap).find((s) => s.description === 'kCurrentShutdownRequest');
+    if (shutdownKey === undefined) return 'not installed: JSStreamSocket has no kCurrentShutdownRequest';
+    const original = proto.doWrite;
+    const EPIPE = -constants.errno.EPIPE;
+    proto.doWrite = function guardedDoWrite(this: Record<symbol, unknown> & { _handle: { finishWrite(req: unknown, err: number): void } | null }, req, bufs) {
+      if (this[shutdownKey] === null || this[shutdownKey] === undefined) return original.call(this, req, bufs);
+      // A write after the shutdown: it cannot be sent; complete it with EPIPE, as a native socket does.
+      const handle = this._handle;
+      if (handle !== null) setImmediate(() => handle.finishWrite(req, EPIPE));
+      return 0;
+    };
+    return 'installed';
+  } finally {
+    probe.destroy();
+  }
+}
+
+try {
+  jsStreamGuard = install();
+} catch (e) {
+  jsStreamGuard = `not installed: ${(e as Error).message}`;
+}

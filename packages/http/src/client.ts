@@ -1,0 +1,654 @@
+/**
+ * The HTTP/1.1 client: HttpClient pools keep-alive connections per origin (per thread: a client lives
+ * on the thread that made it), and request(url, opts) uses one default client per thread.
+ *
+ * Rules:
+ *  1. A connection goes back to its pool only after a complete response whose framing allows reuse
+ *     (Content-Length or chunked, no `Connection: close`); anything else closes it.
+ *  2. A connection idle for a tick gets a watching read: a close by the server (or stray bytes) is
+ *     noticed and the connection dropped. Reuse within a tick costs no extra op.
+ *  3. A request on a reused connection that fails before any response byte arrived (reset, EOF) is
+ *     retried once on a new connection when its method is idempotent and its body is not a stream.
+ *  4. Request bodies from async iterables are sent chunked, one chunk at a time (backpressure); response
+ *     bodies are pulled from the socket as they are read.
+ *  5. Timeouts (connect, headers, body) run on one ticker per client; `signal` closes the connection.
+ */
+import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type JoinHandle } from '@ringio/runtime';
+import { TcpStream, UnixStream, type SocketStream } from '@ringio/net';
+import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
+import { HeaderView } from './headers.js';
+import { checkChunk, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
+import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
+import { checkKeys, optInt, optMs } from './options.js';
+
+export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | null | undefined;
+
+export interface RequestOptions {
+  method?: string;
+  headers?: HeadersInit;
+  body?: RequestBody;
+  signal?: AbortSignal;
+  /** A protocol to upgrade to (sends `Connection: upgrade` and `Upgrade: <it>`); a 101 hands over the stream. */
+  upgrade?: string;
+  /** Connect to this Unix socket instead of the URL's host (the URL still gives Host and path). */
+  socketPath?: string;
+}
+
+export interface ClientOptions {
+  /** Connections per origin, busy and idle. Default 64. */
+  maxConnections?: number;
+  /** ms an idle connection stays in the pool. Default 4000. */
+  keepAliveTimeout?: number;
+  /** Default 10000. */
+  connectTimeout?: number;
+  /** ms from the end of the request to the end of the response head. Default 30000. */
+  headersTimeout?: number;
+  /** ms a body read or send may make no progress. Default 30000. */
+  bodyTimeout?: number;
+  /** Default 16384. */
+  maxHeaderSize?: number;
+  /** Default 100. */
+  maxHeaders?: number;
+}
+
+const CLIENT_KEYS = ['maxConnections', 'keepAliveTimeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxHeaderSize', 'maxHeaders'] as const;
+const REQUEST_KEYS = ['method', 'headers', 'body', 'signal', 'upgrade', 'socketPath'] as const;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
+const METHOD_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+const BIG = 16 * 1024;
+
+const PHASE_NONE = 0;
+const PHASE_IDLE = 1;
+const PHASE_HEAD = 2;
+const PHASE_BODY = 3;
+const PHASE_SEND = 4;
+
+/** A response. Its body must be read (or close() called) to free the connection. */
+export class ClientResponse extends WithBody {
+  readonly status: number;
+  readonly statusText: string;
+  readonly httpVersion: string;
+  readonly headers: HeaderView;
+  readonly body: IncomingBody;
+  /** After a 101 (or a 2xx to CONNECT): the raw stream, now the caller's to use and close. */
+  readonly stream: SocketStream | undefined;
+  /** After an upgrade: bytes the server sent past the head. */
+  readonly head: Buffer | undefined;
+  /** @internal */ _conn: ClientConn | undefined;
+
+  /** @internal */
+  constructor(status: number, statusText: string, minor: number, headers: HeaderView, body: IncomingBody, conn: ClientConn | undefined, stream?: SocketStream, head?: Buffer) {
+    super();
+    this.status = status;
+    this.statusText = statusText;
+    this.httpVersion = minor === 1 ? '1.1' : '1.0';
+    this.headers = headers;
+    this.body = body;
+    this._conn = conn;
+    this.stream = stream;
+    this.head = head;
+  }
+
+  /** Drops the rest of the body: the connection closes unless the body was already read. */
+  async close(): Promise<void> {
+    const c = this._conn;
+    this._conn = undefined;
+    if (c !== undefined && !this.body.done) await c.destroy();
+  }
+}
+
+/** @internal One connection to an origin. */
+class ClientConn implements BodySource {
+  readonly pool: Pool;
+  readonly stream: SocketStream;
+  rbuf = Buffer.allocUnsafe(16384);
+  rpos = 0;
+  rend = 0;
+  readonly out = new OutBuf(4096);
+  readonly parser: HeadParser;
+  #decoder: ChunkedDecoder | undefined;
+  phase = PHASE_NONE;
+  tick = 0;
+  used = 0;
+  dead = false;
+  timedOut = false;
+  aborted: AbortSignal | undefined;
+  /** A request body still being sent beside the response, and how it failed. */
+  sending: Promise<void> | undefined;
+  sendError: unknown;
+  /** A watching read while idle, and its controller. */
+  watch: Promise<number> | undefined;
+  watchCtl: AbortController | undefined;
+
+  constructor(pool: Pool, stream: SocketStream) {
+    this.pool = pool;
+    this.stream = stream;
+    this.parser = new HeadParser(pool.client._limits);
+  }
+
+  async fill(): Promise<number> {
+    if (this.rpos === this.rend) {
+      this.rpos = this.rend = 0;
+      this.parser.resetScan();
+    } else if (this.rend === this.rbuf.length) {
+      if (this.rpos === 0) {
+        const b = Buffer.allocUnsafe(this.rbuf.length * 2);
+        this.rbuf.copy(b, 0, 0, this.rend);
+        this.rbuf = b;
+      } else {
+        this.rbuf.copyWithin(0, this.rpos, this.rend);
+        this.rend -= this.rpos;
+        this.rpos = 0;
+      }
+      this.parser.resetScan();
+    }
+    if (this.phase !== PHASE_HEAD) this.phase = PHASE_BODY;
+    this.tick = this.pool.client._tick;
+    try {
+      const [n] = await this.stream.read(this.rbuf, { offset: this.rend, length: this.rbuf.length - this.rend });
+      this.rend += n;
+      return n;
+    } catch (e) {
+      throw this.mapError(e);
+    }
+  }
+
+  mapError(e: unknown): unknown {
+    if (this.aborted !== undefined) return abortError(this.aborted);
+    if (this.timedOut) return ringioError('ERR_RINGIO_TIMEOUT', 'the request timed out');
+    return e;
+  }
+
+  bodyStart(): undefined {
+    return undefined;
+  }
+
+  async send(buf: Uint8Array, length: number): Promise<void> {
+    this.phase = PHASE_SEND;
+    this.tick = this.pool.client._tick;
+    try {
+      await this.stream.writeAll(buf, { length });
+    } catch (e) {
+      throw this.mapError(e);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.dead) return this.stream.close();
+    this.dead = true;
+    this.pool.remove(this);
+    await this.stream.close().catch(() => {});
+  }
+
+  /** Starts watching an idle connection for a close by the server. */
+  startWatch(): void {
+    if (this.watch !== undefined || this.dead) return;
+    const ctl = (this.watchCtl = new AbortController());
+    this.watch = this.stream.read(this.rbuf, { offset: this.rend, length: this.rbuf.length - this.rend, signal: ctl.signal }).then(
+      ([n]) => {
+        // EOF or stray bytes on an idle connection (the result wins over the abort): not reusable.
+        this.rend += n;
+        void this.destroy();
+        return n;
+      },
+      () => {
+        if (!ctl.signal.aborted) void this.destroy();
+        return -1;
+      },
+    );
+  }
+
+  /** Takes an idle connection back into use; false when it turned out dead. */
+  async unwatch(): Promise<boolean> {
+    const w = this.watch;
+    if (w === undefined) return !this.dead;
+    this.watchCtl!.abort();
+    await w;
+    this.watch = undefined;
+    this.watchCtl = undefined;
+    if (this.rend > this.rpos) {
+      await this.destroy();
+      return false;
+    }
+    return !this.dead;
+  }
+
+  decoder(): ChunkedDecoder {
+    return (this.#decoder ??= new ChunkedDecoder(this.pool.client._limits.maxHeaderSize));
+  }
+}
+
+/** @internal Connections to one origin. */
+class Pool {
+  readonly client: HttpClient;
+  readonly key: string;
+  readonly connect: () => Promise<SocketStream>;
+  readonly idle: ClientConn[] = [];
+  readonly all = new Set<ClientConn>();
+  readonly waiters: ((c: ClientConn | undefined) => void)[] = [];
+  connecting = 0;
+
+  constructor(client: HttpClient, key: string, connect: () => Promise<SocketStream>) {
+    this.client = client;
+    this.key = key;
+    this.connect = connect;
+  }
+
+  /** An idle connection, a new one, or (at maxConnections) the next one released. */
+  async acquire(fresh: boolean): Promise<ClientConn> {
+    for (;;) {
+      if (!fresh) {
+        const c = this.idle.pop();
+        if (c !== undefined) {
+          if (await c.unwatch()) return c;
+          continue;
+        }
+      }
+      if (this.all.size + this.connecting < this.client._maxConnections) {
+        this.connecting++;
+        let stream: SocketStream;
+        try {
+          stream = await this.connect();
+        } finally {
+          this.connecting--;
+        }
+        if (this.client._closed) {
+          await stream.close();
+          throw ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed');
+        }
+        const c = new ClientConn(this, stream);
+        this.all.add(c);
+        return c;
+      }
+      const c = await new Promise<ClientConn | undefined>((resolve) => this.waiters.push(resolve));
+      if (c !== undefined) return c;
+    }
+  }
+
+  /** A connection after a complete, reusable response. */
+  release(c: ClientConn): void {
+    if (c.dead) return;
+    if (this.client._closed) {
+      void c.destroy();
+      return;
+    }
+    c.phase = PHASE_IDLE;
+    c.tick = this.client._tick;
+    const w = this.waiters.shift();
+    if (w !== undefined) w(c);
+    else this.idle.push(c);
+  }
+
+  remove(c: ClientConn): void {
+    this.all.delete(c);
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    // A slot opened: a waiter may connect.
+    const w = this.waiters.shift();
+    if (w !== undefined) w(undefined);
+  }
+}
+
+function isIterable(b: unknown): b is AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> {
+  return b !== null && typeof b === 'object' && (Symbol.asyncIterator in b || Symbol.iterator in b) && !(b instanceof Uint8Array);
+}
+
+/** A pool of keep-alive connections per origin, on the thread that created it. */
+export class HttpClient {
+  /** @internal */ _maxConnections: number;
+  /** @internal */ _keepAlive: number;
+  /** @internal */ _connectTimeout: number;
+  /** @internal */ _headersTimeout: number;
+  /** @internal */ _bodyTimeout: number;
+  /** @internal */ _limits: { maxHeaderSize: number; maxHeaders: number; maxRequestLineSize: number };
+  /** @internal */ _tick = 0;
+  /** @internal */ _closed = false;
+  readonly #pools = new Map<string, Pool>();
+  #ticker: JoinHandle<void> | undefined;
+  readonly #tickCtl = new AbortController();
+  #tickMs: number;
+
+  constructor(opts: ClientOptions = {}) {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('new HttpClient(opts): opts must be an object');
+    const o = opts as Record<string, unknown>;
+    checkKeys(o, CLIENT_KEYS, 'HttpClient');
+    this._maxConnections = optInt(o, 'maxConnections', 64, 1, 1 << 20);
+    this._keepAlive = optMs(o, 'keepAliveTimeout', 4000);
+    this._connectTimeout = optMs(o, 'connectTimeout', 10_000);
+    this._headersTimeout = optMs(o, 'headersTimeout', 30_000);
+    this._bodyTimeout = optMs(o, 'bodyTimeout', 30_000);
+    const maxHeaderSize = optInt(o, 'maxHeaderSize', 16384, 64, 1 << 24);
+    this._limits = { maxHeaderSize, maxHeaders: optInt(o, 'maxHeaders', 100, 1, 65536), maxRequestLineSize: maxHeaderSize };
+    const ts = [this._keepAlive, this._headersTimeout, this._bodyTimeout].filter((t) => t > 0);
+    this.#tickMs = Math.max(5, Math.min(1000, Math.floor(Math.min(1000, ...ts) / 8)));
+  }
+
+  #startTicker(): void {
+    if (this.#ticker !== undefined) return;
+    // Sockets outlive a runtime: the client closes its connections when its runtime shuts down.
+    currentRuntime().signal.addEventListener('abort', () => void this.close(), { once: true });
+    const signal = this.#tickCtl.signal;
+    this.#ticker = spawn(async () => {
+      while (!signal.aborted) {
+        try {
+          await sleep(this.#tickMs, { signal });
+        } catch {
+          return;
+        }
+        this._tick++;
+        this.#scan();
+      }
+    });
+  }
+
+  #scan(): void {
+    const now = this._tick;
+    const ms = this.#tickMs;
+    for (const pool of this.#pools.values()) {
+      for (const c of pool.all) {
+        const waited = (now - c.tick) * ms;
+        let limit = 0;
+        switch (c.phase) {
+          case PHASE_IDLE:
+            if (waited >= ms) c.startWatch();
+            limit = this._keepAlive;
+            break;
+          case PHASE_HEAD:
+            limit = this._headersTimeout;
+            break;
+          case PHASE_BODY:
+          case PHASE_SEND:
+            limit = this._bodyTimeout;
+            break;
+        }
+        if (limit > 0 && waited >= limit) {
+          if (c.phase !== PHASE_IDLE) c.timedOut = true;
+          void c.destroy();
+        }
+      }
+    }
+  }
+
+  /** Sends a request; resolves once the response head has arrived. */
+  async request(url: string | URL, opts: RequestOptions = {}): Promise<ClientResponse> {
+    if (this._closed) throw ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed');
+    if (opts === null || typeof opts !== 'object') throw new TypeError('request(url, opts): opts must be an object');
+    checkKeys(opts as Record<string, unknown>, REQUEST_KEYS, 'request');
+    const u = typeof url === 'string' ? new URL(url) : url;
+    if (!(u instanceof URL)) throw new TypeError('url must be a string or a URL');
+    if (u.protocol !== 'http:') throw new TypeError(`unsupported protocol ${u.protocol} (only http:)`);
+    const method = opts.method ?? 'GET';
+    if (typeof method !== 'string' || !METHOD_RE.test(method)) throw new TypeError(`bad method ${String(method)}`);
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('opts.signal must be an AbortSignal');
+    if (signal?.aborted) throw abortError(signal);
+    const body = opts.body;
+    if (body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof Uint8Array) && !isIterable(body)) {
+      throw new TypeError('opts.body must be a string, a Uint8Array or an (async) iterable of them');
+    }
+    const socketPath = opts.socketPath;
+    if (socketPath !== undefined && typeof socketPath !== 'string') throw new TypeError('opts.socketPath must be a string');
+    if (opts.upgrade !== undefined && (typeof opts.upgrade !== 'string' || !METHOD_RE.test(opts.upgrade))) {
+      throw new TypeError('opts.upgrade must be a protocol token');
+    }
+    this.#startTicker();
+    const pool = this.#pool(u, socketPath);
+    const replayable = !isIterable(body) && IDEMPOTENT.has(method);
+    let fresh = false;
+    for (;;) {
+      const conn = await pool.acquire(fresh);
+      const reused = conn.used > 0;
+      conn.used++;
+      let onAbort: (() => void) | undefined;
+      if (signal !== undefined) {
+        onAbort = () => {
+          conn.aborted = signal;
+          void conn.destroy();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      try {
+        const res = await this.#exchange(conn, u, method, opts, body);
+        if (onAbort !== undefined && !res.body.done) {
+          // The signal also covers the body: stop listening once it ends.
+          const stop = onAbort;
+          onAbort = undefined;
+          const prev = res.body._onEnd;
+          res.body._onEnd = (ok) => {
+            signal!.removeEventListener('abort', stop);
+            prev?.(ok);
+          };
+        }
+        return res;
+      } catch (e) {
+        await conn.destroy();
+        const code = (e as { code?: string }).code;
+        const dead = code === 'ECONNRESET' || code === 'EPIPE' || (e as { noResponse?: boolean }).noResponse === true;
+        if (reused && dead && replayable && !fresh && conn.aborted === undefined) {
+          fresh = true;
+          continue;
+        }
+        throw e;
+      } finally {
+        if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
+      }
+    }
+  }
+
+  #pool(u: URL, socketPath: string | undefined): Pool {
+    const key = socketPath !== undefined ? `unix:${socketPath}` : u.host;
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+      const port = u.port === '' ? 80 : Number(u.port);
+      const ms = this._connectTimeout;
+      const connect = socketPath !== undefined
+        ? () => (ms > 0 ? timeout((signal) => UnixStream.connect(socketPath, { signal }), ms) : UnixStream.connect(socketPath))
+        : () => (ms > 0 ? timeout((signal) => TcpStream.connect({ host, port }, { signal, noDelay: true }), ms) : TcpStream.connect({ host, port }, { noDelay: true }));
+      pool = new Pool(this, key, connect as () => Promise<SocketStream>);
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async #exchange(conn: ClientConn, u: URL, method: string, opts: RequestOptions, body: RequestBody): Promise<ClientResponse> {
+    const out = conn.out;
+    out.len = 0;
+    const target = method === 'CONNECT' ? u.host : `${u.pathname}${u.search}`;
+    out.latin1(`${method} ${target} HTTP/1.1\r\n`);
+    let flags = out.fields(opts.headers);
+    if ((flags & H_HOST) === 0) out.latin1(`Host: ${u.host}\r\n`);
+    if (opts.upgrade !== undefined) {
+      if ((flags & H_CONNECTION) === 0) out.latin1('Connection: Upgrade\r\n');
+      out.latin1(`Upgrade: ${opts.upgrade}\r\n`);
+    }
+    let chunked = false;
+    let bytes: Uint8Array | undefined;
+    if (typeof body === 'string') bytes = Buffer.from(body);
+    else if (body instanceof Uint8Array) bytes = body;
+    if (flags & (H_CONTENT_LENGTH | H_TRANSFER_ENCODING)) {
+      if (bytes === undefined && !isIterable(body)) throw new TypeError('Content-Length or Transfer-Encoding given without a body');
+      chunked = (flags & H_TRANSFER_ENCODING) !== 0;
+      if (bytes !== undefined && (flags & H_CONTENT_LENGTH) !== 0 && out.declaredLength !== bytes.length) {
+        throw new RangeError(`Content-Length ${out.declaredLength} does not match the body (${bytes.length} bytes)`);
+      }
+    } else if (bytes !== undefined) {
+      out.latin1(`Content-Length: ${bytes.length}\r\n`);
+    } else if (isIterable(body)) {
+      out.latin1('Transfer-Encoding: chunked\r\n');
+      chunked = true;
+    } else if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+      out.latin1('Content-Length: 0\r\n');
+    }
+    out.bytes(CRLF);
+    // Send.
+    if (bytes !== undefined && bytes.length <= BIG) {
+      out.bytes(bytes);
+      await conn.send(out.buf, out.len);
+    } else {
+      await conn.send(out.buf, out.len);
+    }
+    if ((bytes !== undefined && bytes.length > BIG) || isIterable(body)) {
+      // A large or streamed body is sent beside the wait for the response: a server that answers
+      // early (413), or streams its answer while it reads (an echo), does not deadlock with us.
+      const sending = bytes !== undefined ? conn.send(bytes, bytes.length) : this.#sendStream(conn, body as Iterable<Uint8Array>, chunked);
+      conn.sending = sending.then(
+        () => {
+          conn.sending = undefined;
+        },
+        (e: unknown) => {
+          conn.sendError = e;
+          void conn.destroy();
+        },
+      );
+    }
+    // Receive the head (1xx interim responses are skipped, except 101).
+    conn.phase = PHASE_HEAD;
+    conn.tick = this._tick;
+    try {
+      return await this.#receive(conn, method, opts);
+    } catch (e) {
+      // A failed send explains a failed receive better than the receive's own error.
+      if (conn.sending !== undefined) await conn.sending;
+      throw conn.sendError ?? e;
+    }
+  }
+
+  async #receive(conn: ClientConn, method: string, opts: RequestOptions): Promise<ClientResponse> {
+    const p = conn.parser;
+    let gotAny = false;
+    for (;;) {
+      let end = 0;
+      for (;;) {
+        if (conn.rpos < conn.rend) {
+          gotAny = true;
+          end = p.response(conn.rbuf, conn.rpos, conn.rend);
+          if (end !== 0) break;
+        }
+        const n = await conn.fill();
+        if (n === 0) {
+          if (!gotAny) throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection before responding', { n: 0, noResponse: true });
+          throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection inside the response head', { n: conn.rend - conn.rpos });
+        }
+      }
+      if (end < 0) throw ringioError('ERR_RINGIO_HTTP_PARSE', `bad response: ${p.errReason}`, { status: p.errStatus });
+      if (p.status >= 100 && p.status < 200 && p.status !== 101) {
+        conn.rpos = end;
+        continue;
+      }
+      return this.#response(conn, method, opts, end);
+    }
+  }
+
+  async #sendStream(conn: ClientConn, body: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>, chunked: boolean): Promise<void> {
+    const out = conn.out;
+    for await (const c of body as AsyncIterable<Uint8Array | string>) {
+      checkChunk(c, 'request body');
+      const chunk = typeof c === 'string' ? Buffer.from(c) : c;
+      if (chunk.length === 0) continue;
+      out.len = 0;
+      if (chunked) out.latin1(`${chunk.length.toString(16)}\r\n`);
+      if (chunk.length <= BIG) {
+        out.bytes(chunk);
+        if (chunked) out.bytes(CRLF);
+        await conn.send(out.buf, out.len);
+      } else {
+        if (out.len > 0) await conn.send(out.buf, out.len);
+        await conn.send(chunk, chunk.length);
+        if (chunked) await conn.send(CRLF, 2);
+      }
+    }
+    if (chunked) await conn.send(LAST_CHUNK, LAST_CHUNK.length);
+  }
+
+  #response(conn: ClientConn, method: string, opts: RequestOptions, end: number): ClientResponse {
+    const p = conn.parser;
+    // The response owns a copy of its head: headers stay valid after the body reuses the buffer.
+    const head = Buffer.allocUnsafe(end - p.headStart);
+    conn.rbuf.copy(head, 0, p.headStart, end);
+    const delta = p.headStart;
+    const offs = p.offs.slice(0, 4 * p.count);
+    for (let i = 0; i < offs.length; i++) offs[i] = offs[i]! - delta;
+    const headers = new HeaderView(head, offs, p.count);
+    const statusText = head.latin1Slice(p.reasonStart - delta, p.reasonEnd - delta);
+    const status = p.status;
+    conn.rpos = end;
+    conn.phase = PHASE_NONE;
+    const body = new IncomingBody();
+    if (status === 101 || (method === 'CONNECT' && status >= 200 && status < 300)) {
+      // Upgraded: the stream is the caller's now.
+      conn.dead = true;
+      conn.pool.remove(conn);
+      const rest = Buffer.from(conn.rbuf.subarray(conn.rpos, conn.rend));
+      body._reset(conn, MODE_NONE, 0, undefined, Infinity);
+      return new ClientResponse(status, statusText, p.minor, headers, body, undefined, conn.stream, rest);
+    }
+    let keep = p.minor === 1 ? (p.conn & CONN_CLOSE) === 0 : (p.conn & CONN_KEEP_ALIVE) !== 0;
+    let mode = MODE_NONE;
+    let length = 0;
+    if (method === 'HEAD' || status === 204 || status === 304) mode = MODE_NONE;
+    else if (p.hasTE) {
+      if (p.chunked) mode = MODE_CHUNKED;
+      else {
+        mode = MODE_CLOSE;
+        keep = false;
+      }
+    } else if (p.contentLength >= 0) {
+      mode = MODE_LENGTH;
+      length = p.contentLength;
+    } else {
+      mode = MODE_CLOSE;
+      keep = false;
+    }
+    body._reset(conn, mode, length, mode === MODE_CHUNKED ? conn.decoder() : undefined, Infinity);
+    const res = new ClientResponse(status, statusText, p.minor, headers, body, conn);
+    const finish = (ok: boolean): void => {
+      res._conn = undefined;
+      if (conn.sending !== undefined) {
+        // The response ended before the request did: reuse only once the request is out.
+        void conn.sending.then(() => finish(ok && conn.sendError === undefined));
+        return;
+      }
+      if (ok && keep && !conn.dead && conn.rpos === conn.rend) conn.pool.release(conn);
+      else void conn.destroy();
+    };
+    if (body.done) finish(true);
+    else body._onEnd = finish;
+    void opts;
+    return res;
+  }
+
+  /** Closes every connection (idle and busy) and stops the ticker. */
+  async close(): Promise<void> {
+    if (this._closed) return;
+    this._closed = true;
+    this.#tickCtl.abort();
+    const all: Promise<void>[] = [];
+    for (const pool of this.#pools.values()) {
+      for (const c of [...pool.all]) all.push(c.destroy());
+      for (const w of pool.waiters.splice(0)) w(undefined);
+    }
+    await Promise.all(all);
+    try {
+      await this.#ticker;
+    } catch {
+      // Aborted by the runtime's shutdown.
+    }
+  }
+}
+
+const defaultClients = new WeakMap<object, HttpClient>();
+
+/** request() through the default HttpClient of this thread's runtime. */
+export function request(url: string | URL, opts?: RequestOptions): Promise<ClientResponse> {
+  try {
+    const rt = currentRuntime();
+    let client = defaultClients.get(rt);
+    if (client === undefined) defaultClients.set(rt, (client = new HttpClient()));
+    return client.request(url, opts);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Building message heads: an append buffer per connection (pooled with it), header fields checked
+ * against injection as they are written, status lines and the Date field cached.
+ */
+import { STATUS_CODES } from 'node:http';
+
+/** What a caller may pass as header fields. */
+export type HeadersInit =
+  | Record<string, string | number | readonly string[] | undefined>
+  | Iterable<readonly [string, string | number]>
+  | { forEach(cb: (value: string, name: string) => void): void };
+
+interface FrozenFields {
+  bytes: Buffer;
+  flags: number;
+  declared: number;
+}
+const frozenCache = new WeakMap<object, FrozenFields>();
+/** The last frozen object served (most servers answer with one or two): skips the WeakMap lookup. */
+let lastFrozen: object | undefined;
+let lastHit: FrozenFields | undefined;
+
+const NAME_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const VALUE_BAD_RE = /[\0-\x08\x0a-\x1f\x7f]|[^\0-\xff]/;
+
+/** Fields the writer takes care of itself (framing and connection management). */
+export const H_CONTENT_LENGTH = 1;
+export const H_TRANSFER_ENCODING = 2;
+export const H_CONNECTION_CLOSE = 4;
+export const H_CONNECTION = 8;
+export const H_DATE = 16;
+export const H_HOST = 32;
+export const H_TE_CHUNKED = 64;
+
+export class OutBuf {
+  buf: Buffer;
+  len = 0;
+  /** The Content-Length value a caller wrote, or -1. */
+  declaredLength = -1;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  get free(): number {
+    return this.buf.length - this.len;
+  }
+
+  /** Makes room for n more bytes (grows the buffer; only while no write of it is in flight). */
+  ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const b = Buffer.allocUnsafe(size);
+    this.buf.copy(b, 0, 0, this.len);
+    this.buf = b;
+  }
+
+  /** Appends a latin1 string (the caller has checked it). */
+  latin1(s: string): void {
+    this.ensure(s.length);
+    this.len += this.buf.latin1Write(s, this.len);
+  }
+
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  /** Appends one header field, checking name and value; returns its H_* flag. */
+  field(name: string, value: string | number): number {
+    if (typeof name !== 'string' || !NAME_RE.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+    const v = typeof value === 'number' ? String(value) : value;
+    if (typeof v !== 'string') throw new TypeError(`header ${name}: value must be a string or a number`);
+    if (VALUE_BAD_RE.test(v)) throw new TypeError(`header ${name}: invalid character in the value`);
+    this.ensure(name.length + v.length + 4);
+    let p = this.len;
+    const b = this.buf;
+    p += b.latin1Write(name, p);
+    b[p++] = 58;
+    b[p++] = 32;
+    p += b.latin1Write(v, p);
+    b[p++] = 13;
+    b[p++] = 10;
+    this.len = p;
+    return classify(name, v, this);
+  }
+
+  /**
+   * Appends every field of `headers`; returns the OR of their H_* flags. A frozen object or array is
+   * serialized once: its bytes are cached (it cannot change) and copied on later calls.
+   */
+  fields(headers: HeadersInit | undefined): number {
+    if (headers === undefined || headers === null) return 0;
+    if (headers === lastFrozen) {
+      const hit = lastHit!;
+      this.bytes(hit.bytes);
+      if (hit.declared >= 0) this.declaredLength = hit.declared;
+      return hit.flags;
+    }
+    if (Object.isFrozen(headers)) {
+      const hit = frozenCache.get(headers);
+      if (hit !== undefined) {
+        lastFrozen = headers;
+        lastHit = hit;
+        this.bytes(hit.bytes);
+        if (hit.declared >= 0) this.declaredLength = hit.declared;
+        return hit.flags;
+      }
+      const start = this.len;
+      const flags = this.#fields(headers);
+      frozenCache.set(headers, { bytes: Buffer.from(this.buf.subarray(start, this.len)), flags, declared: flags & H_CONTENT_LENGTH ? this.declaredLength : -1 });
+      return flags;
+    }
+    return this.#fields(headers);
+  }
+
+  #fields(headers: HeadersInit): number {
+    let flags = 0;
+    if (typeof (headers as { forEach?: unknown }).forEach === 'function' && !Array.isArray(headers) && !(Symbol.iterator in headers)) {
+      (headers as { forEach(cb: (value: string, name: string) => void): void }).forEach((v, k) => {
+        flags |= this.field(k, v);
+      });
+      return flags;
+    }
+    if (Symbol.iterator in (headers as object)) {
+      for (const pair of headers as Iterable<readonly [string, string | number]>) {
+        if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError('headers: expected [name, value] pairs');
+        flags |= this.field(pair[0], pair[1]);
+      }
+      return flags;
+    }
+    if (typeof headers !== 'object') throw new TypeError('headers must be an object, an array of pairs or a Headers');
+    const h = headers as Record<string, string | number | readonly string[] | undefined>;
+    for (const k in h) {
+      const v = h[k];
+      if (v === undefined) continue;
+      if (Array.isArray(v)) for (const one of v) flags |= this.field(k, one as string);
+      else flags |= this.field(k, v as string | number);
+    }
+    return flags;
+  }
+}
+
+function classify(name: string, v: string, out: OutBuf): number {
+  switch (name.length) {
+    case 4: {
+      const l = name.toLowerCase();
+      return l === 'date' ? H_DATE : l === 'host' ? H_HOST : 0;
+    }
+    case 10:
+      if (name.toLowerCase() === 'connection') {
+        return /(^|,)\s*close\s*(,|$)/i.test(v) ? H_CONNECTION | H_CONNECTION_CLOSE : H_CONNECTION;
+      }
+      return 0;
+    case 14:
+      if (name.toLowerCase() === 'content-length') {
+        if (!/^\d{1,15}$/.test(v)) throw new TypeError(`header Content-Length: bad value ${JSON.stringify(v)}`);
+        out.declaredLength = Number(v);
+        return H_CONTENT_LENGTH;
+      }
+      return 0;
+    case 17:
+      if (name.toLowerCase() === 'transfer-encoding') {
+        return /(^|,)\s*chunked\s*$/i.test(v) ? H_TRANSFER_ENCODING | H_TE_CHUNKED : H_TRANSFER_ENCODING;
+      }
+      return 0;
+  }
+  return 0;
+}
+
+const statusLines = new Map<number, Buffer>();
+
+/** "HTTP/1.1 <code> <reason>\r\n", cached per code. */
+export function statusLine(code: number): Buffer {
+  let b = statusLines.get(code);
+  if (b === undefined) {
+    b = Buffer.from(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Unknown'}\r\n`, 'latin1');
+    statusLines.set(code, b);
+  }
+  return b;
+}
+
+let dateSecond = -1;
+let dateField = Buffer.alloc(0);
+
+/** "Date: <IMF-fixdate>\r\n", rebuilt once a second. */
+export function dateLine(): Buffer {
+  const now = Date.now();
+  const s = (now / 1000) | 0;
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateField = Buffer.from(`Date: ${new Date(now).toUTCString()}\r\n`, 'latin1');
+  }
+  return dateField;
+}
+
+/** Buffer.byteLength for a body chunk (strings as UTF-8). */
+export function chunkLength(chunk: Uint8Array | string): number {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+}
+
+export function checkChunk(chunk: unknown, what: string): asserts chunk is Uint8Array | string {
+  if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) {
+    throw new TypeError(`${what}: chunk must be a string or a Uint8Array`);
+  }
+}

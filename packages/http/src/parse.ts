@@ -1,0 +1,530 @@
+/**
+ * The HTTP/1.1 head scanner: one pass over the rented read buffer, no string made until asked.
+ *
+ * Rules (RFC 9112; §6.3 and §11 on smuggling):
+ *  1. The head ends at the first CRLF CRLF. Lines end in CRLF only: a bare CR or a bare LF is an error.
+ *  2. A field line is `token ":" OWS value OWS CRLF`: whitespace before the colon, a line that starts
+ *     with whitespace (obs-fold), an empty name, or a byte outside its class is an error.
+ *  3. The scanner records four offsets per field (name and value, trimmed) in `offs`, and the framing
+ *     fields (Content-Length, Transfer-Encoding, Connection, Expect, Upgrade, Host) as it passes them.
+ *  4. Framing is checked as the server (`request`) or client (`response`) must: Content-Length with
+ *     Transfer-Encoding, differing Content-Lengths, a Content-Length that is not 1*DIGIT, or a
+ *     Transfer-Encoding whose last coding is not chunked (requests) all fail.
+ *  5. A failure sets `errStatus` (the status a server answers with: 400, 414, 417, 431, 501, 505) and
+ *     `errReason`; the caller closes the connection after answering.
+ */
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const HT = 9;
+const COLON = 58;
+
+/** tchar (RFC 9110 §5.6.2). */
+export const TCHAR = new Uint8Array(256);
+/** field-value bytes: HT, SP, VCHAR, obs-text. */
+export const VALUE = new Uint8Array(256);
+/** request-target bytes: VCHAR only. */
+const TARGET = new Uint8Array(256);
+/** hex digit value + 1 (0: not a hex digit). */
+const HEX = new Uint8Array(256);
+{
+  const t = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  for (let i = 0; i < t.length; i++) TCHAR[t.charCodeAt(i)] = 1;
+  VALUE[HT] = 1;
+  for (let c = 0x20; c <= 0x7e; c++) VALUE[c] = 1;
+  for (let c = 0x80; c <= 0xff; c++) VALUE[c] = 1;
+  for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = 1;
+  const h = '0123456789abcdef';
+  for (let i = 0; i < 16; i++) {
+    HEX[h.charCodeAt(i)] = i + 1;
+    HEX[h.toUpperCase().charCodeAt(i)] = i + 1;
+  }
+}
+
+/** Connection option flags. */
+export const CONN_CLOSE = 1;
+export const CONN_KEEP_ALIVE = 2;
+export const CONN_UPGRADE = 4;
+
+/** Compares buf[s, e) with a lower-case ASCII word, ignoring the case of letters. */
+export function eqLower(buf: Uint8Array, s: number, e: number, word: string): boolean {
+  if (e - s !== word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    let c = buf[s + i]!;
+    if (c >= 65 && c <= 90) c |= 0x20;
+    if (c !== word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+function methodOf(buf: Buffer, s: number, e: number): string {
+  const c = buf[s];
+  switch (e - s) {
+    case 3:
+      if (c === 71 && buf[s + 1] === 69 && buf[s + 2] === 84) return 'GET';
+      if (c === 80 && buf[s + 1] === 85 && buf[s + 2] === 84) return 'PUT';
+      break;
+    case 4:
+      if (c === 80 && buf[s + 1] === 79 && buf[s + 2] === 83 && buf[s + 3] === 84) return 'POST';
+      if (c === 72 && buf[s + 1] === 69 && buf[s + 2] === 65 && buf[s + 3] === 68) return 'HEAD';
+      break;
+    case 5:
+      if (buf.latin1Slice(s, e) === 'PATCH') return 'PATCH';
+      if (buf.latin1Slice(s, e) === 'TRACE') return 'TRACE';
+      break;
+    case 6:
+      if (c === 68 && buf.latin1Slice(s, e) === 'DELETE') return 'DELETE';
+      break;
+    case 7:
+      if (c === 79 && buf.latin1Slice(s, e) === 'OPTIONS') return 'OPTIONS';
+      if (c === 67 && buf.latin1Slice(s, e) === 'CONNECT') return 'CONNECT';
+      break;
+  }
+  return buf.latin1Slice(s, e);
+}
+
+export interface HeadLimits {
+  maxHeaders: number;
+  maxHeaderSize: number;
+  maxRequestLineSize: number;
+}
+
+export class HeadParser {
+  /** Four offsets per field line: name start, name end, value start, value end (absolute). */
+  offs: Int32Array;
+  count = 0;
+  readonly limits: HeadLimits;
+
+  // Start line.
+  method = '';
+  targetStart = 0;
+  targetEnd = 0;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor = 1;
+  status = 0;
+  reasonStart = 0;
+  reasonEnd = 0;
+
+  // Framing.
+  /** -1: no Content-Length. */
+  contentLength = -1;
+  hasTE = false;
+  chunked = false;
+  conn = 0;
+  expectContinue = false;
+  hasUpgrade = false;
+  hostCount = 0;
+
+  headStart = 0;
+  headEnd = 0;
+  /** Where the search for the end of the head resumes (a head can arrive in drips). */
+  #scanFrom = -1;
+
+  errStatus = 0;
+  errReason = '';
+
+  constructor(limits: HeadLimits) {
+    this.limits = limits;
+    this.offs = new Int32Array(4 * limits.maxHeaders);
+  }
+
+  /** Forgets a partial head (the buffer was compacted or reset). */
+  resetScan(): void {
+    this.#scanFrom = -1;
+  }
+
+  #fail(status: number, reason: string): number {
+    this.errStatus = status;
+    this.errReason = reason;
+    this.#scanFrom = -1;
+    return -1;
+  }
+
+  /**
+   * Finds the end of a head that starts at `start` (leading empty lines skipped for requests).
+   * Returns the offset after CRLF CRLF, 0 when more bytes are needed, -1 on a limit error.
+   */
+  #findEnd(buf: Buffer, start: number, end: number, isRequest: boolean): number {
+    // One pass in JS (cheaper than a native indexOf for heads of tens of bytes): find CRLF CRLF, and
+    // refuse a bare LF or CR on the way (it would keep the head from ever completing).
+    let q = this.#scanFrom < start ? start : this.#scanFrom;
+    for (; q < end; q++) {
+      const c = buf[q];
+      if (c === LF) {
+        if (q === start || buf[q - 1] !== CR) return this.#fail(400, 'bare LF in the head');
+        if (q - 3 >= start && buf[q - 2] === LF && buf[q - 3] === CR) {
+          this.#scanFrom = -1;
+          if (q + 1 - start > this.limits.maxHeaderSize) return this.#lineLimit(buf, start, end, isRequest, true);
+          return q + 1;
+        }
+      } else if (c === CR && q + 1 < end && buf[q + 1] !== LF) {
+        return this.#fail(400, 'bare CR in the head');
+      }
+    }
+    this.#scanFrom = end;
+    if (end - start > this.limits.maxHeaderSize) return this.#lineLimit(buf, start, end, isRequest, true);
+    return this.#lineLimit(buf, start, end, isRequest, false);
+  }
+
+  /** 414 for a request line over its limit, else 431 when `over`, else 0 (need more). */
+  #lineLimit(buf: Buffer, start: number, end: number, isRequest: boolean, over: boolean): number {
+    const max = this.limits.maxRequestLineSize;
+    const lf = buf.indexOf(LF, start);
+    const lineLen = lf < 0 || lf >= end ? end - start : lf - start;
+    if (isRequest && lineLen > max) return this.#fail(414, 'request line too long');
+    if (over) return this.#fail(431, 'header section too large');
+    return 0;
+  }
+
+  #resetFields(): void {
+    this.count = 0;
+    this.contentLength = -1;
+    this.hasTE = false;
+    this.chunked = false;
+    this.conn = 0;
+    this.expectContinue = false;
+    this.hasUpgrade = false;
+    this.hostCount = 0;
+    this.errStatus = 0;
+  }
+
+  /**
+   * Scans a request head in buf[start, end). Returns the offset just past the head, 0 when the head
+   * is not complete yet, or -1 (errStatus/errReason set).
+   */
+  request(buf: Buffer, start: number, end: number): number {
+    // RFC 9112 §2.2: ignore empty lines before the request line.
+    while (start + 1 < end && buf[start] === CR && buf[start + 1] === LF) start += 2;
+    if (start < end && (buf[start] === CR || buf[start] === LF)) {
+      if (buf[start] === LF || start + 1 < end) return this.#fail(400, 'bare CR or LF before the request line');
+      return 0;
+    }
+    const headEnd = this.#findEnd(buf, start, end, true);
+    if (headEnd <= 0) return headEnd;
+    this.#resetFields();
+    this.headStart = start;
+    this.headEnd = headEnd;
+    let p = start;
+    while (TCHAR[buf[p]!] === 1) p++;
+    if (p === start || buf[p] !== SP) return this.#fail(400, 'bad method');
+    this.method = methodOf(buf, start, p);
+    p++;
+    const t0 = p;
+    while (TARGET[buf[p]!] === 1) p++;
+    if (p === t0 || buf[p] !== SP) return this.#fail(400, 'bad request-target');
+    this.targetStart = t0;
+    this.targetEnd = p;
+    p++;
+    // HTTP-version CRLF
+    if (buf[p] !== 72 || buf[p + 1] !== 84 || buf[p + 2] !== 84 || buf[p + 3] !== 80 || buf[p + 4] !== 47) {
+      return this.#fail(400, 'bad HTTP version');
+    }
+    const major = buf[p + 5]! - 48;
+    const minor = buf[p + 7]! - 48;
+    if (major < 0 || major > 9 || buf[p + 6] !== 46 || minor < 0 || minor > 9) return this.#fail(400, 'bad HTTP version');
+    if (buf[p + 8] !== CR || buf[p + 9] !== LF) return this.#fail(400, 'bad request line ending');
+    if (major !== 1) return this.#fail(505, 'HTTP version not supported');
+    this.minor = minor === 0 ? 0 : 1;
+    p += 10;
+    if (p - start > this.limits.maxRequestLineSize) return this.#fail(414, 'request line too long');
+    if (this.#fields(buf, p, headEnd) < 0) return -1;
+    // Framing (RFC 9112 §6.1, §6.3).
+    if (this.hasTE) {
+      if (this.contentLength >= 0) return this.#fail(400, 'both Content-Length and Transfer-Encoding');
+      if (this.minor === 0) return this.#fail(400, 'Transfer-Encoding in an HTTP/1.0 request');
+      if (!this.chunked) return this.#fail(400, 'Transfer-Encoding does not end in chunked');
+    }
+    if (this.minor === 1 && this.hostCount !== 1) {
+      return this.#fail(400, this.hostCount === 0 ? 'missing Host' : 'more than one Host');
+    }
+    return headEnd;
+  }
+
+  /** Scans a response head (client side). Same returns as request(). */
+  response(buf: Buffer, start: number, end: number): number {
+    const headEnd = this.#findEnd(buf, start, end, false);
+    if (headEnd <= 0) return headEnd;
+    this.#resetFields();
+    this.headStart = start;
+    this.headEnd = headEnd;
+    let p = start;
+    if (buf[p] !== 72 || buf[p + 1] !== 84 || buf[p + 2] !== 84 || buf[p + 3] !== 80 || buf[p + 4] !== 47 || buf[p + 5] !== 49 || buf[p + 6] !== 46) {
+      return this.#fail(502, 'bad status line');
+    }
+    const minor = buf[p + 7]! - 48;
+    if (minor < 0 || minor > 9 || buf[p + 8] !== SP) return this.#fail(502, 'bad status line');
+    this.minor = minor === 0 ? 0 : 1;
+    p += 9;
+    const d0 = buf[p]! - 48;
+    const d1 = buf[p + 1]! - 48;
+    const d2 = buf[p + 2]! - 48;
+    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return this.#fail(502, 'bad status code');
+    this.status = d0 * 100 + d1 * 10 + d2;
+    p += 3;
+    if (buf[p] === SP) {
+      p++;
+      const r0 = p;
+      while (VALUE[buf[p]!] === 1) p++;
+      this.reasonStart = r0;
+      this.reasonEnd = p;
+    } else {
+      this.reasonStart = this.reasonEnd = p;
+    }
+    if (buf[p] !== CR || buf[p + 1] !== LF) return this.#fail(502, 'bad status line');
+    p += 2;
+    if (this.#fields(buf, p, headEnd) < 0) return -1;
+    if (this.hasTE && this.contentLength >= 0) return this.#fail(502, 'both Content-Length and Transfer-Encoding');
+    return headEnd;
+  }
+
+  /** Field lines from p up to the final CRLF (headEnd - 2). */
+  #fields(buf: Buffer, p: number, headEnd: number): number {
+    const offs = this.offs;
+    const max = this.limits.maxHeaders;
+    const last = headEnd - 2;
+    while (p < last) {
+      const c = buf[p]!;
+      if (c === SP || c === HT) return this.#fail(400, 'obs-fold or whitespace at the start of a field line');
+      const n0 = p;
+      while (TCHAR[buf[p]!] === 1) p++;
+      const n1 = p;
+      if (buf[p] !== COLON) {
+        if (p === n0) return this.#fail(400, 'empty or invalid field name');
+        if (buf[p] === SP || buf[p] === HT) return this.#fail(400, 'whitespace before the colon');
+        return this.#fail(400, 'invalid byte in a field name');
+      }
+      if (n1 === n0) return this.#fail(400, 'empty field name');
+      p++;
+      while (buf[p] === SP || buf[p] === HT) p++;
+      const v0 = p;
+      while (VALUE[buf[p]!] === 1) p++;
+      if (buf[p] !== CR) return this.#fail(400, buf[p] === LF ? 'bare LF in a field line' : 'invalid byte in a field value');
+      if (buf[p + 1] !== LF) return this.#fail(400, 'bare CR in a field line');
+      let v1 = p;
+      while (v1 > v0 && (buf[v1 - 1] === SP || buf[v1 - 1] === HT)) v1--;
+      p += 2;
+      const i = this.count;
+      if (i === max) return this.#fail(431, 'too many header fields');
+      offs[4 * i] = n0;
+      offs[4 * i + 1] = n1;
+      offs[4 * i + 2] = v0;
+      offs[4 * i + 3] = v1;
+      this.count = i + 1;
+      if (this.#classify(buf, n0, n1, v0, v1) < 0) return -1;
+    }
+    return 0;
+  }
+
+  #classify(buf: Buffer, n0: number, n1: number, v0: number, v1: number): number {
+    switch (n1 - n0) {
+      case 4:
+        if (eqLower(buf, n0, n1, 'host')) this.hostCount++;
+        return 0;
+      case 6:
+        if (eqLower(buf, n0, n1, 'expect')) {
+          if (eqLower(buf, v0, v1, '100-continue')) this.expectContinue = true;
+          else return this.#fail(417, 'unsupported expectation');
+        }
+        return 0;
+      case 7:
+        if (eqLower(buf, n0, n1, 'upgrade')) this.hasUpgrade = true;
+        return 0;
+      case 10:
+        if (eqLower(buf, n0, n1, 'connection')) this.#connection(buf, v0, v1);
+        return 0;
+      case 14:
+        if (eqLower(buf, n0, n1, 'content-length')) return this.#contentLength(buf, v0, v1);
+        return 0;
+      case 17:
+        if (eqLower(buf, n0, n1, 'transfer-encoding')) return this.#transferEncoding(buf, v0, v1);
+        return 0;
+    }
+    return 0;
+  }
+
+  #contentLength(buf: Buffer, v0: number, v1: number): number {
+    if (v1 === v0 || v1 - v0 > 15) return this.#fail(400, 'bad Content-Length');
+    let n = 0;
+    for (let p = v0; p < v1; p++) {
+      const d = buf[p]! - 48;
+      if (d < 0 || d > 9) return this.#fail(400, 'bad Content-Length');
+      n = n * 10 + d;
+    }
+    if (this.contentLength >= 0 && this.contentLength !== n) return this.#fail(400, 'differing Content-Length values');
+    this.contentLength = n;
+    return 0;
+  }
+
+  /** Transfer-Encoding: a list of codings; chunked only once and last. */
+  #transferEncoding(buf: Buffer, v0: number, v1: number): number {
+    let p = v0;
+    while (p < v1) {
+      while (p < v1 && (buf[p] === SP || buf[p] === HT || buf[p] === 44)) p++;
+      if (p === v1) break;
+      const t0 = p;
+      while (p < v1 && TCHAR[buf[p]!] === 1) p++;
+      const t1 = p;
+      if (t1 === t0) return this.#fail(400, 'bad Transfer-Encoding');
+      // Transfer parameters (`;q=...`) belong to the coding before them.
+      while (p < v1 && buf[p] !== 44) p++;
+      if (this.chunked) return this.#fail(400, 'chunked is not the last transfer coding');
+      this.hasTE = true;
+      this.chunked = eqLower(buf, t0, t1, 'chunked') && t1 === p;
+      if (!this.chunked && eqLower(buf, t0, t1, 'chunked')) return this.#fail(400, 'bad Transfer-Encoding');
+    }
+    if (!this.hasTE) return this.#fail(400, 'empty Transfer-Encoding');
+    return 0;
+  }
+
+  #connection(buf: Buffer, v0: number, v1: number): void {
+    let p = v0;
+    while (p < v1) {
+      while (p < v1 && (buf[p] === SP || buf[p] === HT || buf[p] === 44)) p++;
+      const t0 = p;
+      while (p < v1 && buf[p] !== 44 && buf[p] !== SP && buf[p] !== HT) p++;
+      if (eqLower(buf, t0, p, 'close')) this.conn |= CONN_CLOSE;
+      else if (eqLower(buf, t0, p, 'keep-alive')) this.conn |= CONN_KEEP_ALIVE;
+      else if (eqLower(buf, t0, p, 'upgrade')) this.conn |= CONN_UPGRADE;
+    }
+  }
+}
+
+const S_SIZE = 0;
+const S_EXT = 1;
+const S_SIZE_LF = 2;
+const S_DATA = 3;
+const S_DATA_CR = 4;
+const S_DATA_LF = 5;
+const S_TRAILER = 6;
+const S_TRAILER_LF = 7;
+const S_END_LF = 8;
+const S_DONE = 9;
+
+/**
+ * The chunked transfer coding (RFC 9112 §7.1) as a state machine over the rented bytes. step()
+ * consumes bytes and stops after each piece of chunk data, which it leaves in [dataStart, dataEnd).
+ */
+export class ChunkedDecoder {
+  #state = S_SIZE;
+  #size = 0;
+  #digits = 0;
+  #remaining = 0;
+  #lineBytes = 0;
+  #trailerBytes = 0;
+  readonly maxTrailerSize: number;
+  dataStart = -1;
+  dataEnd = -1;
+  /** The reason of the last error (step() returned -1). */
+  error = '';
+
+  constructor(maxTrailerSize: number) {
+    this.maxTrailerSize = maxTrailerSize;
+  }
+
+  reset(): void {
+    this.#state = S_SIZE;
+    this.#size = 0;
+    this.#digits = 0;
+    this.#remaining = 0;
+    this.#trailerBytes = 0;
+    this.#lineBytes = 0;
+  }
+
+  get done(): boolean {
+    return this.#state === S_DONE;
+  }
+
+  #err(reason: string): number {
+    this.error = reason;
+    return -1;
+  }
+
+  /** Consumes buf[p, end); returns the new position, or -1 on a framing error. */
+  step(buf: Uint8Array, p: number, end: number): number {
+    this.dataStart = this.dataEnd = -1;
+    while (p < end) {
+      const c = buf[p]!;
+      switch (this.#state) {
+        case S_SIZE: {
+          const h = HEX[c]!;
+          if (h !== 0) {
+            if (++this.#digits > 12) return this.#err('chunk size too large');
+            this.#size = this.#size * 16 + (h - 1);
+            p++;
+            break;
+          }
+          if (this.#digits === 0) return this.#err('bad chunk size');
+          if (c === CR) this.#state = S_SIZE_LF;
+          else if (c === 59 /* ; */) {
+            this.#state = S_EXT;
+            this.#lineBytes = 0;
+          } else return this.#err('bad chunk size');
+          p++;
+          break;
+        }
+        case S_EXT:
+          if (c === CR) this.#state = S_SIZE_LF;
+          else if (VALUE[c] !== 1 || ++this.#lineBytes > 4096) return this.#err('bad chunk extension');
+          p++;
+          break;
+        case S_SIZE_LF:
+          if (c !== LF) return this.#err('bare CR in a chunk size line');
+          p++;
+          if (this.#size === 0) {
+            this.#state = S_TRAILER;
+            this.#lineBytes = 0;
+          } else {
+            this.#remaining = this.#size;
+            this.#state = S_DATA;
+          }
+          this.#size = 0;
+          this.#digits = 0;
+          break;
+        case S_DATA: {
+          const avail = end - p;
+          const n = avail < this.#remaining ? avail : this.#remaining;
+          this.dataStart = p;
+          this.dataEnd = p + n;
+          this.#remaining -= n;
+          if (this.#remaining === 0) this.#state = S_DATA_CR;
+          return p + n;
+        }
+        case S_DATA_CR:
+          if (c !== CR) return this.#err('chunk data not followed by CRLF');
+          this.#state = S_DATA_LF;
+          p++;
+          break;
+        case S_DATA_LF:
+          if (c !== LF) return this.#err('chunk data not followed by CRLF');
+          this.#state = S_SIZE;
+          p++;
+          break;
+        case S_TRAILER:
+          if (++this.#trailerBytes > this.maxTrailerSize) return this.#err('trailer section too large');
+          if (c === CR) {
+            this.#state = this.#lineBytes === 0 ? S_END_LF : S_TRAILER_LF;
+          } else if (this.#lineBytes === 0 && (c === SP || c === HT)) {
+            return this.#err('obs-fold in the trailer section');
+          } else if (VALUE[c] !== 1) {
+            return this.#err('invalid byte in the trailer section');
+          } else this.#lineBytes++;
+          p++;
+          break;
+        case S_TRAILER_LF:
+          if (c !== LF) return this.#err('bare CR in the trailer section');
+          this.#lineBytes = 0;
+          this.#state = S_TRAILER;
+          p++;
+          break;
+        case S_END_LF:
+          if (c !== LF) return this.#err('bare CR at the end of the chunked body');
+          this.#state = S_DONE;
+          return p + 1;
+        default:
+          return p;
+      }
+    }
+    return p;
+  }
+}

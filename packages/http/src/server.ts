@@ -1,0 +1,912 @@
+/**
+ * The HTTP/1.1 server: serve(opts, handler) accepts connections on a ringio listener and runs one task
+ * per connection that parses requests straight from its rented read buffer.
+ *
+ * Rules:
+ *  1. Per connection, one read buffer, one write buffer, one HeadParser, one request and one response
+ *     object, reused for every request on it; buffers go back to the server's pool when it closes. A
+ *     request costs no allocation beyond the handler's own and the ops' promises.
+ *  2. Requests on a connection are handled one at a time, in order. Responses are appended to the write
+ *     buffer; the buffer is sent when no further complete request is buffered (pipelining batches
+ *     responses into one send), and the next read is submitted beside that send.
+ *  3. A malformed or over-limit request gets its status (400, 413, 414, 417, 431, 501, 505) with
+ *     `Connection: close`, and the connection closes. Nothing the peer sends throws out of a connection
+ *     task; every connection ends with its stream closed, unless req.upgrade() handed it over.
+ *  4. Timeouts run on one ticker per server: a connection records the tick at which it started to wait
+ *     (idle, head, body, send) and the ticker expires it; no timer per request.
+ */
+import { currentRuntime, type JoinHandle, ringioError, sleep, spawn } from '@ringio/runtime';
+import { TcpListener, UnixListener, type SocketAddr, type SocketStream } from '@ringio/net';
+import { IncomingBody, WithBody, MODE_CHUNKED, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
+import { HeaderView } from './headers.js';
+import {
+  dateLine,
+  H_CONNECTION_CLOSE,
+  H_CONTENT_LENGTH,
+  H_DATE,
+  H_TRANSFER_ENCODING,
+  OutBuf,
+  statusLine,
+  chunkLength,
+  checkChunk,
+  type HeadersInit,
+} from './out.js';
+import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
+import { checkKeys, optBool, optInt, optMs } from './options.js';
+
+export type Handler = (req: ServerRequest, res: ServerResponse) => void | Promise<void>;
+
+export interface ServeOptions {
+  host?: string;
+  port?: number;
+  reusePort?: boolean;
+  backlog?: number;
+  path?: string;
+  listener?: TcpListener | UnixListener;
+  /** Bytes of request line plus header fields (431 past it). Default 16384. */
+  maxHeaderSize?: number;
+  /** Bytes of the request line (414 past it). Default 8192. */
+  maxRequestLineSize?: number;
+  /** Header field lines per request (431 past it). Default 100. */
+  maxHeaders?: number;
+  /** Bytes of a request body (413 past it). Default 16 MiB; Infinity for no limit. */
+  maxBodySize?: number;
+  /** ms from the first byte of a request head to its end (slowloris); 408. Default 30000. */
+  headersTimeout?: number;
+  /** ms a keep-alive connection may wait for its next request. Default 5000. */
+  keepAliveTimeout?: number;
+  /** ms a body read or a response send may make no progress; 408 while no response started. Default 30000. */
+  bodyTimeout?: number;
+  /** TCP_NODELAY on accepted connections. Default true. */
+  noDelay?: boolean;
+  /** Called with errors thrown by the handler (default: console.error). */
+  onError?: (err: unknown, req: ServerRequest) => void;
+}
+
+export const SERVE_KEYS = [
+  'host', 'port', 'reusePort', 'backlog', 'path', 'listener', 'maxHeaderSize', 'maxRequestLineSize', 'maxHeaders',
+  'maxBodySize', 'headersTimeout', 'keepAliveTimeout', 'bodyTimeout', 'noDelay', 'onError',
+] as const;
+
+export interface Config {
+  maxHeaderSize: number;
+  maxRequestLineSize: number;
+  maxHeaders: number;
+  maxBodySize: number;
+  headersTimeout: number;
+  keepAliveTimeout: number;
+  bodyTimeout: number;
+  noDelay: boolean;
+  readSize: number;
+}
+
+const PHASE_NONE = 0;
+const PHASE_IDLE = 1;
+const PHASE_HEAD = 2;
+const PHASE_BODY = 3;
+
+/** Bytes of an unread request body the server reads and drops to keep the connection. */
+const MAX_DRAIN = 256 * 1024;
+const WRITE_SIZE = 16 * 1024;
+const BIG_CHUNK = 8 * 1024;
+const RESOLVED: Promise<void> = Promise.resolve();
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n');
+
+function isPeerError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return (
+    code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_RINGIO_CLOSED' || code === 'ERR_RINGIO_UNEXPECTED_EOF' ||
+    code === 'ERR_RINGIO_HTTP_PARSE' || code === 'ERR_RINGIO_HTTP_TOO_LARGE' || code === 'ERR_RINGIO_TIMEOUT' ||
+    code === 'ETIMEDOUT' || code === 'ENOTCONN'
+  );
+}
+
+/**
+ * end() rejects only for the caller's mistakes (bad header values, a body longer than its
+ * Content-Length): handlers often do not await it, and a peer that goes away must not turn into an
+ * unhandled rejection. A failed send has already closed the connection.
+ */
+function endFailed(e: unknown): void {
+  if (e instanceof TypeError || e instanceof RangeError || (e as { code?: unknown })?.code === 'ERR_RINGIO_HTTP_HEADERS_SENT') throw e;
+}
+
+/** The request handed to a handler. Valid until the handler settles (its bytes are rented). */
+export class ServerRequest extends WithBody {
+  method = '';
+  /** '1.1' or '1.0'. */
+  httpVersion = '1.1';
+  readonly headers: HeaderView;
+  readonly body: IncomingBody = new IncomingBody();
+  /** The peer: a SocketAddr for TCP, the peer's path ('' when unnamed) for Unix sockets. */
+  readonly remoteAddr: SocketAddr | string;
+  /** @internal */ _conn: Conn;
+  /** @internal */ _buf: Buffer;
+  /** @internal */ _t0 = 0;
+  /** @internal */ _t1 = 0;
+  /** @internal */ _url: string | undefined;
+
+  /** @internal */
+  constructor(conn: Conn, buf: Buffer, offs: Int32Array, remoteAddr: SocketAddr | string) {
+    super();
+    this._conn = conn;
+    this._buf = buf;
+    this.headers = new HeaderView(buf, offs, 0);
+    this.remoteAddr = remoteAddr;
+  }
+
+  /** The request-target as sent ('/path?query', or 'host:port' for CONNECT). */
+  get url(): string {
+    return (this._url ??= this._buf.latin1Slice(this._t0, this._t1));
+  }
+
+  /**
+   * Takes the connection out of HTTP: resolves the raw stream and the bytes already read past this
+   * request's head (a Buffer copy), once earlier responses have been sent. The server forgets the
+   * connection; the caller answers (e.g. 101 Switching Protocols) and closes the stream.
+   */
+  upgrade(): Promise<{ stream: SocketStream; head: Buffer }> {
+    return this._conn.upgrade(this);
+  }
+}
+
+/** The response of one request. */
+export class ServerResponse {
+  statusCode = 200;
+  /** @internal */ _headers: HeadersInit | undefined = undefined;
+  /** @internal */ _extra: [string, string | number][] | undefined = undefined;
+  /** @internal */ _conn: Conn;
+  /** True once the head is in the write buffer. */
+  headersSent = false;
+  /** True once end() was called. */
+  finished = false;
+  /** @internal */ _chunked = false;
+  /** @internal */ _noBody = false;
+  /** @internal */ _declared = -1;
+  /** @internal */ _written = 0;
+
+  /** @internal */
+  constructor(conn: Conn) {
+    this._conn = conn;
+  }
+
+  /** @internal */
+  _reset(noBody: boolean): void {
+    this.statusCode = 200;
+    this._headers = undefined;
+    this._extra = undefined;
+    this.headersSent = false;
+    this.finished = false;
+    this._chunked = false;
+    this._noBody = noBody;
+    this._declared = -1;
+    this._written = 0;
+  }
+
+  /** Sets the status and header fields; they are sent with the first write() or end(). */
+  writeHead(status: number, headers?: HeadersInit): this {
+    if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
+    if (!Number.isInteger(status) || status < 200 || status > 999) {
+      throw new RangeError(`status must be an integer in 200..999 (use req.upgrade() for 101), got ${status}`);
+    }
+    this.statusCode = status;
+    if (headers !== undefined) {
+      if (headers === null || typeof headers !== 'object') throw new TypeError('headers must be an object, an array of pairs or a Headers');
+      this._headers = headers;
+    }
+    return this;
+  }
+
+  /** Adds one header field to the head (before it is sent). */
+  setHeader(name: string, value: string | number | readonly string[]): this {
+    if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
+    const extra = (this._extra ??= []);
+    if (Array.isArray(value)) for (const v of value) extra.push([name, v as string]);
+    else extra.push([name, value as string | number]);
+    return this;
+  }
+
+  /**
+   * Sends a piece of the body (the head first, chunked unless a Content-Length was given). Resolves once
+   * the kernel took the bytes. Do not change `chunk` until then.
+   */
+  async write(chunk: Uint8Array | string): Promise<void> {
+    checkChunk(chunk, 'res.write');
+    if (this.finished) throw ringioError('ERR_RINGIO_CLOSED', 'write after end()');
+    await this._conn.writeBody(this, chunk, false);
+  }
+
+  /**
+   * Ends the response, with an optional last chunk. With nothing written before, the head gets a
+   * Content-Length. Resolves once the response is queued on the connection (it is sent before the
+   * connection reads again); a large chunk is sent at once and end() resolves when the kernel took it.
+   * A failed send does not reject (the connection is closed); bad headers do.
+   */
+  end(chunk?: Uint8Array | string): Promise<void> {
+    if (this.finished) return RESOLVED;
+    try {
+      if (chunk !== undefined) checkChunk(chunk, 'res.end');
+      this.finished = true;
+      return this._conn.writeBody(this, chunk, true).catch(endFailed);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+}
+
+/** @internal One accepted connection. */
+export class Conn implements BodySource {
+  readonly server: HttpServer;
+  readonly stream: SocketStream;
+  rbuf: Buffer;
+  rpos = 0;
+  rend = 0;
+  readonly out: OutBuf;
+  readonly parser: HeadParser;
+  #decoder: ChunkedDecoder | undefined;
+  readonly req: ServerRequest;
+  readonly res: ServerResponse;
+  #headCopy: Buffer | undefined;
+  /** The request's head still lives in rbuf (and req points at it). */
+  #headLive = false;
+  phase = PHASE_NONE;
+  tick = 0;
+  writing = false;
+  wtick = 0;
+  #waiters: (() => void)[] | undefined;
+  #writeError: Error | undefined;
+  timedOut = false;
+  keepAlive = true;
+  upgraded = false;
+  aborted = false;
+  #continueSent = false;
+
+  constructor(server: HttpServer, stream: SocketStream, peer: SocketAddr | string) {
+    this.server = server;
+    this.stream = stream;
+    const pool = server._pool;
+    this.rbuf = pool.pop() ?? Buffer.allocUnsafe(server._config.readSize);
+    this.out = new OutBuf(0);
+    this.out.buf = server._wpool.pop() ?? Buffer.allocUnsafe(WRITE_SIZE);
+    this.parser = new HeadParser(server._config);
+    this.req = new ServerRequest(this, this.rbuf, this.parser.offs, peer);
+    this.res = new ServerResponse(this);
+  }
+
+  /** Gives the buffers back to the server's pool (only once the stream is closed). */
+  release(): void {
+    if (this.rbuf.length === this.server._config.readSize && this.server._pool.length < 4096) this.server._pool.push(this.rbuf);
+    if (this.out.buf.length === WRITE_SIZE && !this.writing && this.server._wpool.length < 4096) this.server._wpool.push(this.out.buf);
+  }
+
+  // ---- reading ----
+
+  /** Makes room after rend: resets an empty buffer, compacts a full one (detaching a live head first). */
+  #makeRoom(): void {
+    if (this.rpos === this.rend) {
+      if (this.#headLive) this.#detachHead();
+      this.rpos = this.rend = 0;
+      this.parser.resetScan();
+    } else if (this.rend === this.rbuf.length) {
+      if (this.#headLive) this.#detachHead();
+      this.rbuf.copyWithin(0, this.rpos, this.rend);
+      this.rend -= this.rpos;
+      this.rpos = 0;
+      this.parser.resetScan();
+    }
+  }
+
+  /** The read into rbuf[rend..]; one options object per connection, read synchronously by read(). */
+  #read(): Promise<[number, Buffer]> {
+    const o = this.#readOpts;
+    o.offset = this.rend;
+    o.length = this.rbuf.length - this.rend;
+    return this.stream.read(this.rbuf, o);
+  }
+
+  #readOpts = { offset: 0, length: 0 };
+
+  #readError(e: unknown): unknown {
+    return this.timedOut ? ringioError('ERR_RINGIO_TIMEOUT', 'the request timed out', { status: 408 }) : e;
+  }
+
+  /** BodySource.fill: reads more of a body. */
+  async fill(): Promise<number> {
+    this.#makeRoom();
+    this.phase = PHASE_BODY;
+    this.tick = this.server._tick;
+    try {
+      const [n] = await this.#read();
+      this.rend += n;
+      return n;
+    } catch (e) {
+      throw this.#readError(e);
+    } finally {
+      this.phase = PHASE_NONE;
+    }
+  }
+
+  bodyStart(): Promise<void> | undefined {
+    if (!this.parser.expectContinue || this.res.headersSent || this.#continueSent) return undefined;
+    this.#continueSent = true;
+    return this.waitWritable().then(() => {
+      this.out.bytes(CONTINUE);
+      this.flush();
+    });
+  }
+
+  #detachHead(): void {
+    const p = this.parser;
+    const len = p.headEnd - p.headStart;
+    let copy = this.#headCopy;
+    if (copy === undefined || copy.length < len) copy = this.#headCopy = Buffer.allocUnsafe(Math.max(len, 1024));
+    this.rbuf.copy(copy, 0, p.headStart, p.headEnd);
+    const req = this.req;
+    req._buf = copy;
+    req._t0 -= p.headStart;
+    req._t1 -= p.headStart;
+    req.headers._rebase(copy, p.headStart);
+    this.#headLive = false;
+  }
+
+  // ---- writing ----
+
+  #writeOpts = { offset: 0, length: 0 };
+
+  /** Sends what the write buffer holds; the send runs beside whatever this task does next. */
+  flush(): void {
+    const out = this.out;
+    if (out.len === 0 || this.writing || this.aborted) return;
+    const len = out.len;
+    out.len = 0;
+    this.writing = true;
+    this.wtick = this.server._tick;
+    const o = this.#writeOpts;
+    o.length = len;
+    this.stream.writeAll(out.buf, o).then(this.#written, this.#writeFailed);
+  }
+
+  #written = (): void => {
+    this.writing = false;
+    const w = this.#waiters;
+    if (w !== undefined) {
+      this.#waiters = undefined;
+      for (const f of w) f();
+    }
+  };
+
+  #writeFailed = (e: Error): void => {
+    this.#writeError ??= e;
+    this.abort();
+    this.#written();
+  };
+
+  /**
+   * Sends the write buffer followed by `chunk` (writev, finished with writeAll if short). Marks the
+   * connection as writing synchronously; the caller has waited for any earlier send.
+   */
+  #sendWith(chunk: Uint8Array): Promise<void> {
+    const out = this.out;
+    const len = out.len;
+    out.len = 0;
+    this.writing = true;
+    this.wtick = this.server._tick;
+    const head = out.buf.subarray(0, len);
+    const total = len + chunk.length;
+    const stream = this.stream;
+    const send = async (): Promise<void> => {
+      let [n] = len > 0 ? await stream.writev([head, chunk]) : await stream.write(chunk);
+      if (n < len) {
+        await stream.writeAll(head, { offset: n, length: len - n });
+        n = len;
+      }
+      if (n < total) await stream.writeAll(chunk, { offset: n - len, length: total - n });
+    };
+    return send().then(this.#written, (e: Error) => {
+      this.#writeFailed(e);
+      throw e;
+    });
+  }
+
+  /** Resolves once no send is in flight (rejects with the send's error if one failed). */
+  waitWritable(): Promise<void> {
+    if (this.#writeError !== undefined) return Promise.reject(this.#writeError);
+    if (!this.writing) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      (this.#waiters ??= []).push(() => (this.#writeError !== undefined ? reject(this.#writeError) : resolve()));
+    });
+  }
+
+  /** Sends everything queued and waits until the kernel took it. */
+  async drainWrites(): Promise<void> {
+    await this.waitWritable();
+    this.flush();
+    await this.waitWritable();
+  }
+
+  /** Puts the response head in the write buffer. `known`: the whole body length, or -1. */
+  #head(res: ServerResponse, known: number): void {
+    const out = this.out;
+    const req = this.req;
+    out.bytes(statusLine(res.statusCode));
+    out.declaredLength = -1;
+    let flags = out.fields(res._headers);
+    if (res._extra !== undefined) flags |= out.fields(res._extra);
+    if ((flags & H_DATE) === 0) out.bytes(dateLine());
+    const status = res.statusCode;
+    const bodiless = status === 204 || status === 304;
+    if (flags & H_CONTENT_LENGTH) {
+      res._declared = out.declaredLength;
+      if (flags & H_TRANSFER_ENCODING) throw new TypeError('a response cannot have both Content-Length and Transfer-Encoding');
+    } else if (flags & H_TRANSFER_ENCODING) {
+      // The caller frames the body; only chunked keeps the connection.
+      res._chunked = false;
+      this.keepAlive = false;
+    } else if (!bodiless) {
+      if (known >= 0) {
+        out.latin1(`Content-Length: ${known}\r\n`);
+        res._declared = known;
+      } else if (req.httpVersion === '1.1') {
+        out.latin1('Transfer-Encoding: chunked\r\n');
+        res._chunked = !res._noBody;
+      } else {
+        this.keepAlive = false;
+      }
+    }
+    if (bodiless) res._noBody = true;
+    if (flags & H_CONNECTION_CLOSE) this.keepAlive = false;
+    if (this.server._closing) this.keepAlive = false;
+    if (!this.keepAlive) {
+      if ((flags & H_CONNECTION_CLOSE) === 0) out.latin1('Connection: close\r\n');
+    } else if (req.httpVersion === '1.0') out.latin1('Connection: keep-alive\r\n');
+    out.bytes(CRLF);
+    res.headersSent = true;
+  }
+
+  async writeBody(res: ServerResponse, chunk: Uint8Array | string | undefined, last: boolean): Promise<void> {
+    if (this.writing || this.#writeError !== undefined) await this.waitWritable();
+    if (this.upgraded) throw ringioError('ERR_RINGIO_CLOSED', 'the connection was upgraded');
+    let len = chunk === undefined ? 0 : chunkLength(chunk);
+    if (!res.headersSent) {
+      const mark = this.out.len;
+      try {
+        this.#head(res, last ? len : -1);
+      } catch (e) {
+        this.out.len = mark;
+        res.finished = false;
+        throw e;
+      }
+    }
+    const out = this.out;
+    if (res._noBody) {
+      if (last) this.#finishedResponse();
+      else await this.drainWrites();
+      return;
+    }
+    if (res._declared >= 0 && res._written + len > res._declared) {
+      this.keepAlive = false;
+      throw new RangeError(`the body is longer than its Content-Length (${res._declared})`);
+    }
+    res._written += len;
+    if (len > 0 && typeof chunk === 'string') {
+      chunk = Buffer.from(chunk, 'utf8');
+      len = chunk.length;
+    }
+    const bytes = chunk as Uint8Array | undefined;
+    if (res._chunked && len > 0) out.latin1(`${len.toString(16)}\r\n`);
+    if (len > BIG_CHUNK && len > out.free) {
+      // Large: what the write buffer holds and the chunk itself (not copied) in one writev. The send
+      // counts as in flight from this moment, so the connection waits for it before it closes.
+      await this.#sendWith(bytes!);
+    } else if (len > 0) {
+      out.bytes(bytes!);
+    }
+    if (res._chunked) {
+      if (len > 0) out.bytes(CRLF);
+      if (last) out.bytes(LAST_CHUNK);
+    }
+    if (last) {
+      if (res._declared >= 0 && res._written < res._declared) this.keepAlive = false;
+      this.#finishedResponse();
+    } else {
+      await this.drainWrites();
+    }
+  }
+
+  #finishedResponse(): void {
+    // Pipelined requests already buffered get their responses appended; the loop sends before reading.
+    if (this.out.len >= WRITE_SIZE / 2) this.flush();
+  }
+
+  /** Writes a complete status-only response (errors, timeouts). */
+  #simple(status: number, reason: string): void {
+    const out = this.out;
+    const body = `${reason}\n`;
+    out.bytes(statusLine(status));
+    out.bytes(dateLine());
+    out.latin1(`Content-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    this.keepAlive = false;
+  }
+
+  // ---- lifecycle ----
+
+  /** Closes the stream (cancelling its ops); the task finishes. */
+  abort(): void {
+    if (this.aborted || this.upgraded) return;
+    this.aborted = true;
+    this.stream.close().catch(() => {});
+  }
+
+  /** The ticker found this connection past its deadline. */
+  expire(): void {
+    this.timedOut = true;
+    const answer = (this.phase === PHASE_HEAD || (this.phase === PHASE_BODY && !this.res.headersSent)) && !this.writing;
+    if (answer) {
+      this.out.len = 0;
+      this.#simple(408, 'Request Timeout');
+      const len = this.out.len;
+      this.out.len = 0;
+      this.writing = true;
+      this.stream.writeAll(this.out.buf, { length: len }).then(
+        () => this.abort(),
+        () => this.abort(),
+      );
+    } else {
+      this.abort();
+    }
+  }
+
+  async upgrade(req: ServerRequest): Promise<{ stream: SocketStream; head: Buffer }> {
+    if (req !== this.req || this.upgraded) throw ringioError('ERR_RINGIO_CLOSED', 'the connection was already upgraded or closed');
+    if (this.res.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT', 'upgrade() after the response started');
+    await this.drainWrites();
+    if (this.aborted) throw ringioError('ERR_RINGIO_CLOSED', 'the connection closed');
+    this.upgraded = true;
+    this.server._forget(this);
+    const head = Buffer.from(this.rbuf.subarray(this.rpos, this.rend));
+    this.rpos = this.rend;
+    return { stream: this.stream, head };
+  }
+
+  /** The connection task. */
+  async run(handler: Handler): Promise<void> {
+    const server = this.server;
+    const cfg = server._config;
+    const parser = this.parser;
+    const req = this.req;
+    const res = this.res;
+    for (;;) {
+      // Find the next request head.
+      let headEnd = 0;
+      for (;;) {
+        if (this.rpos < this.rend) {
+          headEnd = parser.request(this.rbuf, this.rpos, this.rend);
+          if (headEnd !== 0) break;
+          if (this.phase !== PHASE_HEAD) {
+            this.phase = PHASE_HEAD;
+            this.tick = server._tick;
+          }
+        } else if (this.phase !== PHASE_IDLE) {
+          this.phase = PHASE_IDLE;
+          this.tick = server._tick;
+        }
+        if (this.out.len > 0) {
+          if (this.writing) await this.waitWritable();
+          this.flush();
+        }
+        if (this.aborted) return;
+        if (server._closing && this.rpos === this.rend) return;
+        // The head's read, inline (no async wrapper per request).
+        this.#makeRoom();
+        let n: number;
+        try {
+          [n] = await this.#read();
+        } catch (e) {
+          throw this.#readError(e);
+        }
+        if (n === 0) return;
+        this.rend += n;
+      }
+      if (headEnd < 0) {
+        this.phase = PHASE_NONE;
+        await this.waitWritable();
+        this.#simple(parser.errStatus, parser.errReason);
+        await this.drainWrites();
+        server._clientErrors++;
+        return;
+      }
+      this.phase = PHASE_NONE;
+      // Set up the request.
+      server._requests++;
+      req.method = parser.method;
+      req.httpVersion = parser.minor === 1 ? '1.1' : '1.0';
+      req._buf = this.rbuf;
+      req._t0 = parser.targetStart;
+      req._t1 = parser.targetEnd;
+      req._url = undefined;
+      const h = req.headers;
+      h._buf = this.rbuf;
+      h._offs = parser.offs;
+      h._count = parser.count;
+      this.#headLive = true;
+      this.#continueSent = false;
+      this.rpos = headEnd;
+      this.keepAlive = parser.minor === 1 ? (parser.conn & CONN_CLOSE) === 0 : (parser.conn & CONN_KEEP_ALIVE) !== 0;
+      let mode = MODE_NONE;
+      let length = 0;
+      if (parser.chunked) mode = MODE_CHUNKED;
+      else if (parser.contentLength > 0) {
+        mode = MODE_LENGTH;
+        length = parser.contentLength;
+      }
+      if (mode === MODE_CHUNKED) this.#decoder ??= new ChunkedDecoder(cfg.maxHeaderSize);
+      req.body._reset(this, mode, length, this.#decoder, cfg.maxBodySize);
+      res._reset(req.method === 'HEAD');
+      if (mode === MODE_LENGTH && length > cfg.maxBodySize) {
+        await this.waitWritable();
+        this.#simple(413, 'Content Too Large');
+        await this.drainWrites();
+        server._clientErrors++;
+        return;
+      }
+      // Run the handler.
+      let failed = false;
+      try {
+        const r = handler(req, res);
+        if (r !== undefined && r !== null && typeof (r as Promise<void>).then === 'function') await r;
+        if (!res.finished && !this.upgraded && !this.aborted) await res.end();
+      } catch (e) {
+        failed = true;
+        await this.#handlerFailed(e);
+      }
+      if (this.upgraded) return;
+      this.#headLive = false;
+      if (failed || this.aborted) {
+        if (!this.aborted) await this.drainWrites().catch(() => {});
+        return;
+      }
+      if (!req.body.done) {
+        const canDrain = this.keepAlive && !(parser.expectContinue && !this.#continueSent);
+        if (!canDrain || !(await req.body._drain(MAX_DRAIN))) this.keepAlive = false;
+      }
+      if (!this.keepAlive) {
+        await this.drainWrites().catch(() => {});
+        return;
+      }
+    }
+  }
+
+  async #handlerFailed(e: unknown): Promise<void> {
+    const server = this.server;
+    if (isPeerError(e)) server._clientErrors++;
+    else server._report(e, this.req);
+    if (this.upgraded || this.aborted) return;
+    this.keepAlive = false;
+    try {
+      await this.waitWritable();
+    } catch {
+      return;
+    }
+    if (!this.res.headersSent) {
+      const status = (e as { status?: unknown })?.status;
+      this.out.len = 0;
+      if (typeof status === 'number' && status >= 400 && status < 600) this.#simple(status, 'Bad Request');
+      else this.#simple(500, 'Internal Server Error');
+      this.res.headersSent = true;
+      this.res.finished = true;
+    } else {
+      // The response started: all the client can be told is that it ends early.
+      this.abort();
+    }
+  }
+}
+
+export interface HttpServerStats {
+  /** Connections open now. */
+  connections: number;
+  /** Requests whose head was parsed. */
+  requests: number;
+  /** Requests refused (4xx from the server itself), broken or timed out by the peer. */
+  clientErrors: number;
+  /** Errors thrown by the handler. */
+  handlerErrors: number;
+}
+
+/** A listening HTTP/1.1 server (see serve()). */
+export class HttpServer {
+  /** @internal */ _config: Config;
+  /** @internal */ _pool: Buffer[] = [];
+  /** @internal */ _wpool: Buffer[] = [];
+  /** @internal */ _tick = 0;
+  /** @internal */ _closing = false;
+  /** @internal */ _requests = 0;
+  /** @internal */ _clientErrors = 0;
+  /** @internal */ _handlerErrors = 0;
+  readonly #listener: TcpListener | UnixListener;
+  readonly #conns = new Set<Conn>();
+  readonly #handler: Handler;
+  readonly #onError: ((err: unknown, req: ServerRequest) => void) | undefined;
+  #accepting: JoinHandle<void> | undefined;
+  #ticker: JoinHandle<void> | undefined;
+  readonly #tickCtl = new AbortController();
+  #closed: Promise<void> | undefined;
+  #allGone: (() => void) | undefined;
+  #done: Promise<void>;
+  #resolveDone!: () => void;
+
+  /** @internal */
+  constructor(listener: TcpListener | UnixListener, config: Config, handler: Handler, onError: HttpServer['_report'] | undefined) {
+    this.#listener = listener;
+    this._config = config;
+    this.#handler = handler;
+    this.#onError = onError;
+    this.#done = new Promise((r) => (this.#resolveDone = r));
+  }
+
+  /** The listening address: a SocketAddr for TCP, the path for a Unix socket. */
+  get address(): SocketAddr | string {
+    return this.#listener.localAddr;
+  }
+
+  stats(): HttpServerStats {
+    return {
+      connections: this.#conns.size,
+      requests: this._requests,
+      clientErrors: this._clientErrors,
+      handlerErrors: this._handlerErrors,
+    };
+  }
+
+  /** @internal */
+  _start(): void {
+    // Sockets outlive a runtime: the server closes its listener and connections when its runtime shuts down.
+    currentRuntime().signal.addEventListener('abort', () => void this.closeAll(), { once: true });
+    this.#accepting = spawn(async () => {
+      try {
+        for await (const [stream, peer] of this.#listener as AsyncIterable<[SocketStream, SocketAddr | string]>) {
+          if (this._closing) {
+            await stream.close();
+            continue;
+          }
+          this.#serve(stream, peer);
+        }
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ERR_RINGIO_CLOSED') this._report(e, undefined);
+      }
+    });
+    const c = this._config;
+    const timeouts = [c.headersTimeout, c.keepAliveTimeout, c.bodyTimeout].filter((t) => t > 0);
+    if (timeouts.length > 0) {
+      const tickMs = Math.max(5, Math.min(1000, Math.floor(Math.min(...timeouts) / 8)));
+      const signal = this.#tickCtl.signal;
+      this.#ticker = spawn(async () => {
+        while (!signal.aborted) {
+          try {
+            await sleep(tickMs, { signal });
+          } catch {
+            return;
+          }
+          this._tick++;
+          this.#expire(tickMs);
+        }
+      });
+    }
+  }
+
+  #expire(tickMs: number): void {
+    const c = this._config;
+    const now = this._tick;
+    for (const conn of this.#conns) {
+      if (conn.aborted || conn.timedOut) continue;
+      const waited = (now - conn.tick) * tickMs;
+      let limit = 0;
+      switch (conn.phase) {
+        case PHASE_IDLE:
+          limit = c.keepAliveTimeout;
+          break;
+        case PHASE_HEAD:
+          limit = c.headersTimeout;
+          break;
+        case PHASE_BODY:
+          limit = c.bodyTimeout;
+          break;
+      }
+      if (limit > 0 && waited >= limit) {
+        this._clientErrors++;
+        conn.expire();
+      } else if (conn.writing && c.bodyTimeout > 0 && (now - conn.wtick) * tickMs >= c.bodyTimeout) {
+        this._clientErrors++;
+        conn.expire();
+      }
+    }
+  }
+
+  #serve(stream: SocketStream, peer: SocketAddr | string): void {
+    if (this._config.noDelay && stream.constructor.name === 'TcpStream') {
+      try {
+        stream.setNoDelay(true);
+      } catch {
+        // The peer may already be gone; the first read says so.
+      }
+    }
+    const conn = new Conn(this, stream, peer);
+    this.#conns.add(conn);
+    spawn(async () => {
+      try {
+        await conn.run(this.#handler);
+      } catch (e) {
+        if (!isPeerError(e)) this._report(e, undefined);
+        else this._clientErrors++;
+      } finally {
+        if (!conn.upgraded) {
+          await stream.close().catch(() => {});
+          conn.release();
+          this._forget(conn);
+        }
+      }
+    });
+  }
+
+  /** @internal */
+  _forget(conn: Conn): void {
+    this.#conns.delete(conn);
+    if (this.#conns.size === 0 && this.#allGone !== undefined) this.#allGone();
+  }
+
+  /** @internal */
+  _report(err: unknown, req: ServerRequest | undefined): void {
+    this._handlerErrors++;
+    try {
+      if (this.#onError !== undefined) this.#onError(err, req as ServerRequest);
+      else console.error('@ringio/http: the handler failed:', err);
+    } catch (e) {
+      console.error('@ringio/http: onError threw:', e);
+    }
+  }
+
+  /**
+   * Stops accepting, lets requests in progress finish (their responses get `Connection: close`),
+   * closes idle keep-alive connections, and resolves once every connection is closed.
+   */
+  close(): Promise<void> {
+    if (this.#closed !== undefined) return this.#closed;
+    this._closing = true;
+    this.#closed = (async () => {
+      await this.#stopListening();
+      const gone = new Promise<void>((r) => (this.#allGone = r));
+      for (const c of this.#conns) if (c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing) c.abort();
+      if (this.#conns.size > 0) await gone;
+      this.#tickCtl.abort();
+      try {
+      await this.#ticker;
+    } catch {
+      // Aborted by the runtime's shutdown.
+    }
+      this.#resolveDone();
+    })();
+    return this.#closed;
+  }
+
+  /** Closes the listener and every connection now, requests in progress included. */
+  async closeAll(): Promise<void> {
+    const closing = this.close();
+    for (const c of this.#conns) c.abort();
+    await closing;
+  }
+
+  /** Resolves once the server has closed (after close() or closeAll()). */
+  wait(): Promise<void> {
+    return this.#done;
+  }
+
+  async #stopListening(): Promise<void> {
+    // A listener passed in opts.listener is closed too: it is the only way to end its accept loop.
+    await this.#listener.close();
+    try {
+      await this.#accepting;
+    } catch {
+      // Aborted by the runtime's shutdown.
+    }
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * ringio-proxy's configuration: TOML (or JSON when the text starts with '{'), parsed with smol-toml,
+ * then checked key by key. Every error names the key path and its line: `proxy.toml:12:
+ * servers.echo.balance: …`. Unknown keys are errors (a typo must not silently fall back to a default).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { parseAddr } from '@ringio/net';
+import { ringioError } from '@ringio/runtime';
+
+export type Balance = 'round_robin' | 'random' | 'weighted' | 'least_conn';
+export const BALANCES: readonly Balance[] = ['round_robin', 'random', 'weighted', 'least_conn'];
+
+/** A listen or upstream address: 'host:port' or 'unix:/path'. */
+export type Endpoint = { kind: 'tcp'; addr: string; host: string; port: number } | { kind: 'unix'; addr: string; path: string };
+
+export interface UpstreamConfig {
+  addr: string;
+  endpoint: Endpoint;
+  weight: number;
+}
+
+export interface ServerConfig {
+  name: string;
+  listen: string;
+  endpoint: Endpoint;
+  protocol: 'tcp';
+  upstreams: UpstreamConfig[];
+  balance: Balance;
+  /** ms */
+  connectTimeout: number;
+  /** ms; 0: none */
+  idleTimeout: number;
+  /** 0: no limit */
+  maxConnections: number;
+  connectAttempts: number;
+  /** ms */
+  backoffMin: number;
+  /** ms */
+  backoffMax: number;
+  proxyProtocol: 'off' | 'v1' | 'v2';
+  splice: 'auto' | 'always' | 'never';
+  bufferSize: number;
+  backlog: number;
+  accessLog: boolean;
+}
+
+export interface ProxyConfig {
+  /** The file it came from (absolute), or '' */
+  file: string;
+  /** sha256 of the text */
+  hash: string;
+  runtime: { threads: number | 'auto'; pin: boolean | number[]; driver: 'auto' | 'uring' | 'epoll' };
+  admin: { listen: string; endpoint: Endpoint } | null;
+  upgrade: { socket: string; drainTimeout: number };
+  log: { format: 'text' | 'json' };
+  servers: Record<string, ServerConfig>;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_RINGIO_CONFIG';
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly key: string,
+    readonly line: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+type Path = (string | number)[];
+
+function pathText(p: Path): string {
+  let s = '';
+  for (const seg of p) s += typeof seg === 'number' ? `[${seg}]` : s === '' ? seg : `.${seg}`;
+  return s;
+}
+
+/** Finds the line where a key path is written (1-based), for TOML and JSON texts; undefined when unsure. */
+export function locateKey(text: string, path: Path, json: boolean): number | undefined {
+  const lineAt = (pos: number): number => text.slice(0, pos).split('\n').length;
+  if (json) {
+    let pos = 0;
+    let found = -1;
+    for (const seg of path) {
+      if (typeof seg === 'number') {
+        let k = -1;
+        let i = pos;
+        for (; i < text.length; i++) if (text[i] === '{' && ++k === seg + 1) break;
+        if (i >= text.length) break;
+        pos = found = i;
+      } else {
+        const i = text.indexOf(JSON.stringify(seg), pos);
+        if (i < 0) break;
+        pos = found = i;
+      }
+    }
+    return found < 0 ? undefined : lineAt(found);
+  }
+  // TOML: walk the lines, tracking the table header, and record where each dotted key is set.
+  const lines = text.split('\n');
+  const where = new Map<string, number>();
+  let table: string[] = [];
+  const arrays = new Map<string, number>();
+  const keyParts = (k: string): string[] =>
+    k
+      .split('.')
+      .map((x) => x.trim().replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1'));
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    let m = /^\[\[\s*([^\]]+?)\s*\]\]/.exec(line);
+    if (m) {
+      const base = keyParts(m[1]!).join('.');
+      const n = arrays.get(base) ?? 0;
+      arrays.set(base, n + 1);
+      table = [...keyParts(m[1]!), String(n)];
+      where.set(keyParts(m[1]!).join('.'), where.get(base) ?? i + 1);
+      where.set(table.join('.'), i + 1);
+      continue;
+    }
+    m = /^\[\s*([^\]]+?)\s*\]/.exec(line);
+    if (m) {
+      table = keyParts(m[1]!);
+      for (let j = 1; j <= table.length; j++) if (!where.has(table.slice(0, j).join('.'))) where.set(table.slice(0, j).join('.'), i + 1);
+      continue;
+    }
+    m = /^((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=/.exec(line);
+    if (m) {
+      const full = [...table, ...keyParts(m[1]!)];
+      for (let j = table.length + 1; j <= full.length; j++) if (!where.has(full.slice(0, j).join('.'))) where.set(full.slice(0, j).join('.'), i + 1);
+    }
+  }
+  // The deepest known prefix; an index into an inline array counts its '{'s from the key's line.
+  for (let n = path.length; n > 0; n--) {
+    const prefix = path.slice(0, n);
+    const idx = prefix.findIndex((s) => typeof s === 'number');
+    if (idx < 0) {
+      const l = where.get(prefix.join('.'));
+      if (l !== undefined) return l;
+      continue;
+    }
+    const arrKey = prefix.slice(0, idx).join('.');
+    const viaTables = where.get([...prefix.slice(0, idx), String(prefix[idx])].join('.'));
+    if (viaTables !== undefined && n === idx + 1) return viaTables;
+    const start = where.get(arrKey);
+    if (start === undefined) continue;
+    let offset = lines.slice(0, start - 1).join('\n').length + (start > 1 ? 1 : 0);
+    let k = -1;
+    for (; offset < text.length; offset++) if (text[offset] === '{' && ++k === (prefix[idx] as number)) return lineAt(offset);
+    return start;
+  }
+  return undefined;
+}
+
+/** Milliseconds from a number (ms) or a string like '250ms', '5s', '2m', '1h'. */
+function duration(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  if (typeof v !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'ms';
+  return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60000 : 3600000);
+}
+
+export function parseEndpoint(v: string): Endpoint {
+  if (v.startsWith('unix:')) {
+    const path = v.slice(5);
+    if (path === '') throw new TypeError("'unix:' needs a path, as in 'unix:/run/app.sock'");
+    if (Buffer.byteLength(path) > 107) throw new RangeError(`a Unix socket path is at most 107 bytes, got ${Buffer.byteLength(path)}`);
+    return { kind: 'unix', addr: v, path };
+  }
+  const { host, port } = parseAddr(v);
+  return { kind: 'tcp', addr: v, host, port };
+}
+
+const TOP_KEYS = ['runtime', 'admin', 'upgrade', 'log', 'servers'];
+const SERVER_KEYS = [
+  'listen', 'protocol', 'upstreams', 'balance', 'connect_timeout', 'idle_timeout', 'max_connections', 'connect_attempts',
+  'backoff_min', 'backoff_max', 'proxy_protocol', 'splice', 'buffer_size', 'backlog', 'access_log',
+];
+
+/** Parses and checks a config text. Throws ConfigError (code ERR_RINGIO_CONFIG) naming the key and line. */
+export function parseConfig(text: string, file = ''): ProxyConfig {
+  const json = text.trimStart().startsWith('{');
+  const where = file === '' ? '<config>' : file;
+  let raw: unknown;
+  try {
+    raw = json ? JSON.parse(text) : parseToml(text);
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const first = e.message.split('\n')[0]!;
+      throw new ConfigError(`${where}:${e.line}:${e.column}: ${first}`, file, '', e.line);
+    }
+    const m = /position (\d+)/.exec((e as Error).message);
+    const line = m ? text.slice(0, Number(m[1])).split('\n').length : undefined;
+    throw new ConfigError(`${where}${line !== undefined ? ':' + line : ''}: invalid JSON: ${(e as Error).message}`, file, '', line);
+  }
+  const fail = (path: Path, msg: string): never => {
+    const line = locateKey(text, path, json);
+    const key = pathText(path);
+    throw new ConfigError(`${where}${line !== undefined ? ':' + line : ''}: ${key}: ${msg}`, file, key, line);
+  };
+  const isTable = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+  const show = (v: unknown): string => (v instanceof Date ? v.toISOString() : JSON.stringify(v) ?? String(v));
+  const table = (v: unknown, path: Path, keys: string[]): Record<string, unknown> => {
+    if (v === undefined) return {};
+    if (!isTable(v)) fail(path, `must be a table, got ${show(v)}`);
+    const t = v as Record<string, unknown>;
+    for (const k of Object.keys(t)) if (!keys.includes(k)) fail([...path, k], `unknown key (known keys here: ${keys.join(', ')})`);
+    return t;
+  };
+  const str = (v: unknown, path: Path): string => {
+    if (typeof v !== 'string') fail(path, `must be a string, got ${show(v)}`);
+    return v as string;
+  };
+  const oneOf = <T extends string>(v: unknown, path: Path, allowed: readonly T[], dflt: T): T => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'string' || !allowed.includes(v as T)) fail(path, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${show(v)}`);
+    return v as T;
+  };
+  const int = (v: unknown, path: Path, min: number, max: number, dflt: number): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(path, `must be an integer in ${min}..${max}, got ${show(v)}`);
+    return v as number;
+  };
+  const bool = (v: unknown, path: Path, dflt: boolean): boolean => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') fail(path, `must be true or false, got ${show(v)}`);
+    return v as boolean;
+  };
+  const ms = (v: unknown, path: Path, dflt: number, allowZero: boolean): number => {
+    if (v === undefined) return dflt;
+    const d = duration(v);
+    if (d === undefined || (!allowZero && d === 0)) fail(path, `must be a duration: a number of ms or a string such as "500ms", "5s", "2m"${allowZero ? '' : ' (> 0)'}, got ${show(v)}`);
+    if (d! > 2 ** 31 - 1) fail(path, `is too long (at most ${2 ** 31 - 1} ms)`);
+    return d!;
+  };
+  const endpoint = (v: unknown, path: Path): Endpoint => {
+    const s = str(v, path);
+    try {
+      return parseEndpoint(s);
+    } catch (e) {
+      return fail(path, `must be "host:port", "[v6]:port" or "unix:/path": ${(e as Error).message}`);
+    }
+  };
+
+  const top = table(raw, [], TOP_KEYS);
+  const rt = table(top.runtime, ['runtime'], ['threads', 'pin', 'driver']);
+  let threads: number | 'auto' = 1;
+  if (rt.threads === 'auto') threads = 'auto';
+  else if (rt.threads !== undefined) threads = int(rt.threads, ['runtime', 'threads'], 1, 1024, 1);
+  let pin: boolean | number[] = false;
+  if (Array.isArray(rt.pin)) {
+    if (rt.pin.length === 0) fail(['runtime', 'pin'], 'the CPU list is empty');
+    pin = rt.pin.map((c, i) => int(c, ['runtime', 'pin', i], 0, 1023, 0));
+  } else pin = bool(rt.pin, ['runtime', 'pin'], false);
+  const driver = oneOf(rt.driver, ['runtime', 'driver'], ['auto', 'uring', 'epoll'] as const, 'auto');
+
+  const ad = top.admin === undefined ? undefined : table(top.admin, ['admin'], ['listen']);
+  let admin: ProxyConfig['admin'] = null;
+  if (ad !== undefined) {
+    if (ad.listen === undefined) fail(['admin'], 'needs listen ("host:port" or "unix:/path")');
+    admin = { listen: ad.listen as string, endpoint: endpoint(ad.listen, ['admin', 'listen']) };
+  }
+
+  const abs = file === '' ? '' : resolve(file);
+  const up = table(top.upgrade, ['upgrade'], ['socket', 'drain_timeout']);
+  const defaultSocket = `/tmp/ringio-proxy-${createHash('sha256').update(abs || 'stdin').digest('hex').slice(0, 16)}.sock`;
+  const socket = up.socket === undefined ? defaultSocket : str(up.socket, ['upgrade', 'socket']);
+  if (!isAbsolute(socket)) fail(['upgrade', 'socket'], `must be an absolute path, got ${show(socket)}`);
+  if (Buffer.byteLength(socket) > 100) fail(['upgrade', 'socket'], 'is too long for a Unix socket (at most 100 bytes)');
+  const upgrade = { socket, drainTimeout: ms(up.drain_timeout, ['upgrade', 'drain_timeout'], 30000, true) };
+
+  const lg = table(top.log, ['log'], ['format']);
+  const log = { format: oneOf(lg.format, ['log', 'format'], ['text', 'json'] as const, 'text') };
+
+  const serversRaw = table(top.servers, ['servers'], Object.keys(isTable(top.servers) ? top.servers : {}));
+  const servers: Record<string, ServerConfig> = {};
+  const listens = new Map<string, string>();
+  for (const [name, v] of Object.entries(serversRaw)) {
+    const p: Path = ['servers', name];
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(p, 'a server name may use letters, digits, "_", "-" and "." only');
+    const s = table(v, p, SERVER_KEYS);
+    if (s.listen === undefined) fail(p, 'needs listen ("host:port" or "unix:/path")');
+    const ep = endpoint(s.listen, [...p, 'listen']);
+    const lk = ep.kind === 'unix' ? `unix:${ep.path}` : `${ep.host}:${ep.port}`;
+    if (listens.has(lk)) fail([...p, 'listen'], `${show(s.listen)} is also the listen address of servers.${listens.get(lk)}`);
+    listens.set(lk, name);
+    if (s.protocol === undefined) fail(p, 'needs protocol (only "tcp" for now)');
+    const protocol = oneOf(s.protocol, [...p, 'protocol'], ['tcp'] as const, 'tcp');
+    if (s.upstreams === undefined) fail(p, 'needs upstreams, as in [{ addr = "127.0.0.1:7001" }]');
+    if (!Array.isArray(s.upstreams) || s.upstreams.length === 0) fail([...p, 'upstreams'], `must be a non-empty array of { addr, weight }, got ${show(s.upstreams)}`);
+    const upstreams = (s.upstreams as unknown[]).map((u, i): UpstreamConfig => {
+      const up = table(u, [...p, 'upstreams', i], ['addr', 'weight']);
+      if (up.addr === undefined) fail([...p, 'upstreams', i], 'needs addr');
+      return { addr: up.addr as string, endpoint: endpoint(up.addr, [...p, 'upstreams', i, 'addr']), weight: int(up.weight, [...p, 'upstreams', i, 'weight'], 1, 1000000, 1) };
+    });
+    const backoffMin = ms(s.backoff_min, [...p, 'backoff_min'], 1000, false);
+    const backoffMax = ms(s.backoff_max, [...p, 'backoff_max'], 30000, false);
+    if (backoffMax < backoffMin) fail([...p, 'backoff_max'], `must be >= backoff_min (${backoffMin} ms)`);
+    let splice: ServerConfig['splice'] = 'auto';
+    if (s.splice === true) splice = 'always';
+    else if (s.splice === false) splice = 'never';
+    else splice = oneOf(s.splice, [...p, 'splice'], ['auto', 'always', 'never'] as const, 'auto');
+    let proxyProtocol: ServerConfig['proxyProtocol'] = 'off';
+    if (s.proxy_protocol === false) proxyProtocol = 'off';
+    else proxyProtocol = oneOf(s.proxy_protocol, [...p, 'proxy_protocol'], ['off', 'v1', 'v2'] as const, 'off');
+    servers[name] = {
+      name,
+      listen: s.listen as string,
+      endpoint: ep,
+      protocol,
+      upstreams,
+      balance: oneOf(s.balance, [...p, 'balance'], BALANCES, 'round_robin'),
+      connectTimeout: ms(s.connect_timeout, [...p, 'connect_timeout'], 5000, false),
+      idleTimeout: ms(s.idle_timeout, [...p, 'idle_timeout'], 600000, true),
+      maxConnections: int(s.max_connections, [...p, 'max_connections'], 0, 10000000, 0),
+      connectAttempts: int(s.connect_attempts, [...p, 'connect_attempts'], 1, 100, Math.min(upstreams.length, 3)),
+      backoffMin,
+      backoffMax,
+      proxyProtocol,
+      splice,
+      bufferSize: int(s.buffer_size, [...p, 'buffer_size'], 1024, 16 * 1024 * 1024, 16384),
+      backlog: int(s.backlog, [...p, 'backlog'], 1, 65535, 1024),
+      accessLog: bool(s.access_log, [...p, 'access_log'], false),
+    };
+  }
+  if (Object.keys(servers).length === 0 && admin === null) fail(['servers'], 'no servers and no admin listener: nothing to do');
+  return { file: abs, hash: createHash('sha256').update(text).digest('hex'), runtime: { threads, pin, driver }, admin, upgrade, log, servers };
+}
+
+export function loadConfig(file: string): ProxyConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read the config: ${(e as Error).message}`, file, '', undefined);
+  }
+  return parseConfig(text, file);
+}
+
+/** The listener identity: two servers (or two configs) with the same key can share one socket. */
+export function listenKey(ep: Endpoint): string {
+  return ep.kind === 'unix' ? `unix:${ep.path}` : `${ep.host}:${ep.port}`;
+}
+
+export function configError(msg: string): Error {
+  return ringioError('ERR_RINGIO_CONFIG', msg);
+}

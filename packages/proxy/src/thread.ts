@@ -1,0 +1,220 @@
+/**
+ * What every proxy thread runs: a deploy agent (serveDeploys) over a ProxyThread, which keeps one slot
+ * per server (ChainRegistry) and one accept loop per server on its own dup of the server's listening
+ * socket. Each accepted connection takes the chain that is current at that moment and keeps it.
+ */
+import { closeSync, sleep, sys, type RuntimeContext } from '@ringio/runtime';
+import { TcpStream, UnixStream } from '@ringio/net';
+import { ChainRegistry, Counters, findOld, serveDeploys, StatsService, type Change, type DeployPlane, type DeployTarget, type Service } from '@ringio/service';
+import { AcceptLoop } from './accept.js';
+import { Conn, setConnectionCells, TcpProxy, type ConnResult } from './tcp-proxy.js';
+import { log, setLogFormat } from './log.js';
+import type { ServerConfig } from './config.js';
+
+/** What a server change carries besides its factory spec. */
+export interface ServerData {
+  conf: ServerConfig;
+  /** The listening socket's fd in this process (owned by thread 0; each thread dups it). */
+  fd: number;
+  lkey: string;
+}
+
+/**
+ * Fault injection for tests: RINGIO_PROXY_FAULT=prepare:THREAD:SERVER makes thread THREAD fail the
+ * prepare of any deploy that changes servers.SERVER (the two-phase abort path, end to end).
+ */
+const FAULT = ((): { thread: number; server: string } | undefined => {
+  const m = /^prepare:(\d+):(.+)$/.exec(process.env.RINGIO_PROXY_FAULT ?? '');
+  return m ? { thread: Number(m[1]), server: m[2]! } : undefined;
+})();
+
+const IPPROTO_TCP = 6;
+const TCP_NODELAY = 1;
+
+interface Accepting {
+  lkey: string;
+  loop: AcceptLoop;
+}
+
+export interface ServerStats {
+  server: string;
+  counters: ReturnType<Counters['snapshot']> | undefined;
+  bytesUp: number;
+  bytesDown: number;
+  connectFailures: number;
+  upstreams: { addr: string; active: number; connects: number; failures: number; up: boolean }[];
+}
+
+export class ProxyThread implements DeployTarget {
+  readonly registry = new ChainRegistry();
+  readonly accepting = new Map<string, Accepting>();
+  readonly live = new Set<Conn>();
+  readonly #pendingFds = new Map<number, { name: string; lkey: string; fd: number; kind: 'tcp' | 'unix' }[]>();
+  readonly #removed = new Map<number, string[]>();
+  #sweeping = false;
+  #stopped = false;
+  accepted = 0;
+
+  constructor(readonly threadId: number) {}
+
+  async prepare(id: number, changes: Change[]): Promise<void> {
+    const fds: { name: string; lkey: string; fd: number; kind: 'tcp' | 'unix' }[] = [];
+    try {
+      for (const c of changes) {
+        if (FAULT !== undefined && FAULT.thread === this.threadId && FAULT.server === c.key) {
+          throw Object.assign(new Error(`injected prepare failure for servers.${c.key} (RINGIO_PROXY_FAULT)`), { code: 'EFAULTINJECTED' });
+        }
+        if (c.spec === null) continue;
+        const d = c.data as ServerData;
+        if (this.accepting.get(c.key)?.lkey === d.lkey) continue; // same socket: only the chain changes
+        fds.push({ name: c.key, lkey: d.lkey, fd: sys.dup(d.fd), kind: d.conf.endpoint.kind });
+      }
+      await this.registry.prepare(id, changes);
+    } catch (e) {
+      for (const f of fds) closeSync(f.fd);
+      throw e;
+    }
+    this.#pendingFds.set(id, fds);
+    this.#removed.set(id, changes.filter((c) => c.spec === null).map((c) => c.key));
+  }
+
+  async commit(id: number): Promise<void> {
+    await this.registry.commit(id);
+    const fds = this.#pendingFds.get(id) ?? [];
+    const removed = this.#removed.get(id) ?? [];
+    this.#pendingFds.delete(id);
+    this.#removed.delete(id);
+    const stops: Promise<void>[] = [];
+    for (const name of removed) {
+      const a = this.accepting.get(name);
+      this.accepting.delete(name);
+      if (a) stops.push(a.loop.stop()); // stops accepting; its connections drain on their own
+    }
+    for (const f of fds) {
+      const old = this.accepting.get(f.name);
+      if (old) stops.push(old.loop.stop());
+      const slot = this.registry.slot<Service<Conn, ConnResult>>(f.name);
+      const loop = new AcceptLoop(f.fd, (cfd) => this.#handle(cfd, f.kind, f.name, slot.peek()), `${f.name}@${f.lkey}`);
+      this.accepting.set(f.name, { lkey: f.lkey, loop });
+    }
+    await Promise.all(stops);
+  }
+
+  abort(id: number): Promise<void> {
+    for (const f of this.#pendingFds.get(id) ?? []) closeSync(f.fd);
+    this.#pendingFds.delete(id);
+    this.#removed.delete(id);
+    return this.registry.abort(id);
+  }
+
+  #handle(cfd: number, kind: 'tcp' | 'unix', name: string, svc: Service<Conn, ConnResult> | undefined): void {
+    if (svc === undefined || this.#stopped) {
+      closeSync(cfd);
+      return;
+    }
+    let stream: TcpStream | UnixStream;
+    try {
+      if (kind === 'tcp') {
+        sys.setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, 1);
+        stream = new TcpStream(cfd);
+      } else stream = new UnixStream(cfd);
+    } catch {
+      closeSync(cfd);
+      return;
+    }
+    this.accepted++;
+    const conn = new Conn(stream, kind, name);
+    this.live.add(conn);
+    const done = (): void => {
+      this.live.delete(conn);
+    };
+    let p: PromiseLike<ConnResult> | ConnResult;
+    try {
+      p = svc.call(conn);
+    } catch (e) {
+      done();
+      void stream.close();
+      log('error', 'chain_failed', { server: name, error: (e as Error).message });
+      return;
+    }
+    Promise.resolve(p).then(done, (e: unknown) => {
+      done();
+      void stream.close();
+      log('error', 'chain_failed', { server: name, error: (e as Error)?.message ?? String(e) });
+    });
+    if (conn.idleTimeout > 0) this.#sweep();
+  }
+
+  /** Closes connections that saw no traffic for their idle_timeout. Runs while there are connections. */
+  #sweep(): void {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    void (async () => {
+      try {
+        while (this.live.size > 0 && !this.#stopped) {
+          await sleep(50);
+          const now = Date.now();
+          for (const c of this.live) {
+            if (c.idleTimeout <= 0) continue;
+            if (c.ticks !== c.seenTicks) {
+              c.seenTicks = c.ticks;
+              c.seenAt = now;
+            } else if (now - c.seenAt >= c.idleTimeout) c.kill('idle timeout');
+          }
+        }
+      } catch {
+        // the runtime is shutting down
+      } finally {
+        this.#sweeping = false;
+      }
+    })();
+  }
+
+  stats(): ServerStats[] {
+    const out: ServerStats[] = [];
+    for (const [name, slot] of this.registry.slots) {
+      const svc = slot.peek();
+      const st = findOld(svc, (s): s is StatsService<Conn, ConnResult> => s instanceof StatsService);
+      const tp = findOld(svc, (s): s is TcpProxy => s instanceof TcpProxy);
+      const now = Date.now();
+      out.push({
+        server: name,
+        counters: st?.counters.snapshot(),
+        bytesUp: tp?.bytes.up ?? 0,
+        bytesDown: tp?.bytes.down ?? 0,
+        connectFailures: tp?.bytes.connectFailures ?? 0,
+        upstreams: (tp?.balancer.upstreams ?? []).map((u) => ({ addr: u.addr, active: u.active, connects: u.connects, failures: u.failures, up: u.isUp(now) })),
+      });
+    }
+    return out;
+  }
+
+  /** Stops accepting everywhere, waits up to `ms` for the connections to end, then closes the rest. */
+  async drain(ms: number): Promise<{ left: number; accepted: number }> {
+    await Promise.all([...this.accepting.values()].map((a) => a.loop.stop()));
+    this.accepting.clear();
+    const until = Date.now() + ms;
+    while (this.live.size > 0 && Date.now() < until) await sleep(20);
+    const left = this.live.size;
+    for (const c of this.live) c.kill('drain timeout');
+    while (this.live.size > 0) await sleep(5);
+    this.#stopped = true;
+    return { left, accepted: this.accepted };
+  }
+
+  query(q: unknown): unknown {
+    const op = (q as { op?: string })?.op;
+    if (op === 'stats') return { threadId: this.threadId, live: this.live.size, accepted: this.accepted, servers: this.stats() };
+    if (op === 'drain') return this.drain((q as { ms: number }).ms);
+    throw new TypeError(`unknown query ${JSON.stringify(q)}`);
+  }
+}
+
+export interface ProxyShared {
+  plane: DeployPlane;
+  /** One Int32 per server over a SharedArrayBuffer: max_connections counted over every thread. */
+  limits?: Int32Array;
+  logFormat: 'text' | 'json';
+  /** Only on thread 0: the coordinator's boot data (not cloned: thread 0 gets the object itself). */
+  boot?: unknown;
+}

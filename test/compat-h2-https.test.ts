@@ -1,0 +1,215 @@
+/**
+ * node:http2 and node:https served on ringio sockets, under real load generators, on the driver under
+ * test: h2load (nghttp2-client) against an h2c server, small responses and 2 MiB bodies; wrk against an
+ * https server; and node:http2's client over ringio's createConnection. The tools are installed by .ci/run
+ * when missing; a test whose tool is absent skips with the reason. These tests count requests and
+ * errors, never time.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import http2 from 'node:http2';
+import https from 'node:https';
+import { promisify } from 'node:util';
+import { connect, jsStreamGuard, toDuplex } from '@ringio/compat';
+import { UnixStream } from '@ringio/net';
+import tls from 'node:tls';
+import type { ExecutionContext } from 'ava';
+import { serve } from './compat-helpers.js';
+import { guard, randomBytes, rtTest, run, sha256, testCertificate } from './helpers.js';
+
+const run$ = promisify(execFile);
+const MiB = 1024 * 1024;
+
+/** Whether a tool is on PATH, or why not. */
+async function tool(name: string): Promise<string | null> {
+  try {
+    await run$('sh', ['-c', `command -v ${name}`]);
+    return null;
+  } catch {
+    return `${name} is not installed (.ci/run installs it: apt-get install ${name === 'h2load' ? 'nghttp2-client' : name})`;
+  }
+}
+
+/** h2load's "requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout" line. */
+function h2loadCounts(out: string): Record<string, number> {
+  const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+  if (!m) throw new Error(`no requests line in h2load's output:\n${out}`);
+  const [total, started, done, succeeded, failed, errored, timeout] = m.slice(1).map(Number) as number[];
+  return { total: total!, started: started!, done: done!, succeeded: succeeded!, failed: failed!, errored: errored!, timeout: timeout! };
+}
+
+function h2Server(big: Buffer): http2.Http2Server {
+  const server = http2.createServer();
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    if (headers[':path'] === '/big') {
+      stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', 'content-length': big.length });
+      stream.end(big);
+    } else {
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.end('hello h2\n');
+    }
+  });
+  return server;
+}
+
+async function withTool(t: ExecutionContext, name: string): Promise<boolean> {
+  const missing = await tool(name);
+  if (missing !== null) {
+    t.log(`skipped: ${missing}`);
+    t.pass();
+    return false;
+  }
+  return true;
+}
+
+rtTest('node:http2 (h2c) on ringio sockets under h2load: 4,000 small responses and 40 bodies of 2 MiB, all succeeded', async (t) => {
+  if (!(await withTool(t, 'h2load'))) return;
+  await run(async () => {
+    const big = randomBytes(2 * MiB);
+    const server = h2Server(big);
+    const srv = await serve(server);
+    try {
+      const small = await guard(run$('h2load', ['-n', '4000', '-c', '4', '-m', '16', `http://127.0.0.1:${srv.port}/`]), 60_000, 'h2load small');
+      const s = h2loadCounts(small.stdout);
+      t.like(s, { total: 4000, done: 4000, succeeded: 4000, failed: 0, errored: 0, timeout: 0 });
+      const large = await guard(run$('h2load', ['-n', '40', '-c', '2', '-m', '4', `http://127.0.0.1:${srv.port}/big`]), 60_000, 'h2load big');
+      const l = h2loadCounts(large.stdout);
+      t.like(l, { total: 40, succeeded: 40, failed: 0, errored: 0 });
+      const traffic = /traffic: .*?\((\d+)\) total.*?\((\d+)\) data/.exec(large.stdout);
+      t.truthy(traffic, large.stdout);
+      t.true(Number(traffic![2]) >= 40 * big.length, `data bytes ${traffic![2]}`);
+    } finally {
+      await srv.close();
+      server.close();
+    }
+  });
+}, 120_000);
+
+rtTest("node:http2's client over ringio's createConnection against the same server: a 2 MiB body byte-exact, and 100 concurrent streams", async (t) => {
+  await run(async () => {
+    const big = randomBytes(2 * MiB);
+    const server = h2Server(big);
+    const srv = await serve(server);
+    const session = http2.connect(`http://127.0.0.1:${srv.port}`, { createConnection: () => connect(srv.port, '127.0.0.1') as never });
+    session.on('error', () => {});
+    try {
+      const get = (path: string): Promise<Buffer> =>
+        new Promise((resolve, reject) => {
+          const req = session.request({ ':path': path });
+          const parts: Buffer[] = [];
+          req.on('data', (c: Buffer) => parts.push(c));
+          req.on('end', () => resolve(Buffer.concat(parts)));
+          req.on('error', reject);
+          req.end();
+        });
+      const body = await guard(get('/big'), 20_000, 'the 2 MiB body');
+      t.is(sha256(body), sha256(big));
+      const smalls = await guard(Promise.all(Array.from({ length: 100 }, () => get('/'))), 20_000, '100 streams');
+      t.true(smalls.every((b) => b.toString() === 'hello h2\n'));
+    } finally {
+      session.close();
+      await srv.close();
+      server.close();
+    }
+  });
+}, 60_000);
+
+const pem = testCertificate();
+
+rtTest('node:https on ringio sockets under wrk: every request answered 200, no socket errors', async (t) => {
+  if ('missing' in pem) {
+    t.log(`skipped: ${pem.missing}`);
+    t.pass();
+    return;
+  }
+  if (!(await withTool(t, 'wrk'))) return;
+  await run(async () => {
+    const server = https.createServer({ cert: pem.cert, key: pem.key }, (req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end('hello https\n');
+    });
+    const srv = await serve(server);
+    try {
+      const { stdout } = await guard(run$('wrk', ['-t', '1', '-c', '8', '-d', '1s', `https://127.0.0.1:${srv.port}/`]), 30_000, 'wrk');
+      const m = /(\d+) requests in/.exec(stdout);
+      t.truthy(m, stdout);
+      t.true(Number(m![1]) > 0, stdout);
+      t.false(/Socket errors/.test(stdout), stdout);
+      t.false(/Non-2xx/.test(stdout), stdout);
+    } finally {
+      await srv.close();
+      server.close();
+    }
+  });
+}, 60_000);
+
+rtTest("the JSStreamSocket guard: a write after a shutdown (node:http2 closing a session mid-transfer) completes with EPIPE instead of killing the process", async (t) => {
+  t.is(jsStreamGuard, 'installed');
+  await run(async () => {
+    const [a, b] = UnixStream.pair();
+    const d = toDuplex(a);
+    // node:tls (as node:http2) wraps a Duplex that is not a net.Socket in its internal JSStreamSocket.
+    const sock = new tls.TLSSocket(d);
+    sock.on('error', () => {});
+    type Handle = { finishWrite(req: unknown, code: number): void; finishShutdown(req: unknown, code: number): void };
+    const js = (sock as unknown as { _handle: { _parentWrap: { _handle: Handle; doShutdown(req: object): number; doWrite(req: object, bufs: Buffer[]): number } } })._handle._parentWrap;
+    const finished: Array<[unknown, number]> = [];
+    // Stand-ins for the native completions, so the requests can be plain objects.
+    js._handle.finishWrite = (req, code) => void finished.push([req, code]);
+    js._handle.finishShutdown = () => {};
+    const shutdownReq = {};
+    js.doShutdown(shutdownReq);
+    const writeReq = {};
+    // Unguarded, this throws ERR_INTERNAL_ASSERTION from node's internals (uncaught when C++ calls it).
+    t.is(js.doWrite(writeReq, [Buffer.from('late frame')]), 0);
+    await new Promise((r) => setImmediate(r));
+    t.deepEqual(finished, [[writeReq, -32]], 'the late write completed with EPIPE');
+    sock.destroy();
+    d.destroy();
+    await b.close();
+  });
+});
+
+rtTest('a program whose main returns with an HTTP/2 session (both ends on ringio) and an idle keep-alive socket open exits 0, with nothing on stderr', (t) => {
+  const program = `
+    import http from 'node:http';
+    import http2 from 'node:http2';
+    import { start } from '@ringio/runtime';
+    import { TcpListener } from '@ringio/net';
+    import { toDuplex, connect, createConnection } from '@ringio/compat';
+    await start(async () => {
+      const l = await TcpListener.bind('127.0.0.1:0');
+      const server = http2.createServer();
+      server.on('stream', (s) => { s.respond({ ':status': 200 }); s.end('h2'); });
+      (async () => { for await (const [st] of l) server.emit('connection', toDuplex(st)); })().catch(() => {});
+      const session = http2.connect('http://127.0.0.1:' + l.localAddr.port, { createConnection: () => connect(l.localAddr.port, '127.0.0.1') });
+      const get = (path) => new Promise((res, rej) => {
+        const r = session.request({ ':path': path });
+        let b = '';
+        r.on('data', (c) => (b += c));
+        r.on('end', () => res(b));
+        r.on('error', rej);
+        r.end();
+      });
+      const hs = http.createServer((q, s) => s.end('h1'));
+      await new Promise((r) => hs.listen(0, '127.0.0.1', r));
+      hs.unref();
+      const agent = new http.Agent({ keepAlive: true });
+      agent.createConnection = createConnection;
+      const h1 = await new Promise((res) => http.get({ host: '127.0.0.1', port: hs.address().port, agent }, (r) => {
+        let b = '';
+        r.on('data', (c) => (b += c));
+        r.on('end', () => res(b));
+      }));
+      console.log(await get('/'), h1);
+      // main returns: the session, its server side and the agent's idle socket are still open.
+    });
+    console.log('exited start');
+  `;
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', program], { cwd: root, encoding: 'utf8', timeout: 30_000, env: process.env });
+  t.is(r.stderr, '');
+  t.is(r.stdout, 'h2 h1\nexited start\n');
+  t.is(r.status, 0);
+});

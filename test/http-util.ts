@@ -1,0 +1,74 @@
+/** Helpers for the http tests: raw exchanges over node:net, tool lookup, child processes. */
+import { execFileSync, spawn as spawnChild } from 'node:child_process';
+import net from 'node:net';
+
+/**
+ * Sends `bytes` on a fresh node:net connection (optionally in pieces, `gapMs` apart), then reads until
+ * the server closes (or `ms` pass: then `timedOut`). Resolves what came back as latin1.
+ */
+export function raw(
+  port: number,
+  bytes: string | Buffer | (string | Buffer)[],
+  opts: { ms?: number; gapMs?: number; end?: boolean } = {},
+): Promise<{ text: string; closed: boolean }> {
+  const ms = opts.ms ?? 5000;
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    let done = false;
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ text: Buffer.concat(parts).toString('latin1'), closed });
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    sock.on('data', (d) => parts.push(d));
+    sock.on('end', () => finish(true));
+    sock.on('close', () => finish(true));
+    sock.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? finish(true) : reject(e)));
+    sock.on('connect', async () => {
+      const list = Array.isArray(bytes) ? bytes : [bytes];
+      for (const b of list) {
+        sock.write(b);
+        if (opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
+      }
+      if (opts.end) sock.end();
+    });
+  });
+}
+
+/** The status codes of the responses in a raw reply, in order. */
+export function statuses(text: string): number[] {
+  return [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+}
+
+/** Whether a command exists on PATH. */
+export function has(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs a command to completion (without blocking the event loop): stdout, stderr, exit code. */
+export function exec(cmd: string, args: string[], opts: { input?: Buffer | string; ms?: number } = {}): Promise<{ out: string; err: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnChild(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('latin1').on('data', (d) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.ms ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ out, err, code });
+    });
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
