@@ -44,6 +44,7 @@ export interface ConnectOptions extends SocketOptions {
   noDelay?: boolean;
   /** SO_KEEPALIVE once connected, with the first probe after keepAliveInitialDelay ms. */
   keepAlive?: boolean;
+  /** ms of idle time before the first keep-alive probe (default 0: the system's setting). */
   keepAliveInitialDelay?: number;
   /** setTimeout(timeout) on the socket: 'timeout' after this many ms without activity. */
   timeout?: number;
@@ -224,12 +225,19 @@ export const createConnection = connect;
 
 /** What undici passes its `connect` function. */
 export interface ConnectorParams {
+  /** The origin's host name or IP address: what is connected to (and the TLS servername unless an IP). */
   hostname: string;
+  /** The origin's host with its port, as undici passes it (not used: hostname and port are). */
   host?: string;
+  /** 'http:' or 'https:' ('https:' adds node:tls over the socket). */
   protocol: string;
+  /** The origin's port; '' means the protocol's default (80 or 443). */
   port: string | number;
+  /** The TLS servername (SNI) undici asks for; else the options' servername, else the hostname. */
   servername?: string | null;
+  /** Not supported: a TypeError when set. */
   localAddress?: string | null;
+  /** For https through a tunnel: the socket TLS runs over instead of a new connection. */
   httpSocket?: Duplex;
 }
 
@@ -239,8 +247,11 @@ export interface ConnectorOptions extends SocketOptions {
   socketPath?: string;
   /** ms until a connect (and TLS handshake) that has not completed fails with ETIMEDOUT (default 10000, as undici; 0: none). */
   timeout?: number;
+  /** TCP_NODELAY (default true). */
   noDelay?: boolean;
+  /** SO_KEEPALIVE once connected, with the first probe after keepAliveInitialDelay ms. */
   keepAlive?: boolean;
+  /** ms of idle time before the first keep-alive probe (default 0: the system's setting). */
   keepAliveInitialDelay?: number;
   /** Offer HTTP/2 by ALPN on https origins (undici's allowH2). */
   allowH2?: boolean;

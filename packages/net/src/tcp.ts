@@ -1,5 +1,5 @@
 /** TCP: TcpListener and TcpStream. */
-import { closeSync, sys } from '@ringio/runtime';
+import { checkFd, closeSync, sys } from '@ringio/runtime';
 import { decodeInet, resolveAddr, type AddrInput, type SocketAddr } from './addr.js';
 import { connectError } from './connect-error.js';
 import {
@@ -50,14 +50,19 @@ export class TcpStream extends SocketStream {
   #peer: SocketAddr | undefined;
   #local: SocketAddr | undefined;
 
-  /**
-   * Adopts a connected TCP socket's fd (the stream owns it from now on; close() closes it). Streams
-   * usually come from connect() and accept(); this serves fds from elsewhere, such as an fd passed
-   * over a Unix socket (@ringio/proxy's upgrades).
-   */
+  /** @internal Use connect(), accept() or fromFd(). */
   constructor(fd: number, peer?: SocketAddr) {
     super(fd);
     this.#peer = peer;
+  }
+
+  /**
+   * Adopts a connected TCP socket's fd: the stream owns it from now on (close() closes it). Streams
+   * usually come from connect() and accept(); this serves fds from elsewhere, such as one passed over a
+   * Unix socket (@ringio/proxy's binary upgrades).
+   */
+  static fromFd(fd: number): TcpStream {
+    return new TcpStream(checkFd(fd));
   }
 
   /**
@@ -99,10 +104,15 @@ export class TcpStream extends SocketStream {
 export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
   readonly #local: SocketAddr;
 
-  /** Adopts a listening TCP socket's fd (bind() makes listeners; this serves an inherited or passed fd). */
+  /** @internal Use bind() or fromFd(). */
   constructor(fd: number) {
     super(fd);
     this.#local = sockAddr(fd, false);
+  }
+
+  /** Adopts a listening TCP socket's fd, which it owns from now on (bind() makes listeners; this serves a passed fd). */
+  static fromFd(fd: number): TcpListener {
+    return new TcpListener(checkFd(fd));
   }
 
   /** Binds and listens. Port 0 picks a free port: read it from `localAddr.port`. */

@@ -1,5 +1,5 @@
 /** Unix-domain streams: UnixListener and UnixStream (paths, or '\0name' for the abstract namespace). */
-import { closeSync, sys } from '@ringio/runtime';
+import { checkFd, closeSync, sys } from '@ringio/runtime';
 import { decodeUnix, encodeUnix } from './addr.js';
 import { AF_UNIX, SOCK_STREAM, SOCKADDR_MAX } from './constants.js';
 import { connectError } from './connect-error.js';
@@ -24,9 +24,14 @@ function unixName(fd: number, peer: boolean): string {
  * UnixListener#accept(). Addresses are paths ('' for an unnamed socket, '\0name' in the abstract namespace).
  */
 export class UnixStream extends SocketStream {
-  /** Adopts a connected Unix stream socket's fd (the stream owns it; connect(), pair() and accept() use this). */
+  /** @internal Use connect(), pair(), accept() or fromFd(). */
   constructor(fd: number) {
     super(fd);
+  }
+
+  /** Adopts a connected Unix stream socket's fd, which the stream owns from now on (close() closes it). */
+  static fromFd(fd: number): UnixStream {
+    return new UnixStream(checkFd(fd));
   }
 
   /** Connects to a listening Unix socket at `path`. */
@@ -67,10 +72,16 @@ export class UnixStream extends SocketStream {
 export class UnixListener extends ListenerBase<UnixStream, string> {
   readonly #path: string;
 
-  /** Adopts a listening Unix socket's fd, bound at `path` (bind() makes listeners; this serves a passed fd). */
+  /** @internal Use bind() or fromFd(). */
   constructor(fd: number, path: string) {
     super(fd);
     this.#path = path;
+  }
+
+  /** Adopts a listening Unix socket's fd, bound at `path`, which it owns from now on (bind() makes listeners; this serves a passed fd). */
+  static fromFd(fd: number, path: string): UnixListener {
+    if (typeof path !== 'string') throw new TypeError('path must be a string');
+    return new UnixListener(checkFd(fd), path);
   }
 
   /** Binds and listens at `path` (which must not exist; remove stale sockets first). */

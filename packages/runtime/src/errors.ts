@@ -132,21 +132,21 @@ export class ThreadError extends RingioError {
   }
 }
 
-/** @ringio/http: a malformed message from the peer, a message over its limit, a misused response or body. */
+/** The errors of the HTTP package: a malformed message from the peer, a message over its limit, a misused response or body. */
 export class HttpError extends RingioError {
   static {
     this.prototype.name = 'HttpError';
   }
 }
 
-/** @ringio/service: a concurrency limit reached, a deploy that failed on some thread. */
+/** The errors of the service package: a concurrency limit reached, a deploy that failed on some thread. */
 export class ServiceError extends RingioError {
   static {
     this.prototype.name = 'ServiceError';
   }
 }
 
-/** @ringio/proxy: an invalid config, no upstream to connect, a failed binary upgrade. */
+/** The errors of the proxy package: an invalid config, no upstream to connect, a failed binary upgrade. */
 export class ProxyError extends RingioError {
   static {
     this.prototype.name = 'ProxyError';
@@ -356,6 +356,7 @@ export function isRingioErrorCode(code: unknown): code is RingioErrorCode {
 }
 
 // The ones hot paths compare against, as plain constants (an imported const is cheaper than a property).
+/** -ECANCELED: the result of an op cancelled in the kernel. */
 export const ECANCELED = -125;
 /** -ETIME: the result of a TIMEOUT op that expired. */
 export const ETIME = -62;
