@@ -34,10 +34,10 @@ export interface SocketOptions {
 
 /** What `connect()` takes: where to connect, and the socket's options. */
 export interface ConnectOptions extends SocketOptions {
-  /** TCP port (a number or a string of digits). */
-  port?: number | string;
-  /** Host name or IP address (default 'localhost', which is 127.0.0.1). */
-  host?: string;
+  /** TCP port (a number or a string of digits; null as not given, as node:http's options allow). */
+  port?: number | string | null;
+  /** Host name or IP address (default 'localhost', which is 127.0.0.1; null as not given). */
+  host?: string | null;
   /** A Unix socket path instead of a TCP address (wins over port/host when set). */
   path?: string | null;
   /** TCP_NODELAY (default true, as ringio's TcpStream.connect; node:net's default is false). */
@@ -52,7 +52,12 @@ export interface ConnectOptions extends SocketOptions {
   localAddress?: string | null;
 }
 
-type ConnectListener = () => void;
+/**
+ * Added as a once('connect') listener: called with no arguments once connected, as net's. Typed so that
+ * the (err, socket) callbacks node:http and ws hand to `createConnection` fit too: they take the
+ * returned socket at once and ignore this later call.
+ */
+type ConnectListener = (...args: never[]) => void;
 type Target = { path: string } | { host: string; port: number };
 
 function checkPort(port: unknown): number {
@@ -81,7 +86,7 @@ function targetOf(o: ConnectOptions): Target {
     if (typeof o.path !== 'string' || o.path === '') throw new TypeError('connect: path must be a non-empty string');
     return { path: o.path };
   }
-  if (o.port === undefined) throw new TypeError('connect: options must have a port (or a path)');
+  if (o.port === undefined || o.port === null) throw new TypeError('connect: options must have a port (or a path)');
   const host = o.host ?? 'localhost';
   if (typeof host !== 'string') throw new TypeError('connect: host must be a string');
   return { host, port: checkPort(o.port) };
@@ -147,7 +152,7 @@ export class Socket extends SocketDuplex {
       if (o.keepAlive) this.setKeepAlive(true, checkDelay('keepAliveInitialDelay', o.keepAliveInitialDelay ?? 0));
     }
     if (o.timeout !== undefined && o.timeout !== null) this.setTimeout(checkDelay('timeout', o.timeout));
-    if (cb !== undefined) this.once('connect', cb);
+    if (cb !== undefined) this.once('connect', cb as () => void);
     this.#state = 'connecting';
     const ctl = (this.#ctl = new AbortController());
     const connecting: Promise<TcpStream | UnixStream> =
