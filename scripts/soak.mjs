@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The soak: npm run soak -- [--conns 15000] [--seconds 60] [--rate 5000] [--warm S]
-// [--drivers uring,epoll] [--variants echo,node-http]. For each variant and driver, a server process (scripts/soak/server.mjs:
+// [--drivers uring,epoll] [--variants echo,node-http,ringio-http]. For each variant and driver, a server process (scripts/soak/server.mjs:
 // one ringio runtime) and a load generator in its own process (scripts/soak/client.mjs, node:net) run:
 //   ramp-up: `conns` connections opened, each checked by one round trip, then `warm` seconds of traffic
 //            (default: 5 round trips per connection);
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '5000' },
     warm: { type: 'string' },
     drivers: { type: 'string', default: 'uring,epoll' },
-    variants: { type: 'string', default: 'echo,node-http' },
+    variants: { type: 'string', default: 'echo,node-http,ringio-http' },
   },
 });
 const conns = Number(values.conns);

@@ -254,6 +254,43 @@ rtTest('http client: maxConnections queues requests; Unix-socket origins; reques
   }
 });
 
+rtTest('http client: the last piece of a Content-Length body stays intact while the next request runs', async (t) => {
+  // Regression: the connection went back to its pool as the last piece was returned, so the next
+  // request reused it and read its response head into the buffer that piece points into.
+  const bodies = ['A'.repeat(300), 'B'.repeat(300)];
+  let n = 0;
+  const srv = await nodeServer((_req, res) => {
+    const b = bodies[n++ % 2]!;
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': b.length });
+    res.end(b);
+  });
+  try {
+    await clientTest(t, async (c) => {
+      const first = await c.request(`${srv.url}/a`);
+      let last: Uint8Array | null = null;
+      let got = 0;
+      while (!first.body.done) {
+        last = await first.body.read();
+        got += last?.length ?? 0;
+      }
+      t.is(got, 300);
+      t.truthy(last);
+      const seen = Buffer.from(last!).toString('latin1');
+      // The next request, while the first response's last piece is still held.
+      const second = await c.request(`${srv.url}/b`);
+      t.is(await second.text(), bodies[1]);
+      t.is(Buffer.from(last!).toString('latin1'), seen, 'the held piece was overwritten');
+      t.true(seen.split('').every((ch) => ch === 'A'));
+      t.is(await first.body.read(), null); // the end: the first connection goes back to the pool now
+      const third = await c.request(`${srv.url}/c`);
+      t.is(await third.text(), bodies[0]);
+      t.true(srv.sockets.size <= 2, `connections reused (${srv.sockets.size} opened)`);
+    }, { maxConnections: 2 });
+  } finally {
+    await srv.close();
+  }
+});
+
 rtTest('http client: upgrade hands over the stream', async (t) => {
   const srv = http.createServer((_req, res) => res.end('no'));
   srv.on('upgrade', (req, socket: net.Socket, head) => {

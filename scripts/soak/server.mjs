@@ -4,14 +4,16 @@
 // the runtime's opsInFlight; { t: 'stop' } closes the listener and every connection, and main returns.
 //
 // Variants: 'echo' (echo every byte, as examples/echo-server.mjs), 'node-http' (node:http over
-// @ringio/compat's toDuplex, as examples/http-server.mjs). Hook for @ringio/http: add an entry to
-// VARIANTS that serves GET / with the 12-byte body 'hello world\n' on keep-alive connections; the load
-// generator's http mode and the orchestrator's --variants flag take it unchanged.
+// @ringio/compat's toDuplex, as examples/http-server.mjs), 'ringio-http' (@ringio/http's serve() on the
+// same listener, as examples/http-hello.mjs). The http variants serve GET / with the 12-byte body
+// 'hello world\n' on keep-alive connections. A variant either takes each accepted stream (serve) or the
+// listener itself (listen: it runs its own accept loop), and says how many connections are open (open).
 import http from 'node:http';
 import { readdirSync } from 'node:fs';
 import { spawn, start, stats } from '@ringio/runtime';
 import { TcpListener } from '@ringio/net';
 import { toDuplex } from '@ringio/compat';
+import { serve } from '@ringio/http';
 
 const driver = process.argv[2];
 const variant = process.argv[3];
@@ -79,7 +81,28 @@ const VARIANTS = {
       },
     };
   })(),
+  'ringio-http': (() => {
+    const BODY = Buffer.from('hello world\n');
+    const HEAD = { 'content-type': 'text/plain' };
+    let server;
+    return {
+      protocol: 'http',
+      async listen(listener) {
+        // Timeouts off: the soak's connections idle between requests for as long as it runs.
+        server = await serve({ listener, keepAliveTimeout: 0, headersTimeout: 0, bodyTimeout: 0, onError: countError }, (req, res) => {
+          res.writeHead(200, HEAD);
+          return res.end(BODY);
+        });
+        await server.wait();
+      },
+      open: () => server?.stats().connections ?? 0,
+      stop() {
+        void server?.closeAll();
+      },
+    };
+  })(),
 };
+const openConns = () => (v.open ? v.open() : conns.size);
 
 const v = VARIANTS[variant];
 if (v === undefined) {
@@ -105,7 +128,7 @@ await start(
           t: 'stats',
           ...process.memoryUsage(), // rss, heapTotal, heapUsed, external, arrayBuffers
           fds: readdirSync('/proc/self/fd').length,
-          conns: conns.size,
+          conns: openConns(),
           errors,
           errorSamples,
           opsInFlight: s.opsInFlight,
@@ -115,12 +138,13 @@ await start(
     });
     process.send({ t: 'ready', port: listener.localAddr.port, protocol: v.protocol, driver: stats().driver });
     try {
-      for await (const [stream] of listener) v.serve(stream);
+      if (v.listen) await v.listen(listener);
+      else for await (const [stream] of listener) v.serve(stream);
     } catch (e) {
       if (!stopping) throw e;
     }
     // Wait for the connections to finish closing before the runtime shuts down.
-    while (conns.size > 0) await new Promise((r) => setTimeout(r, 20));
+    while (openConns() > 0) await new Promise((r) => setTimeout(r, 20));
   },
   { driver },
 );

@@ -45,6 +45,8 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
   /** @internal */ _started = false;
   /** @internal */ _error: Error | undefined;
   /** @internal */ _pulling = false;
+  /** @internal The last piece was handed out; the end is reported when the caller comes back. */
+  _endPending = false;
   /** @internal Called once when the body ends (true) or fails (false). */
   _onEnd: ((ok: boolean) => void) | undefined = undefined;
 
@@ -61,7 +63,19 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
     this._started = false;
     this._error = undefined;
     this._pulling = false;
+    this._endPending = false;
     this._onEnd = undefined;
+  }
+
+  /**
+   * @internal Reports an end that waits for the caller (see read()): from the next read() and from a
+   * client response's close().
+   */
+  _release(): void {
+    if (this._endPending) {
+      this._endPending = false;
+      this.#end(true);
+    }
   }
 
   #end(ok: boolean): void {
@@ -88,7 +102,10 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
    */
   async read(): Promise<Uint8Array | null> {
     if (this._error !== undefined) throw this._error;
-    if (this._done) return null;
+    if (this._done) {
+      this._release();
+      return null;
+    }
     if (this._pulling) throw ringioError('ERR_RINGIO_HTTP_BODY_USED', 'the body is already being read');
     const src = this._src!;
     this._pulling = true;
@@ -108,8 +125,11 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
             this._remaining -= n;
             this._received += n;
             if (this._remaining === 0) {
+              // SAFETY of the bytes, not the kernel's: the view is the connection's read buffer, which
+              // the next message on this connection reads into. The end (which lets a client put the
+              // connection back in its pool) waits until the caller asks for more, as with every piece.
               this._done = true;
-              this.#end(true);
+              this._endPending = true;
             }
             return view;
           }

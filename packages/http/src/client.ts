@@ -72,7 +72,10 @@ const PHASE_HEAD = 2;
 const PHASE_BODY = 3;
 const PHASE_SEND = 4;
 
-/** A response. Its body must be read (or close() called) to free the connection. */
+/**
+ * A response. Its body must be read to its end (the read() that returns null) or close() called to free
+ * the connection: until then the last piece read may still point into the connection's buffer.
+ */
 export class ClientResponse extends WithBody {
   /** The status code (200, 404, ...). */
   readonly status: number;
@@ -107,7 +110,9 @@ export class ClientResponse extends WithBody {
   async close(): Promise<void> {
     const c = this._conn;
     this._conn = undefined;
-    if (c !== undefined && !this.body.done) await c.destroy();
+    if (c === undefined) return;
+    if (!this.body.done) await c.destroy();
+    else this.body._release(); // the last piece was read: the connection may go back to its pool
   }
 }
 
@@ -437,7 +442,9 @@ export class HttpClient {
       } catch (e) {
         await conn.destroy();
         const code = (e as { code?: string }).code;
-        const dead = code === 'ECONNRESET' || code === 'EPIPE' || (e as { noResponse?: boolean }).noResponse === true;
+        // ERR_RINGIO_CLOSED: the pooled socket was closed under the request (its idle watch saw the
+        // server's close as the request took it): as dead as a reset.
+        const dead = code === 'ECONNRESET' || code === 'EPIPE' || (code === 'ERR_RINGIO_CLOSED' && !this._closed) || (e as { noResponse?: boolean }).noResponse === true;
         if (reused && dead && replayable && !fresh && conn.aborted === undefined) {
           fresh = true;
           continue;

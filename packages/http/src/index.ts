@@ -2,7 +2,7 @@
  * @ringio/http: an HTTP/1.1 server and client that parse straight from ringio's rented read buffers.
  */
 export { HttpServer, ServerRequest, ServerResponse, type ServeOptions, type Handler, type HttpServerStats } from './server.js';
-export { serve } from './serve.js';
+export { serve, connectionServer } from './serve.js';
 export type { FetchHandler } from './fetch.js';
 export { HeaderView } from './headers.js';
 export { IncomingBody } from './body.js';

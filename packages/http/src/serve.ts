@@ -1,6 +1,6 @@
 /**
- * serve(): options checked, the listener bound, the handler (a function, or a WHATWG { fetch } object
- * adapted by fetch.ts) handed to a new HttpServer. Apart from server.ts so that fetch.ts, which needs the
+ * serve() and connectionServer(): options checked, the listener bound (serve), the handler (a function,
+ * or a WHATWG { fetch } object adapted by fetch.ts) handed to a new HttpServer. Apart from server.ts so that fetch.ts, which needs the
  * server's request and response types, and server.ts do not import each other.
  */
 import { TcpListener, UnixListener } from '@ringio/net';
@@ -8,11 +8,7 @@ import { fetchHandler, type FetchHandler } from './fetch.js';
 import { checkKeys, optBool, optInt, optMs } from './options.js';
 import { HttpServer, SERVE_KEYS, type Config, type Handler, type ServeOptions } from './server.js';
 
-/** Serves HTTP/1.1 with `handler`; resolves once listening. */
-export async function serve(opts: ServeOptions, handler: Handler | { fetch: FetchHandler }): Promise<HttpServer> {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('serve(opts, handler): opts must be an object');
-  const o = opts as Record<string, unknown>;
-  checkKeys(o, SERVE_KEYS, 'serve');
+function serverConfig(o: Record<string, unknown>, handler: Handler | { fetch: FetchHandler }): [Config, Handler] {
   let h: Handler;
   if (typeof handler === 'function') h = handler;
   else if (handler !== null && typeof handler === 'object' && typeof handler.fetch === 'function') h = fetchHandler(handler.fetch.bind(handler));
@@ -30,6 +26,32 @@ export async function serve(opts: ServeOptions, handler: Handler | { fetch: Fetc
     readSize: Math.max(16384, maxHeaderSize + 4096),
   };
   if (o.onError !== undefined && typeof o.onError !== 'function') throw new TypeError('options.onError must be a function');
+  return [config, h];
+}
+
+const CONNECTION_KEYS: readonly string[] = SERVE_KEYS.filter((k) => !['host', 'port', 'reusePort', 'backlog', 'path', 'listener'].includes(k));
+
+/**
+ * A server without a listener: the caller accepts connections (its own accept loop, a proxy's shared
+ * socket) and hands each to `server.serveStream(stream, peer)`. Options as serve()'s, without the
+ * listening ones. Must be called inside start(); `close()` ends it as for serve().
+ */
+export function connectionServer(opts: Omit<ServeOptions, 'host' | 'port' | 'reusePort' | 'backlog' | 'path' | 'listener'>, handler: Handler | { fetch: FetchHandler }): HttpServer {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('connectionServer(opts, handler): opts must be an object');
+  const o = opts as Record<string, unknown>;
+  checkKeys(o, CONNECTION_KEYS, 'connectionServer');
+  const [config, h] = serverConfig(o, handler);
+  const server = new HttpServer(undefined, config, h, o.onError as HttpServer['_report'] | undefined);
+  server._start();
+  return server;
+}
+
+/** Serves HTTP/1.1 with `handler`; resolves once listening. */
+export async function serve(opts: ServeOptions, handler: Handler | { fetch: FetchHandler }): Promise<HttpServer> {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('serve(opts, handler): opts must be an object');
+  const o = opts as Record<string, unknown>;
+  checkKeys(o, SERVE_KEYS, 'serve');
+  const [config, h] = serverConfig(o, handler);
   let listener: TcpListener | UnixListener;
   if (o.listener !== undefined) {
     if (!(o.listener instanceof TcpListener) && !(o.listener instanceof UnixListener)) {

@@ -736,7 +736,7 @@ export class HttpServer {
   /** @internal */ _requests = 0;
   /** @internal */ _clientErrors = 0;
   /** @internal */ _handlerErrors = 0;
-  readonly #listener: TcpListener | UnixListener;
+  readonly #listener: TcpListener | UnixListener | undefined;
   readonly #conns = new Set<Conn>();
   readonly #handler: Handler;
   readonly #onError: ((err: unknown, req: ServerRequest) => void) | undefined;
@@ -749,7 +749,7 @@ export class HttpServer {
   #resolveDone!: () => void;
 
   /** @internal */
-  constructor(listener: TcpListener | UnixListener, config: Config, handler: Handler, onError: HttpServer['_report'] | undefined) {
+  constructor(listener: TcpListener | UnixListener | undefined, config: Config, handler: Handler, onError: HttpServer['_report'] | undefined) {
     this.#listener = listener;
     this._config = config;
     this.#handler = handler;
@@ -757,9 +757,9 @@ export class HttpServer {
     this.#done = new Promise((r) => (this.#resolveDone = r));
   }
 
-  /** The listening address: a SocketAddr for TCP, the path for a Unix socket. */
+  /** The listening address: a SocketAddr for TCP, the path for a Unix socket; '' for a server without a listener. */
   get address(): SocketAddr | string {
-    return this.#listener.localAddr;
+    return this.#listener?.localAddr ?? '';
   }
 
   /** This server's counters: open connections, requests, client and handler errors. */
@@ -776,9 +776,9 @@ export class HttpServer {
   _start(): void {
     // Sockets outlive a runtime: the server closes its listener and connections when its runtime shuts down.
     currentRuntime().signal.addEventListener('abort', () => void this.closeAll(), { once: true });
-    this.#accepting = spawn(async () => {
+    if (this.#listener !== undefined) this.#accepting = spawn(async () => {
       try {
-        for await (const [stream, peer] of this.#listener as AsyncIterable<[SocketStream, SocketAddr | string]>) {
+        for await (const [stream, peer] of this.#listener! as AsyncIterable<[SocketStream, SocketAddr | string]>) {
           if (this._closing) {
             await stream.close();
             continue;
@@ -836,7 +836,16 @@ export class HttpServer {
     }
   }
 
-  #serve(stream: SocketStream, peer: SocketAddr | string): void {
+  /**
+   * Serves one connection accepted elsewhere (a server made by `connectionServer()`, or any server): the
+   * server owns the stream from now on. Resolves once the connection has ended (or was upgraded).
+   */
+  serveStream(stream: SocketStream, peer: SocketAddr | string): PromiseLike<void> {
+    if (this._closing) return stream.close().catch(() => {});
+    return this.#serve(stream, peer);
+  }
+
+  #serve(stream: SocketStream, peer: SocketAddr | string): PromiseLike<void> {
     if (this._config.noDelay && stream.constructor.name === 'TcpStream') {
       try {
         stream.setNoDelay(true);
@@ -846,7 +855,7 @@ export class HttpServer {
     }
     const conn = new Conn(this, stream, peer);
     this.#conns.add(conn);
-    spawn(async () => {
+    return spawn(async () => {
       try {
         await conn.run(this.#handler);
       } catch (e) {
@@ -916,6 +925,7 @@ export class HttpServer {
 
   async #stopListening(): Promise<void> {
     // A listener passed in opts.listener is closed too: it is the only way to end its accept loop.
+    if (this.#listener === undefined) return;
     await this.#listener.close();
     try {
       await this.#accepting;

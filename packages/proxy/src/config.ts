@@ -28,6 +28,35 @@ export interface UpstreamConfig {
   weight: number;
 }
 
+/** An HTTP upstream: an http:// origin (no path), its host:port as an Endpoint, and a weight. */
+export interface HttpUpstreamConfig extends UpstreamConfig {
+  /** 'http://host:port' as written, without a trailing slash */
+  url: string;
+}
+
+/** One route of an HTTP server: requests whose Host and path prefix match go to its upstreams. */
+export interface RouteConfig {
+  /** Lower case, without a port; '' matches every host */
+  host: string;
+  /** A prefix starting with '/' */
+  path: string;
+  /** Empty for a route with a static `response` */
+  upstreams: HttpUpstreamConfig[];
+  balance: Balance;
+  /** Remove the route's path prefix from the path sent upstream */
+  stripPrefix: boolean;
+  /** [name, value] set (replacing) on the request sent upstream */
+  setRequestHeaders: [string, string][];
+  /** lower-case names removed from the request sent upstream */
+  removeRequestHeaders: string[];
+  /** [name, value] set (replacing) on the response to the client */
+  setResponseHeaders: [string, string][];
+  /** lower-case names removed from the response to the client */
+  removeResponseHeaders: string[];
+  /** A response made by the proxy itself (no upstream) */
+  response: { status: number; body: string; contentType: string } | null;
+}
+
 /** One `[servers.NAME]` table, normalized: durations in ms, addresses parsed, defaults filled in. */
 export interface ServerConfig {
   /** NAME, the server's key in `servers`. */
@@ -36,9 +65,21 @@ export interface ServerConfig {
   listen: string;
   /** `listen` parsed. */
   endpoint: Endpoint;
-  /** 'tcp', the only protocol so far. */
-  protocol: 'tcp';
-  /** Where connections are relayed to (non-empty). */
+  /** 'tcp' (a byte relay) or 'http' (a reverse proxy by routes). */
+  protocol: 'tcp' | 'http';
+  /** protocol "http": the routes, in config order (empty for tcp) */
+  routes: RouteConfig[];
+  /** protocol "http": ms to wait for an upstream's response head (504 after) */
+  responseTimeout: number;
+  /** protocol "http": ms a body read or write may make no progress, either side */
+  bodyTimeout: number;
+  /** protocol "http": ms an idle pooled upstream connection is kept */
+  upstreamKeepalive: number;
+  /** protocol "http": add Forwarded and X-Forwarded-For/-Proto/-Host */
+  forwarded: boolean;
+  /** protocol "http": bytes of a request body, 0 = no limit */
+  maxBodySize: number;
+  /** protocol 'tcp': where connections are relayed to (non-empty). */
   upstreams: UpstreamConfig[];
   /** The balance policy (default 'round_robin'). */
   balance: Balance;
@@ -166,7 +207,12 @@ export function locateKey(text: string, path: Path, json: boolean): number | und
   // The deepest known prefix; an index into an inline array counts its '{'s from the key's line.
   for (let n = path.length; n > 0; n--) {
     const prefix = path.slice(0, n);
-    const idx = prefix.findIndex((s) => typeof s === 'number');
+    // A key inside an array of tables ([[a.b]] … key): recorded under a.b.<index>.key.
+    const direct = where.get(prefix.join('.'));
+    if (direct !== undefined) return direct;
+    let idx = -1;
+    for (let j = 0; j < prefix.length; j++) if (typeof prefix[j] === 'number') idx = j;
+    if (idx >= 0 && idx < n - 1) continue; // a key inside an array element: find the element first
     if (idx < 0) {
       const l = where.get(prefix.join('.'));
       if (l !== undefined) return l;
@@ -212,7 +258,16 @@ const TOP_KEYS = ['runtime', 'admin', 'upgrade', 'log', 'servers'];
 const SERVER_KEYS = [
   'listen', 'protocol', 'upstreams', 'balance', 'connect_timeout', 'idle_timeout', 'max_connections', 'connect_attempts',
   'backoff_min', 'backoff_max', 'proxy_protocol', 'splice', 'buffer_size', 'backlog', 'access_log',
+  'routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'max_body_size',
 ];
+const TCP_ONLY = ['upstreams', 'balance', 'idle_timeout', 'connect_attempts', 'backoff_min', 'backoff_max', 'proxy_protocol', 'splice', 'buffer_size'];
+const HTTP_ONLY = ['routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'max_body_size'];
+const ROUTE_KEYS = [
+  'host', 'path', 'upstreams', 'balance', 'strip_prefix', 'set_request_headers', 'remove_request_headers',
+  'set_response_headers', 'remove_response_headers', 'response',
+];
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection']);
+const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Parses and checks a config text. Throws ConfigError (code ERR_RINGIO_CONFIG) naming the key and line. */
 export function parseConfig(text: string, file = ''): ProxyConfig {
@@ -321,15 +376,104 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
     const lk = ep.kind === 'unix' ? `unix:${ep.path}` : `${ep.host}:${ep.port}`;
     if (listens.has(lk)) fail([...p, 'listen'], `${show(s.listen)} is also the listen address of servers.${listens.get(lk)}`);
     listens.set(lk, name);
-    if (s.protocol === undefined) fail(p, 'needs protocol (only "tcp" for now)');
-    const protocol = oneOf(s.protocol, [...p, 'protocol'], ['tcp'] as const, 'tcp');
-    if (s.upstreams === undefined) fail(p, 'needs upstreams, as in [{ addr = "127.0.0.1:7001" }]');
-    if (!Array.isArray(s.upstreams) || s.upstreams.length === 0) fail([...p, 'upstreams'], `must be a non-empty array of { addr, weight }, got ${show(s.upstreams)}`);
-    const upstreams = (s.upstreams as unknown[]).map((u, i): UpstreamConfig => {
-      const up = table(u, [...p, 'upstreams', i], ['addr', 'weight']);
-      if (up.addr === undefined) fail([...p, 'upstreams', i], 'needs addr');
-      return { addr: up.addr as string, endpoint: endpoint(up.addr, [...p, 'upstreams', i, 'addr']), weight: int(up.weight, [...p, 'upstreams', i, 'weight'], 1, 1000000, 1) };
-    });
+    if (s.protocol === undefined) fail(p, 'needs protocol ("tcp" or "http")');
+    const protocol = oneOf(s.protocol, [...p, 'protocol'], ['tcp', 'http'] as const, 'tcp');
+    for (const k of protocol === 'http' ? TCP_ONLY : HTTP_ONLY) {
+      if (s[k] !== undefined) fail([...p, k], `is only for protocol = "${protocol === 'http' ? 'tcp' : 'http'}" (this server is "${protocol}")`);
+    }
+    let upstreams: UpstreamConfig[] = [];
+    const routes: RouteConfig[] = [];
+    if (protocol === 'tcp') {
+      if (s.upstreams === undefined) fail(p, 'needs upstreams, as in [{ addr = "127.0.0.1:7001" }]');
+      if (!Array.isArray(s.upstreams) || s.upstreams.length === 0) fail([...p, 'upstreams'], `must be a non-empty array of { addr, weight }, got ${show(s.upstreams)}`);
+      upstreams = (s.upstreams as unknown[]).map((u, i): UpstreamConfig => {
+        const up = table(u, [...p, 'upstreams', i], ['addr', 'weight']);
+        if (up.addr === undefined) fail([...p, 'upstreams', i], 'needs addr');
+        return { addr: up.addr as string, endpoint: endpoint(up.addr, [...p, 'upstreams', i, 'addr']), weight: int(up.weight, [...p, 'upstreams', i, 'weight'], 1, 1000000, 1) };
+      });
+    } else {
+      if (s.routes === undefined) fail(p, 'needs routes, as in [[servers.NAME.routes]] path = "/" upstreams = [{ url = "http://127.0.0.1:9080" }]');
+      if (!Array.isArray(s.routes) || s.routes.length === 0) fail([...p, 'routes'], `must be a non-empty array of tables, got ${show(s.routes)}`);
+      const seen = new Map<string, number>();
+      (s.routes as unknown[]).forEach((r, i) => {
+        const rp: Path = [...p, 'routes', i];
+        const rt = table(r, rp, ROUTE_KEYS);
+        let host = '';
+        if (rt.host !== undefined) {
+          host = str(rt.host, [...rp, 'host']).toLowerCase();
+          if (!/^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$/.test(host)) fail([...rp, 'host'], `must be a host name without a port, as in "api.example.com", got ${show(rt.host)}`);
+        }
+        const path = rt.path === undefined ? '/' : str(rt.path, [...rp, 'path']);
+        if (!path.startsWith('/') || /[\s?#]/.test(path)) fail([...rp, 'path'], `must be a path prefix starting with "/" (no spaces, "?" or "#"), got ${show(rt.path)}`);
+        const dup = seen.get(`${host} ${path}`);
+        if (dup !== undefined) fail([...rp, 'path'], `host ${show(host || '*')} and path ${show(path)} are also routes[${dup}]'s`);
+        seen.set(`${host} ${path}`, i);
+        const setHeaders = (key: string): [string, string][] => {
+          const v = rt[key];
+          if (v === undefined) return [];
+          if (!isTable(v)) fail([...rp, key], `must be a table of name = "value", got ${show(v)}`);
+          return Object.entries(v as Record<string, unknown>).map(([name, value]): [string, string] => {
+            if (!TCHAR.test(name)) fail([...rp, key, name], 'is not a valid field name');
+            if (FRAMING.has(name.toLowerCase())) fail([...rp, key, name], 'is a framing or hop-by-hop field, which the proxy sets itself');
+            if (typeof value !== 'string' || /[\r\n\0]/.test(value) || /[^\u0000-\u00ff]/.test(value)) fail([...rp, key, name], `must be a string without CR, LF, NUL or characters above U+00FF, got ${show(value)}`);
+            return [name, value as string];
+          });
+        };
+        const removeHeaders = (key: string): string[] => {
+          const v = rt[key];
+          if (v === undefined) return [];
+          if (!Array.isArray(v)) fail([...rp, key], `must be an array of field names, got ${show(v)}`);
+          return (v as unknown[]).map((name, j) => {
+            if (typeof name !== 'string' || !TCHAR.test(name)) fail([...rp, key, j], `must be a field name, got ${show(name)}`);
+            return (name as string).toLowerCase();
+          });
+        };
+        let response: RouteConfig['response'] = null;
+        if (rt.response !== undefined) {
+          const rs = table(rt.response, [...rp, 'response'], ['status', 'body', 'content_type']);
+          response = {
+            status: int(rs.status, [...rp, 'response', 'status'], 200, 599, 200),
+            body: rs.body === undefined ? '' : str(rs.body, [...rp, 'response', 'body']),
+            contentType: rs.content_type === undefined ? 'text/plain' : str(rs.content_type, [...rp, 'response', 'content_type']),
+          };
+          if (/[\r\n\0]/.test(response.contentType)) fail([...rp, 'response', 'content_type'], 'must not hold CR, LF or NUL');
+          if (rt.upstreams !== undefined) fail([...rp, 'upstreams'], 'a route has either upstreams or a response, not both');
+        }
+        const common = {
+          stripPrefix: bool(rt.strip_prefix, [...rp, 'strip_prefix'], false),
+          setRequestHeaders: setHeaders('set_request_headers'),
+          removeRequestHeaders: removeHeaders('remove_request_headers'),
+          setResponseHeaders: setHeaders('set_response_headers'),
+          removeResponseHeaders: removeHeaders('remove_response_headers'),
+          response,
+        };
+        if (response !== null) {
+          routes.push({ host, path, upstreams: [], balance: oneOf(rt.balance, [...rp, 'balance'], BALANCES, 'round_robin'), ...common });
+          return;
+        }
+        if (rt.upstreams === undefined) fail(rp, 'needs upstreams, as in [{ url = "http://127.0.0.1:9080" }], or a response');
+        if (!Array.isArray(rt.upstreams) || rt.upstreams.length === 0) fail([...rp, 'upstreams'], `must be a non-empty array of { url, weight }, got ${show(rt.upstreams)}`);
+        const ups = (rt.upstreams as unknown[]).map((u, j): HttpUpstreamConfig => {
+          const up = table(u, [...rp, 'upstreams', j], ['url', 'weight']);
+          if (up.url === undefined) fail([...rp, 'upstreams', j], 'needs url');
+          const text = str(up.url, [...rp, 'upstreams', j, 'url']);
+          let url: URL | undefined;
+          try {
+            url = new URL(text);
+          } catch {
+            url = undefined;
+          }
+          if (url === undefined || url.protocol !== 'http:' || url.username !== '' || url.password !== '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+            fail([...rp, 'upstreams', j, 'url'], `must be an origin such as "http://127.0.0.1:9080" (http only, no path or query), got ${show(text)}`);
+          }
+          const port = url!.port === '' ? 80 : Number(url!.port);
+          const h = url!.hostname.startsWith('[') ? url!.hostname.slice(1, -1) : url!.hostname;
+          const addr = `${url!.hostname}:${port}`;
+          return { url: `http://${url!.host}`, addr, endpoint: { kind: 'tcp', addr, host: h, port }, weight: int(up.weight, [...rp, 'upstreams', j, 'weight'], 1, 1000000, 1) };
+        });
+        routes.push({ host, path, upstreams: ups, balance: oneOf(rt.balance, [...rp, 'balance'], BALANCES, 'round_robin'), ...common });
+      });
+    }
     const backoffMin = ms(s.backoff_min, [...p, 'backoff_min'], 1000, false);
     const backoffMax = ms(s.backoff_max, [...p, 'backoff_max'], 30000, false);
     if (backoffMax < backoffMin) fail([...p, 'backoff_max'], `must be >= backoff_min (${backoffMin} ms)`);
@@ -358,6 +502,12 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
       bufferSize: int(s.buffer_size, [...p, 'buffer_size'], 1024, 16 * 1024 * 1024, 16384),
       backlog: int(s.backlog, [...p, 'backlog'], 1, 65535, 1024),
       accessLog: bool(s.access_log, [...p, 'access_log'], false),
+      routes,
+      responseTimeout: ms(s.response_timeout, [...p, 'response_timeout'], 60000, false),
+      bodyTimeout: ms(s.body_timeout, [...p, 'body_timeout'], 60000, true),
+      upstreamKeepalive: ms(s.upstream_keepalive, [...p, 'upstream_keepalive'], 4000, false),
+      forwarded: bool(s.forwarded, [...p, 'forwarded'], true),
+      maxBodySize: int(s.max_body_size, [...p, 'max_body_size'], 0, Number.MAX_SAFE_INTEGER, 0),
     };
   }
   if (Object.keys(servers).length === 0 && admin === null) fail(['servers'], 'no servers and no admin listener: nothing to do');

@@ -36,10 +36,13 @@ interface OwnedSocket {
   path?: string;
 }
 
-const FACTORY_MODULE = new URL('./tcp-proxy.js', import.meta.url).href;
+const TCP_MODULE = new URL('./tcp-proxy.js', import.meta.url).href;
+const HTTP_MODULE = new URL('./http-proxy.js', import.meta.url).href;
 
 function serverSpec(conf: ServerConfig, limitIndex: number | undefined) {
-  return { module: FACTORY_MODULE, export: 'tcpServerFactory', args: { ...conf, limitIndex } };
+  return conf.protocol === 'http'
+    ? { module: HTTP_MODULE, export: 'httpServerFactory', args: { ...conf, limitIndex } }
+    : { module: TCP_MODULE, export: 'tcpServerFactory', args: { ...conf, limitIndex } };
 }
 
 async function bindEndpoint(ep: Endpoint, backlog: number, inherited: Map<string, { fd: number; kind: 'tcp' | 'unix' }>): Promise<OwnedSocket> {

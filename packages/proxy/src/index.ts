@@ -12,3 +12,4 @@ export { proxyThread } from './entry.js';
 export { AcceptLoop } from './accept.js';
 export { renderMetrics, type ThreadStats, type ProcessStats } from './metrics.js';
 export { main, parseArgs, type CliArgs } from './cli.js';
+export { HttpProxy, Router, UpstreamPool, httpProxyFactory, httpServerFactory, findHttpProxy } from './http-proxy.js';

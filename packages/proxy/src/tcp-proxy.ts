@@ -366,6 +366,14 @@ export type ServerArgs = ServerConfig & { limitIndex?: number };
  */
 export function tcpServerFactory(args: unknown): Factory<Service<Conn, ConnResult>> {
   const conf = args as ServerArgs;
+  return stackFactory(tcpProxyFactory(conf), ...connectionLayers(conf));
+}
+
+/**
+ * The layers every server's chain has around its innermost service (TCP or HTTP), innermost first:
+ * ConcurrencyLimit (max_connections, when set) → StatsService → AccessLog (when access_log) → CatchErrors.
+ */
+export function connectionLayers(conf: ServerArgs): FactoryLayer<any, any>[] {
   const layers: FactoryLayer<any, any>[] = [];
   if (conf.maxConnections > 0) {
     // Process-wide when the cells are there (ringio-proxy); per thread otherwise (embedders, tests).
@@ -375,5 +383,5 @@ export function tcpServerFactory(args: unknown): Factory<Service<Conn, ConnResul
   layers.push(statsFactory<Conn, ConnResult>());
   layers.push(accessLogFactory<Conn, ConnResult>({ enabled: conf.accessLog, format: accessLine(conf.name) }));
   layers.push(catchErrorsFactory<Conn, ConnResult>(errorResult));
-  return stackFactory(tcpProxyFactory(conf), ...layers);
+  return layers;
 }

@@ -7,6 +7,7 @@ import { closeSync, sleep, sys, type RuntimeContext } from '@ringio/runtime';
 import { TcpStream, UnixStream } from '@ringio/net';
 import { ChainRegistry, Counters, findOld, serveDeploys, StatsService, type Change, type DeployPlane, type DeployTarget, type Service } from '@ringio/service';
 import { AcceptLoop } from './accept.js';
+import { findHttpProxy } from './http-proxy.js';
 import { Conn, setConnectionCells, TcpProxy, type ConnResult } from './tcp-proxy.js';
 import { log, setLogFormat } from './log.js';
 import type { ServerConfig } from './config.js';
@@ -64,6 +65,8 @@ export class ProxyThread implements DeployTarget {
   readonly live = new Set<Conn>();
   readonly #pendingFds = new Map<number, { name: string; lkey: string; fd: number; kind: 'tcp' | 'unix' }[]>();
   readonly #removed = new Map<number, string[]>();
+  /** Per deploy: the keys it changes (to retire the HTTP servers of the chains it replaces). */
+  readonly #keys = new Map<number, string[]>();
   #sweeping = false;
   #stopped = false;
   /** Connections this thread accepted, in total. */
@@ -94,10 +97,20 @@ export class ProxyThread implements DeployTarget {
     }
     this.#pendingFds.set(id, fds);
     this.#removed.set(id, changes.filter((c) => c.spec === null).map((c) => c.key));
+    this.#keys.set(id, changes.map((c) => c.key));
   }
 
   async commit(id: number): Promise<void> {
+    const keys = this.#keys.get(id) ?? [];
+    this.#keys.delete(id);
+    const before = keys.map((k) => findHttpProxy(this.registry.slots.get(k)?.peek()));
     await this.registry.commit(id);
+    keys.forEach((k, i) => {
+      // An HTTP chain that was replaced: its server closes gently, then the pools the new chain did not take.
+      const old = before[i];
+      const now = findHttpProxy(this.registry.slots.get(k)?.peek());
+      if (old !== undefined && old !== now) void old.retire(now);
+    });
     const fds = this.#pendingFds.get(id) ?? [];
     const removed = this.#removed.get(id) ?? [];
     this.#pendingFds.delete(id);
@@ -122,6 +135,7 @@ export class ProxyThread implements DeployTarget {
     for (const f of this.#pendingFds.get(id) ?? []) closeSync(f.fd);
     this.#pendingFds.delete(id);
     this.#removed.delete(id);
+    this.#keys.delete(id);
     return this.registry.abort(id);
   }
 
@@ -212,6 +226,8 @@ export class ProxyThread implements DeployTarget {
   async drain(ms: number): Promise<{ left: number; accepted: number }> {
     await Promise.all([...this.accepting.values()].map((a) => a.loop.stop()));
     this.accepting.clear();
+    // HTTP servers: close idle keep-alive connections now; busy ones end after their current response.
+    for (const slot of this.registry.slots.values()) void findHttpProxy(slot.peek())?.drain();
     const until = Date.now() + ms;
     while (this.live.size > 0 && Date.now() < until) await sleep(20);
     const left = this.live.size;

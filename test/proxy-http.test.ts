@@ -1,0 +1,517 @@
+/**
+ * ringio-proxy with protocol = "http": routing by host and path (404 when nothing matches), hop-by-hop
+ * removal and Forwarded headers both ways, chunked and 64 MiB bodies both ways, upstream down (502) and
+ * slow (504), an upstream that closes idle pooled connections while requests flow (0 failures), a
+ * smuggling attempt (Content-Length with Transfer-Encoding) refused before the upstream, and a reload that
+ * keeps the upstream pool. The proxy runs as a child process on the driver under test; upstreams and
+ * clients are node:http / node:net in the test process.
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import type { ExecutionContext } from 'ava';
+import { freePort, proxyTest, readBytes, startProxy, tempDir, type ProxyProc } from './proxy-helpers.js';
+
+interface Up {
+  server: http.Server;
+  port: number;
+  url: string;
+  requests: number;
+  connections: number;
+  lastHeaders: http.IncomingHttpHeaders;
+  close(): Promise<void>;
+}
+
+/** A node:http upstream that answers with `handler`; counts requests and TCP connections. */
+async function httpUpstream(handler: (req: http.IncomingMessage, res: http.ServerResponse, up: Up) => void, opts: http.ServerOptions & { keepAliveTimeout?: number } = {}): Promise<Up> {
+  const up: Up = { server: undefined as unknown as http.Server, port: 0, url: '', requests: 0, connections: 0, lastHeaders: {}, close: async () => {} };
+  const server = http.createServer(opts, (req, res) => {
+    up.requests++;
+    up.lastHeaders = req.headers;
+    handler(req, res, up);
+  });
+  if (opts.keepAliveTimeout !== undefined) server.keepAliveTimeout = opts.keepAliveTimeout;
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => {
+    up.connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  up.server = server;
+  up.port = (server.address() as net.AddressInfo).port;
+  up.url = `http://127.0.0.1:${up.port}`;
+  up.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  };
+  return up;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+interface Got {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+function get(port: number, path: string, opts: { method?: string; headers?: Record<string, string>; body?: Buffer | AsyncIterable<Buffer>; agent?: http.Agent | false } = {}): Promise<Got> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    const b = opts.body;
+    if (b === undefined) req.end();
+    else if (Buffer.isBuffer(b)) req.end(b);
+    else
+      void (async () => {
+        try {
+          for await (const c of b) if (!req.write(c)) await new Promise((r) => req.once('drain', r));
+          req.end();
+        } catch (e) {
+          req.destroy(e as Error);
+        }
+      })();
+  });
+}
+
+function httpConfig(dir: ReturnType<typeof tempDir>, port: number, routes: string, extra = ''): string {
+  return dir.file(
+    'proxy.toml',
+    `[servers.web]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${extra}\n${routes}`,
+  );
+}
+
+function route(path: string, urls: string[], host?: string): string {
+  return `[[servers.web.routes]]\n${host ? `host = "${host}"\n` : ''}path = "${path}"\nupstreams = [${urls.map((u) => `{ url = "${u}" }`).join(', ')}]\n`;
+}
+
+async function withProxy(t: ExecutionContext, file: string, fn: (p: ProxyProc) => Promise<void>): Promise<void> {
+  const p = await startProxy(file);
+  try {
+    await fn(p);
+  } finally {
+    const { code } = await p.stop();
+    t.is(code, 0, p.stderr);
+  }
+}
+
+proxyTest('http: routes by host and longest path prefix; no match is a 404', async (t) => {
+  const a = await httpUpstream((req, res) => res.end(`A ${req.url}`));
+  const b = await httpUpstream((req, res) => res.end(`B ${req.url}`));
+  const d = tempDir();
+  const port = await freePort();
+  const file = httpConfig(d, port, route('/a/', [a.url]) + route('/a/long/', [b.url]) + route('/b/', [b.url]) + route('/', [b.url], 'h.test'));
+  try {
+    await withProxy(t, file, async () => {
+      const body = async (path: string, host?: string) => {
+        const r = await get(port, path, host ? { headers: { host } } : {});
+        return `${r.status} ${r.body.toString()}`;
+      };
+      t.is(await body('/a/1?q=2'), '200 A /a/1?q=2');
+      t.is(await body('/a/long/x'), '200 B /a/long/x');
+      t.is(await body('/b/'), '200 B /b/');
+      t.is(await body('/c'), '404 no route\n');
+      t.is(await body('/a'), '404 no route\n'); // a prefix, not a segment match: "/a" is not under "/a/"
+      t.is(await body('/c', 'H.TEST:8080'), '200 B /c'); // host is case-insensitive, its port ignored
+      t.is(await body('/a/1', 'h.test'), '200 A /a/1'); // the longer host-less prefix wins
+      t.is(await body('/a/../c'), '404 no route\n'); // routed on the normalized path the upstream would see
+      t.is(await body('/c', 'other.test'), '404 no route\n');
+    });
+  } finally {
+    await a.close();
+    await b.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: hop-by-hop fields are removed both ways, Forwarded and X-Forwarded-* added, Host passed through', async (t) => {
+  const up = await httpUpstream((req, res) => {
+    res.setHeader('Connection', 'x-resp-hop');
+    res.setHeader('X-Resp-Hop', '1');
+    res.setHeader('Keep-Alive', 'timeout=5');
+    res.setHeader('Proxy-Authenticate', 'Basic');
+    res.setHeader('Upgrade', 'foo');
+    res.setHeader('Trailer', 'x-t');
+    res.setHeader('X-Keep', 'yes');
+    res.end(JSON.stringify(req.headers));
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      const r = await get(port, '/h', {
+        agent: false,
+        headers: {
+          host: 'app.test:81',
+          connection: 'keep-alive, X-Req-Hop',
+          'x-req-hop': '1',
+          'keep-alive': '300',
+          te: 'trailers',
+          'proxy-connection': 'keep-alive',
+          'proxy-authorization': 'Basic eDp5',
+          'x-forwarded-for': '10.0.0.1',
+          forwarded: 'for=10.0.0.1',
+          'x-forwarded-proto': 'https',
+          'x-end-to-end': 'kept',
+        },
+      });
+      t.is(r.status, 200);
+      const seen = JSON.parse(r.body.toString()) as Record<string, string>;
+      for (const h of ['x-req-hop', 'keep-alive', 'te', 'proxy-connection', 'proxy-authorization', 'upgrade', 'transfer-encoding']) t.false(h in seen, `${h} reached the upstream`);
+      t.not(seen.connection?.toLowerCase().includes('x-req-hop'), true);
+      t.is(seen.host, 'app.test:81');
+      t.is(seen['x-end-to-end'], 'kept');
+      t.is(seen['x-forwarded-for'], '10.0.0.1, 127.0.0.1');
+      t.is(seen.forwarded, 'for=10.0.0.1, for=127.0.0.1;proto=http;host="app.test:81"');
+      t.is(seen['x-forwarded-proto'], 'http');
+      t.is(seen['x-forwarded-host'], 'app.test:81');
+      for (const h of ['x-resp-hop', 'keep-alive', 'proxy-authenticate', 'upgrade', 'trailer']) t.false(h in r.headers, `${h} reached the client`);
+      t.is(r.headers['x-keep'], 'yes');
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+function sha(): { update(b: Buffer): void; hex(): string } {
+  const h = createHash('sha256');
+  return { update: (b) => h.update(b), hex: () => h.digest('hex') };
+}
+
+async function* pattern(total: number, piece: number, into: { update(b: Buffer): void }): AsyncIterable<Buffer> {
+  let sent = 0;
+  let i = 0;
+  while (sent < total) {
+    const n = Math.min(piece, total - sent);
+    const b = Buffer.alloc(n, (i++ * 31) & 0xff);
+    b.writeUInt32LE(i, 0);
+    into.update(b);
+    sent += n;
+    yield b;
+  }
+}
+
+proxyTest('http: 64 MiB bodies stream both ways, chunked and with Content-Length', async (t) => {
+  const SIZE = 64 << 20;
+  // echo: the request body streamed back (chunked, since node does not know the length)
+  const up = await httpUpstream((req, res) => {
+    if (req.url === '/download') {
+      res.setHeader('content-length', String(SIZE));
+      const h = sha();
+      void (async () => {
+        for await (const c of pattern(SIZE, 65536, h)) if (!res.write(c)) await new Promise((r) => res.once('drain', r));
+        res.end();
+        (up as Up & { sent?: string }).sent = h.hex();
+      })();
+      return;
+    }
+    const h = createHash('sha256');
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      h.update(c);
+      n += c.length;
+      if (!res.write(c)) {
+        req.pause();
+        res.once('drain', () => req.resume());
+      }
+    });
+    req.on('end', () => res.end());
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      // chunked upload, chunked echo
+      const sent = sha();
+      const r = await get(port, '/echo', { method: 'POST', body: pattern(SIZE, 100_000, sent) });
+      t.is(r.status, 200);
+      t.is(r.body.length, SIZE);
+      t.is(createHash('sha256').update(r.body).digest('hex'), sent.hex());
+      t.is(up.lastHeaders['transfer-encoding'], 'chunked');
+      // Content-Length upload: passed on with its length, not re-chunked
+      const body = Buffer.alloc(8 << 20, 7);
+      const r2 = await get(port, '/echo', { method: 'PUT', body, headers: { 'content-length': String(body.length) } });
+      t.is(r2.status, 200);
+      t.is(up.lastHeaders['content-length'], String(body.length));
+      t.true(r2.body.equals(body));
+      // Content-Length download
+      const r3 = await get(port, '/download');
+      t.is(r3.status, 200);
+      t.is(r3.headers['content-length'], String(SIZE));
+      t.is(r3.body.length, SIZE);
+      t.is(createHash('sha256').update(r3.body).digest('hex'), (up as Up & { sent?: string }).sent!);
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+}, 240_000);
+
+proxyTest('http: upstream down is a 502, a slow upstream a 504', async (t) => {
+  const slow = await httpUpstream((_req, res) => {
+    const timer = setTimeout(() => res.end('late'), 3000);
+    res.on('close', () => clearTimeout(timer));
+  });
+  const dead = await freePort();
+  const d = tempDir();
+  const port = await freePort();
+  const file = httpConfig(d, port, route('/down/', [`http://127.0.0.1:${dead}`]) + route('/slow/', [slow.url]), 'response_timeout = "300ms"');
+  try {
+    await withProxy(t, file, async () => {
+      const r = await get(port, '/down/x');
+      t.is(r.status, 502);
+      t.regex(r.body.toString(), /ECONNREFUSED/);
+      const started = Date.now();
+      const s = await get(port, '/slow/x');
+      t.is(s.status, 504);
+      t.true(Date.now() - started < 2500, 'answered by the proxy, not by the upstream');
+      // the proxy still serves after both
+      t.is((await get(port, '/down/y')).status, 502);
+    });
+  } finally {
+    await slow.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: an upstream that closes idle pooled connections while requests flow: 0 failed idempotent requests', async (t) => {
+  // keepAliveTimeout 30 ms: pooled connections die all the time, often just as the proxy reuses them.
+  const up = await httpUpstream((req, res) => res.end(`ok ${req.url}`), { keepAliveTimeout: 30 });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      let ok = 0;
+      const failures: string[] = [];
+      const until = Date.now() + 3000;
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, w) => {
+          let i = 0;
+          while (Date.now() < until) {
+            const path = `/r/${w}/${i++}`;
+            try {
+              const r = await get(port, path);
+              if (r.status !== 200 || r.body.toString() !== `ok ${path}`) failures.push(`${path}: ${r.status} ${r.body}`);
+              else ok++;
+            } catch (e) {
+              failures.push(`${path}: ${(e as Error).message}`);
+            }
+            // idle gaps around the upstream's keep-alive timeout
+            await new Promise((r) => setTimeout(r, (w * 7 + i * 13) % 45));
+          }
+        }),
+      );
+      t.deepEqual(failures, []);
+      t.true(ok > 100, `only ${ok} requests`);
+      t.true(up.connections > 5, `the upstream closed few connections (${up.connections}): the race was not exercised`);
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: a smuggling attempt (Content-Length with Transfer-Encoding) is refused before the upstream', async (t) => {
+  const up = await httpUpstream((_req, res) => res.end('reached'));
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      const s = net.connect({ port, host: '127.0.0.1' });
+      await new Promise((r) => s.once('connect', r));
+      s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n');
+      const got = (await readBytes(s, 1 << 20, 5000)).toString();
+      s.destroy();
+      t.regex(got, /^HTTP\/1\.1 400 /);
+      t.is(got.match(/HTTP\/1\.1/g)?.length, 1, 'one response, then the connection closed');
+      t.is(up.requests, 0);
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: a reload that keeps a route\'s upstream set keeps its pooled connections', async (t) => {
+  // Long keep-alive on both ends: on a loaded machine a reload can take seconds, and an idle pooled
+  // connection that expires meanwhile would be replaced for a reason unrelated to the reload.
+  const up = await httpUpstream((req, res) => res.end(`ok ${req.url}`), { keepAliveTimeout: 120_000 });
+  const other = await httpUpstream((req, res) => res.end(`other ${req.url}`));
+  const d = tempDir();
+  const port = await freePort();
+  const KEEP = 'upstream_keepalive = "60s"';
+  const file = httpConfig(d, port, route('/', [up.url]), KEEP);
+  try {
+    await withProxy(t, file, async (p) => {
+      for (let i = 0; i < 5; i++) t.is((await get(port, `/${i}`)).body.toString(), `ok /${i}`);
+      t.is(up.connections, 1);
+      httpConfig(d, port, route('/', [up.url]) + route('/other/', [other.url]), KEEP);
+      p.child.kill('SIGHUP');
+      await p.waitFor('reloaded', 20000, (l) => l.generation === 2);
+      for (let i = 0; i < 5; i++) t.is((await get(port, `/${i}`)).body.toString(), `ok /${i}`);
+      t.is((await get(port, '/other/x')).body.toString(), 'other /other/x');
+      t.is(up.connections, 1, 'the pool was carried over: no new upstream connection');
+    });
+  } finally {
+    await up.close();
+    await other.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: a WebSocket session (ws as client and upstream) passes through after the 101', async (t) => {
+  const { WebSocketServer, WebSocket } = await import('ws');
+  const up = await httpUpstream((_req, res) => res.end('plain'));
+  const wss = new WebSocketServer({ server: up.server });
+  let seenXff = '';
+  wss.on('connection', (ws, req) => {
+    seenXff = String(req.headers['x-forwarded-for'] ?? '');
+    ws.on('message', (m, binary) => ws.send(m, { binary }));
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/ws/', [up.url]) + route('/', [up.url])), async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/chat`);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const next = () => new Promise<Buffer>((resolve) => ws.once('message', (m) => resolve(m as Buffer)));
+      let got = next();
+      ws.send('hello');
+      t.is((await got).toString(), 'hello');
+      const big = Buffer.alloc(1 << 20, 9);
+      got = next();
+      ws.send(big);
+      t.true((await got).equals(big));
+      t.is(seenXff, '127.0.0.1');
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      ws.close(1000);
+      t.is(await closed, 1000);
+      // the same server still answers plain requests
+      t.is((await get(port, '/x')).body.toString(), 'plain');
+    });
+  } finally {
+    wss.close();
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: a client that goes away mid-body cancels the upstream request', async (t) => {
+  let upstreamClosed: () => void = () => {};
+  const closedEarly = new Promise<void>((r) => (upstreamClosed = r));
+  const up = await httpUpstream((req, res) => {
+    if (req.url === '/x') return void res.setHeader('content-length', '2').end('ok');
+    // an endless response, one 64 KiB piece every 5 ms
+    const piece = Buffer.alloc(65536, 1);
+    const timer = setInterval(() => res.write(piece), 5);
+    res.on('close', () => {
+      clearInterval(timer);
+      if (!res.writableFinished) upstreamClosed();
+    });
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/endless', agent: false }, (res) => {
+          let n = 0;
+          res.on('data', (c: Buffer) => {
+            n += c.length;
+            if (n > 1 << 20) {
+              req.destroy();
+              resolve();
+            }
+          });
+        });
+        req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
+      });
+      await Promise.race([closedEarly, new Promise((_, reject) => setTimeout(() => reject(new Error('the upstream response was not cancelled within 5 s')), 5000))]);
+      t.pass();
+      // the proxy still serves
+      t.is((await get(port, '/x', { agent: false })).body.toString(), 'ok');
+      const head = await get(port, '/x', { agent: false, method: 'HEAD' });
+      t.is(head.status, 200);
+      t.is(head.headers['content-length'], '2');
+      t.is(head.body.length, 0);
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: per-route layers: strip prefix, header set/remove both ways, a static response', async (t) => {
+  const up = await httpUpstream((req, res) => {
+    res.setHeader('x-internal', 'secret');
+    res.setHeader('server', 'upstream/1');
+    res.end(JSON.stringify({ url: req.url, headers: req.headers }));
+  });
+  const d = tempDir();
+  const port = await freePort();
+  const routes =
+    route('/svc/', [up.url]) +
+    'strip_prefix = true\nset_request_headers = { host = "internal.test", "X-Route" = "svc" }\nremove_request_headers = ["cookie"]\n' +
+    'set_response_headers = { server = "ringio" }\nremove_response_headers = ["X-Internal"]\n' +
+    '[[servers.web.routes]]\npath = "/health"\nresponse = { status = 200, body = "up\\n" }\n' +
+    '[[servers.web.routes]]\npath = "/gone/"\nresponse = { status = 410, body = "{}", content_type = "application/json" }\n';
+  try {
+    await withProxy(t, httpConfig(d, port, routes), async () => {
+      const r = await get(port, '/svc/a/b?c=1', { headers: { cookie: 'k=v', 'x-route': 'client', host: 'outer.test' } });
+      t.is(r.status, 200);
+      const seen = JSON.parse(r.body.toString()) as { url: string; headers: Record<string, string> };
+      t.is(seen.url, '/a/b?c=1');
+      t.is(seen.headers.host, 'internal.test');
+      t.is(seen.headers['x-route'], 'svc');
+      t.false('cookie' in seen.headers);
+      t.is(seen.headers['x-forwarded-host'], 'outer.test');
+      t.is(r.headers.server, 'ringio');
+      t.false('x-internal' in r.headers);
+      t.is((JSON.parse((await get(port, '/svc/')).body.toString()) as { url: string }).url, '/');
+      const h = await get(port, '/health');
+      t.is(`${h.status} ${h.headers['content-type']} ${h.body}`, '200 text/plain up\n');
+      const g = await get(port, '/gone/x');
+      t.is(`${g.status} ${g.headers['content-type']} ${g.body}`, '410 application/json {}');
+      t.is(up.requests, 2);
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: weighted balance over a route\'s upstreams; a refused connect falls over to the next upstream', async (t) => {
+  const a = await httpUpstream((_req, res) => res.end('A'));
+  const b = await httpUpstream((_req, res) => res.end('B'));
+  const dead = await freePort();
+  const d = tempDir();
+  const port = await freePort();
+  const routes =
+    `[[servers.web.routes]]\npath = "/w/"\nbalance = "weighted"\nupstreams = [{ url = "${a.url}", weight = 2 }, { url = "${b.url}", weight = 1 }]\n` +
+    `[[servers.web.routes]]\npath = "/f/"\nupstreams = [{ url = "http://127.0.0.1:${dead}" }, { url = "${a.url}" }]\n`;
+  try {
+    await withProxy(t, httpConfig(d, port, routes), async (p) => {
+      const seen: string[] = [];
+      for (let i = 0; i < 9; i++) seen.push((await get(port, '/w/x')).body.toString());
+      t.is(seen.filter((x) => x === 'A').length, 6, seen.join(''));
+      t.is(seen.filter((x) => x === 'B').length, 3, seen.join(''));
+      for (let i = 0; i < 4; i++) {
+        const r = await get(port, '/f/x');
+        t.is(`${r.status} ${r.body}`, '200 A');
+      }
+      const down = await p.waitFor('upstream_down', 5000);
+      t.is(down.upstream, `127.0.0.1:${dead}`);
+    });
+  } finally {
+    await a.close();
+    await b.close();
+    d.cleanup();
+  }
+});
