@@ -1023,7 +1023,7 @@ rtTest('bad input: TypeError / RangeError, never a kernel error, nothing leaked'
       await t.throwsAsync(lstat(any(path)), { instanceOf: TypeError }, `lstat(${String(path)})`);
     }
     // open options
-    for (const opts of [null, 'r', 5]) {
+    for (const opts of [null, 'rw', 'R', 5]) {
       await t.throwsAsync(File.open(p, any(opts)), { instanceOf: TypeError }, `opts ${String(opts)}`);
     }
     for (const opts of [

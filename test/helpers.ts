@@ -33,7 +33,7 @@ export const noIpv6: string | null = await new Promise((resolve) => {
 /** Runs fn on a runtime with the driver under test. */
 export function rt<T>(
   fn: (ctx: RuntimeContext) => T | PromiseLike<T>,
-  opts: Omit<StartOptions, 'threads'> & { threads?: 1 } = {},
+  opts: Omit<StartOptions, 'threads'> = {},
 ): Promise<Awaited<T>> {
   return start(fn, { driver: DRIVER, ...opts });
 }

@@ -1007,3 +1007,26 @@ rtTest('readv waits for data and writev waits for room (no EAGAIN), and close() 
     t.is(stats().opsInFlight, 0);
   });
 });
+
+rtTest('fromFd adopts socket fds: a listener and a stream made from dup()ed fds work and own them', async (t) => {
+  await run(async () => {
+    const l = await TcpListener.bind({ host: '127.0.0.1', port: 0 });
+    const l2 = TcpListener.fromFd(sys.dup(l.fd));
+    t.deepEqual(l2.localAddr, l.localAddr);
+    const c = await TcpStream.connect(l.localAddr);
+    const [s] = await l2.accept();
+    const s2 = TcpStream.fromFd(sys.dup(s.fd));
+    await c.writeAll(Buffer.from('hi'));
+    const [n, buf] = await s2.read(Buffer.alloc(8));
+    t.is(Buffer.from(buf.subarray(0, n)).toString(), 'hi');
+    await s2.close();
+    t.is(s2.fd, -1, 'the stream owned its fd and closed it');
+    // The original fd is its own: the connection still works through it.
+    await s.writeAll(Buffer.from('yo'));
+    const [m, back] = await c.read(Buffer.alloc(8));
+    t.is(Buffer.from(back.subarray(0, m)).toString(), 'yo');
+    t.throws(() => TcpStream.fromFd(-1), { instanceOf: RangeError });
+    t.throws(() => TcpListener.fromFd(1.5), { instanceOf: TypeError });
+    await Promise.all([c.close(), s.close(), l.close(), l2.close()]);
+  });
+});

@@ -65,7 +65,7 @@ serial('stats() fields have the right types, and counters follow the work done',
       t.deepEqual(s0.features, ['EPOLLET', 'TIMERFD', ...ops]);
     }
     // Upper layers decide by feature, never by driver name: the ops every driver must run are listed.
-    for (const op of ['NOP', 'READ', 'WRITE', 'POLL_ADD', 'TIMEOUT', 'ASYNC_CANCEL', 'CLOSE']) t.true(hasFeature(`op:${op}`), op);
+    for (const op of ['NOP', 'READ', 'WRITE', 'POLL_ADD', 'TIMEOUT', 'ASYNC_CANCEL', 'CLOSE'] as const) t.true(hasFeature(`op:${op}`), op);
     t.is(s0.kernel, release());
     for (const k of ['opsInFlight', 'tasksQueued', 'timers', 'enters', 'completions', 'submitted', 'wakeups'] as const) {
       t.true(Number.isInteger(s0[k]) && s0[k] >= 0, `${k} = ${s0[k]}`);

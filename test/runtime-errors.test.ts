@@ -1,13 +1,16 @@
 /**
  * The error registry (packages/runtime/src/errors.ts): one class per family with a real `name`, every
  * code unchanged, `instanceof RingioError` for all of them, the addon's errors converted at the
- * boundary, and errors that cross threads keep their class.
+ * boundary, and errors that cross threads keep their class. ErrnoError (instanceof for every Node-style
+ * system error, ringio's SystemErrors and node:fs's own) and the guards isErrnoError / isRingioError.
  */
+import { readFile as nodeReadFile } from 'node:fs/promises';
 import test from 'ava';
 import {
   AbortError,
   ClosedError,
   ERRNO,
+  ErrnoError,
   IoError,
   RingioError,
   RuntimeError,
@@ -16,6 +19,9 @@ import {
   TimeoutError,
   currentRuntime,
   errnoError,
+  isErrnoError,
+  isRingioError,
+  read,
   ringioError,
   sleep,
   spawnBlocking,
@@ -23,7 +29,7 @@ import {
   timeout,
   type RingioErrorCode,
 } from '@ringio/runtime';
-import { DRIVER, rejectionOf, rt, rtTest } from './helpers.js';
+import { DRIVER, fixture, rejectionOf, rt, rtTest } from './helpers.js';
 
 const FAMILIES: [RingioErrorCode, new (...a: never[]) => RingioError, string][] = [
   ['ERR_RINGIO_NESTED_START', RuntimeError, 'RuntimeError'],
@@ -50,7 +56,7 @@ test('every code makes an error of its family: a real name, the same code, insta
     t.true(e instanceof Error, code);
     t.is(e.name, name, code);
     t.is(e.code, code);
-    t.is((e as RingioError & { buf?: number }).buf, 1);
+    t.is((e as { buf?: unknown }).buf, 1);
     t.true(e.message.length > 0 && e.message !== code, `${code} has a default message`);
     t.true(String(e).startsWith(`${name}: `), String(e));
   }
@@ -63,7 +69,7 @@ test('errnoError makes a SystemError shaped like Node system errors', (t) => {
   t.is(e.code, 'ECANCELED');
   t.is(e.errno, -125);
   t.is(e.syscall, 'read');
-  t.is(e.buf, 7);
+  t.is(e.buf as unknown, 7);
   t.is(e.message, 'read ECANCELED');
 });
 
@@ -138,5 +144,67 @@ rtTest('errors from another thread keep their ringio class and code', async (t) 
     t.true(err instanceof RingioError);
     t.is(err.code, 'ERR_RINGIO_CLOSED');
     t.is(err.message, 'closed over there');
+  });
+});
+
+rtTest('ErrnoError is a runtime class: instanceof holds for ringio, node:fs and rebuilt errors', async (t) => {
+  await rt(async () => {
+    const e = await rejectionOf(t, read(1 << 20, Buffer.alloc(4)));
+    t.true(e instanceof ErrnoError);
+    t.true(isErrnoError(e, 'EBADF'));
+    t.false(isErrnoError(e, 'ENOENT'));
+    t.true(isErrnoError(e) && e.buf instanceof Uint8Array);
+    t.true(e instanceof SystemError && e instanceof RingioError, 'ringio makes SystemErrors');
+    const made = errnoError(-2, 'open', { path: '/nope' });
+    t.true(made instanceof ErrnoError);
+    t.is(made.code, 'ENOENT');
+    t.is(made.errno, -2);
+    t.is(made.path, '/nope');
+    t.is(made.name, 'SystemError');
+    const fromNode = await rejectionOf(t, nodeReadFile('/nonexistent/ringio'));
+    t.true(fromNode instanceof ErrnoError, "node:fs's own errors have the shape");
+    t.false(new Error('x') instanceof ErrnoError);
+    t.false(ringioError('ERR_RINGIO_CLOSED') instanceof ErrnoError);
+    t.false(new AbortError() instanceof ErrnoError);
+  });
+});
+
+rtTest('isRingioError narrows by code', (t) => {
+  const e: unknown = ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'eof', { n: 3 });
+  t.true(isRingioError(e));
+  t.true(isRingioError(e, 'ERR_RINGIO_UNEXPECTED_EOF') && e.n === 3);
+  t.false(isRingioError(e, 'ERR_RINGIO_CLOSED'));
+  t.false(isRingioError(new Error('x')));
+});
+
+rtTest('spawnBlocking: ringio errors made in the worker arrive as RingioErrors, errno errors as ErrnoErrors', async (t) => {
+  await rt(async () => {
+    // A result that cannot be cloned back: ERR_RINGIO_NOT_CLONEABLE, made in the worker.
+    const notCloneable = await rejectionOf(t, spawnBlocking(() => () => 1));
+    t.true(notCloneable instanceof RingioError);
+    t.is((notCloneable as RingioError).code, 'ERR_RINGIO_NOT_CLONEABLE');
+    // A missing export: ERR_RINGIO_THREAD_ENTRY from the worker.
+    const entry = await rejectionOf(t, spawnBlocking({ module: fixture('threads-blocking-jobs.mjs'), export: 'noSuchExport' }));
+    t.true(entry instanceof RingioError);
+    t.is((entry as RingioError).code, 'ERR_RINGIO_THREAD_ENTRY');
+    // A system error thrown in the worker keeps code, errno and syscall.
+    const sys = await rejectionOf(
+      t,
+      spawnBlocking(async () => {
+        const fs = await import('node:fs/promises');
+        await fs.readFile('/nonexistent/ringio');
+      }),
+    );
+    t.true(sys instanceof ErrnoError);
+    t.true(isErrnoError(sys, 'ENOENT'));
+    // A user's own error stays what it was.
+    const plain = await rejectionOf(
+      t,
+      spawnBlocking(() => {
+        throw new TypeError('mine');
+      }),
+    );
+    t.true(plain instanceof TypeError);
+    t.false(plain instanceof RingioError);
   });
 });

@@ -192,7 +192,7 @@ rtTest('a task is queued, not run synchronously by spawn', async (t) => {
   });
 });
 
-rtTest('a task gets an AbortSignal only when its function declares a parameter', async (t) => {
+rtTest('every task gets its AbortSignal, also a function that declares no parameter (a wrapper)', async (t) => {
   await rt(async () => {
     const withParam = await spawn((signal) => signal);
     t.true(withParam instanceof AbortSignal);
@@ -201,7 +201,29 @@ rtTest('a task gets an AbortSignal only when its function declares a parameter',
       // eslint-disable-next-line prefer-rest-params
       return arguments[0] as unknown;
     });
-    t.is(noParam, undefined);
+    t.true(noParam instanceof AbortSignal);
+    const withDefault = await spawn((signal: AbortSignal | string = 'none') => signal);
+    t.true(withDefault instanceof AbortSignal);
+    const rest = await spawn((...a: unknown[]) => a[0]);
+    t.true(rest instanceof AbortSignal);
+    // A typed wrapper (...a) => f(...a) has length 0 and passes the signal on; aborting the handle
+    // aborts it, which cancels the wrapped task's op.
+    const wrap =
+      <A extends unknown[], R>(f: (...a: A) => R) =>
+      (...a: A): R =>
+        f(...a);
+    let seen: AbortSignal | undefined;
+    const h = spawn(
+      wrap(async (signal: AbortSignal) => {
+        seen = signal;
+        await sleep(10_000, { signal });
+      }),
+    );
+    await yieldNow();
+    t.true(seen instanceof AbortSignal);
+    h.abort('stop');
+    t.true(seen!.aborted);
+    await t.throwsAsync(h, { name: 'AbortError' });
   });
 });
 

@@ -7,7 +7,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { interval, sleep, stats, timeout, yieldNow } from '@ringio/runtime';
-import { rejectionOf, rt, rtTestUntimed as rtTest, type AnyErr } from './helpers.js';
+import { fixture, rejectionOf, rt, rtTestUntimed as rtTest, runNode, type AnyErr } from './helpers.js';
 
 const NOISE_MS = 25;
 /** Lateness bound for tests about a mechanism rather than accuracy (ava runs files in parallel). */
@@ -502,6 +502,26 @@ rtTest('interval rejects bad input synchronously', async (t) => {
     t.throws(() => interval(5, { missedTick: 'later' as 'burst' }), { instanceOf: TypeError });
     t.throws(() => interval(5, { signal: 'x' as unknown as AbortSignal }), { instanceOf: TypeError });
   });
+});
+
+rtTest("timeout(ms, work) in tokio's order works like timeout(work, ms)", async (t) => {
+  await rt(async () => {
+    t.is(await timeout(100, Promise.resolve('v')), 'v');
+    t.is(await timeout(100, async (signal: AbortSignal) => (signal.aborted ? 0 : 1)), 1);
+    const err = await rejectionOf(t, timeout(5, sleep(1000)));
+    t.is((err as AnyErr).code, 'ERR_RINGIO_TIMEOUT');
+    // Two numbers: neither is work.
+    await t.throwsAsync(timeout(5, 5 as never), { instanceOf: TypeError });
+  });
+});
+
+test('a sleep nobody awaits, pending when main returns, does not end the process (child process)', async (t) => {
+  t.timeout(30_000);
+  const r = await runNode([fixture('timers-unawaited-sleep.mjs')], 15_000);
+  t.is(r.stderr, '');
+  t.is(r.code, 0);
+  t.regex(r.stdout, /^kept: ERR_RINGIO_CLOSED$/m);
+  t.regex(r.stdout, /^done$/m);
 });
 
 // Regression (found by the fuzz tier): the kernel timer stayed armed until the deadline of an aborted

@@ -89,8 +89,10 @@ rtTest("threads: 'auto' runs os.availableParallelism() threads; threads: 1 and 2
   const n = availableParallelism();
   const auto = (await group('simpleMain', { threads: 'auto', shared: { n: 21 } })) as { threadId: number; twice: number }[];
   t.deepEqual(auto, Array.from({ length: n }, (_, i) => ({ threadId: i, twice: 42 })));
-  // threads: 1 resolves with main's value itself, not an array.
-  t.deepEqual(await group('simpleMain', { threads: 1, shared: { n: 1 } }), { threadId: 0, twice: 2 });
+  // threads given resolves with an array, threads: 1 included (its type never depends on the machine);
+  // without threads, main's value itself.
+  t.deepEqual(await group('simpleMain', { threads: 1, shared: { n: 1 } }), [{ threadId: 0, twice: 2 }]);
+  t.deepEqual(await group('simpleMain', { shared: { n: 1 } }), { threadId: 0, twice: 2 });
   t.deepEqual(await group('simpleMain', { threads: 2 }), [
     { threadId: 0, twice: 0 },
     { threadId: 1, twice: 0 },

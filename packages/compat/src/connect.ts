@@ -34,16 +34,17 @@ export interface SocketOptions {
 
 /** What `connect()` takes: where to connect, and the socket's options. */
 export interface ConnectOptions extends SocketOptions {
-  /** TCP port (a number or a string of digits). */
-  port?: number | string;
-  /** Host name or IP address (default 'localhost', which is 127.0.0.1). */
-  host?: string;
+  /** TCP port (a number or a string of digits; null as not given, as node:http's options allow). */
+  port?: number | string | null;
+  /** Host name or IP address (default 'localhost', which is 127.0.0.1; null as not given). */
+  host?: string | null;
   /** A Unix socket path instead of a TCP address (wins over port/host when set). */
   path?: string | null;
   /** TCP_NODELAY (default true, as ringio's TcpStream.connect; node:net's default is false). */
   noDelay?: boolean;
   /** SO_KEEPALIVE once connected, with the first probe after keepAliveInitialDelay ms. */
   keepAlive?: boolean;
+  /** ms of idle time before the first keep-alive probe (default 0: the system's setting). */
   keepAliveInitialDelay?: number;
   /** setTimeout(timeout) on the socket: 'timeout' after this many ms without activity. */
   timeout?: number;
@@ -51,7 +52,12 @@ export interface ConnectOptions extends SocketOptions {
   localAddress?: string | null;
 }
 
-type ConnectListener = () => void;
+/**
+ * Added as a once('connect') listener: called with no arguments once connected, as net's. Typed so that
+ * the (err, socket) callbacks node:http and ws hand to `createConnection` fit too: they take the
+ * returned socket at once and ignore this later call.
+ */
+type ConnectListener = (...args: never[]) => void;
 type Target = { path: string } | { host: string; port: number };
 
 function checkPort(port: unknown): number {
@@ -80,7 +86,7 @@ function targetOf(o: ConnectOptions): Target {
     if (typeof o.path !== 'string' || o.path === '') throw new TypeError('connect: path must be a non-empty string');
     return { path: o.path };
   }
-  if (o.port === undefined) throw new TypeError('connect: options must have a port (or a path)');
+  if (o.port === undefined || o.port === null) throw new TypeError('connect: options must have a port (or a path)');
   const host = o.host ?? 'localhost';
   if (typeof host !== 'string') throw new TypeError('connect: host must be a string');
   return { host, port: checkPort(o.port) };
@@ -146,7 +152,7 @@ export class Socket extends SocketDuplex {
       if (o.keepAlive) this.setKeepAlive(true, checkDelay('keepAliveInitialDelay', o.keepAliveInitialDelay ?? 0));
     }
     if (o.timeout !== undefined && o.timeout !== null) this.setTimeout(checkDelay('timeout', o.timeout));
-    if (cb !== undefined) this.once('connect', cb);
+    if (cb !== undefined) this.once('connect', cb as () => void);
     this.#state = 'connecting';
     const ctl = (this.#ctl = new AbortController());
     const connecting: Promise<TcpStream | UnixStream> =
@@ -224,12 +230,19 @@ export const createConnection = connect;
 
 /** What undici passes its `connect` function. */
 export interface ConnectorParams {
+  /** The origin's host name or IP address: what is connected to (and the TLS servername unless an IP). */
   hostname: string;
+  /** The origin's host with its port, as undici passes it (not used: hostname and port are). */
   host?: string;
+  /** 'http:' or 'https:' ('https:' adds node:tls over the socket). */
   protocol: string;
+  /** The origin's port; '' means the protocol's default (80 or 443). */
   port: string | number;
+  /** The TLS servername (SNI) undici asks for; else the options' servername, else the hostname. */
   servername?: string | null;
+  /** Not supported: a TypeError when set. */
   localAddress?: string | null;
+  /** For https through a tunnel: the socket TLS runs over instead of a new connection. */
   httpSocket?: Duplex;
 }
 
@@ -239,8 +252,11 @@ export interface ConnectorOptions extends SocketOptions {
   socketPath?: string;
   /** ms until a connect (and TLS handshake) that has not completed fails with ETIMEDOUT (default 10000, as undici; 0: none). */
   timeout?: number;
+  /** TCP_NODELAY (default true). */
   noDelay?: boolean;
+  /** SO_KEEPALIVE once connected, with the first probe after keepAliveInitialDelay ms. */
   keepAlive?: boolean;
+  /** ms of idle time before the first keep-alive probe (default 0: the system's setting). */
   keepAliveInitialDelay?: number;
   /** Offer HTTP/2 by ALPN on https origins (undici's allowH2). */
   allowH2?: boolean;

@@ -56,8 +56,13 @@ export class RentedDuplex {
   /** Errors already handed out with a buf. */
   readonly #lent = new WeakSet<object>();
 
-  /** @internal Use fromDuplex(). */
-  constructor(duplex: Duplex) {
+  /** @internal How fromDuplex() makes one. */
+  static _create(duplex: Duplex): RentedDuplex {
+    return new RentedDuplex(duplex);
+  }
+
+  /** Use fromDuplex(). */
+  private constructor(duplex: Duplex) {
     this.duplex = duplex;
     duplex.on('data', this.#onData);
     duplex.pause(); // flows only while a read waits (rule 1)
@@ -340,5 +345,5 @@ export function fromDuplex(duplex: Duplex): RentedDuplex {
   if (duplex.readableObjectMode || duplex.writableObjectMode) {
     throw new TypeError('fromDuplex(duplex): the duplex must carry bytes, not objects (objectMode)');
   }
-  return new RentedDuplex(duplex);
+  return RentedDuplex._create(duplex);
 }

@@ -32,6 +32,7 @@ import { Duplex } from 'node:stream';
 import { currentRuntime, ringioError } from '@ringio/runtime';
 import type { ReadHalf, SocketAddr, WriteHalf } from '@ringio/net';
 
+/** toDuplex's options. */
 export interface ToDuplexOptions {
   /** Size of the rented read buffer: the most one socket read can return (default 65536). */
   readSize?: number;
@@ -132,8 +133,13 @@ export class SocketDuplex extends Duplex {
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  /** @internal Use toDuplex(). */
-  constructor(source: DuplexSource | undefined, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }) {
+  /** @internal How toDuplex() makes one. */
+  static _create(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }): SocketDuplex {
+    return new SocketDuplex(source, readSize, opts);
+  }
+
+  /** Use toDuplex() (or compat's connect(), whose Socket attaches its stream once connected). */
+  protected constructor(source: DuplexSource | undefined, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }) {
     super({
       allowHalfOpen: opts.allowHalfOpen,
       highWaterMark: opts.highWaterMark,
@@ -499,6 +505,7 @@ export class SocketDuplex extends Duplex {
     return this;
   }
 
+  /** Does nothing (see ref()). */
   unref(): this {
     return this;
   }
@@ -522,26 +529,32 @@ export class SocketDuplex extends Duplex {
     return 'closed';
   }
 
+  /** The peer's IP (TCP streams; undefined for Unix streams and split halves). */
   get remoteAddress(): string | undefined {
     return this.#remote()?.address;
   }
 
+  /** The peer's port (TCP streams). */
   get remotePort(): number | undefined {
     return this.#remote()?.port;
   }
 
+  /** 'IPv4' or 'IPv6' (TCP streams). */
   get remoteFamily(): string | undefined {
     return this.#remote()?.family;
   }
 
+  /** This end's IP (TCP streams). */
   get localAddress(): string | undefined {
     return this.#localInet()?.address;
   }
 
+  /** This end's port (TCP streams). */
   get localPort(): number | undefined {
     return this.#localInet()?.port;
   }
 
+  /** 'IPv4' or 'IPv6' (TCP streams). */
   get localFamily(): string | undefined {
     return this.#localInet()?.family;
   }
@@ -586,7 +599,7 @@ export function toDuplex(stream: DuplexSource, opts: ToDuplexOptions = {}): Sock
   }
   if (opts === null || typeof opts !== 'object') throw new TypeError('toDuplex(stream, opts): opts must be an object');
   const o = duplexOptions(opts, true);
-  return new SocketDuplex(stream, o.readSize, o);
+  return SocketDuplex._create(stream, o.readSize, o);
 }
 
 /** @internal Checks the options every SocketDuplex takes; allowHalfOpen defaults to `halfOpen`. */

@@ -13,6 +13,7 @@ export const O_APPEND = 0o2000;
 export const O_DIRECT = 0o40000;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+export const O_SYNC = 0o4010000;
 export const STATX_BASIC_STATS = 0x7ff;
 export const STATX_BTIME = 0x800;
 export const STATX_DIOALIGN = 0x2000;

@@ -4,10 +4,10 @@
  * with the same result and errors. The epoll driver lists every file op too (its pool runs the syscall).
  */
 import { ftruncate as nodeFtruncate, mkdir as nodeMkdir, rename as nodeRename, rmdir as nodeRmdir, symlink as nodeSymlink, unlink as nodeUnlink } from 'node:fs';
-import { hasFeature } from '@ringio/runtime';
+import { hasFeature, type OptionalOp } from '@ringio/runtime';
 
 /** True when the driver can run IORING_OP_<name>: both drivers list what they run as op:NAME. */
-export function hasOp(name: string): boolean {
+export function hasOp(name: OptionalOp): boolean {
   return hasFeature(`op:${name}`);
 }
 

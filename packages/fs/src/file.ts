@@ -35,6 +35,7 @@ import {
   O_NONBLOCK,
   O_RDONLY,
   O_RDWR,
+  O_SYNC,
   O_TRUNC,
   O_WRONLY,
   S_IFDIR,
@@ -54,22 +55,106 @@ import { fsFallback, hasOp } from './fallback.js';
 import { encodePath, pathString, type PathLike } from './path.js';
 import { Stats, dioAlign } from './stat.js';
 
+/** How File.open opens a file (all optional; the default opens for reading only). */
 export interface OpenOptions {
+  /** Open for reading (O_RDONLY / O_RDWR). Default true. */
   read?: boolean;
+  /** Open for writing (O_WRONLY / O_RDWR). Default false. */
   write?: boolean;
+  /** Every write goes to the end of the file (O_APPEND); implies writing. Default false. */
   append?: boolean;
+  /** Create the file if it does not exist (O_CREAT); needs write or append. Default false. */
   create?: boolean;
+  /** Cut the file to length 0 when opening (O_TRUNC); needs write or append. Default false. */
   truncate?: boolean;
-  /** With create: fail with EEXIST if the file exists. */
+  /** With create: fail with EEXIST if the file exists (O_EXCL). */
   exclusive?: boolean;
+  /** Permission bits for a file that is created, 0..0o7777 (default 0o666, less the umask). */
   mode?: number;
   /** O_DIRECT: bypass the page cache. Buffers, positions and lengths must be aligned. */
   direct?: boolean;
+  /** O_SYNC: each write returns once data and metadata are on storage (the 's' of node's 'rs+', 'as'). */
+  sync?: boolean;
 }
 
-export interface IoOptions {
+/**
+ * node:fs's flags strings, as File.open(path, flags) and the `flag` option of readFile/writeFile take
+ * them: 'r' read; 'r+' read and write; 'w' write, create, truncate; 'a' append, create; 'x' adds
+ * exclusive (fail if it exists); '+' adds the other direction; 's' adds O_SYNC.
+ */
+export type OpenFlags =
+  | 'r'
+  | 'rs'
+  | 'sr'
+  | 'r+'
+  | 'rs+'
+  | 'sr+'
+  | 'w'
+  | 'wx'
+  | 'xw'
+  | 'w+'
+  | 'wx+'
+  | 'xw+'
+  | 'a'
+  | 'ax'
+  | 'xa'
+  | 'as'
+  | 'sa'
+  | 'a+'
+  | 'ax+'
+  | 'xa+'
+  | 'as+'
+  | 'sa+';
+
+const FLAGS: Record<OpenFlags, OpenOptions> = {
+  r: { read: true },
+  rs: { read: true, sync: true },
+  sr: { read: true, sync: true },
+  'r+': { read: true, write: true },
+  'rs+': { read: true, write: true, sync: true },
+  'sr+': { read: true, write: true, sync: true },
+  w: { read: false, write: true, create: true, truncate: true },
+  wx: { read: false, write: true, create: true, truncate: true, exclusive: true },
+  xw: { read: false, write: true, create: true, truncate: true, exclusive: true },
+  'w+': { read: true, write: true, create: true, truncate: true },
+  'wx+': { read: true, write: true, create: true, truncate: true, exclusive: true },
+  'xw+': { read: true, write: true, create: true, truncate: true, exclusive: true },
+  a: { read: false, append: true, create: true },
+  ax: { read: false, append: true, create: true, exclusive: true },
+  xa: { read: false, append: true, create: true, exclusive: true },
+  as: { read: false, append: true, create: true, sync: true },
+  sa: { read: false, append: true, create: true, sync: true },
+  'a+': { read: true, append: true, create: true },
+  'ax+': { read: true, append: true, create: true, exclusive: true },
+  'xa+': { read: true, append: true, create: true, exclusive: true },
+  'as+': { read: true, append: true, create: true, sync: true },
+  'sa+': { read: true, append: true, create: true, sync: true },
+};
+
+/** The OpenOptions of a node:fs flags string; TypeError for anything else (numbers included). */
+export function flagsToOptions(flags: unknown, name = 'flags'): OpenOptions {
+  if (typeof flags === 'string' && Object.prototype.hasOwnProperty.call(FLAGS, flags)) return { ...FLAGS[flags as OpenFlags] };
+  throw new TypeError(
+    `${name} must be a node:fs flags string ('r', 'r+', 'w', 'wx', 'w+', 'a', 'ax', 'a+', ...)${typeof flags === 'number' ? ' (numeric flags are not supported: use a string or OpenOptions)' : ''}, got ${JSON.stringify(flags) ?? String(flags)}`,
+  );
+}
+
+const OPEN_KEYS = new Set(['read', 'write', 'append', 'create', 'truncate', 'exclusive', 'mode', 'direct', 'sync']);
+
+/** Rejects keys that are not options (a typo would otherwise be ignored silently). */
+export function checkKeys(opts: object, known: ReadonlySet<string>, fn: string): void {
+  for (const k of Object.keys(opts)) {
+    if (!known.has(k)) throw new TypeError(`${fn}: unknown option '${k}' (known: ${[...known].join(', ')})`);
+  }
+}
+
+/** Options of a read or write at a position: the window of `buf` to use, and an AbortSignal. */
+export interface FileIoOptions {
+  /** Where the window starts in buf (default 0). */
   offset?: number;
+  /** The window's length (default: the rest of buf after offset). */
   length?: number;
+  /** Aborting it cancels the op; the promise rejects with AbortError (with buf) once the kernel answered. */
   signal?: AbortSignal;
 }
 
@@ -85,7 +170,20 @@ const SUBMITTED = OpState.Submitted;
 /** Completed read ops a File keeps for reuse (deep queues read concurrently, so one is not enough). */
 const READ_POOL = 256;
 
+/**
+ * An open file with rented-buffer reads and writes at positions (File.open, File.create).
+ *
+ * - Reads and writes resolve [n, buf] with the same buffer; do not touch it until the promise settles.
+ *   Errors carry code, syscall, path and buf.
+ * - Positions are numbers up to Number.MAX_SAFE_INTEGER or bigints; -1 (the default of read/write)
+ *   means the file position.
+ * - On io_uring every op is a kernel op. On epoll, ops on regular files run on a file thread pool.
+ * - With { direct: true } (O_DIRECT) buffers, positions and lengths must be aligned (allocAligned()
+ *   makes suitable buffers), else the call rejects ERR_RINGIO_ALIGNMENT before reaching the kernel.
+ * - `await using f = await File.open(p)` closes it at the end of the scope.
+ */
 export class File extends FdHandle {
+  /** The path the file was opened with. */
   readonly path: string;
   readonly #readOps: FileReadOp<Uint8Array>[] = [];
   readonly #wait: Direction;
@@ -101,8 +199,8 @@ export class File extends FdHandle {
   /** @internal */
   readonly #append: boolean;
 
-  /** @internal */
-  constructor(fd: number, path: string, wait: Direction, direct: { mem: number; offset: number } | undefined, append = false) {
+  /** Files come from File.open() and File.create(). */
+  protected constructor(fd: number, path: string, wait: Direction, direct: { mem: number; offset: number } | undefined, append = false) {
     super(fd);
     this.path = path;
     this.#wait = wait;
@@ -121,11 +219,20 @@ export class File extends FdHandle {
   }
 
   /**
-   * Opens a file. Defaults: read only. `create` needs `write` or `append`; `mode` (default 0o666, less
-   * the umask) applies when the file is created.
+   * Opens a file. `opts` is OpenOptions, or a node:fs flags string ('r', 'w', 'a+', ...; see OpenFlags)
+   * with the creation `mode` as the third argument, as fs.promises.open takes them. Defaults: read only.
+   * `create` needs `write` or `append`; `mode` (default 0o666, less the umask) applies when the file is
+   * created.
    */
-  static async open(path: PathLike, opts: OpenOptions = {}): Promise<File> {
-    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+  static async open(path: PathLike, opts?: OpenOptions | OpenFlags, mode?: number): Promise<File> {
+    if (typeof opts === 'string' || typeof opts === 'number') {
+      opts = { ...flagsToOptions(opts), mode };
+    } else {
+      if (mode !== undefined) throw new TypeError('open: mode as the third argument goes with a flags string; put it in OpenOptions');
+      if (opts === undefined) opts = {};
+      if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object or a flags string');
+      checkKeys(opts, OPEN_KEYS, 'open');
+    }
     const p = encodePath(path);
     const text = pathString(path);
     const read = opts.read === undefined ? true : bool(opts.read, 'read');
@@ -135,8 +242,9 @@ export class File extends FdHandle {
     const truncate = bool(opts.truncate, 'truncate');
     const exclusive = bool(opts.exclusive, 'exclusive');
     const direct = bool(opts.direct, 'direct');
-    const mode = opts.mode ?? 0o666;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new RangeError('mode must be an integer in 0..0o7777');
+    const sync = bool(opts.sync, 'sync');
+    const perm = opts.mode ?? 0o666;
+    if (!Number.isInteger(perm) || perm < 0 || perm > 0o7777) throw new RangeError('mode must be an integer in 0..0o7777');
     const writes = write || append;
     if (!read && !writes) throw new TypeError('open: at least one of read, write or append must be true');
     if ((create || truncate) && !writes) throw new TypeError('open: create and truncate need write or append');
@@ -147,10 +255,11 @@ export class File extends FdHandle {
     if (truncate) flags |= O_TRUNC;
     if (exclusive) flags |= O_EXCL;
     if (direct) flags |= O_DIRECT;
+    if (sync) flags |= O_SYNC;
     // Opened non-blocking, so that opening a FIFO never waits for its other end (which would hold a
     // pool thread on epoll); cleared again below for regular files, whose reads must be able to block.
     flags |= O_NONBLOCK;
-    const fd = await submit(new OpenatOp(p, text, flags, mode));
+    const fd = await submit(new OpenatOp(p, text, flags, perm));
     try {
       const st = await submit(new StatxOp(fd, EMPTY_PATH, text, AT_EMPTY_PATH, STATX_BASIC_STATS | (direct ? STATX_DIOALIGN : 0)));
       const type = new DataView(st.buffer).getUint16(28, true) & S_IFMT;
@@ -207,7 +316,7 @@ export class File extends FdHandle {
   }
 
   /** Reads into buf[offset, offset + length) at `position`. Resolves [n, buf]; n < length at end of file. */
-  readAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+  readAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: FileIoOptions): Promise<[number, B]> {
     try {
       checkBuffer(buf);
       const pos = checkPosition(position);
@@ -224,7 +333,7 @@ export class File extends FdHandle {
   }
 
   /** Writes buf[offset, offset + length) at `position` (may be short). Resolves [n, buf]. */
-  writeAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+  writeAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: FileIoOptions): Promise<[number, B]> {
     try {
       checkBuffer(buf);
       const pos = checkPosition(position);
@@ -238,12 +347,12 @@ export class File extends FdHandle {
   }
 
   /** Fills the window from `position`; rejects ERR_RINGIO_UNEXPECTED_EOF (with .n and .buf) at end of file. */
-  readExactAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+  readExactAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: FileIoOptions): Promise<[number, B]> {
     return this.#whole(buf, position, opts, (b, at, o) => this.readAt(b, at, o), 'readExactAt', 'end of file');
   }
 
   /** Writes the whole window from `position`. Resolves [length, buf]. */
-  writeAllAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: IoOptions): Promise<[number, B]> {
+  writeAllAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: FileIoOptions): Promise<[number, B]> {
     return this.#whole(buf, position, opts, (b, at, o) => this.writeAt(b, at, o), 'writeAllAt', 'a write that made no progress');
   }
 
@@ -251,8 +360,8 @@ export class File extends FdHandle {
   async #whole<B extends Uint8Array>(
     buf: B,
     position: number | bigint,
-    opts: IoOptions | undefined,
-    step: (buf: B, at: number | bigint, opts: IoOptions) => Promise<[number, B]>,
+    opts: FileIoOptions | undefined,
+    step: (buf: B, at: number | bigint, opts: FileIoOptions) => Promise<[number, B]>,
     name: string,
     stop: string,
   ): Promise<[number, B]> {
@@ -298,13 +407,13 @@ export class File extends FdHandle {
   }
 
   /** Reads at the file position and advances it. */
-  read<B extends Uint8Array>(buf: B, opts?: IoOptions): Promise<[number, B]> {
+  read<B extends Uint8Array>(buf: B, opts?: FileIoOptions): Promise<[number, B]> {
     if (this.#direct === undefined) return this.readAt(buf, -1, opts);
     return this.#atOwnPosition(() => this.readAt(buf, this.#pos, opts));
   }
 
   /** Writes at the file position (the end, with append) and advances it. */
-  write<B extends Uint8Array>(buf: B, opts?: IoOptions): Promise<[number, B]> {
+  write<B extends Uint8Array>(buf: B, opts?: FileIoOptions): Promise<[number, B]> {
     if (this.#direct === undefined || this.#append) return this.writeAt(buf, -1, opts);
     return this.#atOwnPosition(() => this.writeAt(buf, this.#pos, opts));
   }

@@ -2,8 +2,8 @@
  * @ringio/fs: file I/O through io_uring (or, on the epoll driver, a file thread pool), with rented
  * buffers.
  */
-export { File, type OpenOptions, type IoOptions } from './file.js';
-export { readFile, writeFile, stat, lstat, unlink, rmdir, rename, symlink, mkdir } from './fns.js';
+export { File, type OpenOptions, type OpenFlags, type FileIoOptions } from './file.js';
+export { type ReadFileOptions, type WriteFileOptions, type StatOptions, type MkdirOptions, readFile, writeFile, stat, lstat, unlink, rmdir, rename, symlink, mkdir } from './fns.js';
 export { Stats } from './stat.js';
 export { allocAligned } from './align.js';
 export { FileReadOp, FileWriteOp, FileReadvOp, FileWritevOp } from './ops/rw.js';

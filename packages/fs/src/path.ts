@@ -21,4 +21,5 @@ export function pathString(path: string | URL | Uint8Array): string {
   return Buffer.from(path).toString('utf8');
 }
 
+/** A path: a string, a file: URL, or the path's bytes (a Buffer or Uint8Array, without NUL bytes). */
 export type PathLike = string | URL | Uint8Array;

@@ -33,6 +33,7 @@ function statusError(code: 'ERR_RINGIO_HTTP_PARSE' | 'ERR_RINGIO_HTTP_TOO_LARGE'
   return ringioError(code, message, { status });
 }
 
+/** A message body, read once: chunk by chunk (read(), `for await`) or whole (bytes(), text(), json()). Chunks are views into the connection's buffer, valid until the next read. */
 export class IncomingBody implements AsyncIterable<Uint8Array> {
   /** @internal */ _src: BodySource | undefined;
   /** @internal */ _mode = MODE_NONE;
@@ -244,14 +245,17 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
 export abstract class WithBody {
   abstract readonly body: IncomingBody;
 
+  /** The whole body as a new Buffer (body.bytes()); rejects ERR_RINGIO_HTTP_TOO_LARGE past `limit` bytes. */
   bytes(limit?: number): Promise<Buffer> {
     return this.body.bytes(limit);
   }
 
+  /** The whole body decoded as UTF-8 (body.text()). */
   text(limit?: number): Promise<string> {
     return this.body.text(limit);
   }
 
+  /** The whole body parsed as JSON (body.json(); a SyntaxError for bad JSON). */
   json(limit?: number): Promise<unknown> {
     return this.body.json(limit);
   }

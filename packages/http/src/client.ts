@@ -21,12 +21,18 @@ import { checkChunk, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
 
+/** What a request may send: bytes or a string (sent with Content-Length), an iterable or async iterable of them (sent chunked, one chunk at a time), or nothing. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | null | undefined;
 
+/** request()'s options: method, headers, body, a signal, an upgrade, a Unix socket. */
 export interface RequestOptions {
+  /** The request method (default 'GET'). */
   method?: string;
+  /** Header fields to send: a Headers, an object or [name, value] pairs. */
   headers?: HeadersInit;
+  /** The body to send (none by default). */
   body?: RequestBody;
+  /** Aborting it fails the request with an AbortError and closes its connection. */
   signal?: AbortSignal;
   /** A protocol to upgrade to (sends `Connection: upgrade` and `Upgrade: <it>`); a 101 hands over the stream. */
   upgrade?: string;
@@ -34,20 +40,21 @@ export interface RequestOptions {
   socketPath?: string;
 }
 
+/** The options of a Client: pool size, timeouts and head limits. */
 export interface ClientOptions {
   /** Connections per origin, busy and idle. Default 64. */
   maxConnections?: number;
   /** ms an idle connection stays in the pool. Default 4000. */
   keepAliveTimeout?: number;
-  /** Default 10000. */
+  /** ms a connect may take before it fails. Default 10000. */
   connectTimeout?: number;
   /** ms from the end of the request to the end of the response head. Default 30000. */
   headersTimeout?: number;
   /** ms a body read or send may make no progress. Default 30000. */
   bodyTimeout?: number;
-  /** Default 16384. */
+  /** Largest response head accepted, in bytes. Default 16384. */
   maxHeaderSize?: number;
-  /** Default 100. */
+  /** Most header fields accepted in a response head. Default 100. */
   maxHeaders?: number;
 }
 
@@ -70,10 +77,15 @@ const PHASE_SEND = 4;
  * the connection: until then the last piece read may still point into the connection's buffer.
  */
 export class ClientResponse extends WithBody {
+  /** The status code (200, 404, ...). */
   readonly status: number;
+  /** The reason phrase as sent ('OK'; may be empty). */
   readonly statusText: string;
+  /** '1.1' or '1.0', from the status line. */
   readonly httpVersion: string;
+  /** The response's header fields (a view that owns a copy of the head). */
   readonly headers: HeaderView;
+  /** The response body: read it, or close() the response, to free the connection. */
   readonly body: IncomingBody;
   /** After a 101 (or a 2xx to CONNECT): the raw stream, now the caller's to use and close. */
   readonly stream: SocketStream | undefined;

@@ -5,6 +5,7 @@
  */
 import type { ServerRequest, ServerResponse } from './server.js';
 
+/** A WHATWG handler: takes a Request (Node's global class) and returns a Response, or a promise of one. */
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
 const NO_BODY = new Set(['GET', 'HEAD']);

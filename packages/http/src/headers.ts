@@ -12,6 +12,7 @@ function lowerName(name: unknown): string {
   return name.toLowerCase();
 }
 
+/** A message's header fields, read from the bytes they arrived in: lookups by case-insensitive name, strings made only when asked. A server request's view is valid while the handler runs. */
 export class HeaderView implements Iterable<[string, string]> {
   /** @internal */ _buf: Buffer;
   /** @internal */ _offs: Int32Array;
@@ -62,6 +63,7 @@ export class HeaderView implements Iterable<[string, string]> {
     return out;
   }
 
+  /** Whether a field with this name (case-insensitive) is present. */
   has(name: string): boolean {
     return this.#find(lowerName(name), 0) >= 0;
   }
@@ -73,6 +75,7 @@ export class HeaderView implements Iterable<[string, string]> {
     }
   }
 
+  /** The raw [name, value] pairs in arrival order, names as sent (the same as iterating the view). */
   entries(): IterableIterator<[string, string]> {
     return this[Symbol.iterator]();
   }

@@ -34,14 +34,22 @@ import {
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optBool, optInt, optMs } from './options.js';
 
+/** A request handler: answers `req` through `res`; may be async (the connection waits for it before its next request). */
 export type Handler = (req: ServerRequest, res: ServerResponse) => void | Promise<void>;
 
+/** serve()'s options: where to listen (host and port, a Unix path, or a listener of your own), limits and timeouts. */
 export interface ServeOptions {
+  /** The address to listen on (default '127.0.0.1'). */
   host?: string;
+  /** The TCP port (default 0: one the kernel picks; see server.address). */
   port?: number;
+  /** SO_REUSEPORT, so each thread can listen on the same port (default true). */
   reusePort?: boolean;
+  /** The listen backlog (default: the listener's). */
   backlog?: number;
+  /** Listen on a Unix socket at this path instead of TCP (excludes host and port). */
   path?: string;
+  /** Serve on this listener instead (excludes host, port and path); closing the server closes it. */
   listener?: TcpListener | UnixListener;
   /** Bytes of request line plus header fields (431 past it). Default 16384. */
   maxHeaderSize?: number;
@@ -114,10 +122,13 @@ function endFailed(e: unknown): void {
 
 /** The request handed to a handler. Valid until the handler settles (its bytes are rented). */
 export class ServerRequest extends WithBody {
+  /** The request method as sent ('GET', 'POST', ...). */
   method = '';
   /** '1.1' or '1.0'. */
   httpVersion = '1.1';
+  /** The request's header fields: a view into the rented bytes, valid until the handler settles. */
   readonly headers: HeaderView;
+  /** The request body (empty when the request has none). */
   readonly body: IncomingBody = new IncomingBody();
   /** The peer: a SocketAddr for TCP, the peer's path ('' when unnamed) for Unix sockets. */
   readonly remoteAddr: SocketAddr | string;
@@ -153,6 +164,7 @@ export class ServerRequest extends WithBody {
 
 /** The response of one request. */
 export class ServerResponse {
+  /** The status to send (default 200); set it before the head goes out. */
   statusCode = 200;
   /** @internal */ _headers: HeadersInit | undefined = undefined;
   /** @internal */ _extra: [string, string | number][] | undefined = undefined;
@@ -702,6 +714,7 @@ export class Conn implements BodySource {
   }
 }
 
+/** server.stats(): this server's counters, a snapshot. */
 export interface HttpServerStats {
   /** Connections open now. */
   connections: number;
@@ -749,6 +762,7 @@ export class HttpServer {
     return this.#listener?.localAddr ?? '';
   }
 
+  /** This server's counters: open connections, requests, client and handler errors. */
   stats(): HttpServerStats {
     return {
       connections: this.#conns.size,

@@ -6,11 +6,21 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { AF_INET, AF_INET6, AF_UNIX } from './constants.js';
 
-export type AddrInput = string | { host: string; port: number };
+/**
+ * An address to bind, connect or send to: `'host:port'`, `'[v6]:port'`, `{ host, port }`, or a
+ * {@link SocketAddr} that ringio handed out (`localAddr`, `peerAddr`, `accept()`, `recvFrom()`), so an
+ * address you got can always be given back. Host names are resolved with dns.lookup; `''` and
+ * `'localhost'` mean 127.0.0.1.
+ */
+export type AddrInput = string | { host: string; port: number } | SocketAddr;
 
+/** An IP socket address, as ringio reports one (`localAddr`, `peerAddr`, `accept()`, `recvFrom()`). */
 export interface SocketAddr {
+  /** The IP address, as text: '127.0.0.1', '::1' (RFC 5952 compressed), '::ffff:127.0.0.1' (IPv4-mapped). No scope id. */
   address: string;
+  /** The port, 0..65535. */
   port: number;
+  /** 'IPv4' for an AF_INET socket, 'IPv6' for AF_INET6 (IPv4-mapped addresses included). */
   family: 'IPv4' | 'IPv6';
 }
 
@@ -26,7 +36,11 @@ function checkPort(port: unknown): number {
   return port;
 }
 
-/** Splits an address into host and port, without resolving. */
+/**
+ * Splits an address into host and port, without resolving: `'host:port'` splits at the last ':',
+ * `'[v6]:port'` takes the brackets off, `{ host, port }` and a SocketAddr (`{ address, port, family }`)
+ * are taken as they are. Throws TypeError / RangeError for what is not an address.
+ */
 export function parseAddr(addr: AddrInput): { host: string; port: number } {
   if (typeof addr === 'string') {
     let host: string;
@@ -46,10 +60,14 @@ export function parseAddr(addr: AddrInput): { host: string; port: number } {
     if (!/^\d+$/.test(portText)) throw new TypeError(`bad port in '${addr}'`);
     return { host, port: checkPort(Number(portText)) };
   }
-  if (addr === null || typeof addr !== 'object' || typeof addr.host !== 'string') {
-    throw new TypeError("address must be 'host:port' or { host, port }");
+  if (addr !== null && typeof addr === 'object') {
+    if ('host' in addr && typeof addr.host === 'string') return { host: addr.host, port: checkPort(addr.port) };
+    // A SocketAddr that ringio handed out (localAddr, peerAddr, accept(), recvFrom()).
+    if (!('host' in addr) && 'address' in addr && typeof addr.address === 'string') {
+      return { host: addr.address, port: checkPort(addr.port) };
+    }
   }
-  return { host: addr.host, port: checkPort(addr.port) };
+  throw new TypeError("address must be 'host:port', { host, port } or a SocketAddr { address, port }");
 }
 
 /** Resolves a host name (no blocking: libuv's thread pool) and encodes a sockaddr. */

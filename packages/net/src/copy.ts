@@ -6,9 +6,19 @@ import { POLLIN, POLLOUT, PollOp, closeSync, pipe, submit, type Interest } from 
 import { SpliceOp } from './ops/splice.js';
 import type { ReadHalf, WriteHalf } from './stream.js';
 
+/** spliceCopy's options. */
+export interface SpliceCopyOptions {
+  /** Bytes per splice (default 64 KiB). */
+  chunk?: number;
+  /** Aborting it stops the copy; the promise rejects AbortError. */
+  signal?: AbortSignal;
+}
+
+/** Options of copy and copyBidirectional. */
 export interface CopyOptions {
   /** The rented buffer's size (default 64 KiB). */
   bufferSize?: number;
+  /** Aborting it stops the copy; the promise rejects AbortError. */
   signal?: AbortSignal;
 }
 
@@ -71,7 +81,7 @@ export async function spliceOnce(fdIn: number, fdOut: number, len: number, inter
 export async function spliceCopy(
   from: { readonly fd: number },
   to: { readonly fd: number },
-  opts: { chunk?: number; signal?: AbortSignal } = {},
+  opts: SpliceCopyOptions = {},
 ): Promise<number> {
   const chunk = opts.chunk ?? 65536;
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError('chunk must be a positive integer');

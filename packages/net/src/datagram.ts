@@ -12,6 +12,15 @@ import { RecvmsgOp } from './ops/recvmsg.js';
 import { SendOp } from './ops/send.js';
 import { SendmsgOp } from './ops/sendmsg.js';
 import { SocketBase } from './socket.js';
+import type { ReadOptions, WriteOptions } from './stream.js';
+
+/** UdpSocket.bind's options. */
+export interface UdpBindOptions {
+  /** SO_REUSEADDR (default false). */
+  reuseAddr?: boolean;
+  /** SO_REUSEPORT (default false): several sockets may bind the same address. */
+  reusePort?: boolean;
+}
 
 abstract class DatagramBase<A, In> extends SocketBase {
   protected abstract encode(addr: In): Promise<Sockaddr> | Sockaddr;
@@ -40,7 +49,7 @@ abstract class DatagramBase<A, In> extends SocketBase {
   }
 
   /** Sends to the connected peer. Resolves [n, buf]. */
-  send<B extends Uint8Array>(buf: B, opts?: { signal?: AbortSignal; offset?: number; length?: number }): Promise<[number, B]> {
+  send<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]> {
     try {
       checkBuffer(buf);
       const offset = opts?.offset ?? 0;
@@ -52,7 +61,7 @@ abstract class DatagramBase<A, In> extends SocketBase {
   }
 
   /** Receives from the connected peer. Resolves [n, buf]. */
-  recv<B extends Uint8Array>(buf: B, opts?: { signal?: AbortSignal; offset?: number; length?: number }): Promise<[number, B]> {
+  recv<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
     try {
       checkBuffer(buf);
       const offset = opts?.offset ?? 0;
@@ -64,9 +73,14 @@ abstract class DatagramBase<A, In> extends SocketBase {
   }
 }
 
+/**
+ * A UDP socket: UdpSocket.bind(addr). sendTo(buf, to) sends one datagram; recvFrom(buf) resolves
+ * [n, buf, from] with `from` a SocketAddr that sendTo accepts back; connect(to) fixes the peer for
+ * send/recv.
+ */
 export class UdpSocket extends DatagramBase<SocketAddr, AddrInput> {
   /** Binds a UDP socket. Port 0 picks a free port. */
-  static override async bind(addr: AddrInput, opts: { reuseAddr?: boolean; reusePort?: boolean } = {}): Promise<UdpSocket> {
+  static override async bind(addr: AddrInput, opts: UdpBindOptions = {}): Promise<UdpSocket> {
     const sa = await resolveAddr(addr);
     const fd = sys.socket(sa.family === AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM);
     try {
@@ -80,6 +94,7 @@ export class UdpSocket extends DatagramBase<SocketAddr, AddrInput> {
     return new UdpSocket(fd);
   }
 
+  /** The address the socket is bound to (a SocketAddr, accepted back by every address parameter). */
   get localAddr(): SocketAddr {
     const buf = new Uint8Array(SOCKADDR_MAX);
     sys.sockname(this.openFd(), buf, false);
@@ -95,6 +110,10 @@ export class UdpSocket extends DatagramBase<SocketAddr, AddrInput> {
   }
 }
 
+/**
+ * A Unix-domain datagram socket: UnixDatagram.bind(path), unbound() or pair(). Addresses are paths
+ * ('' for an unnamed sender).
+ */
 export class UnixDatagram extends DatagramBase<string, string> {
   /** Binds a Unix datagram socket at `path` ('\0name' for the abstract namespace). */
   static override bind(path: string): Promise<UnixDatagram> {
@@ -124,6 +143,7 @@ export class UnixDatagram extends DatagramBase<string, string> {
     return [new UnixDatagram(a), new UnixDatagram(b)];
   }
 
+  /** The path the socket is bound to ('' for an unbound or unnamed socket). */
   get localAddr(): string {
     const buf = new Uint8Array(SOCKADDR_MAX);
     const len = sys.sockname(this.openFd(), buf, false);

@@ -1,11 +1,11 @@
 /**
  * @ringio/net: TCP, Unix and UDP sockets with rented buffers, on the runtime's io_uring or epoll driver.
  */
-export { TcpListener, TcpStream, type TcpListenOptions } from './tcp.js';
-export { UnixListener, UnixStream } from './unix.js';
-export { UdpSocket, UnixDatagram } from './datagram.js';
+export { TcpListener, TcpStream, type TcpListenOptions, type TcpConnectOptions } from './tcp.js';
+export { UnixListener, UnixStream, type UnixListenOptions } from './unix.js';
+export { UdpSocket, UnixDatagram, type UdpBindOptions } from './datagram.js';
 export { SocketStream, type ReadHalf, type WriteHalf, type ReadOptions, type WriteOptions } from './stream.js';
-export { copy, copyBidirectional, spliceCopy, spliceOnce, type CopyOptions } from './copy.js';
+export { copy, copyBidirectional, spliceCopy, spliceOnce, type CopyOptions, type SpliceCopyOptions } from './copy.js';
 export { parseAddr, type AddrInput, type SocketAddr } from './addr.js';
 export { AcceptOp } from './ops/accept.js';
 export { MultishotAcceptOp } from './ops/accept-multi.js';

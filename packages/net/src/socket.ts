@@ -4,4 +4,9 @@
  */
 import { FdHandle } from '@ringio/runtime';
 
-export class SocketBase extends FdHandle {}
+export class SocketBase extends FdHandle {
+  /** Sockets come from bind(), connect(), accept() and pair(): the constructor is not public API. */
+  protected constructor(fd: number) {
+    super(fd);
+  }
+}

@@ -23,39 +23,64 @@ import { SendZcOp } from './ops/send-zc.js';
 import { ShutdownOp } from './ops/shutdown.js';
 import { WritevOp } from './ops/writev.js';
 
+/** Options of a read: the window of `buf` to fill, and an AbortSignal. */
 export interface ReadOptions {
+  /** Aborting it cancels the read; it rejects AbortError (with buf) once the kernel answered, unless data arrived first. */
   signal?: AbortSignal;
   /** Read into buf[offset, offset + length); defaults to the whole buffer. */
   offset?: number;
+  /** The window's length (default: the rest of buf after offset). */
   length?: number;
 }
 
+/** Options of a write: the window of `buf` to send, and an AbortSignal. */
 export interface WriteOptions {
+  /** Aborting it cancels the write; it resolves with the count if the kernel had already sent the bytes. */
   signal?: AbortSignal;
+  /** Send buf[offset, offset + length); defaults to the whole buffer. */
   offset?: number;
+  /** The window's length (default: the rest of buf after offset). */
   length?: number;
 }
 
 /** The readable side of a stream (see intoSplit()). */
 export interface ReadHalf {
+  /** Reads at least 1 byte into the window (0: end of stream). Resolves [n, buf]. */
   read<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]>;
+  /** Scatter read into several buffers, each used whole. Resolves [n, bufs]. */
   readv<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]>;
+  /** Fills the window; rejects ERR_RINGIO_UNEXPECTED_EOF (with n, buf) if the stream ends first. */
   readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]>;
+  /** Closes the whole stream (both halves). */
   close(): Promise<void>;
+  /** The stream's fd (-1 once closed). */
   readonly fd: number;
 }
 
 /** The writable side of a stream (see intoSplit()). */
 export interface WriteHalf {
+  /** Sends the window; may be short. Resolves [n, buf]. */
   write<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
+  /** Gather write from several buffers, each used whole; may be short. Resolves [n, bufs]. */
   writev<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]>;
+  /** Sends the whole window. Resolves [length, buf]. */
   writeAll<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
+  /** writeAll with SEND_ZC where the kernel has it (the buffer is rented until the kernel is done with it). */
   writeZeroCopy<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
+  /** Shuts down the writing side (SHUT_WR): the peer reads end of stream. */
   shutdown(): Promise<void>;
+  /** Closes the whole stream (both halves). */
   close(): Promise<void>;
+  /** The stream's fd (-1 once closed). */
   readonly fd: number;
 }
 
+/**
+ * A connected byte stream (the base of TcpStream and UnixStream): rented-buffer reads and writes that
+ * resolve [n, buf] with the buffer passed in (do not touch it until the promise settles), readv/writev,
+ * readExact/writeAll, zero-copy sends, shutdown, and intoSplit() into a read half and a write half.
+ * Errors carry `code`, `syscall` and `buf`; after close() every call rejects ERR_RINGIO_CLOSED.
+ */
 export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   // One pooled read op and one pooled write op: reused once completed, so a read/write loop allocates
   // no op objects. Concurrent reads (or writes) get fresh ops.

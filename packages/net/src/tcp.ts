@@ -1,5 +1,5 @@
 /** TCP: TcpListener and TcpStream. */
-import { closeSync, sys } from '@ringio/runtime';
+import { checkFd, closeSync, sys } from '@ringio/runtime';
 import { decodeInet, resolveAddr, type AddrInput, type SocketAddr } from './addr.js';
 import { connectError } from './connect-error.js';
 import {
@@ -17,10 +17,21 @@ import { checkBacklog, ListenerBase } from './listener.js';
 import { ConnectOp } from './ops/connect.js';
 import { SocketStream } from './stream.js';
 
+/** TcpStream.connect's options. */
+export interface TcpConnectOptions {
+  /** Aborting it cancels the connect (and the name lookup's wait); it rejects AbortError. */
+  signal?: AbortSignal;
+  /** TCP_NODELAY (default true): send small writes at once instead of coalescing them (Nagle). */
+  noDelay?: boolean;
+}
+
+/** TcpListener.bind's options. */
 export interface TcpListenOptions {
-  /** SO_REUSEPORT: let several sockets (threads) bind the same address; the kernel spreads connections. */
+  /** SO_REUSEPORT (default true): several sockets (threads) may bind the same address; the kernel spreads connections. */
   reusePort?: boolean;
+  /** SO_REUSEADDR (default true): bind even while old connections on the port are in TIME_WAIT. */
   reuseAddr?: boolean;
+  /** listen(2)'s backlog, 1..65535 (default 1024). */
   backlog?: number;
 }
 
@@ -30,21 +41,35 @@ function sockAddr(fd: number, peer: boolean): SocketAddr {
   return decodeInet(buf);
 }
 
+/**
+ * A TCP connection: TcpStream.connect(addr), or from TcpListener#accept(). Reads and writes follow the
+ * rented-buffer contract of SocketStream; `peerAddr` and `localAddr` are SocketAddrs, which every
+ * address parameter accepts back. TCP_NODELAY is on by default.
+ */
 export class TcpStream extends SocketStream {
   #peer: SocketAddr | undefined;
   #local: SocketAddr | undefined;
 
-  /** @internal */
+  /** @internal Use connect(), accept() or fromFd(). */
   constructor(fd: number, peer?: SocketAddr) {
     super(fd);
     this.#peer = peer;
   }
 
   /**
+   * Adopts a connected TCP socket's fd: the stream owns it from now on (close() closes it). Streams
+   * usually come from connect() and accept(); this serves fds from elsewhere, such as one passed over a
+   * Unix socket (@ringio/proxy's binary upgrades).
+   */
+  static fromFd(fd: number): TcpStream {
+    return new TcpStream(checkFd(fd));
+  }
+
+  /**
    * Connects to 'host:port', '[v6]:port' or { host, port }. Names are resolved with dns.lookup, which
    * runs on libuv's thread pool, never blocking this thread. noDelay (TCP_NODELAY) defaults to true.
    */
-  static async connect(addr: AddrInput, opts: { signal?: AbortSignal; noDelay?: boolean } = {}): Promise<TcpStream> {
+  static async connect(addr: AddrInput, opts: TcpConnectOptions = {}): Promise<TcpStream> {
     const sa = await resolveAddr(addr);
     const fd = sys.socket(sa.family, SOCK_STREAM);
     const stream = new TcpStream(fd);
@@ -72,13 +97,22 @@ export class TcpStream extends SocketStream {
   }
 }
 
+/**
+ * A listening TCP socket: TcpListener.bind(addr, opts). accept() resolves [TcpStream, SocketAddr];
+ * `for await (const [stream, peer] of listener)` accepts until the listener is closed.
+ */
 export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
   readonly #local: SocketAddr;
 
-  /** @internal */
+  /** @internal Use bind() or fromFd(). */
   constructor(fd: number) {
     super(fd);
     this.#local = sockAddr(fd, false);
+  }
+
+  /** Adopts a listening TCP socket's fd, which it owns from now on (bind() makes listeners; this serves a passed fd). */
+  static fromFd(fd: number): TcpListener {
+    return new TcpListener(checkFd(fd));
   }
 
   /** Binds and listens. Port 0 picks a free port: read it from `localAddr.port`. */
@@ -98,6 +132,7 @@ export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
     return new TcpListener(fd);
   }
 
+  /** The address the listener is bound to (read the port the kernel picked for port 0 here). */
   get localAddr(): SocketAddr {
     return this.#local;
   }

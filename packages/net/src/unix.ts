@@ -1,5 +1,5 @@
 /** Unix-domain streams: UnixListener and UnixStream (paths, or '\0name' for the abstract namespace). */
-import { closeSync, sys } from '@ringio/runtime';
+import { checkFd, closeSync, sys } from '@ringio/runtime';
 import { decodeUnix, encodeUnix } from './addr.js';
 import { AF_UNIX, SOCK_STREAM, SOCKADDR_MAX } from './constants.js';
 import { connectError } from './connect-error.js';
@@ -7,13 +7,33 @@ import { checkBacklog, ListenerBase } from './listener.js';
 import { ConnectOp } from './ops/connect.js';
 import { SocketStream } from './stream.js';
 
+/** UnixListener.bind's options. */
+export interface UnixListenOptions {
+  /** listen(2)'s backlog, 1..65535 (default 1024). */
+  backlog?: number;
+}
+
 function unixName(fd: number, peer: boolean): string {
   const buf = new Uint8Array(SOCKADDR_MAX);
   const len = sys.sockname(fd, buf, peer);
   return decodeUnix(buf, len);
 }
 
+/**
+ * A Unix-domain stream connection: UnixStream.connect(path), UnixStream.pair(), or from
+ * UnixListener#accept(). Addresses are paths ('' for an unnamed socket, '\0name' in the abstract namespace).
+ */
 export class UnixStream extends SocketStream {
+  /** @internal Use connect(), pair(), accept() or fromFd(). */
+  constructor(fd: number) {
+    super(fd);
+  }
+
+  /** Adopts a connected Unix stream socket's fd, which the stream owns from now on (close() closes it). */
+  static fromFd(fd: number): UnixStream {
+    return new UnixStream(checkFd(fd));
+  }
+
   /** Connects to a listening Unix socket at `path`. */
   static async connect(path: string, opts: { signal?: AbortSignal } = {}): Promise<UnixStream> {
     const sa = encodeUnix(path);
@@ -39,22 +59,33 @@ export class UnixStream extends SocketStream {
     return unixName(this.openFd(), true);
   }
 
+  /** This side's path ('' when unnamed). */
   get localAddr(): string {
     return unixName(this.openFd(), false);
   }
 }
 
+/**
+ * A listening Unix-domain socket: UnixListener.bind(path). accept() resolves [UnixStream, path of the
+ * peer]; `for await` accepts until the listener is closed. The socket file is not removed on close.
+ */
 export class UnixListener extends ListenerBase<UnixStream, string> {
   readonly #path: string;
 
-  /** @internal */
+  /** @internal Use bind() or fromFd(). */
   constructor(fd: number, path: string) {
     super(fd);
     this.#path = path;
   }
 
+  /** Adopts a listening Unix socket's fd, bound at `path`, which it owns from now on (bind() makes listeners; this serves a passed fd). */
+  static fromFd(fd: number, path: string): UnixListener {
+    if (typeof path !== 'string') throw new TypeError('path must be a string');
+    return new UnixListener(checkFd(fd), path);
+  }
+
   /** Binds and listens at `path` (which must not exist; remove stale sockets first). */
-  static override bind(path: string, opts: { backlog?: number } = {}): Promise<UnixListener> {
+  static override bind(path: string, opts: UnixListenOptions = {}): Promise<UnixListener> {
     try {
       const backlog = checkBacklog(opts.backlog ?? 1024);
       const sa = encodeUnix(path);
@@ -72,6 +103,7 @@ export class UnixListener extends ListenerBase<UnixStream, string> {
     }
   }
 
+  /** The path the listener is bound to. */
   get localAddr(): string {
     return this.#path;
   }

@@ -7,14 +7,18 @@
 import { POLLIN, closeSync, poll, sleep, sys } from '@ringio/runtime';
 import { log } from './log.js';
 
+/** Accepts from a listening socket shared with other threads or processes: poll for POLLIN, then accept4 what is queued (up to 128 per wake-up), handing each fd to `onFd`. */
 export class AcceptLoop {
   readonly #ctl = new AbortController();
+  /** Settles once the loop has ended and its fd is closed. */
   readonly done: Promise<void>;
 
   /** Takes ownership of `fd` (closed when the loop ends). */
   constructor(
+    /** The listening socket (the loop owns it and closes it when it ends). */
     readonly fd: number,
     onFd: (fd: number) => void,
+    /** Names the listener in log lines. */
     readonly label: string,
   ) {
     this.done = this.#run(onFd);

@@ -6,9 +6,13 @@
  */
 import type { Balance, Endpoint, UpstreamConfig } from './config.js';
 
+/** One upstream of a server's balancer, with this thread's counters and backoff state. */
 export class Upstream {
+  /** The address as configured ('host:port' or 'unix:/path'); reloads keep the state of an upstream whose addr stays. */
   readonly addr: string;
+  /** `addr` parsed. */
   readonly endpoint: Endpoint;
+  /** Its weight (weighted and least_conn); a reload may change it. */
   weight: number;
   /** Connections open to it now (on this thread). */
   active = 0;
@@ -29,13 +33,17 @@ export class Upstream {
     this.weight = conf.weight;
   }
 
+  /** Whether it is in rotation at `now` (Date.now()): not backing off after a failed connect. */
   isUp(now: number): boolean {
     return this.downUntil <= now;
   }
 }
 
+/** A server's upstreams and its policy, per thread: orders the upstreams to try for each connection. */
 export class Balancer {
+  /** The upstreams, in config order. */
   readonly upstreams: Upstream[];
+  /** The balance policy. */
   readonly policy: Balance;
   readonly #backoffMin: number;
   readonly #backoffMax: number;

@@ -21,13 +21,19 @@ connections up to [upgrade] drain_timeout and exits; SIGINT exits at once.`;
 /** Servers (distinct names over the process's life) whose max_connections is counted process-wide. */
 export const LIMIT_CELLS = 4096;
 
+/** ringio-proxy's command line, parsed. */
 export interface CliArgs {
+  /** --config FILE (required). */
   config: string;
+  /** --upgrade: take the listeners over from a running proxy (a binary upgrade). */
   upgrade: boolean;
+  /** --log-format: 'text' or 'json'; undefined: the config's [log] format. */
   logFormat: 'text' | 'json' | undefined;
+  /** --check: check the config and exit (0 valid, 2 invalid). */
   check: boolean;
 }
 
+/** Parses the command line (without node and the script); a TypeError names a bad or missing argument. --help prints the usage and exits. */
 export function parseArgs(argv: string[]): CliArgs {
   const out: CliArgs = { config: '', upgrade: false, logFormat: undefined, check: false };
   for (let i = 0; i < argv.length; i++) {
@@ -54,6 +60,7 @@ export function parseArgs(argv: string[]): CliArgs {
   return out;
 }
 
+/** The ringio-proxy program: parses `argv`, loads the config and runs the proxy until a signal stops it (exit 2 on bad arguments or config). */
 export async function main(argv: string[]): Promise<void> {
   let args: CliArgs;
   try {

@@ -10,15 +10,21 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { parseAddr } from '@ringio/net';
 import { ringioError } from '@ringio/runtime';
 
+/** How a server picks the first upstream to try (docs/api/proxy.md, 'Balance policies'). */
 export type Balance = 'round_robin' | 'random' | 'weighted' | 'least_conn';
+/** Every Balance, in the order error messages list them. */
 export const BALANCES: readonly Balance[] = ['round_robin', 'random', 'weighted', 'least_conn'];
 
 /** A listen or upstream address: 'host:port' or 'unix:/path'. */
 export type Endpoint = { kind: 'tcp'; addr: string; host: string; port: number } | { kind: 'unix'; addr: string; path: string };
 
+/** One entry of a server's `upstreams`. */
 export interface UpstreamConfig {
+  /** The address as written: 'host:port' or 'unix:/path'. */
   addr: string;
+  /** `addr` parsed. */
   endpoint: Endpoint;
+  /** Integer 1..1000000 (default 1), used by `weighted` and `least_conn`. */
   weight: number;
 }
 
@@ -51,10 +57,15 @@ export interface RouteConfig {
   response: { status: number; body: string; contentType: string } | null;
 }
 
+/** One `[servers.NAME]` table, normalized: durations in ms, addresses parsed, defaults filled in. */
 export interface ServerConfig {
+  /** NAME, the server's key in `servers`. */
   name: string;
+  /** Where to accept, as written. */
   listen: string;
+  /** `listen` parsed. */
   endpoint: Endpoint;
+  /** 'tcp' (a byte relay) or 'http' (a reverse proxy by routes). */
   protocol: 'tcp' | 'http';
   /** protocol "http": the routes, in config order (empty for tcp) */
   routes: RouteConfig[];
@@ -68,7 +79,9 @@ export interface ServerConfig {
   forwarded: boolean;
   /** protocol "http": bytes of a request body, 0 = no limit */
   maxBodySize: number;
+  /** protocol 'tcp': where connections are relayed to (non-empty). */
   upstreams: UpstreamConfig[];
+  /** The balance policy (default 'round_robin'). */
   balance: Balance;
   /** ms */
   connectTimeout: number;
@@ -76,36 +89,53 @@ export interface ServerConfig {
   idleTimeout: number;
   /** 0: no limit */
   maxConnections: number;
+  /** Upstreams tried per connection before ERR_RINGIO_NO_UPSTREAM (default: the number of upstreams, at most 3). */
   connectAttempts: number;
   /** ms */
   backoffMin: number;
   /** ms */
   backoffMax: number;
+  /** The PROXY protocol header sent to the upstream first: 'off' (default), 'v1' or 'v2'. */
   proxyProtocol: 'off' | 'v1' | 'v2';
+  /** Relay through splice(2): 'auto' (default), 'always' or 'never'. */
   splice: 'auto' | 'always' | 'never';
+  /** Bytes per relay buffer (default 16384). */
   bufferSize: number;
+  /** The listen(2) backlog (default 1024). */
   backlog: number;
+  /** One access line per connection (default false). */
   accessLog: boolean;
 }
 
+/** A whole checked configuration, as parseConfig() and loadConfig() return it. */
 export interface ProxyConfig {
   /** The file it came from (absolute), or '' */
   file: string;
   /** sha256 of the text */
   hash: string;
+  /** The `[runtime]` table: threads, CPU pinning and driver. */
   runtime: { threads: number | 'auto'; pin: boolean | number[]; driver: 'auto' | 'uring' | 'epoll' };
+  /** The `[admin]` listener (metrics, stats), or null when there is none. */
   admin: { listen: string; endpoint: Endpoint } | null;
+  /** The `[upgrade]` table: the binary-upgrade socket and how long old connections may drain (ms). */
   upgrade: { socket: string; drainTimeout: number };
+  /** The `[log]` table: 'text' or 'json' lines. */
   log: { format: 'text' | 'json' };
+  /** The servers by NAME. */
   servers: Record<string, ServerConfig>;
 }
 
+/** An invalid config (code ERR_RINGIO_CONFIG); the message names the file, line and key path. */
 export class ConfigError extends Error {
+  /** Always ERR_RINGIO_CONFIG. */
   readonly code = 'ERR_RINGIO_CONFIG';
   constructor(
     message: string,
+    /** The file the config came from ('' for a text without one). */
     readonly file: string,
+    /** The key path at fault ('servers.echo.balance'); '' when the file as a whole is. */
     readonly key: string,
+    /** The line the key is written on (1-based), when it could be found. */
     readonly line: number | undefined,
   ) {
     super(message);
@@ -212,6 +242,7 @@ function duration(v: unknown): number | undefined {
   return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60000 : 3600000);
 }
 
+/** Parses 'host:port' or 'unix:/path' into an Endpoint; TypeError or RangeError for a bad one. */
 export function parseEndpoint(v: string): Endpoint {
   if (v.startsWith('unix:')) {
     const path = v.slice(5);
@@ -483,6 +514,7 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
   return { file: abs, hash: createHash('sha256').update(text).digest('hex'), runtime: { threads, pin, driver }, admin, upgrade, log, servers };
 }
 
+/** Reads and checks a config file (parseConfig); ConfigError when it cannot be read or is invalid. */
 export function loadConfig(file: string): ProxyConfig {
   let text: string;
   try {

@@ -52,8 +52,8 @@ async function bindEndpoint(ep: Endpoint, backlog: number, inherited: Map<string
     inherited.delete(lkey);
     // The socket the old process was listening on, with its accept queue.
     return got.kind === 'tcp'
-      ? { listener: new TcpListener(got.fd), kind: 'tcp' }
-      : { listener: new UnixListener(got.fd, (ep as { path: string }).path), kind: 'unix', path: (ep as { path: string }).path };
+      ? { listener: TcpListener.fromFd(got.fd), kind: 'tcp' }
+      : { listener: UnixListener.fromFd(got.fd, (ep as { path: string }).path), kind: 'unix', path: (ep as { path: string }).path };
   }
   if (ep.kind === 'unix') {
     await removeStaleSocket(ep.path);
@@ -247,7 +247,7 @@ class Coordinator {
       const kind = sock.kind;
       const loop = new AcceptLoop(sys.dup(sock.listener.fd), (fd) => {
         try {
-          const stream = kind === 'tcp' ? new TcpStream(fd) : new UnixStream(fd);
+          const stream = kind === 'tcp' ? TcpStream.fromFd(fd) : UnixStream.fromFd(fd);
           server.emit('connection', toDuplex(stream));
         } catch {
           closeSync(fd);
@@ -298,7 +298,7 @@ class Coordinator {
     else await removeStaleSocket(path);
     const listener = await UnixListener.bind(path, { backlog: 8 });
     this.#upgradeSock = { listener, kind: 'unix', path };
-    this.#upgradeLoop = new AcceptLoop(sys.dup(listener.fd), (fd) => void this.#serveTakeover(new UnixStream(fd)), 'upgrade');
+    this.#upgradeLoop = new AcceptLoop(sys.dup(listener.fd), (fd) => void this.#serveTakeover(UnixStream.fromFd(fd)), 'upgrade');
   }
 
   async #serveTakeover(stream: UnixStream): Promise<void> {

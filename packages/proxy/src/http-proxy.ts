@@ -36,7 +36,9 @@ const TIMEOUT = 'ERR_RINGIO_TIMEOUT';
 
 /** One upstream set's keep-alive pool and balancer; shared by the routes with the same set. */
 export class UpstreamPool {
+  /** The keep-alive client the pool's requests go through. */
   readonly client: HttpClient;
+  /** Picks the upstream of each request (its state carries over reloads). */
   balancer: Balancer;
   /** Requests sent, failed to connect, answered 502/504 by the proxy */
   requests = 0;
@@ -90,6 +92,7 @@ export class Router {
     }
   }
 
+  /** The route of a request: the longest path prefix among the host's routes (else the host-less ones), or undefined. */
   match(host: string, path: string): RouteEntry | undefined {
     const list = this.#byHost.get(host) ?? this.#any;
     for (let i = 0; i < list.length; i++) if (path.startsWith(list[i]!.path)) return list[i];
@@ -180,18 +183,22 @@ function frontOptions(conf: ServerConfig): string {
   return `${conf.maxBodySize} ${conf.bodyTimeout}`;
 }
 
+/** The innermost service of an HTTP server's chain: serves the connection as HTTP/1.1 and forwards each request to its route's upstreams (or answers it). */
 export class HttpProxy implements Service<Conn, ConnResult> {
   readonly #front: Front;
   /** Requests in progress on this chain (its pools stay open until they end). */
   #inflight = 0;
   #idle: (() => void) | undefined;
+  /** This chain's routing table. */
   readonly router: Router;
+  /** The upstream pools of this chain, one per upstream set. */
   readonly pools = new Map<string, UpstreamPool>();
   /** Counters of this server on this thread (carried over reloads). */
   readonly counts: { requests: number; noRoute: number; badGateway: number; gatewayTimeout: number; retired: number };
   #retired = false;
 
   constructor(
+    /** The server's config. */
     readonly conf: ServerConfig,
     old?: HttpProxy,
   ) {
@@ -264,6 +271,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     return this.#front.close();
   }
 
+  /** Proxies one request: routes it, forwards it upstream and streams the response back (502/504 when the upstream fails or is slow). */
   async handle(req: ServerRequest, res: ServerResponse): Promise<void> {
     this.#inflight++;
     try {

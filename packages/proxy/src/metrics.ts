@@ -2,18 +2,29 @@
 import { sumCounters } from '@ringio/service';
 import type { ServerStats } from './thread.js';
 
+/** One thread's figures for the metrics page. */
 export interface ThreadStats {
+  /** The thread (0..threads − 1). */
   threadId: number;
+  /** Connections open on this thread now. */
   live: number;
+  /** Connections this thread accepted, in total. */
   accepted: number;
+  /** Each server's counters on this thread. */
   servers: ServerStats[];
 }
 
+/** The process's figures for the metrics page. */
 export interface ProcessStats {
+  /** How many threads run the proxy. */
   threads: number;
+  /** How many configs were deployed (1 after start). */
   generation: number;
+  /** Reloads that were deployed. */
   reloadsOk: number;
+  /** Reloads refused (an unreadable or invalid config, or a failed deploy). */
   reloadsFailed: number;
+  /** When the process started (Date.now()). */
   startTime: number;
 }
 
@@ -32,6 +43,7 @@ class Out {
   }
 }
 
+/** The Prometheus text exposition (format 0.0.4) of the proxy's counters, summed over threads (a thread that did not answer is undefined). */
 export function renderMetrics(threads: (ThreadStats | undefined)[], proc: ProcessStats): string {
   const o = new Out();
   const byServer = new Map<string, ServerStats[]>();

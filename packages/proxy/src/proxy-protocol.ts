@@ -6,6 +6,7 @@ import type { SocketAddr } from '@ringio/net';
 
 const V2_SIG = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 
+/** Who the client was, for a PROXY protocol header: TCP addresses, Unix socket paths, or unknown (the addresses could not be read). */
 export type PeerInfo = { kind: 'tcp'; src: SocketAddr; dst: SocketAddr } | { kind: 'unix'; src: string; dst: string } | { kind: 'unknown' };
 
 /** v1: "PROXY TCP4 src dst sport dport\r\n", or "PROXY UNKNOWN\r\n" when the addresses are not TCP. */

@@ -35,6 +35,7 @@ export class Conn {
   idleTimeout = 0;
   /** The sweeper's bookkeeping. */
   seenTicks = -1;
+  /** The sweeper's bookkeeping: when `ticks` last changed (ms). */
   seenAt = 0;
   /** Aborted to end the connection (idle timeout, forced drain): cancels the splice ops, which no socket tracks. */
   readonly ctl = new AbortController();
@@ -42,9 +43,13 @@ export class Conn {
   upstream: SocketStream | undefined;
 
   constructor(
+    /** The accepted client socket. */
     readonly stream: SocketStream,
+    /** Whether it came through a TCP or a Unix listener. */
     readonly kind: 'tcp' | 'unix',
+    /** The name of the server that accepted it. */
     readonly server: string,
+    /** When it was accepted (Date.now()). */
     readonly start = Date.now(),
   ) {}
 
@@ -60,21 +65,29 @@ export class Conn {
   }
 }
 
+/** What TcpProxy's call() resolves with when a connection ends: whether it went well, where it went, the bytes relayed. */
 export interface ConnResult {
+  /** True when the connection was relayed to its end; false when it failed (see error and code). */
   ok: boolean;
+  /** The upstream's addr, once connected. */
   upstream?: string;
   /** client → upstream */
   bytesUp: number;
   /** upstream → client */
   bytesDown: number;
+  /** The failure's message, when not ok. */
   error?: string;
+  /** The failure's code (ERR_RINGIO_NO_UPSTREAM, ECONNRESET, ...), when it had one. */
   code?: string;
 }
 
 /** Byte counters of one server on one thread; carried over reloads. */
 export class ByteCounters {
+  /** Bytes relayed client → upstream. */
   up = 0;
+  /** Bytes relayed upstream → client. */
   down = 0;
+  /** Connect attempts to an upstream that failed. */
   connectFailures = 0;
 }
 
@@ -209,9 +222,13 @@ function peerInfo(conn: Conn): PeerInfo {
   }
 }
 
+/** The innermost service of a server's chain: connects to an upstream (balanced, with retries and backoff) and relays bytes both ways until both sides end. */
 export class TcpProxy implements Service<Conn, ConnResult> {
+  /** The server's config. */
   readonly conf: ServerConfig;
+  /** This thread's balancer (its state carries over reloads). */
   readonly balancer: Balancer;
+  /** This server's byte counters on this thread (carried over reloads). */
   readonly bytes: ByteCounters;
 
   constructor(conf: ServerConfig, old?: TcpProxy) {
@@ -251,6 +268,7 @@ export class TcpProxy implements Service<Conn, ConnResult> {
     throw ringioError('ERR_RINGIO_NO_UPSTREAM', `no upstream of server ${conf.name} could be connected (${tried.join(', ')})`);
   }
 
+  /** Proxies one connection to its end; rejects ERR_RINGIO_NO_UPSTREAM when no upstream could be connected. Both sockets are closed when it settles. */
   async call(conn: Conn): Promise<ConnResult> {
     const conf = this.conf;
     conn.idleTimeout = conf.idleTimeout;

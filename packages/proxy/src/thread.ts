@@ -14,9 +14,11 @@ import type { ServerConfig } from './config.js';
 
 /** What a server change carries besides its factory spec. */
 export interface ServerData {
+  /** The server's config. */
   conf: ServerConfig;
   /** The listening socket's fd in this process (owned by thread 0; each thread dups it). */
   fd: number;
+  /** The listening socket's identity (listenKey): a change with the same lkey keeps the socket. */
   lkey: string;
 }
 
@@ -37,18 +39,29 @@ interface Accepting {
   loop: AcceptLoop;
 }
 
+/** One server's figures on one thread (the metrics page sums them). */
 export interface ServerStats {
+  /** The server's name. */
   server: string;
+  /** Its chain's call counters (calls, running, errors), when the chain has the stats layer. */
   counters: ReturnType<Counters['snapshot']> | undefined;
+  /** Bytes relayed client → upstream. */
   bytesUp: number;
+  /** Bytes relayed upstream → client. */
   bytesDown: number;
+  /** Connect attempts to an upstream that failed. */
   connectFailures: number;
+  /** Per upstream: open connections, connects, failures, and whether it is in rotation. */
   upstreams: { addr: string; active: number; connects: number; failures: number; up: boolean }[];
 }
 
+/** One thread's part of the proxy: its deploy target (servers' chains and accept loops, changed by two-phase deploys), its live connections and its stats. */
 export class ProxyThread implements DeployTarget {
+  /** The servers' chains on this thread, by server name. */
   readonly registry = new ChainRegistry();
+  /** The accept loop of each server on this thread, by server name. */
   readonly accepting = new Map<string, Accepting>();
+  /** Connections open on this thread now. */
   readonly live = new Set<Conn>();
   readonly #pendingFds = new Map<number, { name: string; lkey: string; fd: number; kind: 'tcp' | 'unix' }[]>();
   readonly #removed = new Map<number, string[]>();
@@ -56,9 +69,14 @@ export class ProxyThread implements DeployTarget {
   readonly #keys = new Map<number, string[]>();
   #sweeping = false;
   #stopped = false;
+  /** Connections this thread accepted, in total. */
   accepted = 0;
 
-  constructor(readonly threadId: number) {}
+  /** Made by proxyThread() on each thread; `threadId` is the runtime's. */
+  constructor(
+    /** This thread's id (0..threads − 1). */
+    readonly threadId: number,
+  ) {}
 
   async prepare(id: number, changes: Change[]): Promise<void> {
     const fds: { name: string; lkey: string; fd: number; kind: 'tcp' | 'unix' }[] = [];
@@ -130,8 +148,8 @@ export class ProxyThread implements DeployTarget {
     try {
       if (kind === 'tcp') {
         sys.setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, 1);
-        stream = new TcpStream(cfd);
-      } else stream = new UnixStream(cfd);
+        stream = TcpStream.fromFd(cfd);
+      } else stream = UnixStream.fromFd(cfd);
     } catch {
       closeSync(cfd);
       return;
@@ -184,6 +202,7 @@ export class ProxyThread implements DeployTarget {
     })();
   }
 
+  /** Each server's figures on this thread. */
   stats(): ServerStats[] {
     const out: ServerStats[] = [];
     for (const [name, slot] of this.registry.slots) {
@@ -226,10 +245,13 @@ export class ProxyThread implements DeployTarget {
   }
 }
 
+/** What every proxy thread gets as ctx.shared from the coordinator. */
 export interface ProxyShared {
+  /** The channels deploys and queries travel on. */
   plane: DeployPlane;
   /** One Int32 per server over a SharedArrayBuffer: max_connections counted over every thread. */
   limits?: Int32Array;
+  /** The log line format: 'text' or 'json'. */
   logFormat: 'text' | 'json';
   /** Only on thread 0: the coordinator's boot data (not cloned: thread 0 gets the object itself). */
   boot?: unknown;

@@ -5,8 +5,8 @@
  * (docs/design/layers.md).
  */
 import { ringioError } from './errors.js';
-import type { OpAble } from './op.js';
-import type { Runtime, RuntimeStats } from './runtime.js';
+import type { OpAble, SignalOptions } from './op.js';
+import type { Feature, Runtime, RuntimeStats } from './runtime.js';
 import type { JoinHandle } from './task.js';
 import { checkSignal } from './validate.js';
 
@@ -53,7 +53,7 @@ export function cancelOp(op: OpAble<unknown>, reason: 'abort' | 'closed' = 'abor
  * Whether this thread's driver has a feature from stats().features (`'op:SEND_ZC'`, `'COOP_TASKRUN'`,
  * ...). Cheap: meant for hot paths, where stats() would build a whole object.
  */
-export function hasFeature(name: string): boolean {
+export function hasFeature(name: Feature): boolean {
   return currentRuntime().driver.features.has(name);
 }
 
@@ -68,7 +68,7 @@ export function stats(): RuntimeStats {
 }
 
 /** Submits an op to this thread's driver. Rejects ERR_RINGIO_NO_RUNTIME outside a runtime. */
-export function submit<T>(op: OpAble<T>, opts?: { signal?: AbortSignal }): Promise<T> {
+export function submit<T>(op: OpAble<T>, opts?: SignalOptions): Promise<T> {
   try {
     return currentRuntime().submit(op, checkSignal(opts?.signal));
   } catch (e) {

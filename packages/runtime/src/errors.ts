@@ -3,6 +3,7 @@
  */
 import { getSystemErrorName } from 'node:util';
 
+/** Every `code` a RingioError may have. */
 export type RingioErrorCode =
   | 'ERR_RINGIO_NESTED_START'
   | 'ERR_RINGIO_NO_RUNTIME'
@@ -54,14 +55,36 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_HTTP_BODY_USED: 'the body was already read or is being read',
 };
 
+/** The fields that ringio's errors may carry besides `code`, depending on where they come from. */
+export interface ErrorFields {
+  /** The rented buffer (or buffers, for readv/writev) an op gives back with its error. */
+  buf?: Uint8Array | Uint8Array[];
+  /** Bytes already transferred (ERR_RINGIO_UNEXPECTED_EOF from readExact and friends). */
+  n?: number;
+  /** The file a file op was about (@ringio/fs). */
+  path?: string;
+  /** The second path of rename and symlink (@ringio/fs). */
+  dest?: string;
+}
+
 /**
  * The base of every error ringio raises with a `code` (AbortError aside, which is Node's own shape).
  * Each family has its own class with a real `name`, as undici's errors do, so logs say what went wrong
  * and code can branch by class or by `code`; `code` is stable and `instanceof RingioError` holds for
- * all of them.
+ * all of them. Errors that crossed threads are rebuilt with their class.
  */
-export class RingioError extends Error {
+export class RingioError extends Error implements ErrorFields {
+  /** An ERR_RINGIO_* code (RingioErrorCode), or the errno name ('ECONNRESET') of a SystemError: match on it. */
   readonly code: string;
+  /** The rented buffer (or buffers) an op gives back with its error. */
+  declare buf?: Uint8Array | Uint8Array[];
+  /** Bytes already transferred (ERR_RINGIO_UNEXPECTED_EOF from readExact and friends). */
+  declare n?: number;
+  /** The file a file op was about (@ringio/fs). */
+  declare path?: string;
+  /** The second path of rename and symlink (@ringio/fs). */
+  declare dest?: string;
+  /** `code` picks the default message; `props` (errno, syscall, buf, path, ...) are copied onto the error. */
   constructor(code: string, message?: string, props?: Record<string, unknown>) {
     super(message ?? MESSAGES[code as RingioErrorCode] ?? code);
     this.code = code;
@@ -109,21 +132,21 @@ export class ThreadError extends RingioError {
   }
 }
 
-/** @ringio/http: a malformed message from the peer, a message over its limit, a misused response or body. */
+/** The errors of the HTTP package: a malformed message from the peer, a message over its limit, a misused response or body. */
 export class HttpError extends RingioError {
   static {
     this.prototype.name = 'HttpError';
   }
 }
 
-/** @ringio/service: a concurrency limit reached, a deploy that failed on some thread. */
+/** The errors of the service package: a concurrency limit reached, a deploy that failed on some thread. */
 export class ServiceError extends RingioError {
   static {
     this.prototype.name = 'ServiceError';
   }
 }
 
-/** @ringio/proxy: an invalid config, no upstream to connect, a failed binary upgrade. */
+/** The errors of the proxy package: an invalid config, no upstream to connect, a failed binary upgrade. */
 export class ProxyError extends RingioError {
   static {
     this.prototype.name = 'ProxyError';
@@ -136,8 +159,11 @@ export class ProxyError extends RingioError {
  * driver) or thrown by the addon and converted at the boundary (addon.ts).
  */
 export class SystemError extends RingioError {
+  /** The negative errno value, as in Node (-104 for ECONNRESET). */
   errno: number;
+  /** The syscall that failed: 'read', 'connect', 'open', ... */
   syscall: string;
+  /** `code` is the errno name; `props` sets `errno`, `syscall` and any other field. */
   constructor(code: string, message?: string, props?: Record<string, unknown>) {
     super(code, message, undefined);
     this.errno = 0;
@@ -200,27 +226,55 @@ export function ringioError(code: RingioErrorCode, message?: string, props?: Rec
 
 /** An AbortError as Node makes them: `name` 'AbortError', `code` 'ABORT_ERR', with the signal's reason as cause. */
 export class AbortError extends Error {
+  /** Always 'ABORT_ERR', as Node's AbortErrors have it. */
   readonly code = 'ABORT_ERR';
-  buf?: unknown;
+  /** The rented buffer of the aborted op, if it had one. */
+  buf?: Uint8Array | Uint8Array[];
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'AbortError';
   }
 }
 
+/** Makes the AbortError of an aborted op: `cause` = the signal's reason, `buf` = the rented buffer when given. */
 export function abortError(signal?: AbortSignal, buf?: unknown): AbortError {
   const e = new AbortError(undefined, signal?.reason !== undefined ? { cause: signal.reason } : undefined);
-  if (buf !== undefined) e.buf = buf;
+  if (buf !== undefined) e.buf = buf as Uint8Array;
   return e;
 }
 
-/** A system error's fields (SystemError has them all). */
-export interface ErrnoError extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-  buf?: unknown;
-  path?: string;
+/**
+ * A kernel failure, shaped like Node's system errors: `code` ('ECONNRESET', 'ENOENT', ...), `errno`
+ * (negative), `syscall`, and where it applies `buf`, `path`, `dest`. Not constructed: ringio's own are
+ * SystemErrors (errnoError). `instanceof ErrnoError` is true for every error of that shape, not only
+ * the ones ringio made: node:fs's own errors (the fallbacks of @ringio/fs), the addon's, and errors
+ * rebuilt after crossing threads.
+ */
+export abstract class ErrnoError extends Error implements ErrorFields {
+  /** The errno's name: 'ECONNRESET', 'ENOENT', ... */
+  declare code: string;
+  /** The negative errno value, as in Node (-104 for ECONNRESET). */
+  declare errno: number;
+  /** The syscall that failed: 'read', 'connect', 'open', ... */
+  declare syscall: string;
+  /** The rented buffer (or buffers) an op gives back with its error. */
+  declare buf?: Uint8Array | Uint8Array[];
+  /** Bytes already transferred, where it applies. */
+  declare n?: number;
+  /** The file a file op was about. */
+  declare path?: string;
+  /** The second path of rename and symlink. */
+  declare dest?: string;
+
+  /** Shape check: an Error with a string `code`, a number `errno` and a string `syscall`. */
+  static override [Symbol.hasInstance](v: unknown): v is ErrnoError {
+    return (
+      v instanceof Error &&
+      typeof (v as ErrnoError).code === 'string' &&
+      typeof (v as ErrnoError).errno === 'number' &&
+      typeof (v as ErrnoError).syscall === 'string'
+    );
+  }
 }
 
 function errnoName(res: number): string {
@@ -231,7 +285,7 @@ function errnoName(res: number): string {
   }
 }
 
-/** An error for a negative kernel result, shaped like Node's system errors (a SystemError). */
+/** An error for a negative kernel result, shaped like Node's system errors (a SystemError, so an ErrnoError too). */
 export function errnoError(res: number, syscall: string, props?: Record<string, unknown>): SystemError & ErrnoError {
   const code = errnoName(res);
   const e = new SystemError(code, `${syscall} ${code}`, props) as SystemError & ErrnoError;
@@ -281,8 +335,30 @@ export const ERRNO = {
   ECANCELED: -125,
 } as const;
 
+/** True for an ErrnoError (optionally with this `code`): a guard that narrows `unknown` in a catch. */
+export function isErrnoError(e: unknown, code?: string): e is ErrnoError {
+  return e instanceof ErrnoError && (code === undefined || e.code === code);
+}
+
+/**
+ * True for a RingioError (any family, SystemError included); with a `code`, only for that
+ * ERR_RINGIO_* code, and `e.code` narrows to it. A guard that narrows `unknown` in a catch.
+ */
+export function isRingioError<C extends RingioErrorCode>(e: unknown, code: C): e is RingioError & { readonly code: C };
+export function isRingioError(e: unknown): e is RingioError;
+export function isRingioError(e: unknown, code?: string): boolean {
+  return e instanceof RingioError && (code === undefined || e.code === code);
+}
+
+/** Whether `code` is one of ringio's ERR_RINGIO_* codes. */
+export function isRingioErrorCode(code: unknown): code is RingioErrorCode {
+  return typeof code === 'string' && Object.hasOwn(MESSAGES, code);
+}
+
 // The ones hot paths compare against, as plain constants (an imported const is cheaper than a property).
+/** -ECANCELED: the result of an op cancelled in the kernel. */
 export const ECANCELED = -125;
+/** -ETIME: the result of a TIMEOUT op that expired. */
 export const ETIME = -62;
 export const ENOENT = -2;
 export const EALREADY = -114;

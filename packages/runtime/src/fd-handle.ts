@@ -10,6 +10,11 @@ import { OpAble, type OpOwner } from './op.js';
 import { CloseOp } from './ops/close.js';
 import { cancelOp, submit } from './context.js';
 
+/**
+ * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the
+ * ops in flight on the fd, and close() cancels them, waits for the kernel's answers, then closes the
+ * fd. After close() every call rejects ERR_RINGIO_CLOSED at once. Extend it to wrap an fd of your own.
+ */
 export class FdHandle implements OpOwner {
   #fd: number;
   #closing: Promise<void> | undefined;
@@ -18,7 +23,7 @@ export class FdHandle implements OpOwner {
   /** Resolves close() once the last op in flight has settled. */
   #drained: (() => void) | undefined;
 
-  /** @internal Takes ownership of a non-blocking socket fd. */
+  /** Takes ownership of a non-blocking fd. Meant for subclasses, which add the I/O methods. */
   constructor(fd: number) {
     this.#fd = fd;
   }
@@ -28,11 +33,12 @@ export class FdHandle implements OpOwner {
     return this.#closing === undefined ? this.#fd : -1;
   }
 
+  /** True from the moment close() is called. */
   get closed(): boolean {
     return this.#closing !== undefined;
   }
 
-  /** @internal Submits an op on this socket, tracked for close(). */
+  /** For subclasses: submits an op on this fd, tracked for close(). */
   protected run<T>(op: OpAble<T>, signal: AbortSignal | undefined): Promise<T> {
     if (this.#closing !== undefined) return Promise.reject(this.closedError(op.payload()));
     const p = submit(op, signal === undefined ? undefined : { signal });
@@ -44,7 +50,7 @@ export class FdHandle implements OpOwner {
     return p;
   }
 
-  /** @internal Called by the runtime just before an op of this socket settles. */
+  /** The OpOwner hook: called by the runtime just before an op of this fd settles. */
   opSettled(op: OpAble<unknown>): void {
     const list = this.#inflight;
     const i = op._ownerIndex;
@@ -58,7 +64,7 @@ export class FdHandle implements OpOwner {
     if (list.length === 0 && this.#drained !== undefined) this.#drained();
   }
 
-  /** @internal The raw fd for building ops; throws ERR_RINGIO_CLOSED (with buf) once closed. */
+  /** For subclasses: the raw fd for building ops; throws ERR_RINGIO_CLOSED (with buf) once closed. */
   protected openFd(buf?: unknown): number {
     if (this.#closing !== undefined) throw this.closedError(buf);
     return this.#fd;

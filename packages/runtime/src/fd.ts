@@ -4,6 +4,7 @@
  * [n, buf] with the same buffer, which the caller must not touch until the promise settles.
  */
 import { native } from './addon.js';
+import { type SignalOptions } from './op.js';
 import { checkFd } from './validate.js';
 import { CloseOp } from './ops/close.js';
 import { NopOp } from './ops/nop.js';
@@ -12,18 +13,24 @@ import { ReadOp } from './ops/read.js';
 import { WriteOp } from './ops/write.js';
 import { submit } from './context.js';
 
+/** Options of read() and write() on a plain fd. */
 export interface IoOptions {
   /** File position, or -1 (default) for the fd's current position / a stream. */
   position?: number | bigint;
+  /** Where the window starts in buf (default 0). */
   offset?: number;
+  /** The window's length (default: the rest of buf after offset). */
   length?: number;
+  /** Aborting it cancels the op; it rejects AbortError (with buf) once the kernel answered. */
   signal?: AbortSignal;
 }
 
-export function nop(opts?: { signal?: AbortSignal }): Promise<number> {
+/** A NOP op through the driver: resolves 0. Measures the runtime's own cost per op. */
+export function nop(opts?: SignalOptions): Promise<number> {
   return submit(new NopOp(), opts);
 }
 
+/** Reads from `fd` into a window of `buf` (rented until it settles): resolves [n, buf], the same buffer; 0 is end of file. */
 export function read<B extends Uint8Array>(fd: number, buf: B, opts: IoOptions = {}): Promise<[number, B]> {
   try {
     return submit(new ReadOp(fd, buf, opts.offset ?? 0, opts.length, opts.position ?? -1), opts);
@@ -32,6 +39,7 @@ export function read<B extends Uint8Array>(fd: number, buf: B, opts: IoOptions =
   }
 }
 
+/** Writes a window of `buf` to `fd` (rented until it settles): resolves [n, buf]; n may be short. */
 export function write<B extends Uint8Array>(fd: number, buf: B, opts: IoOptions = {}): Promise<[number, B]> {
   try {
     return submit(new WriteOp(fd, buf, opts.offset ?? 0, opts.length, opts.position ?? -1), opts);
@@ -40,7 +48,8 @@ export function write<B extends Uint8Array>(fd: number, buf: B, opts: IoOptions 
   }
 }
 
-export function poll(fd: number, events: number, opts?: { signal?: AbortSignal }): Promise<number> {
+/** Waits until `fd` has one of `events` (POLLIN, POLLOUT, ...): resolves the events that occurred. */
+export function poll(fd: number, events: number, opts?: SignalOptions): Promise<number> {
   try {
     return submit(new PollOp(fd, events), opts);
   } catch (e) {
@@ -48,6 +57,7 @@ export function poll(fd: number, events: number, opts?: { signal?: AbortSignal }
   }
 }
 
+/** Closes `fd` through the driver (IORING_OP_CLOSE, close(2) on epoll). */
 export function close(fd: number): Promise<void> {
   try {
     return submit(new CloseOp(fd));

@@ -3,18 +3,19 @@
  */
 export { start, type StartOptions, type RuntimeContext } from './start.js';
 export { spawn, yieldNow, stats, hasFeature, driverName, submit, cancelOp, currentRuntime } from './context.js';
-export { sleep, timeout, interval, type MissedTick } from './time.js';
-export type { RuntimeStats } from './runtime.js';
+export { sleep, timeout, interval, type MissedTick, type TimeoutWork, type IntervalOptions } from './time.js';
+export type { Runtime, RuntimeStats, Feature, OptionalOp } from './runtime.js';
 export { JoinHandle } from './task.js';
 export { channel, Channel, type SendOptions, type RecvOptions } from './threads/channel.js';
 export { oneshot, Oneshot } from './threads/oneshot.js';
 export { watch, Watch } from './threads/watch.js';
 export { spawnBlocking, type BlockingOptions } from './threads/blocking.js';
-export { shareable, fromShareable } from './threads/share.js';
+export type { Cloned } from './threads/cloned.js';
+export { shareable, fromShareable, type Shareable } from './threads/share.js';
 export type { ModuleSpec } from './threads/group.js';
 export { OpAble, OpFlags, OpState, SqeWriter } from './op.js';
 export { checkBuffer, checkBufs, checkFd, checkPosition, checkRange } from './validate.js';
-export type { Interest, Direction, OpOwner } from './op.js';
+export type { Interest, Direction, OpOwner, SignalOptions } from './op.js';
 export { NopOp } from './ops/nop.js';
 export { TimeoutOp } from './ops/timeout.js';
 export { PollOp, POLLIN, POLLOUT, POLLPRI, POLLERR, POLLHUP, POLLRDHUP } from './ops/poll.js';
@@ -37,12 +38,15 @@ export {
   ProxyError,
   SystemError,
   AbortError,
+  ErrnoError,
   abortError,
   errnoError,
   ringioError,
+  isErrnoError,
+  isRingioError,
   ERRNO,
   type RingioErrorCode,
-  type ErrnoError,
+  type ErrorFields,
 } from './errors.js';
 export { IORING_OP, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_FSYNC_DATASYNC } from './driver/layout.js';
 export { ECANCELED, ETIME } from './errors.js';

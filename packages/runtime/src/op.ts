@@ -30,12 +30,21 @@ import { errnoError } from './errors.js';
  */
 export type Direction = 'readable' | 'writable' | 'pool';
 
+/** The options of calls whose only option is an AbortSignal (sleep, submit, nop, poll, accept, ...). */
+export interface SignalOptions {
+  /** Aborting it cancels the call; it rejects AbortError (with the rented buffer, if any). */
+  signal?: AbortSignal;
+}
+
 /** What the epoll driver waits for before it runs an op's syscall. */
 export interface Interest {
+  /** The fd whose readiness to wait for (not used for 'pool'). */
   readonly fd: number;
+  /** 'readable', 'writable', or 'pool' (a syscall that may block, run on the file thread pool). */
   readonly direction: Direction;
 }
 
+/** Where an op is in its life: Idle, then Submitted, possibly Cancelling, then Completed. */
 export const OpState = {
   Idle: 0,
   Submitted: 1,
@@ -44,6 +53,7 @@ export const OpState = {
 } as const;
 export type OpState = (typeof OpState)[keyof typeof OpState];
 
+/** Bits of OpAble#flags. */
 export const OpFlags = {
   None: 0,
   /** The result is a new fd. If the op was cancelled but the fd arrives anyway, the runtime closes it. */
@@ -68,8 +78,13 @@ export class SqeWriter {
    */
   regs: (Uint8Array | number)[];
 
-  /** @internal */
-  constructor(i32: Int32Array, bufs: Uint8Array[], regs: (Uint8Array | number)[]) {
+  /** @internal How the driver makes its writer. */
+  static _create(i32: Int32Array, bufs: Uint8Array[], regs: (Uint8Array | number)[]): SqeWriter {
+    return new SqeWriter(i32, bufs, regs);
+  }
+
+  /** The driver makes the one SqeWriter; ops get it as uringOp's argument. */
+  private constructor(i32: Int32Array, bufs: Uint8Array[], regs: (Uint8Array | number)[]) {
     this.i32 = i32;
     this.bufs = bufs;
     this.regs = regs;
@@ -212,16 +227,18 @@ export class SqeWriter {
 
 /**
  * The base of every op. Subclasses set `name` (the syscall named in errors) and implement `uringOp`
- * and `complete`; they override `legacyInterest` / `legacyCall` where the epoll path differs.
+ * and `complete`; they override `legacyInterest` / `legacyCall` where the epoll path differs. `T` is
+ * what `complete` returns, so what `submit(op)` resolves with (`unknown` when not given).
  */
-export abstract class OpAble<T> {
+export abstract class OpAble<T = unknown> {
   /** The syscall named in errors (`read`, `accept`, ...). */
   abstract get name(): string;
   /** OpFlags bits. */
   readonly flags: number = OpFlags.None;
 
   /** @internal */ _state: OpState = OpState.Idle;
-  /** @internal */ _slot = -1;
+  /** The op's slot in the runtime's op table while it is in flight (-1 otherwise): what CancelOp takes. */
+  _slot = -1;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- keeps OpAble<T> assignable to OpAble<unknown>
   /** @internal */ _resolve: ((v: any) => void) | undefined = undefined;
   /** @internal */ _reject: ((e: unknown) => void) | undefined = undefined;
@@ -234,12 +251,18 @@ export abstract class OpAble<T> {
   /** @internal The op's position in its owner's list. */
   _ownerIndex = -1;
 
+  /** io_uring: fills the submission record with sqe.prep(...) and friends. */
   abstract uringOp(sqe: SqeWriter): void;
 
+  /**
+   * epoll: what to wait for before running the syscall (an fd becoming readable or writable, or
+   * 'pool': run it on the file thread pool), or null (the default) to run it at once.
+   */
   legacyInterest(): Interest | null {
     return null;
   }
 
+  /** epoll: fills the record the epoll engine runs once ready; by default the same as uringOp. */
   legacyCall(sqe: SqeWriter): void {
     this.uringOp(sqe);
   }
@@ -298,6 +321,7 @@ export abstract class OpAble<T> {
  * calls `opSettled` just before an owned op's promise settles.
  */
 export interface OpOwner {
+  /** Called by the runtime just before an op this owner submitted settles. */
   opSettled(op: OpAble<unknown>): void;
 }
 

@@ -24,21 +24,76 @@ import { Doorbell } from './threads/doorbell.js';
 /** Receives errors of tasks nobody awaited (start()'s `onTaskError`). */
 export type TaskErrorHandler = (error: unknown, handle: JoinHandle<unknown>) => void;
 
+/**
+ * Optional io_uring opcodes a kernel may lack (the op table's optional rows, addon/ops.cc);
+ * `hasFeature('op:NAME')` says whether this thread's driver can run one.
+ */
+export type OptionalOp =
+  | 'ACCEPT'
+  | 'CONNECT'
+  | 'FALLOCATE'
+  | 'FSYNC'
+  | 'FTRUNCATE'
+  | 'MKDIRAT'
+  | 'OPENAT'
+  | 'RECV'
+  | 'RECVMSG'
+  | 'RENAMEAT'
+  | 'SEND'
+  | 'SENDMSG'
+  | 'SEND_ZC'
+  | 'SHUTDOWN'
+  | 'SPLICE'
+  | 'STATX'
+  | 'SYMLINKAT'
+  | 'UNLINKAT';
+
+/** The opcodes every io_uring driver has (start() refuses a kernel without them). */
+type RequiredOp = 'NOP' | 'READV' | 'WRITEV' | 'POLL_ADD' | 'TIMEOUT' | 'ASYNC_CANCEL' | 'CLOSE' | 'READ' | 'WRITE';
+
+/**
+ * What `stats().features` may list: io_uring setup flags in use, kernel features, a registered ring
+ * fd, multishot accept, every opcode the driver can run (`op:NAME`); on epoll, `EPOLLET`, `TIMERFD`
+ * and the ops it runs as syscalls.
+ */
+export type Feature =
+  | 'SINGLE_ISSUER'
+  | 'DEFER_TASKRUN'
+  | 'COOP_TASKRUN'
+  | 'TASKRUN_FLAG'
+  | 'SUBMIT_ALL'
+  | 'EXT_ARG'
+  | 'NODROP'
+  | 'FAST_POLL'
+  | 'REGISTERED_RING_FD'
+  | 'ACCEPT_MULTISHOT'
+  | 'EPOLLET'
+  | 'TIMERFD'
+  | `op:${OptionalOp | RequiredOp}`;
+
+/** `stats()`: figures and driver facts of this thread's runtime, a snapshot (a new object each call). */
 export interface RuntimeStats {
+  /** The driver in use: 'uring' (io_uring) or 'epoll'. */
   driver: 'uring' | 'epoll';
   /** Why 'auto' chose epoll, or null. */
   fallbackReason: string | null;
   /** The ring's submission queue size (0 on epoll). */
   entries: number;
   /** Setup flags and kernel features in use, and optional opcodes the kernel has (`op:SEND_ZC`, ...). */
-  features: string[];
+  features: Feature[];
+  /** The kernel release (uname -r). */
   kernel: string;
+  /** Ops submitted and not yet finally completed (cancelled ones included until the kernel answers). */
   opsInFlight: number;
+  /** Tasks and wake-ups waiting in the run queue. */
   tasksQueued: number;
+  /** Pending sleeps (sleep, timeout, interval). */
   timers: number;
   /** io_uring_enter calls (epoll_wait calls on epoll) so far. */
   enters: number;
+  /** Completions processed so far. */
   completions: number;
+  /** Ops submitted so far. */
   submitted: number;
   /** Times Node's loop woke the runtime because the kernel had finished work. */
   wakeups: number;
@@ -55,11 +110,20 @@ export interface RuntimeStats {
   registeredBuffers: number;
 }
 
+/**
+ * This thread's runtime, as `currentRuntime()` returns it: made by `start()`, one per thread. Its
+ * public surface for users is `signal`, `isClosing` and `stats()`; the rest serves the packages.
+ */
 export class Runtime implements TaskHost, Turn {
+  /** Plumbing, not API: this thread's driver (the ring, or the epoll backend). */
   readonly driver: Driver;
+  /** Plumbing, not API: the run queue. */
   readonly executor: Executor;
+  /** Plumbing, not API: the timer heap. */
   readonly timers: Timers;
+  /** The `budget` option in effect. */
   readonly budget: number;
+  /** Plumbing, not API: work done since Node's loop last had a turn. */
   work = 0;
   /** Live tasks, for shutdown. Unordered; each handle knows its index (swap-remove). */
   private readonly tasks: JoinHandle<unknown>[] = [];
@@ -70,6 +134,7 @@ export class Runtime implements TaskHost, Turn {
   private bell: Doorbell | undefined;
   /** spawnBlocking's pool, made on first use (blocking.ts). */
   blocking: { readonly jobs: number; close(err: Error): Promise<void> } | undefined;
+  /** The `blockingThreads` option in effect. */
   readonly blockingThreads: number;
   /** The CPUs this thread had before start() pinned it (spawnBlocking's workers use these), if pinned. */
   readonly unpinnedCpus: number[] | undefined;
@@ -97,10 +162,12 @@ export class Runtime implements TaskHost, Turn {
     this.timers = new Timers(this.driver);
   }
 
+  /** The same signal as ctx.signal: aborted when this runtime starts shutting down. */
   get signal(): AbortSignal {
     return this.shutdownCtl.signal;
   }
 
+  /** True from the moment shutdown begins. */
   get isClosing(): boolean {
     return this.closing;
   }
@@ -117,6 +184,7 @@ export class Runtime implements TaskHost, Turn {
     this.shutdownCtl.abort(reason ?? ringioError('ERR_RINGIO_CLOSED', 'the runtime was asked to shut down'));
   }
 
+  /** Plumbing, not API: gives Node's loop a turn (setImmediate) before more work runs. */
   yieldToLoop(): void {
     if (this.immediateQueued) return;
     this.immediateQueued = true;
@@ -130,8 +198,9 @@ export class Runtime implements TaskHost, Turn {
     this.executor.drain();
   };
 
+  /** As spawn(), without checking that fn is a function. */
   spawn<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>): JoinHandle<Awaited<T>> {
-    const h = new JoinHandle(fn as (signal: AbortSignal) => Awaited<T>, this);
+    const h = JoinHandle._create(fn as (signal: AbortSignal) => Awaited<T>, this);
     if (this.closing) {
       h.shutdown(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down'));
       return h;
@@ -141,6 +210,7 @@ export class Runtime implements TaskHost, Turn {
     return h;
   }
 
+  /** Plumbing, not API: a task ended. */
   onTaskEnd(handle: JoinHandle<unknown>): void {
     const i = handle._index;
     if (i < 0) return;
@@ -152,6 +222,7 @@ export class Runtime implements TaskHost, Turn {
     }
   }
 
+  /** Plumbing, not API: an unawaited task failed (onTaskError, else an uncaught exception). */
   reportTaskError(error: unknown, handle: JoinHandle<unknown>): void {
     if (this.onTaskError !== undefined) {
       this.onTaskError(error, handle);
@@ -162,10 +233,12 @@ export class Runtime implements TaskHost, Turn {
     });
   }
 
+  /** As submit(), with the signal given directly and not validated. */
   submit<T>(op: OpAble<T>, signal?: AbortSignal): Promise<T> {
     return this.driver.submit(op, signal);
   }
 
+  /** As stats(). */
   stats(): RuntimeStats {
     const bellCounters = this.bell !== undefined && !this.bell.isClosed ? this.bell.counters() : [0, 0];
     const info = this.driver.info;
@@ -174,7 +247,7 @@ export class Runtime implements TaskHost, Turn {
       driver: info.driver,
       fallbackReason: info.fallbackReason,
       entries: info.entries,
-      features: [...info.features],
+      features: [...info.features] as Feature[],
       kernel: info.kernel,
       opsInFlight: this.driver.live,
       tasksQueued: this.executor.length,

@@ -21,18 +21,29 @@ import {
   type ThreadConfig,
 } from './threads/group.js';
 
-export interface StartOptions {
+/**
+ * The options of `start(main, opts)`. `S` is the type of `shared`, which `main` receives as
+ * `ctx.shared` (inferred from the `shared` you pass).
+ */
+export interface StartOptions<S = unknown> {
   /** 'uring', 'epoll' or 'auto' (default: $RINGIO_DRIVER, else 'auto'). */
   driver?: DriverKind;
-  /** io_uring submission queue size, 1..32768 (default 1024). */
+  /** io_uring submission queue size, 1..32768 (default 1024). The completion queue is 4× that. */
   entries?: number;
-  /** Threads to run main on: a number, or 'auto' (os.availableParallelism()). Default 1. */
+  /**
+   * Threads to run main on: an integer 1..1024, or 'auto' (os.availableParallelism()). Not given: one
+   * thread, and start() resolves with main's value. Given (even 1): start() resolves with the array of
+   * every thread's value, in threadId order.
+   */
   threads?: number | 'auto';
   /** Pin thread i to a CPU: true cycles through the CPUs this thread may use; or a list. Default off. */
   pin?: boolean | number[];
-  /** Handed to every thread as ctx.shared: structured-cloneable data plus channels, oneshots, watches. */
-  shared?: unknown;
-  /** Worker threads for spawnBlocking, per runtime (default os.availableParallelism()). */
+  /**
+   * Handed to every thread as ctx.shared: the object itself on the calling thread; on the others a
+   * structured clone, with the channels, oneshots and watches in it revived as this thread's handles.
+   */
+  shared?: S;
+  /** Worker threads for spawnBlocking, per runtime, 1..1024 (default os.availableParallelism()). */
   blockingThreads?: number;
   /** After an error, how long a thread may take to stop before it is terminated (ms, default 5000). */
   shutdownTimeout?: number;
@@ -42,13 +53,23 @@ export interface StartOptions {
   budget?: number;
 }
 
-export interface RuntimeContext {
-  threadId: number;
-  threads: number;
-  /** start()'s `shared`, with this thread's handles of the primitives in it. */
-  shared: unknown;
-  /** Aborted when the runtime starts shutting down. */
-  signal: AbortSignal;
+/** What `main` receives: `start(main, opts)` calls `main(ctx)` on each thread. */
+export interface RuntimeContext<S = unknown> {
+  /** This thread's index: 0 on the thread that called start(), 1..threads − 1 on the workers. */
+  readonly threadId: number;
+  /** How many threads run main (1 unless the `threads` option says otherwise). */
+  readonly threads: number;
+  /**
+   * start()'s `shared` option: the object itself on thread 0; on other threads a structured clone in
+   * which channels, oneshots and watches are this thread's handles (class instances arrive as plain
+   * objects). `undefined` when `shared` was not given.
+   */
+  readonly shared: S;
+  /**
+   * Aborted when this runtime starts shutting down (main settled), or when another thread of the
+   * group failed; its reason is a RingioError ERR_RINGIO_CLOSED. Pass it to long waits.
+   */
+  readonly signal: AbortSignal;
 }
 
 const DRIVERS = new Set(['uring', 'epoll', 'auto']);
@@ -71,18 +92,24 @@ function checkThreads(threads: unknown): number {
  * threads/group.ts for how workers find main). Each runtime lives until its main settles; then
  * everything still in flight is cancelled and drained before that thread's part settles.
  */
-export function start<T>(
-  main: (ctx: RuntimeContext) => T | PromiseLike<T>,
-  opts?: Omit<StartOptions, 'threads'> & { threads?: 1 },
+export function start<T, S = undefined>(
+  main: (ctx: RuntimeContext<S>) => T | PromiseLike<T>,
+  opts?: StartOptions<S> & { threads?: undefined },
 ): Promise<Awaited<T>>;
-export function start<T>(
-  main: (ctx: RuntimeContext) => T | PromiseLike<T>,
-  opts: StartOptions,
+export function start<T, S = undefined>(
+  main: (ctx: RuntimeContext<S>) => T | PromiseLike<T>,
+  opts: StartOptions<S> & { threads: number | 'auto' },
+): Promise<Awaited<T>[]>;
+export function start<T, S = undefined>(
+  main: (ctx: RuntimeContext<S>) => T | PromiseLike<T>,
+  opts: StartOptions<S>,
 ): Promise<Awaited<T> | Awaited<T>[]>;
+export function start(main: ModuleSpec, opts?: StartOptions & { threads?: undefined }): Promise<unknown>;
+export function start(main: ModuleSpec, opts: StartOptions & { threads: number | 'auto' }): Promise<unknown[]>;
 export function start(main: ModuleSpec, opts?: StartOptions): Promise<unknown>;
 export function start<T>(
-  main: ((ctx: RuntimeContext) => T | PromiseLike<T>) | ModuleSpec,
-  opts: StartOptions = {},
+  main: ((ctx: RuntimeContext<unknown>) => T | PromiseLike<T>) | ModuleSpec,
+  opts: StartOptions<unknown> = {},
 ): Promise<unknown> {
   // The place start() was called from decides which module worker threads load; take it first.
   const site = callerSite();
@@ -94,8 +121,8 @@ export function start<T>(
 }
 
 function startChecked<T>(
-  main: ((ctx: RuntimeContext) => T | PromiseLike<T>) | ModuleSpec,
-  opts: StartOptions,
+  main: ((ctx: RuntimeContext<unknown>) => T | PromiseLike<T>) | ModuleSpec,
+  opts: StartOptions<unknown>,
   site: ReturnType<typeof callerSite>,
 ): Promise<unknown> {
   if (typeof main !== 'function' && !isModuleSpec(main)) {
@@ -148,12 +175,12 @@ function startChecked<T>(
     cpu: pins?.[i] ?? -1,
   }));
   if (threads === 1) {
-    if (typeof main !== 'function') {
-      return loadExport(checkModuleSpec(main, 'start')).then((fn) =>
-        runThread(fn as never, { threadId: 0, threads: 1, shared: opts.shared }, configs[0]!, () => {}, opts.onTaskError),
-      );
-    }
-    return runThread(main as never, { threadId: 0, threads: 1, shared: opts.shared }, configs[0]!, () => {}, opts.onTaskError);
+    // One thread, on this one. With `threads` given (1, or 'auto' on a one-CPU machine) the result is
+    // still an array, so its type never depends on the machine.
+    const one = (fn: (ctx: RuntimeContext<unknown>) => unknown): Promise<unknown> =>
+      runThread(fn, { threadId: 0, threads: 1, shared: opts.shared }, configs[0]!, () => {}, opts.onTaskError);
+    const run = typeof main !== 'function' ? loadExport(checkModuleSpec(main, 'start')).then((fn) => one(fn as never)) : one(main);
+    return opts.threads === undefined ? run : run.then((v) => [v]);
   }
   return runGroup(main as never, site, threads, opts.shared, configs, shutdownTimeout, (fn, ctx, config, onRuntime) =>
     runThread(fn, ctx, config, onRuntime, opts.onTaskError),
@@ -162,7 +189,7 @@ function startChecked<T>(
 
 /** One thread's part: pin, make the runtime, run main, and tear the runtime down (rule 2). */
 export async function runThread(
-  main: (ctx: RuntimeContext) => unknown,
+  main: (ctx: RuntimeContext<unknown>) => unknown,
   ctx: { threadId: number; threads: number; shared: unknown },
   config: ThreadConfig,
   onRuntime: (requestShutdown: (reason?: unknown) => void) => void,

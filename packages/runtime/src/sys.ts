@@ -5,6 +5,7 @@
 import { native } from './addon.js';
 import { checkBuffer, checkFd } from './validate.js';
 
+/** Synchronous socket set-up syscalls (socket, bind, listen, setsockopt, ...) for the layers above. */
 export const sys = {
   /** socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) */
   socket(domain: number, type: number): number {

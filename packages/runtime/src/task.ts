@@ -7,7 +7,6 @@
  * task failed, unless somebody awaited the handle by then.
  */
 import { AbortError } from './errors.js';
-import type { Runnable } from './executor.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyHandle = JoinHandle<any>;
@@ -17,12 +16,45 @@ export interface TaskHost {
   reportTaskError(error: unknown, handle: AnyHandle): void;
 }
 
+const fnToString = Function.prototype.toString;
+
+/**
+ * True only for a function that provably cannot observe the arguments it is called with: an arrow
+ * function (async or not) whose parameter list is `()` (arrows have no `arguments` of their own).
+ * Anything else with length 0 (rest or default parameters, `function` expressions, methods, bound
+ * functions, comments in the parameter list) is treated as able to, and gets the signal.
+ */
+function cannotSeeArguments(fn: (...args: never[]) => unknown): boolean {
+  const s = fnToString.call(fn);
+  let i = 0;
+  if (s.startsWith('async')) {
+    i = 5;
+    while (s.charCodeAt(i) === 32) i++;
+  }
+  if (s.charCodeAt(i) !== 40 /* ( */) return false;
+  i++;
+  while (s.charCodeAt(i) === 32) i++;
+  if (s.charCodeAt(i) !== 41 /* ) */) return false;
+  // `()` then `=>`: an arrow. (`function ()` does not start with '(', nor does a method shorthand.)
+  i++;
+  while (s.charCodeAt(i) === 32) i++;
+  return s.charCodeAt(i) === 61 /* = */ && s.charCodeAt(i + 1) === 62 /* > */;
+}
+
 const QUEUED = 0;
 const RUNNING = 1;
 const OK = 2;
 const FAILED = 3;
 
-export class JoinHandle<T> implements PromiseLike<T>, Runnable {
+/**
+ * The handle of a task started by `spawn` (or `spawnBlocking`). Await it for the task's result, or
+ * `abort()` it. It works as a `Promise<T>` (`then`, `catch`, `finally`, and it can be stored where a
+ * `Promise<T>` is expected), but it is not one: an error nobody awaited is reported through
+ * `onTaskError` (else as an uncaught exception), not as an unhandled rejection.
+ *
+ * (It does not declare `implements Runnable`: run() is internal and left out of the declarations.)
+ */
+export class JoinHandle<T> implements Promise<T> {
   #fn: ((signal: AbortSignal) => T | PromiseLike<T>) | undefined;
   #host: TaskHost;
   #ctl: AbortController | undefined;
@@ -38,10 +70,20 @@ export class JoinHandle<T> implements PromiseLike<T>, Runnable {
   /** @internal Told when the handle is aborted (spawnBlocking cancels its pool job this way). */
   _onAbort: ((reason: unknown) => void) | undefined = undefined;
 
-  /** @internal */
-  constructor(fn: (signal: AbortSignal) => T | PromiseLike<T>, host: TaskHost) {
+  /** @internal Use spawn(). */
+  private constructor(fn: (signal: AbortSignal) => T | PromiseLike<T>, host: TaskHost) {
     this.#fn = fn;
     this.#host = host;
+  }
+
+  /** @internal How the runtime makes a task (the constructor is private: use spawn()). */
+  static _create<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, host: TaskHost): JoinHandle<T> {
+    return new JoinHandle(fn, host);
+  }
+
+  /** 'JoinHandle': what Object.prototype.toString shows, and what makes a JoinHandle a Promise<T> to TypeScript. */
+  get [Symbol.toStringTag](): string {
+    return 'JoinHandle';
   }
 
   /** True once the task has ended (returned, thrown, or was aborted before it started). */
@@ -75,9 +117,12 @@ export class JoinHandle<T> implements PromiseLike<T>, Runnable {
     if (fn === undefined) return;
     this.#fn = undefined;
     this.#status = RUNNING;
-    // Creating an AbortSignal costs microseconds, so a task gets one only if its function takes a parameter.
+    // Every task whose function can see its argument gets its signal: one that declares a parameter,
+    // and one with length 0 that still can (a wrapper (...a) => f(...a), a default (s = x) => ..., a
+    // `function` reading `arguments`). Making an AbortSignal costs Node about 1-2 us, several times an
+    // empty task, so the one case where nobody can ever see it is skipped: an arrow with `()`.
     let signal: AbortSignal | undefined;
-    if (fn.length > 0) {
+    if (fn.length > 0 || !cannotSeeArguments(fn)) {
       this.#ctl = new AbortController();
       signal = this.#ctl.signal;
     }

@@ -4,6 +4,7 @@
  */
 import { currentRuntime } from './context.js';
 import { abortError, ringioError } from './errors.js';
+import type { SignalOptions } from './op.js';
 import { checkSignal } from './validate.js';
 
 function checkMs(ms: unknown): number {
@@ -13,7 +14,7 @@ function checkMs(ms: unknown): number {
 }
 
 /** Resolves after `ms` milliseconds (1 ms resolution), measured by the driver's timer. */
-export function sleep(ms: number, opts?: { signal?: AbortSignal }): Promise<void> {
+export function sleep(ms: number, opts?: SignalOptions): Promise<void> {
   try {
     checkMs(ms);
     return currentRuntime().timers.sleep(ms, checkSignal(opts?.signal));
@@ -22,12 +23,20 @@ export function sleep(ms: number, opts?: { signal?: AbortSignal }): Promise<void
   }
 }
 
+/** What `timeout` runs: a promise (or any thenable, a JoinHandle too), or a function given an AbortSignal. */
+export type TimeoutWork<T> = PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T);
+
 /**
  * Settles like `work`, or rejects with ERR_RINGIO_TIMEOUT once `ms` pass first. When `work` is a
- * function it is called with an AbortSignal that is aborted on timeout, which cancels its ops.
+ * function it is called with an AbortSignal that is aborted on timeout, which cancels its ops. Both
+ * argument orders work: `timeout(work, ms)` and, as in tokio, `timeout(ms, work)`.
  */
-export function timeout<T>(work: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T), ms: number): Promise<T> {
+export function timeout<T>(work: TimeoutWork<T>, ms: number): Promise<T>;
+export function timeout<T>(ms: number, work: TimeoutWork<T>): Promise<T>;
+export function timeout<T>(a: TimeoutWork<T> | number, b: TimeoutWork<T> | number): Promise<T> {
   try {
+    // tokio's order, timeout(ms, work): a number first and a non-number second.
+    const [work, ms] = typeof a === 'number' && typeof b !== 'number' ? [b, a] : [a as TimeoutWork<T>, b as number];
     checkMs(ms);
     const rt = currentRuntime();
     const isFn = typeof work === 'function';
@@ -80,7 +89,19 @@ export function timeout<T>(work: PromiseLike<T> | ((signal: AbortSignal) => Prom
   }
 }
 
+/**
+ * What interval() does when the consumer falls behind: 'burst' yields the missed ticks at once,
+ * 'delay' restarts the period from now, 'skip' jumps to the next multiple of the period.
+ */
 export type MissedTick = 'burst' | 'delay' | 'skip';
+
+/** interval()'s options. */
+export interface IntervalOptions {
+  /** Aborting it ends the iteration: a waiting next() rejects AbortError. */
+  signal?: AbortSignal;
+  /** What happens when the consumer falls behind (default 'burst'). */
+  missedTick?: MissedTick;
+}
 
 /**
  * An async iterator that yields 1, 2, 3, ... every `ms` milliseconds, the first after `ms`.
@@ -89,7 +110,7 @@ export type MissedTick = 'burst' | 'delay' | 'skip';
  */
 export function interval(
   ms: number,
-  opts: { signal?: AbortSignal; missedTick?: MissedTick } = {},
+  opts: IntervalOptions = {},
 ): AsyncIterableIterator<number> {
   checkMs(ms);
   if (ms === 0) throw new RangeError('interval period must be > 0');

@@ -8,6 +8,8 @@ import { abortError, ringioError } from './errors.js';
 import { TimeoutOp } from './ops/timeout.js';
 
 interface Entry {
+  /** The sleep's promise, so closeAll can mark it handled before rejecting it. */
+  promise: Promise<void> | undefined;
   deadline: number;
   index: number;
   resolve: () => void;
@@ -22,6 +24,14 @@ interface Entry {
  * fires early and at most about 1 ms late (plus scheduling noise).
  */
 const GRID_MS = 1;
+
+const ignore = (): void => {};
+
+/** Marks a promise's rejection as handled (for whoever awaits it, it still rejects). */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(ignore);
+  return p;
+}
 const MAX_ARM_MS = 2 ** 30;
 
 export class Timers {
@@ -44,10 +54,12 @@ export class Timers {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (this.closed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down'));
+    if (this.closed) return handled(Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down')));
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    return new Promise<void>((resolve, reject) => {
-      const e: Entry = { deadline: performance.now() + ms, index: -1, resolve, reject, signal, onAbort: undefined };
+    let entry!: Entry;
+    const promise = new Promise<void>((resolve, reject) => {
+      const e: Entry = { promise: undefined, deadline: performance.now() + ms, index: -1, resolve, reject, signal, onAbort: undefined };
+      entry = e;
       if (signal !== undefined) {
         e.onAbort = () => {
           this.remove(e);
@@ -58,15 +70,22 @@ export class Timers {
       this.push(e);
       if (e.index === 0) this.arm();
     });
+    entry.promise = promise;
+    return promise;
   }
 
-  /** Rejects every pending sleep (runtime shutdown). */
+  /**
+   * Rejects every pending sleep (runtime shutdown). A sleep nobody awaits (`const t = sleep(1000)`,
+   * still pending when main returns) must not become an unhandled rejection that ends the process: the
+   * rejection is marked handled first; whoever awaits the sleep still gets it.
+   */
   closeAll(): void {
     this.closed = true;
     const entries = this.heap;
     this.heap = [];
     for (const e of entries) {
       this.detach(e);
+      if (e.promise !== undefined) handled(e.promise);
       e.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime shut down before the timer fired'));
     }
   }

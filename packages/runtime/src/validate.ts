@@ -9,6 +9,7 @@ export function checkFd(fd: unknown, name = 'fd'): number {
   return fd;
 }
 
+/** Checks that `buf` is a Uint8Array (a Buffer included); TypeError `<name> must be a Uint8Array or Buffer`. */
 export function checkBuffer(buf: unknown, name = 'buf'): Uint8Array {
   if (!(buf instanceof Uint8Array)) throw notBuffer(name);
   return buf;

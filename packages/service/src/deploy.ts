@@ -17,8 +17,11 @@ import type { Factory } from './service.js';
 
 /** One chain change: a new spec for `key`, or `spec: null` to remove it. `data` goes to the target as is. */
 export interface Change {
+  /** The slot's key (a server's name, for instance). */
   key: string;
+  /** The factory of the new chain, or null to remove the key. */
   spec: FactorySpec | null;
+  /** Anything the target needs besides the factory (structured-cloned to every thread). */
   data?: unknown;
 }
 
@@ -37,8 +40,11 @@ interface Reply {
   error?: { message: string; code?: string };
 }
 
+/** The channels of deploys: one command channel per thread and one reply channel (deployPlane() makes it; pass it in start()'s `shared`). */
 export interface DeployPlane {
+  /** Commands to each thread, indexed by threadId. */
   readonly commands: Channel<Command>[];
+  /** Every thread's replies to the coordinator. */
   readonly replies: Channel<Reply>;
 }
 
@@ -106,7 +112,9 @@ export async function serveDeploys(plane: DeployPlane, threadId: number, target:
   }
 }
 
+/** One thread's part of a DeployReport. */
 export interface ThreadReport {
+  /** The thread. */
   threadId: number;
   /** Whether this thread's prepare succeeded (false also when it did not answer in time). */
   prepared: boolean;
@@ -114,19 +122,25 @@ export interface ThreadReport {
   outcome: 'committed' | 'aborted';
   /** Why prepare (or commit) failed here. */
   error?: string;
+  /** The failure's code, when it had one. */
   code?: string;
   /** Prepare time on this thread, in ms. */
   prepareMs?: number;
 }
 
+/** What Deployer.deploy() resolves with: the outcome on every thread. */
 export interface DeployReport {
+  /** The deploy's id (1, 2, ... per Deployer). */
   id: number;
+  /** True when every thread prepared and the deploy was committed everywhere; false: aborted everywhere. */
   ok: boolean;
+  /** Per thread, in threadId order. */
   threads: ThreadReport[];
   /** The first failure, with its thread, when !ok. */
   error?: string;
 }
 
+/** Options of Deployer.deploy() and query(). */
 export interface DeployOptions {
   /** How long each phase may wait for every thread's answer (ms, default 10000). A thread that does not answer fails the prepare. */
   timeout?: number;
@@ -142,6 +156,7 @@ export class Deployer {
     this.#plane = plane;
   }
 
+  /** How many threads the plane serves. */
   get threads(): number {
     return this.#plane.commands.length;
   }
@@ -236,6 +251,7 @@ interface Pending {
   data: unknown;
 }
 
+/** ChainRegistry's callbacks around prepare, commit and abort (the proxy opens and closes listeners in them). */
 export interface ChainRegistryHooks {
   /** After a commit switched `key` (service undefined: removed). */
   onCommit?(key: string, service: unknown, old: unknown, data: unknown): void | Promise<void>;
@@ -251,6 +267,7 @@ export interface ChainRegistryHooks {
  * the prepared services.
  */
 export class ChainRegistry implements DeployTarget {
+  /** The slots by key: each holds the current chain of its key. */
   readonly slots = new Map<string, Slot<unknown>>();
   readonly #pending = new Map<number, Pending[]>();
   readonly #hooks: ChainRegistryHooks;

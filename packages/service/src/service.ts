@@ -6,16 +6,19 @@
 
 /** Anything with call(req). The result may be a value or a promise. */
 export interface Service<Req, Res> {
+  /** Answers one request (a value or a promise of one). */
   call(req: Req): Res | PromiseLike<Res>;
 }
 
 /** A service that wraps another: `inner` is how make(old) finds the old inner service. */
 export interface Wrapper<Inner> {
+  /** The wrapped service. */
   readonly inner: Inner;
 }
 
 /** Wraps an inner service into an outer one. Called once per chain build, never per request. */
 export interface Layer<Inner, Outer> {
+  /** Returns the outer service around `inner`. */
   layer(inner: Inner): Outer;
 }
 
@@ -24,11 +27,13 @@ export interface Layer<Inner, Outer> {
  * factory may take state from it. A failing make (throw or rejection) fails the deploy that asked.
  */
 export interface Factory<S> {
+  /** Makes the service; `old` is the one it replaces (undefined on the first build). */
   make(old?: S): S | Promise<S>;
 }
 
 /** Wraps a factory into a factory, the way a Layer wraps a service. */
 export interface FactoryLayer<Inner, Outer> {
+  /** Returns the factory of the outer service around what `inner` makes. */
   wrap(inner: Factory<Inner>): Factory<Outer>;
 }
 

@@ -4,6 +4,7 @@
  */
 import { ringioError } from '@ringio/runtime';
 
+/** A thread's current service (chain): get() gives what a new connection uses, a commit replaces it for later connections only. */
 export class Slot<S> {
   #current: S | undefined;
   #version = 0;

@@ -8,6 +8,7 @@ import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Factory } from './service.js';
 
+/** A factory as plain data that can cross threads: each thread imports `module` and calls its export with `args` (and the inner factory built from `inner`). */
 export interface FactorySpec {
   /** A file: URL or an absolute path. */
   module: string;
@@ -19,8 +20,10 @@ export interface FactorySpec {
   inner?: FactorySpec;
 }
 
+/** The shape of a FactorySpec's export: `(args, inner?) => Factory` (or a promise of one). */
 export type FactoryMaker = (args: unknown, inner?: Factory<unknown>) => Factory<unknown> | Promise<Factory<unknown>>;
 
+/** Checks a FactorySpec (and its inner ones) and returns it; a TypeError names the bad field (`what` prefixes it). */
 export function checkFactorySpec(spec: unknown, what = 'spec'): FactorySpec {
   if (spec === null || typeof spec !== 'object') throw new TypeError(`${what} must be { module, export, args, inner? }`);
   const s = spec as FactorySpec;

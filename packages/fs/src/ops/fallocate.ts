@@ -1,6 +1,6 @@
-/** FALLOCATE: reserves (mode 0) or otherwise manipulates a byte range of a file. */
 import { IORING_OP, OpAble, type Interest, type SqeWriter } from '@ringio/runtime';
 
+/** FALLOCATE: reserves (mode 0) or otherwise manipulates a byte range of a file. */
 export class FallocateOp extends OpAble<void> {
   constructor(
     readonly fd: number,

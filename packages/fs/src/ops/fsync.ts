@@ -1,6 +1,6 @@
-/** FSYNC: flushes a file's data (and, unless datasync, its metadata) to storage. */
 import { IORING_FSYNC_DATASYNC, IORING_OP, OpAble, type Interest, type SqeWriter } from '@ringio/runtime';
 
+/** FSYNC: flushes a file's data (and, unless datasync, its metadata) to storage. */
 export class FsyncOp extends OpAble<void> {
   constructor(
     readonly fd: number,

@@ -1,6 +1,6 @@
-/** FTRUNCATE (io_uring: kernel 6.9+): sets a file's length. */
 import { IORING_OP, OpAble, type Interest, type SqeWriter } from '@ringio/runtime';
 
+/** FTRUNCATE (io_uring: kernel 6.9+): sets a file's length. */
 export class FtruncateOp extends OpAble<void> {
   constructor(
     readonly fd: number,

@@ -1,7 +1,7 @@
-/** OPENAT: opens a path relative to AT_FDCWD. Resolves the fd. RetIsFd: an fd opened for a cancelled op is closed. */
 import { IORING_OP, OpAble, OpFlags, type Interest, type SqeWriter } from '@ringio/runtime';
 import { AT_FDCWD } from '../constants.js';
 
+/** OPENAT: opens a path relative to AT_FDCWD. Resolves the fd. RetIsFd: an fd opened for a cancelled op is closed. */
 export class OpenatOp extends OpAble<number> {
   override readonly flags = OpFlags.RetIsFd;
 

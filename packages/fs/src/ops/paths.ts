@@ -17,6 +17,7 @@ abstract class PathOp extends OpAble<void> {
   }
 }
 
+/** UNLINKAT relative to AT_FDCWD: removes a file (atFlags 0) or an empty directory (AT_REMOVEDIR). Errors carry `path`. */
 export class UnlinkatOp extends PathOp {
   constructor(readonly path: Uint8Array, pathText: string, readonly atFlags: number) {
     super(pathText);
@@ -30,6 +31,7 @@ export class UnlinkatOp extends PathOp {
   }
 }
 
+/** RENAMEAT relative to AT_FDCWD: renames `from` to `to`. Errors carry `path` and `dest`. */
 export class RenameatOp extends PathOp {
   constructor(readonly from: Uint8Array, readonly to: Uint8Array, pathText: string, readonly destText: string) {
     super(pathText);
@@ -46,6 +48,7 @@ export class RenameatOp extends PathOp {
   }
 }
 
+/** MKDIRAT relative to AT_FDCWD: creates a directory with `mode`. Errors carry `path`. */
 export class MkdiratOp extends PathOp {
   constructor(readonly path: Uint8Array, pathText: string, readonly mode: number) {
     super(pathText);
@@ -59,6 +62,7 @@ export class MkdiratOp extends PathOp {
   }
 }
 
+/** SYMLINKAT relative to AT_FDCWD: creates `link` pointing to `target`. Errors carry `path` (the target) and `dest` (the link). */
 export class SymlinkatOp extends PathOp {
   /** `pathText` is the target and `linkText` the link, as node:fs reports them (path, dest). */
   constructor(readonly target: Uint8Array, readonly link: Uint8Array, pathText: string, readonly linkText = '') {

@@ -35,6 +35,7 @@ abstract class FileIoOp<R> extends OpAble<R> {
   }
 }
 
+/** READ into buf[offset, offset + length) at `position` (-1: the file position): resolves [n, buf]; n < length at end of file. On epoll, a regular file's syscall runs on the file thread pool. */
 export class FileReadOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B]> {
   constructor(
     fd: number,
@@ -92,6 +93,7 @@ export class FileReadOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[num
 /** What a pooled read op holds between reads. */
 const NO_BUF = new Uint8Array(0);
 
+/** WRITE from buf[offset, offset + length) at `position` (-1: the file position, the end with O_APPEND): resolves [n, buf]; n may be short. On epoll, a regular file's syscall runs on the file thread pool. */
 export class FileWriteOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B]> {
   constructor(
     fd: number,
@@ -123,6 +125,7 @@ export class FileWriteOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
   }
 }
 
+/** READV into several buffers, each used whole, at `position`: resolves [n, bufs]. On epoll, a regular file's syscall runs on the file thread pool. */
 export class FileReadvOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B[]]> {
   constructor(fd: number, readonly bufs: B[], position: number | bigint, wait: Direction, path?: string) {
     super(fd, position, wait, path);
@@ -146,6 +149,7 @@ export class FileReadvOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[nu
   }
 }
 
+/** WRITEV from several buffers, each used whole, at `position`: resolves [n, bufs]. On epoll, a regular file's syscall runs on the file thread pool. */
 export class FileWritevOp<B extends Uint8Array = Uint8Array> extends FileIoOp<[number, B[]]> {
   constructor(fd: number, readonly bufs: B[], position: number | bigint, wait: Direction, path?: string) {
     super(fd, position, wait === 'readable' ? 'writable' : wait, path);

@@ -1,7 +1,7 @@
-/** STATX: file status into a rented 256-byte buffer. `path` '' with AT_EMPTY_PATH stats the fd itself. */
 import { IORING_OP, OpAble, type Interest, type SqeWriter } from '@ringio/runtime';
 import { STATX_SIZE } from '../stat.js';
 
+/** STATX: file status into a rented 256-byte buffer. `path` '' with AT_EMPTY_PATH stats the fd itself. */
 export class StatxOp extends OpAble<Uint8Array> {
   readonly out = new Uint8Array(STATX_SIZE);
 

@@ -1,3 +1,8 @@
+import { IORING_OP, OpAble, OpFlags, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+import { SOCK_CLOEXEC, SOCK_NONBLOCK } from '../constants.js';
+
+export const IORING_ACCEPT_MULTISHOT = 1;
+
 /**
  * Multishot ACCEPT (io_uring, kernel 5.19+): one submission keeps accepting. Every connection arrives as
  * a completion flagged MORE and is handed to `onFd`; the op ends (its final completion) when it is
@@ -7,11 +12,6 @@
  * The epoll driver has no multishot form: the listener uses AcceptOp there. The legacy face below
  * therefore runs a single accept, so the op stays correct if submitted to epoll anyway.
  */
-import { IORING_OP, OpAble, OpFlags, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
-import { SOCK_CLOEXEC, SOCK_NONBLOCK } from '../constants.js';
-
-export const IORING_ACCEPT_MULTISHOT = 1;
-
 export class MultishotAcceptOp extends OpAble<number> {
   override readonly flags = OpFlags.RetIsFd;
   readonly fd: number;

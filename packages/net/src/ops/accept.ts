@@ -1,10 +1,10 @@
+import { IORING_OP, OpAble, OpFlags, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCKADDR_MAX } from '../constants.js';
+
 /**
  * ACCEPT: takes the next connection from a listening socket. Resolves the new fd; the peer's sockaddr
  * lands in `addr`. RetIsFd: a connection that arrives after the accept was cancelled is closed.
  */
-import { IORING_OP, OpAble, OpFlags, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOCKADDR_MAX } from '../constants.js';
-
 export class AcceptOp extends OpAble<number> {
   override readonly flags = OpFlags.RetIsFd;
   readonly fd: number;

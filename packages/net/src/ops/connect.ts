@@ -1,6 +1,6 @@
-/** CONNECT: connects a socket to a sockaddr. Resolves once connected. */
 import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
 
+/** CONNECT: connects a socket to a sockaddr. Resolves once connected. */
 export class ConnectOp extends OpAble<void> {
   readonly fd: number;
   readonly addr: Uint8Array;

@@ -1,6 +1,6 @@
-/** READV into several rented buffers, each used whole: resolves [n, bufs]. */
 import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
 
+/** READV into several rented buffers, each used whole: resolves [n, bufs]. */
 export class ReadvOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B[]]> {
   readonly fd: number;
   readonly bufs: B[];

@@ -1,6 +1,6 @@
-/** RECV into a rented buffer window: resolves [n, buf]; n === 0 is end of stream. */
 import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
 
+/** RECV into a rented buffer window: resolves [n, buf]; n === 0 is end of stream. */
 export class RecvOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
   readonly fd: number;
   buf: B;

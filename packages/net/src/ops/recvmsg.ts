@@ -1,9 +1,9 @@
+import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+
 /**
  * RECVMSG: receives one datagram into `data` (used whole) and the sender's sockaddr into `name`.
  * Resolves the byte count; `flags` after completion holds nothing (MSG_TRUNC is not reported back yet).
  */
-import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
-
 export class RecvmsgOp<B extends Uint8Array = Uint8Array> extends OpAble<number> {
   readonly fd: number;
   readonly data: B;

@@ -1,11 +1,11 @@
+import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+import { MSG_NOSIGNAL } from '../constants.js';
+
 /**
  * SEND of a whole window: a short send resubmits the rest from the same slot (OpAble.again), so
  * writeAll costs one op and one promise however many sends it takes. Resolves [length, buf]. An
  * error after a partial send rejects with `.n`, the bytes sent before it.
  */
-import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
-import { MSG_NOSIGNAL } from '../constants.js';
-
 export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
   readonly fd: number;
   buf: B;

@@ -1,11 +1,11 @@
+import { IORING_CQE_F_NOTIF, IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+import { MSG_NOSIGNAL } from '../constants.js';
+
 /**
  * SEND_ZC: zero-copy send. The kernel answers twice: first the byte count (flagged MORE), then a
  * notification once it no longer reads the buffer. The op, and so the buffer, completes only at the
  * notification. On epoll (or without SEND_ZC) the legacy path is a plain send.
  */
-import { IORING_CQE_F_NOTIF, IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
-import { MSG_NOSIGNAL } from '../constants.js';
-
 export class SendZcOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
   readonly fd: number;
   readonly buf: B;

@@ -1,7 +1,7 @@
-/** SEND from a rented buffer window: resolves [n, buf]; n may be short. Never raises SIGPIPE. */
 import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
 import { MSG_NOSIGNAL } from '../constants.js';
 
+/** SEND from a rented buffer window: resolves [n, buf]; n may be short. Never raises SIGPIPE. */
 export class SendOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
   readonly fd: number;
   readonly buf: B;

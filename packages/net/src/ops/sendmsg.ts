@@ -1,7 +1,7 @@
-/** SENDMSG: sends `data` (used whole) as one datagram, to `sockaddr` when given. Resolves the byte count. */
 import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
 import { MSG_NOSIGNAL } from '../constants.js';
 
+/** SENDMSG: sends `data` (used whole) as one datagram, to `sockaddr` when given. Resolves the byte count. */
 export class SendmsgOp<B extends Uint8Array = Uint8Array> extends OpAble<number> {
   readonly fd: number;
   readonly data: B;

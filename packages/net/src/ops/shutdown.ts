@@ -1,7 +1,7 @@
-/** SHUTDOWN: half-closes a socket (SHUT_WR by default). */
 import { IORING_OP, OpAble, checkFd, type SqeWriter } from '@ringio/runtime';
 import { SHUT_WR } from '../constants.js';
 
+/** SHUTDOWN: half-closes a socket (SHUT_WR by default). */
 export class ShutdownOp extends OpAble<void> {
   readonly fd: number;
   readonly how: number;

@@ -1,10 +1,10 @@
+import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+import { SPLICE_F_MORE, SPLICE_F_MOVE } from '../constants.js';
+
 /**
  * SPLICE: moves up to `length` bytes from fdIn to fdOut inside the kernel (one side must be a pipe).
  * Resolves the byte count; 0 means fdIn is at end of stream.
  */
-import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
-import { SPLICE_F_MORE, SPLICE_F_MOVE } from '../constants.js';
-
 export class SpliceOp extends OpAble<number> {
   readonly fdIn: number;
   readonly fdOut: number;

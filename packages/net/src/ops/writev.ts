@@ -1,6 +1,6 @@
-/** WRITEV from several rented buffers, each used whole: resolves [n, bufs]; n may be short. */
 import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
 
+/** WRITEV from several rented buffers, each used whole: resolves [n, bufs]; n may be short. */
 export class WritevOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B[]]> {
   readonly fd: number;
   readonly bufs: B[];

@@ -110,7 +110,7 @@ export class Driver {
 
   constructor(kind: DriverKind, entries: number, turn: Turn, fault?: string, setup?: string) {
     this.turn = turn;
-    this.writer = new SqeWriter(this.sq, this.bufs, this.regs);
+    this.writer = SqeWriter._create(this.sq, this.bufs, this.regs);
     // What the addon throws (ERR_RINGIO_DRIVER_UNAVAILABLE, ERR_RINGIO_NESTED_START) arrives as ringio's
     // errors already: addon.ts converts at the boundary.
     this.info = native.ringio_driver_open(

@@ -132,7 +132,10 @@ export const IORING_OP = {
   FTRUNCATE: 55,
 } as const;
 
+/** cqe->flags: more completions follow for this op (multishot, zero-copy send). */
 export const IORING_CQE_F_MORE = 1 << 1;
+/** cqe->flags: a zero-copy send's notification that the kernel is done with the buffer. */
 export const IORING_CQE_F_NOTIF = 1 << 3;
 export const IORING_TIMEOUT_ABS = 1 << 0;
+/** The fsync flag of IORING_OP_FSYNC for fdatasync. */
 export const IORING_FSYNC_DATASYNC = 1 << 0;

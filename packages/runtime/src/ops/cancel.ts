@@ -1,12 +1,12 @@
+import { IORING_OP } from '../driver/layout.js';
+import { OpAble, type SqeWriter } from '../op.js';
+
 /**
  * ASYNC_CANCEL: asks the kernel to cancel another op, found by its slot (user_data).
  * Resolves 0 when the target was cancelled; rejects ENOENT when it was not found (already finished)
  * and EALREADY when it is running and cannot be stopped. The target still completes on its own,
  * normally with ECANCELED, and only then releases its buffers.
  */
-import { IORING_OP } from '../driver/layout.js';
-import { OpAble, type SqeWriter } from '../op.js';
-
 export class CancelOp extends OpAble<number> {
   get name(): string {
     return 'cancel';

@@ -1,7 +1,7 @@
-/** CLOSE: closes an fd through the driver, after every op queued before it on this thread. */
 import { IORING_OP } from '../driver/layout.js';
 import { OpAble, checkFd, type SqeWriter } from '../op.js';
 
+/** CLOSE: closes an fd through the driver, after every op queued before it on this thread. */
 export class CloseOp extends OpAble<void> {
   get name(): string {
     return 'close';

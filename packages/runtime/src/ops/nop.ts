@@ -1,7 +1,7 @@
-/** NOP: completes at once. The round-trip cost of the driver itself, and a cheap wakeup. */
 import { IORING_OP } from '../driver/layout.js';
 import { OpAble, type SqeWriter } from '../op.js';
 
+/** NOP: completes at once. The round-trip cost of the driver itself, and a cheap wakeup. */
 export class NopOp extends OpAble<number> {
   get name(): string {
     return 'nop';

@@ -1,14 +1,20 @@
-/** POLL_ADD: waits until an fd is ready for the given events (POLLIN, POLLOUT, ...); resolves revents. */
 import { IORING_OP } from '../driver/layout.js';
 import { OpAble, checkFd, type Interest, type SqeWriter } from '../op.js';
 
+/** poll events: data to read. */
 export const POLLIN = 0x001;
+/** poll events: urgent data. */
 export const POLLPRI = 0x002;
+/** poll events: writing will not block. */
 export const POLLOUT = 0x004;
+/** poll events (reported only): an error condition. */
 export const POLLERR = 0x008;
+/** poll events (reported only): the peer hung up. */
 export const POLLHUP = 0x010;
+/** poll events: the peer shut down its writing half. */
 export const POLLRDHUP = 0x2000;
 
+/** POLL_ADD: waits until an fd is ready for the given events (POLLIN, POLLOUT, ...); resolves revents. */
 export class PollOp extends OpAble<number> {
   get name(): string {
     return 'poll';

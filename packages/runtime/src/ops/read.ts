@@ -1,10 +1,10 @@
+import { IORING_OP } from '../driver/layout.js';
+import { OpAble, checkBuffer, checkFd, checkPosition, checkRange, type Interest, type SqeWriter } from '../op.js';
+
 /**
  * READ into a rented buffer: resolves [n, buf], the same buffer back. n === 0 is end of file/stream.
  * Works on pipes, eventfds, sockets and files; `position` -1 reads at the fd's current position.
  */
-import { IORING_OP } from '../driver/layout.js';
-import { OpAble, checkBuffer, checkFd, checkPosition, checkRange, type Interest, type SqeWriter } from '../op.js';
-
 export class ReadOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
   get name(): string {
     return 'read';

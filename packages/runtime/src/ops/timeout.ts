@@ -1,13 +1,13 @@
+import { IORING_OP, IORING_TIMEOUT_ABS } from '../driver/layout.js';
+import { ETIME } from '../errors.js';
+import { OpAble, type SqeWriter } from '../op.js';
+
 /**
  * TIMEOUT: completes after a delay, or at an absolute CLOCK_MONOTONIC time. Resolves true when it
  * expired. The runtime's timer heap keeps one absolute timeout armed for its earliest deadline
  * (timers.ts): a relative one would start counting only when the batch is flushed, which can be long
  * after the deadline was computed.
  */
-import { IORING_OP, IORING_TIMEOUT_ABS } from '../driver/layout.js';
-import { ETIME } from '../errors.js';
-import { OpAble, type SqeWriter } from '../op.js';
-
 export class TimeoutOp extends OpAble<boolean> {
   get name(): string {
     return 'timeout';

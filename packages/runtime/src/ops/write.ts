@@ -1,7 +1,7 @@
-/** WRITE from a rented buffer: resolves [n, buf]; n may be short, as with write(2). */
 import { IORING_OP } from '../driver/layout.js';
 import { OpAble, checkBuffer, checkFd, checkPosition, checkRange, type Interest, type SqeWriter } from '../op.js';
 
+/** WRITE from a rented buffer: resolves [n, buf]; n may be short, as with write(2). */
 export class WriteOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
   get name(): string {
     return 'write';

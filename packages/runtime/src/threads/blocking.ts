@@ -22,8 +22,11 @@ import type { Runtime } from '../runtime.js';
 import type { JoinHandle } from '../task.js';
 import { checkModuleSpec, isModuleSpec, type ModuleSpec } from './module-spec.js';
 import { fromWire, type WireError } from './wire.js';
+import type { Cloned } from './cloned.js';
 
+/** spawnBlocking's options, given before the function: `spawnBlocking({ signal, transfer }, fn, ...args)`. */
 export interface BlockingOptions {
+  /** Aborting it aborts the job: a queued job is dropped, a running one has its worker terminated. */
   signal?: AbortSignal;
   /** ArrayBuffers among the arguments to move to the worker instead of copying. */
   transfer?: ArrayBuffer[];
@@ -230,13 +233,20 @@ export class BlockingPool {
  * Runs `fn(...args)` on a worker thread of this runtime's pool; returns a JoinHandle like spawn's.
  * Options go first when needed: `spawnBlocking({ signal, transfer }, fn, ...args)`. `fn` is a
  * self-contained function (shipped as source: no closures) or `{ module, export }`.
+ *
+ * Types: the arguments are checked against `fn`'s parameters; the result is what really comes back
+ * through the structured clone, `Cloned<R>` (a Buffer arrives as a Uint8Array, a class instance as a
+ * plain object). With `{ module, export }` nothing is known about the function: name the result type
+ * yourself, `spawnBlocking<number>({ module, export }, ...args)`.
  */
-export function spawnBlocking<R>(fn: ((...args: never[]) => R) | ModuleSpec, ...args: unknown[]): JoinHandle<Awaited<R>>;
-export function spawnBlocking<R>(
+export function spawnBlocking<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): JoinHandle<Cloned<Awaited<R>>>;
+export function spawnBlocking<A extends unknown[], R>(
   opts: BlockingOptions,
-  fn: ((...args: never[]) => R) | ModuleSpec,
-  ...args: unknown[]
-): JoinHandle<Awaited<R>>;
+  fn: (...args: A) => R,
+  ...args: A
+): JoinHandle<Cloned<Awaited<R>>>;
+export function spawnBlocking<R = unknown>(fn: ModuleSpec, ...args: unknown[]): JoinHandle<R>;
+export function spawnBlocking<R = unknown>(opts: BlockingOptions, fn: ModuleSpec, ...args: unknown[]): JoinHandle<R>;
 export function spawnBlocking(...all: unknown[]): JoinHandle<unknown> {
   let opts: BlockingOptions = {};
   let fn = all[0];

@@ -15,16 +15,27 @@ const RESOLVED = Promise.resolve();
 /** What the async iterator's receives resolve to once the channel is closed and drained. */
 const DONE: unique symbol = Symbol('ringio.channel.done');
 
+/** Options of Channel#send. */
 export interface SendOptions {
   /** ArrayBuffers to move: detached here when send() is called, as postMessage does. */
   transfer?: ArrayBuffer[];
+  /** Aborting it gives up waiting for room: send() rejects AbortError and nothing is queued. */
   signal?: AbortSignal;
 }
 
+/** Options of recv() on a channel or oneshot, and of Watch#changed. */
 export interface RecvOptions {
+  /** Aborting it gives up waiting: the call rejects AbortError and no value is taken. */
   signal?: AbortSignal;
 }
 
+/**
+ * A bounded multi-producer, multi-consumer queue that any thread of the process can send to and
+ * receive from (make it with channel(capacity), hand it over in start()'s `shared`). Values are
+ * structured-cloned; each sender's values arrive in the order it sent them. recv() resolves
+ * `undefined` once the channel is closed and drained; `for await` ends there. `using ch = channel()`
+ * closes it at the end of the scope.
+ */
 export class Channel<T = unknown> extends SharedHandle {
   private readonly recvq: Wait[] = [];
   private readonly sendq: Wait[] = [];
@@ -43,10 +54,12 @@ export class Channel<T = unknown> extends SharedHandle {
     return n;
   }
 
+  /** How many values the channel holds before send() waits. */
   get capacity(): number {
     return this._cell.capacity;
   }
 
+  /** True once close() was called, on any thread. */
   get closed(): boolean {
     const c = this._cell;
     c.lock();
@@ -121,6 +134,16 @@ export class Channel<T = unknown> extends SharedHandle {
    */
   close(): void {
     this.closeCell([SIDE_RECV, SIDE_SEND]);
+  }
+
+  /** `using ch = channel()`: close() when the scope ends (it closes the primitive for every thread). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `await using`: the same as Symbol.dispose. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
   }
 
   /** Yields every value until the channel is closed and drained (sent undefined values included). */

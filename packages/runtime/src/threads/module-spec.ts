@@ -6,6 +6,10 @@
 import { pathToFileURL } from 'node:url';
 import { ringioError } from '../errors.js';
 
+/**
+ * `{ module, export }`: a function named by its module and export, which another thread imports
+ * itself (start() and spawnBlocking take it where a function cannot cross threads).
+ */
 export interface ModuleSpec {
   /** A file URL or an absolute path. */
   module: string | URL;

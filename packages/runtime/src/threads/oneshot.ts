@@ -15,6 +15,11 @@ const USED = 2;
 
 const usedError = (): Error => ringioError('ERR_RINGIO_ONESHOT_USED', 'this oneshot has already delivered its value');
 
+/**
+ * One value, sent once from any thread and received once on any thread (make it with oneshot()).
+ * A second send or receive is ERR_RINGIO_ONESHOT_USED; recv() on a closed oneshot without a value is
+ * ERR_RINGIO_CLOSED.
+ */
 export class Oneshot<T = unknown> extends SharedHandle {
   private readonly recvq: Wait[] = [];
 
@@ -70,6 +75,16 @@ export class Oneshot<T = unknown> extends SharedHandle {
   /** Closes it: a receiver still waiting (and any later one) gets ERR_RINGIO_CLOSED, unless a value was sent. */
   close(): void {
     this.closeCell([SIDE_RECV]);
+  }
+
+  /** `using os = oneshot()`: close() when the scope ends (it closes the primitive for every thread). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `await using`: the same as Symbol.dispose. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
   }
 
   private takeOnce(key: number): Popped | typeof EMPTY | typeof CLOSED | typeof USED {

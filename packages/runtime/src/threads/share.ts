@@ -128,15 +128,29 @@ function handleFor(sab: SharedArrayBuffer): SharedHandle {
   return registerHandle(h);
 }
 
+declare const SHAREABLE: unique symbol;
+
+/**
+ * What shareable(value) returns: plain data to send with postMessage or workerData (its shape is
+ * internal); fromShareable() on the receiving side gives back a `T`.
+ */
+export type Shareable<T> = { readonly [SHAREABLE]: T };
+
 /**
  * For threads start() did not make (a plain Worker): `shareable(value)` gives a copy of value that
  * postMessage or workerData can carry, primitives included; the receiving thread calls
  * `fromShareable(received)` to get its own handles. start()'s `shared` does both for you.
  */
-export function shareable<T>(value: T): unknown {
-  return prepareShared(value);
+export function shareable<T>(value: T): Shareable<T> {
+  return prepareShared(value) as Shareable<T>;
 }
 
+/**
+ * On the receiving thread: revives what shareable() made, with this thread's handles of the channels,
+ * oneshots and watches in it. Typed from a Shareable<T>; from workerData (unknown), name T yourself.
+ */
+export function fromShareable<T>(value: Shareable<T>): T;
+export function fromShareable<T = unknown>(value: unknown): T;
 export function fromShareable<T = unknown>(value: unknown): T {
   return reviveShared(value) as T;
 }

@@ -14,7 +14,7 @@
 import { abortError, ringioError } from '../errors.js';
 import { currentRuntime } from '../context.js';
 import { H_CLOSED, type Cell } from './cell.js';
-import { type Doorbell, type WakeTarget, ring } from './doorbell.js';
+import { type Doorbell, ring } from './doorbell.js';
 
 export interface Wait {
   resolve: (v: unknown) => void;
@@ -33,7 +33,7 @@ export function checkWaitOptions(opts: unknown): AbortSignal | undefined {
   return signal as AbortSignal | undefined;
 }
 
-export abstract class SharedHandle implements WakeTarget {
+export abstract class SharedHandle {
   /** @internal */
   readonly _cell: Cell;
   /** The doorbell this thread's waits are registered with (the runtime that was current then). */

@@ -9,6 +9,11 @@ import { checkWaitOptions, closedError, SharedHandle, type Wait } from './shared
 
 const H_VERSION = H_AUX0;
 
+/**
+ * One value that any thread may replace (set) and every thread may read (get), with changed() to wait
+ * for the next version (make it with watch(initial)). Meant for configuration that one thread fetches
+ * and all threads use.
+ */
 export class Watch<T = unknown> extends SharedHandle {
   private readonly waitq: Wait[] = [];
   /** The newest version this thread's changed() has handed out. */
@@ -93,6 +98,16 @@ export class Watch<T = unknown> extends SharedHandle {
   /** Closes it: changed() rejects with ERR_RINGIO_CLOSED, set() throws; get() still works. */
   close(): void {
     this.closeCell([SIDE_RECV]);
+  }
+
+  /** `using w = watch(v)`: close() when the scope ends (it closes the primitive for every thread). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `await using`: the same as Symbol.dispose. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
   }
 
   /** 1: a newer version exists; 2: closed; 0: nothing yet (and `key` is registered). */

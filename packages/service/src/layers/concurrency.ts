@@ -12,12 +12,15 @@ import { wrapFactory, type FactoryLayer, type Layer, type Service } from '../ser
 export interface PermitCounter {
   /** Takes a permit if fewer than `max` are taken; returns whether it did. */
   tryAcquire(max: number): boolean;
+  /** Gives a permit back. */
   release(): void;
+  /** Permits taken now. */
   readonly running: number;
 }
 
 /** The running count of one thread, shared by a limit and the limits that replace it. */
 export class Permits implements PermitCounter {
+  /** Permits taken now (calls running). */
   running = 0;
 
   tryAcquire(max: number): boolean {
@@ -26,6 +29,7 @@ export class Permits implements PermitCounter {
     return true;
   }
 
+  /** Gives a permit back. */
   release(): void {
     this.running--;
   }
@@ -38,13 +42,16 @@ export class Permits implements PermitCounter {
  */
 export class SharedPermits implements PermitCounter {
   constructor(
+    /** The shared counts (an Int32Array over a SharedArrayBuffer). */
     readonly cells: Int32Array,
+    /** Which cell this counter uses. */
     readonly index: number,
   ) {
     if (!(cells.buffer instanceof SharedArrayBuffer)) throw new TypeError('cells must be an Int32Array over a SharedArrayBuffer');
     if (!Number.isInteger(index) || index < 0 || index >= cells.length) throw new RangeError(`index must be an integer in 0..${cells.length - 1}, got ${String(index)}`);
   }
 
+  /** Permits taken now, over every thread that uses this cell. */
   get running(): number {
     return Atomics.load(this.cells, this.index);
   }
@@ -57,14 +64,19 @@ export class SharedPermits implements PermitCounter {
     }
   }
 
+  /** Gives a permit back. */
   release(): void {
     Atomics.sub(this.cells, this.index, 1);
   }
 }
 
+/** A service that runs at most `max` calls at once; a call over the limit rejects at once with ERR_RINGIO_OVERLOADED. */
 export class ConcurrencyLimit<Req, Res> implements Service<Req, Res> {
+  /** The wrapped service. */
   readonly inner: Service<Req, Res>;
+  /** The most calls that may run at once. */
   readonly max: number;
+  /** The running count (per thread, or shared). */
   readonly permits: PermitCounter;
 
   constructor(inner: Service<Req, Res>, max: number, permits: PermitCounter = new Permits()) {
@@ -74,10 +86,12 @@ export class ConcurrencyLimit<Req, Res> implements Service<Req, Res> {
     this.permits = permits;
   }
 
+  /** Calls running now (as counted by `permits`). */
   get running(): number {
     return this.permits.running;
   }
 
+  /** Calls the inner service if a permit is free, else rejects ERR_RINGIO_OVERLOADED. */
   async call(req: Req): Promise<Res> {
     const p = this.permits;
     if (!p.tryAcquire(this.max)) throw ringioError('ERR_RINGIO_OVERLOADED', `the concurrency limit (${this.max}) is reached`);
@@ -89,6 +103,7 @@ export class ConcurrencyLimit<Req, Res> implements Service<Req, Res> {
   }
 }
 
+/** A Layer that wraps a service in ConcurrencyLimit (with its own Permits unless `permits` is given). */
 export function concurrencyLimitLayer<Req, Res>(max: number, permits?: PermitCounter): Layer<Service<Req, Res>, ConcurrencyLimit<Req, Res>> {
   return { layer: (inner) => new ConcurrencyLimit(inner, max, permits) };
 }

@@ -5,9 +5,13 @@
  */
 import { wrapFactory, type FactoryLayer, type Layer, type Service } from '../service.js';
 
+/** A service's counters on this thread: calls, running, errors (by code), time spent, and extra ones. */
 export class Counters {
+  /** Calls made, in total. */
   calls = 0;
+  /** Calls running now. */
   running = 0;
+  /** Calls that failed. */
   errors = 0;
   /** Errors by their `code` (or 'other'). */
   readonly errorCodes: Record<string, number> = {};
@@ -16,21 +20,30 @@ export class Counters {
   /** Extra counters any layer or service may add to (bytes, for instance). */
   readonly extra: Record<string, number> = {};
 
+  /** Adds `n` to the extra counter `name` (made at 0). */
   add(name: string, n: number): void {
     this.extra[name] = (this.extra[name] ?? 0) + n;
   }
 
+  /** A copy of the counters as plain data (cloneable to other threads). */
   snapshot(): CountersSnapshot {
     return { calls: this.calls, running: this.running, errors: this.errors, errorCodes: { ...this.errorCodes }, seconds: this.seconds, extra: { ...this.extra } };
   }
 }
 
+/** Counters as plain data: one thread's snapshot, or several summed (sumCounters). */
 export interface CountersSnapshot {
+  /** Calls made, in total. */
   calls: number;
+  /** Calls running. */
   running: number;
+  /** Calls that failed. */
   errors: number;
+  /** Failures by their `code` (or 'other'). */
   errorCodes: Record<string, number>;
+  /** Sum of call durations in seconds. */
   seconds: number;
+  /** The extra counters (Counters.add). */
   extra: Record<string, number>;
 }
 
@@ -49,8 +62,11 @@ export function sumCounters(list: (CountersSnapshot | undefined)[]): CountersSna
   return out;
 }
 
+/** A service that counts the calls of the one it wraps into a Counters object (kept across rebuilds by statsFactory). */
 export class StatsService<Req, Res> implements Service<Req, Res> {
+  /** The wrapped service. */
   readonly inner: Service<Req, Res>;
+  /** The counters it adds to. */
   readonly counters: Counters;
 
   constructor(inner: Service<Req, Res>, counters = new Counters()) {
@@ -58,6 +74,7 @@ export class StatsService<Req, Res> implements Service<Req, Res> {
     this.counters = counters;
   }
 
+  /** Calls the inner service and counts the call; settles as the inner call did. */
   async call(req: Req): Promise<Res> {
     const c = this.counters;
     c.calls++;
@@ -77,10 +94,12 @@ export class StatsService<Req, Res> implements Service<Req, Res> {
   }
 }
 
+/** A Layer that wraps a service in StatsService (new Counters unless `counters` is given). */
 export function statsLayer<Req, Res>(counters?: Counters): Layer<Service<Req, Res>, StatsService<Req, Res>> {
   return { layer: (inner) => new StatsService(inner, counters) };
 }
 
+/** The FactoryLayer of StatsService: a rebuild keeps the old service's Counters. */
 export function statsFactory<Req, Res>(): FactoryLayer<Service<Req, Res>, StatsService<Req, Res>> {
   return wrapFactory((inner: Service<Req, Res>, old: StatsService<Req, Res> | undefined) => new StatsService(inner, old?.counters), (s): s is StatsService<Req, Res> => s instanceof StatsService);
 }

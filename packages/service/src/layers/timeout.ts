@@ -2,8 +2,11 @@
 import { timeout } from '@ringio/runtime';
 import { wrapFactory, type FactoryLayer, type Layer, type Service } from '../service.js';
 
+/** A service whose calls reject ERR_RINGIO_TIMEOUT once they take longer than `ms`. */
 export class TimeoutService<Req, Res> implements Service<Req, Res> {
+  /** The wrapped service. */
   readonly inner: Service<Req, Res>;
+  /** The time a call may take, in ms. */
   readonly ms: number;
 
   constructor(inner: Service<Req, Res>, ms: number) {
@@ -23,10 +26,12 @@ export class TimeoutService<Req, Res> implements Service<Req, Res> {
   }
 }
 
+/** A Layer that wraps a service in TimeoutService. */
 export function timeoutLayer<Req, Res>(ms: number): Layer<Service<Req, Res>, TimeoutService<Req, Res>> {
   return { layer: (inner) => new TimeoutService(inner, ms) };
 }
 
+/** The FactoryLayer of TimeoutService. */
 export function timeoutFactory<Req, Res>(ms: number): FactoryLayer<Service<Req, Res>, TimeoutService<Req, Res>> {
   return wrapFactory((inner: Service<Req, Res>) => new TimeoutService(inner, ms), (s): s is TimeoutService<Req, Res> => s instanceof TimeoutService);
 }
