@@ -7,10 +7,10 @@
 // load generator on ringio, slower than the C one: it can be the bottleneck) drives the Node servers.
 // Usage: node bench/echo.mjs [--rounds 5] [--secs 3] [--conns 1,64,512] [--size 64]
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, median, table, waitForPort } from './lib.mjs';
+import { arg, cpuSeconds, emit, median, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.RINGIO_BENCH_SHARED || join(root, '..', 'shared', 'bench');
@@ -65,7 +65,7 @@ async function onceNode(cmd, conns) {
   const server = spawn(bin, args, { stdio: 'ignore' });
   try {
     await waitForPort(port, server, 'the echo server');
-    const cpu = () => readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).reduce((a, b) => a + Number(b), 0) / 100;
+    const cpu = () => cpuSeconds(server.pid);
     const c0 = cpu();
     const t0 = performance.now();
     const [lb, ...la] = pin(1, [node, join(root, 'bench/loadgen.mjs'), '--port', String(port), '--conns', String(conns), '--size', String(size), '--secs', String(secs)]);

@@ -14,13 +14,13 @@
 // Needs wrk, h2load (nghttp2-client) and nginx (apt-get install -y wrk nghttp2-client nginx-light).
 // (Internal roles: --role node-server --port P --size N; --role client --impl ringio|undici-request|undici-dispatch --url U --secs S)
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, freePort, has, interleave, median, parseWrk, table } from './lib.mjs';
+import { arg, cpuSeconds, emit, freePort, has, interleave, median, parseWrk, table } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const role = arg('role', undefined);
@@ -200,11 +200,6 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
     if (child.exitCode !== null) return;
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
-  }
-
-  function cpuSeconds(pid) {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
   }
 
   function load(kind, port, path, seconds) {

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, freePort, has, interleave, median, parseWrk, table, waitForPort } from './lib.mjs';
+import { arg, cpuSeconds, emit, freePort, has, interleave, median, parseWrk, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
@@ -98,12 +98,6 @@ async function startNginx(s, port) {
     throw new Error(`${e.message}: ${err || readFileSync(join(dir, 'error.log'), 'utf8')}`);
   }
   return { child, port, stderr: () => err };
-}
-
-/** utime + stime of a process, in seconds. (The server runs under taskset, which execs node: same pid.) */
-function cpuSeconds(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 function wrk(port, seconds) {

@@ -12,12 +12,12 @@
 // Usage: node bench/latency.mjs [--rounds 5] [--secs 3] [--cases 1x1,1x4,64x1,256x1] [--servers a,b]
 // Output: a table on stderr, one JSON line per (case, server) on stdout.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, has, median, table } from './lib.mjs';
+import { arg, cpuSeconds, emit, has, median, table } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const shared = join(root, '..', 'shared', 'bench');
@@ -78,11 +78,6 @@ const allServers = [
 const only = arg('servers', null);
 const servers = only ? allServers.filter((s) => only.split(',').includes(s.name)) : allServers;
 
-const cpuTicks = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100 per second)
-};
-
 function listening(port) {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
@@ -101,7 +96,7 @@ async function measure(server, conns, depth) {
       if (!up) await new Promise((r) => setTimeout(r, 100));
     }
     if (!up) throw new Error('the server did not listen');
-    const t0 = cpuTicks(child.pid);
+    const t0 = cpuSeconds(child.pid);
     const [cmd, ...args] = loadgen.cmd(port, conns, depth);
     const out = await new Promise((resolve, reject) => {
       const lg = spawn('taskset', ['-c', '1', cmd, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -109,10 +104,10 @@ async function measure(server, conns, depth) {
       lg.stdout.on('data', (d) => (s += d));
       lg.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`load generator exited ${code}`))));
     });
-    const t1 = cpuTicks(child.pid);
+    const t1 = cpuSeconds(child.pid);
     const m = JSON.parse(out.trim().split('\n').pop());
     if (!(m.msgs_per_s > 0)) throw new Error('no messages echoed');
-    return { ...m, server_cpu: (t1 - t0) / 100 / secs };
+    return { ...m, server_cpu: (t1 - t0) / secs };
   } finally {
     child.kill('SIGKILL');
   }

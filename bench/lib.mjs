@@ -1,6 +1,7 @@
 // Shared helpers for the micro-benchmarks: interleaved rounds, medians, and the output format
 // (a human table on stderr; one JSON object per case as the last stdout lines).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export function median(xs) {
@@ -98,4 +99,28 @@ export function freePort() {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * CPU seconds (utime + stime) a process has used; with `children`, plus its child processes' (nginx's
+ * master and worker). A process that is gone counts 0. A server run under taskset is the same pid.
+ */
+export function cpuSeconds(pid, { children = false } = {}) {
+  const ticks = (p) => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(f[11]) + Number(f[12]);
+    } catch {
+      return 0;
+    }
+  };
+  let total = ticks(pid);
+  if (children) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += ticks(Number(c));
+    } catch {
+      // no children
+    }
+  }
+  return total / 100;
 }

@@ -8,11 +8,11 @@
 // not in this first version: the bench says so.
 // Usage: node bench/proxy-http.mjs [--rounds 5] [--secs 5]
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, freePort, has, interleave, median, parseWrk, table, waitForPort } from './lib.mjs';
+import { arg, cpuSeconds, emit, freePort, has, interleave, median, parseWrk, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
@@ -27,24 +27,6 @@ if (missing.length) {
   process.exit(2);
 }
 console.error('not measured yet: http-proxy-3 and @fastify/http-proxy (no devDependency for them in this version)');
-
-function cpuOf(pid) {
-  const ticks = (p) => {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
-      return Number(f[11]) + Number(f[12]);
-    } catch {
-      return 0;
-    }
-  };
-  let total = ticks(pid);
-  try {
-    for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += ticks(Number(c));
-  } catch {
-    // no children
-  }
-  return total / 100;
-}
 
 function startProc(cmd, args, cpu) {
   const child = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -105,9 +87,9 @@ async function round(p) {
     await waitForPort(port, child, p.name);
     // warm-up: pools filled, code optimized
     execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', '-d1s', `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
-    const c0 = cpuOf(child.pid);
+    const c0 = cpuSeconds(child.pid, { children: true });
     const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', `-d${secs}s`, '--latency', `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
-    const c1 = cpuOf(child.pid);
+    const c1 = cpuSeconds(child.pid, { children: true });
     const w = parseWrk(out);
     if (w.errors) throw new Error(`${p.name}: wrk reported errors: ${w.errors}`);
     return { rps: w.rps, p99: w.p99_ms, cpuUs: ((c1 - c0) / (w.rps * secs)) * 1e6, load: loadavg()[0] };

@@ -9,12 +9,12 @@
 // Rounds are interleaved proxy by proxy; figures are medians. The load average is printed with them.
 // Usage: node bench/proxy-tcp.mjs [--rounds 5] [--secs 3] [--bulk-mib 1024] [--skip-bulk]
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, has, interleave, median, table } from './lib.mjs';
+import { arg, cpuSeconds, emit, has, interleave, median, table } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const shared = join(root, '..', 'shared', 'bench');
@@ -66,25 +66,6 @@ async function waitPort(port, ms = 15000) {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listens on ${port}`);
-}
-
-/** CPU seconds of a process and its children threads/processes (nginx: master + worker). */
-function cpuOf(pid) {
-  const ticks = (p) => {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
-      return Number(f[11]) + Number(f[12]);
-    } catch {
-      return 0;
-    }
-  };
-  let total = ticks(pid);
-  try {
-    for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += ticks(Number(c));
-  } catch {
-    // no children
-  }
-  return total / 100;
 }
 
 function startProc(cmd, args, opts = {}) {
@@ -169,10 +150,10 @@ async function echoRound(p) {
   const child = p.start(port, echoPort);
   try {
     await waitPort(port);
-    const c0 = cpuOf(child.pid);
+    const c0 = cpuSeconds(child.pid, { children: true });
     const [cmd, args] = loadgen(port);
     const out = execFileSync(cmd, args, { encoding: 'utf8' });
-    const c1 = cpuOf(child.pid);
+    const c1 = cpuSeconds(child.pid, { children: true });
     const m = JSON.parse(out.trim().split('\n').pop());
     return { msgs: m.msgs_per_s, p99: m.p99_us ?? m.p99, cpuUsPerMsg: ((c1 - c0) / (m.msgs_per_s * secs)) * 1e6, load: loadavg()[0] };
   } finally {
@@ -189,7 +170,7 @@ async function bulkRound(p) {
     const chunk = Buffer.alloc(1 << 20, 7);
     const total = bulkMiB * chunk.length;
     const t0 = performance.now();
-    const c0 = cpuOf(child.pid);
+    const c0 = cpuSeconds(child.pid, { children: true });
     const reply = await new Promise((resolve, reject) => {
       const s = net.connect(port, '127.0.0.1');
       let got = '';
@@ -207,7 +188,7 @@ async function bulkRound(p) {
       s.on('connect', pump);
     });
     const ms = performance.now() - t0;
-    const c1 = cpuOf(child.pid);
+    const c1 = cpuSeconds(child.pid, { children: true });
     if (Number(reply) !== total) throw new Error(`the sink got ${reply} bytes, expected ${total}`);
     return { mbps: total / 1e6 / (ms / 1000), cpuSecs: c1 - c0, load: loadavg()[0] };
   } finally {
