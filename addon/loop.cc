@@ -2,8 +2,8 @@
 // libuv's loop.
 //
 // Loop integration (docs/design/driver.md has the measurements behind it): libuv owns the blocking
-// wait. The backend's poll fd (the ring's registered eventfd, or the epoll fd) is watched by one
-// uv_poll_t. JS pushes op records into a shared Int32Array and flushes a batch with one call
+// wait. The backend's poll fd (the ring fd, its registered eventfd with DEFER_TASKRUN, or the epoll fd)
+// is watched by one uv_poll_t. JS pushes op records into a shared Int32Array and flushes a batch with one call
 // (ringio_driver_submit), which also reaps whatever has completed into a second shared Int32Array.
 // When the kernel finishes work while JS is idle, libuv wakes us, we reap, and make one callback into
 // JS per batch of completions.

@@ -4,7 +4,7 @@
 //  1. The ring is created, submitted to and reaped on the thread that owns the JS environment, and only
 //     there (SINGLE_ISSUER when the kernel has it).
 //  2. Pushing an SQE makes no syscall. The ring is entered when JS flushes a batch, when the SQ is full,
-//     when the loop reports the eventfd readable, and in Drain.
+//     when the loop reports the ring (or its eventfd) readable, and in Drain.
 //  3. An op's final CQE (one without IORING_CQE_F_MORE) ends its time in the kernel; S_INFLIGHT counts
 //     ops between submission and that CQE, and Drain does not return until it is zero.
 #include <errno.h>
@@ -141,6 +141,16 @@ class UringBackend final : public Backend {
 
     if (io_uring_register_ring_fd(&ring_) == 1) ring_fd_registered_ = true;
 
+    // What libuv's poll watches. Without DEFER_TASKRUN, the ring fd itself: it is readable exactly while
+    // the CQ holds entries (or an overflow waits), and the kernel wakes its pollers when it posts them,
+    // so the loop wakes as fast as with an eventfd, without the eventfd's signal on every CQ commit and
+    // its read (a syscall) on every wakeup. A DEFER_TASKRUN ring (RINGIO_URING_SETUP=defer, experiments
+    // only) is readable only after its task work ran, which needs the enter we would be waiting to make,
+    // so there the registered eventfd stays. docs/design/driver.md, "Waking a sleeping loop".
+    if (!(flags_ & IORING_SETUP_DEFER_TASKRUN)) {
+      poll_fd_ = ring_.ring_fd;
+      return true;
+    }
     efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd_ < 0) {
       *reason = std::string("eventfd failed: ") + strerrorname_np(errno);
@@ -151,6 +161,7 @@ class UringBackend final : public Backend {
       *reason = std::string("io_uring_register_eventfd failed: ") + strerrorname_np(-r);
       return false;
     }
+    poll_fd_ = efd_;
     return true;
   }
 
@@ -160,7 +171,7 @@ class UringBackend final : public Backend {
   }
 
   const char* Name() const override { return "uring"; }
-  int PollFd() const override { return efd_; }
+  int PollFd() const override { return poll_fd_; }
   uint32_t Entries() const override { return sq_entries_; }
 
   std::vector<std::string> Features() const override {
@@ -211,9 +222,11 @@ class UringBackend final : public Backend {
   }
 
   void Collect() override {
-    uint64_t v;
-    // The eventfd only says "look"; its count does not matter.
-    while (read(efd_, &v, sizeof v) > 0) {
+    if (efd_ >= 0) {
+      // The eventfd only says "look"; one read resets its count (it is not a semaphore eventfd).
+      uint64_t v;
+      ssize_t r = read(efd_, &v, sizeof v);
+      (void)r;
     }
     if (pending_ > 0 || NeedsEnterForEvents()) Submit(true);
   }
@@ -325,6 +338,7 @@ class UringBackend final : public Backend {
   bool ring_fd_registered_ = false;
   bool accept_multishot_ = false;
   int efd_ = -1;
+  int poll_fd_ = -1;
   uint32_t flags_ = 0;
   uint32_t kernel_features_ = 0;
   uint32_t sq_entries_ = 0;

@@ -13,7 +13,7 @@
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { TcpStream } from '@ringio/net';
-import { channel, close, pipe, read, sleep, spawnBlocking, start, write } from '@ringio/runtime';
+import { channel, close, nop, pipe, read, sleep, spawnBlocking, start, stats, write } from '@ringio/runtime';
 import { DRIVER, guard, rtTest, run } from './helpers.js';
 
 const ROUNDS = 200;
@@ -134,6 +134,27 @@ rtTest('timers fire on a sleeping loop within 2 ms of their deadline (median of 
   // Deadlines round up to the next millisecond, so up to 1 ms of lateness is by design.
   const limit = Math.max(LIMIT_MS, median(nodeLate) + 1);
   t.true(median(late) < limit, `median lateness ${median(late).toFixed(3)} ms, limit ${limit.toFixed(3)} ms (${describe(late)})`);
+});
+
+rtTest('completions reaped by the flush that submitted them do not wake the loop again', async (t) => {
+  // Each NOP completes inside the enter that submits it and is reaped there; then Node's loop polls
+  // (setImmediate). A poll fd that the kernel marks ready for every completion it posts, even one
+  // already reaped (the ring's registered eventfd did), wakes the loop once a step for nothing: an
+  // epoll_wait, an eventfd read and an addon call each. The ring fd (and the epoll fd) is readable only
+  // while completions wait, so these steps make no wakeups. Counted, not timed.
+  const N = 500;
+  const [wakeups, completions] = await run(async () => {
+    const s0 = stats();
+    for (let i = 0; i < N; i++) {
+      await nop();
+      await new Promise((r) => setImmediate(r));
+    }
+    const s1 = stats();
+    return [s1.wakeups - s0.wakeups, s1.completions - s0.completions];
+  });
+  t.log(`${DRIVER}: ${wakeups} wakeups for ${completions} completions`);
+  t.true(completions >= N, `${completions} completions`);
+  t.true(wakeups < N / 10, `${wakeups} wakeups for ${N} NOPs reaped by their own flush`);
 });
 
 rtTest('a channel message wakes a parked thread: 200 cross-thread round trips, median under 2 ms', async (t) => {

@@ -97,8 +97,11 @@ export class Driver {
   private readonly sq = new Int32Array(SQ_RECORDS * Rec.WORDS);
   private readonly cq = new Int32Array(CQ_RECORDS * Cqe.WORDS);
   private readonly bufs: Uint8Array[] = [];
-  /** Registered arrays in this batch, each followed by its record's base (SqeWriter.buf). */
-  private readonly regs: (Uint8Array | number)[] = [];
+  /**
+   * Registered arrays in this batch, each followed by its record's base (SqeWriter.buf); the first
+   * `writer.nregs` entries are this batch's, the rest are cleared slots kept for the next one.
+   */
+  private readonly regs: (Uint8Array | number | undefined)[] = [];
   private readonly writer: SqeWriter;
   private readonly ops: (AnyOp | undefined)[] = [];
   private readonly free: number[] = [];
@@ -230,12 +233,12 @@ export class Driver {
     const base = this.sqCount * Rec.WORDS;
     w.base = base;
     const nbufs = this.bufs.length;
-    const nregs = this.regs.length;
+    const nregs = w.nregs;
     try {
       this.fill(op, base);
     } catch (e) {
       this.bufs.length = nbufs;
-      this.regs.length = nregs;
+      w.nregs = nregs;
       throw e;
     }
     this.sq[base + Rec.USER] = user;
@@ -288,10 +291,10 @@ export class Driver {
       return;
     }
     this.sqCount = 0;
-    const regs = this.regs;
-    if (regs.length > 0) {
-      this.checkDetached(regs);
-      regs.length = 0;
+    const nregs = this.writer.nregs;
+    if (nregs > 0) {
+      this.checkDetached(this.regs, nregs);
+      this.writer.nregs = 0;
     }
     const got = native.ringio_driver_submit(n, this.bufs, reap);
     this.bufs.length = 0;
@@ -307,9 +310,11 @@ export class Driver {
    * record. (`length`, not `byteLength`: V8 inlines the one and calls a getter for the other. The
    * registry takes only plain Uint8Arrays and Buffers, whose `length` is the intrinsic one.)
    */
-  private checkDetached(regs: (Uint8Array | number)[]): void {
-    for (let i = 0; i < regs.length; i += 2) {
+  private checkDetached(regs: (Uint8Array | number | undefined)[], nregs: number): void {
+    for (let i = 0; i < nregs; i += 2) {
       const buf = regs[i] as Uint8Array;
+      // Cleared as it is checked, so the slot does not keep the array alive after its op.
+      regs[i] = undefined;
       if (buf.length !== 0) continue;
       const base = regs[i + 1] as number;
       this.sq[base + Rec.ADDR_KIND] = Addr.BUF;
