@@ -71,6 +71,18 @@ type Whole = Exclude<DuplexSource, readonly unknown[]>;
 
 /** Batched writes up to this size are coalesced into the rented write buffer; larger chunks go as they are. */
 const COALESCE = 64 * 1024;
+/**
+ * Spare write buffers (COALESCE bytes each) of this thread, shared by its Duplexes: a batch rents one for
+ * its send and gives it back once the kernel is done with it, so a connection that writes once (a response
+ * without keep-alive) does not allocate 64 KiB. At most SPARE are kept; each thread has its own (module state).
+ */
+const spare: Buffer[] = [];
+const SPARE = 32;
+const rentWriteBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafeSlow(COALESCE);
+const giveBack = (b: Buffer): void => {
+  if (spare.length < SPARE) spare.push(b);
+};
+
 /** The most buffers one writev takes (IOV_MAX). */
 const IOV_MAX = 1024;
 const MAX_READ = 0x7ffff000;
@@ -132,7 +144,7 @@ export class SocketDuplex extends Duplex {
   /** The rented read buffer: made on demand, reused, or given to push() (then the next read makes one). */
   #rbuf: Buffer | undefined;
   #reading = false;
-  /** The rented write buffer for coalesced writes (allocated on the first batch). */
+  /** The write buffer of a batch that #writeBatch gathers (rented from `spare` for that batch). */
   #wbuf: Buffer | undefined;
   #writeCb: ((err?: Error | null) => void) | undefined;
   /** A batch handed over by JSStreamSocket is in flight (rule 8): node:stream's writes wait for it. */
@@ -330,8 +342,7 @@ export class SocketDuplex extends Duplex {
       );
       return;
     }
-    const wbuf = this.#wbuf ?? Buffer.allocUnsafeSlow(COALESCE);
-    this.#wbuf = undefined; // rented to the kernel until the send resolves
+    const wbuf = rentWriteBuffer(); // rented to the kernel until the send resolves
     let fill = 0;
     for (const b of bufs) fill += b.copy(wbuf, fill);
     this.#writeCb = cb;
@@ -373,7 +384,7 @@ export class SocketDuplex extends Duplex {
   }
 
   readonly #onBatchWritten = (res: [number, Buffer]): void => {
-    this.#wbuf = res[1];
+    giveBack(res[1]);
     this.#onWritten(res);
   };
 
@@ -416,10 +427,12 @@ export class SocketDuplex extends Duplex {
         continue;
       }
       if (fill + chunk.length > COALESCE) fill = await this.#flush(fill);
-      const wbuf = (this.#wbuf ??= Buffer.allocUnsafeSlow(COALESCE));
+      const wbuf = (this.#wbuf ??= rentWriteBuffer());
       fill += chunk.copy(wbuf, fill);
     }
     if (fill > 0) await this.#flush(fill);
+    if (this.#wbuf !== undefined) giveBack(this.#wbuf);
+    this.#wbuf = undefined;
   }
 
   async #flush(fill: number): Promise<0> {
