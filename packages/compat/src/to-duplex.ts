@@ -82,6 +82,15 @@ const rentWriteBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafeSlow(COAL
 const giveBack = (b: Buffer): void => {
   if (spare.length < SPARE) spare.push(b);
 };
+/**
+ * Spare read buffers of the default size (DEFAULT_READ), the same way: a Duplex that is destroyed gives
+ * its read buffer back once no read is in flight, and the next connection's first read takes it, so a
+ * short connection does not allocate 64 KiB (their external memory drove most of the server's GC).
+ */
+const DEFAULT_READ = 65536;
+const spareRead: Buffer[] = [];
+const SPARE_READ = 64;
+const rentReadBuffer = (size: number): Buffer => (size === DEFAULT_READ ? spareRead.pop() : undefined) ?? Buffer.allocUnsafeSlow(size);
 
 /** The most buffers one writev takes (IOV_MAX). */
 const IOV_MAX = 1024;
@@ -231,7 +240,7 @@ export class SocketDuplex extends Duplex {
     }
     if (this.#reading) return; // a read is in flight; its completion pushes
     this.#reading = true;
-    const buf = this.#rbuf ?? Buffer.allocUnsafeSlow(this.#readSize);
+    const buf = this.#rbuf ?? rentReadBuffer(this.#readSize);
     this.#rbuf = undefined; // rented to the kernel until the read settles
     this.#reader.read(buf).then(this.#onRead, this.#onReadError);
   }
@@ -260,6 +269,9 @@ export class SocketDuplex extends Duplex {
 
   readonly #onReadError = (e: unknown): void => {
     this.#reading = false;
+    // The buffer comes back on the error (a cancelled read too): kept for the next read or the spare list.
+    const back = (e as { buf?: unknown } | null)?.buf;
+    if (Buffer.isBuffer(back) && back.length === this.#readSize) this.#rbuf = back;
     if (this.destroyed || this._quiet(e)) return; // our own close() cancelled it, or the runtime's shutdown
     this.destroy(own(e));
   };
@@ -485,14 +497,36 @@ export class SocketDuplex extends Duplex {
         return this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer!.close()]);
       },
     ).then(
-      () => cb(err),
+      () => {
+        this.#spareReadBuffer();
+        cb(err);
+      },
       (e: unknown) => cb(err ?? (this.#rt.isClosing && isShutdownCode(e) ? null : own(e))),
     );
+  }
+
+  /** Once closed: the read buffer goes to the spare list, unless a read still holds it (invariant 1). */
+  #spareReadBuffer(): void {
+    const b = this.#rbuf;
+    if (b === undefined || this.#reading || b.length !== DEFAULT_READ) return;
+    this.#rbuf = undefined;
+    if (spareRead.length < SPARE_READ) spareRead.push(b);
   }
 
   /** @internal Stops a connect under way (connect.ts); resolves once it has settled (attached or not). */
   protected _detach(): Promise<void> {
     return Promise.resolve();
+  }
+
+  /**
+   * As node:stream's end(), except that end() with no arguments on a finished write side returns at once:
+   * node:stream would make an ERR_STREAM_ALREADY_FINISHED (with its stack trace) and drop it, as there is
+   * no callback to give it to. node:http's server calls it so on every connection whose peer closes after
+   * the response.
+   */
+  override end(...args: unknown[]): this {
+    if (args.length === 0 && this.writableFinished) return this;
+    return (super.end as (...a: unknown[]) => this)(...args);
   }
 
   // ---- net.Socket's surface ---------------------------------------------------------------------
