@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// @ringio/compat against plain Node, three cases, per driver:
-//   https:   node:https (node:tls over the Duplex) under wrk -t1 -c32, keep-alive GETs of 'hello https\n': req/s
-//   http2:   node:http2 (h2c) under h2load -c4 -m4, GETs of a 2 MiB body: MB/s
-//   connect: node:http under ab -c32 without keep-alive (a new connection per request): req/s
+// @ringio/compat against plain Node, four cases, per driver:
+//   https:      node:https (node:tls over the Duplex) under wrk -t1 -c32, keep-alive GETs of 'hello https\n': req/s
+//   http2:      node:http2 (h2c) under h2load -c4 -m4, GETs of a 2 MiB body: MB/s
+//   connect:    node:http under ab -c32 without keep-alive (a new connection per request): req/s
+//   http-close: the same at ab -c10 and ab -c50 (one line per concurrency, with `concurrency`): req/s
 // Servers: ringio (a TcpListener, toDuplex, server.emit('connection')) on io_uring and on epoll, and the
 // same node server listening itself (the anchor). Each server runs in its own process pinned to CPU 0,
 // the load generator on CPU 1 (when taskset exists). Rounds are interleaved server by server within each
-// case; figures are medians; ratio_to_node is to plain Node's median of the same run.
-// Output: a table on stderr; one JSON line per case and driver on stdout, with case, driver and
-// ratio_to_node.
-// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,http2,connect] [--drivers uring,epoll]
+// case; figures are medians; ratio_to_node is to plain Node's median of the same run. The server's CPU
+// time (/proc/<pid>/stat) over the measurement per request (µs) or per MB (ms) is measured too:
+// cpu_ratio_to_node is the steadier figure on a busy machine (over 1: ringio spends more CPU per unit).
+// Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
+// driver, ratio_to_node, cpu_ratio_to_node and the load average.
+// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,http2,connect,http-close] [--drivers uring,epoll]
 // Needs wrk (https), h2load (http2: nghttp2-client), ab (connect: apache2-utils) and openssl (https).
 // The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F]
 import { execFile, execFileSync, spawn } from 'node:child_process';
@@ -19,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { arg, emit, has, interleave, median, table } from './lib.mjs';
+import { arg, cpuSeconds, emit, has, interleave, median, table } from './lib.mjs';
 
 const BIG = 2 * 1024 * 1024;
 
@@ -43,7 +46,7 @@ async function serve(kind, impl, port, driver) {
   };
   let server;
   if (kind === 'https') server = https.createServer({ cert: readFileSync(arg('cert')), key: readFileSync(arg('key')) }, onRequest);
-  else if (kind === 'connect') server = http.createServer(onRequest);
+  else if (kind === 'connect' || kind === 'http-close') server = http.createServer(onRequest);
   else if (kind === 'http2') {
     server = http2.createServer();
     server.on('stream', (stream) => {
@@ -81,11 +84,11 @@ async function measure() {
   const self = fileURLToPath(import.meta.url);
   const rounds = Number(arg('rounds', 5));
   const secs = Number(arg('secs', 3));
-  const wanted = arg('cases', 'https,http2,connect').split(',');
+  const wanted = arg('cases', 'https,http2,connect,http-close').split(',');
   const drivers = arg('drivers', 'uring,epoll').split(',');
   const run = promisify(execFile);
 
-  const tools = { https: ['wrk', 'openssl'], http2: ['h2load'], connect: ['ab'] };
+  const tools = { https: ['wrk', 'openssl'], http2: ['h2load'], connect: ['ab'], 'http-close': ['ab'] };
   const pkg = { wrk: 'wrk', openssl: 'openssl', h2load: 'nghttp2-client', ab: 'apache2-utils' };
   const cases = [];
   for (const c of wanted) {
@@ -144,13 +147,14 @@ async function measure() {
     return { child, port };
   }
 
-  /** One load run: the figure (req/s or MB/s) and the errors the tool reported. */
-  async function load(kind, port, seconds) {
+  /** One load run: the figure (req/s or MB/s), the units served (requests or MB) and the errors the tool reported. */
+  async function load(kind, port, seconds, concurrency) {
     if (kind === 'https') {
       const [cmd, args] = pin(1, ['wrk', '-t1', '-c32', `-d${seconds}s`, `https://127.0.0.1:${port}/`]);
       const { stdout } = await run(cmd, args);
       const errors = /Socket errors: (.*)/.exec(stdout)?.[1] ?? (/Non-2xx/.test(stdout) ? 'non-2xx' : null);
-      return { value: parseFloat(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]), unit: 'req/s', errors };
+      const value = parseFloat(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
+      return { value, unit: 'req/s', served: Number(/(\d+) requests in/.exec(stdout)?.[1]), errors };
     }
     if (kind === 'http2') {
       const [cmd, args] = pin(1, ['h2load', '-c4', '-m4', '-D', String(seconds), `http://127.0.0.1:${port}/`]);
@@ -158,20 +162,24 @@ async function measure() {
       const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
       const bytes = Number(/traffic: .*?\((\d+)\) total/.exec(stdout)?.[1]);
       const errors = m && (Number(m[2]) > 0 || Number(m[3]) > 0) ? `${m[2]} failed, ${m[3]} errored` : null;
-      return { value: bytes / 1e6 / seconds, unit: 'MB/s', errors };
+      return { value: bytes / 1e6 / seconds, unit: 'MB/s', served: bytes / 1e6, errors };
     }
-    const n = String(Math.max(2000, seconds * 3000));
-    const [cmd, args] = pin(1, ['ab', '-q', '-c32', '-n', n, '-s', '10', `http://127.0.0.1:${port}/`]);
+    const n = Math.max(2000, seconds * 3000);
+    const [cmd, args] = pin(1, ['ab', '-q', `-c${concurrency ?? 32}`, '-n', String(n), '-s', '10', `http://127.0.0.1:${port}/`]);
     const { stdout } = await run(cmd, args);
     const failed = Number(/Failed requests:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
-    return { value: parseFloat(/Requests per second:\s+([\d.]+)/.exec(stdout)?.[1]), unit: 'req/s', errors: failed ? `${failed} failed` : null };
+    const value = parseFloat(/Requests per second:\s+([\d.]+)/.exec(stdout)?.[1]);
+    return { value, unit: 'req/s', served: n, errors: failed ? `${failed} failed` : null };
   }
 
-  async function once(kind, impl, driver) {
+  async function once(kind, impl, driver, concurrency) {
     const srv = await startServer(kind, impl, driver);
     try {
-      await load(kind, srv.port, 1); // warm-up: JIT, TLS session setup, connection pools
-      const m = await load(kind, srv.port, secs);
+      await load(kind, srv.port, 1, concurrency); // warm-up: JIT, TLS session setup, connection pools
+      const cpu0 = cpuSeconds(srv.child.pid);
+      const m = await load(kind, srv.port, secs, concurrency);
+      // CPU per unit: µs per request, ms per MB.
+      m.cpu = ((cpuSeconds(srv.child.pid) - cpu0) * (m.unit === 'MB/s' ? 1e3 : 1e6)) / m.served;
       if (m.errors) console.error(`${impl}${driver ? ` ${driver}` : ''} ${kind}: the load generator reports ${m.errors}`);
       if (!(m.value > 0)) throw new Error(`measured nothing`);
       return m;
@@ -184,22 +192,37 @@ async function measure() {
   const out = [];
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   try {
-    for (const kind of cases) {
-      const impls = [{ name: 'node', run: () => once(kind, 'node') }, ...drivers.map((d) => ({ name: d, run: () => once(kind, 'ringio', d) }))];
-      const runs = await interleave(rounds, impls, { describe: (m) => `${kind} ${m.value.toFixed(1)} ${m.unit}` });
+    const variants = cases.flatMap((kind) => (kind === 'http-close' ? [10, 50].map((c) => ({ kind, concurrency: c })) : [{ kind }]));
+    for (const { kind, concurrency } of variants) {
+      const impls = [
+        { name: 'node', run: () => once(kind, 'node', undefined, concurrency) },
+        ...drivers.map((d) => ({ name: d, run: () => once(kind, 'ringio', d, concurrency) })),
+      ];
+      const what = `${kind}${concurrency ? ` -c${concurrency}` : ''}`;
+      const runs = await interleave(rounds, impls, {
+        describe: (m) => `${what} ${m.value.toFixed(1)} ${m.unit}, server CPU ${m.cpu.toFixed(2)} ${m.unit === 'MB/s' ? 'ms/MB' : 'µs/req'}`,
+      });
+      if (runs.get('node').length === 0) continue;
       const base = median(runs.get('node').map((m) => m.value));
+      const baseCpu = median(runs.get('node').map((m) => m.cpu));
       for (const d of drivers) {
         const rs = runs.get(d);
         if (rs.length === 0) continue;
         const v = median(rs.map((m) => m.value));
+        const cpu = median(rs.map((m) => m.cpu));
         out.push({
           bench: 'compat',
           case: kind,
+          ...(concurrency ? { concurrency } : {}),
           driver: d,
           unit: rs[0].unit,
           ringio: Number(v.toFixed(1)),
           node: Number(base.toFixed(1)),
           ratio_to_node: Number((v / base).toFixed(3)),
+          cpu_unit: rs[0].unit === 'MB/s' ? 'ms/MB' : 'µs/req',
+          cpu_ringio: Number(cpu.toFixed(2)),
+          cpu_node: Number(baseCpu.toFixed(2)),
+          cpu_ratio_to_node: Number((cpu / baseCpu).toFixed(3)),
           rounds: rs.length,
         });
       }
@@ -209,7 +232,7 @@ async function measure() {
   }
   const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   for (const o of out) o.loadavg = `${load0} -> ${load1}`;
-  if (out.length > 0) table(out.map(({ bench, loadavg, ...r }) => r));
+  if (out.length > 0) table(out.map(({ bench, loadavg, concurrency, cpu_unit, ...r }) => ({ ...r, case: r.case + (concurrency ? ` -c${concurrency}` : ''), cpu: cpu_unit })));
   console.error(`load average: ${load0} (start) -> ${load1} (end)`);
   emit(out);
 }

@@ -256,6 +256,27 @@ rtTest('end() shuts the write side down after the pending writes; the Duplex kee
   });
 });
 
+rtTest("end() again after the write side finished: without arguments it does nothing; with a callback the callback gets node:stream's ERR_STREAM_ALREADY_FINISHED", async (t) => {
+  await run(async () => {
+    const [a, b] = UnixStream.pair();
+    const d = toDuplex(a);
+    const errors: unknown[] = [];
+    d.on('error', (e) => errors.push(e));
+    d.end('bye');
+    await guard(once(d, 'finish'), 5000, 'finish');
+    t.is(d.end(), d);
+    const late = await new Promise<Error | null | undefined>((resolve) => d.end((e?: Error | null) => resolve(e)));
+    t.is((late as AnyErr | undefined)?.code, 'ERR_STREAM_ALREADY_FINISHED');
+    const [n, hash] = await hashToEnd(b);
+    t.is(n, 3);
+    t.is(hash, sha256(Buffer.from('bye')));
+    t.deepEqual(errors, []);
+    d.destroy();
+    await closeOf(d);
+    await b.close();
+  });
+});
+
 rtTest('allowHalfOpen: false ends the write side when the peer ends, as net.Socket', async (t) => {
   await run(async () => {
     const [a, b] = await tcpPair();
@@ -290,6 +311,46 @@ rtTest('destroy() cancels the read in flight, closes the stream and frees the fd
     t.is(n, 0, 'the peer sees the connection closed');
     await b.close();
     t.is(fdCount(), fds0);
+  });
+});
+
+rtTest('read buffers handed on by destroyed Duplexes (some with a read in flight) never mix bytes between connections: 300 short connections, 40 at a time', async (t) => {
+  await run(async () => {
+    const fds0 = fdCount();
+    let wrong = 0;
+    let checked = 0;
+    const one = async (i: number): Promise<void> => {
+      const [a, b] = UnixStream.pair();
+      const d = toDuplex(a);
+      const got: Buffer[] = [];
+      d.on('data', (c: Buffer) => got.push(Buffer.from(c))); // a copy: compare what was delivered then
+      d.on('error', () => {});
+      if (i % 3 === 0) {
+        // Destroyed with its read in flight, before anything arrives.
+        await sleep(0);
+        d.destroy();
+        await closeOf(d);
+        await b.close();
+        return;
+      }
+      const msg = randomBytes(100 + ((i * 37) % 3000));
+      await b.writeAll(msg);
+      while (got.reduce((n, c) => n + c.length, 0) < msg.length) await sleep(1);
+      checked++;
+      if (!Buffer.concat(got).equals(msg)) wrong++;
+      // Every other one goes with a read in flight again; the rest after the peer's end.
+      if (i % 2 === 0) d.destroy();
+      else await b.shutdown();
+      if (i % 2 !== 0) await guard(once(d, 'end'), 5000, 'end');
+      d.destroy();
+      await closeOf(d);
+      await b.close();
+    };
+    for (let i = 0; i < 300; i += 40) await Promise.all(Array.from({ length: Math.min(40, 300 - i) }, (_, k) => one(i + k)));
+    t.is(wrong, 0, `${wrong} of ${checked} connections got bytes that were not theirs`);
+    t.is(checked, 200);
+    t.is(stats().opsInFlight, 0);
+    t.is(await fdsBackTo(fds0), fds0);
   });
 });
 

@@ -13,9 +13,10 @@ import { promisify } from 'node:util';
 import { connect, jsStreamGuard, toDuplex } from '@ringio/compat';
 import { UnixStream } from '@ringio/net';
 import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { serve } from './compat-helpers.js';
-import { guard, randomBytes, rtTest, run, sha256, testCertificate } from './helpers.js';
+import { guard, hashToEnd, randomBytes, rtTest, run, sha256, testCertificate } from './helpers.js';
 
 const run$ = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -168,6 +169,96 @@ rtTest("the JSStreamSocket guard: a write after a shutdown (node:http2 closing a
     sock.destroy();
     d.destroy();
     await b.close();
+  });
+});
+
+type JsWrap = {
+  _handle: { finishWrite(req: unknown, code: number): void; finishShutdown(req: unknown, code: number): void };
+  doWrite(req: object, bufs: Buffer[]): number;
+};
+
+/** node:tls over the Duplex, as node:http2 does: its JSStreamSocket, with the native completion recorded. */
+function jsStreamOver(d: Duplex): { sock: tls.TLSSocket; js: JsWrap; finished: Array<[unknown, number]> } {
+  const sock = new tls.TLSSocket(d);
+  sock.on('error', () => {});
+  const js = (sock as unknown as { _handle: { _parentWrap: JsWrap } })._handle._parentWrap;
+  const finished: Array<[unknown, number]> = [];
+  js._handle.finishWrite = (req, code) => void finished.push([req, code]);
+  js._handle.finishShutdown = () => {};
+  return { sock, js, finished };
+}
+
+rtTest("JSStreamSocket's write batches go to the socket whole (no write() per buffer), in order with the Duplex's own writes, completed once the kernel took them", async (t) => {
+  await run(async () => {
+    const [a, b] = UnixStream.pair();
+    const d = toDuplex(a);
+    const { sock, js, finished } = jsStreamOver(d);
+    // The chunks node:stream handed to the Duplex (one that waited for the batch is handed over twice).
+    const through = new Set<unknown>();
+    const spy = (name: '_write' | '_writev'): void => {
+      const f = d[name] as (...args: unknown[]) => void;
+      (d as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+        through.add(args[0]);
+        f.apply(d, args);
+      };
+    };
+    spy('_write');
+    spy('_writev');
+    // 600 buffers, 4.7 MiB (as node:http2 hands over 9-byte frame headers and 16 KiB payloads), then small ones.
+    const big: Buffer[] = [];
+    for (let i = 0; i < 300; i++) big.push(randomBytes(9), randomBytes(16384));
+    const small = [randomBytes(9), randomBytes(100), randomBytes(7)];
+    const req1 = {};
+    t.is(js.doWrite(req1, big), 0);
+    // A write on the Duplex itself while the batch is in flight leaves after it.
+    const tail = randomBytes(5000);
+    const tailDone = new Promise<void>((resolve, reject) => d.write(tail, (e) => (e ? reject(e) : resolve())));
+    const reading = hashToEnd(b);
+    t.deepEqual(finished, [], 'not completed before the kernel took the batch');
+    await tailDone;
+    await new Promise((r) => setImmediate(r));
+    t.deepEqual(finished, [[req1, 0]]);
+    t.deepEqual([...through], [tail], 'only the Duplex\'s own write went through node:stream');
+    // node:stream busy (corked): the batch goes the original way, behind what is queued.
+    d.cork();
+    const corked = randomBytes(3000);
+    d.write(corked);
+    const req2 = {};
+    t.is(js.doWrite(req2, small), 0);
+    d.uncork();
+    for (let i = 0; i < 200 && finished.length < 2; i++) await new Promise((r) => setImmediate(r));
+    t.deepEqual(finished[1], [req2, 0]);
+    t.true(through.size > 1, 'the corked case went through node:stream');
+    d.end();
+    const [n, hash] = await reading;
+    const expected = [...big, tail, corked, ...small];
+    t.is(n, expected.reduce((s, x) => s + x.length, 0));
+    t.is(hash, sha256(...expected));
+    t.is(d.bytesWritten, n);
+    sock.destroy();
+    d.destroy();
+    await b.close();
+  });
+});
+
+rtTest('a JSStreamSocket write batch to a peer that has gone fails with its errno, and the Duplex is destroyed with the error', async (t) => {
+  await run(async () => {
+    const [a, b] = UnixStream.pair();
+    const d = toDuplex(a);
+    const errors: Array<Error & { code?: string }> = [];
+    d.on('error', (e) => errors.push(e));
+    const { sock, js, finished } = jsStreamOver(d);
+    await b.close();
+    const req = {};
+    t.is(js.doWrite(req, [randomBytes(9), randomBytes(200_000)]), 0);
+    for (let i = 0; i < 200 && finished.length === 0; i++) await new Promise((r) => setImmediate(r));
+    t.is(finished.length, 1);
+    t.is(finished[0]![0], req);
+    t.true([-32, -104].includes(finished[0]![1]), `code ${finished[0]![1]} (EPIPE or ECONNRESET)`);
+    await new Promise((r) => setImmediate(r));
+    t.true(d.destroyed);
+    t.true(errors.length >= 1 && ['EPIPE', 'ECONNRESET'].includes(errors[0]!.code!), JSON.stringify(errors));
+    sock.destroy();
   });
 });
 

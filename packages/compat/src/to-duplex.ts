@@ -27,6 +27,10 @@
  *     process exits. A write's own callback still gets the error; nothing is emitted as 'error'.
  *  7. The stream may come later (connect.ts): until it is attached, reads wait, and the one write or
  *     end() that node:stream hands over waits (node:stream queues the rest), then they run in order.
+ *  8. node's JSStreamSocket (the adapter node:http2 and node:tls put over a Duplex that is not a
+ *     net.Socket) hands each write batch over whole (js-stream-guard.ts): one send or writev per batch,
+ *     instead of one node:stream write() per buffer. It is taken only when node:stream has nothing queued;
+ *     node:stream's own writes wait while such a batch is in flight, so bytes leave in call order.
  */
 import { Duplex } from 'node:stream';
 import { currentRuntime, ringioError } from '@ringio/runtime';
@@ -67,9 +71,33 @@ type Whole = Exclude<DuplexSource, readonly unknown[]>;
 
 /** Batched writes up to this size are coalesced into the rented write buffer; larger chunks go as they are. */
 const COALESCE = 64 * 1024;
+/**
+ * Spare write buffers (COALESCE bytes each) of this thread, shared by its Duplexes: a batch rents one for
+ * its send and gives it back once the kernel is done with it, so a connection that writes once (a response
+ * without keep-alive) does not allocate 64 KiB. At most SPARE are kept; each thread has its own (module state).
+ */
+const spare: Buffer[] = [];
+const SPARE = 32;
+const rentWriteBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafeSlow(COALESCE);
+const giveBack = (b: Buffer): void => {
+  if (spare.length < SPARE) spare.push(b);
+};
+/**
+ * Spare read buffers of the default size (DEFAULT_READ), the same way: a Duplex that is destroyed gives
+ * its read buffer back once no read is in flight, and the next connection's first read takes it, so a
+ * short connection does not allocate 64 KiB (their external memory drove most of the server's GC).
+ */
+const DEFAULT_READ = 65536;
+const spareRead: Buffer[] = [];
+const SPARE_READ = 64;
+const rentReadBuffer = (size: number): Buffer => (size === DEFAULT_READ ? spareRead.pop() : undefined) ?? Buffer.allocUnsafeSlow(size);
+
 /** The most buffers one writev takes (IOV_MAX). */
 const IOV_MAX = 1024;
 const MAX_READ = 0x7ffff000;
+
+/** @internal The method through which js-stream-guard.ts hands JSStreamSocket's write batches over (rule 8). */
+export const kWriteBatch = Symbol('ringio.compat.writeBatch');
 
 const hasFns = (o: unknown, names: string[]): boolean =>
   o !== null && typeof o === 'object' && names.every((n) => typeof (o as Record<string, unknown>)[n] === 'function');
@@ -125,9 +153,11 @@ export class SocketDuplex extends Duplex {
   /** The rented read buffer: made on demand, reused, or given to push() (then the next read makes one). */
   #rbuf: Buffer | undefined;
   #reading = false;
-  /** The rented write buffer for coalesced writes (allocated on the first batch). */
+  /** The write buffer of a batch that #writeBatch gathers (rented from `spare` for that batch). */
   #wbuf: Buffer | undefined;
   #writeCb: ((err?: Error | null) => void) | undefined;
+  /** A batch handed over by JSStreamSocket is in flight (rule 8): node:stream's writes wait for it. */
+  #directBusy = false;
   #peer: SocketAddr | undefined;
   #local: SocketAddr | undefined;
   #timeoutMs = 0;
@@ -210,7 +240,7 @@ export class SocketDuplex extends Duplex {
     }
     if (this.#reading) return; // a read is in flight; its completion pushes
     this.#reading = true;
-    const buf = this.#rbuf ?? Buffer.allocUnsafeSlow(this.#readSize);
+    const buf = this.#rbuf ?? rentReadBuffer(this.#readSize);
     this.#rbuf = undefined; // rented to the kernel until the read settles
     this.#reader.read(buf).then(this.#onRead, this.#onReadError);
   }
@@ -239,6 +269,9 @@ export class SocketDuplex extends Duplex {
 
   readonly #onReadError = (e: unknown): void => {
     this.#reading = false;
+    // The buffer comes back on the error (a cancelled read too): kept for the next read or the spare list.
+    const back = (e as { buf?: unknown } | null)?.buf;
+    if (Buffer.isBuffer(back) && back.length === this.#readSize) this.#rbuf = back;
     if (this.destroyed || this._quiet(e)) return; // our own close() cancelled it, or the runtime's shutdown
     this.destroy(own(e));
   };
@@ -246,8 +279,8 @@ export class SocketDuplex extends Duplex {
   // ---- the Writable side ------------------------------------------------------------------------
 
   override _write(chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.#writer === undefined) {
-      this.#wait(() => this._write(chunk, encoding, cb), cb); // rule 7
+    if (this.#writer === undefined || this.#directBusy) {
+      this.#wait(() => this._write(chunk, encoding, cb), cb); // rule 7 (or a direct write in flight: rule 8)
       return;
     }
     if (this.#rt.isClosing) {
@@ -286,35 +319,84 @@ export class SocketDuplex extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    if (this.#writer === undefined) {
-      this.#wait(() => this._writev(chunks, cb), cb); // rule 7
+    if (this.#writer === undefined || this.#directBusy) {
+      this.#wait(() => this._writev(chunks, cb), cb); // rule 7 (or a direct write in flight: rule 8)
       return;
     }
     if (this.#rt.isClosing) {
       this.#writeClosed(cb);
       return;
     }
+    const bufs = new Array<Buffer>(chunks.length);
+    for (let i = 0; i < chunks.length; i++) bufs[i] = chunks[i]!.chunk;
+    this.#sendAll(bufs, cb);
+  }
+
+  /**
+   * Sends a batch of chunks in order; `cb` once the kernel took every byte (rule 3). One chunk goes as it
+   * is; up to COALESCE bytes are copied once into the rented write buffer and leave in one send (node:http's
+   * head and body, corked; HTTP/2's frames); larger batches go by writev as they are (zero copies).
+   */
+  #sendAll(bufs: Buffer[], cb: (err?: Error | null) => void): void {
+    const writer = this.#writer!;
+    if (bufs.length === 1) {
+      this.#writeCb = cb;
+      writer.writeAll(bufs[0]!).then(this.#onWritten, this.#onWriteError);
+      return;
+    }
     let total = 0;
-    for (const { chunk } of chunks) total += chunk.length;
+    for (const b of bufs) total += b.length;
     if (total > COALESCE) {
-      const batch = this.#writer.writev !== undefined ? this.#writevAll(chunks) : this.#writeBatch(chunks);
+      const batch = writer.writev !== undefined ? this.#writevAll(bufs) : this.#writeBatch(bufs);
       batch.then(
         () => cb(),
         (e: unknown) => this.#onBatchError(e, cb),
       );
       return;
     }
-    // The common case (node:http's head and body, corked): one copy into the rented write buffer, one send.
-    const wbuf = this.#wbuf ?? Buffer.allocUnsafeSlow(COALESCE);
-    this.#wbuf = undefined; // rented to the kernel until the send resolves
+    const wbuf = rentWriteBuffer(); // rented to the kernel until the send resolves
     let fill = 0;
-    for (const { chunk } of chunks) fill += chunk.copy(wbuf, fill);
+    for (const b of bufs) fill += b.copy(wbuf, fill);
     this.#writeCb = cb;
-    this.#writer.writeAll(wbuf, { length: fill }).then(this.#onBatchWritten, this.#onWriteError);
+    writer.writeAll(wbuf, { length: fill }).then(this.#onBatchWritten, this.#onWriteError);
+  }
+
+  /**
+   * @internal Rule 8: node's JSStreamSocket (node:http2, node:tls over this Duplex) hands its batch here
+   * instead of to write() once per buffer (js-stream-guard.ts). Takes it only when node:stream has nothing
+   * queued, corked or ending, so the order of bytes is the order of calls; returns false otherwise (the
+   * caller then uses write()). `done` runs once the kernel took every byte, or with the error, which also
+   * destroys the Duplex as a failed write() would.
+   */
+  [kWriteBatch](bufs: Buffer[], done: (err?: Error | null) => void): boolean {
+    if (
+      this.#writer === undefined ||
+      this.#directBusy ||
+      this.#waiting !== undefined ||
+      this.destroyed ||
+      this.writableEnded ||
+      this.writableLength !== 0 ||
+      this.writableCorked !== 0 ||
+      this.#rt.isClosing
+    ) {
+      return false;
+    }
+    this.#directBusy = true;
+    this.#sendAll(bufs, (err) => {
+      this.#directBusy = false;
+      if (err && !this.destroyed) this.destroy(err);
+      // A write() that came meanwhile goes first: a batch that `done` hands over then queues behind it.
+      const waiting = this.#waiting;
+      this.#waiting = undefined;
+      this.#waitingCb = undefined;
+      if (!this.destroyed) waiting?.();
+      done(err);
+    });
+    return true;
   }
 
   readonly #onBatchWritten = (res: [number, Buffer]): void => {
-    this.#wbuf = res[1];
+    giveBack(res[1]);
     this.#onWritten(res);
   };
 
@@ -322,10 +404,10 @@ export class SocketDuplex extends Duplex {
    * A batch of more than COALESCE bytes on a stream with writev: the chunks as they are (zero copies), up
    * to IOV_MAX per writev, one call for the whole batch unless the socket buffer fills (then the rest).
    */
-  async #writevAll(chunks: Array<{ chunk: Buffer }>): Promise<void> {
+  async #writevAll(chunks: Buffer[]): Promise<void> {
     const writev = this.#writer!.writev!.bind(this.#writer);
     const bufs: Buffer[] = [];
-    for (const { chunk } of chunks) if (chunk.length > 0) bufs.push(chunk);
+    for (const chunk of chunks) if (chunk.length > 0) bufs.push(chunk);
     let i = 0;
     while (i < bufs.length) {
       const window = i === 0 && bufs.length <= IOV_MAX ? bufs : bufs.slice(i, i + IOV_MAX);
@@ -348,19 +430,21 @@ export class SocketDuplex extends Duplex {
   }
 
   /** A batch of more than COALESCE bytes without writev: runs of small chunks are gathered into the rented write buffer, large chunks go as they are. */
-  async #writeBatch(chunks: Array<{ chunk: Buffer }>): Promise<void> {
+  async #writeBatch(chunks: Buffer[]): Promise<void> {
     let fill = 0;
-    for (const { chunk } of chunks) {
+    for (const chunk of chunks) {
       if (chunk.length >= COALESCE / 4) {
         if (fill > 0) fill = await this.#flush(fill);
         await this.#send(chunk, chunk.length);
         continue;
       }
       if (fill + chunk.length > COALESCE) fill = await this.#flush(fill);
-      const wbuf = (this.#wbuf ??= Buffer.allocUnsafeSlow(COALESCE));
+      const wbuf = (this.#wbuf ??= rentWriteBuffer());
       fill += chunk.copy(wbuf, fill);
     }
     if (fill > 0) await this.#flush(fill);
+    if (this.#wbuf !== undefined) giveBack(this.#wbuf);
+    this.#wbuf = undefined;
   }
 
   async #flush(fill: number): Promise<0> {
@@ -378,8 +462,8 @@ export class SocketDuplex extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    if (this.#writer === undefined) {
-      this.#wait(() => this._final(cb), cb); // rule 7
+    if (this.#writer === undefined || this.#directBusy) {
+      this.#wait(() => this._final(cb), cb); // rule 7 (or a direct write in flight: rule 8)
       return;
     }
     if (this.#rt.isClosing) {
@@ -413,14 +497,36 @@ export class SocketDuplex extends Duplex {
         return this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer!.close()]);
       },
     ).then(
-      () => cb(err),
+      () => {
+        this.#spareReadBuffer();
+        cb(err);
+      },
       (e: unknown) => cb(err ?? (this.#rt.isClosing && isShutdownCode(e) ? null : own(e))),
     );
+  }
+
+  /** Once closed: the read buffer goes to the spare list, unless a read still holds it (invariant 1). */
+  #spareReadBuffer(): void {
+    const b = this.#rbuf;
+    if (b === undefined || this.#reading || b.length !== DEFAULT_READ) return;
+    this.#rbuf = undefined;
+    if (spareRead.length < SPARE_READ) spareRead.push(b);
   }
 
   /** @internal Stops a connect under way (connect.ts); resolves once it has settled (attached or not). */
   protected _detach(): Promise<void> {
     return Promise.resolve();
+  }
+
+  /**
+   * As node:stream's end(), except that end() with no arguments on a finished write side returns at once:
+   * node:stream would make an ERR_STREAM_ALREADY_FINISHED (with its stack trace) and drop it, as there is
+   * no callback to give it to. node:http's server calls it so on every connection whose peer closes after
+   * the response.
+   */
+  override end(...args: unknown[]): this {
+    if (args.length === 0 && this.writableFinished) return this;
+    return (super.end as (...a: unknown[]) => this)(...args);
   }
 
   // ---- net.Socket's surface ---------------------------------------------------------------------
