@@ -207,6 +207,14 @@ export class Driver {
     }
   }
 
+  /**
+   * Asks for a flush at the end of this microtask run even with no record pending: the flush also hands
+   * the addon the pool buffers given back since the last one (recv-pool.ts).
+   */
+  requestFlush(): void {
+    if (!this.closed) this.queueFlush();
+  }
+
   /** Flushes pending records now and reaps what is done (used by the loop turn). */
   pump(): void {
     this.flushNow(true);

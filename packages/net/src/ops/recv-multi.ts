@@ -1,0 +1,50 @@
+import { IORING_CQE_F_BUFFER, IORING_OP, IORING_RECV_MULTISHOT, IOSQE_BUFFER_SELECT, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+
+/**
+ * Multishot RECV with provided buffers (io_uring, kernel 6.0+): one submission keeps receiving. Every
+ * arrival is a completion flagged MORE naming the pool buffer the kernel filled, handed to
+ * `onData(id, n)`. The op ends (its final completion) at end of stream (0), on an error, when the pool
+ * is empty (ENOBUFS: the reader waits for a buffer and re-arms), when cancelled, or when the kernel
+ * stops it for its own reasons; a final completion may still carry data. A kernel without it answers
+ * EINVAL and the reader falls back to RecvSelectOp.
+ *
+ * The epoll driver has no multishot form: readers use RecvSelectOp there, and the legacy face below is
+ * a single pooled read, so the op stays correct if submitted to epoll anyway.
+ */
+export class RecvMultishotOp extends OpAble<number> {
+  readonly fd: number;
+  readonly onData: (id: number, n: number) => void;
+
+  constructor(fd: number, onData: (id: number, n: number) => void) {
+    super();
+    this.fd = checkFd(fd);
+    this.onData = onData;
+  }
+
+  get name(): string {
+    return 'recv';
+  }
+
+  // io_uring: RECV, len 0, buffer group 0, IORING_RECV_MULTISHOT in ioprio.
+  uringOp(sqe: SqeWriter): void {
+    sqe.prep(IORING_OP.RECV, this.fd, 0).sqeFlags(IOSQE_BUFFER_SELECT).ioprio(IORING_RECV_MULTISHOT);
+  }
+
+  // epoll: one pooled read once readable.
+  override legacyCall(sqe: SqeWriter): void {
+    sqe.prep(IORING_OP.RECV, this.fd, 0).sqeFlags(IOSQE_BUFFER_SELECT);
+  }
+
+  override legacyInterest(): Interest {
+    return { fd: this.fd, direction: 'readable' };
+  }
+
+  override more(res: number, flags: number): void {
+    if (flags & IORING_CQE_F_BUFFER) this.onData(flags >>> 16, res);
+  }
+
+  complete(res: number, flags: number): number {
+    if (flags & IORING_CQE_F_BUFFER) this.onData(flags >>> 16, res);
+    return this.check(res);
+  }
+}
