@@ -22,13 +22,17 @@ const threads = threadsArg === 'auto' ? 'auto' : Number(threadsArg);
 const pin = argv.includes('--pin');
 
 async function echo(stream) {
-  // One rented buffer per connection: it goes to the kernel and comes back with every read and write.
-  let buf = Buffer.allocUnsafe(16384);
+  // Pooled reads: a waiting connection holds no buffer. Each read leases a buffer from the runtime's
+  // pool (the kernel picks it when bytes arrive); it is sent back as it is and released.
   try {
     for (;;) {
-      const [n, b] = await stream.read(buf);
-      if (n === 0) break;
-      [, buf] = await stream.writeAll(b, { length: n });
+      const lease = await stream.readLease();
+      if (lease === null) break;
+      try {
+        await stream.writeAll(lease.buf, { length: lease.length });
+      } finally {
+        lease.release();
+      }
     }
   } catch (e) {
     if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE' && e.code !== 'ERR_RINGIO_CLOSED') throw e;

@@ -7,7 +7,7 @@
  *  1. A receive op is armed only while a reader waits. With multishot it then stays armed, so a
  *     read loop costs one submission, not one per read.
  *  2. Bytes that arrive with nobody waiting are queued as leases, in order; each lease goes to exactly
- *     one reader (the queue's head, or the first waiter). When QUEUE_HIGH leases wait, the multishot op
+ *     one reader (the queue's head, or the first waiter). When 4 leases wait (fewer in a small pool), the multishot op
  *     is cancelled (a pause), so one connection cannot drain the pool; the next waiting reader re-arms.
  *  3. ENOBUFS (the pool is empty) loses nothing: the bytes stay in the socket, the reader waits for a
  *     buffer to come back (RecvPool.wait) and re-arms. EINVAL from a multishot op turns multishot off
@@ -20,7 +20,7 @@
 import { abortError, cancelOp, currentRuntime, ringioError, RecvLease, type OpAble, type RecvPool } from '@ringio/runtime';
 import { RecvOp } from './ops/recv.js';
 import { RecvMultishotOp } from './ops/recv-multi.js';
-import { RecvSelectOp } from './ops/recv-select.js';
+import { RecvSelectOp, type PooledReadSink } from './ops/recv-select.js';
 
 interface Waiter {
   resolve: (lease: RecvLease | null) => void;
@@ -37,7 +37,7 @@ export interface LeaseSource {
   fd(): number;
 }
 
-export class LeaseReader {
+export class LeaseReader implements PooledReadSink {
   readonly #src: LeaseSource;
   readonly #pool: RecvPool;
   readonly #high: number;
@@ -56,7 +56,7 @@ export class LeaseReader {
   constructor(src: LeaseSource) {
     this.#src = src;
     this.#pool = currentRuntime().recvPool;
-    this.#high = Math.max(2, Math.min(16, this.#pool.buffers >>> 3));
+    this.#high = Math.max(2, Math.min(4, this.#pool.buffers >>> 3));
   }
 
   /** The next lease, or null at end of stream (rules 2, 4, 5). */
@@ -105,8 +105,8 @@ export class LeaseReader {
     return w;
   }
 
-  /** A completion handed buffer `id` with `n` bytes (rule 2). */
-  readonly #onData = (id: number, n: number): void => {
+  /** PooledReadSink: a completion handed buffer `id` with `n` bytes (rule 2). */
+  data(id: number, n: number): void {
     if (n <= 0) {
       this.#pool.giveUnleased(id);
       return;
@@ -126,7 +126,7 @@ export class LeaseReader {
       this.#pausing = true;
       cancelOp(this.#op, 'abort');
     }
-  };
+  }
 
   /** Rule 1: arm a receive op when a reader waits and none is in flight. */
   #arm(): void {
@@ -149,9 +149,11 @@ export class LeaseReader {
       return;
     }
     this.#multishot = pool.multishot;
-    const op = this.#multishot ? new RecvMultishotOp(fd, this.#onData) : new RecvSelectOp(fd, this.#onData);
+    const op = this.#multishot ? new RecvMultishotOp(fd, this) : new RecvSelectOp(fd, this);
     this.#op = op;
-    this.#src.submit(op).then(this.#onEnd, this.#onFail);
+    // Results and errno errors reach end()/fail() from the op itself; the promise only adds the
+    // cancellations the kernel confirmed (AbortError for a pause, ERR_RINGIO_CLOSED).
+    this.#src.submit(op).then(undefined, (e: Error) => this.fail(op, e));
   }
 
   /** 'plain' mode: a buffer is taken now, and read into with a plain RECV. */
@@ -167,18 +169,20 @@ export class LeaseReader {
     this.#op = op as unknown as OpAble<number>;
     this.#src.submit(op).then(
       ([n]) => {
-        if (n > 0) this.#onData(id, n);
+        if (n > 0) this.data(id, n);
         else pool.unacquire(id);
-        this.#onEnd(n);
+        this.end(op as unknown as OpAble<number>, n);
       },
-      (e: unknown) => {
+      (e: Error) => {
         pool.unacquire(id);
-        this.#onFail(e);
+        this.fail(op as unknown as OpAble<number>, e);
       },
     );
   }
 
-  readonly #onEnd = (res: number): void => {
+  /** PooledReadSink: the op in flight ended with `res` bytes (0: end of stream). */
+  end(op: OpAble<number>, res: number): void {
+    if (this.#op !== op) return;
     this.#op = undefined;
     this.#pausing = false;
     if (res === 0) {
@@ -187,9 +191,11 @@ export class LeaseReader {
       return;
     }
     this.#arm();
-  };
+  }
 
-  readonly #onFail = (e: unknown): void => {
+  /** PooledReadSink: the op in flight failed (or was cancelled). */
+  fail(op: OpAble<number>, e: Error): void {
+    if (this.#op !== op) return;
     this.#op = undefined;
     const code = (e as { code?: unknown } | null)?.code;
     if (this.#pausing && (e as { name?: unknown } | null)?.name === 'AbortError') {
@@ -212,7 +218,7 @@ export class LeaseReader {
     if (this.#disposed) return;
     this.#error = e;
     this.#failWaiters();
-  };
+  }
 
   /** Rule 3: wait for a buffer to come back, then re-arm. */
   #starve(): void {

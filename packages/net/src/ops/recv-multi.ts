@@ -1,9 +1,10 @@
 import { IORING_CQE_F_BUFFER, IORING_OP, IORING_RECV_MULTISHOT, IOSQE_BUFFER_SELECT, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+import { settleSink, type PooledReadSink } from './recv-select.js';
 
 /**
  * Multishot RECV with provided buffers (io_uring, kernel 6.0+): one submission keeps receiving. Every
  * arrival is a completion flagged MORE naming the pool buffer the kernel filled, handed to
- * `onData(id, n)`. The op ends (its final completion) at end of stream (0), on an error, when the pool
+ * its sink (`data(id, n)`). The op ends (its final completion) at end of stream (0), on an error, when the pool
  * is empty (ENOBUFS: the reader waits for a buffer and re-arms), when cancelled, or when the kernel
  * stops it for its own reasons; a final completion may still carry data. A kernel without it answers
  * EINVAL and the reader falls back to RecvSelectOp.
@@ -13,12 +14,12 @@ import { IORING_CQE_F_BUFFER, IORING_OP, IORING_RECV_MULTISHOT, IOSQE_BUFFER_SEL
  */
 export class RecvMultishotOp extends OpAble<number> {
   readonly fd: number;
-  readonly onData: (id: number, n: number) => void;
+  readonly sink: PooledReadSink;
 
-  constructor(fd: number, onData: (id: number, n: number) => void) {
+  constructor(fd: number, sink: PooledReadSink) {
     super();
     this.fd = checkFd(fd);
-    this.onData = onData;
+    this.sink = sink;
   }
 
   get name(): string {
@@ -40,11 +41,12 @@ export class RecvMultishotOp extends OpAble<number> {
   }
 
   override more(res: number, flags: number): void {
-    if (flags & IORING_CQE_F_BUFFER) this.onData(flags >>> 16, res);
+    if (flags & IORING_CQE_F_BUFFER) this.sink.data(flags >>> 16, res);
   }
 
+  /** The final completion: its data first (if any), then the sink learns the end (or error) at once. */
   complete(res: number, flags: number): number {
-    if (flags & IORING_CQE_F_BUFFER) this.onData(flags >>> 16, res);
-    return this.check(res);
+    if (flags & IORING_CQE_F_BUFFER) this.sink.data(flags >>> 16, res);
+    return settleSink(this, this.sink, res);
   }
 }

@@ -1,21 +1,44 @@
-import { IORING_CQE_F_BUFFER, IORING_OP, IOSQE_BUFFER_SELECT, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+import { IORING_CQE_F_BUFFER, IORING_OP, IOSQE_BUFFER_SELECT, OpAble, checkFd, errnoError, type Interest, type SqeWriter } from '@ringio/runtime';
+
+/**
+ * Where a pooled read's completions go, synchronously as the driver dispatches them (so a reader
+ * learns of data, the end of stream or an error in the same turn as any other op's result, not a
+ * promise hop later): `data` for each buffer filled, then `end` or `fail` for the final completion.
+ * A cancelled op that the kernel confirms (ECANCELED) reaches neither: its promise rejects instead.
+ */
+export interface PooledReadSink {
+  data(id: number, n: number): void;
+  end(op: OpAble<number>, res: number): void;
+  fail(op: OpAble<number>, err: Error): void;
+}
+
+/** A pooled read's final result, told to its sink: the count, or the errno error (thrown too). */
+export function settleSink(op: OpAble<number>, sink: PooledReadSink, res: number): number {
+  if (res < 0) {
+    const err = errnoError(res, 'recv');
+    sink.fail(op, err);
+    throw err;
+  }
+  sink.end(op, res);
+  return res;
+}
 
 /**
  * RECV into a buffer the pool picks when data arrives (provided buffers, docs/design/net.md): one
  * completion. io_uring: IORING_OP_RECV with IOSQE_BUFFER_SELECT and no address, so the kernel takes a
  * buffer from the runtime's ring (group 0) only once bytes are there. epoll: the engine waits for
  * readability, then reads into the pool's next free buffer. Either way the completion names the buffer
- * (IORING_CQE_F_BUFFER, id in the upper 16 bits), handed to `onData(id, n)`. Resolves the byte count
+ * (IORING_CQE_F_BUFFER, id in the upper 16 bits), handed to the sink (`data(id, n)`, then `end` or `fail`). Resolves the byte count
  * (0: end of stream); a pool with no free buffer answers ENOBUFS.
  */
 export class RecvSelectOp extends OpAble<number> {
   readonly fd: number;
-  readonly onData: (id: number, n: number) => void;
+  readonly sink: PooledReadSink;
 
-  constructor(fd: number, onData: (id: number, n: number) => void) {
+  constructor(fd: number, sink: PooledReadSink) {
     super();
     this.fd = checkFd(fd);
-    this.onData = onData;
+    this.sink = sink;
   }
 
   get name(): string {
@@ -32,8 +55,9 @@ export class RecvSelectOp extends OpAble<number> {
     return { fd: this.fd, direction: 'readable' };
   }
 
+  /** The final completion: its data first (if any), then the sink learns the end (or error) at once. */
   complete(res: number, flags: number): number {
-    if (flags & IORING_CQE_F_BUFFER) this.onData(flags >>> 16, res);
-    return this.check(res);
+    if (flags & IORING_CQE_F_BUFFER) this.sink.data(flags >>> 16, res);
+    return settleSink(this, this.sink, res);
   }
 }
