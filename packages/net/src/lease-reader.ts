@@ -4,11 +4,15 @@
  * (docs/design/net.md).
  *
  * Rules:
- *  1. A receive op is armed only while a reader waits. With multishot it then stays armed, so a
- *     read loop costs one submission, not one per read.
+ *  1. A receive op is armed only while a reader waits. A stream starts with single reads (one buffer at
+ *     most per arm) and moves to multishot once its reader keeps up (UPGRADE arrivals in a row found a
+ *     reader waiting); a multishot op then stays armed, so a read loop costs one submission, not one per
+ *     read. A multishot op fills buffers for as long as bytes keep arriving (the kernel does not stop
+ *     between two of our reaps), so it is kept for readers that take what it gives.
  *  2. Bytes that arrive with nobody waiting are queued as leases, in order; each lease goes to exactly
- *     one reader (the queue's head, or the first waiter). When 4 leases wait (fewer in a small pool), the multishot op
- *     is cancelled (a pause), so one connection cannot drain the pool; the next waiting reader re-arms.
+ *     one reader (the queue's head, or the first waiter). When 4 leases wait (fewer in a small pool),
+ *     the multishot op is cancelled (a pause) and the stream goes back to single reads, so a reader
+ *     that falls behind holds a bounded number of buffers; the next waiting reader re-arms.
  *  3. ENOBUFS (the pool is empty) loses nothing: the bytes stay in the socket, the reader waits for a
  *     buffer to come back (RecvPool.wait) and re-arms. EINVAL from a multishot op turns multishot off
  *     for the pool and re-arms with single reads.
@@ -21,6 +25,9 @@ import { abortError, cancelOp, currentRuntime, ringioError, RecvLease, type OpAb
 import { RecvOp } from './ops/recv.js';
 import { RecvMultishotOp } from './ops/recv-multi.js';
 import { RecvSelectOp, type PooledReadSink } from './ops/recv-select.js';
+
+/** Arrivals in a row that found a reader waiting before a stream reads multishot (rule 1). */
+const UPGRADE = 4;
 
 interface Waiter {
   resolve: (lease: RecvLease | null) => void;
@@ -47,6 +54,8 @@ export class LeaseReader implements PooledReadSink {
   /** The receive op in flight, if any. */
   #op: OpAble<number> | undefined;
   #multishot = false;
+  /** Arrivals in a row that found a reader waiting (rule 1). */
+  #keepingUp = 0;
   #pausing = false;
   #starved = false;
   #eof = false;
@@ -118,9 +127,11 @@ export class LeaseReader implements PooledReadSink {
     }
     const w = this.#waiters.shift();
     if (w !== undefined) {
+      this.#keepingUp++;
       this.#settle(w).resolve(lease);
       return;
     }
+    this.#keepingUp = 0;
     this.#queue.push(lease);
     if (this.#multishot && this.#op !== undefined && !this.#pausing && this.#queue.length - this.#head >= this.#high) {
       this.#pausing = true;
@@ -148,7 +159,7 @@ export class LeaseReader implements PooledReadSink {
       this.#armPlain(fd);
       return;
     }
-    this.#multishot = pool.multishot;
+    this.#multishot = pool.multishot && this.#keepingUp >= UPGRADE;
     const op = this.#multishot ? new RecvMultishotOp(fd, this) : new RecvSelectOp(fd, this);
     this.#op = op;
     // Results and errno errors reach end()/fail() from the op itself; the promise only adds the
