@@ -29,28 +29,46 @@ import { RecvSelectOp, type PooledReadSink } from './ops/recv-select.js';
 /** Arrivals in a row that found a reader waiting before a stream reads multishot (rule 1). */
 const UPGRADE = 4;
 
+/** A readLease call waiting for bytes; waiters form a FIFO list through `next`. */
 interface Waiter {
   resolve: (lease: RecvLease | null) => void;
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  next: Waiter | undefined;
 }
 
-/** The stream's side of a LeaseReader. */
+/** The stream's side of a LeaseReader (SocketStream implements it). */
 export interface LeaseSource {
   /** Submits an op on the stream (tracked for close()). */
-  submit<T>(op: OpAble<T>): Promise<T>;
+  _submitPooled<T>(op: OpAble<T>): Promise<T>;
   /** The stream's fd; throws ERR_RINGIO_CLOSED once closed. */
-  fd(): number;
+  _pooledFd(): number;
 }
 
+/** Marks errors that already reached fail() from the op's completion (the promise rejects with them too). */
+const HANDLED = Symbol('ringio.leaseHandled');
+
+// One executor for every waiter's promise (as the driver does for ops): no closure per read.
+let binding: Waiter | undefined;
+const bindWaiter = (resolve: (lease: RecvLease | null) => void, reject: (e: unknown) => void): void => {
+  binding!.resolve = resolve;
+  binding!.reject = reject;
+};
+const noop = (): void => {};
+
+/**
+ * The pooled reads of one stream (see the module comment). Its per-stream state is kept small: an idle
+ * connection holds this object, one waiter and one op, and nothing else.
+ */
 export class LeaseReader implements PooledReadSink {
   readonly #src: LeaseSource;
   readonly #pool: RecvPool;
-  readonly #high: number;
-  readonly #queue: RecvLease[] = [];
+  /** Leases received with nobody waiting, from #head on (made on first use). */
+  #queue: RecvLease[] | undefined;
   #head = 0;
-  readonly #waiters: Waiter[] = [];
+  #first: Waiter | undefined;
+  #last: Waiter | undefined;
   /** The receive op in flight, if any. */
   #op: OpAble<number> | undefined;
   #multishot = false;
@@ -65,53 +83,83 @@ export class LeaseReader implements PooledReadSink {
   constructor(src: LeaseSource) {
     this.#src = src;
     this.#pool = currentRuntime().recvPool;
-    this.#high = Math.max(2, Math.min(4, this.#pool.buffers >>> 3));
+  }
+
+  /** Leases queued before a multishot op is paused (rule 2). */
+  get #high(): number {
+    return Math.max(2, Math.min(4, this.#pool.buffers >>> 3));
+  }
+
+  get #queued(): number {
+    return this.#queue === undefined ? 0 : this.#queue.length - this.#head;
   }
 
   /** The next lease, or null at end of stream (rules 2, 4, 5). */
   read(signal: AbortSignal | undefined): Promise<RecvLease | null> {
-    if (this.#head < this.#queue.length) return Promise.resolve(this.#shift());
+    if (this.#queued > 0) return Promise.resolve(this.#shift());
     if (this.#disposed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the stream is closed'));
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#eof) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    return new Promise<RecvLease | null>((resolve, reject) => {
-      const w: Waiter = { resolve, reject, signal, onAbort: undefined };
-      if (signal !== undefined) {
-        w.onAbort = () => {
-          const i = this.#waiters.indexOf(w);
-          if (i >= 0) this.#waiters.splice(i, 1);
-          reject(abortError(signal));
-        };
-        signal.addEventListener('abort', w.onAbort, { once: true });
-      }
-      this.#waiters.push(w);
-      this.#arm();
-    });
+    const w: Waiter = { resolve: noop, reject: noop, signal, onAbort: undefined, next: undefined };
+    binding = w;
+    const p = new Promise<RecvLease | null>(bindWaiter);
+    binding = undefined;
+    if (signal !== undefined) {
+      w.onAbort = () => {
+        this.#unlink(w);
+        w.reject(abortError(signal));
+      };
+      signal.addEventListener('abort', w.onAbort, { once: true });
+    }
+    if (this.#last === undefined) this.#first = w;
+    else this.#last.next = w;
+    this.#last = w;
+    this.#arm();
+    return p;
   }
 
   /** Rule 4: the stream is closing. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    while (this.#head < this.#queue.length) this.#shift().release();
+    while (this.#queued > 0) this.#shift().release();
     const err = ringioError('ERR_RINGIO_CLOSED', 'the stream was closed while a read waited');
-    for (const w of this.#waiters.splice(0)) this.#settle(w).reject(err);
+    for (let w = this.#takeWaiter(); w !== undefined; w = this.#takeWaiter()) w.reject(err);
   }
 
   #shift(): RecvLease {
-    const lease = this.#queue[this.#head]!;
-    this.#queue[this.#head++] = undefined as unknown as RecvLease;
-    if (this.#head === this.#queue.length) {
-      this.#queue.length = 0;
+    const q = this.#queue!;
+    const lease = q[this.#head]!;
+    q[this.#head++] = undefined as unknown as RecvLease;
+    if (this.#head === q.length) {
+      this.#queue = undefined;
       this.#head = 0;
     }
     return lease;
   }
 
-  #settle(w: Waiter): Waiter {
+  /** The first waiter, off the list and its signal. */
+  #takeWaiter(): Waiter | undefined {
+    const w = this.#first;
+    if (w === undefined) return undefined;
+    this.#first = w.next;
+    if (this.#first === undefined) this.#last = undefined;
+    w.next = undefined;
     if (w.onAbort !== undefined) w.signal!.removeEventListener('abort', w.onAbort);
     return w;
+  }
+
+  #unlink(w: Waiter): void {
+    let prev: Waiter | undefined;
+    for (let x = this.#first; x !== undefined; prev = x, x = x.next) {
+      if (x !== w) continue;
+      if (prev === undefined) this.#first = x.next;
+      else prev.next = x.next;
+      if (this.#last === x) this.#last = prev;
+      x.next = undefined;
+      return;
+    }
   }
 
   /** PooledReadSink: a completion handed buffer `id` with `n` bytes (rule 2). */
@@ -125,15 +173,15 @@ export class LeaseReader implements PooledReadSink {
       lease.release();
       return;
     }
-    const w = this.#waiters.shift();
+    const w = this.#takeWaiter();
     if (w !== undefined) {
       this.#keepingUp++;
-      this.#settle(w).resolve(lease);
+      w.resolve(lease);
       return;
     }
     this.#keepingUp = 0;
-    this.#queue.push(lease);
-    if (this.#multishot && this.#op !== undefined && !this.#pausing && this.#queue.length - this.#head >= this.#high) {
+    (this.#queue ??= []).push(lease);
+    if (this.#multishot && this.#op !== undefined && !this.#pausing && this.#queued >= this.#high) {
       this.#pausing = true;
       cancelOp(this.#op, 'abort');
     }
@@ -141,7 +189,7 @@ export class LeaseReader implements PooledReadSink {
 
   /** Rule 1: arm a receive op when a reader waits and none is in flight. */
   #arm(): void {
-    if (this.#op !== undefined || this.#starved || this.#disposed || this.#waiters.length === 0) return;
+    if (this.#op !== undefined || this.#starved || this.#disposed || this.#first === undefined) return;
     if (this.#eof || this.#error !== undefined) {
       this.#failWaiters();
       return;
@@ -149,7 +197,7 @@ export class LeaseReader implements PooledReadSink {
     const pool = this.#pool;
     let fd: number;
     try {
-      fd = this.#src.fd();
+      fd = this.#src._pooledFd();
     } catch (e) {
       this.#error = e;
       this.#failWaiters();
@@ -164,8 +212,13 @@ export class LeaseReader implements PooledReadSink {
     this.#op = op;
     // Results and errno errors reach end()/fail() from the op itself; the promise only adds the
     // cancellations the kernel confirmed (AbortError for a pause, ERR_RINGIO_CLOSED).
-    this.#src.submit(op).then(undefined, (e: Error) => this.fail(op, e));
+    this.#src._submitPooled(op).then(undefined, this.#onReject);
   }
+
+  readonly #onReject = (e: Error): void => {
+    if ((e as unknown as Record<symbol, unknown>)[HANDLED] === true) return;
+    if (this.#op !== undefined) this.fail(this.#op, e);
+  };
 
   /** 'plain' mode: a buffer is taken now, and read into with a plain RECV. */
   #armPlain(fd: number): void {
@@ -178,7 +231,7 @@ export class LeaseReader implements PooledReadSink {
     const view = pool.view(id);
     const op = new RecvOp(fd, view, 0, view.length);
     this.#op = op as unknown as OpAble<number>;
-    this.#src.submit(op).then(
+    this.#src._submitPooled(op).then(
       ([n]) => {
         if (n > 0) this.data(id, n);
         else pool.unacquire(id);
@@ -206,10 +259,11 @@ export class LeaseReader implements PooledReadSink {
 
   /** PooledReadSink: the op in flight failed (or was cancelled). */
   fail(op: OpAble<number>, e: Error): void {
+    (e as unknown as Record<symbol, unknown>)[HANDLED] = true;
     if (this.#op !== op) return;
     this.#op = undefined;
     const code = (e as { code?: unknown } | null)?.code;
-    if (this.#pausing && (e as { name?: unknown } | null)?.name === 'AbortError') {
+    if (this.#pausing && e?.name === 'AbortError') {
       // Our own pause (rule 2): the next waiting reader re-arms.
       this.#pausing = false;
       this.#arm();
@@ -247,10 +301,8 @@ export class LeaseReader implements PooledReadSink {
 
   /** End of stream or an error, once the queue is empty: every waiter gets it. */
   #failWaiters(): void {
-    if (this.#head < this.#queue.length) return;
-    const waiters = this.#waiters.splice(0);
-    for (const w of waiters) {
-      this.#settle(w);
+    if (this.#queued > 0) return;
+    for (let w = this.#takeWaiter(); w !== undefined; w = this.#takeWaiter()) {
       if (this.#error !== undefined) w.reject(this.#error);
       else w.resolve(null);
     }

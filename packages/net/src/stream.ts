@@ -106,12 +106,22 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
       const signal = checkSignal(opts?.signal);
       if (this.#leases === undefined) {
         this.openFd();
-        this.#leases = new LeaseReader({ submit: (op) => this.run(op, undefined), fd: () => this.openFd() });
+        this.#leases = new LeaseReader(this);
       }
       return this.#leases.read(signal);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** @internal LeaseSource: a pooled read op on this stream, tracked for close(). */
+  _submitPooled<T>(op: OpAble<T>): Promise<T> {
+    return this.run(op, undefined);
+  }
+
+  /** @internal LeaseSource: the fd for a pooled read op; throws ERR_RINGIO_CLOSED once closed. */
+  _pooledFd(): number {
+    return this.openFd();
   }
 
   /** Closes the stream: queued leases go back to the pool, waiting reads reject ERR_RINGIO_CLOSED. */
