@@ -8,7 +8,10 @@
 // per connection, only touched pages count) when /tmp/ringio-bench-tools/echo_uring exists.
 // The clients run in a separate process (this script with --client), since the server needs N fds and
 // so do they (the machine allows 20,000 per process). Rounds are interleaved; figures are medians.
-// Usage: node bench/idle-memory.mjs [--conns 15000] [--rounds 3] [--settle 2000]
+// --node-flags "..." passes V8/Node flags to every Node server alike (e.g. --max-semi-space-size=1: the
+// young generation a busy accept phase grows stays committed, a constant that shows up per connection).
+// --only a,b runs only the named servers.
+// Usage: node bench/idle-memory.mjs [--conns 15000] [--rounds 3] [--settle 2000] [--node-flags "..."] [--only ...]
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -22,6 +25,8 @@ const tools = process.env.RINGIO_BENCH_TOOLS || '/tmp/ringio-bench-tools';
 const conns = Number(arg('conns', 15000));
 const rounds = Number(arg('rounds', 3));
 const settle = Number(arg('settle', 2000));
+const nodeFlags = arg('node-flags', '').split(' ').filter(Boolean);
+const only = arg('only', '').split(',').filter(Boolean);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 
@@ -103,16 +108,17 @@ async function measure(cmd, args) {
 async function main() {
   const node = process.execPath;
   const echo = join(root, 'examples/echo-server.mjs');
-  const cases = [
-    { name: 'ringio_uring', cmd: node, args: [echo, '--driver', 'uring', '--port'] },
-    { name: 'ringio_epoll', cmd: node, args: [echo, '--driver', 'epoll', '--port'] },
-    { name: 'ringio_uring_rented', cmd: node, args: [echo, '--driver', 'uring', '--reads', 'rented', '--port'] },
-    { name: 'ringio_epoll_rented', cmd: node, args: [echo, '--driver', 'epoll', '--reads', 'rented', '--port'] },
-    { name: 'node_net', cmd: node, args: [join(root, 'examples/node-net-echo.mjs'), '--port'] },
+  let cases = [
+    { name: 'ringio_uring', cmd: node, args: [...nodeFlags, echo, '--driver', 'uring', '--port'] },
+    { name: 'ringio_epoll', cmd: node, args: [...nodeFlags, echo, '--driver', 'epoll', '--port'] },
+    { name: 'ringio_uring_rented', cmd: node, args: [...nodeFlags, echo, '--driver', 'uring', '--reads', 'rented', '--port'] },
+    { name: 'ringio_epoll_rented', cmd: node, args: [...nodeFlags, echo, '--driver', 'epoll', '--reads', 'rented', '--port'] },
+    { name: 'node_net', cmd: node, args: [...nodeFlags, join(root, 'examples/node-net-echo.mjs'), '--port'] },
   ];
   const c = join(tools, 'echo_uring');
   if (existsSync(c)) cases.push({ name: 'c_uring', cmd: c, args: [] });
   else console.error(`missing ${c} (build ../shared/bench with its build.sh into ${tools}): no c_uring row`);
+  if (only.length > 0) cases = cases.filter((k) => only.includes(k.name));
   const load0 = loadavg()[0];
   const res = await interleave(
     rounds,
@@ -133,6 +139,7 @@ async function main() {
       rss_after_mib: Number((median(ms.map((m) => m.after)) / 1024).toFixed(1)),
       rounds: ms.length,
       load: `${load0.toFixed(1)}-${load1.toFixed(1)}`,
+      node_flags: nodeFlags.join(' '),
     });
   }
   table(out.map(({ bench: _b, ...r }) => r));

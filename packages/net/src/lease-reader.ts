@@ -40,14 +40,13 @@ interface Waiter {
 
 /** The stream's side of a LeaseReader (SocketStream implements it). */
 export interface LeaseSource {
-  /** Submits an op on the stream (tracked for close()). */
-  _submitPooled<T>(op: OpAble<T>): Promise<T>;
+  /** Submits a pooled read op on the stream without a promise (tracked for close()); throws when closed. */
+  _submitPooled(op: OpAble<number>): void;
+  /** Submits an op on the stream (tracked for close()): the 'plain' mode's RECV. */
+  _runPooled<T>(op: OpAble<T>): Promise<T>;
   /** The stream's fd; throws ERR_RINGIO_CLOSED once closed. */
   _pooledFd(): number;
 }
-
-/** Marks errors that already reached fail() from the op's completion (the promise rejects with them too). */
-const HANDLED = Symbol('ringio.leaseHandled');
 
 // One executor for every waiter's promise (as the driver does for ops): no closure per read.
 let binding: Waiter | undefined;
@@ -209,16 +208,17 @@ export class LeaseReader implements PooledReadSink {
     }
     this.#multishot = pool.multishot && this.#keepingUp >= UPGRADE;
     const op = this.#multishot ? new RecvMultishotOp(fd, this) : new RecvSelectOp(fd, this);
+    // Detached: results, errors and confirmed cancellations (AbortError for a pause, ERR_RINGIO_CLOSED)
+    // reach end()/fail() from the op itself.
+    try {
+      this.#src._submitPooled(op);
+    } catch (e) {
+      this.#error = e;
+      this.#failWaiters();
+      return;
+    }
     this.#op = op;
-    // Results and errno errors reach end()/fail() from the op itself; the promise only adds the
-    // cancellations the kernel confirmed (AbortError for a pause, ERR_RINGIO_CLOSED).
-    this.#src._submitPooled(op).then(undefined, this.#onReject);
   }
-
-  readonly #onReject = (e: Error): void => {
-    if ((e as unknown as Record<symbol, unknown>)[HANDLED] === true) return;
-    if (this.#op !== undefined) this.fail(this.#op, e);
-  };
 
   /** 'plain' mode: a buffer is taken now, and read into with a plain RECV. */
   #armPlain(fd: number): void {
@@ -231,7 +231,7 @@ export class LeaseReader implements PooledReadSink {
     const view = pool.view(id);
     const op = new RecvOp(fd, view, 0, view.length);
     this.#op = op as unknown as OpAble<number>;
-    this.#src._submitPooled(op).then(
+    this.#src._runPooled(op).then(
       ([n]) => {
         if (n > 0) this.data(id, n);
         else pool.unacquire(id);
@@ -259,7 +259,6 @@ export class LeaseReader implements PooledReadSink {
 
   /** PooledReadSink: the op in flight failed (or was cancelled). */
   fail(op: OpAble<number>, e: Error): void {
-    (e as unknown as Record<symbol, unknown>)[HANDLED] = true;
     if (this.#op !== op) return;
     this.#op = undefined;
     const code = (e as { code?: unknown } | null)?.code;

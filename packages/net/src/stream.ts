@@ -114,8 +114,13 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     }
   }
 
-  /** @internal LeaseSource: a pooled read op on this stream, tracked for close(). */
-  _submitPooled<T>(op: OpAble<T>): Promise<T> {
+  /** @internal LeaseSource: a pooled read op on this stream, without a promise, tracked for close(). */
+  _submitPooled(op: OpAble<number>): void {
+    this.runDetached(op);
+  }
+
+  /** @internal LeaseSource: an op on this stream, tracked for close() ('plain' mode's RECV). */
+  _runPooled<T>(op: OpAble<T>): Promise<T> {
     return this.run(op, undefined);
   }
 

@@ -8,7 +8,7 @@ import { ringioError } from './errors.js';
 import { closeSync } from './fd.js';
 import { OpAble, type OpOwner } from './op.js';
 import { CloseOp } from './ops/close.js';
-import { cancelOp, submit } from './context.js';
+import { cancelOp, currentRuntime, submit } from './context.js';
 
 /**
  * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the
@@ -47,16 +47,27 @@ export class FdHandle implements OpOwner {
   protected run<T>(op: OpAble<T>, signal: AbortSignal | undefined): Promise<T> {
     if (this.#closing !== undefined) return Promise.reject(this.closedError(op.payload()));
     const p = submit(op, signal === undefined ? undefined : { signal });
-    if (op._slot >= 0) {
-      // Submitted: track it until the runtime says it settled.
-      op._owner = this;
-      const list = this.#inflight;
-      const i = this.#count++;
-      if (i < list.length) list[i] = op;
-      else list.push(op);
-      op._ownerIndex = i;
-    }
+    if (op._slot >= 0) this.#track(op); // submitted: tracked until the runtime says it settled
     return p;
+  }
+
+  /**
+   * For subclasses: submits an op on this fd without a promise (see OpAble.cancelled), tracked for
+   * close(). Throws ERR_RINGIO_CLOSED when the handle or the runtime is closed.
+   */
+  protected runDetached(op: OpAble<unknown>): void {
+    if (this.#closing !== undefined) throw this.closedError(op.payload());
+    currentRuntime().driver.submitDetached(op);
+    this.#track(op);
+  }
+
+  #track(op: OpAble<unknown>): void {
+    const list = this.#inflight;
+    const i = this.#count++;
+    if (i < list.length) list[i] = op;
+    else list.push(op);
+    op._owner = this;
+    op._ownerIndex = i;
   }
 
   /** The OpOwner hook: called by the runtime just before an op of this fd settles. */

@@ -44,6 +44,11 @@ export class RecvMultishotOp extends OpAble<number> {
     if (flags & IORING_CQE_F_BUFFER) this.sink.data(flags >>> 16, res);
   }
 
+  /** Submitted detached (no promise): a cancellation the kernel confirmed goes to the sink. */
+  override cancelled(err: Error): void {
+    this.sink.fail(this, err);
+  }
+
   /** The final completion: its data first (if any), then the sink learns the end (or error) at once. */
   complete(res: number, flags: number): number {
     if (flags & IORING_CQE_F_BUFFER) this.sink.data(flags >>> 16, res);

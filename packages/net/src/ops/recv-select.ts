@@ -3,8 +3,9 @@ import { IORING_CQE_F_BUFFER, IORING_OP, IOSQE_BUFFER_SELECT, OpAble, checkFd, e
 /**
  * Where a pooled read's completions go, synchronously as the driver dispatches them (so a reader
  * learns of data, the end of stream or an error in the same turn as any other op's result, not a
- * promise hop later): `data` for each buffer filled, then `end` or `fail` for the final completion.
- * A cancelled op that the kernel confirms (ECANCELED) reaches neither: its promise rejects instead.
+ * promise hop later): `data` for each buffer filled, then `end` or `fail` for the final completion,
+ * including a cancellation the kernel confirmed. The ops are submitted detached (no promise: see
+ * Driver.submitDetached), since one lives as long as an idle connection.
  */
 export interface PooledReadSink {
   data(id: number, n: number): void;
@@ -53,6 +54,11 @@ export class RecvSelectOp extends OpAble<number> {
   // epoll: wait until readable; the engine picks the buffer (the same record).
   override legacyInterest(): Interest {
     return { fd: this.fd, direction: 'readable' };
+  }
+
+  /** Submitted detached (no promise): a cancellation the kernel confirmed goes to the sink. */
+  override cancelled(err: Error): void {
+    this.sink.fail(this, err);
   }
 
   /** The final completion: its data first (if any), then the sink learns the end (or error) at once. */
