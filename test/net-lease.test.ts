@@ -323,3 +323,39 @@ rtTest('configureRecvPool: bad values are RangeErrors naming the option; after t
     await closeAll([[c, s]]);
   });
 });
+
+rtTest("without a buffer ring ('plain' mode, injected): the reason is reported; exhaustion, aborts and close still lose nothing", async (t) => {
+  process.env.RINGIO_FAULT_PBUF_RING = '1';
+  try {
+    await run(async () => {
+      configureRecvPool({ buffers: 4, bufferSize: 512 });
+      const ps = await pairs(12);
+      const srcs = ps.map(() => randomBytes(20 * 1024 + ((Math.random() * 999) | 0)));
+      const writes = ps.map(([c], i) => c.writeAll(srcs[i]!));
+      const got = await Promise.all(
+        ps.map(async ([, s], i) => {
+          const ac = new AbortController();
+          ac.abort();
+          await t.throwsAsync(s.readLease({ signal: ac.signal }), { name: 'AbortError' });
+          return readAllLeased(s, srcs[i]!.length, async () => {
+            if (Math.random() < 0.3) await sleep(1);
+          });
+        }),
+      );
+      await Promise.all(writes);
+      got.forEach((g, i) => t.is(sha256(g), sha256(srcs[i]!), `stream ${i} intact`));
+      const st = stats().recvPool;
+      t.is(st.mode, 'plain');
+      t.regex(st.reason ?? '', /RINGIO_FAULT_PBUF_RING/);
+      t.true(st.exhausted > 0);
+      t.is(st.leased, 0);
+      const waiting = ps[0]![1].readLease();
+      await closeAll(ps);
+      t.is((await rejectionOf(t, waiting)).code, 'ERR_RINGIO_CLOSED');
+      t.is(stats().recvPool.leased, 0);
+      t.is(stats().opsInFlight, 0);
+    }, 60_000);
+  } finally {
+    delete process.env.RINGIO_FAULT_PBUF_RING;
+  }
+}, 90_000);

@@ -166,7 +166,10 @@ export class RecvPool {
     this.#views = new Array<Buffer | undefined>(buffers);
     this.#state = new Uint8Array(buffers);
     this.#recycle = new Int32Array(buffers + 1);
-    const reason = native.ringio_pbuf_open(this.#mem, bufferSize, buffers, this.#recycle);
+    // RINGIO_FAULT_PBUF_RING=1 (tests): as if the kernel had refused the buffer ring.
+    const reason = process.env.RINGIO_FAULT_PBUF_RING
+      ? 'IORING_REGISTER_PBUF_RING failed: EINVAL [injected by RINGIO_FAULT_PBUF_RING]'
+      : native.ringio_pbuf_open(this.#mem, bufferSize, buffers, this.#recycle);
     if (reason === '') {
       this.mode = driver.uring ? 'ring' : 'select';
       this.multishot = driver.features.has('RECV_MULTISHOT');
