@@ -359,3 +359,36 @@ rtTest("without a buffer ring ('plain' mode, injected): the reason is reported; 
     delete process.env.RINGIO_FAULT_PBUF_RING;
   }
 }, 90_000);
+
+rtTest('a reader that keeps up reads multishot; when it falls behind the stream pauses with a few buffers held and loses nothing', async (t) => {
+  await run(async () => {
+    configureRecvPool({ buffers: 64, bufferSize: 1024 });
+    const [[c, s]] = await pairs(1);
+    // Keeping up: every arrival finds the reader waiting (on io_uring the stream then reads multishot).
+    for (let i = 0; i < 12; i++) {
+      const p = s.readLease();
+      await c.writeAll(Buffer.from([i]));
+      const lease = (await p)!;
+      t.deepEqual([...lease.bytes], [i]);
+      lease.release();
+    }
+    // Falling behind: one read armed, then 40 separate arrivals that nobody reads for a while.
+    const first = s.readLease();
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 40; i++) {
+      const b = randomBytes(700);
+      sent.push(b);
+      await c.writeAll(b);
+      await sleep(2);
+    }
+    const lease0 = (await first)!;
+    await sleep(30);
+    const held = stats().recvPool.leased;
+    t.true(held <= 1 + 4 + 2, `${held} buffers held by a stream whose reader stopped`);
+    const total = sent.reduce((n, b) => n + b.length, 0);
+    const rest = await readAllLeased(s, total - lease0.length);
+    t.is(sha256(lease0.copy(), rest), sha256(...sent));
+    t.is(stats().recvPool.leased, 0);
+    await closeAll([[c, s]]);
+  });
+});

@@ -135,12 +135,15 @@ export class RecvLease {
 
 /** The runtime's receive-buffer pool (see the module comment). Made on first use by RecvPool.of(). */
 export class RecvPool {
+  /** 'ring' (io_uring buffer ring), 'select' (epoll picks on readiness) or 'plain' (taken at submission). */
   readonly mode: 'ring' | 'select' | 'plain';
   /** Whether readers should use multishot RECV (a kernel that answers EINVAL turns it off). */
   multishot: boolean;
   /** Why not 'ring' mode with multishot, or null. */
   reason: string | null;
+  /** Bytes per buffer: the most one pooled read returns. */
   readonly bufferSize: number;
+  /** How many buffers the pool has. */
   readonly buffers: number;
   /** Buffers held by JS (leases not yet released). */
   leased = 0;

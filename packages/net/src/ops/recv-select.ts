@@ -8,8 +8,11 @@ import { IORING_CQE_F_BUFFER, IORING_OP, IOSQE_BUFFER_SELECT, OpAble, checkFd, e
  * Driver.submitDetached), since one lives as long as an idle connection.
  */
 export interface PooledReadSink {
+  /** Pool buffer `id` holds `n` received bytes (0: nothing; give the buffer back). */
   data(id: number, n: number): void;
+  /** The op's final result: the byte count of its last arrival, or 0 at end of stream. */
   end(op: OpAble<number>, res: number): void;
+  /** The op failed (an errno error, ENOBUFS when the pool is empty) or its cancellation was confirmed. */
   fail(op: OpAble<number>, err: Error): void;
 }
 
