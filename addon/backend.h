@@ -88,6 +88,24 @@ class Backend {
   virtual void ForgetFd(int) {}
   virtual uint32_t Entries() const = 0;
 
+  // Provided buffers (docs/design/net.md): one pool per driver, buffer group 0, `count` buffers of
+  // `size` bytes at `base` (JS memory the loop binding keeps referenced until the backend is gone).
+  // Returns "" when the pool is in place, else why not. Ops with IOSQE_BUFFER_SELECT then take a buffer
+  // only when data arrives: the kernel picks it (io_uring) or the engine does (epoll); the completion
+  // says which (IORING_CQE_F_BUFFER, id in the upper 16 bits), and JS gives it back with PbufRecycle.
+  virtual std::string PbufOpen(uint8_t* base, uint32_t size, uint32_t count) = 0;
+  // Gives buffers back to the pool. Ids that are out of range or not out (JS bug) are ignored.
+  void PbufRecycle(const int32_t* ids, uint32_t n) {
+    uint32_t added = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t id = static_cast<uint32_t>(ids[i]);
+      if (id >= pbuf_count_ || !pbuf_out_[id]) continue;
+      pbuf_out_[id] = 0;
+      PbufAdd(static_cast<uint16_t>(id), added++);
+    }
+    if (added > 0) PbufPublish(added);
+  }
+
   Slot& SlotFor(int32_t user) {
     if (static_cast<size_t>(user) >= slots_.size()) slots_.resize(static_cast<size_t>(user) + 64);
     return slots_[static_cast<size_t>(user)];
@@ -97,6 +115,19 @@ class Backend {
   double Inflight() const { return stats_[S_INFLIGHT]; }
 
  protected:
+  // A completion handed buffer `id` to JS: it is out until recycled.
+  void PbufTaken(uint32_t cflags) {
+    uint32_t id = cflags >> 16;
+    if ((cflags & 1u) && id < pbuf_count_) pbuf_out_[id] = 1;
+  }
+  // The backend's half of PbufRecycle: stage buffer `id` at position `nth` of this batch, then publish.
+  virtual void PbufAdd(uint16_t, uint32_t) {}
+  virtual void PbufPublish(uint32_t) {}
+  uint8_t* PbufAddr(uint32_t id) const { return pbuf_base_ + static_cast<size_t>(id) * pbuf_size_; }
+  uint8_t* pbuf_base_ = nullptr;
+  uint32_t pbuf_size_ = 0;
+  uint32_t pbuf_count_ = 0;
+  std::vector<uint8_t> pbuf_out_;  // 1: handed to JS (a lease), 0: with the kernel or the engine
   uint32_t ReapReady(int32_t* out, uint32_t cap);
   double* stats_;
   // A deque, not a vector: growing it must not move a Slot whose storage the kernel may be reading.

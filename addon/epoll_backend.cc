@@ -43,7 +43,9 @@ struct FdState {
   // A byte stream (stream socket, pipe, tty): a short read means drained. Not so for datagrams.
   bool stream = true;
   int timer_slot = -1;  // for a timerfd: the TIMEOUT op that owns it
-  std::deque<int32_t> waiters[2];
+  // Parked ops per direction, FIFO. Vectors, not deques: a std::deque allocates a 512-byte block and
+  // its map as soon as it exists, ~1.2 KiB per fd for the two, where most fds park one op or none.
+  std::vector<int32_t> waiters[2];
 };
 
 class EpollBackend final : public Backend {
@@ -68,7 +70,8 @@ class EpollBackend final : public Backend {
   uint32_t Entries() const override { return 0; }
   // Listed the same way as the io_uring backend's: op:NAME for every op this engine can run (ops.h).
   std::vector<std::string> Features() const override {
-    std::vector<std::string> f = {"EPOLLET", "TIMERFD"};
+    // BUFFER_SELECT: the engine picks a pool buffer when the fd is ready (PbufOpen), as the kernel does.
+    std::vector<std::string> f = {"EPOLLET", "TIMERFD", "BUFFER_SELECT"};
     for (uint32_t i = 0; i < kOpCount; i++) {
       if (kOps[i].run != nullptr || kOps[i].engine_op) f.push_back(std::string("op:") + kOps[i].name);
     }
@@ -93,8 +96,10 @@ class EpollBackend final : public Backend {
       SubmitToPool(op);
       return;
     }
+    uint32_t cflags = 0;
     if (op.interest == INTEREST_NONE) {
-      PushReady(op.user, Run(op));
+      int res = Run(op, &cflags);
+      PushReady(op.user, res, cflags);
       return;
     }
     int dir = op.interest == INTEREST_READABLE ? 0 : 1;
@@ -112,20 +117,36 @@ class EpollBackend final : public Backend {
       if (spec != nullptr && spec->may_block) {
         SubmitToPool(op);
       } else {
-        PushReady(op.user, Run(op));
+        int res = Run(op, &cflags);
+        PushReady(op.user, res, cflags);
       }
       return;
     }
     if (f.waiters[dir].empty() && (f.ready & (1u << dir))) {
-      int res = Run(op);
+      int res = Run(op, &cflags);
       if (res != -EAGAIN) {
         if (f.stream && !f.hup && Drained(op, res)) f.ready &= ~(1u << dir);
-        PushReady(op.user, res);
+        PushReady(op.user, res, cflags);
         return;
       }
       f.ready &= ~(1u << dir);
     }
     Park(op, dir, f);
+  }
+
+  std::string PbufOpen(uint8_t* base, uint32_t size, uint32_t count) override {
+    if (pbuf_count_ != 0) return "a buffer pool is already open on this driver";
+    if (count == 0 || count > 32768) return "the buffer count must be 1..32768";
+    pbuf_base_ = base;
+    pbuf_size_ = size;
+    pbuf_count_ = count;
+    pbuf_out_.assign(count, 1);
+    pbuf_free_.reserve(count);
+    std::vector<int32_t> all(count);
+    // Pushed in reverse so that buffer 0 is handed out first (a stack: the warmest buffer goes next).
+    for (uint32_t i = 0; i < count; i++) all[i] = static_cast<int32_t>(count - 1 - i);
+    PbufRecycle(all.data(), count);
+    return "";
   }
 
   void SubmitToPool(const Op& op) {
@@ -223,9 +244,11 @@ class EpollBackend final : public Backend {
   // which ops it applies to is the op table's drained_when_short). Not once the fd has reported a
   // hang-up or error (FdState::hup): a FIN that came with the data has already had its edge, and only
   // another syscall will see the EOF.
-  static bool Drained(const Op& op, int res) {
+  bool Drained(const Op& op, int res) const {
     const OpSpec* spec = FindOp(op.legacy_op);
-    return spec != nullptr && spec->drained_when_short && res >= 0 && static_cast<uint32_t>(res) < op.len;
+    uint32_t len = op.len;
+    if ((op.sqe_flags & IOSQE_BUFFER_SELECT) && (len == 0 || len > pbuf_size_)) len = pbuf_size_;
+    return spec != nullptr && spec->drained_when_short && res >= 0 && static_cast<uint32_t>(res) < len;
   }
 
   void Park(const Op& op, int dir, FdState& f) {
@@ -242,15 +265,16 @@ class EpollBackend final : public Backend {
     while (!f.waiters[dir].empty() && (f.ready & (1u << dir))) {
       int32_t user = f.waiters[dir].front();
       Slot& s = slots_[static_cast<size_t>(user)];
-      int res = Run(s.op);
+      uint32_t cflags = 0;
+      int res = Run(s.op, &cflags);
       if (res == -EAGAIN) {
         f.ready &= ~(1u << dir);
         return;
       }
-      f.waiters[dir].pop_front();
+      f.waiters[dir].erase(f.waiters[dir].begin());
       s.parked = false;
       if (f.stream && !f.hup && Drained(s.op, res)) f.ready &= ~(1u << dir);
-      PushReady(user, res);
+      PushReady(user, res, cflags);
     }
   }
 
@@ -340,8 +364,44 @@ class EpollBackend final : public Backend {
     fds_.erase(it);
   }
 
-  // The syscall behind each legacy op (the op table's runner), answered as io_uring would.
-  int Run(const Op& op) { return RunOp(op, this); }
+  // The syscall behind each legacy op (the op table's runner), answered as io_uring would. An op with
+  // IOSQE_BUFFER_SELECT (a RECV from a pool reader) runs now that the fd is ready, into the pool's next
+  // free buffer: a result of 1 byte or more keeps the buffer and says so in *cflags, as the kernel does
+  // (IORING_CQE_F_BUFFER | id << 16); EOF, EAGAIN and errors leave it in the pool. No free buffer
+  // answers ENOBUFS, as the kernel does.
+  int Run(const Op& op, uint32_t* cflags) {
+    if (!(op.sqe_flags & IOSQE_BUFFER_SELECT)) return RunOp(op, this);
+    if (pbuf_free_.empty()) {
+      // Only ENOBUFS when there is something to read (as the kernel): else park for the next edge.
+      char probe;
+      int r = RunPeek(op.fd, &probe);
+      return r > 0 ? -ENOBUFS : r;
+    }
+    uint16_t id = pbuf_free_.back();
+    Op o = op;
+    // SAFETY: the pool's memory is held by the loop binding until this backend is gone.
+    o.addr = reinterpret_cast<uint64_t>(PbufAddr(id));
+    o.len = op.len == 0 || op.len > pbuf_size_ ? pbuf_size_ : op.len;
+    int r = RunOp(o, this);
+    if (r > 0) {
+      pbuf_free_.pop_back();
+      pbuf_out_[id] = 1;
+      *cflags = IORING_CQE_F_BUFFER | (static_cast<uint32_t>(id) << IORING_CQE_BUFFER_SHIFT);
+    }
+    return r;
+  }
+
+  static int RunPeek(int fd, char* probe) {
+    for (;;) {
+      ssize_t r = recv(fd, probe, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r >= 0) return static_cast<int>(r);
+      if (errno != EINTR) return -errno;
+    }
+  }
+
+  void PbufAdd(uint16_t id, uint32_t) override { pbuf_free_.push_back(id); }
+
+  std::vector<uint16_t> pbuf_free_;
 
   bool RegisterPool() {
     if (pool_efd_ >= 0) return true;

@@ -31,6 +31,8 @@ namespace ringio {
 
 struct Driver {
   Driver(Napi::Env e, Loop* l) : env(e), loop(l) {}
+  // The backend (and with it the kernel's view of the buffer ring) goes before pbuf_mem lets go.
+  ~Driver() { backend.reset(); }
   Napi::Env env;
   Loop* loop;
   std::unique_ptr<Backend> backend;
@@ -48,6 +50,13 @@ struct Driver {
   int32_t* cq = nullptr;
   uint32_t cq_cap = 0;
   double* stats = nullptr;
+  // The provided-buffer pool (ringio_pbuf_open). SAFETY: pbuf_mem keeps the pool's memory alive for as
+  // long as this Driver, which outlives its backend (Shutdown drains and destroys the backend first), so
+  // no op the kernel may still complete can write into freed memory.
+  Napi::Reference<Napi::Uint8Array> pbuf_mem;
+  Napi::Reference<Napi::Int32Array> pbuf_recycle_ref;
+  int32_t* pbuf_recycle = nullptr;  // [count, id, id, ...]: buffers JS gave back since the last submit
+  uint32_t pbuf_recycle_cap = 0;
 
   // Keep the loop alive exactly while ops are in flight: an idle runtime must let the process exit.
   void UpdateRef() {
@@ -222,6 +231,11 @@ Napi::Value Loop::Submit(const Napi::CallbackInfo& info) {
   }
   napi_value bufs = info[1];
   Backend* be = d.backend.get();
+  if (d.pbuf_recycle != nullptr && d.pbuf_recycle[0] > 0) {
+    uint32_t k = static_cast<uint32_t>(d.pbuf_recycle[0]);
+    be->PbufRecycle(d.pbuf_recycle + 1, k < d.pbuf_recycle_cap ? k : d.pbuf_recycle_cap);
+    d.pbuf_recycle[0] = 0;
+  }
   for (uint32_t i = 0; i < n; i++) {
     const int32_t* w = d.sq + static_cast<size_t>(i) * REC_WORDS;
     Op op;
@@ -238,6 +252,36 @@ Napi::Value Loop::Submit(const Napi::CallbackInfo& info) {
   d.stats[S_COMPLETIONS] += got;
   d.UpdateRef();
   return Napi::Value(env, Uint(env, got));
+}
+
+// ringio_pbuf_open(mem, size, count, recycle) -> "" when the pool is in place, else why not
+Napi::Value Loop::PbufOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!driver_) throw CodedError(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "ringio_pbuf_open(mem, size, count, recycle)");
+  }
+  auto mem = info[0].As<Napi::Uint8Array>();
+  auto recycle = info[3].As<Napi::Int32Array>();
+  uint32_t size = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t count = info[2].As<Napi::Number>().Uint32Value();
+  if (mem.TypedArrayType() != napi_uint8_array || recycle.TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(env, "ringio_pbuf_open: mem must be a Uint8Array and recycle an Int32Array");
+  }
+  if (size == 0 || count == 0 || count > 32768 || static_cast<uint64_t>(size) * count > mem.ByteLength() ||
+      recycle.ElementLength() < static_cast<size_t>(count) + 1) {
+    throw Napi::RangeError::New(env, "ringio_pbuf_open: size * count exceeds mem, or recycle is too short");
+  }
+  Driver& d = *driver_;
+  if (!d.pbuf_mem.IsEmpty()) return Napi::String::New(env, "a buffer pool is already open on this driver");
+  std::string reason = d.backend->PbufOpen(mem.Data(), size, count);
+  if (!reason.empty()) return Napi::String::New(env, reason);
+  d.pbuf_mem = Napi::Persistent(mem);
+  d.pbuf_recycle_ref = Napi::Persistent(recycle);
+  d.pbuf_recycle = recycle.Data();
+  d.pbuf_recycle[0] = 0;
+  d.pbuf_recycle_cap = count;
+  return Napi::String::New(env, "");
 }
 
 // ringio_driver_reap() -> completions written; collects from the kernel first
@@ -332,6 +376,7 @@ Napi::Value Submit(const Napi::CallbackInfo& info) { return Self(info)->Submit(i
 // ringio_driver_reap() -> completions written; collects from the kernel first
 Napi::Value Reap(const Napi::CallbackInfo& info) { return Self(info)->Reap(info); }
 Napi::Value Close(const Napi::CallbackInfo& info) { return Self(info)->Close(info); }
+Napi::Value PbufOpen(const Napi::CallbackInfo& info) { return Self(info)->PbufOpen(info); }
 
 }  // namespace
 
@@ -341,6 +386,7 @@ void RegisterLoop(Napi::Env env, Napi::Object exports, Loop* loop) {
       {"ringio_driver_submit", Submit},
       {"ringio_driver_reap", Reap},
       {"ringio_driver_close", Close},
+      {"ringio_pbuf_open", PbufOpen},
   };
   for (const auto& f : fns) exports.Set(f.first, Napi::Function::New(env, f.second, f.first, loop));
 }

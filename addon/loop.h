@@ -29,6 +29,7 @@ class Loop {
   Napi::Value Submit(const Napi::CallbackInfo& info);
   Napi::Value Reap(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value PbufOpen(const Napi::CallbackInfo& info);
 
  private:
   static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg);
@@ -47,7 +48,7 @@ class Loop {
   int pending_closes_ = 0;
 };
 
-// Adds ringio_driver_open, ringio_driver_submit, ringio_driver_reap and ringio_driver_close over `loop`.
+// Adds ringio_driver_open, ringio_driver_submit, ringio_driver_reap, ringio_driver_close and ringio_pbuf_open over `loop`.
 void RegisterLoop(Napi::Env env, Napi::Object exports, Loop* loop);
 
 }  // namespace ringio

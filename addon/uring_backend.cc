@@ -11,6 +11,7 @@
 #include <liburing.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -139,6 +140,11 @@ class UringBackend final : public Backend {
       accept_multishot_ = major > 5 || (major == 5 && minor >= 19);
     }
 
+    // Multishot RECV (6.0) has no probe bit either. Provided-buffer rings (5.19) are probed by
+    // registering a one-entry ring under a spare group id and taking it away again.
+    recv_multishot_ = major >= 6;
+    pbuf_ring_reason_ = ProbePbufRing();
+
     if (io_uring_register_ring_fd(&ring_) == 1) ring_fd_registered_ = true;
 
     // What libuv's poll watches. Without DEFER_TASKRUN, the ring fd itself: it is readable exactly while
@@ -166,8 +172,43 @@ class UringBackend final : public Backend {
   }
 
   ~UringBackend() override {
+    // SAFETY: the ring goes first (Drain has already seen every op's final CQE), so the kernel lets go
+    // of the buffer ring before its memory is unmapped; the buffers themselves are JS memory the loop
+    // binding releases after this destructor.
     if (ring_ok_) io_uring_queue_exit(&ring_);
+    if (br_ != nullptr) munmap(br_, br_bytes_);
     if (efd_ >= 0) close(efd_);
+  }
+
+  std::string PbufOpen(uint8_t* base, uint32_t size, uint32_t count) override {
+    if (!pbuf_ring_reason_.empty()) return pbuf_ring_reason_;
+    if (br_ != nullptr) return "a buffer pool is already registered on this ring";
+    if (count == 0 || count > 32768 || (count & (count - 1)) != 0) return "the buffer count must be a power of two <= 32768";
+    size_t bytes = static_cast<size_t>(count) * sizeof(struct io_uring_buf);
+    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) return std::string("mmap of the buffer ring failed: ") + strerrorname_np(errno);
+    auto* br = static_cast<struct io_uring_buf_ring*>(mem);
+    io_uring_buf_ring_init(br);
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = reinterpret_cast<uint64_t>(mem);
+    reg.ring_entries = count;
+    reg.bgid = 0;
+    int r = io_uring_register_buf_ring(&ring_, &reg, 0);
+    if (r < 0) {
+      munmap(mem, bytes);
+      return std::string("IORING_REGISTER_PBUF_RING failed: ") + strerrorname_np(-r);
+    }
+    br_ = br;
+    br_bytes_ = bytes;
+    pbuf_base_ = base;
+    pbuf_size_ = size;
+    pbuf_count_ = count;
+    pbuf_out_.assign(count, 1);
+    std::vector<int32_t> all(count);
+    for (uint32_t i = 0; i < count; i++) all[i] = static_cast<int32_t>(i);
+    PbufRecycle(all.data(), count);
+    return "";
   }
 
   const char* Name() const override { return "uring"; }
@@ -189,6 +230,8 @@ class UringBackend final : public Backend {
     if (kernel_features_ & IORING_FEAT_FAST_POLL) f.push_back("FAST_POLL");
     if (ring_fd_registered_) f.push_back("REGISTERED_RING_FD");
     if (accept_multishot_) f.push_back("ACCEPT_MULTISHOT");
+    if (pbuf_ring_reason_.empty()) f.push_back("PBUF_RING");
+    if (pbuf_ring_reason_.empty() && recv_multishot_) f.push_back("RECV_MULTISHOT");
     f.insert(f.end(), ops_.begin(), ops_.end());
     return f;
   }
@@ -242,6 +285,7 @@ class UringBackend final : public Backend {
       int32_t user = static_cast<int32_t>(static_cast<uint32_t>(cqe->user_data));
       if (user < 0) continue;  // internal SQEs (cancels issued by Drain or by JS with USER_IGNORE)
       if (!(cqe->flags & IORING_CQE_F_MORE)) stats_[S_INFLIGHT] -= 1;
+      if (cqe->flags & IORING_CQE_F_BUFFER) PbufTaken(cqe->flags);
       int32_t* w = out + n * CQE_WORDS;
       w[C_USER] = user;
       w[C_RES] = cqe->res;
@@ -301,6 +345,33 @@ class UringBackend final : public Backend {
   }
 
  private:
+  // SAFETY: the ring entries point into JS memory the loop binding holds until this backend is gone.
+  void PbufAdd(uint16_t id, uint32_t nth) override {
+    io_uring_buf_ring_add(br_, PbufAddr(id), pbuf_size_, id, io_uring_buf_ring_mask(pbuf_count_), static_cast<int>(nth));
+  }
+  void PbufPublish(uint32_t n) override { io_uring_buf_ring_advance(br_, static_cast<int>(n)); }
+
+  std::string ProbePbufRing() {
+    long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, static_cast<size_t>(page), PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) return std::string("mmap failed: ") + strerrorname_np(errno);
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = reinterpret_cast<uint64_t>(mem);
+    reg.ring_entries = 1;
+    reg.bgid = 0xffff;
+    int r = io_uring_register_buf_ring(&ring_, &reg, 0);
+    std::string reason;
+    if (r < 0) {
+      reason = std::string("IORING_REGISTER_PBUF_RING failed: ") + strerrorname_np(-r) +
+               (r == -EINVAL ? " (kernel older than 5.19)" : "");
+    } else {
+      io_uring_unregister_buf_ring(&ring_, 0xffff);
+    }
+    munmap(mem, static_cast<size_t>(page));
+    return reason;
+  }
+
   bool NeedsEnterForEvents() const {
     // With DEFER_TASKRUN, finished work waits as task_work until this thread enters with GETEVENTS.
     if (flags_ & IORING_SETUP_DEFER_TASKRUN) return true;
@@ -337,6 +408,10 @@ class UringBackend final : public Backend {
   bool ring_ok_ = false;
   bool ring_fd_registered_ = false;
   bool accept_multishot_ = false;
+  bool recv_multishot_ = false;
+  std::string pbuf_ring_reason_;
+  struct io_uring_buf_ring* br_ = nullptr;
+  size_t br_bytes_ = 0;
   int efd_ = -1;
   int poll_fd_ = -1;
   uint32_t flags_ = 0;

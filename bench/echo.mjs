@@ -36,6 +36,8 @@ const servers = [
   { name: 'node_net', cmd: `${node} ${join(root, 'examples/node-net-echo.mjs')} --port` },
   { name: 'ringio_uring', cmd: `${node} ${join(root, 'examples/echo-server.mjs')} --driver uring --port` },
   { name: 'ringio_epoll', cmd: `${node} ${join(root, 'examples/echo-server.mjs')} --driver epoll --port` },
+  // The echo example with one rented 16 KiB buffer per connection (its reads before pooled reads).
+  { name: 'ringio_uring_rented', cmd: `${node} ${join(root, 'examples/echo-server.mjs')} --driver uring --reads rented --port` },
   ...(reference ? [{ name: 'c_uring', cmd: join(tools, 'echo_uring') }] : []),
 ];
 

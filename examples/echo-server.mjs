@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // A TCP echo server on ringio: echoes every byte back, for as long as it runs.
 // Usage: node examples/echo-server.mjs --port P [--threads N|auto] [--pin] [--driver uring|epoll|auto] [--host 127.0.0.1]
+//        [--reads pooled|rented]
+// --reads pooled (default): readLease, a waiting connection holds no buffer. --reads rented: one 16 KiB
+// buffer per connection, rented to every read (the way before pooled reads; kept for comparison).
 // The port may also be the last argument (as the reference instruments in ../shared/bench pass it).
 // With --threads N, N threads each run their own runtime and their own listener on the same port
 // (SO_REUSEPORT): the kernel spreads connections over them. --pin pins thread i to CPU i (mod the
@@ -20,8 +23,10 @@ const driver = opt('driver', process.env.RINGIO_DRIVER || 'auto');
 const threadsArg = opt('threads', '1');
 const threads = threadsArg === 'auto' ? 'auto' : Number(threadsArg);
 const pin = argv.includes('--pin');
+const reads = opt('reads', 'pooled');
+if (reads !== 'pooled' && reads !== 'rented') throw new TypeError(`--reads must be pooled or rented, got ${reads}`);
 
-async function echo(stream) {
+async function echoRented(stream) {
   // One rented buffer per connection: it goes to the kernel and comes back with every read and write.
   // The loop allocates nothing of its own per message: one options object per connection, and the
   // results are indexed rather than destructured (destructuring runs the array iterator, whose objects
@@ -36,6 +41,26 @@ async function echo(stream) {
       if (n === 0) break;
       wopts.length = n;
       buf = (await stream.writeAll(r[1], wopts))[1];
+    }
+  } catch (e) {
+    if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE' && e.code !== 'ERR_RINGIO_CLOSED') throw e;
+  } finally {
+    await stream.close();
+  }
+}
+
+async function echo(stream) {
+  // Pooled reads: a waiting connection holds no buffer. Each read leases a buffer from the runtime's
+  // pool (the kernel picks it when bytes arrive); it is sent back as it is and released.
+  try {
+    for (;;) {
+      const lease = await stream.readLease();
+      if (lease === null) break;
+      try {
+        await stream.writeAll(lease.buf, { length: lease.length });
+      } finally {
+        lease.release();
+      }
     }
   } catch (e) {
     if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE' && e.code !== 'ERR_RINGIO_CLOSED') throw e;
@@ -64,7 +89,8 @@ await start(
       `ringio echo on ${host}:${listener.localAddr.port}, thread ${threadId + 1}/${n}, driver ${s.driver}` +
         (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
     );
-    for await (const [stream] of listener) spawn(() => echo(stream));
+    const serve = reads === 'pooled' ? echo : echoRented;
+    for await (const [stream] of listener) spawn(() => serve(stream));
   },
   { driver, threads, pin, shared: { stopping } },
 );

@@ -62,7 +62,7 @@ serial('stats() fields have the right types, and counters follow the work done',
       // epoll lists what it can run the same way: every op but SEND_ZC (a plain SEND there).
       const byCode = Object.entries(IORING_OP).sort((a, b) => a[1] - b[1]);
       const ops = byCode.filter(([n]) => n !== 'SEND_ZC').map(([n]) => `op:${n}`);
-      t.deepEqual(s0.features, ['EPOLLET', 'TIMERFD', ...ops]);
+      t.deepEqual(s0.features, ['EPOLLET', 'TIMERFD', 'BUFFER_SELECT', ...ops]);
     }
     // Upper layers decide by feature, never by driver name: the ops every driver must run are listed.
     for (const op of ['NOP', 'READ', 'WRITE', 'POLL_ADD', 'TIMEOUT', 'ASYNC_CANCEL', 'CLOSE'] as const) t.true(hasFeature(`op:${op}`), op);

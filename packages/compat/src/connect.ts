@@ -22,8 +22,10 @@ import { duplexOptions, own, SocketDuplex } from './to-duplex.js';
 
 /** What `new Socket()` takes: the Duplex's options. allowHalfOpen defaults to false, as net.Socket's. */
 export interface SocketOptions {
-  /** Size of the rented read buffer (default 65536). */
+  /** Size of the rented read buffer when reads are not pooled (default 65536). */
   readSize?: number;
+  /** Pooled reads (default true): an idle Socket holds no read buffer (see toDuplex's `pooled`). */
+  pooled?: boolean;
   /** The Duplex's highWaterMark, both sides (default: node:stream's). */
   highWaterMark?: number;
   /** false (default, as net.Socket): end() after the peer's end. */

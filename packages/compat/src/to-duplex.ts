@@ -7,7 +7,10 @@
  *     its completion, and there is at most one. The Readable side asks again (`_read`) only while its
  *     buffer is under `readableHighWaterMark`, so a consumer that stops reading stops the socket reads,
  *     and the kernel's receive window pushes back on the peer.
- *  2. One copy per direction in user space at most. Reads land in a rented buffer of `readSize` bytes.
+ *  2. One copy per direction in user space at most. A source with readLease (TcpStream, UnixStream and
+ *     their read halves) reads pooled (docs/design/net.md): a waiting read holds no buffer, the bytes
+ *     land in a buffer of the runtime's pool, are copied into a chunk of exactly their size for push(),
+ *     and the lease goes straight back. Other sources: reads land in a rented buffer of `readSize` bytes.
  *     A read that filled less than half of it is copied out into a fresh chunk for `push()` and the
  *     buffer is reused (a small message must not pin `readSize` bytes in the Readable's queue). A read
  *     that filled half or more hands the buffer itself to `push()` (zero copies) and rents a fresh one
@@ -33,13 +36,22 @@
  *     node:stream's own writes wait while such a batch is in flight, so bytes leave in call order.
  */
 import { Duplex } from 'node:stream';
-import { currentRuntime, ringioError } from '@ringio/runtime';
+import { currentRuntime, ringioError, type RecvLease } from '@ringio/runtime';
 import type { ReadHalf, SocketAddr, WriteHalf } from '@ringio/net';
 
 /** toDuplex's options. */
 export interface ToDuplexOptions {
-  /** Size of the rented read buffer: the most one socket read can return (default 65536). */
+  /**
+   * Size of the rented read buffer: the most one socket read can return (default 65536). Used only when
+   * reads are not pooled (see `pooled`); pooled reads return at most the pool's bufferSize.
+   */
   readSize?: number;
+  /**
+   * Pooled reads (default true when the source has readLease): an idle Duplex then holds no read
+   * buffer, a read takes one from the runtime's pool only when bytes arrive. false: a rented buffer of
+   * `readSize` bytes, held by the read in flight.
+   */
+  pooled?: boolean;
   /** The Duplex's highWaterMark, both sides (default: node:stream's default). */
   highWaterMark?: number;
   /**
@@ -51,8 +63,8 @@ export interface ToDuplexOptions {
   allowHalfOpen?: boolean;
 }
 
-/** The read side toDuplex needs. */
-export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'>;
+/** The read side toDuplex needs (readLease, when it has one, makes reads pooled). */
+export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'> & Partial<Pick<ReadHalf, 'readLease'>>;
 /** The write side toDuplex needs (writev, when it has one, sends large batches in one call). */
 export type DuplexWriteSource = Pick<WriteHalf, 'writeAll' | 'shutdown' | 'close'> & Partial<Pick<WriteHalf, 'writev'>>;
 
@@ -143,6 +155,9 @@ export class SocketDuplex extends Duplex {
   #writer: DuplexWriteSource | undefined;
   #whole: Whole | undefined;
   readonly #readSize: number;
+  readonly #pooledOpt: boolean;
+  /** Reads go through readLease (rule 2). */
+  #pooled = false;
   readonly #rt: { readonly isClosing: boolean };
   /** A read asked for before the stream was attached. */
   #wantRead = false;
@@ -164,12 +179,16 @@ export class SocketDuplex extends Duplex {
   #timer: NodeJS.Timeout | undefined;
 
   /** @internal How toDuplex() makes one. */
-  static _create(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }): SocketDuplex {
+  static _create(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean; pooled?: boolean }): SocketDuplex {
     return new SocketDuplex(source, readSize, opts);
   }
 
   /** Use toDuplex() (or compat's connect(), whose Socket attaches its stream once connected). */
-  protected constructor(source: DuplexSource | undefined, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean }) {
+  protected constructor(
+    source: DuplexSource | undefined,
+    readSize: number,
+    opts: { highWaterMark?: number; allowHalfOpen: boolean; pooled?: boolean },
+  ) {
     super({
       allowHalfOpen: opts.allowHalfOpen,
       highWaterMark: opts.highWaterMark,
@@ -179,6 +198,7 @@ export class SocketDuplex extends Duplex {
     });
     this.#rt = currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
     this.#readSize = readSize;
+    this.#pooledOpt = opts.pooled ?? true;
     if (source !== undefined) this._attach(source);
   }
 
@@ -192,6 +212,7 @@ export class SocketDuplex extends Duplex {
       this.#reader = this.#whole;
       this.#writer = this.#whole;
     }
+    this.#pooled = this.#pooledOpt && typeof this.#reader?.readLease === 'function';
   }
 
   #wait(run: () => void, cb: (err?: Error | null) => void): void {
@@ -240,6 +261,10 @@ export class SocketDuplex extends Duplex {
     }
     if (this.#reading) return; // a read is in flight; its completion pushes
     this.#reading = true;
+    if (this.#pooled) {
+      this.#reader.readLease!().then(this.#onLease, this.#onReadError);
+      return;
+    }
     const buf = this.#rbuf ?? rentReadBuffer(this.#readSize);
     this.#rbuf = undefined; // rented to the kernel until the read settles
     this.#reader.read(buf).then(this.#onRead, this.#onReadError);
@@ -264,6 +289,20 @@ export class SocketDuplex extends Duplex {
     // The one copy of the read direction: the rented buffer is reused by the next read.
     const chunk = Buffer.allocUnsafe(n);
     buf.copy(chunk, 0, 0, n);
+    this.push(chunk);
+  };
+
+  /** A pooled read (rule 2): copied into a chunk of its size; the lease goes back at once. */
+  readonly #onLease = (lease: RecvLease | null): void => {
+    this.#reading = false;
+    if (lease === null) {
+      if (!this.destroyed) this.push(null);
+      return;
+    }
+    const chunk = lease.copy();
+    if (this.destroyed) return;
+    this.bytesRead += chunk.length;
+    this.#timer?.refresh();
     this.push(chunk);
   };
 
@@ -709,7 +748,10 @@ export function toDuplex(stream: DuplexSource, opts: ToDuplexOptions = {}): Sock
 }
 
 /** @internal Checks the options every SocketDuplex takes; allowHalfOpen defaults to `halfOpen`. */
-export function duplexOptions(opts: ToDuplexOptions, halfOpen: boolean): { readSize: number; highWaterMark?: number; allowHalfOpen: boolean } {
+export function duplexOptions(
+  opts: ToDuplexOptions,
+  halfOpen: boolean,
+): { readSize: number; highWaterMark?: number; allowHalfOpen: boolean; pooled: boolean } {
   const readSize = opts.readSize ?? 65536;
   if (typeof readSize !== 'number') throw new TypeError('readSize must be a number');
   if (!Number.isInteger(readSize) || readSize < 1 || readSize > MAX_READ) {
@@ -722,5 +764,7 @@ export function duplexOptions(opts: ToDuplexOptions, halfOpen: boolean): { readS
   }
   const allowHalfOpen = opts.allowHalfOpen ?? halfOpen;
   if (typeof allowHalfOpen !== 'boolean') throw new TypeError('allowHalfOpen must be a boolean');
-  return { readSize, highWaterMark: hwm, allowHalfOpen };
+  const pooled = opts.pooled ?? true;
+  if (typeof pooled !== 'boolean') throw new TypeError('pooled must be a boolean');
+  return { readSize, highWaterMark: hwm, allowHalfOpen, pooled };
 }

@@ -11,6 +11,8 @@ export { AcceptOp } from './ops/accept.js';
 export { MultishotAcceptOp } from './ops/accept-multi.js';
 export { ConnectOp } from './ops/connect.js';
 export { RecvOp } from './ops/recv.js';
+export { RecvSelectOp, type PooledReadSink } from './ops/recv-select.js';
+export { RecvMultishotOp } from './ops/recv-multi.js';
 export { SendOp } from './ops/send.js';
 export { SendZcOp } from './ops/send-zc.js';
 export { SendAllOp } from './ops/send-all.js';

@@ -12,7 +12,8 @@
  *  3. Reads and writes may run concurrently (one reader and one writer is the common case, as with
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
-import { checkBuffer, checkBufs, checkRange, hasFeature, PollOp, POLLIN, POLLOUT, ringioError, sys, type OpAble } from '@ringio/runtime';
+import { checkBuffer, checkBufs, checkRange, checkSignal, hasFeature, PollOp, POLLIN, POLLOUT, ringioError, sys, type OpAble, type RecvLease } from '@ringio/runtime';
+import { LeaseReader } from './lease-reader.js';
 import { SocketBase } from './socket.js';
 import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
 import { ReadvOp } from './ops/readv.js';
@@ -51,6 +52,8 @@ export interface ReadHalf {
   readv<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]>;
   /** Fills the window; rejects ERR_RINGIO_UNEXPECTED_EOF (with n, buf) if the stream ends first. */
   readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]>;
+  /** The next received bytes on lease from the runtime's pool, or null at end of stream (see SocketStream.readLease). */
+  readLease(opts?: { signal?: AbortSignal }): Promise<RecvLease | null>;
   /** Closes the whole stream (both halves). */
   close(): Promise<void>;
   /** The stream's fd (-1 once closed). */
@@ -86,6 +89,51 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   // no op objects. Concurrent reads (or writes) get fresh ops.
   #readOp: RecvOp<Uint8Array> | undefined;
   #writeOp: SendAllOp<Uint8Array> | undefined;
+  #leases: LeaseReader | undefined;
+
+  /**
+   * Reads the next bytes into a buffer taken from the runtime's receive pool only when they arrive, and
+   * resolves them on lease (a RecvLease: `bytes`, `length`, `release()`, `copy()`), or null at end of
+   * stream. A stream waiting here holds no buffer: on io_uring the kernel picks one from a provided-buffer
+   * ring (multishot receive where the kernel has it), on epoll the engine picks one on readiness
+   * (docs/design/net.md). Release every lease (or copy() it) once done: the pool has `buffers` of them,
+   * and an empty pool slows reads (they wait for a buffer) but loses nothing. Bytes that arrive while
+   * nobody waits are queued for the next call, so aborting `signal` rejects AbortError and loses nothing.
+   * Do not mix with read() on the same stream while either waits: their order would be the kernel's.
+   */
+  readLease(opts?: { signal?: AbortSignal }): Promise<RecvLease | null> {
+    try {
+      const signal = checkSignal(opts?.signal);
+      if (this.#leases === undefined) {
+        this.openFd();
+        this.#leases = new LeaseReader(this);
+      }
+      return this.#leases.read(signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** @internal LeaseSource: a pooled read op on this stream, without a promise, tracked for close(). */
+  _submitPooled(op: OpAble<number>): void {
+    this.runDetached(op);
+  }
+
+  /** @internal LeaseSource: an op on this stream, tracked for close() ('plain' mode's RECV). */
+  _runPooled<T>(op: OpAble<T>): Promise<T> {
+    return this.run(op, undefined);
+  }
+
+  /** @internal LeaseSource: the fd for a pooled read op; throws ERR_RINGIO_CLOSED once closed. */
+  _pooledFd(): number {
+    return this.openFd();
+  }
+
+  /** Closes the stream: queued leases go back to the pool, waiting reads reject ERR_RINGIO_CLOSED. */
+  override close(): Promise<void> {
+    this.#leases?.dispose();
+    return super.close();
+  }
   /**
    * Reads what is available (at least 1 byte, or 0 at end of stream) into buf. Resolves [n, buf].
    * Aborting `signal` cancels the read; if the kernel had already delivered data, the read resolves
@@ -255,6 +303,7 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
       read: (b, o) => this.read(b, o),
       readv: (b, o) => this.readv(b, o),
       readExact: (b, o) => this.readExact(b, o),
+      readLease: (o) => this.readLease(o),
       close: () => this.close(),
       get fd() {
         return self.fd;

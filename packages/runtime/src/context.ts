@@ -6,6 +6,7 @@
  */
 import { ringioError } from './errors.js';
 import type { OpAble, SignalOptions } from './op.js';
+import type { RecvPoolOptions } from './recv-pool.js';
 import type { Feature, Runtime, RuntimeStats } from './runtime.js';
 import type { JoinHandle } from './task.js';
 import { checkSignal } from './validate.js';
@@ -74,4 +75,13 @@ export function submit<T>(op: OpAble<T>, opts?: SignalOptions): Promise<T> {
   } catch (e) {
     return Promise.reject(e);
   }
+}
+
+/**
+ * Sizes this runtime's receive-buffer pool (the memory pooled reads land in: readLease, toDuplex).
+ * Call it before the first pooled read on this thread; later it throws ERR_RINGIO_POOL_IN_USE. A bad
+ * value throws a RangeError naming the option.
+ */
+export function configureRecvPool(opts: RecvPoolOptions): void {
+  currentRuntime().configureRecvPool(opts);
 }

@@ -12,6 +12,8 @@ export type RingioErrorCode =
   | 'ERR_RINGIO_DRIVER_UNAVAILABLE'
   | 'ERR_RINGIO_UNEXPECTED_EOF'
   | 'ERR_RINGIO_ALIGNMENT'
+  | 'ERR_RINGIO_LEASE_RELEASED'
+  | 'ERR_RINGIO_POOL_IN_USE'
   | 'ERR_RINGIO_NOT_CLONEABLE'
   | 'ERR_RINGIO_NOT_SHIPPABLE'
   | 'ERR_RINGIO_THREAD_ENTRY'
@@ -37,6 +39,8 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_DRIVER_UNAVAILABLE: 'the requested driver is unavailable',
   ERR_RINGIO_UNEXPECTED_EOF: 'the stream ended before the buffer was filled',
   ERR_RINGIO_ALIGNMENT: 'buffer, offset or length is not suitably aligned for O_DIRECT',
+  ERR_RINGIO_LEASE_RELEASED: 'this received buffer was already released to its pool',
+  ERR_RINGIO_POOL_IN_USE: "this runtime's receive-buffer pool is already in use",
   ERR_RINGIO_NOT_CLONEABLE: 'the value cannot be structured-cloned to another thread',
   ERR_RINGIO_NOT_SHIPPABLE: 'the function cannot be shipped to another thread as source text',
   ERR_RINGIO_THREAD_ENTRY: "a worker thread could not find the function to run",
@@ -187,6 +191,8 @@ const FAMILY: Record<RingioErrorCode, RingioErrorClass> = {
   ERR_RINGIO_DRIVER_UNAVAILABLE: RuntimeError,
   ERR_RINGIO_UNEXPECTED_EOF: IoError,
   ERR_RINGIO_ALIGNMENT: IoError,
+  ERR_RINGIO_LEASE_RELEASED: IoError,
+  ERR_RINGIO_POOL_IN_USE: RuntimeError,
   ERR_RINGIO_NOT_CLONEABLE: ThreadError,
   ERR_RINGIO_NOT_SHIPPABLE: ThreadError,
   ERR_RINGIO_THREAD_ENTRY: ThreadError,

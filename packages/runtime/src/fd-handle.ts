@@ -8,7 +8,7 @@ import { ringioError } from './errors.js';
 import { closeSync } from './fd.js';
 import { OpAble, type OpOwner } from './op.js';
 import { CloseOp } from './ops/close.js';
-import { cancelOp, submit } from './context.js';
+import { cancelOp, currentRuntime, submit } from './context.js';
 
 /**
  * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the
@@ -18,8 +18,13 @@ import { cancelOp, submit } from './context.js';
 export class FdHandle implements OpOwner {
   #fd: number;
   #closing: Promise<void> | undefined;
-  /** Ops in flight on this socket, so close() can cancel them (swap-remove via op._ownerIndex). */
-  readonly #inflight: OpAble<unknown>[] = [];
+  /**
+   * Ops in flight on this socket, so close() can cancel them (swap-remove via op._ownerIndex): the first
+   * #count entries. A holey array of 4 to start with, grown by push only past that: an array literal
+   * grows to 17 slots (152 bytes) on its first push, which a server pays once per idle connection.
+   */
+  readonly #inflight: (OpAble<unknown> | undefined)[] = new Array<OpAble<unknown> | undefined>(4);
+  #count = 0;
   /** Resolves close() once the last op in flight has settled. */
   #drained: (() => void) | undefined;
 
@@ -42,12 +47,27 @@ export class FdHandle implements OpOwner {
   protected run<T>(op: OpAble<T>, signal: AbortSignal | undefined): Promise<T> {
     if (this.#closing !== undefined) return Promise.reject(this.closedError(op.payload()));
     const p = submit(op, signal === undefined ? undefined : { signal });
-    if (op._slot >= 0) {
-      // Submitted: track it until the runtime says it settled.
-      op._owner = this;
-      op._ownerIndex = this.#inflight.push(op) - 1;
-    }
+    if (op._slot >= 0) this.#track(op); // submitted: tracked until the runtime says it settled
     return p;
+  }
+
+  /**
+   * For subclasses: submits an op on this fd without a promise (see OpAble.cancelled), tracked for
+   * close(). Throws ERR_RINGIO_CLOSED when the handle or the runtime is closed.
+   */
+  protected runDetached(op: OpAble<unknown>): void {
+    if (this.#closing !== undefined) throw this.closedError(op.payload());
+    currentRuntime().driver.submitDetached(op);
+    this.#track(op);
+  }
+
+  #track(op: OpAble<unknown>): void {
+    const list = this.#inflight;
+    const i = this.#count++;
+    if (i < list.length) list[i] = op;
+    else list.push(op);
+    op._owner = this;
+    op._ownerIndex = i;
   }
 
   /** The OpOwner hook: called by the runtime just before an op of this fd settles. */
@@ -56,12 +76,14 @@ export class FdHandle implements OpOwner {
     const i = op._ownerIndex;
     op._owner = undefined;
     op._ownerIndex = -1;
-    const last = list.pop()!;
+    const n = --this.#count;
+    const last = list[n]!;
+    list[n] = undefined;
     if (last !== op) {
       list[i] = last;
       last._ownerIndex = i;
     }
-    if (list.length === 0 && this.#drained !== undefined) this.#drained();
+    if (n === 0 && this.#drained !== undefined) this.#drained();
   }
 
   /** For subclasses: the raw fd for building ops; throws ERR_RINGIO_CLOSED (with buf) once closed. */
@@ -79,9 +101,9 @@ export class FdHandle implements OpOwner {
     if (this.#closing !== undefined) return this.#closing;
     const fd = this.#fd;
     this.#closing = (async () => {
-      if (this.#inflight.length > 0) {
+      if (this.#count > 0) {
         try {
-          for (const op of [...this.#inflight]) cancelOp(op, 'closed');
+          for (const op of this.#inflight.slice(0, this.#count)) cancelOp(op!, 'closed');
         } catch {
           // No runtime on this thread any more: its shutdown already cancelled and drained every op.
           closeSync(fd);

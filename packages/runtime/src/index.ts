@@ -2,7 +2,8 @@
  * @ringio/runtime: a per-thread io_uring (or epoll) runtime for Node.js.
  */
 export { start, type StartOptions, type RuntimeContext } from './start.js';
-export { spawn, yieldNow, stats, hasFeature, driverName, submit, cancelOp, currentRuntime } from './context.js';
+export { spawn, yieldNow, stats, hasFeature, driverName, submit, cancelOp, currentRuntime, configureRecvPool } from './context.js';
+export { RecvLease, RecvPool, type RecvPoolOptions, type RecvPoolStats } from './recv-pool.js';
 export { sleep, timeout, interval, type MissedTick, type TimeoutWork, type IntervalOptions } from './time.js';
 export type { Runtime, RuntimeStats, Feature, OptionalOp } from './runtime.js';
 export { JoinHandle } from './task.js';
@@ -14,7 +15,7 @@ export type { Cloned } from './threads/cloned.js';
 export { shareable, fromShareable, type Shareable } from './threads/share.js';
 export type { ModuleSpec } from './threads/group.js';
 export { OpAble, OpFlags, OpState, SqeWriter } from './op.js';
-export { checkBuffer, checkBufs, checkFd, checkPosition, checkRange } from './validate.js';
+export { checkBuffer, checkBufs, checkFd, checkPosition, checkRange, checkSignal } from './validate.js';
 export type { Interest, Direction, OpOwner, SignalOptions } from './op.js';
 export { NopOp } from './ops/nop.js';
 export { TimeoutOp } from './ops/timeout.js';
@@ -48,5 +49,13 @@ export {
   type RingioErrorCode,
   type ErrorFields,
 } from './errors.js';
-export { IORING_OP, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_FSYNC_DATASYNC } from './driver/layout.js';
+export {
+  IORING_OP,
+  IORING_CQE_F_MORE,
+  IORING_CQE_F_NOTIF,
+  IORING_FSYNC_DATASYNC,
+  IORING_CQE_F_BUFFER,
+  IORING_RECV_MULTISHOT,
+  IOSQE_BUFFER_SELECT,
+} from './driver/layout.js';
 export { ECANCELED, ETIME } from './errors.js';

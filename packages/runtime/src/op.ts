@@ -290,6 +290,12 @@ export abstract class OpAble<T = unknown> {
     return false;
   }
 
+  /**
+   * For ops submitted without a promise (Driver.submitDetached, FdHandle.runDetached): the kernel
+   * confirmed a cancellation; `err` is an AbortError or ERR_RINGIO_CLOSED. Results go to complete().
+   */
+  cancelled(_err: Error): void {}
+
   /** Called for completions flagged IORING_CQE_F_MORE (multishot results, zero-copy notifications). */
   more(_res: number, _flags: number): void {}
 

@@ -16,6 +16,7 @@ import { S_COMPLETIONS, S_ENTERS, S_SUBMITTED, S_WAKEUPS } from './driver/layout
 import { registeredBuffers } from './driver/registry.js';
 import { ringioError } from './errors.js';
 import { Executor } from './executor.js';
+import { checkPoolOptions, RecvPool, type RecvPoolOptions, type RecvPoolStats } from './recv-pool.js';
 import type { OpAble } from './op.js';
 import { JoinHandle, type TaskHost } from './task.js';
 import { Timers } from './timers.js';
@@ -53,8 +54,9 @@ type RequiredOp = 'NOP' | 'READV' | 'WRITEV' | 'POLL_ADD' | 'TIMEOUT' | 'ASYNC_C
 
 /**
  * What `stats().features` may list: io_uring setup flags in use, kernel features, a registered ring
- * fd, multishot accept, every opcode the driver can run (`op:NAME`); on epoll, `EPOLLET`, `TIMERFD`
- * and the ops it runs as syscalls.
+ * fd, multishot accept, provided-buffer rings (`PBUF_RING`) and multishot receive (`RECV_MULTISHOT`),
+ * every opcode the driver can run (`op:NAME`); on epoll, `EPOLLET`, `TIMERFD`, `BUFFER_SELECT` (the
+ * engine picks pool buffers on readiness) and the ops it runs as syscalls.
  */
 export type Feature =
   | 'SINGLE_ISSUER'
@@ -67,8 +69,11 @@ export type Feature =
   | 'FAST_POLL'
   | 'REGISTERED_RING_FD'
   | 'ACCEPT_MULTISHOT'
+  | 'PBUF_RING'
+  | 'RECV_MULTISHOT'
   | 'EPOLLET'
   | 'TIMERFD'
+  | 'BUFFER_SELECT'
   | `op:${OptionalOp | RequiredOp}`;
 
 /** `stats()`: figures and driver facts of this thread's runtime, a snapshot (a new object each call). */
@@ -108,6 +113,8 @@ export interface RuntimeStats {
    * by id (a collected array leaves once its FinalizationRegistry callback has run).
    */
   registeredBuffers: number;
+  /** The receive-buffer pool (pooled reads: readLease, toDuplex): its mode, why not a richer one, and counters. */
+  recvPool: RecvPoolStats;
 }
 
 /**
@@ -136,6 +143,8 @@ export class Runtime implements TaskHost, Turn {
   blocking: { readonly jobs: number; close(err: Error): Promise<void> } | undefined;
   /** The `blockingThreads` option in effect. */
   readonly blockingThreads: number;
+  #pool: RecvPool | undefined;
+  #poolOptions: RecvPoolOptions = {};
   /** The CPUs this thread had before start() pinned it (spawnBlocking's workers use these), if pinned. */
   readonly unpinnedCpus: number[] | undefined;
 
@@ -238,6 +247,22 @@ export class Runtime implements TaskHost, Turn {
     return this.driver.submit(op, signal);
   }
 
+  /** Plumbing, not API: this runtime's receive-buffer pool, made on first use. */
+  get recvPool(): RecvPool {
+    if (this.#pool === undefined) {
+      if (this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
+      this.#pool = new RecvPool(this.driver, this.#poolOptions);
+    }
+    return this.#pool;
+  }
+
+  /** As configureRecvPool(). */
+  configureRecvPool(opts: RecvPoolOptions): void {
+    checkPoolOptions(opts);
+    if (this.#pool !== undefined) throw ringioError('ERR_RINGIO_POOL_IN_USE', 'configureRecvPool() must come before the first pooled read');
+    this.#poolOptions = { ...opts };
+  }
+
   /** As stats(). */
   stats(): RuntimeStats {
     const bellCounters = this.bell !== undefined && !this.bell.isClosed ? this.bell.counters() : [0, 0];
@@ -260,6 +285,16 @@ export class Runtime implements TaskHost, Turn {
       threadWakeSyscalls: bellCounters[1],
       blockingJobs: this.blocking?.jobs ?? 0,
       registeredBuffers: registeredBuffers(),
+      recvPool:
+        this.#pool?.stats() ?? {
+          mode: 'none',
+          multishot: false,
+          reason: null,
+          bufferSize: checkPoolOptions(this.#poolOptions).bufferSize,
+          buffers: checkPoolOptions(this.#poolOptions).buffers,
+          leased: 0,
+          exhausted: 0,
+        },
     };
   }
 
@@ -287,6 +322,7 @@ export class Runtime implements TaskHost, Turn {
     }
     this.driver.onIdle = undefined;
     this.driver.close();
+    this.#pool?.close();
     if (this.blocking !== undefined) await this.blocking.close(reason);
   }
 }

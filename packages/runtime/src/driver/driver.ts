@@ -161,6 +161,29 @@ export class Driver {
   }
 
   /**
+   * Submits an op without a promise: its final completion goes to the op itself, `complete(res, flags)`
+   * for a result (what it returns or throws goes nowhere: the op reports on its own), `cancelled(err)`
+   * for a cancellation the kernel confirmed (AbortError or ERR_RINGIO_CLOSED). For ops that live as long
+   * as a connection (pooled reads), where a promise and its resolving functions would be most of what an
+   * idle connection holds. Throws ERR_RINGIO_CLOSED when the runtime is shutting down.
+   */
+  submitDetached(op: AnyOp): void {
+    if (op._state !== IDLE) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
+    if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
+    const slot = this.free.length > 0 ? this.free.pop()! : this.ops.length;
+    try {
+      this.write(op, slot);
+    } catch (e) {
+      this.free.push(slot);
+      throw e;
+    }
+    this.ops[slot] = op;
+    op._slot = slot;
+    op._state = SUBMITTED;
+    this.live++;
+  }
+
+  /**
    * Refuses new ops from now on (ERR_RINGIO_CLOSED) and cancels every op in flight; the runtime then
    * waits for `live` to reach zero before close().
    */
@@ -208,6 +231,14 @@ export class Driver {
       const op = this.ops[i];
       if (op !== undefined) this.cancel(op, reason);
     }
+  }
+
+  /**
+   * Asks for a flush at the end of this microtask run even with no record pending: the flush also hands
+   * the addon the pool buffers given back since the last one (recv-pool.ts).
+   */
+  requestFlush(): void {
+    if (!this.closed) this.queueFlush();
   }
 
   /** Flushes pending records now and reaps what is done (used by the loop turn). */
@@ -394,8 +425,12 @@ export class Driver {
     const cancelled = op._state === CANCELLING;
     op._state = COMPLETED;
     op._slot = -1;
-    const resolve = op._resolve!;
-    const reject = op._reject!;
+    const resolve = op._resolve;
+    const reject = op._reject;
+    if (resolve === undefined || reject === undefined) {
+      this.settleDetached(op, res, flags, cancelled);
+      return;
+    }
     op._resolve = undefined;
     op._reject = undefined;
     const signal = op._signal;
@@ -418,6 +453,23 @@ export class Driver {
       resolve(op.complete(res, flags));
     } catch (e) {
       reject(e);
+    }
+  }
+
+  /** The final completion of an op from submitDetached(): told to the op itself. */
+  private settleDetached(op: AnyOp, res: number, flags: number, cancelled: boolean): void {
+    try {
+      if (cancelled && (res === ECANCELED || res === EINTR)) {
+        op.cancelled(
+          op._cancelReason === 'closed'
+            ? ringioError('ERR_RINGIO_CLOSED', 'closed while the op was in flight (its socket or the runtime)')
+            : abortError(undefined, op.payload()),
+        );
+      } else {
+        op.complete(res, flags);
+      }
+    } catch {
+      // A detached op reports its own errors (complete() throws for the errno as any op does).
     }
   }
 

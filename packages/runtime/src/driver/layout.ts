@@ -132,6 +132,12 @@ export const IORING_OP = {
   FTRUNCATE: 55,
 } as const;
 
+/** sqe->flags: the kernel picks a buffer from the op's buffer group when data arrives (provided buffers). */
+export const IOSQE_BUFFER_SELECT = 1 << 5;
+/** cqe->flags: the completion used a provided buffer, whose id is in the upper 16 bits. */
+export const IORING_CQE_F_BUFFER = 1 << 0;
+/** sqe->ioprio of RECV: multishot receive (one submission, a completion per arrival; needs IOSQE_BUFFER_SELECT). */
+export const IORING_RECV_MULTISHOT = 1 << 1;
 /** cqe->flags: more completions follow for this op (multishot, zero-copy send). */
 export const IORING_CQE_F_MORE = 1 << 1;
 /** cqe->flags: a zero-copy send's notification that the kernel is done with the buffer. */

@@ -1,0 +1,309 @@
+/**
+ * Pooled reads of one stream (SocketStream.readLease): the socket holds no buffer while it waits; a
+ * buffer is taken from the runtime's pool when bytes arrive and leased to the caller
+ * (docs/design/net.md).
+ *
+ * Rules:
+ *  1. A receive op is armed only while a reader waits. A stream starts with single reads (one buffer at
+ *     most per arm) and moves to multishot once its reader keeps up (UPGRADE arrivals in a row found a
+ *     reader waiting); a multishot op then stays armed, so a read loop costs one submission, not one per
+ *     read. A multishot op fills buffers for as long as bytes keep arriving (the kernel does not stop
+ *     between two of our reaps), so it is kept for readers that take what it gives.
+ *  2. Bytes that arrive with nobody waiting are queued as leases, in order; each lease goes to exactly
+ *     one reader (the queue's head, or the first waiter). When 4 leases wait (fewer in a small pool),
+ *     the multishot op is cancelled (a pause) and the stream goes back to single reads, so a reader
+ *     that falls behind holds a bounded number of buffers; the next waiting reader re-arms.
+ *  3. ENOBUFS (the pool is empty) loses nothing: the bytes stay in the socket, the reader waits for a
+ *     buffer to come back (RecvPool.wait) and re-arms. EINVAL from a multishot op turns multishot off
+ *     for the pool and re-arms with single reads.
+ *  4. End of stream and errors come after the queued leases. close() (dispose) gives queued leases
+ *     back, rejects the waiting readers ERR_RINGIO_CLOSED, and gives back anything that still arrives.
+ *  5. An aborted readLease rejects AbortError at once and leaves the op armed: bytes that arrive later
+ *     are queued for the next reader, so aborting never loses data.
+ */
+import { abortError, cancelOp, currentRuntime, ringioError, RecvLease, type OpAble, type RecvPool } from '@ringio/runtime';
+import { RecvOp } from './ops/recv.js';
+import { RecvMultishotOp } from './ops/recv-multi.js';
+import { RecvSelectOp, type PooledReadSink } from './ops/recv-select.js';
+
+/** Arrivals in a row that found a reader waiting before a stream reads multishot (rule 1). */
+const UPGRADE = 4;
+
+/** A readLease call waiting for bytes; waiters form a FIFO list through `next`. */
+interface Waiter {
+  resolve: (lease: RecvLease | null) => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  next: Waiter | undefined;
+}
+
+/** The stream's side of a LeaseReader (SocketStream implements it). */
+export interface LeaseSource {
+  /** Submits a pooled read op on the stream without a promise (tracked for close()); throws when closed. */
+  _submitPooled(op: OpAble<number>): void;
+  /** Submits an op on the stream (tracked for close()): the 'plain' mode's RECV. */
+  _runPooled<T>(op: OpAble<T>): Promise<T>;
+  /** The stream's fd; throws ERR_RINGIO_CLOSED once closed. */
+  _pooledFd(): number;
+}
+
+// One executor for every waiter's promise (as the driver does for ops): no closure per read.
+let binding: Waiter | undefined;
+const bindWaiter = (resolve: (lease: RecvLease | null) => void, reject: (e: unknown) => void): void => {
+  binding!.resolve = resolve;
+  binding!.reject = reject;
+};
+const noop = (): void => {};
+
+/**
+ * The pooled reads of one stream (see the module comment). Its per-stream state is kept small: an idle
+ * connection holds this object, one waiter and one op, and nothing else.
+ */
+export class LeaseReader implements PooledReadSink {
+  readonly #src: LeaseSource;
+  readonly #pool: RecvPool;
+  /** Leases received with nobody waiting, from #head on (made on first use). */
+  #queue: RecvLease[] | undefined;
+  #head = 0;
+  #first: Waiter | undefined;
+  #last: Waiter | undefined;
+  /** The receive op in flight, if any. */
+  #op: OpAble<number> | undefined;
+  #multishot = false;
+  /** Arrivals in a row that found a reader waiting (rule 1). */
+  #keepingUp = 0;
+  #pausing = false;
+  #starved = false;
+  #eof = false;
+  #error: unknown;
+  #disposed = false;
+
+  constructor(src: LeaseSource) {
+    this.#src = src;
+    this.#pool = currentRuntime().recvPool;
+  }
+
+  /** Leases queued before a multishot op is paused (rule 2). */
+  get #high(): number {
+    return Math.max(2, Math.min(4, this.#pool.buffers >>> 3));
+  }
+
+  get #queued(): number {
+    return this.#queue === undefined ? 0 : this.#queue.length - this.#head;
+  }
+
+  /** The next lease, or null at end of stream (rules 2, 4, 5). */
+  read(signal: AbortSignal | undefined): Promise<RecvLease | null> {
+    if (this.#queued > 0) return Promise.resolve(this.#shift());
+    if (this.#disposed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the stream is closed'));
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#eof) return Promise.resolve(null);
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const w: Waiter = { resolve: noop, reject: noop, signal, onAbort: undefined, next: undefined };
+    binding = w;
+    const p = new Promise<RecvLease | null>(bindWaiter);
+    binding = undefined;
+    if (signal !== undefined) {
+      w.onAbort = () => {
+        this.#unlink(w);
+        w.reject(abortError(signal));
+      };
+      signal.addEventListener('abort', w.onAbort, { once: true });
+    }
+    if (this.#last === undefined) this.#first = w;
+    else this.#last.next = w;
+    this.#last = w;
+    this.#arm();
+    return p;
+  }
+
+  /** Rule 4: the stream is closing. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    while (this.#queued > 0) this.#shift().release();
+    const err = ringioError('ERR_RINGIO_CLOSED', 'the stream was closed while a read waited');
+    for (let w = this.#takeWaiter(); w !== undefined; w = this.#takeWaiter()) w.reject(err);
+  }
+
+  #shift(): RecvLease {
+    const q = this.#queue!;
+    const lease = q[this.#head]!;
+    q[this.#head++] = undefined as unknown as RecvLease;
+    if (this.#head === q.length) {
+      this.#queue = undefined;
+      this.#head = 0;
+    }
+    return lease;
+  }
+
+  /** The first waiter, off the list and its signal. */
+  #takeWaiter(): Waiter | undefined {
+    const w = this.#first;
+    if (w === undefined) return undefined;
+    this.#first = w.next;
+    if (this.#first === undefined) this.#last = undefined;
+    w.next = undefined;
+    if (w.onAbort !== undefined) w.signal!.removeEventListener('abort', w.onAbort);
+    return w;
+  }
+
+  #unlink(w: Waiter): void {
+    let prev: Waiter | undefined;
+    for (let x = this.#first; x !== undefined; prev = x, x = x.next) {
+      if (x !== w) continue;
+      if (prev === undefined) this.#first = x.next;
+      else prev.next = x.next;
+      if (this.#last === x) this.#last = prev;
+      x.next = undefined;
+      return;
+    }
+  }
+
+  /** PooledReadSink: a completion handed buffer `id` with `n` bytes (rule 2). */
+  data(id: number, n: number): void {
+    if (n <= 0) {
+      this.#pool.giveUnleased(id);
+      return;
+    }
+    const lease = this.#pool.take(id, n);
+    if (this.#disposed) {
+      lease.release();
+      return;
+    }
+    const w = this.#takeWaiter();
+    if (w !== undefined) {
+      this.#keepingUp++;
+      w.resolve(lease);
+      return;
+    }
+    this.#keepingUp = 0;
+    (this.#queue ??= []).push(lease);
+    if (this.#multishot && this.#op !== undefined && !this.#pausing && this.#queued >= this.#high) {
+      this.#pausing = true;
+      cancelOp(this.#op, 'abort');
+    }
+  }
+
+  /** Rule 1: arm a receive op when a reader waits and none is in flight. */
+  #arm(): void {
+    if (this.#op !== undefined || this.#starved || this.#disposed || this.#first === undefined) return;
+    if (this.#eof || this.#error !== undefined) {
+      this.#failWaiters();
+      return;
+    }
+    const pool = this.#pool;
+    let fd: number;
+    try {
+      fd = this.#src._pooledFd();
+    } catch (e) {
+      this.#error = e;
+      this.#failWaiters();
+      return;
+    }
+    if (pool.mode === 'plain') {
+      this.#armPlain(fd);
+      return;
+    }
+    this.#multishot = pool.multishot && this.#keepingUp >= UPGRADE;
+    const op = this.#multishot ? new RecvMultishotOp(fd, this) : new RecvSelectOp(fd, this);
+    // Detached: results, errors and confirmed cancellations (AbortError for a pause, ERR_RINGIO_CLOSED)
+    // reach end()/fail() from the op itself.
+    try {
+      this.#src._submitPooled(op);
+    } catch (e) {
+      this.#error = e;
+      this.#failWaiters();
+      return;
+    }
+    this.#op = op;
+  }
+
+  /** 'plain' mode: a buffer is taken now, and read into with a plain RECV. */
+  #armPlain(fd: number): void {
+    const pool = this.#pool;
+    const id = pool.acquire();
+    if (id < 0) {
+      this.#starve();
+      return;
+    }
+    const view = pool.view(id);
+    const op = new RecvOp(fd, view, 0, view.length);
+    this.#op = op as unknown as OpAble<number>;
+    this.#src._runPooled(op).then(
+      ([n]) => {
+        if (n > 0) this.data(id, n);
+        else pool.unacquire(id);
+        this.end(op as unknown as OpAble<number>, n);
+      },
+      (e: Error) => {
+        pool.unacquire(id);
+        this.fail(op as unknown as OpAble<number>, e);
+      },
+    );
+  }
+
+  /** PooledReadSink: the op in flight ended with `res` bytes (0: end of stream). */
+  end(op: OpAble<number>, res: number): void {
+    if (this.#op !== op) return;
+    this.#op = undefined;
+    this.#pausing = false;
+    if (res === 0) {
+      this.#eof = true;
+      this.#failWaiters();
+      return;
+    }
+    this.#arm();
+  }
+
+  /** PooledReadSink: the op in flight failed (or was cancelled). */
+  fail(op: OpAble<number>, e: Error): void {
+    if (this.#op !== op) return;
+    this.#op = undefined;
+    const code = (e as { code?: unknown } | null)?.code;
+    if (this.#pausing && e?.name === 'AbortError') {
+      // Our own pause (rule 2): the next waiting reader re-arms.
+      this.#pausing = false;
+      this.#arm();
+      return;
+    }
+    this.#pausing = false;
+    if (code === 'ENOBUFS') {
+      this.#starve();
+      return;
+    }
+    if (code === 'EINVAL' && this.#multishot) {
+      this.#pool.multishot = false;
+      this.#pool.reason = 'the kernel answered EINVAL to multishot RECV';
+      this.#arm();
+      return;
+    }
+    if (this.#disposed) return;
+    this.#error = e;
+    this.#failWaiters();
+  }
+
+  /** Rule 3: wait for a buffer to come back, then re-arm. */
+  #starve(): void {
+    this.#starved = true;
+    this.#pool.wait(() => {
+      this.#starved = false;
+      if (this.#pool.closed && !this.#disposed) {
+        this.#error ??= ringioError('ERR_RINGIO_CLOSED', 'the runtime shut down while a read waited for a buffer');
+        this.#failWaiters();
+        return;
+      }
+      this.#arm();
+    });
+  }
+
+  /** End of stream or an error, once the queue is empty: every waiter gets it. */
+  #failWaiters(): void {
+    if (this.#queued > 0) return;
+    for (let w = this.#takeWaiter(); w !== undefined; w = this.#takeWaiter()) {
+      if (this.#error !== undefined) w.reject(this.#error);
+      else w.resolve(null);
+    }
+  }
+}

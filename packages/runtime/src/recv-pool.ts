@@ -1,0 +1,293 @@
+/**
+ * The receive-buffer pool: one per runtime (so one per thread), the memory that socket reads land in
+ * when the reader takes a buffer only once data has arrived (docs/design/net.md).
+ *
+ * Modes, probed when the pool is made (stats().recvPool says which, and why not a richer one):
+ *  - 'ring' (io_uring, kernel 5.19+): the buffers sit in a provided-buffer ring (IORING_REGISTER_PBUF_RING,
+ *    group 0); a RECV with IOSQE_BUFFER_SELECT (multishot where the kernel has it) makes the kernel pick
+ *    one when bytes arrive.
+ *  - 'select' (epoll): the engine picks a free buffer when the socket is readable, then reads into it.
+ *  - 'plain' (io_uring without buffer rings): the reader takes a buffer when it submits its RECV, as
+ *    before; reads still come from the pool, but a waiting reader holds its buffer.
+ *
+ * Rules:
+ *  1. A buffer is in exactly one place: the kernel's ring (or the engine's free list), or one lease.
+ *     `#state` says which; a completion naming a buffer that is already leased is a bug and throws.
+ *  2. A lease goes back once: release() (or copy()) twice throws ERR_RINGIO_LEASE_RELEASED. Released
+ *     ids are written to the recycle area and reach the addon with the next flush (one crossing per
+ *     batch); the driver is asked for one.
+ *  3. SAFETY: the pool's memory is one JS ArrayBuffer. The addon keeps it referenced until the driver's
+ *     backend is gone (after the kernel has answered for every op), and every lease holds a view of it,
+ *     so neither the kernel nor a late reader ever touches freed memory. After the runtime has shut
+ *     down, release() only marks the lease (the ring is gone) and the memory lives until the last view.
+ *  4. A reader that got ENOBUFS waits in `#starved`; every buffer given back wakes one such reader.
+ */
+import { native } from './addon.js';
+import type { Driver } from './driver/driver.js';
+import { ringioError } from './errors.js';
+
+/** `configureRecvPool()`'s options. */
+export interface RecvPoolOptions {
+  /** Bytes per buffer: the most one read can return (default 16384; 64..1 MiB). */
+  bufferSize?: number;
+  /** How many buffers (default 256; a power of two, 1..32768). */
+  buffers?: number;
+}
+
+/** stats().recvPool: the pool's mode and counters. */
+export interface RecvPoolStats {
+  /** 'ring', 'select' or 'plain' (see docs/design/net.md); 'none' until the first pooled read. */
+  mode: 'ring' | 'select' | 'plain' | 'none';
+  /** Whether reads use multishot RECV (io_uring 6.0+). */
+  multishot: boolean;
+  /** Why the pool is not in 'ring' mode with multishot (null when it is, or on epoll). */
+  reason: string | null;
+  /** Bytes per buffer. */
+  bufferSize: number;
+  /** Buffers in the pool. */
+  buffers: number;
+  /** Buffers held by JS: leases not yet released, including received ones no reader has taken yet. */
+  leased: number;
+  /** Times a read found the pool empty (ENOBUFS) and waited for a buffer to come back. */
+  exhausted: number;
+}
+
+const DEFAULT_SIZE = 16384;
+const DEFAULT_COUNT = 256;
+const POOL = 0;
+const LEASED = 1;
+
+/**
+ * A received buffer on lease from the runtime's pool: `bytes` holds what one read returned. Give it
+ * back with release() (or take a copy with copy(), which releases) once done; until then the buffer
+ * is out of the pool. Using it after release throws ERR_RINGIO_LEASE_RELEASED.
+ */
+export class RecvLease {
+  readonly #pool: RecvPool;
+  readonly #id: number;
+  readonly #length: number;
+  #bytes: Buffer | undefined;
+  #released = false;
+
+  /** Plumbing, not API: Leases come from the pool (RecvPool.take). */
+  constructor(pool: RecvPool, id: number, length: number) {
+    this.#pool = pool;
+    this.#id = id;
+    this.#length = length;
+  }
+
+  /** The buffer's id in the pool (distinct among leases outstanding at any time). */
+  get id(): number {
+    return this.#id;
+  }
+
+  /** How many bytes the read returned (>= 1). */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Whether release() (or copy()) was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The received bytes: a view of exactly `length` bytes into the pool (no copy). */
+  get bytes(): Buffer {
+    this.#check();
+    return (this.#bytes ??= this.#pool.view(this.#id).subarray(0, this.#length));
+  }
+
+  /**
+   * The whole pool buffer this lease holds (`bufferSize` bytes, the first `length` received). The same
+   * object for every lease of this buffer, so ops that take it (writeAll(lease.buf, { length })) reuse
+   * its registration: the cheap way to send received bytes on.
+   */
+  get buf(): Buffer {
+    this.#check();
+    return this.#pool.view(this.#id);
+  }
+
+  /** Copies the bytes out into a new Buffer and releases the lease. */
+  copy(): Buffer {
+    this.#check();
+    const out = Buffer.allocUnsafe(this.#length);
+    this.#pool.view(this.#id).copy(out, 0, 0, this.#length);
+    this.release();
+    return out;
+  }
+
+  /**
+   * Gives the buffer back to the pool (the kernel may fill it again at once: do not touch the bytes
+   * after this, nor while an op you passed them to is in flight). Throws ERR_RINGIO_LEASE_RELEASED if
+   * already released.
+   */
+  release(): void {
+    this.#check();
+    this.#released = true;
+    this.#bytes = undefined;
+    this.#pool.give(this.#id);
+  }
+
+  #check(): void {
+    if (this.#released) throw ringioError('ERR_RINGIO_LEASE_RELEASED', `buffer ${this.#id} was already released to its pool`);
+  }
+}
+
+/** The runtime's receive-buffer pool (see the module comment). Made on first use by RecvPool.of(). */
+export class RecvPool {
+  /** 'ring' (io_uring buffer ring), 'select' (epoll picks on readiness) or 'plain' (taken at submission). */
+  readonly mode: 'ring' | 'select' | 'plain';
+  /** Whether readers should use multishot RECV (a kernel that answers EINVAL turns it off). */
+  multishot: boolean;
+  /** Why not 'ring' mode with multishot, or null. */
+  reason: string | null;
+  /** Bytes per buffer: the most one pooled read returns. */
+  readonly bufferSize: number;
+  /** How many buffers the pool has. */
+  readonly buffers: number;
+  /** Buffers held by JS (leases not yet released). */
+  leased = 0;
+  /** ENOBUFS answers so far. */
+  exhausted = 0;
+  readonly #driver: Driver;
+  readonly #mem: Uint8Array;
+  readonly #views: (Buffer | undefined)[];
+  readonly #state: Uint8Array;
+  /** [count, id, id, ...]: ids given back since the last flush (read by the addon). */
+  readonly #recycle: Int32Array;
+  /** 'plain' mode: free ids (a stack). */
+  readonly #free: number[] = [];
+  readonly #starved: (() => void)[] = [];
+  #closed = false;
+
+  constructor(driver: Driver, opts: RecvPoolOptions = {}) {
+    const { bufferSize, buffers } = checkPoolOptions(opts);
+    this.#driver = driver;
+    this.bufferSize = bufferSize;
+    this.buffers = buffers;
+    this.#mem = new Uint8Array(bufferSize * buffers);
+    this.#views = new Array<Buffer | undefined>(buffers);
+    this.#state = new Uint8Array(buffers);
+    this.#recycle = new Int32Array(buffers + 1);
+    // RINGIO_FAULT_PBUF_RING=1 (tests): as if the kernel had refused the buffer ring.
+    const reason = process.env.RINGIO_FAULT_PBUF_RING
+      ? 'IORING_REGISTER_PBUF_RING failed: EINVAL [injected by RINGIO_FAULT_PBUF_RING]'
+      : native.ringio_pbuf_open(this.#mem, bufferSize, buffers, this.#recycle);
+    if (reason === '') {
+      this.mode = driver.uring ? 'ring' : 'select';
+      this.multishot = driver.features.has('RECV_MULTISHOT');
+      this.reason = this.multishot || !driver.uring ? null : 'multishot RECV needs kernel 6.0';
+    } else {
+      this.mode = 'plain';
+      this.multishot = false;
+      this.reason = reason;
+      for (let i = buffers - 1; i >= 0; i--) this.#free.push(i);
+    }
+  }
+
+  /** Whether the runtime that owns the pool has shut down (its ring is gone). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Plumbing, not API: The runtime shut down: from now on release() only marks leases. */
+  close(): void {
+    this.#closed = true;
+    const starved = this.#starved.splice(0);
+    for (const wake of starved) wake();
+  }
+
+  /** Plumbing, not API: The stable Buffer over buffer `id`. */
+  view(id: number): Buffer {
+    return (this.#views[id] ??= Buffer.from(this.#mem.buffer, id * this.bufferSize, this.bufferSize));
+  }
+
+  /** Plumbing, not API: A completion handed buffer `id` holding `n` bytes to JS (rule 1). */
+  take(id: number, n: number): RecvLease {
+    if (id >= this.buffers || this.#state[id] !== POOL) {
+      throw new Error(`ringio: pool buffer ${id} handed out while not in the pool (a runtime bug)`);
+    }
+    this.#state[id] = LEASED;
+    this.leased++;
+    return new RecvLease(this, id, n);
+  }
+
+  /** Plumbing, not API: 'plain' mode: a free buffer id for a RECV about to be submitted, or -1 (then wait()). */
+  acquire(): number {
+    const id = this.#free.pop();
+    return id === undefined ? -1 : id;
+  }
+
+  /** Plumbing, not API: 'plain' mode: a buffer taken by acquire() that came back without data (with data, take() it). */
+  unacquire(id: number): void {
+    this.#free.push(id);
+    this.#wakeOne();
+  }
+
+  /** Plumbing, not API: Buffer `id` goes back (RecvLease.release; rule 2). */
+  give(id: number): void {
+    if (this.#state[id] !== LEASED) throw ringioError('ERR_RINGIO_LEASE_RELEASED', `buffer ${id} is not on lease`);
+    this.#state[id] = POOL;
+    this.leased--;
+    if (this.#closed) return;
+    if (this.mode === 'plain') {
+      this.#free.push(id);
+    } else {
+      const r = this.#recycle;
+      r[++r[0]!] = id;
+      this.#driver.requestFlush();
+    }
+    this.#wakeOne();
+  }
+
+  /** Plumbing, not API: A buffer the kernel filled with nothing (a 0-byte completion that still named one). */
+  giveUnleased(id: number): void {
+    if (id >= this.buffers || this.#state[id] !== POOL) return;
+    this.#state[id] = LEASED;
+    this.leased++;
+    this.give(id);
+  }
+
+  /** Plumbing, not API: A reader got ENOBUFS (or found no free buffer): `wake` runs when a buffer comes back. */
+  wait(wake: () => void): void {
+    this.exhausted++;
+    if (this.#closed) {
+      queueMicrotask(wake);
+      return;
+    }
+    this.#starved.push(wake);
+  }
+
+  #wakeOne(): void {
+    const wake = this.#starved.shift();
+    // After the current run of completions: the flush that hands the buffer back goes first.
+    if (wake !== undefined) queueMicrotask(wake);
+  }
+
+  /** Plumbing, not API: */
+  stats(): RecvPoolStats {
+    return {
+      mode: this.mode,
+      multishot: this.multishot,
+      reason: this.reason,
+      bufferSize: this.bufferSize,
+      buffers: this.buffers,
+      leased: this.leased,
+      exhausted: this.exhausted,
+    };
+  }
+}
+
+/** Plumbing, not API: Validates RecvPoolOptions, naming the bad key. */
+export function checkPoolOptions(opts: RecvPoolOptions): { bufferSize: number; buffers: number } {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('configureRecvPool(opts): opts must be an object');
+  const bufferSize = opts.bufferSize ?? DEFAULT_SIZE;
+  const buffers = opts.buffers ?? DEFAULT_COUNT;
+  if (typeof bufferSize !== 'number' || !Number.isInteger(bufferSize) || bufferSize < 64 || bufferSize > 1 << 20) {
+    throw new RangeError(`recv pool bufferSize must be an integer in 64..1048576, got ${String(bufferSize)}`);
+  }
+  if (typeof buffers !== 'number' || !Number.isInteger(buffers) || buffers < 1 || buffers > 32768 || (buffers & (buffers - 1)) !== 0) {
+    throw new RangeError(`recv pool buffers must be a power of two in 1..32768, got ${String(buffers)}`);
+  }
+  return { bufferSize, buffers };
+}
