@@ -31,4 +31,5 @@ export {
   type TlsConnectOptions,
   type TlsInfo,
   type PemInput,
+  type ByteStream,
 } from './tls.js';

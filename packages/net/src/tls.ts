@@ -262,6 +262,11 @@ export class TlsContext {
     return new TlsContext(id, false, reject);
   }
 
+  /** True once close() freed it. */
+  get closed(): boolean {
+    return this._id < 0;
+  }
+
   /** Frees the context now (connections using it keep it until they close). Idempotent. */
   close(): void {
     if (this._id < 0) return;
@@ -743,3 +748,6 @@ function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
   return b === undefined ? a : AbortSignal.any([a, b]);
 }
 
+
+/** Any connected ringio byte stream: a plain socket stream (TcpStream, UnixStream) or a TlsStream. */
+export type ByteStream = SocketStream | TlsStream;

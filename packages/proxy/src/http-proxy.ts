@@ -13,7 +13,7 @@
  * pools the new chain did not take are closed.
  */
 import { connectionServer, HttpClient, type HttpServer, type ServerRequest, type ServerResponse } from '@ringio/http';
-import type { SocketStream, TcpStream } from '@ringio/net';
+import type { ByteStream, TcpStream } from '@ringio/net';
 import { findOld, stackFactory, type Factory, type Service } from '@ringio/service';
 import { Balancer, type Upstream } from './balance.js';
 import type { HttpUpstreamConfig, RouteConfig, ServerConfig } from './config.js';
@@ -126,7 +126,7 @@ function connectionTokens(v: string | null): Set<string> | undefined {
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Copies bytes from → to until from ends, then shuts down to's write half (half-close passes through). */
-async function pipeBytes(from: SocketStream, to: SocketStream): Promise<void> {
+async function pipeBytes(from: ByteStream, to: ByteStream): Promise<void> {
   let buf = Buffer.allocUnsafe(16384);
   const opts = { length: 0 };
   for (;;) {
@@ -401,7 +401,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       if (upstream !== undefined) await upstream.close();
       return this.#relayResponse(req, ures, res, route);
     }
-    let client: SocketStream | undefined;
+    let client: ByteStream | undefined;
     try {
       const taken = await req.upgrade();
       client = taken.stream;
