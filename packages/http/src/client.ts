@@ -58,10 +58,14 @@ export interface ClientOptions {
   maxHeaders?: number;
   /**
    * For https: URLs: a client TlsContext (from @ringio/net), or its options (ca, rejectUnauthorized,
-   * ALPNProtocols, a client cert/key). Default: Node's root certificates, verification on.
+   * ALPNProtocols, a client cert/key), or a function of the origin returning either, with an optional
+   * `servername` (asked once per origin). Default: Node's root certificates, verification on.
    */
-  tls?: TlsContext | TlsClientOptions;
+  tls?: ClientTls | ((origin: URL) => ClientTls & { servername?: string });
 }
+
+/** What HttpClient's `tls` option gives for an origin: a client TlsContext, or the options to make one. */
+export type ClientTls = TlsContext | TlsClientOptions;
 
 const CLIENT_KEYS = ['maxConnections', 'keepAliveTimeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxHeaderSize', 'maxHeaders', 'tls'] as const;
 const REQUEST_KEYS = ['method', 'headers', 'body', 'signal', 'upgrade', 'socketPath'] as const;
@@ -327,8 +331,9 @@ export class HttpClient {
   /** @internal */ _limits: { maxHeaderSize: number; maxHeaders: number; maxRequestLineSize: number };
   /** @internal */ _tick = 0;
   /** @internal */ _closed = false;
-  #tlsOpts: TlsContext | TlsClientOptions | undefined;
-  #tls: TlsContext | undefined;
+  #tlsOpts: ClientOptions['tls'];
+  // Client contexts per https origin, and whether this client made (and closes) them.
+  readonly #contexts = new Map<string, { ctx: TlsContext; own: boolean; servername: string | undefined }>();
   readonly #pools = new Map<string, Pool>();
   #ticker: JoinHandle<void> | undefined;
   readonly #tickCtl = new AbortController();
@@ -346,10 +351,10 @@ export class HttpClient {
     const maxHeaderSize = optInt(o, 'maxHeaderSize', 16384, 64, 1 << 24);
     this._limits = { maxHeaderSize, maxHeaders: optInt(o, 'maxHeaders', 100, 1, 65536), maxRequestLineSize: maxHeaderSize };
     if (o.tls !== undefined) {
-      if (o.tls instanceof TlsContext ? o.tls.isServer : o.tls === null || typeof o.tls !== 'object') {
-        throw new TypeError('options.tls must be a client TlsContext or { ca?, rejectUnauthorized?, ... }');
+      if (o.tls instanceof TlsContext ? o.tls.isServer : typeof o.tls !== 'function' && (o.tls === null || typeof o.tls !== 'object')) {
+        throw new TypeError('options.tls must be a client TlsContext, { ca?, rejectUnauthorized?, ... } or a function of the origin');
       }
-      this.#tlsOpts = o.tls as TlsContext | TlsClientOptions;
+      this.#tlsOpts = o.tls as ClientOptions['tls'];
     }
     const ts = [this._keepAlive, this._headersTimeout, this._bodyTimeout].filter((t) => t > 0);
     this.#tickMs = Math.max(5, Math.min(1000, Math.floor(Math.min(1000, ...ts) / 8)));
@@ -482,7 +487,10 @@ export class HttpClient {
         : (signal?: AbortSignal) => TcpStream.connect({ host, port }, signal ? { signal, noDelay: true } : { noDelay: true });
       // https: the TCP connect and the handshake share the connect timeout.
       const open: (signal?: AbortSignal) => Promise<ByteStream> = secure
-        ? async (signal?: AbortSignal) => TlsStream.over(await plain(signal), { context: this.#context(), servername: host, timeout: 0, ...(signal ? { signal } : {}) })
+        ? async (signal?: AbortSignal) => {
+            const t = this.#context(u);
+            return TlsStream.over(await plain(signal), { context: t.ctx, servername: t.servername ?? host, timeout: 0, ...(signal ? { signal } : {}) });
+          }
         : plain;
       const connect = () => (ms > 0 ? timeout((signal) => open(signal), ms) : open());
       pool = new Pool(this, key, connect as () => Promise<ByteStream>);
@@ -658,13 +666,23 @@ export class HttpClient {
     return res;
   }
 
-  /** The client TLS context for https: origins, made on first use. */
-  #context(): TlsContext {
-    if (this.#tls === undefined || this.#tls.closed) {
-      const o = this.#tlsOpts;
-      this.#tls = o instanceof TlsContext ? o : TlsContext.client(o ?? {});
+  /** The client TLS context of an https: origin, made on first use. */
+  #context(u: URL): { ctx: TlsContext; own: boolean; servername: string | undefined } {
+    const key = u.host;
+    let c = this.#contexts.get(key);
+    if (c === undefined || c.ctx.closed) {
+      let o = this.#tlsOpts;
+      let servername: string | undefined;
+      if (typeof o === 'function') {
+        const got = o(u);
+        servername = (got as { servername?: string })?.servername;
+        o = got;
+      }
+      if (o instanceof TlsContext) c = { ctx: o, own: false, servername };
+      else c = { ctx: TlsContext.client((o as TlsClientOptions | undefined) ?? {}), own: true, servername };
+      this.#contexts.set(key, c);
     }
-    return this.#tls;
+    return c;
   }
 
   /** Closes every connection (idle and busy) and stops the ticker. */
@@ -678,7 +696,8 @@ export class HttpClient {
       for (const w of pool.waiters.splice(0)) w(undefined);
     }
     await Promise.all(all);
-    if (this.#tls !== undefined && this.#tls !== this.#tlsOpts) this.#tls.close();
+    for (const c of this.#contexts.values()) if (c.own) c.ctx.close();
+    this.#contexts.clear();
     try {
       await this.#ticker;
     } catch {
