@@ -601,7 +601,13 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
     };
   }
   if (Object.keys(servers).length === 0 && admin === null) fail(['servers'], 'no servers and no admin listener: nothing to do');
-  return { file: abs, hash: createHash('sha256').update(text).digest('hex'), runtime: { threads, pin, driver }, admin, upgrade, log, servers };
+  // The files the config names count as part of it: new certificates make a reload that is not "unchanged".
+  const hash = createHash('sha256').update(text);
+  for (const sv of Object.values(servers)) {
+    for (const c of sv.tls ?? []) hash.update(c.cert).update(c.key);
+    for (const r of sv.routes) for (const u of r.upstreams) if (u.tls?.ca) hash.update(u.tls.ca);
+  }
+  return { file: abs, hash: hash.digest('hex'), runtime: { threads, pin, driver }, admin, upgrade, log, servers };
 }
 
 /** Reads and checks a config file (parseConfig); ConfigError when it cannot be read or is invalid. */
