@@ -310,6 +310,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
   #done = false;
   #tail: Promise<unknown> | undefined;
   #reading: Promise<unknown> | undefined;
+  #busy = false;
   #info: TlsInfo | undefined;
 
   private constructor(socket: SocketStream, id: number, host: string | undefined) {
@@ -478,16 +479,19 @@ export class TlsStream implements ReadHalf, WriteHalf {
 
   /** Sends the ciphertext waiting in the session (handshake messages, alerts, post-handshake messages). */
   #flush(signal: AbortSignal | undefined): Promise<unknown> {
-    return this.#chain(async () => {
-      const res = this.#res;
-      const out = new Uint8Array(WRITE_CHUNK);
-      for (;;) {
-        if (this.#id < 0) return;
-        tlsNative.take(this.#id, out, 0, out.length, res);
-        if (res.n === 0) return;
-        await this.socket.writeAll(out, { length: res.n, ...(signal ? { signal } : {}) });
-      }
-    });
+    return this.#chain(() => this.#flushNow(signal));
+  }
+
+  /** Takes and sends the waiting ciphertext (on the send chain, or as its current link). */
+  async #flushNow(signal: AbortSignal | undefined): Promise<void> {
+    const res = this.#res;
+    const out = new Uint8Array(WRITE_CHUNK);
+    for (;;) {
+      if (this.#id < 0) return;
+      tlsNative.take(this.#id, out, 0, out.length, res);
+      if (res.n === 0) return;
+      await this.socket.writeAll(out, { length: res.n, ...(signal ? { signal } : {}) });
+    }
   }
 
   /** Runs `fn` after every send queued before it (one send chain per stream). */
@@ -512,16 +516,12 @@ export class TlsStream implements ReadHalf, WriteHalf {
       const offset = opts?.offset ?? 0;
       const length = checkRange(buf, offset, opts?.length);
       this.#live(buf);
-      if (this.#reading !== undefined) {
-        const after = this.#reading.then(() => this.read(buf, opts), () => this.read(buf, opts));
-        return after;
+      if (this.#busy) {
+        const again = (): Promise<[number, B]> => this.read(buf, opts);
+        return this.#reading!.then(again, again);
       }
       const p = this.#read(buf, offset, length, opts?.signal);
       this.#reading = p;
-      void p.then(
-        () => (this.#reading = undefined),
-        () => (this.#reading = undefined),
-      );
       return p;
     } catch (e) {
       return Promise.reject(e);
@@ -529,6 +529,15 @@ export class TlsStream implements ReadHalf, WriteHalf {
   }
 
   async #read<B extends Uint8Array>(buf: B, offset: number, length: number, signal: AbortSignal | undefined): Promise<[number, B]> {
+    this.#busy = true;
+    try {
+      return await this.#readNow(buf, offset, length, signal);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #readNow<B extends Uint8Array>(buf: B, offset: number, length: number, signal: AbortSignal | undefined): Promise<[number, B]> {
     if (length === 0) return [0, buf];
     if (this.#stash !== undefined) {
       const n = Math.min(length, this.#stashEnd - this.#stashPos);
@@ -610,8 +619,29 @@ export class TlsStream implements ReadHalf, WriteHalf {
       checkBuffer(buf);
       const offset = opts?.offset ?? 0;
       const length = checkRange(buf, offset, opts?.length);
-      this.#live(buf);
+      const id = this.#live(buf);
       if (length === 0) return Promise.resolve([0, buf]);
+      if (this.#tail === undefined && length <= WRITE_CHUNK && opts?.signal === undefined) {
+        // Nothing else being sent: encrypt now into the stream's send buffer and send it as one op.
+        const res = this.#res;
+        const out = (this.#cout ??= new Uint8Array(WRITE_CHUNK + WRITE_ROOM));
+        if (!tlsNative.write(id, buf, offset, length, out, 0, out.length, res)) return Promise.reject(this.#failure());
+        const n = res.n;
+        const pending = res.pending;
+        const p: Promise<[number, B]> = this.socket.writeAll(out, { length: n }).then(
+          async () => {
+            if (pending > 0) await this.#flushNow(undefined);
+            if (this.#tail === p) this.#tail = undefined;
+            return [length, buf];
+          },
+          (e: unknown) => {
+            if (this.#tail === p) this.#tail = undefined;
+            throw e;
+          },
+        );
+        this.#tail = p;
+        return p;
+      }
       return this.#chain(() => this.#send([buf], offset, length, opts?.signal)).then(() => [length, buf] as [number, B]);
     } catch (e) {
       return Promise.reject(e);
