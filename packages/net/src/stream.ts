@@ -251,27 +251,31 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    * of this stream; closing either closes the stream.
    */
   intoSplit(): [ReadHalf, WriteHalf] {
-    const read: ReadHalf = {
-      read: (b, o) => this.read(b, o),
-      readv: (b, o) => this.readv(b, o),
-      readExact: (b, o) => this.readExact(b, o),
-      close: () => this.close(),
-      get fd() {
-        return self.fd;
-      },
-    };
-    const self = this;
-    const write: WriteHalf = {
-      write: (b, o) => this.write(b, o),
-      writev: (b, o) => this.writev(b, o),
-      writeAll: (b, o) => this.writeAll(b, o),
-      writeZeroCopy: (b, o) => this.writeZeroCopy(b, o),
-      shutdown: () => this.shutdown(),
-      close: () => this.close(),
-      get fd() {
-        return self.fd;
-      },
-    };
-    return [read, write];
+    return splitHalves(this);
   }
+}
+
+/** @internal The read half and the write half of a whole stream (SocketStream, TlsStream): views that call it. */
+export function splitHalves(s: ReadHalf & WriteHalf): [ReadHalf, WriteHalf] {
+  const read: ReadHalf = {
+    read: (b, o) => s.read(b, o),
+    readv: (b, o) => s.readv(b, o),
+    readExact: (b, o) => s.readExact(b, o),
+    close: () => s.close(),
+    get fd() {
+      return s.fd;
+    },
+  };
+  const write: WriteHalf = {
+    write: (b, o) => s.write(b, o),
+    writev: (b, o) => s.writev(b, o),
+    writeAll: (b, o) => s.writeAll(b, o),
+    writeZeroCopy: (b, o) => s.writeZeroCopy(b, o),
+    shutdown: () => s.shutdown(),
+    close: () => s.close(),
+    get fd() {
+      return s.fd;
+    },
+  };
+  return [read, write];
 }

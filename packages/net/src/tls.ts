@@ -30,7 +30,7 @@ import {
   type TlsResult,
 } from '@ringio/runtime';
 import type { AddrInput, SocketAddr } from './addr.js';
-import type { ReadHalf, ReadOptions, SocketStream, WriteHalf, WriteOptions } from './stream.js';
+import { splitHalves, type ReadHalf, type ReadOptions, type SocketStream, type WriteHalf, type WriteOptions } from './stream.js';
 import { TcpStream, type TcpConnectOptions } from './tcp.js';
 
 /** PEM text, or its bytes. */
@@ -737,28 +737,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
 
   /** Splits into a read half and a write half that may be used concurrently; closing either closes the stream. */
   intoSplit(): [ReadHalf, WriteHalf] {
-    const self = this;
-    const read: ReadHalf = {
-      read: (b, o) => this.read(b, o),
-      readv: (b, o) => this.readv(b, o),
-      readExact: (b, o) => this.readExact(b, o),
-      close: () => this.close(),
-      get fd() {
-        return self.fd;
-      },
-    };
-    const write: WriteHalf = {
-      write: (b, o) => this.write(b, o),
-      writev: (b, o) => this.writev(b, o),
-      writeAll: (b, o) => this.writeAll(b, o),
-      writeZeroCopy: (b, o) => this.writeZeroCopy(b, o),
-      shutdown: () => this.shutdown(),
-      close: () => this.close(),
-      get fd() {
-        return self.fd;
-      },
-    };
-    return [read, write];
+    return splitHalves(this);
   }
 }
 
