@@ -11,7 +11,9 @@ import { toDuplex, type SocketDuplex, type ToDuplexOptions } from './to-duplex.j
 
 /** What listenSecure hands connections to: node:http's Server, https.Server, a net.Server, fastify's `server`. */
 export interface ConnectionTarget {
+  /** 'connection' with each handshaken connection's Duplex; 'listening' once, when accepting starts. */
   emit(event: 'connection', socket: SocketDuplex): boolean;
+  /** 'listening' once, when accepting starts (node:http tracks its connections from then on). */
   emit(event: 'listening'): boolean;
 }
 

@@ -278,13 +278,17 @@ export class TlsContext {
   }
 }
 
-/** Plaintext a read may return per call at most; ciphertext read from the socket per op. */
-const CIPHER_READ = 32 * 1024;
+/** Ciphertext read from the socket per op: one whole record (16 KiB of plaintext plus its header and tag). */
+const CIPHER_READ = 17 * 1024;
+/** The first send buffer of a stream; it grows up to WRITE_CHUNK + WRITE_ROOM for larger writes. */
+const FIRST_OUT = 16 * 1024;
 /** Plaintext encrypted per call and sent per op for large writes. */
 const WRITE_CHUNK = 64 * 1024;
 /** Room for records' headers, tags and padding on top of WRITE_CHUNK. */
 const WRITE_ROOM = 2048;
 const noop = (): void => {};
+/** Plaintext that arrives with the handshake's last flight lands here first (one thread: one at a time). */
+const handshakeScratch = new Uint8Array(16 * 1024);
 
 /**
  * A TLS session over a connected stream: read/write/close as every ringio stream (resolving [n, buf]
@@ -301,7 +305,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
   readonly #res: TlsResult = { n: 0, pending: 0, flags: 0 };
   #cin: Uint8Array;
   #cout: Uint8Array | undefined;
-  // Plaintext that came with the handshake's last flight.
+  // Plaintext that came with the handshake's last flight (a copy from handshakeScratch).
   #stash: Uint8Array | undefined;
   #stashPos = 0;
   #stashEnd = 0;
@@ -329,7 +333,13 @@ export class TlsStream implements ReadHalf, WriteHalf {
   static async accept(stream: SocketStream, context: TlsContext, opts: TlsAcceptOptions = {}): Promise<TlsStream> {
     if (!(context instanceof TlsContext) || !context.isServer) throw new TypeError('TlsStream.accept(stream, context): context must be a server TlsContext');
     if (context._id < 0) throw ringioError('ERR_RINGIO_CLOSED', 'the TLS context is closed');
-    const t = new TlsStream(stream, tlsNative.sessionNew(context._id), undefined);
+    let t: TlsStream;
+    try {
+      t = new TlsStream(stream, tlsNative.sessionNew(context._id), undefined);
+    } catch (e) {
+      await stream.close().catch(noop);
+      throw e;
+    }
     await t.#handshakeWithin(opts.handshakeTimeout ?? 10_000, opts.signal);
     return t;
   }
@@ -432,13 +442,16 @@ export class TlsStream implements ReadHalf, WriteHalf {
     let m = 0;
     for (;;) {
       const id = this.#live();
-      this.#stash ??= new Uint8Array(16 * 1024);
-      if (!tlsNative.read(id, m > 0 ? this.#cin : null, 0, m, this.#stash, 0, this.#stash.length, res)) {
+      const scratch = handshakeScratch;
+      if (!tlsNative.read(id, m > 0 ? this.#cin : null, 0, m, scratch, 0, scratch.length, res)) {
         const err = this.#failure();
         await this.#flush(undefined).catch(noop); // the alert, so the peer learns why
         throw err;
       }
-      this.#stashEnd = res.n;
+      if (res.n > 0) {
+        this.#stash = scratch.slice(0, res.n);
+        this.#stashEnd = res.n;
+      }
       this.#more = (res.flags & TLS_MORE) !== 0;
       if ((res.flags & TLS_PEER_CLOSED) !== 0) this.#eof = true;
       if (res.pending > 0) await this.#flush(signal);
@@ -448,7 +461,6 @@ export class TlsStream implements ReadHalf, WriteHalf {
       if (m === 0) throw this.#reset();
     }
     this.#done = true;
-    if (this.#stashEnd === 0) this.#stash = undefined;
   }
 
   #reset(): Error {
@@ -485,13 +497,27 @@ export class TlsStream implements ReadHalf, WriteHalf {
   /** Takes and sends the waiting ciphertext (on the send chain, or as its current link). */
   async #flushNow(signal: AbortSignal | undefined): Promise<void> {
     const res = this.#res;
-    const out = new Uint8Array(WRITE_CHUNK);
+    const out = this.#outFor(0);
     for (;;) {
       if (this.#id < 0) return;
       tlsNative.take(this.#id, out, 0, out.length, res);
       if (res.n === 0) return;
       await this.socket.writeAll(out, { length: res.n, ...(signal ? { signal } : {}) });
     }
+  }
+
+  /**
+   * The stream's send buffer, with room for `plain` bytes of plaintext (grown up to WRITE_CHUNK +
+   * WRITE_ROOM). Only used by the send in flight: sends run one at a time.
+   */
+  #outFor(plain: number): Uint8Array {
+    const want = Math.min(plain, WRITE_CHUNK) + WRITE_ROOM;
+    let out = this.#cout;
+    if (out === undefined || out.length < want) {
+      out = new Uint8Array(Math.max(want, out === undefined ? FIRST_OUT : Math.min(out.length * 2, WRITE_CHUNK + WRITE_ROOM)));
+      this.#cout = out;
+    }
+    return out;
   }
 
   /** Runs `fn` after every send queued before it (one send chain per stream). */
@@ -624,7 +650,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
       if (this.#tail === undefined && length <= WRITE_CHUNK && opts?.signal === undefined) {
         // Nothing else being sent: encrypt now into the stream's send buffer and send it as one op.
         const res = this.#res;
-        const out = (this.#cout ??= new Uint8Array(WRITE_CHUNK + WRITE_ROOM));
+        const out = this.#outFor(length);
         if (!tlsNative.write(id, buf, offset, length, out, 0, out.length, res)) return Promise.reject(this.#failure());
         const n = res.n;
         const pending = res.pending;
@@ -672,8 +698,10 @@ export class TlsStream implements ReadHalf, WriteHalf {
    */
   async #send(bufs: Uint8Array[], offset: number, length: number, signal: AbortSignal | undefined): Promise<void> {
     const res = this.#res;
-    // The pooled buffer is free: sends run one at a time on the chain.
-    const out = (this.#cout ??= new Uint8Array(WRITE_CHUNK + WRITE_ROOM));
+    // The stream's send buffer is free: sends run one at a time on the chain.
+    let total = 0;
+    for (const b of bufs) total += b.length;
+    const out = this.#outFor(offset >= 0 ? length : total);
     let fill = 0;
     const sendOut = async (): Promise<void> => {
       if (fill > 0) await this.socket.writeAll(out, { length: fill, ...(signal ? { signal } : {}) });

@@ -107,13 +107,21 @@ export interface NativeAddon {
 
 /** ringio_tls_ctx_new's options (PEM bytes; alpn in wire format). */
 export interface NativeTlsContextOptions {
+  /** A server context (else a client one). */
   server: boolean;
+  /** The certificate chain, PEM, leaf first. */
   cert?: Uint8Array;
+  /** The private key, PEM. */
   key?: Uint8Array;
+  /** The key's passphrase. */
   passphrase?: string;
+  /** Client: the CAs to trust, PEM (one or several certificates). */
   ca?: Uint8Array;
+  /** Client: verify the peer (SSL_VERIFY_PEER). */
   verify?: boolean;
+  /** ALPN protocols in wire format (length-prefixed), in order of preference. */
   alpn?: Uint8Array;
+  /** 'TLSv1.3' to refuse TLS 1.2 (default: TLS 1.2 and up). */
   minVersion?: string;
 }
 

@@ -18,8 +18,11 @@ export const TLS_MAX_WINDOW = (1 << 25) - 1;
 
 /** A packed result: `n` bytes in the output window, ciphertext `pending` to take, and the flags. */
 export interface TlsResult {
+  /** Bytes put in the output window. */
   n: number;
+  /** Ciphertext bytes still waiting in the session's write BIO (take them). */
   pending: number;
+  /** TLS_HANDSHAKE_DONE, TLS_PEER_CLOSED, TLS_MORE. */
   flags: number;
 }
 
@@ -44,6 +47,7 @@ export const tlsNative = {
   contextSni(parent: number, child: number, name: string): void {
     native.ringio_tls_ctx_sni(parent, child, name);
   },
+  /** Frees a context (sessions using it keep it until they are freed). */
   contextFree(id: number): void {
     native.ringio_tls_ctx_free(id);
   },
@@ -51,6 +55,7 @@ export const tlsNative = {
   sessionNew(ctx: number, servername?: string, checkHost?: string): number {
     return native.ringio_tls_new(ctx, servername, checkHost);
   },
+  /** Frees a session (its SSL and BIOs). */
   sessionFree(id: number): void {
     native.ringio_tls_free(id);
   },
