@@ -237,3 +237,33 @@ tlsTest('TlsStream over a plain stream: close() mid-read frees the session; read
     t.deepEqual(tlsCounts(), { contexts: 0, sessions: 0 });
   });
 });
+
+tlsTest('a worker that exits with TLS sessions and contexts open: its addon frees them, the process goes on', async (t) => {
+  const { Worker } = await import('node:worker_threads');
+  const runtime = new URL('../../packages/runtime/dist/index.js', import.meta.url).href;
+  const netPkg = new URL('../../packages/net/dist/index.js', import.meta.url).href;
+  const code = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    (async () => {
+      const { start } = await import(${JSON.stringify(runtime)});
+      const { UnixStream, TlsContext, TlsStream, tlsCounts } = await import(${JSON.stringify(netPkg)});
+      await start(async () => {
+        const ctx = TlsContext.server({ cert: workerData.cert, key: workerData.key });
+        const [a, b] = UnixStream.pair();
+        const [server, client] = await Promise.all([TlsStream.accept(a, ctx), TlsStream.over(b, { servername: 'a.test', ca: workerData.cert })]);
+        await client.writeAll(new Uint8Array(1000));
+        parentPort.postMessage(tlsCounts());
+        // returns without closing server, client or ctx
+      }, { driver: workerData.driver });
+    })().catch((e) => { parentPort.postMessage({ error: String(e && e.stack || e) }); });
+  `;
+  for (let i = 0; i < 3; i++) {
+    const w = new Worker(code, { eval: true, workerData: { cert: A!.cert, key: A!.key, driver: process.env.RINGIO_DRIVER ?? 'auto' } });
+    const exited = once(w, 'exit');
+    const [msg] = (await guard(once(w, 'message'), 20_000, `worker ${i}: its report`)) as [{ contexts?: number; sessions?: number; error?: string }];
+    t.is(msg.error, undefined);
+    t.deepEqual(msg, { contexts: 1, sessions: 2 });
+    const [exitCode] = (await guard(exited, 20_000, `worker ${i}: its exit`)) as [number];
+    t.is(exitCode, 0);
+  }
+});
