@@ -12,7 +12,8 @@
         "addon/epoll_backend.cc",
         "addon/file_pool.cc",
         "addon/ops.cc",
-        "addon/threads.cc"
+        "addon/threads.cc",
+        "addon/tls.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

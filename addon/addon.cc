@@ -6,6 +6,7 @@
 //   registry.cc  ringio_buf_*      the buffer registry
 //   sys.cc       ringio_sys_*, ringio_net_*   plain syscalls
 //   threads.cc   ringio_thread_*   doorbells, pinning, process-wide ids
+//   tls.cc       ringio_tls_*      TLS over memory BIOs with Node's OpenSSL
 #include <napi.h>
 
 #include "decode.h"
@@ -13,6 +14,7 @@
 #include "registry.h"
 #include "sys.h"
 #include "threads.h"
+#include "tls.h"
 
 #define RINGIO_STR2(x) #x
 #define RINGIO_STR(x) RINGIO_STR2(x)
@@ -32,6 +34,7 @@ class Addon : public Napi::Addon<Addon> {
     RegisterBuffers(env, exports, &registry_);
     RegisterSys(env, exports, &loop_);
     RegisterThreads(env, exports);
+    RegisterTls(env, exports, &tls_);
   }
 
  private:
@@ -42,6 +45,7 @@ class Addon : public Napi::Addon<Addon> {
   // Declared in this order so the loop (which decodes against the registry) goes first at teardown.
   BufRegistry registry_;
   Loop loop_;
+  TlsState tls_;  // SSL objects this environment still holds are freed with it
 };
 
 }  // namespace

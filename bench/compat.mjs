@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // @ringio/compat against plain Node, four cases, per driver:
-//   https:      node:https (node:tls over the Duplex) under wrk -t1 -c32, keep-alive GETs of 'hello https\n': req/s
+//   https:      node:http over ringio TLS (compat's listenSecure: the handshake and records in the addon,
+//               toDuplex of the TlsStream) under wrk -t1 -c32, keep-alive GETs of 'hello https\n': req/s
+//   https-nodetls: the same with node:tls over the Duplex (https.Server fed emit('connection'))
 //   http2:      node:http2 (h2c) under h2load -c4 -m4, GETs of a 2 MiB body: MB/s
 //   connect:    node:http under ab -c32 without keep-alive (a new connection per request): req/s
 //   http-close: the same at ab -c10 and ab -c50 (one line per concurrency, with `concurrency`): req/s
@@ -12,7 +14,7 @@
 // cpu_ratio_to_node is the steadier figure on a busy machine (over 1: ringio spends more CPU per unit).
 // Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
 // driver, ratio_to_node, cpu_ratio_to_node and the load average.
-// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,http2,connect,http-close] [--drivers uring,epoll]
+// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,connect,http-close] [--drivers uring,epoll]
 // Needs wrk (https), h2load (http2: nghttp2-client), ab (connect: apache2-utils) and openssl (https).
 // The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F]
 import { execFile, execFileSync, spawn } from 'node:child_process';
@@ -45,7 +47,9 @@ async function serve(kind, impl, port, driver) {
     res.end(hello);
   };
   let server;
-  if (kind === 'https') server = https.createServer({ cert: readFileSync(arg('cert')), key: readFileSync(arg('key')) }, onRequest);
+  const tlsOpts = kind === 'https' || kind === 'https-nodetls' ? { cert: readFileSync(arg('cert')), key: readFileSync(arg('key')) } : undefined;
+  if (kind === 'https' && impl === 'ringio') server = http.createServer(onRequest);
+  else if (kind === 'https' || kind === 'https-nodetls') server = https.createServer({ cert: readFileSync(arg('cert')), key: readFileSync(arg('key')) }, onRequest);
   else if (kind === 'connect' || kind === 'http-close') server = http.createServer(onRequest);
   else if (kind === 'http2') {
     server = http2.createServer();
@@ -63,9 +67,16 @@ async function serve(kind, impl, port, driver) {
   }
   const { start, stats } = await import('@ringio/runtime');
   const { TcpListener } = await import('@ringio/net');
-  const { toDuplex } = await import('@ringio/compat');
+  const { toDuplex, listenSecure } = await import('@ringio/compat');
   await start(
     async () => {
+      if (kind === 'https') {
+        const secure = await listenSecure(server, { port, tls: tlsOpts });
+        ready(`ringio ${stats().driver}`);
+        await new Promise((r) => process.once('SIGTERM', r));
+        await secure.close();
+        return;
+      }
       const listener = await TcpListener.bind({ host: '127.0.0.1', port });
       server.emit('listening');
       ready(`ringio ${stats().driver}`);
@@ -84,11 +95,11 @@ async function measure() {
   const self = fileURLToPath(import.meta.url);
   const rounds = Number(arg('rounds', 5));
   const secs = Number(arg('secs', 3));
-  const wanted = arg('cases', 'https,http2,connect,http-close').split(',');
+  const wanted = arg('cases', 'https,https-nodetls,http2,connect,http-close').split(',');
   const drivers = arg('drivers', 'uring,epoll').split(',');
   const run = promisify(execFile);
 
-  const tools = { https: ['wrk', 'openssl'], http2: ['h2load'], connect: ['ab'], 'http-close': ['ab'] };
+  const tools = { https: ['wrk', 'openssl'], 'https-nodetls': ['wrk', 'openssl'], http2: ['h2load'], connect: ['ab'], 'http-close': ['ab'] };
   const pkg = { wrk: 'wrk', openssl: 'openssl', h2load: 'nghttp2-client', ab: 'apache2-utils' };
   const cases = [];
   for (const c of wanted) {
@@ -104,7 +115,7 @@ async function measure() {
 
   let certDir;
   const certArgs = [];
-  if (cases.includes('https')) {
+  if (cases.includes('https') || cases.includes('https-nodetls')) {
     certDir = mkdtempSync(join(tmpdir(), 'ringio-bench-cert-'));
     const cert = join(certDir, 'cert.pem');
     const key = join(certDir, 'key.pem');
@@ -128,7 +139,7 @@ async function measure() {
 
   async function startServer(kind, impl, driver) {
     const port = await freePort();
-    const extra = [...(driver ? ['--driver', driver] : []), ...(kind === 'https' ? certArgs : [])];
+    const extra = [...(driver ? ['--driver', driver] : []), ...(kind.startsWith('https') ? certArgs : [])];
     const [cmd, args] = pin(0, [process.execPath, self, '--serve', kind, '--impl', impl, '--port', String(port), ...extra]);
     const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -149,7 +160,7 @@ async function measure() {
 
   /** One load run: the figure (req/s or MB/s), the units served (requests or MB) and the errors the tool reported. */
   async function load(kind, port, seconds, concurrency) {
-    if (kind === 'https') {
+    if (kind.startsWith('https')) {
       const [cmd, args] = pin(1, ['wrk', '-t1', '-c32', `-d${seconds}s`, `https://127.0.0.1:${port}/`]);
       const { stdout } = await run(cmd, args);
       const errors = /Socket errors: (.*)/.exec(stdout)?.[1] ?? (/Non-2xx/.test(stdout) ? 'non-2xx' : null);

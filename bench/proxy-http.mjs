@@ -6,7 +6,9 @@
 // per request (utime+stime over the run, nginx's worker included). Rounds are interleaved, figures are
 // medians, the load average is printed with them. Node proxies (http-proxy-3, @fastify/http-proxy) are
 // not in this first version: the bench says so.
-// Usage: node bench/proxy-http.mjs [--rounds 5] [--secs 5]
+// Cases: `http`, and `https`: the same with TLS termination at the proxy (ringio-proxy's `tls`, nginx's
+// `listen ssl` with the same P-256 certificate, made with openssl), wrk over https with keep-alive.
+// Usage: node bench/proxy-http.mjs [--rounds 5] [--secs 5] [--cases http,https]
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -19,9 +21,10 @@ const rounds = Number(arg('rounds', 5));
 const secs = Number(arg('secs', 5));
 const node = process.execPath;
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-http-bench-'));
+const cases = arg('cases', 'http,https').split(',');
 
 const missing = [];
-for (const tool of ['taskset', 'nginx', 'wrk']) if (!has(tool)) missing.push(tool);
+for (const tool of ['taskset', 'nginx', 'wrk', ...(cases.includes('https') ? ['openssl'] : [])]) if (!has(tool)) missing.push(tool);
 if (missing.length) {
   console.error(`missing: ${missing.join(', ')} (apt-get install -y util-linux nginx-light wrk); nothing to measure without them`);
   process.exit(2);
@@ -55,11 +58,19 @@ const upConf = nginxConf('upstream', `server { listen 127.0.0.1:${upPort}; keepa
 const upstream = startProc('nginx', ['-c', upConf.f, '-p', upConf.dir, '-e', '/dev/null'], '1');
 await waitForPort(upPort, upstream, 'the nginx upstream');
 
+// The certificate both proxies terminate TLS with (https case).
+const cert = join(tmp, 'cert.pem');
+const key = join(tmp, 'key.pem');
+if (cases.includes('https')) {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+}
+let tls = false;
+
 function ringioConfig(port, driver) {
   const f = join(tmp, `ringio-${driver}-${port}.toml`);
   writeFileSync(
     f,
-    `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(tmp, `up-${port}.sock`)}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
+    `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(tmp, `up-${port}.sock`)}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${tls ? `tls = { cert = "${cert}", key = "${key}" }\n` : ''}[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
   );
   return f;
 }
@@ -73,7 +84,7 @@ const proxies = [
     start: (port) => {
       const { f, dir } = nginxConf(
         'proxy',
-        `upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port}; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+        `upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port}${tls ? ` ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ssl_protocols TLSv1.2 TLSv1.3` : ''}; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
       );
       return startProc('nginx', ['-c', f, '-p', dir, '-e', '/dev/null'], '0');
     },
@@ -86,9 +97,10 @@ async function round(p) {
   try {
     await waitForPort(port, child, p.name);
     // warm-up: pools filled, code optimized
-    execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', '-d1s', `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/`;
+    execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', '-d1s', url], { encoding: 'utf8' });
     const c0 = cpuSeconds(child.pid, { children: true });
-    const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', `-d${secs}s`, '--latency', `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+    const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', `-d${secs}s`, '--latency', url], { encoding: 'utf8' });
     const c1 = cpuSeconds(child.pid, { children: true });
     const w = parseWrk(out);
     if (w.errors) throw new Error(`${p.name}: wrk reported errors: ${w.errors}`);
@@ -99,25 +111,28 @@ async function round(p) {
 }
 
 try {
-  const load0 = loadavg();
-  console.error(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
-  const res = await interleave(rounds, proxies.map((p) => ({ name: p.name, run: () => round(p) })), {
-    describe: (m) => `${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs CPU/req, load ${m.load.toFixed(2)}`,
-  });
-  const med = (name, f) => (res.get(name)?.length ? median(res.get(name).map(f)) : NaN);
-  const nginxRps = med('nginx_proxy', (m) => m.rps);
-  const rows = proxies.map((p) => ({
-    proxy: p.name,
-    'req/s': Math.round(med(p.name, (m) => m.rps)),
-    'p99 ms': med(p.name, (m) => m.p99).toFixed(2),
-    'µs CPU/req': med(p.name, (m) => m.cpuUs).toFixed(1),
-    'vs nginx': (med(p.name, (m) => m.rps) / nginxRps).toFixed(2),
-  }));
-  const load1 = loadavg();
-  console.error(`\nHTTP reverse proxy, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU 0, wrk and the nginx upstream on CPU 1`);
-  table(rows);
-  console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
-  emit(rows.map((r) => ({ bench: 'proxy-http', ...r, load_start: load0[0], load_end: load1[0] })));
+  for (const c of cases) {
+    tls = c === 'https';
+    const load0 = loadavg();
+    console.error(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+    const res = await interleave(rounds, proxies.map((p) => ({ name: p.name, run: () => round(p) })), {
+      describe: (m) => `${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs CPU/req, load ${m.load.toFixed(2)}`,
+    });
+    const med = (name, f) => (res.get(name)?.length ? median(res.get(name).map(f)) : NaN);
+    const nginxRps = med('nginx_proxy', (m) => m.rps);
+    const rows = proxies.map((p) => ({
+      proxy: p.name,
+      'req/s': Math.round(med(p.name, (m) => m.rps)),
+      'p99 ms': med(p.name, (m) => m.p99).toFixed(2),
+      'µs CPU/req': med(p.name, (m) => m.cpuUs).toFixed(1),
+      'vs nginx': (med(p.name, (m) => m.rps) / nginxRps).toFixed(2),
+    }));
+    const load1 = loadavg();
+    console.error(`\n${tls ? 'HTTPS (TLS terminated at the proxy)' : 'HTTP'} reverse proxy, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU 0, wrk and the nginx upstream on CPU 1`);
+    table(rows);
+    console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
+    emit(rows.map((r) => ({ bench: 'proxy-http', case: c, ...r, load_start: load0[0], load_end: load1[0] })));
+  }
 } finally {
   await stopProc(upstream, 'SIGQUIT');
   rmSync(tmp, { recursive: true, force: true });

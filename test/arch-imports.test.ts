@@ -36,7 +36,7 @@ const RUNTIME_LAYERS: [RegExp, number, string][] = [
   [/^(errors|addon|validate)\.ts$/, 0, 'base'],
   [/^(driver\/.*|op)\.ts$/, 1, 'driver'],
   [/^ops\/.*\.ts$/, 2, 'ops'],
-  [/^(executor|task|timers|sys|recv-pool|threads\/(doorbell|cell|codec|wire|module-spec))\.ts$/, 3, 'core'],
+  [/^(executor|task|timers|sys|recv-pool|tls-native|threads\/(doorbell|cell|codec|wire|module-spec))\.ts$/, 3, 'core'],
   [/^runtime\.ts$/, 4, 'runtime'],
   [/^context\.ts$/, 5, 'context'],
   [/^(time|fd|fd-handle|threads\/.*)\.ts$/, 6, 'services over the runtime'],

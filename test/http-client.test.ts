@@ -224,7 +224,7 @@ rtTest('http client: signal aborts, headersTimeout, connect refused, malformed r
       t.is(refused.code, 'ECONNREFUSED');
       const pe = await rejectionOf(t, c.request(`http://127.0.0.1:${(bad.address() as net.AddressInfo).port}/`));
       t.is(pe.code, 'ERR_RINGIO_HTTP_PARSE');
-      await t.throwsAsync(c.request('https://example.com/'), { instanceOf: TypeError });
+      await t.throwsAsync(c.request('ftp://example.com/'), { instanceOf: TypeError });
       await t.throwsAsync(c.request(`${srv.url}/`, { method: 'GE T' }), { instanceOf: TypeError });
       await t.throwsAsync(c.request(`${srv.url}/`, { headers: { 'x-bad': 'a\r\nInjected: 1' } }), { instanceOf: TypeError });
       t.throws(() => new HttpClient({ maxConnections: 0 }), { instanceOf: RangeError, message: /maxConnections/ });

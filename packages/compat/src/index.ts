@@ -24,5 +24,6 @@ export {
   type ConnectorOptions,
   type ConnectorParams,
 } from './connect.js';
+export { listenSecure, type SecureListenOptions, type SecureListener, type ConnectionTarget } from './secure.js';
 // Installs the guard against node's JSStreamSocket write-after-shutdown assertion (js-stream-guard.ts).
 export { jsStreamGuard } from './js-stream-guard.js';

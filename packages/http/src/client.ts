@@ -14,7 +14,7 @@
  *  5. Timeouts (connect, headers, body) run on one ticker per client; `signal` closes the connection.
  */
 import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type JoinHandle } from '@ringio/runtime';
-import { TcpStream, UnixStream, type SocketStream } from '@ringio/net';
+import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type SocketStream, type TlsClientOptions } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
 import { checkChunk, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
@@ -56,9 +56,18 @@ export interface ClientOptions {
   maxHeaderSize?: number;
   /** Most header fields accepted in a response head. Default 100. */
   maxHeaders?: number;
+  /**
+   * For https: URLs: a client TlsContext (from @ringio/net), or its options (ca, rejectUnauthorized,
+   * ALPNProtocols, a client cert/key), or a function of the origin returning either, with an optional
+   * `servername` (asked once per origin). Default: Node's root certificates, verification on.
+   */
+  tls?: ClientTls | ((origin: URL) => ClientTls & { servername?: string });
 }
 
-const CLIENT_KEYS = ['maxConnections', 'keepAliveTimeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxHeaderSize', 'maxHeaders'] as const;
+/** What HttpClient's `tls` option gives for an origin: a client TlsContext, or the options to make one. */
+export type ClientTls = TlsContext | TlsClientOptions;
+
+const CLIENT_KEYS = ['maxConnections', 'keepAliveTimeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxHeaderSize', 'maxHeaders', 'tls'] as const;
 const REQUEST_KEYS = ['method', 'headers', 'body', 'signal', 'upgrade', 'socketPath'] as const;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
 const METHOD_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -88,13 +97,13 @@ export class ClientResponse extends WithBody {
   /** The response body: read it, or close() the response, to free the connection. */
   readonly body: IncomingBody;
   /** After a 101 (or a 2xx to CONNECT): the raw stream, now the caller's to use and close. */
-  readonly stream: SocketStream | undefined;
+  readonly stream: ByteStream | undefined;
   /** After an upgrade: bytes the server sent past the head. */
   readonly head: Buffer | undefined;
   /** @internal */ _conn: ClientConn | undefined;
 
   /** @internal */
-  constructor(status: number, statusText: string, minor: number, headers: HeaderView, body: IncomingBody, conn: ClientConn | undefined, stream?: SocketStream, head?: Buffer) {
+  constructor(status: number, statusText: string, minor: number, headers: HeaderView, body: IncomingBody, conn: ClientConn | undefined, stream?: ByteStream, head?: Buffer) {
     super();
     this.status = status;
     this.statusText = statusText;
@@ -119,7 +128,7 @@ export class ClientResponse extends WithBody {
 /** @internal One connection to an origin. */
 class ClientConn implements BodySource {
   readonly pool: Pool;
-  readonly stream: SocketStream;
+  readonly stream: ByteStream;
   rbuf = Buffer.allocUnsafe(16384);
   rpos = 0;
   rend = 0;
@@ -139,7 +148,7 @@ class ClientConn implements BodySource {
   watch: Promise<number> | undefined;
   watchCtl: AbortController | undefined;
 
-  constructor(pool: Pool, stream: SocketStream) {
+  constructor(pool: Pool, stream: ByteStream) {
     this.pool = pool;
     this.stream = stream;
     this.parser = new HeadParser(pool.client._limits);
@@ -241,13 +250,13 @@ class ClientConn implements BodySource {
 class Pool {
   readonly client: HttpClient;
   readonly key: string;
-  readonly connect: () => Promise<SocketStream>;
+  readonly connect: () => Promise<ByteStream>;
   readonly idle: ClientConn[] = [];
   readonly all = new Set<ClientConn>();
   readonly waiters: ((c: ClientConn | undefined) => void)[] = [];
   connecting = 0;
 
-  constructor(client: HttpClient, key: string, connect: () => Promise<SocketStream>) {
+  constructor(client: HttpClient, key: string, connect: () => Promise<ByteStream>) {
     this.client = client;
     this.key = key;
     this.connect = connect;
@@ -265,7 +274,7 @@ class Pool {
       }
       if (this.all.size + this.connecting < this.client._maxConnections) {
         this.connecting++;
-        let stream: SocketStream;
+        let stream: ByteStream;
         try {
           stream = await this.connect();
         } finally {
@@ -322,6 +331,9 @@ export class HttpClient {
   /** @internal */ _limits: { maxHeaderSize: number; maxHeaders: number; maxRequestLineSize: number };
   /** @internal */ _tick = 0;
   /** @internal */ _closed = false;
+  #tlsOpts: ClientOptions['tls'];
+  // Client contexts per https origin, and whether this client made (and closes) them.
+  readonly #contexts = new Map<string, { ctx: TlsContext; own: boolean; servername: string | undefined }>();
   readonly #pools = new Map<string, Pool>();
   #ticker: JoinHandle<void> | undefined;
   readonly #tickCtl = new AbortController();
@@ -338,6 +350,12 @@ export class HttpClient {
     this._bodyTimeout = optMs(o, 'bodyTimeout', 30_000);
     const maxHeaderSize = optInt(o, 'maxHeaderSize', 16384, 64, 1 << 24);
     this._limits = { maxHeaderSize, maxHeaders: optInt(o, 'maxHeaders', 100, 1, 65536), maxRequestLineSize: maxHeaderSize };
+    if (o.tls !== undefined) {
+      if (o.tls instanceof TlsContext ? o.tls.isServer : typeof o.tls !== 'function' && (o.tls === null || typeof o.tls !== 'object')) {
+        throw new TypeError('options.tls must be a client TlsContext, { ca?, rejectUnauthorized?, ... } or a function of the origin');
+      }
+      this.#tlsOpts = o.tls as ClientOptions['tls'];
+    }
     const ts = [this._keepAlive, this._headersTimeout, this._bodyTimeout].filter((t) => t > 0);
     this.#tickMs = Math.max(5, Math.min(1000, Math.floor(Math.min(1000, ...ts) / 8)));
   }
@@ -395,7 +413,7 @@ export class HttpClient {
     checkKeys(opts as Record<string, unknown>, REQUEST_KEYS, 'request');
     const u = typeof url === 'string' ? new URL(url) : url;
     if (!(u instanceof URL)) throw new TypeError('url must be a string or a URL');
-    if (u.protocol !== 'http:') throw new TypeError(`unsupported protocol ${u.protocol} (only http:)`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`unsupported protocol ${u.protocol} (only http: and https:)`);
     const method = opts.method ?? 'GET';
     if (typeof method !== 'string' || !METHOD_RE.test(method)) throw new TypeError(`bad method ${String(method)}`);
     const signal = opts.signal;
@@ -457,16 +475,25 @@ export class HttpClient {
   }
 
   #pool(u: URL, socketPath: string | undefined): Pool {
-    const key = socketPath !== undefined ? `unix:${socketPath}` : u.host;
+    const secure = u.protocol === 'https:';
+    const key = (secure ? 'https://' : '') + (socketPath !== undefined ? `unix:${socketPath}` : u.host);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-      const port = u.port === '' ? 80 : Number(u.port);
+      const port = u.port === '' ? (secure ? 443 : 80) : Number(u.port);
       const ms = this._connectTimeout;
-      const connect = socketPath !== undefined
-        ? () => (ms > 0 ? timeout((signal) => UnixStream.connect(socketPath, { signal }), ms) : UnixStream.connect(socketPath))
-        : () => (ms > 0 ? timeout((signal) => TcpStream.connect({ host, port }, { signal, noDelay: true }), ms) : TcpStream.connect({ host, port }, { noDelay: true }));
-      pool = new Pool(this, key, connect as () => Promise<SocketStream>);
+      const plain: (signal?: AbortSignal) => Promise<SocketStream> = socketPath !== undefined
+        ? (signal?: AbortSignal) => UnixStream.connect(socketPath, signal ? { signal } : {})
+        : (signal?: AbortSignal) => TcpStream.connect({ host, port }, signal ? { signal, noDelay: true } : { noDelay: true });
+      // https: the TCP connect and the handshake share the connect timeout.
+      const open: (signal?: AbortSignal) => Promise<ByteStream> = secure
+        ? async (signal?: AbortSignal) => {
+            const t = this.#context(u);
+            return TlsStream.over(await plain(signal), { context: t.ctx, servername: t.servername ?? host, timeout: 0, ...(signal ? { signal } : {}) });
+          }
+        : plain;
+      const connect = () => (ms > 0 ? timeout((signal) => open(signal), ms) : open());
+      pool = new Pool(this, key, connect as () => Promise<ByteStream>);
       this.#pools.set(key, pool);
     }
     return pool;
@@ -639,6 +666,25 @@ export class HttpClient {
     return res;
   }
 
+  /** The client TLS context of an https: origin, made on first use. */
+  #context(u: URL): { ctx: TlsContext; own: boolean; servername: string | undefined } {
+    const key = u.host;
+    let c = this.#contexts.get(key);
+    if (c === undefined || c.ctx.closed) {
+      let o = this.#tlsOpts;
+      let servername: string | undefined;
+      if (typeof o === 'function') {
+        const got = o(u);
+        servername = (got as { servername?: string })?.servername;
+        o = got;
+      }
+      if (o instanceof TlsContext) c = { ctx: o, own: false, servername };
+      else c = { ctx: TlsContext.client((o as TlsClientOptions | undefined) ?? {}), own: true, servername };
+      this.#contexts.set(key, c);
+    }
+    return c;
+  }
+
   /** Closes every connection (idle and busy) and stops the ticker. */
   async close(): Promise<void> {
     if (this._closed) return;
@@ -650,6 +696,8 @@ export class HttpClient {
       for (const w of pool.waiters.splice(0)) w(undefined);
     }
     await Promise.all(all);
+    for (const c of this.#contexts.values()) if (c.own) c.ctx.close();
+    this.#contexts.clear();
     try {
       await this.#ticker;
     } catch {

@@ -7,4 +7,4 @@ export type { FetchHandler } from './fetch.js';
 export { HeaderView } from './headers.js';
 export { IncomingBody } from './body.js';
 export type { HeadersInit } from './out.js';
-export { HttpClient, ClientResponse, request, type ClientOptions, type RequestOptions, type RequestBody } from './client.js';
+export { HttpClient, ClientResponse, request, type ClientOptions, type ClientTls, type RequestOptions, type RequestBody } from './client.js';

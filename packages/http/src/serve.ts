@@ -3,7 +3,7 @@
  * or a WHATWG { fetch } object adapted by fetch.ts) handed to a new HttpServer. Apart from server.ts so that fetch.ts, which needs the
  * server's request and response types, and server.ts do not import each other.
  */
-import { TcpListener, UnixListener } from '@ringio/net';
+import { TcpListener, TlsContext, UnixListener } from '@ringio/net';
 import { fetchHandler, type FetchHandler } from './fetch.js';
 import { checkKeys, optBool, optInt, optMs } from './options.js';
 import { HttpServer, SERVE_KEYS, type Config, type Handler, type ServeOptions } from './server.js';
@@ -24,7 +24,19 @@ function serverConfig(o: Record<string, unknown>, handler: Handler | { fetch: Fe
     bodyTimeout: optMs(o, 'bodyTimeout', 30_000),
     noDelay: optBool(o, 'noDelay', true),
     readSize: Math.max(16384, maxHeaderSize + 4096),
+    tls: undefined,
+    ownTls: false,
+    handshakeTimeout: optMs(o, 'handshakeTimeout', 10_000),
   };
+  if (o.tls !== undefined) {
+    if (o.tls instanceof TlsContext) {
+      if (!o.tls.isServer) throw new TypeError('options.tls must be a server TlsContext (TlsContext.server) or its options');
+      config.tls = o.tls;
+    } else if (o.tls !== null && typeof o.tls === 'object') {
+      config.tls = TlsContext.server(o.tls as Parameters<typeof TlsContext.server>[0]);
+      config.ownTls = true;
+    } else throw new TypeError('options.tls must be a TlsContext or { cert, key, sni?, ALPNProtocols? }');
+  }
   if (o.onError !== undefined && typeof o.onError !== 'function') throw new TypeError('options.onError must be a function');
   return [config, h];
 }

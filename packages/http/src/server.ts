@@ -16,7 +16,7 @@
  *     (idle, head, body, send) and the ticker expires it; no timer per request.
  */
 import { currentRuntime, type JoinHandle, ringioError, sleep, spawn } from '@ringio/runtime';
-import { TcpListener, UnixListener, type SocketAddr, type SocketStream } from '@ringio/net';
+import { TcpListener, TlsStream, UnixListener, type SocketAddr, type SocketStream, type ByteStream, type TlsContext, type TlsServerOptions } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
 import {
@@ -69,11 +69,18 @@ export interface ServeOptions {
   noDelay?: boolean;
   /** Called with errors thrown by the handler (default: console.error). */
   onError?: (err: unknown, req: ServerRequest) => void;
+  /**
+   * Serve HTTPS: a server TlsContext (from @ringio/net), or the options to make one (cert, key, sni,
+   * ALPNProtocols). Each connection's handshake runs in its own task before its first request.
+   */
+  tls?: TlsContext | TlsServerOptions;
+  /** ms a TLS handshake may take before the connection is dropped (default 10000; 0: no limit). */
+  handshakeTimeout?: number;
 }
 
 export const SERVE_KEYS = [
   'host', 'port', 'reusePort', 'backlog', 'path', 'listener', 'maxHeaderSize', 'maxRequestLineSize', 'maxHeaders',
-  'maxBodySize', 'headersTimeout', 'keepAliveTimeout', 'bodyTimeout', 'noDelay', 'onError',
+  'maxBodySize', 'headersTimeout', 'keepAliveTimeout', 'bodyTimeout', 'noDelay', 'onError', 'tls', 'handshakeTimeout',
 ] as const;
 
 export interface Config {
@@ -86,6 +93,10 @@ export interface Config {
   bodyTimeout: number;
   noDelay: boolean;
   readSize: number;
+  /** HTTPS: the server context, and whether the server made it (then it closes it). */
+  tls: TlsContext | undefined;
+  ownTls: boolean;
+  handshakeTimeout: number;
 }
 
 const PHASE_NONE = 0;
@@ -157,7 +168,7 @@ export class ServerRequest extends WithBody {
    * request's head (a Buffer copy), once earlier responses have been sent. The server forgets the
    * connection; the caller answers (e.g. 101 Switching Protocols) and closes the stream.
    */
-  upgrade(): Promise<{ stream: SocketStream; head: Buffer }> {
+  upgrade(): Promise<{ stream: ByteStream; head: Buffer }> {
     return this._conn.upgrade(this);
   }
 }
@@ -250,7 +261,7 @@ export class ServerResponse {
 /** @internal One accepted connection. */
 export class Conn implements BodySource {
   readonly server: HttpServer;
-  readonly stream: SocketStream;
+  readonly stream: ByteStream;
   rbuf: Buffer;
   rpos = 0;
   rend = 0;
@@ -274,7 +285,7 @@ export class Conn implements BodySource {
   aborted = false;
   #continueSent = false;
 
-  constructor(server: HttpServer, stream: SocketStream, peer: SocketAddr | string) {
+  constructor(server: HttpServer, stream: ByteStream, peer: SocketAddr | string) {
     this.server = server;
     this.stream = stream;
     const pool = server._pool;
@@ -569,7 +580,7 @@ export class Conn implements BodySource {
     }
   }
 
-  async upgrade(req: ServerRequest): Promise<{ stream: SocketStream; head: Buffer }> {
+  async upgrade(req: ServerRequest): Promise<{ stream: ByteStream; head: Buffer }> {
     if (req !== this.req || this.upgraded) throw ringioError('ERR_RINGIO_CLOSED', 'the connection was already upgraded or closed');
     if (this.res.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT', 'upgrade() after the response started');
     await this.drainWrites();
@@ -724,6 +735,8 @@ export interface HttpServerStats {
   clientErrors: number;
   /** Errors thrown by the handler. */
   handlerErrors: number;
+  /** TLS handshakes that failed (bad ClientHello, certificate refused, timeout, peer gone). */
+  tlsErrors: number;
 }
 
 /** A listening HTTP/1.1 server (see serve()). */
@@ -736,6 +749,8 @@ export class HttpServer {
   /** @internal */ _requests = 0;
   /** @internal */ _clientErrors = 0;
   /** @internal */ _handlerErrors = 0;
+  /** @internal */ _tlsErrors = 0;
+  readonly #handshakes = new Set<AbortController>();
   readonly #listener: TcpListener | UnixListener | undefined;
   readonly #conns = new Set<Conn>();
   readonly #handler: Handler;
@@ -769,6 +784,7 @@ export class HttpServer {
       requests: this._requests,
       clientErrors: this._clientErrors,
       handlerErrors: this._handlerErrors,
+      tlsErrors: this._tlsErrors,
     };
   }
 
@@ -778,7 +794,7 @@ export class HttpServer {
     currentRuntime().signal.addEventListener('abort', () => void this.closeAll(), { once: true });
     if (this.#listener !== undefined) this.#accepting = spawn(async () => {
       try {
-        for await (const [stream, peer] of this.#listener! as AsyncIterable<[SocketStream, SocketAddr | string]>) {
+        for await (const [stream, peer] of this.#listener! as AsyncIterable<[ByteStream, SocketAddr | string]>) {
           if (this._closing) {
             await stream.close();
             continue;
@@ -840,12 +856,14 @@ export class HttpServer {
    * Serves one connection accepted elsewhere (a server made by `connectionServer()`, or any server): the
    * server owns the stream from now on. Resolves once the connection has ended (or was upgraded).
    */
-  serveStream(stream: SocketStream, peer: SocketAddr | string): PromiseLike<void> {
+  serveStream(stream: ByteStream, peer: SocketAddr | string): PromiseLike<void> {
     if (this._closing) return stream.close().catch(() => {});
     return this.#serve(stream, peer);
   }
 
-  #serve(stream: SocketStream, peer: SocketAddr | string): PromiseLike<void> {
+  #serve(stream: ByteStream, peer: SocketAddr | string): PromiseLike<void> {
+    const tls = this._config.tls;
+    if (tls !== undefined && !(stream instanceof TlsStream)) return this.#serveTls(stream, peer, tls);
     if (this._config.noDelay && stream.constructor.name === 'TcpStream') {
       try {
         stream.setNoDelay(true);
@@ -868,6 +886,35 @@ export class HttpServer {
           this._forget(conn);
         }
       }
+    });
+  }
+
+  /** The TLS handshake, then the connection; a failed handshake closes the stream (and is counted). */
+  #serveTls(stream: ByteStream, peer: SocketAddr | string, tls: TlsContext): PromiseLike<void> {
+    if (this._config.noDelay && stream.constructor.name === 'TcpStream') {
+      try {
+        stream.setNoDelay(true);
+      } catch {
+        // The peer may already be gone; the handshake says so.
+      }
+    }
+    const ctl = new AbortController();
+    this.#handshakes.add(ctl);
+    return spawn(async () => {
+      let t: TlsStream;
+      try {
+        t = await TlsStream.accept(stream as SocketStream, tls, { handshakeTimeout: this._config.handshakeTimeout, signal: ctl.signal });
+      } catch {
+        this._tlsErrors++;
+        return;
+      } finally {
+        this.#handshakes.delete(ctl);
+      }
+      if (this._closing) {
+        await t.close().catch(() => {});
+        return;
+      }
+      await this.#serve(t, peer);
     });
   }
 
@@ -897,10 +944,12 @@ export class HttpServer {
     this._closing = true;
     this.#closed = (async () => {
       await this.#stopListening();
+      for (const h of this.#handshakes) h.abort();
       const gone = new Promise<void>((r) => (this.#allGone = r));
       for (const c of this.#conns) if (c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing) c.abort();
       if (this.#conns.size > 0) await gone;
       this.#tickCtl.abort();
+      if (this._config.ownTls) this._config.tls?.close();
       try {
       await this.#ticker;
     } catch {

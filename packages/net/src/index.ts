@@ -22,3 +22,16 @@ export { RecvmsgOp } from './ops/recvmsg.js';
 export { SendmsgOp } from './ops/sendmsg.js';
 export { ShutdownOp } from './ops/shutdown.js';
 export { SpliceOp } from './ops/splice.js';
+export {
+  TlsContext,
+  TlsStream,
+  tlsCounts,
+  type TlsCertificate,
+  type TlsServerOptions,
+  type TlsClientOptions,
+  type TlsAcceptOptions,
+  type TlsConnectOptions,
+  type TlsInfo,
+  type PemInput,
+  type ByteStream,
+} from './tls.js';

@@ -52,8 +52,12 @@ export interface ReadHalf {
   readv<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]>;
   /** Fills the window; rejects ERR_RINGIO_UNEXPECTED_EOF (with n, buf) if the stream ends first. */
   readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]>;
-  /** The next received bytes on lease from the runtime's pool, or null at end of stream (see SocketStream.readLease). */
-  readLease(opts?: { signal?: AbortSignal }): Promise<RecvLease | null>;
+  /**
+   * The next received bytes on lease from the runtime's pool, or null at end of stream (see
+   * SocketStream.readLease). Plain sockets (TcpStream, UnixStream and their halves) have it; a TlsStream,
+   * which decrypts into the caller's buffer, does not.
+   */
+  readLease?(opts?: { signal?: AbortSignal }): Promise<RecvLease | null>;
   /** Closes the whole stream (both halves). */
   close(): Promise<void>;
   /** The stream's fd (-1 once closed). */
@@ -299,28 +303,32 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    * of this stream; closing either closes the stream.
    */
   intoSplit(): [ReadHalf, WriteHalf] {
-    const read: ReadHalf = {
-      read: (b, o) => this.read(b, o),
-      readv: (b, o) => this.readv(b, o),
-      readExact: (b, o) => this.readExact(b, o),
-      readLease: (o) => this.readLease(o),
-      close: () => this.close(),
-      get fd() {
-        return self.fd;
-      },
-    };
-    const self = this;
-    const write: WriteHalf = {
-      write: (b, o) => this.write(b, o),
-      writev: (b, o) => this.writev(b, o),
-      writeAll: (b, o) => this.writeAll(b, o),
-      writeZeroCopy: (b, o) => this.writeZeroCopy(b, o),
-      shutdown: () => this.shutdown(),
-      close: () => this.close(),
-      get fd() {
-        return self.fd;
-      },
-    };
-    return [read, write];
+    return splitHalves(this);
   }
+}
+
+/** @internal The read half and the write half of a whole stream (SocketStream, TlsStream): views that call it. */
+export function splitHalves(s: ReadHalf & WriteHalf): [ReadHalf, WriteHalf] {
+  const read: ReadHalf = {
+    ...(s.readLease !== undefined ? { readLease: (o?: { signal?: AbortSignal }) => s.readLease!(o) } : {}),
+    read: (b, o) => s.read(b, o),
+    readv: (b, o) => s.readv(b, o),
+    readExact: (b, o) => s.readExact(b, o),
+    close: () => s.close(),
+    get fd() {
+      return s.fd;
+    },
+  };
+  const write: WriteHalf = {
+    write: (b, o) => s.write(b, o),
+    writev: (b, o) => s.writev(b, o),
+    writeAll: (b, o) => s.writeAll(b, o),
+    writeZeroCopy: (b, o) => s.writeZeroCopy(b, o),
+    shutdown: () => s.shutdown(),
+    close: () => s.close(),
+    get fd() {
+      return s.fd;
+    },
+  };
+  return [read, write];
 }

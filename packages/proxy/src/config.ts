@@ -3,9 +3,9 @@
  * then checked key by key. Every error names the key path and its line: `proxy.toml:12:
  * servers.echo.balance: …`. Unknown keys are errors (a typo must not silently fall back to a default).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { parseAddr } from '@ringio/net';
 import { ringioError } from '@ringio/runtime';
@@ -28,10 +28,35 @@ export interface UpstreamConfig {
   weight: number;
 }
 
-/** An HTTP upstream: an http:// origin (no path), its host:port as an Endpoint, and a weight. */
+/** An HTTP upstream: an http:// or https:// origin (no path), its host:port as an Endpoint, and a weight. */
 export interface HttpUpstreamConfig extends UpstreamConfig {
-  /** 'http://host:port' as written, without a trailing slash */
+  /** 'http://host:port' or 'https://host:port' as written, without a trailing slash */
   url: string;
+  /** https:// upstreams: how the proxy verifies them (null for http://). */
+  tls: UpstreamTlsConfig | null;
+}
+
+/** An https:// upstream's TLS settings: `tls_verify`, `tls_ca` (read from its file), `tls_servername`. */
+export interface UpstreamTlsConfig {
+  /** Verify the upstream's certificate and name (default true). */
+  verify: boolean;
+  /** PEM of the CAs to trust instead of Node's root certificates, or null. */
+  ca: string | null;
+  /** The name sent as SNI and verified (default: the URL's host). */
+  servername: string | null;
+}
+
+/** One certificate of a server's `tls`: PEM text read from its files, and the SNI names it answers. */
+export interface TlsCertConfig {
+  /** The certificate chain's PEM (from `cert`). */
+  cert: string;
+  /** The private key's PEM (from `key`). */
+  key: string;
+  /** `names`, or null: the certificate's own DNS names. */
+  names: string[] | null;
+  /** The files as resolved (for messages). */
+  certFile: string;
+  keyFile: string;
 }
 
 /** One route of an HTTP server: requests whose Host and path prefix match go to its upstreams. */
@@ -79,6 +104,10 @@ export interface ServerConfig {
   forwarded: boolean;
   /** protocol "http": bytes of a request body, 0 = no limit */
   maxBodySize: number;
+  /** protocol "http": TLS termination, the default certificate first, then the ones chosen by SNI; null for plain HTTP */
+  tls: TlsCertConfig[] | null;
+  /** protocol "http" with tls: ms a TLS handshake may take */
+  handshakeTimeout: number;
   /** protocol 'tcp': where connections are relayed to (non-empty). */
   upstreams: UpstreamConfig[];
   /** The balance policy (default 'round_robin'). */
@@ -258,10 +287,10 @@ const TOP_KEYS = ['runtime', 'admin', 'upgrade', 'log', 'servers'];
 const SERVER_KEYS = [
   'listen', 'protocol', 'upstreams', 'balance', 'connect_timeout', 'idle_timeout', 'max_connections', 'connect_attempts',
   'backoff_min', 'backoff_max', 'proxy_protocol', 'splice', 'buffer_size', 'backlog', 'access_log',
-  'routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'max_body_size',
+  'routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'max_body_size', 'tls', 'handshake_timeout',
 ];
 const TCP_ONLY = ['upstreams', 'balance', 'idle_timeout', 'connect_attempts', 'backoff_min', 'backoff_max', 'proxy_protocol', 'splice', 'buffer_size'];
-const HTTP_ONLY = ['routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'max_body_size'];
+const HTTP_ONLY = ['routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'max_body_size', 'tls', 'handshake_timeout'];
 const ROUTE_KEYS = [
   'host', 'path', 'upstreams', 'balance', 'strip_prefix', 'set_request_headers', 'remove_request_headers',
   'set_response_headers', 'remove_response_headers', 'response',
@@ -354,6 +383,18 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
   }
 
   const abs = file === '' ? '' : resolve(file);
+  // Files named in the config (certificates, keys, CAs) resolve from the config file's directory.
+  const base = abs === '' ? process.cwd() : dirname(abs);
+  const readPem = (f: string, path: Path): string => {
+    let t = '';
+    try {
+      t = readFileSync(f, 'utf8');
+    } catch (e) {
+      fail(path, `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (!t.includes('-----BEGIN ')) fail(path, `${f} holds no PEM block`);
+    return t;
+  };
   const up = table(top.upgrade, ['upgrade'], ['socket', 'drain_timeout']);
   const defaultSocket = `/tmp/ringio-proxy-${createHash('sha256').update(abs || 'stdin').digest('hex').slice(0, 16)}.sock`;
   const socket = up.socket === undefined ? defaultSocket : str(up.socket, ['upgrade', 'socket']);
@@ -454,7 +495,7 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
         if (rt.upstreams === undefined) fail(rp, 'needs upstreams, as in [{ url = "http://127.0.0.1:9080" }], or a response');
         if (!Array.isArray(rt.upstreams) || rt.upstreams.length === 0) fail([...rp, 'upstreams'], `must be a non-empty array of { url, weight }, got ${show(rt.upstreams)}`);
         const ups = (rt.upstreams as unknown[]).map((u, j): HttpUpstreamConfig => {
-          const up = table(u, [...rp, 'upstreams', j], ['url', 'weight']);
+          const up = table(u, [...rp, 'upstreams', j], ['url', 'weight', 'tls_verify', 'tls_ca', 'tls_servername']);
           if (up.url === undefined) fail([...rp, 'upstreams', j], 'needs url');
           const text = str(up.url, [...rp, 'upstreams', j, 'url']);
           let url: URL | undefined;
@@ -463,15 +504,62 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
           } catch {
             url = undefined;
           }
-          if (url === undefined || url.protocol !== 'http:' || url.username !== '' || url.password !== '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
-            fail([...rp, 'upstreams', j, 'url'], `must be an origin such as "http://127.0.0.1:9080" (http only, no path or query), got ${show(text)}`);
+          if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+            fail([...rp, 'upstreams', j, 'url'], `must be an origin such as "http://127.0.0.1:9080" or "https://api.internal" (no path or query), got ${show(text)}`);
           }
-          const port = url!.port === '' ? 80 : Number(url!.port);
+          const secure = url!.protocol === 'https:';
+          const up2: Path = [...rp, 'upstreams', j];
+          if (!secure) for (const k of ['tls_verify', 'tls_ca', 'tls_servername']) if (up[k] !== undefined) fail([...up2, k], 'is only for https:// upstreams');
+          const utls: UpstreamTlsConfig | null = secure
+            ? {
+                verify: bool(up.tls_verify, [...up2, 'tls_verify'], true),
+                ca: up.tls_ca === undefined ? null : readPem(resolve(base, str(up.tls_ca, [...up2, 'tls_ca'])), [...up2, 'tls_ca']),
+                servername: up.tls_servername === undefined ? null : str(up.tls_servername, [...up2, 'tls_servername']),
+              }
+            : null;
+          const port = url!.port === '' ? (secure ? 443 : 80) : Number(url!.port);
           const h = url!.hostname.startsWith('[') ? url!.hostname.slice(1, -1) : url!.hostname;
           const addr = `${url!.hostname}:${port}`;
-          return { url: `http://${url!.host}`, addr, endpoint: { kind: 'tcp', addr, host: h, port }, weight: int(up.weight, [...rp, 'upstreams', j, 'weight'], 1, 1000000, 1) };
+          return { url: `${url!.protocol}//${url!.host}`, addr, endpoint: { kind: 'tcp', addr, host: h, port }, weight: int(up.weight, [...rp, 'upstreams', j, 'weight'], 1, 1000000, 1), tls: utls };
         });
         routes.push({ host, path, upstreams: ups, balance: oneOf(rt.balance, [...rp, 'balance'], BALANCES, 'round_robin'), ...common });
+      });
+    }
+    let tls: TlsCertConfig[] | null = null;
+    if (s.tls !== undefined) {
+      const list = Array.isArray(s.tls) ? (s.tls as unknown[]) : [s.tls];
+      if (list.length === 0) fail([...p, 'tls'], 'must be { cert, key } or a non-empty array of { cert, key, names }');
+      tls = list.map((c, i) => {
+        const tp: Path = Array.isArray(s.tls) ? [...p, 'tls', i] : [...p, 'tls'];
+        const t = table(c, tp, ['cert', 'key', 'names']);
+        if (t.cert === undefined) fail(tp, 'needs cert (a PEM file, relative to the config file)');
+        if (t.key === undefined) fail(tp, 'needs key (a PEM file, relative to the config file)');
+        const certFile = resolve(base, str(t.cert, [...tp, 'cert']));
+        const keyFile = resolve(base, str(t.key, [...tp, 'key']));
+        const cert = readPem(certFile, [...tp, 'cert']);
+        const key = readPem(keyFile, [...tp, 'key']);
+        let leaf: X509Certificate | undefined;
+        try {
+          leaf = new X509Certificate(cert);
+        } catch (e) {
+          fail([...tp, 'cert'], `${certFile} is not a PEM certificate (${(e as Error).message})`);
+        }
+        try {
+          const pk = createPrivateKey(key);
+          if (!leaf!.checkPrivateKey(pk)) fail([...tp, 'key'], `${keyFile} is not the private key of ${certFile}`);
+        } catch (e) {
+          if ((e as { code?: string }).code === 'ERR_RINGIO_CONFIG') throw e;
+          fail([...tp, 'key'], `${keyFile} is not a PEM private key (${(e as Error).message})`);
+        }
+        let names: string[] | null = null;
+        if (t.names !== undefined) {
+          if (!Array.isArray(t.names) || t.names.length === 0) fail([...tp, 'names'], `must be a non-empty array of server names, got ${show(t.names)}`);
+          names = (t.names as unknown[]).map((n, j) => {
+            if (typeof n !== 'string' || !/^(\*\.)?[A-Za-z0-9.-]+$/.test(n)) fail([...tp, 'names', j], `must be a server name such as "example.com" or "*.example.com", got ${show(n)}`);
+            return (n as string).toLowerCase();
+          });
+        }
+        return { cert, key, names, certFile, keyFile };
       });
     }
     const backoffMin = ms(s.backoff_min, [...p, 'backoff_min'], 1000, false);
@@ -508,10 +596,18 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
       upstreamKeepalive: ms(s.upstream_keepalive, [...p, 'upstream_keepalive'], 4000, false),
       forwarded: bool(s.forwarded, [...p, 'forwarded'], true),
       maxBodySize: int(s.max_body_size, [...p, 'max_body_size'], 0, Number.MAX_SAFE_INTEGER, 0),
+      tls,
+      handshakeTimeout: ms(s.handshake_timeout, [...p, 'handshake_timeout'], 10000, true),
     };
   }
   if (Object.keys(servers).length === 0 && admin === null) fail(['servers'], 'no servers and no admin listener: nothing to do');
-  return { file: abs, hash: createHash('sha256').update(text).digest('hex'), runtime: { threads, pin, driver }, admin, upgrade, log, servers };
+  // The files the config names count as part of it: new certificates make a reload that is not "unchanged".
+  const hash = createHash('sha256').update(text);
+  for (const sv of Object.values(servers)) {
+    for (const c of sv.tls ?? []) hash.update(c.cert).update(c.key);
+    for (const r of sv.routes) for (const u of r.upstreams) if (u.tls?.ca) hash.update(u.tls.ca);
+  }
+  return { file: abs, hash: hash.digest('hex'), runtime: { threads, pin, driver }, admin, upgrade, log, servers };
 }
 
 /** Reads and checks a config file (parseConfig); ConfigError when it cannot be read or is invalid. */

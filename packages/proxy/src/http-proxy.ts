@@ -12,8 +12,9 @@
  * closed gracefully (idle keep-alive connections now, busy ones after their current response), then the
  * pools the new chain did not take are closed.
  */
+import { createHash } from 'node:crypto';
 import { connectionServer, HttpClient, type HttpServer, type ServerRequest, type ServerResponse } from '@ringio/http';
-import type { SocketStream, TcpStream } from '@ringio/net';
+import type { ByteStream, TcpStream } from '@ringio/net';
 import { findOld, stackFactory, type Factory, type Service } from '@ringio/service';
 import { Balancer, type Upstream } from './balance.js';
 import type { HttpUpstreamConfig, RouteConfig, ServerConfig } from './config.js';
@@ -48,6 +49,8 @@ export class UpstreamPool {
     this.client =
       prev?.client ??
       new HttpClient({
+        // https:// upstreams: each origin's CA, verification and SNI name from its config.
+        tls: (origin) => upstreamTls(upstreams, origin),
         maxConnections: 1024,
         keepAliveTimeout: conf.upstreamKeepalive,
         connectTimeout: conf.connectTimeout,
@@ -59,9 +62,18 @@ export class UpstreamPool {
   }
 }
 
-/** A pool's identity: the set of upstream URLs (their order and weights do not matter for the connections). */
+/** The TLS options of the https:// upstream at `origin` (its tls_ca, tls_verify, tls_servername). */
+function upstreamTls(upstreams: HttpUpstreamConfig[], origin: URL): { ca?: string; rejectUnauthorized: boolean; servername?: string } {
+  const t = upstreams.find((u) => u.url === origin.origin)?.tls;
+  return { rejectUnauthorized: t?.verify !== false, ...(t?.ca ? { ca: t.ca } : {}), ...(t?.servername ? { servername: t.servername } : {}) };
+}
+
+/** A pool's identity: the set of upstream URLs (their order and weights do not matter for the connections) and their TLS settings. */
 function poolKey(r: RouteConfig): string {
-  return r.upstreams.map((u) => u.url).sort().join(' ');
+  return r.upstreams
+    .map((u) => (u.tls === null ? u.url : `${u.url}#${u.tls.verify}#${u.tls.servername ?? ''}#${u.tls.ca === null ? '' : createHash('sha256').update(u.tls.ca).digest('hex')}`))
+    .sort()
+    .join(' ');
 }
 
 interface RouteEntry {
@@ -126,7 +138,7 @@ function connectionTokens(v: string | null): Set<string> | undefined {
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Copies bytes from → to until from ends, then shuts down to's write half (half-close passes through). */
-async function pipeBytes(from: SocketStream, to: SocketStream): Promise<void> {
+async function pipeBytes(from: ByteStream, to: ByteStream): Promise<void> {
   let buf = Buffer.allocUnsafe(16384);
   const opts = { length: 0 };
   for (;;) {
@@ -166,6 +178,17 @@ class Front {
         {
           maxBodySize: conf.maxBodySize === 0 ? Infinity : conf.maxBodySize,
           bodyTimeout: conf.bodyTimeout,
+          // TLS termination: the first certificate is the default, the others are chosen by SNI.
+          ...(conf.tls !== null
+            ? {
+                tls: {
+                  cert: conf.tls[0]!.cert,
+                  key: conf.tls[0]!.key,
+                  sni: conf.tls.map((c) => ({ cert: c.cert, key: c.key, ...(c.names !== null ? { names: c.names } : {}) })),
+                },
+                handshakeTimeout: conf.handshakeTimeout,
+              }
+            : {}),
           onError: (err: unknown) => log('warn', 'http_upstream_failed', { server: this.current.conf.name, error: errorCode(err) ?? (err as Error)?.message ?? String(err) }),
         },
         (req, res) => this.current.handle(req, res),
@@ -180,7 +203,9 @@ class Front {
 }
 
 function frontOptions(conf: ServerConfig): string {
-  return `${conf.maxBodySize} ${conf.bodyTimeout}`;
+  // New certificates make a new server (its context); connections of the old one keep theirs.
+  const tls = conf.tls === null ? '' : createHash('sha256').update(conf.tls.map((c) => `${c.cert}\0${c.key}\0${c.names?.join(',') ?? ''}`).join('\0')).digest('hex');
+  return `${conf.maxBodySize} ${conf.bodyTimeout} ${tls} ${conf.handshakeTimeout}`;
 }
 
 /** The innermost service of an HTTP server's chain: serves the connection as HTTP/1.1 and forwards each request to its route's upstreams (or answers it). */
@@ -401,7 +426,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       if (upstream !== undefined) await upstream.close();
       return this.#relayResponse(req, ures, res, route);
     }
-    let client: SocketStream | undefined;
+    let client: ByteStream | undefined;
     try {
       const taken = await req.upgrade();
       client = taken.stream;
@@ -465,11 +490,11 @@ export class HttpProxy implements Service<Conn, ConnResult> {
         node = ra.family === 'IPv6' || ip.includes(':') ? `"[${ip}]"` : ip;
       }
       const host = hostField ?? '';
-      const mine = `for=${node};proto=http${host !== '' ? `;host="${host.replace(/["\\]/g, '')}"` : ''}`;
+      const mine = `for=${node};proto=${this.conf.tls !== null ? 'https' : 'http'}${host !== '' ? `;host="${host.replace(/["\\]/g, '')}"` : ''}`;
       out.push(['forwarded', fwd !== null ? `${fwd}, ${mine}` : mine]);
       if (ip !== '') out.push(['x-forwarded-for', fwdFor !== null ? `${fwdFor}, ${ip}` : ip]);
       else if (fwdFor !== null) out.push(['x-forwarded-for', fwdFor]);
-      out.push(['x-forwarded-proto', 'http']);
+      out.push(['x-forwarded-proto', this.conf.tls !== null ? 'https' : 'http']);
       if (host !== '') out.push(['x-forwarded-host', host]);
     } else {
       if (fwd !== null) out.push(['forwarded', fwd]);

@@ -92,6 +92,39 @@ export interface NativeAddon {
   ringio_thread_uid(): number;
   ringio_thread_pin(cpus: number[]): void;
   ringio_thread_affinity(): number[];
+  /** TLS over memory BIOs (addon/tls.cc; wrapped by tls-native.ts). */
+  ringio_tls_ctx_new(opts: NativeTlsContextOptions): number;
+  ringio_tls_ctx_sni(parent: number, child: number, name: string): void;
+  ringio_tls_ctx_free(id: number): void;
+  ringio_tls_new(ctx: number, servername?: string, checkHost?: string): number;
+  ringio_tls_free(id: number): void;
+  ringio_tls_read(id: number, cin: Uint8Array | null, cinOff: number, cinLen: number, out: Uint8Array, outOff: number, outLen: number): number;
+  ringio_tls_write(id: number, plain: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number, outLen: number): number;
+  ringio_tls_take(id: number, out: Uint8Array, off: number, len: number): number;
+  ringio_tls_shutdown(id: number): number;
+  ringio_tls_error(id: number): { reason?: string; library?: string; verifyCode?: string; verifyMessage?: string };
+  ringio_tls_info(id: number): { protocol?: string; cipher?: string; alpn?: string | null; servername?: string | null; verifyCode?: string | null };
+  ringio_tls_counts(): [number, number];
+}
+
+/** ringio_tls_ctx_new's options (PEM bytes; alpn in wire format). */
+export interface NativeTlsContextOptions {
+  /** A server context (else a client one). */
+  server: boolean;
+  /** The certificate chain, PEM, leaf first. */
+  cert?: Uint8Array;
+  /** The private key, PEM. */
+  key?: Uint8Array;
+  /** The key's passphrase. */
+  passphrase?: string;
+  /** Client: the CAs to trust, PEM (one or several certificates). */
+  ca?: Uint8Array;
+  /** Client: verify the peer (SSL_VERIFY_PEER). */
+  verify?: boolean;
+  /** ALPN protocols in wire format (length-prefixed), in order of preference. */
+  alpn?: Uint8Array;
+  /** 'TLSv1.3' to refuse TLS 1.2 (default: TLS 1.2 and up). */
+  minVersion?: string;
 }
 
 /**

@@ -29,7 +29,8 @@ export type RingioErrorCode =
   | 'ERR_RINGIO_HTTP_PARSE'
   | 'ERR_RINGIO_HTTP_TOO_LARGE'
   | 'ERR_RINGIO_HTTP_HEADERS_SENT'
-  | 'ERR_RINGIO_HTTP_BODY_USED';
+  | 'ERR_RINGIO_HTTP_BODY_USED'
+  | 'ERR_RINGIO_TLS';
 
 const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_NESTED_START: 'a ringio runtime is already running on this thread',
@@ -57,6 +58,7 @@ const MESSAGES: Record<RingioErrorCode, string> = {
   ERR_RINGIO_HTTP_TOO_LARGE: 'an HTTP message or body is over its size limit',
   ERR_RINGIO_HTTP_HEADERS_SENT: 'the response head was already sent',
   ERR_RINGIO_HTTP_BODY_USED: 'the body was already read or is being read',
+  ERR_RINGIO_TLS: 'the TLS session failed',
 };
 
 /** The fields that ringio's errors may carry besides `code`, depending on where they come from. */
@@ -143,6 +145,18 @@ export class HttpError extends RingioError {
   }
 }
 
+/**
+ * TLS failures (@ringio/net's TlsStream), with Node's codes where Node has one: ERR_SSL_<REASON> for a
+ * protocol failure ('ERR_SSL_WRONG_VERSION_NUMBER'), the X509 verification code for a rejected
+ * certificate ('DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED'), ERR_TLS_CERT_ALTNAME_INVALID for a
+ * name mismatch, ERR_TLS_HANDSHAKE_TIMEOUT; ERR_RINGIO_TLS otherwise. `reason` holds OpenSSL's words.
+ */
+export class TlsError extends RingioError {
+  static {
+    this.prototype.name = 'TlsError';
+  }
+}
+
 /** The errors of the service package: a concurrency limit reached, a deploy that failed on some thread. */
 export class ServiceError extends RingioError {
   static {
@@ -209,6 +223,7 @@ const FAMILY: Record<RingioErrorCode, RingioErrorClass> = {
   ERR_RINGIO_HTTP_TOO_LARGE: HttpError,
   ERR_RINGIO_HTTP_HEADERS_SENT: HttpError,
   ERR_RINGIO_HTTP_BODY_USED: HttpError,
+  ERR_RINGIO_TLS: TlsError,
 };
 
 /** The classes by name, for errors rebuilt on another thread (threads/wire.ts). */
@@ -220,6 +235,7 @@ export const ERROR_CLASSES: Readonly<Record<string, RingioErrorClass>> = {
   IoError,
   ThreadError,
   HttpError,
+  TlsError,
   ServiceError,
   ProxyError,
   SystemError,

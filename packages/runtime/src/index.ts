@@ -25,6 +25,7 @@ export { WriteOp } from './ops/write.js';
 export { CloseOp } from './ops/close.js';
 export { CancelOp } from './ops/cancel.js';
 export { sys } from './sys.js';
+export { tlsNative, TLS_HANDSHAKE_DONE, TLS_PEER_CLOSED, TLS_MORE, TLS_MAX_WINDOW, type TlsResult, type NativeTlsContextOptions } from './tls-native.js';
 export { FdHandle } from './fd-handle.js';
 export { nop, read, write, poll, close, pipe, eventfd, closeSync, type IoOptions } from './fd.js';
 export {
@@ -35,6 +36,7 @@ export {
   IoError,
   ThreadError,
   HttpError,
+  TlsError,
   ServiceError,
   ProxyError,
   SystemError,
