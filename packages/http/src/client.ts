@@ -17,7 +17,7 @@ import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type Jo
 import { TcpStream, UnixStream, type SocketStream } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
-import { checkChunk, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
+import { checkChunk, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
 
@@ -65,12 +65,22 @@ const METHOD_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const BIG = 16 * 1024;
+const EMPTY_OPTS: RequestOptions = Object.freeze({});
 
 const PHASE_NONE = 0;
 const PHASE_IDLE = 1;
 const PHASE_HEAD = 2;
 const PHASE_BODY = 3;
 const PHASE_SEND = 4;
+
+/**
+ * A request its caller may cancel without an AbortSignal (one reusable object per proxied
+ * request): the connection it runs on, and whether it was cancelled.
+ */
+export interface CallHandle {
+  _conn: unknown;
+  _cancelled: boolean;
+}
 
 /**
  * A response. Its body must be read to its end (the read() that returns null) or close() called to free
@@ -132,6 +142,8 @@ class ClientConn implements BodySource {
   dead = false;
   timedOut = false;
   aborted: AbortSignal | undefined;
+  /** Cancelled through a CallHandle (its caller went away). */
+  cancelled = false;
   /** A request body still being sent beside the response, and how it failed. */
   sending: Promise<void> | undefined;
   sendError: unknown;
@@ -174,6 +186,7 @@ class ClientConn implements BodySource {
 
   mapError(e: unknown): unknown {
     if (this.aborted !== undefined) return abortError(this.aborted);
+    if (this.cancelled) return ringioError('ERR_RINGIO_CLOSED', 'the request was cancelled by its caller');
     if (this.timedOut) return ringioError('ERR_RINGIO_TIMEOUT', 'the request timed out');
     return e;
   }
@@ -411,11 +424,50 @@ export class HttpClient {
       throw new TypeError('opts.upgrade must be a protocol token');
     }
     this.#startTicker();
-    const pool = this.#pool(u, socketPath);
+    return this.#run(this.#pool(u, socketPath), u, method, opts, body, undefined, undefined);
+  }
+
+  /** @internal The pool of an origin ("http://host:port"), for _send. */
+  _origin(url: string): unknown {
+    const u = new URL(url);
+    if (u.protocol !== 'http:') throw new TypeError(`unsupported protocol ${u.protocol} (only http:)`);
+    return this.#pool(u, undefined);
+  }
+
+  /**
+   * @internal Sends a request whose head the caller built (see RawHead) to an origin from _origin();
+   * `call` lets the caller cancel it (_cancel). The same pooling, retry and timeouts as request().
+   */
+  _send(origin: unknown, method: string, head: RawHead, body: AsyncIterable<Uint8Array> | null, call: CallHandle): Promise<ClientResponse> {
+    if (this._closed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed'));
+    this.#startTicker();
+    return this.#run(origin as Pool, undefined, method, EMPTY_OPTS, body, head, call);
+  }
+
+  /** @internal Cancels a request sent with _send: its connection closes, the request fails with ERR_RINGIO_CLOSED. */
+  _cancel(call: CallHandle): void {
+    if (call._cancelled) return;
+    call._cancelled = true;
+    const c = call._conn as ClientConn | undefined;
+    if (c !== undefined) {
+      c.cancelled = true;
+      void c.destroy();
+    }
+  }
+
+  async #run(pool: Pool, u: URL | undefined, method: string, opts: RequestOptions, body: RequestBody, raw: RawHead | undefined, call: CallHandle | undefined): Promise<ClientResponse> {
+    const signal = opts.signal;
     const replayable = !isIterable(body) && IDEMPOTENT.has(method);
     let fresh = false;
     for (;;) {
       const conn = await pool.acquire(fresh);
+      if (call !== undefined) {
+        if (call._cancelled) {
+          pool.release(conn);
+          throw ringioError('ERR_RINGIO_CLOSED', 'the request was cancelled by its caller');
+        }
+        call._conn = conn;
+      }
       const reused = conn.used > 0;
       conn.used++;
       let onAbort: (() => void) | undefined;
@@ -427,7 +479,8 @@ export class HttpClient {
         signal.addEventListener('abort', onAbort, { once: true });
       }
       try {
-        const res = await this.#exchange(conn, u, method, opts, body);
+        const res = await this.#exchange(conn, u, method, opts, body, raw);
+        if (call !== undefined) call._conn = undefined; // the head arrived: the caller closes the response instead
         if (onAbort !== undefined && !res.body.done) {
           // The signal also covers the body: stop listening once it ends.
           const stop = onAbort;
@@ -440,12 +493,13 @@ export class HttpClient {
         }
         return res;
       } catch (e) {
+        if (call !== undefined) call._conn = undefined;
         await conn.destroy();
         const code = (e as { code?: string }).code;
         // ERR_RINGIO_CLOSED: the pooled socket was closed under the request (its idle watch saw the
         // server's close as the request took it): as dead as a reset.
         const dead = code === 'ECONNRESET' || code === 'EPIPE' || (code === 'ERR_RINGIO_CLOSED' && !this._closed) || (e as { noResponse?: boolean }).noResponse === true;
-        if (reused && dead && replayable && !fresh && conn.aborted === undefined) {
+        if (reused && dead && replayable && !fresh && conn.aborted === undefined && !conn.cancelled) {
           fresh = true;
           continue;
         }
@@ -472,12 +526,19 @@ export class HttpClient {
     return pool;
   }
 
-  async #exchange(conn: ClientConn, u: URL, method: string, opts: RequestOptions, body: RequestBody): Promise<ClientResponse> {
+  async #exchange(conn: ClientConn, u: URL | undefined, method: string, opts: RequestOptions, body: RequestBody, raw: RawHead | undefined): Promise<ClientResponse> {
+    if (raw !== undefined) {
+      // The caller's complete head (framing fields and the blank line included), sent from its buffer.
+      await conn.send(raw.buf, raw.len);
+      if (body !== null && body !== undefined) this.#sendBeside(conn, this.#sendStream(conn, body as AsyncIterable<Uint8Array>, (raw.flags & H_TRANSFER_ENCODING) !== 0));
+      return this.#receiveHead(conn, method, opts);
+    }
     const out = conn.out;
     out.len = 0;
+    u = u!;
     const target = method === 'CONNECT' ? u.host : `${u.pathname}${u.search}`;
     out.latin1(`${method} ${target} HTTP/1.1\r\n`);
-    let flags = out.fields(opts.headers);
+    const flags = out.fields(opts.headers);
     if ((flags & H_HOST) === 0) out.latin1(`Host: ${u.host}\r\n`);
     if (opts.upgrade !== undefined) {
       if ((flags & H_CONNECTION) === 0) out.latin1('Connection: Upgrade\r\n');
@@ -512,17 +573,25 @@ export class HttpClient {
     if ((bytes !== undefined && bytes.length > BIG) || isIterable(body)) {
       // A large or streamed body is sent beside the wait for the response: a server that answers
       // early (413), or streams its answer while it reads (an echo), does not deadlock with us.
-      const sending = bytes !== undefined ? conn.send(bytes, bytes.length) : this.#sendStream(conn, body as Iterable<Uint8Array>, chunked);
-      conn.sending = sending.then(
-        () => {
-          conn.sending = undefined;
-        },
-        (e: unknown) => {
-          conn.sendError = e;
-          void conn.destroy();
-        },
-      );
+      this.#sendBeside(conn, bytes !== undefined ? conn.send(bytes, bytes.length) : this.#sendStream(conn, body as Iterable<Uint8Array>, chunked));
     }
+    return this.#receiveHead(conn, method, opts);
+  }
+
+  /** Lets a body's send run beside the wait for the response (its failure closes the connection). */
+  #sendBeside(conn: ClientConn, sending: Promise<void>): void {
+    conn.sending = sending.then(
+      () => {
+        conn.sending = undefined;
+      },
+      (e: unknown) => {
+        conn.sendError = e;
+        void conn.destroy();
+      },
+    );
+  }
+
+  async #receiveHead(conn: ClientConn, method: string, opts: RequestOptions): Promise<ClientResponse> {
     // Receive the head (1xx interim responses are skipped, except 101).
     conn.phase = PHASE_HEAD;
     conn.tick = this._tick;

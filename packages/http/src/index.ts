@@ -7,4 +7,8 @@ export type { FetchHandler } from './fetch.js';
 export { HeaderView } from './headers.js';
 export { IncomingBody } from './body.js';
 export type { HeadersInit } from './out.js';
+// For a proxy's forwarding path (heads copied from parsed bytes): see forward.ts.
+export { H_CONTENT_LENGTH, H_DATE, H_HOST, H_TRANSFER_ENCODING, type RawHead } from './out.js';
+export type { CallHandle } from './client.js';
+export * as forward from './forward.js';
 export { HttpClient, ClientResponse, request, type ClientOptions, type RequestOptions, type RequestBody } from './client.js';

@@ -32,6 +32,20 @@ export const H_DATE = 16;
 export const H_HOST = 32;
 export const H_TE_CHUNKED = 64;
 
+/**
+ * A message head a caller built and checked itself (a proxy forwarding a parsed head): `buf[0, len)`.
+ * For HttpClient's send (forward.send) it is complete, the blank line included, with the framing of
+ * its body (H_TRANSFER_ENCODING in `flags` when the body goes chunked); for a server response
+ * (forward.rawFields) it holds field lines only. `flags`: the H_* flags of its fields; `declared`:
+ * its Content-Length, or -1.
+ */
+export interface RawHead {
+  buf: Buffer;
+  len: number;
+  flags: number;
+  declared: number;
+}
+
 export class OutBuf {
   buf: Buffer;
   len = 0;

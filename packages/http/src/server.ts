@@ -26,6 +26,7 @@ import {
   H_DATE,
   H_TRANSFER_ENCODING,
   OutBuf,
+  type RawHead,
   statusLine,
   chunkLength,
   checkChunk,
@@ -92,6 +93,8 @@ const PHASE_NONE = 0;
 const PHASE_IDLE = 1;
 const PHASE_HEAD = 2;
 const PHASE_BODY = 3;
+/** The handler runs with the request body read: a long wait gets a read that notices the client leave. */
+const PHASE_HANDLER = 4;
 
 /** Bytes of an unread request body the server reads and drops to keep the connection. */
 const MAX_DRAIN = 256 * 1024;
@@ -132,6 +135,12 @@ export class ServerRequest extends WithBody {
   readonly body: IncomingBody = new IncomingBody();
   /** The peer: a SocketAddr for TCP, the peer's path ('' when unnamed) for Unix sockets. */
   readonly remoteAddr: SocketAddr | string;
+  /**
+   * @internal Called when the client closes (or resets) its connection while the handler still runs
+   * and has not started the response (a proxy cancels its upstream request). Checked once per server
+   * tick: a handler that waits longer than a tick gets a read on the connection (its bytes are kept).
+   */
+  _onGone: (() => void) | undefined = undefined;
   /** @internal */ _conn: Conn;
   /** @internal */ _buf: Buffer;
   /** @internal */ _t0 = 0;
@@ -168,6 +177,8 @@ export class ServerResponse {
   statusCode = 200;
   /** @internal */ _headers: HeadersInit | undefined = undefined;
   /** @internal */ _extra: [string, string | number][] | undefined = undefined;
+  /** @internal Field lines a proxy copied from a parsed head (see _rawFields). */
+  _raw: RawHead | undefined = undefined;
   /** @internal */ _conn: Conn;
   /** True once the head is in the write buffer. */
   headersSent = false;
@@ -188,6 +199,7 @@ export class ServerResponse {
     this.statusCode = 200;
     this._headers = undefined;
     this._extra = undefined;
+    this._raw = undefined;
     this.headersSent = false;
     this.finished = false;
     this._chunked = false;
@@ -211,6 +223,17 @@ export class ServerResponse {
   }
 
   /** Adds one header field to the head (before it is sent). */
+  /**
+   * @internal Field lines already checked (a proxy forwarding a head it parsed): `head.buf[0, head.len)`
+   * holds `name: value\r\n` lines, `head.flags` their H_* flags and `head.declared` their Content-Length.
+   * They go out after writeHead's fields; the buffer must stay unchanged until the head is written.
+   */
+  _rawFields(head: RawHead): this {
+    if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
+    this._raw = head;
+    return this;
+  }
+
   setHeader(name: string, value: string | number | readonly string[]): this {
     if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
     const extra = (this._extra ??= []);
@@ -273,6 +296,9 @@ export class Conn implements BodySource {
   upgraded = false;
   aborted = false;
   #continueSent = false;
+  /** The read that watches for the client leaving while the handler waits (see PHASE_HANDLER); resolves its count, -1 on error. */
+  #watch: Promise<number> | undefined;
+  #watchError: unknown;
 
   constructor(server: HttpServer, stream: SocketStream, peer: SocketAddr | string) {
     this.server = server;
@@ -335,7 +361,41 @@ export class Conn implements BodySource {
     } catch (e) {
       throw this.#readError(e);
     } finally {
-      this.phase = PHASE_NONE;
+      this.phase = PHASE_HANDLER;
+      this.tick = this.server._tick;
+    }
+  }
+
+  /**
+   * The handler has waited a tick with the request read and no response begun: a read on the connection
+   * notices a client that leaves (EOF or reset) and calls req._onGone. Bytes that arrive instead (a
+   * pipelined request) stay in rbuf; the connection loop takes this read as its next one.
+   */
+  watchPeer(): void {
+    const req = this.req;
+    if (this.#watch !== undefined || req._onGone === undefined || !req.body.done || req.body._endPending) return;
+    if (this.res.headersSent || this.upgraded || this.aborted || this.writing) return;
+    this.#makeRoom();
+    if (this.rend === this.rbuf.length) return; // full of pipelined bytes: nothing left to watch with
+    this.#watch = this.#read().then(
+      ([n]) => {
+        this.rend += n;
+        if (n === 0) this.#gone();
+        return n;
+      },
+      (e: unknown) => {
+        this.#watchError = e;
+        this.#gone();
+        return -1;
+      },
+    );
+  }
+
+  #gone(): void {
+    const f = this.req._onGone;
+    if (f !== undefined && this.phase === PHASE_HANDLER) {
+      this.req._onGone = undefined;
+      f();
     }
   }
 
@@ -445,6 +505,14 @@ export class Conn implements BodySource {
     out.declaredLength = -1;
     let flags = out.fields(res._headers);
     if (res._extra !== undefined) flags |= out.fields(res._extra);
+    const raw = res._raw;
+    if (raw !== undefined) {
+      out.ensure(raw.len);
+      raw.buf.copy(out.buf, out.len, 0, raw.len);
+      out.len += raw.len;
+      flags |= raw.flags;
+      if (raw.flags & H_CONTENT_LENGTH) out.declaredLength = raw.declared;
+    }
     if ((flags & H_DATE) === 0) out.bytes(dateLine());
     const status = res.statusCode;
     const bodiless = status === 204 || status === 304;
@@ -609,6 +677,15 @@ export class Conn implements BodySource {
         }
         if (this.aborted) return;
         if (server._closing && this.rpos === this.rend) return;
+        if (this.#watch !== undefined) {
+          // The watch read is this loop's read: its bytes are already in rbuf.
+          const w = this.#watch;
+          this.#watch = undefined;
+          const got = await w;
+          if (got < 0) throw this.#readError(this.#watchError);
+          if (got === 0) return;
+          continue;
+        }
         // The head's read, inline (no async wrapper per request).
         this.#makeRoom();
         let n: number;
@@ -663,6 +740,9 @@ export class Conn implements BodySource {
         return;
       }
       // Run the handler.
+      req._onGone = undefined;
+      this.phase = PHASE_HANDLER;
+      this.tick = server._tick;
       let failed = false;
       try {
         const r = handler(req, res);
@@ -672,6 +752,8 @@ export class Conn implements BodySource {
         failed = true;
         await this.#handlerFailed(e);
       }
+      req._onGone = undefined;
+      this.phase = PHASE_NONE;
       if (this.upgraded) return;
       this.#headLive = false;
       if (failed || this.aborted) {
@@ -814,6 +896,10 @@ export class HttpServer {
     for (const conn of this.#conns) {
       if (conn.aborted || conn.timedOut) continue;
       const waited = (now - conn.tick) * tickMs;
+      if (conn.phase === PHASE_HANDLER) {
+        if (waited >= tickMs) conn.watchPeer();
+        if (!conn.writing || c.bodyTimeout <= 0 || (now - conn.wtick) * tickMs < c.bodyTimeout) continue;
+      }
       let limit = 0;
       switch (conn.phase) {
         case PHASE_IDLE:
