@@ -214,7 +214,12 @@ class ClientConn implements BodySource {
 
   /** Starts watching an idle connection for a close by the server. */
   startWatch(): void {
-    if (this.watch !== undefined || this.dead) return;
+    if (this.watch !== undefined || this.dead || this.phase !== PHASE_IDLE) return;
+    if (this.rpos === this.rend) {
+      // An empty buffer watches from its start (a full one would make a read of 0 bytes: a false EOF).
+      this.rpos = this.rend = 0;
+      this.parser.resetScan();
+    }
     const ctl = (this.watchCtl = new AbortController());
     this.watch = this.stream.read(this.rbuf, { offset: this.rend, length: this.rbuf.length - this.rend, signal: ctl.signal }).then(
       ([n]) => {
@@ -272,6 +277,9 @@ class Pool {
       if (!fresh) {
         const c = this.idle.pop();
         if (c !== undefined) {
+          // Out of the idle phase before the first await: a ticker scan that runs between the
+          // continuations below must not start a new watch read on a connection being taken.
+          c.phase = PHASE_NONE;
           if (await c.unwatch()) return c;
           continue;
         }
@@ -307,8 +315,10 @@ class Pool {
     c.phase = PHASE_IDLE;
     c.tick = this.client._tick;
     const w = this.waiters.shift();
-    if (w !== undefined) w(c);
-    else this.idle.push(c);
+    if (w !== undefined) {
+      c.phase = PHASE_NONE; // taken, not idle: no watch read may start on it
+      w(c);
+    } else this.idle.push(c);
   }
 
   remove(c: ClientConn): void {
