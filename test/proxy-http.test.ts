@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { ExecutionContext } from 'ava';
-import { freePort, proxyTest, readBytes, startProxy, tempDir, type ProxyProc } from './proxy-helpers.js';
+import { exec, has } from './http-util.js';
+import { freePort, proxyTest, readBytes, runProxy, startProxy, tempDir, type ProxyProc } from './proxy-helpers.js';
 
 interface Up {
   server: http.Server;
@@ -702,6 +703,46 @@ proxyTest('http: an upgraded WebSocket session counts for drain: SIGTERM waits f
   } finally {
     await p.stop('SIGKILL');
     wss.close();
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: a reload and an --upgrade under wrk load: no failed request, no socket error', async (t) => {
+  if (!has('wrk')) {
+    t.log('wrk is not installed (apt-get install wrk): skipped');
+    t.pass();
+    return;
+  }
+  const up = await httpUpstream((_req, res) => res.end('ok'));
+  const d = tempDir();
+  const port = await freePort();
+  const conf = (extra: string): string =>
+    `[upgrade]\nsocket = "${d.dir}/up.sock"\ndrain_timeout = "20s"\n[servers.web]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${extra}\n${route('/', [up.url])}`;
+  const file = d.file('proxy.toml', conf(''));
+  const oldP = await startProxy(file);
+  let newP: ProxyProc | undefined;
+  try {
+    const load = exec('wrk', ['-t1', '-c16', '-d8s', `http://127.0.0.1:${port}/`], { ms: 30000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    d.file('proxy.toml', conf('via = true'));
+    oldP.child.kill('SIGHUP');
+    await oldP.waitFor('reloaded', 20000, (l) => l.generation === 2);
+    await new Promise((r) => setTimeout(r, 1000));
+    newP = runProxy(file, ['--upgrade']);
+    await newP.waitFor('started', 30000);
+    t.is((await oldP.exited).code, 0, oldP.stderr);
+    const { out, code } = await load;
+    t.is(code, 0, out);
+    t.regex(out, /Requests\/sec:/);
+    t.notRegex(out, /Non-2xx/, out);
+    t.notRegex(out, /Socket errors/, out);
+    const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+    t.true(total > 100, out);
+    t.true(up.requests >= total, `the upstream saw ${up.requests} requests, wrk counted ${total}`);
+  } finally {
+    await newP?.stop();
+    await oldP.stop('SIGKILL');
     await up.close();
     d.cleanup();
   }
