@@ -676,7 +676,9 @@ export class Conn implements BodySource {
           this.flush();
         }
         if (this.aborted) return;
-        if (server._closing && this.rpos === this.rend) return;
+        // Closing without a ticker: nothing would end an idle connection later, so it ends now. With one,
+        // it waits for a request (answered with Connection: close) or for its next tick idle (#expire).
+        if (server._closing && this.rpos === this.rend && !server._ticking) return;
         if (this.#watch !== undefined) {
           // The watch read is this loop's read: its bytes are already in rbuf.
           const w = this.#watch;
@@ -817,6 +819,8 @@ export class HttpServer {
   /** @internal */ _closing = false;
   /** @internal */ _requests = 0;
   /** @internal */ _clientErrors = 0;
+  /** @internal Whether a ticker runs (it ends idle connections while closing). */
+  _ticking = false;
   /** @internal */ _handlerErrors = 0;
   readonly #listener: TcpListener | UnixListener | undefined;
   readonly #conns = new Set<Conn>();
@@ -874,6 +878,7 @@ export class HttpServer {
     const c = this._config;
     const timeouts = [c.headersTimeout, c.keepAliveTimeout, c.bodyTimeout].filter((t) => t > 0);
     if (timeouts.length > 0) {
+      this._ticking = true;
       const tickMs = Math.max(5, Math.min(1000, Math.floor(Math.min(...timeouts) / 8)));
       const signal = this.#tickCtl.signal;
       this.#ticker = spawn(async () => {
@@ -890,11 +895,19 @@ export class HttpServer {
     }
   }
 
+  #idleToClose(c: Conn): boolean {
+    return c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing;
+  }
+
   #expire(tickMs: number): void {
     const c = this._config;
     const now = this._tick;
     for (const conn of this.#conns) {
       if (conn.aborted || conn.timedOut) continue;
+      if (this._closing && this.#idleToClose(conn) && now - conn.tick >= 1) {
+        conn.abort();
+        continue;
+      }
       const waited = (now - conn.tick) * tickMs;
       if (conn.phase === PHASE_HANDLER) {
         if (waited >= tickMs) conn.watchPeer();
@@ -984,7 +997,9 @@ export class HttpServer {
     this.#closed = (async () => {
       await this.#stopListening();
       const gone = new Promise<void>((r) => (this.#allGone = r));
-      for (const c of this.#conns) if (c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing) c.abort();
+      // Idle keep-alive connections end once idle for a tick: one whose client has just sent its next
+      // request (still in flight to us) gets an answer with Connection: close instead of a reset.
+      for (const c of this.#conns) if (this.#idleToClose(c) && (!this._ticking || this._tick - c.tick >= 1)) c.abort();
       if (this.#conns.size > 0) await gone;
       this.#tickCtl.abort();
       try {
