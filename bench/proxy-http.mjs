@@ -114,6 +114,7 @@ async function round(p, path) {
     const c1 = cpuSeconds(child.pid, { children: true });
     const w = parseWrk(out);
     if (w.errors) throw new Error(`${p.name}: wrk reported errors: ${w.errors}`);
+    if (!(w.rps > 0)) throw new Error(`${p.name}: no request completed`);
     return { rps: w.rps, p99: w.p99_ms, cpuUs: ((c1 - c0) / (w.rps * secs)) * 1e6, load: loadavg()[0] };
   } finally {
     await stopProc(child, p.stopSignal);

@@ -540,9 +540,12 @@ export class HttpClient {
 
   async #exchange(conn: ClientConn, u: URL | undefined, method: string, opts: RequestOptions, body: RequestBody, raw: RawHead | undefined): Promise<ClientResponse> {
     if (raw !== undefined) {
-      // The caller's complete head (framing fields and the blank line included), sent from its buffer.
-      await conn.send(raw.buf, raw.len);
-      if (body !== null && body !== undefined) this.#sendBeside(conn, this.#sendStream(conn, body as AsyncIterable<Uint8Array>, (raw.flags & H_TRANSFER_ENCODING) !== 0));
+      // The caller's complete head (framing fields and the blank line included), sent from its buffer
+      // (which the caller keeps until the response head arrives). The send and the response's first
+      // read go to the kernel together: no turn of the loop between them.
+      const sent = conn.send(raw.buf, raw.len);
+      const chunked = (raw.flags & H_TRANSFER_ENCODING) !== 0;
+      this.#sendBeside(conn, body !== null && body !== undefined ? sent.then(() => this.#sendStream(conn, body as AsyncIterable<Uint8Array>, chunked)) : sent);
       return this.#receiveHead(conn, method, opts);
     }
     const out = conn.out;
