@@ -14,18 +14,24 @@ import { H_CONTENT_LENGTH, H_DATE, H_HOST, type RawHead } from './out.js';
 export const F_CONNECTION = 1;
 /** Host (copied, unless `dropHost`). */
 export const F_HOST = 2;
+/** Forwarded (left out; the proxy adds its own). */
 export const F_FORWARDED = 4;
+/** X-Forwarded-For (left out). */
 export const F_X_FORWARDED_FOR = 8;
+/** X-Forwarded-Proto (left out). */
 export const F_X_FORWARDED_PROTO = 16;
+/** X-Forwarded-Host (left out). */
 export const F_X_FORWARDED_HOST = 32;
 /** Date (copied). */
 export const F_DATE = 64;
 /** Content-Length (copied unless `dropLength`). */
 export const F_CONTENT_LENGTH = 128;
+/** Via (copied). */
 export const F_VIA = 256;
 
 /** What to copy: request fields drop Expect, Forwarded and X-Forwarded-* too (the proxy adds its own). */
 export interface ForwardRules {
+  /** Request fields (true) or response fields (false). */
   request: boolean;
   /** Leave Content-Length out (a request without a body). */
   dropLength: boolean;

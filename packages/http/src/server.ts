@@ -222,7 +222,6 @@ export class ServerResponse {
     return this;
   }
 
-  /** Adds one header field to the head (before it is sent). */
   /**
    * @internal Field lines already checked (a proxy forwarding a head it parsed): `head.buf[0, head.len)`
    * holds `name: value\r\n` lines, `head.flags` their H_* flags and `head.declared` their Content-Length.
@@ -234,6 +233,7 @@ export class ServerResponse {
     return this;
   }
 
+  /** Adds one header field to the head (before it is sent). */
   setHeader(name: string, value: string | number | readonly string[]): this {
     if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
     const extra = (this._extra ??= []);

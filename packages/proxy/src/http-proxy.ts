@@ -12,7 +12,7 @@
  * closed gracefully (idle keep-alive connections now, busy ones after their current response), then the
  * pools the new chain did not take are closed.
  */
-import { connectionServer, forward, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, HttpClient, type CallHandle, type ClientResponse, type HttpServer, type RawHead, type ServerRequest, type ServerResponse } from '@ringio/http';
+import { connectionServer, forward, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, HttpClient, type CallHandle, type ClientResponse, type ForwardRules, type HttpServer, type RawHead, type ServerRequest, type ServerResponse } from '@ringio/http';
 import type { SocketStream, TcpStream } from '@ringio/net';
 import { findOld, stackFactory, type Factory, type Service } from '@ringio/service';
 import { Balancer, type Upstream } from './balance.js';
@@ -135,7 +135,7 @@ class Call implements CallHandle {
   client: HttpClient | undefined = undefined;
   readonly up: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
   readonly down: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
-  readonly rules: forward.ForwardRules = { request: true, dropLength: false, dropHost: false, drop: undefined };
+  readonly rules: ForwardRules = { request: true, dropLength: false, dropHost: false, drop: undefined };
   /** The client left while the upstream's answer was awaited: cancel the upstream request. */
   readonly gone = (): void => {
     if (this.client !== undefined) forward.cancel(this.client, this);
