@@ -65,6 +65,8 @@ const METHOD_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const BIG = 16 * 1024;
+/** The read buffer of a connection once it reads a body larger than its 16 KiB. */
+const BODY_READ = 64 * 1024;
 const EMPTY_OPTS: RequestOptions = Object.freeze({});
 const WATCH_TAKEN = Object.freeze({ reason: 'the idle connection was taken for a request' });
 
@@ -162,6 +164,10 @@ class ClientConn implements BodySource {
     if (this.rpos === this.rend) {
       this.rpos = this.rend = 0;
       this.parser.resetScan();
+      // A large body is read in large pieces: one read (and one write by a proxy) per 64 KiB, not per
+      // 16 KiB. The buffer is empty and no read is in flight on it; the last piece handed out was
+      // consumed (the caller asked for more), so the old buffer is free.
+      if (this.rbuf.length < BODY_READ && this.phase !== PHASE_HEAD && this.bodyLeft() > this.rbuf.length) this.rbuf = Buffer.allocUnsafe(BODY_READ);
     } else if (this.rend === this.rbuf.length) {
       if (this.rpos === 0) {
         const b = Buffer.allocUnsafe(this.rbuf.length * 2);
@@ -249,6 +255,14 @@ class ClientConn implements BodySource {
       return false;
     }
     return !this.dead;
+  }
+
+  /** The response body being read and what is left of it (-1: chunked or to the end of the stream). */
+  body: IncomingBody | undefined;
+  bodyLeft(): number {
+    const b = this.body;
+    if (b === undefined || b.done) return 0;
+    return b.length < 0 ? BODY_READ : b.length - b._received;
   }
 
   decoder(): ChunkedDecoder {
@@ -706,6 +720,7 @@ export class HttpClient {
       keep = false;
     }
     body._reset(conn, mode, length, mode === MODE_CHUNKED ? conn.decoder() : undefined, Infinity);
+    conn.body = body;
     const res = new ClientResponse(status, statusText, p.minor, headers, body, conn);
     const finish = (ok: boolean): void => {
       res._conn = undefined;
