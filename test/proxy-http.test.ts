@@ -747,3 +747,45 @@ proxyTest('http: a reload and an --upgrade under wrk load: no failed request, no
     d.cleanup();
   }
 });
+
+proxyTest('http: a client that aborts mid-request-body ends the upstream request without a complete body', async (t) => {
+  let ended = 0;
+  let cut: () => void = () => {};
+  let cutP = new Promise<void>((r) => (cut = r));
+  const up = await httpUpstream((req, res) => {
+    if (req.url === '/x') return void res.end('ok');
+    req.on('data', () => {});
+    req.on('end', () => {
+      ended++;
+      res.end('whole');
+    });
+    req.on('close', () => {
+      if (!req.complete) cut();
+    });
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      for (const framing of ['Content-Length: 1048576', 'Transfer-Encoding: chunked']) {
+        const s = net.connect({ port, host: '127.0.0.1' });
+        await new Promise((r) => s.once('connect', r));
+        const piece = Buffer.alloc(65536, 7);
+        s.write(`POST /up HTTP/1.1\r\nHost: x\r\n${framing}\r\n\r\n`);
+        for (let i = 0; i < 2; i++) s.write(framing.startsWith('Transfer') ? Buffer.concat([Buffer.from('10000\r\n'), piece, Buffer.from('\r\n')]) : piece);
+        while (up.requests === 0) await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 100));
+        s.destroy();
+        const outcome = await Promise.race([cutP.then(() => 'cut'), new Promise((r) => setTimeout(() => r('still open'), 10000))]);
+        t.is(outcome, 'cut', `${framing}: the upstream request ended without its body`);
+        cutP = new Promise<void>((r) => (cut = r));
+        up.requests = 0;
+      }
+      t.is(ended, 0, 'no upstream request saw a complete body');
+      t.is((await get(port, '/x', { agent: false })).body.toString(), 'ok');
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
