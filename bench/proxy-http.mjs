@@ -1,16 +1,17 @@
 #!/usr/bin/env node
-// Scenario: an HTTP reverse proxy in front of an nginx upstream (`return 200 "hello world\n"`,
-// keep-alive). Proxies: ringio-proxy (protocol = "http") on io_uring and on epoll, and nginx as a reverse
-// proxy (`proxy_http_version 1.1`, upstream `keepalive 128`), one worker each, pinned to CPU 0; the
-// upstream and wrk (-t1 -c64, keep-alive) run on CPU 1. Per proxy: requests/s, p99, and the proxy's CPU µs
-// per request (utime+stime over the run, nginx's worker included). Rounds are interleaved, figures are
-// medians, the load average is printed with them. Node proxies (http-proxy-3, @fastify/http-proxy) are
-// not in this first version: the bench says so.
-// Cases: `http`, and `https`: the same with TLS termination at the proxy (ringio-proxy's `tls`, nginx's
-// `listen ssl` with the same P-256 certificate, made with openssl), wrk over https with keep-alive.
-// Usage: node bench/proxy-http.mjs [--rounds 5] [--secs 5] [--cases http,https]
+// Scenario: an HTTP reverse proxy in front of an nginx upstream (keep-alive): `hello` answers
+// `return 200 "hello world\n"`, `64k` a 64 KiB file. Proxies: ringio-proxy (protocol = "http") on io_uring
+// and on epoll, nginx as a reverse proxy (`proxy_http_version 1.1`, upstream `keepalive 128`), and the Node
+// peers http-proxy-3 (keep-alive agent) and @fastify/http-proxy (bench/proxy-http-peer.mjs), one process
+// or worker each, pinned to CPU 0; the upstream and wrk (-t1 -c64, keep-alive) run on CPU 1. Per proxy
+// and case: requests/s, p99, and the proxy's CPU µs per request (utime+stime over the run, nginx's worker
+// included); ratios to nginx and to the faster Node peer. Rounds are interleaved (every proxy once per
+// round), figures are medians, the load average is printed with every round and with the table.
+// Case `https`: hello with TLS terminated at the proxy (ringio-proxy's `tls`, nginx's `listen ssl` with the
+// same P-256 certificate, made with openssl), wrk over https with keep-alive; the Node peers sit it out.
+// Usage: node bench/proxy-http.mjs [--rounds 5] [--secs 5] [--cases hello,64k,https] [--proxies a,b]
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,15 +22,23 @@ const rounds = Number(arg('rounds', 5));
 const secs = Number(arg('secs', 5));
 const node = process.execPath;
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-http-bench-'));
-const cases = arg('cases', 'http,https').split(',');
 
 const missing = [];
-for (const tool of ['taskset', 'nginx', 'wrk', ...(cases.includes('https') ? ['openssl'] : [])]) if (!has(tool)) missing.push(tool);
+const wantHttps = String(arg('cases', 'hello,64k,https')).split(',').includes('https');
+for (const tool of ['taskset', 'nginx', 'wrk', ...(wantHttps ? ['openssl'] : [])]) if (!has(tool)) missing.push(tool);
 if (missing.length) {
   console.error(`missing: ${missing.join(', ')} (apt-get install -y util-linux nginx-light wrk); nothing to measure without them`);
   process.exit(2);
 }
-console.error('not measured yet: http-proxy-3 and @fastify/http-proxy (no devDependency for them in this version)');
+const peers = [];
+for (const [name, mod] of [['http_proxy_3', 'http-proxy-3'], ['fastify_http_proxy', '@fastify/http-proxy']]) {
+  try {
+    await import(mod);
+    peers.push(name);
+  } catch {
+    console.error(`missing: ${mod} (npm install, it is a devDependency): ${name} is not measured`);
+  }
+}
 
 function startProc(cmd, args, cpu) {
   const child = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -54,19 +63,24 @@ function nginxConf(name, body) {
 }
 
 const upPort = await freePort();
-const upConf = nginxConf('upstream', `server { listen 127.0.0.1:${upPort}; keepalive_requests 1000000; location / { default_type text/plain; return 200 "hello world\\n"; } }`);
+const big = join(tmp, '64k.bin');
+writeFileSync(big, Buffer.alloc(64 * 1024, 'x'));
+chmodSync(tmp, 0o755); // nginx's worker (nobody when run as root) reads the file
+const upConf = nginxConf(
+  'upstream',
+  `server { listen 127.0.0.1:${upPort}; keepalive_requests 1000000; location / { default_type text/plain; return 200 "hello world\\n"; } location = /64k { default_type application/octet-stream; alias ${big}; } }`,
+);
 const upstream = startProc('nginx', ['-c', upConf.f, '-p', upConf.dir, '-e', '/dev/null'], '1');
 await waitForPort(upPort, upstream, 'the nginx upstream');
 
 // The certificate both proxies terminate TLS with (https case).
 const cert = join(tmp, 'cert.pem');
 const key = join(tmp, 'key.pem');
-if (cases.includes('https')) {
+if (wantHttps) {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
 }
-let tls = false;
 
-function ringioConfig(port, driver) {
+function ringioConfig(port, driver, tls) {
   const f = join(tmp, `ringio-${driver}-${port}.toml`);
   writeFileSync(
     f,
@@ -75,13 +89,15 @@ function ringioConfig(port, driver) {
   return f;
 }
 
-const proxies = [
-  { name: 'ringio_uring', start: (port) => startProc(node, [join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', ringioConfig(port, 'uring')], '0') },
-  { name: 'ringio_epoll', start: (port) => startProc(node, [join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', ringioConfig(port, 'epoll')], '0') },
+const peerScript = join(root, 'bench/proxy-http-peer.mjs');
+const allProxies = [
+  { name: 'ringio_uring', tls: true, start: (port, tls) => startProc(node, [join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', ringioConfig(port, 'uring', tls)], '0') },
+  { name: 'ringio_epoll', tls: true, start: (port, tls) => startProc(node, [join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', ringioConfig(port, 'epoll', tls)], '0') },
   {
     name: 'nginx_proxy',
     stopSignal: 'SIGQUIT',
-    start: (port) => {
+    tls: true,
+    start: (port, tls) => {
       const { f, dir } = nginxConf(
         'proxy',
         `upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port}${tls ? ` ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ssl_protocols TLSv1.2 TLSv1.3` : ''}; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
@@ -89,21 +105,27 @@ const proxies = [
       return startProc('nginx', ['-c', f, '-p', dir, '-e', '/dev/null'], '0');
     },
   },
+  ...peers.map((name) => ({ name, start: (port) => startProc(node, [peerScript, name === 'http_proxy_3' ? 'http-proxy-3' : 'fastify', String(port), String(upPort)], '0') })),
 ];
+const only = arg('proxies', '');
+const proxies = only === '' ? allProxies : allProxies.filter((p) => only.split(',').includes(p.name));
+const CASES = { hello: '/', '64k': '/64k', https: '/' };
+const cases = String(arg('cases', 'hello,64k,https')).split(',').filter((c) => c in CASES);
 
-async function round(p) {
+async function round(p, path, tls = false) {
   const port = await freePort();
-  const child = p.start(port);
+  const child = p.start(port, tls);
   try {
     await waitForPort(port, child, p.name);
+    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}${path}`;
     // warm-up: pools filled, code optimized
-    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/`;
     execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', '-d1s', url], { encoding: 'utf8' });
     const c0 = cpuSeconds(child.pid, { children: true });
     const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', `-d${secs}s`, '--latency', url], { encoding: 'utf8' });
     const c1 = cpuSeconds(child.pid, { children: true });
     const w = parseWrk(out);
     if (w.errors) throw new Error(`${p.name}: wrk reported errors: ${w.errors}`);
+    if (!(w.rps > 0)) throw new Error(`${p.name}: no request completed`);
     return { rps: w.rps, p99: w.p99_ms, cpuUs: ((c1 - c0) / (w.rps * secs)) * 1e6, load: loadavg()[0] };
   } finally {
     await stopProc(child, p.stopSignal);
@@ -111,28 +133,42 @@ async function round(p) {
 }
 
 try {
+  const load0 = loadavg();
+  console.error(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+  const runs = [];
+  for (const c of cases) for (const p of proxies) if (c !== 'https' || p.tls) runs.push({ name: `${c} ${p.name}`, run: () => round(p, CASES[c], c === 'https') });
+  const res = await interleave(rounds, runs, {
+    describe: (m) => `${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs CPU/req, load ${m.load.toFixed(2)}`,
+  });
+  const med = (name, f) => (res.get(name)?.length ? median(res.get(name).map(f)) : NaN);
+  const rows = [];
   for (const c of cases) {
-    tls = c === 'https';
-    const load0 = loadavg();
-    console.error(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
-    const res = await interleave(rounds, proxies.map((p) => ({ name: p.name, run: () => round(p) })), {
-      describe: (m) => `${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs CPU/req, load ${m.load.toFixed(2)}`,
-    });
-    const med = (name, f) => (res.get(name)?.length ? median(res.get(name).map(f)) : NaN);
-    const nginxRps = med('nginx_proxy', (m) => m.rps);
-    const rows = proxies.map((p) => ({
-      proxy: p.name,
-      'req/s': Math.round(med(p.name, (m) => m.rps)),
-      'p99 ms': med(p.name, (m) => m.p99).toFixed(2),
-      'µs CPU/req': med(p.name, (m) => m.cpuUs).toFixed(1),
-      'vs nginx': (med(p.name, (m) => m.rps) / nginxRps).toFixed(2),
-    }));
-    const load1 = loadavg();
-    console.error(`\n${tls ? 'HTTPS (TLS terminated at the proxy)' : 'HTTP'} reverse proxy, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU 0, wrk and the nginx upstream on CPU 1`);
-    table(rows);
-    console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
-    emit(rows.map((r) => ({ bench: 'proxy-http', case: c, ...r, load_start: load0[0], load_end: load1[0] })));
+    const rps = (p) => med(`${c} ${p}`, (m) => m.rps);
+    const nginxRps = rps('nginx_proxy');
+    const peerRps = peers.map((p) => rps(p)).filter((x) => !Number.isNaN(x));
+    const nodeBest = peerRps.length > 0 ? Math.max(...peerRps) : NaN;
+    for (const p of proxies) {
+      if (c === 'https' && !p.tls) continue;
+      const name = `${c} ${p.name}`;
+      rows.push({
+        case: c,
+        proxy: p.name,
+        'req/s': Math.round(rps(p.name)),
+        'p99 ms': med(name, (m) => m.p99).toFixed(2),
+        'µs CPU/req': med(name, (m) => m.cpuUs).toFixed(1),
+        'vs nginx': (rps(p.name) / nginxRps).toFixed(2),
+        'vs best Node': (rps(p.name) / nodeBest).toFixed(2),
+        'CPU vs nginx': (med(`${c} nginx_proxy`, (m) => m.cpuUs) / med(name, (m) => m.cpuUs)).toFixed(2),
+        load: med(name, (m) => m.load).toFixed(2),
+      });
+    }
   }
+  const load1 = loadavg();
+  console.error(`\nHTTP reverse proxy, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU 0, wrk and the nginx upstream on CPU 1`);
+  console.error("'CPU vs nginx': nginx's CPU per request over this proxy's (1.00 = as cheap as nginx); 'vs best Node': requests/s over the faster Node peer's");
+  table(rows);
+  console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
+  emit(rows.map((r) => ({ bench: 'proxy-http', ...r, load_start: load0[0], load_end: load1[0] })));
 } finally {
   await stopProc(upstream, 'SIGQUIT');
   rmSync(tmp, { recursive: true, force: true });

@@ -3,14 +3,17 @@
  * removal and Forwarded headers both ways, chunked and 64 MiB bodies both ways, upstream down (502) and
  * slow (504), an upstream that closes idle pooled connections while requests flow (0 failures), a
  * smuggling attempt (Content-Length with Transfer-Encoding) refused before the upstream, and a reload that
- * keeps the upstream pool. The proxy runs as a child process on the driver under test; upstreams and
+ * keeps the upstream pool. Also: Via, a client leaving before the upstream's answer (cancelled upstream),
+ * a table of smuggling attempts as raw bytes, 64 concurrent 64 KiB responses while idle pooled
+ * connections are watched, a WebSocket session that SIGTERM's drain waits for. The proxy runs as a child process on the driver under test; upstreams and
  * clients are node:http / node:net in the test process.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { ExecutionContext } from 'ava';
-import { freePort, proxyTest, readBytes, startProxy, tempDir, type ProxyProc } from './proxy-helpers.js';
+import { exec, has } from './http-util.js';
+import { freePort, proxyTest, readBytes, runProxy, startProxy, tempDir, type ProxyProc } from './proxy-helpers.js';
 
 interface Up {
   server: http.Server;
@@ -512,6 +515,277 @@ proxyTest('http: weighted balance over a route\'s upstreams; a refused connect f
   } finally {
     await a.close();
     await b.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: Via is added both ways when configured, after the one the client sent', async (t) => {
+  const up = await httpUpstream((req, res) => {
+    res.setHeader('via', '1.1 origin-cache');
+    res.end(String(req.headers.via ?? ''));
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url]), 'via = "edge-1"'), async () => {
+      const r = await get(port, '/v', { headers: { via: '1.0 fred' } });
+      t.is(r.body.toString(), '1.0 fred, 1.1 edge-1');
+      t.is(r.headers.via, '1.1 origin-cache, 1.1 edge-1');
+      const plain = await get(port, '/v');
+      t.is(plain.body.toString(), '1.1 edge-1');
+    });
+    // Off by default.
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      const r = await get(port, '/v', { agent: false });
+      t.is(r.body.toString(), '');
+      t.is(r.headers.via, '1.1 origin-cache');
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: a client that leaves before the upstream answers cancels the upstream request', async (t) => {
+  let upstreamClosed: () => void = () => {};
+  const closed = new Promise<void>((r) => (upstreamClosed = r));
+  const up = await httpUpstream((req, res) => {
+    if (req.url === '/x') return void res.end('ok');
+    res.on('close', () => upstreamClosed()); // never answers; its connection closing is the cancel
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      const s = net.connect({ port, host: '127.0.0.1' });
+      await new Promise((r) => s.once('connect', r));
+      s.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+      while (up.requests === 0) await new Promise((r) => setTimeout(r, 10));
+      s.destroy();
+      const t0 = Date.now();
+      const outcome = await Promise.race([closed.then(() => 'cancelled'), new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
+      t.is(outcome, 'cancelled', 'the upstream request was cancelled');
+      t.true(Date.now() - t0 < 5000);
+      // The proxy still serves, and a fresh upstream connection carries the next request.
+      t.is((await get(port, '/x', { agent: false })).body.toString(), 'ok');
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: smuggling attempts through the proxy are refused and never forwarded', async (t) => {
+  let completed = 0;
+  const up = await httpUpstream((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      completed++;
+      res.end('reached');
+    });
+  });
+  const d = tempDir();
+  const port = await freePort();
+  const attempts: [string, string][] = [
+    ['CL + TE', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG'],
+    ['TE + CL', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nG'],
+    ['duplicate CL', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'],
+    ['CL list', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!'],
+    ['CL sign', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello'],
+    ['CL hex', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x5\r\n\r\nhello'],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\n\r\n'],
+    ['space before colon', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n'],
+    ['bare LF', 'GET / HTTP/1.1\nHost: x\n\n'],
+    ['bare LF in a field', 'GET / HTTP/1.1\r\nHost: x\nX-A: 1\r\n\r\n'],
+    ['bare CR', 'GET / HTTP/1.1\r\nHost: x\rX-A: 1\r\n\r\n'],
+    ['TE chunked, identity', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    ['TE identity', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\nhello'],
+    ['TE xchunked', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    ['two Host fields', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
+    ['bad chunk size', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'],
+    ['negative chunk size', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n'],
+    ['chunk size overflow', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\nhello\r\n0\r\n\r\n'],
+    ['chunk without CRLF', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n'],
+  ];
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      for (const [what, bytes] of attempts) {
+        const s = net.connect({ port, host: '127.0.0.1' });
+        await new Promise((r) => s.once('connect', r));
+        s.write(bytes + 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n');
+        const got = (await readBytes(s, 1 << 20, 5000)).toString('latin1');
+        s.destroy();
+        t.regex(got, /^HTTP\/1\.1 (4\d\d|501) /, `${what}: refused`);
+        t.is(got.match(/HTTP\/1\.1 \d/g)?.length, 1, `${what}: one response, then the connection closed`);
+        t.false(got.includes('reached'), `${what}: nothing came back from the upstream`);
+      }
+      t.is(completed, 0, 'no request of an attempt (nor one smuggled behind it) reached the upstream whole');
+      // An honest chunked request still goes through.
+      const ok = await get(port, '/fine', { method: 'POST', body: (async function* () { yield Buffer.from('hello'); })() });
+      t.is(ok.body.toString(), 'reached');
+      t.is(completed, 1);
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: 64 clients fetching 64 KiB responses while pooled connections idle and get watched: every body intact', async (t) => {
+  const body = Buffer.alloc(65536);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+  const up = await httpUpstream((_req, res) => {
+    res.setHeader('content-length', body.length);
+    res.end(body);
+  });
+  const d = tempDir();
+  const port = await freePort();
+  // A short keep-alive makes the pool's ticker run every few ms: idle connections get watch reads all the time.
+  const file = httpConfig(d, port, route('/', [up.url]), 'upstream_keepalive = "100ms"');
+  const many = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  try {
+    await withProxy(t, file, async () => {
+      let ok = 0;
+      const bad: string[] = [];
+      await Promise.all(
+        Array.from({ length: 64 }, async (_, k) => {
+          for (let i = 0; i < 25; i++) {
+            try {
+              const r = await get(port, `/b${k}-${i}`, { agent: many });
+              if (r.status === 200 && r.body.equals(body)) ok++;
+              else bad.push(`${r.status} ${r.body.length}`);
+            } catch (e) {
+              bad.push((e as Error).message);
+            }
+            if (i % 8 === 7) await new Promise((r) => setTimeout(r, 15)); // let connections idle past a tick
+          }
+        }),
+      );
+      t.deepEqual(bad, []);
+      t.is(ok, 64 * 25);
+    });
+  } finally {
+    many.destroy();
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: an upgraded WebSocket session counts for drain: SIGTERM waits for it, and it still relays meanwhile', async (t) => {
+  const { WebSocketServer, WebSocket } = await import('ws');
+  const up = await httpUpstream((_req, res) => res.end('plain'));
+  const wss = new WebSocketServer({ server: up.server });
+  wss.on('connection', (ws) => ws.on('message', (m, binary) => ws.send(m, { binary })));
+  const d = tempDir();
+  const port = await freePort();
+  const file = d.file('proxy.toml', `[upgrade]\nsocket = "${d.dir}/up.sock"\ndrain_timeout = "20s"\n[servers.web]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${route('/', [up.url])}`);
+  const p = await startProxy(file);
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const echo = async (m: string): Promise<string> => {
+      const got = new Promise<Buffer>((resolve) => ws.once('message', (x) => resolve(x as Buffer)));
+      ws.send(m);
+      return (await got).toString();
+    };
+    t.is(await echo('before'), 'before');
+    p.child.kill('SIGTERM');
+    await p.waitFor('stopping');
+    await new Promise((r) => setTimeout(r, 500));
+    t.is(p.child.exitCode, null, 'the proxy waits for the session');
+    t.is(await echo('during drain'), 'during drain');
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.close(1000);
+    t.is(await closed, 1000);
+    const exit = await p.exited;
+    t.is(exit.code, 0, p.stderr);
+    t.like(p.logs.find((l) => l.event === 'drained'), { forced: 0 });
+  } finally {
+    await p.stop('SIGKILL');
+    wss.close();
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: a reload and an --upgrade under wrk load: no failed request, no socket error', async (t) => {
+  if (!has('wrk')) {
+    t.log('wrk is not installed (apt-get install wrk): skipped');
+    t.pass();
+    return;
+  }
+  const up = await httpUpstream((_req, res) => res.end('ok'));
+  const d = tempDir();
+  const port = await freePort();
+  const conf = (extra: string): string =>
+    `[upgrade]\nsocket = "${d.dir}/up.sock"\ndrain_timeout = "20s"\n[servers.web]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${extra}\n${route('/', [up.url])}`;
+  const file = d.file('proxy.toml', conf(''));
+  const oldP = await startProxy(file);
+  let newP: ProxyProc | undefined;
+  try {
+    const load = exec('wrk', ['-t1', '-c16', '-d8s', `http://127.0.0.1:${port}/`], { ms: 30000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    d.file('proxy.toml', conf('via = true'));
+    oldP.child.kill('SIGHUP');
+    await oldP.waitFor('reloaded', 20000, (l) => l.generation === 2);
+    await new Promise((r) => setTimeout(r, 1000));
+    newP = runProxy(file, ['--upgrade']);
+    await newP.waitFor('started', 30000);
+    t.is((await oldP.exited).code, 0, oldP.stderr);
+    const { out, code } = await load;
+    t.is(code, 0, out);
+    t.regex(out, /Requests\/sec:/);
+    t.notRegex(out, /Non-2xx/, out);
+    t.notRegex(out, /Socket errors/, out);
+    const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+    t.true(total > 100, out);
+    t.true(up.requests >= total, `the upstream saw ${up.requests} requests, wrk counted ${total}`);
+  } finally {
+    await newP?.stop();
+    await oldP.stop('SIGKILL');
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: a client that aborts mid-request-body ends the upstream request without a complete body', async (t) => {
+  let ended = 0;
+  let cut: () => void = () => {};
+  let cutP = new Promise<void>((r) => (cut = r));
+  const up = await httpUpstream((req, res) => {
+    if (req.url === '/x') return void res.end('ok');
+    req.on('data', () => {});
+    req.on('end', () => {
+      ended++;
+      res.end('whole');
+    });
+    req.on('close', () => {
+      if (!req.complete) cut();
+    });
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      for (const framing of ['Content-Length: 1048576', 'Transfer-Encoding: chunked']) {
+        const s = net.connect({ port, host: '127.0.0.1' });
+        await new Promise((r) => s.once('connect', r));
+        const piece = Buffer.alloc(65536, 7);
+        s.write(`POST /up HTTP/1.1\r\nHost: x\r\n${framing}\r\n\r\n`);
+        for (let i = 0; i < 2; i++) s.write(framing.startsWith('Transfer') ? Buffer.concat([Buffer.from('10000\r\n'), piece, Buffer.from('\r\n')]) : piece);
+        while (up.requests === 0) await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 100));
+        s.destroy();
+        const outcome = await Promise.race([cutP.then(() => 'cut'), new Promise((r) => setTimeout(() => r('still open'), 10000))]);
+        t.is(outcome, 'cut', `${framing}: the upstream request ended without its body`);
+        cutP = new Promise<void>((r) => (cut = r));
+        up.requests = 0;
+      }
+      t.is(ended, 0, 'no upstream request saw a complete body');
+      t.is((await get(port, '/x', { agent: false })).body.toString(), 'ok');
+    });
+  } finally {
+    await up.close();
     d.cleanup();
   }
 });

@@ -5,8 +5,8 @@
  * Rules:
  *  1. A connection goes back to its pool only after a complete response whose framing allows reuse
  *     (Content-Length or chunked, no `Connection: close`); anything else closes it.
- *  2. A connection idle for a tick gets a watching read: a close by the server (or stray bytes) is
- *     noticed and the connection dropped. Reuse within a tick costs no extra op.
+ *  2. A connection idle for two ticks gets a watching read: a close by the server (or stray bytes) is
+ *     noticed and the connection dropped. Reuse within two ticks costs no extra op.
  *  3. A request on a reused connection that fails before any response byte arrived (reset, EOF) is
  *     retried once on a new connection when its method is idempotent and its body is not a stream.
  *  4. Request bodies from async iterables are sent chunked, one chunk at a time (backpressure); response
@@ -17,7 +17,7 @@ import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type Jo
 import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type SocketStream, type TlsClientOptions } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
-import { checkChunk, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
+import { checkChunk, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
 
@@ -74,12 +74,25 @@ const METHOD_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const BIG = 16 * 1024;
+/** The read buffer of a connection once it reads a body larger than its 16 KiB. */
+const BODY_READ = 64 * 1024;
+const EMPTY_OPTS: RequestOptions = Object.freeze({});
+const WATCH_TAKEN = Object.freeze({ reason: 'the idle connection was taken for a request' });
 
 const PHASE_NONE = 0;
 const PHASE_IDLE = 1;
 const PHASE_HEAD = 2;
 const PHASE_BODY = 3;
 const PHASE_SEND = 4;
+
+/**
+ * A request its caller may cancel without an AbortSignal (one reusable object per proxied
+ * request): the connection it runs on, and whether it was cancelled.
+ */
+export interface CallHandle {
+  _conn: unknown;
+  _cancelled: boolean;
+}
 
 /**
  * A response. Its body must be read to its end (the read() that returns null) or close() called to free
@@ -141,6 +154,8 @@ class ClientConn implements BodySource {
   dead = false;
   timedOut = false;
   aborted: AbortSignal | undefined;
+  /** Cancelled through a CallHandle (its caller went away). */
+  cancelled = false;
   /** A request body still being sent beside the response, and how it failed. */
   sending: Promise<void> | undefined;
   sendError: unknown;
@@ -158,6 +173,10 @@ class ClientConn implements BodySource {
     if (this.rpos === this.rend) {
       this.rpos = this.rend = 0;
       this.parser.resetScan();
+      // A large body is read in large pieces: one read (and one write by a proxy) per 64 KiB, not per
+      // 16 KiB. The buffer is empty and no read is in flight on it; the last piece handed out was
+      // consumed (the caller asked for more), so the old buffer is free.
+      if (this.rbuf.length < BODY_READ && this.phase !== PHASE_HEAD && this.bodyLeft() > this.rbuf.length) this.rbuf = Buffer.allocUnsafe(BODY_READ);
     } else if (this.rend === this.rbuf.length) {
       if (this.rpos === 0) {
         const b = Buffer.allocUnsafe(this.rbuf.length * 2);
@@ -183,6 +202,7 @@ class ClientConn implements BodySource {
 
   mapError(e: unknown): unknown {
     if (this.aborted !== undefined) return abortError(this.aborted);
+    if (this.cancelled) return ringioError('ERR_RINGIO_CLOSED', 'the request was cancelled by its caller');
     if (this.timedOut) return ringioError('ERR_RINGIO_TIMEOUT', 'the request timed out');
     return e;
   }
@@ -210,7 +230,12 @@ class ClientConn implements BodySource {
 
   /** Starts watching an idle connection for a close by the server. */
   startWatch(): void {
-    if (this.watch !== undefined || this.dead) return;
+    if (this.watch !== undefined || this.dead || this.phase !== PHASE_IDLE) return;
+    if (this.rpos === this.rend) {
+      // An empty buffer watches from its start (a full one would make a read of 0 bytes: a false EOF).
+      this.rpos = this.rend = 0;
+      this.parser.resetScan();
+    }
     const ctl = (this.watchCtl = new AbortController());
     this.watch = this.stream.read(this.rbuf, { offset: this.rend, length: this.rbuf.length - this.rend, signal: ctl.signal }).then(
       ([n]) => {
@@ -230,7 +255,7 @@ class ClientConn implements BodySource {
   async unwatch(): Promise<boolean> {
     const w = this.watch;
     if (w === undefined) return !this.dead;
-    this.watchCtl!.abort();
+    this.watchCtl!.abort(WATCH_TAKEN); // a constant reason: no DOMException (and its stack) per reuse
     await w;
     this.watch = undefined;
     this.watchCtl = undefined;
@@ -239,6 +264,14 @@ class ClientConn implements BodySource {
       return false;
     }
     return !this.dead;
+  }
+
+  /** The response body being read and what is left of it (-1: chunked or to the end of the stream). */
+  body: IncomingBody | undefined;
+  bodyLeft(): number {
+    const b = this.body;
+    if (b === undefined || b.done) return 0;
+    return b.length < 0 ? BODY_READ : b.length - b._received;
   }
 
   decoder(): ChunkedDecoder {
@@ -268,6 +301,9 @@ class Pool {
       if (!fresh) {
         const c = this.idle.pop();
         if (c !== undefined) {
+          // Out of the idle phase before the first await: a ticker scan that runs between the
+          // continuations below must not start a new watch read on a connection being taken.
+          c.phase = PHASE_NONE;
           if (await c.unwatch()) return c;
           continue;
         }
@@ -303,8 +339,10 @@ class Pool {
     c.phase = PHASE_IDLE;
     c.tick = this.client._tick;
     const w = this.waiters.shift();
-    if (w !== undefined) w(c);
-    else this.idle.push(c);
+    if (w !== undefined) {
+      c.phase = PHASE_NONE; // taken, not idle: no watch read may start on it
+      w(c);
+    } else this.idle.push(c);
   }
 
   remove(c: ClientConn): void {
@@ -387,7 +425,8 @@ export class HttpClient {
         let limit = 0;
         switch (c.phase) {
           case PHASE_IDLE:
-            if (waited >= ms) c.startWatch();
+            // Idle across two ticks: a connection reused every few ms under load never pays for a watch.
+            if (waited >= 2 * ms) c.startWatch();
             limit = this._keepAlive;
             break;
           case PHASE_HEAD:
@@ -429,11 +468,50 @@ export class HttpClient {
       throw new TypeError('opts.upgrade must be a protocol token');
     }
     this.#startTicker();
-    const pool = this.#pool(u, socketPath);
+    return this.#run(this.#pool(u, socketPath), u, method, opts, body, undefined, undefined);
+  }
+
+  /** @internal The pool of an origin ("http://host:port"), for _send. */
+  _origin(url: string): unknown {
+    const u = new URL(url);
+    if (u.protocol !== 'http:') throw new TypeError(`unsupported protocol ${u.protocol} (only http:)`);
+    return this.#pool(u, undefined);
+  }
+
+  /**
+   * @internal Sends a request whose head the caller built (see RawHead) to an origin from _origin();
+   * `call` lets the caller cancel it (_cancel). The same pooling, retry and timeouts as request().
+   */
+  _send(origin: unknown, method: string, head: RawHead, body: AsyncIterable<Uint8Array> | null, call: CallHandle): Promise<ClientResponse> {
+    if (this._closed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed'));
+    this.#startTicker();
+    return this.#run(origin as Pool, undefined, method, EMPTY_OPTS, body, head, call);
+  }
+
+  /** @internal Cancels a request sent with _send: its connection closes, the request fails with ERR_RINGIO_CLOSED. */
+  _cancel(call: CallHandle): void {
+    if (call._cancelled) return;
+    call._cancelled = true;
+    const c = call._conn as ClientConn | undefined;
+    if (c !== undefined) {
+      c.cancelled = true;
+      void c.destroy();
+    }
+  }
+
+  async #run(pool: Pool, u: URL | undefined, method: string, opts: RequestOptions, body: RequestBody, raw: RawHead | undefined, call: CallHandle | undefined): Promise<ClientResponse> {
+    const signal = opts.signal;
     const replayable = !isIterable(body) && IDEMPOTENT.has(method);
     let fresh = false;
     for (;;) {
       const conn = await pool.acquire(fresh);
+      if (call !== undefined) {
+        if (call._cancelled) {
+          pool.release(conn);
+          throw ringioError('ERR_RINGIO_CLOSED', 'the request was cancelled by its caller');
+        }
+        call._conn = conn;
+      }
       const reused = conn.used > 0;
       conn.used++;
       let onAbort: (() => void) | undefined;
@@ -445,7 +523,8 @@ export class HttpClient {
         signal.addEventListener('abort', onAbort, { once: true });
       }
       try {
-        const res = await this.#exchange(conn, u, method, opts, body);
+        const res = await this.#exchange(conn, u, method, opts, body, raw);
+        if (call !== undefined) call._conn = undefined; // the head arrived: the caller closes the response instead
         if (onAbort !== undefined && !res.body.done) {
           // The signal also covers the body: stop listening once it ends.
           const stop = onAbort;
@@ -458,12 +537,13 @@ export class HttpClient {
         }
         return res;
       } catch (e) {
+        if (call !== undefined) call._conn = undefined;
         await conn.destroy();
         const code = (e as { code?: string }).code;
         // ERR_RINGIO_CLOSED: the pooled socket was closed under the request (its idle watch saw the
         // server's close as the request took it): as dead as a reset.
         const dead = code === 'ECONNRESET' || code === 'EPIPE' || (code === 'ERR_RINGIO_CLOSED' && !this._closed) || (e as { noResponse?: boolean }).noResponse === true;
-        if (reused && dead && replayable && !fresh && conn.aborted === undefined) {
+        if (reused && dead && replayable && !fresh && conn.aborted === undefined && !conn.cancelled) {
           fresh = true;
           continue;
         }
@@ -499,12 +579,22 @@ export class HttpClient {
     return pool;
   }
 
-  async #exchange(conn: ClientConn, u: URL, method: string, opts: RequestOptions, body: RequestBody): Promise<ClientResponse> {
+  async #exchange(conn: ClientConn, u: URL | undefined, method: string, opts: RequestOptions, body: RequestBody, raw: RawHead | undefined): Promise<ClientResponse> {
+    if (raw !== undefined) {
+      // The caller's complete head (framing fields and the blank line included), sent from its buffer
+      // (which the caller keeps until the response head arrives). The send and the response's first
+      // read go to the kernel together: no turn of the loop between them.
+      const sent = conn.send(raw.buf, raw.len);
+      const chunked = (raw.flags & H_TRANSFER_ENCODING) !== 0;
+      this.#sendBeside(conn, body !== null && body !== undefined ? sent.then(() => this.#sendStream(conn, body as AsyncIterable<Uint8Array>, chunked)) : sent);
+      return this.#receiveHead(conn, method, opts);
+    }
     const out = conn.out;
     out.len = 0;
+    u = u!;
     const target = method === 'CONNECT' ? u.host : `${u.pathname}${u.search}`;
     out.latin1(`${method} ${target} HTTP/1.1\r\n`);
-    let flags = out.fields(opts.headers);
+    const flags = out.fields(opts.headers);
     if ((flags & H_HOST) === 0) out.latin1(`Host: ${u.host}\r\n`);
     if (opts.upgrade !== undefined) {
       if ((flags & H_CONNECTION) === 0) out.latin1('Connection: Upgrade\r\n');
@@ -539,17 +629,25 @@ export class HttpClient {
     if ((bytes !== undefined && bytes.length > BIG) || isIterable(body)) {
       // A large or streamed body is sent beside the wait for the response: a server that answers
       // early (413), or streams its answer while it reads (an echo), does not deadlock with us.
-      const sending = bytes !== undefined ? conn.send(bytes, bytes.length) : this.#sendStream(conn, body as Iterable<Uint8Array>, chunked);
-      conn.sending = sending.then(
-        () => {
-          conn.sending = undefined;
-        },
-        (e: unknown) => {
-          conn.sendError = e;
-          void conn.destroy();
-        },
-      );
+      this.#sendBeside(conn, bytes !== undefined ? conn.send(bytes, bytes.length) : this.#sendStream(conn, body as Iterable<Uint8Array>, chunked));
     }
+    return this.#receiveHead(conn, method, opts);
+  }
+
+  /** Lets a body's send run beside the wait for the response (its failure closes the connection). */
+  #sendBeside(conn: ClientConn, sending: Promise<void>): void {
+    conn.sending = sending.then(
+      () => {
+        conn.sending = undefined;
+      },
+      (e: unknown) => {
+        conn.sendError = e;
+        void conn.destroy();
+      },
+    );
+  }
+
+  async #receiveHead(conn: ClientConn, method: string, opts: RequestOptions): Promise<ClientResponse> {
     // Receive the head (1xx interim responses are skipped, except 101).
     conn.phase = PHASE_HEAD;
     conn.tick = this._tick;
@@ -649,6 +747,7 @@ export class HttpClient {
       keep = false;
     }
     body._reset(conn, mode, length, mode === MODE_CHUNKED ? conn.decoder() : undefined, Infinity);
+    conn.body = body;
     const res = new ClientResponse(status, statusText, p.minor, headers, body, conn);
     const finish = (ok: boolean): void => {
       res._conn = undefined;

@@ -23,14 +23,35 @@ let lastHit: FrozenFields | undefined;
 const NAME_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const VALUE_BAD_RE = /[\0-\x08\x0a-\x1f\x7f]|[^\0-\xff]/;
 
-/** Fields the writer takes care of itself (framing and connection management). */
+/** Fields the writer takes care of itself (framing and connection management): Content-Length. */
 export const H_CONTENT_LENGTH = 1;
+/** Transfer-Encoding (in a RawHead for HttpClient: the body goes chunked). */
 export const H_TRANSFER_ENCODING = 2;
 export const H_CONNECTION_CLOSE = 4;
 export const H_CONNECTION = 8;
+/** Date (the server adds none of its own). */
 export const H_DATE = 16;
+/** Host (the client adds none of its own). */
 export const H_HOST = 32;
 export const H_TE_CHUNKED = 64;
+
+/**
+ * A message head a caller built and checked itself (a proxy forwarding a parsed head): `buf[0, len)`.
+ * For HttpClient's send (forward.send) it is complete, the blank line included, with the framing of
+ * its body (H_TRANSFER_ENCODING in `flags` when the body goes chunked); for a server response
+ * (forward.rawFields) it holds field lines only. `flags`: the H_* flags of its fields; `declared`:
+ * its Content-Length, or -1.
+ */
+export interface RawHead {
+  /** The bytes; `buf[0, len)` is the head (it may be replaced by a larger buffer as it grows). */
+  buf: Buffer;
+  /** How many bytes of `buf` the head holds. */
+  len: number;
+  /** The H_* flags of its fields (H_HOST, H_DATE, H_CONTENT_LENGTH, H_TRANSFER_ENCODING). */
+  flags: number;
+  /** Its Content-Length value, or -1. */
+  declared: number;
+}
 
 export class OutBuf {
   buf: Buffer;

@@ -26,6 +26,7 @@ import {
   H_DATE,
   H_TRANSFER_ENCODING,
   OutBuf,
+  type RawHead,
   statusLine,
   chunkLength,
   checkChunk,
@@ -103,6 +104,8 @@ const PHASE_NONE = 0;
 const PHASE_IDLE = 1;
 const PHASE_HEAD = 2;
 const PHASE_BODY = 3;
+/** The handler runs with the request body read: a long wait gets a read that notices the client leave. */
+const PHASE_HANDLER = 4;
 
 /** Bytes of an unread request body the server reads and drops to keep the connection. */
 const MAX_DRAIN = 256 * 1024;
@@ -143,6 +146,12 @@ export class ServerRequest extends WithBody {
   readonly body: IncomingBody = new IncomingBody();
   /** The peer: a SocketAddr for TCP, the peer's path ('' when unnamed) for Unix sockets. */
   readonly remoteAddr: SocketAddr | string;
+  /**
+   * @internal Called when the client closes (or resets) its connection while the handler still runs
+   * and has not started the response (a proxy cancels its upstream request). Checked once per server
+   * tick: a handler that waits longer than a tick gets a read on the connection (its bytes are kept).
+   */
+  _onGone: (() => void) | undefined = undefined;
   /** @internal */ _conn: Conn;
   /** @internal */ _buf: Buffer;
   /** @internal */ _t0 = 0;
@@ -179,6 +188,8 @@ export class ServerResponse {
   statusCode = 200;
   /** @internal */ _headers: HeadersInit | undefined = undefined;
   /** @internal */ _extra: [string, string | number][] | undefined = undefined;
+  /** @internal Field lines a proxy copied from a parsed head (see _rawFields). */
+  _raw: RawHead | undefined = undefined;
   /** @internal */ _conn: Conn;
   /** True once the head is in the write buffer. */
   headersSent = false;
@@ -199,6 +210,7 @@ export class ServerResponse {
     this.statusCode = 200;
     this._headers = undefined;
     this._extra = undefined;
+    this._raw = undefined;
     this.headersSent = false;
     this.finished = false;
     this._chunked = false;
@@ -218,6 +230,17 @@ export class ServerResponse {
       if (headers === null || typeof headers !== 'object') throw new TypeError('headers must be an object, an array of pairs or a Headers');
       this._headers = headers;
     }
+    return this;
+  }
+
+  /**
+   * @internal Field lines already checked (a proxy forwarding a head it parsed): `head.buf[0, head.len)`
+   * holds `name: value\r\n` lines, `head.flags` their H_* flags and `head.declared` their Content-Length.
+   * They go out after writeHead's fields; the buffer must stay unchanged until the head is written.
+   */
+  _rawFields(head: RawHead): this {
+    if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
+    this._raw = head;
     return this;
   }
 
@@ -284,6 +307,9 @@ export class Conn implements BodySource {
   upgraded = false;
   aborted = false;
   #continueSent = false;
+  /** The read that watches for the client leaving while the handler waits (see PHASE_HANDLER); resolves its count, -1 on error. */
+  #watch: Promise<number> | undefined;
+  #watchError: unknown;
 
   constructor(server: HttpServer, stream: ByteStream, peer: SocketAddr | string) {
     this.server = server;
@@ -346,7 +372,41 @@ export class Conn implements BodySource {
     } catch (e) {
       throw this.#readError(e);
     } finally {
-      this.phase = PHASE_NONE;
+      this.phase = PHASE_HANDLER;
+      this.tick = this.server._tick;
+    }
+  }
+
+  /**
+   * The handler has waited a tick with the request read and no response begun: a read on the connection
+   * notices a client that leaves (EOF or reset) and calls req._onGone. Bytes that arrive instead (a
+   * pipelined request) stay in rbuf; the connection loop takes this read as its next one.
+   */
+  watchPeer(): void {
+    const req = this.req;
+    if (this.#watch !== undefined || req._onGone === undefined || !req.body.done || req.body._endPending) return;
+    if (this.res.headersSent || this.upgraded || this.aborted || this.writing) return;
+    this.#makeRoom();
+    if (this.rend === this.rbuf.length) return; // full of pipelined bytes: nothing left to watch with
+    this.#watch = this.#read().then(
+      ([n]) => {
+        this.rend += n;
+        if (n === 0) this.#gone();
+        return n;
+      },
+      (e: unknown) => {
+        this.#watchError = e;
+        this.#gone();
+        return -1;
+      },
+    );
+  }
+
+  #gone(): void {
+    const f = this.req._onGone;
+    if (f !== undefined && this.phase === PHASE_HANDLER) {
+      this.req._onGone = undefined;
+      f();
     }
   }
 
@@ -456,6 +516,14 @@ export class Conn implements BodySource {
     out.declaredLength = -1;
     let flags = out.fields(res._headers);
     if (res._extra !== undefined) flags |= out.fields(res._extra);
+    const raw = res._raw;
+    if (raw !== undefined) {
+      out.ensure(raw.len);
+      raw.buf.copy(out.buf, out.len, 0, raw.len);
+      out.len += raw.len;
+      flags |= raw.flags;
+      if (raw.flags & H_CONTENT_LENGTH) out.declaredLength = raw.declared;
+    }
     if ((flags & H_DATE) === 0) out.bytes(dateLine());
     const status = res.statusCode;
     const bodiless = status === 204 || status === 304;
@@ -619,7 +687,18 @@ export class Conn implements BodySource {
           this.flush();
         }
         if (this.aborted) return;
-        if (server._closing && this.rpos === this.rend) return;
+        // Closing without a ticker: nothing would end an idle connection later, so it ends now. With one,
+        // it waits for a request (answered with Connection: close) or for its next tick idle (#expire).
+        if (server._closing && this.rpos === this.rend && !server._ticking) return;
+        if (this.#watch !== undefined) {
+          // The watch read is this loop's read: its bytes are already in rbuf.
+          const w = this.#watch;
+          this.#watch = undefined;
+          const got = await w;
+          if (got < 0) throw this.#readError(this.#watchError);
+          if (got === 0) return;
+          continue;
+        }
         // The head's read, inline (no async wrapper per request).
         this.#makeRoom();
         let n: number;
@@ -674,6 +753,9 @@ export class Conn implements BodySource {
         return;
       }
       // Run the handler.
+      req._onGone = undefined;
+      this.phase = PHASE_HANDLER;
+      this.tick = server._tick;
       let failed = false;
       try {
         const r = handler(req, res);
@@ -683,6 +765,8 @@ export class Conn implements BodySource {
         failed = true;
         await this.#handlerFailed(e);
       }
+      req._onGone = undefined;
+      this.phase = PHASE_NONE;
       if (this.upgraded) return;
       this.#headLive = false;
       if (failed || this.aborted) {
@@ -748,6 +832,8 @@ export class HttpServer {
   /** @internal */ _closing = false;
   /** @internal */ _requests = 0;
   /** @internal */ _clientErrors = 0;
+  /** @internal Whether a ticker runs (it ends idle connections while closing). */
+  _ticking = false;
   /** @internal */ _handlerErrors = 0;
   /** @internal */ _tlsErrors = 0;
   readonly #handshakes = new Set<AbortController>();
@@ -808,6 +894,7 @@ export class HttpServer {
     const c = this._config;
     const timeouts = [c.headersTimeout, c.keepAliveTimeout, c.bodyTimeout].filter((t) => t > 0);
     if (timeouts.length > 0) {
+      this._ticking = true;
       const tickMs = Math.max(5, Math.min(1000, Math.floor(Math.min(...timeouts) / 8)));
       const signal = this.#tickCtl.signal;
       this.#ticker = spawn(async () => {
@@ -824,12 +911,24 @@ export class HttpServer {
     }
   }
 
+  #idleToClose(c: Conn): boolean {
+    return c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing;
+  }
+
   #expire(tickMs: number): void {
     const c = this._config;
     const now = this._tick;
     for (const conn of this.#conns) {
       if (conn.aborted || conn.timedOut) continue;
+      if (this._closing && this.#idleToClose(conn) && now - conn.tick >= 1) {
+        conn.abort();
+        continue;
+      }
       const waited = (now - conn.tick) * tickMs;
+      if (conn.phase === PHASE_HANDLER) {
+        if (waited >= tickMs) conn.watchPeer();
+        if (!conn.writing || c.bodyTimeout <= 0 || (now - conn.wtick) * tickMs < c.bodyTimeout) continue;
+      }
       let limit = 0;
       switch (conn.phase) {
         case PHASE_IDLE:
@@ -946,7 +1045,9 @@ export class HttpServer {
       await this.#stopListening();
       for (const h of this.#handshakes) h.abort();
       const gone = new Promise<void>((r) => (this.#allGone = r));
-      for (const c of this.#conns) if (c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing) c.abort();
+      // Idle keep-alive connections end once idle for a tick: one whose client has just sent its next
+      // request (still in flight to us) gets an answer with Connection: close instead of a reset.
+      for (const c of this.#conns) if (this.#idleToClose(c) && (!this._ticking || this._tick - c.tick >= 1)) c.abort();
       if (this.#conns.size > 0) await gone;
       this.#tickCtl.abort();
       if (this._config.ownTls) this._config.tls?.close();

@@ -102,6 +102,8 @@ export interface ServerConfig {
   upstreamKeepalive: number;
   /** protocol "http": add Forwarded and X-Forwarded-For/-Proto/-Host */
   forwarded: boolean;
+  /** protocol "http": the pseudonym of the Via field added both ways ("1.1 <it>"), or '' for no Via */
+  via: string;
   /** protocol "http": bytes of a request body, 0 = no limit */
   maxBodySize: number;
   /** protocol "http": TLS termination, the default certificate first, then the ones chosen by SNI; null for plain HTTP */
@@ -287,10 +289,10 @@ const TOP_KEYS = ['runtime', 'admin', 'upgrade', 'log', 'servers'];
 const SERVER_KEYS = [
   'listen', 'protocol', 'upstreams', 'balance', 'connect_timeout', 'idle_timeout', 'max_connections', 'connect_attempts',
   'backoff_min', 'backoff_max', 'proxy_protocol', 'splice', 'buffer_size', 'backlog', 'access_log',
-  'routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'max_body_size', 'tls', 'handshake_timeout',
+  'routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'via', 'max_body_size', 'tls', 'handshake_timeout',
 ];
 const TCP_ONLY = ['upstreams', 'balance', 'idle_timeout', 'connect_attempts', 'backoff_min', 'backoff_max', 'proxy_protocol', 'splice', 'buffer_size'];
-const HTTP_ONLY = ['routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'max_body_size', 'tls', 'handshake_timeout'];
+const HTTP_ONLY = ['routes', 'response_timeout', 'body_timeout', 'upstream_keepalive', 'forwarded', 'via', 'max_body_size', 'tls', 'handshake_timeout'];
 const ROUTE_KEYS = [
   'host', 'path', 'upstreams', 'balance', 'strip_prefix', 'set_request_headers', 'remove_request_headers',
   'set_response_headers', 'remove_response_headers', 'response',
@@ -341,6 +343,13 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
     if (v === undefined) return dflt;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(path, `must be an integer in ${min}..${max}, got ${show(v)}`);
     return v as number;
+  };
+  /** `via`: false (none, the default), true ("ringio") or a pseudonym (a token). */
+  const viaName = (v: unknown, p: Path): string => {
+    if (v === undefined || v === false) return '';
+    if (v === true) return 'ringio';
+    if (typeof v !== 'string' || !TCHAR.test(v)) fail(p, `must be true, false or a pseudonym (a token such as "edge-1"), got ${show(v)}`);
+    return v as string;
   };
   const bool = (v: unknown, path: Path, dflt: boolean): boolean => {
     if (v === undefined) return dflt;
@@ -595,6 +604,7 @@ export function parseConfig(text: string, file = ''): ProxyConfig {
       bodyTimeout: ms(s.body_timeout, [...p, 'body_timeout'], 60000, true),
       upstreamKeepalive: ms(s.upstream_keepalive, [...p, 'upstream_keepalive'], 4000, false),
       forwarded: bool(s.forwarded, [...p, 'forwarded'], true),
+      via: viaName(s.via, [...p, 'via']),
       maxBodySize: int(s.max_body_size, [...p, 'max_body_size'], 0, Number.MAX_SAFE_INTEGER, 0),
       tls,
       handshakeTimeout: ms(s.handshake_timeout, [...p, 'handshake_timeout'], 10000, true),

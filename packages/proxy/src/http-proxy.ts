@@ -13,7 +13,7 @@
  * pools the new chain did not take are closed.
  */
 import { createHash } from 'node:crypto';
-import { connectionServer, HttpClient, type HttpServer, type ServerRequest, type ServerResponse } from '@ringio/http';
+import { connectionServer, forward, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, HttpClient, type CallHandle, type ClientResponse, type ForwardRules, type HttpServer, type RawHead, type ServerRequest, type ServerResponse } from '@ringio/http';
 import type { ByteStream, TcpStream } from '@ringio/net';
 import { findOld, stackFactory, type Factory, type Service } from '@ringio/service';
 import { Balancer, type Upstream } from './balance.js';
@@ -21,14 +21,14 @@ import type { HttpUpstreamConfig, RouteConfig, ServerConfig } from './config.js'
 import { log } from './log.js';
 import { connectionLayers, type Conn, type ConnResult, type ServerArgs } from './tcp-proxy.js';
 
-/** RFC 9110 §7.6.1 hop-by-hop fields (lower case), plus Expect (the proxy answers 100-continue itself). */
+/** RFC 9110 §7.6.1 hop-by-hop fields (lower case), for the 101 relayed on an upgrade (forward.ts skips them elsewhere). */
 const HOP = new Set([
   'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection',
   'proxy-authenticate', 'proxy-authorization',
 ]);
-const REQUEST_ONLY = new Set(['expect', 'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 
 const TEXT = Object.freeze({ 'content-type': 'text/plain' });
+const EMPTY = Buffer.alloc(0);
 
 /** Upstream connect errors that prove the request was not sent: the next upstream may be tried. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
@@ -81,8 +81,13 @@ interface RouteEntry {
   host: string;
   /** undefined for a route with a static response */
   pool: UpstreamPool | undefined;
-  urls: Map<Upstream, string>;
+  /** Per upstream: the client's pool handle (forward.origin), and its host[:port] (the Host sent when the client sent none). */
+  origins: Map<Upstream, unknown>;
+  hosts: Map<Upstream, string>;
   conf: RouteConfig;
+  /** The route's set_request_headers / set_response_headers as field lines (made once per deploy). */
+  setRequest: Buffer;
+  setResponse: Buffer;
   /** The static response's body bytes and fields (made once per deploy). */
   fixed: { body: Buffer; headers: Readonly<Record<string, string>> } | undefined;
   /** Request fields the route drops or replaces (lower case); undefined when none. */
@@ -94,6 +99,8 @@ interface RouteEntry {
 export class Router {
   readonly #byHost = new Map<string, RouteEntry[]>();
   readonly #any: RouteEntry[];
+  /** Whether any route names a host (else the Host field is not looked at). */
+  readonly byHost: boolean;
 
   constructor(entries: RouteEntry[]) {
     const order = (a: RouteEntry, b: RouteEntry): number => b.path.length - a.path.length || (b.host === '' ? 0 : 1) - (a.host === '' ? 0 : 1);
@@ -102,6 +109,7 @@ export class Router {
       if (e.host === '' || this.#byHost.has(e.host)) continue;
       this.#byHost.set(e.host, entries.filter((x) => x.host === e.host || x.host === '').sort(order));
     }
+    this.byHost = this.#byHost.size > 0;
   }
 
   /** The route of a request: the longest path prefix among the host's routes (else the host-less ones), or undefined. */
@@ -124,18 +132,49 @@ function hostName(h: string | null): string {
   return h.slice(0, end).toLowerCase();
 }
 
-/** The field names a Connection field lists (lower case). */
-function connectionTokens(v: string | null): Set<string> | undefined {
-  if (v === null) return undefined;
-  const s = new Set<string>();
-  for (const t of v.split(',')) {
-    const x = t.trim().toLowerCase();
-    if (x !== '') s.add(x);
-  }
-  return s;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A target the URL parser would change (percent-escapes, dot segments, backslashes, a fragment): routed on its normalized path. */
+const UNSAFE_TARGET = /[%\\#]|\/\./;
+
+function fieldLines(pairs: readonly (readonly [string, string])[]): Buffer {
+  return Buffer.from(pairs.map(([n, v]) => `${n}: ${v}\r\n`).join(''), 'latin1');
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** One proxied request's scratch, pooled per chain: the upstream head, the response fields, the cancel handle. */
+class Call implements CallHandle {
+  _conn: unknown = undefined;
+  _cancelled = false;
+  client: HttpClient | undefined = undefined;
+  readonly up: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
+  readonly down: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
+  readonly rules: ForwardRules = { request: true, dropLength: false, dropHost: false, drop: undefined };
+  /** The client left while the upstream's answer was awaited: cancel the upstream request. */
+  readonly gone = (): void => {
+    if (this.client !== undefined) forward.cancel(this.client, this);
+    else this._cancelled = true;
+  };
+
+  reset(): void {
+    this._conn = undefined;
+    this._cancelled = false;
+    this.client = undefined;
+  }
+}
+
+/** Ends an upstream head at `fieldsEnd` for `upstream`: Host when the client sent none, then the blank line. */
+function endHead(up: RawHead, fieldsEnd: number, route: RouteEntry, upstream: Upstream): void {
+  up.len = fieldsEnd;
+  if ((up.flags & H_HOST) === 0) forward.appendLatin1(up, `Host: ${route.hosts.get(upstream)}\r\n`);
+  forward.appendBytes(up, CRLF);
+}
+
+const CRLF = Buffer.from('\r\n');
+
+function clear(h: RawHead): void {
+  h.len = 0;
+  h.flags = 0;
+  h.declared = -1;
+}
 
 /** Copies bytes from → to until from ends, then shuts down to's write half (half-close passes through). */
 async function pipeBytes(from: ByteStream, to: ByteStream): Promise<void> {
@@ -236,7 +275,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
         const headers: Record<string, string> = { 'content-type': r.response.contentType };
         for (const [n, v] of r.setResponseHeaders) headers[n] = v;
         const fixed = { body: Buffer.from(r.response.body), headers: Object.freeze(headers) };
-        entries.push({ path: r.path, host: r.host, pool: undefined, urls: new Map(), conf: r, fixed, dropRequest, dropResponse });
+        entries.push({ path: r.path, host: r.host, pool: undefined, origins: new Map(), hosts: new Map(), conf: r, fixed, dropRequest, dropResponse, setRequest: EMPTY, setResponse: EMPTY });
         continue;
       }
       const key = `${r.balance} ${poolKey(r)}`;
@@ -246,9 +285,17 @@ export class HttpProxy implements Service<Conn, ConnResult> {
         pool = new UpstreamPool(r.upstreams, conf, r.balance, old?.pools.get(key));
         this.pools.set(key, pool);
       }
-      const urls = new Map<Upstream, string>();
-      for (const u of pool.balancer.upstreams) urls.set(u, r.upstreams.find((x) => x.addr === u.addr)!.url);
-      entries.push({ path: r.path, host: r.host, pool, urls, conf: r, fixed: undefined, dropRequest, dropResponse });
+      const origins = new Map<Upstream, unknown>();
+      const hosts = new Map<Upstream, string>();
+      for (const u of pool.balancer.upstreams) {
+        const url = r.upstreams.find((x) => x.addr === u.addr)!.url;
+        origins.set(u, forward.origin(pool.client, url));
+        hosts.set(u, new URL(url).host);
+      }
+      entries.push({
+        path: r.path, host: r.host, pool, origins, hosts, conf: r, fixed: undefined, dropRequest, dropResponse,
+        setRequest: fieldLines(r.setRequestHeaders), setResponse: fieldLines(r.setResponseHeaders),
+      });
     }
     this.router = new Router(entries);
     // The old chain's server, while its options stay: it switches to this chain at the commit (retire()).
@@ -299,18 +346,23 @@ export class HttpProxy implements Service<Conn, ConnResult> {
   /** Proxies one request: routes it, forwards it upstream and streams the response back (502/504 when the upstream fails or is slow). */
   async handle(req: ServerRequest, res: ServerResponse): Promise<void> {
     this.#inflight++;
+    const call = this.#calls.pop() ?? new Call();
     try {
-      await this.#proxy(req, res);
+      await this.#proxy(req, res, call);
     } finally {
+      forward.onClientGone(req, undefined);
+      call.reset();
+      if (this.#calls.length < 1024) this.#calls.push(call);
       if (--this.#inflight === 0 && this.#idle !== undefined) this.#idle();
     }
   }
 
-  async #proxy(req: ServerRequest, res: ServerResponse): Promise<void> {
+  readonly #calls: Call[] = [];
+
+  async #proxy(req: ServerRequest, res: ServerResponse, call: Call): Promise<void> {
     this.counts.requests++;
-    const hostField = req.headers.get('host');
     let target = req.url;
-    if (!target.startsWith('/')) {
+    if (target.charCodeAt(0) !== 47 /* / */) {
       // absolute-form (a client that talks to us as to a forward proxy) or '*': route on the path.
       if (/^http:\/\//i.test(target)) {
         const slash = target.indexOf('/', 7);
@@ -320,10 +372,22 @@ export class HttpProxy implements Service<Conn, ConnResult> {
         return res.writeHead(404, TEXT).end('no route\n');
       }
     }
-    // The path the upstream will see (URL parsing normalizes dot segments): route on that same path,
-    // so a route's prefix cannot be escaped with "/api/../admin".
-    const u = new URL(target, 'http://x');
-    const route = this.router.match(hostName(hostField), u.pathname);
+    // Route on the path the upstream will see: a target the URL parser would normalize is routed (and
+    // forwarded) normalized, so a route's prefix cannot be escaped with "/api/../admin".
+    let path: string;
+    let search: string;
+    if (UNSAFE_TARGET.test(target)) {
+      const u = new URL(target, 'http://x');
+      path = u.pathname;
+      search = u.search;
+      target = path + search;
+    } else {
+      const q = target.indexOf('?');
+      path = q < 0 ? target : target.slice(0, q);
+      search = q < 0 ? '' : target.slice(q);
+    }
+    const router = this.router;
+    const route = router.match(router.byHost ? hostName(req.headers.get('host')) : '', path);
     if (route === undefined) {
       this.counts.noRoute++;
       return res.writeHead(404, TEXT).end('no route\n');
@@ -331,19 +395,51 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     if (route.fixed !== undefined) {
       return res.writeHead(route.conf.response!.status, route.fixed.headers).end(route.fixed.body);
     }
-    const headers = this.#requestHeaders(req, hostField, route);
-    let upPath = u.pathname;
     if (route.conf.stripPrefix) {
-      upPath = upPath.slice(route.path.length);
-      if (!upPath.startsWith('/')) upPath = '/' + upPath;
+      let p = path.slice(route.path.length);
+      if (p.charCodeAt(0) !== 47) p = '/' + p;
+      target = p + search;
     }
-    const upTarget = upPath + u.search;
     const hasBody = req.body.length !== 0;
-    const upgrade = hasBody ? null : req.headers.get('upgrade');
-    if (upgrade !== null && connectionTokens(req.headers.get('connection'))?.has('upgrade')) {
-      const proto = upgrade.split(',')[0]!.trim();
-      if (TOKEN.test(proto)) return this.#upgrade(req, res, route, upTarget, proto, headers);
+    const method = req.method;
+    // The upstream head: the request line, the client's fields copied as bytes minus hop-by-hop ones,
+    // the route's fields, then Forwarded / X-Forwarded-* / Via.
+    const up = call.up;
+    clear(up);
+    forward.appendLatin1(up, `${method} ${target} HTTP/1.1\r\n`);
+    const lineEnd = up.len;
+    const rules = call.rules;
+    rules.request = true;
+    rules.dropLength = false;
+    rules.dropHost = false;
+    rules.drop = route.dropRequest;
+    let seen = forward.forwardFields(req.headers, up, rules);
+    let upgrade = '';
+    if (seen & forward.F_CONNECTION) {
+      const named = forward.connectionNames(req.headers.get('connection'));
+      if (!hasBody && named?.has('upgrade') && req.headers.has('upgrade')) {
+        const proto = req.headers.get('upgrade')!.split(',')[0]!.trim();
+        if (TOKEN.test(proto)) upgrade = proto;
+      }
+      if (named !== undefined) {
+        // Fields the client's Connection names are hop-by-hop too: copy again without them.
+        up.len = lineEnd;
+        up.flags = 0;
+        rules.drop = route.dropRequest === undefined ? named : new Set([...route.dropRequest, ...named]);
+        seen = forward.forwardFields(req.headers, up, rules);
+      }
     }
+    if (route.setRequest.length > 0) forward.appendBytes(up, route.setRequest);
+    this.#forwardedFields(req, up, seen);
+    if (upgrade !== '') {
+      forward.appendLatin1(up, `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`);
+      return this.#upgrade(req, res, route, call);
+    }
+    if (hasBody && req.body.length < 0) {
+      forward.appendLatin1(up, 'Transfer-Encoding: chunked\r\n');
+      up.flags |= H_TRANSFER_ENCODING;
+    }
+    const fieldsEnd = up.len;
     let bodyError: unknown;
     let bodyStarted = false;
     const body = hasBody
@@ -366,34 +462,72 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     const order = pool.balancer.order(Date.now());
     const tries = Math.min(order.length, 3);
     let lastError: unknown;
+    call.client = pool.client;
+    forward.onClientGone(req, call.gone);
     for (let i = 0; i < tries; i++) {
-      const up = order[i]!;
-      const url = route.urls.get(up)! + upTarget;
-      up.active++;
+      const upstream = order[i]!;
+      upstream.active++;
       let ures;
       try {
         pool.requests++;
-        ures = await pool.client.request(url, { method: req.method, headers, body });
+        endHead(up, fieldsEnd, route, upstream);
+        ures = await forward.send(pool.client, route.origins.get(upstream), method, up, body, call);
       } catch (e) {
-        up.active--;
+        upstream.active--;
         if (bodyError !== undefined) throw bodyError; // the client's body failed: the server answers it
+        if (call._cancelled) throw e; // the client went away: nobody to answer
         lastError = e;
         const code = errorCode(e);
         if (code !== undefined && NOT_SENT.has(code)) {
-          if (pool.balancer.failed(up, Date.now())) log('warn', 'upstream_down', { server: this.conf.name, upstream: up.addr, error: code, streak: up.streak });
+          if (pool.balancer.failed(upstream, Date.now())) log('warn', 'upstream_down', { server: this.conf.name, upstream: upstream.addr, error: code, streak: upstream.streak });
           if (!bodyStarted) continue;
         }
         break;
       }
-      if (pool.balancer.succeeded(up, Date.now())) log('info', 'upstream_up', { server: this.conf.name, upstream: up.addr });
+      forward.onClientGone(req, undefined);
+      if (pool.balancer.succeeded(upstream, Date.now())) log('info', 'upstream_up', { server: this.conf.name, upstream: upstream.addr });
       try {
-        await this.#relayResponse(req, ures, res, route);
+        await this.#relayResponse(req, ures, res, route, call);
       } finally {
-        up.active--;
+        upstream.active--;
       }
       return;
     }
     return this.#gatewayError(res, lastError);
+  }
+
+  /** Appends Forwarded, X-Forwarded-For/-Proto/-Host (or passes the client's on, when `forwarded` is off) and Via. */
+  #forwardedFields(req: ServerRequest, up: RawHead, seen: number): void {
+    const h = req.headers;
+    if (this.conf.forwarded) {
+      const ra = req.remoteAddr;
+      let ip = '';
+      let node = 'unknown';
+      if (typeof ra === 'object' && ra !== null) {
+        ip = ra.address;
+        node = ra.family === 'IPv6' || ip.includes(':') ? `"[${ip}]"` : ip;
+      }
+      let host = (seen & forward.F_HOST) !== 0 ? (h.get('host') ?? '') : '';
+      const fwd = seen & forward.F_FORWARDED ? `${h.get('forwarded')}, ` : '';
+      const fwdFor = seen & forward.F_X_FORWARDED_FOR ? h.get('x-forwarded-for') : null;
+      let xff = ip;
+      if (fwdFor !== null) xff = ip !== '' ? `${fwdFor}, ${ip}` : fwdFor;
+      const proto = this.conf.tls !== null ? 'https' : 'http';
+      let fields = `Forwarded: ${fwd}for=${node};proto=${proto}`;
+      if (host !== '') {
+        const quoted = host.includes('"') || host.includes('\\') ? host.replace(/["\\]/g, '') : host;
+        fields += `;host="${quoted}"`;
+      }
+      fields += xff !== '' ? `\r\nX-Forwarded-For: ${xff}\r\nX-Forwarded-Proto: ${proto}\r\n` : `\r\nX-Forwarded-Proto: ${proto}\r\n`;
+      if (host !== '') fields += `X-Forwarded-Host: ${host}\r\n`;
+      forward.appendLatin1(up, fields);
+      host = '';
+    } else if (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR | forward.F_X_FORWARDED_PROTO | forward.F_X_FORWARDED_HOST)) {
+      for (const n of ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']) {
+        for (const v of h.getAll(n)) forward.appendLatin1(up, `${n}: ${v}\r\n`);
+      }
+    }
+    if (this.conf.via !== '') forward.appendLatin1(up, `Via: ${req.httpVersion} ${this.conf.via}\r\n`);
   }
 
   /**
@@ -402,16 +536,18 @@ export class HttpProxy implements Service<Conn, ConnResult> {
    * (an end of stream on one side shuts down the other's write half). Any other answer is relayed as an
    * ordinary response.
    */
-  async #upgrade(req: ServerRequest, res: ServerResponse, route: RouteEntry, target: string, proto: string, headers: [string, string][]): Promise<void> {
+  async #upgrade(req: ServerRequest, res: ServerResponse, route: RouteEntry, call: Call): Promise<void> {
     const pool = route.pool!;
     const order = pool.balancer.order(Date.now());
     let ures: Awaited<ReturnType<HttpClient['request']>> | undefined;
     let lastError: unknown;
+    const fieldsEnd = call.up.len;
     for (let i = 0; i < Math.min(order.length, 3) && ures === undefined; i++) {
       const up = order[i]!;
       try {
         pool.requests++;
-        ures = await pool.client.request(route.urls.get(up)! + target, { method: req.method, headers, upgrade: proto });
+        endHead(call.up, fieldsEnd, route, up);
+        ures = await forward.send(pool.client, route.origins.get(up), req.method, call.up, null, call);
         if (pool.balancer.succeeded(up, Date.now())) log('info', 'upstream_up', { server: this.conf.name, upstream: up.addr });
       } catch (e) {
         lastError = e;
@@ -424,13 +560,13 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     const upstream = ures.stream;
     if (ures.status !== 101 || upstream === undefined) {
       if (upstream !== undefined) await upstream.close();
-      return this.#relayResponse(req, ures, res, route);
+      return this.#relayResponse(req, ures, res, route, call);
     }
     let client: ByteStream | undefined;
     try {
       const taken = await req.upgrade();
       client = taken.stream;
-      const named = connectionTokens(ures.headers.get('connection'));
+      const named = forward.connectionNames(ures.headers.get('connection'));
       let head = 'HTTP/1.1 101 Switching Protocols\r\n';
       for (const [name, value] of ures.headers) {
         const lower = name.toLowerCase();
@@ -466,69 +602,49 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     await res.writeHead(timedOut ? 504 : 502, TEXT).end(`${timedOut ? 'upstream timed out' : 'bad gateway'}: ${errorCode(err) ?? (err as Error)?.message ?? 'no upstream'}\n`);
   }
 
-  /** The request's fields minus hop-by-hop ones (and those Connection names), plus Forwarded / X-Forwarded-*. */
-  #requestHeaders(req: ServerRequest, hostField: string | null, route: RouteEntry): [string, string][] {
-    const named = connectionTokens(req.headers.get('connection'));
-    const out: [string, string][] = [];
-    const bodyless = req.body.length === 0;
-    for (const [name, value] of req.headers) {
-      const lower = name.toLowerCase();
-      if (HOP.has(lower) || REQUEST_ONLY.has(lower) || named?.has(lower)) continue;
-      if (bodyless && lower === 'content-length') continue; // the client sends Content-Length: 0 where it belongs
-      if (route.dropRequest?.has(lower)) continue;
-      out.push([name, value]);
-    }
-    for (const h of route.conf.setRequestHeaders) out.push(h);
-    const fwdFor = req.headers.get('x-forwarded-for');
-    const fwd = req.headers.get('forwarded');
-    if (this.conf.forwarded) {
-      const ra = req.remoteAddr;
-      let ip = '';
-      let node = 'unknown';
-      if (typeof ra === 'object' && ra !== null) {
-        ip = ra.address;
-        node = ra.family === 'IPv6' || ip.includes(':') ? `"[${ip}]"` : ip;
-      }
-      const host = hostField ?? '';
-      const mine = `for=${node};proto=${this.conf.tls !== null ? 'https' : 'http'}${host !== '' ? `;host="${host.replace(/["\\]/g, '')}"` : ''}`;
-      out.push(['forwarded', fwd !== null ? `${fwd}, ${mine}` : mine]);
-      if (ip !== '') out.push(['x-forwarded-for', fwdFor !== null ? `${fwdFor}, ${ip}` : ip]);
-      else if (fwdFor !== null) out.push(['x-forwarded-for', fwdFor]);
-      out.push(['x-forwarded-proto', this.conf.tls !== null ? 'https' : 'http']);
-      if (host !== '') out.push(['x-forwarded-host', host]);
-    } else {
-      if (fwd !== null) out.push(['forwarded', fwd]);
-      if (fwdFor !== null) out.push(['x-forwarded-for', fwdFor]);
-      for (const n of ['x-forwarded-proto', 'x-forwarded-host']) {
-        const v = req.headers.get(n);
-        if (v !== null) out.push([n, v]);
+  async #relayResponse(req: ServerRequest, ures: ClientResponse, res: ServerResponse, route: RouteEntry, call: Call): Promise<void> {
+    // The response head: the upstream's fields copied as bytes minus hop-by-hop ones, the route's, Via.
+    const down = call.down;
+    clear(down);
+    const rules = call.rules;
+    rules.request = false;
+    rules.dropLength = false;
+    rules.dropHost = false;
+    rules.drop = route.dropResponse;
+    const seen = forward.forwardFields(ures.headers, down, rules);
+    if (seen & forward.F_CONNECTION) {
+      const named = forward.connectionNames(ures.headers.get('connection'));
+      if (named !== undefined) {
+        clear(down);
+        rules.drop = route.dropResponse === undefined ? named : new Set([...route.dropResponse, ...named]);
+        forward.forwardFields(ures.headers, down, rules);
       }
     }
-    return out;
-  }
-
-  async #relayResponse(req: ServerRequest, ures: Awaited<ReturnType<HttpClient['request']>>, res: ServerResponse, route: RouteEntry): Promise<void> {
-    const named = connectionTokens(ures.headers.get('connection'));
-    const headers: [string, string][] = [];
-    for (const [name, value] of ures.headers) {
-      const lower = name.toLowerCase();
-      if (HOP.has(lower) || named?.has(lower) || route.dropResponse?.has(lower)) continue;
-      headers.push([name, value]);
-    }
-    for (const h of route.conf.setResponseHeaders) headers.push(h);
-    res.writeHead(ures.status, headers);
-    if (ures.body.length === 0 || req.method === 'HEAD' || ures.status === 204 || ures.status === 304) {
-      if (!ures.body.done) ures.close();
+    if (route.setResponse.length > 0) forward.appendBytes(down, route.setResponse);
+    if (this.conf.via !== '') forward.appendLatin1(down, `Via: ${ures.httpVersion} ${this.conf.via}\r\n`);
+    const body = ures.body;
+    const status = ures.status;
+    if (down.flags & H_CONTENT_LENGTH) down.declared = body.length >= 0 ? body.length : 0;
+    forward.rawFields(res.writeHead(status), down);
+    if (body.length === 0 || req.method === 'HEAD' || status === 204 || status === 304) {
+      if (!body.done) void ures.close();
       return res.end();
     }
     try {
       for (;;) {
-        const piece = await ures.body.read();
+        const piece = await body.read();
         if (piece === null) break;
+        if (body.done) {
+          // The last piece: ends the response in the same send as its head when it fits (the server's
+          // loop sends it beside its next read), then the read past it frees the upstream connection.
+          await res.end(piece);
+          await body.read();
+          return;
+        }
         await res.write(piece); // resolves once the kernel took it (or it was copied): then the next read
       }
     } catch (e) {
-      ures.close(); // the client went away, or the upstream failed mid-body: drop the upstream connection
+      void ures.close(); // the client went away, or the upstream failed mid-body: drop the upstream connection
       throw e;
     }
     await res.end();

@@ -1,0 +1,215 @@
+/**
+ * Forwarding parsed heads (the proxy's path): field lines are copied as bytes from the buffer they were
+ * parsed from into a RawHead, skipping hop-by-hop fields by index (RFC 9110 §7.6.1), without making a
+ * string per field. Strings are made only for the rare fields a proxy must read (Connection's list,
+ * Forwarded, X-Forwarded-*), and only when they are present.
+ */
+import type { HeaderView } from './headers.js';
+import type { ServerRequest, ServerResponse } from './server.js';
+import type { CallHandle, ClientResponse, HttpClient } from './client.js';
+import { eqLower } from './parse.js';
+import { H_CONTENT_LENGTH, H_DATE, H_HOST, type RawHead } from './out.js';
+
+/** forwardFields() found these fields (each one was left out of the copy unless said otherwise). */
+export const F_CONNECTION = 1;
+/** Host (copied, unless `dropHost`). */
+export const F_HOST = 2;
+/** Forwarded (left out; the proxy adds its own). */
+export const F_FORWARDED = 4;
+/** X-Forwarded-For (left out). */
+export const F_X_FORWARDED_FOR = 8;
+/** X-Forwarded-Proto (left out). */
+export const F_X_FORWARDED_PROTO = 16;
+/** X-Forwarded-Host (left out). */
+export const F_X_FORWARDED_HOST = 32;
+/** Date (copied). */
+export const F_DATE = 64;
+/** Content-Length (copied unless `dropLength`). */
+export const F_CONTENT_LENGTH = 128;
+/** Via (copied). */
+export const F_VIA = 256;
+
+/** What to copy: request fields drop Expect, Forwarded and X-Forwarded-* too (the proxy adds its own). */
+export interface ForwardRules {
+  /** Request fields (true) or response fields (false). */
+  request: boolean;
+  /** Leave Content-Length out (a request without a body). */
+  dropLength: boolean;
+  /** Leave Host out (the route rewrites it). */
+  dropHost: boolean;
+  /** More names to leave out (lower case): a route's removals, the fields Connection names. */
+  drop: ReadonlySet<string> | undefined;
+}
+
+const KIND_HOP = -1;
+const KIND_KEEP = 0;
+
+/** The kind of field name [n0, n1): KIND_HOP to leave out, an F_* flag, or KIND_KEEP. */
+function kindOf(b: Buffer, n0: number, n1: number, request: boolean): number {
+  switch (n1 - n0) {
+    case 2:
+      return eqLower(b, n0, n1, 'te') ? KIND_HOP : KIND_KEEP;
+    case 3:
+      return eqLower(b, n0, n1, 'via') ? F_VIA : KIND_KEEP;
+    case 4:
+      if (eqLower(b, n0, n1, 'host')) return F_HOST;
+      return eqLower(b, n0, n1, 'date') ? F_DATE : KIND_KEEP;
+    case 6:
+      return request && eqLower(b, n0, n1, 'expect') ? KIND_HOP : KIND_KEEP;
+    case 7:
+      return eqLower(b, n0, n1, 'upgrade') || eqLower(b, n0, n1, 'trailer') ? KIND_HOP : KIND_KEEP;
+    case 9:
+      return request && eqLower(b, n0, n1, 'forwarded') ? F_FORWARDED : KIND_KEEP;
+    case 10:
+      if (eqLower(b, n0, n1, 'connection')) return F_CONNECTION;
+      return eqLower(b, n0, n1, 'keep-alive') ? KIND_HOP : KIND_KEEP;
+    case 14:
+      return eqLower(b, n0, n1, 'content-length') ? F_CONTENT_LENGTH : KIND_KEEP;
+    case 15:
+      return request && eqLower(b, n0, n1, 'x-forwarded-for') ? F_X_FORWARDED_FOR : KIND_KEEP;
+    case 16:
+      if (eqLower(b, n0, n1, 'proxy-connection')) return KIND_HOP;
+      return request && eqLower(b, n0, n1, 'x-forwarded-host') ? F_X_FORWARDED_HOST : KIND_KEEP;
+    case 17:
+      if (eqLower(b, n0, n1, 'transfer-encoding')) return KIND_HOP;
+      return request && eqLower(b, n0, n1, 'x-forwarded-proto') ? F_X_FORWARDED_PROTO : KIND_KEEP;
+    case 18:
+      return eqLower(b, n0, n1, 'proxy-authenticate') ? KIND_HOP : KIND_KEEP;
+    case 19:
+      return eqLower(b, n0, n1, 'proxy-authorization') ? KIND_HOP : KIND_KEEP;
+  }
+  return KIND_KEEP;
+}
+
+/** Grows `out.buf` to hold `n` more bytes. */
+export function reserve(out: RawHead, n: number): void {
+  if (out.len + n <= out.buf.length) return;
+  let size = out.buf.length * 2;
+  while (size < out.len + n) size *= 2;
+  const b = Buffer.allocUnsafe(size);
+  out.buf.copy(b, 0, 0, out.len);
+  out.buf = b;
+}
+
+/** Appends a checked latin1 string. */
+export function appendLatin1(out: RawHead, s: string): void {
+  reserve(out, s.length);
+  out.len += out.buf.latin1Write(s, out.len);
+}
+
+/** Appends bytes. */
+export function appendBytes(out: RawHead, b: Uint8Array): void {
+  reserve(out, b.length);
+  out.buf.set(b, out.len);
+  out.len += b.length;
+}
+
+/**
+ * Copies the field lines of `h` (as `name: value\r\n`, exactly as they arrived) to `out`, leaving out
+ * hop-by-hop fields and those `rules` name. Adds H_HOST / H_DATE / H_CONTENT_LENGTH to `out.flags` for
+ * the fields copied. Returns the F_* flags of the fields seen.
+ */
+export function forwardFields(h: HeaderView, out: RawHead, rules: ForwardRules): number {
+  const b = h._buf;
+  const o = h._offs;
+  const count = h._count;
+  const drop = rules.drop;
+  let seen = 0;
+  let run = -1; // start of the current run of kept lines
+  for (let i = 0; i < count; i++) {
+    const n0 = o[4 * i]!;
+    const n1 = o[4 * i + 1]!;
+    const kind = kindOf(b, n0, n1, rules.request);
+    let keep = kind >= 0;
+    let flag = 0;
+    if (kind > 0) {
+      seen |= kind;
+      switch (kind) {
+        case F_HOST:
+          keep = !rules.dropHost;
+          flag = H_HOST;
+          break;
+        case F_DATE:
+          flag = H_DATE;
+          break;
+        case F_CONTENT_LENGTH:
+          keep = !rules.dropLength;
+          flag = H_CONTENT_LENGTH;
+          break;
+        case F_VIA:
+          break;
+        default:
+          keep = false;
+      }
+    }
+    if (keep && drop !== undefined && drop.size > 0 && drop.has(b.latin1Slice(n0, n1).toLowerCase())) keep = false;
+    if (keep) {
+      out.flags |= flag;
+      if (run < 0) run = n0;
+    } else if (run >= 0) {
+      copy(b, run, n0, out);
+      run = -1;
+    }
+  }
+  if (run >= 0) {
+    // The last kept run ends with the last field line's CRLF (OWS may follow the value).
+    let e = o[4 * (count - 1) + 3]!;
+    while (b[e] !== 13) e++;
+    copy(b, run, e + 2, out);
+  }
+  return seen;
+}
+
+function copy(b: Buffer, s: number, e: number, out: RawHead): void {
+  reserve(out, e - s);
+  b.copy(out.buf, out.len, s, e);
+  out.len += e - s;
+}
+
+/** The names a Connection field value lists (lower case), minus close / keep-alive / upgrade; undefined when none. */
+export function connectionNames(v: string | null): Set<string> | undefined {
+  if (v === null || v.length === 10 || v.length === 5) {
+    if (v === null) return undefined;
+    const l = v.toLowerCase();
+    if (l === 'keep-alive' || l === 'close') return undefined; // the usual values, without a split
+  }
+  let s: Set<string> | undefined;
+  for (const t of v.split(',')) {
+    const x = t.trim().toLowerCase();
+    if (x === '' || x === 'close' || x === 'keep-alive') continue;
+    (s ??= new Set()).add(x);
+  }
+  return s;
+}
+
+/**
+ * Calls `fn` if the client closes or resets its connection while the handler still waits, with the
+ * request read and no response begun (checked from the server's next tick on; see ServerRequest).
+ * One per request; the server forgets it when the handler returns.
+ */
+export function onClientGone(req: ServerRequest, fn: (() => void) | undefined): void {
+  req._onGone = fn;
+}
+
+/** Puts field lines copied by forwardFields into the response head (after writeHead's fields). */
+export function rawFields(res: ServerResponse, head: RawHead): void {
+  res._rawFields(head);
+}
+
+/** The client's pool handle for an origin URL ("http://host:port"), for send(). */
+export function origin(client: HttpClient, url: string): unknown {
+  return client._origin(url);
+}
+
+/**
+ * Sends a request whose head (request line and fields, without the blank line) is `head`, through the
+ * client's pool for `origin`; `call` can cancel it until its response head arrives (cancel()).
+ */
+export function send(client: HttpClient, to: unknown, method: string, head: RawHead, body: AsyncIterable<Uint8Array> | null, call: CallHandle): Promise<ClientResponse> {
+  return client._send(to, method, head, body, call);
+}
+
+/** Cancels a request made with send() whose response head has not arrived: it fails with ERR_RINGIO_CLOSED. */
+export function cancel(client: HttpClient, call: CallHandle): void {
+  client._cancel(call);
+}
