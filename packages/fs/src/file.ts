@@ -388,13 +388,14 @@ export class File extends FdHandle {
       if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw new TypeError('readMany: opts must be an object');
       const signal = opts?.signal;
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+      const direct = this.#direct !== undefined;
       for (let i = 0; i < n; i++) {
         const b = bufs[i];
         if (!(b instanceof Uint8Array)) throw manyBadBuffer(i);
         if (b.length > MAX_READ) throw new RangeError(`readMany: bufs[${i}] is over ${MAX_READ} bytes`);
         const p = positions[i];
         if (typeof p !== 'number' || p < 0 || p > 9007199254740991 || !Number.isInteger(p)) manyCheckPosition(p, i);
-        if (this.#direct !== undefined) this.#checkDirect([b], p!, b.length, b);
+        if (direct) this.#checkDirect([b], p!, b.length, b);
       }
       this.openFd(bufs);
       if (this.#wait !== 'pool') {
@@ -427,20 +428,18 @@ export class File extends FdHandle {
         this.runBound(op, settled, op.cancelled);
       } catch (e) {
         // Nothing of this entry reached the kernel (the runtime is shutting down, or the file closed).
-        // The entries before it did: the batch settles once they answered, with this error for the rest.
         op.batch = undefined;
         op.buf = NO_BUF;
+        // The entries before it did, and are left to finish: the batch settles once they answered.
         for (let j = i; j < n; j++) batch.fail(j, e as Error, true);
         if (i === 0) {
           batch.remaining = 1;
           batch.done();
-        } else {
-          batch.cancel('closed');
         }
         return;
       }
       batch.remaining++;
-      parts.push(op);
+      if (parts.length !== 0) parts[i] = op;
     }
   }
 

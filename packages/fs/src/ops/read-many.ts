@@ -17,6 +17,7 @@ const SUBMITTED = 1; // OpState.Submitted, module-local (an imported binding is 
 
 /** What a pooled entry holds between batches. */
 const NO_BUF = new Uint8Array(0);
+const NO_PARTS: ReadManyOp[] = [];
 
 /** How a batch that did not fully succeed says so: on the error it rejects with. */
 export interface ReadManyFailure {
@@ -40,7 +41,10 @@ export class ReadBatch {
   /** The first entry that failed by cancellation, and the first that failed otherwise (-1: none). */
   firstCancelled = -1;
   firstFailed = -1;
-  /** Every entry submitted, for abort (an entry whose `batch` is another one has been reused since). */
+  /**
+   * With a signal only (close() and shutdown reach entries through their File and the driver): every
+   * entry submitted, for abort. An entry whose `batch` is another one has been reused since.
+   */
   readonly parts: ReadManyOp[];
   readonly #resolve: (v: number[]) => void;
   readonly #reject: (e: unknown) => void;
@@ -48,8 +52,9 @@ export class ReadBatch {
   readonly #onAbort: (() => void) | undefined;
 
   constructor(n: number, signal: AbortSignal | undefined, resolve: (v: number[]) => void, reject: (e: unknown) => void) {
-    this.results = new Array<number | Error>(n).fill(0);
-    this.parts = [];
+    // Holey until every entry has answered (Array.prototype.fill is a runtime call: measurable here).
+    this.results = new Array<number | Error>(n);
+    this.parts = signal === undefined ? NO_PARTS : new Array<ReadManyOp>(n);
     this.#resolve = resolve;
     this.#reject = reject;
     this.#signal = signal;
@@ -62,7 +67,7 @@ export class ReadBatch {
   /** Asks the kernel to cancel every entry in flight; the batch still settles only once all answered. */
   cancel(reason: 'abort' | 'closed'): void {
     for (const p of this.parts) {
-      if (p.batch === this && p.state === SUBMITTED) cancelOp(p, reason);
+      if (p !== undefined && p.batch === this && p.state === SUBMITTED) cancelOp(p, reason);
     }
   }
 
