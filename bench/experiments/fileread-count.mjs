@@ -1,4 +1,9 @@
-// node count.mjs impl reads : fixed number of random 4 KiB reads at QD 64, for instruction counting
+// A fixed number of random 4 KiB reads at queue depth 64 (File.readAt loops, or File.readMany batches of
+// 64) from /tmp/ringio-fileread.bin (bench/fileread.mjs makes it), for counting user-space instructions
+// per read: run it under callgrind for two counts and divide the difference by the difference in reads,
+// so start-up cancels out (the positions come from a fixed LCG, so both runs do the same work first):
+//   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.N node bench/experiments/fileread-count.mjs at|many N [uring|epoll]
+// Add --perf-basic-prof after `node` to name the JIT code: /tmp/perf-<pid>.map maps its addresses.
 import { start } from '@ringio/runtime';
 import { File, allocAligned } from '@ringio/fs';
 const [impl, total] = [process.argv[2], Number(process.argv[3])];
