@@ -204,6 +204,7 @@ export interface ReadManyOptions {
  * - On io_uring every op is a kernel op. On epoll, ops on regular files run on a file thread pool.
  * - With { direct: true } (O_DIRECT) buffers, positions and lengths must be aligned (allocAligned()
  *   makes suitable buffers), else the call rejects ERR_RINGIO_ALIGNMENT before reaching the kernel.
+ * - readMany(bufs, positions) reads a batch: one promise and one array of counts for many reads.
  * - `await using f = await File.open(p)` closes it at the end of the scope.
  */
 export class File extends FdHandle {
