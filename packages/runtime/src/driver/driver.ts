@@ -158,9 +158,16 @@ export class Driver {
   submitBound(op: AnyOp, resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
     if (op._state !== IDLE) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() });
-    this.enqueue(op);
+    // Set before the record is written, so no completion can ever find the op without them.
     op._resolve = resolve;
     op._reject = reject;
+    try {
+      this.enqueue(op);
+    } catch (e) {
+      op._resolve = undefined;
+      op._reject = undefined;
+      throw e;
+    }
   }
 
   /** Writes the op's record into a free slot and marks it in flight; throws (and changes nothing) if its uringOp / legacyCall does. */
