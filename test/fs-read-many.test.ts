@@ -314,3 +314,49 @@ rtTest('readMany: a runtime that ends with a batch in flight waits for it; the b
   await f!.close(); // no runtime any more: close() closes the fd directly
   t.is(await fdsBackTo(base), base, 'no fd left open');
 });
+
+// The epoll engine marks a slot `pooled` while its job is on the file pool and clears it when the job's
+// completion is collected (or at teardown). A mark left behind would send a later op in the same slot
+// down the pool's cancel path (EALREADY: not cancelled), and an aborted read waiting for readiness would
+// never settle. Here every slot a batch used goes on to a FIFO read that parks, then is aborted.
+rtTest('readMany: slots a batch used cancel like any other afterwards (aborting reads parked on a FIFO settles them all)', async (t) => {
+  const { path, data } = dataFile('reuse', 4 * MiB);
+  const fifoPath = tmp('reuse-fifo');
+  execFileSync('mkfifo', [fifoPath]);
+  const wfd = openSync(fifoPath, fsc.O_RDWR); // a writer end, so the reads below wait instead of seeing EOF
+  try {
+    await run(async () => {
+      const f = await File.open(path);
+      const { bufs, pos } = bigBatch(data, 256, 4 * KiB);
+      const counts = await f.readMany(bufs, pos);
+      t.is(counts.length, 256);
+      for (let i = 0; i < 256; i++) t.is(Buffer.compare(bufs[i]!.subarray(0, counts[i]), expected(data, pos[i]!, 4 * KiB)), 0);
+      t.is(stats().opsInFlight, 0);
+      const pipe = await File.open(fifoPath);
+      // As many parked reads as the batch had entries: the slots the batch freed are taken again.
+      const acs = Array.from({ length: 256 }, () => new AbortController());
+      const reads = acs.map((ac) => {
+        const b = Buffer.alloc(16, 0x55);
+        return pipe.read(b, { signal: ac.signal }).then(
+          () => ({ err: undefined, b }),
+          (e: unknown) => ({ err: e as AnyErr, b }),
+        );
+      });
+      await new Promise((r) => setTimeout(r, 20));
+      t.is(stats().opsInFlight, 256, 'every read waits for data');
+      for (const ac of acs) ac.abort();
+      const outcomes = await guard(Promise.all(reads), 10_000, 'the aborted FIFO reads');
+      for (const o of outcomes) {
+        t.is(o.err?.name, 'AbortError');
+        t.true(o.b.every((v) => v === 0x55), 'a cancelled read wrote nothing');
+      }
+      t.is(stats().opsInFlight, 0);
+      // The batch path still works after its slots served other ops.
+      t.deepEqual(await f.readMany([Buffer.alloc(8)], [0]), [8]);
+      await pipe.close();
+      await f.close();
+    });
+  } finally {
+    closeSync(wfd);
+  }
+});
