@@ -134,8 +134,8 @@ export const SCENARIOS = [
     },
     about:
       'Random 4 KiB reads (and sequential 1 MiB reads) from a 256 MiB file in the page cache, each ' +
-      'measurement a process pinned to CPU 0. Anchor: fs/promises FileHandle.read in the same run; C is ' +
-      'fileread_uring from /work/shared/bench.',
+      'measurement a process pinned to CPU 0: File.readAt, File.readMany (batches of QD reads), on both drivers. ' +
+      'Anchors: fs/promises FileHandle.read and fs.readSync in the same run; C is fileread_uring from /work/shared/bench.',
     notes: (rows) => (rows.some((r) => r.impl === 'c_uring') ? [] : ['No C column: the reference instruments (/work/shared/bench) were not available.']),
     prepare: (r) => ({ ...r, mode: r.case.split(' ')[0], qd: Number(r.case.split(' qd')[1]), server: r.impl }),
     columns: [
@@ -145,6 +145,7 @@ export const SCENARIOS = [
       { field: 'mib_per_s', title: 'MiB/s', fmt: 'int' },
       { field: 'ratio_to_fs_promises', title: 'ratio to fs/promises', fmt: 'ratio' },
       { field: 'ratio_to_c', title: 'ratio to C', fmt: 'ratio' },
+      { field: 'ratio_to_c_cpu', title: 'ratio to C per CPU second', fmt: 'ratio' },
       { field: 'rounds', title: 'rounds', fmt: 'int' },
     ],
     charts: [

@@ -14,6 +14,7 @@
 import {
   FdHandle,
   OpAble,
+  abortError,
   OpState,
   checkBuffer,
   checkBufs,
@@ -50,6 +51,7 @@ import { FsyncOp } from './ops/fsync.js';
 import { FtruncateOp } from './ops/ftruncate.js';
 import { OpenatOp } from './ops/openat.js';
 import { FileReadOp, FileReadvOp, FileWriteOp, FileWritevOp } from './ops/rw.js';
+import { ReadBatch, ReadManyOp, settled } from './ops/read-many.js';
 import { StatxOp } from './ops/statx.js';
 import { fsFallback, hasOp } from './fallback.js';
 import { encodePath, pathString, type PathLike } from './path.js';
@@ -159,6 +161,18 @@ export interface FileIoOptions {
 }
 
 const EMPTY_PATH = new Uint8Array(1);
+const NO_BUF = new Uint8Array(0);
+
+// readMany's checks build their errors here, out of the loop (a message inline would be built per entry).
+function manyBadBuffer(i: number): TypeError {
+  return new TypeError(`readMany: bufs[${i}] must be a Uint8Array or Buffer`);
+}
+
+function manyCheckPosition(p: unknown, i: number): void {
+  if (typeof p === 'bigint' && p >= 0n && p <= 0x7fffffffffffffffn) return;
+  if (typeof p !== 'number' && typeof p !== 'bigint') throw new TypeError(`readMany: positions[${i}] must be a number or bigint`);
+  throw new RangeError(`readMany: positions[${i}] must be an integer in 0..2^63-1, got ${p}`);
+}
 
 function bool(v: unknown, name: string): boolean {
   if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
@@ -169,6 +183,16 @@ const SUBMITTED = OpState.Submitted;
 
 /** Completed read ops a File keeps for reuse (deep queues read concurrently, so one is not enough). */
 const READ_POOL = 256;
+/** Completed readMany entries a File keeps for reuse. */
+const MANY_POOL = 1024;
+/** The longest read one record carries (Linux caps a read at 0x7ffff000 bytes anyway). */
+const MAX_READ = 0x7ffff000;
+
+/** Options of File.readMany. */
+export interface ReadManyOptions {
+  /** Aborting it cancels every entry still in flight; the batch rejects AbortError once the kernel answered for all. */
+  signal?: AbortSignal;
+}
 
 /**
  * An open file with rented-buffer reads and writes at positions (File.open, File.create).
@@ -180,12 +204,14 @@ const READ_POOL = 256;
  * - On io_uring every op is a kernel op. On epoll, ops on regular files run on a file thread pool.
  * - With { direct: true } (O_DIRECT) buffers, positions and lengths must be aligned (allocAligned()
  *   makes suitable buffers), else the call rejects ERR_RINGIO_ALIGNMENT before reaching the kernel.
+ * - readMany(bufs, positions) reads a batch: one promise and one array of counts for many reads.
  * - `await using f = await File.open(p)` closes it at the end of the scope.
  */
 export class File extends FdHandle {
   /** The path the file was opened with. */
   readonly path: string;
   readonly #readOps: FileReadOp<Uint8Array>[] = [];
+  readonly #manyOps: ReadManyOp[] = [];
   readonly #wait: Direction;
   readonly #direct: { mem: number; offset: number } | undefined;
   /**
@@ -329,6 +355,92 @@ export class File extends FdHandle {
       return this.run(op, opts?.signal);
     } catch (e) {
       return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Reads many buffers at many positions as one batch: entry i fills `bufs[i]` (used whole) from
+   * `positions[i]`. Resolves one array: the bytes read per entry, in entry order (short at end of file,
+   * 0 past it). The entries go to the kernel together and run in any order (on epoll: on the file thread
+   * pool); one promise and one result array for the batch instead of one per read.
+   *
+   * - Bad input throws before anything is submitted (the promise rejects): TypeError for a `bufs` that
+   *   is not an array of Uint8Array, or `positions` that is not an array-like of numbers / bigints;
+   *   RangeError for lengths that differ, a position that is not an integer in 0..2^63-1 (-1, the file
+   *   position, is refused: the entries run concurrently), or a buffer over 0x7ffff000 bytes. A File
+   *   on a FIFO or device rejects TypeError (no positions to read at).
+   * - An empty batch resolves [] at once.
+   * - If an entry fails, the batch still waits for every entry, then rejects with the first failed
+   *   entry's error (code, syscall, path, buf) carrying `index` and `results` (ReadManyFailure): per
+   *   entry, the bytes read or that entry's Error.
+   * - Abort (opts.signal) or close() mid-batch cancels the entries in flight and rejects AbortError /
+   *   ERR_RINGIO_CLOSED, again only once the kernel answered for every entry (entries that had already
+   *   finished keep their counts in `results`). Do not touch the buffers until the promise settles.
+   * - A buffer given twice in one batch ends up holding either read's bytes.
+   */
+  readMany<B extends Uint8Array>(bufs: readonly B[], positions: ArrayLike<number | bigint>, opts?: ReadManyOptions): Promise<number[]> {
+    try {
+      if (!Array.isArray(bufs)) throw new TypeError('readMany: bufs must be an array of Uint8Array');
+      if (positions === null || typeof positions !== 'object' || typeof positions.length !== 'number') {
+        throw new TypeError('readMany: positions must be an array (or typed array) of numbers or bigints');
+      }
+      const n = bufs.length;
+      if (positions.length !== n) throw new RangeError(`readMany: ${n} buffers but ${positions.length} positions`);
+      if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw new TypeError('readMany: opts must be an object');
+      const signal = opts?.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+      const direct = this.#direct !== undefined;
+      for (let i = 0; i < n; i++) {
+        const b = bufs[i];
+        if (!(b instanceof Uint8Array)) throw manyBadBuffer(i);
+        if (b.length > MAX_READ) throw new RangeError(`readMany: bufs[${i}] is over ${MAX_READ} bytes`);
+        const p = positions[i];
+        if (typeof p !== 'number' || p < 0 || p > 9007199254740991 || !Number.isInteger(p)) manyCheckPosition(p, i);
+        if (direct) this.#checkDirect([b], p!, b.length, b);
+      }
+      this.openFd(bufs);
+      if (this.#wait !== 'pool') {
+        throw new TypeError('readMany needs a regular file: a FIFO or device has no positions to read at (use read())');
+      }
+      if (n === 0) return Promise.resolve([]);
+      if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal, bufs));
+      let batch!: ReadBatch;
+      const promise = new Promise<number[]>((resolve, reject) => {
+        batch = new ReadBatch(n, signal, resolve, reject);
+      });
+      this.#submitMany(batch, bufs, positions);
+      return promise;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #submitMany(batch: ReadBatch, bufs: readonly Uint8Array[], positions: ArrayLike<number | bigint>): void {
+    const pool = this.#manyOps;
+    const parts = batch.parts;
+    const n = bufs.length;
+    for (let i = 0; i < n; i++) {
+      let op = pool.pop();
+      if (op === undefined || !op.arm(batch, i, bufs[i]!, positions[i]!)) {
+        op = new ReadManyOp(this.fd, this.#wait, this.path, pool, MANY_POOL);
+        op.arm(batch, i, bufs[i]!, positions[i]!);
+      }
+      try {
+        this.runBound(op, settled, op.cancelled);
+      } catch (e) {
+        // Nothing of this entry reached the kernel (the runtime is shutting down, or the file closed).
+        op.batch = undefined;
+        op.buf = NO_BUF;
+        // The entries before it did, and are left to finish: the batch settles once they answered.
+        for (let j = i; j < n; j++) batch.fail(j, e as Error, true);
+        if (i === 0) {
+          batch.remaining = 1;
+          batch.done();
+        }
+        return;
+      }
+      batch.remaining++;
+      if (parts.length !== 0) parts[i] = op;
     }
   }
 

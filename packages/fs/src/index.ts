@@ -2,7 +2,8 @@
  * @ringio/fs: file I/O through io_uring (or, on the epoll driver, a file thread pool), with rented
  * buffers.
  */
-export { File, type OpenOptions, type OpenFlags, type FileIoOptions } from './file.js';
+export { File, type OpenOptions, type OpenFlags, type FileIoOptions, type ReadManyOptions } from './file.js';
+export type { ReadManyFailure } from './ops/read-many.js';
 export { type ReadFileOptions, type WriteFileOptions, type StatOptions, type MkdirOptions, readFile, writeFile, stat, lstat, unlink, rmdir, rename, symlink, mkdir } from './fns.js';
 export { Stats } from './stat.js';
 export { allocAligned } from './align.js';

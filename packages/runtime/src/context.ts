@@ -68,6 +68,14 @@ export function stats(): RuntimeStats {
   return currentRuntime().stats();
 }
 
+/**
+ * @internal Submits an op that settles by calling `resolve` / `reject` rather than through a promise of
+ * its own: one promise for a batch of ops. Throws instead of rejecting.
+ */
+export function submitBound<T>(op: OpAble<T>, resolve: (v: T) => void, reject: (e: unknown) => void): void {
+  currentRuntime().driver.submitBound(op, resolve as (v: unknown) => void, reject);
+}
+
 /** Submits an op to this thread's driver. Rejects ERR_RINGIO_NO_RUNTIME outside a runtime. */
 export function submit<T>(op: OpAble<T>, opts?: SignalOptions): Promise<T> {
   try {

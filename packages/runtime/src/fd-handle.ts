@@ -8,7 +8,7 @@ import { ringioError } from './errors.js';
 import { closeSync } from './fd.js';
 import { OpAble, type OpOwner } from './op.js';
 import { CloseOp } from './ops/close.js';
-import { cancelOp, currentRuntime, submit } from './context.js';
+import { cancelOp, currentRuntime, submit, submitBound } from './context.js';
 
 /**
  * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the
@@ -49,6 +49,17 @@ export class FdHandle implements OpOwner {
     const p = submit(op, signal === undefined ? undefined : { signal });
     if (op._slot >= 0) this.#track(op); // submitted: tracked until the runtime says it settled
     return p;
+  }
+
+  /**
+   * For subclasses: submits an op that settles by calling `resolve` (with its complete()'s value) or
+   * `reject` instead of through a promise (one promise for a batch of ops), tracked for close() like
+   * run()'s. Throws ERR_RINGIO_CLOSED once closed, and what submit() would reject with.
+   */
+  protected runBound<T>(op: OpAble<T>, resolve: (v: T) => void, reject: (e: unknown) => void): void {
+    if (this.#closing !== undefined) throw this.closedError(op.payload());
+    submitBound(op, resolve, reject);
+    this.#track(op);
   }
 
   /**

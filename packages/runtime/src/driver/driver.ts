@@ -137,18 +137,11 @@ export class Driver {
       return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() }));
     }
     if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal, op.payload()));
-    const slot = this.free.length > 0 ? this.free.pop()! : this.ops.length;
     try {
-      this.write(op, slot);
+      this.enqueue(op);
     } catch (e) {
-      // The op's own uringOp / legacyCall threw: nothing reached the submission area.
-      this.free.push(slot);
       return Promise.reject(e);
     }
-    this.ops[slot] = op;
-    op._slot = slot;
-    op._state = SUBMITTED;
-    this.live++;
     binding = op;
     const p = new Promise<T>(bindOp);
     binding = undefined;
@@ -170,10 +163,36 @@ export class Driver {
   submitDetached(op: AnyOp): void {
     if (op._state !== IDLE) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
+    this.enqueue(op);
+  }
+
+  /**
+   * Submits an op that settles by calling `resolve` (with complete()'s value) or `reject` instead of
+   * through a promise of its own: a batch (File.readMany) settles one promise for many ops. Throws what
+   * submit() would reject with. No signal: the batch cancels its ops itself (cancel()).
+   */
+  submitBound(op: AnyOp, resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+    if (op._state !== IDLE) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
+    if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() });
+    // Set before the record is written, so no completion can ever find the op without them.
+    op._resolve = resolve;
+    op._reject = reject;
+    try {
+      this.enqueue(op);
+    } catch (e) {
+      op._resolve = undefined;
+      op._reject = undefined;
+      throw e;
+    }
+  }
+
+  /** Writes the op's record into a free slot and marks it in flight; throws (and changes nothing) if its uringOp / legacyCall does. */
+  private enqueue(op: AnyOp): void {
     const slot = this.free.length > 0 ? this.free.pop()! : this.ops.length;
     try {
       this.write(op, slot);
     } catch (e) {
+      // The op's own uringOp / legacyCall threw: nothing reached the submission area.
       this.free.push(slot);
       throw e;
     }
