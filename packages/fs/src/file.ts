@@ -426,7 +426,7 @@ export class File extends FdHandle {
         op.arm(batch, i, bufs[i]!, positions[i]!);
       }
       try {
-        this.runBound(op, settled, op.cancelled);
+        this.runBound(op, settled, op.onCancelled);
       } catch (e) {
         // Nothing of this entry reached the kernel (the runtime is shutting down, or the file closed).
         op.batch = undefined;

@@ -124,7 +124,7 @@ export class ReadManyOp extends OpAble<void> {
   index = 0;
   batch: ReadBatch | undefined = undefined;
   /** A cancelled entry rejects with the driver's AbortError / ERR_RINGIO_CLOSED, which lands here. */
-  readonly cancelled = (e: unknown): void => {
+  readonly onCancelled = (e: unknown): void => {
     const b = this.batch!;
     b.fail(this.index, b.withCause(e as Error), true);
     this.#release();
