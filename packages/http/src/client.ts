@@ -221,6 +221,28 @@ class ClientConn implements BodySource {
     }
   }
 
+  /**
+   * Sends a head beside the wait for the response, without an async frame (the proxy's bodiless
+   * request): `sending` is the write's own promise; its failure closes the connection. The options
+   * object is the connection's own (writeAll reads it before it returns).
+   */
+  sendHead(buf: Uint8Array, length: number): void {
+    this.phase = PHASE_SEND;
+    this.tick = this.pool.client._tick;
+    const o = this.#sendOpts;
+    o.length = length;
+    this.sending = this.stream.writeAll(buf, o).then(this.#sent, this.#sendFailed);
+  }
+
+  readonly #sendOpts = { length: 0 };
+  readonly #sent = (): void => {
+    this.sending = undefined;
+  };
+  readonly #sendFailed = (e: unknown): void => {
+    this.sendError = this.mapError(e);
+    void this.destroy();
+  };
+
   async destroy(): Promise<void> {
     if (this.dead) return this.stream.close();
     this.dead = true;
@@ -327,6 +349,15 @@ class Pool {
       const c = await new Promise<ClientConn | undefined>((resolve) => this.waiters.push(resolve));
       if (c !== undefined) return c;
     }
+  }
+
+  /** The last idle connection when no watch read runs on it (taken without an await), else undefined. */
+  takeIdle(): ClientConn | undefined {
+    const c = this.idle[this.idle.length - 1];
+    if (c === undefined || c.watch !== undefined || c.dead) return undefined;
+    this.idle.pop();
+    c.phase = PHASE_NONE;
+    return c;
   }
 
   /** A connection after a complete, reusable response. */
@@ -504,7 +535,8 @@ export class HttpClient {
     const replayable = !isIterable(body) && IDEMPOTENT.has(method);
     let fresh = false;
     for (;;) {
-      const conn = await pool.acquire(fresh);
+      // An idle connection without a watch read is taken without an await (the usual case under load).
+      const conn = (fresh ? undefined : pool.takeIdle()) ?? (await pool.acquire(fresh));
       if (call !== undefined) {
         if (call._cancelled) {
           pool.release(conn);
@@ -523,7 +555,7 @@ export class HttpClient {
         signal.addEventListener('abort', onAbort, { once: true });
       }
       try {
-        const res = await this.#exchange(conn, u, method, opts, body, raw);
+        const res = await (raw !== undefined ? this.#exchangeRaw(conn, method, body, raw) : this.#exchange(conn, u!, method, opts, body));
         if (call !== undefined) call._conn = undefined; // the head arrived: the caller closes the response instead
         if (onAbort !== undefined && !res.body.done) {
           // The signal also covers the body: stop listening once it ends.
@@ -579,19 +611,23 @@ export class HttpClient {
     return pool;
   }
 
-  async #exchange(conn: ClientConn, u: URL | undefined, method: string, opts: RequestOptions, body: RequestBody, raw: RawHead | undefined): Promise<ClientResponse> {
-    if (raw !== undefined) {
-      // The caller's complete head (framing fields and the blank line included), sent from its buffer
-      // (which the caller keeps until the response head arrives). The send and the response's first
-      // read go to the kernel together: no turn of the loop between them.
-      const sent = conn.send(raw.buf, raw.len);
+  /**
+   * The caller's complete head (framing fields and the blank line included), sent from its buffer (which
+   * the caller keeps until the response head arrives). The send and the response's first read go to the
+   * kernel together: no turn of the loop between them. Not async: the receive's promise is the result.
+   */
+  #exchangeRaw(conn: ClientConn, method: string, body: RequestBody, raw: RawHead): Promise<ClientResponse> {
+    if (body === null || body === undefined) conn.sendHead(raw.buf, raw.len);
+    else {
       const chunked = (raw.flags & H_TRANSFER_ENCODING) !== 0;
-      this.#sendBeside(conn, body !== null && body !== undefined ? sent.then(() => this.#sendStream(conn, body as AsyncIterable<Uint8Array>, chunked)) : sent);
-      return this.#receiveHead(conn, method, opts);
+      this.#sendBeside(conn, conn.send(raw.buf, raw.len).then(() => this.#sendStream(conn, body as AsyncIterable<Uint8Array>, chunked)));
     }
+    return this.#receive(conn, method, EMPTY_OPTS);
+  }
+
+  async #exchange(conn: ClientConn, u: URL, method: string, opts: RequestOptions, body: RequestBody): Promise<ClientResponse> {
     const out = conn.out;
     out.len = 0;
-    u = u!;
     const target = method === 'CONNECT' ? u.host : `${u.pathname}${u.search}`;
     out.latin1(`${method} ${target} HTTP/1.1\r\n`);
     const flags = out.fields(opts.headers);
@@ -631,7 +667,7 @@ export class HttpClient {
       // early (413), or streams its answer while it reads (an echo), does not deadlock with us.
       this.#sendBeside(conn, bytes !== undefined ? conn.send(bytes, bytes.length) : this.#sendStream(conn, body as Iterable<Uint8Array>, chunked));
     }
-    return this.#receiveHead(conn, method, opts);
+    return this.#receive(conn, method, opts);
   }
 
   /** Lets a body's send run beside the wait for the response (its failure closes the connection). */
@@ -647,42 +683,38 @@ export class HttpClient {
     );
   }
 
-  async #receiveHead(conn: ClientConn, method: string, opts: RequestOptions): Promise<ClientResponse> {
-    // Receive the head (1xx interim responses are skipped, except 101).
+  /** Receives the response head (1xx interim responses are skipped, except 101): one async frame per request. */
+  async #receive(conn: ClientConn, method: string, opts: RequestOptions): Promise<ClientResponse> {
     conn.phase = PHASE_HEAD;
     conn.tick = this._tick;
+    const p = conn.parser;
+    let gotAny = false;
     try {
-      return await this.#receive(conn, method, opts);
+      for (;;) {
+        let end = 0;
+        for (;;) {
+          if (conn.rpos < conn.rend) {
+            gotAny = true;
+            end = p.response(conn.rbuf, conn.rpos, conn.rend);
+            if (end !== 0) break;
+          }
+          const n = await conn.fill();
+          if (n === 0) {
+            if (!gotAny) throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection before responding', { n: 0, noResponse: true });
+            throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection inside the response head', { n: conn.rend - conn.rpos });
+          }
+        }
+        if (end < 0) throw ringioError('ERR_RINGIO_HTTP_PARSE', `bad response: ${p.errReason}`, { status: p.errStatus });
+        if (p.status >= 100 && p.status < 200 && p.status !== 101) {
+          conn.rpos = end;
+          continue;
+        }
+        return this.#response(conn, method, opts, end);
+      }
     } catch (e) {
       // A failed send explains a failed receive better than the receive's own error.
       if (conn.sending !== undefined) await conn.sending;
       throw conn.sendError ?? e;
-    }
-  }
-
-  async #receive(conn: ClientConn, method: string, opts: RequestOptions): Promise<ClientResponse> {
-    const p = conn.parser;
-    let gotAny = false;
-    for (;;) {
-      let end = 0;
-      for (;;) {
-        if (conn.rpos < conn.rend) {
-          gotAny = true;
-          end = p.response(conn.rbuf, conn.rpos, conn.rend);
-          if (end !== 0) break;
-        }
-        const n = await conn.fill();
-        if (n === 0) {
-          if (!gotAny) throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection before responding', { n: 0, noResponse: true });
-          throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection inside the response head', { n: conn.rend - conn.rpos });
-        }
-      }
-      if (end < 0) throw ringioError('ERR_RINGIO_HTTP_PARSE', `bad response: ${p.errReason}`, { status: p.errStatus });
-      if (p.status >= 100 && p.status < 200 && p.status !== 101) {
-        conn.rpos = end;
-        continue;
-      }
-      return this.#response(conn, method, opts, end);
     }
   }
 
