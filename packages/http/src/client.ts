@@ -502,10 +502,10 @@ export class HttpClient {
     return this.#run(this.#pool(u, socketPath), u, method, opts, body, undefined, undefined);
   }
 
-  /** @internal The pool of an origin ("http://host:port"), for _send. */
+  /** @internal The pool of an origin ("http://host:port" or "https://host:port"), for _send. */
   _origin(url: string): unknown {
     const u = new URL(url);
-    if (u.protocol !== 'http:') throw new TypeError(`unsupported protocol ${u.protocol} (only http:)`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`unsupported protocol ${u.protocol} (only http: and https:)`);
     return this.#pool(u, undefined);
   }
 
