@@ -97,6 +97,28 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
   }
 
   /**
+   * @internal read() without a promise when the next piece of a Content-Length body is already in the
+   * connection's buffer (a client response's: its source starts without a send); undefined when read()
+   * must wait (or the body is framed otherwise, ended or failed).
+   */
+  _buffered(): Uint8Array | undefined {
+    const src = this._src;
+    if (this._mode !== MODE_LENGTH || this._done || this._pulling || this._error !== undefined || src === undefined || src.rpos >= src.rend) return undefined;
+    this._started = true;
+    const avail = src.rend - src.rpos;
+    const n = avail < this._remaining ? avail : this._remaining;
+    const view = src.rbuf.subarray(src.rpos, src.rpos + n);
+    src.rpos += n;
+    this._remaining -= n;
+    this._received += n;
+    if (this._remaining === 0) {
+      this._done = true;
+      this._endPending = true; // as read(): the end waits until the caller asks for more (or _release())
+    }
+    return view;
+  }
+
+  /**
    * The next piece of the body, or null at its end. The piece is a view into the connection's read
    * buffer, valid until the next call.
    */

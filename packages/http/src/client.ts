@@ -128,6 +128,17 @@ export class ClientResponse extends WithBody {
     this.head = head;
   }
 
+  /** @internal Reuses a proxied request's response for the next one on its connection. */
+  _init(status: number, statusText: string, minor: number, headers: HeaderView, body: IncomingBody, conn: ClientConn): void {
+    const m = this as { -readonly [K in keyof ClientResponse]: ClientResponse[K] };
+    m.status = status;
+    m.statusText = statusText;
+    m.httpVersion = minor === 1 ? '1.1' : '1.0';
+    m.headers = headers;
+    m.body = body;
+    this._conn = conn;
+  }
+
   /** Drops the rest of the body: the connection closes unless the body was already read. */
   async close(): Promise<void> {
     const c = this._conn;
@@ -290,6 +301,23 @@ class ClientConn implements BodySource {
 
   /** The response body being read and what is left of it (-1: chunked or to the end of the stream). */
   body: IncomingBody | undefined;
+  /** A proxied request's response and header view, reused by the next one (see #response). */
+  res: ClientResponse | undefined;
+  pbody: IncomingBody | undefined;
+  headers: HeaderView | undefined;
+  /** Whether the proxied response's connection may be reused. */
+  keep = false;
+  /** The end of a proxied response's body: the connection goes back to its pool (or closes). */
+  readonly finish = (ok: boolean): void => {
+    if (this.res !== undefined) this.res._conn = undefined;
+    if (this.sending !== undefined) {
+      // The response ended before the request did: reuse only once the request is out.
+      void this.sending.then(() => this.finish(ok && this.sendError === undefined));
+      return;
+    }
+    if (ok && this.keep && !this.dead && this.rpos === this.rend) this.pool.release(this);
+    else void this.destroy();
+  };
   bodyLeft(): number {
     const b = this.body;
     if (b === undefined || b.done) return 0;
@@ -622,7 +650,7 @@ export class HttpClient {
       const chunked = (raw.flags & H_TRANSFER_ENCODING) !== 0;
       this.#sendBeside(conn, conn.send(raw.buf, raw.len).then(() => this.#sendStream(conn, body as AsyncIterable<Uint8Array>, chunked)));
     }
-    return this.#receive(conn, method, EMPTY_OPTS);
+    return this.#receive(conn, method, EMPTY_OPTS, true);
   }
 
   async #exchange(conn: ClientConn, u: URL, method: string, opts: RequestOptions, body: RequestBody): Promise<ClientResponse> {
@@ -667,7 +695,7 @@ export class HttpClient {
       // early (413), or streams its answer while it reads (an echo), does not deadlock with us.
       this.#sendBeside(conn, bytes !== undefined ? conn.send(bytes, bytes.length) : this.#sendStream(conn, body as Iterable<Uint8Array>, chunked));
     }
-    return this.#receive(conn, method, opts);
+    return this.#receive(conn, method, opts, false);
   }
 
   /** Lets a body's send run beside the wait for the response (its failure closes the connection). */
@@ -684,7 +712,7 @@ export class HttpClient {
   }
 
   /** Receives the response head (1xx interim responses are skipped, except 101): one async frame per request. */
-  async #receive(conn: ClientConn, method: string, opts: RequestOptions): Promise<ClientResponse> {
+  async #receive(conn: ClientConn, method: string, opts: RequestOptions, pooled: boolean): Promise<ClientResponse> {
     conn.phase = PHASE_HEAD;
     conn.tick = this._tick;
     const p = conn.parser;
@@ -709,7 +737,7 @@ export class HttpClient {
           conn.rpos = end;
           continue;
         }
-        return this.#response(conn, method, opts, end);
+        return this.#response(conn, method, opts, end, pooled);
       }
     } catch (e) {
       // A failed send explains a failed receive better than the receive's own error.
@@ -739,25 +767,41 @@ export class HttpClient {
     if (chunked) await conn.send(LAST_CHUNK, LAST_CHUNK.length);
   }
 
-  #response(conn: ClientConn, method: string, opts: RequestOptions, end: number): ClientResponse {
+  /**
+   * The response whose head ends at `end` in conn's buffer. `pooled` (a proxied request, see _send): the
+   * connection's own response, body and header view are reused, the view points into the read buffer
+   * (valid until the body is read), and the end is reported by the connection's own callback.
+   */
+  #response(conn: ClientConn, method: string, opts: RequestOptions, end: number, pooled: boolean): ClientResponse {
     const p = conn.parser;
-    // The response owns a copy of its head: headers stay valid after the body reuses the buffer.
-    const head = Buffer.allocUnsafe(end - p.headStart);
-    conn.rbuf.copy(head, 0, p.headStart, end);
-    const delta = p.headStart;
-    const offs = p.offs.slice(0, 4 * p.count);
-    for (let i = 0; i < offs.length; i++) offs[i] = offs[i]! - delta;
-    const headers = new HeaderView(head, offs, p.count);
-    const statusText = head.latin1Slice(p.reasonStart - delta, p.reasonEnd - delta);
     const status = p.status;
+    const upgraded = status === 101 || (method === 'CONNECT' && status >= 200 && status < 300);
+    let headers: HeaderView;
+    let statusText: string;
+    if (pooled && !upgraded) {
+      headers = conn.headers ??= new HeaderView(conn.rbuf, p.offs, 0);
+      headers._buf = conn.rbuf;
+      headers._offs = p.offs;
+      headers._count = p.count;
+      statusText = p.reasonEnd > p.reasonStart ? conn.rbuf.latin1Slice(p.reasonStart, p.reasonEnd) : '';
+    } else {
+      // The response owns a copy of its head: headers stay valid after the body reuses the buffer.
+      const head = Buffer.allocUnsafe(end - p.headStart);
+      conn.rbuf.copy(head, 0, p.headStart, end);
+      const delta = p.headStart;
+      const offs = p.offs.slice(0, 4 * p.count);
+      for (let i = 0; i < offs.length; i++) offs[i] = offs[i]! - delta;
+      headers = new HeaderView(head, offs, p.count);
+      statusText = head.latin1Slice(p.reasonStart - delta, p.reasonEnd - delta);
+    }
     conn.rpos = end;
     conn.phase = PHASE_NONE;
-    const body = new IncomingBody();
-    if (status === 101 || (method === 'CONNECT' && status >= 200 && status < 300)) {
+    if (upgraded) {
       // Upgraded: the stream is the caller's now.
       conn.dead = true;
       conn.pool.remove(conn);
       const rest = Buffer.from(conn.rbuf.subarray(conn.rpos, conn.rend));
+      const body = new IncomingBody();
       body._reset(conn, MODE_NONE, 0, undefined, Infinity);
       return new ClientResponse(status, statusText, p.minor, headers, body, undefined, conn.stream, rest);
     }
@@ -778,6 +822,19 @@ export class HttpClient {
       mode = MODE_CLOSE;
       keep = false;
     }
+    if (pooled) {
+      const body = (conn.pbody ??= new IncomingBody());
+      conn.body = body;
+      body._reset(conn, mode, length, mode === MODE_CHUNKED ? conn.decoder() : undefined, Infinity);
+      let res = conn.res;
+      if (res === undefined) res = conn.res = new ClientResponse(status, statusText, p.minor, headers, body, conn);
+      else res._init(status, statusText, p.minor, headers, body, conn);
+      conn.keep = keep;
+      if (body.done) conn.finish(true);
+      else body._onEnd = conn.finish;
+      return res;
+    }
+    const body = new IncomingBody();
     body._reset(conn, mode, length, mode === MODE_CHUNKED ? conn.decoder() : undefined, Infinity);
     conn.body = body;
     const res = new ClientResponse(status, statusText, p.minor, headers, body, conn);

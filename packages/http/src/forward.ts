@@ -4,6 +4,7 @@
  * string per field. Strings are made only for the rare fields a proxy must read (Connection's list,
  * Forwarded, X-Forwarded-*), and only when they are present.
  */
+import type { IncomingBody } from './body.js';
 import type { HeaderView } from './headers.js';
 import type { ServerRequest, ServerResponse } from './server.js';
 import type { CallHandle, ClientResponse, HttpClient } from './client.js';
@@ -212,4 +213,14 @@ export function send(client: HttpClient, to: unknown, method: string, head: RawH
 /** Cancels a request made with send() whose response head has not arrived: it fails with ERR_RINGIO_CLOSED. */
 export function cancel(client: HttpClient, call: CallHandle): void {
   client._cancel(call);
+}
+
+/** A response body's next piece when it is already in the connection's buffer (no promise), else undefined: then read(). */
+export function bufferedPiece(body: IncomingBody): Uint8Array | undefined {
+  return body._buffered();
+}
+
+/** After the last piece of a body was taken and written: its end (as the read past it), which frees a client's connection. */
+export function endBody(body: IncomingBody): void {
+  body._release();
 }

@@ -631,17 +631,21 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       return res.end();
     }
     try {
+      // A piece already in the upstream connection's buffer is taken without a promise (a small response).
+      let piece: Uint8Array | null | undefined = forward.bufferedPiece(body);
       for (;;) {
-        const piece = await body.read();
+        if (piece === undefined) piece = await body.read();
         if (piece === null) break;
         if (body.done) {
           // The last piece: ends the response in the same send as its head when it fits (the server's
-          // loop sends it beside its next read), then the read past it frees the upstream connection.
+          // loop sends it beside its next read), then the end of the body frees the upstream connection
+          // (as the read past it would).
           await res.end(piece);
-          await body.read();
+          forward.endBody(body);
           return;
         }
         await res.write(piece); // resolves once the kernel took it (or it was copied): then the next read
+        piece = undefined;
       }
     } catch (e) {
       void ures.close(); // the client went away, or the upstream failed mid-body: drop the upstream connection
