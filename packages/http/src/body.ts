@@ -105,6 +105,11 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
     const src = this._src;
     if (this._mode !== MODE_LENGTH || this._done || this._pulling || this._error !== undefined || src === undefined || src.rpos >= src.rend) return undefined;
     this._started = true;
+    return this.#takeLength(src);
+  }
+
+  /** The next piece of a Content-Length body from the bytes in src's buffer (some are there). */
+  #takeLength(src: BodySource): Uint8Array {
     const avail = src.rend - src.rpos;
     const n = avail < this._remaining ? avail : this._remaining;
     const view = src.rbuf.subarray(src.rpos, src.rpos + n);
@@ -112,8 +117,11 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
     this._remaining -= n;
     this._received += n;
     if (this._remaining === 0) {
+      // SAFETY of the bytes, not the kernel's: the view is the connection's read buffer, which
+      // the next message on this connection reads into. The end (which lets a client put the
+      // connection back in its pool) waits until the caller asks for more, as with every piece.
       this._done = true;
-      this._endPending = true; // as read(): the end waits until the caller asks for more (or _release())
+      this._endPending = true;
     }
     return view;
   }
@@ -139,22 +147,7 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
       }
       for (;;) {
         if (src.rpos < src.rend) {
-          if (this._mode === MODE_LENGTH) {
-            const avail = src.rend - src.rpos;
-            const n = avail < this._remaining ? avail : this._remaining;
-            const view = src.rbuf.subarray(src.rpos, src.rpos + n);
-            src.rpos += n;
-            this._remaining -= n;
-            this._received += n;
-            if (this._remaining === 0) {
-              // SAFETY of the bytes, not the kernel's: the view is the connection's read buffer, which
-              // the next message on this connection reads into. The end (which lets a client put the
-              // connection back in its pool) waits until the caller asks for more, as with every piece.
-              this._done = true;
-              this._endPending = true;
-            }
-            return view;
-          }
+          if (this._mode === MODE_LENGTH) return this.#takeLength(src);
           if (this._mode === MODE_CHUNKED) {
             const dec = this._decoder!;
             const p = dec.step(src.rbuf, src.rpos, src.rend);
