@@ -343,12 +343,148 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     return this.#front.close();
   }
 
-  /** Proxies one request: routes it, forwards it upstream and streams the response back (502/504 when the upstream fails or is slow). */
+  /**
+   * Proxies one request: routes it, forwards it upstream and streams the response back (502/504 when
+   * the upstream fails or is slow). One async frame per request (the relay of a body adds one).
+   */
   async handle(req: ServerRequest, res: ServerResponse): Promise<void> {
     this.#inflight++;
     const call = this.#calls.pop() ?? new Call();
     try {
-      await this.#proxy(req, res, call);
+      this.counts.requests++;
+      let target = req.url;
+      if (target.charCodeAt(0) !== 47 /* / */) {
+        // absolute-form (a client that talks to us as to a forward proxy) or '*': route on the path.
+        if (/^http:\/\//i.test(target)) {
+          const slash = target.indexOf('/', 7);
+          target = slash < 0 ? '/' : target.slice(slash);
+        } else {
+          this.counts.noRoute++;
+          return await res.writeHead(404, TEXT).end('no route\n');
+        }
+      }
+      // Route on the path the upstream will see: a target the URL parser would normalize is routed (and
+      // forwarded) normalized, so a route's prefix cannot be escaped with "/api/../admin".
+      let path: string;
+      let search: string;
+      if (UNSAFE_TARGET.test(target)) {
+        const u = new URL(target, 'http://x');
+        path = u.pathname;
+        search = u.search;
+        target = path + search;
+      } else {
+        const q = target.indexOf('?');
+        path = q < 0 ? target : target.slice(0, q);
+        search = q < 0 ? '' : target.slice(q);
+      }
+      const router = this.router;
+      const route = router.match(router.byHost ? hostName(req.headers.get('host')) : '', path);
+      if (route === undefined) {
+        this.counts.noRoute++;
+        return await res.writeHead(404, TEXT).end('no route\n');
+      }
+      if (route.fixed !== undefined) {
+        return await res.writeHead(route.conf.response!.status, route.fixed.headers).end(route.fixed.body);
+      }
+      if (route.conf.stripPrefix) {
+        let p = path.slice(route.path.length);
+        if (p.charCodeAt(0) !== 47) p = '/' + p;
+        target = p + search;
+      }
+      const hasBody = req.body.length !== 0;
+      const method = req.method;
+      // The upstream head: the request line, the client's fields copied as bytes minus hop-by-hop ones,
+      // the route's fields, then Forwarded / X-Forwarded-* / Via.
+      const up = call.up;
+      clear(up);
+      forward.appendLatin1(up, `${method} ${target} HTTP/1.1\r\n`);
+      const lineEnd = up.len;
+      const rules = call.rules;
+      rules.request = true;
+      rules.dropLength = false;
+      rules.dropHost = false;
+      rules.drop = route.dropRequest;
+      let seen = forward.forwardFields(req.headers, up, rules);
+      let upgrade = '';
+      if (seen & forward.F_CONNECTION) {
+        const named = forward.connectionNames(req.headers.get('connection'));
+        if (!hasBody && named?.has('upgrade') && req.headers.has('upgrade')) {
+          const proto = req.headers.get('upgrade')!.split(',')[0]!.trim();
+          if (TOKEN.test(proto)) upgrade = proto;
+        }
+        if (named !== undefined) {
+          // Fields the client's Connection names are hop-by-hop too: copy again without them.
+          up.len = lineEnd;
+          up.flags = 0;
+          rules.drop = route.dropRequest === undefined ? named : new Set([...route.dropRequest, ...named]);
+          seen = forward.forwardFields(req.headers, up, rules);
+        }
+      }
+      if (route.setRequest.length > 0) forward.appendBytes(up, route.setRequest);
+      this.#forwardedFields(req, up, seen);
+      if (upgrade !== '') {
+        forward.appendLatin1(up, `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`);
+        return await this.#upgrade(req, res, route, call);
+      }
+      if (hasBody && req.body.length < 0) {
+        forward.appendLatin1(up, 'Transfer-Encoding: chunked\r\n');
+        up.flags |= H_TRANSFER_ENCODING;
+      }
+      const fieldsEnd = up.len;
+      let bodyError: unknown;
+      let bodyStarted = false;
+      const body = hasBody
+        ? (async function* pieces() {
+            bodyStarted = true;
+            for (;;) {
+              let piece: Uint8Array | null;
+              try {
+                piece = await req.body.read();
+              } catch (e) {
+                bodyError = e;
+                throw e;
+              }
+              if (piece === null) return;
+              yield piece; // the client writes it (awaited) before asking for the next
+            }
+          })()
+        : null;
+      const pool = route.pool!;
+      const order = pool.balancer.order(Date.now());
+      const tries = Math.min(order.length, 3);
+      let lastError: unknown;
+      call.client = pool.client;
+      forward.onClientGone(req, call.gone);
+      for (let i = 0; i < tries; i++) {
+        const upstream = order[i]!;
+        upstream.active++;
+        let ures;
+        try {
+          pool.requests++;
+          endHead(up, fieldsEnd, route, upstream);
+          ures = await forward.send(pool.client, route.origins.get(upstream), method, up, body, call);
+        } catch (e) {
+          upstream.active--;
+          if (bodyError !== undefined) throw bodyError; // the client's body failed: the server answers it
+          if (call._cancelled) throw e; // the client went away: nobody to answer
+          lastError = e;
+          const code = errorCode(e);
+          if (code !== undefined && NOT_SENT.has(code)) {
+            if (pool.balancer.failed(upstream, Date.now())) log('warn', 'upstream_down', { server: this.conf.name, upstream: upstream.addr, error: code, streak: upstream.streak });
+            if (!bodyStarted) continue;
+          }
+          break;
+        }
+        forward.onClientGone(req, undefined);
+        if (pool.balancer.succeeded(upstream, Date.now())) log('info', 'upstream_up', { server: this.conf.name, upstream: upstream.addr });
+        try {
+          await this.#relayResponse(req, ures, res, route, call);
+        } finally {
+          upstream.active--;
+        }
+        return;
+      }
+      return await this.#gatewayError(res, lastError);
     } finally {
       forward.onClientGone(req, undefined);
       call.reset();
@@ -358,143 +494,6 @@ export class HttpProxy implements Service<Conn, ConnResult> {
   }
 
   readonly #calls: Call[] = [];
-
-  async #proxy(req: ServerRequest, res: ServerResponse, call: Call): Promise<void> {
-    this.counts.requests++;
-    let target = req.url;
-    if (target.charCodeAt(0) !== 47 /* / */) {
-      // absolute-form (a client that talks to us as to a forward proxy) or '*': route on the path.
-      if (/^http:\/\//i.test(target)) {
-        const slash = target.indexOf('/', 7);
-        target = slash < 0 ? '/' : target.slice(slash);
-      } else {
-        this.counts.noRoute++;
-        return res.writeHead(404, TEXT).end('no route\n');
-      }
-    }
-    // Route on the path the upstream will see: a target the URL parser would normalize is routed (and
-    // forwarded) normalized, so a route's prefix cannot be escaped with "/api/../admin".
-    let path: string;
-    let search: string;
-    if (UNSAFE_TARGET.test(target)) {
-      const u = new URL(target, 'http://x');
-      path = u.pathname;
-      search = u.search;
-      target = path + search;
-    } else {
-      const q = target.indexOf('?');
-      path = q < 0 ? target : target.slice(0, q);
-      search = q < 0 ? '' : target.slice(q);
-    }
-    const router = this.router;
-    const route = router.match(router.byHost ? hostName(req.headers.get('host')) : '', path);
-    if (route === undefined) {
-      this.counts.noRoute++;
-      return res.writeHead(404, TEXT).end('no route\n');
-    }
-    if (route.fixed !== undefined) {
-      return res.writeHead(route.conf.response!.status, route.fixed.headers).end(route.fixed.body);
-    }
-    if (route.conf.stripPrefix) {
-      let p = path.slice(route.path.length);
-      if (p.charCodeAt(0) !== 47) p = '/' + p;
-      target = p + search;
-    }
-    const hasBody = req.body.length !== 0;
-    const method = req.method;
-    // The upstream head: the request line, the client's fields copied as bytes minus hop-by-hop ones,
-    // the route's fields, then Forwarded / X-Forwarded-* / Via.
-    const up = call.up;
-    clear(up);
-    forward.appendLatin1(up, `${method} ${target} HTTP/1.1\r\n`);
-    const lineEnd = up.len;
-    const rules = call.rules;
-    rules.request = true;
-    rules.dropLength = false;
-    rules.dropHost = false;
-    rules.drop = route.dropRequest;
-    let seen = forward.forwardFields(req.headers, up, rules);
-    let upgrade = '';
-    if (seen & forward.F_CONNECTION) {
-      const named = forward.connectionNames(req.headers.get('connection'));
-      if (!hasBody && named?.has('upgrade') && req.headers.has('upgrade')) {
-        const proto = req.headers.get('upgrade')!.split(',')[0]!.trim();
-        if (TOKEN.test(proto)) upgrade = proto;
-      }
-      if (named !== undefined) {
-        // Fields the client's Connection names are hop-by-hop too: copy again without them.
-        up.len = lineEnd;
-        up.flags = 0;
-        rules.drop = route.dropRequest === undefined ? named : new Set([...route.dropRequest, ...named]);
-        seen = forward.forwardFields(req.headers, up, rules);
-      }
-    }
-    if (route.setRequest.length > 0) forward.appendBytes(up, route.setRequest);
-    this.#forwardedFields(req, up, seen);
-    if (upgrade !== '') {
-      forward.appendLatin1(up, `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`);
-      return this.#upgrade(req, res, route, call);
-    }
-    if (hasBody && req.body.length < 0) {
-      forward.appendLatin1(up, 'Transfer-Encoding: chunked\r\n');
-      up.flags |= H_TRANSFER_ENCODING;
-    }
-    const fieldsEnd = up.len;
-    let bodyError: unknown;
-    let bodyStarted = false;
-    const body = hasBody
-      ? (async function* pieces() {
-          bodyStarted = true;
-          for (;;) {
-            let piece: Uint8Array | null;
-            try {
-              piece = await req.body.read();
-            } catch (e) {
-              bodyError = e;
-              throw e;
-            }
-            if (piece === null) return;
-            yield piece; // the client writes it (awaited) before asking for the next
-          }
-        })()
-      : null;
-    const pool = route.pool!;
-    const order = pool.balancer.order(Date.now());
-    const tries = Math.min(order.length, 3);
-    let lastError: unknown;
-    call.client = pool.client;
-    forward.onClientGone(req, call.gone);
-    for (let i = 0; i < tries; i++) {
-      const upstream = order[i]!;
-      upstream.active++;
-      let ures;
-      try {
-        pool.requests++;
-        endHead(up, fieldsEnd, route, upstream);
-        ures = await forward.send(pool.client, route.origins.get(upstream), method, up, body, call);
-      } catch (e) {
-        upstream.active--;
-        if (bodyError !== undefined) throw bodyError; // the client's body failed: the server answers it
-        if (call._cancelled) throw e; // the client went away: nobody to answer
-        lastError = e;
-        const code = errorCode(e);
-        if (code !== undefined && NOT_SENT.has(code)) {
-          if (pool.balancer.failed(upstream, Date.now())) log('warn', 'upstream_down', { server: this.conf.name, upstream: upstream.addr, error: code, streak: upstream.streak });
-          if (!bodyStarted) continue;
-        }
-        break;
-      }
-      forward.onClientGone(req, undefined);
-      if (pool.balancer.succeeded(upstream, Date.now())) log('info', 'upstream_up', { server: this.conf.name, upstream: upstream.addr });
-      try {
-        await this.#relayResponse(req, ures, res, route, call);
-      } finally {
-        upstream.active--;
-      }
-      return;
-    }
-    return this.#gatewayError(res, lastError);
-  }
 
   /** Appends Forwarded, X-Forwarded-For/-Proto/-Host (or passes the client's on, when `forwarded` is off) and Via. */
   #forwardedFields(req: ServerRequest, up: RawHead, seen: number): void {
