@@ -494,6 +494,8 @@ export class HttpProxy implements Service<Conn, ConnResult> {
   }
 
   readonly #calls: Call[] = [];
+  /** See #forwardedFields. */
+  readonly #lastForwarded = { ip: '', v6: false, host: '', bytes: EMPTY };
 
   /** Appends Forwarded, X-Forwarded-For/-Proto/-Host (or passes the client's on, when `forwarded` is off) and Via. */
   #forwardedFields(req: ServerRequest, up: RawHead, seen: number): void {
@@ -501,32 +503,51 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     if (this.conf.forwarded) {
       const ra = req.remoteAddr;
       let ip = '';
-      let node = 'unknown';
+      let v6 = false;
       if (typeof ra === 'object' && ra !== null) {
         ip = ra.address;
-        node = ra.family === 'IPv6' || ip.includes(':') ? `"[${ip}]"` : ip;
+        v6 = ra.family === 'IPv6';
       }
-      let host = (seen & forward.F_HOST) !== 0 ? (h.get('host') ?? '') : '';
-      const fwd = seen & forward.F_FORWARDED ? `${h.get('forwarded')}, ` : '';
-      const fwdFor = seen & forward.F_X_FORWARDED_FOR ? h.get('x-forwarded-for') : null;
-      let xff = ip;
-      if (fwdFor !== null) xff = ip !== '' ? `${fwdFor}, ${ip}` : fwdFor;
-      const proto = this.conf.tls !== null ? 'https' : 'http';
-      let fields = `Forwarded: ${fwd}for=${node};proto=${proto}`;
-      if (host !== '') {
-        const quoted = host.includes('"') || host.includes('\\') ? host.replace(/["\\]/g, '') : host;
-        fields += `;host="${quoted}"`;
-      }
-      fields += xff !== '' ? `\r\nX-Forwarded-For: ${xff}\r\nX-Forwarded-Proto: ${proto}\r\n` : `\r\nX-Forwarded-Proto: ${proto}\r\n`;
-      if (host !== '') fields += `X-Forwarded-Host: ${host}\r\n`;
-      forward.appendLatin1(up, fields);
-      host = '';
+      const host = (seen & forward.F_HOST) !== 0 ? (h.get('host') ?? '') : '';
+      // The fields of the last request without Forwarded / X-Forwarded-For of its own, kept as bytes:
+      // the next one from the same address with the same Host reuses them (most requests under load).
+      const own = (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR)) === 0;
+      const last = this.#lastForwarded;
+      if (own && last.bytes !== EMPTY && last.ip === ip && last.v6 === v6 && last.host === host) forward.appendBytes(up, last.bytes);
+      else this.#newForwarded(req, up, seen, ip, v6, host, own);
     } else if (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR | forward.F_X_FORWARDED_PROTO | forward.F_X_FORWARDED_HOST)) {
       for (const n of ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']) {
         for (const v of h.getAll(n)) forward.appendLatin1(up, `${n}: ${v}\r\n`);
       }
     }
     if (this.conf.via !== '') forward.appendLatin1(up, `Via: ${req.httpVersion} ${this.conf.via}\r\n`);
+  }
+
+  /** Forwarded and X-Forwarded-* made for a request (kept as the last ones when the client sent none of its own: `own`). */
+  #newForwarded(req: ServerRequest, up: RawHead, seen: number, ip: string, v6: boolean, host: string, own: boolean): void {
+    const h = req.headers;
+    const node = ip === '' ? 'unknown' : v6 || ip.includes(':') ? `"[${ip}]"` : ip;
+    const start = up.len;
+    const fwd = seen & forward.F_FORWARDED ? `${h.get('forwarded')}, ` : '';
+    const fwdFor = seen & forward.F_X_FORWARDED_FOR ? h.get('x-forwarded-for') : null;
+    let xff = ip;
+    if (fwdFor !== null) xff = ip !== '' ? `${fwdFor}, ${ip}` : fwdFor;
+    const proto = this.conf.tls !== null ? 'https' : 'http';
+    let fields = `Forwarded: ${fwd}for=${node};proto=${proto}`;
+    if (host !== '') {
+      const quoted = host.includes('"') || host.includes('\\') ? host.replace(/["\\]/g, '') : host;
+      fields += `;host="${quoted}"`;
+    }
+    fields += xff !== '' ? `\r\nX-Forwarded-For: ${xff}\r\nX-Forwarded-Proto: ${proto}\r\n` : `\r\nX-Forwarded-Proto: ${proto}\r\n`;
+    if (host !== '') fields += `X-Forwarded-Host: ${host}\r\n`;
+    forward.appendLatin1(up, fields);
+    if (own) {
+      const last = this.#lastForwarded;
+      last.ip = ip;
+      last.v6 = v6;
+      last.host = host;
+      last.bytes = Buffer.from(up.buf.subarray(start, up.len));
+    }
   }
 
   /**
