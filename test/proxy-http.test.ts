@@ -183,6 +183,35 @@ proxyTest('http: hop-by-hop fields are removed both ways, Forwarded and X-Forwar
   }
 });
 
+proxyTest('http: Forwarded fields follow each request (Host changes, a client X-Forwarded-For, then none again)', async (t) => {
+  const up = await httpUpstream((req, res) => res.end(JSON.stringify(req.headers)));
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      const seen = async (headers: Record<string, string>): Promise<Record<string, string>> => {
+        const r = await get(port, '/f', { headers });
+        t.is(r.status, 200);
+        return JSON.parse(r.body.toString()) as Record<string, string>;
+      };
+      for (const host of ['a.test', 'a.test', 'b.test:8080', 'a.test']) {
+        const h = await seen({ host });
+        t.is(h.forwarded, `for=127.0.0.1;proto=http;host="${host}"`);
+        t.is(h['x-forwarded-host'], host);
+        t.is(h['x-forwarded-for'], '127.0.0.1');
+      }
+      const own = await seen({ host: 'a.test', 'x-forwarded-for': '10.1.2.3' });
+      t.is(own['x-forwarded-for'], '10.1.2.3, 127.0.0.1');
+      const again = await seen({ host: 'a.test' });
+      t.is(again['x-forwarded-for'], '127.0.0.1');
+      t.is(again.forwarded, 'for=127.0.0.1;proto=http;host="a.test"');
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
 function sha(): { update(b: Buffer): void; hex(): string } {
   const h = createHash('sha256');
   return { update: (b) => h.update(b), hex: () => h.digest('hex') };
