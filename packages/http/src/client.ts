@@ -105,7 +105,7 @@ export class ClientResponse extends WithBody {
   readonly statusText: string;
   /** '1.1' or '1.0', from the status line. */
   readonly httpVersion: string;
-  /** The response's header fields (a view that owns a copy of the head). */
+  /** The response's header fields (a view that owns a copy of the head; forward.send's: valid until the body is read). */
   readonly headers: HeaderView;
   /** The response body: read it, or close() the response, to free the connection. */
   readonly body: IncomingBody;

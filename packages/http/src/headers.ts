@@ -3,7 +3,8 @@
  * strings only when asked (get, getAll, iteration).
  *
  * A server request's HeaderView points into the connection's rented read buffer and is valid while the
- * handler runs (see docs/api/http.md). A client response's view owns a copy of its head.
+ * handler runs (see docs/api/http.md). A client response's view owns a copy of its head, except a proxied
+ * one (forward.send), which points into the connection's read buffer until its body is read.
  */
 import { eqLower } from './parse.js';
 
