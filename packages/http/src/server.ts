@@ -274,9 +274,15 @@ export class ServerResponse {
     try {
       if (chunk !== undefined) checkChunk(chunk, 'res.end');
       this.finished = true;
-      return this._conn.writeBody(this, chunk, true).catch(endFailed);
+      const conn = this._conn;
+      if (conn.canEndNow(chunk)) {
+        // The usual end: queued now (the loop sends it before it reads again), no promise of its own.
+        conn.writeLast(this, chunk);
+        return RESOLVED;
+      }
+      return conn.writeBody(this, chunk, true).catch(endFailed);
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(e).catch(endFailed);
     }
   }
 }
@@ -557,6 +563,31 @@ export class Conn implements BodySource {
 
   async writeBody(res: ServerResponse, chunk: Uint8Array | string | undefined, last: boolean): Promise<void> {
     if (this.writing || this.#writeError !== undefined) await this.waitWritable();
+    const big = this.#put(res, chunk, last);
+    if (big !== undefined) {
+      // Large: what the write buffer holds and the chunk itself (not copied) in one writev. The send
+      // counts as in flight from this moment, so the connection waits for it before it closes.
+      await this.#sendWith(big);
+      this.#putEnd(res, big.length, last);
+    }
+    if (!last) await this.drainWrites();
+  }
+
+  /** end()'s piece queued now (see canEndNow); throws as writeBody rejects. */
+  writeLast(res: ServerResponse, chunk: Uint8Array | string | undefined): void {
+    this.#put(res, chunk, true);
+  }
+
+  /** Whether end(chunk) can queue its piece now, without a promise (nothing in flight, a piece the write buffer takes). */
+  canEndNow(chunk: Uint8Array | string | undefined): boolean {
+    return !this.writing && this.#writeError === undefined && (chunk === undefined || chunkLength(chunk) <= BIG_CHUNK);
+  }
+
+  /**
+   * Queues a body piece (and the head first, when not sent): returns a large chunk the caller sends
+   * uncopied and then ends with #putEnd, else undefined (done; `last` finished the response).
+   */
+  #put(res: ServerResponse, chunk: Uint8Array | string | undefined, last: boolean): Uint8Array | undefined {
     if (this.upgraded) throw ringioError('ERR_RINGIO_CLOSED', 'the connection was upgraded');
     let len = chunk === undefined ? 0 : chunkLength(chunk);
     if (!res.headersSent) {
@@ -572,8 +603,7 @@ export class Conn implements BodySource {
     const out = this.out;
     if (res._noBody) {
       if (last) this.#finishedResponse();
-      else await this.drainWrites();
-      return;
+      return undefined;
     }
     if (res._declared >= 0 && res._written + len > res._declared) {
       this.keepAlive = false;
@@ -586,13 +616,15 @@ export class Conn implements BodySource {
     }
     const bytes = chunk as Uint8Array | undefined;
     if (res._chunked && len > 0) out.latin1(`${len.toString(16)}\r\n`);
-    if (len > BIG_CHUNK && len > out.free) {
-      // Large: what the write buffer holds and the chunk itself (not copied) in one writev. The send
-      // counts as in flight from this moment, so the connection waits for it before it closes.
-      await this.#sendWith(bytes!);
-    } else if (len > 0) {
-      out.bytes(bytes!);
-    }
+    if (len > BIG_CHUNK && len > out.free) return bytes;
+    if (len > 0) out.bytes(bytes!);
+    this.#putEnd(res, len, last);
+    return undefined;
+  }
+
+  /** After a body piece of `len` bytes: its chunk's CRLF (and the last chunk), and the end of the response when `last`. */
+  #putEnd(res: ServerResponse, len: number, last: boolean): void {
+    const out = this.out;
     if (res._chunked) {
       if (len > 0) out.bytes(CRLF);
       if (last) out.bytes(LAST_CHUNK);
@@ -600,8 +632,6 @@ export class Conn implements BodySource {
     if (last) {
       if (res._declared >= 0 && res._written < res._declared) this.keepAlive = false;
       this.#finishedResponse();
-    } else {
-      await this.drainWrites();
     }
   }
 
