@@ -12,6 +12,7 @@
 //
 // Instrument: the C load generator of ../shared/bench (built into /tmp/ringio-bench-tools).
 // Usage: node bench/echo-alloc.mjs [--rounds 3] [--secs 4] [--drivers uring,epoll] [--server examples/echo-server.mjs]
+//                                  [--node-args '--min-semi-space-size=16']
 // Output: a table on stderr, one JSON line per driver on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -27,6 +28,9 @@ const rounds = Number(arg('rounds', 3));
 const secs = Number(arg('secs', 4));
 const drivers = arg('drivers', 'uring,epoll').split(',');
 const server = join(root, arg('server', 'examples/echo-server.mjs'));
+// Extra node flags for the server, space-separated (e.g. '--min-semi-space-size=16': fewer, not
+// longer, scavenges).
+const nodeArgs = arg('node-args', '').split(' ').filter(Boolean);
 
 if (!existsSync(join(tools, 'loadgen'))) {
   if (!existsSync(join(shared, 'build.sh'))) {
@@ -38,7 +42,7 @@ if (!existsSync(join(tools, 'loadgen'))) {
 
 async function once(driver) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--trace-gc-nvp', server, '--port', String(port), '--driver', driver], {
+  const child = spawn(process.execPath, ['--trace-gc-nvp', ...nodeArgs, server, '--port', String(port), '--driver', driver], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -56,12 +60,16 @@ async function once(driver) {
       c.on('exit', (code) => (code === 0 ? resolve(s) : reject(new Error(`loadgen exited with ${code}`))));
     });
     const r = JSON.parse(lg.trim().split('\n').pop());
-    const gcs = [...out.slice(mark).matchAll(/\s([\d.]+) ms: .*?gc=s .*?allocated=(\d+)/g)].map((m) => ({ t: Number(m[1]), a: Number(m[2]) }));
+    const gcs = [...out.slice(mark).matchAll(/\s([\d.]+) ms: pause=([\d.]+) .*?gc=s .*?allocated=(\d+)/g)].map((m) => ({
+      t: Number(m[1]),
+      pause: Number(m[2]),
+      a: Number(m[3]),
+    }));
     const msgs = r.msgs_per_s * secs;
     if (gcs.length < 3) throw new Error(`only ${gcs.length} scavenges: run longer (--secs)`);
     const span = (gcs[gcs.length - 1].t - gcs[0].t) / 1000;
     const bytes = gcs.slice(1).reduce((s, g) => s + g.a, 0);
-    return { msgs_per_s: r.msgs_per_s, bytes_per_msg: bytes / (r.msgs_per_s * span), scavenges_per_100k: (gcs.length / msgs) * 1e5, p999_us: r.p999_us };
+    return { msgs_per_s: r.msgs_per_s, bytes_per_msg: bytes / (r.msgs_per_s * span), scavenges_per_100k: (gcs.length / msgs) * 1e5, pause_ms: median(gcs.map((g) => g.pause)) };
   } finally {
     child.kill('SIGTERM');
     await new Promise((res) => (child.exitCode !== null ? res() : child.once('exit', res)));
@@ -81,8 +89,10 @@ const rows = drivers.map((d) => {
     driver: d,
     bytes_per_msg: Math.round(median(ms.map((m) => m.bytes_per_msg))),
     scavenges_per_100k: Number(median(ms.map((m) => m.scavenges_per_100k)).toFixed(1)),
+    scavenge_pause_ms: median(ms.map((m) => m.pause_ms)),
     msgs_per_s: Math.round(median(ms.map((m) => m.msgs_per_s))),
     rounds: ms.length,
+    node_args: nodeArgs.join(' '),
     load,
   };
 });
