@@ -15,6 +15,7 @@
 // groups) the measured pair gets its CPUs as on a quiet machine. Every server gets the same treatment.
 //
 // Usage: node bench/latency.mjs [--rounds 5] [--secs 3] [--cases 1x1,1x4,64x1,256x1] [--servers a,b] [--boost]
+//        [--node-args '--min-semi-space-size=16']
 // Output: a table on stderr, one JSON line per (case, server) on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -87,10 +88,12 @@ function boosted(child) {
 }
 
 const node = process.execPath;
+// --node-args: node flags for every Node server alike (space-separated), e.g. '--min-semi-space-size=16'.
+const nodeArgs = arg('node-args', '').split(' ').filter(Boolean);
 const allServers = [
-  { name: 'ringio_uring', cmd: [node, join(root, 'examples/echo-server.mjs'), '--driver', 'uring', '--port'] },
-  { name: 'ringio_epoll', cmd: [node, join(root, 'examples/echo-server.mjs'), '--driver', 'epoll', '--port'] },
-  { name: 'node_net', cmd: [node, join(root, 'examples/node-net-echo.mjs'), '--port'] },
+  { name: 'ringio_uring', cmd: [node, ...nodeArgs, join(root, 'examples/echo-server.mjs'), '--driver', 'uring', '--port'] },
+  { name: 'ringio_epoll', cmd: [node, ...nodeArgs, join(root, 'examples/echo-server.mjs'), '--driver', 'epoll', '--port'] },
+  { name: 'node_net', cmd: [node, ...nodeArgs, join(root, 'examples/node-net-echo.mjs'), '--port'] },
   ...(cServer ? [{ name: 'c_uring', cmd: cServer }] : []),
 ];
 const only = arg('servers', null);

@@ -51,13 +51,16 @@ async function echoRented(stream) {
 
 async function echo(stream) {
   // Pooled reads: a waiting connection holds no buffer. Each read leases a buffer from the runtime's
-  // pool (the kernel picks it when bytes arrive); it is sent back as it is and released.
+  // pool (the kernel picks it when bytes arrive); it is sent back as it is and released. One options
+  // object per connection, not per message.
+  const wopts = { length: 0 };
   try {
     for (;;) {
       const lease = await stream.readLease();
       if (lease === null) break;
       try {
-        await stream.writeAll(lease.buf, { length: lease.length });
+        wopts.length = lease.length;
+        await stream.writeAll(lease.buf, wopts);
       } finally {
         lease.release();
       }

@@ -70,6 +70,10 @@ export class LeaseReader implements PooledReadSink {
   #last: Waiter | undefined;
   /** The receive op in flight, if any. */
   #op: OpAble<number> | undefined;
+  /** The single-read op, kept and reused once it settled (no op object per read). */
+  #single: RecvSelectOp | undefined;
+  /** A settled waiter without a signal, reused by the next read (no waiter object per read). */
+  #spare: Waiter | undefined;
   #multishot = false;
   /** Arrivals in a row that found a reader waiting (rule 1). */
   #keepingUp = 0;
@@ -100,7 +104,9 @@ export class LeaseReader implements PooledReadSink {
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#eof) return Promise.resolve(null);
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    const w: Waiter = { resolve: noop, reject: noop, signal, onAbort: undefined, next: undefined };
+    let w = this.#spare;
+    if (w !== undefined && signal === undefined) this.#spare = undefined;
+    else w = { resolve: noop, reject: noop, signal, onAbort: undefined, next: undefined };
     binding = w;
     const p = new Promise<RecvLease | null>(bindWaiter);
     binding = undefined;
@@ -175,7 +181,14 @@ export class LeaseReader implements PooledReadSink {
     const w = this.#takeWaiter();
     if (w !== undefined) {
       this.#keepingUp++;
-      w.resolve(lease);
+      const resolve = w.resolve;
+      if (w.signal === undefined) {
+        // Settled and off the list: nothing else holds it (an aborted waiter has a signal).
+        w.resolve = noop;
+        w.reject = noop;
+        this.#spare = w;
+      }
+      resolve(lease);
       return;
     }
     this.#keepingUp = 0;
@@ -207,7 +220,15 @@ export class LeaseReader implements PooledReadSink {
       return;
     }
     this.#multishot = pool.multishot && this.#keepingUp >= UPGRADE;
-    const op = this.#multishot ? new RecvMultishotOp(fd, this) : new RecvSelectOp(fd, this);
+    let op: OpAble<number>;
+    if (this.#multishot) op = new RecvMultishotOp(fd, this);
+    else {
+      // The single-read op is reused once settled (it reports its end before the driver lets go of it,
+      // and the driver touches it no more after that); a fresh one while it is still in flight.
+      const single = this.#single;
+      if (single !== undefined && single.fd === fd && single.reuse()) op = single;
+      else op = this.#single = new RecvSelectOp(fd, this);
+    }
     // Detached: results, errors and confirmed cancellations (AbortError for a pause, ERR_RINGIO_CLOSED)
     // reach end()/fail() from the op itself.
     try {

@@ -15,7 +15,9 @@
  *     `#state` says which; a completion naming a buffer that is already leased is a bug and throws.
  *  2. A lease goes back once: release() (or copy()) twice throws ERR_RINGIO_LEASE_RELEASED. Released
  *     ids are written to the recycle area and reach the addon with the next flush (one crossing per
- *     batch); the driver is asked for one.
+ *     batch). The driver is asked for a flush of their own only when the pool runs low (an eighth of
+ *     it pending, half of it out of the kernel's hands) or a reader waits for a buffer; otherwise they
+ *     ride on the next batch.
  *  3. SAFETY: the pool's memory is one JS ArrayBuffer. The addon keeps it referenced until the driver's
  *     backend is gone (after the kernel has answered for every op), and every lease holds a view of it,
  *     so neither the kernel nor a late reader ever touches freed memory. After the runtime has shut
@@ -234,8 +236,14 @@ export class RecvPool {
       this.#free.push(id);
     } else {
       const r = this.#recycle;
-      r[++r[0]!] = id;
-      this.#driver.requestFlush();
+      const pending = ++r[0]!;
+      r[pending] = id;
+      // Every flush hands pending ids back before its own records, so a released buffer rides on the
+      // next batch; a flush of its own (a nextTick and a crossing) is asked for only when the pool runs
+      // low: an eighth of it pending, half of it out of the kernel's hands, or a reader waiting for one.
+      // A 1-connection echo thereby schedules one flush per message, not two.
+      const n = this.buffers;
+      if (pending > n >>> 3 || n - this.leased - pending < n >>> 1 || this.#starved.length > 0) this.#driver.requestFlush();
     }
     this.#wakeOne();
   }
@@ -251,7 +259,10 @@ export class RecvPool {
   /** Plumbing, not API: A reader got ENOBUFS (or found no free buffer): `wake` runs when a buffer comes back. */
   wait(wake: () => void): void {
     this.exhausted++;
-    if (this.#closed) {
+    if (this.#closed || (this.mode !== 'plain' && this.#recycle[0]! > 0)) {
+      // Closed: nothing will come back. Ids given back but not yet flushed (give()): the reader's
+      // re-arm goes in a batch that hands them back to the pool before its own record.
+      if (!this.#closed) this.#driver.requestFlush();
       queueMicrotask(wake);
       return;
     }

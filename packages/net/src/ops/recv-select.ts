@@ -38,11 +38,18 @@ export function settleSink(op: OpAble<number>, sink: PooledReadSink, res: number
 export class RecvSelectOp extends OpAble<number> {
   readonly fd: number;
   readonly sink: PooledReadSink;
+  /** epoll's interest, made once: the driver reads it and keeps nothing (no object per read). */
+  #interest: Interest | undefined;
 
   constructor(fd: number, sink: PooledReadSink) {
     super();
     this.fd = checkFd(fd);
     this.sink = sink;
+  }
+
+  /** Makes a completed op submittable again (a LeaseReader keeps one for its single reads); false while in flight. */
+  reuse(): boolean {
+    return this.recycle();
   }
 
   get name(): string {
@@ -56,7 +63,7 @@ export class RecvSelectOp extends OpAble<number> {
 
   // epoll: wait until readable; the engine picks the buffer (the same record).
   override legacyInterest(): Interest {
-    return { fd: this.fd, direction: 'readable' };
+    return (this.#interest ??= { fd: this.fd, direction: 'readable' });
   }
 
   /** Submitted detached (no promise): a cancellation the kernel confirmed goes to the sink. */

@@ -13,6 +13,7 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
   length: number;
   /** Bytes sent so far. */
   sent = 0;
+  #interest: Interest | undefined;
 
   /** The caller has validated buf, offset and length. */
   constructor(fd: number, buf: B, offset: number, length: number) {
@@ -47,7 +48,8 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
 
   // epoll: wait until writable, then send(2) what is left.
   override legacyInterest(): Interest {
-    return { fd: this.fd, direction: 'writable' };
+    // Made once per op (a stream pools its write op): the driver reads it and keeps nothing.
+    return (this.#interest ??= { fd: this.fd, direction: 'writable' });
   }
 
   override again(res: number): boolean {
