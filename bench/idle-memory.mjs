@@ -2,7 +2,12 @@
 // Scenario: memory per idle connection. Each server takes N connections (default 15,000); every
 // connection sends one 64-byte message, gets its echo, and then stays open and silent. The figure is the
 // server's RSS growth divided by N (VmRSS after the connections settled, minus VmRSS after a warm-up of
-// 500 connections that were closed again). Servers: ringio io_uring and epoll with pooled reads (the echo
+// 500 connections that were closed again). Settling takes --settle ms (default 45,000) after the warm-up
+// and again after the N connections: the accept burst grows V8's young generation (to 16 MiB
+// semi-spaces, ~2 KiB per connection at 15,000), and only V8's memory reducer shrinks it back, once the
+// heap has been quiet for a while: 25-30 s after the connections were up on this machine (8 s after the
+// last full GC, then a check that the allocation rate is low). A short settle (--settle 2000) measures
+// that young generation along with the connections, for every Node server alike. Servers: ringio io_uring and epoll with pooled reads (the echo
 // example's default), the same with one rented 16 KiB buffer per connection (--reads rented, the way
 // before pooled reads), node:net, and the C io_uring echo server from ../shared/bench (64 KiB buffer
 // per connection, only touched pages count) when /tmp/ringio-bench-tools/echo_uring exists.
@@ -11,7 +16,7 @@
 // --node-flags "..." passes V8/Node flags to every Node server alike (e.g. --max-semi-space-size=1: the
 // young generation a busy accept phase grows stays committed, a constant that shows up per connection).
 // --only a,b runs only the named servers.
-// Usage: node bench/idle-memory.mjs [--conns 15000] [--rounds 3] [--settle 2000] [--node-flags "..."] [--only ...]
+// Usage: node bench/idle-memory.mjs [--conns 15000] [--rounds 3] [--settle 45000] [--node-flags "..."] [--only ...]
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -24,7 +29,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tools = process.env.RINGIO_BENCH_TOOLS || '/tmp/ringio-bench-tools';
 const conns = Number(arg('conns', 15000));
 const rounds = Number(arg('rounds', 3));
-const settle = Number(arg('settle', 2000));
+const settle = Number(arg('settle', 45000));
 const nodeFlags = arg('node-flags', '').split(' ').filter(Boolean);
 const only = arg('only', '').split(',').filter(Boolean);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -139,6 +144,7 @@ async function main() {
       rss_after_mib: Number((median(ms.map((m) => m.after)) / 1024).toFixed(1)),
       rounds: ms.length,
       load: `${load0.toFixed(1)}-${load1.toFixed(1)}`,
+      settle_s: settle / 1000,
       node_flags: nodeFlags.join(' '),
     });
   }
