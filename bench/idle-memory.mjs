@@ -126,14 +126,14 @@ async function measure(cmd, args, isNode) {
   };
   try {
     await waitForPort(port, srv, cmd);
-    let seen = reductions;
+    // A phase starts once its clients are all connected (and echoed): a reducer GC during the accept
+    // burst itself does not count, since the burst grows the young generation again after it.
     const endWarm = await clients(port, 500, true);
     await endWarm();
-    const reducedBefore = await settlePhase(seen);
+    const reducedBefore = await settlePhase(reductions);
     const before = rssKiB(srv.pid);
-    seen = reductions;
     const end = await clients(port, conns, false);
-    const reducedAfter = await settlePhase(seen);
+    const reducedAfter = await settlePhase(reductions);
     const after = rssKiB(srv.pid);
     await end();
     const reduced = traced ? `${reducedBefore ? 'y' : 'n'}/${reducedAfter ? 'y' : 'n'}` : '-';
