@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ReadHalf } from '@ringio/net';
+import { TcpListener, TcpStream, type ReadHalf } from '@ringio/net';
 import { start, stats, yieldNow, type RuntimeContext, type StartOptions } from '@ringio/runtime';
 
 export const DRIVER = (process.env.RINGIO_DRIVER ?? 'auto') as 'uring' | 'epoll' | 'auto';
@@ -286,4 +286,21 @@ export function testCertificate(): { cert: Buffer; key: Buffer } | { missing: st
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** `n` connected TCP pairs on loopback, [client, accepted]; the listener is closed again. */
+export async function tcpPairs(n: number): Promise<[TcpStream, TcpStream][]> {
+  const l = await TcpListener.bind('127.0.0.1:0');
+  const out: [TcpStream, TcpStream][] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const accepted = l.accept();
+      const c = await TcpStream.connect({ host: '127.0.0.1', port: l.localAddr.port });
+      const [s] = await accepted;
+      out.push([c, s]);
+    }
+  } finally {
+    await l.close();
+  }
+  return out;
 }

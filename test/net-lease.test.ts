@@ -7,26 +7,12 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { toDuplex } from '@ringio/compat';
-import { TcpListener, TcpStream } from '@ringio/net';
+import type { TcpStream } from '@ringio/net';
 import { configureRecvPool, hasFeature, sleep, spawn, stats, yieldNow, type RecvLease } from '@ringio/runtime';
-import { DRIVER, fdCount, fixture, guard, randomBytes, rejectionOf, rt, rtTest, run, sha256, type AnyErr } from './helpers.js';
+import { DRIVER, fdCount, tcpPairs, fixture, guard, randomBytes, rejectionOf, rt, rtTest, run, sha256, type AnyErr } from './helpers.js';
 
 /** `n` connected (client, server) TcpStream pairs over one loopback listener. */
-async function pairs(n: number): Promise<[TcpStream, TcpStream][]> {
-  const l = await TcpListener.bind('127.0.0.1:0');
-  const out: [TcpStream, TcpStream][] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const accepted = l.accept();
-      const c = await TcpStream.connect({ host: '127.0.0.1', port: l.localAddr.port });
-      const [s] = await accepted;
-      out.push([c, s]);
-    }
-  } finally {
-    await l.close();
-  }
-  return out;
-}
+const pairs = tcpPairs;
 
 async function closeAll(ps: [TcpStream, TcpStream][]): Promise<void> {
   await Promise.all(ps.flatMap(([c, s]) => [c.close(), s.close()]));

@@ -89,10 +89,10 @@ export interface WriteHalf {
  * Errors carry `code`, `syscall` and `buf`; after close() every call rejects ERR_RINGIO_CLOSED.
  */
 export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
-  // One pooled read op and one pooled write op: reused once completed, so a read/write loop allocates
-  // no op objects. Concurrent reads (or writes) get fresh ops.
+  // One pooled read op, reused once completed, so a read loop allocates no op objects (concurrent reads
+  // get fresh ops). Write ops come from a per-thread free list (SendAllOp.take): an idle connection
+  // holds none.
   #readOp: RecvOp<Uint8Array> | undefined;
-  #writeOp: SendAllOp<Uint8Array> | undefined;
   #leases: LeaseReader | undefined;
 
   /**
@@ -239,12 +239,7 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
       const length = checkRange(buf, offset, opts?.length);
       if (length === 0) return Promise.resolve([0, buf]);
       const fd = this.openFd(buf);
-      let op = this.#writeOp as SendAllOp<B> | undefined;
-      if (op === undefined || !op.reuse(buf, offset, length)) {
-        op = new SendAllOp(fd, buf, offset, length);
-        this.#writeOp = op as unknown as SendAllOp<Uint8Array>;
-      }
-      return this.run(op, opts?.signal);
+      return this.run(SendAllOp.take(fd, buf, offset, length), opts?.signal);
     } catch (e) {
       return Promise.reject(e);
     }

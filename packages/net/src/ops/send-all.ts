@@ -1,5 +1,10 @@
-import { IORING_OP, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
+import { IORING_OP, OpAble, checkFd, errnoError, type Interest, type SqeWriter } from '@ringio/runtime';
 import { MSG_NOSIGNAL } from '../constants.js';
+
+/** Completed write ops kept for reuse on this thread (module state is per thread: one per worker). */
+const free: SendAllOp[] = [];
+const FREE_MAX = 64;
+const EMPTY = new Uint8Array(0);
 
 /**
  * SEND of a whole window: a short send resubmits the rest from the same slot (OpAble.again), so
@@ -7,13 +12,15 @@ import { MSG_NOSIGNAL } from '../constants.js';
  * error after a partial send rejects with `.n`, the bytes sent before it.
  */
 export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
-  readonly fd: number;
+  fd: number;
   buf: B;
   offset: number;
   length: number;
   /** Bytes sent so far. */
   sent = 0;
   #interest: Interest | undefined;
+  /** Made by take(): goes back to the free list when it completes (an op made with `new` never does). */
+  #pooled = false;
 
   /** The caller has validated buf, offset and length. */
   constructor(fd: number, buf: B, offset: number, length: number) {
@@ -28,14 +35,25 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
     return 'send';
   }
 
-  /** Reuses a completed op for the next write on the same fd (streams pool their write op). */
-  reuse(buf: B, offset: number, length: number): boolean {
-    if (!this.recycle()) return false;
-    this.buf = buf;
-    this.offset = offset;
-    this.length = length;
-    this.sent = 0;
-    return true;
+  /**
+   * A write op for writeAll: a completed one from this thread's free list (streams do not keep their
+   * own, so an idle connection holds no write op), else a new one. The caller has validated the window.
+   */
+  static take<B extends Uint8Array>(fd: number, buf: B, offset: number, length: number): SendAllOp<B> {
+    let op = free.pop() as SendAllOp<B> | undefined;
+    if (op === undefined || !op.recycle()) {
+      op = new SendAllOp(fd, buf, offset, length);
+      op.#pooled = true;
+      return op;
+    }
+    op.fd = checkFd(fd);
+    // The cached epoll interest names the fd: a reused op may serve another stream now.
+    if (op.#interest !== undefined && op.#interest.fd !== op.fd) op.#interest = undefined;
+    op.buf = buf;
+    op.offset = offset;
+    op.length = length;
+    op.sent = 0;
+    return op;
   }
 
   // io_uring: IORING_OP_SEND of what is left, with MSG_NOSIGNAL.
@@ -48,7 +66,7 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
 
   // epoll: wait until writable, then send(2) what is left.
   override legacyInterest(): Interest {
-    // Made once per op (a stream pools its write op): the driver reads it and keeps nothing.
+    // Made once per op and fd (ops are pooled per thread, take() drops it when the fd changes): the driver reads it and keeps nothing.
     return (this.#interest ??= { fd: this.fd, direction: 'writable' });
   }
 
@@ -62,7 +80,15 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
   }
 
   complete(res: number): [number, B] {
-    this.check(res, this.sent > 0 ? { n: this.sent } : undefined);
-    return [this.sent, this.buf];
+    const buf = this.buf;
+    const sent = this.sent;
+    // Completed (the runtime marked it so before calling us): back to the free list, without the
+    // caller's buffer. Nothing reuses it before this completion's promise settles with `buf`.
+    if (this.#pooled) {
+      this.buf = EMPTY as B;
+      if (free.length < FREE_MAX) free.push(this as SendAllOp);
+    }
+    if (res < 0) throw errnoError(res, 'send', sent > 0 ? { n: sent, buf } : { buf });
+    return [sent, buf];
   }
 }
