@@ -418,17 +418,24 @@ rtTest("setTimeout(ms) emits 'timeout' after ms without I/O, activity restarts i
     d.on('timeout', () => timeouts++);
     const t0 = performance.now();
     let viaCb = 0;
-    t.is(d.setTimeout(80, () => viaCb++), d);
-    t.is(d.timeout, 80);
-    // Traffic every 20 ms for 300 ms keeps it from firing.
+    t.is(d.setTimeout(250, () => viaCb++), d);
+    t.is(d.timeout, 250);
+    // Traffic every 20 ms for 300 ms keeps it from firing. The gaps are measured: on a loaded machine a
+    // 20 ms sleep can stretch past the timeout, and then firing is right.
+    let maxGap = 0;
+    let last = performance.now();
     for (let i = 0; i < 15; i++) {
       await b.writeAll(Buffer.from('x'));
       await sleep(20);
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
     }
-    t.is(timeouts, 0, 'no timeout while data flows');
-    await guard(once(d, 'timeout'), 2000, "'timeout'");
+    if (maxGap < 200) t.is(timeouts, 0, 'no timeout while data flows');
+    else t.log(`a ${maxGap.toFixed(0)} ms stall between writes: the no-timeout check is skipped`);
+    if (timeouts === 0) await guard(once(d, 'timeout'), 2000, "'timeout'");
     const idle = performance.now() - t0;
-    t.true(idle >= 300 + 60, `fired after the traffic stopped (${idle.toFixed(0)} ms)`);
+    if (maxGap < 200) t.true(idle >= 300 + 200, `fired after the traffic stopped (${idle.toFixed(0)} ms)`);
     t.is(viaCb, 1, 'the callback was added as a once listener');
     t.false(d.destroyed, "'timeout' does not destroy");
     d.setTimeout(0);
