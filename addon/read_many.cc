@@ -11,20 +11,12 @@
 namespace ringio {
 namespace {
 
-// Whether x is an integer in [0, limit) (limit <= 2^53), without a libm call: the hot path runs this
-// three times per entry.
-inline bool WholeBelow(double x, double limit) {
-  return x >= 0 && x < limit && static_cast<double>(static_cast<uint64_t>(x)) == x;
-}
-
 // An entry's buffer: its data pointer and length, or false.
-bool EntryBuffer(napi_env env, napi_value bufs, uint32_t nbufs, const BufRegistry& registry, double ref, uint8_t** data,
+bool EntryBuffer(napi_env env, napi_value bufs, uint32_t nbufs, const BufRegistry& registry, int32_t ref, uint8_t** data,
                  size_t* length) {
-  if (!(ref > kPlanDetached && ref <= 2147483647.0)) return false;
-  const int32_t r = static_cast<int32_t>(ref);
-  if (static_cast<double>(r) != ref) return false;
-  if (r >= 0) return registry.Lookup(r, data, length);
-  return BufferAt(env, bufs, nbufs, -r - 1, data, length);
+  if (ref >= 0) return registry.Lookup(ref, data, length);
+  if (ref == kPlanDetached) return false;
+  return BufferAt(env, bufs, nbufs, -ref - 1, data, length);
 }
 
 }  // namespace
@@ -40,12 +32,12 @@ int DecodeReadMany(napi_env env, napi_value bufs, uint32_t nbufs, const int32_t*
   size_t res_len;
   if (!BufferAt(env, bufs, nbufs, w[W_ADDR_A], &plan_bytes, &plan_len)) return -EFAULT;
   if (!BufferAt(env, bufs, nbufs, w[W_ADDR2_A], &res_bytes, &res_len)) return -EFAULT;
-  if (plan_len < static_cast<size_t>(n) * kPlanWords * sizeof(double) || res_len < static_cast<size_t>(n) * sizeof(int32_t) ||
-      reinterpret_cast<uintptr_t>(plan_bytes) % alignof(double) != 0 ||
+  if (plan_len < static_cast<size_t>(n) * kPlanWords * sizeof(int32_t) || res_len < static_cast<size_t>(n) * sizeof(int32_t) ||
+      reinterpret_cast<uintptr_t>(plan_bytes) % alignof(int32_t) != 0 ||
       reinterpret_cast<uintptr_t>(res_bytes) % alignof(int32_t) != 0) {
     return -EFAULT;
   }
-  const double* plan = reinterpret_cast<const double*>(plan_bytes);
+  const int32_t* plan = reinterpret_cast<const int32_t*>(plan_bytes);
   Slot& s = backend->SlotFor(op->user);
   if (!s.batch) s.batch = std::make_shared<BatchState>();
   BatchState& b = *s.batch;
@@ -58,19 +50,18 @@ int DecodeReadMany(napi_env env, napi_value bufs, uint32_t nbufs, const int32_t*
   b.active = true;
   b.cancel.store(false, std::memory_order_relaxed);
   for (uint32_t i = 0; i < n; i++) {
-    const double* e = plan + static_cast<size_t>(i) * kPlanWords;
-    const double hi = e[0];
-    const double lo = e[1];
-    const double len = e[3];
+    const int32_t* e = plan + static_cast<size_t>(i) * kPlanWords;
+    const int32_t hi = e[P_POS_HI];
+    const int32_t len = e[P_LEN];
     uint8_t* data;
     size_t length;
     int32_t r = -ECANCELED;
-    if (!WholeBelow(hi, 2147483648.0) || !WholeBelow(lo, 4294967296.0) || !WholeBelow(len, 2147479553.0)) {
+    if (hi < 0 || len < 0 || len > 0x7ffff000) {
       r = -EINVAL;
-    } else if (!EntryBuffer(env, bufs, nbufs, registry, e[2], &data, &length) || static_cast<size_t>(len) > length) {
+    } else if (!EntryBuffer(env, bufs, nbufs, registry, e[P_BUF], &data, &length) || static_cast<size_t>(len) > length) {
       r = -EFAULT;
     } else {
-      const uint64_t pos = (static_cast<uint64_t>(hi) << 32) | static_cast<uint64_t>(lo);
+      const uint64_t pos = (static_cast<uint64_t>(hi) << 32) | static_cast<uint32_t>(e[P_POS_LO]);
       // SAFETY: a buffer the JS op keeps referenced until the batch's completion (a registry id names a
       // live array that the driver saw attached just before this call: driver/registry.ts).
       b.entries[i] = {reinterpret_cast<uint64_t>(data), static_cast<uint32_t>(len), pos};

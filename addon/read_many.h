@@ -4,16 +4,18 @@
 
 #include <napi.h>
 
+#include <cstdint>
+
 #include "backend.h"
 #include "registry.h"
 
 namespace ringio {
 
-// The plan's words per entry (a Float64Array): the position's high and low 32 bits (a double holds
-// integers only up to 2^53; positions go to 2^63-1), the buffer (a registry id >= 0, the batch's
-// buffer index i as -(i + 1), or kPlanDetached) and the byte count (the buffer used whole).
-constexpr uint32_t kPlanWords = 4;
-constexpr double kPlanDetached = -2147483648.0;
+// The plan's int32 words per entry (an Int32Array): the position's low and high 32 bits, the buffer (a
+// registry id >= 0, the batch's buffer index i as -(i + 1), or kPlanDetached) and the byte count (the
+// buffer used whole).
+enum PlanWord : uint32_t { P_POS_LO = 0, P_POS_HI = 1, P_BUF = 2, P_LEN = 3, kPlanWords = 4 };
+constexpr int32_t kPlanDetached = INT32_MIN;
 // A sane bound for one batch: the plan is checked and resolved in one native call.
 constexpr uint32_t kReadManyMax = 1u << 20;
 

@@ -18,7 +18,7 @@ const READ_MANY = IORING_OP.READ_MANY;
 const ECANCELED = -125;
 const EINTR = -4;
 const TWO_32 = 4294967296;
-/** Words per entry in the plan (addon/read_many.h): position high, position low, buffer, length. */
+/** Int32 words per entry in the plan (addon/read_many.h): position low, position high, buffer, length. */
 const PLAN_WORDS = 4;
 /** A buffer detached between the record's writing and its flush: the addon fails the entry (EFAULT). */
 const DETACHED = -2147483648;
@@ -51,7 +51,7 @@ export class ReadManyOp extends OpAble<number[]> {
   bufs: readonly Uint8Array[] = NO_BUFS;
   positions: ArrayLike<number | bigint> = NO_POSITIONS;
   n = 0;
-  #plan = new Float64Array(0);
+  #plan = new Int32Array(0);
   #planBytes = new Uint8Array(0);
   #results = new Int32Array(0);
   #resultBytes = new Uint8Array(0);
@@ -82,7 +82,7 @@ export class ReadManyOp extends OpAble<number[]> {
     if (this.#results.length < n) {
       let cap = 64;
       while (cap < n) cap *= 2;
-      this.#plan = new Float64Array(cap * PLAN_WORDS);
+      this.#plan = new Int32Array(cap * PLAN_WORDS);
       this.#planBytes = new Uint8Array(this.#plan.buffer);
       this.#results = new Int32Array(cap);
       this.#resultBytes = new Uint8Array(this.#results.buffer);
@@ -106,18 +106,19 @@ export class ReadManyOp extends OpAble<number[]> {
       const b = bufs[i]!;
       const p = positions[i]!;
       const k = i * PLAN_WORDS;
+      // The low word is stored modulo 2^32 (an Int32Array store wraps): the addon reads it unsigned.
       if (typeof p === 'number') {
         if (p < TWO_32) {
-          plan[k] = 0;
-          plan[k + 1] = p;
+          plan[k] = p;
+          plan[k + 1] = 0;
         } else {
           const hi = Math.floor(p / TWO_32);
-          plan[k] = hi;
-          plan[k + 1] = p - hi * TWO_32;
+          plan[k] = p - hi * TWO_32;
+          plan[k + 1] = hi;
         }
       } else {
-        plan[k] = Number(p >> 32n);
-        plan[k + 1] = Number(p & 0xffffffffn);
+        plan[k] = Number(p & 0xffffffffn);
+        plan[k + 1] = Number(p >> 32n);
       }
       plan[k + 2] = sqe.bufRef(b);
       plan[k + 3] = b.length;
