@@ -12,11 +12,12 @@
  * may still write into. A cancel reaches the entries still out (io_uring: one exact ASYNC_CANCEL each;
  * epoll: the job stops between entries); the ones it kept from running keep -ECANCELED.
  */
-import { IORING_OP, OpAble, abortError, cancelOp, errnoError, ringioError, type Interest, type SqeWriter } from '@ringio/runtime';
+import { ERRNO, IORING_OP, OpAble, abortError, cancelOp, errnoError, ringioError, type Interest, type SqeWriter } from '@ringio/runtime';
 
 const READ_MANY = IORING_OP.READ_MANY;
-const ECANCELED = -125;
-const EINTR = -4;
+// Module-local (an imported binding is loaded at every use).
+const ECANCELED = ERRNO.ECANCELED;
+const EINTR = ERRNO.EINTR;
 const TWO_32 = 4294967296;
 /** Int32 words per entry in the plan (addon/read_many.h): position low, position high, buffer, length. */
 const PLAN_WORDS = 4;
