@@ -12,6 +12,7 @@
         "addon/epoll_backend.cc",
         "addon/file_pool.cc",
         "addon/ops.cc",
+        "addon/read_many.cc",
         "addon/threads.cc",
         "addon/tls.cc"
       ],

@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,22 @@ struct Op {
   int32_t extra = 0;
 };
 
+// One READ_MANY batch (addon/read_many.cc): its entries resolved to pointers at decoding, and where
+// their results go. Kept in the batch's Slot and reused by the next batch in that slot.
+struct BatchEntry {
+  uint64_t addr;  // SAFETY: a JS buffer the batch's JS op keeps referenced until the batch's completion
+  uint32_t len;
+  uint64_t off;
+};
+struct BatchState {
+  std::vector<BatchEntry> entries;
+  std::vector<uint8_t> done;  // 1: the entry's result is in `results` (io_uring: its CQE arrived)
+  int32_t* results = nullptr; // SAFETY: the batch's Int32Array, referenced by its JS op as the buffers are
+  uint32_t left = 0;          // io_uring: entries in the kernel
+  bool active = false;        // between decoding and the batch's one completion
+  std::atomic<bool> cancel{false};  // epoll: the pool job stops between entries once set
+};
+
 // Native storage an op needs for as long as the kernel may read it: a timespec, a socklen_t, an iovec
 // array. Indexed by the op's slot (user_data). JS frees a slot only after its final completion, so a
 // slot is never reused while the kernel can still see its storage.
@@ -55,6 +73,8 @@ struct Slot {
   bool connecting = false;  // a legacy CONNECT that got EINPROGRESS: finish with SO_ERROR
   bool pooled = false;      // a legacy file op queued or running on the file thread pool
   int timerfd = -1;
+  // READ_MANY: created by the slot's first batch, reused after (shared_ptr: Slot stays copyable).
+  std::shared_ptr<BatchState> batch;
 };
 
 struct OpenOptions {

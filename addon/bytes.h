@@ -24,6 +24,15 @@ inline bool ByteView(napi_env env, napi_value v, uint8_t** data, size_t* length)
   return p != nullptr || count == 0;
 }
 
+// Element `index` of the batch's buffer array `bufs` (length nbufs) as bytes; false when out of range
+// or not a byte view.
+inline bool BufferAt(napi_env env, napi_value bufs, uint32_t nbufs, int32_t index, uint8_t** data, size_t* length) {
+  if (index < 0 || static_cast<uint32_t>(index) >= nbufs) return false;
+  napi_value v;
+  if (napi_get_element(env, bufs, static_cast<uint32_t>(index), &v) != napi_ok) return false;
+  return ByteView(env, v, data, length);
+}
+
 // Any typed array's bytes, for cold paths (socket addresses, alignment).
 inline bool Bytes(const Napi::Value& v, uint8_t** data, size_t* len) {
   if (!v.IsTypedArray()) return false;

@@ -10,17 +10,11 @@
 
 #include "bytes.h"
 #include "ops.h"
+#include "read_many.h"
 #include "record.h"
 
 namespace ringio {
 namespace {
-
-bool BufferAt(napi_env env, napi_value bufs, uint32_t nbufs, int32_t index, uint8_t** data, size_t* length) {
-  if (index < 0 || static_cast<uint32_t>(index) >= nbufs) return false;
-  napi_value v;
-  if (napi_get_element(env, bufs, static_cast<uint32_t>(index), &v) != napi_ok) return false;
-  return ByteView(env, v, data, length);
-}
 
 // Resolves one address word group of a record into a pointer or value. Returns 0 or -errno.
 int ResolveAddr(napi_env env, napi_value bufs, uint32_t nbufs, Backend* backend, const BufRegistry& registry, int kind,
@@ -171,6 +165,7 @@ int DecodeRecord(napi_env env, napi_value bufs, uint32_t nbufs, const int32_t* w
   op->interest = static_cast<uint8_t>((w[W_LEGACY] >> 8) & 3);
   op->interest_fd = static_cast<int32_t>(static_cast<uint32_t>(w[W_LEGACY]) >> 10);
   op->extra = w[W_EXTRA];
+  if (op->opcode == kOpReadMany) return DecodeReadMany(env, bufs, nbufs, w, backend, registry, op);
   int err = ResolveAddr(env, bufs, nbufs, backend, registry, w[W_ADDR_KIND], w[W_ADDR_A], w[W_ADDR_B], op->len, op->user,
                         &op->addr);
   if (err == 0 && w[W_ADDR2_KIND] != AK_NONE) {

@@ -200,6 +200,7 @@ class EpollBackend final : public Backend {
     for (Slot& s : slots_) {
       if (s.pooled) {
         s.pooled = false;
+        if (s.batch) s.batch->active = false;
         stats_[S_INFLIGHT] -= 1;
       }
     }
@@ -325,6 +326,13 @@ class EpollBackend final : public Backend {
 
   int CancelSlot(int32_t target) {
     if (target >= 0 && static_cast<size_t>(target) < slots_.size() && slots_[static_cast<size_t>(target)].pooled) {
+      BatchState* b = slots_[static_cast<size_t>(target)].batch.get();
+      if (b != nullptr && b->active) {
+        // READ_MANY: the job stops between entries (one queued stops before its first); the entries it
+        // did not run keep -ECANCELED, and the batch completes as one job still.
+        b->cancel.store(true, std::memory_order_relaxed);
+        return 0;
+      }
       // A job that has not started is dropped (it completes with ECANCELED); a running one finishes.
       return pool_.Cancel(target) ? 0 : -EALREADY;
     }
@@ -420,7 +428,11 @@ class EpollBackend final : public Backend {
     done_.clear();
     pool_.TakeDone(&done_);
     for (const Cqe& c : done_) {
-      if (c.user >= 0) slots_[static_cast<size_t>(c.user)].pooled = false;
+      if (c.user >= 0) {
+        Slot& s = slots_[static_cast<size_t>(c.user)];
+        s.pooled = false;
+        if (s.batch) s.batch->active = false;
+      }
       PushReady(c.user, c.res);
     }
   }

@@ -15,6 +15,8 @@
 
 #include <array>
 
+#include "read_many.h"
+
 namespace ringio {
 namespace {
 
@@ -171,6 +173,7 @@ int RunSymlinkat(const Op& op, Backend*) { return Sys([&] { return symlinkat(Add
 
 constexpr Probe kReq = Probe::kRequired;
 constexpr Probe kOpt = Probe::kOptional;
+constexpr Probe kNat = Probe::kNative;
 
 }  // namespace
 
@@ -203,6 +206,7 @@ const OpSpec kOps[] = {
     {IORING_OP_SYMLINKAT, "SYMLINKAT", kOpt, RunSymlinkat, false, true, false},
     {IORING_OP_SEND_ZC, "SEND_ZC", kOpt, nullptr, false, false, false},
     {kOpFtruncate, "FTRUNCATE", kOpt, RunFtruncate, false, true, false},
+    {kOpReadMany, "READ_MANY", kNat, RunReadMany, false, true, false},
 };
 const uint32_t kOpCount = sizeof kOps / sizeof kOps[0];
 

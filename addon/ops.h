@@ -13,11 +13,15 @@ namespace ringio {
 
 // IORING_OP_FTRUNCATE (kernel 6.9) postdates liburing 2.3, so its number is written here by hand.
 constexpr uint8_t kOpFtruncate = 55;
+// READ_MANY is the addon's own op, not a kernel opcode: a batch of READs at many positions under one
+// slot and one completion (addon/read_many.cc). The number is past every kernel opcode.
+constexpr uint8_t kOpReadMany = 240;
 
 // How the io_uring backend treats a kernel without the opcode.
 enum class Probe : uint8_t {
   kRequired,  // the runtime itself relies on it: without it, 'auto' falls back to epoll
   kOptional,  // listed as op:NAME when present; upper layers ask hasFeature('op:NAME') and degrade
+  kNative,    // the addon's own op over required opcodes (READ_MANY over READ): not probed, always listed
 };
 
 // The syscall behind an op on the epoll backend, answered as io_uring would: a count (or fd), or

@@ -122,7 +122,9 @@ class UringBackend final : public Backend {
     // The op table (ops.h) says which opcodes are required; every supported one is listed as op:NAME.
     for (uint32_t i = 0; i < kOpCount; i++) {
       const OpSpec& op = kOps[i];
-      if (io_uring_opcode_supported(probe, op.opcode)) {
+      if (op.probe == Probe::kNative) {
+        ops_.push_back(std::string("op:") + op.name);  // built on required opcodes probed here too
+      } else if (io_uring_opcode_supported(probe, op.opcode)) {
         ops_.push_back(std::string("op:") + op.name);
       } else if (op.probe == Probe::kRequired) {
         *reason = std::string("kernel lacks io_uring opcode ") + op.name;
@@ -237,6 +239,11 @@ class UringBackend final : public Backend {
   }
 
   void Queue(const Op& op) override {
+    if (op.opcode == kOpReadMany) {
+      QueueBatch(op);
+      return;
+    }
+    if (op.opcode == IORING_OP_ASYNC_CANCEL && CancelBatch(op)) return;
     struct io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
       // The SQ is full: hand what we have to the kernel and take a fresh entry.
@@ -284,11 +291,16 @@ class UringBackend final : public Backend {
       seen++;
       int32_t user = static_cast<int32_t>(static_cast<uint32_t>(cqe->user_data));
       if (user < 0) continue;  // internal SQEs (cancels issued by Drain or by JS with USER_IGNORE)
+      int32_t res = cqe->res;
+      if (cqe->user_data >> 32) {
+        // A READ_MANY entry: JS hears of the batch once, when its last entry is in.
+        if (!BatchEntryDone(user, static_cast<uint32_t>(cqe->user_data >> 32) - 1, res, &res)) continue;
+      }
       if (!(cqe->flags & IORING_CQE_F_MORE)) stats_[S_INFLIGHT] -= 1;
       if (cqe->flags & IORING_CQE_F_BUFFER) PbufTaken(cqe->flags);
       int32_t* w = out + n * CQE_WORDS;
       w[C_USER] = user;
-      w[C_RES] = cqe->res;
+      w[C_RES] = res;
       w[C_FLAGS] = static_cast<int32_t>(cqe->flags);
       n++;
     }
@@ -323,7 +335,13 @@ class UringBackend final : public Backend {
       io_uring_for_each_cqe(&ring_, head, cqe) {
         seen++;
         int32_t user = static_cast<int32_t>(static_cast<uint32_t>(cqe->user_data));
-        if (user >= 0 && !(cqe->flags & IORING_CQE_F_MORE)) stats_[S_INFLIGHT] -= 1;
+        int32_t ignored;
+        const bool entry = (cqe->user_data >> 32) != 0;
+        if (user >= 0 && entry && BatchEntryDone(user, static_cast<uint32_t>(cqe->user_data >> 32) - 1, cqe->res, &ignored)) {
+          stats_[S_INFLIGHT] -= 1;
+        } else if (user >= 0 && !entry && !(cqe->flags & IORING_CQE_F_MORE)) {
+          stats_[S_INFLIGHT] -= 1;
+        }
         if (user < 0 && cqe->res == -EINVAL && !retried) {
           // A kernel without CANCEL_ANY (before 5.19): cancel slot by slot instead.
           retried = true;
@@ -345,6 +363,84 @@ class UringBackend final : public Backend {
   }
 
  private:
+  // The next SQE, entering the kernel once if the SQ is full; nullptr if it stays full.
+  struct io_uring_sqe* NextSqe() {
+    struct io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe != nullptr) return sqe;
+    Submit(false);
+    return io_uring_get_sqe(&ring_);
+  }
+
+  static uint64_t EntryUser(int32_t user, uint32_t i) {
+    return static_cast<uint64_t>(static_cast<uint32_t>(user)) | (static_cast<uint64_t>(i + 1) << 32);
+  }
+
+  // READ_MANY (read_many.h): one READ SQE per entry, user_data = slot | (index + 1) << 32. A batch
+  // larger than the SQ goes in SQ-sized pieces (NextSqe enters the kernel in between); the CQ holds
+  // four times the SQ and overflows without loss (NODROP), and nothing is reaped before Reap.
+  void QueueBatch(const Op& op) {
+    BatchState& b = *reinterpret_cast<BatchState*>(op.addr);
+    const uint32_t n = static_cast<uint32_t>(b.entries.size());
+    stats_[S_SUBMITTED] += 1;
+    for (uint32_t i = 0; i < n; i++) {
+      if (b.done[i]) continue;
+      struct io_uring_sqe* sqe = NextSqe();
+      if (sqe == nullptr) {
+        b.results[i] = -EBUSY;
+        b.done[i] = 1;
+        continue;
+      }
+      const BatchEntry& e = b.entries[i];
+      // SAFETY: e.addr is a JS buffer the batch's JS op keeps referenced until the batch's completion,
+      // which comes only after every entry's CQE (BatchEntryDone).
+      io_uring_prep_read(sqe, op.fd, reinterpret_cast<void*>(e.addr), e.len, e.off);
+      sqe->user_data = EntryUser(op.user, i);
+      b.left++;
+      pending_ += 1;
+    }
+    if (b.left == 0) Finish(b, op.user);
+  }
+
+  void Finish(BatchState& b, int32_t user) {
+    b.active = false;
+    PushReady(user, static_cast<int32_t>(b.entries.size()));
+  }
+
+  // An entry's CQE: its result goes into the batch; true (and *batch_res = the entry count) when it was
+  // the batch's last.
+  bool BatchEntryDone(int32_t user, uint32_t i, int32_t res, int32_t* batch_res) {
+    if (static_cast<size_t>(user) >= slots_.size()) return false;
+    BatchState* b = slots_[static_cast<size_t>(user)].batch.get();
+    if (b == nullptr || !b->active || i >= b->entries.size() || b->done[i]) return false;
+    b->results[i] = res;
+    b->done[i] = 1;
+    if (--b->left != 0) return false;
+    b->active = false;
+    *batch_res = static_cast<int32_t>(b->entries.size());
+    return true;
+  }
+
+  // A cancel of a READ_MANY slot: one ASYNC_CANCEL per entry still out, each by its exact user_data, so
+  // other ops on the same fd are not touched. The batch completes once every entry answered.
+  bool CancelBatch(const Op& op) {
+    if ((op.addr >> 32) != 0) return false;
+    const int32_t target = static_cast<int32_t>(op.addr);
+    if (target < 0 || static_cast<size_t>(target) >= slots_.size()) return false;
+    BatchState* b = slots_[static_cast<size_t>(target)].batch.get();
+    if (b == nullptr || !b->active || b->left == 0) return false;
+    stats_[S_SUBMITTED] += 1;
+    for (uint32_t i = 0; i < b->entries.size(); i++) {
+      if (b->done[i]) continue;
+      struct io_uring_sqe* sqe = NextSqe();
+      if (sqe == nullptr) break;  // the rest finish on their own (page-cache reads do)
+      io_uring_prep_cancel64(sqe, EntryUser(target, i), 0);
+      sqe->user_data = static_cast<uint32_t>(USER_IGNORE);
+      pending_ += 1;
+    }
+    if (op.user >= 0) PushReady(op.user, 0);
+    return true;
+  }
+
   // SAFETY: the ring entries point into JS memory the loop binding holds until this backend is gone.
   void PbufAdd(uint16_t id, uint32_t nth) override {
     io_uring_buf_ring_add(br_, PbufAddr(id), pbuf_size_, id, io_uring_buf_ring_mask(pbuf_count_), static_cast<int>(nth));

@@ -360,3 +360,98 @@ rtTest('readMany: slots a batch used cancel like any other afterwards (aborting 
     closeSync(wfd);
   }
 });
+
+rtTest('readMany: a batch is one op (one record, one slot) however many entries it has', async (t) => {
+  const { path, data } = dataFile('one-op', 1 * MiB);
+  await run(async () => {
+    const f = await File.open(path);
+    for (const n of [1, 64, 3000]) {
+      const { bufs, pos } = bigBatch(data, n, 4 * KiB);
+      const before = stats().submitted;
+      const p = f.readMany(bufs, pos);
+      t.is(stats().opsInFlight, 1, `${n} entries: one op in flight`);
+      const counts = await p;
+      t.is(stats().submitted - before, 1, `${n} entries: one op submitted`);
+      checkOutcome(t, data, bufs, pos, counts, 'none');
+    }
+    await f.close();
+  });
+});
+
+rtTest('readMany: batches far beyond the submission and completion queues (a ring of 16 entries)', async (t) => {
+  const { path, data } = dataFile('tiny-ring', 4 * MiB);
+  // 16 SQ entries and 64 CQ entries: a 5000-entry batch goes in SQ-sized pieces and its completions
+  // overflow the CQ (the kernel keeps them: NODROP); on epoll the entries are one pool job either way.
+  await start(
+    async () => {
+      const f = await File.open(path);
+      for (let k = 0; k < 3; k++) {
+        const { bufs, pos } = bigBatch(data, 5000, 1 + rand(8 * KiB));
+        const counts = await f.readMany(bufs, pos);
+        t.is(counts.length, 5000);
+        checkOutcome(t, data, bufs, pos, counts, 'none');
+      }
+      // Two batches at once in the same File, with single reads beside them.
+      const a = bigBatch(data, 2000, 4 * KiB);
+      const b = bigBatch(data, 2000, 4 * KiB);
+      const single = Buffer.alloc(4 * KiB, 0xa5);
+      const [ca, cb, [n]] = await Promise.all([f.readMany(a.bufs, a.pos), f.readMany(b.bufs, b.pos), f.readAt(single, 4096)]);
+      checkOutcome(t, data, a.bufs, a.pos, ca, 'none');
+      checkOutcome(t, data, b.bufs, b.pos, cb, 'none');
+      t.true(n === 4096 && single.equals(data.subarray(4096, 8192)));
+      t.is(stats().opsInFlight, 0);
+      await f.close();
+    },
+    { driver: DRIVER, entries: 16 },
+  );
+});
+
+rtTest('readMany: aborting one batch leaves another batch on the same File alone', async (t) => {
+  const { path, data } = dataFile('abort-one', 16 * MiB);
+  await run(async () => {
+    const f = await File.open(path);
+    for (let round = 0; round < 3; round++) {
+      const keep = bigBatch(data, 800, 64 * KiB);
+      const drop = bigBatch(data, 800, 64 * KiB);
+      const ac = new AbortController();
+      const pk = f.readMany(keep.bufs, keep.pos);
+      const pd = f.readMany(drop.bufs, drop.pos, { signal: ac.signal }).then(
+        (v) => v as (number | Error)[],
+        (e: Failure) => {
+          t.is(e.name, 'AbortError');
+          return e.results;
+        },
+      );
+      ac.abort();
+      const kept = await guard(pk, 20_000, 'the batch nobody aborted');
+      t.is(kept.length, 800);
+      checkOutcome(t, data, keep.bufs, keep.pos, kept, 'none');
+      checkOutcome(t, data, drop.bufs, drop.pos, await guard(pd, 20_000, 'the aborted batch'), 'AbortError');
+    }
+    t.is(stats().opsInFlight, 0);
+    await f.close();
+  });
+});
+
+rtTest('readMany: a buffer detached before the batch reached the driver fails its entry with EFAULT; the others read', async (t) => {
+  const { path, data } = dataFile('detach', 64 * KiB);
+  await run(async () => {
+    const f = await File.open(path);
+    // Fresh arrays (the plain path) and arrays used twice before (registered: the driver's detach check).
+    for (const registered of [false, true]) {
+      const bufs = [new Uint8Array(4096), new Uint8Array(4096), new Uint8Array(4096)];
+      if (registered) for (let k = 0; k < 2; k++) await f.readMany(bufs, [0, 0, 0]);
+      const p = f.readMany(bufs, [0, 4096, 8192]);
+      // Transferred right after the call, before the flush at the end of this microtask run.
+      structuredClone(bufs[1]!.buffer, { transfer: [bufs[1]!.buffer] });
+      t.is(bufs[1]!.length, 0, 'detached');
+      const err = (await rejectionOf(t, p)) as Failure;
+      t.is(err.code, 'EFAULT', `registered: ${registered}`);
+      t.is(err.index, 1);
+      t.deepEqual([err.results[0], err.results[2]], [4096, 4096]);
+      t.true(Buffer.from(bufs[0]!).equals(data.subarray(0, 4096)) && Buffer.from(bufs[2]!).equals(data.subarray(8192, 12288)));
+    }
+    t.is(stats().opsInFlight, 0);
+    await f.close();
+  });
+});

@@ -51,7 +51,7 @@ import { FsyncOp } from './ops/fsync.js';
 import { FtruncateOp } from './ops/ftruncate.js';
 import { OpenatOp } from './ops/openat.js';
 import { FileReadOp, FileReadvOp, FileWriteOp, FileWritevOp } from './ops/rw.js';
-import { ReadBatch, ReadManyOp, settled } from './ops/read-many.js';
+import { ReadManyOp } from './ops/read-many.js';
 import { StatxOp } from './ops/statx.js';
 import { fsFallback, hasOp } from './fallback.js';
 import { encodePath, pathString, type PathLike } from './path.js';
@@ -161,7 +161,6 @@ export interface FileIoOptions {
 }
 
 const EMPTY_PATH = new Uint8Array(1);
-const NO_BUF = new Uint8Array(0);
 
 // readMany's checks build their errors here, out of the loop (a message inline would be built per entry).
 function manyBadBuffer(i: number): TypeError {
@@ -183,8 +182,8 @@ const SUBMITTED = OpState.Submitted;
 
 /** Completed read ops a File keeps for reuse (deep queues read concurrently, so one is not enough). */
 const READ_POOL = 256;
-/** Completed readMany entries a File keeps for reuse. */
-const MANY_POOL = 1024;
+/** Completed readMany batch ops a File keeps for reuse (one per batch in flight at once). */
+const MANY_POOL = 16;
 /** The longest read one record carries (Linux caps a read at 0x7ffff000 bytes anyway). */
 const MAX_READ = 0x7ffff000;
 
@@ -404,43 +403,23 @@ export class File extends FdHandle {
       }
       if (n === 0) return Promise.resolve([]);
       if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal, bufs));
-      let batch!: ReadBatch;
-      const promise = new Promise<number[]>((resolve, reject) => {
-        batch = new ReadBatch(n, signal, resolve, reject);
+      let op = this.#manyOps.pop();
+      if (op === undefined || !op.arm(bufs, positions, signal)) {
+        op = new ReadManyOp(this.fd, this.path, this.#manyOps, MANY_POOL);
+        op.arm(bufs, positions, signal);
+      }
+      const armed = op;
+      return new Promise<number[]>((resolve, reject) => {
+        try {
+          this.runBound(armed, resolve, reject);
+        } catch (e) {
+          // Nothing reached the kernel (the runtime is shutting down, or the file closed).
+          armed.disarm();
+          reject(e);
+        }
       });
-      this.#submitMany(batch, bufs, positions);
-      return promise;
     } catch (e) {
       return Promise.reject(e);
-    }
-  }
-
-  #submitMany(batch: ReadBatch, bufs: readonly Uint8Array[], positions: ArrayLike<number | bigint>): void {
-    const pool = this.#manyOps;
-    const parts = batch.parts;
-    const n = bufs.length;
-    for (let i = 0; i < n; i++) {
-      let op = pool.pop();
-      if (op === undefined || !op.arm(batch, i, bufs[i]!, positions[i]!)) {
-        op = new ReadManyOp(this.fd, this.#wait, this.path, pool, MANY_POOL);
-        op.arm(batch, i, bufs[i]!, positions[i]!);
-      }
-      try {
-        this.runBound(op, settled, op.onCancelled);
-      } catch (e) {
-        // Nothing of this entry reached the kernel (the runtime is shutting down, or the file closed).
-        op.batch = undefined;
-        op.buf = NO_BUF;
-        // The entries before it did, and are left to finish: the batch settles once they answered.
-        for (let j = i; j < n; j++) batch.fail(j, e as Error, true);
-        if (i === 0) {
-          batch.remaining = 1;
-          batch.done();
-        }
-        return;
-      }
-      batch.remaining++;
-      if (parts.length !== 0) parts[i] = op;
     }
   }
 

@@ -150,6 +150,23 @@ export class SqeWriter {
     return this;
   }
 
+  /**
+   * For batch ops whose record names many buffers in a plan of their own (READ_MANY): how the addon
+   * finds `buf` (used whole). A registry id (>= 0), or -(i + 1) for index i in the batch's array list.
+   * A registered array is checked for detachment right before the flush like buf()'s, and the op's
+   * bufferDetached() is told if it was.
+   */
+  bufRef(buf: Uint8Array): number {
+    const id = bufferId(buf);
+    if (id < 0) return -this.bufs.push(buf);
+    const regs = this.regs;
+    const k = this.nregs;
+    regs[k] = buf;
+    regs[k + 1] = this.base;
+    this.nregs = k + 2;
+    return id;
+  }
+
   /** sqe->addr = an iovec array built from `bufs`, each used whole; sqe->len must be bufs.length. */
   iovec(bufs: readonly Uint8Array[]): this {
     this.i32[this.base + Rec.ADDR_KIND] = Addr.IOVEC;
@@ -296,6 +313,12 @@ export abstract class OpAble<T = unknown> {
    */
   cancelled(_err: Error): void {}
 
+  /**
+   * For ops that name buffers through SqeWriter.bufRef: `buf` was detached between the record's writing
+   * and its flush; the op must stop naming it (the driver calls this right before the flush).
+   */
+  bufferDetached(_buf: Uint8Array): void {}
+
   /** Called for completions flagged IORING_CQE_F_MORE (multishot results, zero-copy notifications). */
   more(_res: number, _flags: number): void {}
 
@@ -315,6 +338,14 @@ export abstract class OpAble<T = unknown> {
     this._slot = -1;
     this._cancelReason = undefined;
     return true;
+  }
+
+  /**
+   * Why the op was cancelled ('abort' or 'closed'), or undefined: for ops that turn per-part
+   * cancellations into errors themselves (a batch whose completion is a result, not ECANCELED).
+   */
+  protected get cancelReason(): 'abort' | 'closed' | undefined {
+    return this._cancelReason;
   }
 
   /** The state of this op in its lifecycle. */

@@ -50,7 +50,10 @@ export type OptionalOp =
   | 'UNLINKAT';
 
 /** The opcodes every io_uring driver has (start() refuses a kernel without them). */
-type RequiredOp = 'NOP' | 'READV' | 'WRITEV' | 'POLL_ADD' | 'TIMEOUT' | 'ASYNC_CANCEL' | 'CLOSE' | 'READ' | 'WRITE';
+type RequiredOp = 'NOP' | 'READV' | 'WRITEV' | 'POLL_ADD' | 'TIMEOUT' | 'ASYNC_CANCEL' | 'CLOSE' | 'READ' | 'WRITE' | NativeOp;
+
+/** The addon's own ops, built on required opcodes: listed on every driver. */
+type NativeOp = 'READ_MANY';
 
 /**
  * What `stats().features` may list: io_uring setup flags in use, kernel features, a registered ring

@@ -1,23 +1,31 @@
 /**
- * READ, one per entry of a File.readMany batch: many positions and buffers, one promise, one result
- * array. Each entry is an ordinary READ record (io_uring) or a syscall on the file thread pool (epoll),
- * so the batch reaches the kernel in the same flush as any other op; what the batch saves is the
- * promise, the result tuple and the caller's await per read. Entries settle through their own
- * `_resolve` / `_reject` (Driver.submitBound), which count down the batch and settle its one promise
- * once the last entry's final completion arrived.
+ * READ_MANY, the addon's batch op behind File.readMany: many positions and buffers of one file, one
+ * record, one op slot and one completion for the whole batch (addon/read_many.cc). The record names a
+ * plan (per entry: the position, how the addon finds the buffer, its length) and an Int32Array the
+ * addon fills with every entry's result. On io_uring the addon writes one READ SQE per entry and
+ * answers once the last entry's CQE is in; on epoll the batch is one file-pool job (a pread loop).
+ * docs/design/driver.md, "A native batch op".
  *
- * SAFETY: an entry holds its buffer from submission until its final completion, and only then goes back
- * to its File's free list (dropping the buffer): cancelling a batch (abort, close, shutdown) never
- * releases a buffer the kernel may still write into. The batch settles only once every entry did.
+ * SAFETY: the op holds every entry's buffer (and the plan and result arrays) from submission until the
+ * batch's one completion, which the addon sends only after every entry's final CQE (io_uring) or the
+ * end of the pool job (epoll): cancelling (abort, close, shutdown) never releases a buffer the kernel
+ * may still write into. A cancel reaches the entries still out (io_uring: one exact ASYNC_CANCEL each;
+ * epoll: the job stops between entries); the ones it kept from running keep -ECANCELED.
  */
-import { IORING_OP, OpAble, cancelOp, errnoError, type Direction, type Interest, type SqeWriter } from '@ringio/runtime';
+import { ERRNO, IORING_OP, OpAble, abortError, cancelOp, errnoError, ringioError, type Interest, type SqeWriter } from '@ringio/runtime';
 
-const READ = IORING_OP.READ;
-const SUBMITTED = 1; // OpState.Submitted, module-local (an imported binding is loaded at every use)
+const READ_MANY = IORING_OP.READ_MANY;
+// Module-local (an imported binding is loaded at every use).
+const ECANCELED = ERRNO.ECANCELED;
+const EINTR = ERRNO.EINTR;
+const TWO_32 = 4294967296;
+/** Int32 words per entry in the plan (addon/read_many.h): position low, position high, buffer, length. */
+const PLAN_WORDS = 4;
+/** A buffer detached between the record's writing and its flush: the addon fails the entry (EFAULT). */
+const DETACHED = -2147483648;
 
-/** What a pooled entry holds between batches. */
-const NO_BUF = new Uint8Array(0);
-const NO_PARTS: ReadManyOp[] = [];
+const NO_BUFS: readonly Uint8Array[] = [];
+const NO_POSITIONS: ArrayLike<number | bigint> = [];
 
 /** How a batch that did not fully succeed says so: on the error it rejects with. */
 export interface ReadManyFailure {
@@ -30,113 +38,33 @@ export interface ReadManyFailure {
   results: (number | Error)[];
 }
 
-/** What an entry settles with: nothing; complete() has put its result into the batch. */
-export const settled = (): void => {};
-
-/** One readMany call: its results, the entries still in flight, and the caller's promise. */
-export class ReadBatch {
-  readonly results: (number | Error)[];
-  /** Entries submitted and not yet finally completed. */
-  remaining = 0;
-  /** The first entry that failed by cancellation, and the first that failed otherwise (-1: none). */
-  firstCancelled = -1;
-  firstFailed = -1;
-  /**
-   * With a signal only (close() and shutdown reach entries through their File and the driver): every
-   * entry submitted, for abort. An entry whose `batch` is another one has been reused since.
-   */
-  readonly parts: ReadManyOp[];
-  readonly #resolve: (v: number[]) => void;
-  readonly #reject: (e: unknown) => void;
-  readonly #signal: AbortSignal | undefined;
-  readonly #onAbort: (() => void) | undefined;
-
-  constructor(n: number, signal: AbortSignal | undefined, resolve: (v: number[]) => void, reject: (e: unknown) => void) {
-    // Holey until every entry has answered (Array.prototype.fill is a runtime call: measurable here).
-    this.results = new Array<number | Error>(n);
-    this.parts = signal === undefined ? NO_PARTS : new Array<ReadManyOp>(n);
-    this.#resolve = resolve;
-    this.#reject = reject;
-    this.#signal = signal;
-    if (signal !== undefined) {
-      this.#onAbort = () => this.cancel('abort');
-      signal.addEventListener('abort', this.#onAbort, { once: true });
-    }
-  }
-
-  /** Asks the kernel to cancel every entry in flight; the batch still settles only once all answered. */
-  cancel(reason: 'abort' | 'closed'): void {
-    for (const p of this.parts) {
-      if (p !== undefined && p.batch === this && p.state === SUBMITTED) cancelOp(p, reason);
-    }
-  }
-
-  /**
-   * The driver builds an entry's AbortError without the signal (the batch holds it, not the entry): the
-   * signal's reason goes on as `cause`, as it would on a single read's AbortError.
-   */
-  withCause(e: Error): Error {
-    const reason = this.#signal?.reason as unknown;
-    if (e.name === 'AbortError' && reason !== undefined && e.cause === undefined) {
-      Object.defineProperty(e, 'cause', { value: reason, writable: true, configurable: true, enumerable: false });
-    }
-    return e;
-  }
-
-  /** Records an entry's failure. */
-  fail(index: number, e: Error, cancelled: boolean): void {
-    this.results[index] = e;
-    if (cancelled) {
-      if (this.firstCancelled < 0 || index < this.firstCancelled) this.firstCancelled = index;
-    } else if (this.firstFailed < 0 || index < this.firstFailed) {
-      this.firstFailed = index;
-    }
-  }
-
-  /** One entry is done (its final completion arrived); the last one settles the batch. */
-  done(): void {
-    if (--this.remaining !== 0) return;
-    if (this.#signal !== undefined) this.#signal.removeEventListener('abort', this.#onAbort!);
-    const i = this.firstCancelled >= 0 ? this.firstCancelled : this.firstFailed;
-    if (i < 0) {
-      this.#resolve(this.results as number[]);
-      return;
-    }
-    const e = this.results[i] as Error & ReadManyFailure;
-    e.index = i;
-    e.results = this.results;
-    this.#reject(e);
-  }
-}
-
 /**
- * READ of one readMany entry: the whole of `buf` at `position`. Pooled by its File and reused from batch
- * to batch; it settles into its batch (results[index]) rather than a promise of its own.
+ * One readMany batch in flight, pooled by its File and reused from batch to batch. It settles through
+ * the resolve / reject it was submitted with (FdHandle.runBound): complete() turns the result array
+ * into the caller's counts, or throws the first failed entry's error.
  */
-export class ReadManyOp extends OpAble<void> {
+export class ReadManyOp extends OpAble<number[]> {
   readonly fd: number;
   readonly path: string;
   readonly #interest: Interest;
   readonly #pool: ReadManyOp[];
   readonly #poolMax: number;
-  buf: Uint8Array = NO_BUF;
-  position: number | bigint = 0;
-  index = 0;
-  batch: ReadBatch | undefined = undefined;
-  /** A cancelled entry rejects with the driver's AbortError / ERR_RINGIO_CLOSED, which lands here. */
-  readonly onCancelled = (e: unknown): void => {
-    const b = this.batch!;
-    b.fail(this.index, b.withCause(e as Error), true);
-    this.#release();
-    b.done();
-  };
+  bufs: readonly Uint8Array[] = NO_BUFS;
+  positions: ArrayLike<number | bigint> = NO_POSITIONS;
+  n = 0;
+  #plan = new Int32Array(0);
+  #planBytes = new Uint8Array(0);
+  #results = new Int32Array(0);
+  #resultBytes = new Uint8Array(0);
+  #signal: AbortSignal | undefined = undefined;
+  readonly #onAbort = (): void => cancelOp(this, 'abort');
 
-  constructor(fd: number, wait: Direction, path: string, pool: ReadManyOp[], poolMax: number) {
+  constructor(fd: number, path: string, pool: ReadManyOp[], poolMax: number) {
     super();
     this.fd = fd;
     this.path = path;
-    // epoll: the file thread pool for regular files, readiness for FIFOs and devices.
-    this.#interest = { fd, direction: wait };
+    // epoll: the whole batch is one job on the file thread pool.
+    this.#interest = { fd, direction: 'pool' };
     this.#pool = pool;
     this.#poolMax = poolMax;
   }
@@ -145,44 +73,125 @@ export class ReadManyOp extends OpAble<void> {
     return 'read';
   }
 
-  /** Arms the entry for a batch; false if it is not Completed (still the kernel's). */
-  arm(batch: ReadBatch, index: number, buf: Uint8Array, position: number | bigint): boolean {
+  /** Arms the op for a batch; false if it is not Completed (still the kernel's). */
+  arm(bufs: readonly Uint8Array[], positions: ArrayLike<number | bigint>, signal: AbortSignal | undefined): boolean {
     if (this.state !== 0 && !this.recycle()) return false;
-    this.batch = batch;
-    this.index = index;
-    this.buf = buf;
-    this.position = position;
+    const n = bufs.length;
+    this.bufs = bufs;
+    this.positions = positions;
+    this.n = n;
+    if (this.#results.length < n) {
+      let cap = 64;
+      while (cap < n) cap *= 2;
+      this.#plan = new Int32Array(cap * PLAN_WORDS);
+      this.#planBytes = new Uint8Array(this.#plan.buffer);
+      this.#results = new Int32Array(cap);
+      this.#resultBytes = new Uint8Array(this.#results.buffer);
+    }
+    this.#signal = signal;
+    if (signal !== undefined) signal.addEventListener('abort', this.#onAbort, { once: true });
     return true;
   }
 
-  // io_uring: IORING_OP_READ of the whole buffer at the position.
+  /** The submission failed (nothing reached the kernel): back to the free list. */
+  disarm(): void {
+    this.#release();
+  }
+
   uringOp(sqe: SqeWriter): void {
-    sqe.prep(READ, this.fd, this.buf.length, this.position).buf(this.buf, 0);
+    const n = this.n;
+    const plan = this.#plan;
+    const bufs = this.bufs;
+    const positions = this.positions;
+    for (let i = 0; i < n; i++) {
+      const b = bufs[i]!;
+      const p = positions[i]!;
+      const k = i * PLAN_WORDS;
+      // The low word is stored modulo 2^32 (an Int32Array store wraps): the addon reads it unsigned.
+      if (typeof p === 'number') {
+        if (p < TWO_32) {
+          plan[k] = p;
+          plan[k + 1] = 0;
+        } else {
+          const hi = Math.floor(p / TWO_32);
+          plan[k] = p - hi * TWO_32;
+          plan[k + 1] = hi;
+        }
+      } else {
+        plan[k] = Number(p & 0xffffffffn);
+        plan[k + 1] = Number(p >> 32n);
+      }
+      plan[k + 2] = sqe.bufRef(b);
+      plan[k + 3] = b.length;
+    }
+    sqe.prep(READ_MANY, this.fd, n, 0).addrBufEnd(this.#planBytes).addr2Buf(this.#resultBytes);
   }
 
   override legacyInterest(): Interest {
     return this.#interest;
   }
 
-  override payload(): Uint8Array {
-    return this.buf;
+  override payload(): unknown {
+    return this.bufs;
   }
 
-  /** The final completion: the count (or the error) goes into the batch, and the entry to the free list. */
-  complete(res: number): void {
-    const b = this.batch!;
-    if (res >= 0) {
-      b.results[this.index] = res;
-    } else {
-      b.fail(this.index, errnoError(res, 'read', { path: this.path, buf: this.buf }), false);
-    }
+  /** A registered buffer of this batch was detached before the flush: its entries fail with EFAULT. */
+  override bufferDetached(buf: Uint8Array): void {
+    const bufs = this.bufs;
+    for (let i = 0; i < this.n; i++) if (bufs[i] === buf) this.#plan[i * PLAN_WORDS + 2] = DETACHED;
+  }
+
+  /** The batch's one completion: res is the entry count, the results are in the Int32Array. */
+  complete(res: number): number[] {
+    const n = this.n;
+    const r = this.#results;
+    const bufs = this.bufs;
+    const reason = this.cancelReason;
+    const signal = this.#signal;
     this.#release();
-    b.done();
+    if (res < 0) throw errnoError(res, 'read', { path: this.path, buf: bufs });
+    const out = new Array<number>(n);
+    let ok = true;
+    for (let i = 0; i < n; i++) {
+      const v = r[i]!;
+      out[i] = v;
+      if (v < 0) ok = false;
+    }
+    if (ok) return out;
+    // Some entry failed: every entry gets its count or its Error; the batch rejects with the first
+    // cancelled entry's error (a cancel explains the others), else the first failed one's.
+    const results = out as (number | Error)[];
+    let firstCancelled = -1;
+    let firstFailed = -1;
+    for (let i = 0; i < n; i++) {
+      const v = r[i]!;
+      if (v >= 0) continue;
+      if (reason !== undefined && (v === ECANCELED || v === EINTR)) {
+        results[i] =
+          reason === 'closed'
+            ? ringioError('ERR_RINGIO_CLOSED', 'closed while the batch was in flight (its file or the runtime)', { buf: bufs[i] })
+            : abortError(signal, bufs[i]);
+        if (firstCancelled < 0) firstCancelled = i;
+      } else {
+        results[i] = errnoError(v, 'read', { path: this.path, buf: bufs[i] });
+        if (firstFailed < 0) firstFailed = i;
+      }
+    }
+    const index = firstCancelled >= 0 ? firstCancelled : firstFailed;
+    const e = results[index] as Error & ReadManyFailure;
+    e.index = index;
+    e.results = results;
+    throw e;
   }
 
-  /** After the final completion only: drops the buffer and goes back to the File's free list. */
+  /** After the final completion only: drops the buffers and goes back to the File's free list. */
   #release(): void {
-    this.buf = NO_BUF;
+    if (this.#signal !== undefined) {
+      this.#signal.removeEventListener('abort', this.#onAbort);
+      this.#signal = undefined;
+    }
+    this.bufs = NO_BUFS;
+    this.positions = NO_POSITIONS;
     if (this.#pool.length < this.#poolMax) this.#pool.push(this);
   }
 }

@@ -367,6 +367,11 @@ export class Driver {
       regs[i] = undefined;
       if (buf.length !== 0) continue;
       const base = regs[i + 1] as number;
+      if (this.sq[base + Rec.ADDR_KIND] !== Addr.REG) {
+        // A batch record (SqeWriter.bufRef) names its buffers in a plan of its own: its op drops this one.
+        this.ops[this.sq[base + Rec.USER]!]?.bufferDetached(buf);
+        continue;
+      }
       this.sq[base + Rec.ADDR_KIND] = Addr.BUF;
       this.sq[base + Rec.ADDR_A] = this.bufs.push(buf) - 1;
     }

@@ -130,6 +130,8 @@ export const IORING_OP = {
   SYMLINKAT: 38,
   SEND_ZC: 47,
   FTRUNCATE: 55,
+  /** Not a kernel opcode: the addon's batch of READs under one slot (addon/read_many.cc). */
+  READ_MANY: 240,
 } as const;
 
 /** sqe->flags: the kernel picks a buffer from the op's buffer group when data arrives (provided buffers). */
