@@ -32,7 +32,7 @@ import { ringioError } from './errors.js';
 export interface RecvPoolOptions {
   /** Bytes per buffer: the most one read can return (default 16384; 64..1 MiB). */
   bufferSize?: number;
-  /** How many buffers (default 256; a power of two, 1..32768). */
+  /** How many buffers (default 1024; a power of two, 1..32768). */
   buffers?: number;
 }
 
@@ -55,7 +55,9 @@ export interface RecvPoolStats {
 }
 
 const DEFAULT_SIZE = 16384;
-const DEFAULT_COUNT = 256;
+// 1024: at 256 busy connections a 256-buffer pool ran dry on one read in three (ENOBUFS, re-arm), halving
+// echo throughput on io_uring (docs/benchmarks.md); pages count in RSS only once a read used them.
+const DEFAULT_COUNT = 1024;
 const POOL = 0;
 const LEASED = 1;
 
