@@ -259,7 +259,25 @@ rtTest('worker exit with leases outstanding is clean: terminate() and a worker w
     if (how === 'terminate') {
       t.is(await w.terminate(), 1);
     } else {
-      const [after] = (await guard(once(w, 'message'), 20_000, 'the worker after its runtime')) as [{ after: number; second: string }];
+      const diags: unknown[] = [];
+      const after = (await guard(
+        new Promise<{ after: number; second: string }>((resolve) => {
+          const on = (m: { diag?: unknown; after?: number; second?: string }) => {
+            if ('diag' in m) {
+              diags.push(m.diag);
+              t.log(`the worker's runtime after 10 s: ${JSON.stringify(m.diag)}`);
+              return;
+            }
+            w.off('message', on);
+            resolve(m as { after: number; second: string });
+          };
+          w.on('message', on);
+        }),
+        20_000,
+        'the worker after its runtime',
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}; its runtime's stats at 10 s: ${JSON.stringify(diags)}`);
+      }));
       t.is(after.after, 8, 'lease bytes readable after the runtime ended');
       t.is(after.second, 'ERR_RINGIO_LEASE_RELEASED');
       const [code] = (await once(w, 'exit')) as [number];
