@@ -261,7 +261,10 @@ rtTest('worker exit with leases outstanding is clean: terminate() and a worker w
     } else {
       const diags: unknown[] = [];
       const after = (await guard(
-        new Promise<{ after: number; second: string }>((resolve) => {
+        new Promise<{ after: number; second: string }>((resolve, reject) => {
+          // A worker whose loop ran empty while its runtime still waited for ops exits without a word.
+          const exited = (code: number) => reject(new Error(`the worker exited (code ${code}) before posting what release() did after its runtime`));
+          w.once('exit', exited);
           const on = (m: { diag?: unknown; after?: number; second?: string }) => {
             if ('diag' in m) {
               diags.push(m.diag);
@@ -269,6 +272,7 @@ rtTest('worker exit with leases outstanding is clean: terminate() and a worker w
               return;
             }
             w.off('message', on);
+            w.off('exit', exited);
             resolve(m as { after: number; second: string });
           };
           w.on('message', on);
