@@ -191,19 +191,8 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    * Fills buf[offset, offset + length) completely. Rejects ERR_RINGIO_UNEXPECTED_EOF (with `.n`, the
    * bytes read, and `.buf`) if the stream ends first.
    */
-  async readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
-    checkBuffer(buf);
-    const offset = opts?.offset ?? 0;
-    const length = checkRange(buf, offset, opts?.length);
-    let n = 0;
-    while (n < length) {
-      const [got] = await this.read(buf, { offset: offset + n, length: length - n, signal: opts?.signal });
-      if (got === 0) {
-        throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', `the stream ended after ${n} of ${length} bytes`, { n, buf });
-      }
-      n += got;
-    }
-    return [n, buf];
+  readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
+    return readExactFrom(this, buf, opts);
   }
 
   /** Writes what the socket takes now (may be short). Resolves [n, buf]. */
@@ -326,4 +315,20 @@ export function splitHalves(s: ReadHalf & WriteHalf): [ReadHalf, WriteHalf] {
     },
   };
   return [read, write];
+}
+
+/** @internal readExact over any stream's read() (SocketStream, TlsStream): reads until the window is full. */
+export async function readExactFrom<B extends Uint8Array>(s: Pick<ReadHalf, 'read'>, buf: B, opts?: ReadOptions): Promise<[number, B]> {
+  checkBuffer(buf);
+  const offset = opts?.offset ?? 0;
+  const length = checkRange(buf, offset, opts?.length);
+  let n = 0;
+  while (n < length) {
+    const [got] = await s.read(buf, { offset: offset + n, length: length - n, signal: opts?.signal });
+    if (got === 0) {
+      throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', `the stream ended after ${n} of ${length} bytes`, { n, buf });
+    }
+    n += got;
+  }
+  return [n, buf];
 }

@@ -30,7 +30,7 @@ import {
   type TlsResult,
 } from '@ringio/runtime';
 import type { AddrInput, SocketAddr } from './addr.js';
-import { splitHalves, type ReadHalf, type ReadOptions, type SocketStream, type WriteHalf, type WriteOptions } from './stream.js';
+import { readExactFrom, splitHalves, type ReadHalf, type ReadOptions, type SocketStream, type WriteHalf, type WriteOptions } from './stream.js';
 import { TcpStream, type TcpConnectOptions } from './tcp.js';
 
 /** PEM text, or its bytes. */
@@ -621,17 +621,8 @@ export class TlsStream implements ReadHalf, WriteHalf {
   }
 
   /** Fills the window; rejects ERR_RINGIO_UNEXPECTED_EOF (with n, buf) if the stream ends first. */
-  async readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
-    checkBuffer(buf);
-    const offset = opts?.offset ?? 0;
-    const length = checkRange(buf, offset, opts?.length);
-    let n = 0;
-    while (n < length) {
-      const [got] = await this.read(buf, { offset: offset + n, length: length - n, signal: opts?.signal });
-      if (got === 0) throw ringioError('ERR_RINGIO_UNEXPECTED_EOF', `the stream ended after ${n} of ${length} bytes`, { n, buf });
-      n += got;
-    }
-    return [n, buf];
+  readExact<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
+    return readExactFrom(this, buf, opts);
   }
 
   /** Encrypts and sends the whole window (TLS writes are never short). Resolves [length, buf]. */
