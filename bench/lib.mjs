@@ -124,3 +124,13 @@ export function cpuSeconds(pid, { children = false } = {}) {
   }
   return total / 100;
 }
+
+/** Stops a child process with `signal` (SIGKILL after 5 s) and waits for its exit; nothing if it has exited. */
+export async function stopProc(child, signal = 'SIGTERM') {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+}

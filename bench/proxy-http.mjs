@@ -15,7 +15,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, cpuSeconds, emit, freePort, has, interleave, median, parseWrk, table, waitForPort } from './lib.mjs';
+import { arg, cpuSeconds, emit, freePort, has, interleave, median, parseWrk, stopProc, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
@@ -44,15 +44,6 @@ function startProc(cmd, args, cpu) {
   const child = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr.resume();
   return child;
-}
-
-async function stopProc(child, signal = 'SIGTERM') {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await done;
-  clearTimeout(t);
 }
 
 function nginxConf(name, body) {

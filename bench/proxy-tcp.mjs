@@ -14,7 +14,7 @@ import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, cpuSeconds, emit, has, interleave, median, table } from './lib.mjs';
+import { arg, cpuSeconds, emit, has, interleave, median, stopProc, table } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const shared = join(root, '..', 'shared', 'bench');
@@ -74,15 +74,6 @@ function startProc(cmd, args, opts = {}) {
   child.stderr.on('data', (c) => (err += c));
   child.stderrText = () => err;
   return child;
-}
-
-async function stopProc(child, signal = 'SIGTERM') {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await done;
-  clearTimeout(t);
 }
 
 // --- upstreams -------------------------------------------------------------------------------------
