@@ -108,12 +108,32 @@ class Backend {
   virtual void ForgetFd(int) {}
   virtual uint32_t Entries() const = 0;
 
-  // Provided buffers (docs/design/net.md): one pool per driver, buffer group 0, `count` buffers of
-  // `size` bytes at `base` (JS memory the loop binding keeps referenced until the backend is gone).
-  // Returns "" when the pool is in place, else why not. Ops with IOSQE_BUFFER_SELECT then take a buffer
+  // Provided buffers (docs/design/net.md): one pool per driver, buffer group 0, of buffers of `size`
+  // bytes, at most `max` of them (a power of two: the ring's entries). PbufOpen sets it up empty and
+  // returns "" when it is in place, else why not; PbufGrow then adds buffers, in chunks of JS memory the
+  // loop binding keeps referenced until the backend is gone. Ops with IOSQE_BUFFER_SELECT take a buffer
   // only when data arrives: the kernel picks it (io_uring) or the engine does (epoll); the completion
   // says which (IORING_CQE_F_BUFFER, id in the upper 16 bits), and JS gives it back with PbufRecycle.
-  virtual std::string PbufOpen(uint8_t* base, uint32_t size, uint32_t count) = 0;
+  virtual std::string PbufOpen(uint32_t size, uint32_t max) = 0;
+  // Adds `count` buffers at `base` (`count` * size bytes) as ids pbuf_count_.. and hands them to the
+  // pool. Returns "" or why not (no pool open, or past `max`).
+  std::string PbufGrow(uint8_t* base, uint32_t count) {
+    if (pbuf_max_ == 0) return "no buffer pool is open on this driver";
+    if (count == 0 || count > pbuf_max_ - pbuf_count_) return "the pool would exceed its maximum";
+    uint32_t first = pbuf_count_;
+    std::vector<int32_t> ids(count);
+    for (uint32_t i = 0; i < count; i++) {
+      // SAFETY: `base` is a chunk the loop binding holds until this backend is gone.
+      pbuf_addr_[first + i] = base + static_cast<size_t>(i) * pbuf_size_;
+      pbuf_out_[first + i] = 1;
+      // In reverse, so that a stack (the epoll engine's free list) hands out the lowest new id first.
+      ids[i] = static_cast<int32_t>(first + count - 1 - i);
+    }
+    pbuf_count_ = first + count;
+    PbufRecycle(ids.data(), count);
+    return "";
+  }
+  uint32_t PbufSize() const { return pbuf_size_; }
   // Gives buffers back to the pool. Ids that are out of range or not out (JS bug) are ignored.
   void PbufRecycle(const int32_t* ids, uint32_t n) {
     uint32_t added = 0;
@@ -143,10 +163,19 @@ class Backend {
   // The backend's half of PbufRecycle: stage buffer `id` at position `nth` of this batch, then publish.
   virtual void PbufAdd(uint16_t, uint32_t) {}
   virtual void PbufPublish(uint32_t) {}
-  uint8_t* PbufAddr(uint32_t id) const { return pbuf_base_ + static_cast<size_t>(id) * pbuf_size_; }
-  uint8_t* pbuf_base_ = nullptr;
+  // The common half of PbufOpen: the pool's shape, no buffers yet.
+  void PbufInit(uint32_t size, uint32_t max) {
+    pbuf_size_ = size;
+    pbuf_max_ = max;
+    pbuf_count_ = 0;
+    pbuf_addr_.assign(max, nullptr);
+    pbuf_out_.assign(max, 1);
+  }
+  uint8_t* PbufAddr(uint32_t id) const { return pbuf_addr_[id]; }
   uint32_t pbuf_size_ = 0;
-  uint32_t pbuf_count_ = 0;
+  uint32_t pbuf_max_ = 0;    // the most buffers the pool may grow to (0: no pool)
+  uint32_t pbuf_count_ = 0;  // buffers added so far: ids 0..pbuf_count_-1
+  std::vector<uint8_t*> pbuf_addr_;  // each buffer's address (buffers come in chunks: PbufGrow)
   std::vector<uint8_t> pbuf_out_;  // 1: handed to JS (a lease), 0: with the kernel or the engine
   uint32_t ReapReady(int32_t* out, uint32_t cap);
   double* stats_;

@@ -134,18 +134,12 @@ class EpollBackend final : public Backend {
     Park(op, dir, f);
   }
 
-  std::string PbufOpen(uint8_t* base, uint32_t size, uint32_t count) override {
-    if (pbuf_count_ != 0) return "a buffer pool is already open on this driver";
-    if (count == 0 || count > 32768) return "the buffer count must be 1..32768";
-    pbuf_base_ = base;
-    pbuf_size_ = size;
-    pbuf_count_ = count;
-    pbuf_out_.assign(count, 1);
-    pbuf_free_.reserve(count);
-    std::vector<int32_t> all(count);
-    // Pushed in reverse so that buffer 0 is handed out first (a stack: the warmest buffer goes next).
-    for (uint32_t i = 0; i < count; i++) all[i] = static_cast<int32_t>(count - 1 - i);
-    PbufRecycle(all.data(), count);
+  std::string PbufOpen(uint32_t size, uint32_t max) override {
+    if (pbuf_max_ != 0) return "a buffer pool is already open on this driver";
+    if (max == 0 || max > 32768) return "the buffer count must be 1..32768";
+    PbufInit(size, max);
+    // A stack: the warmest buffer goes next (PbufGrow pushes a chunk so that its lowest id is on top).
+    pbuf_free_.reserve(max);
     return "";
   }
 

@@ -31,7 +31,7 @@ namespace ringio {
 
 struct Driver {
   Driver(Napi::Env e, Loop* l) : env(e), loop(l) {}
-  // The backend (and with it the kernel's view of the buffer ring) goes before pbuf_mem lets go.
+  // The backend (and with it the kernel's view of the buffer ring) goes before pbuf_chunks let go.
   ~Driver() { backend.reset(); }
   Napi::Env env;
   Loop* loop;
@@ -50,10 +50,11 @@ struct Driver {
   int32_t* cq = nullptr;
   uint32_t cq_cap = 0;
   double* stats = nullptr;
-  // The provided-buffer pool (ringio_pbuf_open). SAFETY: pbuf_mem keeps the pool's memory alive for as
-  // long as this Driver, which outlives its backend (Shutdown drains and destroys the backend first), so
-  // no op the kernel may still complete can write into freed memory.
-  Napi::Reference<Napi::Uint8Array> pbuf_mem;
+  // The provided-buffer pool (ringio_pbuf_open, ringio_pbuf_grow). SAFETY: pbuf_chunks keeps the pool's
+  // memory alive for as long as this Driver, which outlives its backend (Shutdown drains and destroys the
+  // backend first), so no op the kernel may still complete can write into freed memory.
+  bool pbuf_open = false;
+  std::vector<Napi::Reference<Napi::Uint8Array>> pbuf_chunks;
   Napi::Reference<Napi::Int32Array> pbuf_recycle_ref;
   int32_t* pbuf_recycle = nullptr;  // [count, id, id, ...]: buffers JS gave back since the last submit
   uint32_t pbuf_recycle_cap = 0;
@@ -254,33 +255,55 @@ Napi::Value Loop::Submit(const Napi::CallbackInfo& info) {
   return Napi::Value(env, Uint(env, got));
 }
 
-// ringio_pbuf_open(mem, size, count, recycle) -> "" when the pool is in place, else why not
+// ringio_pbuf_open(size, max, recycle) -> "" when the pool is in place (empty: ringio_pbuf_grow adds
+// buffers), else why not
 Napi::Value Loop::PbufOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!driver_) throw CodedError(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
-  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsTypedArray()) {
-    throw Napi::TypeError::New(env, "ringio_pbuf_open(mem, size, count, recycle)");
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "ringio_pbuf_open(size, max, recycle)");
   }
-  auto mem = info[0].As<Napi::Uint8Array>();
-  auto recycle = info[3].As<Napi::Int32Array>();
-  uint32_t size = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t count = info[2].As<Napi::Number>().Uint32Value();
-  if (mem.TypedArrayType() != napi_uint8_array || recycle.TypedArrayType() != napi_int32_array) {
-    throw Napi::TypeError::New(env, "ringio_pbuf_open: mem must be a Uint8Array and recycle an Int32Array");
+  auto recycle = info[2].As<Napi::Int32Array>();
+  uint32_t size = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t max = info[1].As<Napi::Number>().Uint32Value();
+  if (recycle.TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(env, "ringio_pbuf_open: recycle must be an Int32Array");
   }
-  if (size == 0 || count == 0 || count > 32768 || static_cast<uint64_t>(size) * count > mem.ByteLength() ||
-      recycle.ElementLength() < static_cast<size_t>(count) + 1) {
-    throw Napi::RangeError::New(env, "ringio_pbuf_open: size * count exceeds mem, or recycle is too short");
+  if (size == 0 || max == 0 || max > 32768 || recycle.ElementLength() < static_cast<size_t>(max) + 1) {
+    throw Napi::RangeError::New(env, "ringio_pbuf_open: size or max out of range, or recycle is too short");
   }
   Driver& d = *driver_;
-  if (!d.pbuf_mem.IsEmpty()) return Napi::String::New(env, "a buffer pool is already open on this driver");
-  std::string reason = d.backend->PbufOpen(mem.Data(), size, count);
+  if (d.pbuf_open) return Napi::String::New(env, "a buffer pool is already open on this driver");
+  std::string reason = d.backend->PbufOpen(size, max);
   if (!reason.empty()) return Napi::String::New(env, reason);
-  d.pbuf_mem = Napi::Persistent(mem);
+  d.pbuf_open = true;
   d.pbuf_recycle_ref = Napi::Persistent(recycle);
   d.pbuf_recycle = recycle.Data();
   d.pbuf_recycle[0] = 0;
-  d.pbuf_recycle_cap = count;
+  d.pbuf_recycle_cap = max;
+  return Napi::String::New(env, "");
+}
+
+// ringio_pbuf_grow(mem, count) -> "" when the `count` buffers in `mem` joined the pool (as the next ids),
+// else why not. Cold path: the pool grows when reads find it empty or running low.
+Napi::Value Loop::PbufGrow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!driver_) throw CodedError(env, "ERR_RINGIO_CLOSED", "the ringio driver is closed");
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "ringio_pbuf_grow(mem, count)");
+  }
+  auto mem = info[0].As<Napi::Uint8Array>();
+  uint32_t count = info[1].As<Napi::Number>().Uint32Value();
+  if (mem.TypedArrayType() != napi_uint8_array) throw Napi::TypeError::New(env, "ringio_pbuf_grow: mem must be a Uint8Array");
+  Driver& d = *driver_;
+  if (!d.pbuf_open) return Napi::String::New(env, "no buffer pool is open on this driver");
+  // The backend knows the buffer size; the chunk must hold count of them.
+  if (count == 0 || static_cast<uint64_t>(d.backend->PbufSize()) * count > mem.ByteLength()) {
+    throw Napi::RangeError::New(env, "ringio_pbuf_grow: count buffers exceed mem");
+  }
+  std::string reason = d.backend->PbufGrow(mem.Data(), count);
+  if (!reason.empty()) return Napi::String::New(env, reason);
+  d.pbuf_chunks.push_back(Napi::Persistent(mem));
   return Napi::String::New(env, "");
 }
 
@@ -377,6 +400,7 @@ Napi::Value Submit(const Napi::CallbackInfo& info) { return Self(info)->Submit(i
 Napi::Value Reap(const Napi::CallbackInfo& info) { return Self(info)->Reap(info); }
 Napi::Value Close(const Napi::CallbackInfo& info) { return Self(info)->Close(info); }
 Napi::Value PbufOpen(const Napi::CallbackInfo& info) { return Self(info)->PbufOpen(info); }
+Napi::Value PbufGrow(const Napi::CallbackInfo& info) { return Self(info)->PbufGrow(info); }
 
 }  // namespace
 
@@ -387,6 +411,7 @@ void RegisterLoop(Napi::Env env, Napi::Object exports, Loop* loop) {
       {"ringio_driver_reap", Reap},
       {"ringio_driver_close", Close},
       {"ringio_pbuf_open", PbufOpen},
+      {"ringio_pbuf_grow", PbufGrow},
   };
   for (const auto& f : fns) exports.Set(f.first, Napi::Function::New(env, f.second, f.first, loop));
 }

@@ -30,6 +30,7 @@ class Loop {
   Napi::Value Reap(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value PbufOpen(const Napi::CallbackInfo& info);
+  Napi::Value PbufGrow(const Napi::CallbackInfo& info);
 
  private:
   static void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg);

@@ -182,11 +182,12 @@ class UringBackend final : public Backend {
     if (efd_ >= 0) close(efd_);
   }
 
-  std::string PbufOpen(uint8_t* base, uint32_t size, uint32_t count) override {
+  std::string PbufOpen(uint32_t size, uint32_t max) override {
     if (!pbuf_ring_reason_.empty()) return pbuf_ring_reason_;
     if (br_ != nullptr) return "a buffer pool is already registered on this ring";
-    if (count == 0 || count > 32768 || (count & (count - 1)) != 0) return "the buffer count must be a power of two <= 32768";
-    size_t bytes = static_cast<size_t>(count) * sizeof(struct io_uring_buf);
+    if (max == 0 || max > 32768 || (max & (max - 1)) != 0) return "the buffer count must be a power of two <= 32768";
+    // The ring has an entry for every buffer the pool may grow to; it starts empty (PbufGrow fills it).
+    size_t bytes = static_cast<size_t>(max) * sizeof(struct io_uring_buf);
     void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED) return std::string("mmap of the buffer ring failed: ") + strerrorname_np(errno);
     auto* br = static_cast<struct io_uring_buf_ring*>(mem);
@@ -194,7 +195,7 @@ class UringBackend final : public Backend {
     struct io_uring_buf_reg reg;
     memset(&reg, 0, sizeof reg);
     reg.ring_addr = reinterpret_cast<uint64_t>(mem);
-    reg.ring_entries = count;
+    reg.ring_entries = max;
     reg.bgid = 0;
     int r = io_uring_register_buf_ring(&ring_, &reg, 0);
     if (r < 0) {
@@ -203,13 +204,7 @@ class UringBackend final : public Backend {
     }
     br_ = br;
     br_bytes_ = bytes;
-    pbuf_base_ = base;
-    pbuf_size_ = size;
-    pbuf_count_ = count;
-    pbuf_out_.assign(count, 1);
-    std::vector<int32_t> all(count);
-    for (uint32_t i = 0; i < count; i++) all[i] = static_cast<int32_t>(i);
-    PbufRecycle(all.data(), count);
+    PbufInit(size, max);
     return "";
   }
 
@@ -443,7 +438,7 @@ class UringBackend final : public Backend {
 
   // SAFETY: the ring entries point into JS memory the loop binding holds until this backend is gone.
   void PbufAdd(uint16_t id, uint32_t nth) override {
-    io_uring_buf_ring_add(br_, PbufAddr(id), pbuf_size_, id, io_uring_buf_ring_mask(pbuf_count_), static_cast<int>(nth));
+    io_uring_buf_ring_add(br_, PbufAddr(id), pbuf_size_, id, io_uring_buf_ring_mask(pbuf_max_), static_cast<int>(nth));
   }
   void PbufPublish(uint32_t n) override { io_uring_buf_ring_advance(br_, static_cast<int>(n)); }
 

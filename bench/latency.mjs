@@ -15,6 +15,7 @@
 // groups) the measured pair gets its CPUs as on a quiet machine. Every server gets the same treatment.
 //
 // Usage: node bench/latency.mjs [--rounds 5] [--secs 3] [--cases 1x1,1x4,64x1,256x1] [--servers a,b] [--boost]
+//        (--servers may also name ringio_uring_rented and ringio_uring_fixed1024, below)
 //        [--node-args '--min-semi-space-size=16']
 // Output: a table on stderr, one JSON line per (case, server) on stdout.
 import { execFileSync, spawn } from 'node:child_process';
@@ -96,8 +97,14 @@ const allServers = [
   { name: 'node_net', cmd: [node, ...nodeArgs, join(root, 'examples/node-net-echo.mjs'), '--port'] },
   ...(cServer ? [{ name: 'c_uring', cmd: cServer }] : []),
 ];
+// Opt-in (named in --servers only): the io_uring example with its rented 16 KiB buffer per connection
+// instead of pooled reads, and with the receive pool fixed at 1024 buffers (the default before it grew).
+const extraServers = [
+  { name: 'ringio_uring_rented', cmd: [node, ...nodeArgs, join(root, 'examples/echo-server.mjs'), '--driver', 'uring', '--reads', 'rented', '--port'] },
+  { name: 'ringio_uring_fixed1024', cmd: allServers[0].cmd, env: { RINGIO_RECV_POOL: '1024:1024' } },
+];
 const only = arg('servers', null);
-const servers = only ? allServers.filter((s) => only.split(',').includes(s.name)) : allServers;
+const servers = only ? [...allServers, ...extraServers].filter((s) => only.split(',').includes(s.name)) : allServers;
 
 // Listening ports come from below the kernel's ephemeral range: on a machine where other work keeps tens
 // of thousands of connections open, a port inside it is often some connection's local port already,
@@ -124,7 +131,8 @@ function listening(port) {
 
 async function measure(server, conns, depth) {
   const port = freePortGuess();
-  const child = spawn('taskset', ['-c', '0', ...server.cmd, String(port)], { stdio: 'ignore', detached: boost });
+  const env = server.env ? { ...process.env, ...server.env } : process.env;
+  const child = spawn('taskset', ['-c', '0', ...server.cmd, String(port)], { stdio: 'ignore', detached: boost, env });
   boosted(child);
   try {
     let up = false;

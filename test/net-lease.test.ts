@@ -5,6 +5,7 @@
  * under test (RINGIO_DRIVER), and `npm test` runs both.
  */
 import { once } from 'node:events';
+import type { ExecutionContext } from 'ava';
 import { Worker } from 'node:worker_threads';
 import { toDuplex } from '@ringio/compat';
 import type { TcpStream } from '@ringio/net';
@@ -30,6 +31,28 @@ async function readAllLeased(s: TcpStream, total: number, hold?: (lease: RecvLea
     n += parts[parts.length - 1]!.length;
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * 64 KiB from every client at once; once every stream has bytes waiting, reads them all back with leases
+ * held at random (more streams ready than buffers). Checks every stream's bytes; returns the ids leased.
+ */
+async function floodAndReadAll(t: ExecutionContext, ps: [TcpStream, TcpStream][]): Promise<Set<number>> {
+  const srcs = ps.map(() => randomBytes(64 * 1024));
+  const writes = ps.map(([c], i) => c.writeAll(srcs[i]!));
+  await sleep(20); // every stream has bytes waiting before anyone reads
+  const ids = new Set<number>();
+  const got = await Promise.all(
+    ps.map(([, s], i) =>
+      readAllLeased(s, srcs[i]!.length, async (lease) => {
+        ids.add(lease.id);
+        if (Math.random() < 0.2) await sleep(1);
+      }),
+    ),
+  );
+  await Promise.all(writes);
+  got.forEach((g, i) => t.is(sha256(g), sha256(srcs[i]!), `stream ${i} intact`));
+  return ids;
 }
 
 rtTest('readLease: bytes on lease, null at end of stream; the pool mode and features are reported', async (t) => {
@@ -122,28 +145,66 @@ rtTest('leases are never handed to two readers: 32 busy streams, leases held at 
   });
 });
 
-rtTest('pool exhaustion (48 ready streams, 4 buffers) slows reads down but loses nothing', async (t) => {
+rtTest('pool exhaustion (48 ready streams, a fixed pool of 4 buffers) slows reads down but loses nothing', async (t) => {
   await run(async () => {
-    configureRecvPool({ buffers: 4, bufferSize: 512 });
+    configureRecvPool({ buffers: 4, maxBuffers: 4, bufferSize: 512 });
     const ps = await pairs(48);
-    const srcs = ps.map(() => randomBytes(64 * 1024));
-    const writes = ps.map(([c], i) => c.writeAll(srcs[i]!));
-    await sleep(20); // every stream has bytes waiting before anyone reads
-    const got = await Promise.all(
-      ps.map(([, s], i) =>
-        readAllLeased(s, srcs[i]!.length, async () => {
-          if (Math.random() < 0.2) await sleep(1);
-        }),
-      ),
-    );
-    await Promise.all(writes);
-    got.forEach((g, i) => t.is(sha256(g), sha256(srcs[i]!), `stream ${i} intact`));
+    await floodAndReadAll(t, ps);
     const st = stats().recvPool;
     t.true(st.exhausted > 0, `reads waited for buffers (${st.exhausted} times)`);
     t.is(st.leased, 0);
     await closeAll(ps);
   }, 60_000);
 }, 90_000);
+
+rtTest('the pool grows when reads find it empty (48 ready streams, 4 buffers up to 32): nothing lost, the bound holds', async (t) => {
+  await run(async () => {
+    configureRecvPool({ buffers: 4, maxBuffers: 32, bufferSize: 512 });
+    const ps = await pairs(48);
+    const ids = await floodAndReadAll(t, ps);
+    const st = stats().recvPool;
+    t.is(st.buffers, 32, `grew to its bound (${st.grows} times)`);
+    t.is(st.grows, 3, '4 -> 8 -> 16 -> 32');
+    t.true(Math.max(...ids) < 32 && Math.min(...ids) >= 0, 'every id within the bound');
+    t.true(ids.size > 4, `${ids.size} distinct buffers used`);
+    t.true(st.exhausted > 0, `48 streams on at most 32 buffers still waited (${st.exhausted} times)`);
+    t.is(st.leased, 0);
+    await closeAll(ps);
+  }, 60_000);
+}, 90_000);
+
+rtTest('the pool grows before it runs dry: more than three quarters of it leased adds as many again, with no ENOBUFS wait', async (t) => {
+  await run(async () => {
+    configureRecvPool({ buffers: 8, maxBuffers: 16, bufferSize: 1024 });
+    const ps = await pairs(14);
+    const leases: RecvLease[] = [];
+    for (const [i, [c, s]] of ps.entries()) {
+      await c.writeAll(Buffer.from([i]));
+      const lease = (await s.readLease())!;
+      t.deepEqual([...lease.bytes], [i]);
+      leases.push(lease); // held: the pool runs low
+      if (i === 5) t.is(stats().recvPool.buffers, 8, '6 of 8 leased: not yet');
+      if (i === 6) t.is(stats().recvPool.buffers, 16, '7 of 8 leased: grown');
+    }
+    const st = stats().recvPool;
+    t.like(st, { buffers: 16, grows: 1, leased: 14, exhausted: 0 });
+    t.is(new Set(leases.map((l) => l.id)).size, 14, 'distinct buffers across the two chunks');
+    // At the bound: one more held lease than the pool has is an ENOBUFS wait, not growth.
+    const more = await pairs(3);
+    const reads = more.map(([, s]) => s.readLease());
+    for (const [i, [c]] of more.entries()) await c.writeAll(Buffer.from([100 + i]));
+    await sleep(50);
+    t.is(stats().recvPool.buffers, 16, 'never past maxBuffers');
+    for (const l of leases) l.release();
+    const late = (await Promise.all(reads)) as RecvLease[];
+    late.forEach((l, i) => t.deepEqual([...l.bytes], [100 + i]));
+    t.true(stats().recvPool.exhausted > 0, 'the read past the bound waited for a buffer');
+    for (const l of late) l.release();
+    t.is(stats().recvPool.leased, 0);
+    t.is(stats().recvPool.buffers, 16);
+    await closeAll([...ps, ...more]);
+  });
+});
 
 rtTest('fuzz: random sizes, aborted readLease calls and reads held across arrivals keep every byte in order', async (t) => {
   await run(async () => {
@@ -334,10 +395,16 @@ rtTest('toDuplex reads pooled: an idle Duplex holds no buffer, and it still read
 rtTest('configureRecvPool: bad values are RangeErrors naming the option; after the first pooled read ERR_RINGIO_POOL_IN_USE', async (t) => {
   await run(async () => {
     t.throws(() => configureRecvPool({ buffers: 3 }), { instanceOf: RangeError, message: /buffers/ });
+    t.throws(() => configureRecvPool({ buffers: 16, maxBuffers: 8 }), { instanceOf: RangeError, message: /maxBuffers/ });
+    t.throws(() => configureRecvPool({ maxBuffers: 5000 }), { instanceOf: RangeError, message: /maxBuffers/ });
+    t.throws(() => configureRecvPool({ maxBuffers: 65536 }), { instanceOf: RangeError, message: /maxBuffers/ });
+    const before = stats().recvPool;
+    t.like(before, { mode: 'none', buffers: 64, maxBuffers: 4096, bufferSize: 16384, grows: 0 }, 'the defaults');
     t.throws(() => configureRecvPool({ bufferSize: 10 }), { instanceOf: RangeError, message: /bufferSize/ });
     t.throws(() => configureRecvPool(null as never), { instanceOf: TypeError });
     configureRecvPool({ buffers: 8, bufferSize: 4096 });
     t.is(stats().recvPool.buffers, 8);
+    t.is(stats().recvPool.maxBuffers, 4096, 'maxBuffers defaults to 4096');
     const [[c, s]] = await pairs(1);
     await c.writeAll(Buffer.from('a'));
     (await s.readLease())!.release();
@@ -348,11 +415,11 @@ rtTest('configureRecvPool: bad values are RangeErrors naming the option; after t
   });
 });
 
-rtTest("without a buffer ring ('plain' mode, injected): the reason is reported; exhaustion, aborts and close still lose nothing", async (t) => {
+rtTest("without a buffer ring ('plain' mode, injected): the reason is reported; growth to the bound, exhaustion, aborts and close still lose nothing", async (t) => {
   process.env.RINGIO_FAULT_PBUF_RING = '1';
   try {
     await run(async () => {
-      configureRecvPool({ buffers: 4, bufferSize: 512 });
+      configureRecvPool({ buffers: 4, maxBuffers: 8, bufferSize: 512 });
       const ps = await pairs(12);
       const srcs = ps.map(() => randomBytes(20 * 1024 + ((Math.random() * 999) | 0)));
       const writes = ps.map(([c], i) => c.writeAll(srcs[i]!));
@@ -371,6 +438,8 @@ rtTest("without a buffer ring ('plain' mode, injected): the reason is reported; 
       const st = stats().recvPool;
       t.is(st.mode, 'plain');
       t.regex(st.reason ?? '', /RINGIO_FAULT_PBUF_RING/);
+      // 12 readers armed at once, each holding its buffer in this mode: 4 grow to 8, then they wait.
+      t.like(st, { buffers: 8, grows: 1 });
       t.true(st.exhausted > 0);
       t.is(st.leased, 0);
       const waiting = ps[0]![1].readLease();
@@ -419,7 +488,7 @@ rtTest('a reader that keeps up reads multishot; when it falls behind the stream 
 
 rtTest('2,000 sequential round trips on a 16-buffer pool with 7 leases held elsewhere: every byte in order, no buffer lost, released ones come back with later batches', async (t) => {
   await run(async () => {
-    configureRecvPool({ buffers: 16, bufferSize: 1024 });
+    configureRecvPool({ buffers: 16, maxBuffers: 16, bufferSize: 1024 });
     const [[c, s], [c2, s2]] = await pairs(2);
     // 7 leases held on the other stream: 9 buffers left, so most releases below ride on the next batch
     // rather than a flush of their own (recv-pool.ts), and the reads must still never run dry.

@@ -49,8 +49,10 @@ export interface NativeAddon {
   ringio_driver_submit(count: number, bufs: Uint8Array[], reap: boolean): number;
   ringio_driver_reap(): number;
   ringio_driver_close(): void;
-  /** Registers the driver's provided-buffer pool: "" when in place, else why not. */
-  ringio_pbuf_open(mem: Uint8Array, size: number, count: number, recycle: Int32Array): string;
+  /** Registers the driver's provided-buffer pool, empty, for up to `max` buffers: "" when in place, else why not. */
+  ringio_pbuf_open(size: number, max: number, recycle: Int32Array): string;
+  /** Adds `count` buffers in `mem` to the pool as its next ids: "" when done, else why not. */
+  ringio_pbuf_grow(mem: Uint8Array, count: number): string;
   /** Registers a byte array's memory; returns its id, or -1 if it cannot be registered. */
   ringio_buf_register(view: Uint8Array): number;
   /** Frees an id whose array has been collected. */

@@ -23,6 +23,11 @@
  *     so neither the kernel nor a late reader ever touches freed memory. After the runtime has shut
  *     down, release() only marks the lease (the ring is gone) and the memory lives until the last view.
  *  4. A reader that got ENOBUFS waits in `#starved`; every buffer given back wakes one such reader.
+ *  5. Size: the pool starts with `buffers` and grows, up to `maxBuffers`, by as many again (a new chunk
+ *     of memory, new ids after the old ones) when a read finds it empty (ENOBUFS) or when more than
+ *     three quarters of it is out of the kernel's hands (leased or given back but not yet flushed).
+ *     It never shrinks: a buffer ring cannot take buffers back while reads are armed on it, and what a
+ *     grown pool costs in RSS is only the pages reads have touched (docs/design/net.md).
  */
 import { native } from './addon.js';
 import type { Driver } from './driver/driver.js';
@@ -32,8 +37,13 @@ import { ringioError } from './errors.js';
 export interface RecvPoolOptions {
   /** Bytes per buffer: the most one read can return (default 16384; 64..1 MiB). */
   bufferSize?: number;
-  /** How many buffers (default 1024; a power of two, 1..32768). */
+  /** How many buffers the pool starts with (default 64; a power of two, 1..32768). */
   buffers?: number;
+  /**
+   * The most buffers the pool grows to when reads find it empty or running low (default 4096, or
+   * `buffers` if that is more; a power of two, `buffers`..32768). `maxBuffers: buffers` makes a fixed pool.
+   */
+  maxBuffers?: number;
 }
 
 /** stats().recvPool: the pool's mode and counters. */
@@ -46,8 +56,12 @@ export interface RecvPoolStats {
   reason: string | null;
   /** Bytes per buffer. */
   bufferSize: number;
-  /** Buffers in the pool. */
+  /** Buffers in the pool now (it starts with `configureRecvPool`'s `buffers` and grows). */
   buffers: number;
+  /** The most buffers the pool may grow to. */
+  maxBuffers: number;
+  /** Times the pool grew (each time by as many buffers as it had, up to `maxBuffers`). */
+  grows: number;
   /** Buffers held by JS: leases not yet released, including received ones no reader has taken yet. */
   leased: number;
   /** Times a read found the pool empty (ENOBUFS) and waited for a buffer to come back. */
@@ -55,9 +69,12 @@ export interface RecvPoolStats {
 }
 
 const DEFAULT_SIZE = 16384;
-// 1024: at 256 busy connections a 256-buffer pool ran dry on one read in three (ENOBUFS, re-arm), halving
-// echo throughput on io_uring (docs/benchmarks.md); pages count in RSS only once a read used them.
-const DEFAULT_COUNT = 1024;
+// 64 to start: an idle server touches few buffers (each one a read used costs RSS, at least a page). The
+// pool doubles when it runs low, so 256 busy connections take it to 512 within the first few batches
+// (a fixed 256 ran dry on one read in three there, halving echo throughput on io_uring:
+// docs/benchmarks.md); 4096 (64 MiB of 16 KiB buffers) bounds it.
+const DEFAULT_COUNT = 64;
+const DEFAULT_MAX = 4096;
 const POOL = 0;
 const LEASED = 1;
 
@@ -147,14 +164,22 @@ export class RecvPool {
   reason: string | null;
   /** Bytes per buffer: the most one pooled read returns. */
   readonly bufferSize: number;
-  /** How many buffers the pool has. */
-  readonly buffers: number;
+  /** How many buffers the pool has now (rule 5). */
+  buffers = 0;
+  /** The most buffers it may grow to. */
+  readonly maxBuffers: number;
+  /** Times it grew. */
+  grows = 0;
   /** Buffers held by JS (leases not yet released). */
   leased = 0;
   /** ENOBUFS answers so far. */
   exhausted = 0;
   readonly #driver: Driver;
-  readonly #mem: Uint8Array;
+  /** The pool's memory: chunk i holds the buffers from #firstIds[i] on. */
+  readonly #chunks: Uint8Array[] = [];
+  readonly #firstIds: number[] = [];
+  /** Leased plus pending above this: grow (rule 5). */
+  #growAt = 0;
   readonly #views: (Buffer | undefined)[];
   readonly #state: Uint8Array;
   /** [count, id, id, ...]: ids given back since the last flush (read by the addon). */
@@ -165,18 +190,17 @@ export class RecvPool {
   #closed = false;
 
   constructor(driver: Driver, opts: RecvPoolOptions = {}) {
-    const { bufferSize, buffers } = checkPoolOptions(opts);
+    const { bufferSize, buffers, maxBuffers } = checkPoolOptions(opts);
     this.#driver = driver;
     this.bufferSize = bufferSize;
-    this.buffers = buffers;
-    this.#mem = new Uint8Array(bufferSize * buffers);
-    this.#views = new Array<Buffer | undefined>(buffers);
-    this.#state = new Uint8Array(buffers);
-    this.#recycle = new Int32Array(buffers + 1);
+    this.maxBuffers = maxBuffers;
+    this.#views = new Array<Buffer | undefined>(maxBuffers);
+    this.#state = new Uint8Array(maxBuffers);
+    this.#recycle = new Int32Array(maxBuffers + 1);
     // RINGIO_FAULT_PBUF_RING=1 (tests): as if the kernel had refused the buffer ring.
     const reason = process.env.RINGIO_FAULT_PBUF_RING
       ? 'IORING_REGISTER_PBUF_RING failed: EINVAL [injected by RINGIO_FAULT_PBUF_RING]'
-      : native.ringio_pbuf_open(this.#mem, bufferSize, buffers, this.#recycle);
+      : native.ringio_pbuf_open(bufferSize, maxBuffers, this.#recycle);
     if (reason === '') {
       this.mode = driver.uring ? 'ring' : 'select';
       this.multishot = driver.features.has('RECV_MULTISHOT');
@@ -185,8 +209,36 @@ export class RecvPool {
       this.mode = 'plain';
       this.multishot = false;
       this.reason = reason;
-      for (let i = buffers - 1; i >= 0; i--) this.#free.push(i);
     }
+    if (!this.#add(buffers)) throw new Error(`ringio: the receive pool could not take its first ${buffers} buffers`);
+  }
+
+  /** Rule 5: `count` more buffers, as the next ids, in a chunk of their own. False if the driver refused. */
+  #add(count: number): boolean {
+    const mem = new Uint8Array(count * this.bufferSize);
+    const first = this.buffers;
+    if (this.mode === 'plain') {
+      for (let i = first + count - 1; i >= first; i--) this.#free.push(i);
+    } else if (native.ringio_pbuf_grow(mem, count) !== '') {
+      return false;
+    }
+    this.#chunks.push(mem);
+    this.#firstIds.push(first);
+    this.buffers = first + count;
+    const n = this.buffers;
+    this.#growAt = n < this.maxBuffers ? n - (n >>> 2) : Infinity;
+    return true;
+  }
+
+  /** Rule 5: doubles the pool (up to maxBuffers). False when it is at its bound (or closed). */
+  #grow(): boolean {
+    if (this.#closed || this.buffers >= this.maxBuffers) return false;
+    if (!this.#add(Math.min(this.buffers, this.maxBuffers - this.buffers))) {
+      this.#growAt = Infinity;
+      return false;
+    }
+    this.grows++;
+    return true;
   }
 
   /** Whether the runtime that owns the pool has shut down (its ring is gone). */
@@ -203,7 +255,14 @@ export class RecvPool {
 
   /** Plumbing, not API: The stable Buffer over buffer `id`. */
   view(id: number): Buffer {
-    return (this.#views[id] ??= Buffer.from(this.#mem.buffer, id * this.bufferSize, this.bufferSize));
+    return (this.#views[id] ??= this.#makeView(id));
+  }
+
+  #makeView(id: number): Buffer {
+    let c = this.#chunks.length - 1;
+    while (this.#firstIds[c]! > id) c--;
+    const mem = this.#chunks[c]!;
+    return Buffer.from(mem.buffer, mem.byteOffset + (id - this.#firstIds[c]!) * this.bufferSize, this.bufferSize);
   }
 
   /** Plumbing, not API: A completion handed buffer `id` holding `n` bytes to JS (rule 1). */
@@ -212,7 +271,7 @@ export class RecvPool {
       throw new Error(`ringio: pool buffer ${id} handed out while not in the pool (a runtime bug)`);
     }
     this.#state[id] = LEASED;
-    this.leased++;
+    if (++this.leased + this.#recycle[0]! > this.#growAt) this.#grow();
     return new RecvLease(this, id, n);
   }
 
@@ -261,6 +320,11 @@ export class RecvPool {
   /** Plumbing, not API: A reader got ENOBUFS (or found no free buffer): `wake` runs when a buffer comes back. */
   wait(wake: () => void): void {
     this.exhausted++;
+    if (this.#grow()) {
+      // The new buffers are in the ring (or the free list) already: re-arm at once.
+      queueMicrotask(wake);
+      return;
+    }
     if (this.#closed || (this.mode !== 'plain' && this.#recycle[0]! > 0)) {
       // Closed: nothing will come back. Ids given back but not yet flushed (give()): the reader's
       // re-arm goes in a batch that hands them back to the pool before its own record.
@@ -285,6 +349,8 @@ export class RecvPool {
       reason: this.reason,
       bufferSize: this.bufferSize,
       buffers: this.buffers,
+      maxBuffers: this.maxBuffers,
+      grows: this.grows,
       leased: this.leased,
       exhausted: this.exhausted,
     };
@@ -292,15 +358,42 @@ export class RecvPool {
 }
 
 /** Plumbing, not API: Validates RecvPoolOptions, naming the bad key. */
-export function checkPoolOptions(opts: RecvPoolOptions): { bufferSize: number; buffers: number } {
+export function checkPoolOptions(opts: RecvPoolOptions): { bufferSize: number; buffers: number; maxBuffers: number } {
   if (opts === null || typeof opts !== 'object') throw new TypeError('configureRecvPool(opts): opts must be an object');
-  const bufferSize = opts.bufferSize ?? DEFAULT_SIZE;
-  const buffers = opts.buffers ?? DEFAULT_COUNT;
+  const env = envDefaults();
+  const bufferSize = opts.bufferSize ?? env.bufferSize ?? DEFAULT_SIZE;
+  const buffers = opts.buffers ?? env.buffers ?? DEFAULT_COUNT;
   if (typeof bufferSize !== 'number' || !Number.isInteger(bufferSize) || bufferSize < 64 || bufferSize > 1 << 20) {
     throw new RangeError(`recv pool bufferSize must be an integer in 64..1048576, got ${String(bufferSize)}`);
   }
   if (typeof buffers !== 'number' || !Number.isInteger(buffers) || buffers < 1 || buffers > 32768 || (buffers & (buffers - 1)) !== 0) {
     throw new RangeError(`recv pool buffers must be a power of two in 1..32768, got ${String(buffers)}`);
   }
-  return { bufferSize, buffers };
+  const maxBuffers = opts.maxBuffers ?? env.maxBuffers ?? Math.max(DEFAULT_MAX, buffers);
+  if (
+    typeof maxBuffers !== 'number' ||
+    !Number.isInteger(maxBuffers) ||
+    maxBuffers < buffers ||
+    maxBuffers > 32768 ||
+    (maxBuffers & (maxBuffers - 1)) !== 0
+  ) {
+    throw new RangeError(`recv pool maxBuffers must be a power of two in buffers (${buffers})..32768, got ${String(maxBuffers)}`);
+  }
+  return { bufferSize, buffers, maxBuffers };
+}
+
+/**
+ * RINGIO_RECV_POOL=buffers[:maxBuffers[:bufferSize]] sets the defaults that configureRecvPool's options
+ * override (e.g. `1024:1024` for a fixed pool of 1024, `64:4096:4096`), so a program's pool can be tuned,
+ * or a benchmark run, without changing its code. Empty fields keep the built-in default.
+ */
+function envDefaults(): RecvPoolOptions {
+  const v = process.env.RINGIO_RECV_POOL;
+  if (v === undefined || v === '') return {};
+  const parts = v.split(':');
+  if (parts.length > 3 || parts.some((p) => p !== '' && !/^\d+$/.test(p))) {
+    throw new RangeError(`RINGIO_RECV_POOL must be buffers[:maxBuffers[:bufferSize]] (integers), got ${JSON.stringify(v)}`);
+  }
+  const num = (i: number): number | undefined => (parts[i] ? Number(parts[i]) : undefined);
+  return { buffers: num(0), maxBuffers: num(1), bufferSize: num(2) };
 }

@@ -288,16 +288,7 @@ export class Runtime implements TaskHost, Turn {
       threadWakeSyscalls: bellCounters[1],
       blockingJobs: this.blocking?.jobs ?? 0,
       registeredBuffers: registeredBuffers(),
-      recvPool:
-        this.#pool?.stats() ?? {
-          mode: 'none',
-          multishot: false,
-          reason: null,
-          bufferSize: checkPoolOptions(this.#poolOptions).bufferSize,
-          buffers: checkPoolOptions(this.#poolOptions).buffers,
-          leased: 0,
-          exhausted: 0,
-        },
+      recvPool: this.#pool?.stats() ?? { mode: 'none', multishot: false, reason: null, ...checkPoolOptions(this.#poolOptions), grows: 0, leased: 0, exhausted: 0 },
     };
   }
 
