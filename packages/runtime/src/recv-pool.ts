@@ -31,6 +31,7 @@
  */
 import { native } from './addon.js';
 import type { Driver } from './driver/driver.js';
+import { S_COMPLETIONS } from './driver/layout.js';
 import { ringioError } from './errors.js';
 
 /** `configureRecvPool()`'s options. */
@@ -180,6 +181,8 @@ export class RecvPool {
   readonly #firstIds: number[] = [];
   /** Leased plus pending above this: grow (rule 5). */
   #growAt = 0;
+  /** The driver's completion count when an ENOBUFS wait last grew the pool (one growth per batch). */
+  #grewIn = -1;
   readonly #views: (Buffer | undefined)[];
   readonly #state: Uint8Array;
   /** [count, id, id, ...]: ids given back since the last flush (read by the addon). */
@@ -320,7 +323,13 @@ export class RecvPool {
   /** Plumbing, not API: A reader got ENOBUFS (or found no free buffer): `wake` runs when a buffer comes back. */
   wait(wake: () => void): void {
     this.exhausted++;
-    if (this.#grow()) {
+    // A burst of arrivals finds the pool empty in many readers of one batch: the first grows it, and the
+    // others re-arm onto the buffers it added (growing once per batch, not once per reader; a reader
+    // that still finds none waits again, and grows it in a later batch).
+    // ('plain' mode knows its free buffers exactly: a reader waits here only when there are none.)
+    const batch = this.#driver.stats[S_COMPLETIONS]!;
+    if ((batch === this.#grewIn && this.mode !== 'plain') || this.#grow()) {
+      this.#grewIn = batch;
       // The new buffers are in the ring (or the free list) already: re-arm at once.
       queueMicrotask(wake);
       return;
