@@ -18,8 +18,9 @@
  *     batch). The driver is asked for a flush of their own only when the pool runs low (an eighth of
  *     it pending, half of it out of the kernel's hands) or a reader waits for a buffer; otherwise they
  *     ride on the next batch.
- *  3. SAFETY: the pool's memory is one JS ArrayBuffer. The addon keeps it referenced until the driver's
- *     backend is gone (after the kernel has answered for every op), and every lease holds a view of it,
+ *  3. SAFETY: the pool's memory is one JS ArrayBuffer per chunk (rule 5). The addon keeps every chunk
+ *     referenced until the driver's backend is gone (after the kernel has answered for every op), and
+ *     every lease holds a view of its chunk,
  *     so neither the kernel nor a late reader ever touches freed memory. After the runtime has shut
  *     down, release() only marks the lease (the ring is gone) and the memory lives until the last view.
  *  4. A reader that got ENOBUFS waits in `#starved`; every buffer given back wakes one such reader.
