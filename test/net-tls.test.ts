@@ -55,6 +55,15 @@ async function echoServer(ctx: TlsContext, failures: unknown[]): Promise<{ port:
   };
 }
 
+/** A ringio TLS client and server connected over loopback (certificate A), with the listener and context. */
+async function tlsPair(): Promise<{ ctx: TlsContext; l: TcpListener; client: TlsStream; server: TlsStream }> {
+  const ctx = TlsContext.server({ cert: A!.cert, key: A!.key });
+  const l = await TcpListener.bind('127.0.0.1:0');
+  const accepted = spawn(async () => TlsStream.accept((await l.accept())[0], ctx));
+  const client = await TlsStream.over(await TcpStream.connect(l.localAddr), { servername: 'a.test', ca: A!.cert });
+  return { ctx, l, client, server: await accepted };
+}
+
 /** Connects node:tls, returns the peer certificate's CN (and the socket). */
 async function nodeClient(port: number, servername: string, ca: Pem): Promise<tls.TLSSocket> {
   const s = tls.connect({ host: '127.0.0.1', port, servername, ca: ca.cert });
@@ -218,11 +227,7 @@ tlsTest('TLS server: garbage instead of a ClientHello, a close mid-handshake, a 
 
 tlsTest('TlsStream over a plain stream: close() mid-read frees the session; reads after close reject ERR_RINGIO_CLOSED', async (t) => {
   await run(async () => {
-    const ctx = TlsContext.server({ cert: A!.cert, key: A!.key });
-    const l = await TcpListener.bind('127.0.0.1:0');
-    const accepted = spawn(async () => TlsStream.accept((await l.accept())[0], ctx));
-    const client = await TlsStream.over(await TcpStream.connect(l.localAddr), { servername: 'a.test', ca: A!.cert });
-    const server = await accepted;
+    const { ctx, l, client, server } = await tlsPair();
     const pending = server.read(new Uint8Array(100));
     await new Promise((r) => setTimeout(r, 20));
     await server.close();
@@ -240,11 +245,7 @@ tlsTest('TlsStream over a plain stream: close() mid-read frees the session; read
 
 tlsTest('TlsStream reads ciphertext from the receive pool: a waiting read holds no buffer, an aborted read loses nothing, every lease goes back', async (t) => {
   await run(async () => {
-    const ctx = TlsContext.server({ cert: A!.cert, key: A!.key });
-    const l = await TcpListener.bind('127.0.0.1:0');
-    const accepted = spawn(async () => TlsStream.accept((await l.accept())[0], ctx));
-    const client = await TlsStream.over(await TcpStream.connect(l.localAddr), { servername: 'a.test', ca: A!.cert });
-    const server = await accepted;
+    const { ctx, l, client, server } = await tlsPair();
     // Waiting reads on both sides: neither holds a pool buffer.
     const ac = new AbortController();
     const aborted = server.read(new Uint8Array(64), { signal: ac.signal });
