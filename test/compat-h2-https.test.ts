@@ -121,13 +121,18 @@ rtTest("node:http2's client over ringio's createConnection against the same serv
 
 const pem = testCertificate();
 
-rtTest('node:https on ringio sockets under wrk: every request answered 200, no socket errors', async (t) => {
+/** Whether the certificate could be made and the tool is there; logs the reason and passes when not. */
+async function withPemAndTool(t: ExecutionContext, name: string): Promise<boolean> {
   if ('missing' in pem) {
     t.log(`skipped: ${pem.missing}`);
     t.pass();
-    return;
+    return false;
   }
-  if (!(await withTool(t, 'wrk'))) return;
+  return withTool(t, name);
+}
+
+rtTest('node:https on ringio sockets under wrk: every request answered 200, no socket errors', async (t) => {
+  if (!(await withPemAndTool(t, 'wrk')) || 'missing' in pem) return;
   await run(async () => {
     const server = https.createServer({ cert: pem.cert, key: pem.key }, (req, res) => {
       res.setHeader('content-type', 'text/plain');
@@ -149,12 +154,7 @@ rtTest('node:https on ringio sockets under wrk: every request answered 200, no s
 }, 60_000);
 
 rtTest('listenSecure under h2load (HTTP/1.1 over TLS): 3,000 requests on 16 keep-alive connections all succeed; every pool lease and TLS session goes back', async (t) => {
-  if ('missing' in pem) {
-    t.log(`skipped: ${pem.missing}`);
-    t.pass();
-    return;
-  }
-  if (!(await withTool(t, 'h2load'))) return;
+  if (!(await withPemAndTool(t, 'h2load')) || 'missing' in pem) return;
   await run(async () => {
     const server = http.createServer((req, res) => {
       res.setHeader('content-type', 'text/plain');
