@@ -1,11 +1,14 @@
 /**
  * toNetSocket on the driver under test: node:http2 (h2c) and node:http served over net.Sockets handed over
- * from ringio's accept (bodies byte-exact, the ringio stream closed, no fd left behind); UnixStreams too;
+ * from ringio's accept (bodies byte-exact, the ringio stream closed, no fd left behind); node:https with
+ * node:tls on the native handle; UnixStreams too;
  * and the errors: a TlsStream, a non-stream, a closed stream, bad options.
  */
 import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
+import https from 'node:https';
+import type tls from 'node:tls';
 import net from 'node:net';
 import { toNetSocket } from '@ringio/compat';
 import { TcpListener, TcpStream, TlsContext, TlsStream, UnixStream } from '@ringio/net';
@@ -100,6 +103,38 @@ rtTest('toNetSocket: node:http over handed-over TCP and Unix sockets; half-open 
     t.is(Buffer.from(back.subarray(0, n)).toString(), 'pong');
     await a.close();
     s.destroy();
+  });
+});
+
+rtTest('toNetSocket: node:https (node:tls on the native handle) over a handed-over socket', async (t) => {
+  const pem = testCertificate();
+  if ('missing' in pem) {
+    t.log(`skipped: ${pem.missing}`);
+    t.pass();
+    return;
+  }
+  await run(async () => {
+    const server = https.createServer({ cert: pem.cert, key: pem.key }, (req, res) => res.end(`hello ${(req.socket as tls.TLSSocket).encrypted}`));
+    const l = await TcpListener.bind('127.0.0.1:0');
+    const accepting = spawn(async () => {
+      for await (const [stream] of l) server.emit('connection', toNetSocket(stream));
+    });
+    const body = await guard(
+      new Promise<string>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port: l.localAddr.port, ca: pem.cert, servername: 'localhost', agent: false }, (r) => {
+            let s = '';
+            r.setEncoding('utf8').on('data', (c: string) => (s += c)).on('end', () => resolve(s));
+          })
+          .on('error', reject);
+      }),
+      10_000,
+      'https request',
+    );
+    t.is(body, 'hello true');
+    await l.close();
+    await accepting;
+    server.close();
   });
 });
 
