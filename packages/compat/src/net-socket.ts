@@ -27,7 +27,9 @@ export interface NetSocketOptions {
 
 /** What toNetSocket takes: a plain ringio socket stream (TcpStream, UnixStream), nothing read from it. */
 export interface HandOverSource {
+  /** The stream's fd (-1 once closed): toNetSocket duplicates it. */
   readonly fd: number;
+  /** Closes the stream (its fd; the duplicate stays open): toNetSocket calls it once the socket is made. */
   close(): Promise<void>;
 }
 
