@@ -4,6 +4,7 @@
 //               toDuplex of the TlsStream) under wrk -t1 -c32, keep-alive GETs of 'hello https\n': req/s
 //   https-nodetls: the same with node:tls over the Duplex (https.Server fed emit('connection'))
 //   http2:      node:http2 (h2c) under h2load -c4 -m4, GETs of a 2 MiB body: MB/s
+//   http2-handoff: the same with ringio accepting and handing each socket to libuv (compat's toNetSocket)
 //   connect:    node:http under ab -c32 without keep-alive (a new connection per request): req/s
 //   http-close: the same at ab -c10 and ab -c50 (one line per concurrency, with `concurrency`): req/s
 // Servers: ringio (a TcpListener, toDuplex, server.emit('connection')) on io_uring and on epoll, and the
@@ -14,7 +15,7 @@
 // cpu_ratio_to_node is the steadier figure on a busy machine (over 1: ringio spends more CPU per unit).
 // Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
 // driver, ratio_to_node, cpu_ratio_to_node and the load average.
-// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,connect,http-close] [--drivers uring,epoll]
+// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,http2-handoff,connect,http-close] [--drivers uring,epoll]
 // Needs wrk (https), h2load (http2: nghttp2-client), ab (connect: apache2-utils) and openssl (https).
 // The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F]
 import { execFile, execFileSync, spawn } from 'node:child_process';
@@ -51,7 +52,7 @@ async function serve(kind, impl, port, driver) {
   if (kind === 'https' && impl === 'ringio') server = http.createServer(onRequest);
   else if (kind === 'https' || kind === 'https-nodetls') server = https.createServer({ cert: readFileSync(arg('cert')), key: readFileSync(arg('key')) }, onRequest);
   else if (kind === 'connect' || kind === 'http-close') server = http.createServer(onRequest);
-  else if (kind === 'http2') {
+  else if (kind === 'http2' || kind === 'http2-handoff') {
     server = http2.createServer();
     server.on('stream', (stream) => {
       stream.on('error', () => {});
@@ -67,7 +68,7 @@ async function serve(kind, impl, port, driver) {
   }
   const { start, stats } = await import('@ringio/runtime');
   const { TcpListener } = await import('@ringio/net');
-  const { toDuplex, listenSecure } = await import('@ringio/compat');
+  const { toDuplex, toNetSocket, listenSecure } = await import('@ringio/compat');
   await start(
     async () => {
       if (kind === 'https') {
@@ -81,7 +82,8 @@ async function serve(kind, impl, port, driver) {
       server.emit('listening');
       ready(`ringio ${stats().driver}`);
       process.once('SIGTERM', () => listener.close());
-      for await (const [stream] of listener) server.emit('connection', toDuplex(stream));
+      if (kind === 'http2-handoff') for await (const [stream] of listener) server.emit('connection', toNetSocket(stream));
+      else for await (const [stream] of listener) server.emit('connection', toDuplex(stream));
     },
     { driver },
   );
@@ -95,11 +97,11 @@ async function measure() {
   const self = fileURLToPath(import.meta.url);
   const rounds = Number(arg('rounds', 5));
   const secs = Number(arg('secs', 3));
-  const wanted = arg('cases', 'https,https-nodetls,http2,connect,http-close').split(',');
+  const wanted = arg('cases', 'https,https-nodetls,http2,http2-handoff,connect,http-close').split(',');
   const drivers = arg('drivers', 'uring,epoll').split(',');
   const run = promisify(execFile);
 
-  const tools = { https: ['wrk', 'openssl'], 'https-nodetls': ['wrk', 'openssl'], http2: ['h2load'], connect: ['ab'], 'http-close': ['ab'] };
+  const tools = { https: ['wrk', 'openssl'], 'https-nodetls': ['wrk', 'openssl'], http2: ['h2load'], 'http2-handoff': ['h2load'], connect: ['ab'], 'http-close': ['ab'] };
   const pkg = { wrk: 'wrk', openssl: 'openssl', h2load: 'nghttp2-client', ab: 'apache2-utils' };
   const cases = [];
   for (const c of wanted) {
@@ -167,7 +169,7 @@ async function measure() {
       const value = parseFloat(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
       return { value, unit: 'req/s', served: Number(/(\d+) requests in/.exec(stdout)?.[1]), errors };
     }
-    if (kind === 'http2') {
+    if (kind.startsWith('http2')) {
       const [cmd, args] = pin(1, ['h2load', '-c4', '-m4', '-D', String(seconds), `http://127.0.0.1:${port}/`]);
       const { stdout } = await run(cmd, args, { maxBuffer: 1 << 24 });
       const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);

@@ -1,7 +1,8 @@
 /**
  * node:http2 and node:https served on ringio sockets, under real load generators, on the driver under
  * test: h2load (nghttp2-client) against an h2c server, small responses and 2 MiB bodies; wrk against an
- * https server; and node:http2's client over ringio's createConnection. The tools are installed by .ci/run
+ * https server; listenSecure (ringio's TLS) under h2load's HTTP/1.1 mode; and node:http2's client over
+ * ringio's createConnection. The tools are installed by .ci/run
  * when missing; a test whose tool is absent skips with the reason. These tests count requests and
  * errors, never time.
  */
@@ -10,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { promisify } from 'node:util';
-import { connect, jsStreamGuard, toDuplex } from '@ringio/compat';
-import { UnixStream } from '@ringio/net';
+import http from 'node:http';
+import { connect, jsStreamGuard, listenSecure, toDuplex } from '@ringio/compat';
+import { tlsCounts, UnixStream } from '@ringio/net';
+import { stats } from '@ringio/runtime';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { ExecutionContext } from 'ava';
@@ -118,13 +121,18 @@ rtTest("node:http2's client over ringio's createConnection against the same serv
 
 const pem = testCertificate();
 
-rtTest('node:https on ringio sockets under wrk: every request answered 200, no socket errors', async (t) => {
+/** Whether the certificate could be made and the tool is there; logs the reason and passes when not. */
+async function withPemAndTool(t: ExecutionContext, name: string): Promise<boolean> {
   if ('missing' in pem) {
     t.log(`skipped: ${pem.missing}`);
     t.pass();
-    return;
+    return false;
   }
-  if (!(await withTool(t, 'wrk'))) return;
+  return withTool(t, name);
+}
+
+rtTest('node:https on ringio sockets under wrk: every request answered 200, no socket errors', async (t) => {
+  if (!(await withPemAndTool(t, 'wrk')) || 'missing' in pem) return;
   await run(async () => {
     const server = https.createServer({ cert: pem.cert, key: pem.key }, (req, res) => {
       res.setHeader('content-type', 'text/plain');
@@ -144,6 +152,35 @@ rtTest('node:https on ringio sockets under wrk: every request answered 200, no s
     }
   });
 }, 60_000);
+
+rtTest('listenSecure under h2load (HTTP/1.1 over TLS): 3,000 requests on 16 keep-alive connections all succeed; every pool lease and TLS session goes back', async (t) => {
+  if (!(await withPemAndTool(t, 'h2load')) || 'missing' in pem) return;
+  await run(async () => {
+    const server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end(req.socket && (req.socket as { encrypted?: boolean }).encrypted ? 'hello https\n' : 'not encrypted\n');
+    });
+    const secure = await listenSecure(server, { tls: { cert: pem.cert, key: pem.key } });
+    try {
+      const { stdout } = await guard(
+        run$('h2load', ['--h1', '-n', '3000', '-c', '16', `https://127.0.0.1:${secure.address.port}/`]),
+        60_000,
+        'h2load --h1',
+      );
+      t.like(h2loadCounts(stdout), { total: 3000, succeeded: 3000, failed: 0, errored: 0, timeout: 0 }, stdout);
+      const body = /traffic: .*?\((\d+)\) data/.exec(stdout);
+      t.is(Number(body?.[1]), 3000 * 'hello https\n'.length, 'every body was the encrypted one');
+      t.is(secure.handshakeErrors, 0);
+    } finally {
+      await secure.close();
+      server.closeAllConnections();
+      server.close();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    t.is(stats().recvPool.leased, 0, 'every lease went back');
+    t.is(tlsCounts().sessions, 0, 'every TLS session was freed');
+  });
+}, 90_000);
 
 rtTest("the JSStreamSocket guard: a write after a shutdown (node:http2 closing a session mid-transfer) completes with EPIPE instead of killing the process", async (t) => {
   t.is(jsStreamGuard, 'installed');

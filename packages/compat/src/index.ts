@@ -24,6 +24,7 @@ export {
   type ConnectorOptions,
   type ConnectorParams,
 } from './connect.js';
+export { toNetSocket, type NetSocketOptions, type HandOverSource } from './net-socket.js';
 export { listenSecure, type SecureListenOptions, type SecureListener, type ConnectionTarget } from './secure.js';
 // Installs the guard against node's JSStreamSocket write-after-shutdown assertion (js-stream-guard.ts).
 export { jsStreamGuard } from './js-stream-guard.js';

@@ -21,7 +21,7 @@
  *  5. An aborted readLease rejects AbortError at once and leaves the op armed: bytes that arrive later
  *     are queued for the next reader, so aborting never loses data.
  */
-import { abortError, cancelOp, currentRuntime, ringioError, RecvLease, type OpAble, type RecvPool } from '@ringio/runtime';
+import { abortError, cancelOp, currentRuntime, ringioError, ringioErrorNoStack, RecvLease, type OpAble, type RecvPool } from '@ringio/runtime';
 import { RecvOp } from './ops/recv.js';
 import { RecvMultishotOp } from './ops/recv-multi.js';
 import { RecvSelectOp, type PooledReadSink } from './ops/recv-select.js';
@@ -129,7 +129,9 @@ export class LeaseReader implements PooledReadSink {
     if (this.#disposed) return;
     this.#disposed = true;
     while (this.#queued > 0) this.#shift().release();
-    const err = ringioError('ERR_RINGIO_CLOSED', 'the stream was closed while a read waited');
+    if (this.#first === undefined) return;
+    // Without a stack (it would show only close()'s callers): a Duplex closes with its read waiting.
+    const err = ringioErrorNoStack('ERR_RINGIO_CLOSED', 'the stream was closed while a read waited');
     for (let w = this.#takeWaiter(); w !== undefined; w = this.#takeWaiter()) w.reject(err);
   }
 

@@ -27,6 +27,7 @@ import {
   TLS_HANDSHAKE_DONE,
   TLS_MORE,
   TLS_PEER_CLOSED,
+  type RecvLease,
   type TlsResult,
 } from '@ringio/runtime';
 import type { AddrInput, SocketAddr } from './addr.js';
@@ -303,7 +304,14 @@ export class TlsStream implements ReadHalf, WriteHalf {
   #id: number;
   #host: string | undefined;
   readonly #res: TlsResult = { n: 0, pending: 0, flags: 0 };
-  #cin: Uint8Array;
+  /** Where the ciphertext of the last receive is (a pool lease's buffer, or #cin), until #doneIn(). */
+  #in: Uint8Array | undefined;
+  /** The pool lease holding it (pooled receives), released by #doneIn(). */
+  #lease: RecvLease | undefined;
+  /** Receives go through the socket's readLease (the runtime's pool): no buffer held while waiting. */
+  readonly #pooled: boolean;
+  /** The ciphertext buffer of a socket without readLease (made on its first receive). */
+  #cin: Uint8Array | undefined;
   #cout: Uint8Array | undefined;
   // Plaintext that came with the handshake's last flight (a copy from handshakeScratch).
   #stash: Uint8Array | undefined;
@@ -321,7 +329,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
     this.socket = socket;
     this.#id = id;
     this.#host = host;
-    this.#cin = new Uint8Array(CIPHER_READ);
+    this.#pooled = typeof socket.readLease === 'function';
     sessions.register(this, id, this);
   }
 
@@ -441,9 +449,14 @@ export class TlsStream implements ReadHalf, WriteHalf {
     const res = this.#res;
     let m = 0;
     for (;;) {
-      const id = this.#live();
       const scratch = handshakeScratch;
-      if (!tlsNative.read(id, m > 0 ? this.#cin : null, 0, m, scratch, 0, scratch.length, res)) {
+      let ok: boolean;
+      try {
+        ok = tlsNative.read(this.#live(), m > 0 ? this.#in! : null, 0, m, scratch, 0, scratch.length, res);
+      } finally {
+        this.#doneIn();
+      }
+      if (!ok) {
         const err = this.#failure();
         await this.#flush(undefined).catch(noop); // the alert, so the peer learns why
         throw err;
@@ -457,10 +470,41 @@ export class TlsStream implements ReadHalf, WriteHalf {
       if (res.pending > 0) await this.#flush(signal);
       if ((res.flags & TLS_HANDSHAKE_DONE) !== 0) break;
       if (this.#eof) throw this.#reset();
-      [m] = await this.socket.read(this.#cin, signal ? { signal } : undefined);
+      m = await this.#recv(signal);
       if (m === 0) throw this.#reset();
     }
     this.#done = true;
+  }
+
+  /**
+   * Receives the next ciphertext from the socket: resolves its length (0 at the end of the stream), the
+   * bytes being #in[0, n) until #doneIn(). A socket with readLease receives from the runtime's pool (on
+   * io_uring a multishot receive into provided buffers: no submission and no poll per read once it runs),
+   * and the lease goes back as soon as the session has taken the bytes (tlsNative.read copies them into
+   * its read BIO); other sockets read into the stream's own buffer.
+   */
+  async #recv(signal: AbortSignal | undefined): Promise<number> {
+    if (this.#pooled) {
+      const lease = await this.socket.readLease!(signal ? { signal } : undefined);
+      if (lease === null) return 0;
+      this.#lease = lease;
+      this.#in = lease.buf;
+      return lease.length;
+    }
+    const cin = (this.#cin ??= new Uint8Array(CIPHER_READ));
+    const [m] = await this.socket.read(cin, signal ? { signal } : undefined);
+    this.#in = cin;
+    return m;
+  }
+
+  /** The session took the ciphertext of the last receive: its lease goes back to the pool. */
+  #doneIn(): void {
+    this.#in = undefined;
+    const lease = this.#lease;
+    if (lease !== undefined) {
+      this.#lease = undefined;
+      lease.release();
+    }
   }
 
   #reset(): Error {
@@ -582,7 +626,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
         if (this.#eof) return [0, buf];
         let m: number;
         try {
-          [m] = await this.socket.read(this.#cin, signal ? { signal } : undefined);
+          m = await this.#recv(signal);
         } catch (e) {
           if (e !== null && typeof e === 'object') (e as { buf?: unknown }).buf = buf;
           throw e;
@@ -591,7 +635,11 @@ export class TlsStream implements ReadHalf, WriteHalf {
           this.#eof = true;
           return [0, buf];
         }
-        ok = tlsNative.read(this.#live(buf), this.#cin, 0, m, buf, offset, length, res);
+        try {
+          ok = tlsNative.read(this.#live(buf), this.#in!, 0, m, buf, offset, length, res);
+        } finally {
+          this.#doneIn();
+        }
       }
       if (!ok) {
         const err = this.#failure();

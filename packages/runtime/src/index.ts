@@ -45,6 +45,7 @@ export {
   abortError,
   errnoError,
   ringioError,
+  ringioErrorNoStack,
   isErrnoError,
   isRingioError,
   ERRNO,

@@ -19,6 +19,7 @@ import {
   ECANCELED,
   EINTR,
   ringioError,
+  ringioErrorNoStack,
 } from '../errors.js';
 import { OpAble, OpFlags, OpState, SqeWriter } from '../op.js';
 import {
@@ -486,7 +487,7 @@ export class Driver {
       if (cancelled && (res === ECANCELED || res === EINTR)) {
         op.cancelled(
           op._cancelReason === 'closed'
-            ? ringioError('ERR_RINGIO_CLOSED', 'closed while the op was in flight (its socket or the runtime)')
+            ? ringioErrorNoStack('ERR_RINGIO_CLOSED', 'closed while the op was in flight (its socket or the runtime)')
             : abortError(undefined, op.payload()),
         );
       } else {
@@ -508,11 +509,5 @@ export class Driver {
  * pays for one (capturing it was 9% of a server's CPU under new-connection load).
  */
 function closedInFlight(buf: unknown): Error {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return ringioError('ERR_RINGIO_CLOSED', 'closed while the op was in flight (its socket or the runtime)', { buf });
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  return ringioErrorNoStack('ERR_RINGIO_CLOSED', 'closed while the op was in flight (its socket or the runtime)', { buf });
 }
