@@ -524,6 +524,13 @@ class Pool {
   }
 }
 
+/** A reason phrase: the usual "OK" without a string per response. */
+function reasonText(b: Buffer, s: number, e: number): string {
+  if (e === s) return '';
+  if (e - s === 2 && b[s] === 79 && b[s + 1] === 75) return 'OK';
+  return b.latin1Slice(s, e);
+}
+
 /**
  * Whether a request failed because its reused connection was dead before any response byte: a reset, or
  * ERR_RINGIO_CLOSED (the pooled socket was closed under the request: its idle watch saw the server's
@@ -926,7 +933,7 @@ export class HttpClient {
       headers._buf = conn.rbuf;
       headers._offs = p.offs;
       headers._count = p.count;
-      statusText = p.reasonEnd > p.reasonStart ? conn.rbuf.latin1Slice(p.reasonStart, p.reasonEnd) : '';
+      statusText = reasonText(conn.rbuf, p.reasonStart, p.reasonEnd);
     } else {
       // The response owns a copy of its head: headers stay valid after the body reuses the buffer.
       const head = Buffer.allocUnsafe(end - p.headStart);

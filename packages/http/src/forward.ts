@@ -232,6 +232,24 @@ export function fieldIs(h: HeaderView, name: string, value: string): boolean {
   return false;
 }
 
+/**
+ * The names the Connection fields of `h` list (lower case, without close and keep-alive), as
+ * connectionNames(h.get('connection')); undefined when none. A field that is just `keep-alive` or `close` (the
+ * usual ones) is checked as bytes, without a string.
+ */
+export function connectionNamesOf(h: HeaderView): Set<string> | undefined {
+  const b = h._buf;
+  const o = h._offs;
+  for (let i = 0; i < h._count; i++) {
+    const n0 = o[4 * i]!;
+    if (o[4 * i + 1]! - n0 !== 10 || !eqLower(b, n0, n0 + 10, 'connection')) continue;
+    const v0 = o[4 * i + 2]!;
+    const v1 = o[4 * i + 3]!;
+    if (!eqLower(b, v0, v1, 'keep-alive') && !eqLower(b, v0, v1, 'close')) return connectionNames(h.get('connection'));
+  }
+  return undefined;
+}
+
 /** The names a Connection field value lists (lower case), minus close / keep-alive / upgrade; undefined when none. */
 export function connectionNames(v: string | null): Set<string> | undefined {
   if (v === null || v.length === 10 || v.length === 5) {

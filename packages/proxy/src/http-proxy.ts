@@ -418,7 +418,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       let seen = forward.forwardFields(req.headers, up, rules);
       let upgrade = '';
       if (seen & forward.F_CONNECTION) {
-        const named = forward.connectionNames(req.headers.get('connection'));
+        const named = forward.connectionNamesOf(req.headers);
         if (!hasBody && named?.has('upgrade') && req.headers.has('upgrade')) {
           const proto = req.headers.get('upgrade')!.split(',')[0]!.trim();
           if (TOKEN.test(proto)) upgrade = proto;
@@ -726,7 +726,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     try {
       const taken = await req.upgrade();
       client = taken.stream;
-      const named = forward.connectionNames(ures.headers.get('connection'));
+      const named = forward.connectionNamesOf(ures.headers);
       let head = 'HTTP/1.1 101 Switching Protocols\r\n';
       for (const [name, value] of ures.headers) {
         const lower = name.toLowerCase();
@@ -782,7 +782,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     rules.drop = route.dropResponse;
     const seen = forward.forwardFields(ures.headers, down, rules);
     if (seen & forward.F_CONNECTION) {
-      const named = forward.connectionNames(ures.headers.get('connection'));
+      const named = forward.connectionNamesOf(ures.headers);
       if (named !== undefined) {
         clear(down);
         rules.drop = route.dropResponse === undefined ? named : new Set([...route.dropResponse, ...named]);
