@@ -12,7 +12,9 @@
 // the proxy, so those runs give no time); bytes are the scavenges' sum (error: one young generation at
 // most). Builds can be compared in the same run: --roots /path/a,/path/b (each a checkout with its
 // packages built). Rounds are interleaved; figures are medians.
-// Usage: node bench/proxy-http-cost.mjs [--rounds 3] [--secs 4] [--drivers uring,epoll] [--cases hello,64k] [--roots .]
+// --cpu 0,1 lets the proxy run on both CPUs (on a busy machine a pinned proxy may get so little CPU that
+// per-tick work, not per-request work, dominates the counts).
+// Usage: node bench/proxy-http-cost.mjs [--rounds 3] [--secs 4] [--drivers uring,epoll] [--cases hello,64k] [--roots .] [--cpu 0]
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -26,6 +28,7 @@ const secs = Number(arg('secs', 4));
 const drivers = String(arg('drivers', 'uring,epoll')).split(',');
 const cases = String(arg('cases', 'hello')).split(',');
 const roots = String(arg('roots', here)).split(',').map((r) => resolve(r));
+const proxyCpu = String(arg('cpu', '0'));
 const hook = join(here, 'bench/proxy-cost-hook.mjs');
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-cost-'));
 
@@ -87,7 +90,7 @@ async function once(root, driver, path, promises) {
     conf,
     `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(tmp, `up-${port}.sock`)}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
   );
-  const child = run(process.execPath, ['--trace-gc-nvp', '--import', pathToFileURL(hook).href, join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf], '0', {
+  const child = run(process.execPath, ['--trace-gc-nvp', '--import', pathToFileURL(hook).href, join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf], proxyCpu, {
     RINGIO_COST_PROMISES: promises ? '1' : '0',
     RINGIO_COST_RUNTIME: pathToFileURL(join(root, 'packages/runtime/dist/index.js')).href,
   });
@@ -149,7 +152,7 @@ try {
     });
   }
   const load1 = loadavg();
-  console.error(`\nringio-proxy cost per request, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU 0, wrk and the nginx upstream on CPU 1`);
+  console.error(`\nringio-proxy cost per request, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU ${proxyCpu}, wrk and the nginx upstream on CPU 1`);
   table(rows);
   console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
   emit(rows.map((r) => ({ bench: 'proxy-http-cost', ...r, load_start: load0[0], load_end: load1[0] })));
