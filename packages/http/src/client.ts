@@ -181,6 +181,20 @@ class ClientConn implements BodySource {
   }
 
   async fill(): Promise<number> {
+    this.#makeRoom();
+    if (this.phase !== PHASE_HEAD) this.phase = PHASE_BODY;
+    this.tick = this.pool.client._tick;
+    try {
+      const [n] = await this.stream.read(this.rbuf, { offset: this.rend, length: this.rbuf.length - this.rend });
+      this.rend += n;
+      return n;
+    } catch (e) {
+      throw this.mapError(e);
+    }
+  }
+
+  /** Makes room after rend for the next read: resets an empty buffer, compacts or grows a full one. */
+  #makeRoom(): void {
     if (this.rpos === this.rend) {
       this.rpos = this.rend = 0;
       this.parser.resetScan();
@@ -200,15 +214,111 @@ class ClientConn implements BodySource {
       }
       this.parser.resetScan();
     }
-    if (this.phase !== PHASE_HEAD) this.phase = PHASE_BODY;
+  }
+
+  // ---- a proxied request's response head (HttpClient._send), read by callbacks: no async frame ----
+
+  #hMethod = '';
+  #hCall: CallHandle | undefined;
+  #hHead: RawHead | undefined;
+  #hReused = false;
+  #hGot = false;
+  #hResolve: ((r: ClientResponse | PromiseLike<ClientResponse>) => void) | undefined;
+  #hReject: ((e: unknown) => void) | undefined;
+  readonly #hBind = (resolve: (r: ClientResponse | PromiseLike<ClientResponse>) => void, reject: (e: unknown) => void): void => {
+    this.#hResolve = resolve;
+    this.#hReject = reject;
+  };
+  readonly #hReadOpts = { offset: 0, length: 0 };
+
+  /**
+   * Receives the response head of the request whose head `head` was just sent on this connection (see
+   * HttpClient._send): each read's completion parses what arrived and reads again or settles the
+   * promise. A reused connection found dead before any response byte retries once on a new one.
+   */
+  receiveHead(method: string, call: CallHandle, head: RawHead, reused: boolean): Promise<ClientResponse> {
+    this.phase = PHASE_HEAD;
     this.tick = this.pool.client._tick;
-    try {
-      const [n] = await this.stream.read(this.rbuf, { offset: this.rend, length: this.rbuf.length - this.rend });
-      this.rend += n;
-      return n;
-    } catch (e) {
-      throw this.mapError(e);
+    this.#hMethod = method;
+    this.#hCall = call;
+    this.#hHead = head;
+    this.#hReused = reused;
+    this.#hGot = false;
+    const p = new Promise<ClientResponse>(this.#hBind);
+    this.#headStep();
+    return p;
+  }
+
+  #headStep(): void {
+    const p = this.parser;
+    while (this.rpos < this.rend) {
+      this.#hGot = true;
+      const end = p.response(this.rbuf, this.rpos, this.rend);
+      if (end === 0) break;
+      if (end < 0) return this.#headFailed(ringioError('ERR_RINGIO_HTTP_PARSE', `bad response: ${p.errReason}`, { status: p.errStatus }));
+      if (p.status >= 100 && p.status < 200 && p.status !== 101) {
+        this.rpos = end; // an interim response: skipped
+        continue;
+      }
+      const resolve = this.#hResolve!;
+      const call = this.#hCall!;
+      const method = this.#hMethod;
+      this.#headDone();
+      call._conn = undefined; // the head arrived: the caller closes the response instead
+      resolve(this.pool.client._response(this, method, end));
+      return;
     }
+    this.#makeRoom();
+    const o = this.#hReadOpts;
+    o.offset = this.rend;
+    o.length = this.rbuf.length - this.rend;
+    this.stream.read(this.rbuf, o).then(this.#headRead, this.#headError);
+  }
+
+  readonly #headRead = (r: [number, Buffer]): void => {
+    const n = r[0];
+    if (n === 0) {
+      this.#headFailed(
+        this.#hGot
+          ? ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection inside the response head', { n: this.rend - this.rpos })
+          : ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection before responding', { n: 0, noResponse: true }),
+      );
+      return;
+    }
+    this.rend += n;
+    this.#headStep();
+  };
+
+  readonly #headError = (e: unknown): void => {
+    this.#headFailed(this.mapError(e));
+  };
+
+  #headDone(): void {
+    this.#hResolve = undefined;
+    this.#hReject = undefined;
+    this.#hCall = undefined;
+    this.#hHead = undefined;
+  }
+
+  /** The head's receive failed: as HttpClient.#run's catch (a failed send explains it better; one retry on a new connection). */
+  #headFailed(e: unknown): void {
+    const resolve = this.#hResolve!;
+    const reject = this.#hReject!;
+    const call = this.#hCall!;
+    const head = this.#hHead!;
+    const method = this.#hMethod;
+    const reused = this.#hReused;
+    this.#headDone();
+    call._conn = undefined;
+    const sending = this.sending;
+    void (async () => {
+      if (sending !== undefined) await sending;
+      const err = this.sendError ?? e;
+      await this.destroy();
+      const client = this.pool.client;
+      if (reused && client._replayable(err, method) && this.aborted === undefined && !this.cancelled) resolve(client._retry(this.pool, method, head, call));
+      else reject(err);
+    })();
   }
 
   mapError(e: unknown): unknown {
@@ -414,6 +524,23 @@ class Pool {
   }
 }
 
+/** A reason phrase: the usual "OK" without a string per response. */
+function reasonText(b: Buffer, s: number, e: number): string {
+  if (e === s) return '';
+  if (e - s === 2 && b[s] === 79 && b[s + 1] === 75) return 'OK';
+  return b.latin1Slice(s, e);
+}
+
+/**
+ * Whether a request failed because its reused connection was dead before any response byte: a reset, or
+ * ERR_RINGIO_CLOSED (the pooled socket was closed under the request: its idle watch saw the server's
+ * close as the request took it), or an end of stream before the response.
+ */
+function isDead(e: unknown, clientClosed: boolean): boolean {
+  const code = (e as { code?: string } | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || (code === 'ERR_RINGIO_CLOSED' && !clientClosed) || (e as { noResponse?: boolean } | null)?.noResponse === true;
+}
+
 function isIterable(b: unknown): b is AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> {
   return b !== null && typeof b === 'object' && (Symbol.asyncIterator in b || Symbol.iterator in b) && !(b instanceof Uint8Array);
 }
@@ -527,7 +654,7 @@ export class HttpClient {
       throw new TypeError('opts.upgrade must be a protocol token');
     }
     this.#startTicker();
-    return this.#run(this.#pool(u, socketPath), u, method, opts, body, undefined, undefined);
+    return this.#run(this.#pool(u, socketPath), u, method, opts, body, undefined, undefined, false);
   }
 
   /** @internal The pool of an origin ("http://host:port" or "https://host:port"), for _send. */
@@ -544,7 +671,35 @@ export class HttpClient {
   _send(origin: unknown, method: string, head: RawHead, body: AsyncIterable<Uint8Array> | null, call: CallHandle): Promise<ClientResponse> {
     if (this._closed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed'));
     this.#startTicker();
-    return this.#run(origin as Pool, undefined, method, EMPTY_OPTS, body, head, call);
+    const pool = origin as Pool;
+    if (body === null && !call._cancelled) {
+      // The usual proxied request: an idle pooled connection, a bodiless head sent beside the read of
+      // the response head, no async frame (see ClientConn.receiveHead).
+      const conn = pool.takeIdle();
+      if (conn !== undefined) {
+        call._conn = conn;
+        const reused = conn.used > 0;
+        conn.used++;
+        conn.sendHead(head.buf, head.len);
+        return conn.receiveHead(method, call, head, reused);
+      }
+    }
+    return this.#run(pool, undefined, method, EMPTY_OPTS, body, head, call, false);
+  }
+
+  /** @internal A bodiless proxied request again, on a new connection (its pooled one was found dead). */
+  _retry(pool: Pool, method: string, head: RawHead, call: CallHandle): Promise<ClientResponse> {
+    return this.#run(pool, undefined, method, EMPTY_OPTS, null, head, call, true);
+  }
+
+  /** @internal Whether a request that failed with `e` before its response on a reused connection may be sent again. */
+  _replayable(e: unknown, method: string): boolean {
+    return IDEMPOTENT.has(method) && isDead(e, this._closed);
+  }
+
+  /** @internal The response whose head ends at `end` in conn's buffer (a proxied request's, see #response). */
+  _response(conn: ClientConn, method: string, end: number): ClientResponse {
+    return this.#response(conn, method, EMPTY_OPTS, end, true);
   }
 
   /** @internal Cancels a request sent with _send: its connection closes, the request fails with ERR_RINGIO_CLOSED. */
@@ -558,10 +713,9 @@ export class HttpClient {
     }
   }
 
-  async #run(pool: Pool, u: URL | undefined, method: string, opts: RequestOptions, body: RequestBody, raw: RawHead | undefined, call: CallHandle | undefined): Promise<ClientResponse> {
+  async #run(pool: Pool, u: URL | undefined, method: string, opts: RequestOptions, body: RequestBody, raw: RawHead | undefined, call: CallHandle | undefined, fresh: boolean): Promise<ClientResponse> {
     const signal = opts.signal;
     const replayable = !isIterable(body) && IDEMPOTENT.has(method);
-    let fresh = false;
     for (;;) {
       // An idle connection without a watch read is taken without an await (the usual case under load).
       const conn = (fresh ? undefined : pool.takeIdle()) ?? (await pool.acquire(fresh));
@@ -599,11 +753,7 @@ export class HttpClient {
       } catch (e) {
         if (call !== undefined) call._conn = undefined;
         await conn.destroy();
-        const code = (e as { code?: string }).code;
-        // ERR_RINGIO_CLOSED: the pooled socket was closed under the request (its idle watch saw the
-        // server's close as the request took it): as dead as a reset.
-        const dead = code === 'ECONNRESET' || code === 'EPIPE' || (code === 'ERR_RINGIO_CLOSED' && !this._closed) || (e as { noResponse?: boolean }).noResponse === true;
-        if (reused && dead && replayable && !fresh && conn.aborted === undefined && !conn.cancelled) {
+        if (reused && isDead(e, this._closed) && replayable && !fresh && conn.aborted === undefined && !conn.cancelled) {
           fresh = true;
           continue;
         }
@@ -783,7 +933,7 @@ export class HttpClient {
       headers._buf = conn.rbuf;
       headers._offs = p.offs;
       headers._count = p.count;
-      statusText = p.reasonEnd > p.reasonStart ? conn.rbuf.latin1Slice(p.reasonStart, p.reasonEnd) : '';
+      statusText = reasonText(conn.rbuf, p.reasonStart, p.reasonEnd);
     } else {
       // The response owns a copy of its head: headers stay valid after the body reuses the buffer.
       const head = Buffer.allocUnsafe(end - p.headStart);

@@ -9,7 +9,7 @@ import type { HeaderView } from './headers.js';
 import type { ServerRequest, ServerResponse } from './server.js';
 import type { CallHandle, ClientResponse, HttpClient } from './client.js';
 import { eqLower } from './parse.js';
-import { H_CONTENT_LENGTH, H_DATE, H_HOST, type RawHead } from './out.js';
+import { copyBytes, H_CONTENT_LENGTH, H_DATE, H_HOST, type RawHead } from './out.js';
 
 /** forwardFields() found these fields (each one was left out of the copy unless said otherwise). */
 export const F_CONNECTION = 1;
@@ -163,8 +163,91 @@ export function forwardFields(h: HeaderView, out: RawHead, rules: ForwardRules):
 
 function copy(b: Buffer, s: number, e: number, out: RawHead): void {
   reserve(out, e - s);
-  b.copy(out.buf, out.len, s, e);
+  copyBytes(b, s, e, out.buf, out.len);
   out.len += e - s;
+}
+
+
+/**
+ * A request-target routed and forwarded as sent, without a string: where its path ends (at '?', or its
+ * end), or -1 when the target is not origin-form or has bytes the URL parser would change (`%`, `\\`,
+ * `#`, a dot segment): then route on req.url, normalized.
+ */
+export function plainPathEnd(req: ServerRequest): number {
+  const b = req._buf;
+  const s = req._t0;
+  const e = req._t1;
+  if (b[s] !== 47) return -1;
+  let q = -1;
+  for (let i = s + 1; i < e; i++) {
+    const c = b[i]!;
+    if (c === 37 || c === 92 || c === 35) return -1;
+    if (c === 46 && b[i - 1] === 47) return -1;
+    if (c === 63 && q < 0) q = i;
+  }
+  return q < 0 ? e : q;
+}
+
+/** Whether the request-target's bytes up to `end` (plainPathEnd's) start with `prefix` (latin1). */
+export function targetStartsWith(req: ServerRequest, end: number, prefix: string): boolean {
+  const b = req._buf;
+  const s = req._t0;
+  const n = prefix.length;
+  if (end - s < n) return false;
+  for (let i = 0; i < n; i++) if (b[s + i] !== prefix.charCodeAt(i)) return false;
+  return true;
+}
+
+const HTTP11 = Buffer.from(' HTTP/1.1\r\n');
+
+/** Appends the request line `<method> <target as sent> HTTP/1.1` to an upstream head. */
+export function appendRequestLine(out: RawHead, method: string, req: ServerRequest): void {
+  appendLatin1(out, method);
+  const s = req._t0;
+  const e = req._t1;
+  reserve(out, e - s + 1 + HTTP11.length);
+  out.buf[out.len++] = 32;
+  copy(req._buf, s, e, out);
+  appendBytes(out, HTTP11);
+}
+
+/** Whether `h` has a field `name` (lower case) whose value (one line) is `value` (latin1), without making a string. */
+export function fieldIs(h: HeaderView, name: string, value: string): boolean {
+  const b = h._buf;
+  const o = h._offs;
+  for (let i = 0; i < h._count; i++) {
+    const n0 = o[4 * i]!;
+    if (o[4 * i + 1]! - n0 !== name.length || !eqLower(b, n0, n0 + name.length, name)) continue;
+    const v0 = o[4 * i + 2]!;
+    const n = value.length;
+    if (o[4 * i + 3]! - v0 !== n) return false;
+    for (let j = 0; j < n; j++) if (b[v0 + j] !== value.charCodeAt(j)) return false;
+    // A second field of that name would be joined into the value (HeaderView.get).
+    for (let k = i + 1; k < h._count; k++) {
+      const m0 = o[4 * k]!;
+      if (o[4 * k + 1]! - m0 === name.length && eqLower(b, m0, m0 + name.length, name)) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+/**
+ * The names the Connection fields of `h` list (lower case, without close and keep-alive), as
+ * connectionNames(h.get('connection')); undefined when none. A field that is just `keep-alive` or `close` (the
+ * usual ones) is checked as bytes, without a string.
+ */
+export function connectionNamesOf(h: HeaderView): Set<string> | undefined {
+  const b = h._buf;
+  const o = h._offs;
+  for (let i = 0; i < h._count; i++) {
+    const n0 = o[4 * i]!;
+    if (o[4 * i + 1]! - n0 !== 10 || !eqLower(b, n0, n0 + 10, 'connection')) continue;
+    const v0 = o[4 * i + 2]!;
+    const v1 = o[4 * i + 3]!;
+    if (!eqLower(b, v0, v1, 'keep-alive') && !eqLower(b, v0, v1, 'close')) return connectionNames(h.get('connection'));
+  }
+  return undefined;
 }
 
 /** The names a Connection field value lists (lower case), minus close / keep-alive / upgrade; undefined when none. */
@@ -195,6 +278,15 @@ export function onClientGone(req: ServerRequest, fn: (() => void) | undefined): 
 /** Puts field lines copied by forwardFields into the response head (after writeHead's fields). */
 export function rawFields(res: ServerResponse, head: RawHead): void {
   res._rawFields(head);
+}
+
+/**
+ * Ends a response now when its last piece (optional) can be queued without waiting (nothing in flight,
+ * a piece the write buffer takes): true, and the server's loop sends it. False: nothing was done, call
+ * res.end(). Throws what res.end() rejects with.
+ */
+export function endNow(res: ServerResponse, piece?: Uint8Array): boolean {
+  return res._endNow(piece);
 }
 
 /** The client's pool handle for an origin URL ("http://host:port"), for send(). */

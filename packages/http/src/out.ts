@@ -217,6 +217,18 @@ export function dateLine(): Buffer {
   return dateField;
 }
 
+/**
+ * b[s, e) to dst at `at`. Buffer.copy makes a Uint8Array view of a partial source per call; a head's
+ * field lines (a few hundred bytes) are copied by a loop instead, with no allocation.
+ */
+export function copyBytes(b: Uint8Array, s: number, e: number, dst: Uint8Array, at: number): void {
+  if (e - s > 512) {
+    dst.set(b.subarray(s, e), at);
+    return;
+  }
+  for (let i = s; i < e; i++) dst[at++] = b[i]!;
+}
+
 /** Buffer.byteLength for a body chunk (strings as UTF-8). */
 export function chunkLength(chunk: Uint8Array | string): number {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;

@@ -20,6 +20,7 @@ import { TcpListener, TlsStream, UnixListener, type SocketAddr, type SocketStrea
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
 import {
+  copyBytes,
   dateLine,
   H_CONNECTION_CLOSE,
   H_CONTENT_LENGTH,
@@ -261,6 +262,20 @@ export class ServerResponse {
     checkChunk(chunk, 'res.write');
     if (this.finished) throw ringioError('ERR_RINGIO_CLOSED', 'write after end()');
     await this._conn.writeBody(this, chunk, false);
+  }
+
+  /** @internal forward.endNow: end() when it needs no promise (queued at once), else false and nothing done. */
+  _endNow(chunk: Uint8Array | undefined): boolean {
+    if (this.finished) return true;
+    const conn = this._conn;
+    if (!conn.canEndNow(chunk)) return false;
+    this.finished = true;
+    try {
+      conn.writeLast(this, chunk);
+    } catch (e) {
+      endFailed(e);
+    }
+    return true;
   }
 
   /**
@@ -525,7 +540,7 @@ export class Conn implements BodySource {
     const raw = res._raw;
     if (raw !== undefined) {
       out.ensure(raw.len);
-      raw.buf.copy(out.buf, out.len, 0, raw.len);
+      copyBytes(raw.buf, 0, raw.len, out.buf, out.len);
       out.len += raw.len;
       flags |= raw.flags;
       if (raw.flags & H_CONTENT_LENGTH) out.declaredLength = raw.declared;

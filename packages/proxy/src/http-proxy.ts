@@ -112,6 +112,13 @@ export class Router {
     this.byHost = this.#byHost.size > 0;
   }
 
+  /** match() on a request-target's bytes up to `end` (forward.plainPathEnd). */
+  matchTarget(host: string, req: ServerRequest, end: number): RouteEntry | undefined {
+    const list = this.#byHost.get(host) ?? this.#any;
+    for (let i = 0; i < list.length; i++) if (forward.targetStartsWith(req, end, list[i]!.path)) return list[i];
+    return undefined;
+  }
+
   /** The route of a request: the longest path prefix among the host's routes (else the host-less ones), or undefined. */
   match(host: string, path: string): RouteEntry | undefined {
     const list = this.#byHost.get(host) ?? this.#any;
@@ -145,6 +152,19 @@ class Call implements CallHandle {
   _conn: unknown = undefined;
   _cancelled = false;
   client: HttpClient | undefined = undefined;
+  /** The request being proxied, its route, the upstreams to try and the one tried now. */
+  req: ServerRequest | undefined = undefined;
+  res: ServerResponse | undefined = undefined;
+  route: RouteEntry | undefined = undefined;
+  order: Upstream[] | undefined = undefined;
+  upstream: Upstream | undefined = undefined;
+  /** Where the upstream head's fields end (before Host and the blank line, added per upstream). */
+  fieldsEnd = 0;
+  /** The first try's callbacks (see HttpProxy.handle), made once per Call. */
+  readonly onResponse: (ures: ClientResponse) => Promise<void> | undefined;
+  readonly onError: (e: unknown) => Promise<void>;
+  readonly onRelayed: () => void;
+  readonly onRelayFailed: (e: unknown) => void;
   readonly up: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
   readonly down: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
   readonly rules: ForwardRules = { request: true, dropLength: false, dropHost: false, drop: undefined };
@@ -154,10 +174,22 @@ class Call implements CallHandle {
     else this._cancelled = true;
   };
 
+  constructor(proxy: HttpProxy) {
+    this.onResponse = (ures) => proxy._responded(this, ures);
+    this.onError = (e) => proxy._sendFailed(this, e);
+    this.onRelayed = () => proxy._relayed(this, false, undefined);
+    this.onRelayFailed = (e) => proxy._relayed(this, true, e);
+  }
+
   reset(): void {
     this._conn = undefined;
     this._cancelled = false;
     this.client = undefined;
+    this.req = undefined;
+    this.res = undefined;
+    this.route = undefined;
+    this.order = undefined;
+    this.upstream = undefined;
   }
 }
 
@@ -345,51 +377,29 @@ export class HttpProxy implements Service<Conn, ConnResult> {
 
   /**
    * Proxies one request: routes it, forwards it upstream and streams the response back (502/504 when
-   * the upstream fails or is slow). One async frame per request (the relay of a body adds one).
+   * the upstream fails or is slow). The usual request (no body, no upgrade) runs without an async
+   * frame: its head is built here, the upstream's answer arrives in the Call's callbacks, and a
+   * response that is already whole in the upstream connection's buffer is queued at once (undefined
+   * is returned when nothing is left to wait for). Bodies, upgrades and retries take #forward.
    */
-  async handle(req: ServerRequest, res: ServerResponse): Promise<void> {
+  handle(req: ServerRequest, res: ServerResponse): Promise<void> | undefined {
     this.#inflight++;
-    const call = this.#calls.pop() ?? new Call();
+    this.counts.requests++;
+    const call = this.#calls.pop() ?? new Call(this);
     try {
-      this.counts.requests++;
-      let target = req.url;
-      if (target.charCodeAt(0) !== 47 /* / */) {
-        // absolute-form (a client that talks to us as to a forward proxy) or '*': route on the path.
-        if (/^http:\/\//i.test(target)) {
-          const slash = target.indexOf('/', 7);
-          target = slash < 0 ? '/' : target.slice(slash);
-        } else {
-          this.counts.noRoute++;
-          return await res.writeHead(404, TEXT).end('no route\n');
-        }
-      }
-      // Route on the path the upstream will see: a target the URL parser would normalize is routed (and
-      // forwarded) normalized, so a route's prefix cannot be escaped with "/api/../admin".
-      let path: string;
-      let search: string;
-      if (UNSAFE_TARGET.test(target)) {
-        const u = new URL(target, 'http://x');
-        path = u.pathname;
-        search = u.search;
-        target = path + search;
-      } else {
-        const q = target.indexOf('?');
-        path = q < 0 ? target : target.slice(0, q);
-        search = q < 0 ? '' : target.slice(q);
-      }
       const router = this.router;
-      const route = router.match(router.byHost ? hostName(req.headers.get('host')) : '', path);
+      const host = router.byHost ? hostName(req.headers.get('host')) : '';
+      // The usual target is routed on its bytes and forwarded as sent: no string.
+      const pathEnd = forward.plainPathEnd(req);
+      let route = pathEnd >= 0 ? router.matchTarget(host, req, pathEnd) : undefined;
+      let target: string | undefined;
+      if (pathEnd < 0 || route?.conf.stripPrefix === true) [route, target] = this.#routeString(req, host);
       if (route === undefined) {
         this.counts.noRoute++;
-        return await res.writeHead(404, TEXT).end('no route\n');
+        return this.#answered(call, res.writeHead(404, TEXT).end('no route\n'));
       }
       if (route.fixed !== undefined) {
-        return await res.writeHead(route.conf.response!.status, route.fixed.headers).end(route.fixed.body);
-      }
-      if (route.conf.stripPrefix) {
-        let p = path.slice(route.path.length);
-        if (p.charCodeAt(0) !== 47) p = '/' + p;
-        target = p + search;
+        return this.#answered(call, res.writeHead(route.conf.response!.status, route.fixed.headers).end(route.fixed.body));
       }
       const hasBody = req.body.length !== 0;
       const method = req.method;
@@ -397,7 +407,8 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       // the route's fields, then Forwarded / X-Forwarded-* / Via.
       const up = call.up;
       clear(up);
-      forward.appendLatin1(up, `${method} ${target} HTTP/1.1\r\n`);
+      if (target === undefined) forward.appendRequestLine(up, method, req);
+      else forward.appendLatin1(up, `${method} ${target} HTTP/1.1\r\n`);
       const lineEnd = up.len;
       const rules = call.rules;
       rules.request = true;
@@ -407,7 +418,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       let seen = forward.forwardFields(req.headers, up, rules);
       let upgrade = '';
       if (seen & forward.F_CONNECTION) {
-        const named = forward.connectionNames(req.headers.get('connection'));
+        const named = forward.connectionNamesOf(req.headers);
         if (!hasBody && named?.has('upgrade') && req.headers.has('upgrade')) {
           const proto = req.headers.get('upgrade')!.split(',')[0]!.trim();
           if (TOKEN.test(proto)) upgrade = proto;
@@ -422,57 +433,179 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       }
       if (route.setRequest.length > 0) forward.appendBytes(up, route.setRequest);
       this.#forwardedFields(req, up, seen);
+      call.req = req;
+      call.res = res;
+      call.route = route;
       if (upgrade !== '') {
         forward.appendLatin1(up, `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`);
-        return await this.#upgrade(req, res, route, call);
+        return this.#guarded(call, this.#upgrade(req, res, route, call));
       }
       if (hasBody && req.body.length < 0) {
         forward.appendLatin1(up, 'Transfer-Encoding: chunked\r\n');
         up.flags |= H_TRANSFER_ENCODING;
       }
-      const fieldsEnd = up.len;
-      let bodyError: unknown;
-      let bodyStarted = false;
-      const body = hasBody
-        ? (async function* pieces() {
-            bodyStarted = true;
+      call.fieldsEnd = up.len;
+      const pool = route.pool!;
+      const balancer = pool.balancer;
+      call.order = balancer.upstreams.length === 1 ? balancer.upstreams : balancer.order(Date.now());
+      call.client = pool.client;
+      forward.onClientGone(req, call.gone);
+      if (hasBody) return this.#forward(call, { error: undefined, started: false }, 0, undefined);
+      // The first try, without an async frame.
+      const upstream = call.order[0]!;
+      call.upstream = upstream;
+      upstream.active++;
+      pool.requests++;
+      endHead(up, call.fieldsEnd, route, upstream);
+      return forward.send(pool.client, route.origins.get(upstream), method, up, null, call).then(call.onResponse, call.onError);
+    } catch (e) {
+      this.#done(call);
+      throw e;
+    }
+  }
+
+  /**
+   * Routing by the target as a string (absolute-form, a target the URL parser would change, a route
+   * that strips its prefix): the route and the target to forward (normalized, prefix stripped), or no
+   * route (404; '*' and other forms too).
+   */
+  #routeString(req: ServerRequest, host: string): [RouteEntry | undefined, string] {
+    let target = req.url;
+    if (target.charCodeAt(0) !== 47 /* / */) {
+      // absolute-form (a client that talks to us as to a forward proxy) or '*': route on the path.
+      if (!/^http:\/\//i.test(target)) return [undefined, ''];
+      const slash = target.indexOf('/', 7);
+      target = slash < 0 ? '/' : target.slice(slash);
+    }
+    // Route on the path the upstream will see: a target the URL parser would normalize is routed (and
+    // forwarded) normalized, so a route's prefix cannot be escaped with "/api/../admin".
+    let path: string;
+    let search: string;
+    if (UNSAFE_TARGET.test(target)) {
+      const u = new URL(target, 'http://x');
+      path = u.pathname;
+      search = u.search;
+      target = path + search;
+    } else {
+      const q = target.indexOf('?');
+      path = q < 0 ? target : target.slice(0, q);
+      search = q < 0 ? '' : target.slice(q);
+    }
+    const route = this.router.match(host, path);
+    if (route === undefined) return [undefined, ''];
+    if (route.conf.stripPrefix) {
+      let p = path.slice(route.path.length);
+      if (p.charCodeAt(0) !== 47) p = '/' + p;
+      target = p + search;
+    }
+    return [route, target];
+  }
+
+  /** A request answered by the proxy itself (404, a static response). */
+  #answered(call: Call, ended: Promise<void>): Promise<void> {
+    this.#done(call);
+    return ended;
+  }
+
+  /** Ends a request's bookkeeping: its Call goes back to the pool. */
+  #done(call: Call): void {
+    if (call.req !== undefined) forward.onClientGone(call.req, undefined);
+    call.reset();
+    if (this.#calls.length < 1024) this.#calls.push(call);
+    if (--this.#inflight === 0 && this.#idle !== undefined) this.#idle();
+  }
+
+  async #guarded(call: Call, work: Promise<void>): Promise<void> {
+    try {
+      await work;
+    } finally {
+      this.#done(call);
+    }
+  }
+
+  /** @internal The first try's upstream response head arrived (Call.onResponse): relayed, at once when whole. */
+  _responded(call: Call, ures: ClientResponse): Promise<void> | undefined {
+    const req = call.req!;
+    const upstream = call.upstream!;
+    forward.onClientGone(req, undefined);
+    if (call.route!.pool!.balancer.succeeded(upstream, 0 /* not used */)) log('info', 'upstream_up', { server: this.conf.name, upstream: upstream.addr });
+    let relayed: Promise<void> | undefined;
+    try {
+      relayed = this.#relay(req, ures, call.res!, call.route!, call);
+    } catch (e) {
+      upstream.active--;
+      this.#done(call);
+      throw e;
+    }
+    if (relayed === undefined) {
+      upstream.active--;
+      this.#done(call);
+      return undefined;
+    }
+    return relayed.then(call.onRelayed, call.onRelayFailed);
+  }
+
+  /** @internal The relay that _responded started has ended (or failed: `e`). */
+  _relayed(call: Call, failed: boolean, e: unknown): void {
+    call.upstream!.active--;
+    this.#done(call);
+    if (failed) throw e;
+  }
+
+  /** @internal The first try failed (Call.onError): the next upstream, or the answer to the client. */
+  _sendFailed(call: Call, e: unknown): Promise<void> {
+    call.upstream!.active--;
+    if (call._cancelled) {
+      this.#done(call); // the client went away: nobody to answer
+      throw e;
+    }
+    return this.#forward(call, undefined, 1, e);
+  }
+
+  /**
+   * The tries of a request from try `from` on (after the first one's error `lastError`, when from > 0),
+   * each on the next upstream of the route's order, with the request body streamed (`body`: its state),
+   * then the relay of the response; 502/504 when no try succeeded. Ends the request's bookkeeping.
+   */
+  async #forward(call: Call, body: { error: unknown; started: boolean } | undefined, from: number, lastError: unknown): Promise<void> {
+    const req = call.req!;
+    const res = call.res!;
+    const route = call.route!;
+    const pool = route.pool!;
+    const order = call.order!;
+    try {
+      const pieces = body === undefined
+        ? null
+        : (async function* pieces() {
+            body.started = true;
             for (;;) {
               let piece: Uint8Array | null;
               try {
                 piece = await req.body.read();
               } catch (e) {
-                bodyError = e;
+                body.error = e;
                 throw e;
               }
               if (piece === null) return;
               yield piece; // the client writes it (awaited) before asking for the next
             }
-          })()
-        : null;
-      const pool = route.pool!;
-      const order = pool.balancer.order(Date.now());
+          })();
       const tries = Math.min(order.length, 3);
-      let lastError: unknown;
-      call.client = pool.client;
-      forward.onClientGone(req, call.gone);
-      for (let i = 0; i < tries; i++) {
+      // After a first try that failed: the next upstream only when that request was not sent.
+      for (let i = from > 0 && !this.#failedTry(order[from - 1]!, lastError, pool) ? tries : from; i < tries; i++) {
         const upstream = order[i]!;
         upstream.active++;
         let ures;
         try {
           pool.requests++;
-          endHead(up, fieldsEnd, route, upstream);
-          ures = await forward.send(pool.client, route.origins.get(upstream), method, up, body, call);
+          endHead(call.up, call.fieldsEnd, route, upstream);
+          ures = await forward.send(pool.client, route.origins.get(upstream), req.method, call.up, pieces, call);
         } catch (e) {
           upstream.active--;
-          if (bodyError !== undefined) throw bodyError; // the client's body failed: the server answers it
+          if (body?.error !== undefined) throw body.error; // the client's body failed: the server answers it
           if (call._cancelled) throw e; // the client went away: nobody to answer
           lastError = e;
-          const code = errorCode(e);
-          if (code !== undefined && NOT_SENT.has(code)) {
-            if (pool.balancer.failed(upstream, Date.now())) log('warn', 'upstream_down', { server: this.conf.name, upstream: upstream.addr, error: code, streak: upstream.streak });
-            if (!bodyStarted) continue;
-          }
+          if (this.#failedTry(upstream, e, pool) && !body?.started) continue;
           break;
         }
         forward.onClientGone(req, undefined);
@@ -486,11 +619,16 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       }
       return await this.#gatewayError(res, lastError);
     } finally {
-      forward.onClientGone(req, undefined);
-      call.reset();
-      if (this.#calls.length < 1024) this.#calls.push(call);
-      if (--this.#inflight === 0 && this.#idle !== undefined) this.#idle();
+      this.#done(call);
     }
+  }
+
+  /** A try's error `e` on `upstream`: true when the request was not sent (the next upstream may be tried). */
+  #failedTry(upstream: Upstream, e: unknown, pool: UpstreamPool): boolean {
+    const code = errorCode(e);
+    if (code === undefined || !NOT_SENT.has(code)) return false;
+    if (pool.balancer.failed(upstream, Date.now())) log('warn', 'upstream_down', { server: this.conf.name, upstream: upstream.addr, error: code, streak: upstream.streak });
+    return true;
   }
 
   readonly #calls: Call[] = [];
@@ -508,13 +646,15 @@ export class HttpProxy implements Service<Conn, ConnResult> {
         ip = ra.address;
         v6 = ra.family === 'IPv6';
       }
-      const host = (seen & forward.F_HOST) !== 0 ? (h.get('host') ?? '') : '';
       // The fields of the last request without Forwarded / X-Forwarded-For of its own, kept as bytes:
       // the next one from the same address with the same Host reuses them (most requests under load).
+      // The Host is compared as bytes (no string per request).
       const own = (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR)) === 0;
       const last = this.#lastForwarded;
-      if (own && last.bytes !== EMPTY && last.ip === ip && last.v6 === v6 && last.host === host) forward.appendBytes(up, last.bytes);
-      else this.#newForwarded(req, up, seen, ip, v6, host, own);
+      const hasHost = (seen & forward.F_HOST) !== 0;
+      if (own && last.bytes !== EMPTY && last.ip === ip && last.v6 === v6 && (hasHost ? forward.fieldIs(h, 'host', last.host) : last.host === '')) {
+        forward.appendBytes(up, last.bytes);
+      } else this.#newForwarded(req, up, seen, ip, v6, hasHost ? (h.get('host') ?? '') : '', own);
     } else if (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR | forward.F_X_FORWARDED_PROTO | forward.F_X_FORWARDED_HOST)) {
       for (const n of ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']) {
         for (const v of h.getAll(n)) forward.appendLatin1(up, `${n}: ${v}\r\n`);
@@ -586,7 +726,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     try {
       const taken = await req.upgrade();
       client = taken.stream;
-      const named = forward.connectionNames(ures.headers.get('connection'));
+      const named = forward.connectionNamesOf(ures.headers);
       let head = 'HTTP/1.1 101 Switching Protocols\r\n';
       for (const [name, value] of ures.headers) {
         const lower = name.toLowerCase();
@@ -623,6 +763,15 @@ export class HttpProxy implements Service<Conn, ConnResult> {
   }
 
   async #relayResponse(req: ServerRequest, ures: ClientResponse, res: ServerResponse, route: RouteEntry, call: Call): Promise<void> {
+    await this.#relay(req, ures, res, route, call);
+  }
+
+  /**
+   * Relays a response: its head, then its body piece by piece. A body already whole in the upstream
+   * connection's buffer is queued with the head at once (undefined returned: nothing to wait for);
+   * otherwise the promise of the rest.
+   */
+  #relay(req: ServerRequest, ures: ClientResponse, res: ServerResponse, route: RouteEntry, call: Call): Promise<void> | undefined {
     // The response head: the upstream's fields copied as bytes minus hop-by-hop ones, the route's, Via.
     const down = call.down;
     clear(down);
@@ -633,7 +782,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     rules.drop = route.dropResponse;
     const seen = forward.forwardFields(ures.headers, down, rules);
     if (seen & forward.F_CONNECTION) {
-      const named = forward.connectionNames(ures.headers.get('connection'));
+      const named = forward.connectionNamesOf(ures.headers);
       if (named !== undefined) {
         clear(down);
         rules.drop = route.dropResponse === undefined ? named : new Set([...route.dropResponse, ...named]);
@@ -648,11 +797,34 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     forward.rawFields(res.writeHead(status), down);
     if (body.length === 0 || req.method === 'HEAD' || status === 204 || status === 304) {
       if (!body.done) void ures.close();
-      return res.end();
+      return forward.endNow(res) ? undefined : res.end();
     }
+    // A piece already in the upstream connection's buffer is taken without a promise (a small response).
+    const piece = forward.bufferedPiece(body);
+    if (piece !== undefined && body.done) {
+      let now: boolean;
+      try {
+        // The last piece: ends the response in the same send as its head when it fits (the server's
+        // loop sends it beside its next read), then the end of the body frees the upstream connection
+        // (as the read past it would).
+        now = forward.endNow(res, piece);
+      } catch (e) {
+        void ures.close();
+        throw e;
+      }
+      if (now) {
+        forward.endBody(body);
+        return undefined;
+      }
+    }
+    return this.#relayBody(ures, res, piece);
+  }
+
+  /** The rest of a response body, from `first` (a piece already taken, or undefined). */
+  async #relayBody(ures: ClientResponse, res: ServerResponse, first: Uint8Array | undefined): Promise<void> {
+    const body = ures.body;
     try {
-      // A piece already in the upstream connection's buffer is taken without a promise (a small response).
-      let piece: Uint8Array | null | undefined = forward.bufferedPiece(body);
+      let piece: Uint8Array | null | undefined = first;
       for (;;) {
         if (piece === undefined) piece = await body.read();
         if (piece === null) break;
