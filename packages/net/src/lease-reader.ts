@@ -41,7 +41,7 @@ interface Waiter {
 /** The stream's side of a LeaseReader (SocketStream implements it). */
 export interface LeaseSource {
   /** Submits a pooled read op on the stream without a promise (tracked for close()); throws when closed. */
-  _submitPooled(op: OpAble<number>): void;
+  _submitPooled(op: OpAble<unknown>): void;
   /** Submits an op on the stream (tracked for close()): the 'plain' mode's RECV. */
   _runPooled<T>(op: OpAble<T>): Promise<T>;
   /** The stream's fd; throws ERR_RINGIO_CLOSED once closed. */
