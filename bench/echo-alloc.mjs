@@ -29,6 +29,8 @@ const rounds = Number(arg('rounds', 3));
 const secs = Number(arg('secs', 4));
 const drivers = arg('drivers', 'uring,epoll').split(',');
 const server = join(root, arg('server', 'examples/echo-server.mjs'));
+// Extra arguments for the server, space-separated (e.g. '--writes awaited').
+const serverArgs = arg('server-args', '').split(' ').filter(Boolean);
 // Extra node flags for the server, space-separated (e.g. '--min-semi-space-size=16': fewer, not
 // longer, scavenges).
 const nodeArgs = arg('node-args', '').split(' ').filter(Boolean);
@@ -43,7 +45,7 @@ if (!existsSync(join(tools, 'loadgen'))) {
 
 async function once(driver) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--trace-gc-nvp', ...nodeArgs, server, '--port', String(port), '--driver', driver], {
+  const child = spawn(process.execPath, ['--trace-gc-nvp', ...nodeArgs, server, ...serverArgs, '--port', String(port), '--driver', driver], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

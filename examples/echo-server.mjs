@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // A TCP echo server on ringio: echoes every byte back, for as long as it runs.
 // Usage: node examples/echo-server.mjs --port P [--threads N|auto] [--pin] [--driver uring|epoll|auto] [--host 127.0.0.1]
-//        [--reads pooled|rented]
+//        [--reads pooled|rented] [--writes queued|awaited]
 // --reads pooled (default): readLease, a waiting connection holds no buffer. --reads rented: one 16 KiB
 // buffer per connection, rented to every read (the way before pooled reads; kept for comparison).
+// --writes queued (default, with pooled reads): each lease goes back with stream.send(lease), which
+// returns without a promise (the stream releases the lease once sent), awaiting flush() only when
+// send() says the queue is full. --writes awaited: `await stream.writeAll(lease.buf)` per message (the
+// way before send(); kept for comparison: it allocates about twice as much per message).
 // The port may also be the last argument (as the reference instruments in ../shared/bench pass it).
 // With --threads N, N threads each run their own runtime and their own listener on the same port
 // (SO_REUSEPORT): the kernel spreads connections over them. --pin pins thread i to CPU i (mod the
@@ -25,6 +29,9 @@ const threads = threadsArg === 'auto' ? 'auto' : Number(threadsArg);
 const pin = argv.includes('--pin');
 const reads = opt('reads', 'pooled');
 if (reads !== 'pooled' && reads !== 'rented') throw new TypeError(`--reads must be pooled or rented, got ${reads}`);
+const writes = opt('writes', 'queued');
+if (writes !== 'queued' && writes !== 'awaited') throw new TypeError(`--writes must be queued or awaited, got ${writes}`);
+const quiet = (e) => e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ERR_RINGIO_CLOSED';
 
 async function echoRented(stream) {
   // One rented buffer per connection: it goes to the kernel and comes back with every read and write.
@@ -43,9 +50,30 @@ async function echoRented(stream) {
       buf = (await stream.writeAll(r[1], wopts))[1];
     }
   } catch (e) {
-    if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE' && e.code !== 'ERR_RINGIO_CLOSED') throw e;
+    if (!quiet(e)) throw e;
   } finally {
     await stream.close();
+  }
+}
+
+async function echoQueued(stream) {
+  // Pooled reads, queued writes: no promise and no await per write. send() owns the lease from the
+  // call on (released once its bytes are sent, or if send throws); false means the queue is full, so
+  // wait for it to empty before reading more. A failed send surfaces on the next send, flush,
+  // readLease or close.
+  try {
+    for (;;) {
+      const lease = await stream.readLease();
+      if (lease === null) break;
+      if (!stream.send(lease)) await stream.flush();
+    }
+    await stream.flush();
+  } catch (e) {
+    if (!quiet(e)) throw e;
+  } finally {
+    await stream.close().catch((e) => {
+      if (!quiet(e)) throw e;
+    });
   }
 }
 
@@ -66,7 +94,7 @@ async function echo(stream) {
       }
     }
   } catch (e) {
-    if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE' && e.code !== 'ERR_RINGIO_CLOSED') throw e;
+    if (!quiet(e)) throw e;
   } finally {
     await stream.close();
   }
@@ -92,7 +120,7 @@ await start(
       `ringio echo on ${host}:${listener.localAddr.port}, thread ${threadId + 1}/${n}, driver ${s.driver}` +
         (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
     );
-    const serve = reads === 'pooled' ? echo : echoRented;
+    const serve = reads === 'rented' ? echoRented : writes === 'queued' ? echoQueued : echo;
     for await (const [stream] of listener) spawn(() => serve(stream));
   },
   { driver, threads, pin, shared: { stopping } },
