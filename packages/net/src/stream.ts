@@ -13,7 +13,7 @@
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
 import { checkBuffer, checkBufs, checkRange, checkSignal, hasFeature, PollOp, POLLIN, POLLOUT, RecvLease, ringioError, sys, type OpAble } from '@ringio/runtime';
-import { LeaseReader } from './lease-reader.js';
+import { consuming, LeaseReader } from './lease-reader.js';
 import { SendQueue } from './send-queue.js';
 import { SocketBase } from './socket.js';
 import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
@@ -70,6 +70,8 @@ export interface ReadHalf {
    * which decrypts into the caller's buffer, does not.
    */
   readLease?(opts?: { signal?: AbortSignal }): Promise<RecvLease | null>;
+  /** Every received lease to `handler` as it arrives, until end of stream (see SocketStream.readLeases). Plain sockets only. */
+  readLeases?(handler: (lease: RecvLease) => unknown, opts?: { signal?: AbortSignal }): Promise<void>;
   /** Closes the whole stream (both halves). */
   close(): Promise<void>;
   /** The stream's fd (-1 once closed). */
@@ -224,6 +226,42 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     }
   }
 
+  /**
+   * Reads until end of stream, handing every received lease to `handler` as it arrives: synchronously,
+   * from the completion's dispatch, with no promise and no await per read (readLease costs one of each,
+   * about 430 bytes a message; docs/design/net.md). Resolves at end of stream. If `handler` returns a
+   * promise (a thenable), reading pauses until it settles, and what arrives meanwhile waits in order
+   * (a few leases at most; after that the socket holds the bytes). The handler owns each lease: release
+   * it, copy() it, or give it to send(), which releases it once sent.
+   *
+   * Rejects with the read's error (ECONNRESET, `syscall: 'recv'`) once the leases before it were
+   * handled; with what `handler` throws or its promise rejects with; AbortError when `signal` aborts;
+   * ERR_RINGIO_CLOSED when the stream closes. Reading stops then, and bytes that arrive later are kept
+   * for the next readLease() or readLeases(). While it runs, read() must not be used and readLease()
+   * and another readLeases() reject TypeError. An unreported failed send() surfaces here too (see send()).
+   *
+   * ```js
+   * await stream.readLeases((lease) => {
+   *   if (!stream.send(lease)) return stream.flush(); // pause reading while the send queue is full
+   * });
+   * ```
+   */
+  readLeases(handler: (lease: RecvLease) => unknown, opts?: { signal?: AbortSignal }): Promise<void> {
+    const sendErr = this.#tx?.unreported();
+    if (sendErr !== undefined) return Promise.reject(sendErr);
+    try {
+      if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${typeof handler}`);
+      const signal = checkSignal(opts?.signal);
+      if (this.#leases === undefined) {
+        this.openFd();
+        this.#leases = new LeaseReader(this);
+      }
+      return this.#leases.consume(handler, signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   /** @internal LeaseSource, SendSource: a pooled op on this stream, without a promise, tracked for close(). */
   _submitPooled(op: OpAble<unknown>): void {
     this.runDetached(op);
@@ -261,6 +299,7 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   read<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
     const sendErr = this.#tx?.unreported();
     if (sendErr !== undefined) return Promise.reject(sendErr);
+    if (this.#leases?.consuming === true) return Promise.reject(consuming());
     try {
       checkBuffer(buf);
       const offset = opts?.offset ?? 0;
@@ -414,6 +453,9 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
 export function splitHalves(s: ReadHalf & WriteHalf): [ReadHalf, WriteHalf] {
   const read: ReadHalf = {
     ...(s.readLease !== undefined ? { readLease: (o?: { signal?: AbortSignal }) => s.readLease!(o) } : {}),
+    ...(s.readLeases !== undefined
+      ? { readLeases: (h: (lease: RecvLease) => unknown, o?: { signal?: AbortSignal }) => s.readLeases!(h, o) }
+      : {}),
     read: (b, o) => s.read(b, o),
     readv: (b, o) => s.readv(b, o),
     readExact: (b, o) => s.readExact(b, o),
