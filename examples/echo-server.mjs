@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // A TCP echo server on ringio: echoes every byte back, for as long as it runs.
 // Usage: node examples/echo-server.mjs --port P [--threads N|auto] [--pin] [--driver uring|epoll|auto] [--host 127.0.0.1]
-//        [--reads pooled|rented] [--writes queued|awaited]
-// --reads pooled (default): readLease, a waiting connection holds no buffer. --reads rented: one 16 KiB
-// buffer per connection, rented to every read (the way before pooled reads; kept for comparison).
-// --writes queued (default, with pooled reads): each lease goes back with stream.send(lease), which
-// returns without a promise (the stream releases the lease once sent), awaiting flush() only when
-// send() says the queue is full. --writes awaited: `await stream.writeAll(lease.buf)` per message (the
-// way before send(); kept for comparison: it allocates about twice as much per message).
+//        [--reads callback|pooled|rented] [--writes queued|awaited]
+// --reads callback (default): stream.readLeases(handler) hands each received lease to a callback as it
+// arrives, and the callback sends it back with stream.send(lease): no promise and no await per message
+// (about 200 bytes allocated a message, against 600 with --reads pooled and 1,100 with awaited writes:
+// docs/design/net.md). --reads pooled: `await stream.readLease()` per message, then --writes queued
+// (default: stream.send(lease), awaiting flush() only when send() says the queue is full) or --writes
+// awaited (`await stream.writeAll(lease.buf)`, the way before send()). A waiting connection holds no
+// buffer in all three. --reads rented: one 16 KiB buffer per connection, rented to every read (the way
+// before pooled reads). The older ways are kept for comparison.
 // The port may also be the last argument (as the reference instruments in ../shared/bench pass it).
 // With --threads N, N threads each run their own runtime and their own listener on the same port
 // (SO_REUSEPORT): the kernel spreads connections over them. --pin pins thread i to CPU i (mod the
@@ -27,8 +29,8 @@ const driver = opt('driver', process.env.RINGIO_DRIVER || 'auto');
 const threadsArg = opt('threads', '1');
 const threads = threadsArg === 'auto' ? 'auto' : Number(threadsArg);
 const pin = argv.includes('--pin');
-const reads = opt('reads', 'pooled');
-if (reads !== 'pooled' && reads !== 'rented') throw new TypeError(`--reads must be pooled or rented, got ${reads}`);
+const reads = opt('reads', 'callback');
+if (reads !== 'callback' && reads !== 'pooled' && reads !== 'rented') throw new TypeError(`--reads must be callback, pooled or rented, got ${reads}`);
 const writes = opt('writes', 'queued');
 if (writes !== 'queued' && writes !== 'awaited') throw new TypeError(`--writes must be queued or awaited, got ${writes}`);
 const quiet = (e) => e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ERR_RINGIO_CLOSED';
@@ -53,6 +55,23 @@ async function echoRented(stream) {
     if (!quiet(e)) throw e;
   } finally {
     await stream.close();
+  }
+}
+
+async function echoConsumed(stream) {
+  // Pooled reads handed to a callback as they arrive (readLeases), queued writes (send): no promise and
+  // no await per message at all. Returning flush()'s promise pauses reading while the queue is full.
+  try {
+    await stream.readLeases((lease) => {
+      if (!stream.send(lease)) return stream.flush();
+    });
+    await stream.flush();
+  } catch (e) {
+    if (!quiet(e)) throw e;
+  } finally {
+    await stream.close().catch((e) => {
+      if (!quiet(e)) throw e;
+    });
   }
 }
 
@@ -120,7 +139,7 @@ await start(
       `ringio echo on ${host}:${listener.localAddr.port}, thread ${threadId + 1}/${n}, driver ${s.driver}` +
         (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
     );
-    const serve = reads === 'rented' ? echoRented : writes === 'queued' ? echoQueued : echo;
+    const serve = reads === 'rented' ? echoRented : reads === 'callback' ? echoConsumed : writes === 'queued' ? echoQueued : echo;
     for await (const [stream] of listener) spawn(() => serve(stream));
   },
   { driver, threads, pin, shared: { stopping } },

@@ -4,7 +4,8 @@
 // does). For each server: round trips over 100 and 200 us per 100k messages (the client's census), and
 // for the Node servers scavenges per 100k messages during the load (--trace-gc-nvp) and bytes allocated
 // per message. The C io_uring server is the machine's own noise. Rounds interleaved, medians.
-// The *_awaited servers run examples/echo-server.mjs with --writes awaited (await writeAll per message).
+// The *_awaited servers run examples/echo-server.mjs with --reads pooled --writes awaited (await
+// readLease and await writeAll per message: the example's loop before send() and readLeases()).
 // Usage: node bench/experiments/tail-vs-gc.mjs [--rounds 3] [--secs 4] [--servers a,b] [--boost]
 //        [--echo-args '--writes queued']
 import { execFileSync, spawn } from 'node:child_process';
@@ -26,8 +27,8 @@ const node = [process.execPath, '--trace-gc-nvp'];
 const all = [
   { name: 'ringio_uring', cmd: [...node, join(root, 'examples/echo-server.mjs'), ...echoArgs, '--driver', 'uring', '--port'] },
   { name: 'ringio_epoll', cmd: [...node, join(root, 'examples/echo-server.mjs'), ...echoArgs, '--driver', 'epoll', '--port'] },
-  { name: 'ringio_uring_awaited', cmd: [...node, join(root, 'examples/echo-server.mjs'), '--writes', 'awaited', '--driver', 'uring', '--port'] },
-  { name: 'ringio_epoll_awaited', cmd: [...node, join(root, 'examples/echo-server.mjs'), '--writes', 'awaited', '--driver', 'epoll', '--port'] },
+  { name: 'ringio_uring_awaited', cmd: [...node, join(root, 'examples/echo-server.mjs'), '--reads', 'pooled', '--writes', 'awaited', '--driver', 'uring', '--port'] },
+  { name: 'ringio_epoll_awaited', cmd: [...node, join(root, 'examples/echo-server.mjs'), '--reads', 'pooled', '--writes', 'awaited', '--driver', 'epoll', '--port'] },
   { name: 'node_net', cmd: [...node, join(root, 'examples/node-net-echo.mjs'), '--port'] },
   { name: 'c_uring', cmd: [join(tools, 'echo_uring')] },
 ];
