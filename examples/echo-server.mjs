@@ -4,7 +4,8 @@
 //        [--reads callback|pooled|rented] [--writes queued|awaited]
 // --reads callback (default): stream.readLeases(handler) hands each received lease to a callback as it
 // arrives, and the callback sends it back with stream.send(lease): no promise and no await per message
-// (about 200 bytes allocated a message, against 600 with --reads pooled and 1,100 with awaited writes:
+// (about 250 bytes allocated a message, against 600 with --reads pooled and 1,100 with awaited writes,
+// where the loop rarely sleeps;
 // docs/design/net.md). --reads pooled: `await stream.readLease()` per message, then --writes queued
 // (default: stream.send(lease), awaiting flush() only when send() says the queue is full) or --writes
 // awaited (`await stream.writeAll(lease.buf)`, the way before send()). A waiting connection holds no
