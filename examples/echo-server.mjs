@@ -5,12 +5,11 @@
 // --reads callback (default): stream.readLeases(handler) hands each received lease to a callback as it
 // arrives, and the callback sends it back with stream.send(lease): no promise and no await per message
 // (about 250 bytes allocated a message, against 600 with --reads pooled and 1,100 with awaited writes,
-// where the loop rarely sleeps;
-// docs/design/net.md). --reads pooled: `await stream.readLease()` per message, then --writes queued
-// (default: stream.send(lease), awaiting flush() only when send() says the queue is full) or --writes
-// awaited (`await stream.writeAll(lease.buf)`, the way before send()). A waiting connection holds no
-// buffer in all three. --reads rented: one 16 KiB buffer per connection, rented to every read (the way
-// before pooled reads). The older ways are kept for comparison.
+// where the loop rarely sleeps: docs/benchmarks.md). --reads pooled: `await stream.readLease()` per
+// message, then --writes queued (default: stream.send(lease), awaiting flush() only when send() says the
+// queue is full) or --writes awaited (`await stream.writeAll(lease.buf)`, the way before send()). A
+// waiting connection holds no buffer in all three. --reads rented: one 16 KiB buffer per connection,
+// rented to every read (the way before pooled reads). The older ways are kept for comparison.
 // The port may also be the last argument (as the reference instruments in ../shared/bench pass it).
 // With --threads N, N threads each run their own runtime and their own listener on the same port
 // (SO_REUSEPORT): the kernel spreads connections over them. --pin pins thread i to CPU i (mod the
