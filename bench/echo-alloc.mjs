@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Scenario: bytes the JS heap allocates per echoed message, and young-generation collections
 // (scavenges) per 100k messages: 1 connection, depth 1, 64-byte messages, against
-// examples/echo-server.mjs (pooled reads) on each driver. A scavenge pauses the loop for 0.1-0.2 ms, so
+// examples/echo-server.mjs (its default loop, readLeases + send; --server-args picks another) on each driver. A scavenge pauses the loop for 0.1-0.2 ms, so
 // how often one lands on a message sets the p999 of bench/latency.mjs's 1x1 case (docs/design/net.md).
 //
 // How: the server runs with --trace-gc-nvp; every scavenge line says how many bytes were allocated since
@@ -13,7 +13,7 @@
 //
 // Instrument: the C load generator of ../shared/bench (built into /tmp/ringio-bench-tools).
 // Usage: node bench/echo-alloc.mjs [--rounds 3] [--secs 4] [--drivers uring,epoll] [--server examples/echo-server.mjs]
-//                                  [--node-args '--min-semi-space-size=16']
+//                                  [--server-args '--reads pooled'] [--node-args '--min-semi-space-size=16']
 // Output: a table on stderr, one JSON line per driver on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -29,6 +29,8 @@ const rounds = Number(arg('rounds', 3));
 const secs = Number(arg('secs', 4));
 const drivers = arg('drivers', 'uring,epoll').split(',');
 const server = join(root, arg('server', 'examples/echo-server.mjs'));
+// Extra arguments for the server, space-separated (e.g. '--writes awaited').
+const serverArgs = arg('server-args', '').split(' ').filter(Boolean);
 // Extra node flags for the server, space-separated (e.g. '--min-semi-space-size=16': fewer, not
 // longer, scavenges).
 const nodeArgs = arg('node-args', '').split(' ').filter(Boolean);
@@ -43,7 +45,7 @@ if (!existsSync(join(tools, 'loadgen'))) {
 
 async function once(driver) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--trace-gc-nvp', ...nodeArgs, server, '--port', String(port), '--driver', driver], {
+  const child = spawn(process.execPath, ['--trace-gc-nvp', ...nodeArgs, server, ...serverArgs, '--port', String(port), '--driver', driver], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 // A TCP echo server on ringio: echoes every byte back, for as long as it runs.
 // Usage: node examples/echo-server.mjs --port P [--threads N|auto] [--pin] [--driver uring|epoll|auto] [--host 127.0.0.1]
-//        [--reads pooled|rented]
-// --reads pooled (default): readLease, a waiting connection holds no buffer. --reads rented: one 16 KiB
-// buffer per connection, rented to every read (the way before pooled reads; kept for comparison).
+//        [--reads callback|pooled|rented] [--writes queued|awaited]
+// --reads callback (default): stream.readLeases(handler) hands each received lease to a callback as it
+// arrives, and the callback sends it back with stream.send(lease): no promise and no await per message
+// (about 250 bytes allocated a message, against 600 with --reads pooled and 1,100 with awaited writes,
+// where the loop rarely sleeps: docs/benchmarks.md). --reads pooled: `await stream.readLease()` per
+// message, then --writes queued (default: stream.send(lease), awaiting flush() only when send() says the
+// queue is full) or --writes awaited (`await stream.writeAll(lease.buf)`, the way before send()). A
+// waiting connection holds no buffer in all three. --reads rented: one 16 KiB buffer per connection,
+// rented to every read (the way before pooled reads). The older ways are kept for comparison.
 // The port may also be the last argument (as the reference instruments in ../shared/bench pass it).
 // With --threads N, N threads each run their own runtime and their own listener on the same port
 // (SO_REUSEPORT): the kernel spreads connections over them. --pin pins thread i to CPU i (mod the
@@ -23,8 +29,11 @@ const driver = opt('driver', process.env.RINGIO_DRIVER || 'auto');
 const threadsArg = opt('threads', '1');
 const threads = threadsArg === 'auto' ? 'auto' : Number(threadsArg);
 const pin = argv.includes('--pin');
-const reads = opt('reads', 'pooled');
-if (reads !== 'pooled' && reads !== 'rented') throw new TypeError(`--reads must be pooled or rented, got ${reads}`);
+const reads = opt('reads', 'callback');
+if (reads !== 'callback' && reads !== 'pooled' && reads !== 'rented') throw new TypeError(`--reads must be callback, pooled or rented, got ${reads}`);
+const writes = opt('writes', 'queued');
+if (writes !== 'queued' && writes !== 'awaited') throw new TypeError(`--writes must be queued or awaited, got ${writes}`);
+const quiet = (e) => e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ERR_RINGIO_CLOSED';
 
 async function echoRented(stream) {
   // One rented buffer per connection: it goes to the kernel and comes back with every read and write.
@@ -43,9 +52,47 @@ async function echoRented(stream) {
       buf = (await stream.writeAll(r[1], wopts))[1];
     }
   } catch (e) {
-    if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE' && e.code !== 'ERR_RINGIO_CLOSED') throw e;
+    if (!quiet(e)) throw e;
   } finally {
     await stream.close();
+  }
+}
+
+async function echoConsumed(stream) {
+  // Pooled reads handed to a callback as they arrive (readLeases), queued writes (send): no promise and
+  // no await per message at all. Returning flush()'s promise pauses reading while the queue is full.
+  try {
+    await stream.readLeases((lease) => {
+      if (!stream.send(lease)) return stream.flush();
+    });
+    await stream.flush();
+  } catch (e) {
+    if (!quiet(e)) throw e;
+  } finally {
+    await stream.close().catch((e) => {
+      if (!quiet(e)) throw e;
+    });
+  }
+}
+
+async function echoQueued(stream) {
+  // Pooled reads, queued writes: no promise and no await per write. send() owns the lease from the
+  // call on (released once its bytes are sent, or if send throws); false means the queue is full, so
+  // wait for it to empty before reading more. A failed send surfaces on the next send, flush,
+  // readLease or close.
+  try {
+    for (;;) {
+      const lease = await stream.readLease();
+      if (lease === null) break;
+      if (!stream.send(lease)) await stream.flush();
+    }
+    await stream.flush();
+  } catch (e) {
+    if (!quiet(e)) throw e;
+  } finally {
+    await stream.close().catch((e) => {
+      if (!quiet(e)) throw e;
+    });
   }
 }
 
@@ -66,7 +113,7 @@ async function echo(stream) {
       }
     }
   } catch (e) {
-    if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE' && e.code !== 'ERR_RINGIO_CLOSED') throw e;
+    if (!quiet(e)) throw e;
   } finally {
     await stream.close();
   }
@@ -92,7 +139,7 @@ await start(
       `ringio echo on ${host}:${listener.localAddr.port}, thread ${threadId + 1}/${n}, driver ${s.driver}` +
         (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
     );
-    const serve = reads === 'pooled' ? echo : echoRented;
+    const serve = reads === 'rented' ? echoRented : reads === 'callback' ? echoConsumed : writes === 'queued' ? echoQueued : echo;
     for await (const [stream] of listener) spawn(() => serve(stream));
   },
   { driver, threads, pin, shared: { stopping } },

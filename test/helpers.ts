@@ -8,7 +8,7 @@ import { execFileSync, spawn as spawnChild } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TcpListener, TcpStream, type ReadHalf } from '@ringio/net';
@@ -303,4 +303,20 @@ export async function tcpPairs(n: number): Promise<[TcpStream, TcpStream][]> {
     await l.close();
   }
   return out;
+}
+
+/**
+ * A node:net server on 127.0.0.1 that resets (SO_LINGER 0) every connection once it has read something
+ * (so the reset cannot race the client's connect); `resets()` counts them.
+ */
+export async function resettingServer(): Promise<{ port: number; resets: () => number; close: () => void }> {
+  let resets = 0;
+  const srv = createServer((sock) => {
+    sock.once('data', () => {
+      resets++;
+      sock.resetAndDestroy();
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return { port: (srv.address() as AddressInfo).port, resets: () => resets, close: () => srv.close() };
 }

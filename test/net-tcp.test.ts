@@ -9,7 +9,7 @@ import { readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { TcpListener, TcpStream, type ReadHalf, type WriteHalf } from '@ringio/net';
 import { sleep, spawn, stats, sys } from '@ringio/runtime';
-import { fdCount, guard, hashToEnd, later, noIpv6, randomBytes, randomStep, rejectionOf, rtTest, run, sha256, type AnyErr } from './helpers.js';
+import { fdCount, guard, hashToEnd, later, noIpv6, randomBytes, randomStep, rejectionOf, resettingServer, rtTest, run, sha256, type AnyErr } from './helpers.js';
 
 const SOL_SOCKET = 1;
 const SO_KEEPALIVE = 9;
@@ -289,22 +289,14 @@ rtTest('peer reset (SO_LINGER 0 via resetAndDestroy): a pending read rejects ECO
 });
 
 rtTest('writing to a reset peer rejects ECONNRESET or EPIPE (no SIGPIPE)', async (t) => {
-  let resets = 0;
-  const srv = net.createServer((sock) => {
-    // Reset once the client has sent something, so the reset cannot race the client's connect.
-    sock.once('data', () => {
-      resets++;
-      sock.resetAndDestroy();
-    });
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  // Reset once the client has sent something, so the reset cannot race the client's connect.
+  const srv = await resettingServer();
   try {
-    const port = (srv.address() as net.AddressInfo).port;
     await run(async () => {
-      const c = await TcpStream.connect({ host: '127.0.0.1', port });
+      const c = await TcpStream.connect({ host: '127.0.0.1', port: srv.port });
       await c.writeAll(Buffer.from('hello'));
-      for (let i = 0; i < 400 && resets === 0; i++) await sleep(5);
-      t.is(resets, 1);
+      for (let i = 0; i < 400 && srv.resets() === 0; i++) await sleep(5);
+      t.is(srv.resets(), 1);
       const chunk = Buffer.alloc(65536, 1);
       let err: AnyErr | undefined;
       for (let i = 0; i < 1000 && err === undefined; i++) {

@@ -20,6 +20,12 @@
  *     back, rejects the waiting readers ERR_RINGIO_CLOSED, and gives back anything that still arrives.
  *  5. An aborted readLease rejects AbortError at once and leaves the op armed: bytes that arrive later
  *     are queued for the next reader, so aborting never loses data.
+ *  6. A consumer (readLeases) is a reader that never leaves: each arrival goes to its handler
+ *     synchronously, from the completion's dispatch (no promise, no await per read). A handler that
+ *     returns a promise pauses the consumer until it settles: arrivals queue as for a reader that fell
+ *     behind (rule 2) and go to the handler, in order, once it resumes. The consumer ends at end of
+ *     stream (resolves), on an error, a throwing handler or a rejected pause (rejects), on abort, or on
+ *     close; what arrives after that is queued for the next reader (rule 5).
  */
 import { abortError, cancelOp, currentRuntime, ringioError, ringioErrorNoStack, RecvLease, type OpAble, type RecvPool } from '@ringio/runtime';
 import { RecvOp } from './ops/recv.js';
@@ -38,10 +44,23 @@ interface Waiter {
   next: Waiter | undefined;
 }
 
+/** A readLeases call: its handler, its promise's settlers, and whether a returned promise paused it. */
+interface Consumer {
+  handler: (lease: RecvLease) => unknown;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  paused: boolean;
+  /** The pause's settlers, made once per consumer (not per pause). */
+  onResume: () => void;
+  onFail: (e: unknown) => void;
+}
+
 /** The stream's side of a LeaseReader (SocketStream implements it). */
 export interface LeaseSource {
   /** Submits a pooled read op on the stream without a promise (tracked for close()); throws when closed. */
-  _submitPooled(op: OpAble<number>): void;
+  _submitPooled(op: OpAble<unknown>): void;
   /** Submits an op on the stream (tracked for close()): the 'plain' mode's RECV. */
   _runPooled<T>(op: OpAble<T>): Promise<T>;
   /** The stream's fd; throws ERR_RINGIO_CLOSED once closed. */
@@ -55,6 +74,7 @@ const bindWaiter = (resolve: (lease: RecvLease | null) => void, reject: (e: unkn
   binding!.reject = reject;
 };
 const noop = (): void => {};
+export const consuming = (): TypeError => new TypeError('a readLeases() consumer is reading this stream: it takes every lease until it ends');
 
 /**
  * The pooled reads of one stream (see the module comment). Its per-stream state is kept small: an idle
@@ -82,10 +102,17 @@ export class LeaseReader implements PooledReadSink {
   #eof = false;
   #error: unknown;
   #disposed = false;
+  /** The readLeases() consumer, if one is active (rule 6). */
+  #consumer: Consumer | undefined;
 
   constructor(src: LeaseSource) {
     this.#src = src;
     this.#pool = currentRuntime().recvPool;
+  }
+
+  /** Whether a readLeases() consumer is active (rule 6). */
+  get consuming(): boolean {
+    return this.#consumer !== undefined;
   }
 
   /** Leases queued before a multishot op is paused (rule 2). */
@@ -99,6 +126,7 @@ export class LeaseReader implements PooledReadSink {
 
   /** The next lease, or null at end of stream (rules 2, 4, 5). */
   read(signal: AbortSignal | undefined): Promise<RecvLease | null> {
+    if (this.#consumer !== undefined) return Promise.reject(consuming());
     if (this.#queued > 0) return Promise.resolve(this.#shift());
     if (this.#disposed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the stream is closed'));
     if (this.#error !== undefined) return Promise.reject(this.#error);
@@ -124,6 +152,82 @@ export class LeaseReader implements PooledReadSink {
     return p;
   }
 
+  /**
+   * Rule 6: every lease goes to `handler` as it arrives, until end of stream (resolves) or an error, a
+   * throw, a rejected pause, an abort or close() (rejects). The caller validated handler and signal.
+   */
+  consume(handler: (lease: RecvLease) => unknown, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#consumer !== undefined || this.#first !== undefined) return Promise.reject(consuming());
+    if (this.#disposed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the stream is closed'));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const p = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const c: Consumer = {
+      handler,
+      resolve,
+      reject,
+      signal,
+      onAbort: undefined,
+      paused: false,
+      onResume: () => {
+        if (this.#consumer !== c) return;
+        c.paused = false;
+        this.#pump(c);
+      },
+      onFail: (e) => {
+        if (this.#consumer === c) this.#endConsumer(c, false, e);
+      },
+    };
+    if (signal !== undefined) {
+      c.onAbort = () => {
+        if (this.#consumer === c) this.#endConsumer(c, false, abortError(signal));
+      };
+      signal.addEventListener('abort', c.onAbort, { once: true });
+    }
+    this.#consumer = c;
+    this.#pump(c);
+    return p;
+  }
+
+  /** Rule 6: queued leases to the running consumer, then arm, or end it at end of stream / on an error. */
+  #pump(c: Consumer): void {
+    while (this.#queued > 0) {
+      if (this.#consumer !== c || c.paused) return;
+      this.#deliver(c, this.#shift());
+    }
+    if (this.#consumer !== c || c.paused) return;
+    if (this.#disposed) this.#endConsumer(c, false, ringioError('ERR_RINGIO_CLOSED', 'the stream is closed'));
+    else if (this.#error !== undefined) this.#endConsumer(c, false, this.#error);
+    else if (this.#eof) this.#endConsumer(c, true, undefined);
+    else this.#arm();
+  }
+
+  /** Rule 6: one lease to the handler; a returned promise pauses the consumer until it settles. */
+  #deliver(c: Consumer, lease: RecvLease): void {
+    let r: unknown;
+    try {
+      r = c.handler(lease);
+    } catch (e) {
+      this.#endConsumer(c, false, e);
+      return;
+    }
+    if (r !== undefined && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') {
+      c.paused = true;
+      (r as PromiseLike<unknown>).then(c.onResume, c.onFail);
+    }
+  }
+
+  #endConsumer(c: Consumer, ok: boolean, err: unknown): void {
+    this.#consumer = undefined;
+    if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
+    if (ok) c.resolve();
+    else c.reject(err);
+  }
+
   /** Rule 4: the stream is closing. */
   dispose(): void {
     if (this.#disposed) return;
@@ -133,6 +237,8 @@ export class LeaseReader implements PooledReadSink {
     // Without a stack (it would show only close()'s callers): a Duplex closes with its read waiting.
     const err = ringioErrorNoStack('ERR_RINGIO_CLOSED', 'the stream was closed while a read waited');
     for (let w = this.#takeWaiter(); w !== undefined; w = this.#takeWaiter()) w.reject(err);
+    const c = this.#consumer;
+    if (c !== undefined) this.#endConsumer(c, false, err);
   }
 
   #shift(): RecvLease {
@@ -180,6 +286,12 @@ export class LeaseReader implements PooledReadSink {
       lease.release();
       return;
     }
+    const c = this.#consumer;
+    if (c !== undefined && !c.paused && this.#queued === 0) {
+      this.#keepingUp++;
+      this.#deliver(c, lease);
+      return;
+    }
     const w = this.#takeWaiter();
     if (w !== undefined) {
       this.#keepingUp++;
@@ -203,7 +315,8 @@ export class LeaseReader implements PooledReadSink {
 
   /** Rule 1: arm a receive op when a reader waits and none is in flight. */
   #arm(): void {
-    if (this.#op !== undefined || this.#starved || this.#disposed || this.#first === undefined) return;
+    if (this.#op !== undefined || this.#starved || this.#disposed) return;
+    if (this.#first === undefined && (this.#consumer === undefined || this.#consumer.paused)) return;
     if (this.#eof || this.#error !== undefined) {
       this.#failWaiters();
       return;
@@ -324,6 +437,8 @@ export class LeaseReader implements PooledReadSink {
   /** End of stream or an error, once the queue is empty: every waiter gets it. */
   #failWaiters(): void {
     if (this.#queued > 0) return;
+    const c = this.#consumer;
+    if (c !== undefined && !c.paused) this.#endConsumer(c, this.#error === undefined, this.#error);
     for (let w = this.#takeWaiter(); w !== undefined; w = this.#takeWaiter()) {
       if (this.#error !== undefined) w.reject(this.#error);
       else w.resolve(null);

@@ -12,8 +12,9 @@
  *  3. Reads and writes may run concurrently (one reader and one writer is the common case, as with
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
-import { checkBuffer, checkBufs, checkRange, checkSignal, hasFeature, PollOp, POLLIN, POLLOUT, ringioError, sys, type OpAble, type RecvLease } from '@ringio/runtime';
-import { LeaseReader } from './lease-reader.js';
+import { checkBuffer, checkBufs, checkRange, checkSignal, hasFeature, PollOp, POLLIN, POLLOUT, RecvLease, ringioError, sys, type OpAble } from '@ringio/runtime';
+import { consuming, LeaseReader } from './lease-reader.js';
+import { SendQueue } from './send-queue.js';
 import { SocketBase } from './socket.js';
 import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
 import { ReadvOp } from './ops/readv.js';
@@ -44,6 +45,17 @@ export interface WriteOptions {
   length?: number;
 }
 
+/** The window of a queued send (SocketStream.send): of the buffer, or of a lease's received bytes. */
+export interface SendOptions {
+  /** Send from this offset (default 0). */
+  offset?: number;
+  /** The window's length (default: the rest of the buffer, or of the lease's bytes, after offset). */
+  length?: number;
+}
+
+/** Node's default writableHighWaterMark is 16 KiB; a send queue of 64 KiB matches a socket buffer's scale. */
+const SEND_HIGH_WATER_MARK = 65536;
+
 /** The readable side of a stream (see intoSplit()). */
 export interface ReadHalf {
   /** Reads at least 1 byte into the window (0: end of stream). Resolves [n, buf]. */
@@ -58,6 +70,8 @@ export interface ReadHalf {
    * which decrypts into the caller's buffer, does not.
    */
   readLease?(opts?: { signal?: AbortSignal }): Promise<RecvLease | null>;
+  /** Every received lease to `handler` as it arrives, until end of stream (see SocketStream.readLeases). Plain sockets only. */
+  readLeases?(handler: (lease: RecvLease) => unknown, opts?: { signal?: AbortSignal }): Promise<void>;
   /** Closes the whole stream (both halves). */
   close(): Promise<void>;
   /** The stream's fd (-1 once closed). */
@@ -70,6 +84,14 @@ export interface WriteHalf {
   write<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
   /** Gather write from several buffers, each used whole; may be short. Resolves [n, bufs]. */
   writev<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]>;
+  /**
+   * Queues the window (or a lease's received bytes) to be sent in order, without a promise; false once
+   * `sendHighWaterMark` bytes are queued (then await flush()). See SocketStream.send. Plain sockets
+   * have it; a TlsStream does not.
+   */
+  send?(data: Uint8Array | RecvLease, opts?: SendOptions): boolean;
+  /** Resolves once everything send() queued has gone to the kernel (see SocketStream.flush). */
+  flush?(): Promise<void>;
   /** Sends the whole window. Resolves [length, buf]. */
   writeAll<B extends Uint8Array>(buf: B, opts?: WriteOptions): Promise<[number, B]>;
   /** writeAll with SEND_ZC where the kernel has it (the buffer is rented until the kernel is done with it). */
@@ -94,6 +116,90 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   // holds none.
   #readOp: RecvOp<Uint8Array> | undefined;
   #leases: LeaseReader | undefined;
+  /** send()'s queue, made on first use. */
+  #tx: SendQueue | undefined;
+  #sendHighWaterMark = SEND_HIGH_WATER_MARK;
+
+  /**
+   * Queues bytes to be sent, in order, and returns at once: no promise, no await per write. `data` is a
+   * Uint8Array (send buf[offset, offset + length)) or a RecvLease from readLease() (send its received
+   * bytes, `offset`/`length` within them). Returns true while fewer than `sendHighWaterMark` bytes are
+   * queued or in flight, false once that many are: then `await flush()` before sending more (Node's
+   * writable.write() contract). One SEND is in flight at a time; the next window goes from its
+   * completion.
+   *
+   * Ownership: a buffer is the stream's until flush() resolves (do not change it before); a lease is
+   * the stream's from the call on, released when its bytes are sent, dropped or the stream closes, and
+   * also at once if send() throws (so a loop never releases it). The buffer stays referenced until the
+   * kernel is done with it.
+   *
+   * Errors: send() throws TypeError/RangeError for a bad window, ERR_RINGIO_LEASE_RELEASED for a released
+   * lease, ERR_RINGIO_CLOSED once closed. A failed send (EPIPE, ECONNRESET: a `SystemError` with `code`,
+   * `syscall` 'send' and `n` after a partial send) drops what is queued behind it and sticks: every later
+   * send() throws it and flush() rejects with it; if neither did yet, the next read(), readv(),
+   * readLease() or close() reports it once (close() closes the stream first, then rejects with it).
+   * close() drops queued bytes that have not gone out: await flush() first to send them all. Do not mix
+   * with write()/writeAll() while bytes are queued: their order against the queue would be the kernel's.
+   */
+  send(data: Uint8Array | RecvLease, opts?: SendOptions): boolean {
+    let buf: Uint8Array;
+    let lease: RecvLease | undefined;
+    let size: number;
+    if (data instanceof RecvLease) {
+      lease = data;
+      buf = data.buf; // throws ERR_RINGIO_LEASE_RELEASED for a released lease
+      size = data.length;
+    } else {
+      buf = checkBuffer(data, 'data');
+      size = buf.length;
+    }
+    let offset = 0;
+    let length = size;
+    if (opts !== undefined) {
+      try {
+        offset = opts.offset ?? 0;
+        length = checkSendRange(size, offset, opts.length);
+      } catch (e) {
+        lease?.release();
+        throw e;
+      }
+    }
+    if (this.#tx === undefined) {
+      if (this.closed) {
+        lease?.release();
+        throw this.closedError(buf);
+      }
+      this.#tx = new SendQueue(this);
+    }
+    return this.#tx.push(buf, offset, length, lease) < this.#sendHighWaterMark;
+  }
+
+  /**
+   * Resolves once every byte queued with send() has gone to the kernel (at once when none is queued).
+   * Rejects with the error of a failed send (see send()), or ERR_RINGIO_CLOSED if the stream is closed
+   * before the queue is empty.
+   */
+  flush(): Promise<void> {
+    if (this.#tx === undefined) {
+      return this.closed ? Promise.reject(this.closedError(undefined)) : Promise.resolve();
+    }
+    return this.#tx.flush();
+  }
+
+  /** Bytes queued by send() and not yet sent (Node's writableLength). */
+  get sendQueued(): number {
+    return this.#tx === undefined ? 0 : this.#tx.bytes;
+  }
+
+  /** The queue size at which send() answers false (default 64 KiB). An integer >= 1. */
+  get sendHighWaterMark(): number {
+    return this.#sendHighWaterMark;
+  }
+
+  set sendHighWaterMark(n: number) {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`sendHighWaterMark must be an integer >= 1, got ${String(n)}`);
+    this.#sendHighWaterMark = n;
+  }
 
   /**
    * Reads the next bytes into a buffer taken from the runtime's receive pool only when they arrive, and
@@ -106,6 +212,8 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    * Do not mix with read() on the same stream while either waits: their order would be the kernel's.
    */
   readLease(opts?: { signal?: AbortSignal }): Promise<RecvLease | null> {
+    const sendErr = this.#tx?.unreported();
+    if (sendErr !== undefined) return Promise.reject(sendErr);
     try {
       const signal = checkSignal(opts?.signal);
       if (this.#leases === undefined) {
@@ -118,8 +226,44 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     }
   }
 
-  /** @internal LeaseSource: a pooled read op on this stream, without a promise, tracked for close(). */
-  _submitPooled(op: OpAble<number>): void {
+  /**
+   * Reads until end of stream, handing every received lease to `handler` as it arrives: synchronously,
+   * from the completion's dispatch, with no promise and no await per read (readLease costs one of each,
+   * about 430 bytes a message; docs/design/net.md). Resolves at end of stream. If `handler` returns a
+   * promise (a thenable), reading pauses until it settles, and what arrives meanwhile waits in order
+   * (a few leases at most; after that the socket holds the bytes). The handler owns each lease: release
+   * it, copy() it, or give it to send(), which releases it once sent.
+   *
+   * Rejects with the read's error (ECONNRESET, `syscall: 'recv'`) once the leases before it were
+   * handled; with what `handler` throws or its promise rejects with; AbortError when `signal` aborts;
+   * ERR_RINGIO_CLOSED when the stream closes. Reading stops then, and bytes that arrive later are kept
+   * for the next readLease() or readLeases(). While it runs, read() must not be used and readLease()
+   * and another readLeases() reject TypeError. An unreported failed send() surfaces here too (see send()).
+   *
+   * ```js
+   * await stream.readLeases((lease) => {
+   *   if (!stream.send(lease)) return stream.flush(); // pause reading while the send queue is full
+   * });
+   * ```
+   */
+  readLeases(handler: (lease: RecvLease) => unknown, opts?: { signal?: AbortSignal }): Promise<void> {
+    const sendErr = this.#tx?.unreported();
+    if (sendErr !== undefined) return Promise.reject(sendErr);
+    try {
+      if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${typeof handler}`);
+      const signal = checkSignal(opts?.signal);
+      if (this.#leases === undefined) {
+        this.openFd();
+        this.#leases = new LeaseReader(this);
+      }
+      return this.#leases.consume(handler, signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** @internal LeaseSource, SendSource: a pooled op on this stream, without a promise, tracked for close(). */
+  _submitPooled(op: OpAble<unknown>): void {
     this.runDetached(op);
   }
 
@@ -133,10 +277,19 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     return this.openFd();
   }
 
-  /** Closes the stream: queued leases go back to the pool, waiting reads reject ERR_RINGIO_CLOSED. */
+  /**
+   * Closes the stream: queued leases go back to the pool, waiting reads reject ERR_RINGIO_CLOSED, bytes
+   * send() queued and not yet sent are dropped. If a queued send failed and nothing reported it yet,
+   * the stream closes and then close() rejects with that error (see send()).
+   */
   override close(): Promise<void> {
     this.#leases?.dispose();
-    return super.close();
+    const tx = this.#tx;
+    if (tx === undefined) return super.close();
+    const err = tx.unreported();
+    tx.dispose();
+    const closing = super.close();
+    return err === undefined ? closing : closing.then(() => Promise.reject(err));
   }
   /**
    * Reads what is available (at least 1 byte, or 0 at end of stream) into buf. Resolves [n, buf].
@@ -144,6 +297,9 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    * with it instead, so no byte is lost.
    */
   read<B extends Uint8Array>(buf: B, opts?: ReadOptions): Promise<[number, B]> {
+    const sendErr = this.#tx?.unreported();
+    if (sendErr !== undefined) return Promise.reject(sendErr);
+    if (this.#leases?.consuming === true) return Promise.reject(consuming());
     try {
       checkBuffer(buf);
       const offset = opts?.offset ?? 0;
@@ -179,6 +335,8 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
 
   /** Scatter read into several buffers, each used whole. Resolves [n, bufs]. */
   readv<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
+    const sendErr = this.#tx?.unreported();
+    if (sendErr !== undefined) return Promise.reject(sendErr);
     try {
       checkBufs(bufs);
       return this.#vectored(() => new ReadvOp(this.openFd(bufs), bufs), POLLIN, opts?.signal);
@@ -295,6 +453,9 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
 export function splitHalves(s: ReadHalf & WriteHalf): [ReadHalf, WriteHalf] {
   const read: ReadHalf = {
     ...(s.readLease !== undefined ? { readLease: (o?: { signal?: AbortSignal }) => s.readLease!(o) } : {}),
+    ...(s.readLeases !== undefined
+      ? { readLeases: (h: (lease: RecvLease) => unknown, o?: { signal?: AbortSignal }) => s.readLeases!(h, o) }
+      : {}),
     read: (b, o) => s.read(b, o),
     readv: (b, o) => s.readv(b, o),
     readExact: (b, o) => s.readExact(b, o),
@@ -304,6 +465,7 @@ export function splitHalves(s: ReadHalf & WriteHalf): [ReadHalf, WriteHalf] {
     },
   };
   const write: WriteHalf = {
+    ...(s.send !== undefined ? { send: (d: Uint8Array | RecvLease, o?: SendOptions) => s.send!(d, o), flush: () => s.flush!() } : {}),
     write: (b, o) => s.write(b, o),
     writev: (b, o) => s.writev(b, o),
     writeAll: (b, o) => s.writeAll(b, o),
@@ -331,4 +493,12 @@ export async function readExactFrom<B extends Uint8Array>(s: Pick<ReadHalf, 'rea
     n += got;
   }
   return [n, buf];
+}
+
+/** The window of a queued send within `size` bytes; its length. */
+function checkSendRange(size: number, offset: number, length: number | undefined): number {
+  const len = length === undefined ? size - offset : length;
+  if (!Number.isInteger(offset) || offset < 0 || offset > size) throw new RangeError(`offset must be an integer in [0, ${size}], got ${String(offset)}`);
+  if (!Number.isInteger(len) || len < 0 || offset + len > size) throw new RangeError(`length must be an integer in [0, ${size - offset}], got ${String(length)}`);
+  return len;
 }

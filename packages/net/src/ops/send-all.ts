@@ -7,11 +7,11 @@ const FREE_MAX = 64;
 const EMPTY = new Uint8Array(0);
 
 /**
- * SEND of a whole window: a short send resubmits the rest from the same slot (OpAble.again), so
- * writeAll costs one op and one promise however many sends it takes. Resolves [length, buf]. An
- * error after a partial send rejects with `.n`, the bytes sent before it.
+ * The SEND of a whole window, shared by SendAllOp (writeAll: one promise) and SendQueuedOp (send(): no
+ * promise): a short send resubmits the rest from the same slot (OpAble.again), and the op holds `buf`
+ * until its final completion.
  */
-export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number, B]> {
+export abstract class SendWindowOp<T, B extends Uint8Array = Uint8Array> extends OpAble<T> {
   fd: number;
   buf: B;
   offset: number;
@@ -19,8 +19,6 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
   /** Bytes sent so far. */
   sent = 0;
   #interest: Interest | undefined;
-  /** Made by take(): goes back to the free list when it completes (an op made with `new` never does). */
-  #pooled = false;
 
   /** The caller has validated buf, offset and length. */
   constructor(fd: number, buf: B, offset: number, length: number) {
@@ -31,29 +29,19 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
     this.length = length;
   }
 
-  get name(): string {
-    return 'send';
+  /** Points a recycled op at a new window (ops are pooled per thread: the fd may be another stream's). */
+  protected reset(fd: number, buf: B, offset: number, length: number): void {
+    this.fd = checkFd(fd);
+    // The cached epoll interest names the fd: a reused op may serve another stream now.
+    if (this.#interest !== undefined && this.#interest.fd !== this.fd) this.#interest = undefined;
+    this.buf = buf;
+    this.offset = offset;
+    this.length = length;
+    this.sent = 0;
   }
 
-  /**
-   * A write op for writeAll: a completed one from this thread's free list (streams do not keep their
-   * own, so an idle connection holds no write op), else a new one. The caller has validated the window.
-   */
-  static take<B extends Uint8Array>(fd: number, buf: B, offset: number, length: number): SendAllOp<B> {
-    let op = free.pop() as SendAllOp<B> | undefined;
-    if (op === undefined || !op.recycle()) {
-      op = new SendAllOp(fd, buf, offset, length);
-      op.#pooled = true;
-      return op;
-    }
-    op.fd = checkFd(fd);
-    // The cached epoll interest names the fd: a reused op may serve another stream now.
-    if (op.#interest !== undefined && op.#interest.fd !== op.fd) op.#interest = undefined;
-    op.buf = buf;
-    op.offset = offset;
-    op.length = length;
-    op.sent = 0;
-    return op;
+  get name(): string {
+    return 'send';
   }
 
   // io_uring: IORING_OP_SEND of what is left, with MSG_NOSIGNAL.
@@ -66,7 +54,7 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
 
   // epoll: wait until writable, then send(2) what is left.
   override legacyInterest(): Interest {
-    // Made once per op and fd (ops are pooled per thread, take() drops it when the fd changes): the driver reads it and keeps nothing.
+    // Made once per op and fd (ops are pooled per thread, reset() drops it when the fd changes): the driver reads it and keeps nothing.
     return (this.#interest ??= { fd: this.fd, direction: 'writable' });
   }
 
@@ -77,6 +65,31 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends OpAble<[number
 
   override payload(): B {
     return this.buf;
+  }
+}
+
+/**
+ * SEND of a whole window: a short send resubmits the rest from the same slot (OpAble.again), so
+ * writeAll costs one op and one promise however many sends it takes. Resolves [length, buf]. An
+ * error after a partial send rejects with `.n`, the bytes sent before it.
+ */
+export class SendAllOp<B extends Uint8Array = Uint8Array> extends SendWindowOp<[number, B], B> {
+  /** Made by take(): goes back to the free list when it completes (an op made with `new` never does). */
+  #pooled = false;
+
+  /**
+   * A write op for writeAll: a completed one from this thread's free list (streams do not keep their
+   * own, so an idle connection holds no write op), else a new one. The caller has validated the window.
+   */
+  static take<B extends Uint8Array>(fd: number, buf: B, offset: number, length: number): SendAllOp<B> {
+    let op = free.pop() as SendAllOp<B> | undefined;
+    if (op === undefined || !op.recycle()) {
+      op = new SendAllOp(fd, buf, offset, length);
+      op.#pooled = true;
+      return op;
+    }
+    op.reset(fd, buf, offset, length);
+    return op;
   }
 
   complete(res: number): [number, B] {
