@@ -233,7 +233,7 @@ export class LeaseReader implements PooledReadSink {
     if (this.#disposed) return;
     this.#disposed = true;
     while (this.#queued > 0) this.#shift().release();
-    if (this.#first === undefined) return;
+    if (this.#first === undefined && this.#consumer === undefined) return;
     // Without a stack (it would show only close()'s callers): a Duplex closes with its read waiting.
     const err = ringioErrorNoStack('ERR_RINGIO_CLOSED', 'the stream was closed while a read waited');
     for (let w = this.#takeWaiter(); w !== undefined; w = this.#takeWaiter()) w.reject(err);
