@@ -56,6 +56,7 @@ struct BatchState {
   int32_t* results = nullptr; // SAFETY: the batch's Int32Array, referenced by its JS op as the buffers are
   uint32_t left = 0;          // io_uring: entries in the kernel
   bool active = false;        // between decoding and the batch's one completion
+  bool each = false;          // io_uring: report every entry as it arrives (kReadManyEach)
   std::atomic<bool> cancel{false};  // epoll: the pool job stops between entries once set
 };
 

@@ -48,6 +48,7 @@ int DecodeReadMany(napi_env env, napi_value bufs, uint32_t nbufs, const int32_t*
   b.results = reinterpret_cast<int32_t*>(res_bytes);
   b.left = 0;
   b.active = true;
+  b.each = (op->op_flags & kReadManyEach) != 0;
   b.cancel.store(false, std::memory_order_relaxed);
   for (uint32_t i = 0; i < n; i++) {
     const int32_t* e = plan + static_cast<size_t>(i) * kPlanWords;

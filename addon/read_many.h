@@ -18,6 +18,12 @@ enum PlanWord : uint32_t { P_POS_LO = 0, P_POS_HI = 1, P_BUF = 2, P_LEN = 3, kPl
 constexpr int32_t kPlanDetached = INT32_MIN;
 // A sane bound for one batch: the plan is checked and resolved in one native call.
 constexpr uint32_t kReadManyMax = 1u << 20;
+// The record's op-flags word: with kReadManyEach (File.readAt's lanes), io_uring reports every entry but
+// the batch's last as it arrives, as a completion flagged IORING_CQE_F_MORE whose flags carry the entry's
+// index from bit kEntryShift up; the last entry's result comes with the batch's one final completion (in
+// the results array, as every entry's). The epoll backend ignores the flag (one pool job, one answer).
+constexpr uint32_t kReadManyEach = 1;
+constexpr uint32_t kEntryShift = 8;
 
 // Resolves a READ_MANY record into its slot's BatchState (op->addr points at it). W_LEN is the entry
 // count; addr is the plan (AK_BUF_END, a batch buffer index), addr2 the Int32Array of results. Every

@@ -23,6 +23,7 @@
 
 #include "backend.h"
 #include "ops.h"
+#include "read_many.h"
 
 namespace ringio {
 namespace {
@@ -288,8 +289,19 @@ class UringBackend final : public Backend {
       if (user < 0) continue;  // internal SQEs (cancels issued by Drain or by JS with USER_IGNORE)
       int32_t res = cqe->res;
       if (cqe->user_data >> 32) {
-        // A READ_MANY entry: JS hears of the batch once, when its last entry is in.
-        if (!BatchEntryDone(user, static_cast<uint32_t>(cqe->user_data >> 32) - 1, res, &res)) continue;
+        // A READ_MANY entry: JS hears of the batch once, when its last entry is in; with kReadManyEach
+        // also of every other entry as it arrives (a MORE completion naming the entry's index).
+        const uint32_t i = static_cast<uint32_t>(cqe->user_data >> 32) - 1;
+        bool each = false;
+        if (!BatchEntryDone(user, i, res, &res, &each)) {
+          if (!each) continue;
+          int32_t* w = out + n * CQE_WORDS;
+          w[C_USER] = user;
+          w[C_RES] = res;
+          w[C_FLAGS] = static_cast<int32_t>(IORING_CQE_F_MORE | (i << kEntryShift));
+          n++;
+          continue;
+        }
       }
       if (!(cqe->flags & IORING_CQE_F_MORE)) stats_[S_INFLIGHT] -= 1;
       if (cqe->flags & IORING_CQE_F_BUFFER) PbufTaken(cqe->flags);
@@ -402,14 +414,17 @@ class UringBackend final : public Backend {
   }
 
   // An entry's CQE: its result goes into the batch; true (and *batch_res = the entry count) when it was
-  // the batch's last.
-  bool BatchEntryDone(int32_t user, uint32_t i, int32_t res, int32_t* batch_res) {
+  // the batch's last. *each (when given) says an entry that was not the last is to be reported on its own.
+  bool BatchEntryDone(int32_t user, uint32_t i, int32_t res, int32_t* batch_res, bool* each = nullptr) {
     if (static_cast<size_t>(user) >= slots_.size()) return false;
     BatchState* b = slots_[static_cast<size_t>(user)].batch.get();
     if (b == nullptr || !b->active || i >= b->entries.size() || b->done[i]) return false;
     b->results[i] = res;
     b->done[i] = 1;
-    if (--b->left != 0) return false;
+    if (--b->left != 0) {
+      if (each != nullptr) *each = b->each;
+      return false;
+    }
     b->active = false;
     *batch_res = static_cast<int32_t>(b->entries.size());
     return true;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Scenario: reads from a 256 MiB file in the page cache, one CPU. Random 4 KiB reads at queue depth
-// 1, 64 and 256, and sequential 1 MiB reads. Columns: ringio File.readAt (io_uring; epoll: its file
-// thread pool), ringio File.readMany (one batch of QD reads in flight; both drivers), fs/promises
+// 1, 64 and 256, and sequential 1 MiB reads. Columns: ringio File.readAt (io_uring, where the reads of
+// one run of JS share one batch op, a lane; epoll: its file thread pool), ringio File.readMany (one
+// batch of QD reads in flight; both drivers), fs/promises
 // FileHandle.read, fs.readSync (the synchronous anchor), and for random reads the C reference
 // (../shared/bench/fileread_uring). Each measurement runs in its own process pinned to CPU 0; rounds are
 // interleaved; figures are medians, with the load average before and after each case.

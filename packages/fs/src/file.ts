@@ -21,6 +21,7 @@ import {
   closeSync,
   checkPosition,
   checkRange,
+  driverName,
   ringioError,
   submit,
   sys,
@@ -52,6 +53,7 @@ import { FtruncateOp } from './ops/ftruncate.js';
 import { OpenatOp } from './ops/openat.js';
 import { FileReadOp, FileReadvOp, FileWriteOp, FileWritevOp } from './ops/rw.js';
 import { ReadManyOp } from './ops/read-many.js';
+import { LANE_MAX, ReadLaneOp } from './ops/read-lane.js';
 import { StatxOp } from './ops/statx.js';
 import { fsFallback, hasOp } from './fallback.js';
 import { encodePath, pathString, type PathLike } from './path.js';
@@ -184,6 +186,9 @@ const SUBMITTED = OpState.Submitted;
 const READ_POOL = 256;
 /** Completed readMany batch ops a File keeps for reuse (one per batch in flight at once). */
 const MANY_POOL = 16;
+/** Settled readAt lanes a File keeps for reuse (one per lane in flight at once). */
+const LANE_POOL = 16;
+const SETTLED = Promise.resolve();
 /** The longest read one record carries (Linux caps a read at 0x7ffff000 bytes anyway). */
 const MAX_READ = 0x7ffff000;
 
@@ -211,6 +216,9 @@ export class File extends FdHandle {
   readonly path: string;
   readonly #readOps: FileReadOp<Uint8Array>[] = [];
   readonly #manyOps: ReadManyOp[] = [];
+  /** io_uring: the lane collecting this run of JS's readAt calls (submitted by a microtask), if any. */
+  #lane: ReadLaneOp | undefined = undefined;
+  readonly #lanes: ReadLaneOp[] = [];
   readonly #wait: Direction;
   readonly #direct: { mem: number; offset: number } | undefined;
   /**
@@ -340,7 +348,11 @@ export class File extends FdHandle {
     }
   }
 
-  /** Reads into buf[offset, offset + length) at `position`. Resolves [n, buf]; n < length at end of file. */
+  /**
+   * Reads into buf[offset, offset + length) at `position`. Resolves [n, buf]; n < length at end of file.
+   * On io_uring, the positioned reads (no signal) this File gets in one run of JS go to the kernel as one
+   * batch op (a lane, ops/read-lane.ts) at its end; each still settles on its own completion.
+   */
   readAt<B extends Uint8Array>(buf: B, position: number | bigint, opts?: FileIoOptions): Promise<[number, B]> {
     try {
       checkBuffer(buf);
@@ -349,6 +361,12 @@ export class File extends FdHandle {
       const length = checkRange(buf, offset, opts?.length);
       if (this.#direct !== undefined) this.#checkDirect([buf.subarray(offset)], pos, length, buf);
       const fd = this.openFd(buf);
+      // io_uring, a regular file, a position, no signal: the read joins this run of JS's lane.
+      if (pos !== -1 && length > 0 && this.#wait === 'pool' && opts?.signal === undefined) {
+        let lane = this.#lane;
+        if (lane === undefined || lane.n >= LANE_MAX) lane = this.#newLane();
+        if (lane !== undefined) return lane.add(buf, offset === 0 ? buf : buf.subarray(offset, offset + length), length, pos) as Promise<[number, B]>;
+      }
       let op = this.#readOps.pop() as FileReadOp<B> | undefined;
       if (op === undefined || !op.reuse(buf, offset, length, pos)) op = new FileReadOp(fd, buf, offset, length, pos, this.#wait, this.path);
       return this.run(op, opts?.signal);
@@ -356,6 +374,45 @@ export class File extends FdHandle {
       return Promise.reject(e);
     }
   }
+
+  /**
+   * A lane for this run of JS's reads, or undefined where reads do not use lanes (epoll: a lane would be
+   * one pool job, its reads run one after another). A full lane goes to the driver at once.
+   */
+  #newLane(): ReadLaneOp | undefined {
+    if (driverName() !== 'uring') return undefined;
+    const full = this.#lane;
+    if (full !== undefined && full.n >= LANE_MAX) this.#flushLane();
+    let lane = this.#lanes.pop();
+    if (lane === undefined || !lane.arm()) lane = new ReadLaneOp(this.fd, this.path, this.#lanes, LANE_POOL);
+    this.#lane = lane;
+    // A reaction on a settled promise: a microtask without queueMicrotask's AsyncResource per call.
+    void SETTLED.then(this.#flushLane);
+    return lane;
+  }
+
+  /**
+   * Cancels the ops in flight, waits for the kernel's answers, then closes the fd (FdHandle.close). Reads
+   * still collecting in a lane go to the kernel first, so that close() treats them as every read in
+   * flight: each resolves if it finished first, else rejects ERR_RINGIO_CLOSED.
+   */
+  override close(): Promise<void> {
+    if (this.#lane !== undefined && !this.closed) this.#flushLane();
+    return super.close();
+  }
+
+  /** Submits the lane collected so far (at the end of the run of JS that filled it); tracked for close(). */
+  readonly #flushLane = (): void => {
+    const lane = this.#lane;
+    if (lane === undefined) return;
+    this.#lane = undefined;
+    try {
+      this.runBound(lane, lane.done, lane.fail);
+    } catch (e) {
+      // Nothing reached the kernel (the file was closed, or the runtime is shutting down).
+      lane.failAll(e);
+    }
+  };
 
   /**
    * Reads many buffers at many positions as one batch: entry i fills `bufs[i]` (used whole) from

@@ -24,6 +24,26 @@ const PLAN_WORDS = 4;
 /** A buffer detached between the record's writing and its flush: the addon fails the entry (EFAULT). */
 const DETACHED = -2147483648;
 
+/**
+ * Writes a plan entry's position (>= 0) into its first two words, k and k + 1. The low word is stored
+ * modulo 2^32 (an Int32Array store wraps): the addon reads it unsigned.
+ */
+export function planPosition(plan: Int32Array, k: number, p: number | bigint): void {
+  if (typeof p === 'number') {
+    if (p < TWO_32) {
+      plan[k] = p;
+      plan[k + 1] = 0;
+    } else {
+      const hi = Math.floor(p / TWO_32);
+      plan[k] = p - hi * TWO_32;
+      plan[k + 1] = hi;
+    }
+  } else {
+    plan[k] = Number(p & 0xffffffffn);
+    plan[k + 1] = Number(p >> 32n);
+  }
+}
+
 const NO_BUFS: readonly Uint8Array[] = [];
 const NO_POSITIONS: ArrayLike<number | bigint> = [];
 
@@ -107,20 +127,7 @@ export class ReadManyOp extends OpAble<number[]> {
       const b = bufs[i]!;
       const p = positions[i]!;
       const k = i * PLAN_WORDS;
-      // The low word is stored modulo 2^32 (an Int32Array store wraps): the addon reads it unsigned.
-      if (typeof p === 'number') {
-        if (p < TWO_32) {
-          plan[k] = p;
-          plan[k + 1] = 0;
-        } else {
-          const hi = Math.floor(p / TWO_32);
-          plan[k] = p - hi * TWO_32;
-          plan[k + 1] = hi;
-        }
-      } else {
-        plan[k] = Number(p & 0xffffffffn);
-        plan[k + 1] = Number(p >> 32n);
-      }
+      planPosition(plan, k, p);
       plan[k + 2] = sqe.bufRef(b);
       plan[k + 3] = b.length;
     }
