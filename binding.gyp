@@ -22,6 +22,7 @@
       "defines": [
         "NAPI_VERSION=9",
         "NAPI_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "RINGIO_SOURCE_HASH=<!(node scripts/source-hash.mjs)"
       ],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++17"],

@@ -15,6 +15,10 @@
 //     backend. A bad record completes with an error instead of throwing, so a batch is never half-taken.
 //  3. The environment cleanup hook drains the backend (cancel, then wait for every completion) before
 //     the environment's memory can go away: worker.terminate() and process exit are safe.
+//  4. Nothing here throws a C++ exception outside an entry point (the cleanup hook, the poll and close
+//     callbacks use raw Node-API), and an entry point whose exception cannot reach JS because the
+//     worker is being terminated drops it (NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS in binding.gyp)
+//     instead of ending the process in std::terminate. docs/design/cancellation.md, "Worker exit".
 #include "loop.h"
 
 #include <sys/utsname.h>
@@ -90,7 +94,17 @@ Loop::Loop(Napi::Env env, const BufRegistry* registry) : registry_(registry) {
   napi_add_async_cleanup_hook(env, &Loop::AsyncCleanup, this, &cleanup_hook_);
 }
 
-Loop::~Loop() { Teardown(); }
+Loop::~Loop() {
+  Teardown();
+  // Normally the hook has run and removed itself before the environment frees its instance data.
+  // But when the addon's constructor fails after this Loop registered its hook (a worker terminated
+  // while it loads the addon), the Loop goes at once: the hook must go with it, or the environment's
+  // teardown would call it on freed memory.
+  if (cleanup_hook_ != nullptr && !tearing_down_) {
+    napi_remove_async_cleanup_hook(cleanup_hook_);
+    cleanup_hook_ = nullptr;
+  }
+}
 
 Backend* Loop::backend() const { return driver_ ? driver_->backend.get() : nullptr; }
 
@@ -182,6 +196,20 @@ Napi::Value Loop::Open(const Napi::CallbackInfo& info) {
   }
   d->backend.reset(b);
 
+  // The result first: any of these calls can throw (they fail while a worker is being terminated), and
+  // until the poll handle is started a throw only has to free `d`. A started handle that nobody owned
+  // would stay in libuv's loop over a closed fd (abort() in the worker's teardown) and a freed Driver.
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("driver", Napi::String::New(env, b->Name()));
+  out.Set("fallbackReason", fallback.empty() ? env.Null() : Napi::String::New(env, fallback));
+  Napi::Array features = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const std::string& f : b->Features()) features.Set(i++, Napi::String::New(env, f));
+  out.Set("features", features);
+  out.Set("entries", Napi::Number::New(env, b->Entries()));
+  struct utsname u;
+  out.Set("kernel", Napi::String::New(env, uname(&u) == 0 ? u.release : "unknown"));
+
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   d->poll = new uv_poll_t;
@@ -194,17 +222,7 @@ Napi::Value Loop::Open(const Napi::CallbackInfo& info) {
   d->poll->data = d.get();
   uv_poll_start(d->poll, UV_READABLE, &Loop::OnPoll);
   uv_unref(reinterpret_cast<uv_handle_t*>(d->poll));
-
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("driver", Napi::String::New(env, b->Name()));
-  out.Set("fallbackReason", fallback.empty() ? env.Null() : Napi::String::New(env, fallback));
-  Napi::Array features = Napi::Array::New(env);
-  uint32_t i = 0;
-  for (const std::string& f : b->Features()) features.Set(i++, Napi::String::New(env, f));
-  out.Set("features", features);
-  out.Set("entries", Napi::Number::New(env, b->Entries()));
-  struct utsname u;
-  out.Set("kernel", Napi::String::New(env, uname(&u) == 0 ? u.release : "unknown"));
+  // From here on nothing throws: the Loop owns the driver, and its teardown closes the handle.
   driver_ = std::move(d);
   return out;
 }
@@ -301,9 +319,12 @@ Napi::Value Loop::PbufGrow(const Napi::CallbackInfo& info) {
   if (count == 0 || static_cast<uint64_t>(d.backend->PbufSize()) * count > mem.ByteLength()) {
     throw Napi::RangeError::New(env, "ringio_pbuf_grow: count buffers exceed mem");
   }
+  // SAFETY: the reference is taken before the kernel sees the memory, so no failing call (a worker
+  // being terminated) can leave ring entries over memory that nothing holds.
+  Napi::Reference<Napi::Uint8Array> mem_ref = Napi::Persistent(mem);
   std::string reason = d.backend->PbufGrow(mem.Data(), count);
   if (!reason.empty()) return Napi::String::New(env, reason);
-  d.pbuf_chunks.push_back(Napi::Persistent(mem));
+  d.pbuf_chunks.push_back(std::move(mem_ref));
   return Napi::String::New(env, "");
 }
 

@@ -43,6 +43,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace ringio {
@@ -81,6 +82,13 @@ constexpr uint64_t kIoCheckNs = 10000;       // look at libuv's other fds every 
 constexpr uint64_t kPauseNs = 3000;          // then spin with sched_yield
 std::mutex g_alloc_mu;
 std::atomic<uint32_t> g_next_uid{1};
+
+// Lets go of a reference without throwing: the moved-to reference's destructor deletes it and ignores
+// the status.
+template <typename R>
+void Drop(R& ref) noexcept {
+  R gone(std::move(ref));
+}
 
 // The per-environment half: the owner's libuv handles and the JS delivery path.
 struct ThreadEnv {
@@ -293,8 +301,10 @@ struct ThreadEnv {
     refed = false;
     last_delivery_ns = 0;
     if (!delivering) pending.clear();
-    area_ref.Reset();
-    on_wake.Reset();
+    // Not Reset(): it throws a Napi::Error when napi_delete_reference fails, and this also runs in the
+    // environment's cleanup hook, where no JS frame could take it (std::terminate).
+    Drop(area_ref);
+    Drop(on_wake);
     async_ctx.reset();
   }
 
