@@ -27,7 +27,9 @@
  *     they are emitted: it is the adapter's, not the caller's.
  *  6. Quiet at shutdown: once the runtime is closing (or gone), an op that fails with ERR_RINGIO_CLOSED or
  *     ERR_RINGIO_NO_RUNTIME destroys the Duplex without an error, as a net.Socket just goes away when its
- *     process exits. A write's own callback still gets the error; nothing is emitted as 'error'.
+ *     process exits. A write's own callback still gets the error; nothing is emitted as 'error'. A Duplex
+ *     with nothing in flight is destroyed the same way when the runtime's signal aborts (one listener per
+ *     runtime over a set of live Duplexes, not one per Duplex), so no fd outlives its runtime unseen.
  *  7. The stream may come later (connect.ts): until it is attached, reads wait, and the one write or
  *     end() that node:stream hands over waits (node:stream queues the rest), then they run in order.
  *  8. node's JSStreamSocket (the adapter node:http2 and node:tls put over a Duplex that is not a
@@ -37,6 +39,30 @@
  */
 import { Duplex } from 'node:stream';
 import { currentRuntime, ringioError, type RecvLease } from '@ringio/runtime';
+
+type DuplexRuntime = { readonly isClosing: boolean; readonly signal: AbortSignal };
+
+/** Rule 6: the live Duplexes of each runtime, destroyed quietly when its signal aborts (its shutdown). */
+const liveByRuntime = new WeakMap<DuplexRuntime, Set<{ _shutdownQuietly(): void }>>();
+
+function track(rt: DuplexRuntime, d: { _shutdownQuietly(): void }): void {
+  let live = liveByRuntime.get(rt);
+  if (live === undefined) {
+    if (rt.signal.aborted) return; // already shutting down: its first op fails quietly (rule 6)
+    const set = (live = new Set());
+    liveByRuntime.set(rt, set);
+    rt.signal.addEventListener(
+      'abort',
+      () => {
+        liveByRuntime.delete(rt);
+        for (const x of [...set]) x._shutdownQuietly();
+        set.clear();
+      },
+      { once: true },
+    );
+  }
+  live.add(d);
+}
 import type { ReadHalf, SocketAddr, WriteHalf } from '@ringio/net';
 
 /** toDuplex's options. */
@@ -158,7 +184,7 @@ export class SocketDuplex extends Duplex {
   readonly #pooledOpt: boolean;
   /** Reads go through readLease (rule 2). */
   #pooled = false;
-  readonly #rt: { readonly isClosing: boolean };
+  readonly #rt: DuplexRuntime;
   /** A read asked for before the stream was attached. */
   #wantRead = false;
   /** The _write, _writev or _final that waits for the stream to be attached (node:stream hands over one at a time). */
@@ -197,6 +223,7 @@ export class SocketDuplex extends Duplex {
       autoDestroy: true,
     });
     this.#rt = currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
+    track(this.#rt, this);
     this.#readSize = readSize;
     this.#pooledOpt = opts.pooled ?? true;
     if (source !== undefined) this._attach(source);
@@ -520,8 +547,14 @@ export class SocketDuplex extends Duplex {
     );
   }
 
+  /** @internal Rule 6: the runtime is shutting down; a Duplex still alive goes away without an error. */
+  _shutdownQuietly(): void {
+    if (!this.destroyed) this.destroy();
+  }
+
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#clearTimer();
+    liveByRuntime.get(this.#rt)?.delete(this);
     // A write or end() that waited for a stream that never came gets the error (node:stream then fails
     // the writes queued behind it the same way).
     const waitingCb = this.#waitingCb;

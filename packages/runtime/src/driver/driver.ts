@@ -6,7 +6,7 @@
  *
  * Rules:
  *  1. Pushing an op writes a record and nothing else. Records go to the addon in one call per batch:
- *     at the end of the current microtask run (process.nextTick; see FLUSH_PER_MICROTASK), or at once
+ *     from a promise job queued behind the current microtasks (see FLUSH_PER_MICROTASK), or at once
  *     when the area is full.
  *  2. The flush call also reaps, so one crossing both submits a batch and returns what finished.
  *  3. A slot is freed only by its op's final completion. Until then the op (and its buffers) stay in
@@ -77,19 +77,18 @@ const bindOp = (resolve: (v: any) => void, reject: (e: unknown) => void): void =
 };
 
 /**
- * When batches are flushed. 'tick' (default): at the end of the current microtask drain
- * (process.nextTick), so an op submitted from a continuation reaches the kernel in the same loop turn.
- * 'microtask': from a promise job queued behind the microtasks already queued when the batch's first
- * record was written: the same batches for continuations that one batch of completions resumed, and on
- * Node 20 about 320 bytes a message less on a 1-connection echo whose loop sleeps between messages
- * (every drain of the nextTick queue runs processPromiseRejections, which allocates a Map and its
- * iterator; docs/design/net.md). Not the default yet: ops then reach the kernel earlier, and
- * compat-connect's two shutdown tests depend on the later timing (docs/design/driver.md). 'turn': once
+ * When batches are flushed. 'microtask' (default): from a promise job queued behind the microtasks
+ * already queued when the batch's first record was written: the same batches for continuations that one
+ * batch of completions resumed, and on Node 20 about 320 bytes a message less than 'tick' on a
+ * 1-connection echo whose loop sleeps between messages (every drain of the nextTick queue runs
+ * processPromiseRejections, which allocates a Map and its iterator; docs/design/net.md): fewer
+ * scavenges, a lower tail. 'tick': at the end of the current microtask drain (process.nextTick), the
+ * earlier default. 'turn': once
  * per turn of Node's loop (setImmediate, libuv's check phase): fewer, larger batches, one loop turn of
  * latency. docs/design/driver.md compares them; RINGIO_FLUSH selects one for experiments.
  */
 const FLUSH_PER_TURN = process.env.RINGIO_FLUSH === 'turn';
-const FLUSH_PER_MICROTASK = process.env.RINGIO_FLUSH === 'microtask';
+const FLUSH_PER_MICROTASK = process.env.RINGIO_FLUSH !== 'tick' && process.env.RINGIO_FLUSH !== 'turn';
 /** The 'microtask' flush's promise job hangs off this settled promise (a reaction, no AsyncResource as queueMicrotask makes). */
 const RESOLVED = Promise.resolve();
 const CQ_RECORDS = 4096;
