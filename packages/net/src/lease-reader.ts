@@ -52,9 +52,12 @@ interface Consumer {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   paused: boolean;
-  /** The pause's settlers, made once per consumer (not per pause). */
-  onResume: () => void;
-  onFail: (e: unknown) => void;
+  /**
+   * The pause's settlers, made on the first pause and kept (not one pair per pause); a handler that never
+   * returns a promise never makes them (an idle connection holds two closures less).
+   */
+  onResume: (() => void) | undefined;
+  onFail: ((e: unknown) => void) | undefined;
 }
 
 /** The stream's side of a LeaseReader (SocketStream implements it). */
@@ -173,14 +176,8 @@ export class LeaseReader implements PooledReadSink {
       signal,
       onAbort: undefined,
       paused: false,
-      onResume: () => {
-        if (this.#consumer !== c) return;
-        c.paused = false;
-        this.#pump(c);
-      },
-      onFail: (e) => {
-        if (this.#consumer === c) this.#endConsumer(c, false, e);
-      },
+      onResume: undefined,
+      onFail: undefined,
     };
     if (signal !== undefined) {
       c.onAbort = () => {
@@ -217,6 +214,16 @@ export class LeaseReader implements PooledReadSink {
     }
     if (r !== undefined && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') {
       c.paused = true;
+      if (c.onResume === undefined) {
+        c.onResume = () => {
+          if (this.#consumer !== c) return;
+          c.paused = false;
+          this.#pump(c);
+        };
+        c.onFail = (e) => {
+          if (this.#consumer === c) this.#endConsumer(c, false, e);
+        };
+      }
       (r as PromiseLike<unknown>).then(c.onResume, c.onFail);
     }
   }

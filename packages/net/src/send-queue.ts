@@ -31,6 +31,9 @@ export interface SendSource {
   _pooledFd(): number;
 }
 
+/** The slots of a queue that never grew (see SendQueue's ring): empty, shared, never written. */
+const NO_SLOTS: never[] = [];
+
 interface Flusher {
   resolve: () => void;
   reject: (e: unknown) => void;
@@ -42,11 +45,12 @@ export class SendQueue implements SendSink {
   #op: SendQueuedOp | undefined;
   #opLease: RecvLease | undefined;
   // Windows waiting behind the op in flight: a ring of parallel slots (no object per window), grown by
-  // doubling, made on first use.
-  #bufs: (Uint8Array | undefined)[] = [];
-  #offs: number[] = [];
-  #lens: number[] = [];
-  #leases: (RecvLease | undefined)[] = [];
+  // doubling, made on first use. Until then all four are the one shared empty array (never written:
+  // every write follows #enqueue's growth), so a stream whose sends never queue holds no arrays.
+  #bufs: (Uint8Array | undefined)[] = NO_SLOTS;
+  #offs: number[] = NO_SLOTS;
+  #lens: number[] = NO_SLOTS;
+  #leases: (RecvLease | undefined)[] = NO_SLOTS;
   #head = 0;
   #count = 0;
   /** Bytes queued or in flight (rule 3). */
