@@ -19,6 +19,9 @@
  *  5. close() (dispose) drops what has not gone out (releasing leases) and rejects waiting flush()
  *     calls ERR_RINGIO_CLOSED; the stream's close cancels the op in flight, whose lease is released
  *     when the kernel confirms.
+ *  6. A queue that has sent everything, with no error and no flush() waiting, leaves its stream
+ *     (`_sendIdle`) for this thread's spare list, and the stream's next send() takes one from there: an
+ *     idle connection holds no queue, and a busy one allocates none per message.
  */
 import { ringioError, type OpAble, type RecvLease } from '@ringio/runtime';
 import { SendQueuedOp, type SendSink } from './ops/send-queued.js';
@@ -29,7 +32,13 @@ export interface SendSource {
   _submitPooled(op: OpAble<unknown>): void;
   /** The stream's fd; throws ERR_RINGIO_CLOSED once closed. */
   _pooledFd(): number;
+  /** Rule 6: the queue is empty and leaves the stream; the stream forgets it. */
+  _sendIdle(q: SendQueue): void;
 }
+
+/** Rule 6: this thread's idle queues (module state is per thread), bounded. */
+const spare: SendQueue[] = [];
+const SPARE_MAX = 1024;
 
 /** The slots of a queue that never grew (see SendQueue's ring): empty, shared, never written. */
 const NO_SLOTS: never[] = [];
@@ -40,7 +49,7 @@ interface Flusher {
 }
 
 export class SendQueue implements SendSink {
-  readonly #src: SendSource;
+  #src: SendSource | undefined;
   /** The op in flight and the lease its window came from. */
   #op: SendQueuedOp | undefined;
   #opLease: RecvLease | undefined;
@@ -60,8 +69,16 @@ export class SendQueue implements SendSink {
   #flushers: Flusher[] | undefined;
   #disposed = false;
 
-  constructor(src: SendSource) {
+  private constructor(src: SendSource) {
     this.#src = src;
+  }
+
+  /** A queue for `src`: an idle one from this thread's spare list (rule 6), or a new one. */
+  static take(src: SendSource): SendQueue {
+    const q = spare.pop();
+    if (q === undefined) return new SendQueue(src);
+    q.#src = src;
+    return q;
   }
 
   /**
@@ -138,6 +155,18 @@ export class SendQueue implements SendSink {
       return;
     }
     this.#settleFlushers(undefined);
+    this.#leave();
+  }
+
+  /** Rule 6: empty, no error, not disposed: leave the stream for the spare list. */
+  #leave(): void {
+    const src = this.#src;
+    if (src === undefined || this.#error !== undefined || this.#disposed || this.#op !== undefined || this.#count > 0) return;
+    this.#src = undefined;
+    this.#head = 0;
+    this.#reported = false;
+    src._sendIdle(this);
+    if (spare.length < SPARE_MAX) spare.push(this);
   }
 
   /** SendSink: the op in flight failed, or its cancellation was confirmed (rule 4). */
@@ -157,9 +186,10 @@ export class SendQueue implements SendSink {
   }
 
   #submit(buf: Uint8Array, offset: number, length: number, lease: RecvLease | undefined): void {
-    const op = SendQueuedOp.take(this.#src._pooledFd(), buf, offset, length, this);
+    const src = this.#src!;
+    const op = SendQueuedOp.take(src._pooledFd(), buf, offset, length, this);
     try {
-      this.#src._submitPooled(op);
+      src._submitPooled(op);
     } catch (e) {
       op.release();
       throw e;

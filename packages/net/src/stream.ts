@@ -169,7 +169,7 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
         lease?.release();
         throw this.closedError(buf);
       }
-      this.#tx = new SendQueue(this);
+      this.#tx = SendQueue.take(this);
     }
     return this.#tx.push(buf, offset, length, lease) < this.#sendHighWaterMark;
   }
@@ -275,6 +275,11 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   /** @internal LeaseSource: the fd for a pooled read op; throws ERR_RINGIO_CLOSED once closed. */
   _pooledFd(): number {
     return this.openFd();
+  }
+
+  /** @internal SendSource: the queue sent everything and leaves for the thread's spare list (send-queue.ts rule 6). */
+  _sendIdle(q: SendQueue): void {
+    if (this.#tx === q) this.#tx = undefined;
   }
 
   /**
