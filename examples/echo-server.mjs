@@ -35,6 +35,20 @@ const writes = opt('writes', 'queued');
 if (writes !== 'queued' && writes !== 'awaited') throw new TypeError(`--writes must be queued or awaited, got ${writes}`);
 const quiet = (e) => e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ERR_RINGIO_CLOSED';
 
+// Each loop below runs inside serve(): a peer that resets or goes away ends its connection quietly, and
+// the stream is closed whatever happened.
+async function serve(stream, loop) {
+  try {
+    await loop(stream);
+  } catch (e) {
+    if (!quiet(e)) throw e;
+  } finally {
+    await stream.close().catch((e) => {
+      if (!quiet(e)) throw e;
+    });
+  }
+}
+
 async function echoRented(stream) {
   // One rented buffer per connection: it goes to the kernel and comes back with every read and write.
   // The loop allocates nothing of its own per message: one options object per connection, and the
@@ -43,36 +57,22 @@ async function echoRented(stream) {
   // one promise per op and its [n, buf] result.
   let buf = Buffer.allocUnsafe(16384);
   const wopts = { length: 0 };
-  try {
-    for (;;) {
-      const r = await stream.read(buf);
-      const n = r[0];
-      if (n === 0) break;
-      wopts.length = n;
-      buf = (await stream.writeAll(r[1], wopts))[1];
-    }
-  } catch (e) {
-    if (!quiet(e)) throw e;
-  } finally {
-    await stream.close();
+  for (;;) {
+    const r = await stream.read(buf);
+    const n = r[0];
+    if (n === 0) break;
+    wopts.length = n;
+    buf = (await stream.writeAll(r[1], wopts))[1];
   }
 }
 
 async function echoConsumed(stream) {
   // Pooled reads handed to a callback as they arrive (readLeases), queued writes (send): no promise and
   // no await per message at all. Returning flush()'s promise pauses reading while the queue is full.
-  try {
-    await stream.readLeases((lease) => {
-      if (!stream.send(lease)) return stream.flush();
-    });
-    await stream.flush();
-  } catch (e) {
-    if (!quiet(e)) throw e;
-  } finally {
-    await stream.close().catch((e) => {
-      if (!quiet(e)) throw e;
-    });
-  }
+  await stream.readLeases((lease) => {
+    if (!stream.send(lease)) return stream.flush();
+  });
+  await stream.flush();
 }
 
 async function echoQueued(stream) {
@@ -80,20 +80,12 @@ async function echoQueued(stream) {
   // call on (released once its bytes are sent, or if send throws); false means the queue is full, so
   // wait for it to empty before reading more. A failed send surfaces on the next send, flush,
   // readLease or close.
-  try {
-    for (;;) {
-      const lease = await stream.readLease();
-      if (lease === null) break;
-      if (!stream.send(lease)) await stream.flush();
-    }
-    await stream.flush();
-  } catch (e) {
-    if (!quiet(e)) throw e;
-  } finally {
-    await stream.close().catch((e) => {
-      if (!quiet(e)) throw e;
-    });
+  for (;;) {
+    const lease = await stream.readLease();
+    if (lease === null) break;
+    if (!stream.send(lease)) await stream.flush();
   }
+  await stream.flush();
 }
 
 async function echo(stream) {
@@ -101,21 +93,15 @@ async function echo(stream) {
   // pool (the kernel picks it when bytes arrive); it is sent back as it is and released. One options
   // object per connection, not per message.
   const wopts = { length: 0 };
-  try {
-    for (;;) {
-      const lease = await stream.readLease();
-      if (lease === null) break;
-      try {
-        wopts.length = lease.length;
-        await stream.writeAll(lease.buf, wopts);
-      } finally {
-        lease.release();
-      }
+  for (;;) {
+    const lease = await stream.readLease();
+    if (lease === null) break;
+    try {
+      wopts.length = lease.length;
+      await stream.writeAll(lease.buf, wopts);
+    } finally {
+      lease.release();
     }
-  } catch (e) {
-    if (!quiet(e)) throw e;
-  } finally {
-    await stream.close();
   }
 }
 
@@ -139,8 +125,8 @@ await start(
       `ringio echo on ${host}:${listener.localAddr.port}, thread ${threadId + 1}/${n}, driver ${s.driver}` +
         (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
     );
-    const serve = reads === 'rented' ? echoRented : reads === 'callback' ? echoConsumed : writes === 'queued' ? echoQueued : echo;
-    for await (const [stream] of listener) spawn(() => serve(stream));
+    const loop = reads === 'rented' ? echoRented : reads === 'callback' ? echoConsumed : writes === 'queued' ? echoQueued : echo;
+    for await (const [stream] of listener) spawn(() => serve(stream, loop));
   },
   { driver, threads, pin, shared: { stopping } },
 );

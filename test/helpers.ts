@@ -136,6 +136,18 @@ export function sha256(...parts: Uint8Array[]): string {
   return h.digest('hex');
 }
 
+/** Reads `total` bytes with read(), or fewer if the stream ends first; returns what was read. */
+export async function readUpTo(s: Pick<ReadHalf, 'read'>, total: number): Promise<Buffer> {
+  const out = Buffer.alloc(total);
+  let n = 0;
+  while (n < total) {
+    const [got] = await s.read(out, { offset: n });
+    if (got === 0) break;
+    n += got;
+  }
+  return out.subarray(0, n);
+}
+
 /** Reads until end of stream, hashing in reads of `chunk` bytes: resolves [bytes, sha256 hex]. */
 export async function hashToEnd(s: Pick<ReadHalf, 'read'>, chunk = 65536): Promise<[number, string]> {
   const h = createHash('sha256');

@@ -7,25 +7,13 @@
 import net from 'node:net';
 import { TcpStream } from '@ringio/net';
 import { sleep, stats, type RecvLease } from '@ringio/runtime';
-import { guard, randomBytes, rejectionOf, rtTest, run, sha256, tcpPairs } from './helpers.js';
-
-/** Reads exactly `total` bytes (or to end of stream) with read(). */
-async function readN(s: TcpStream, total: number): Promise<Buffer> {
-  const out = Buffer.alloc(total);
-  let n = 0;
-  while (n < total) {
-    const [got] = await s.read(out, { offset: n });
-    if (got === 0) break;
-    n += got;
-  }
-  return out.subarray(0, n);
-}
+import { guard, randomBytes, rejectionOf, rtTest, run, sha256, tcpPairs, readUpTo } from './helpers.js';
 
 rtTest('readLeases + send: an echo with no await per message; resolves at end of stream, every lease back', async (t) => {
   await run(async () => {
     const [[c, s]] = await tcpPairs(1);
     const data = randomBytes(2_000_000);
-    const back = readN(c, data.length);
+    const back = readUpTo(c, data.length);
     const writing = c.writeAll(data).then(() => c.shutdown());
     let calls = 0;
     await guard(

@@ -7,19 +7,7 @@
  */
 import { TcpStream } from '@ringio/net';
 import { sleep, stats } from '@ringio/runtime';
-import { churn, gc, guard, randomBytes, rejectionOf, resettingServer, rtTest, run, sha256, tcpPairs, type AnyErr } from './helpers.js';
-
-/** Reads exactly `total` bytes (or to end of stream) with read(), returning them. */
-async function readN(s: TcpStream, total: number): Promise<Buffer> {
-  const out = Buffer.alloc(total);
-  let n = 0;
-  while (n < total) {
-    const [got] = await s.read(out, { offset: n });
-    if (got === 0) break;
-    n += got;
-  }
-  return out.subarray(0, n);
-}
+import { churn, gc, guard, randomBytes, rejectionOf, resettingServer, rtTest, run, sha256, tcpPairs, type AnyErr, readUpTo } from './helpers.js';
 
 /**
  * Connects to a resetting server and lets it reset, then queues one send, which fails (the socket holds
@@ -44,7 +32,7 @@ rtTest('send: windows go out in order, mixed sizes, without awaiting; flush reso
     const parts: Buffer[] = [];
     for (let i = 0; i < 200; i++) parts.push(randomBytes(i % 7 === 0 ? 200_000 : 1 + ((i * 37) % 3000)));
     const total = parts.reduce((a, p) => a + p.length, 0);
-    const reading = readN(s, total);
+    const reading = readUpTo(s, total);
     let full = 0;
     for (const p of parts) {
       // A window of a larger buffer too: offset and length are honoured.
@@ -88,7 +76,7 @@ rtTest('send: the boolean follows sendHighWaterMark; flush waits for a peer that
     await sleep(50);
     t.false(flushed, 'flush waits while the peer does not read');
     t.true(c.sendQueued > 0);
-    const got = await readN(s, sent);
+    const got = await readUpTo(s, sent);
     await guard(flushing, 10_000, 'flush after the peer read');
     t.is(got.length, sent);
     t.is(sha256(got.subarray(1210)), sha256(...Array<Buffer>(16).fill(chunk)));
@@ -102,7 +90,7 @@ rtTest('send(lease): an echo without awaits; each lease is released once its byt
   await run(async () => {
     const [[c, s]] = await tcpPairs(1);
     const data = randomBytes(300_000);
-    const back = readN(c, data.length);
+    const back = readUpTo(c, data.length);
     const writing = c.writeAll(data).then(() => c.shutdown());
     let leases = 0;
     let heldAfterSend = 0;
@@ -138,7 +126,7 @@ rtTest('send(lease, { offset, length }): a window of the received bytes; a bad o
     s.send(l2, { offset: 2, length: 3 });
     await s.flush();
     t.true(l2.released);
-    t.is((await readN(c, 3)).toString(), 'cde');
+    t.is((await readUpTo(c, 3)).toString(), 'cde');
     await Promise.all([c.close(), s.close()]);
   });
 });
@@ -258,7 +246,7 @@ rtTest('send: buffers are held until their sends complete, through scavenges and
       refs.every((r) => r.deref() !== undefined),
       'queued and in-flight buffers are alive',
     );
-    const got = await readN(s, 8 * filler.length + 64 * 48);
+    const got = await readUpTo(s, 8 * filler.length + 64 * 48);
     await guard(c.flush(), 10_000, 'flush');
     t.is(sha256(got.subarray(8 * filler.length)), sha256(...parts), 'the bytes sent are the bytes queued');
     await churn(3);
@@ -276,7 +264,7 @@ rtTest('intoSplit: the write half has send and flush', async (t) => {
     const [, w] = c.intoSplit();
     t.true(w.send!(Buffer.from('split')));
     await w.flush!();
-    t.is((await readN(s, 5)).toString(), 'split');
+    t.is((await readUpTo(s, 5)).toString(), 'split');
     await Promise.all([c.close(), s.close()]);
   });
 });
