@@ -51,6 +51,43 @@ rtTest('send: windows go out in order, mixed sizes, without awaiting; flush reso
   });
 });
 
+rtTest('send: queues that went idle serve other streams (spare list): 16 streams taking turns, each peer gets only its own bytes; an error stays with its stream', async (t) => {
+  await run(async () => {
+    const ps = await tcpPairs(16);
+    const ROUNDS = 30;
+    const sent = ps.map((_, i) =>
+      Array.from({ length: ROUNDS }, (_, round) => randomBytes(1 + ((round * 131 + i * 17) % (round % 5 === 0 ? 90_000 : 700)))),
+    );
+    const reading = Promise.all(ps.map(([, s], i) => readUpTo(s, sent[i]!.reduce((a, b) => a + b.length, 0))));
+    // Rounds of sends where every stream's queue empties (and leaves its stream) before the next round,
+    // so each round's queues come from the spare list in a different order.
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? ps.map((_, i) => i) : ps.map((_, i) => ps.length - 1 - i);
+      for (const i of order) ps[i]![0].send(sent[i]![round]!);
+      await Promise.all(ps.map(([c]) => c.flush()));
+      for (const [c] of ps) t.is(c.sendQueued, 0);
+    }
+    const got = await guard(reading, 10_000, 'every peer read its bytes');
+    for (let i = 0; i < ps.length; i++) t.is(sha256(got[i]!), sha256(...sent[i]!), `stream ${i} got its own bytes in order`);
+    await Promise.all(ps.flatMap(([c, s]) => [c.close(), s.close()]));
+  });
+  // A failed stream keeps its queue and its error; a healthy stream's sends after that still go out.
+  const bad = await resettingServer();
+  try {
+    await run(async () => {
+      const c = await failedSend(t, bad.port, bad.resets);
+      const [[a, b]] = await tcpPairs(1);
+      a.send(Buffer.from('still fine'));
+      await a.flush();
+      t.is((await readUpTo(b, 10)).toString(), 'still fine');
+      t.is((await rejectionOf(t, c.flush())).code, 'ECONNRESET');
+      await Promise.all([a.close(), b.close(), c.close().catch(() => undefined)]);
+    });
+  } finally {
+    bad.close();
+  }
+});
+
 rtTest('send: the boolean follows sendHighWaterMark; flush waits for a peer that reads late', async (t) => {
   await run(async () => {
     const [[c, s]] = await tcpPairs(1);
