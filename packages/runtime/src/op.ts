@@ -266,11 +266,6 @@ export abstract class OpAble<T = unknown> {
   /** @internal */ _state: OpState = OpState.Idle;
   /** The op's slot in the runtime's op table while it is in flight (-1 otherwise): what CancelOp takes. */
   _slot = -1;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- keeps OpAble<T> assignable to OpAble<unknown>
-  /** @internal */ _resolve: ((v: any) => void) | undefined = undefined;
-  /** @internal */ _reject: ((e: unknown) => void) | undefined = undefined;
-  /** @internal */ _signal: AbortSignal | undefined = undefined;
-  /** @internal */ _onAbort: (() => void) | undefined = undefined;
   /** @internal Why the op is being cancelled: 'abort' or 'closed'. */
   _cancelReason: 'abort' | 'closed' | undefined = undefined;
   /** @internal Who tracks this op (a socket, for close()); told when the op settles. */

@@ -67,13 +67,17 @@ const OP_CLOSE = IORING_OP.CLOSE;
 /** The legacy word keeps the awaited fd in 22 bits. */
 const MAX_INTEREST_FD = (1 << 21) - 1;
 
-// One executor for every op's promise: submit() parks the op here and `new Promise(bindOp)` stores
-// the resolving functions on it, so no closure is allocated per op.
-let binding: AnyOp | undefined;
+// One executor for every op's promise: `new Promise(bindOp)` leaves the resolving functions in these two
+// module variables, and submit() moves them into the op's slot (Driver.resolves / rejects). No closure
+// per op, and no store into the op object (whose shape differs for every op class: a store there is a
+// megamorphic IC miss).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+let boundResolve: ((v: any) => void) | undefined;
+let boundReject: ((e: unknown) => void) | undefined;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const bindOp = (resolve: (v: any) => void, reject: (e: unknown) => void): void => {
-  binding!._resolve = resolve;
-  binding!._reject = reject;
+  boundResolve = resolve;
+  boundReject = reject;
 };
 
 /**
@@ -114,6 +118,21 @@ export class Driver {
   private readonly regs: (Uint8Array | number | undefined)[] = [];
   private readonly writer: SqeWriter;
   private readonly ops: (AnyOp | undefined)[] = [];
+  /**
+   * What the driver keeps per slot besides the op, in arrays of their own rather than on the op: every
+   * op class has its own hidden class, so a field of the op read or written here would be a megamorphic
+   * access at every site (the proxy profile: StoreIC and LoadIC_Megamorphic from submit and dispatch).
+   * An array element is one map, one inline access. A slot's entries are written when its op enters
+   * the table and cleared when it leaves, before anything of the op's own code runs. `resolves[slot]`
+   * undefined marks an op from submitDetached().
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private readonly resolves: (((v: any) => void) | undefined)[] = [];
+  private readonly rejects: (((e: unknown) => void) | undefined)[] = [];
+  /** The AbortSignal given to submit(), or undefined. */
+  private readonly signals: (AbortSignal | undefined)[] = [];
+  /** The abort listener registered on that signal. */
+  private readonly aborts: ((() => void) | undefined)[] = [];
   private readonly free: number[] = [];
   private sqCount = 0;
   private flushQueued = false;
@@ -147,18 +166,22 @@ export class Driver {
       return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() }));
     }
     if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal, op.payload()));
+    let slot: number;
     try {
-      this.enqueue(op);
+      slot = this.enqueue(op);
     } catch (e) {
       return Promise.reject(e);
     }
-    binding = op;
     const p = new Promise<T>(bindOp);
-    binding = undefined;
+    this.resolves[slot] = boundResolve;
+    this.rejects[slot] = boundReject;
+    boundResolve = undefined;
+    boundReject = undefined;
     if (signal !== undefined) {
-      op._signal = signal;
-      op._onAbort = () => this.cancel(op, 'abort');
-      signal.addEventListener('abort', op._onAbort, { once: true });
+      const onAbort = (): void => this.cancel(op, 'abort');
+      this.signals[slot] = signal;
+      this.aborts[slot] = onAbort;
+      signal.addEventListener('abort', onAbort, { once: true });
     }
     return p;
   }
@@ -184,21 +207,30 @@ export class Driver {
   submitBound(op: AnyOp, resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
     if (op._state !== IDLE) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() });
-    // Set before the record is written, so no completion can ever find the op without them.
-    op._resolve = resolve;
-    op._reject = reject;
-    try {
-      this.enqueue(op);
-    } catch (e) {
-      op._resolve = undefined;
-      op._reject = undefined;
-      throw e;
-    }
+    // Stored right after the record is written: its completion cannot arrive before the batch's flush.
+    const slot = this.enqueue(op);
+    this.resolves[slot] = resolve;
+    this.rejects[slot] = reject;
   }
 
-  /** Writes the op's record into a free slot and marks it in flight; throws (and changes nothing) if its uringOp / legacyCall does. */
-  private enqueue(op: AnyOp): void {
-    const slot = this.free.length > 0 ? this.free.pop()! : this.ops.length;
+  /**
+   * Writes the op's record into a free slot and marks it in flight; throws (and changes nothing) if its
+   * uringOp / legacyCall does. Returns the slot, whose resolves / rejects / signals / aborts entries are
+   * clear (the caller fills them).
+   */
+  private enqueue(op: AnyOp): number {
+    let slot: number;
+    if (this.free.length > 0) {
+      slot = this.free.pop()!;
+    } else {
+      // A new slot: the per-slot arrays grow together, packed, so a read of any slot is in bounds.
+      slot = this.ops.length;
+      this.ops.push(undefined);
+      this.resolves.push(undefined);
+      this.rejects.push(undefined);
+      this.signals.push(undefined);
+      this.aborts.push(undefined);
+    }
     try {
       this.write(op, slot);
     } catch (e) {
@@ -210,6 +242,7 @@ export class Driver {
     op._slot = slot;
     op._state = SUBMITTED;
     this.live++;
+    return slot;
   }
 
   /**
@@ -426,10 +459,27 @@ export class Driver {
         continue;
       }
       if (res >= 0 && this.resubmit(op, user, res, flags)) continue;
+      // The slot is cleared and freed before the op's own code runs: settling may submit new ops.
       this.ops[user] = undefined;
+      const resolve = this.resolves[user];
+      if (resolve === undefined) {
+        this.free.push(user);
+        this.live--;
+        this.settleDetached(op, res, flags);
+        continue;
+      }
+      const reject = this.rejects[user]!;
+      const signal = this.signals[user];
+      this.resolves[user] = undefined;
+      this.rejects[user] = undefined;
+      if (signal !== undefined) {
+        signal.removeEventListener('abort', this.aborts[user]!);
+        this.signals[user] = undefined;
+        this.aborts[user] = undefined;
+      }
       this.free.push(user);
       this.live--;
-      this.settle(op, res, flags);
+      this.settle(op, res, flags, resolve, reject, signal);
     }
     this.turn.work += count;
     if (this.live === 0 && this.onIdle !== undefined) this.onIdle();
@@ -455,25 +505,19 @@ export class Driver {
     return true;
   }
 
-  private settle(op: AnyOp, res: number, flags: number): void {
+  private settle(
+    op: AnyOp,
+    res: number,
+    flags: number,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    resolve: (v: any) => void,
+    reject: (e: unknown) => void,
+    signal: AbortSignal | undefined,
+  ): void {
     if (op._owner !== undefined) op._owner.opSettled(op);
     const cancelled = op._state === CANCELLING;
     op._state = COMPLETED;
     op._slot = -1;
-    const resolve = op._resolve;
-    const reject = op._reject;
-    if (resolve === undefined || reject === undefined) {
-      this.settleDetached(op, res, flags, cancelled);
-      return;
-    }
-    op._resolve = undefined;
-    op._reject = undefined;
-    const signal = op._signal;
-    if (signal !== undefined) {
-      signal.removeEventListener('abort', op._onAbort!);
-      op._signal = undefined;
-      op._onAbort = undefined;
-    }
     if (cancelled) {
       const fdArrived = (op.flags & RET_IS_FD) !== 0 && res >= 0;
       if (res === ECANCELED || res === EINTR || fdArrived) {
@@ -492,7 +536,11 @@ export class Driver {
   }
 
   /** The final completion of an op from submitDetached(): told to the op itself. */
-  private settleDetached(op: AnyOp, res: number, flags: number, cancelled: boolean): void {
+  private settleDetached(op: AnyOp, res: number, flags: number): void {
+    if (op._owner !== undefined) op._owner.opSettled(op);
+    const cancelled = op._state === CANCELLING;
+    op._state = COMPLETED;
+    op._slot = -1;
     try {
       if (cancelled && (res === ECANCELED || res === EINTR)) {
         op.cancelled(
