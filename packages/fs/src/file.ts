@@ -246,8 +246,8 @@ export class File extends FdHandle {
    * being cancelled does not: it rejects with its buffer in the error and never runs complete(), the
    * point where a pooled op lets go of the caller's buffer.
    */
-  override opSettled(op: OpAble<unknown>): void {
-    super.opSettled(op);
+  override opSettled(op: OpAble<unknown>, index: number): void {
+    super.opSettled(op, index);
     if (op instanceof FileReadOp && op.state === SUBMITTED && this.#readOps.length < READ_POOL) this.#readOps.push(op);
   }
 

@@ -4,11 +4,13 @@
  * finished) before closing the fd. After close() every call rejects ERR_RINGIO_CLOSED at once. The base
  * of @ringio/net's sockets and @ringio/fs's File.
  */
+import type { Driver } from './driver/driver.js';
 import { ringioError } from './errors.js';
 import { closeSync } from './fd.js';
 import { OpAble, type OpOwner } from './op.js';
 import { CloseOp } from './ops/close.js';
-import { cancelOp, currentRuntime, submit, submitBound } from './context.js';
+import { currentRuntime, submit } from './context.js';
+import { checkSignal } from './validate.js';
 
 /**
  * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the
@@ -19,12 +21,16 @@ export class FdHandle implements OpOwner {
   #fd: number;
   #closing: Promise<void> | undefined;
   /**
-   * Ops in flight on this socket, so close() can cancel them (swap-remove via op._ownerIndex): the first
-   * #count entries. A holey array of 4 to start with, grown by push only past that: an array literal
-   * grows to 17 slots (152 bytes) on its first push, which a server pays once per idle connection.
+   * The driver slots of the ops in flight on this socket, so close() can cancel them: the first #count
+   * entries. The driver keeps each one's position here (Driver.own) and passes it back to opSettled, so
+   * nothing is read from or written to the op objects, whose hidden classes differ op by op. A holey
+   * array of 4 to start with, grown by push only past that: an array literal grows to 17 slots (152
+   * bytes) on its first push, which a server pays once per idle connection.
    */
-  readonly #inflight: (OpAble<unknown> | undefined)[] = new Array<OpAble<unknown> | undefined>(4);
+  readonly #inflight: number[] = new Array<number>(4);
   #count = 0;
+  /** The driver those ops are in flight in (this thread's). */
+  #driver: Driver | undefined;
   /** Resolves close() once the last op in flight has settled. */
   #drained: (() => void) | undefined;
 
@@ -46,8 +52,16 @@ export class FdHandle implements OpOwner {
   /** For subclasses: submits an op on this fd, tracked for close(). */
   protected run<T>(op: OpAble<T>, signal: AbortSignal | undefined): Promise<T> {
     if (this.#closing !== undefined) return Promise.reject(this.closedError(op.payload()));
-    const p = submit(op, signal === undefined ? undefined : { signal });
-    if (op._slot >= 0) this.#track(op); // submitted: tracked until the runtime says it settled
+    let driver: Driver;
+    try {
+      driver = currentRuntime().driver;
+      checkSignal(signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const p = driver.submit(op, signal);
+    const slot = driver.lastSlot;
+    if (slot >= 0) this.#track(driver, slot); // submitted: tracked until the runtime says it settled
     return p;
   }
 
@@ -58,8 +72,8 @@ export class FdHandle implements OpOwner {
    */
   protected runBound<T>(op: OpAble<T>, resolve: (v: T) => void, reject: (e: unknown) => void): void {
     if (this.#closing !== undefined) throw this.closedError(op.payload());
-    submitBound(op, resolve, reject);
-    this.#track(op);
+    const driver = currentRuntime().driver;
+    this.#track(driver, driver.submitBound(op, resolve as (v: unknown) => void, reject));
   }
 
   /**
@@ -68,31 +82,27 @@ export class FdHandle implements OpOwner {
    */
   protected runDetached(op: OpAble<unknown>): void {
     if (this.#closing !== undefined) throw this.closedError(op.payload());
-    currentRuntime().driver.submitDetached(op);
-    this.#track(op);
+    const driver = currentRuntime().driver;
+    this.#track(driver, driver.submitDetached(op));
   }
 
-  #track(op: OpAble<unknown>): void {
+  #track(driver: Driver, slot: number): void {
     const list = this.#inflight;
     const i = this.#count++;
-    if (i < list.length) list[i] = op;
-    else list.push(op);
-    op._owner = this;
-    op._ownerIndex = i;
+    if (i < list.length) list[i] = slot;
+    else list.push(slot);
+    this.#driver = driver;
+    driver.own(slot, this, i);
   }
 
-  /** The OpOwner hook: called by the runtime just before an op of this fd settles. */
-  opSettled(op: OpAble<unknown>): void {
+  /** The OpOwner hook: called by the runtime just before an op of this fd settles, with its position. */
+  opSettled(_op: OpAble<unknown>, i: number): void {
     const list = this.#inflight;
-    const i = op._ownerIndex;
-    op._owner = undefined;
-    op._ownerIndex = -1;
     const n = --this.#count;
     const last = list[n]!;
-    list[n] = undefined;
-    if (last !== op) {
+    if (i !== n) {
       list[i] = last;
-      last._ownerIndex = i;
+      this.#driver!.moveOwned(last, i);
     }
     if (n === 0 && this.#drained !== undefined) this.#drained();
   }
@@ -114,7 +124,14 @@ export class FdHandle implements OpOwner {
     this.#closing = (async () => {
       if (this.#count > 0) {
         try {
-          for (const op of this.#inflight.slice(0, this.#count)) cancelOp(op!, 'closed');
+          // The ops of a runtime that is gone were all settled by its shutdown: #count would be 0.
+          const driver = this.#driver!;
+          if (driver !== currentRuntime().driver) throw new Error('not this thread\'s runtime');
+          const slots = this.#inflight.slice(0, this.#count);
+          for (let k = 0; k < slots.length; k++) {
+            const op = driver.opAt(slots[k]!);
+            if (op !== undefined) driver.cancel(op, 'closed');
+          }
         } catch {
           // No runtime on this thread any more: its shutdown already cancelled and drained every op.
           closeSync(fd);

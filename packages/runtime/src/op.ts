@@ -268,10 +268,6 @@ export abstract class OpAble<T = unknown> {
   _slot = -1;
   /** @internal Why the op is being cancelled: 'abort' or 'closed'. */
   _cancelReason: 'abort' | 'closed' | undefined = undefined;
-  /** @internal Who tracks this op (a socket, for close()); told when the op settles. */
-  _owner: OpOwner | undefined = undefined;
-  /** @internal The op's position in its owner's list. */
-  _ownerIndex = -1;
 
   /** io_uring: fills the submission record with sqe.prep(...) and friends. */
   abstract uringOp(sqe: SqeWriter): void;
@@ -363,8 +359,11 @@ export abstract class OpAble<T = unknown> {
  * calls `opSettled` just before an owned op's promise settles.
  */
 export interface OpOwner {
-  /** Called by the runtime just before an op this owner submitted settles. */
-  opSettled(op: OpAble<unknown>): void;
+  /**
+   * Called by the runtime just before an op this owner submitted settles, with the position the owner
+   * gave it (Driver.own / moveOwned).
+   */
+  opSettled(op: OpAble<unknown>, index: number): void;
 }
 
 // The argument checks ops use live in validate.ts (the base layer), exported from here too for the

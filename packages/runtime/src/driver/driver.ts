@@ -22,7 +22,7 @@ import {
   ringioError,
   ringioErrorNoStack,
 } from '../errors.js';
-import { OpAble, OpFlags, OpState, SqeWriter } from '../op.js';
+import { OpAble, OpFlags, OpState, SqeWriter, type OpOwner } from '../op.js';
 import {
   Addr,
   Cqe,
@@ -133,6 +133,15 @@ export class Driver {
   private readonly signals: (AbortSignal | undefined)[] = [];
   /** The abort listener registered on that signal. */
   private readonly aborts: ((() => void) | undefined)[] = [];
+  /** Who tracks the slot's op (an FdHandle, for close()): told when it settles (own()). */
+  private readonly owners: (OpOwner | undefined)[] = [];
+  /** The op's position in its owner's list, as own() / moveOwned() set it. */
+  private readonly ownerIndex: number[] = [];
+  /**
+   * The slot the last submit(), submitBound() or submitDetached() call put its op in, or -1 if that call
+   * refused the op: how an owner learns the slot without reading the op (a megamorphic load).
+   */
+  lastSlot = -1;
   private readonly free: number[] = [];
   private sqCount = 0;
   private flushQueued = false;
@@ -158,6 +167,7 @@ export class Driver {
 
   /** Submits an op; the promise settles when the kernel has answered for it. */
   submit<T>(op: OpAble<T>, signal?: AbortSignal): Promise<T> {
+    this.lastSlot = -1;
     if (!(op instanceof OP_ABLE)) return Promise.reject(new TypeError('op must be an OpAble'));
     if (op._state !== IDLE) {
       return Promise.reject(new TypeError(`this ${op.name} op was already submitted; create a new one`));
@@ -173,6 +183,7 @@ export class Driver {
       return Promise.reject(e);
     }
     const p = new Promise<T>(bindOp);
+    this.lastSlot = slot;
     this.resolves[slot] = boundResolve;
     this.rejects[slot] = boundReject;
     boundResolve = undefined;
@@ -191,12 +202,12 @@ export class Driver {
    * for a result (what it returns or throws goes nowhere: the op reports on its own), `cancelled(err)`
    * for a cancellation the kernel confirmed (AbortError or ERR_RINGIO_CLOSED). For ops that live as long
    * as a connection (pooled reads), where a promise and its resolving functions would be most of what an
-   * idle connection holds. Throws ERR_RINGIO_CLOSED when the runtime is shutting down.
+   * idle connection holds. Throws ERR_RINGIO_CLOSED when the runtime is shutting down. Returns the slot.
    */
-  submitDetached(op: AnyOp): void {
+  submitDetached(op: AnyOp): number {
     if (op._state !== IDLE) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
-    this.enqueue(op);
+    return (this.lastSlot = this.enqueue(op));
   }
 
   /**
@@ -204,13 +215,33 @@ export class Driver {
    * through a promise of its own: a batch (File.readMany) settles one promise for many ops. Throws what
    * submit() would reject with. No signal: the batch cancels its ops itself (cancel()).
    */
-  submitBound(op: AnyOp, resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  submitBound(op: AnyOp, resolve: (v: unknown) => void, reject: (e: unknown) => void): number {
     if (op._state !== IDLE) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() });
     // Stored right after the record is written: its completion cannot arrive before the batch's flush.
     const slot = this.enqueue(op);
     this.resolves[slot] = resolve;
     this.rejects[slot] = reject;
+    return (this.lastSlot = slot);
+  }
+
+  /**
+   * Makes `owner` the tracker of the op in `slot` (in flight), at position `index` of its list: the
+   * driver calls owner.opSettled(op, index) just before the op settles. For FdHandle.
+   */
+  own(slot: number, owner: OpOwner, index: number): void {
+    this.owners[slot] = owner;
+    this.ownerIndex[slot] = index;
+  }
+
+  /** The owner moved the op in `slot` to position `index` of its list. */
+  moveOwned(slot: number, index: number): void {
+    this.ownerIndex[slot] = index;
+  }
+
+  /** The op in flight in `slot`, or undefined. */
+  opAt(slot: number): AnyOp | undefined {
+    return this.ops[slot];
   }
 
   /**
@@ -230,6 +261,8 @@ export class Driver {
       this.rejects.push(undefined);
       this.signals.push(undefined);
       this.aborts.push(undefined);
+      this.owners.push(undefined);
+      this.ownerIndex.push(-1);
     }
     try {
       this.write(op, slot);
@@ -459,6 +492,12 @@ export class Driver {
         continue;
       }
       if (res >= 0 && this.resubmit(op, user, res, flags)) continue;
+      // The owner is told first, while the slot still holds the op (its list names slots).
+      const owner = this.owners[user];
+      if (owner !== undefined) {
+        this.owners[user] = undefined;
+        owner.opSettled(op, this.ownerIndex[user]!);
+      }
       // The slot is cleared and freed before the op's own code runs: settling may submit new ops.
       this.ops[user] = undefined;
       const resolve = this.resolves[user];
@@ -514,7 +553,6 @@ export class Driver {
     reject: (e: unknown) => void,
     signal: AbortSignal | undefined,
   ): void {
-    if (op._owner !== undefined) op._owner.opSettled(op);
     const cancelled = op._state === CANCELLING;
     op._state = COMPLETED;
     op._slot = -1;
@@ -537,7 +575,6 @@ export class Driver {
 
   /** The final completion of an op from submitDetached(): told to the op itself. */
   private settleDetached(op: AnyOp, res: number, flags: number): void {
-    if (op._owner !== undefined) op._owner.opSettled(op);
     const cancelled = op._state === CANCELLING;
     op._state = COMPLETED;
     op._slot = -1;
