@@ -263,10 +263,14 @@ export abstract class OpAble<T = unknown> {
   /** OpFlags bits. */
   readonly flags: number = OpFlags.None;
 
-  /** @internal */ _state: OpState = OpState.Idle;
-  /** The op's slot in the runtime's op table while it is in flight (-1 otherwise): what CancelOp takes. */
+  /**
+   * The op's slot in the runtime's op table while it is in flight (>= 0): what CancelOp takes. -1 while
+   * Idle, -2 once Completed. The op's whole lifecycle state lives in this one field (plus
+   * _cancelReason): every op class has its own hidden class, so each field the driver touches per op is
+   * a megamorphic access; the driver keeps everything else per slot (driver.ts).
+   */
   _slot = -1;
-  /** @internal Why the op is being cancelled: 'abort' or 'closed'. */
+  /** @internal Why the op is being cancelled: 'abort' or 'closed' (set by the driver's cancel; kept until recycle). */
   _cancelReason: 'abort' | 'closed' | undefined = undefined;
 
   /** io_uring: fills the submission record with sqe.prep(...) and friends. */
@@ -324,8 +328,7 @@ export abstract class OpAble<T = unknown> {
    * flight, or being cancelled, still belongs to the kernel.
    */
   protected recycle(): boolean {
-    if (this._state !== OpState.Completed) return false;
-    this._state = OpState.Idle;
+    if (this._slot !== -2) return false;
     this._slot = -1;
     this._cancelReason = undefined;
     return true;
@@ -341,7 +344,9 @@ export abstract class OpAble<T = unknown> {
 
   /** The state of this op in its lifecycle. */
   get state(): OpState {
-    return this._state;
+    const slot = this._slot;
+    if (slot >= 0) return this._cancelReason === undefined ? OpState.Submitted : OpState.Cancelling;
+    return slot === -1 ? OpState.Idle : OpState.Completed;
   }
 
   /** Helper for `complete`: throws the errno error for a negative result. */

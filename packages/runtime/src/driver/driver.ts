@@ -22,7 +22,7 @@ import {
   ringioError,
   ringioErrorNoStack,
 } from '../errors.js';
-import { OpAble, OpFlags, OpState, SqeWriter, type OpOwner } from '../op.js';
+import { OpAble, OpFlags, SqeWriter, type OpOwner } from '../op.js';
 import {
   Addr,
   Cqe,
@@ -53,10 +53,9 @@ export interface Turn {
 const SQ_RECORDS = 1024;
 // Module-local copies of imported constants used per op: V8 folds these into the code, but loads an
 // imported binding from its module cell (with a TDZ check) at every use.
-const IDLE = OpState.Idle;
-const SUBMITTED = OpState.Submitted;
-const CANCELLING = OpState.Cancelling;
-const COMPLETED = OpState.Completed;
+// OpAble#_slot outside the table (op.ts): the op's whole state as far as the driver touches the op.
+const IDLE_SLOT = -1;
+const COMPLETED_SLOT = -2;
 const RET_IS_FD = OpFlags.RetIsFd;
 const SKIP_CANCEL = OpFlags.SkipCancel;
 const F_MORE = IORING_CQE_F_MORE;
@@ -133,6 +132,8 @@ export class Driver {
   private readonly signals: (AbortSignal | undefined)[] = [];
   /** The abort listener registered on that signal. */
   private readonly aborts: ((() => void) | undefined)[] = [];
+  /** Why the slot's op is being cancelled ('abort' or 'closed'), or undefined: not being cancelled. */
+  private readonly cancels: ('abort' | 'closed' | undefined)[] = [];
   /** Who tracks the slot's op (an FdHandle, for close()): told when it settles (own()). */
   private readonly owners: (OpOwner | undefined)[] = [];
   /** The op's position in its owner's list, as own() / moveOwned() set it. */
@@ -169,7 +170,7 @@ export class Driver {
   submit<T>(op: OpAble<T>, signal?: AbortSignal): Promise<T> {
     this.lastSlot = -1;
     if (!(op instanceof OP_ABLE)) return Promise.reject(new TypeError('op must be an OpAble'));
-    if (op._state !== IDLE) {
+    if (op._slot !== IDLE_SLOT) {
       return Promise.reject(new TypeError(`this ${op.name} op was already submitted; create a new one`));
     }
     if (this.closed || this.closing) {
@@ -205,7 +206,7 @@ export class Driver {
    * idle connection holds. Throws ERR_RINGIO_CLOSED when the runtime is shutting down. Returns the slot.
    */
   submitDetached(op: AnyOp): number {
-    if (op._state !== IDLE) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
+    if (op._slot !== IDLE_SLOT) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
     return (this.lastSlot = this.enqueue(op));
   }
@@ -216,7 +217,7 @@ export class Driver {
    * submit() would reject with. No signal: the batch cancels its ops itself (cancel()).
    */
   submitBound(op: AnyOp, resolve: (v: unknown) => void, reject: (e: unknown) => void): number {
-    if (op._state !== IDLE) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
+    if (op._slot !== IDLE_SLOT) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() });
     // Stored right after the record is written: its completion cannot arrive before the batch's flush.
     const slot = this.enqueue(op);
@@ -261,6 +262,7 @@ export class Driver {
       this.rejects.push(undefined);
       this.signals.push(undefined);
       this.aborts.push(undefined);
+      this.cancels.push(undefined);
       this.owners.push(undefined);
       this.ownerIndex.push(-1);
     }
@@ -273,7 +275,6 @@ export class Driver {
     }
     this.ops[slot] = op;
     op._slot = slot;
-    op._state = SUBMITTED;
     this.live++;
     return slot;
   }
@@ -313,11 +314,12 @@ export class Driver {
    * completion arrives; if that completion is a result rather than ECANCELED, the result wins.
    */
   cancel(op: AnyOp, reason: 'abort' | 'closed'): void {
-    if (op._state !== SUBMITTED || op._slot < 0) return;
-    op._state = CANCELLING;
+    const slot = op._slot;
+    if (slot < 0 || this.cancels[slot] !== undefined) return;
+    this.cancels[slot] = reason;
     op._cancelReason = reason;
     if (op.flags & SKIP_CANCEL || this.closed) return;
-    this.writeInternal(OP_ASYNC_CANCEL, -1, op._slot);
+    this.writeInternal(OP_ASYNC_CANCEL, -1, slot);
   }
 
   /** Cancels every op in flight (runtime shutdown). */
@@ -500,11 +502,14 @@ export class Driver {
       }
       // The slot is cleared and freed before the op's own code runs: settling may submit new ops.
       this.ops[user] = undefined;
+      op._slot = COMPLETED_SLOT;
+      const cancelled = this.cancels[user];
+      if (cancelled !== undefined) this.cancels[user] = undefined;
       const resolve = this.resolves[user];
       if (resolve === undefined) {
         this.free.push(user);
         this.live--;
-        this.settleDetached(op, res, flags);
+        this.settleDetached(op, res, flags, cancelled);
         continue;
       }
       const reject = this.rejects[user]!;
@@ -518,7 +523,7 @@ export class Driver {
       }
       this.free.push(user);
       this.live--;
-      this.settle(op, res, flags, resolve, reject, signal);
+      this.settle(op, res, flags, resolve, reject, signal, cancelled);
     }
     this.turn.work += count;
     if (this.live === 0 && this.onIdle !== undefined) this.onIdle();
@@ -535,7 +540,7 @@ export class Driver {
     } catch {
       return false;
     }
-    if (!again || op._state !== SUBMITTED || this.closed || this.closing) return false;
+    if (!again || this.cancels[user] !== undefined || this.closed || this.closing) return false;
     try {
       this.write(op, user);
     } catch {
@@ -552,16 +557,14 @@ export class Driver {
     resolve: (v: any) => void,
     reject: (e: unknown) => void,
     signal: AbortSignal | undefined,
+    cancelled: 'abort' | 'closed' | undefined,
   ): void {
-    const cancelled = op._state === CANCELLING;
-    op._state = COMPLETED;
-    op._slot = -1;
-    if (cancelled) {
+    if (cancelled !== undefined) {
       const fdArrived = (op.flags & RET_IS_FD) !== 0 && res >= 0;
       if (res === ECANCELED || res === EINTR || fdArrived) {
         // The caller gave up and the kernel confirms it (or handed us an fd nobody will take): reject.
         if (fdArrived) this.closeDetached(res);
-        reject(op._cancelReason === 'closed' ? closedInFlight(op.payload()) : abortError(signal, op.payload()));
+        reject(cancelled === 'closed' ? closedInFlight(op.payload()) : abortError(signal, op.payload()));
         return;
       }
       // Otherwise the op finished before the cancel reached it: its result wins.
@@ -574,14 +577,11 @@ export class Driver {
   }
 
   /** The final completion of an op from submitDetached(): told to the op itself. */
-  private settleDetached(op: AnyOp, res: number, flags: number): void {
-    const cancelled = op._state === CANCELLING;
-    op._state = COMPLETED;
-    op._slot = -1;
+  private settleDetached(op: AnyOp, res: number, flags: number, cancelled: 'abort' | 'closed' | undefined): void {
     try {
-      if (cancelled && (res === ECANCELED || res === EINTR)) {
+      if (cancelled !== undefined && (res === ECANCELED || res === EINTR)) {
         op.cancelled(
-          op._cancelReason === 'closed'
+          cancelled === 'closed'
             ? ringioErrorNoStack('ERR_RINGIO_CLOSED', 'closed while the op was in flight (its socket or the runtime)')
             : abortError(undefined, op.payload()),
         );
