@@ -17,7 +17,7 @@ import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type Jo
 import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type SocketStream, type TlsClientOptions } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
-import { checkChunk, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
+import { checkChunk, copyBytes, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
 
@@ -310,6 +310,7 @@ class ClientConn implements BodySource {
     const reused = this.#hReused;
     this.#headDone();
     call._conn = undefined;
+    this.#waitQueued();
     const sending = this.sending;
     void (async () => {
       if (sending !== undefined) await sending;
@@ -352,7 +353,28 @@ class ClientConn implements BodySource {
     this.tick = this.pool.client._tick;
     const o = this.#sendOpts;
     o.length = length;
-    this.sending = this.stream.writeAll(buf, o).then(this.#sent, this.#sendFailed);
+    const stream = this.stream as SocketStream;
+    if (typeof stream.send === 'function') {
+      // Queued, without a promise: the head is copied into this connection's own buffer (the caller's
+      // is reused by its next request), which nothing else writes until the queue is empty (finish()).
+      const out = this.out;
+      out.len = 0;
+      out.ensure(length);
+      copyBytes(buf, 0, length, out.buf, 0);
+      try {
+        stream.send(out.buf, o);
+      } catch (e) {
+        this.#sendFailed(e);
+      }
+      return;
+    }
+    this.sending = stream.writeAll(buf, o).then(this.#sent, this.#sendFailed);
+  }
+
+  /** A queued head still going out: `sending` until it is sent (see sendHead). */
+  #waitQueued(): void {
+    const stream = this.stream as SocketStream;
+    if (this.sending === undefined && typeof stream.send === 'function' && stream.sendQueued > 0) this.sending = stream.flush().then(this.#sent, this.#sendFailed);
   }
 
   readonly #sendOpts = { length: 0 };
@@ -420,6 +442,7 @@ class ClientConn implements BodySource {
   /** The end of a proxied response's body: the connection goes back to its pool (or closes). */
   readonly finish = (ok: boolean): void => {
     if (this.res !== undefined) this.res._conn = undefined;
+    this.#waitQueued();
     if (this.sending !== undefined) {
       // The response ended before the request did: reuse only once the request is out.
       void this.sending.then(() => this.finish(ok && this.sendError === undefined));

@@ -342,12 +342,23 @@ export class Conn implements BodySource {
     this.parser = new HeadParser(server._config);
     this.req = new ServerRequest(this, this.rbuf, this.parser.offs, peer);
     this.res = new ServerResponse(this);
+    this.#sq = typeof (stream as SocketStream).send === 'function' ? (stream as SocketStream) : undefined;
   }
 
-  /** Gives the buffers back to the server's pool (only once the stream is closed). */
+  /**
+   * Gives the buffers back to the server's pool (only once the stream is closed). Write buffers still
+   * held by queued sends stay out: the kernel may read them until their completions.
+   */
   release(): void {
-    if (this.rbuf.length === this.server._config.readSize && this.server._pool.length < 4096) this.server._pool.push(this.rbuf);
-    if (this.out.buf.length === WRITE_SIZE && !this.writing && this.server._wpool.length < 4096) this.server._wpool.push(this.out.buf);
+    const server = this.server;
+    if (this.rbuf.length === server._config.readSize && server._pool.length < 4096) server._pool.push(this.rbuf);
+    if (this.out.buf.length === WRITE_SIZE && !this.writing && server._wpool.length < 4096) server._wpool.push(this.out.buf);
+    if (this.#queued() === 0) {
+      const spare = this.#spare;
+      if (spare !== undefined && server._wpool.length < 4096) server._wpool.push(spare);
+    }
+    this.#spare = undefined;
+    this.#held = undefined;
   }
 
   // ---- reading ----
@@ -457,6 +468,25 @@ export class Conn implements BodySource {
   // ---- writing ----
 
   #writeOpts = { offset: 0, length: 0 };
+  /** The stream queues sends (SocketStream.send): responses go out without a promise per write. */
+  readonly #sq: SocketStream | undefined;
+  /**
+   * Queued sends: write buffers the stream's queue holds (until it is empty, see #queued) and a free
+   * one. The write buffer is handed to send() and replaced by the other: the usual response costs no
+   * promise, and the two buffers alternate.
+   */
+  #held: Buffer[] | undefined;
+  #spare: Buffer | undefined;
+
+  /** Bytes queued by send() and not yet sent. */
+  #queued(): number {
+    return this.#sq === undefined ? 0 : this.#sq.sendQueued;
+  }
+
+  /** Bytes queued by send() and not yet sent (the server's ticker and close). */
+  sendQueued(): number {
+    return this.#queued();
+  }
 
   /** Sends what the write buffer holds; the send runs beside whatever this task does next. */
   flush(): void {
@@ -464,11 +494,45 @@ export class Conn implements BodySource {
     if (out.len === 0 || this.writing || this.aborted) return;
     const len = out.len;
     out.len = 0;
-    this.writing = true;
-    this.wtick = this.server._tick;
     const o = this.#writeOpts;
     o.length = len;
+    if (this.#sq !== undefined) return this.#send(this.#sq, out, o);
+    this.writing = true;
+    this.wtick = this.server._tick;
     this.stream.writeAll(out.buf, o).then(this.#written, this.#writeFailed);
+  }
+
+  /** flush() through the stream's send queue: the buffer is the queue's until it is empty. */
+  #send(stream: SocketStream, out: OutBuf, o: { offset: number; length: number }): void {
+    // What the queue held is free once it is empty (its bytes were sent).
+    if (stream.sendQueued === 0 && this.#held !== undefined) {
+      const held = this.#held;
+      this.#held = undefined;
+      for (const b of held) {
+        if (this.#spare === undefined) this.#spare = b;
+        else if (this.server._wpool.length < 4096 && b.length === WRITE_SIZE) this.server._wpool.push(b);
+      }
+    }
+    const buf = out.buf;
+    let below: boolean;
+    try {
+      below = stream.send(buf, o);
+    } catch (e) {
+      this.#writeFailed(e as Error);
+      return;
+    }
+    (this.#held ??= []).push(buf);
+    out.buf = this.#spare ?? this.server._wpool.pop() ?? Buffer.allocUnsafe(WRITE_SIZE);
+    this.#spare = undefined;
+    // Past the high-water mark: wait for the queue as for a send in flight (backpressure, send timeout).
+    if (!below) this.#waitQueue();
+  }
+
+  /** The queue holds bytes the caller must wait for: `writing` until it is empty. */
+  #waitQueue(): void {
+    this.writing = true;
+    this.wtick = this.server._tick;
+    this.#sq!.flush().then(this.#written, this.#writeFailed);
   }
 
   #written = (): void => {
@@ -513,10 +577,13 @@ export class Conn implements BodySource {
     });
   }
 
-  /** Resolves once no send is in flight (rejects with the send's error if one failed). */
+  /** Resolves once no send is in flight or queued (rejects with the send's error if one failed). */
   waitWritable(): Promise<void> {
     if (this.#writeError !== undefined) return Promise.reject(this.#writeError);
-    if (!this.writing) return RESOLVED;
+    if (!this.writing) {
+      if (this.#queued() === 0) return RESOLVED;
+      this.#waitQueue();
+    }
     return new Promise<void>((resolve, reject) => {
       (this.#waiters ??= []).push(() => (this.#writeError !== undefined ? reject(this.#writeError) : resolve()));
     });
@@ -580,6 +647,7 @@ export class Conn implements BodySource {
     if (this.writing || this.#writeError !== undefined) await this.waitWritable();
     const big = this.#put(res, chunk, last);
     if (big !== undefined) {
+      if (this.#queued() > 0) await this.waitWritable(); // the writev goes after what the queue holds
       // Large: what the write buffer holds and the chunk itself (not copied) in one writev. The send
       // counts as in flight from this moment, so the connection waits for it before it closes.
       await this.#sendWith(big);
@@ -684,10 +752,16 @@ export class Conn implements BodySource {
       const len = this.out.len;
       this.out.len = 0;
       this.writing = true;
-      this.stream.writeAll(this.out.buf, { length: len }).then(
-        () => this.abort(),
-        () => this.abort(),
-      );
+      const done = (): void => this.abort();
+      const sq = this.#sq;
+      if (sq !== undefined) {
+        try {
+          sq.send(this.out.buf, { length: len });
+          sq.flush().then(done, done);
+        } catch {
+          done();
+        }
+      } else this.stream.writeAll(this.out.buf, { length: len }).then(done, done);
     } else {
       this.abort();
     }
@@ -957,7 +1031,7 @@ export class HttpServer {
   }
 
   #idleToClose(c: Conn): boolean {
-    return c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing;
+    return c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing && c.sendQueued() === 0;
   }
 
   #expire(tickMs: number): void {
@@ -1025,6 +1099,8 @@ export class HttpServer {
         else this._clientErrors++;
       } finally {
         if (!conn.upgraded) {
+          // Responses still queued go out before the close (it would drop them); the ticker's send timeout bounds the wait.
+          if (!conn.aborted && conn.sendQueued() > 0) await conn.waitWritable().catch(() => {});
           await stream.close().catch(() => {});
           conn.release();
           this._forget(conn);
