@@ -92,6 +92,10 @@ const PHASE_SEND = 4;
 export interface CallHandle {
   _conn: unknown;
   _cancelled: boolean;
+  /** HttpClient._sendTo: the response head arrived (must not throw). */
+  _onHead?(res: ClientResponse): void;
+  /** HttpClient._sendTo: the request failed before its response head (must not throw). */
+  _onFail?(e: unknown): void;
 }
 
 /**
@@ -237,6 +241,19 @@ class ClientConn implements BodySource {
    * promise. A reused connection found dead before any response byte retries once on a new one.
    */
   receiveHead(method: string, call: CallHandle, head: RawHead, reused: boolean): Promise<ClientResponse> {
+    const p = new Promise<ClientResponse>(this.#hBind);
+    this.#receiveHead(method, call, head, reused);
+    return p;
+  }
+
+  /** receiveHead, answered through call._onHead / call._onFail instead of a promise (HttpClient._sendTo). */
+  receiveHeadTo(method: string, call: CallHandle, head: RawHead, reused: boolean): void {
+    this.#hResolve = undefined;
+    this.#hReject = undefined;
+    this.#receiveHead(method, call, head, reused);
+  }
+
+  #receiveHead(method: string, call: CallHandle, head: RawHead, reused: boolean): void {
     this.phase = PHASE_HEAD;
     this.tick = this.pool.client._tick;
     this.#hMethod = method;
@@ -244,9 +261,7 @@ class ClientConn implements BodySource {
     this.#hHead = head;
     this.#hReused = reused;
     this.#hGot = false;
-    const p = new Promise<ClientResponse>(this.#hBind);
     this.#headStep();
-    return p;
   }
 
   #headStep(): void {
@@ -260,12 +275,14 @@ class ClientConn implements BodySource {
         this.rpos = end; // an interim response: skipped
         continue;
       }
-      const resolve = this.#hResolve!;
+      const resolve = this.#hResolve;
       const call = this.#hCall!;
       const method = this.#hMethod;
       this.#headDone();
       call._conn = undefined; // the head arrived: the caller closes the response instead
-      resolve(this.pool.client._response(this, method, end));
+      const res = this.pool.client._response(this, method, end);
+      if (resolve !== undefined) resolve(res);
+      else call._onHead!(res);
       return;
     }
     this.#makeRoom();
@@ -302,9 +319,9 @@ class ClientConn implements BodySource {
 
   /** The head's receive failed: as HttpClient.#run's catch (a failed send explains it better; one retry on a new connection). */
   #headFailed(e: unknown): void {
-    const resolve = this.#hResolve!;
-    const reject = this.#hReject!;
     const call = this.#hCall!;
+    const resolve = this.#hResolve ?? ((r: PromiseLike<ClientResponse>) => void r.then(call._onHead!, call._onFail!));
+    const reject = this.#hReject ?? call._onFail!;
     const head = this.#hHead!;
     const method = this.#hMethod;
     const reused = this.#hReused;
@@ -708,6 +725,28 @@ export class HttpClient {
       }
     }
     return this.#run(pool, undefined, method, EMPTY_OPTS, body, head, call, false);
+  }
+
+  /**
+   * @internal _send for a bodiless request, answered through call._onHead / call._onFail (no promise of
+   * its own on the usual path: an idle pooled connection).
+   */
+  _sendTo(origin: unknown, method: string, head: RawHead, call: CallHandle): void {
+    if (this._closed) return call._onFail!(ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed'));
+    this.#startTicker();
+    const pool = origin as Pool;
+    if (!call._cancelled) {
+      const conn = pool.takeIdle();
+      if (conn !== undefined) {
+        call._conn = conn;
+        const reused = conn.used > 0;
+        conn.used++;
+        conn.sendHead(head.buf, head.len);
+        conn.receiveHeadTo(method, call, head, reused);
+        return;
+      }
+    }
+    this.#run(pool, undefined, method, EMPTY_OPTS, null, head, call, false).then(call._onHead!, call._onFail!);
   }
 
   /** @internal A bodiless proxied request again, on a new connection (its pooled one was found dead). */

@@ -302,6 +302,14 @@ export function send(client: HttpClient, to: unknown, method: string, head: RawH
   return client._send(to, method, head, body, call);
 }
 
+/**
+ * send() for a bodiless request, answered through `call._onHead(res)` or `call._onFail(err)` (neither may
+ * throw) instead of a promise: the usual proxied request allocates no promise here.
+ */
+export function sendTo(client: HttpClient, to: unknown, method: string, head: RawHead, call: CallHandle): void {
+  client._sendTo(to, method, head, call);
+}
+
 /** Cancels a request made with send() whose response head has not arrived: it fails with ERR_RINGIO_CLOSED. */
 export function cancel(client: HttpClient, call: CallHandle): void {
   client._cancel(call);
