@@ -289,6 +289,22 @@ export function endNow(res: ServerResponse, piece?: Uint8Array): boolean {
   return res._endNow(piece);
 }
 
+/**
+ * The handler answers `res` later without returning a promise: the server waits for release() (on its
+ * lease path with no promise at all). Call it before returning undefined from the handler.
+ */
+export function hold(res: ServerResponse): void {
+  res._held = true;
+}
+
+/**
+ * Ends a hold(): the response was ended (or `err`: the handler failed with it, as a rejected handler
+ * promise would). The connection goes on with its next request.
+ */
+export function release(res: ServerResponse, err?: unknown): void {
+  res._release(err);
+}
+
 /** The client's pool handle for an origin URL ("http://host:port"), for send(). */
 export function origin(client: HttpClient, url: string): unknown {
   return client._origin(url);

@@ -165,13 +165,7 @@ class Call implements CallHandle {
   readonly _onFail: (e: unknown) => void;
   readonly onRelayed: () => void;
   readonly onRelayFailed: (e: unknown) => void;
-  /** The handler's promise (handle's answer to the server) and its settlers, bound once per Call. */
-  resolve: (() => void) | undefined = undefined;
-  reject: ((e: unknown) => void) | undefined = undefined;
-  readonly bind = (resolve: () => void, reject: (e: unknown) => void): void => {
-    this.resolve = resolve;
-    this.reject = reject;
-  };
+
   readonly up: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
   readonly down: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
   readonly rules: ForwardRules = { request: true, dropLength: false, dropHost: false, drop: undefined };
@@ -197,8 +191,6 @@ class Call implements CallHandle {
     this.route = undefined;
     this.order = undefined;
     this.upstream = undefined;
-    this.resolve = undefined;
-    this.reject = undefined;
   }
 }
 
@@ -466,10 +458,11 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       upstream.active++;
       pool.requests++;
       endHead(up, call.fieldsEnd, route, upstream);
-      // One promise for the server to wait on; the client answers through the Call's callbacks.
-      const answered = new Promise<void>(call.bind);
+      // No promise: the response is held, the client answers through the Call's callbacks, and
+      // _settle releases it.
+      forward.hold(res);
       forward.sendTo(pool.client, route.origins.get(upstream), method, up, call);
-      return answered;
+      return undefined;
     } catch (e) {
       this.#done(call);
       throw e;
@@ -541,17 +534,20 @@ export class HttpProxy implements Service<Conn, ConnResult> {
    */
   _settle<T>(call: Call, step: (this: HttpProxy, call: Call, arg: T) => Promise<void> | undefined, arg: T): void {
     // Taken first: the step may end the request and give the Call to the next one.
-    const resolve = call.resolve!;
-    const reject = call.reject!;
+    const res = call.res!;
     let r: Promise<void> | undefined;
     try {
       r = step.call(this, call, arg);
     } catch (e) {
-      reject(e);
+      forward.release(res, e);
       return;
     }
-    if (r === undefined) resolve();
-    else r.then(resolve, reject);
+    if (r === undefined) forward.release(res);
+    else
+      r.then(
+        () => forward.release(res),
+        (e: unknown) => forward.release(res, e),
+      );
   }
 
   /** @internal The first try's upstream response head arrived (Call._onHead): relayed, at once when whole. */
