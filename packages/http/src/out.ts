@@ -226,7 +226,8 @@ export function copyBytes(b: Uint8Array, s: number, e: number, dst: Uint8Array, 
   // A loop up to about 64 bytes; past that set() of a view is cheaper (measured on Node 20: a 200-byte
   // loop costs 3-4x the view and its set).
   if (e - s > 64) {
-    dst.set(b.subarray(s, e), at);
+    // A plain Uint8Array view: Buffer's subarray makes a FastBuffer (a slower constructor).
+    dst.set(new Uint8Array(b.buffer, b.byteOffset + s, e - s), at);
     return;
   }
   for (let i = s; i < e; i++) dst[at++] = b[i]!;
