@@ -8,6 +8,7 @@
  */
 import net from 'node:net';
 import { forward, serve, type Handler, type HttpServer, type ServeOptions } from '@ringio/http';
+import { stats } from '@ringio/runtime';
 import { fdCount, fdsBackTo, rtTest, run } from './helpers.js';
 import { raw, statuses } from './http-util.js';
 
@@ -238,5 +239,40 @@ rtTest('http leases: an upgrade after keep-alive requests keeps the bytes sent r
     t.true(text.startsWith('HTTP/1.1 101 '));
     const after = text.slice(text.indexOf('\r\n\r\n') + 4);
     t.is(after, 'first-bytes;second-bytes;bye');
+  });
+});
+
+rtTest('http leases: a flood past the read buffer while a handler waits pauses reading; a reset gives every lease back', async (t) => {
+  let release: (() => void) | undefined;
+  await withServer({}, (req, res) => {
+    if (req.url === '/wait') {
+      forward.hold(res);
+      release = () => res.end('late').then(() => forward.release(res), (e: unknown) => forward.release(res, e));
+      return undefined;
+    }
+    return void res.end('ok');
+  }, async (port, s) => {
+    // Pipelined requests well past the read buffer (16 KiB) behind one that waits: reading pauses.
+    let flood = `GET /wait HTTP/1.1\r\n${H}\r\n`;
+    while (flood.length < 256 * 1024) flood += `GET /ok HTTP/1.1\r\n${H}X-Pad: ${'p'.repeat(200)}\r\n\r\n`;
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(flood));
+    sock.on('error', () => {});
+    for (let i = 0; i < 200 && release === undefined; i++) await later(5);
+    t.truthy(release, 'the first request arrived');
+    await later(50);
+    t.true(stats().recvPool.leased <= 8, `leases held while paused: ${stats().recvPool.leased}`);
+    sock.resetAndDestroy();
+    for (let i = 0; i < 100 && s.stats().connections > 0; i++) await later(10);
+    release!();
+    for (let i = 0; i < 100 && (s.stats().connections > 0 || stats().recvPool.leased > 0); i++) await later(10);
+    t.is(s.stats().connections, 0);
+    t.is(stats().recvPool.leased, 0, 'every lease went back to the pool');
+    // And the same flood read to its end: every request answered, in order.
+    let n = 0;
+    let all = `GET /ok HTTP/1.1\r\n${H}\r\n`;
+    for (n = 1; all.length < 256 * 1024; n++) all += `GET /ok HTTP/1.1\r\n${H}X-Pad: ${'p'.repeat(200)}\r\n\r\n`;
+    all += `GET /ok HTTP/1.1\r\n${H}Connection: close\r\n\r\n`;
+    const r = await raw(port, all, { ms: 20_000 });
+    t.is(statuses(r.text).length, n + 1);
   });
 });

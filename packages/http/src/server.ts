@@ -411,7 +411,8 @@ export class Conn implements BodySource {
     const n = this.#pull(this.#parked !== undefined && !this.#busy);
     if (this.#heldLease !== undefined) {
       if (n > 0) this.#arrived(n);
-      return new Promise<void>(this.#pauseBind);
+      // What #arrived handled may have made room and taken the rest: then reading goes on.
+      return this.#heldLease === lease ? new Promise<void>(this.#pauseBind) : undefined;
     }
     this.#arrived(n);
     return undefined;
@@ -704,6 +705,12 @@ export class Conn implements BodySource {
    */
   release(): void {
     const server = this.server;
+    // A lease held while reading was paused goes back to the receive pool.
+    const held = this.#heldLease;
+    if (held !== undefined) {
+      this.#heldLease = undefined;
+      held.release();
+    }
     if (this.rbuf.length === server._config.readSize && server._pool.length < 4096) server._pool.push(this.rbuf);
     if (this.out.buf.length === WRITE_SIZE && !this.writing && server._wpool.length < 4096) server._wpool.push(this.out.buf);
     if (this.#queued() === 0) {
