@@ -5,7 +5,8 @@
  * smuggling attempt (Content-Length with Transfer-Encoding) refused before the upstream, and a reload that
  * keeps the upstream pool. Also: Via, a client leaving before the upstream's answer (cancelled upstream),
  * a table of smuggling attempts as raw bytes, 64 concurrent 64 KiB responses while idle pooled
- * connections are watched, a WebSocket session that SIGTERM's drain waits for. The proxy runs as a child process on the driver under test; upstreams and
+ * connections are watched, a WebSocket session that SIGTERM's drain waits for, pipelined requests answered
+ * in order, clients that close mid-response. The proxy runs as a child process on the driver under test; upstreams and
  * clients are node:http / node:net in the test process.
  */
 import { createHash } from 'node:crypto';
@@ -812,6 +813,140 @@ proxyTest('http: a client that aborts mid-request-body ends the upstream request
       }
       t.is(ended, 0, 'no upstream request saw a complete body');
       t.is((await get(port, '/x', { agent: false })).body.toString(), 'ok');
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+/** Sends `bytes` on a fresh connection and reads until the proxy closes it (latin1). */
+function rawExchange(port: number, bytes: string, ms = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1' }, () => s.write(bytes));
+    const parts: Buffer[] = [];
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no close after ${ms} ms: ${Buffer.concat(parts).toString('latin1').slice(-300)}`));
+    }, ms);
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(parts).toString('latin1'));
+    });
+    s.on('error', () => {});
+  });
+}
+
+/** The responses in a raw reply (Content-Length framed): status and body, in order. */
+function responses(text: string): [number, string][] {
+  const out: [number, string][] = [];
+  let at = 0;
+  for (;;) {
+    const end = text.indexOf('\r\n\r\n', at);
+    if (end < 0) return out;
+    const head = text.slice(at, end);
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+    const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+    const bodiless = /^HEAD /.test(head) || /\r\nx-was-head: 1/i.test(head);
+    out.push([status, bodiless ? '' : text.slice(end + 4, end + 4 + len)]);
+    at = end + 4 + (bodiless ? 0 : len);
+  }
+}
+
+proxyTest('http: pipelined requests through the proxy are answered in order (bodiless ones on the callback path, bodies and HEADs among them)', async (t) => {
+  const up = await httpUpstream((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = `${req.method} ${req.url} ${Buffer.concat(chunks).length}`;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...(req.method === 'HEAD' ? { 'x-was-head': '1' } : {}) });
+      // Some answers come late, so later requests' answers are ready first upstream-side.
+      if (req.url!.endsWith('7')) setTimeout(() => res.end(req.method === 'HEAD' ? undefined : body), 15);
+      else res.end(req.method === 'HEAD' ? undefined : body);
+    });
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      let bytes = '';
+      const want: [number, string][] = [];
+      for (let i = 0; i < 48; i++) {
+        if (i % 11 === 5) {
+          bytes += `POST /p${i} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc`;
+          want.push([200, `POST /p${i} 3`]);
+        } else if (i % 13 === 9) {
+          bytes += `HEAD /h${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+          want.push([200, '']);
+        } else {
+          bytes += `GET /g${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+          want.push([200, `GET /g${i} 0`]);
+        }
+      }
+      bytes += 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+      want.push([200, 'GET /last 0']);
+      t.deepEqual(responses(await rawExchange(port, bytes)), want);
+      // The same, one request per write, answered one by one on a single connection.
+      const s = net.connect({ port, host: '127.0.0.1' });
+      await new Promise((r) => s.once('connect', r));
+      let text = '';
+      s.setEncoding('latin1');
+      s.on('data', (c: string) => (text += c));
+      for (let i = 0; i < 20; i++) {
+        s.write(`GET /one${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        for (let k = 0; k < 300 && responses(text).length <= i; k++) await new Promise((r) => setTimeout(r, 5));
+      }
+      s.destroy();
+      t.deepEqual(responses(text).map(([, b]) => b), Array.from({ length: 20 }, (_, i) => `GET /one${i} 0`));
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: clients that close mid-response (answers unread, pipelined) leave the proxy serving and its upstream pool bounded', async (t) => {
+  const big = Buffer.alloc(64 * 1024, 'q');
+  const up = await httpUpstream((req, res) => {
+    if (req.url === '/slow') {
+      // The head and part of the body, the rest later: the client is gone by then.
+      res.writeHead(200, { 'content-length': String(big.length * 4) });
+      res.write(big);
+      setTimeout(() => res.end(Buffer.concat([big, big, big])), 100);
+      return;
+    }
+    res.end(req.url === '/big' ? big : 'ok');
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {
+      for (let i = 0; i < 6; i++) {
+        await new Promise<void>((resolve) => {
+          const s = net.connect({ port, host: '127.0.0.1' }, () => {
+            let reqs = '';
+            for (let j = 0; j < 32; j++) reqs += `GET /${j % 3 === 0 ? 'big' : j % 3 === 1 ? 'small' : 'slow'} HTTP/1.1\r\nHost: x\r\n\r\n`;
+            s.write(reqs);
+          });
+          s.pause();
+          s.once('readable', () =>
+            setTimeout(() => {
+              if (i % 2 === 0) s.resetAndDestroy();
+              else s.destroy();
+              resolve();
+            }, 20),
+          );
+          s.on('error', () => resolve());
+        });
+      }
+      // Still serving, every byte intact.
+      const r = await get(port, '/big', { agent: false });
+      t.is(r.status, 200);
+      t.true(r.body.equals(big));
+      t.is((await get(port, '/small', { agent: false })).body.toString(), 'ok');
+      // The upstream connections the proxy opened stay bounded (pooled or closed, none leaked per request).
+      t.true(up.connections <= 24, `upstream connections: ${up.connections}`);
     });
   } finally {
     await up.close();

@@ -17,7 +17,7 @@ import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type Jo
 import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type SocketStream, type TlsClientOptions } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
-import { checkChunk, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
+import { checkChunk, copyBytes, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
 
@@ -92,6 +92,10 @@ const PHASE_SEND = 4;
 export interface CallHandle {
   _conn: unknown;
   _cancelled: boolean;
+  /** HttpClient._sendTo: the response head arrived (must not throw). */
+  _onHead?(res: ClientResponse): void;
+  /** HttpClient._sendTo: the request failed before its response head (must not throw). */
+  _onFail?(e: unknown): void;
 }
 
 /**
@@ -237,6 +241,19 @@ class ClientConn implements BodySource {
    * promise. A reused connection found dead before any response byte retries once on a new one.
    */
   receiveHead(method: string, call: CallHandle, head: RawHead, reused: boolean): Promise<ClientResponse> {
+    const p = new Promise<ClientResponse>(this.#hBind);
+    this.#receiveHead(method, call, head, reused);
+    return p;
+  }
+
+  /** receiveHead, answered through call._onHead / call._onFail instead of a promise (HttpClient._sendTo). */
+  receiveHeadTo(method: string, call: CallHandle, head: RawHead, reused: boolean): void {
+    this.#hResolve = undefined;
+    this.#hReject = undefined;
+    this.#receiveHead(method, call, head, reused);
+  }
+
+  #receiveHead(method: string, call: CallHandle, head: RawHead, reused: boolean): void {
     this.phase = PHASE_HEAD;
     this.tick = this.pool.client._tick;
     this.#hMethod = method;
@@ -244,9 +261,7 @@ class ClientConn implements BodySource {
     this.#hHead = head;
     this.#hReused = reused;
     this.#hGot = false;
-    const p = new Promise<ClientResponse>(this.#hBind);
     this.#headStep();
-    return p;
   }
 
   #headStep(): void {
@@ -260,12 +275,14 @@ class ClientConn implements BodySource {
         this.rpos = end; // an interim response: skipped
         continue;
       }
-      const resolve = this.#hResolve!;
+      const resolve = this.#hResolve;
       const call = this.#hCall!;
       const method = this.#hMethod;
       this.#headDone();
       call._conn = undefined; // the head arrived: the caller closes the response instead
-      resolve(this.pool.client._response(this, method, end));
+      const res = this.pool.client._response(this, method, end);
+      if (resolve !== undefined) resolve(res);
+      else call._onHead!(res);
       return;
     }
     this.#makeRoom();
@@ -302,14 +319,15 @@ class ClientConn implements BodySource {
 
   /** The head's receive failed: as HttpClient.#run's catch (a failed send explains it better; one retry on a new connection). */
   #headFailed(e: unknown): void {
-    const resolve = this.#hResolve!;
-    const reject = this.#hReject!;
     const call = this.#hCall!;
+    const resolve = this.#hResolve ?? ((r: PromiseLike<ClientResponse>) => void r.then(call._onHead!, call._onFail!));
+    const reject = this.#hReject ?? call._onFail!;
     const head = this.#hHead!;
     const method = this.#hMethod;
     const reused = this.#hReused;
     this.#headDone();
     call._conn = undefined;
+    this.#waitQueued();
     const sending = this.sending;
     void (async () => {
       if (sending !== undefined) await sending;
@@ -352,7 +370,28 @@ class ClientConn implements BodySource {
     this.tick = this.pool.client._tick;
     const o = this.#sendOpts;
     o.length = length;
-    this.sending = this.stream.writeAll(buf, o).then(this.#sent, this.#sendFailed);
+    const stream = this.stream as SocketStream;
+    if (typeof stream.send === 'function') {
+      // Queued, without a promise: the head is copied into this connection's own buffer (the caller's
+      // is reused by its next request), which nothing else writes until the queue is empty (finish()).
+      const out = this.out;
+      out.len = 0;
+      out.ensure(length);
+      copyBytes(buf, 0, length, out.buf, 0);
+      try {
+        stream.send(out.buf, o);
+      } catch (e) {
+        this.#sendFailed(e);
+      }
+      return;
+    }
+    this.sending = stream.writeAll(buf, o).then(this.#sent, this.#sendFailed);
+  }
+
+  /** A queued head still going out: `sending` until it is sent (see sendHead). */
+  #waitQueued(): void {
+    const stream = this.stream as SocketStream;
+    if (this.sending === undefined && typeof stream.send === 'function' && stream.sendQueued > 0) this.sending = stream.flush().then(this.#sent, this.#sendFailed);
   }
 
   readonly #sendOpts = { length: 0 };
@@ -420,6 +459,7 @@ class ClientConn implements BodySource {
   /** The end of a proxied response's body: the connection goes back to its pool (or closes). */
   readonly finish = (ok: boolean): void => {
     if (this.res !== undefined) this.res._conn = undefined;
+    this.#waitQueued();
     if (this.sending !== undefined) {
       // The response ended before the request did: reuse only once the request is out.
       void this.sending.then(() => this.finish(ok && this.sendError === undefined));
@@ -685,6 +725,28 @@ export class HttpClient {
       }
     }
     return this.#run(pool, undefined, method, EMPTY_OPTS, body, head, call, false);
+  }
+
+  /**
+   * @internal _send for a bodiless request, answered through call._onHead / call._onFail (no promise of
+   * its own on the usual path: an idle pooled connection).
+   */
+  _sendTo(origin: unknown, method: string, head: RawHead, call: CallHandle): void {
+    if (this._closed) return call._onFail!(ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed'));
+    this.#startTicker();
+    const pool = origin as Pool;
+    if (!call._cancelled) {
+      const conn = pool.takeIdle();
+      if (conn !== undefined) {
+        call._conn = conn;
+        const reused = conn.used > 0;
+        conn.used++;
+        conn.sendHead(head.buf, head.len);
+        conn.receiveHeadTo(method, call, head, reused);
+        return;
+      }
+    }
+    this.#run(pool, undefined, method, EMPTY_OPTS, null, head, call, false).then(call._onHead!, call._onFail!);
   }
 
   /** @internal A bodiless proxied request again, on a new connection (its pooled one was found dead). */

@@ -289,6 +289,22 @@ export function endNow(res: ServerResponse, piece?: Uint8Array): boolean {
   return res._endNow(piece);
 }
 
+/**
+ * The handler answers `res` later without returning a promise: the server waits for release() (on its
+ * lease path with no promise at all). Call it before returning undefined from the handler.
+ */
+export function hold(res: ServerResponse): void {
+  res._held = true;
+}
+
+/**
+ * Ends a hold(): the response was ended (or `err`: the handler failed with it, as a rejected handler
+ * promise would). The connection goes on with its next request.
+ */
+export function release(res: ServerResponse, err?: unknown): void {
+  res._release(err);
+}
+
 /** The client's pool handle for an origin URL ("http://host:port"), for send(). */
 export function origin(client: HttpClient, url: string): unknown {
   return client._origin(url);
@@ -300,6 +316,14 @@ export function origin(client: HttpClient, url: string): unknown {
  */
 export function send(client: HttpClient, to: unknown, method: string, head: RawHead, body: AsyncIterable<Uint8Array> | null, call: CallHandle): Promise<ClientResponse> {
   return client._send(to, method, head, body, call);
+}
+
+/**
+ * send() for a bodiless request, answered through `call._onHead(res)` or `call._onFail(err)` (neither may
+ * throw) instead of a promise: the usual proxied request allocates no promise here.
+ */
+export function sendTo(client: HttpClient, to: unknown, method: string, head: RawHead, call: CallHandle): void {
+  client._sendTo(to, method, head, call);
 }
 
 /** Cancels a request made with send() whose response head has not arrived: it fails with ERR_RINGIO_CLOSED. */

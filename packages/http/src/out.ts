@@ -218,12 +218,16 @@ export function dateLine(): Buffer {
 }
 
 /**
- * b[s, e) to dst at `at`. Buffer.copy makes a Uint8Array view of a partial source per call; a head's
- * field lines (a few hundred bytes) are copied by a loop instead, with no allocation.
+ * b[s, e) to dst at `at`. Buffer.copy and set() make a Uint8Array view of a partial source per call: a
+ * short run (a field line or two) is copied by a loop instead, with no allocation; a longer one (a
+ * whole head's fields) by set(), whose view costs less than the loop.
  */
 export function copyBytes(b: Uint8Array, s: number, e: number, dst: Uint8Array, at: number): void {
-  if (e - s > 512) {
-    dst.set(b.subarray(s, e), at);
+  // A loop up to about 64 bytes; past that set() of a view is cheaper (measured on Node 20: a 200-byte
+  // loop costs 3-4x the view and its set).
+  if (e - s > 64) {
+    // A plain Uint8Array view: Buffer's subarray makes a FastBuffer (a slower constructor).
+    dst.set(new Uint8Array(b.buffer, b.byteOffset + s, e - s), at);
     return;
   }
   for (let i = s; i < e; i++) dst[at++] = b[i]!;

@@ -15,7 +15,7 @@
  *  4. Timeouts run on one ticker per server: a connection records the tick at which it started to wait
  *     (idle, head, body, send) and the ticker expires it; no timer per request.
  */
-import { currentRuntime, type JoinHandle, ringioError, sleep, spawn } from '@ringio/runtime';
+import { currentRuntime, type JoinHandle, type RecvLease, ringioError, sleep, spawn } from '@ringio/runtime';
 import { TcpListener, TlsStream, UnixListener, type SocketAddr, type SocketStream, type ByteStream, type TlsContext, type TlsServerOptions } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
@@ -135,6 +135,11 @@ function endFailed(e: unknown): void {
   if (e instanceof TypeError || e instanceof RangeError || (e as { code?: unknown })?.code === 'ERR_RINGIO_HTTP_HEADERS_SENT') throw e;
 }
 
+/** SocketStream's internal stop of a readLeases() consumer (see Conn.upgrade). */
+interface LeaseStop {
+  _stopLeases(): Promise<RecvLease[]>;
+}
+
 /** The request handed to a handler. Valid until the handler settles (its bytes are rented). */
 export class ServerRequest extends WithBody {
   /** The request method as sent ('GET', 'POST', ...). */
@@ -218,6 +223,7 @@ export class ServerResponse {
     this._noBody = noBody;
     this._declared = -1;
     this._written = 0;
+    this._held = false;
   }
 
   /** Sets the status and header fields; they are sent with the first write() or end(). */
@@ -262,6 +268,16 @@ export class ServerResponse {
     checkChunk(chunk, 'res.write');
     if (this.finished) throw ringioError('ERR_RINGIO_CLOSED', 'write after end()');
     await this._conn.writeBody(this, chunk, false);
+  }
+
+  /** @internal forward.hold: the handler returns without a promise and answers later (then _release). */
+  _held = false;
+
+  /** @internal forward.release: the held response is done (ended, or failed with `err`): the connection goes on. */
+  _release(err: unknown): void {
+    if (!this._held) return;
+    this._held = false;
+    this._conn.released(err);
   }
 
   /** @internal forward.endNow: end() when it needs no promise (queued at once), else false and nothing done. */
@@ -342,12 +358,367 @@ export class Conn implements BodySource {
     this.parser = new HeadParser(server._config);
     this.req = new ServerRequest(this, this.rbuf, this.parser.offs, peer);
     this.res = new ServerResponse(this);
+    this.#sq = typeof (stream as SocketStream).send === 'function' ? (stream as SocketStream) : undefined;
+    if (this.#sq !== undefined && typeof this.#sq.readLeases === 'function' && typeof (this.#sq as unknown as LeaseStop)._stopLeases === 'function') this.#lm = this.#sq;
   }
 
-  /** Gives the buffers back to the server's pool (only once the stream is closed). */
+  // ---- lease mode (plain sockets): reads handed to a callback; the usual request is handled in it ----
+  //
+  // The stream's reads go to #onLease (SocketStream.readLeases: no promise per read, multishot receive),
+  // which copies the bytes into rbuf. While the connection task is parked at its wait for a request head,
+  // a complete head without a body (and not an upgrade, not Expect: 100-continue) is handled right there
+  // (#fast): the handler runs, and a response it ends at once, or holds and ends later (forward.hold /
+  // release), is queued with send() and the next head is looked for, with no promise and no async frame
+  // per request. Everything else wakes the task, which runs the request as before (#park resolves).
+
+  /** The stream, when the connection reads in lease mode. */
+  #lm: SocketStream | undefined;
+  #handler: Handler | undefined;
+  /** The parked task's resolver: 1 a head (or an error) for it at rpos, 0 the connection ends, -1 a read failed (#lerr). */
+  #parked: ((v: number) => void) | undefined;
+  /** A request of the fast path is between its handler and its end (held, or its tail runs). */
+  #busy = false;
+  /** The reads ended: 1 at end of stream, 2 with #lerr. */
+  #lend = 0;
+  #lerr: unknown;
+  /** A lease that did not fit in rbuf (reading is paused until it is taken, #unpause), and how much of it was. */
+  #heldLease: RecvLease | undefined;
+  #heldOff = 0;
+  #unpause: (() => void) | undefined;
+  /** A body read (fill) waiting for bytes. */
+  #fillWait: ((v: number) => void) | undefined;
+  #fillFail: ((e: unknown) => void) | undefined;
+  /** The task waiting for a held response (the general path). */
+  #heldWait: ((v: unknown) => void) | undefined;
+
+  readonly #pauseBind = (resolve: () => void): void => {
+    this.#unpause = resolve;
+  };
+  readonly #parkBind = (resolve: (v: number) => void): void => {
+    this.#parked = resolve;
+  };
+
+  #startLeases(stream: SocketStream, handler: Handler): void {
+    this.#handler = handler;
+    stream.readLeases(this.#onLease).then(this.#leasesEnded, this.#leasesFailed);
+  }
+
+  readonly #onLease = (lease: RecvLease): Promise<void> | undefined => {
+    this.#heldLease = lease;
+    this.#heldOff = 0;
+    if (this.upgraded) return new Promise<void>(this.#pauseBind); // upgrade() is stopping the reads: kept for it
+    // rbuf is compacted only while no request is in flight: a body piece handed out may point into it.
+    const n = this.#pull(this.#parked !== undefined && !this.#busy);
+    if (this.#heldLease !== undefined) {
+      if (n > 0) this.#arrived(n);
+      // What #arrived handled may have made room and taken the rest: then reading goes on.
+      return this.#heldLease === lease ? new Promise<void>(this.#pauseBind) : undefined;
+    }
+    this.#arrived(n);
+    return undefined;
+  };
+
+  /**
+   * Copies what fits of the held lease into rbuf (after making room there when `compact`, else only
+   * after rend); releases it (and resumes reading) once all is taken.
+   */
+  #pull(compact = true): number {
+    const lease = this.#heldLease!;
+    if (compact) this.#makeRoom();
+    const off = this.#heldOff;
+    const k = Math.min(lease.length - off, this.rbuf.length - this.rend);
+    if (k > 0) {
+      copyBytes(lease.buf, off, off + k, this.rbuf, this.rend);
+      this.rend += k;
+    }
+    if (off + k === lease.length) {
+      this.#heldLease = undefined;
+      lease.release();
+      const u = this.#unpause;
+      if (u !== undefined) {
+        this.#unpause = undefined;
+        u();
+      }
+    } else this.#heldOff = off + k;
+    return k;
+  }
+
+  /** `n` bytes were appended to rbuf: to the body read waiting, the fast path, or kept for the task. */
+  #arrived(n: number): void {
+    const f = this.#fillWait;
+    if (f !== undefined) {
+      this.#fillWait = undefined;
+      this.#fillFail = undefined;
+      f(n);
+      return;
+    }
+    if (this.#parked !== undefined && !this.#busy) this.#fast();
+  }
+
+  readonly #leasesEnded = (): void => {
+    this.#readsEnded(1, undefined);
+  };
+
+  readonly #leasesFailed = (e: unknown): void => {
+    this.#readsEnded(2, e);
+  };
+
+  #readsEnded(how: number, e: unknown): void {
+    if (this.upgraded || this.#lend !== 0) return;
+    this.#lend = how;
+    this.#lerr = e;
+    const f = this.#fillWait;
+    if (f !== undefined) {
+      const fail = this.#fillFail!;
+      this.#fillWait = undefined;
+      this.#fillFail = undefined;
+      if (how === 1) f(0);
+      else fail(this.#readError(e));
+      return;
+    }
+    // A handler still waiting with its request read and its response not begun: the client left.
+    if (this.req.body.done && !this.res.headersSent) this.#gone();
+    if (this.#parked !== undefined && !this.#busy) this.#wake(how === 1 ? 0 : -1);
+  }
+
+  /** Wakes the parked task. */
+  #wake(v: number): void {
+    const p = this.#parked;
+    if (p === undefined) return;
+    this.#parked = undefined;
+    p(v);
+  }
+
+  /** The task's wait in lease mode (see above): what #wake gives it. */
+  #park(): Promise<number> {
+    if (this.#lend !== 0) return Promise.resolve(this.#lend === 1 ? 0 : -1);
+    return new Promise<number>(this.#parkBind);
+  }
+
+  /** fill() in lease mode: the bytes appended to rbuf (0 at end of stream). */
+  #more(): Promise<number> {
+    if (this.#heldLease !== undefined) return Promise.resolve(this.#pull());
+    if (this.#lend === 1) return Promise.resolve(0);
+    if (this.#lend === 2) return Promise.reject(this.#lerr);
+    return new Promise<number>((resolve, reject) => {
+      this.#fillWait = resolve;
+      this.#fillFail = reject;
+    });
+  }
+
+  /** Whether the request whose head the parser just read can take the fast path. */
+  #fastable(): boolean {
+    const p = this.parser;
+    return !p.chunked && p.contentLength <= 0 && !p.expectContinue && !p.hasUpgrade && p.method !== 'CONNECT' && !this.writing && !this.server._closing;
+  }
+
+  /** The fast path: handles the complete heads in rbuf while the task is parked (see above). */
+  #fast(): void {
+    const parser = this.parser;
+    const server = this.server;
+    for (;;) {
+      if (this.aborted) return this.#wake(0);
+      if (this.#heldLease !== undefined && this.rend - this.rpos < this.rbuf.length) this.#pull();
+      let headEnd = 0;
+      if (this.rpos < this.rend) {
+        headEnd = parser.request(this.rbuf, this.rpos, this.rend);
+        if (headEnd === 0 && this.phase !== PHASE_HEAD) {
+          this.phase = PHASE_HEAD;
+          this.tick = server._tick;
+        }
+      } else if (this.phase !== PHASE_IDLE) {
+        this.phase = PHASE_IDLE;
+        this.tick = server._tick;
+      }
+      if (headEnd === 0) {
+        this.flush();
+        if (this.#lend !== 0) this.#wake(0);
+        return;
+      }
+      if (headEnd < 0 || !this.#fastable()) {
+        // The task runs this one: it parses the head again from rpos.
+        parser.resetScan();
+        return this.#wake(1);
+      }
+      this.#begin(headEnd);
+      this.phase = PHASE_HANDLER;
+      this.tick = server._tick;
+      const res = this.res;
+      let r: void | Promise<void>;
+      try {
+        r = this.#handler!(this.req, res);
+      } catch (e) {
+        this.#busy = true;
+        this.#afterFast(true, e);
+        return;
+      }
+      if (r !== undefined && r !== null && typeof (r as Promise<void>).then === 'function') {
+        this.#busy = true;
+        void this.#fastTail(r);
+        return;
+      }
+      if (res._held && !res.finished) {
+        this.#busy = true; // released() goes on
+        return;
+      }
+      const early = this.#takeEarly();
+      if (early !== undefined) {
+        this.#busy = true;
+        this.#afterFast(true, early);
+        return;
+      }
+      if (!res.finished && !this.upgraded && !this.aborted && !res._endNow(undefined)) {
+        this.#busy = true;
+        void this.#fastTail(undefined);
+        return;
+      }
+      if (!this.#fastDone()) return;
+    }
+  }
+
+  /** After a fast request's response: false when the connection ends (the task is woken). */
+  #fastDone(): boolean {
+    this.req._onGone = undefined;
+    this.phase = PHASE_NONE;
+    this.#headLive = false;
+    if (this.upgraded || this.aborted || !this.keepAlive) {
+      // The task's end sends what is queued (see #serve), then closes.
+      this.#wake(0);
+      return false;
+    }
+    return true;
+  }
+
+  /** A fast request that needs waiting: its handler's promise or the end of its response. */
+  async #fastTail(r: Promise<void> | undefined): Promise<void> {
+    const res = this.res;
+    try {
+      if (r !== undefined) await r;
+      if (res._held && !res.finished) return; // released() goes on
+      const early = this.#takeEarly();
+      if (early !== undefined) throw early;
+      if (!res.finished && !this.upgraded && !this.aborted) await res.end();
+    } catch (e) {
+      this.#afterFast(true, e);
+      return;
+    }
+    this.#afterFast(false, undefined);
+  }
+
+  /** Ends a fast request (and goes on with the next one) or, after an error, the connection. */
+  #afterFast(failed: boolean, err: unknown): void {
+    if (failed) {
+      void this.#handlerFailed(err).then(() => {
+        this.#busy = false;
+        this.req._onGone = undefined;
+        this.phase = PHASE_NONE;
+        this.#headLive = false;
+        this.#wake(0);
+      });
+      return;
+    }
+    this.#busy = false;
+    if (this.#fastDone()) this.#fast();
+  }
+
+  /** @internal res._release: a held response is done (or failed with `err`). */
+  released(err: unknown): void {
+    const w = this.#heldWait;
+    if (w !== undefined) {
+      // The task waits for it (the general path).
+      this.#heldWait = undefined;
+      w(err);
+      return;
+    }
+    if (!this.#busy) {
+      // Released before its handler returned: the handler's return goes on with it (#early).
+      this.#early = true;
+      this.#earlyErr = err;
+      return;
+    }
+    const res = this.res;
+    if (err === undefined && !res.finished && !this.upgraded && !this.aborted && !res._endNow(undefined)) {
+      void this.#fastTail(undefined);
+      return;
+    }
+    this.#afterFast(err !== undefined, err);
+  }
+
+  /** A held response released before its handler returned, and its error. */
+  #early = false;
+  #earlyErr: unknown;
+
+  /** The error of a response released before its handler returned (undefined: none, or released fine). */
+  #takeEarly(): unknown {
+    if (!this.#early) return undefined;
+    this.#early = false;
+    const e = this.#earlyErr;
+    this.#earlyErr = undefined;
+    return e;
+  }
+
+  /** The general path's wait for a held response: rejects with its error. */
+  #waitHeld(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#heldWait = (e) => (e === undefined ? resolve() : reject(e));
+    });
+  }
+
+  /** Sets up the request whose head the parser read (ending at headEnd); returns its body mode and length. */
+  #begin(headEnd: number): void {
+    const parser = this.parser;
+    const req = this.req;
+    const cfg = this.server._config;
+    this.server._requests++;
+    req.method = parser.method;
+    req.httpVersion = parser.minor === 1 ? '1.1' : '1.0';
+    req._buf = this.rbuf;
+    req._t0 = parser.targetStart;
+    req._t1 = parser.targetEnd;
+    req._url = undefined;
+    const h = req.headers;
+    h._buf = this.rbuf;
+    h._offs = parser.offs;
+    h._count = parser.count;
+    this.#headLive = true;
+    this.#continueSent = false;
+    this.rpos = headEnd;
+    this.keepAlive = parser.minor === 1 ? (parser.conn & CONN_CLOSE) === 0 : (parser.conn & CONN_KEEP_ALIVE) !== 0;
+    let mode = MODE_NONE;
+    let length = 0;
+    if (parser.chunked) mode = MODE_CHUNKED;
+    else if (parser.contentLength > 0) {
+      mode = MODE_LENGTH;
+      length = parser.contentLength;
+    }
+    if (mode === MODE_CHUNKED) this.#decoder ??= new ChunkedDecoder(cfg.maxHeaderSize);
+    req.body._reset(this, mode, length, this.#decoder, cfg.maxBodySize);
+    this.res._reset(req.method === 'HEAD');
+    req._onGone = undefined;
+    this.#early = false;
+    this.#earlyErr = undefined;
+  }
+
+  /**
+   * Gives the buffers back to the server's pool (only once the stream is closed). Write buffers still
+   * held by queued sends stay out: the kernel may read them until their completions.
+   */
   release(): void {
-    if (this.rbuf.length === this.server._config.readSize && this.server._pool.length < 4096) this.server._pool.push(this.rbuf);
-    if (this.out.buf.length === WRITE_SIZE && !this.writing && this.server._wpool.length < 4096) this.server._wpool.push(this.out.buf);
+    const server = this.server;
+    // A lease held while reading was paused goes back to the receive pool.
+    const held = this.#heldLease;
+    if (held !== undefined) {
+      this.#heldLease = undefined;
+      held.release();
+    }
+    if (this.rbuf.length === server._config.readSize && server._pool.length < 4096) server._pool.push(this.rbuf);
+    if (this.out.buf.length === WRITE_SIZE && !this.writing && server._wpool.length < 4096) server._wpool.push(this.out.buf);
+    if (this.#queued() === 0) {
+      const spare = this.#spare;
+      if (spare !== undefined && server._wpool.length < 4096) server._wpool.push(spare);
+    }
+    this.#spare = undefined;
+    this.#held = undefined;
   }
 
   // ---- reading ----
@@ -387,6 +758,7 @@ export class Conn implements BodySource {
     this.phase = PHASE_BODY;
     this.tick = this.server._tick;
     try {
+      if (this.#lm !== undefined) return await this.#more(); // appended to rbuf by #pull
       const [n] = await this.#read();
       this.rend += n;
       return n;
@@ -405,6 +777,7 @@ export class Conn implements BodySource {
    */
   watchPeer(): void {
     const req = this.req;
+    if (this.#lm !== undefined) return; // the lease reads see the client leave at once (#readsEnded)
     if (this.#watch !== undefined || req._onGone === undefined || !req.body.done || req.body._endPending) return;
     if (this.res.headersSent || this.upgraded || this.aborted || this.writing) return;
     this.#makeRoom();
@@ -457,6 +830,25 @@ export class Conn implements BodySource {
   // ---- writing ----
 
   #writeOpts = { offset: 0, length: 0 };
+  /** The stream queues sends (SocketStream.send): responses go out without a promise per write. */
+  readonly #sq: SocketStream | undefined;
+  /**
+   * Queued sends: write buffers the stream's queue holds (until it is empty, see #queued) and a free
+   * one. The write buffer is handed to send() and replaced by the other: the usual response costs no
+   * promise, and the two buffers alternate.
+   */
+  #held: Buffer[] | undefined;
+  #spare: Buffer | undefined;
+
+  /** Bytes queued by send() and not yet sent. */
+  #queued(): number {
+    return this.#sq === undefined ? 0 : this.#sq.sendQueued;
+  }
+
+  /** Bytes queued by send() and not yet sent (the server's ticker and close). */
+  sendQueued(): number {
+    return this.#queued();
+  }
 
   /** Sends what the write buffer holds; the send runs beside whatever this task does next. */
   flush(): void {
@@ -464,11 +856,45 @@ export class Conn implements BodySource {
     if (out.len === 0 || this.writing || this.aborted) return;
     const len = out.len;
     out.len = 0;
-    this.writing = true;
-    this.wtick = this.server._tick;
     const o = this.#writeOpts;
     o.length = len;
+    if (this.#sq !== undefined) return this.#send(this.#sq, out, o);
+    this.writing = true;
+    this.wtick = this.server._tick;
     this.stream.writeAll(out.buf, o).then(this.#written, this.#writeFailed);
+  }
+
+  /** flush() through the stream's send queue: the buffer is the queue's until it is empty. */
+  #send(stream: SocketStream, out: OutBuf, o: { offset: number; length: number }): void {
+    // What the queue held is free once it is empty (its bytes were sent).
+    if (stream.sendQueued === 0 && this.#held !== undefined) {
+      const held = this.#held;
+      this.#held = undefined;
+      for (const b of held) {
+        if (this.#spare === undefined) this.#spare = b;
+        else if (this.server._wpool.length < 4096 && b.length === WRITE_SIZE) this.server._wpool.push(b);
+      }
+    }
+    const buf = out.buf;
+    let below: boolean;
+    try {
+      below = stream.send(buf, o);
+    } catch (e) {
+      this.#writeFailed(e as Error);
+      return;
+    }
+    (this.#held ??= []).push(buf);
+    out.buf = this.#spare ?? this.server._wpool.pop() ?? Buffer.allocUnsafe(WRITE_SIZE);
+    this.#spare = undefined;
+    // Past the high-water mark: wait for the queue as for a send in flight (backpressure, send timeout).
+    if (!below) this.#waitQueue();
+  }
+
+  /** The queue holds bytes the caller must wait for: `writing` until it is empty. */
+  #waitQueue(): void {
+    this.writing = true;
+    this.wtick = this.server._tick;
+    this.#sq!.flush().then(this.#written, this.#writeFailed);
   }
 
   #written = (): void => {
@@ -513,10 +939,13 @@ export class Conn implements BodySource {
     });
   }
 
-  /** Resolves once no send is in flight (rejects with the send's error if one failed). */
+  /** Resolves once no send is in flight or queued (rejects with the send's error if one failed). */
   waitWritable(): Promise<void> {
     if (this.#writeError !== undefined) return Promise.reject(this.#writeError);
-    if (!this.writing) return RESOLVED;
+    if (!this.writing) {
+      if (this.#queued() === 0) return RESOLVED;
+      this.#waitQueue();
+    }
     return new Promise<void>((resolve, reject) => {
       (this.#waiters ??= []).push(() => (this.#writeError !== undefined ? reject(this.#writeError) : resolve()));
     });
@@ -580,6 +1009,7 @@ export class Conn implements BodySource {
     if (this.writing || this.#writeError !== undefined) await this.waitWritable();
     const big = this.#put(res, chunk, last);
     if (big !== undefined) {
+      if (this.#queued() > 0) await this.waitWritable(); // the writev goes after what the queue holds
       // Large: what the write buffer holds and the chunk itself (not copied) in one writev. The send
       // counts as in flight from this moment, so the connection waits for it before it closes.
       await this.#sendWith(big);
@@ -684,10 +1114,16 @@ export class Conn implements BodySource {
       const len = this.out.len;
       this.out.len = 0;
       this.writing = true;
-      this.stream.writeAll(this.out.buf, { length: len }).then(
-        () => this.abort(),
-        () => this.abort(),
-      );
+      const done = (): void => this.abort();
+      const sq = this.#sq;
+      if (sq !== undefined) {
+        try {
+          sq.send(this.out.buf, { length: len });
+          sq.flush().then(done, done);
+        } catch {
+          done();
+        }
+      } else this.stream.writeAll(this.out.buf, { length: len }).then(done, done);
     } else {
       this.abort();
     }
@@ -700,6 +1136,22 @@ export class Conn implements BodySource {
     if (this.aborted) throw ringioError('ERR_RINGIO_CLOSED', 'the connection closed');
     this.upgraded = true;
     this.server._forget(this);
+    if (this.#lm !== undefined) {
+      // The reads stop (nothing stays armed), and what they took past this head goes with it.
+      const leases = await (this.#lm as unknown as LeaseStop)._stopLeases();
+      const held = this.#heldLease;
+      const parts: Uint8Array[] = [this.rbuf.subarray(this.rpos, this.rend)];
+      if (held !== undefined) parts.push(held.bytes.subarray(this.#heldOff));
+      for (const l of leases) parts.push(l.bytes);
+      const head = Buffer.concat(parts);
+      if (held !== undefined) {
+        this.#heldLease = undefined;
+        held.release();
+      }
+      for (const l of leases) l.release();
+      this.rpos = this.rend;
+      return { stream: this.stream, head };
+    }
     const head = Buffer.from(this.rbuf.subarray(this.rpos, this.rend));
     this.rpos = this.rend;
     return { stream: this.stream, head };
@@ -712,6 +1164,7 @@ export class Conn implements BodySource {
     const parser = this.parser;
     const req = this.req;
     const res = this.res;
+    if (this.#lm !== undefined) this.#startLeases(this.#lm, handler);
     for (;;) {
       // Find the next request head.
       let headEnd = 0;
@@ -744,6 +1197,17 @@ export class Conn implements BodySource {
           if (got === 0) return;
           continue;
         }
+        if (this.#lm !== undefined) {
+          // Lease mode: bytes arrive in rbuf by themselves; the usual requests are handled without this task.
+          if (this.#heldLease !== undefined) {
+            this.#pull();
+            continue;
+          }
+          const v = await this.#park();
+          if (v === 0) return;
+          if (v < 0) throw this.#readError(this.#lerr);
+          continue;
+        }
         // The head's read, inline (no async wrapper per request).
         this.#makeRoom();
         let n: number;
@@ -764,33 +1228,8 @@ export class Conn implements BodySource {
         return;
       }
       this.phase = PHASE_NONE;
-      // Set up the request.
-      server._requests++;
-      req.method = parser.method;
-      req.httpVersion = parser.minor === 1 ? '1.1' : '1.0';
-      req._buf = this.rbuf;
-      req._t0 = parser.targetStart;
-      req._t1 = parser.targetEnd;
-      req._url = undefined;
-      const h = req.headers;
-      h._buf = this.rbuf;
-      h._offs = parser.offs;
-      h._count = parser.count;
-      this.#headLive = true;
-      this.#continueSent = false;
-      this.rpos = headEnd;
-      this.keepAlive = parser.minor === 1 ? (parser.conn & CONN_CLOSE) === 0 : (parser.conn & CONN_KEEP_ALIVE) !== 0;
-      let mode = MODE_NONE;
-      let length = 0;
-      if (parser.chunked) mode = MODE_CHUNKED;
-      else if (parser.contentLength > 0) {
-        mode = MODE_LENGTH;
-        length = parser.contentLength;
-      }
-      if (mode === MODE_CHUNKED) this.#decoder ??= new ChunkedDecoder(cfg.maxHeaderSize);
-      req.body._reset(this, mode, length, this.#decoder, cfg.maxBodySize);
-      res._reset(req.method === 'HEAD');
-      if (mode === MODE_LENGTH && length > cfg.maxBodySize) {
+      this.#begin(headEnd);
+      if (!parser.chunked && parser.contentLength > cfg.maxBodySize) {
         await this.waitWritable();
         this.#simple(413, 'Content Too Large');
         await this.drainWrites();
@@ -805,6 +1244,9 @@ export class Conn implements BodySource {
       try {
         const r = handler(req, res);
         if (r !== undefined && r !== null && typeof (r as Promise<void>).then === 'function') await r;
+        if (res._held && !res.finished) await this.#waitHeld();
+        const early = this.#takeEarly();
+        if (early !== undefined) throw early;
         if (!res.finished && !this.upgraded && !this.aborted) await res.end();
       } catch (e) {
         failed = true;
@@ -957,7 +1399,7 @@ export class HttpServer {
   }
 
   #idleToClose(c: Conn): boolean {
-    return c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing;
+    return c.phase === PHASE_IDLE && c.rpos === c.rend && !c.writing && c.sendQueued() === 0;
   }
 
   #expire(tickMs: number): void {
@@ -1025,6 +1467,8 @@ export class HttpServer {
         else this._clientErrors++;
       } finally {
         if (!conn.upgraded) {
+          // Responses still buffered or queued go out before the close (it would drop them); the ticker's send timeout bounds the wait.
+          if (!conn.aborted && (conn.writing || conn.out.len > 0 || conn.sendQueued() > 0)) await conn.drainWrites().catch(() => {});
           await stream.close().catch(() => {});
           conn.release();
           this._forget(conn);

@@ -26,6 +26,8 @@
  *     behind (rule 2) and go to the handler, in order, once it resumes. The consumer ends at end of
  *     stream (resolves), on an error, a throwing handler or a rejected pause (rejects), on abort, or on
  *     close; what arrives after that is queued for the next reader (rule 5).
+ *  7. stop() ends the consumer and disarms (cancels the op in flight), handing back what was queued,
+ *     so a stream read through leases can be read with read() again (an HTTP server's upgrade).
  */
 import { abortError, cancelOp, currentRuntime, ringioError, ringioErrorNoStack, RecvLease, type OpAble, type RecvPool } from '@ringio/runtime';
 import { RecvOp } from './ops/recv.js';
@@ -235,6 +237,34 @@ export class LeaseReader implements PooledReadSink {
     else c.reject(err);
   }
 
+  /**
+   * Rule 7: ends the consumer (it resolves) and disarms: the receive op in flight is cancelled, and the
+   * returned promise resolves, once none is in flight, with the leases that arrived and were not handed
+   * out (the caller owns them, in order). Nothing is armed after that, so read() may take over the stream.
+   */
+  stop(): Promise<RecvLease[]> {
+    const c = this.#consumer;
+    if (c !== undefined) this.#endConsumer(c, true, undefined);
+    return new Promise<RecvLease[]>((resolve) => {
+      this.#stopped = resolve;
+      if (this.#op === undefined) this.#stopDone();
+      else if (!this.#pausing) {
+        this.#pausing = true;
+        cancelOp(this.#op, 'abort');
+      }
+    });
+  }
+
+  #stopped: ((leases: RecvLease[]) => void) | undefined;
+
+  #stopDone(): void {
+    const done = this.#stopped!;
+    this.#stopped = undefined;
+    const out: RecvLease[] = [];
+    while (this.#queued > 0) out.push(this.#shift());
+    done(out);
+  }
+
   /** Rule 4: the stream is closing. */
   dispose(): void {
     if (this.#disposed) return;
@@ -395,9 +425,8 @@ export class LeaseReader implements PooledReadSink {
     if (res === 0) {
       this.#eof = true;
       this.#failWaiters();
-      return;
-    }
-    this.#arm();
+    } else if (this.#stopped === undefined) this.#arm();
+    if (this.#stopped !== undefined) this.#stopDone();
   }
 
   /** PooledReadSink: the op in flight failed (or was cancelled). */
@@ -405,6 +434,13 @@ export class LeaseReader implements PooledReadSink {
     if (this.#op !== op) return;
     this.#op = undefined;
     const code = (e as { code?: unknown } | null)?.code;
+    if (this.#stopped !== undefined) {
+      // Rule 7: disarmed (the cancel we asked for, or an error the next read reports).
+      this.#pausing = false;
+      if (e?.name !== 'AbortError' && !this.#disposed) this.#error = e;
+      this.#stopDone();
+      return;
+    }
     if (this.#pausing && e?.name === 'AbortError') {
       // Our own pause (rule 2): the next waiting reader re-arms.
       this.#pausing = false;

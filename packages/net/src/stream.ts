@@ -262,6 +262,15 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     }
   }
 
+  /**
+   * @internal Ends a readLeases() consumer (it resolves) and disarms the pooled reads: resolves, once no
+   * receive op is in flight, with the leases that arrived and were not handed out (the caller owns
+   * them). read() may be used after it (an HTTP server hands an upgraded connection over this way).
+   */
+  _stopLeases(): Promise<RecvLease[]> {
+    return this.#leases === undefined ? Promise.resolve([]) : this.#leases.stop();
+  }
+
   /** @internal LeaseSource, SendSource: a pooled op on this stream, without a promise, tracked for close(). */
   _submitPooled(op: OpAble<unknown>): void {
     this.runDetached(op);

@@ -161,10 +161,11 @@ class Call implements CallHandle {
   /** Where the upstream head's fields end (before Host and the blank line, added per upstream). */
   fieldsEnd = 0;
   /** The first try's callbacks (see HttpProxy.handle), made once per Call. */
-  readonly onResponse: (ures: ClientResponse) => Promise<void> | undefined;
-  readonly onError: (e: unknown) => Promise<void>;
+  readonly _onHead: (ures: ClientResponse) => void;
+  readonly _onFail: (e: unknown) => void;
   readonly onRelayed: () => void;
   readonly onRelayFailed: (e: unknown) => void;
+
   readonly up: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
   readonly down: RawHead = { buf: Buffer.allocUnsafe(2048), len: 0, flags: 0, declared: -1 };
   readonly rules: ForwardRules = { request: true, dropLength: false, dropHost: false, drop: undefined };
@@ -175,8 +176,8 @@ class Call implements CallHandle {
   };
 
   constructor(proxy: HttpProxy) {
-    this.onResponse = (ures) => proxy._responded(this, ures);
-    this.onError = (e) => proxy._sendFailed(this, e);
+    this._onHead = (ures) => proxy._settle(this, proxy._responded, ures);
+    this._onFail = (e) => proxy._settle(this, proxy._sendFailed, e);
     this.onRelayed = () => proxy._relayed(this, false, undefined);
     this.onRelayFailed = (e) => proxy._relayed(this, true, e);
   }
@@ -457,7 +458,11 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       upstream.active++;
       pool.requests++;
       endHead(up, call.fieldsEnd, route, upstream);
-      return forward.send(pool.client, route.origins.get(upstream), method, up, null, call).then(call.onResponse, call.onError);
+      // No promise: the response is held, the client answers through the Call's callbacks, and
+      // _settle releases it.
+      forward.hold(res);
+      forward.sendTo(pool.client, route.origins.get(upstream), method, up, call);
+      return undefined;
     } catch (e) {
       this.#done(call);
       throw e;
@@ -523,7 +528,29 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     }
   }
 
-  /** @internal The first try's upstream response head arrived (Call.onResponse): relayed, at once when whole. */
+  /**
+   * @internal A first-try callback (Call._onHead / _onFail): runs `step` (_responded or _sendFailed)
+   * and settles the handler's promise with its outcome. Never throws (the client calls it).
+   */
+  _settle<T>(call: Call, step: (this: HttpProxy, call: Call, arg: T) => Promise<void> | undefined, arg: T): void {
+    // Taken first: the step may end the request and give the Call to the next one.
+    const res = call.res!;
+    let r: Promise<void> | undefined;
+    try {
+      r = step.call(this, call, arg);
+    } catch (e) {
+      forward.release(res, e);
+      return;
+    }
+    if (r === undefined) forward.release(res);
+    else
+      r.then(
+        () => forward.release(res),
+        (e: unknown) => forward.release(res, e),
+      );
+  }
+
+  /** @internal The first try's upstream response head arrived (Call._onHead): relayed, at once when whole. */
   _responded(call: Call, ures: ClientResponse): Promise<void> | undefined {
     const req = call.req!;
     const upstream = call.upstream!;
@@ -552,7 +579,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     if (failed) throw e;
   }
 
-  /** @internal The first try failed (Call.onError): the next upstream, or the answer to the client. */
+  /** @internal The first try failed (Call._onFail): the next upstream, or the answer to the client. */
   _sendFailed(call: Call, e: unknown): Promise<void> {
     call.upstream!.active--;
     if (call._cancelled) {
