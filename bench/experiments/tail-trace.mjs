@@ -7,12 +7,22 @@
 // outbound (handler -> receive: the flush, the submit, the kernel). Prints, per 100k messages, the
 // round trips over 30/50/100 us and what each overlaps: a GC (scavenge or other), or an inbound or
 // outbound excess over the median.
-// Usage: node bench/experiments/tail-trace.mjs [--secs 5] [--driver uring] [--rounds 1] [--boost]
-//        [--node-args '...'] [--env 'K=V K2=V2'] [--sched] [--dump]
-// --sched: also records the scheduler's switches on both CPUs (`perf record -e sched:sched_switch`, on
-// CLOCK_MONOTONIC), and a slow round trip during which another process ran on either CPU counts as
-// `interference`, one during which another thread of the server ran on its CPU (V8's compiler and GC
-// helpers, libuv's pool: the whole process is pinned to CPU 0) as `own_thread`.
+// Usage: node bench/experiments/tail-trace.mjs [--secs 5] [--rounds 1] [--servers uring,epoll,c] [--boost]
+//        [--node-args '...'] [--env 'K=V K2=V2'] [--sched] [--own] [--dump] [--heap-sample] [--conns 256]
+// --servers: uring / epoll run this file's server; c the C io_uring echo server (no server stamps).
+// --sched: also records the scheduler (`perf record -e sched:sched_switch,sched:sched_wakeup`, on
+//   CLOCK_MONOTONIC): a slow round trip during which the server's main thread or the client waited over
+//   5 us for a CPU held by another process counts as `interference`; by another thread of the server
+//   (V8's compiler and GC helpers: the whole process is pinned to CPU 0) as `own_thread`; with the CPU
+//   idle (its exit from a sleep state) as `idle_wake`. `untouched_rtt_us`: percentiles of the round
+//   trips no other process delayed. --own lists the server's own slow round trips; --dump the slowest 40.
+// --heap-sample: V8's sampling heap profiler in the server (collected objects included): the top
+//   allocation sites in bytes per message.
+// --conns N (> 1): the C load generator of ../shared/bench instead (N connections, depth 1), and the
+//   server's batches from its stamps: handlers < 3 us apart ran in one dispatch; batch sizes, spans (first
+//   to last handler) and the gaps between batches (the submit, the kernel's sends, the wait), scavenges
+//   per 100k messages and their pause.
+// Run another checkout's copy of this file to measure that checkout (it imports the packages beside it).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
