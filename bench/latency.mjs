@@ -19,6 +19,7 @@
 //        [--node-args '--min-semi-space-size=16'] [--baseline DIR]
 // --baseline DIR: also runs DIR's examples/echo-server.mjs (another checkout, built) as ringio_uring_base
 // and ringio_epoll_base, in the same interleaved rounds: an A/B of a change against the commit before.
+// Several: --baseline name=DIR,name2=DIR2 (servers ringio_uring_name, ...).
 // Output: a table on stderr, one JSON line per (case, server) on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -107,8 +108,11 @@ const extraServers = [
 ];
 const baseline = arg('baseline', null);
 if (baseline) {
-  for (const d of ['uring', 'epoll']) {
-    allServers.push({ name: `ringio_${d}_base`, cmd: [node, ...nodeArgs, join(baseline, 'examples/echo-server.mjs'), '--driver', d, '--port'] });
+  for (const spec of baseline.split(',')) {
+    const [name, dir] = spec.includes('=') ? spec.split('=') : ['base', spec];
+    for (const d of ['uring', 'epoll']) {
+      allServers.push({ name: `ringio_${d}_${name}`, cmd: [node, ...nodeArgs, join(dir, 'examples/echo-server.mjs'), '--driver', d, '--port'] });
+    }
   }
 }
 const only = arg('servers', null);
