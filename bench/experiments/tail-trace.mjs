@@ -204,6 +204,7 @@ for (let r = 0; r < rounds; r++) for (const driver of servers) {
     srv.kill('SIGTERM');
   });
   const s = stamped ? JSON.parse(readFileSync(srvOut, 'utf8')) : { stamps: [], gcs: [], offset: 0 };
+  if (s.stats?.recvPool) console.error('recvPool', JSON.stringify(s.stats.recvPool));
   if (conns > 1) {
     // Many connections (the C load generator): the server's batches, from its handler stamps. Handlers
     // less than 3 us apart ran in one dispatch; a batch's span is its first to its last handler.
