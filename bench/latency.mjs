@@ -16,7 +16,10 @@
 //
 // Usage: node bench/latency.mjs [--rounds 5] [--secs 3] [--cases 1x1,1x4,64x1,256x1] [--servers a,b] [--boost]
 //        (--servers may also name ringio_uring_rented and ringio_uring_fixed1024, below)
-//        [--node-args '--min-semi-space-size=16']
+//        [--node-args '--min-semi-space-size=16'] [--baseline DIR]
+// --baseline DIR: also runs DIR's examples/echo-server.mjs (another checkout, built) as ringio_uring_base
+// and ringio_epoll_base, in the same interleaved rounds: an A/B of a change against the commit before.
+// Several: --baseline name=DIR,name2=DIR2 (servers ringio_uring_name, ...).
 // Output: a table on stderr, one JSON line per (case, server) on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -103,6 +106,15 @@ const extraServers = [
   { name: 'ringio_uring_rented', cmd: [node, ...nodeArgs, join(root, 'examples/echo-server.mjs'), '--driver', 'uring', '--reads', 'rented', '--port'] },
   { name: 'ringio_uring_fixed1024', cmd: allServers[0].cmd, env: { RINGIO_RECV_POOL: '1024:1024' } },
 ];
+const baseline = arg('baseline', null);
+if (baseline) {
+  for (const spec of baseline.split(',')) {
+    const [name, dir] = spec.includes('=') ? spec.split('=') : ['base', spec];
+    for (const d of ['uring', 'epoll']) {
+      allServers.push({ name: `ringio_${d}_${name}`, cmd: [node, ...nodeArgs, join(dir, 'examples/echo-server.mjs'), '--driver', d, '--port'] });
+    }
+  }
+}
 const only = arg('servers', null);
 const servers = only ? [...allServers, ...extraServers].filter((s) => only.split(',').includes(s.name)) : allServers;
 

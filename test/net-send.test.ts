@@ -305,3 +305,43 @@ rtTest('intoSplit: the write half has send and flush', async (t) => {
     await Promise.all([c.close(), s.close()]);
   });
 });
+
+rtTest('send: ops of 300 sends in flight at once are all reused by the next 300 (the per-thread op list keeps up to 1024), and each peer gets only its own bytes', async (t) => {
+  // The op class the streams use (the same module instance: @ringio/net resolves to packages/net/dist).
+  const { SendQueuedOp } = (await import(new URL('../../packages/net/dist/ops/send-queued.js', import.meta.url).href)) as {
+    SendQueuedOp: { take: (...a: unknown[]) => object };
+  };
+  await run(async () => {
+    const N = 300;
+    const ps = await tcpPairs(N);
+    const orig = SendQueuedOp.take;
+    let seen = new Set<object>();
+    SendQueuedOp.take = function (this: unknown, ...a: unknown[]) {
+      const op = orig.apply(this, a);
+      seen.add(op);
+      return op;
+    };
+    try {
+      const rounds: Set<object>[] = [];
+      const msgs = ps.map((_, i) => [randomBytes(64 + (i % 5)), randomBytes(64 + (i % 7))]);
+      const reading = Promise.all(ps.map(([, s], i) => readUpTo(s, msgs[i]![0]!.length + msgs[i]![1]!.length)));
+      for (let round = 0; round < 2; round++) {
+        seen = new Set();
+        // Every stream's send is in flight at once: one op each.
+        for (let i = 0; i < N; i++) ps[i]![0].send(msgs[i]![round]!);
+        await guard(Promise.all(ps.map(([c]) => c.flush())), 10_000, 'flush');
+        rounds.push(seen);
+      }
+      t.is(rounds[0]!.size, N, 'one op per stream in flight');
+      t.is(rounds[1]!.size, N);
+      let reused = 0;
+      for (const op of rounds[1]!) if (rounds[0]!.has(op)) reused++;
+      t.is(reused, N, 'the second round made no new op');
+      const got = await reading;
+      for (let i = 0; i < N; i++) t.is(sha256(got[i]!), sha256(msgs[i]![0]!, msgs[i]![1]!), `peer ${i} got its own bytes in order`);
+    } finally {
+      SendQueuedOp.take = orig;
+      await Promise.all(ps.flatMap(([c, s]) => [c.close(), s.close()]));
+    }
+  });
+});

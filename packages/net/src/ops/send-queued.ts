@@ -1,5 +1,5 @@
 import { ERRNO, errnoError } from '@ringio/runtime';
-import { SendWindowOp } from './send-all.js';
+import { SEND_OPS_KEPT, SendWindowOp } from './send-all.js';
 
 /** Where a queued send's final completion goes, synchronously as the driver dispatches it (SendQueue). */
 export interface SendSink {
@@ -9,9 +9,9 @@ export interface SendSink {
   failed(op: SendQueuedOp, err: Error): void;
 }
 
-/** Completed ops kept for reuse on this thread (module state is per thread: one per worker). */
+/** Completed ops kept for reuse on this thread (module state is per thread: one per worker); see SEND_OPS_KEPT. */
 const free: SendQueuedOp[] = [];
-const FREE_MAX = 64;
+const FREE_MAX = SEND_OPS_KEPT;
 const EMPTY = new Uint8Array(0);
 
 /**
