@@ -152,6 +152,8 @@ export class Driver {
   /** > 0 while completions are dispatched: records written then are flushed as the dispatch ends (rule 1). */
   private dispatching = 0;
   private endFlushDepth = 0;
+  /** Ops settled through a promise (or a bound resolve) since the outermost dispatch began. */
+  private settledPromises = 0;
   private closed = false;
   private closing = false;
   private readonly turn: Turn;
@@ -473,6 +475,7 @@ export class Driver {
   private dispatchAll(count: number): void {
     let got = count;
     let done = false;
+    if (this.dispatching === 0) this.settledPromises = 0;
     this.dispatching++;
     try {
       for (;;) {
@@ -489,7 +492,9 @@ export class Driver {
     }
     if (this.dispatching > 0 || this.sqCount === 0) return;
     // Rule 1: what the handlers wrote goes out now, and what that finishes is reaped (within the budget).
-    if (this.endFlushDepth >= MAX_END_FLUSH_DEPTH) {
+    // When the dispatch settled an op's promise, the continuations it queued may write more records: the
+    // flush then waits behind them in a promise job (queued after theirs), so they share its enter.
+    if (this.settledPromises > 0 || this.endFlushDepth >= MAX_END_FLUSH_DEPTH) {
       this.queueFlush();
       return;
     }
@@ -552,6 +557,7 @@ export class Driver {
       }
       this.free.push(user);
       this.live--;
+      this.settledPromises++;
       this.settle(op, res, flags, resolve, reject, signal, cancelled);
     }
     this.turn.work += count;
