@@ -541,12 +541,14 @@ class UringBackend final : public Backend {
       return std::string("socketpair failed: ") + strerrorname_np(errno);
     }
     std::string reason;
-    char out = 'x', in = 0;
+    char out = 'x';
     struct io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (send(sv[1], &out, 1, MSG_NOSIGNAL) != 1 || sqe == nullptr) {
       reason = "the probe could not be set up";
     } else {
-      io_uring_prep_recv(sqe, sv[0], &in, 1, 0);
+      // SAFETY: the byte is a member, not a stack variable: should the RECV outlive the wait below
+      // (the timeout), the kernel can still write it until the ring is gone, and the ring goes first.
+      io_uring_prep_recv(sqe, sv[0], &probe_byte_, 1, 0);
       sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
       sqe->user_data = static_cast<uint32_t>(USER_IGNORE);
       struct io_uring_cqe* cqe = nullptr;
@@ -625,6 +627,7 @@ class UringBackend final : public Backend {
   std::vector<RecvTrack> recv_track_;  // by slot
   std::vector<uint8_t> recv_waited_;   // by fd: the last single-shot RECV on it had to wait
   uint64_t epoch_ = 0;                 // enters and wakeups so far
+  uint8_t probe_byte_ = 0;             // ProbeRecvPollFirst's receive buffer
 };
 
 }  // namespace
