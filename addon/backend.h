@@ -105,6 +105,8 @@ class Backend {
   // Cancel everything in flight and wait until the kernel has answered for all of it.
   virtual void Drain() = 0;
   virtual std::vector<std::string> Features() const = 0;
+  // Kernel features the backend probed for and runs without, each "NAME: why" (stats().degraded).
+  virtual std::vector<std::string> Missing() const { return {}; }
   // An fd is being closed outside the driver: drop any readiness state kept for its number.
   virtual void ForgetFd(int) {}
   virtual uint32_t Entries() const = 0;

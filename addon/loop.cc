@@ -206,6 +206,10 @@ Napi::Value Loop::Open(const Napi::CallbackInfo& info) {
   uint32_t i = 0;
   for (const std::string& f : b->Features()) features.Set(i++, Napi::String::New(env, f));
   out.Set("features", features);
+  Napi::Array missing = Napi::Array::New(env);
+  i = 0;
+  for (const std::string& m : b->Missing()) missing.Set(i++, Napi::String::New(env, m));
+  out.Set("degraded", missing);
   out.Set("entries", Napi::Number::New(env, b->Entries()));
   struct utsname u;
   out.Set("kernel", Napi::String::New(env, uname(&u) == 0 ? u.release : "unknown"));

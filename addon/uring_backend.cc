@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,9 +90,21 @@ class UringBackend final : public Backend {
         {kCoop | IORING_SETUP_SUBMIT_ALL, "COOP_TASKRUN,TASKRUN_FLAG,SUBMIT_ALL"},
         {0, ""},
     };
+    // RINGIO_URING_SETUP: comma-separated words, for experiments and tests: "defer", "none" (setup
+    // flags), "nopollfirst" (no adaptive RECV_POLL_FIRST, as on a kernel without it).
+    bool setup_defer = false, setup_none = false, setup_no_poll_first = false;
+    for (size_t at = 0; at <= o.setup.size();) {
+      size_t comma = o.setup.find(',', at);
+      if (comma == std::string::npos) comma = o.setup.size();
+      const std::string word = o.setup.substr(at, comma - at);
+      if (word == "defer") setup_defer = true;
+      if (word == "none") setup_none = true;
+      if (word == "nopollfirst") setup_no_poll_first = true;
+      at = comma + 1;
+    }
     std::vector<Attempt> attempts;
-    if (o.setup == "defer") attempts.push_back(defer);
-    if (o.setup != "none") attempts.insert(attempts.end(), std::begin(defaults), std::end(defaults));
+    if (setup_defer) attempts.push_back(defer);
+    if (!setup_none) attempts.insert(attempts.end(), std::begin(defaults), std::end(defaults));
     else attempts.push_back({0, ""});
     int err = 0;
     for (const Attempt& a : attempts) {
@@ -149,6 +162,10 @@ class UringBackend final : public Backend {
     pbuf_ring_reason_ = ProbePbufRing();
 
     if (io_uring_register_ring_fd(&ring_) == 1) ring_fd_registered_ = true;
+    else missing_.push_back("REGISTERED_RING_FD: IORING_REGISTER_RING_FDS refused (kernel older than 5.18)");
+
+    poll_first_reason_ = setup_no_poll_first ? "disabled by RINGIO_URING_SETUP=nopollfirst" : ProbeRecvPollFirst();
+    if (!poll_first_reason_.empty()) missing_.push_back("RECV_POLL_FIRST: " + poll_first_reason_);
 
     // What libuv's poll watches. Without DEFER_TASKRUN, the ring fd itself: it is readable exactly while
     // the CQ holds entries (or an overflow waits), and the kernel wakes its pollers when it posts them,
@@ -213,6 +230,8 @@ class UringBackend final : public Backend {
   int PollFd() const override { return poll_fd_; }
   uint32_t Entries() const override { return sq_entries_; }
 
+  std::vector<std::string> Missing() const override { return missing_; }
+
   std::vector<std::string> Features() const override {
     std::vector<std::string> f;
     std::string names = flag_names_;
@@ -227,6 +246,7 @@ class UringBackend final : public Backend {
     if (kernel_features_ & IORING_FEAT_NODROP) f.push_back("NODROP");
     if (kernel_features_ & IORING_FEAT_FAST_POLL) f.push_back("FAST_POLL");
     if (ring_fd_registered_) f.push_back("REGISTERED_RING_FD");
+    if (poll_first_reason_.empty()) f.push_back("RECV_POLL_FIRST");
     if (accept_multishot_) f.push_back("ACCEPT_MULTISHOT");
     if (pbuf_ring_reason_.empty()) f.push_back("PBUF_RING");
     if (pbuf_ring_reason_.empty() && recv_multishot_) f.push_back("RECV_MULTISHOT");
@@ -259,6 +279,7 @@ class UringBackend final : public Backend {
     sqe->ioprio = op.ioprio;
     sqe->splice_fd_in = op.extra;
     sqe->user_data = static_cast<uint32_t>(op.user);
+    if (op.opcode == IORING_OP_RECV && poll_first_reason_.empty()) PollFirstIfWaited(op, sqe);
     stats_[S_SUBMITTED] += 1;
     pending_ += 1;
   }
@@ -268,6 +289,7 @@ class UringBackend final : public Backend {
   }
 
   void Collect() override {
+    epoch_++;  // a wakeup: whatever completes now waited (RecvDone)
     if (efd_ >= 0) {
       // The eventfd only says "look"; one read resets its count (it is not a semaphore eventfd).
       uint64_t v;
@@ -303,7 +325,10 @@ class UringBackend final : public Backend {
           continue;
         }
       }
-      if (!(cqe->flags & IORING_CQE_F_MORE)) stats_[S_INFLIGHT] -= 1;
+      if (!(cqe->flags & IORING_CQE_F_MORE)) {
+        stats_[S_INFLIGHT] -= 1;
+        if (static_cast<size_t>(user) < recv_track_.size()) RecvDone(user);
+      }
       if (cqe->flags & IORING_CQE_F_BUFFER) PbufTaken(cqe->flags);
       int32_t* w = out + n * CQE_WORDS;
       w[C_USER] = user;
@@ -478,6 +503,70 @@ class UringBackend final : public Backend {
     return reason;
   }
 
+  // Adaptive IORING_RECVSEND_POLL_FIRST (docs/design/driver.md, "Kernel time per op"). A single-shot
+  // RECV that finds no data costs a full failed receive (socket lock, tcp_recvmsg, unlock) before the
+  // kernel arms its poll. Request/response traffic (an HTTP keep-alive connection waiting for its next
+  // request, a proxy waiting for its upstream's answer) finds no data nearly every time, so when the
+  // last single-shot RECV on an fd had to wait, the next one on that fd goes straight to the poll.
+  // "Had to wait" = its completion was not there at the first reap after the enter that submitted it
+  // (epoch_ counts enters and wakeups). A wrong guess costs a poll arm that finds the data at once (one
+  // task-work round) and clears the mark. Not for MSG_DONTWAIT (a poll-first RECV answers EAGAIN without
+  // looking, and a non-blocking one must read data that is there) nor multishot receives (armed once
+  // per connection).
+  void PollFirstIfWaited(const Op& op, struct io_uring_sqe* sqe) {
+    if ((op.ioprio & IORING_RECV_MULTISHOT) || (op.op_flags & MSG_DONTWAIT) || op.fd < 0 || op.user < 0) return;
+    const size_t fd = static_cast<size_t>(op.fd);
+    if (fd < recv_waited_.size() && recv_waited_[fd]) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+    const size_t slot = static_cast<size_t>(op.user);
+    if (slot >= recv_track_.size()) recv_track_.resize(slot + 64);
+    recv_track_[slot] = {op.fd, epoch_ + 1};  // Submit makes epoch_ + 1 the epoch of this op's enter
+  }
+
+  void RecvDone(int32_t user) {
+    RecvTrack& t = recv_track_[static_cast<size_t>(user)];
+    if (t.fd < 0) return;
+    const size_t fd = static_cast<size_t>(t.fd);
+    if (fd < kMaxTrackedFd) {
+      if (fd >= recv_waited_.size()) recv_waited_.resize(fd + 256);
+      recv_waited_[fd] = t.epoch != epoch_;
+    }
+    t.fd = -1;
+  }
+
+  // Whether the kernel takes IORING_RECVSEND_POLL_FIRST on RECV (5.19+, no probe bit): one RECV with it
+  // on a socket pair holding a byte. "" when it does, else why not. Runs before any op is in flight.
+  std::string ProbeRecvPollFirst() {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) {
+      return std::string("socketpair failed: ") + strerrorname_np(errno);
+    }
+    std::string reason;
+    char out = 'x';
+    struct io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (send(sv[1], &out, 1, MSG_NOSIGNAL) != 1 || sqe == nullptr) {
+      reason = "the probe could not be set up";
+    } else {
+      // SAFETY: the byte is a member, not a stack variable: should the RECV outlive the wait below
+      // (the timeout), the kernel can still write it until the ring is gone, and the ring goes first.
+      io_uring_prep_recv(sqe, sv[0], &probe_byte_, 1, 0);
+      sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+      sqe->user_data = static_cast<uint32_t>(USER_IGNORE);
+      struct io_uring_cqe* cqe = nullptr;
+      struct __kernel_timespec ts = {1, 0};
+      int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+      if (r < 0 || cqe == nullptr) {
+        reason = std::string("the probe's RECV did not complete: ") + strerrorname_np(r < 0 ? -r : EIO);
+      } else {
+        if (cqe->res == -EINVAL) reason = "the kernel refuses it on RECV (older than 5.19)";
+        else if (cqe->res != 1) reason = std::string("the probe's RECV answered ") + strerrorname_np(-cqe->res);
+        io_uring_cqe_seen(&ring_, cqe);
+      }
+    }
+    close(sv[0]);
+    close(sv[1]);
+    return reason;
+  }
+
   bool NeedsEnterForEvents() const {
     // With DEFER_TASKRUN, finished work waits as task_work until this thread enters with GETEVENTS.
     if (flags_ & IORING_SETUP_DEFER_TASKRUN) return true;
@@ -488,6 +577,7 @@ class UringBackend final : public Backend {
 
   void Submit(bool get_events) {
     stats_[S_ENTERS] += 1;
+    epoch_++;
     int r = get_events ? io_uring_submit_and_get_events(&ring_) : io_uring_submit(&ring_);
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
       fprintf(stderr, "ringio: io_uring_enter failed: %s\n", strerror(-r));
@@ -526,6 +616,18 @@ class UringBackend final : public Backend {
   uint32_t pending_ = 0;
   std::string flag_names_;
   std::vector<std::string> ops_;
+  std::vector<std::string> missing_;
+  // Adaptive RECV_POLL_FIRST (PollFirstIfWaited): "" when in use, else why not.
+  std::string poll_first_reason_ = "not probed";
+  struct RecvTrack {
+    int32_t fd = -1;     // the fd of the single-shot RECV in this slot, -1: none
+    uint64_t epoch = 0;  // the epoch of the enter that submitted it
+  };
+  static constexpr size_t kMaxTrackedFd = 1 << 22;
+  std::vector<RecvTrack> recv_track_;  // by slot
+  std::vector<uint8_t> recv_waited_;   // by fd: the last single-shot RECV on it had to wait
+  uint64_t epoch_ = 0;                 // enters and wakeups so far
+  uint8_t probe_byte_ = 0;             // ProbeRecvPollFirst's receive buffer
 };
 
 }  // namespace

@@ -12,6 +12,8 @@ export interface DriverInfo {
   driver: 'uring' | 'epoll';
   fallbackReason: string | null;
   features: string[];
+  /** Kernel features the driver probed for and runs without, each "NAME: why". */
+  degraded: string[];
   entries: number;
   kernel: string;
 }

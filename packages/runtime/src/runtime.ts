@@ -57,7 +57,7 @@ type NativeOp = 'READ_MANY';
 
 /**
  * What `stats().features` may list: io_uring setup flags in use, kernel features, a registered ring
- * fd, multishot accept, provided-buffer rings (`PBUF_RING`) and multishot receive (`RECV_MULTISHOT`),
+ * fd, adaptive poll-first receives (`RECV_POLL_FIRST`), multishot accept, provided-buffer rings (`PBUF_RING`) and multishot receive (`RECV_MULTISHOT`),
  * every opcode the driver can run (`op:NAME`); on epoll, `EPOLLET`, `TIMERFD`, `BUFFER_SELECT` (the
  * engine picks pool buffers on readiness) and the ops it runs as syscalls.
  */
@@ -71,6 +71,7 @@ export type Feature =
   | 'NODROP'
   | 'FAST_POLL'
   | 'REGISTERED_RING_FD'
+  | 'RECV_POLL_FIRST'
   | 'ACCEPT_MULTISHOT'
   | 'PBUF_RING'
   | 'RECV_MULTISHOT'
@@ -89,6 +90,11 @@ export interface RuntimeStats {
   entries: number;
   /** Setup flags and kernel features in use, and optional opcodes the kernel has (`op:SEND_ZC`, ...). */
   features: Feature[];
+  /**
+   * Kernel features the driver probed for and runs without, each as `'NAME: why'` (io_uring:
+   * `REGISTERED_RING_FD`, `RECV_POLL_FIRST`); empty on epoll and when nothing is missing.
+   */
+  degraded: string[];
   /** The kernel release (uname -r). */
   kernel: string;
   /** Ops submitted and not yet finally completed (cancelled ones included until the kernel answers). */
@@ -276,6 +282,7 @@ export class Runtime implements TaskHost, Turn {
       fallbackReason: info.fallbackReason,
       entries: info.entries,
       features: [...info.features] as Feature[],
+      degraded: [...(info.degraded ?? [])],
       kernel: info.kernel,
       opsInFlight: this.driver.live,
       tasksQueued: this.executor.length,
