@@ -572,45 +572,6 @@ rtTest('a corked batch of 2,000 chunks (12 MiB, sizes 1 B..12 KiB) to a slow rea
   });
 }, 60_000);
 
-rtTest('destroySoon(): a plain socket closes without a separate SHUT_WR and the peer still reads every byte, then its end; a split pair shuts down first', async (t) => {
-  await run(async () => {
-    const fds0 = fdCount();
-    const payload = randomBytes(8 * MiB); // more than the socket buffers hold: bytes are still queued at the close
-    for (const split of [false, true]) {
-      const [a, b] = await tcpPair();
-      let shutdowns = 0;
-      const spy = <T extends { shutdown(): Promise<void> }>(w: T): T => {
-        const orig = w.shutdown.bind(w);
-        w.shutdown = () => {
-          shutdowns++;
-          return orig();
-        };
-        return w;
-      };
-      const d = split ? toDuplex((([r, w]) => [r, spy(w)] as const)(a.intoSplit())) : toDuplex(spy(a));
-      const errors: AnyErr[] = [];
-      d.on('error', (e: AnyErr) => errors.push(e));
-      let finished = false;
-      d.on('finish', () => (finished = true));
-      d.resume(); // a read in flight at the close, as node:http keeps one
-      const read = hashToEnd(b);
-      d.write(payload);
-      d.destroySoon();
-      await closeOf(d);
-      const [n, hash] = await guard(read, 10_000, 'the peer reads to its end');
-      t.is(n, payload.length, `${split ? 'split pair' : 'TcpStream'}: every byte arrives before the end`);
-      t.is(hash, sha256(payload));
-      t.true(finished, "'finish' before 'close'");
-      t.deepEqual(errors, []);
-      t.is(shutdowns, split ? 1 : 0, split ? 'a split pair ends with SHUT_WR' : 'the close sends the FIN: no SHUT_WR op');
-      t.true(a.closed);
-      await b.close();
-    }
-    t.is(stats().opsInFlight, 0);
-    t.is(await fdsBackTo(fds0), fds0);
-  });
-});
-
 rtTest('a Duplex left open when the runtime shuts down closes quietly (no error) and the peer reads its end', async (t) => {
   const fds0 = fdCount();
   let d!: SocketDuplex;

@@ -21,11 +21,7 @@
  *  3. A write's callback runs only after `writeAll` resolved, that is after the kernel took every byte,
  *     or with the error that stopped it. Errors are never reported late.
  *  4. `end()` shuts the write side down (SHUT_WR) after the pending writes; `destroy()` closes the stream,
- *     which cancels the ops in flight, and 'close' is emitted once the fd is closed. `destroySoon()` (what
- *     node:http calls after the last response of a connection) on a plain socket (TcpStream, UnixStream)
- *     skips the SHUT_WR: the close right after it sends the FIN behind the written bytes the same way, and
- *     on io_uring a SHUTDOWN is always handed to a kernel worker thread (a wake-up and a task-work run per
- *     connection). A TlsStream still shuts down (its close_notify), as does a split pair.
+ *     which cancels the ops in flight, and 'close' is emitted once the fd is closed.
  *  5. Errors keep their `code` (ECONNRESET, EPIPE, ...) and get node:net's fields (`syscall` 'read' or
  *     'write', message `read ECONNRESET`). The adapter's rented buffer is taken off them (`buf`) before
  *     they are emitted: it is the adapter's, not the caller's.
@@ -43,7 +39,6 @@
  */
 import { Duplex } from 'node:stream';
 import { currentRuntime, ringioError, type RecvLease } from '@ringio/runtime';
-import { SocketStream } from '@ringio/net';
 
 type DuplexRuntime = { readonly isClosing: boolean; readonly signal: AbortSignal };
 
@@ -208,8 +203,6 @@ export class SocketDuplex extends Duplex {
   #local: SocketAddr | undefined;
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | undefined;
-  /** destroySoon() ended the write side: the close that follows sends the FIN (rule 4). */
-  #closeSoon = false;
 
   /** @internal How toDuplex() makes one. */
   static _create(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean; pooled?: boolean }): SocketDuplex {
@@ -544,10 +537,6 @@ export class SocketDuplex extends Duplex {
       cb();
       return;
     }
-    if (this.#closeSoon && this.#whole instanceof SocketStream) {
-      cb(); // rule 4: 'finish' destroys, and the close sends the FIN
-      return;
-    }
     this.#writer.shutdown().then(
       () => cb(),
       (e: { code?: string }) => {
@@ -614,15 +603,9 @@ export class SocketDuplex extends Duplex {
 
   // ---- net.Socket's surface ---------------------------------------------------------------------
 
-  /**
-   * Ends the write side, then destroys once the writes have finished (net.Socket.destroySoon). On a plain
-   * socket the close sends the FIN, without a separate SHUT_WR (rule 4).
-   */
+  /** Ends the write side, then destroys once the writes have finished (net.Socket.destroySoon). */
   destroySoon(): void {
-    if (this.writable) {
-      this.#closeSoon = true;
-      this.end();
-    }
+    if (this.writable) this.end();
     if (this.writableFinished) this.destroy();
     else this.once('finish', () => this.destroy());
   }
