@@ -903,36 +903,6 @@ rtTest('leaving a for await loop keeps the listener open (a new loop takes the n
   });
 });
 
-rtTest('close() of a socket with nothing in flight closes its fd at once (no CLOSE op); with a read in flight, after the read has settled', async (t) => {
-  await run(async () => {
-    const l = await TcpListener.bind('127.0.0.1:0');
-    const c = await TcpStream.connect(addrOf(l));
-    const [s] = await l.accept();
-    const fds = fdCount();
-    const ops = stats().opsInFlight; // the listener's armed multishot accept, on io_uring
-    const closing = s.close();
-    t.is(fdCount(), fds - 1, 'closed during the close() call');
-    t.is(stats().opsInFlight, ops, 'no op went to the driver for it');
-    await closing;
-    t.is((await c.read(Buffer.alloc(8)))[0], 0, 'the peer reads the end');
-    await c.close();
-    // A silent peer: the read waits until close() cancels it.
-    const c2 = await TcpStream.connect(addrOf(l));
-    const [s2] = await l.accept();
-    const fds2 = fdCount();
-    const reading = c2.read(Buffer.alloc(8));
-    await sleep(5);
-    const closing2 = c2.close();
-    t.is(fdCount(), fds2, 'a read is in flight: the fd stays open until the kernel has answered it');
-    t.is((await rejectionOf(t, reading)).code, 'ERR_RINGIO_CLOSED');
-    await closing2;
-    t.is(fdCount(), fds2 - 1);
-    await s2.close();
-    await l.close();
-    t.is(stats().opsInFlight, 0);
-  });
-});
-
 rtTest('setNoDelay / setKeepAlive set the socket options, return the stream, and throw once closed', async (t) => {
   await run(async () => {
     const l = await TcpListener.bind('127.0.0.1:0');

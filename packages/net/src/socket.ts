@@ -9,9 +9,4 @@ export class SocketBase extends FdHandle {
   protected constructor(fd: number) {
     super(fd);
   }
-
-  /** A socket's close(2) never blocks (no SO_LINGER is set here): closed at once, not by a CLOSE op. */
-  protected override get closesInline(): boolean {
-    return true;
-  }
 }

@@ -107,15 +107,6 @@ export class FdHandle implements OpOwner {
     return ringioError('ERR_RINGIO_CLOSED', `the ${this.constructor.name} is closed`, { buf });
   }
 
-  /**
-   * For subclasses: true to close the fd with close(2) at once when nothing is in flight on it, instead
-   * of a CLOSE op through the driver (a submission, a completion and a promise). For fds whose close
-   * never blocks, such as sockets; a file's close may flush (NFS), so the default is the op.
-   */
-  protected get closesInline(): boolean {
-    return false;
-  }
-
   /** Cancels pending ops, waits for the kernel's answers, then closes the fd. Idempotent. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
@@ -132,10 +123,6 @@ export class FdHandle implements OpOwner {
         await new Promise<void>((resolve) => {
           this.#drained = resolve;
         });
-      }
-      if (this.closesInline) {
-        closeSync(fd); // nothing is in flight on it any more (above), so no queued op can name the fd
-        return;
       }
       try {
         await submit(new CloseOp(fd));
