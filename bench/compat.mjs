@@ -15,7 +15,11 @@
 // cpu_ratio_to_node is the steadier figure on a busy machine (over 1: ringio spends more CPU per unit).
 // Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
 // driver, ratio_to_node, cpu_ratio_to_node and the load average.
-// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,http2-handoff,connect,http-close] [--drivers uring,epoll]
+// --base DIR: also runs the ringio servers of another built checkout (DIR/bench/compat.mjs, e.g. the
+// commit before a change), interleaved in the same rounds: their lines carry `root: "base"` and
+// `ratio_to_this` (this checkout's median over the base's; over 1: this checkout is faster), and
+// `cpu_ratio_to_this` (this checkout's CPU per unit over the base's; under 1: this checkout spends less).
+// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,http2-handoff,connect,http-close] [--drivers uring,epoll] [--base DIR]
 // Needs wrk (https), h2load (http2: nghttp2-client), ab (connect: apache2-utils) and openssl (https).
 // The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F]
 import { execFile, execFileSync, spawn } from 'node:child_process';
@@ -99,6 +103,16 @@ async function measure() {
   const secs = Number(arg('secs', 3));
   const wanted = arg('cases', 'https,https-nodetls,http2,http2-handoff,connect,http-close').split(',');
   const drivers = arg('drivers', 'uring,epoll').split(',');
+  const baseRoot = arg('base');
+  const baseSelf = baseRoot === undefined ? undefined : join(baseRoot, 'bench', 'compat.mjs');
+  if (baseSelf !== undefined) {
+    try {
+      readFileSync(baseSelf);
+    } catch {
+      console.error(`--base ${baseRoot}: no bench/compat.mjs there`);
+      process.exit(1);
+    }
+  }
   const run = promisify(execFile);
 
   const tools = { https: ['wrk', 'openssl'], 'https-nodetls': ['wrk', 'openssl'], http2: ['h2load'], 'http2-handoff': ['h2load'], connect: ['ab'], 'http-close': ['ab'] };
@@ -139,11 +153,11 @@ async function measure() {
       });
     });
 
-  async function startServer(kind, impl, driver) {
+  async function startServer(kind, impl, driver, base = false) {
     const port = await freePort();
     const extra = [...(driver ? ['--driver', driver] : []), ...(kind.startsWith('https') ? certArgs : [])];
-    const [cmd, args] = pin(0, [process.execPath, self, '--serve', kind, '--impl', impl, '--port', String(port), ...extra]);
-    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    const [cmd, args] = pin(0, [process.execPath, base ? baseSelf : self, '--serve', kind, '--impl', impl, '--port', String(port), ...extra]);
+    const child = spawn(cmd, args, { cwd: base ? baseRoot : root, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${impl} ${kind} did not start: ${err}`)), 10_000);
@@ -185,8 +199,8 @@ async function measure() {
     return { value, unit: 'req/s', served: n, errors: failed ? `${failed} failed` : null };
   }
 
-  async function once(kind, impl, driver, concurrency) {
-    const srv = await startServer(kind, impl, driver);
+  async function once(kind, impl, driver, concurrency, base = false) {
+    const srv = await startServer(kind, impl, driver, base);
     try {
       await load(kind, srv.port, 1, concurrency); // warm-up: JIT, TLS session setup, connection pools
       const cpu0 = cpuSeconds(srv.child.pid);
@@ -210,6 +224,7 @@ async function measure() {
       const impls = [
         { name: 'node', run: () => once(kind, 'node', undefined, concurrency) },
         ...drivers.map((d) => ({ name: d, run: () => once(kind, 'ringio', d, concurrency) })),
+        ...(baseSelf === undefined ? [] : drivers.map((d) => ({ name: `${d}@base`, run: () => once(kind, 'ringio', d, concurrency, true) }))),
       ];
       const what = `${kind}${concurrency ? ` -c${concurrency}` : ''}`;
       const runs = await interleave(rounds, impls, {
@@ -218,11 +233,13 @@ async function measure() {
       if (runs.get('node').length === 0) continue;
       const base = median(runs.get('node').map((m) => m.value));
       const baseCpu = median(runs.get('node').map((m) => m.cpu));
-      for (const d of drivers) {
-        const rs = runs.get(d);
+      for (const name of [...drivers, ...(baseSelf === undefined ? [] : drivers.map((d) => `${d}@base`))]) {
+        const rs = runs.get(name);
         if (rs.length === 0) continue;
+        const d = name.replace('@base', '');
         const v = median(rs.map((m) => m.value));
         const cpu = median(rs.map((m) => m.cpu));
+        const mine = name.endsWith('@base') ? runs.get(d) : undefined;
         out.push({
           bench: 'compat',
           case: kind,
@@ -237,6 +254,15 @@ async function measure() {
           cpu_node: Number(baseCpu.toFixed(2)),
           cpu_ratio_to_node: Number((cpu / baseCpu).toFixed(3)),
           rounds: rs.length,
+          ...(mine === undefined
+            ? {}
+            : mine.length === 0
+              ? { root: 'base' }
+              : {
+                  root: 'base',
+                  ratio_to_this: Number((median(mine.map((m) => m.value)) / v).toFixed(3)),
+                  cpu_ratio_to_this: Number((median(mine.map((m) => m.cpu)) / cpu).toFixed(3)),
+                }),
         });
       }
     }
@@ -245,7 +271,9 @@ async function measure() {
   }
   const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   for (const o of out) o.loadavg = `${load0} -> ${load1}`;
-  if (out.length > 0) table(out.map(({ bench, loadavg, concurrency, cpu_unit, ...r }) => ({ ...r, case: r.case + (concurrency ? ` -c${concurrency}` : ''), cpu: cpu_unit })));
+  if (out.length > 0) {
+    table(out.map(({ bench, loadavg, concurrency, cpu_unit, root, ...r }) => ({ ...r, case: r.case + (concurrency ? ` -c${concurrency}` : ''), driver: r.driver + (root ? '@base' : ''), cpu: cpu_unit })));
+  }
   console.error(`load average: ${load0} (start) -> ${load1} (end)`);
   emit(out);
 }

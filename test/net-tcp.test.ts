@@ -876,6 +876,33 @@ rtTest('for await over a listener yields each connection and ends once the liste
   });
 });
 
+rtTest('leaving a for await loop keeps the listener open (a new loop takes the next connection); an ended iterator stays done; accept() on a closed listener rejects', async (t) => {
+  await run(async () => {
+    const l = await TcpListener.bind('127.0.0.1:0');
+    const clients: TcpStream[] = [];
+    for (let round = 0; round < 2; round++) {
+      const c = TcpStream.connect(addrOf(l));
+      for await (const [s, peer] of l) {
+        t.is(peer.address, '127.0.0.1');
+        await s.close();
+        break;
+      }
+      clients.push(await c);
+      t.false(l.closed, `round ${round}: break does not close the listener`);
+    }
+    const it = l[Symbol.asyncIterator]();
+    const pending = it.next();
+    await sleep(5);
+    await l.close();
+    t.deepEqual(await guard(pending, 2000, 'the waiting next() ends'), { value: undefined, done: true });
+    t.deepEqual(await it.next(), { value: undefined, done: true });
+    const accepting = l.accept(); // a promise, not a synchronous throw
+    t.is((await rejectionOf(t, accepting)).code, 'ERR_RINGIO_CLOSED');
+    for (const c of clients) await c.close();
+    t.is(stats().opsInFlight, 0);
+  });
+});
+
 rtTest('setNoDelay / setKeepAlive set the socket options, return the stream, and throw once closed', async (t) => {
   await run(async () => {
     const l = await TcpListener.bind('127.0.0.1:0');

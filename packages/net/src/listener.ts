@@ -33,25 +33,35 @@ export abstract class ListenerBase<S, A> extends SocketBase {
   protected abstract wrap(fd: number, addr: Uint8Array | undefined): [S, A];
 
   /** Waits for the next connection. Resolves [stream, peerAddr]. */
-  async accept(opts?: { signal?: AbortSignal }): Promise<[S, A]> {
+  accept(opts?: { signal?: AbortSignal }): Promise<[S, A]> {
     const signal = opts?.signal;
-    if (this.#mode === 'unknown') {
-      this.#mode = hasFeature('ACCEPT_MULTISHOT') && process.env.RINGIO_ACCEPT_MULTISHOT !== '0' ? 'multishot' : 'single';
-    }
-    if (this.#mode === 'single') {
-      const op = new AcceptOp(this.openFd());
-      const fd = await this.run(op, signal);
-      return this.wrap(fd, op.addr);
-    }
-    for (;;) {
-      const fd = await this.#nextFd(signal);
-      try {
-        return this.wrap(fd, undefined);
-      } catch (e) {
-        // The peer reset before we took the connection (getpeername: ENOTCONN): drop it, take the next.
-        closeSync(fd);
-        if ((e as { code?: string }).code !== 'ENOTCONN') throw e;
+    try {
+      if (this.#mode === 'unknown') {
+        this.#mode = hasFeature('ACCEPT_MULTISHOT') && process.env.RINGIO_ACCEPT_MULTISHOT !== '0' ? 'multishot' : 'single';
       }
+      if (this.#mode === 'single') return this.#acceptOne(signal);
+      // No async function here: a server pays for its promises once per connection.
+      return this.#nextFd(signal).then((fd) => this.#take(fd, signal));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async #acceptOne(signal: AbortSignal | undefined): Promise<[S, A]> {
+    const op = new AcceptOp(this.openFd());
+    const fd = await this.run(op, signal);
+    return this.wrap(fd, op.addr);
+  }
+
+  /** Multishot mode: wraps a queued fd, or drops it (peer already reset: ENOTCONN) and takes the next. */
+  #take(fd: number, signal: AbortSignal | undefined): [S, A] | Promise<[S, A]> {
+    try {
+      return this.wrap(fd, undefined);
+    } catch (e) {
+      // The peer reset before we took the connection (getpeername: ENOTCONN): drop it, take the next.
+      closeSync(fd);
+      if ((e as { code?: string }).code !== 'ENOTCONN') throw e;
+      return this.accept({ signal });
     }
   }
 
@@ -137,16 +147,33 @@ export abstract class ListenerBase<S, A> extends SocketBase {
     else this.#ready.push(fd);
   }
 
-  /** `for await (const [stream, peer] of listener)`: ends when the listener is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<[S, A], void, undefined> {
-    while (!this.closed) {
-      try {
-        yield await this.accept();
-      } catch (e) {
-        if (this.closed && (e as { code?: string }).code === 'ERR_RINGIO_CLOSED') return;
-        throw e;
-      }
-    }
+  /**
+   * `for await (const [stream, peer] of listener)`: ends when the listener is closed; any other error ends
+   * it by throwing. Leaving the loop does not close the listener. (A plain iterator over accept(), not an
+   * async generator: one promise per connection instead of a generator's several.)
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<[S, A]> {
+    let done = false;
+    const end = (): IteratorResult<[S, A], undefined> => {
+      done = true;
+      return { value: undefined, done: true };
+    };
+    const it: AsyncIterableIterator<[S, A]> = {
+      next: () => {
+        if (done || this.closed) return Promise.resolve(end());
+        return this.accept().then(
+          (value): IteratorResult<[S, A], undefined> => ({ value, done: false }),
+          (e: unknown) => {
+            done = true;
+            if (this.closed && (e as { code?: string } | null)?.code === 'ERR_RINGIO_CLOSED') return end();
+            throw e;
+          },
+        );
+      },
+      return: () => Promise.resolve(end()),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
   }
 
   /** Stops accepting: pending accepts reject ERR_RINGIO_CLOSED, queued connections are closed. */
