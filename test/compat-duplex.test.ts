@@ -112,7 +112,11 @@ rtTest(
       t.is(got, TOTAL);
       t.is(hOut.digest('hex'), hIn.digest('hex'), 'byte-exact');
       t.true(secs >= (TOTAL / RATE) * 0.9, 'the consumer set the pace');
-      t.true(rssPeak - rss0 < 64 * MiB, `peak RSS delta ${((rssPeak - rss0) / MiB).toFixed(1)} MiB < 64 MiB`);
+      // The chunks handed to the consumer are new Buffers whose memory V8 frees only when it collects
+      // their wrappers; it starts a collection for external memory near 64 MiB of growth, so the peak
+      // sits at 35-67 MiB by GC timing alone (CI logs). Memory held by the adapter (a leak, unbounded
+      // buffering) would grow toward the 256 MiB sent: 128 MiB tells the two apart.
+      t.true(rssPeak - rss0 < 128 * MiB, `peak RSS delta ${((rssPeak - rss0) / MiB).toFixed(1)} MiB < 128 MiB`);
       t.true(maxReadable <= HWM + 64 * KiB, `the readable side held at most highWaterMark + one read (${maxReadable})`);
       t.true(maxWritable <= HWM + CHUNK, `the writable side held at most highWaterMark + one chunk (${maxWritable})`);
       t.is(src.bytesWritten, TOTAL);
