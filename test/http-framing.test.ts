@@ -5,28 +5,15 @@
  * errors (500, reported), and no fd left behind.
  */
 import net from 'node:net';
-import { serve, type Handler, type HttpServer, type ServeOptions } from '@ringio/http';
-import { fdCount, fdsBackTo, rtTest, run } from './helpers.js';
-import { raw, statuses } from './http-util.js';
+import { type Handler } from '@ringio/http';
+import { rtTest } from './helpers.js';
+import { raw, statuses, withServer } from './http-util.js';
 
 const echo: Handler = async (req, res) => {
   const body = await req.bytes();
   res.writeHead(200, { 'content-type': 'text/plain', 'x-method': req.method, 'x-url': req.url });
   await res.end(`${req.method} ${req.url} ${body.length}:${body.toString('latin1')}`);
 };
-
-async function withServer(opts: Partial<ServeOptions>, handler: Handler, fn: (port: number, s: HttpServer) => Promise<void>): Promise<void> {
-  const before = fdCount();
-  await run(async () => {
-    const s = await serve({ port: 0, ...opts }, handler);
-    try {
-      await fn((s.address as { port: number }).port, s);
-    } finally {
-      await s.closeAll();
-    }
-  });
-  if ((await fdsBackTo(before)) > before) throw new Error(`fds leaked: ${fdCount()} > ${before}`);
-}
 
 const H = 'Host: x\r\n';
 

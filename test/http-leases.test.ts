@@ -7,23 +7,10 @@
  * on a connection whose reads went multishot keeps the bytes sent right behind the upgrade request.
  */
 import net from 'node:net';
-import { forward, serve, type Handler, type HttpServer, type ServeOptions } from '@ringio/http';
+import { forward, type Handler } from '@ringio/http';
 import { stats } from '@ringio/runtime';
-import { fdCount, fdsBackTo, rtTest, run } from './helpers.js';
-import { raw, statuses } from './http-util.js';
-
-async function withServer(opts: Partial<ServeOptions>, handler: Handler, fn: (port: number, s: HttpServer) => Promise<void>): Promise<void> {
-  const before = fdCount();
-  await run(async () => {
-    const s = await serve({ port: 0, ...opts }, handler);
-    try {
-      await fn((s.address as { port: number }).port, s);
-    } finally {
-      await s.closeAll();
-    }
-  });
-  if ((await fdsBackTo(before)) > before) throw new Error(`fds leaked: ${fdCount()} > ${before}`);
-}
+import { rtTest } from './helpers.js';
+import { raw, statuses, withServer } from './http-util.js';
 
 const H = 'Host: x\r\n';
 const later = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,6 +1,8 @@
 /** Helpers for the http tests: raw exchanges over node:net, tool lookup, child processes. */
 import { execFileSync, spawn as spawnChild } from 'node:child_process';
 import net from 'node:net';
+import { serve, type Handler, type HttpServer, type ServeOptions } from '@ringio/http';
+import { fdCount, fdsBackTo, run } from './helpers.js';
 
 /**
  * Sends `bytes` on a fresh node:net connection (optionally in pieces, `gapMs` apart), then reads until
@@ -71,4 +73,21 @@ export function exec(cmd: string, args: string[], opts: { input?: Buffer | strin
     if (opts.input !== undefined) child.stdin.end(opts.input);
     else child.stdin.end();
   });
+}
+
+/**
+ * Runs `fn` against a server on an ephemeral port inside a runtime, closes every connection after it,
+ * and throws if an fd is left behind.
+ */
+export async function withServer(opts: Partial<ServeOptions>, handler: Handler, fn: (port: number, s: HttpServer) => Promise<void>): Promise<void> {
+  const before = fdCount();
+  await run(async () => {
+    const s = await serve({ port: 0, ...opts }, handler);
+    try {
+      await fn((s.address as { port: number }).port, s);
+    } finally {
+      await s.closeAll();
+    }
+  });
+  if ((await fdsBackTo(before)) > before) throw new Error(`fds leaked: ${fdCount()} > ${before}`);
 }
