@@ -712,17 +712,10 @@ export class HttpClient {
     if (this._closed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed'));
     this.#startTicker();
     const pool = origin as Pool;
-    if (body === null && !call._cancelled) {
-      // The usual proxied request: an idle pooled connection, a bodiless head sent beside the read of
-      // the response head, no async frame (see ClientConn.receiveHead).
-      const conn = pool.takeIdle();
-      if (conn !== undefined) {
-        call._conn = conn;
-        const reused = conn.used > 0;
-        conn.used++;
-        conn.sendHead(head.buf, head.len);
-        return conn.receiveHead(method, call, head, reused);
-      }
+    if (body === null) {
+      // The usual proxied request: no async frame (see ClientConn.receiveHead).
+      const conn = this.#sendOnIdle(pool, head, call);
+      if (conn !== undefined) return conn.receiveHead(method, call, head, conn.used > 1);
     }
     return this.#run(pool, undefined, method, EMPTY_OPTS, body, head, call, false);
   }
@@ -735,18 +728,23 @@ export class HttpClient {
     if (this._closed) return call._onFail!(ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed'));
     this.#startTicker();
     const pool = origin as Pool;
-    if (!call._cancelled) {
-      const conn = pool.takeIdle();
-      if (conn !== undefined) {
-        call._conn = conn;
-        const reused = conn.used > 0;
-        conn.used++;
-        conn.sendHead(head.buf, head.len);
-        conn.receiveHeadTo(method, call, head, reused);
-        return;
-      }
-    }
+    const conn = this.#sendOnIdle(pool, head, call);
+    if (conn !== undefined) return conn.receiveHeadTo(method, call, head, conn.used > 1);
     this.#run(pool, undefined, method, EMPTY_OPTS, null, head, call, false).then(call._onHead!, call._onFail!);
+  }
+
+  /**
+   * A bodiless head sent on an idle pooled connection, beside the read of its response head (the caller
+   * starts that read); undefined when the call is cancelled or no connection is idle.
+   */
+  #sendOnIdle(pool: Pool, head: RawHead, call: CallHandle): ClientConn | undefined {
+    if (call._cancelled) return undefined;
+    const conn = pool.takeIdle();
+    if (conn === undefined) return undefined;
+    call._conn = conn;
+    conn.used++;
+    conn.sendHead(head.buf, head.len);
+    return conn;
   }
 
   /** @internal A bodiless proxied request again, on a new connection (its pooled one was found dead). */
