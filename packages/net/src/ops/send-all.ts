@@ -9,7 +9,6 @@ import { MSG_NOSIGNAL } from '../constants.js';
  */
 export const SEND_OPS_KEPT = 1024;
 const free: SendAllOp[] = [];
-const FREE_MAX = SEND_OPS_KEPT;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -106,7 +105,7 @@ export class SendAllOp<B extends Uint8Array = Uint8Array> extends SendWindowOp<[
     // caller's buffer. Nothing reuses it before this completion's promise settles with `buf`.
     if (this.#pooled) {
       this.buf = EMPTY as B;
-      if (free.length < FREE_MAX) free.push(this as SendAllOp);
+      if (free.length < SEND_OPS_KEPT) free.push(this as SendAllOp);
     }
     if (res < 0) throw errnoError(res, 'send', sent > 0 ? { n: sent, buf } : { buf });
     return [sent, buf];

@@ -11,7 +11,6 @@ export interface SendSink {
 
 /** Completed ops kept for reuse on this thread (module state is per thread: one per worker); see SEND_OPS_KEPT. */
 const free: SendQueuedOp[] = [];
-const FREE_MAX = SEND_OPS_KEPT;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -40,7 +39,7 @@ export class SendQueuedOp extends SendWindowOp<void> {
   release(): void {
     this.buf = EMPTY;
     this.sink = undefined;
-    if (free.length < FREE_MAX) free.push(this);
+    if (free.length < SEND_OPS_KEPT) free.push(this);
   }
 
   /** Submitted detached: a cancellation the kernel confirmed goes to the sink. */

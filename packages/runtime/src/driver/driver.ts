@@ -152,8 +152,8 @@ export class Driver {
   /** > 0 while completions are dispatched: records written then are flushed as the dispatch ends (rule 1). */
   private dispatching = 0;
   private endFlushDepth = 0;
-  /** Ops settled through a promise (or a bound resolve) since the outermost dispatch began. */
-  private settledPromises = 0;
+  /** An op settled through a promise (or a bound resolve) since the outermost dispatch began. */
+  private settledPromise = false;
   private closed = false;
   private closing = false;
   private readonly turn: Turn;
@@ -475,7 +475,7 @@ export class Driver {
   private dispatchAll(count: number): void {
     let got = count;
     let done = false;
-    if (this.dispatching === 0) this.settledPromises = 0;
+    if (this.dispatching === 0) this.settledPromise = false;
     this.dispatching++;
     try {
       for (;;) {
@@ -494,7 +494,7 @@ export class Driver {
     // Rule 1: what the handlers wrote goes out now, and what that finishes is reaped (within the budget).
     // When the dispatch settled an op's promise, the continuations it queued may write more records: the
     // flush then waits behind them in a promise job (queued after theirs), so they share its enter.
-    if (this.settledPromises > 0 || this.endFlushDepth >= MAX_END_FLUSH_DEPTH) {
+    if (this.settledPromise || this.endFlushDepth >= MAX_END_FLUSH_DEPTH) {
       this.queueFlush();
       return;
     }
@@ -557,7 +557,7 @@ export class Driver {
       }
       this.free.push(user);
       this.live--;
-      this.settledPromises++;
+      this.settledPromise = true;
       this.settle(op, res, flags, resolve, reject, signal, cancelled);
     }
     this.turn.work += count;
