@@ -69,9 +69,14 @@ async function echoRented(stream) {
 async function echoConsumed(stream) {
   // Pooled reads handed to a callback as they arrive (readLeases), queued writes (send): no promise and
   // no await per message at all. Returning flush()'s promise pauses reading while the queue is full.
-  await stream.readLeases((lease) => {
-    if (!stream.send(lease)) return stream.flush();
-  });
+  // `recycle`: the handler keeps no lease past send() (which releases it once sent), so the lease
+  // objects are recycled and a message allocates nothing for its lease.
+  await stream.readLeases(
+    (lease) => {
+      if (!stream.send(lease)) return stream.flush();
+    },
+    { recycle: true },
+  );
   await stream.flush();
 }
 

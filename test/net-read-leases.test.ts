@@ -169,3 +169,86 @@ rtTest('intoSplit: the read half has readLeases', async (t) => {
     await Promise.all([c.close(), s.close()]);
   });
 });
+
+rtTest('readLeases { recycle }: a lease object comes back only after its release, never while send() holds it', async (t) => {
+  await run(async () => {
+    const pairs = await tcpPairs(3);
+    // Three echoes at once on the thread's one pool: their recycled leases come from one spare list.
+    // The peers start reading back only after a while, so sends stay queued and in flight (their
+    // leases unreleased) while more bytes arrive: a lease handed out again before send() released it
+    // (early recycling) is caught by `live`, and would also give the wrong buffer back (the hashes).
+    // Each lease object's release() is wrapped to see when it is released.
+    const live = new Set<RecvLease>();
+    const objects = new Set<RecvLease>();
+    let deliveries = 0;
+    let heldAcrossArrivals = 0;
+    const runs = pairs.map(async ([c, s]) => {
+      const data = randomBytes(1_500_000);
+      const writing = c.writeAll(data).then(() => c.shutdown());
+      const back = sleep(50).then(() => readUpTo(c, data.length));
+      await guard(
+        s.readLeases(
+          (lease) => {
+            deliveries++;
+            t.false(live.has(lease), 'an unreleased lease is not handed out again');
+            if (live.size > 0) heldAcrossArrivals++;
+            t.false(lease.released);
+            live.add(lease);
+            if (!objects.has(lease)) {
+              objects.add(lease);
+              // Seen at the moment it happens (send() and the queue call it): the object leaves `live`.
+              const release = lease.release;
+              lease.release = function (this: RecvLease): void {
+                live.delete(this);
+                release.call(this);
+              };
+            }
+            const sent = s.send(lease);
+            if (!sent) return s.flush();
+          },
+          { recycle: true },
+        ),
+        20_000,
+        'recycling readLeases to end of stream',
+      );
+      await s.flush();
+      await writing;
+      t.is(sha256(await back), sha256(data), 'every byte echoed, in order');
+    });
+    await Promise.all(runs);
+    t.true(heldAcrossArrivals > 0, 'some arrivals came while earlier leases were still held by sends');
+    t.true(objects.size < deliveries, `lease objects were recycled (${objects.size} for ${deliveries} reads)`);
+    t.is(stats().recvPool.leased, 0, 'every lease went back once sent');
+    await Promise.all(pairs.flatMap(([c, s]) => [c.close(), s.close()]));
+  });
+});
+
+rtTest('readLeases: without recycle every read is a new lease object; recycle must be a boolean', async (t) => {
+  await run(async () => {
+    const [[c, s]] = await tcpPairs(1);
+    await t.throwsAsync(s.readLeases(() => {}, { recycle: 1 as unknown as boolean }), { instanceOf: TypeError });
+    const seen = new Set<RecvLease>();
+    let reused = 0;
+    const data = randomBytes(300_000);
+    const writing = c.writeAll(data).then(() => c.shutdown());
+    const parts: Buffer[] = [];
+    await guard(
+      s.readLeases((lease) => {
+        if (seen.has(lease)) reused++;
+        seen.add(lease);
+        parts.push(lease.copy());
+      }),
+      10_000,
+      'readLeases',
+    );
+    await writing;
+    t.is(reused, 0);
+    t.true(seen.size > 1);
+    t.is(sha256(Buffer.concat(parts)), sha256(data));
+    // A released lease of a plain reader stays released: using it throws.
+    const last = [...seen].pop()!;
+    t.true(last.released);
+    t.throws(() => last.bytes, { code: 'ERR_RINGIO_LEASE_RELEASED' });
+    await Promise.all([c.close(), s.close()]);
+  });
+});

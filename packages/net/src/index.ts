@@ -4,7 +4,7 @@
 export { TcpListener, TcpStream, type TcpListenOptions, type TcpConnectOptions } from './tcp.js';
 export { UnixListener, UnixStream, type UnixListenOptions } from './unix.js';
 export { UdpSocket, UnixDatagram, type UdpBindOptions } from './datagram.js';
-export { SocketStream, type ReadHalf, type WriteHalf, type ReadOptions, type WriteOptions, type SendOptions } from './stream.js';
+export { SocketStream, type ReadHalf, type WriteHalf, type ReadOptions, type WriteOptions, type SendOptions, type ReadLeasesOptions } from './stream.js';
 export { copy, copyBidirectional, spliceCopy, spliceOnce, type CopyOptions, type SpliceCopyOptions } from './copy.js';
 export { parseAddr, type AddrInput, type SocketAddr } from './addr.js';
 export { AcceptOp } from './ops/accept.js';

@@ -26,6 +26,9 @@
  *     behind (rule 2) and go to the handler, in order, once it resumes. The consumer ends at end of
  *     stream (resolves), on an error, a throwing handler or a rejected pause (rejects), on abort, or on
  *     close; what arrives after that is queued for the next reader (rule 5).
+ *     With `recycle`, the leases that arrive while it runs come from the pool's spare lease objects
+ *     (RecvPool.take): one released earlier is handed out again, so a read allocates nothing; a lease is
+ *     a spare only once released (by the handler, or by the send queue after its send's completion).
  *  7. stop() ends the consumer and disarms (cancels the op in flight), handing back what was queued,
  *     so a stream read through leases can be read with read() again (an HTTP server's upgrade).
  */
@@ -54,6 +57,8 @@ interface Consumer {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   paused: boolean;
+  /** Rule 6: its leases are recycled lease objects. */
+  recycle: boolean;
   /**
    * The pause's settlers, made on the first pause and kept (not one pair per pause); a handler that never
    * returns a promise never makes them (an idle connection holds two closures less).
@@ -161,7 +166,7 @@ export class LeaseReader implements PooledReadSink {
    * Rule 6: every lease goes to `handler` as it arrives, until end of stream (resolves) or an error, a
    * throw, a rejected pause, an abort or close() (rejects). The caller validated handler and signal.
    */
-  consume(handler: (lease: RecvLease) => unknown, signal: AbortSignal | undefined): Promise<void> {
+  consume(handler: (lease: RecvLease) => unknown, signal: AbortSignal | undefined, recycle: boolean): Promise<void> {
     if (this.#consumer !== undefined || this.#first !== undefined) return Promise.reject(consuming());
     if (this.#disposed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the stream is closed'));
     if (signal?.aborted) return Promise.reject(abortError(signal));
@@ -178,6 +183,7 @@ export class LeaseReader implements PooledReadSink {
       signal,
       onAbort: undefined,
       paused: false,
+      recycle,
       onResume: undefined,
       onFail: undefined,
     };
@@ -318,12 +324,12 @@ export class LeaseReader implements PooledReadSink {
       this.#pool.giveUnleased(id);
       return;
     }
-    const lease = this.#pool.take(id, n);
+    const c = this.#consumer;
+    const lease = this.#pool.take(id, n, c !== undefined && c.recycle);
     if (this.#disposed) {
       lease.release();
       return;
     }
-    const c = this.#consumer;
     if (c !== undefined && !c.paused && this.#queued === 0) {
       this.#keepingUp++;
       this.#deliver(c, lease);

@@ -53,6 +53,17 @@ export interface SendOptions {
   length?: number;
 }
 
+/** readLeases()'s options. */
+export interface ReadLeasesOptions {
+  /** Aborting it ends reading: readLeases() rejects AbortError, and later bytes wait for the next reader. */
+  signal?: AbortSignal;
+  /**
+   * Recycle lease objects: a released lease is handed out again for a later read, so reading allocates
+   * nothing. Only for handlers that keep no reference to a lease past its release (SocketStream.readLeases).
+   */
+  recycle?: boolean;
+}
+
 /** Node's default writableHighWaterMark is 16 KiB; a send queue of 64 KiB matches a socket buffer's scale. */
 const SEND_HIGH_WATER_MARK = 65536;
 
@@ -71,7 +82,7 @@ export interface ReadHalf {
    */
   readLease?(opts?: { signal?: AbortSignal }): Promise<RecvLease | null>;
   /** Every received lease to `handler` as it arrives, until end of stream (see SocketStream.readLeases). Plain sockets only. */
-  readLeases?(handler: (lease: RecvLease) => unknown, opts?: { signal?: AbortSignal }): Promise<void>;
+  readLeases?(handler: (lease: RecvLease) => unknown, opts?: ReadLeasesOptions): Promise<void>;
   /** Closes the whole stream (both halves). */
   close(): Promise<void>;
   /** The stream's fd (-1 once closed). */
@@ -240,23 +251,32 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    * for the next readLease() or readLeases(). While it runs, read() must not be used and readLease()
    * and another readLeases() reject TypeError. An unreported failed send() surfaces here too (see send()).
    *
+   * `recycle: true`: lease objects are recycled: once released (by the handler, by copy(), or by send()
+   * after its bytes went out), a lease object is handed out again for a later read on this thread,
+   * so a read allocates nothing (a lease is 64 bytes; at 256 connections it was nearly all an echo
+   * allocated: docs/design/net.md). Only for handlers that keep no reference to a lease past its
+   * release: a kept one names some later read's bytes, and its release() would release those. A lease
+   * is never recycled while it is unreleased, so never while send() or a queue holds it.
+   *
    * ```js
    * await stream.readLeases((lease) => {
    *   if (!stream.send(lease)) return stream.flush(); // pause reading while the send queue is full
-   * });
+   * }, { recycle: true });
    * ```
    */
-  readLeases(handler: (lease: RecvLease) => unknown, opts?: { signal?: AbortSignal }): Promise<void> {
+  readLeases(handler: (lease: RecvLease) => unknown, opts?: ReadLeasesOptions): Promise<void> {
     const sendErr = this.#tx?.unreported();
     if (sendErr !== undefined) return Promise.reject(sendErr);
     try {
       if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${typeof handler}`);
       const signal = checkSignal(opts?.signal);
+      const recycle = opts?.recycle ?? false;
+      if (typeof recycle !== 'boolean') throw new TypeError(`opts.recycle must be a boolean, got ${typeof recycle}`);
       if (this.#leases === undefined) {
         this.openFd();
         this.#leases = new LeaseReader(this);
       }
-      return this.#leases.consume(handler, signal);
+      return this.#leases.consume(handler, signal, recycle);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -468,7 +488,7 @@ export function splitHalves(s: ReadHalf & WriteHalf): [ReadHalf, WriteHalf] {
   const read: ReadHalf = {
     ...(s.readLease !== undefined ? { readLease: (o?: { signal?: AbortSignal }) => s.readLease!(o) } : {}),
     ...(s.readLeases !== undefined
-      ? { readLeases: (h: (lease: RecvLease) => unknown, o?: { signal?: AbortSignal }) => s.readLeases!(h, o) }
+      ? { readLeases: (h: (lease: RecvLease) => unknown, o?: ReadLeasesOptions) => s.readLeases!(h, o) }
       : {}),
     read: (b, o) => s.read(b, o),
     readv: (b, o) => s.readv(b, o),

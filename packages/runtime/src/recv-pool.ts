@@ -83,20 +83,39 @@ const LEASED = 1;
 /**
  * A received buffer on lease from the runtime's pool: `bytes` holds what one read returned. Give it
  * back with release() (or take a copy with copy(), which releases) once done; until then the buffer
- * is out of the pool. Using it after release throws ERR_RINGIO_LEASE_RELEASED.
+ * is out of the pool. Using it after release throws ERR_RINGIO_LEASE_RELEASED, unless the lease came
+ * from a reader that recycles its lease objects (readLeases' `recycle` option): such a lease object is
+ * handed out again for a later read once released, so a reference kept past release() names that
+ * later read.
  */
 export class RecvLease {
   readonly #pool: RecvPool;
-  readonly #id: number;
-  readonly #length: number;
+  #id: number;
+  #length: number;
   #bytes: Buffer | undefined;
   #released = false;
+  /** Goes back to the pool's spare leases on release (RecvPool.take with `recycle`), not to the GC. */
+  #recycled = false;
 
   /** Plumbing, not API: Leases come from the pool (RecvPool.take). */
   constructor(pool: RecvPool, id: number, length: number) {
     this.#pool = pool;
     this.#id = id;
     this.#length = length;
+  }
+
+  /** Plumbing, not API: points a spare lease at a new read (RecvPool.take with `recycle`). */
+  static _reuse(lease: RecvLease, id: number, length: number): RecvLease {
+    lease.#id = id;
+    lease.#length = length;
+    lease.#released = false;
+    return lease;
+  }
+
+  /** Plumbing, not API: marks a lease as one the pool takes back as a spare on release. */
+  static _recycling(lease: RecvLease): RecvLease {
+    lease.#recycled = true;
+    return lease;
   }
 
   /** The buffer's id in the pool (distinct among leases outstanding at any time). */
@@ -149,12 +168,18 @@ export class RecvLease {
     this.#released = true;
     this.#bytes = undefined;
     this.#pool.give(this.#id);
+    // Only now, with its buffer back in the pool and nothing of the runtime's holding it: a queued or
+    // in-flight send releases its lease after its final completion (invariant 1), never before.
+    if (this.#recycled) this.#pool._spare(this);
   }
 
   #check(): void {
     if (this.#released) throw ringioError('ERR_RINGIO_LEASE_RELEASED', `buffer ${this.#id} was already released to its pool`);
   }
 }
+
+/** Released recycling leases a pool keeps (per thread), for take() with `recycle`. */
+const SPARE_LEASES = 1024;
 
 /** The runtime's receive-buffer pool (see the module comment). Made on first use by RecvPool.of(). */
 export class RecvPool {
@@ -191,6 +216,8 @@ export class RecvPool {
   /** 'plain' mode: free ids (a stack). */
   readonly #free: number[] = [];
   readonly #starved: (() => void)[] = [];
+  /** Released leases of recycling readers, handed out again by take() with `recycle` (no object per read). */
+  readonly #spareLeases: RecvLease[] = [];
   #closed = false;
 
   constructor(driver: Driver, opts: RecvPoolOptions = {}) {
@@ -269,14 +296,26 @@ export class RecvPool {
     return Buffer.from(mem.buffer, mem.byteOffset + (id - this.#firstIds[c]!) * this.bufferSize, this.bufferSize);
   }
 
-  /** Plumbing, not API: A completion handed buffer `id` holding `n` bytes to JS (rule 1). */
-  take(id: number, n: number): RecvLease {
+  /**
+   * Plumbing, not API: A completion handed buffer `id` holding `n` bytes to JS (rule 1). `recycle`: for
+   * a reader that recycles its lease objects (readLeases' `recycle`): a spare lease released earlier is
+   * pointed at the buffer, else a new one that becomes a spare once released. A lease is a spare only
+   * after release(), so never while a send or a queue still holds it.
+   */
+  take(id: number, n: number, recycle = false): RecvLease {
     if (id >= this.buffers || this.#state[id] !== POOL) {
       throw new Error(`ringio: pool buffer ${id} handed out while not in the pool (a runtime bug)`);
     }
     this.#state[id] = LEASED;
     if (++this.leased + this.#recycle[0]! > this.#growAt) this.#grow();
-    return new RecvLease(this, id, n);
+    if (!recycle) return new RecvLease(this, id, n);
+    const spare = this.#spareLeases.pop();
+    return spare === undefined ? RecvLease._recycling(new RecvLease(this, id, n)) : RecvLease._reuse(spare, id, n);
+  }
+
+  /** Plumbing, not API: a recycling lease was released (RecvLease.release): keep it for take() with `recycle`. */
+  _spare(lease: RecvLease): void {
+    if (this.#spareLeases.length < SPARE_LEASES) this.#spareLeases.push(lease);
   }
 
   /** Plumbing, not API: 'plain' mode: a free buffer id for a RECV about to be submitted, or -1 (then wait()). */
