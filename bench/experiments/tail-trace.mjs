@@ -97,10 +97,14 @@ if (process.argv.includes('--serve')) {
       console.log('listening');
       for await (const [stream] of listener) {
         stream
-          .readLeases((lease) => {
-            if (n < stamps.length) stamps[n++] = performance.now();
-            if (!stream.send(lease)) return stream.flush();
-          })
+          .readLeases(
+            (lease) => {
+              if (n < stamps.length) stamps[n++] = performance.now();
+              if (!stream.send(lease)) return stream.flush();
+            },
+            // As examples/echo-server.mjs (a checkout from before the option ignores it).
+            { recycle: true },
+          )
           .then(() => stream.close(), () => stream.close())
           .catch(() => {});
       }
