@@ -20,7 +20,8 @@
 // --baseline DIR: also runs DIR's examples/echo-server.mjs (another checkout, built) as ringio_uring_base
 // and ringio_epoll_base, in the same interleaved rounds: an A/B of a change against the commit before.
 // Several: --baseline name=DIR,name2=DIR2 (servers ringio_uring_name, ...).
-// Output: a table on stderr, one JSON line per (case, server) on stdout.
+// Output: a table on stderr, one JSON line per (case, server) on stdout. CPU per message is the
+// server's utime + stime over the measured interval; the user column is utime alone.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -154,6 +155,7 @@ async function measure(server, conns, depth) {
     }
     if (!up) throw new Error('the server did not listen');
     const t0 = cpuSeconds(child.pid);
+    const u0 = cpuSeconds(child.pid, { user: true });
     const [cmd, ...args] = loadgen.cmd(port, conns, depth);
     const out = await new Promise((resolve, reject) => {
       const lg = spawn('taskset', ['-c', '1', cmd, ...args], { stdio: ['ignore', 'pipe', 'inherit'], detached: boost });
@@ -163,9 +165,10 @@ async function measure(server, conns, depth) {
       lg.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`load generator exited ${code}`))));
     });
     const t1 = cpuSeconds(child.pid);
+    const u1 = cpuSeconds(child.pid, { user: true });
     const m = JSON.parse(out.trim().split('\n').pop());
     if (!(m.msgs_per_s > 0)) throw new Error('no messages echoed');
-    return { ...m, server_cpu: (t1 - t0) / secs };
+    return { ...m, server_cpu: (t1 - t0) / secs, server_user: (u1 - u0) / secs };
   } finally {
     child.kill('SIGKILL');
   }
@@ -188,6 +191,7 @@ for (const { conns, depth } of cases) {
   }
   const med = (name, f) => median(runs.get(name).map(f));
   const cpuPerMsg = (m) => (m.server_cpu / m.msgs_per_s) * 1e6;
+  const userPerMsg = (m) => (m.server_user / m.msgs_per_s) * 1e6;
   const has_ = (name) => runs.has(name) && runs.get(name).length > 0;
   for (const s of servers) {
     if (!has_(s.name)) continue;
@@ -204,6 +208,8 @@ for (const { conns, depth } of cases) {
       p99_us: med(s.name, (m) => m.p99_us),
       p999_us: med(s.name, (m) => m.p999_us),
       server_cpu_us_per_msg: Number(med(s.name, cpuPerMsg).toFixed(2)),
+      // utime alone: the server's own code (JS, for a Node server), which the kernel's share dilutes.
+      server_user_us_per_msg: Number(med(s.name, userPerMsg).toFixed(2)),
       loadgen: loadgen.kind,
       load_avg: Number(load0.toFixed(2)),
       boost,

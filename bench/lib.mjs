@@ -103,13 +103,14 @@ export function freePort() {
 
 /**
  * CPU seconds (utime + stime) a process has used; with `children`, plus its child processes' (nginx's
- * master and worker). A process that is gone counts 0. A server run under taskset is the same pid.
+ * master and worker); with `user`, utime alone (the process's own code: for a Node server, its JS).
+ * A process that is gone counts 0. A server run under taskset is the same pid.
  */
-export function cpuSeconds(pid, { children = false } = {}) {
+export function cpuSeconds(pid, { children = false, user = false } = {}) {
   const ticks = (p) => {
     try {
       const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
-      return Number(f[11]) + Number(f[12]);
+      return Number(f[11]) + (user ? 0 : Number(f[12]));
     } catch {
       return 0;
     }

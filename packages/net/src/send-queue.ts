@@ -187,7 +187,7 @@ export class SendQueue implements SendSink {
 
   #submit(buf: Uint8Array, offset: number, length: number, lease: RecvLease | undefined): void {
     const src = this.#src!;
-    const op = SendQueuedOp.take(src._pooledFd(), buf, offset, length, this);
+    const op = SendQueuedOp.take(src._pooledFd(), buf, offset, length, this, lease === undefined ? -1 : lease._regId());
     try {
       src._submitPooled(op);
     } catch (e) {

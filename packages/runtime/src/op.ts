@@ -131,9 +131,17 @@ export class SqeWriter {
    * its buffer-registry id (driver/registry.ts), the others by their index in the batch's array list.
    */
   buf(buf: Uint8Array, byteOffset = 0): this {
+    return this.bufById(buf, bufferId(buf), byteOffset);
+  }
+
+  /**
+   * buf() for an array whose registry id the caller already holds (RecvPool.regId: a pool buffer's view,
+   * which the pool keeps alive, so its id stays its own), without buf()'s lookup: `id` as bufferId(buf)
+   * returned it, >= 0, or -1 for the plain path.
+   */
+  bufById(buf: Uint8Array, id: number, byteOffset = 0): this {
     const w = this.i32;
     const b = this.base;
-    const id = bufferId(buf);
     if (id >= 0) {
       w[b + Rec.ADDR_KIND] = Addr.REG;
       w[b + Rec.ADDR_A] = id;

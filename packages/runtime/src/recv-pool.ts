@@ -33,6 +33,7 @@
 import { native } from './addon.js';
 import type { Driver } from './driver/driver.js';
 import { S_COMPLETIONS } from './driver/layout.js';
+import { bufferId } from './driver/registry.js';
 import { ringioError } from './errors.js';
 
 /** `configureRecvPool()`'s options. */
@@ -173,6 +174,14 @@ export class RecvLease {
     if (this.#recycled) this.#pool._spare(this);
   }
 
+  /**
+   * Plumbing, not API: the buffer registry's id of `buf` (or -1), for SqeWriter.bufById: a send of the
+   * lease's bytes names the buffer without a lookup. Call while the lease is held.
+   */
+  _regId(): number {
+    return this.#pool.regId(this.#id);
+  }
+
   #check(): void {
     if (this.#released) throw ringioError('ERR_RINGIO_LEASE_RELEASED', `buffer ${this.#id} was already released to its pool`);
   }
@@ -210,6 +219,8 @@ export class RecvPool {
   /** The driver's completion count when an ENOBUFS wait last grew the pool (one growth per batch). */
   #grewIn = -1;
   readonly #views: (Buffer | undefined)[];
+  /** Each view's buffer-registry id once it has one (-1 before): see regId(). */
+  readonly #regIds: Int32Array;
   readonly #state: Uint8Array;
   /** [count, id, id, ...]: ids given back since the last flush (read by the addon). */
   readonly #recycle: Int32Array;
@@ -227,6 +238,7 @@ export class RecvPool {
     this.maxBuffers = maxBuffers;
     this.#views = new Array<Buffer | undefined>(maxBuffers);
     this.#state = new Uint8Array(maxBuffers);
+    this.#regIds = new Int32Array(maxBuffers).fill(-1);
     this.#recycle = new Int32Array(maxBuffers + 1);
     // RINGIO_FAULT_PBUF_RING=1 (tests): as if the kernel had refused the buffer ring.
     const reason = process.env.RINGIO_FAULT_PBUF_RING
@@ -287,6 +299,20 @@ export class RecvPool {
   /** Plumbing, not API: The stable Buffer over buffer `id`. */
   view(id: number): Buffer {
     return (this.#views[id] ??= this.#makeView(id));
+  }
+
+  /**
+   * Plumbing, not API: view(id)'s buffer-registry id, or -1 while it has none (the registry gives one
+   * on an array's second use). Kept once given: the pool holds its views for its whole life, so the id
+   * is never released (registry rule 2), and a send names the buffer without the registry's lookup.
+   */
+  regId(id: number): number {
+    let r = this.#regIds[id]!;
+    if (r < 0) {
+      r = bufferId(this.view(id));
+      if (r >= 0) this.#regIds[id] = r;
+    }
+    return r;
   }
 
   #makeView(id: number): Buffer {

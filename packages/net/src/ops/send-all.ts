@@ -23,6 +23,8 @@ export abstract class SendWindowOp<T, B extends Uint8Array = Uint8Array> extends
   length: number;
   /** Bytes sent so far. */
   sent = 0;
+  /** buf's buffer-registry id when the caller knows it (a lease's pool buffer: SqeWriter.bufById), else -1. */
+  regId = -1;
   #interest: { fd: number; direction: 'writable' } | undefined;
 
   /** The caller has validated buf, offset and length. */
@@ -44,6 +46,7 @@ export abstract class SendWindowOp<T, B extends Uint8Array = Uint8Array> extends
     this.offset = offset;
     this.length = length;
     this.sent = 0;
+    this.regId = -1;
   }
 
   get name(): string {
@@ -52,10 +55,10 @@ export abstract class SendWindowOp<T, B extends Uint8Array = Uint8Array> extends
 
   // io_uring: IORING_OP_SEND of what is left, with MSG_NOSIGNAL.
   uringOp(sqe: SqeWriter): void {
-    sqe
-      .prep(IORING_OP.SEND, this.fd, this.length - this.sent)
-      .buf(this.buf, this.offset + this.sent)
-      .opFlags(MSG_NOSIGNAL);
+    sqe.prep(IORING_OP.SEND, this.fd, this.length - this.sent);
+    if (this.regId >= 0) sqe.bufById(this.buf, this.regId, this.offset + this.sent);
+    else sqe.buf(this.buf, this.offset + this.sent);
+    sqe.opFlags(MSG_NOSIGNAL);
   }
 
   // epoll: wait until writable, then send(2) what is left.

@@ -26,12 +26,16 @@ const EMPTY = new Uint8Array(0);
 export class SendQueuedOp extends SendWindowOp<void> {
   sink: SendSink | undefined;
 
-  /** A ready-to-submit op from this thread's free list, or a new one. The caller validated the window. */
-  static take(fd: number, buf: Uint8Array, offset: number, length: number, sink: SendSink): SendQueuedOp {
+  /**
+   * A ready-to-submit op from this thread's free list, or a new one. The caller validated the window;
+   * `regId` is buf's buffer-registry id if known (a lease's: RecvLease._regId), else -1.
+   */
+  static take(fd: number, buf: Uint8Array, offset: number, length: number, sink: SendSink, regId: number): SendQueuedOp {
     let op = free.pop();
     if (op === undefined || !op.recycle()) op = new SendQueuedOp(fd, buf, offset, length);
     else op.reset(fd, buf, offset, length);
     op.sink = sink;
+    op.regId = regId;
     return op;
   }
 
