@@ -119,7 +119,7 @@ for (const conns of connCounts) {
       // The median is an upper bound (rounds with too few scavenges to measure between: see once()).
       bytes_bound: ms.some((m) => m.bound),
       scavenges_per_100k: Number(median(ms.map((m) => m.scavenges_per_100k)).toFixed(1)),
-      scavenge_pause_ms: median(ms.map((m) => m.pause_ms)),
+      scavenge_pause_ms: Number(median(ms.map((m) => m.pause_ms)).toFixed(2)),
       msgs_per_s: Math.round(median(ms.map((m) => m.msgs_per_s))),
       rounds: ms.length,
       node_args: nodeArgs.join(' '),
