@@ -252,3 +252,64 @@ rtTest('readLeases: without recycle every read is a new lease object; recycle mu
     await Promise.all([c.close(), s.close()]);
   });
 });
+
+rtTest('readLeases { recycle }: leases still queued when it stops go to the next reader as plain leases', async (t) => {
+  await run(async () => {
+    const [[c, s]] = await tcpPairs(1);
+    const ac = new AbortController();
+    let first: RecvLease | undefined;
+    let calls = 0;
+    // Eight arrivals one at a time (on io_uring the reader moves to multishot, which stays armed), then
+    // the ninth lease pauses the consumer for good: what arrives next waits in its queue (on epoll it
+    // stays in the socket: reads are armed only while the consumer runs).
+    const consuming = s.readLeases(
+      (lease) => {
+        if (++calls < 9) {
+          lease.release();
+          return undefined;
+        }
+        first = lease;
+        return new Promise(() => {});
+      },
+      { recycle: true, signal: ac.signal },
+    );
+    for (let i = 0; i < 8; i++) {
+      await c.writeAll(Buffer.from(`w${i}`));
+      for (let k = 0; k < 200 && calls <= i; k++) await sleep(2);
+    }
+    await c.writeAll(Buffer.from('one'));
+    for (let i = 0; i < 200 && first === undefined; i++) await sleep(5);
+    await c.writeAll(Buffer.from('two'));
+    await sleep(50);
+    ac.abort();
+    t.is((await rejectionOf(t, consuming)).name, 'AbortError');
+    t.is(first!.copy().toString(), 'one'); // released: a spare now
+    const queued = (await guard(s.readLease(), 5000, 'readLease after the consumer stopped'))!;
+    t.not(queued, first, 'the queued lease is not the released one');
+    t.is(queued.bytes.toString(), 'two');
+    queued.release();
+    // A plain lease stays released: it did not become a spare for the next recycling reader.
+    t.true(queued.released);
+    t.throws(() => queued.bytes, { code: 'ERR_RINGIO_LEASE_RELEASED' });
+    const got: RecvLease[] = [];
+    const again = s.readLeases(
+      (lease) => {
+        got.push(lease);
+        lease.release();
+      },
+      { recycle: true },
+    );
+    for (let i = 0; i < 20; i++) {
+      await c.writeAll(Buffer.from(`x${i}`));
+      await sleep(2);
+    }
+    await c.shutdown();
+    await guard(again, 5000, 'the second recycling consumer');
+    t.true(got.length > 0);
+    t.false(got.includes(queued), 'the plain lease was never handed out again');
+    t.true(got.includes(first!), 'the recycling consumer\'s own released lease was');
+    t.true(queued.released, 'and the plain one is still released');
+    t.is(stats().recvPool.leased, 0);
+    await Promise.all([c.close(), s.close()]);
+  });
+});

@@ -29,6 +29,7 @@
  *     With `recycle`, the leases that arrive while it runs come from the pool's spare lease objects
  *     (RecvPool.take): one released earlier is handed out again, so a read allocates nothing; a lease is
  *     a spare only once released (by the handler, or by the send queue after its send's completion).
+ *     Leases queued for it when it stops go to the next reader as plain leases (never recycled).
  *  7. stop() ends the consumer and disarms (cancels the op in flight), handing back what was queued,
  *     so a stream read through leases can be read with read() again (an HTTP server's upgrade).
  */
@@ -137,7 +138,7 @@ export class LeaseReader implements PooledReadSink {
   /** The next lease, or null at end of stream (rules 2, 4, 5). */
   read(signal: AbortSignal | undefined): Promise<RecvLease | null> {
     if (this.#consumer !== undefined) return Promise.reject(consuming());
-    if (this.#queued > 0) return Promise.resolve(this.#shift());
+    if (this.#queued > 0) return Promise.resolve(RecvLease._plain(this.#shift()));
     if (this.#disposed) return Promise.reject(ringioError('ERR_RINGIO_CLOSED', 'the stream is closed'));
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#eof) return Promise.resolve(null);
@@ -213,6 +214,8 @@ export class LeaseReader implements PooledReadSink {
 
   /** Rule 6: one lease to the handler; a returned promise pauses the consumer until it settles. */
   #deliver(c: Consumer, lease: RecvLease): void {
+    // Queued for a recycling consumer that stopped: only a recycling handler gets a recycled lease.
+    if (!c.recycle) RecvLease._plain(lease);
     let r: unknown;
     try {
       r = c.handler(lease);
@@ -267,7 +270,7 @@ export class LeaseReader implements PooledReadSink {
     const done = this.#stopped!;
     this.#stopped = undefined;
     const out: RecvLease[] = [];
-    while (this.#queued > 0) out.push(this.#shift());
+    while (this.#queued > 0) out.push(RecvLease._plain(this.#shift()));
     done(out);
   }
 

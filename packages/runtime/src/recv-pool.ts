@@ -113,6 +113,15 @@ export class RecvLease {
     return lease;
   }
 
+  /**
+   * Plumbing, not API: a lease taken for a recycling reader that goes to another reader after all (it
+   * was queued when that one stopped): it goes to the GC on release, not to the spares.
+   */
+  static _plain(lease: RecvLease): RecvLease {
+    lease.#recycled = false;
+    return lease;
+  }
+
   /** Plumbing, not API: marks a lease as one the pool takes back as a spare on release. */
   static _recycling(lease: RecvLease): RecvLease {
     lease.#recycled = true;
