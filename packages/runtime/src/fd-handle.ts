@@ -107,6 +107,21 @@ export class FdHandle implements OpOwner {
     if (n === 0 && this.#drained !== undefined) this.#drained();
   }
 
+  /**
+   * For subclasses: true when every op in flight on this fd has a name in `names` (true when none is in
+   * flight). net's shutdown() asks it whether only reads are in flight before it shuts down at once.
+   */
+  protected onlyInflight(names: ReadonlySet<string>): boolean {
+    const n = this.#count;
+    if (n === 0) return true;
+    const driver = this.#driver!;
+    for (let k = 0; k < n; k++) {
+      const op = driver.opAt(this.#inflight[k]!);
+      if (op !== undefined && !names.has(op.name)) return false;
+    }
+    return true;
+  }
+
   /** For subclasses: the raw fd for building ops; throws ERR_RINGIO_CLOSED (with buf) once closed. */
   protected openFd(buf?: unknown): number {
     if (this.#closing !== undefined) throw this.closedError(buf);
