@@ -12,6 +12,9 @@ import { CloseOp } from './ops/close.js';
 import { currentRuntime, submit } from './context.js';
 import { checkSignal } from './validate.js';
 
+/** The close() of an fd closed inline: one settled promise for all of them. */
+const CLOSED: Promise<void> = Promise.resolve();
+
 /**
  * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the
  * ops in flight on the fd, and close() cancels them, waits for the kernel's answers, then closes the
@@ -132,10 +135,31 @@ export class FdHandle implements OpOwner {
     return ringioError('ERR_RINGIO_CLOSED', `the ${this.constructor.name} is closed`, { buf });
   }
 
+  /**
+   * For subclasses: true to close the fd with close(2) from JS once nothing is in flight on it, instead of
+   * a CLOSE op through the driver (a submission, a completion and a promise). For fds whose close never
+   * blocks, such as sockets (net's SocketBase, which sets no SO_LINGER); a file's close may flush (NFS),
+   * so the default is the op. Invariant 1 holds either way: the fd closes only after the kernel has
+   * answered every op that named it (they were all settled: the count below is 0).
+   */
+  protected get closesInline(): boolean {
+    return false;
+  }
+
   /** Cancels pending ops, waits for the kernel's answers, then closes the fd. Idempotent. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     const fd = this.#fd;
+    if (this.#count === 0 && this.closesInline) {
+      // Nothing in flight: closed now, in this call (no queued op can name the fd).
+      try {
+        closeSync(fd);
+        this.#closing = CLOSED;
+      } catch (e) {
+        this.#closing = Promise.reject(e);
+      }
+      return this.#closing;
+    }
     this.#closing = (async () => {
       if (this.#count > 0) {
         try {
@@ -155,6 +179,10 @@ export class FdHandle implements OpOwner {
         await new Promise<void>((resolve) => {
           this.#drained = resolve;
         });
+      }
+      if (this.closesInline) {
+        closeSync(fd); // the kernel has answered every op on it (above)
+        return;
       }
       try {
         await submit(new CloseOp(fd));
