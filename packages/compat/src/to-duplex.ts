@@ -63,7 +63,12 @@ function track(rt: DuplexRuntime, d: { _shutdownQuietly(): void }): void {
   }
   live.add(d);
 }
-import type { ReadHalf, SocketAddr, WriteHalf } from '@ringio/net';
+import { TcpStream, type ReadHalf, type SocketAddr, type WriteHalf } from '@ringio/net';
+
+/** destroySoon()'s 'finish' listener (one function for every Duplex). */
+function destroyOnFinish(this: Duplex): void {
+  this.destroy();
+}
 
 /** toDuplex's options. */
 export interface ToDuplexOptions {
@@ -203,6 +208,8 @@ export class SocketDuplex extends Duplex {
   #local: SocketAddr | undefined;
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** destroySoon() waits for 'finish'. */
+  #destroySoon = false;
 
   /** @internal How toDuplex() makes one. */
   static _create(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean; pooled?: boolean }): SocketDuplex {
@@ -561,14 +568,22 @@ export class SocketDuplex extends Duplex {
     this.#waiting = undefined;
     this.#waitingCb = undefined;
     waitingCb?.(err ?? ringioError('ERR_RINGIO_CLOSED', 'the socket was destroyed before it connected'));
-    this._detach().then(
-      (): Promise<unknown> | undefined => {
-        // Closing cancels the ops in flight and waits for the kernel's answers before the fd is closed,
-        // so 'close' means the fd is gone.
-        if (this.#reader === undefined) return undefined;
-        return this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer!.close()]);
-      },
-    ).then(
+    const detaching = this._detach();
+    if (detaching === undefined) this.#closeStream(err, cb);
+    else void detaching.then(() => this.#closeStream(err, cb));
+  }
+
+  /**
+   * Closing cancels the ops in flight and waits for the kernel's answers before the fd is closed, so
+   * 'close' means the fd is gone (with nothing in flight the stream closes it during close()).
+   */
+  #closeStream(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.#reader === undefined) {
+      cb(err);
+      return;
+    }
+    const closing = this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer!.close()]);
+    closing.then(
       () => {
         this.#spareReadBuffer();
         cb(err);
@@ -585,9 +600,12 @@ export class SocketDuplex extends Duplex {
     if (spareRead.length < SPARE_READ) spareRead.push(b);
   }
 
-  /** @internal Stops a connect under way (connect.ts); resolves once it has settled (attached or not). */
-  protected _detach(): Promise<void> {
-    return Promise.resolve();
+  /**
+   * @internal Stops a connect under way (connect.ts); resolves once it has settled (attached or not).
+   * undefined: nothing to wait for (a toDuplex Duplex), the stream closes in the same call.
+   */
+  protected _detach(): Promise<void> | undefined {
+    return undefined;
   }
 
   /**
@@ -607,7 +625,10 @@ export class SocketDuplex extends Duplex {
   destroySoon(): void {
     if (this.writable) this.end();
     if (this.writableFinished) this.destroy();
-    else this.once('finish', () => this.destroy());
+    else if (!this.#destroySoon) {
+      this.#destroySoon = true;
+      this.on('finish', destroyOnFinish); // 'finish' comes once: no once() wrapper, no closure
+    }
   }
 
   /**
@@ -674,7 +695,9 @@ export class SocketDuplex extends Duplex {
   }
 
   #sockopt(set: () => unknown): void {
-    if (this.destroyed || this.#localInet() === undefined) return;
+    if (this.destroyed) return;
+    // A TcpStream needs no address look-up (node:http sets TCP_NODELAY on every connection it gets).
+    if (!(this.#whole instanceof TcpStream) && this.#localInet() === undefined) return;
     set();
   }
 

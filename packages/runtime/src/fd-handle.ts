@@ -150,47 +150,45 @@ export class FdHandle implements OpOwner {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     const fd = this.#fd;
-    if (this.#count === 0 && this.closesInline) {
-      // Nothing in flight: closed now, in this call (no queued op can name the fd).
-      try {
-        closeSync(fd);
-        this.#closing = CLOSED;
-      } catch (e) {
-        this.#closing = Promise.reject(e);
-      }
+    if (this.#count === 0) {
+      this.#closing = this.#closeFd(fd);
       return this.#closing;
     }
-    this.#closing = (async () => {
-      if (this.#count > 0) {
-        try {
-          // The ops of a runtime that is gone were all settled by its shutdown: #count would be 0.
-          const driver = this.#driver!;
-          if (driver !== currentRuntime().driver) throw new Error('not this thread\'s runtime');
-          const slots = this.#inflight.slice(0, this.#count);
-          for (let k = 0; k < slots.length; k++) {
-            const op = driver.opAt(slots[k]!);
-            if (op !== undefined) driver.cancel(op, 'closed');
-          }
-        } catch {
-          // No runtime on this thread any more: its shutdown already cancelled and drained every op.
-          closeSync(fd);
-          return;
-        }
-        await new Promise<void>((resolve) => {
-          this.#drained = resolve;
-        });
+    try {
+      // The ops of a runtime that is gone were all settled by its shutdown: #count would be 0.
+      const driver = this.#driver!;
+      if (driver !== currentRuntime().driver) throw new Error('not this thread\'s runtime');
+      const slots = this.#inflight.slice(0, this.#count);
+      for (let k = 0; k < slots.length; k++) {
+        const op = driver.opAt(slots[k]!);
+        if (op !== undefined) driver.cancel(op, 'closed');
       }
-      if (this.closesInline) {
-        closeSync(fd); // the kernel has answered every op on it (above)
-        return;
-      }
-      try {
-        await submit(new CloseOp(fd));
-      } catch {
-        closeSync(fd);
-      }
-    })();
+    } catch {
+      // No runtime on this thread any more: its shutdown already cancelled and drained every op.
+      this.#closing = this.#closeFd(fd, true);
+      return this.#closing;
+    }
+    // No async function: a server closes one socket per connection, with its read in flight.
+    this.#closing = new Promise<void>((resolve, reject) => {
+      this.#drained = () => {
+        this.#drained = undefined;
+        this.#closeFd(fd).then(resolve, reject);
+      };
+    });
     return this.#closing;
+  }
+
+  /** Closes the fd once nothing is in flight on it: close(2) now (inline, or no runtime), else a CLOSE op. */
+  #closeFd(fd: number, inline = this.closesInline): Promise<void> {
+    if (inline) {
+      try {
+        closeSync(fd);
+        return CLOSED;
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return submit(new CloseOp(fd)).catch(() => closeSync(fd));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
