@@ -301,10 +301,13 @@ export class SocketDuplex extends Duplex {
     }
     const buf = this.#rbuf ?? rentReadBuffer(this.#readSize);
     this.#rbuf = undefined; // rented to the kernel until the read settles
-    this.#reader.read(buf).then(this.#onRead, this.#onReadError);
+    this.#reader.read(buf).then((this.#onReadFn ??= (r) => this.#onRead(r)), this.#onReadError);
   }
 
-  readonly #onRead = ([n, buf]: [number, Buffer]): void => {
+  /** The non-pooled read's completion handler, made on first use (a pooled Duplex never needs it). */
+  #onReadFn: ((r: [number, Buffer]) => void) | undefined;
+
+  #onRead([n, buf]: [number, Buffer]): void {
     this.#reading = false;
     this.#rbuf = buf;
     if (this.destroyed) return;
@@ -324,7 +327,7 @@ export class SocketDuplex extends Duplex {
     const chunk = Buffer.allocUnsafe(n);
     buf.copy(chunk, 0, 0, n);
     this.push(chunk);
-  };
+  }
 
   /** A pooled read (rule 2): copied into a chunk of its size; the lease goes back at once. */
   readonly #onLease = (lease: RecvLease | null): void => {
@@ -362,16 +365,19 @@ export class SocketDuplex extends Duplex {
     }
     this.#writeCb = cb;
     // Zero copies: the chunk itself is rented to the kernel until writeAll resolves.
-    this.#writer.writeAll(chunk).then(this.#onWritten, this.#onWriteError);
+    this.#writer.writeAll(chunk).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
   }
 
-  readonly #onWritten = ([n]: [number, Uint8Array]): void => {
+  /** A single write's completion handler, made on first use (node:http's responses go as batches). */
+  #onWrittenFn: ((r: [number, Uint8Array]) => void) | undefined;
+
+  #onWritten([n]: [number, Uint8Array]): void {
     this.bytesWritten += n;
     this.#timer?.refresh();
     const cb = this.#writeCb!;
     this.#writeCb = undefined;
     cb();
-  };
+  }
 
   readonly #onWriteError = (e: unknown): void => {
     const cb = this.#writeCb!;
@@ -380,10 +386,10 @@ export class SocketDuplex extends Duplex {
     cb(own(e));
   };
 
-  readonly #onBatchError = (e: unknown, cb: (err?: Error | null) => void): void => {
+  #onBatchError(e: unknown, cb: (err?: Error | null) => void): void {
     this._quiet(e);
     cb(own(e));
-  };
+  }
 
   /** A write after the runtime closed: the Duplex goes away quietly, the callback learns why (rule 6). */
   #writeClosed(cb: (err?: Error | null) => void): void {
@@ -414,7 +420,7 @@ export class SocketDuplex extends Duplex {
     const writer = this.#writer!;
     if (bufs.length === 1) {
       this.#writeCb = cb;
-      writer.writeAll(bufs[0]!).then(this.#onWritten, this.#onWriteError);
+      writer.writeAll(bufs[0]!).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
       return;
     }
     let total = 0;
@@ -653,7 +659,7 @@ export class SocketDuplex extends Duplex {
       this.#timer.refresh();
     } else {
       this.#clearTimer();
-      this.#timer = setTimeout(this.#onTimeout, t).unref();
+      this.#timer = setTimeout(() => this.#onTimeout(), t).unref();
     }
     this.#timeoutMs = t;
     return this;
@@ -664,10 +670,10 @@ export class SocketDuplex extends Duplex {
     return this.#timeoutMs === 0 ? undefined : this.#timeoutMs;
   }
 
-  readonly #onTimeout = (): void => {
+  #onTimeout(): void {
     // The timer stays: activity (refresh) re-arms it.
     this.emit('timeout');
-  };
+  }
 
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
