@@ -3,10 +3,13 @@
  * [ReadHalf, WriteHalf] pair), shaped like a net.Socket where node:http and node:tls look.
  *
  * Rules:
- *  1. Reads are pulled, never pushed ahead: a read op is in flight only between a `_read()` call and
+ *  1. Reads follow the Readable's demand: a read op is in flight only between a `_read()` call and
  *     its completion, and there is at most one. The Readable side asks again (`_read`) only while its
  *     buffer is under `readableHighWaterMark`, so a consumer that stops reading stops the socket reads,
- *     and the kernel's receive window pushes back on the peer.
+ *     and the kernel's receive window pushes back on the peer. A source with readLeases (TcpStream,
+ *     UnixStream) is read by one consumer from the first `_read()` on instead (no promise per read):
+ *     once push() says the buffer is full, the consumer pauses (a few leases at most are queued, then
+ *     the bytes wait in the socket) until the next `_read()`.
  *  2. One copy per direction in user space at most. A source with readLease (TcpStream, UnixStream and
  *     their read halves) reads pooled (docs/design/net.md): a waiting read holds no buffer, the bytes
  *     land in a buffer of the runtime's pool, are copied into a chunk of exactly their size for push(),
@@ -95,7 +98,7 @@ export interface ToDuplexOptions {
 }
 
 /** The read side toDuplex needs (readLease, when it has one, makes reads pooled). */
-export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'> & Partial<Pick<ReadHalf, 'readLease'>>;
+export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'> & Partial<Pick<ReadHalf, 'readLease' | 'readLeases'>>;
 /** The write side toDuplex needs (writev, when it has one, sends large batches in one call). */
 export type DuplexWriteSource = Pick<WriteHalf, 'writeAll' | 'shutdown' | 'close'> & Partial<Pick<WriteHalf, 'writev'>>;
 
@@ -189,6 +192,10 @@ export class SocketDuplex extends Duplex {
   readonly #pooledOpt: boolean;
   /** Reads go through readLease (rule 2). */
   #pooled = false;
+  /** ... and through one readLeases consumer, where the source has it (rule 2): no promise per read. */
+  #consume = false;
+  /** The consumer is paused (the Readable's buffer was full): the next _read() resumes it. */
+  #resume: (() => void) | undefined;
   readonly #rt: DuplexRuntime;
   /** A read asked for before the stream was attached. */
   #wantRead = false;
@@ -247,6 +254,7 @@ export class SocketDuplex extends Duplex {
       this.#writer = this.#whole;
     }
     this.#pooled = this.#pooledOpt && typeof this.#reader?.readLease === 'function';
+    this.#consume = this.#pooled && typeof this.#reader?.readLeases === 'function';
   }
 
   #wait(run: () => void, cb: (err?: Error | null) => void): void {
@@ -293,10 +301,22 @@ export class SocketDuplex extends Duplex {
       this.#wantRead = true; // rule 7
       return;
     }
+    if (this.#consume) {
+      const resume = this.#resume;
+      if (resume !== undefined) {
+        this.#resume = undefined;
+        resume();
+        return;
+      }
+      if (this.#reading) return; // the consumer runs; its arrivals push
+      this.#reading = true;
+      this.#reader.readLeases!(this.#onArrival).then(() => this.#onLease(null), this.#onReadError);
+      return;
+    }
     if (this.#reading) return; // a read is in flight; its completion pushes
     this.#reading = true;
     if (this.#pooled) {
-      this.#reader.readLease!().then(this.#onLease, this.#onReadError);
+      this.#reader.readLease!().then((this.#onLeaseFn ??= (l) => this.#onLease(l)), this.#onReadError);
       return;
     }
     const buf = this.#rbuf ?? rentReadBuffer(this.#readSize);
@@ -329,8 +349,30 @@ export class SocketDuplex extends Duplex {
     this.push(chunk);
   }
 
-  /** A pooled read (rule 2): copied into a chunk of its size; the lease goes back at once. */
-  readonly #onLease = (lease: RecvLease | null): void => {
+  /**
+   * Rule 2, a readLeases consumer: each arrival, synchronously from the completion's dispatch, copied into
+   * a chunk of its size (the lease goes back at once). A full Readable buffer pauses the consumer (the
+   * bytes wait in the socket, rule 1) until node:stream asks again (_read).
+   */
+  readonly #onArrival = (lease: RecvLease): Promise<void> | undefined => {
+    if (this.destroyed) {
+      lease.release();
+      return undefined;
+    }
+    const chunk = lease.copy();
+    this.bytesRead += chunk.length;
+    this.#timer?.refresh();
+    if (this.push(chunk)) return undefined;
+    return new Promise<void>((resolve) => {
+      this.#resume = resolve;
+    });
+  };
+
+  /** readLease's completion handler, made on first use (a source with readLeases does not need it). */
+  #onLeaseFn: ((lease: RecvLease | null) => void) | undefined;
+
+  /** A pooled read (rule 2): copied into a chunk of its size; the lease goes back at once. null: the end. */
+  #onLease(lease: RecvLease | null): void {
     this.#reading = false;
     if (lease === null) {
       if (!this.destroyed) this.push(null);
@@ -341,7 +383,7 @@ export class SocketDuplex extends Duplex {
     this.bytesRead += chunk.length;
     this.#timer?.refresh();
     this.push(chunk);
-  };
+  }
 
   readonly #onReadError = (e: unknown): void => {
     this.#reading = false;
