@@ -205,6 +205,7 @@ class EpollBackend final : public Backend {
     for (Slot& s : slots_) {
       if (s.parked) {
         s.parked = false;
+        s.connecting = false;
         s.timerfd = -1;
         stats_[S_INFLIGHT] -= 1;
       }
@@ -348,6 +349,7 @@ class EpollBackend final : public Backend {
       }
     }
     s.parked = false;
+    s.connecting = false;  // the slot's next CONNECT (its next op, after this completion) starts afresh
     PushReady(target, -ECANCELED);
     return 0;
   }
@@ -360,6 +362,7 @@ class EpollBackend final : public Backend {
     for (auto& q : it->second.waiters) {
       for (int32_t user : q) {
         slots_[static_cast<size_t>(user)].parked = false;
+        slots_[static_cast<size_t>(user)].connecting = false;
         PushReady(user, -EBADF);
       }
     }

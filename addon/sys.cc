@@ -152,6 +152,16 @@ Napi::Value NetAccept(const Napi::CallbackInfo& info) {
   }
 }
 
+// ringio_net_shutdown(fd, how) -> 0, or -errno. shutdown(2) at once: on a socket it never blocks (it queues
+// the FIN behind the bytes already in the send buffer), where IORING_OP_SHUTDOWN always goes to an io-wq
+// worker thread. The caller uses it only while no send of its own is in flight on the fd (net's
+// SocketStream.shutdown), so no byte it wrote can leave after the FIN. Errors are returned, not thrown:
+// ENOTCONN (the peer is gone) is common on this path and a thrown error costs a stack trace.
+Napi::Value NetShutdown(const Napi::CallbackInfo& info) {
+  int r = shutdown(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value());
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
 // ringio_sys_dup(fd) -> a close-on-exec duplicate (same open file: a listener shared by threads).
 Napi::Value SysDup(const Napi::CallbackInfo& info) {
   int fd = fcntl(info[0].ToNumber().Int32Value(), F_DUPFD_CLOEXEC, 0);
@@ -255,6 +265,7 @@ void RegisterSys(Napi::Env env, Napi::Object exports, Loop* loop) {
       {"ringio_net_getsockopt", NetGetsockopt},
       {"ringio_net_sockname", NetSockname},
       {"ringio_net_accept", NetAccept},
+      {"ringio_net_shutdown", NetShutdown},
       {"ringio_net_send_fds", NetSendFds},
       {"ringio_net_recv_fds", NetRecvFds},
       {"ringio_sys_dup", SysDup},

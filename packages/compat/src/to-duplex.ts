@@ -3,10 +3,13 @@
  * [ReadHalf, WriteHalf] pair), shaped like a net.Socket where node:http and node:tls look.
  *
  * Rules:
- *  1. Reads are pulled, never pushed ahead: a read op is in flight only between a `_read()` call and
+ *  1. Reads follow the Readable's demand: a read op is in flight only between a `_read()` call and
  *     its completion, and there is at most one. The Readable side asks again (`_read`) only while its
  *     buffer is under `readableHighWaterMark`, so a consumer that stops reading stops the socket reads,
- *     and the kernel's receive window pushes back on the peer.
+ *     and the kernel's receive window pushes back on the peer. A source with readLeases (TcpStream,
+ *     UnixStream) is read by one consumer from the first `_read()` on instead (no promise per read):
+ *     once push() says the buffer is full, the consumer pauses (a few leases at most are queued, then
+ *     the bytes wait in the socket) until the next `_read()`.
  *  2. One copy per direction in user space at most. A source with readLease (TcpStream, UnixStream and
  *     their read halves) reads pooled (docs/design/net.md): a waiting read holds no buffer, the bytes
  *     land in a buffer of the runtime's pool, are copied into a chunk of exactly their size for push(),
@@ -63,7 +66,12 @@ function track(rt: DuplexRuntime, d: { _shutdownQuietly(): void }): void {
   }
   live.add(d);
 }
-import type { ReadHalf, SocketAddr, WriteHalf } from '@ringio/net';
+import { TcpStream, type ReadHalf, type SocketAddr, type WriteHalf } from '@ringio/net';
+
+/** destroySoon()'s 'finish' listener (one function for every Duplex). */
+function destroyOnFinish(this: Duplex): void {
+  this.destroy();
+}
 
 /** toDuplex's options. */
 export interface ToDuplexOptions {
@@ -90,7 +98,7 @@ export interface ToDuplexOptions {
 }
 
 /** The read side toDuplex needs (readLease, when it has one, makes reads pooled). */
-export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'> & Partial<Pick<ReadHalf, 'readLease'>>;
+export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'> & Partial<Pick<ReadHalf, 'readLease' | 'readLeases'>>;
 /** The write side toDuplex needs (writev, when it has one, sends large batches in one call). */
 export type DuplexWriteSource = Pick<WriteHalf, 'writeAll' | 'shutdown' | 'close'> & Partial<Pick<WriteHalf, 'writev'>>;
 
@@ -184,6 +192,10 @@ export class SocketDuplex extends Duplex {
   readonly #pooledOpt: boolean;
   /** Reads go through readLease (rule 2). */
   #pooled = false;
+  /** ... and through one readLeases consumer, where the source has it (rule 2): no promise per read. */
+  #consume = false;
+  /** The consumer is paused (the Readable's buffer was full): the next _read() resumes it. */
+  #resume: (() => void) | undefined;
   readonly #rt: DuplexRuntime;
   /** A read asked for before the stream was attached. */
   #wantRead = false;
@@ -203,6 +215,8 @@ export class SocketDuplex extends Duplex {
   #local: SocketAddr | undefined;
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** destroySoon() waits for 'finish'. */
+  #destroySoon = false;
 
   /** @internal How toDuplex() makes one. */
   static _create(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean; pooled?: boolean }): SocketDuplex {
@@ -240,6 +254,7 @@ export class SocketDuplex extends Duplex {
       this.#writer = this.#whole;
     }
     this.#pooled = this.#pooledOpt && typeof this.#reader?.readLease === 'function';
+    this.#consume = this.#pooled && typeof this.#reader?.readLeases === 'function';
   }
 
   #wait(run: () => void, cb: (err?: Error | null) => void): void {
@@ -286,18 +301,33 @@ export class SocketDuplex extends Duplex {
       this.#wantRead = true; // rule 7
       return;
     }
+    if (this.#consume) {
+      const resume = this.#resume;
+      if (resume !== undefined) {
+        this.#resume = undefined;
+        resume();
+        return;
+      }
+      if (this.#reading) return; // the consumer runs; its arrivals push
+      this.#reading = true;
+      this.#reader.readLeases!(this.#onArrival).then(() => this.#onLease(null), this.#onReadError);
+      return;
+    }
     if (this.#reading) return; // a read is in flight; its completion pushes
     this.#reading = true;
     if (this.#pooled) {
-      this.#reader.readLease!().then(this.#onLease, this.#onReadError);
+      this.#reader.readLease!().then((this.#onLeaseFn ??= (l) => this.#onLease(l)), this.#onReadError);
       return;
     }
     const buf = this.#rbuf ?? rentReadBuffer(this.#readSize);
     this.#rbuf = undefined; // rented to the kernel until the read settles
-    this.#reader.read(buf).then(this.#onRead, this.#onReadError);
+    this.#reader.read(buf).then((this.#onReadFn ??= (r) => this.#onRead(r)), this.#onReadError);
   }
 
-  readonly #onRead = ([n, buf]: [number, Buffer]): void => {
+  /** The non-pooled read's completion handler, made on first use (a pooled Duplex never needs it). */
+  #onReadFn: ((r: [number, Buffer]) => void) | undefined;
+
+  #onRead([n, buf]: [number, Buffer]): void {
     this.#reading = false;
     this.#rbuf = buf;
     if (this.destroyed) return;
@@ -317,10 +347,32 @@ export class SocketDuplex extends Duplex {
     const chunk = Buffer.allocUnsafe(n);
     buf.copy(chunk, 0, 0, n);
     this.push(chunk);
+  }
+
+  /**
+   * Rule 2, a readLeases consumer: each arrival, synchronously from the completion's dispatch, copied into
+   * a chunk of its size (the lease goes back at once). A full Readable buffer pauses the consumer (the
+   * bytes wait in the socket, rule 1) until node:stream asks again (_read).
+   */
+  readonly #onArrival = (lease: RecvLease): Promise<void> | undefined => {
+    if (this.destroyed) {
+      lease.release();
+      return undefined;
+    }
+    const chunk = lease.copy();
+    this.bytesRead += chunk.length;
+    this.#timer?.refresh();
+    if (this.push(chunk)) return undefined;
+    return new Promise<void>((resolve) => {
+      this.#resume = resolve;
+    });
   };
 
-  /** A pooled read (rule 2): copied into a chunk of its size; the lease goes back at once. */
-  readonly #onLease = (lease: RecvLease | null): void => {
+  /** readLease's completion handler, made on first use (a source with readLeases does not need it). */
+  #onLeaseFn: ((lease: RecvLease | null) => void) | undefined;
+
+  /** A pooled read (rule 2): copied into a chunk of its size; the lease goes back at once. null: the end. */
+  #onLease(lease: RecvLease | null): void {
     this.#reading = false;
     if (lease === null) {
       if (!this.destroyed) this.push(null);
@@ -331,7 +383,7 @@ export class SocketDuplex extends Duplex {
     this.bytesRead += chunk.length;
     this.#timer?.refresh();
     this.push(chunk);
-  };
+  }
 
   readonly #onReadError = (e: unknown): void => {
     this.#reading = false;
@@ -355,16 +407,19 @@ export class SocketDuplex extends Duplex {
     }
     this.#writeCb = cb;
     // Zero copies: the chunk itself is rented to the kernel until writeAll resolves.
-    this.#writer.writeAll(chunk).then(this.#onWritten, this.#onWriteError);
+    this.#writer.writeAll(chunk).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
   }
 
-  readonly #onWritten = ([n]: [number, Uint8Array]): void => {
+  /** A single write's completion handler, made on first use (node:http's responses go as batches). */
+  #onWrittenFn: ((r: [number, Uint8Array]) => void) | undefined;
+
+  #onWritten([n]: [number, Uint8Array]): void {
     this.bytesWritten += n;
     this.#timer?.refresh();
     const cb = this.#writeCb!;
     this.#writeCb = undefined;
     cb();
-  };
+  }
 
   readonly #onWriteError = (e: unknown): void => {
     const cb = this.#writeCb!;
@@ -373,10 +428,10 @@ export class SocketDuplex extends Duplex {
     cb(own(e));
   };
 
-  readonly #onBatchError = (e: unknown, cb: (err?: Error | null) => void): void => {
+  #onBatchError(e: unknown, cb: (err?: Error | null) => void): void {
     this._quiet(e);
     cb(own(e));
-  };
+  }
 
   /** A write after the runtime closed: the Duplex goes away quietly, the callback learns why (rule 6). */
   #writeClosed(cb: (err?: Error | null) => void): void {
@@ -407,7 +462,7 @@ export class SocketDuplex extends Duplex {
     const writer = this.#writer!;
     if (bufs.length === 1) {
       this.#writeCb = cb;
-      writer.writeAll(bufs[0]!).then(this.#onWritten, this.#onWriteError);
+      writer.writeAll(bufs[0]!).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
       return;
     }
     let total = 0;
@@ -561,14 +616,22 @@ export class SocketDuplex extends Duplex {
     this.#waiting = undefined;
     this.#waitingCb = undefined;
     waitingCb?.(err ?? ringioError('ERR_RINGIO_CLOSED', 'the socket was destroyed before it connected'));
-    this._detach().then(
-      (): Promise<unknown> | undefined => {
-        // Closing cancels the ops in flight and waits for the kernel's answers before the fd is closed,
-        // so 'close' means the fd is gone.
-        if (this.#reader === undefined) return undefined;
-        return this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer!.close()]);
-      },
-    ).then(
+    const detaching = this._detach();
+    if (detaching === undefined) this.#closeStream(err, cb);
+    else void detaching.then(() => this.#closeStream(err, cb));
+  }
+
+  /**
+   * Closing cancels the ops in flight and waits for the kernel's answers before the fd is closed, so
+   * 'close' means the fd is gone (with nothing in flight the stream closes it during close()).
+   */
+  #closeStream(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.#reader === undefined) {
+      cb(err);
+      return;
+    }
+    const closing = this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer!.close()]);
+    closing.then(
       () => {
         this.#spareReadBuffer();
         cb(err);
@@ -585,9 +648,12 @@ export class SocketDuplex extends Duplex {
     if (spareRead.length < SPARE_READ) spareRead.push(b);
   }
 
-  /** @internal Stops a connect under way (connect.ts); resolves once it has settled (attached or not). */
-  protected _detach(): Promise<void> {
-    return Promise.resolve();
+  /**
+   * @internal Stops a connect under way (connect.ts); resolves once it has settled (attached or not).
+   * undefined: nothing to wait for (a toDuplex Duplex), the stream closes in the same call.
+   */
+  protected _detach(): Promise<void> | undefined {
+    return undefined;
   }
 
   /**
@@ -607,7 +673,10 @@ export class SocketDuplex extends Duplex {
   destroySoon(): void {
     if (this.writable) this.end();
     if (this.writableFinished) this.destroy();
-    else this.once('finish', () => this.destroy());
+    else if (!this.#destroySoon) {
+      this.#destroySoon = true;
+      this.on('finish', destroyOnFinish); // 'finish' comes once: no once() wrapper, no closure
+    }
   }
 
   /**
@@ -632,7 +701,7 @@ export class SocketDuplex extends Duplex {
       this.#timer.refresh();
     } else {
       this.#clearTimer();
-      this.#timer = setTimeout(this.#onTimeout, t).unref();
+      this.#timer = setTimeout(() => this.#onTimeout(), t).unref();
     }
     this.#timeoutMs = t;
     return this;
@@ -643,10 +712,10 @@ export class SocketDuplex extends Duplex {
     return this.#timeoutMs === 0 ? undefined : this.#timeoutMs;
   }
 
-  readonly #onTimeout = (): void => {
+  #onTimeout(): void {
     // The timer stays: activity (refresh) re-arms it.
     this.emit('timeout');
-  };
+  }
 
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -674,7 +743,9 @@ export class SocketDuplex extends Duplex {
   }
 
   #sockopt(set: () => unknown): void {
-    if (this.destroyed || this.#localInet() === undefined) return;
+    if (this.destroyed) return;
+    // A TcpStream needs no address look-up (node:http sets TCP_NODELAY on every connection it gets).
+    if (!(this.#whole instanceof TcpStream) && this.#localInet() === undefined) return;
     set();
   }
 

@@ -160,12 +160,23 @@ function formatIPv6(b: Uint8Array): string {
   return hex.slice(0, best).join(':') + '::' + hex.slice(best + bestLen).join(':');
 }
 
+/** decodeInet's last IPv4 address (this thread's), as a number and as its string. */
+let lastV4 = -1;
+let lastV4Str = '';
+
 /** Decodes an AF_INET / AF_INET6 sockaddr. */
 export function decodeInet(buf: Uint8Array): SocketAddr {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const family = dv.getUint16(0, true);
-  const port = dv.getUint16(2, false);
-  if (family === AF_INET) return { address: `${buf[4]}.${buf[5]}.${buf[6]}.${buf[7]}`, port, family: 'IPv4' };
+  const family = buf[0]! | (buf[1]! << 8);
+  const port = (buf[2]! << 8) | buf[3]!;
+  if (family === AF_INET) {
+    // A server sees the same few client IPs again and again: the last one's string is reused.
+    const ip = ((buf[4]! << 24) | (buf[5]! << 16) | (buf[6]! << 8) | buf[7]!) >>> 0;
+    if (ip !== lastV4) {
+      lastV4Str = `${buf[4]}.${buf[5]}.${buf[6]}.${buf[7]}`;
+      lastV4 = ip;
+    }
+    return { address: lastV4Str, port, family: 'IPv4' };
+  }
   if (family === AF_INET6) return { address: formatIPv6(buf.subarray(8, 24)), port, family: 'IPv6' };
   throw new TypeError(`not an inet sockaddr (family ${family})`);
 }

@@ -41,6 +41,8 @@ export abstract class ListenerBase<S, A> extends SocketBase {
       }
       if (this.#mode === 'single') return this.#acceptOne(signal);
       // No async function here: a server pays for its promises once per connection.
+      const now = this.#takeQueued(signal);
+      if (now !== undefined) return Promise.resolve(now);
       return this.#nextFd(signal).then((fd) => this.#take(fd, signal));
     } catch (e) {
       return Promise.reject(e);
@@ -63,6 +65,13 @@ export abstract class ListenerBase<S, A> extends SocketBase {
       if ((e as { code?: string }).code !== 'ENOTCONN') throw e;
       return this.accept({ signal });
     }
+  }
+
+  /** Multishot mode: a connection already queued, wrapped (undefined when none is, or on an error to report). */
+  #takeQueued(signal: AbortSignal | undefined): [S, A] | Promise<[S, A]> | undefined {
+    this.openFd();
+    if (this.#ready.length === 0 || signal?.aborted === true) return undefined;
+    return this.#take(this.#ready.shift()!, signal);
   }
 
   #nextFd(signal: AbortSignal | undefined): Promise<number> {
@@ -158,17 +167,26 @@ export abstract class ListenerBase<S, A> extends SocketBase {
       done = true;
       return { value: undefined, done: true };
     };
+    const onValue = (value: [S, A]): IteratorResult<[S, A], undefined> => ({ value, done: false });
+    const onError = (e: unknown): IteratorResult<[S, A], undefined> => {
+      done = true;
+      if (this.closed && (e as { code?: string } | null)?.code === 'ERR_RINGIO_CLOSED') return end();
+      throw e;
+    };
     const it: AsyncIterableIterator<[S, A]> = {
       next: () => {
         if (done || this.closed) return Promise.resolve(end());
-        return this.accept().then(
-          (value): IteratorResult<[S, A], undefined> => ({ value, done: false }),
-          (e: unknown) => {
-            done = true;
-            if (this.closed && (e as { code?: string } | null)?.code === 'ERR_RINGIO_CLOSED') return end();
-            throw e;
-          },
-        );
+        let now: [S, A] | Promise<[S, A]> | undefined;
+        if (this.#mode === 'multishot') {
+          try {
+            now = this.#takeQueued(undefined);
+          } catch (e) {
+            return Promise.reject(e).catch(onError);
+          }
+        }
+        // A connection already queued: one promise for it, not three.
+        if (now !== undefined && !(now instanceof Promise)) return Promise.resolve(onValue(now));
+        return (now ?? this.accept()).then(onValue, onError);
       },
       return: () => Promise.resolve(end()),
       [Symbol.asyncIterator]: () => it,

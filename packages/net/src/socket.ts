@@ -9,4 +9,9 @@ export class SocketBase extends FdHandle {
   protected constructor(fd: number) {
     super(fd);
   }
+
+  /** A socket's close(2) never blocks (no SO_LINGER is set here): closed at once once nothing is in flight. */
+  protected override get closesInline(): boolean {
+    return true;
+  }
 }

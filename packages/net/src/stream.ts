@@ -12,11 +12,11 @@
  *  3. Reads and writes may run concurrently (one reader and one writer is the common case, as with
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
-import { checkBuffer, checkBufs, checkRange, checkSignal, hasFeature, PollOp, POLLIN, POLLOUT, RecvLease, ringioError, sys, type OpAble } from '@ringio/runtime';
+import { checkBuffer, checkBufs, checkRange, checkSignal, errnoError, hasFeature, PollOp, POLLIN, POLLOUT, RecvLease, ringioError, sys, type OpAble } from '@ringio/runtime';
 import { consuming, LeaseReader } from './lease-reader.js';
 import { SendQueue } from './send-queue.js';
 import { SocketBase } from './socket.js';
-import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
+import { IPPROTO_TCP, SHUT_WR, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
 import { ReadvOp } from './ops/readv.js';
 import { RecvOp } from './ops/recv.js';
 import { SendOp } from './ops/send.js';
@@ -63,6 +63,9 @@ export interface ReadLeasesOptions {
    */
   recycle?: boolean;
 }
+
+/** The ops that only read from the socket: shutdown() runs shutdown(2) at once while no other op is in flight. */
+const READ_OPS: ReadonlySet<string> = new Set(['recv', 'readv', 'recvmsg']);
 
 /** Node's default writableHighWaterMark is 16 KiB; a send queue of 64 KiB matches a socket buffer's scale. */
 const SEND_HIGH_WATER_MARK = 65536;
@@ -445,10 +448,23 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     return [n, buf];
   }
 
-  /** Half-closes the stream: the peer reads end of stream; this side can still read. */
+  /**
+   * Half-closes the stream (SHUT_WR): the peer reads end of stream after the bytes the kernel has taken;
+   * this side can still read. Bytes queued by send() go first (as flush(); a failed send rejects
+   * shutdown() with its error). With no write op in flight on the stream (reads may be), shutdown(2)
+   * runs at once, without an op: on io_uring a SHUTDOWN op always goes to a kernel worker thread. While
+   * a write()/writeAll() is still in flight, a SHUTDOWN op, which does not wait for it: await the write
+   * first, or bytes it has not handed to the kernel yet fail EPIPE.
+   */
   shutdown(): Promise<void> {
     try {
-      return this.run(new ShutdownOp(this.openFd()), undefined);
+      const fd = this.openFd();
+      if (this.#tx !== undefined && this.#tx.bytes > 0) return this.#tx.flush().then(() => this.shutdown());
+      if (this.onlyInflight(READ_OPS)) {
+        const res = sys.shutdown(fd, SHUT_WR);
+        return res < 0 ? Promise.reject(errnoError(res, 'shutdown')) : Promise.resolve();
+      }
+      return this.run(new ShutdownOp(fd), undefined);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -35,10 +35,13 @@ export interface TcpListenOptions {
   backlog?: number;
 }
 
+/** getsockname/getpeername's buffer, reused (this thread's): decodeInet copies out what it keeps. */
+const scratch = new Uint8Array(SOCKADDR_MAX);
+
 function sockAddr(fd: number, peer: boolean): SocketAddr {
-  const buf = new Uint8Array(SOCKADDR_MAX);
-  sys.sockname(fd, buf, peer);
-  return decodeInet(buf);
+  scratch.fill(0, 0, 2);
+  sys.sockname(fd, scratch, peer);
+  return decodeInet(scratch);
 }
 
 /**
@@ -49,6 +52,8 @@ function sockAddr(fd: number, peer: boolean): SocketAddr {
 export class TcpStream extends SocketStream {
   #peer: SocketAddr | undefined;
   #local: SocketAddr | undefined;
+  /** TCP_NODELAY as this stream last set it (undefined: not known), so setting it again costs no syscall. */
+  #noDelay: boolean | undefined;
 
   /** @internal Use connect(), accept() or fromFd(). */
   constructor(fd: number, peer?: SocketAddr) {
@@ -75,13 +80,25 @@ export class TcpStream extends SocketStream {
     const stream = new TcpStream(fd);
     try {
       await stream.run(new ConnectOp(fd, sa.buf, sa.len), opts.signal);
-      if (opts.noDelay !== false) sys.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+      if (opts.noDelay !== false) stream.setNoDelay(true);
     } catch (e) {
       await stream.close();
       const to = decodeInet(sa.buf);
       throw connectError(e, to.address, to.port);
     }
     return stream;
+  }
+
+  /** TCP_NODELAY; no syscall when it is already so (accept() and connect() set it). */
+  override setNoDelay(noDelay = true): this {
+    const on = Boolean(noDelay);
+    if (this.#noDelay === on) {
+      this.openFd();
+      return this;
+    }
+    super.setNoDelay(on);
+    this.#noDelay = on;
+    return this;
   }
 
   /** The peer's address. */
@@ -138,8 +155,9 @@ export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
   }
 
   protected wrap(fd: number, addr: Uint8Array | undefined): [TcpStream, SocketAddr] {
-    sys.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     const peer = addr !== undefined ? decodeInet(addr) : sockAddr(fd, true);
-    return [new TcpStream(fd, peer), peer];
+    const stream = new TcpStream(fd, peer);
+    stream.setNoDelay(true);
+    return [stream, peer];
   }
 }

@@ -79,6 +79,8 @@ export interface NativeAddon {
   ringio_net_sockname(fd: number, buf: Uint8Array, peer: boolean): number;
   /** accept4 without waiting: the new fd, or -1 when none is queued. */
   ringio_net_accept(fd: number): number;
+  /** shutdown(2) at once: 0, or -errno (not thrown). */
+  ringio_net_shutdown(fd: number, how: number): number;
   /** sendmsg with SCM_RIGHTS, without waiting; returns bytes sent. */
   ringio_net_send_fds(fd: number, data: Uint8Array, fds: number[]): number;
   /** recvmsg taking SCM_RIGHTS fds, without waiting: [bytes, fds]. */

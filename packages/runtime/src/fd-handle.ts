@@ -12,6 +12,9 @@ import { CloseOp } from './ops/close.js';
 import { currentRuntime, submit } from './context.js';
 import { checkSignal } from './validate.js';
 
+/** The close() of an fd closed inline: one settled promise for all of them. */
+const CLOSED: Promise<void> = Promise.resolve();
+
 /**
  * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the
  * ops in flight on the fd, and close() cancels them, waits for the kernel's answers, then closes the
@@ -107,6 +110,21 @@ export class FdHandle implements OpOwner {
     if (n === 0 && this.#drained !== undefined) this.#drained();
   }
 
+  /**
+   * For subclasses: true when every op in flight on this fd has a name in `names` (true when none is in
+   * flight). net's shutdown() asks it whether only reads are in flight before it shuts down at once.
+   */
+  protected onlyInflight(names: ReadonlySet<string>): boolean {
+    const n = this.#count;
+    if (n === 0) return true;
+    const driver = this.#driver!;
+    for (let k = 0; k < n; k++) {
+      const op = driver.opAt(this.#inflight[k]!);
+      if (op !== undefined && !names.has(op.name)) return false;
+    }
+    return true;
+  }
+
   /** For subclasses: the raw fd for building ops; throws ERR_RINGIO_CLOSED (with buf) once closed. */
   protected openFd(buf?: unknown): number {
     if (this.#closing !== undefined) throw this.closedError(buf);
@@ -117,37 +135,60 @@ export class FdHandle implements OpOwner {
     return ringioError('ERR_RINGIO_CLOSED', `the ${this.constructor.name} is closed`, { buf });
   }
 
+  /**
+   * For subclasses: true to close the fd with close(2) from JS once nothing is in flight on it, instead of
+   * a CLOSE op through the driver (a submission, a completion and a promise). For fds whose close never
+   * blocks, such as sockets (net's SocketBase, which sets no SO_LINGER); a file's close may flush (NFS),
+   * so the default is the op. Invariant 1 holds either way: the fd closes only after the kernel has
+   * answered every op that named it (they were all settled: the count below is 0).
+   */
+  protected get closesInline(): boolean {
+    return false;
+  }
+
   /** Cancels pending ops, waits for the kernel's answers, then closes the fd. Idempotent. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     const fd = this.#fd;
-    this.#closing = (async () => {
-      if (this.#count > 0) {
-        try {
-          // The ops of a runtime that is gone were all settled by its shutdown: #count would be 0.
-          const driver = this.#driver!;
-          if (driver !== currentRuntime().driver) throw new Error('not this thread\'s runtime');
-          const slots = this.#inflight.slice(0, this.#count);
-          for (let k = 0; k < slots.length; k++) {
-            const op = driver.opAt(slots[k]!);
-            if (op !== undefined) driver.cancel(op, 'closed');
-          }
-        } catch {
-          // No runtime on this thread any more: its shutdown already cancelled and drained every op.
-          closeSync(fd);
-          return;
-        }
-        await new Promise<void>((resolve) => {
-          this.#drained = resolve;
-        });
+    if (this.#count === 0) {
+      this.#closing = this.#closeFd(fd);
+      return this.#closing;
+    }
+    try {
+      // The ops of a runtime that is gone were all settled by its shutdown: #count would be 0.
+      const driver = this.#driver!;
+      if (driver !== currentRuntime().driver) throw new Error('not this thread\'s runtime');
+      const slots = this.#inflight.slice(0, this.#count);
+      for (let k = 0; k < slots.length; k++) {
+        const op = driver.opAt(slots[k]!);
+        if (op !== undefined) driver.cancel(op, 'closed');
       }
-      try {
-        await submit(new CloseOp(fd));
-      } catch {
-        closeSync(fd);
-      }
-    })();
+    } catch {
+      // No runtime on this thread any more: its shutdown already cancelled and drained every op.
+      this.#closing = this.#closeFd(fd, true);
+      return this.#closing;
+    }
+    // No async function: a server closes one socket per connection, with its read in flight.
+    this.#closing = new Promise<void>((resolve, reject) => {
+      this.#drained = () => {
+        this.#drained = undefined;
+        this.#closeFd(fd).then(resolve, reject);
+      };
+    });
     return this.#closing;
+  }
+
+  /** Closes the fd once nothing is in flight on it: close(2) now (inline, or no runtime), else a CLOSE op. */
+  #closeFd(fd: number, inline = this.closesInline): Promise<void> {
+    if (inline) {
+      try {
+        closeSync(fd);
+        return CLOSED;
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return submit(new CloseOp(fd)).catch(() => closeSync(fd));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -46,6 +46,14 @@ export const sys = {
   accept(fd: number): number {
     return native.ringio_net_accept(checkFd(fd));
   },
+  /**
+   * shutdown(2) at once, without an op (it never blocks on a socket: the FIN is queued behind the bytes
+   * already in the send buffer). Returns 0 or -errno, for the caller to turn into its error (errnoError):
+   * use it only while none of the caller's sends is in flight on the fd, or bytes could follow the FIN.
+   */
+  shutdown(fd: number, how: number): number {
+    return native.ringio_net_shutdown(checkFd(fd), how);
+  },
   /** A close-on-exec duplicate of fd (the same open socket: closing one leaves the other working). */
   dup(fd: number): number {
     return native.ringio_sys_dup(checkFd(fd));

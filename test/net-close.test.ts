@@ -1,0 +1,70 @@
+/**
+ * @ringio/net close() on the driver under test: a socket with nothing in flight closes its fd during the
+ * call (close(2), no CLOSE op); with an op in flight, only after the kernel has answered it (invariant
+ * 1); a connect cancelled while in progress leaves nothing behind for the next connect on the slot or
+ * the fd number it frees (the epoll engine's per-slot connect state).
+ */
+import net from 'node:net';
+import { TcpListener, TcpStream } from '@ringio/net';
+import { stats, timeout } from '@ringio/runtime';
+import { fdCount, guard, rejectionOf, rtTest, run, tcpPairs } from './helpers.js';
+
+rtTest('close() with nothing in flight closes the fd during the call (no op); with a read in flight, once the read has settled', async (t) => {
+  await run(async () => {
+    const [[c, s], [c2, s2]] = await tcpPairs(2);
+    const fds = fdCount();
+    const ops = stats().opsInFlight;
+    const closing = s.close();
+    t.is(fdCount(), fds - 1, 'closed during the close() call');
+    t.is(stats().opsInFlight, ops, 'no op went to the driver for it');
+    t.is(s.fd, -1);
+    await closing;
+    t.is((await guard(c.read(Buffer.alloc(8)), 5000, 'the peer reads the end'))[0], 0);
+    await c.close();
+    // A silent peer: the read waits until close() cancels it.
+    const fds2 = fdCount();
+    const reading = c2.read(Buffer.alloc(8));
+    await new Promise((r) => setTimeout(r, 5));
+    const closing2 = c2.close();
+    t.is(fdCount(), fds2, 'a read is in flight: the fd stays open until the kernel has answered it');
+    t.is((await rejectionOf(t, reading)).code, 'ERR_RINGIO_CLOSED');
+    await closing2;
+    t.is(fdCount(), fds2 - 1);
+    t.is(c2.close(), closing2, 'close() is idempotent');
+    await s2.close();
+  });
+});
+
+rtTest('a connect cancelled while in progress, its socket closed: the next connect (same slot, same fd number) really connects', async (t) => {
+  await run(async () => {
+    // A listener that never accepts, with its queue full: the kernel drops new SYNs, so a connect hangs.
+    const hole = await TcpListener.bind('127.0.0.1:0', { reusePort: false, backlog: 1 });
+    const holePort = hole.localAddr.port;
+    const fillers = Array.from({ length: 4 }, () => net.connect(holePort, '127.0.0.1').on('error', () => {}));
+    await new Promise((r) => setTimeout(r, 300));
+    const good = await TcpListener.bind('127.0.0.1:0');
+    const serving = (async () => {
+      for (let i = 0; i < 3; i++) {
+        const [s] = await good.accept();
+        const b = Buffer.alloc(64);
+        const [n] = await s.read(b);
+        await s.writeAll(b.subarray(0, n));
+        await s.close();
+      }
+    })();
+    for (let i = 0; i < 3; i++) {
+      const e = await rejectionOf(t, timeout((signal) => TcpStream.connect({ host: '127.0.0.1', port: holePort }, { signal }), 100));
+      t.is(e.code, 'ERR_RINGIO_TIMEOUT');
+      const c = await guard(TcpStream.connect({ host: '127.0.0.1', port: good.localAddr.port }), 5000, 'the next connect');
+      await c.writeAll(Buffer.from(`hello ${i}`));
+      const b = Buffer.alloc(64);
+      const [n] = await guard(c.read(b), 5000, 'the echo');
+      t.is(b.subarray(0, n).toString(), `hello ${i}`);
+      await c.close();
+    }
+    await serving;
+    await good.close();
+    for (const f of fillers) f.destroy();
+    await hole.close();
+  });
+});
