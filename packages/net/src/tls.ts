@@ -323,6 +323,15 @@ export class TlsStream implements ReadHalf, WriteHalf {
   #tail: Promise<unknown> | undefined;
   #reading: Promise<unknown> | undefined;
   #busy = false;
+  /** The window of the read in flight on read()'s common path (#onCipher). */
+  #rbuf: Uint8Array | undefined;
+  #roff = 0;
+  #rlen = 0;
+  /** The write in flight on writeAll()'s common path (#onSent), and its send's options (reused). */
+  #wbuf: Uint8Array | undefined;
+  #wlen = 0;
+  #wsent: Promise<unknown> | undefined;
+  readonly #wopts = { length: 0 };
   #info: TlsInfo | undefined;
 
   private constructor(socket: SocketStream, id: number, host: string | undefined) {
@@ -590,6 +599,16 @@ export class TlsStream implements ReadHalf, WriteHalf {
         const again = (): Promise<[number, B]> => this.read(buf, opts);
         return this.#reading!.then(again, again);
       }
+      if (this.#pooled && length > 0 && opts?.signal === undefined && this.#stash === undefined && !this.#more && !this.#eof) {
+        // The common case: one pooled receive, decrypted in its continuation (no async frame per read).
+        this.#busy = true;
+        this.#rbuf = buf;
+        this.#roff = offset;
+        this.#rlen = length;
+        const p = this.socket.readLease!().then(this.#onCipher, this.#onCipherError) as Promise<[number, B]>;
+        this.#reading = p;
+        return p;
+      }
       const p = this.#read(buf, offset, length, opts?.signal);
       this.#reading = p;
       return p;
@@ -597,6 +616,45 @@ export class TlsStream implements ReadHalf, WriteHalf {
       return Promise.reject(e);
     }
   }
+
+  /** read()'s common case: the ciphertext of one pooled receive is decrypted into the waiting window. */
+  readonly #onCipher = (lease: RecvLease | null): [number, Uint8Array] | Promise<[number, Uint8Array]> => {
+    const buf = this.#rbuf!;
+    const offset = this.#roff;
+    const length = this.#rlen;
+    this.#rbuf = undefined;
+    this.#busy = false;
+    if (lease === null) {
+      this.#eof = true;
+      return [0, buf];
+    }
+    const res = this.#res;
+    let ok: boolean;
+    try {
+      ok = tlsNative.read(this.#live(buf), lease.buf, 0, lease.length, buf, offset, length, res);
+    } finally {
+      lease.release(); // the session copied the ciphertext into its read BIO
+    }
+    if (!ok) {
+      const err = this.#failure();
+      (err as { buf?: unknown }).buf = buf;
+      throw err;
+    }
+    this.#more = (res.flags & TLS_MORE) !== 0;
+    if ((res.flags & TLS_PEER_CLOSED) !== 0) this.#eof = true;
+    if (res.pending > 0) void this.#flush(undefined).catch(noop);
+    if (res.n > 0 || (this.#eof && !this.#more)) return [res.n, buf];
+    // Part of a record (or a record without application data): read on until plaintext or the end.
+    return this.#read(buf, offset, length, undefined);
+  };
+
+  readonly #onCipherError = (e: unknown): never => {
+    const buf = this.#rbuf;
+    this.#rbuf = undefined;
+    this.#busy = false;
+    if (e !== null && typeof e === 'object') (e as { buf?: unknown }).buf = buf;
+    throw e;
+  };
 
   async #read<B extends Uint8Array>(buf: B, offset: number, length: number, signal: AbortSignal | undefined): Promise<[number, B]> {
     this.#busy = true;
@@ -693,9 +751,20 @@ export class TlsStream implements ReadHalf, WriteHalf {
         if (!tlsNative.write(id, buf, offset, length, out, 0, out.length, res)) return Promise.reject(this.#failure());
         const n = res.n;
         const pending = res.pending;
+        if (pending === 0) {
+          // One send, settled by #onSent with no async frame (writes run one at a time on this path).
+          this.#wbuf = buf;
+          this.#wlen = length;
+          const opts = this.#wopts;
+          opts.length = n; // read by writeAll before it returns
+          const p = this.socket.writeAll(out, opts).then(this.#onSent, this.#onSendError) as Promise<[number, B]>;
+          this.#wsent = p;
+          this.#tail = p;
+          return p;
+        }
         const p: Promise<[number, B]> = this.socket.writeAll(out, { length: n }).then(
           async () => {
-            if (pending > 0) await this.#flushNow(undefined);
+            await this.#flushNow(undefined);
             if (this.#tail === p) this.#tail = undefined;
             return [length, buf];
           },
@@ -712,6 +781,21 @@ export class TlsStream implements ReadHalf, WriteHalf {
       return Promise.reject(e);
     }
   }
+
+  readonly #onSent = (): [number, Uint8Array] => {
+    const buf = this.#wbuf!;
+    this.#wbuf = undefined;
+    if (this.#tail === this.#wsent) this.#tail = undefined;
+    this.#wsent = undefined;
+    return [this.#wlen, buf];
+  };
+
+  readonly #onSendError = (e: unknown): never => {
+    this.#wbuf = undefined;
+    if (this.#tail === this.#wsent) this.#tail = undefined;
+    this.#wsent = undefined;
+    throw e;
+  };
 
   /** Gather write: the buffers, each whole, encrypted together and sent in one op where they fit. Resolves [n, bufs]. */
   writev<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
