@@ -193,3 +193,40 @@ tlsTest('TlsStream: reads of 1 byte through 64 KiB records lose nothing; every p
     srv.ctx.close();
   });
 });
+
+tlsTest('TlsStream: records that arrive while nobody reads (more than the leases held before a pause), then the end: all of them are read, then 0', async (t) => {
+  await run(async () => {
+    const msgs = Array.from({ length: 12 }, (_, i) => randomBytes(100 + i * 997));
+    const all = Buffer.concat(msgs);
+    let c: tls.TLSSocket | undefined;
+    const srv = await oneServer(async (s) => {
+      const buf = Buffer.alloc(all.length + 16);
+      const [first] = await s.read(buf, { length: 1 }); // the reads are under way
+      t.is(first, 1);
+      // The client writes its records one by one, then ends, while nothing reads here.
+      for (const m of msgs.slice(1)) {
+        c!.write(m);
+        await new Promise((r) => setTimeout(r, 15));
+      }
+      c!.end();
+      await new Promise((r) => setTimeout(r, 150));
+      let at = 1;
+      for (;;) {
+        const [n] = await s.read(buf, { offset: at, length: buf.length - at });
+        if (n === 0) break;
+        at += n;
+      }
+      t.is(at, all.length);
+      t.is(sha256(buf.subarray(0, at)), sha256(all));
+      t.is(stats().recvPool.leased, 0, 'every held lease went back');
+    });
+    c = tls.connect({ host: '127.0.0.1', port: srv.port, servername: 'a.test', ca: A!.cert });
+    c.on('error', () => {});
+    await guard(once(c, 'secureConnect'), 10_000, 'handshake');
+    c.write(msgs[0]);
+    await srv.done;
+    c.destroy();
+    await srv.l.close();
+    srv.ctx.close();
+  });
+});
