@@ -17,7 +17,8 @@
  *     for the next read, which costs the same allocation the copy would have made. A `write()` chunk
  *     goes to the kernel as it is (zero copies: the kernel's copy into the socket buffer is the only
  *     one); chunks batched by cork() or a backlog (`_writev`) are copied once into a rented write buffer
- *     so they leave in one send.
+ *     so they leave in one send. Strings are kept as strings (decodeStrings: false) and encoded straight
+ *     into that buffer (node:http's heads); a string that is not batched becomes a Buffer on its own.
  *  3. A write's callback runs only after `writeAll` resolved, that is after the kernel took every byte,
  *     or with the error that stopped it. Errors are never reported late.
  *  4. `end()` shuts the write side down (SHUT_WR) after the pending writes; `destroy()` closes the stream,

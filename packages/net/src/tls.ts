@@ -8,7 +8,10 @@
  * Rules:
  *  1. Writes (and the handshake's and alerts' ciphertext) go out in the order they were made: every
  *     send runs on one chain per stream.
- *  2. Reads are one at a time (a second concurrent read waits for the first).
+ *  2. Reads are one at a time (a second concurrent read waits for the first). After the handshake a
+ *     pooled socket is read by a readLeases() consumer: arrivals are decrypted in the dispatch into the
+ *     waiting read's window; ones that find no read waiting are held in order (at most HOLD, then the
+ *     consumer pauses), and the end of the stream comes after them. The TlsStream owns its socket's reads.
  *  3. close() frees the session at once; the kernel only ever holds the stream's own JS buffers, which
  *     stay referenced by their ops until the kernel answers.
  *  4. A failed handshake rejects a TlsError with Node's code and closes the TCP stream.
