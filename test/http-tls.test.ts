@@ -15,7 +15,7 @@ import { listenSecure } from '@ringio/compat';
 import { HttpClient, serve } from '@ringio/http';
 import { tlsCounts, type SocketAddr } from '@ringio/net';
 import { rtTest, run } from './helpers.js';
-import { makeCert, opensslMissing } from './tls-helpers.js';
+import { closeSecure, makeCert, opensslMissing } from './tls-helpers.js';
 
 const A = opensslMissing === null ? makeCert(['a.test', 'localhost']) : undefined;
 const B = opensslMissing === null ? makeCert(['b.test']) : undefined;
@@ -154,11 +154,8 @@ tlsTest('compat listenSecure: express over ringio TLS to node:https (req.secure,
       for (let i = 0; i < 50 && l.handshakeErrors === 0; i++) await new Promise((r) => setTimeout(r, 20));
       t.is(l.handshakeErrors, 1);
     } finally {
-      agent.destroy();
-      await l.close();
-      server.closeAllConnections();
+      await closeSecure(agent, l, server);
     }
-    await new Promise((r) => setTimeout(r, 100));
     t.deepEqual(tlsCounts(), { contexts: 0, sessions: 0 });
   });
 });

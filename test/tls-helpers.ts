@@ -42,3 +42,14 @@ export function makeCert(names: string[], days = 2): Pem {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The end of a listenSecure test: the client's agent, the listener and the server's connections go, then
+ * a pause so the closes finish (the caller checks tlsCounts() after it).
+ */
+export async function closeSecure(agent: { destroy(): void }, l: { close(): Promise<void> }, server: { closeAllConnections(): void }): Promise<void> {
+  agent.destroy();
+  await l.close();
+  server.closeAllConnections();
+  await new Promise((r) => setTimeout(r, 100));
+}

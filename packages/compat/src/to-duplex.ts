@@ -20,7 +20,8 @@
  *     for the next read, which costs the same allocation the copy would have made. A `write()` chunk
  *     goes to the kernel as it is (zero copies: the kernel's copy into the socket buffer is the only
  *     one); chunks batched by cork() or a backlog (`_writev`) are copied once into a rented write buffer
- *     so they leave in one send.
+ *     so they leave in one send. Strings are kept as strings (decodeStrings: false) and encoded straight
+ *     into that buffer (node:http's heads); a string that is not batched becomes a Buffer on its own.
  *  3. A write's callback runs only after `writeAll` resolved, that is after the kernel took every byte,
  *     or with the error that stopped it. Errors are never reported late.
  *  4. `end()` shuts the write side down (SHUT_WR) after the pending writes; `destroy()` closes the stream,
@@ -232,7 +233,8 @@ export class SocketDuplex extends Duplex {
     super({
       allowHalfOpen: opts.allowHalfOpen,
       highWaterMark: opts.highWaterMark,
-      decodeStrings: true,
+      // Strings stay strings until they are copied into the write buffer (node:http's heads): one copy, no Buffer each.
+      decodeStrings: false,
       emitClose: true,
       autoDestroy: true,
     });
@@ -396,7 +398,8 @@ export class SocketDuplex extends Duplex {
 
   // ---- the Writable side ------------------------------------------------------------------------
 
-  override _write(chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (typeof chunk === 'string') chunk = Buffer.from(chunk, encoding);
     if (this.#writer === undefined || this.#directBusy) {
       this.#wait(() => this._write(chunk, encoding, cb), cb); // rule 7 (or a direct write in flight: rule 8)
       return;
@@ -439,7 +442,7 @@ export class SocketDuplex extends Duplex {
     cb(ringioError('ERR_RINGIO_CLOSED', 'the runtime is shut down: the write was not sent'));
   }
 
-  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+  override _writev(chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
     if (this.#writer === undefined || this.#directBusy) {
       this.#wait(() => this._writev(chunks, cb), cb); // rule 7 (or a direct write in flight: rule 8)
       return;
@@ -448,9 +451,15 @@ export class SocketDuplex extends Duplex {
       this.#writeClosed(cb);
       return;
     }
-    const bufs = new Array<Buffer>(chunks.length);
-    for (let i = 0; i < chunks.length; i++) bufs[i] = chunks[i]!.chunk;
-    this.#sendAll(bufs, cb);
+    // Strings stay strings (node:http's heads): #sendAll encodes them straight into its write buffer.
+    const parts = new Array<Buffer | string>(chunks.length);
+    let encodings: BufferEncoding[] | undefined;
+    for (let i = 0; i < chunks.length; i++) {
+      const { chunk, encoding } = chunks[i]!;
+      parts[i] = chunk;
+      if (typeof chunk === 'string') (encodings ??= new Array<BufferEncoding>(chunks.length))[i] = encoding;
+    }
+    this.#sendAll(parts, cb, encodings);
   }
 
   /**
@@ -458,26 +467,47 @@ export class SocketDuplex extends Duplex {
    * is; up to COALESCE bytes are copied once into the rented write buffer and leave in one send (node:http's
    * head and body, corked; HTTP/2's frames); larger batches go by writev as they are (zero copies).
    */
-  #sendAll(bufs: Buffer[], cb: (err?: Error | null) => void): void {
+  #sendAll(bufs: Array<Buffer | string>, cb: (err?: Error | null) => void, encodings?: BufferEncoding[]): void {
     const writer = this.#writer!;
+    if (encodings !== undefined) {
+      // A string in a batch that is not copied (alone, or in a large batch) becomes a Buffer here.
+      let total = 0;
+      for (let i = 0; i < bufs.length; i++) {
+        const b = bufs[i]!;
+        total += typeof b === 'string' ? Buffer.byteLength(b, encodings[i]) : b.length;
+      }
+      if (bufs.length === 1 || total > COALESCE) {
+        for (let i = 0; i < bufs.length; i++) {
+          const b = bufs[i]!;
+          if (typeof b === 'string') bufs[i] = Buffer.from(b, encodings[i]);
+        }
+        encodings = undefined;
+      }
+    }
     if (bufs.length === 1) {
       this.#writeCb = cb;
-      writer.writeAll(bufs[0]!).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
+      writer.writeAll(bufs[0] as Buffer).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
       return;
     }
     let total = 0;
-    for (const b of bufs) total += b.length;
-    if (total > COALESCE) {
-      const batch = writer.writev !== undefined ? this.#writevAll(bufs) : this.#writeBatch(bufs);
-      batch.then(
-        () => cb(),
-        (e: unknown) => this.#onBatchError(e, cb),
-      );
-      return;
+    if (encodings === undefined) {
+      for (const b of bufs) total += b.length;
+      if (total > COALESCE) {
+        const chunks = bufs as Buffer[];
+        const batch = writer.writev !== undefined ? this.#writevAll(chunks) : this.#writeBatch(chunks);
+        batch.then(
+          () => cb(),
+          (e: unknown) => this.#onBatchError(e, cb),
+        );
+        return;
+      }
     }
     const wbuf = rentWriteBuffer(); // rented to the kernel until the send resolves
     let fill = 0;
-    for (const b of bufs) fill += b.copy(wbuf, fill);
+    for (let i = 0; i < bufs.length; i++) {
+      const b = bufs[i]!;
+      fill += typeof b === 'string' ? wbuf.write(b, fill, encodings![i]) : b.copy(wbuf, fill);
+    }
     this.#writeCb = cb;
     writer.writeAll(wbuf, { length: fill }).then(this.#onBatchWritten, this.#onWriteError);
   }

@@ -8,7 +8,10 @@
  * Rules:
  *  1. Writes (and the handshake's and alerts' ciphertext) go out in the order they were made: every
  *     send runs on one chain per stream.
- *  2. Reads are one at a time (a second concurrent read waits for the first).
+ *  2. Reads are one at a time (a second concurrent read waits for the first). After the handshake a
+ *     pooled socket is read by a readLeases() consumer: arrivals are decrypted in the dispatch into the
+ *     waiting read's window; ones that find no read waiting are held in order (at most HOLD, then the
+ *     consumer pauses), and the end of the stream comes after them. The TlsStream owns its socket's reads.
  *  3. close() frees the session at once; the kernel only ever holds the stream's own JS buffers, which
  *     stay referenced by their ops until the kernel answers.
  *  4. A failed handshake rejects a TlsError with Node's code and closes the TCP stream.
@@ -288,6 +291,11 @@ const WRITE_CHUNK = 64 * 1024;
 /** Room for records' headers, tags and padding on top of WRITE_CHUNK. */
 const WRITE_ROOM = 2048;
 const noop = (): void => {};
+/** Leases a TlsStream holds for its next reads before its consumer pauses (LeaseReader's bound too). */
+const HOLD = 4;
+// One executor for every consumer-path read's promise (as LeaseReader does): no closure per read.
+let binding: TlsStream | undefined;
+const bindRead = (resolve: (v: [number, Uint8Array]) => void, reject: (e: unknown) => void): void => binding!._bindRead(resolve, reject);
 /** Plaintext that arrives with the handshake's last flight lands here first (one thread: one at a time). */
 const handshakeScratch = new Uint8Array(16 * 1024);
 
@@ -323,6 +331,33 @@ export class TlsStream implements ReadHalf, WriteHalf {
   #tail: Promise<unknown> | undefined;
   #reading: Promise<unknown> | undefined;
   #busy = false;
+  /**
+   * After the handshake, a pooled socket is read by a readLeases() consumer (#onLease): each ciphertext
+   * arrival is decrypted, in the completion's dispatch, straight into the window of the read waiting for
+   * it, which settles once (no promise and no await per receive). A lease that finds no read waiting is
+   * held (#held, in order) for the next read; at HOLD held leases the consumer pauses until a read takes one.
+   */
+  #consuming = false;
+  /** How the consumer ended: true at the end of the stream, or its error (undefined while it runs). */
+  #ended: true | Error | undefined;
+  /** Leases that arrived with no read waiting, in order (made on first use). */
+  #held: RecvLease[] | undefined;
+  /** Resumes the paused consumer. */
+  #resume: (() => void) | undefined;
+  /** The window of the read waiting on the consumer (read()'s common path), and its settlers. */
+  #rbuf: Uint8Array | undefined;
+  #roff = 0;
+  #rlen = 0;
+  #rres: ((v: [number, Uint8Array]) => void) | undefined;
+  #rrej: ((e: unknown) => void) | undefined;
+  /** A slow-path receive (#recv) waiting on the consumer for the next lease, and its settlers. */
+  #lres: ((lease: RecvLease | null) => void) | undefined;
+  #lrej: ((e: unknown) => void) | undefined;
+  /** The write in flight on writeAll()'s common path (#onSent), and its send's options (reused). */
+  #wbuf: Uint8Array | undefined;
+  #wlen = 0;
+  #wsent: Promise<unknown> | undefined;
+  readonly #wopts = { length: 0 };
   #info: TlsInfo | undefined;
 
   private constructor(socket: SocketStream, id: number, host: string | undefined) {
@@ -485,7 +520,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
    */
   async #recv(signal: AbortSignal | undefined): Promise<number> {
     if (this.#pooled) {
-      const lease = await this.socket.readLease!(signal ? { signal } : undefined);
+      const lease = this.#consuming ? await this.#nextLease(signal) : await this.socket.readLease!(signal ? { signal } : undefined);
       if (lease === null) return 0;
       this.#lease = lease;
       this.#in = lease.buf;
@@ -495,6 +530,38 @@ export class TlsStream implements ReadHalf, WriteHalf {
     const [m] = await this.socket.read(cin, signal ? { signal } : undefined);
     this.#in = cin;
     return m;
+  }
+
+  /** The next lease from the consumer (a held one, or the next arrival); null at the end of the stream. */
+  #nextLease(signal: AbortSignal | undefined): Promise<RecvLease | null> {
+    const held = this.#takeHeld();
+    if (held !== undefined) return Promise.resolve(held);
+    const ended = this.#ended;
+    if (ended !== undefined) return ended === true ? Promise.resolve(null) : Promise.reject(ended);
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise<RecvLease | null>((resolve, reject) => {
+      if (signal === undefined) {
+        this.#lres = resolve;
+        this.#lrej = reject;
+        return;
+      }
+      const onAbort = (): void => {
+        if (this.#lrej !== fail) return;
+        this.#lres = this.#lrej = undefined;
+        reject(abortError(signal)); // what arrives later is held for the next read: nothing is lost
+      };
+      const done = (lease: RecvLease | null): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(lease);
+      };
+      const fail = (e: unknown): void => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      };
+      this.#lres = done;
+      this.#lrej = fail;
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** The session took the ciphertext of the last receive: its lease goes back to the pool. */
@@ -590,6 +657,23 @@ export class TlsStream implements ReadHalf, WriteHalf {
         const again = (): Promise<[number, B]> => this.read(buf, opts);
         return this.#reading!.then(again, again);
       }
+      if (this.#pooled && length > 0 && opts?.signal === undefined && this.#stash === undefined && !this.#more && !this.#eof && this.#ended === undefined) {
+        // The common case: the consumer decrypts the next arrival into this window and settles the read.
+        for (let held = this.#takeHeld(); held !== undefined; held = this.#takeHeld()) {
+          const r = this.#decrypt(held, buf, offset, length);
+          if (r !== undefined) return r instanceof Error ? Promise.reject(r) : Promise.resolve(r as [number, B]);
+        }
+        this.#busy = true;
+        this.#rbuf = buf;
+        this.#roff = offset;
+        this.#rlen = length;
+        binding = this;
+        const p = new Promise<[number, Uint8Array]>(bindRead) as Promise<[number, B]>;
+        binding = undefined;
+        this.#reading = p;
+        this.#consume();
+        return p;
+      }
       const p = this.#read(buf, offset, length, opts?.signal);
       this.#reading = p;
       return p;
@@ -597,6 +681,115 @@ export class TlsStream implements ReadHalf, WriteHalf {
       return Promise.reject(e);
     }
   }
+
+  /** @internal The settlers of the read being made (bindRead). */
+  _bindRead(resolve: (v: [number, Uint8Array]) => void, reject: (e: unknown) => void): void {
+    this.#rres = resolve;
+    this.#rrej = reject;
+  }
+
+  /** Starts the readLeases() consumer once (pooled sockets, after the handshake). */
+  #consume(): void {
+    if (this.#consuming) return;
+    this.#consuming = true;
+    this.socket.readLeases!(this.#onLease).then(this.#onLeasesEnd, this.#onLeasesEnd);
+  }
+
+  /** The oldest held lease, if any (a paused consumer resumes: there is room again). */
+  #takeHeld(): RecvLease | undefined {
+    const held = this.#held;
+    if (held === undefined || held.length === 0) return undefined;
+    const lease = held.shift();
+    const resume = this.#resume;
+    if (resume !== undefined) {
+      this.#resume = undefined;
+      resume();
+    }
+    return lease;
+  }
+
+  /**
+   * Decrypts a received lease into a read's window and releases it: [n, buf] when the read can settle
+   * (plaintext, or the end), an Error (with `buf`) when the session failed, undefined when the ciphertext
+   * held no plaintext yet (part of a record, a ticket) and the read goes on waiting.
+   */
+  #decrypt(lease: RecvLease, buf: Uint8Array, offset: number, length: number): [number, Uint8Array] | Error | undefined {
+    const res = this.#res;
+    let ok: boolean;
+    try {
+      if (this.#id < 0) {
+        const e = ringioError('ERR_RINGIO_CLOSED', 'the TLS stream is closed', { buf });
+        return e;
+      }
+      ok = tlsNative.read(this.#id, lease.buf, 0, lease.length, buf, offset, length, res);
+    } finally {
+      lease.release(); // the session copied the ciphertext into its read BIO
+    }
+    if (!ok) {
+      const err = this.#failure();
+      (err as { buf?: unknown }).buf = buf;
+      return err;
+    }
+    this.#more = (res.flags & TLS_MORE) !== 0;
+    if ((res.flags & TLS_PEER_CLOSED) !== 0) this.#eof = true;
+    if (res.pending > 0) void this.#flush(undefined).catch(noop);
+    if (res.n > 0 || (this.#eof && !this.#more)) return [res.n, buf];
+    return undefined;
+  }
+
+  /** Settles the read waiting on the consumer. */
+  #settleRead(r: [number, Uint8Array] | Error): void {
+    const resolve = this.#rres!;
+    const reject = this.#rrej!;
+    this.#rres = this.#rrej = undefined;
+    this.#rbuf = undefined;
+    this.#busy = false;
+    if (r instanceof Error) reject(r);
+    else resolve(r);
+  }
+
+  /** The consumer's handler: each ciphertext arrival, synchronously from the completion's dispatch. */
+  readonly #onLease = (lease: RecvLease): Promise<void> | undefined => {
+    const lres = this.#lres;
+    if (lres !== undefined) {
+      this.#lres = this.#lrej = undefined;
+      lres(lease);
+      return undefined;
+    }
+    const buf = this.#rbuf;
+    if (buf === undefined) {
+      // Nobody reads now (on io_uring a batch often brings a connection's next request before its reader
+      // asked again): hold it for the next read; past HOLD, pause (the socket holds what comes next).
+      const held = (this.#held ??= []);
+      held.push(lease);
+      return held.length < HOLD ? undefined : new Promise<void>((resolve) => (this.#resume = resolve));
+    }
+    const r = this.#decrypt(lease, buf, this.#roff, this.#rlen);
+    if (r !== undefined) this.#settleRead(r);
+    return undefined;
+  };
+
+  /** The consumer ended: at the end of the stream (resolved), or with an error (a reset, close()). */
+  readonly #onLeasesEnd = (e?: unknown): void => {
+    // Not #eof yet: held leases come first (reads then take the slow path, which ends after them).
+    this.#ended = e === undefined ? true : (e as Error);
+    const lres = this.#lres;
+    const lrej = this.#lrej;
+    this.#lres = this.#lrej = undefined;
+    if (lres !== undefined) {
+      if (e === undefined) lres(null);
+      else lrej!(e);
+    }
+    const buf = this.#rbuf;
+    if (buf === undefined) return;
+    if (e === undefined) {
+      // The end of the stream: what the session still holds (a record cut short) is not plaintext.
+      this.#settleRead([0, buf]);
+      return;
+    }
+    if (e !== null && typeof e === 'object') (e as { buf?: unknown }).buf = buf;
+    this.#settleRead(e as Error);
+  };
 
   async #read<B extends Uint8Array>(buf: B, offset: number, length: number, signal: AbortSignal | undefined): Promise<[number, B]> {
     this.#busy = true;
@@ -693,9 +886,20 @@ export class TlsStream implements ReadHalf, WriteHalf {
         if (!tlsNative.write(id, buf, offset, length, out, 0, out.length, res)) return Promise.reject(this.#failure());
         const n = res.n;
         const pending = res.pending;
+        if (pending === 0) {
+          // One send, settled by #onSent with no async frame (writes run one at a time on this path).
+          this.#wbuf = buf;
+          this.#wlen = length;
+          const opts = this.#wopts;
+          opts.length = n; // read by writeAll before it returns
+          const p = this.socket.writeAll(out, opts).then(this.#onSent, this.#onSendError) as Promise<[number, B]>;
+          this.#wsent = p;
+          this.#tail = p;
+          return p;
+        }
         const p: Promise<[number, B]> = this.socket.writeAll(out, { length: n }).then(
           async () => {
-            if (pending > 0) await this.#flushNow(undefined);
+            await this.#flushNow(undefined);
             if (this.#tail === p) this.#tail = undefined;
             return [length, buf];
           },
@@ -712,6 +916,21 @@ export class TlsStream implements ReadHalf, WriteHalf {
       return Promise.reject(e);
     }
   }
+
+  readonly #onSent = (): [number, Uint8Array] => {
+    const buf = this.#wbuf!;
+    this.#wbuf = undefined;
+    if (this.#tail === this.#wsent) this.#tail = undefined;
+    this.#wsent = undefined;
+    return [this.#wlen, buf];
+  };
+
+  readonly #onSendError = (e: unknown): never => {
+    this.#wbuf = undefined;
+    if (this.#tail === this.#wsent) this.#tail = undefined;
+    this.#wsent = undefined;
+    throw e;
+  };
 
   /** Gather write: the buffers, each whole, encrypted together and sent in one op where they fit. Resolves [n, bufs]. */
   writev<B extends Uint8Array>(bufs: B[], opts?: { signal?: AbortSignal }): Promise<[number, B[]]> {
@@ -791,6 +1010,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
     if (id < 0) return this.socket.close();
     this.#id = -1;
     sessions.unregister(this);
+    for (let held = this.#takeHeld(); held !== undefined; held = this.#takeHeld()) held.release(); // the consumer then ends with the socket's close
     if (this.#done && this.#tail === undefined && !this.#eof) {
       // close_notify: 24-31 bytes, into the socket buffer at once.
       tlsNative.shutdown(id, this.#res);

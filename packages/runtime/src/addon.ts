@@ -182,6 +182,11 @@ const HOT = new Set<string>([
   'ringio_buf_registered',
   'ringio_thread_wake',
   'ringio_thread_ref',
+  // Per TLS record batch (tls-native.ts): TypeErrors and RangeErrors for bad windows only; TlsStream
+  // checks that its session is live before each call, and OpenSSL's failures come back as -1.
+  'ringio_tls_read',
+  'ringio_tls_write',
+  'ringio_tls_take',
 ]);
 
 /**
