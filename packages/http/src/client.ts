@@ -194,7 +194,7 @@ class ClientConn implements BodySource {
     const s = stream as SocketStream;
     if (typeof s.readLeases === 'function' && typeof (s as unknown as LeaseStop)._stopLeases === 'function') {
       this.#lm = s;
-      s.readLeases(this.#onLease).then(this.#leasesEnded, this.#leasesFailed);
+      this.#startReads();
     }
   }
 
@@ -214,8 +214,63 @@ class ClientConn implements BodySource {
   /** A fill() waiting for bytes. */
   #fillWait: ((n: number) => void) | undefined;
   #fillFail: ((e: unknown) => void) | undefined;
-  /** An upgraded connection's reads are being stopped (#takeOver): arrivals are kept for the new owner. */
+  /** The lease reads are being stopped (takeOver, #ownReads): arrivals are kept for what comes next. */
   #stopping = false;
+  /** Which start of the lease reads is current (an ended one's settling is ignored by a later one). */
+  #gen = 0;
+  /** A large body is read into rbuf with read() (the lease reads stopped): see #ownReads. */
+  #own = false;
+  /** The stop of the lease reads for #own, until what they took is in rbuf. */
+  #stopP: Promise<void> | undefined;
+
+  #startReads(): void {
+    const gen = ++this.#gen;
+    this.#stopping = false;
+    this.#lm!.readLeases(this.#onLease).then(
+      () => this.#readsEnded(gen, 1, undefined),
+      (e: unknown) => this.#readsEnded(gen, 2, e),
+    );
+  }
+
+  /**
+   * After a response head in lease mode: a Content-Length body with more than BIG bytes still to
+   * arrive is read with read() into rbuf (64 KiB at a time, straight from the socket), not through
+   * 16 KiB leases that are copied: the lease reads stop here and start again when the connection goes
+   * back to its pool (#toPool).
+   */
+  ownReads(): void {
+    const lm = this.#lm;
+    const b = this.body;
+    if (lm === undefined || this.#own || b === undefined || b.done || b._mode !== MODE_LENGTH) return;
+    if (b._remaining - (this.rend - this.rpos) - (this.#held === undefined ? 0 : this.#held.length - this.#heldOff) <= BIG) return;
+    this.#own = true;
+    this.#stopping = true;
+    this.#stopP = (lm as unknown as LeaseStop)._stopLeases().then(this.#stopped);
+  }
+
+  /** The lease reads stopped (#ownReads): what they took goes to rbuf after rend (views handed out stay valid). */
+  readonly #stopped = (leases: RecvLease[]): void => {
+    this.#stopP = undefined;
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      if (!this.dead) this.#append(held.bytes.subarray(this.#heldOff));
+      held.release();
+    }
+    for (const l of leases) {
+      if (!this.dead) this.#append(l.bytes);
+      l.release();
+    }
+  };
+
+  /** A connection after a complete, reusable response goes back to its pool (reading through leases again). */
+  toPool(): void {
+    if (this.#own) {
+      this.#own = false;
+      this.#startReads();
+    }
+    this.pool.release(this);
+  }
 
   readonly #pauseBind = (resolve: () => void): void => {
     this.#unpause = resolve;
@@ -237,7 +292,18 @@ class ClientConn implements BodySource {
     if (this.#stopping) return new Promise<void>(this.#pauseBind); // kept for #takeOver
     // rbuf is compacted only while a read waits: otherwise a head view or a body piece may point into it.
     const waiting = this.#headWait || this.#fillWait !== undefined;
-    const n = this.#pull(waiting);
+    let n = this.#pull(waiting);
+    if (this.#held !== undefined && !waiting && this.rbuf.length < BODY_READ && this.bodyLeft() > this.rend - this.rpos) {
+      // A body larger than the buffer arrives while its reader is busy with the last piece: its bytes
+      // move to a larger buffer (pieces already handed out keep the old one), so the next read takes
+      // them all at once (one write by a proxy per 64 KiB, not per lease).
+      const b = Buffer.allocUnsafe(BODY_READ);
+      copyBytes(this.rbuf, this.rpos, this.rend, b, 0);
+      this.rend -= this.rpos;
+      this.rpos = 0;
+      this.rbuf = b;
+      n += this.#pull(false);
+    }
     if (n > 0) this.#arrived(n);
     return this.#held === lease ? new Promise<void>(this.#pauseBind) : undefined;
   };
@@ -282,16 +348,8 @@ class ClientConn implements BodySource {
     }
   }
 
-  readonly #leasesEnded = (): void => {
-    this.#readsEnded(1, undefined);
-  };
-
-  readonly #leasesFailed = (e: unknown): void => {
-    this.#readsEnded(2, e);
-  };
-
-  #readsEnded(how: number, e: unknown): void {
-    if (this.#stopping || this.#lend !== 0) return;
+  #readsEnded(gen: number, how: number, e: unknown): void {
+    if (gen !== this.#gen || this.#stopping || this.#lend !== 0) return;
     this.#lend = how;
     this.#lerr = e;
     const f = this.#fillWait;
@@ -359,7 +417,7 @@ class ClientConn implements BodySource {
 
   /** Whether the connection may go back to its pool after a response (everything read, nothing more came). */
   reusable(): boolean {
-    return !this.dead && this.rpos === this.rend && this.#lend === 0 && this.#held === undefined;
+    return !this.dead && this.rpos === this.rend && this.#lend === 0 && this.#held === undefined && this.#stopP === undefined;
   }
 
   async fill(): Promise<number> {
@@ -367,7 +425,13 @@ class ClientConn implements BodySource {
     if (this.phase !== PHASE_HEAD) this.phase = PHASE_BODY;
     this.tick = this.pool.client._tick;
     try {
-      if (this.#lm !== undefined) return await this.#more();
+      if (this.#lm !== undefined && !this.#own) return await this.#more();
+      if (this.#stopP !== undefined) {
+        // #ownReads: what the lease reads took comes first.
+        const start = this.rend;
+        await this.#stopP;
+        if (this.rend > start) return this.rend - start;
+      }
       const [n] = await this.stream.read(this.rbuf, { offset: this.rend, length: this.rbuf.length - this.rend });
       this.rend += n;
       return n;
@@ -670,7 +734,7 @@ class ClientConn implements BodySource {
       void this.sending.then(() => this.finish(ok && this.sendError === undefined));
       return;
     }
-    if (ok && this.keep && this.reusable()) this.pool.release(this);
+    if (ok && this.keep && this.reusable()) this.toPool();
     else void this.destroy();
   };
   bodyLeft(): number {
@@ -1247,7 +1311,10 @@ export class HttpClient {
       else res._init(status, statusText, p.minor, headers, body, conn);
       conn.keep = keep;
       if (body.done) conn.finish(true);
-      else body._onEnd = conn.finish;
+      else {
+        body._onEnd = conn.finish;
+        conn.ownReads();
+      }
       return res;
     }
     const body = new IncomingBody();
@@ -1261,11 +1328,14 @@ export class HttpClient {
         void conn.sending.then(() => finish(ok && conn.sendError === undefined));
         return;
       }
-      if (ok && keep && conn.reusable()) conn.pool.release(conn);
+      if (ok && keep && conn.reusable()) conn.toPool();
       else void conn.destroy();
     };
     if (body.done) finish(true);
-    else body._onEnd = finish;
+    else {
+      body._onEnd = finish;
+      conn.ownReads();
+    }
     void opts;
     return res;
   }
