@@ -218,8 +218,10 @@ class ClientConn implements BodySource {
   #stopping = false;
   /** Which start of the lease reads is current (an ended one's settling is ignored by a later one). */
   #gen = 0;
-  /** A large body is read into rbuf with read() (the lease reads stopped): see #ownReads. */
+  /** Reads go into rbuf with read() (the lease reads stopped after a large body): see bodyReads. */
   #own = false;
+  /** In #own mode: the last response was not large, the lease reads start again back in the pool. */
+  #back = false;
   /** The stop of the lease reads for #own, until what they took is in rbuf. */
   #stopP: Promise<void> | undefined;
 
@@ -232,18 +234,31 @@ class ClientConn implements BodySource {
     );
   }
 
+  /** Whether reads go through leases now (a plain socket, not in #own mode). */
+  #leasing(): boolean {
+    return this.#lm !== undefined && !this.#own;
+  }
+
   /**
-   * After a response head in lease mode: a Content-Length body with more than BIG bytes still to
-   * arrive is read with read() into rbuf (64 KiB at a time, straight from the socket), not through
-   * 16 KiB leases that are copied: the lease reads stop here and start again when the connection goes
-   * back to its pool (#toPool).
+   * After a response head, for a connection that can read through leases: a Content-Length body with
+   * more than BIG bytes still to arrive is read with read() into rbuf (64 KiB at a time, straight from
+   * the socket), not through 16 KiB leases copied one by one: the lease reads stop here, and the
+   * connection stays on read() (the old rule 2 watch when idle) until a response that is not large,
+   * after which it reads through leases again once back in its pool (toPool). A run of large responses
+   * thus pays for one stop, not one per response.
    */
-  ownReads(): void {
+  bodyReads(): void {
     const lm = this.#lm;
+    if (lm === undefined) return;
     const b = this.body;
-    if (lm === undefined || this.#own || b === undefined || b.done || b._mode !== MODE_LENGTH) return;
-    if (b._remaining - (this.rend - this.rpos) - (this.#held === undefined ? 0 : this.#held.length - this.#heldOff) <= BIG) return;
+    const large = b !== undefined && !b.done && b._mode === MODE_LENGTH && b._remaining - (this.rend - this.rpos) - (this.#held === undefined ? 0 : this.#held.length - this.#heldOff) > BIG;
+    if (this.#own) {
+      this.#back = !large;
+      return;
+    }
+    if (!large) return;
     this.#own = true;
+    this.#back = false;
     this.#stopping = true;
     this.#stopP = (lm as unknown as LeaseStop)._stopLeases().then(this.#stopped);
   }
@@ -265,7 +280,7 @@ class ClientConn implements BodySource {
 
   /** A connection after a complete, reusable response goes back to its pool (reading through leases again). */
   toPool(): void {
-    if (this.#own) {
+    if (this.#own && this.#back) {
       this.#own = false;
       this.#startReads();
     }
@@ -389,7 +404,7 @@ class ClientConn implements BodySource {
    */
   async takeOver(): Promise<void> {
     const lm = this.#lm;
-    if (lm === undefined) return;
+    if (lm === undefined || this.#own) return;
     this.#stopping = true;
     const leases = await (lm as unknown as LeaseStop)._stopLeases();
     const held = this.#held;
@@ -425,7 +440,7 @@ class ClientConn implements BodySource {
     if (this.phase !== PHASE_HEAD) this.phase = PHASE_BODY;
     this.tick = this.pool.client._tick;
     try {
-      if (this.#lm !== undefined && !this.#own) return await this.#more();
+      if (this.#leasing()) return await this.#more();
       if (this.#stopP !== undefined) {
         // #ownReads: what the lease reads took comes first.
         const start = this.rend;
@@ -519,14 +534,14 @@ class ClientConn implements BodySource {
           this.rpos = end; // an interim response: skipped
           continue;
         }
-        if (this.#lm !== undefined && ClientConn.handsOver(this.#hMethod, p.status)) {
+        if (this.#leasing() && ClientConn.handsOver(this.#hMethod, p.status)) {
           // The stream is handed over: its lease reads stop first (what they took goes with it).
           this.takeOver().then(() => this.#headArrived(end), (e: unknown) => this.#headFailed(e));
           return;
         }
         return this.#headArrived(end);
       }
-      if (this.#lm === undefined) break;
+      if (!this.#leasing()) break;
       // Lease mode: a held lease first, then the end of the reads, else wait for #onLease.
       if (this.#held !== undefined && this.#pull(true) > 0) continue;
       if (this.#lend === 1) return this.#headEof();
@@ -680,7 +695,7 @@ class ClientConn implements BodySource {
 
   /** Starts watching an idle connection for a close by the server. */
   startWatch(): void {
-    if (this.#lm !== undefined) return; // the lease reads see a close at once (#readsEnded)
+    if (this.#leasing()) return; // the lease reads see a close at once (#readsEnded)
     if (this.watch !== undefined || this.dead || this.phase !== PHASE_IDLE) return;
     if (this.rpos === this.rend) {
       // An empty buffer watches from its start (a full one would make a read of 0 bytes: a false EOF).
@@ -1216,7 +1231,7 @@ export class HttpClient {
           conn.rpos = end;
           continue;
         }
-        if (ClientConn.handsOver(method, p.status)) await conn.takeOver();
+        if (ClientConn.handsOver(method, p.status)) await conn.takeOver(); // (nothing to stop unless it reads through leases)
         return this.#response(conn, method, opts, end, pooled);
       }
     } catch (e) {
@@ -1310,11 +1325,9 @@ export class HttpClient {
       if (res === undefined) res = conn.res = new ClientResponse(status, statusText, p.minor, headers, body, conn);
       else res._init(status, statusText, p.minor, headers, body, conn);
       conn.keep = keep;
+      conn.bodyReads();
       if (body.done) conn.finish(true);
-      else {
-        body._onEnd = conn.finish;
-        conn.ownReads();
-      }
+      else body._onEnd = conn.finish;
       return res;
     }
     const body = new IncomingBody();
@@ -1331,11 +1344,9 @@ export class HttpClient {
       if (ok && keep && conn.reusable()) conn.toPool();
       else void conn.destroy();
     };
+    conn.bodyReads();
     if (body.done) finish(true);
-    else {
-      body._onEnd = finish;
-      conn.ownReads();
-    }
+    else body._onEnd = finish;
     void opts;
     return res;
   }
