@@ -15,7 +15,9 @@
  *  6. A plain socket (TCP, Unix) is read through leases (SocketStream.readLeases: a multishot receive
  *     stays armed, no read op or promise per response): each arrival is copied into the connection's
  *     buffer and goes to the head or body read waiting for it. An idle pooled connection needs no
- *     watch: its end of stream or stray bytes arrive like any other and drop it (rule 2 is for TLS).
+ *     watch: its end of stream or stray bytes arrive like any other and drop it (rule 2 is for TLS,
+ *     and for a connection on read() after a large body). A Content-Length body with more than 16 KiB
+ *     to come is read with read() (64 KiB at a time, no copy): see ClientConn.bodyReads.
  */
 import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type JoinHandle, type RecvLease } from '@ringio/runtime';
 import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type SocketStream, type TlsClientOptions } from '@ringio/net';
