@@ -255,7 +255,9 @@ class ClientConn implements BodySource {
     const b = this.body;
     const large = b !== undefined && !b.done && b._mode === MODE_LENGTH && b._remaining - (this.rend - this.rpos) - (this.#held === undefined ? 0 : this.#held.length - this.#heldOff) > BIG;
     if (this.#own) {
-      this.#back = !large;
+      // Back to leases only after a response whose whole body is small: with its 64 KiB reads, a large
+      // body often comes nearly whole with its head, and must not flip the connection back and forth.
+      this.#back = b === undefined || b.done || (b.length >= 0 && b.length <= BIG);
       return;
     }
     if (!large) return;
