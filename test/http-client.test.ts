@@ -154,12 +154,20 @@ rtTest('http client: node:http server, keep-alive reuse, bodies both ways', asyn
 });
 
 rtTest('http client: a pooled connection the server closed is retried once (idempotent), noticed when idle', async (t) => {
-  // A server that answers one request per connection without saying so, then closes.
+  // A server that answers the first request of a connection and drops the connection at its second
+  // (the pooled connection died as the request came: nothing answered); in 'close-after' mode it answers
+  // one request per connection without saying so, then closes.
   let conns = 0;
+  let mode: 'drop-second' | 'close-after' = 'drop-second';
+  const ok = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
   const raw = net.createServer((s) => {
     conns++;
-    s.once('data', () => {
-      s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    let n = 0;
+    s.on('data', () => {
+      n++;
+      if (mode === 'close-after') s.end(ok);
+      else if (n === 1) s.write(ok);
+      else s.destroy();
     });
     s.on('error', () => {});
   });
@@ -175,7 +183,9 @@ rtTest('http client: a pooled connection the server closed is retried once (idem
       // A POST is not retried.
       const e = await rejectionOf(t, c.request(url, { method: 'POST', body: 'x' }).then((r) => r.text()));
       t.true(['ERR_RINGIO_UNEXPECTED_EOF', 'ECONNRESET', 'EPIPE'].includes(e.code!), e.code);
+      t.is(conns, 2);
       // Left idle, a closed connection is noticed and dropped: the next request connects afresh.
+      mode = 'close-after';
       t.is(await (await c.request(url)).text(), 'ok');
       await sleep(400);
       const before = conns;

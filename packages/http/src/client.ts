@@ -12,8 +12,14 @@
  *  4. Request bodies from async iterables are sent chunked, one chunk at a time (backpressure); response
  *     bodies are pulled from the socket as they are read.
  *  5. Timeouts (connect, headers, body) run on one ticker per client; `signal` closes the connection.
+ *  6. A plain socket (TCP, Unix) is read through leases (SocketStream.readLeases: a multishot receive
+ *     stays armed, no read op or promise per response): each arrival is copied into the connection's
+ *     buffer and goes to the head or body read waiting for it. An idle pooled connection needs no
+ *     watch: its end of stream or stray bytes arrive like any other and drop it (rule 2 is for TLS,
+ *     and for a connection on read() after a large body). A Content-Length body with more than 16 KiB
+ *     to come is read with read() (64 KiB at a time, no copy): see ClientConn.bodyReads.
  */
-import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type JoinHandle } from '@ringio/runtime';
+import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type JoinHandle, type RecvLease } from '@ringio/runtime';
 import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type SocketStream, type TlsClientOptions } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
@@ -153,6 +159,11 @@ export class ClientResponse extends WithBody {
   }
 }
 
+/** SocketStream's internal stop of a readLeases() consumer (an upgraded connection is handed over). */
+interface LeaseStop {
+  _stopLeases(): Promise<RecvLease[]>;
+}
+
 /** @internal One connection to an origin. */
 class ClientConn implements BodySource {
   readonly pool: Pool;
@@ -182,6 +193,250 @@ class ClientConn implements BodySource {
     this.pool = pool;
     this.stream = stream;
     this.parser = new HeadParser(pool.client._limits);
+    const s = stream as SocketStream;
+    if (typeof s.readLeases === 'function' && typeof (s as unknown as LeaseStop)._stopLeases === 'function') {
+      this.#lm = s;
+      this.#startReads();
+    }
+  }
+
+  // ---- lease mode (rule 6): what arrives is copied into rbuf by #onLease and goes to the read waiting ----
+
+  /** The stream, when the connection reads through leases. */
+  #lm: SocketStream | undefined;
+  /** A lease not yet wholly copied into rbuf (reading is paused until it is taken), and how much of it was. */
+  #held: RecvLease | undefined;
+  #heldOff = 0;
+  #unpause: (() => void) | undefined;
+  /** The reads ended: 1 at end of stream, 2 with #lerr. */
+  #lend = 0;
+  #lerr: unknown;
+  /** A response head is awaited by callbacks (#headStep goes on when bytes arrive). */
+  #headWait = false;
+  /** A fill() waiting for bytes. */
+  #fillWait: ((n: number) => void) | undefined;
+  #fillFail: ((e: unknown) => void) | undefined;
+  /** The lease reads are being stopped (takeOver, #ownReads): arrivals are kept for what comes next. */
+  #stopping = false;
+  /** Which start of the lease reads is current (an ended one's settling is ignored by a later one). */
+  #gen = 0;
+  /** Reads go into rbuf with read() (the lease reads stopped after a large body): see bodyReads. */
+  #own = false;
+  /** In #own mode: the last response was not large, the lease reads start again back in the pool. */
+  #back = false;
+  /** The stop of the lease reads for #own, until what they took is in rbuf. */
+  #stopP: Promise<void> | undefined;
+
+  #startReads(): void {
+    const gen = ++this.#gen;
+    this.#stopping = false;
+    this.#lm!.readLeases(this.#onLease).then(
+      () => this.#readsEnded(gen, 1, undefined),
+      (e: unknown) => this.#readsEnded(gen, 2, e),
+    );
+  }
+
+  /** Whether reads go through leases now (a plain socket, not in #own mode). */
+  #leasing(): boolean {
+    return this.#lm !== undefined && !this.#own;
+  }
+
+  /**
+   * After a response head, for a connection that can read through leases: a Content-Length body with
+   * more than BIG bytes still to arrive is read with read() into rbuf (64 KiB at a time, straight from
+   * the socket), not through 16 KiB leases copied one by one: the lease reads stop here, and the
+   * connection stays on read() (the old rule 2 watch when idle) until a response that is not large,
+   * after which it reads through leases again once back in its pool (toPool). A run of large responses
+   * thus pays for one stop, not one per response.
+   */
+  bodyReads(): void {
+    const lm = this.#lm;
+    if (lm === undefined) return;
+    const b = this.body;
+    const large = b !== undefined && !b.done && b._mode === MODE_LENGTH && b._remaining - (this.rend - this.rpos) - (this.#held === undefined ? 0 : this.#held.length - this.#heldOff) > BIG;
+    if (this.#own) {
+      // Back to leases only after a response whose whole body is small: with its 64 KiB reads, a large
+      // body often comes nearly whole with its head, and must not flip the connection back and forth.
+      this.#back = b === undefined || b.done || (b.length >= 0 && b.length <= BIG);
+      return;
+    }
+    if (!large) return;
+    this.#own = true;
+    this.#back = false;
+    this.#stopping = true;
+    this.#stopP = (lm as unknown as LeaseStop)._stopLeases().then(this.#stopped);
+  }
+
+  /** The lease reads stopped (#ownReads): what they took goes to rbuf after rend (views handed out stay valid). */
+  readonly #stopped = (leases: RecvLease[]): void => {
+    this.#stopP = undefined;
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      if (!this.dead) this.#append(held.bytes.subarray(this.#heldOff));
+      held.release();
+    }
+    for (const l of leases) {
+      if (!this.dead) this.#append(l.bytes);
+      l.release();
+    }
+  };
+
+  /** A connection after a complete, reusable response goes back to its pool (reading through leases again). */
+  toPool(): void {
+    if (this.#own && this.#back) {
+      this.#own = false;
+      this.#startReads();
+    }
+    this.pool.release(this);
+  }
+
+  readonly #pauseBind = (resolve: () => void): void => {
+    this.#unpause = resolve;
+  };
+  readonly #fillBind = (resolve: (n: number) => void, reject: (e: unknown) => void): void => {
+    this.#fillWait = resolve;
+    this.#fillFail = reject;
+  };
+
+  readonly #onLease = (lease: RecvLease): Promise<void> | undefined => {
+    if (this.phase === PHASE_IDLE || this.dead) {
+      // Bytes on an idle pooled connection answer nothing: it is not reusable.
+      lease.release();
+      void this.destroy();
+      return undefined;
+    }
+    this.#held = lease;
+    this.#heldOff = 0;
+    if (this.#stopping) return new Promise<void>(this.#pauseBind); // kept for #takeOver
+    // rbuf is compacted only while a read waits: otherwise a head view or a body piece may point into it.
+    const waiting = this.#headWait || this.#fillWait !== undefined;
+    let n = this.#pull(waiting);
+    if (this.#held !== undefined && !waiting && this.rbuf.length < BODY_READ && this.bodyLeft() > this.rend - this.rpos) {
+      // A body larger than the buffer arrives while its reader is busy with the last piece: its bytes
+      // move to a larger buffer (pieces already handed out keep the old one), so the next read takes
+      // them all at once (one write by a proxy per 64 KiB, not per lease).
+      const b = Buffer.allocUnsafe(BODY_READ);
+      copyBytes(this.rbuf, this.rpos, this.rend, b, 0);
+      this.rend -= this.rpos;
+      this.rpos = 0;
+      this.rbuf = b;
+      n += this.#pull(false);
+    }
+    if (n > 0) this.#arrived(n);
+    return this.#held === lease ? new Promise<void>(this.#pauseBind) : undefined;
+  };
+
+  /**
+   * Copies what fits of the held lease into rbuf (after making room there when `compact`, else only
+   * after rend); releases it (and resumes reading) once all is taken. Returns the bytes copied.
+   */
+  #pull(compact: boolean): number {
+    const lease = this.#held!;
+    if (compact) this.#makeRoom();
+    const off = this.#heldOff;
+    const k = Math.min(lease.length - off, this.rbuf.length - this.rend);
+    if (k > 0) {
+      copyBytes(lease.buf, off, off + k, this.rbuf, this.rend);
+      this.rend += k;
+    }
+    if (off + k === lease.length) {
+      this.#held = undefined;
+      lease.release();
+      const u = this.#unpause;
+      if (u !== undefined) {
+        this.#unpause = undefined;
+        u();
+      }
+    } else this.#heldOff = off + k;
+    return k;
+  }
+
+  /** `n` bytes were appended to rbuf: to the head or the body read waiting (else kept for the next one). */
+  #arrived(n: number): void {
+    if (this.#headWait) {
+      this.#headWait = false;
+      this.#headStep();
+      return;
+    }
+    const f = this.#fillWait;
+    if (f !== undefined) {
+      this.#fillWait = undefined;
+      this.#fillFail = undefined;
+      f(n);
+    }
+  }
+
+  #readsEnded(gen: number, how: number, e: unknown): void {
+    if (gen !== this.#gen || this.#stopping || this.#lend !== 0) return;
+    this.#lend = how;
+    this.#lerr = e;
+    const f = this.#fillWait;
+    if (f !== undefined) {
+      const fail = this.#fillFail!;
+      this.#fillWait = undefined;
+      this.#fillFail = undefined;
+      if (how === 1) f(0);
+      else fail(e);
+      return;
+    }
+    if (this.#headWait) {
+      this.#headWait = false;
+      this.#headStep();
+      return;
+    }
+    if (this.phase === PHASE_IDLE) void this.destroy(); // the server closed an idle connection
+  }
+
+  /** fill() in lease mode (after #makeRoom): the bytes appended to rbuf, 0 at end of stream. */
+  #more(): Promise<number> {
+    if (this.#held !== undefined) return Promise.resolve(this.#pull(true));
+    if (this.#lend === 1) return Promise.resolve(0);
+    if (this.#lend === 2) return Promise.reject(this.#lerr);
+    return new Promise<number>(this.#fillBind);
+  }
+
+  /** Whether a response with this status hands the connection's stream over (an upgrade, a CONNECT tunnel). */
+  static handsOver(method: string, status: number): boolean {
+    return status === 101 || (method === 'CONNECT' && status >= 200 && status < 300);
+  }
+
+  /**
+   * Before an upgraded stream is handed over in lease mode: the reads stop (nothing stays armed) and
+   * what they took past rend is appended to rbuf (growing it, offsets kept: the head is still parsed
+   * there), so the new owner gets it as the response's `head` and reads the stream itself.
+   */
+  async takeOver(): Promise<void> {
+    const lm = this.#lm;
+    if (lm === undefined || this.#own) return;
+    this.#stopping = true;
+    const leases = await (lm as unknown as LeaseStop)._stopLeases();
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      this.#append(held.bytes.subarray(this.#heldOff));
+      held.release();
+    }
+    for (const l of leases) {
+      this.#append(l.bytes);
+      l.release();
+    }
+    this.#lm = undefined;
+  }
+
+  #append(b: Uint8Array): void {
+    if (this.rend + b.length > this.rbuf.length) {
+      const nb = Buffer.allocUnsafe(Math.max(this.rbuf.length * 2, this.rend + b.length));
+      this.rbuf.copy(nb, 0, 0, this.rend);
+      this.rbuf = nb;
+    }
+    this.rbuf.set(b, this.rend);
+    this.rend += b.length;
+  }
+
+  /** Whether the connection may go back to its pool after a response (everything read, nothing more came). */
+  reusable(): boolean {
+    return !this.dead && this.rpos === this.rend && this.#lend === 0 && this.#held === undefined && this.#stopP === undefined;
   }
 
   async fill(): Promise<number> {
@@ -189,6 +444,13 @@ class ClientConn implements BodySource {
     if (this.phase !== PHASE_HEAD) this.phase = PHASE_BODY;
     this.tick = this.pool.client._tick;
     try {
+      if (this.#leasing()) return await this.#more();
+      if (this.#stopP !== undefined) {
+        // #ownReads: what the lease reads took comes first.
+        const start = this.rend;
+        await this.#stopP;
+        if (this.rend > start) return this.rend - start;
+      }
       const [n] = await this.stream.read(this.rbuf, { offset: this.rend, length: this.rbuf.length - this.rend });
       this.rend += n;
       return n;
@@ -266,23 +528,29 @@ class ClientConn implements BodySource {
 
   #headStep(): void {
     const p = this.parser;
-    while (this.rpos < this.rend) {
-      this.#hGot = true;
-      const end = p.response(this.rbuf, this.rpos, this.rend);
-      if (end === 0) break;
-      if (end < 0) return this.#headFailed(ringioError('ERR_RINGIO_HTTP_PARSE', `bad response: ${p.errReason}`, { status: p.errStatus }));
-      if (p.status >= 100 && p.status < 200 && p.status !== 101) {
-        this.rpos = end; // an interim response: skipped
-        continue;
+    for (;;) {
+      while (this.rpos < this.rend) {
+        this.#hGot = true;
+        const end = p.response(this.rbuf, this.rpos, this.rend);
+        if (end === 0) break;
+        if (end < 0) return this.#headFailed(ringioError('ERR_RINGIO_HTTP_PARSE', `bad response: ${p.errReason}`, { status: p.errStatus }));
+        if (p.status >= 100 && p.status < 200 && p.status !== 101) {
+          this.rpos = end; // an interim response: skipped
+          continue;
+        }
+        if (this.#leasing() && ClientConn.handsOver(this.#hMethod, p.status)) {
+          // The stream is handed over: its lease reads stop first (what they took goes with it).
+          this.takeOver().then(() => this.#headArrived(end), (e: unknown) => this.#headFailed(e));
+          return;
+        }
+        return this.#headArrived(end);
       }
-      const resolve = this.#hResolve;
-      const call = this.#hCall!;
-      const method = this.#hMethod;
-      this.#headDone();
-      call._conn = undefined; // the head arrived: the caller closes the response instead
-      const res = this.pool.client._response(this, method, end);
-      if (resolve !== undefined) resolve(res);
-      else call._onHead!(res);
+      if (!this.#leasing()) break;
+      // Lease mode: a held lease first, then the end of the reads, else wait for #onLease.
+      if (this.#held !== undefined && this.#pull(true) > 0) continue;
+      if (this.#lend === 1) return this.#headEof();
+      if (this.#lend === 2) return this.#headFailed(this.mapError(this.#lerr));
+      this.#headWait = true;
       return;
     }
     this.#makeRoom();
@@ -292,16 +560,29 @@ class ClientConn implements BodySource {
     this.stream.read(this.rbuf, o).then(this.#headRead, this.#headError);
   }
 
+  /** The response head ending at `end` is complete: to the caller's promise or callback. */
+  #headArrived(end: number): void {
+    const resolve = this.#hResolve;
+    const call = this.#hCall!;
+    const method = this.#hMethod;
+    this.#headDone();
+    call._conn = undefined; // the head arrived: the caller closes the response instead
+    const res = this.pool.client._response(this, method, end);
+    if (resolve !== undefined) resolve(res);
+    else call._onHead!(res);
+  }
+
+  #headEof(): void {
+    this.#headFailed(
+      this.#hGot
+        ? ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection inside the response head', { n: this.rend - this.rpos })
+        : ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection before responding', { n: 0, noResponse: true }),
+    );
+  }
+
   readonly #headRead = (r: [number, Buffer]): void => {
     const n = r[0];
-    if (n === 0) {
-      this.#headFailed(
-        this.#hGot
-          ? ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection inside the response head', { n: this.rend - this.rpos })
-          : ringioError('ERR_RINGIO_UNEXPECTED_EOF', 'the server closed the connection before responding', { n: 0, noResponse: true }),
-      );
-      return;
-    }
+    if (n === 0) return this.#headEof();
     this.rend += n;
     this.#headStep();
   };
@@ -407,11 +688,18 @@ class ClientConn implements BodySource {
     if (this.dead) return this.stream.close();
     this.dead = true;
     this.pool.remove(this);
+    // A lease held while reading was paused goes back to the receive pool (rbuf has copies only).
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      held.release();
+    }
     await this.stream.close().catch(() => {});
   }
 
   /** Starts watching an idle connection for a close by the server. */
   startWatch(): void {
+    if (this.#leasing()) return; // the lease reads see a close at once (#readsEnded)
     if (this.watch !== undefined || this.dead || this.phase !== PHASE_IDLE) return;
     if (this.rpos === this.rend) {
       // An empty buffer watches from its start (a full one would make a read of 0 bytes: a false EOF).
@@ -465,7 +753,7 @@ class ClientConn implements BodySource {
       void this.sending.then(() => this.finish(ok && this.sendError === undefined));
       return;
     }
-    if (ok && this.keep && !this.dead && this.rpos === this.rend) this.pool.release(this);
+    if (ok && this.keep && this.reusable()) this.toPool();
     else void this.destroy();
   };
   bodyLeft(): number {
@@ -947,6 +1235,7 @@ export class HttpClient {
           conn.rpos = end;
           continue;
         }
+        if (ClientConn.handsOver(method, p.status)) await conn.takeOver(); // (nothing to stop unless it reads through leases)
         return this.#response(conn, method, opts, end, pooled);
       }
     } catch (e) {
@@ -1040,6 +1329,7 @@ export class HttpClient {
       if (res === undefined) res = conn.res = new ClientResponse(status, statusText, p.minor, headers, body, conn);
       else res._init(status, statusText, p.minor, headers, body, conn);
       conn.keep = keep;
+      conn.bodyReads();
       if (body.done) conn.finish(true);
       else body._onEnd = conn.finish;
       return res;
@@ -1055,9 +1345,10 @@ export class HttpClient {
         void conn.sending.then(() => finish(ok && conn.sendError === undefined));
         return;
       }
-      if (ok && keep && !conn.dead && conn.rpos === conn.rend) conn.pool.release(conn);
+      if (ok && keep && conn.reusable()) conn.toPool();
       else void conn.destroy();
     };
+    conn.bodyReads();
     if (body.done) finish(true);
     else body._onEnd = finish;
     void opts;

@@ -853,7 +853,8 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     try {
       let piece: Uint8Array | null | undefined = first;
       for (;;) {
-        if (piece === undefined) piece = await body.read();
+        // A piece already in the upstream connection's buffer is taken without a promise.
+        if (piece === undefined) piece = forward.bufferedPiece(body) ?? (await body.read());
         if (piece === null) break;
         if (body.done) {
           // The last piece: ends the response in the same send as its head when it fits (the server's
