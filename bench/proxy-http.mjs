@@ -5,7 +5,8 @@
 // peers http-proxy-3 (keep-alive agent) and @fastify/http-proxy (bench/proxy-http-peer.mjs), one process
 // or worker each, pinned to CPU 0; the upstream and wrk (-t1 -c64, keep-alive) run on CPU 1. Per proxy
 // and case: requests/s, p99, and the proxy's CPU µs per request (utime+stime over the run, nginx's worker
-// included); ratios to nginx and to the faster Node peer. Rounds are interleaved (every proxy once per
+// included); ratios to nginx and to the faster Node peer, by requests/s and by CPU per request (the
+// cheaper peer's over this proxy's). Rounds are interleaved (every proxy once per
 // round), figures are medians, the load average is printed with every round and with the table.
 // Case `https`: hello with TLS terminated at the proxy (ringio-proxy's `tls`, nginx's `listen ssl` with the
 // same P-256 certificate, made with openssl), wrk over https with keep-alive; the Node peers sit it out.
@@ -138,6 +139,9 @@ try {
     const nginxRps = rps('nginx_proxy');
     const peerRps = peers.map((p) => rps(p)).filter((x) => !Number.isNaN(x));
     const nodeBest = peerRps.length > 0 ? Math.max(...peerRps) : NaN;
+    // The cheaper Node peer's CPU per request: what one CPU's worth of that proxy costs per request.
+    const peerCpu = peers.map((p) => med(`${c} ${p}`, (m) => m.cpuUs)).filter((x) => !Number.isNaN(x));
+    const nodeBestCpu = peerCpu.length > 0 ? Math.min(...peerCpu) : NaN;
     for (const p of proxies) {
       if (c === 'https' && !p.tls) continue;
       const name = `${c} ${p.name}`;
@@ -150,13 +154,14 @@ try {
         'vs nginx': (rps(p.name) / nginxRps).toFixed(2),
         'vs best Node': (rps(p.name) / nodeBest).toFixed(2),
         'CPU vs nginx': (med(`${c} nginx_proxy`, (m) => m.cpuUs) / med(name, (m) => m.cpuUs)).toFixed(2),
+        'CPU vs best Node': (nodeBestCpu / med(name, (m) => m.cpuUs)).toFixed(2),
         load: med(name, (m) => m.load).toFixed(2),
       });
     }
   }
   const load1 = loadavg();
   console.error(`\nHTTP reverse proxy, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU 0, wrk and the nginx upstream on CPU 1`);
-  console.error("'CPU vs nginx': nginx's CPU per request over this proxy's (1.00 = as cheap as nginx); 'vs best Node': requests/s over the faster Node peer's");
+  console.error("'CPU vs nginx': nginx's CPU per request over this proxy's (1.00 = as cheap as nginx); 'vs best Node': requests/s over the faster Node peer's; 'CPU vs best Node': the cheaper Node peer's CPU per request over this proxy's (requests one CPU serves, relative: the steadier figure when CPU 1, shared by wrk and the upstream, caps the rate)");
   table(rows);
   console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
   emit(rows.map((r) => ({ bench: 'proxy-http', ...r, load_start: load0[0], load_end: load1[0] })));
