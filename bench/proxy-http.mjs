@@ -161,7 +161,7 @@ try {
   }
   const load1 = loadavg();
   console.error(`\nHTTP reverse proxy, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU 0, wrk and the nginx upstream on CPU 1`);
-  console.error("'CPU vs nginx': nginx's CPU per request over this proxy's (1.00 = as cheap as nginx); 'vs best Node': requests/s over the faster Node peer's; 'CPU vs best Node': the cheaper Node peer's CPU per request over this proxy's (requests one CPU serves, relative: the steadier figure when CPU 1, shared by wrk and the upstream, caps the rate)");
+  console.error("'CPU vs nginx': nginx's CPU per request over this proxy's (1.00 = as cheap as nginx); 'vs best Node': requests/s over the faster Node peer's; 'CPU vs best Node': the cheaper Node peer's CPU per request over this proxy's (requests one CPU serves, relative: the steadier figure when something else, such as CPU 1 with wrk and the upstream, limits a round's rate)");
   table(rows);
   console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
   emit(rows.map((r) => ({ bench: 'proxy-http', ...r, load_start: load0[0], load_end: load1[0] })));
