@@ -270,6 +270,14 @@ class ClientConn implements BodySource {
   /** The lease reads stopped (#ownReads): what they took goes to rbuf after rend (views handed out stay valid). */
   readonly #stopped = (leases: RecvLease[]): void => {
     this.#stopP = undefined;
+    this.#absorb(leases);
+  };
+
+  /**
+   * The lease reads stopped: the held lease's rest, then what they had queued, go to rbuf after rend (in
+   * arrival order; views handed out stay valid), and every lease goes back to the pool.
+   */
+  #absorb(leases: RecvLease[]): void {
     const held = this.#held;
     if (held !== undefined) {
       this.#held = undefined;
@@ -280,7 +288,7 @@ class ClientConn implements BodySource {
       if (!this.dead) this.#append(l.bytes);
       l.release();
     }
-  };
+  }
 
   /** A connection after a complete, reusable response goes back to its pool (reading through leases again). */
   toPool(): void {
@@ -410,17 +418,7 @@ class ClientConn implements BodySource {
     const lm = this.#lm;
     if (lm === undefined || this.#own) return;
     this.#stopping = true;
-    const leases = await (lm as unknown as LeaseStop)._stopLeases();
-    const held = this.#held;
-    if (held !== undefined) {
-      this.#held = undefined;
-      this.#append(held.bytes.subarray(this.#heldOff));
-      held.release();
-    }
-    for (const l of leases) {
-      this.#append(l.bytes);
-      l.release();
-    }
+    this.#absorb(await (lm as unknown as LeaseStop)._stopLeases());
     this.#lm = undefined;
   }
 
