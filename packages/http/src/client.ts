@@ -26,6 +26,7 @@ import { HeaderView } from './headers.js';
 import { checkChunk, copyBytes, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
+import { LeaseInbox } from './lease-inbox.js';
 
 /** What a request may send: bytes or a string (sent with Content-Length), an iterable or async iterable of them (sent chunked, one chunk at a time), or nothing. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | null | undefined;
@@ -204,18 +205,13 @@ class ClientConn implements BodySource {
 
   /** The stream, when the connection reads through leases. */
   #lm: SocketStream | undefined;
-  /** A lease not yet wholly copied into rbuf (reading is paused until it is taken), and how much of it was. */
-  #held: RecvLease | undefined;
-  #heldOff = 0;
-  #unpause: (() => void) | undefined;
+  /** The lease not yet wholly copied into rbuf, and the fill() waiting for bytes. */
+  readonly #inbox = new LeaseInbox();
   /** The reads ended: 1 at end of stream, 2 with #lerr. */
   #lend = 0;
   #lerr: unknown;
   /** A response head is awaited by callbacks (#headStep goes on when bytes arrive). */
   #headWait = false;
-  /** A fill() waiting for bytes. */
-  #fillWait: ((n: number) => void) | undefined;
-  #fillFail: ((e: unknown) => void) | undefined;
   /** The lease reads are being stopped (takeOver, #ownReads): arrivals are kept for what comes next. */
   #stopping = false;
   /** Which start of the lease reads is current (an ended one's settling is ignored by a later one). */
@@ -253,7 +249,7 @@ class ClientConn implements BodySource {
     const lm = this.#lm;
     if (lm === undefined) return;
     const b = this.body;
-    const large = b !== undefined && !b.done && b._mode === MODE_LENGTH && b._remaining - (this.rend - this.rpos) - (this.#held === undefined ? 0 : this.#held.length - this.#heldOff) > BIG;
+    const large = b !== undefined && !b.done && b._mode === MODE_LENGTH && b._remaining - (this.rend - this.rpos) - this.#inbox.left > BIG;
     if (this.#own) {
       // Back to leases only after a response whose whole body is small: with its 64 KiB reads, a large
       // body often comes nearly whole with its head, and must not flip the connection back and forth.
@@ -278,12 +274,9 @@ class ClientConn implements BodySource {
    * arrival order; views handed out stay valid), and every lease goes back to the pool.
    */
   #absorb(leases: RecvLease[]): void {
-    const held = this.#held;
-    if (held !== undefined) {
-      this.#held = undefined;
-      if (!this.dead) this.#append(held.bytes.subarray(this.#heldOff));
-      held.release();
-    }
+    const rest = this.#inbox.rest();
+    if (rest !== undefined && !this.dead) this.#append(rest);
+    this.#inbox.drop();
     for (const l of leases) {
       if (!this.dead) this.#append(l.bytes);
       l.release();
@@ -299,14 +292,6 @@ class ClientConn implements BodySource {
     this.pool.release(this);
   }
 
-  readonly #pauseBind = (resolve: () => void): void => {
-    this.#unpause = resolve;
-  };
-  readonly #fillBind = (resolve: (n: number) => void, reject: (e: unknown) => void): void => {
-    this.#fillWait = resolve;
-    this.#fillFail = reject;
-  };
-
   readonly #onLease = (lease: RecvLease): Promise<void> | undefined => {
     if (this.phase === PHASE_IDLE || this.dead) {
       // Bytes on an idle pooled connection answer nothing: it is not reusable.
@@ -314,13 +299,13 @@ class ClientConn implements BodySource {
       void this.destroy();
       return undefined;
     }
-    this.#held = lease;
-    this.#heldOff = 0;
-    if (this.#stopping) return new Promise<void>(this.#pauseBind); // kept for #takeOver
+    const inbox = this.#inbox;
+    inbox.hold(lease);
+    if (this.#stopping) return inbox.pause(); // kept for #takeOver
     // rbuf is compacted only while a read waits: otherwise a head view or a body piece may point into it.
-    const waiting = this.#headWait || this.#fillWait !== undefined;
+    const waiting = this.#headWait || inbox.filling;
     let n = this.#pull(waiting);
-    if (this.#held !== undefined && !waiting && this.rbuf.length < BODY_READ && this.bodyLeft() > this.rend - this.rpos) {
+    if (inbox.held !== undefined && !waiting && this.rbuf.length < BODY_READ && this.bodyLeft() > this.rend - this.rpos) {
       // A body larger than the buffer arrives while its reader is busy with the last piece: its bytes
       // move to a larger buffer (pieces already handed out keep the old one), so the next read takes
       // them all at once (one write by a proxy per 64 KiB, not per lease).
@@ -332,31 +317,14 @@ class ClientConn implements BodySource {
       n += this.#pull(false);
     }
     if (n > 0) this.#arrived(n);
-    return this.#held === lease ? new Promise<void>(this.#pauseBind) : undefined;
+    return inbox.held === lease ? inbox.pause() : undefined;
   };
 
-  /**
-   * Copies what fits of the held lease into rbuf (after making room there when `compact`, else only
-   * after rend); releases it (and resumes reading) once all is taken. Returns the bytes copied.
-   */
+  /** Copies what fits of the held lease after rend (making room in rbuf first when `compact`). */
   #pull(compact: boolean): number {
-    const lease = this.#held!;
     if (compact) this.#makeRoom();
-    const off = this.#heldOff;
-    const k = Math.min(lease.length - off, this.rbuf.length - this.rend);
-    if (k > 0) {
-      copyBytes(lease.buf, off, off + k, this.rbuf, this.rend);
-      this.rend += k;
-    }
-    if (off + k === lease.length) {
-      this.#held = undefined;
-      lease.release();
-      const u = this.#unpause;
-      if (u !== undefined) {
-        this.#unpause = undefined;
-        u();
-      }
-    } else this.#heldOff = off + k;
+    const k = this.#inbox.copyInto(this.rbuf, this.rend);
+    this.rend += k;
     return k;
   }
 
@@ -367,27 +335,14 @@ class ClientConn implements BodySource {
       this.#headStep();
       return;
     }
-    const f = this.#fillWait;
-    if (f !== undefined) {
-      this.#fillWait = undefined;
-      this.#fillFail = undefined;
-      f(n);
-    }
+    this.#inbox.wake(n);
   }
 
   #readsEnded(gen: number, how: number, e: unknown): void {
     if (gen !== this.#gen || this.#stopping || this.#lend !== 0) return;
     this.#lend = how;
     this.#lerr = e;
-    const f = this.#fillWait;
-    if (f !== undefined) {
-      const fail = this.#fillFail!;
-      this.#fillWait = undefined;
-      this.#fillFail = undefined;
-      if (how === 1) f(0);
-      else fail(e);
-      return;
-    }
+    if (this.#inbox.end(e, how !== 1)) return;
     if (this.#headWait) {
       this.#headWait = false;
       this.#headStep();
@@ -398,10 +353,10 @@ class ClientConn implements BodySource {
 
   /** fill() in lease mode (after #makeRoom): the bytes appended to rbuf, 0 at end of stream. */
   #more(): Promise<number> {
-    if (this.#held !== undefined) return Promise.resolve(this.#pull(true));
+    if (this.#inbox.held !== undefined) return Promise.resolve(this.#pull(true));
     if (this.#lend === 1) return Promise.resolve(0);
     if (this.#lend === 2) return Promise.reject(this.#lerr);
-    return new Promise<number>(this.#fillBind);
+    return this.#inbox.waitFill();
   }
 
   /** Whether a response with this status hands the connection's stream over (an upgrade, a CONNECT tunnel). */
@@ -434,7 +389,7 @@ class ClientConn implements BodySource {
 
   /** Whether the connection may go back to its pool after a response (everything read, nothing more came). */
   reusable(): boolean {
-    return !this.dead && this.rpos === this.rend && this.#lend === 0 && this.#held === undefined && this.#stopP === undefined;
+    return !this.dead && this.rpos === this.rend && this.#lend === 0 && this.#inbox.held === undefined && this.#stopP === undefined;
   }
 
   async fill(): Promise<number> {
@@ -545,7 +500,7 @@ class ClientConn implements BodySource {
       }
       if (!this.#leasing()) break;
       // Lease mode: a held lease first, then the end of the reads, else wait for #onLease.
-      if (this.#held !== undefined && this.#pull(true) > 0) continue;
+      if (this.#inbox.held !== undefined && this.#pull(true) > 0) continue;
       if (this.#lend === 1) return this.#headEof();
       if (this.#lend === 2) return this.#headFailed(this.mapError(this.#lerr));
       this.#headWait = true;
@@ -687,11 +642,7 @@ class ClientConn implements BodySource {
     this.dead = true;
     this.pool.remove(this);
     // A lease held while reading was paused goes back to the receive pool (rbuf has copies only).
-    const held = this.#held;
-    if (held !== undefined) {
-      this.#held = undefined;
-      held.release();
-    }
+    this.#inbox.drop();
     await this.stream.close().catch(() => {});
   }
 

@@ -35,6 +35,7 @@ import {
 } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optBool, optInt, optMs } from './options.js';
+import { LeaseInbox } from './lease-inbox.js';
 
 /** A request handler: answers `req` through `res`; may be async (the connection waits for it before its next request). */
 export type Handler = (req: ServerRequest, res: ServerResponse) => void | Promise<void>;
@@ -381,19 +382,11 @@ export class Conn implements BodySource {
   /** The reads ended: 1 at end of stream, 2 with #lerr. */
   #lend = 0;
   #lerr: unknown;
-  /** A lease that did not fit in rbuf (reading is paused until it is taken, #unpause), and how much of it was. */
-  #heldLease: RecvLease | undefined;
-  #heldOff = 0;
-  #unpause: (() => void) | undefined;
-  /** A body read (fill) waiting for bytes. */
-  #fillWait: ((v: number) => void) | undefined;
-  #fillFail: ((e: unknown) => void) | undefined;
+  /** The lease that did not fit in rbuf yet, and the body read (fill) waiting for bytes. */
+  readonly #inbox = new LeaseInbox();
   /** The task waiting for a held response (the general path). */
   #heldWait: ((v: unknown) => void) | undefined;
 
-  readonly #pauseBind = (resolve: () => void): void => {
-    this.#unpause = resolve;
-  };
   readonly #parkBind = (resolve: (v: number) => void): void => {
     this.#parked = resolve;
   };
@@ -404,54 +397,31 @@ export class Conn implements BodySource {
   }
 
   readonly #onLease = (lease: RecvLease): Promise<void> | undefined => {
-    this.#heldLease = lease;
-    this.#heldOff = 0;
-    if (this.upgraded) return new Promise<void>(this.#pauseBind); // upgrade() is stopping the reads: kept for it
+    const inbox = this.#inbox;
+    inbox.hold(lease);
+    if (this.upgraded) return inbox.pause(); // upgrade() is stopping the reads: kept for it
     // rbuf is compacted only while no request is in flight: a body piece handed out may point into it.
     const n = this.#pull(this.#parked !== undefined && !this.#busy);
-    if (this.#heldLease !== undefined) {
+    if (inbox.held !== undefined) {
       if (n > 0) this.#arrived(n);
       // What #arrived handled may have made room and taken the rest: then reading goes on.
-      return this.#heldLease === lease ? new Promise<void>(this.#pauseBind) : undefined;
+      return inbox.held === lease ? inbox.pause() : undefined;
     }
     this.#arrived(n);
     return undefined;
   };
 
-  /**
-   * Copies what fits of the held lease into rbuf (after making room there when `compact`, else only
-   * after rend); releases it (and resumes reading) once all is taken.
-   */
+  /** Copies what fits of the held lease after rend (making room in rbuf first when `compact`). */
   #pull(compact = true): number {
-    const lease = this.#heldLease!;
     if (compact) this.#makeRoom();
-    const off = this.#heldOff;
-    const k = Math.min(lease.length - off, this.rbuf.length - this.rend);
-    if (k > 0) {
-      copyBytes(lease.buf, off, off + k, this.rbuf, this.rend);
-      this.rend += k;
-    }
-    if (off + k === lease.length) {
-      this.#heldLease = undefined;
-      lease.release();
-      const u = this.#unpause;
-      if (u !== undefined) {
-        this.#unpause = undefined;
-        u();
-      }
-    } else this.#heldOff = off + k;
+    const k = this.#inbox.copyInto(this.rbuf, this.rend);
+    this.rend += k;
     return k;
   }
 
   /** `n` bytes were appended to rbuf: to the body read waiting, the fast path, or kept for the task. */
   #arrived(n: number): void {
-    const f = this.#fillWait;
-    if (f !== undefined) {
-      this.#fillWait = undefined;
-      this.#fillFail = undefined;
-      f(n);
-      return;
-    }
+    if (this.#inbox.wake(n)) return;
     if (this.#parked !== undefined && !this.#busy) this.#fast();
   }
 
@@ -467,13 +437,8 @@ export class Conn implements BodySource {
     if (this.upgraded || this.#lend !== 0) return;
     this.#lend = how;
     this.#lerr = e;
-    const f = this.#fillWait;
-    if (f !== undefined) {
-      const fail = this.#fillFail!;
-      this.#fillWait = undefined;
-      this.#fillFail = undefined;
-      if (how === 1) f(0);
-      else fail(this.#readError(e));
+    if (this.#inbox.filling) {
+      this.#inbox.end(how === 1 ? undefined : this.#readError(e), how !== 1);
       return;
     }
     // A handler still waiting with its request read and its response not begun: the client left.
@@ -497,13 +462,10 @@ export class Conn implements BodySource {
 
   /** fill() in lease mode: the bytes appended to rbuf (0 at end of stream). */
   #more(): Promise<number> {
-    if (this.#heldLease !== undefined) return Promise.resolve(this.#pull());
+    if (this.#inbox.held !== undefined) return Promise.resolve(this.#pull());
     if (this.#lend === 1) return Promise.resolve(0);
     if (this.#lend === 2) return Promise.reject(this.#lerr);
-    return new Promise<number>((resolve, reject) => {
-      this.#fillWait = resolve;
-      this.#fillFail = reject;
-    });
+    return this.#inbox.waitFill();
   }
 
   /** Whether the request whose head the parser just read can take the fast path. */
@@ -518,7 +480,7 @@ export class Conn implements BodySource {
     const server = this.server;
     for (;;) {
       if (this.aborted) return this.#wake(0);
-      if (this.#heldLease !== undefined && this.rend - this.rpos < this.rbuf.length) this.#pull();
+      if (this.#inbox.held !== undefined && this.rend - this.rpos < this.rbuf.length) this.#pull();
       let headEnd = 0;
       if (this.rpos < this.rend) {
         headEnd = parser.request(this.rbuf, this.rpos, this.rend);
@@ -706,11 +668,7 @@ export class Conn implements BodySource {
   release(): void {
     const server = this.server;
     // A lease held while reading was paused goes back to the receive pool.
-    const held = this.#heldLease;
-    if (held !== undefined) {
-      this.#heldLease = undefined;
-      held.release();
-    }
+    this.#inbox.drop();
     if (this.rbuf.length === server._config.readSize && server._pool.length < 4096) server._pool.push(this.rbuf);
     if (this.out.buf.length === WRITE_SIZE && !this.writing && server._wpool.length < 4096) server._wpool.push(this.out.buf);
     if (this.#queued() === 0) {
@@ -1139,15 +1097,12 @@ export class Conn implements BodySource {
     if (this.#lm !== undefined) {
       // The reads stop (nothing stays armed), and what they took past this head goes with it.
       const leases = await (this.#lm as unknown as LeaseStop)._stopLeases();
-      const held = this.#heldLease;
       const parts: Uint8Array[] = [this.rbuf.subarray(this.rpos, this.rend)];
-      if (held !== undefined) parts.push(held.bytes.subarray(this.#heldOff));
+      const rest = this.#inbox.rest();
+      if (rest !== undefined) parts.push(rest);
       for (const l of leases) parts.push(l.bytes);
       const head = Buffer.concat(parts);
-      if (held !== undefined) {
-        this.#heldLease = undefined;
-        held.release();
-      }
+      this.#inbox.drop();
       for (const l of leases) l.release();
       this.rpos = this.rend;
       return { stream: this.stream, head };
@@ -1199,7 +1154,7 @@ export class Conn implements BodySource {
         }
         if (this.#lm !== undefined) {
           // Lease mode: bytes arrive in rbuf by themselves; the usual requests are handled without this task.
-          if (this.#heldLease !== undefined) {
+          if (this.#inbox.held !== undefined) {
             this.#pull();
             continue;
           }
