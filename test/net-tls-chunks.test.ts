@@ -4,9 +4,11 @@
  * stream after the last; a handler that pauses (returns a promise) loses nothing; a handler that throws,
  * a peer's reset and close() end it with their errors; read() and readChunks() exclude each other; a
  * socket without leases reads in a loop with the same results; and compat's toDuplex over a TlsStream
- * reads through readChunks (never through read()).
+ * reads through readChunks (never through read()). Writes one at a time (the one-send path, settled by
+ * the send's completion) resolve [length, the caller's buffer] in order, and fail with the peer's reset.
  */
 import { once } from 'node:events';
+import { promiseHooks } from 'node:v8';
 import net from 'node:net';
 import tls from 'node:tls';
 import { toDuplex } from '@ringio/compat';
@@ -224,6 +226,50 @@ tlsTest('compat toDuplex over a TlsStream reads through readChunks, never read()
     const c = client(srv.port, pieces(src));
     await guard(srv.done, 30_000, 'the server');
     c.destroy();
+    await srv.close();
+    t.deepEqual(tlsCounts(), { contexts: 0, sessions: 0 });
+  });
+});
+
+tlsTest('TlsStream one-send writes (settled by the send itself): [length, buf] of the caller, in order; a reset peer fails them with its code', async (t) => {
+  await run(async () => {
+    const src = randomBytes(200 * 1024);
+    let failure: { code?: string } | undefined;
+    const srv = await oneServer(async (s) => {
+      // One at a time, each after the last resolved: every one takes the one-send path, whose only
+      // promise is the write's own (the send settles it: no promise of the op's, no then on it).
+      // Counted with a promise hook (the client in this process polls with a few more: the 0.3 a write).
+      let promises = 0;
+      const stop = promiseHooks.onInit(() => promises++);
+      let writes = 0;
+      try {
+        for (let at = 0; at < src.length; at += 1000) {
+          const win = src.subarray(at, Math.min(src.length, at + 1000));
+          const r = await s.writeAll(win);
+          writes++;
+          t.is(r[0], win.length);
+          t.is(r[1], win);
+        }
+      } finally {
+        stop();
+      }
+      // The loop's own await costs 2 (the async frame's); the write 1 (was 2: the op's, and the then on it).
+      t.true(promises <= 3.3 * writes, `${promises} promises for ${writes} writes`);
+      await new Promise((r) => setTimeout(r, 200)); // the client reads it all, then resets
+      for (let i = 0; i < 2000 && failure === undefined; i++) {
+        await s.writeAll(src.subarray(0, 4096)).catch((e: { code?: string }) => (failure = e));
+      }
+    });
+    const raw = net.connect(srv.port, '127.0.0.1');
+    raw.on('error', () => {});
+    const c = client(srv.port, [], false, raw);
+    const parts: Buffer[] = [];
+    c.on('data', (b: Buffer) => parts.push(b));
+    for (let i = 0; i < 200 && Buffer.concat(parts).length < src.length; i++) await new Promise((r) => setTimeout(r, 10));
+    t.is(sha256(Buffer.concat(parts)), sha256(src));
+    raw.resetAndDestroy();
+    await guard(srv.done, 30_000, 'the server');
+    t.true(failure !== undefined && ['EPIPE', 'ECONNRESET'].includes(failure.code ?? ''), String(failure?.code));
     await srv.close();
     t.deepEqual(tlsCounts(), { contexts: 0, sessions: 0 });
   });

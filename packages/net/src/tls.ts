@@ -296,6 +296,8 @@ const HOLD = 4;
 // One executor for every consumer-path read's promise (as LeaseReader does): no closure per read.
 let binding: TlsStream | undefined;
 const bindRead = (resolve: (v: [number, Uint8Array]) => void, reject: (e: unknown) => void): void => binding!._bindRead(resolve, reject);
+// The same for the one-send writes' promises (writeAll's common path over a SocketStream).
+const bindWrite = (resolve: (v: [number, Uint8Array]) => void, reject: (e: unknown) => void): void => binding!._bindWrite(resolve, reject);
 /** Plaintext that arrives with the handshake's last flight lands here first (one thread: one at a time). */
 const handshakeScratch = new Uint8Array(16 * 1024);
 /** readChunks() decrypts here, then copies each chunk out at its size (one thread: used synchronously). */
@@ -360,6 +362,10 @@ export class TlsStream implements ReadHalf, WriteHalf {
   #wlen = 0;
   #wsent: Promise<unknown> | undefined;
   readonly #wopts = { length: 0 };
+  /** The one-send write's settlers, when it goes by _writeAllBound (#bound: the socket is a SocketStream). */
+  #wres: ((v: [number, Uint8Array]) => void) | undefined;
+  #wrej: ((e: unknown) => void) | undefined;
+  readonly #bound: boolean;
   #info: TlsInfo | undefined;
   /** readChunks()'s handler while it runs (pooled sockets), its settlers, and the pause its handler asked for. */
   #chunkFn: ((chunk: Buffer) => unknown) | undefined;
@@ -373,6 +379,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
     this.#id = id;
     this.#host = host;
     this.#pooled = typeof socket.readLease === 'function';
+    this.#bound = typeof (socket as Partial<SocketStream>)._writeAllBound === 'function';
     sessions.register(this, id, this);
   }
 
@@ -1039,6 +1046,22 @@ export class TlsStream implements ReadHalf, WriteHalf {
         if (!tlsNative.write(id, buf, offset, length, out, 0, out.length, res)) return Promise.reject(this.#failure());
         const n = res.n;
         const pending = res.pending;
+        if (pending === 0 && this.#bound) {
+          // One send whose completion settles this write's promise (no promise of the op's own, no then).
+          this.#wbuf = buf;
+          this.#wlen = length;
+          binding = this;
+          const p = new Promise<[number, Uint8Array]>(bindWrite) as Promise<[number, B]>;
+          binding = undefined;
+          this.#wsent = p;
+          this.#tail = p;
+          try {
+            (this.socket as SocketStream)._writeAllBound(out, n, this.#onSentBound, this.#onSendError);
+          } catch (e) {
+            this.#onSendError(e);
+          }
+          return p;
+        }
         if (pending === 0) {
           // One send, settled by #onSent with no async frame (writes run one at a time on this path).
           this.#wbuf = buf;
@@ -1070,6 +1093,19 @@ export class TlsStream implements ReadHalf, WriteHalf {
     }
   }
 
+  /** @internal The settlers of the one-send write being made (bindWrite). */
+  _bindWrite(resolve: (v: [number, Uint8Array]) => void, reject: (e: unknown) => void): void {
+    this.#wres = resolve;
+    this.#wrej = reject;
+  }
+
+  /** The one-send write's completion (over a SocketStream): settles its promise. */
+  readonly #onSentBound = (): void => {
+    const resolve = this.#wres!;
+    this.#wres = this.#wrej = undefined;
+    resolve(this.#onSent());
+  };
+
   readonly #onSent = (): [number, Uint8Array] => {
     const buf = this.#wbuf!;
     this.#wbuf = undefined;
@@ -1078,11 +1114,14 @@ export class TlsStream implements ReadHalf, WriteHalf {
     return [this.#wlen, buf];
   };
 
-  readonly #onSendError = (e: unknown): never => {
+  readonly #onSendError = (e: unknown): never | void => {
     this.#wbuf = undefined;
     if (this.#tail === this.#wsent) this.#tail = undefined;
     this.#wsent = undefined;
-    throw e;
+    const reject = this.#wrej;
+    if (reject === undefined) throw e;
+    this.#wres = this.#wrej = undefined;
+    reject(e);
   };
 
   /** Gather write: the buffers, each whole, encrypted together and sent in one op where they fit. Resolves [n, bufs]. */
