@@ -7,7 +7,8 @@
  *     its completion, and there is at most one. The Readable side asks again (`_read`) only while its
  *     buffer is under `readableHighWaterMark`, so a consumer that stops reading stops the socket reads,
  *     and the kernel's receive window pushes back on the peer. A source with readLeases (TcpStream,
- *     UnixStream) is read by one consumer from the first `_read()` on instead (no promise per read):
+ *     UnixStream), or with readChunks (TlsStream: its decrypted chunks, already copies of their own, are
+ *     pushed as they are), is read by one consumer from the first `_read()` on instead (no promise per read):
  *     once push() says the buffer is full, the consumer pauses (a few leases at most are queued, then
  *     the bytes wait in the socket) until the next `_read()`.
  *  2. One copy per direction in user space at most. A source with readLease (TcpStream, UnixStream and
@@ -82,9 +83,9 @@ export interface ToDuplexOptions {
    */
   readSize?: number;
   /**
-   * Pooled reads (default true when the source has readLease): an idle Duplex then holds no read
-   * buffer, a read takes one from the runtime's pool only when bytes arrive. false: a rented buffer of
-   * `readSize` bytes, held by the read in flight.
+   * Pooled reads (default true when the source has readLease, or readChunks: a TlsStream): an idle
+   * Duplex then holds no read buffer, a read takes one from the runtime's pool only when bytes arrive.
+   * false: a rented buffer of `readSize` bytes, held by the read in flight.
    */
   pooled?: boolean;
   /** The Duplex's highWaterMark, both sides (default: node:stream's default). */
@@ -99,7 +100,11 @@ export interface ToDuplexOptions {
 }
 
 /** The read side toDuplex needs (readLease, when it has one, makes reads pooled). */
-export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'> & Partial<Pick<ReadHalf, 'readLease' | 'readLeases'>>;
+export type DuplexReadSource = Pick<ReadHalf, 'read' | 'close'> &
+  Partial<Pick<ReadHalf, 'readLease' | 'readLeases'>> & {
+    /** Plaintext chunks from a consumer (TlsStream.readChunks): read as a readLeases consumer, chunks pushed as they are. */
+    readChunks?(handler: (chunk: Buffer) => unknown): Promise<void>;
+  };
 /** The write side toDuplex needs (writev, when it has one, sends large batches in one call). */
 export type DuplexWriteSource = Pick<WriteHalf, 'writeAll' | 'shutdown' | 'close'> & Partial<Pick<WriteHalf, 'writev'>>;
 
@@ -195,6 +200,8 @@ export class SocketDuplex extends Duplex {
   #pooled = false;
   /** ... and through one readLeases consumer, where the source has it (rule 2): no promise per read. */
   #consume = false;
+  /** ... or through the source's readChunks consumer (a TlsStream: the chunks are its decrypted copies, pushed as they are). */
+  #chunks = false;
   /** The consumer is paused (the Readable's buffer was full): the next _read() resumes it. */
   #resume: (() => void) | undefined;
   readonly #rt: DuplexRuntime;
@@ -257,6 +264,7 @@ export class SocketDuplex extends Duplex {
     }
     this.#pooled = this.#pooledOpt && typeof this.#reader?.readLease === 'function';
     this.#consume = this.#pooled && typeof this.#reader?.readLeases === 'function';
+    this.#chunks = this.#pooledOpt && !this.#pooled && typeof this.#reader?.readChunks === 'function';
   }
 
   #wait(run: () => void, cb: (err?: Error | null) => void): void {
@@ -303,7 +311,7 @@ export class SocketDuplex extends Duplex {
       this.#wantRead = true; // rule 7
       return;
     }
-    if (this.#consume) {
+    if (this.#consume || this.#chunks) {
       const resume = this.#resume;
       if (resume !== undefined) {
         this.#resume = undefined;
@@ -312,7 +320,8 @@ export class SocketDuplex extends Duplex {
       }
       if (this.#reading) return; // the consumer runs; its arrivals push
       this.#reading = true;
-      this.#reader.readLeases!(this.#onArrival).then(() => this.#onLease(null), this.#onReadError);
+      const reading = this.#chunks ? this.#reader.readChunks!(this.#onChunk) : this.#reader.readLeases!(this.#onArrival);
+      reading.then(() => this.#onLease(null), this.#onReadError);
       return;
     }
     if (this.#reading) return; // a read is in flight; its completion pushes
@@ -361,7 +370,12 @@ export class SocketDuplex extends Duplex {
       lease.release();
       return undefined;
     }
-    const chunk = lease.copy();
+    return this.#onChunk(lease.copy());
+  };
+
+  /** A consumer's chunk (a lease's copy, or a TlsStream's decrypted chunk): pushed; a full buffer pauses the consumer. */
+  readonly #onChunk = (chunk: Buffer): Promise<void> | undefined => {
+    if (this.destroyed) return undefined;
     this.bytesRead += chunk.length;
     this.#timer?.refresh();
     if (this.push(chunk)) return undefined;

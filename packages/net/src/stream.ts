@@ -413,6 +413,15 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   }
 
   /**
+   * @internal writeAll(buf, { length }) settling through `resolve` (with [length, buf]) or `reject` instead
+   * of a promise of its own (TlsStream's one-send writes: the caller's promise is the only one). The
+   * caller validated the window. Throws what writeAll would reject with at once (ERR_RINGIO_CLOSED).
+   */
+  _writeAllBound(buf: Uint8Array, length: number, resolve: (r: [number, Uint8Array]) => void, reject: (e: unknown) => void): void {
+    this.runBound(SendAllOp.take(this.openFd(buf), buf, 0, length), resolve, reject);
+  }
+
+  /**
    * Writes all of buf[offset, offset + length). Resolves [n, buf] with n === length. Short sends are
    * resubmitted inside the runtime: one op, one promise. An error after a partial send has `.n`.
    */

@@ -296,8 +296,12 @@ const HOLD = 4;
 // One executor for every consumer-path read's promise (as LeaseReader does): no closure per read.
 let binding: TlsStream | undefined;
 const bindRead = (resolve: (v: [number, Uint8Array]) => void, reject: (e: unknown) => void): void => binding!._bindRead(resolve, reject);
+// The same for the one-send writes' promises (writeAll's common path over a SocketStream).
+const bindWrite = (resolve: (v: [number, Uint8Array]) => void, reject: (e: unknown) => void): void => binding!._bindWrite(resolve, reject);
 /** Plaintext that arrives with the handshake's last flight lands here first (one thread: one at a time). */
 const handshakeScratch = new Uint8Array(16 * 1024);
+/** readChunks() decrypts here, then copies each chunk out at its size (one thread: used synchronously). */
+const chunkScratch = Buffer.allocUnsafeSlow(16 * 1024 + 256);
 
 /**
  * A TLS session over a connected stream: read/write/close as every ringio stream (resolving [n, buf]
@@ -358,13 +362,24 @@ export class TlsStream implements ReadHalf, WriteHalf {
   #wlen = 0;
   #wsent: Promise<unknown> | undefined;
   readonly #wopts = { length: 0 };
+  /** The one-send write's settlers, when it goes by _writeAllBound (#bound: the socket is a SocketStream). */
+  #wres: ((v: [number, Uint8Array]) => void) | undefined;
+  #wrej: ((e: unknown) => void) | undefined;
+  readonly #bound: boolean;
   #info: TlsInfo | undefined;
+  /** readChunks()'s handler while it runs (pooled sockets), its settlers, and the pause its handler asked for. */
+  #chunkFn: ((chunk: Buffer) => unknown) | undefined;
+  #chunkRes: (() => void) | undefined;
+  #chunkRej: ((e: unknown) => void) | undefined;
+  #chunkWait: PromiseLike<unknown> | undefined;
+  #chunkRunning = false;
 
   private constructor(socket: SocketStream, id: number, host: string | undefined) {
     this.socket = socket;
     this.#id = id;
     this.#host = host;
     this.#pooled = typeof socket.readLease === 'function';
+    this.#bound = typeof (socket as Partial<SocketStream>)._writeAllBound === 'function';
     sessions.register(this, id, this);
   }
 
@@ -692,7 +707,8 @@ export class TlsStream implements ReadHalf, WriteHalf {
   #consume(): void {
     if (this.#consuming) return;
     this.#consuming = true;
-    this.socket.readLeases!(this.#onLease).then(this.#onLeasesEnd, this.#onLeasesEnd);
+    // recycle: a lease is released right after its decryption (or with close(), if held): none is kept past that.
+    this.socket.readLeases!(this.#onLease, { recycle: true }).then(this.#onLeasesEnd, this.#onLeasesEnd);
   }
 
   /** The oldest held lease, if any (a paused consumer resumes: there is room again). */
@@ -750,6 +766,13 @@ export class TlsStream implements ReadHalf, WriteHalf {
 
   /** The consumer's handler: each ciphertext arrival, synchronously from the completion's dispatch. */
   readonly #onLease = (lease: RecvLease): Promise<void> | undefined => {
+    if (this.#chunkFn !== undefined) {
+      // readChunks(): in order behind what is held, then decrypted and handed over at once unless paused.
+      const held = (this.#held ??= []);
+      held.push(lease);
+      if (this.#chunkWait === undefined) this.#chunkRun();
+      return held.length < HOLD ? undefined : new Promise<void>((resolve) => (this.#resume = resolve));
+    }
     const lres = this.#lres;
     if (lres !== undefined) {
       this.#lres = this.#lrej = undefined;
@@ -773,6 +796,11 @@ export class TlsStream implements ReadHalf, WriteHalf {
   readonly #onLeasesEnd = (e?: unknown): void => {
     // Not #eof yet: held leases come first (reads then take the slow path, which ends after them).
     this.#ended = e === undefined ? true : (e as Error);
+    if (this.#chunkFn !== undefined) {
+      if (this.#id < 0) this.#chunkEnd(ringioError('ERR_RINGIO_CLOSED', 'the TLS stream is closed')); // even while paused
+      else if (this.#chunkWait === undefined) this.#chunkRun(); // what is held first, then the end
+      return;
+    }
     const lres = this.#lres;
     const lrej = this.#lrej;
     this.#lres = this.#lrej = undefined;
@@ -790,6 +818,138 @@ export class TlsStream implements ReadHalf, WriteHalf {
     if (e !== null && typeof e === 'object') (e as { buf?: unknown }).buf = buf;
     this.#settleRead(e as Error);
   };
+
+  /**
+   * Reads until the end of the stream, handing the plaintext to `handler` as it is decrypted: each chunk
+   * a Buffer of its own, of exactly its size (one copy out of the session). On a pooled socket (TcpStream,
+   * UnixStream) this runs synchronously from the completion's dispatch, with no promise per read (what
+   * compat's toDuplex uses); on others it reads in a loop. If `handler` returns a promise (a thenable),
+   * reading pauses until it settles; ciphertext that arrives meanwhile is held in order (a few receives,
+   * then the socket holds the bytes). Resolves at the end of the stream (close_notify, or the TCP
+   * stream's end); rejects with a TlsError, the socket's error (ECONNRESET), ERR_RINGIO_CLOSED after
+   * close(), or what `handler` throws (reading stops then). While it runs, read() waits for it.
+   */
+  readChunks(handler: (chunk: Buffer) => unknown): Promise<void> {
+    try {
+      if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${typeof handler}`);
+      this.#live();
+      if (this.#busy) throw new TypeError('TlsStream.readChunks: a read is in progress');
+      this.#busy = true;
+      const p = this.#pooled ? this.#chunkStart(handler) : this.#chunkLoop(handler);
+      const done = (): void => {
+        this.#busy = false;
+      };
+      this.#reading = p;
+      void p.then(done, done);
+      return p;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** readChunks() on a pooled socket: the consumer hands each arrival to #chunkRun. */
+  #chunkStart(handler: (chunk: Buffer) => unknown): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#chunkFn = handler;
+      this.#chunkRes = resolve;
+      this.#chunkRej = reject;
+      this.#chunkRun();
+      if (this.#chunkFn !== undefined) this.#consume();
+    });
+  }
+
+  /** readChunks() on a socket without leases: read() into the scratch, one chunk per read. */
+  async #chunkLoop(handler: (chunk: Buffer) => unknown): Promise<void> {
+    for (;;) {
+      const [n] = await this.#readNow(chunkScratch, 0, chunkScratch.length, undefined);
+      if (n === 0) return;
+      const chunk = Buffer.allocUnsafe(n);
+      chunkScratch.copy(chunk, 0, 0, n);
+      const r = handler(chunk);
+      if (isThenable(r)) await r;
+    }
+  }
+
+  /**
+   * readChunks()'s engine (pooled): decrypts what the session and the held leases have, handing each
+   * chunk over, until there is nothing more, the handler pauses, or the stream ends. Runs synchronously.
+   */
+  #chunkRun(): void {
+    if (this.#chunkRunning) return; // a handler that made something arrive: the running loop takes it
+    this.#chunkRunning = true;
+    try {
+      const res = this.#res;
+      for (;;) {
+        const handler = this.#chunkFn;
+        if (handler === undefined || this.#chunkWait !== undefined) return;
+        if (this.#id < 0) return this.#chunkEnd(ringioError('ERR_RINGIO_CLOSED', 'the TLS stream is closed'));
+        let n: number;
+        if (this.#stash !== undefined) {
+          // Plaintext that came with the handshake's last flight.
+          n = this.#stashEnd - this.#stashPos;
+          chunkScratch.set(this.#stash.subarray(this.#stashPos, this.#stashEnd));
+          this.#stash = undefined;
+        } else {
+          let ok: boolean;
+          if (this.#more) ok = tlsNative.read(this.#id, null, 0, 0, chunkScratch, 0, chunkScratch.length, res);
+          else {
+            const lease = this.#takeHeld();
+            if (lease === undefined) {
+              const ended = this.#ended;
+              if (this.#eof || ended === true) return this.#chunkEnd(undefined);
+              if (ended !== undefined) return this.#chunkEnd(ended);
+              return; // the next arrival runs it again
+            }
+            try {
+              ok = tlsNative.read(this.#id, lease.buf, 0, lease.length, chunkScratch, 0, chunkScratch.length, res);
+            } finally {
+              lease.release(); // the session copied the ciphertext into its read BIO
+            }
+          }
+          if (!ok) return this.#chunkEnd(this.#failure());
+          n = res.n;
+          this.#more = (res.flags & TLS_MORE) !== 0;
+          if ((res.flags & TLS_PEER_CLOSED) !== 0) this.#eof = true;
+          if (res.pending > 0) void this.#flush(undefined).catch(noop);
+        }
+        if (n === 0) continue;
+        const chunk = Buffer.allocUnsafe(n);
+        chunkScratch.copy(chunk, 0, 0, n);
+        let r: unknown;
+        try {
+          r = handler(chunk);
+        } catch (e) {
+          return this.#chunkEnd(e);
+        }
+        if (isThenable(r)) {
+          this.#chunkWait = r;
+          r.then(this.#chunkResume, this.#chunkFail);
+        }
+      }
+    } finally {
+      this.#chunkRunning = false;
+    }
+  }
+
+  readonly #chunkResume = (): void => {
+    this.#chunkWait = undefined;
+    this.#chunkRun();
+  };
+
+  readonly #chunkFail = (e: unknown): void => {
+    this.#chunkWait = undefined;
+    this.#chunkEnd(e);
+  };
+
+  /** Ends readChunks(): resolves (undefined) or rejects with `e`. Later arrivals are held for read(). */
+  #chunkEnd(e: unknown): void {
+    const res = this.#chunkRes;
+    const rej = this.#chunkRej;
+    if (res === undefined) return;
+    this.#chunkFn = this.#chunkRes = this.#chunkRej = undefined;
+    if (e === undefined) res();
+    else rej!(e);
+  }
 
   async #read<B extends Uint8Array>(buf: B, offset: number, length: number, signal: AbortSignal | undefined): Promise<[number, B]> {
     this.#busy = true;
@@ -886,6 +1046,22 @@ export class TlsStream implements ReadHalf, WriteHalf {
         if (!tlsNative.write(id, buf, offset, length, out, 0, out.length, res)) return Promise.reject(this.#failure());
         const n = res.n;
         const pending = res.pending;
+        if (pending === 0 && this.#bound) {
+          // One send whose completion settles this write's promise (no promise of the op's own, no then).
+          this.#wbuf = buf;
+          this.#wlen = length;
+          binding = this;
+          const p = new Promise<[number, Uint8Array]>(bindWrite) as Promise<[number, B]>;
+          binding = undefined;
+          this.#wsent = p;
+          this.#tail = p;
+          try {
+            (this.socket as SocketStream)._writeAllBound(out, n, this.#onSentBound, this.#onSendError);
+          } catch (e) {
+            this.#onSendError(e);
+          }
+          return p;
+        }
         if (pending === 0) {
           // One send, settled by #onSent with no async frame (writes run one at a time on this path).
           this.#wbuf = buf;
@@ -917,6 +1093,19 @@ export class TlsStream implements ReadHalf, WriteHalf {
     }
   }
 
+  /** @internal The settlers of the one-send write being made (bindWrite). */
+  _bindWrite(resolve: (v: [number, Uint8Array]) => void, reject: (e: unknown) => void): void {
+    this.#wres = resolve;
+    this.#wrej = reject;
+  }
+
+  /** The one-send write's completion (over a SocketStream): settles its promise. */
+  readonly #onSentBound = (): void => {
+    const resolve = this.#wres!;
+    this.#wres = this.#wrej = undefined;
+    resolve(this.#onSent());
+  };
+
   readonly #onSent = (): [number, Uint8Array] => {
     const buf = this.#wbuf!;
     this.#wbuf = undefined;
@@ -925,11 +1114,14 @@ export class TlsStream implements ReadHalf, WriteHalf {
     return [this.#wlen, buf];
   };
 
-  readonly #onSendError = (e: unknown): never => {
+  readonly #onSendError = (e: unknown): never | void => {
     this.#wbuf = undefined;
     if (this.#tail === this.#wsent) this.#tail = undefined;
     this.#wsent = undefined;
-    throw e;
+    const reject = this.#wrej;
+    if (reject === undefined) throw e;
+    this.#wres = this.#wrej = undefined;
+    reject(e);
   };
 
   /** Gather write: the buffers, each whole, encrypted together and sent in one op where they fit. Resolves [n, bufs]. */
@@ -1032,6 +1224,10 @@ export class TlsStream implements ReadHalf, WriteHalf {
 export function tlsCounts(): { contexts: number; sessions: number } {
   const [contexts, sessions] = tlsNative.counts();
   return { contexts, sessions };
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
 }
 
 function hostOf(addr: string): string {
