@@ -112,6 +112,8 @@ async function once(root, driver, path, promises) {
       enters: (b.enters - a.enters) / reqs,
       completions: (b.completions - a.completions) / reqs,
       cpuUs: (b.cpuUs - a.cpuUs) / reqs,
+      userUs: (b.userUs - a.userUs) / reqs,
+      sysUs: (b.sysUs - a.sysUs) / reqs,
       load: loadavg()[0],
     };
   } finally {
@@ -130,7 +132,7 @@ try {
     runs.push({ name: `${c} ${label(root)}${d} promises`, run: () => once(root, d, PATHS[c], true) });
   }
   const res = await interleave(rounds, runs, {
-    describe: (m) => `${Math.round(m.rps)} req/s, ${m.cpuUs.toFixed(1)} µs CPU/req, ${m.promises.toFixed(2)} promises/req, ${Math.round(m.bytes)} B/req, ${m.ops.toFixed(2)} ops/req, ${m.enters.toFixed(3)} enters/req, load ${m.load.toFixed(2)}`,
+    describe: (m) => `${Math.round(m.rps)} req/s, ${m.cpuUs.toFixed(1)} µs CPU/req (${m.userUs.toFixed(1)} user, ${m.sysUs.toFixed(1)} sys), ${m.promises.toFixed(2)} promises/req, ${Math.round(m.bytes)} B/req, ${m.ops.toFixed(2)} ops/req, ${m.enters.toFixed(3)} enters/req, load ${m.load.toFixed(2)}`,
   });
   const rows = [];
   for (const c of cases) for (const root of roots) for (const d of drivers) {
@@ -144,6 +146,8 @@ try {
       driver: d,
       'req/s': Math.round(med(t, (m) => m.rps)),
       'µs CPU/req': med(t, (m) => m.cpuUs).toFixed(1),
+      'µs user': med(t, (m) => m.userUs).toFixed(1),
+      'µs sys': med(t, (m) => m.sysUs).toFixed(1),
       'promises/req': med(p, (m) => m.promises).toFixed(2),
       'B/req': Math.round(med(t, (m) => m.bytes)),
       'ops/req': med(t, (m) => m.ops).toFixed(2),
