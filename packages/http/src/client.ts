@@ -26,7 +26,7 @@ import { HeaderView } from './headers.js';
 import { checkChunk, copyBytes, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
-import { LeaseInbox } from './lease-inbox.js';
+import { LeaseInbox, RECYCLE } from './lease-inbox.js';
 
 /** What a request may send: bytes or a string (sent with Content-Length), an iterable or async iterable of them (sent chunked, one chunk at a time), or nothing. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | null | undefined;
@@ -226,7 +226,7 @@ class ClientConn implements BodySource {
   #startReads(): void {
     const gen = ++this.#gen;
     this.#stopping = false;
-    this.#lm!.readLeases(this.#onLease).then(
+    this.#lm!.readLeases(this.#onLease, RECYCLE).then(
       () => this.#readsEnded(gen, 1, undefined),
       (e: unknown) => this.#readsEnded(gen, 2, e),
     );

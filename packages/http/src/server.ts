@@ -35,7 +35,7 @@ import {
 } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optBool, optInt, optMs } from './options.js';
-import { LeaseInbox } from './lease-inbox.js';
+import { LeaseInbox, RECYCLE } from './lease-inbox.js';
 
 /** A request handler: answers `req` through `res`; may be async (the connection waits for it before its next request). */
 export type Handler = (req: ServerRequest, res: ServerResponse) => void | Promise<void>;
@@ -393,7 +393,7 @@ export class Conn implements BodySource {
 
   #startLeases(stream: SocketStream, handler: Handler): void {
     this.#handler = handler;
-    stream.readLeases(this.#onLease).then(this.#leasesEnded, this.#leasesFailed);
+    stream.readLeases(this.#onLease, RECYCLE).then(this.#leasesEnded, this.#leasesFailed);
   }
 
   readonly #onLease = (lease: RecvLease): Promise<void> | undefined => {
@@ -676,7 +676,7 @@ export class Conn implements BodySource {
       if (spare !== undefined && server._wpool.length < 4096) server._wpool.push(spare);
     }
     this.#spare = undefined;
-    this.#held = undefined;
+    this.#held.length = 0;
   }
 
   // ---- reading ----
@@ -795,7 +795,7 @@ export class Conn implements BodySource {
    * one. The write buffer is handed to send() and replaced by the other: the usual response costs no
    * promise, and the two buffers alternate.
    */
-  #held: Buffer[] | undefined;
+  readonly #held: Buffer[] = [];
   #spare: Buffer | undefined;
 
   /** Bytes queued by send() and not yet sent. */
@@ -825,13 +825,14 @@ export class Conn implements BodySource {
   /** flush() through the stream's send queue: the buffer is the queue's until it is empty. */
   #send(stream: SocketStream, out: OutBuf, o: { offset: number; length: number }): void {
     // What the queue held is free once it is empty (its bytes were sent).
-    if (stream.sendQueued === 0 && this.#held !== undefined) {
-      const held = this.#held;
-      this.#held = undefined;
-      for (const b of held) {
+    const held = this.#held;
+    if (stream.sendQueued === 0 && held.length > 0) {
+      for (let i = 0; i < held.length; i++) {
+        const b = held[i]!;
         if (this.#spare === undefined) this.#spare = b;
         else if (this.server._wpool.length < 4096 && b.length === WRITE_SIZE) this.server._wpool.push(b);
       }
+      held.length = 0;
     }
     const buf = out.buf;
     let below: boolean;
@@ -841,7 +842,7 @@ export class Conn implements BodySource {
       this.#writeFailed(e as Error);
       return;
     }
-    (this.#held ??= []).push(buf);
+    held.push(buf);
     out.buf = this.#spare ?? this.server._wpool.pop() ?? Buffer.allocUnsafe(WRITE_SIZE);
     this.#spare = undefined;
     // Past the high-water mark: wait for the queue as for a send in flight (backpressure, send timeout).
