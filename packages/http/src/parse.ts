@@ -91,6 +91,12 @@ export interface HeadLimits {
 }
 
 export class HeadParser {
+  /**
+   * Whether a head whole in the buffer is scanned in one pass (request(), response()). Tests turn it
+   * off to check that both ways give the same results; nothing else should.
+   */
+  static onePass = true;
+
   /** Four offsets per field line: name start, name end, value start, value end (absolute). */
   offs: Int32Array;
   count = 0;
@@ -200,6 +206,13 @@ export class HeadParser {
       if (buf[start] === LF || start + 1 < end) return this.#fail(400, 'bare CR or LF before the request line');
       return 0;
     }
+    // A head the buffer holds whole and valid (the usual one) is scanned once; anything else (a head
+    // still arriving, or one with an error or over a limit) goes the two-pass way, which finds the end
+    // first (and resumes there as bytes drip in) and says what is wrong exactly as before.
+    if (HeadParser.onePass && this.#scanFrom < start) {
+      if (this.#requestOnePass(buf, start, end)) return this.headEnd;
+      this.errStatus = 0;
+    }
     const headEnd = this.#findEnd(buf, start, end, true);
     if (headEnd <= 0) return headEnd;
     this.#resetFields();
@@ -229,20 +242,131 @@ export class HeadParser {
     p += 10;
     if (p - start > this.limits.maxRequestLineSize) return this.#fail(414, 'request line too long');
     if (this.#fields(buf, p, headEnd) < 0) return -1;
-    // Framing (RFC 9112 §6.1, §6.3).
+    return this.#requestFraming() ? headEnd : -1;
+  }
+
+  /** Framing (RFC 9112 §6.1, §6.3) of the request head just scanned: false after #fail. */
+  #requestFraming(): boolean {
     if (this.hasTE) {
-      if (this.contentLength >= 0) return this.#fail(400, 'both Content-Length and Transfer-Encoding');
-      if (this.minor === 0) return this.#fail(400, 'Transfer-Encoding in an HTTP/1.0 request');
-      if (!this.chunked) return this.#fail(400, 'Transfer-Encoding does not end in chunked');
+      if (this.contentLength >= 0) return this.#fail(400, 'both Content-Length and Transfer-Encoding') === 0;
+      if (this.minor === 0) return this.#fail(400, 'Transfer-Encoding in an HTTP/1.0 request') === 0;
+      if (!this.chunked) return this.#fail(400, 'Transfer-Encoding does not end in chunked') === 0;
     }
     if (this.minor === 1 && this.hostCount !== 1) {
-      return this.#fail(400, this.hostCount === 0 ? 'missing Host' : 'more than one Host');
+      return this.#fail(400, this.hostCount === 0 ? 'missing Host' : 'more than one Host') === 0;
     }
-    return headEnd;
+    return true;
+  }
+
+  /**
+   * request() in one pass over a head that is whole in buf[start, end) and valid: true with the head
+   * scanned (headEnd set), as the two passes would have it. False for anything else (more bytes needed,
+   * an error, a limit): the caller then takes the two passes, which redo it all. Equal results: a head
+   * this accepts has no CR or LF but its line ends, so its first CRLF CRLF is where this finds its
+   * empty line, and its lines are scanned by the same rules in the same order.
+   */
+  #requestOnePass(buf: Buffer, start: number, end: number): boolean {
+    let p = start;
+    while (p < end && TCHAR[buf[p]!] === 1) p++;
+    if (p === start || p >= end || buf[p] !== SP) return false;
+    const m1 = p;
+    p++;
+    const t0 = p;
+    while (p < end && TARGET[buf[p]!] === 1) p++;
+    if (p === t0 || p + 10 >= end || buf[p] !== SP) return false;
+    const t1 = p;
+    p++;
+    if (buf[p] !== 72 || buf[p + 1] !== 84 || buf[p + 2] !== 84 || buf[p + 3] !== 80 || buf[p + 4] !== 47 || buf[p + 5] !== 49 || buf[p + 6] !== 46) return false;
+    const minor = buf[p + 7]! - 48;
+    if (minor < 0 || minor > 9 || buf[p + 8] !== CR || buf[p + 9] !== LF) return false;
+    p += 10;
+    if (p - start > this.limits.maxRequestLineSize) return false;
+    this.#resetFields();
+    this.method = methodOf(buf, start, m1);
+    this.targetStart = t0;
+    this.targetEnd = t1;
+    this.minor = minor === 0 ? 0 : 1;
+    const headEnd = this.#fieldsOnePass(buf, p, end, start);
+    if (headEnd === 0 || !this.#requestFraming()) return false;
+    this.headStart = start;
+    this.headEnd = headEnd;
+    return true;
+  }
+
+  /** response() in one pass (see #requestOnePass). */
+  #responseOnePass(buf: Buffer, start: number, end: number): boolean {
+    let p = start;
+    if (p + 15 > end || buf[p] !== 72 || buf[p + 1] !== 84 || buf[p + 2] !== 84 || buf[p + 3] !== 80 || buf[p + 4] !== 47 || buf[p + 5] !== 49 || buf[p + 6] !== 46) return false;
+    const minor = buf[p + 7]! - 48;
+    if (minor < 0 || minor > 9 || buf[p + 8] !== SP) return false;
+    const d0 = buf[p + 9]! - 48;
+    const d1 = buf[p + 10]! - 48;
+    const d2 = buf[p + 11]! - 48;
+    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false;
+    p += 12;
+    let r0 = p;
+    if (buf[p] === SP) {
+      p++;
+      r0 = p;
+      while (p < end && VALUE[buf[p]!] === 1) p++;
+    }
+    const r1 = p;
+    if (p + 1 >= end || buf[p] !== CR || buf[p + 1] !== LF) return false;
+    this.#resetFields();
+    this.minor = minor === 0 ? 0 : 1;
+    this.status = d0 * 100 + d1 * 10 + d2;
+    this.reasonStart = r0;
+    this.reasonEnd = r1;
+    const headEnd = this.#fieldsOnePass(buf, p + 2, end, start);
+    if (headEnd === 0 || (this.hasTE && this.contentLength >= 0)) return false;
+    this.headStart = start;
+    this.headEnd = headEnd;
+    return true;
+  }
+
+  /**
+   * The field lines from p and the empty line after them, in buf[p, end), of a head that starts at
+   * `start`: the offset past the head, or 0 (not whole, an error or a limit: see #requestOnePass).
+   */
+  #fieldsOnePass(buf: Buffer, p: number, end: number, start: number): number {
+    const offs = this.offs;
+    const max = this.limits.maxHeaders;
+    for (;;) {
+      if (p + 1 >= end) return 0;
+      if (buf[p] === CR) {
+        if (buf[p + 1] !== LF || p + 2 - start > this.limits.maxHeaderSize) return 0;
+        return p + 2;
+      }
+      const n0 = p;
+      while (p < end && TCHAR[buf[p]!] === 1) p++;
+      const n1 = p;
+      if (n1 === n0 || p >= end || buf[p] !== COLON) return 0;
+      p++;
+      while (p < end && (buf[p] === SP || buf[p] === HT)) p++;
+      const v0 = p;
+      let c = 0;
+      while (p < end && ((c = buf[p]!) > 31 ? c !== 127 : c === HT)) p++;
+      if (p + 1 >= end || c !== CR || buf[p + 1] !== LF) return 0;
+      let v1 = p;
+      while (v1 > v0 && (buf[v1 - 1] === SP || buf[v1 - 1] === HT)) v1--;
+      p += 2;
+      const i = this.count;
+      if (i === max) return 0;
+      offs[4 * i] = n0;
+      offs[4 * i + 1] = n1;
+      offs[4 * i + 2] = v0;
+      offs[4 * i + 3] = v1;
+      this.count = i + 1;
+      if (this.#classify(buf, n0, n1, v0, v1) < 0) return 0;
+    }
   }
 
   /** Scans a response head (client side). Same returns as request(). */
   response(buf: Buffer, start: number, end: number): number {
+    if (HeadParser.onePass && this.#scanFrom < start) {
+      if (this.#responseOnePass(buf, start, end)) return this.headEnd;
+      this.errStatus = 0;
+    }
     const headEnd = this.#findEnd(buf, start, end, false);
     if (headEnd <= 0) return headEnd;
     this.#resetFields();
