@@ -252,3 +252,63 @@ rtTest('the server answers a head dripped byte by byte, and one split around eac
     },
   );
 });
+
+test("the scanner's name codes, and a head forwarded by them (hop-by-hop fields left out, in any case)", async (t) => {
+  interface View {
+    _names: Uint8Array;
+  }
+  const { HeaderView } = (await import(new URL('../../packages/http/dist/headers.js', import.meta.url).href)) as {
+    HeaderView: new (buf: Buffer, offs: Int32Array, count: number, names: Uint8Array) => View;
+  };
+  const fwd = (await import(new URL('../../packages/http/dist/forward.js', import.meta.url).href)) as {
+    forwardFields(h: View, out: { buf: Buffer; len: number; flags: number; declared: number }, rules: { request: boolean; dropLength: boolean; dropHost: boolean; drop: Set<string> | undefined }): number;
+  };
+  const names = [
+    'TE', 'Via', 'Host', 'Date', 'Expect', 'Upgrade', 'Trailer', 'Forwarded', 'Connection', 'Keep-Alive', 'Content-Length',
+    'X-Forwarded-For', 'Proxy-Connection', 'X-Forwarded-Host', 'Transfer-Encoding', 'X-Forwarded-Proto', 'Proxy-Authenticate',
+    'Proxy-Authorization',
+  ];
+  // Each name in two cases, between look-alikes of the same length (not to be left out).
+  const lookAlike = (n: string): string => `${n.slice(0, -1)}${n.endsWith('x') ? 'y' : 'x'}`;
+  const value = (n: string): string => (n === 'Content-Length' ? '0' : n === 'Transfer-Encoding' ? 'chunked' : n === 'Expect' ? '100-continue' : 'v');
+  // Host and Transfer-Encoding once (twice is an error), in upper case.
+  const once = (n: string): boolean => n === 'Host' || n === 'Transfer-Encoding';
+  const lines = names.flatMap((n) => [`${lookAlike(n)}: a`, ...(once(n) ? [] : [`${n}: ${value(n)}`]), `${n.toUpperCase()}: ${value(n)}`, `X-Other-${n}: b`]);
+  for (const kind of ['request', 'response'] as const) {
+    // A request head may not have both framings: one head without Transfer-Encoding, one without Content-Length.
+    for (const without of ['Transfer-Encoding', 'Content-Length']) {
+      const fields = lines.filter((l) => !l.toLowerCase().startsWith(`${without.toLowerCase()}:`)).join('\r\n');
+      const text = kind === 'request' ? `GET / HTTP/1.1\r\n${fields}\r\n\r\n` : `HTTP/1.1 200 OK\r\n${fields}\r\n\r\n`;
+      const buf = Buffer.from(text, 'latin1');
+      const p = new HeadParser({ maxHeaders: 100, maxHeaderSize: 8192, maxRequestLineSize: 8192 }) as Parser & { names: Uint8Array };
+      const end = kind === 'request' ? p.request(buf, 0, buf.length) : p.response(buf, 0, buf.length);
+      t.is(end, buf.length, `${kind} without ${without}: ${p.errReason}`);
+      // Every name the scanner knows gets its own code, the same in both cases; look-alikes get none.
+      const codes = new Map<string, number>();
+      for (let i = 0; i < p.count; i++) {
+        const name = buf.toString('latin1', p.offs[4 * i]!, p.offs[4 * i + 1]!).toLowerCase();
+        const known = names.some((n) => n.toLowerCase() === name);
+        if (!known) t.is(p.names[i], 0, name);
+        else {
+          t.not(p.names[i], 0, name);
+          t.is(codes.get(name) ?? p.names[i], p.names[i], name);
+          codes.set(name, p.names[i]!);
+        }
+      }
+      t.is(new Set(codes.values()).size, codes.size);
+      for (const request of [true, false]) {
+        const h = new HeaderView(buf, p.offs, p.count, p.names);
+        const out = { buf: Buffer.alloc(64), len: 0, flags: 0, declared: -1 };
+        const seen = fwd.forwardFields(h, out, { request, dropLength: false, dropHost: false, drop: undefined });
+        // What must be copied: every field line but the hop-by-hop ones (and, of a request, Expect, Forwarded, X-Forwarded-*).
+        const hop = ['te', 'upgrade', 'trailer', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'proxy-authenticate', 'proxy-authorization'];
+        const left = request ? [...hop, 'expect', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto'] : hop;
+        const kept = fields.split('\r\n').filter((l) => !left.includes(l.slice(0, l.indexOf(':')).toLowerCase()));
+        t.is(out.buf.toString('latin1', 0, out.len), `${kept.join('\r\n')}\r\n`, `${kind} head forwarded as a ${request ? 'request' : 'response'}`);
+        // The flags of the fields seen: Connection, Host, Date, Content-Length (when sent), Via, and a request's Forwarded / X-Forwarded-*.
+        const want = 1 | 2 | 64 | 256 | (without === 'Content-Length' ? 0 : 128) | (request ? 4 | 8 | 16 | 32 : 0);
+        t.is(seen, want, `${kind} head forwarded as a ${request ? 'request' : 'response'}: flags`);
+      }
+    }
+  }
+});

@@ -1227,9 +1227,10 @@ export class HttpClient {
     let headers: HeaderView;
     let statusText: string;
     if (pooled && !upgraded) {
-      headers = conn.headers ??= new HeaderView(conn.rbuf, p.offs, 0);
+      headers = conn.headers ??= new HeaderView(conn.rbuf, p.offs, 0, p.names);
       headers._buf = conn.rbuf;
       headers._offs = p.offs;
+      headers._names = p.names;
       headers._count = p.count;
       statusText = reasonText(conn.rbuf, p.reasonStart, p.reasonEnd);
     } else {
@@ -1239,7 +1240,7 @@ export class HttpClient {
       const delta = p.headStart;
       const offs = p.offs.slice(0, 4 * p.count);
       for (let i = 0; i < offs.length; i++) offs[i] = offs[i]! - delta;
-      headers = new HeaderView(head, offs, p.count);
+      headers = new HeaderView(head, offs, p.count, p.names.slice(0, p.count));
       statusText = head.latin1Slice(p.reasonStart - delta, p.reasonEnd - delta);
     }
     conn.rpos = end;

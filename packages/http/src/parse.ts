@@ -42,6 +42,31 @@ const HEX = new Uint8Array(256);
   }
 }
 
+/**
+ * Field name codes (HeadParser.names): the framing fields, and the ones a proxy leaves out or reads
+ * (forward.ts), so that it need not compare their names again.
+ */
+export const N_OTHER = 0;
+export const N_TE = 1;
+export const N_VIA = 2;
+export const N_HOST = 3;
+export const N_DATE = 4;
+export const N_EXPECT = 5;
+export const N_UPGRADE = 6;
+export const N_TRAILER = 7;
+export const N_FORWARDED = 8;
+export const N_CONNECTION = 9;
+export const N_KEEP_ALIVE = 10;
+export const N_CONTENT_LENGTH = 11;
+export const N_X_FORWARDED_FOR = 12;
+export const N_PROXY_CONNECTION = 13;
+export const N_X_FORWARDED_HOST = 14;
+export const N_TRANSFER_ENCODING = 15;
+export const N_X_FORWARDED_PROTO = 16;
+export const N_PROXY_AUTHENTICATE = 17;
+export const N_PROXY_AUTHORIZATION = 18;
+export const N_COUNT = 19;
+
 /** Connection option flags. */
 export const CONN_CLOSE = 1;
 export const CONN_KEEP_ALIVE = 2;
@@ -99,6 +124,8 @@ export class HeadParser {
 
   /** Four offsets per field line: name start, name end, value start, value end (absolute). */
   offs: Int32Array;
+  /** Per field line, its name's code (N_*: the names the scanner or a proxy looks at; N_OTHER for the rest). */
+  names: Uint8Array;
   count = 0;
   readonly limits: HeadLimits;
 
@@ -133,6 +160,7 @@ export class HeadParser {
   constructor(limits: HeadLimits) {
     this.limits = limits;
     this.offs = new Int32Array(4 * limits.maxHeaders);
+    this.names = new Uint8Array(limits.maxHeaders);
   }
 
   /** Forgets a partial head (the buffer was compacted or reset). */
@@ -357,7 +385,7 @@ export class HeadParser {
       offs[4 * i + 2] = v0;
       offs[4 * i + 3] = v1;
       this.count = i + 1;
-      if (this.#classify(buf, n0, n1, v0, v1) < 0) return 0;
+      if (this.#classify(buf, n0, n1, v0, v1, i) < 0) return 0;
     }
   }
 
@@ -435,36 +463,78 @@ export class HeadParser {
       offs[4 * i + 2] = v0;
       offs[4 * i + 3] = v1;
       this.count = i + 1;
-      if (this.#classify(buf, n0, n1, v0, v1) < 0) return -1;
+      if (this.#classify(buf, n0, n1, v0, v1, i) < 0) return -1;
     }
     return 0;
   }
 
-  #classify(buf: Buffer, n0: number, n1: number, v0: number, v1: number): number {
+  /** Field line i: its name's code (N_*, kept in `names`) and the framing it carries. */
+  #classify(buf: Buffer, n0: number, n1: number, v0: number, v1: number, i: number): number {
+    let code = N_OTHER;
+    let r = 0;
     switch (n1 - n0) {
+      case 2:
+        if (eqLower(buf, n0, n1, 'te')) code = N_TE;
+        break;
+      case 3:
+        if (eqLower(buf, n0, n1, 'via')) code = N_VIA;
+        break;
       case 4:
-        if (eqLower(buf, n0, n1, 'host')) this.hostCount++;
-        return 0;
+        if (eqLower(buf, n0, n1, 'host')) {
+          code = N_HOST;
+          this.hostCount++;
+        } else if (eqLower(buf, n0, n1, 'date')) code = N_DATE;
+        break;
       case 6:
         if (eqLower(buf, n0, n1, 'expect')) {
+          code = N_EXPECT;
           if (eqLower(buf, v0, v1, '100-continue')) this.expectContinue = true;
-          else return this.#fail(417, 'unsupported expectation');
+          else r = this.#fail(417, 'unsupported expectation');
         }
-        return 0;
+        break;
       case 7:
-        if (eqLower(buf, n0, n1, 'upgrade')) this.hasUpgrade = true;
-        return 0;
+        if (eqLower(buf, n0, n1, 'upgrade')) {
+          code = N_UPGRADE;
+          this.hasUpgrade = true;
+        } else if (eqLower(buf, n0, n1, 'trailer')) code = N_TRAILER;
+        break;
+      case 9:
+        if (eqLower(buf, n0, n1, 'forwarded')) code = N_FORWARDED;
+        break;
       case 10:
-        if (eqLower(buf, n0, n1, 'connection')) this.#connection(buf, v0, v1);
-        return 0;
+        if (eqLower(buf, n0, n1, 'connection')) {
+          code = N_CONNECTION;
+          this.#connection(buf, v0, v1);
+        } else if (eqLower(buf, n0, n1, 'keep-alive')) code = N_KEEP_ALIVE;
+        break;
       case 14:
-        if (eqLower(buf, n0, n1, 'content-length')) return this.#contentLength(buf, v0, v1);
-        return 0;
+        if (eqLower(buf, n0, n1, 'content-length')) {
+          code = N_CONTENT_LENGTH;
+          r = this.#contentLength(buf, v0, v1);
+        }
+        break;
+      case 15:
+        if (eqLower(buf, n0, n1, 'x-forwarded-for')) code = N_X_FORWARDED_FOR;
+        break;
+      case 16:
+        if (eqLower(buf, n0, n1, 'proxy-connection')) code = N_PROXY_CONNECTION;
+        else if (eqLower(buf, n0, n1, 'x-forwarded-host')) code = N_X_FORWARDED_HOST;
+        break;
       case 17:
-        if (eqLower(buf, n0, n1, 'transfer-encoding')) return this.#transferEncoding(buf, v0, v1);
-        return 0;
+        if (eqLower(buf, n0, n1, 'transfer-encoding')) {
+          code = N_TRANSFER_ENCODING;
+          r = this.#transferEncoding(buf, v0, v1);
+        } else if (eqLower(buf, n0, n1, 'x-forwarded-proto')) code = N_X_FORWARDED_PROTO;
+        break;
+      case 18:
+        if (eqLower(buf, n0, n1, 'proxy-authenticate')) code = N_PROXY_AUTHENTICATE;
+        break;
+      case 19:
+        if (eqLower(buf, n0, n1, 'proxy-authorization')) code = N_PROXY_AUTHORIZATION;
+        break;
     }
-    return 0;
+    this.names[i] = code;
+    return r;
   }
 
   #contentLength(buf: Buffer, v0: number, v1: number): number {

@@ -166,11 +166,11 @@ export class ServerRequest extends WithBody {
   /** @internal */ _url: string | undefined;
 
   /** @internal */
-  constructor(conn: Conn, buf: Buffer, offs: Int32Array, remoteAddr: SocketAddr | string) {
+  constructor(conn: Conn, buf: Buffer, offs: Int32Array, names: Uint8Array, remoteAddr: SocketAddr | string) {
     super();
     this._conn = conn;
     this._buf = buf;
-    this.headers = new HeaderView(buf, offs, 0);
+    this.headers = new HeaderView(buf, offs, 0, names);
     this.remoteAddr = remoteAddr;
   }
 
@@ -357,7 +357,7 @@ export class Conn implements BodySource {
     this.out = new OutBuf(0);
     this.out.buf = server._wpool.pop() ?? Buffer.allocUnsafe(WRITE_SIZE);
     this.parser = new HeadParser(server._config);
-    this.req = new ServerRequest(this, this.rbuf, this.parser.offs, peer);
+    this.req = new ServerRequest(this, this.rbuf, this.parser.offs, this.parser.names, peer);
     this.res = new ServerResponse(this);
     this.#sq = typeof (stream as SocketStream).send === 'function' ? (stream as SocketStream) : undefined;
     if (this.#sq !== undefined && typeof this.#sq.readLeases === 'function' && typeof (this.#sq as unknown as LeaseStop)._stopLeases === 'function') this.#lm = this.#sq;
@@ -641,6 +641,7 @@ export class Conn implements BodySource {
     const h = req.headers;
     h._buf = this.rbuf;
     h._offs = parser.offs;
+    h._names = parser.names;
     h._count = parser.count;
     this.#headLive = true;
     this.#continueSent = false;
