@@ -32,7 +32,7 @@ const heads = {
 
 function ringio(buf, withStrings) {
   const p = new HeadParser({ maxHeaders: 100, maxHeaderSize: 16384, maxRequestLineSize: 8192 });
-  const view = new HeaderView(buf, p.offs, 0);
+  const view = new HeaderView(buf, p.offs, 0, p.names);
   return () => {
     let sink = 0;
     const t0 = process.hrtime.bigint();

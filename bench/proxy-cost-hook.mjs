@@ -22,7 +22,7 @@ process.on('SIGUSR2', async () => {
     s = { error: String(e?.message ?? e) };
   }
   const u = process.cpuUsage();
-  process.stderr.write(`COST ${JSON.stringify({ promises, submitted: s.submitted, completions: s.completions, enters: s.enters, wakeups: s.wakeups, cpuUs: u.user + u.system, error: s.error })}\n`);
+  process.stderr.write(`COST ${JSON.stringify({ promises, submitted: s.submitted, completions: s.completions, enters: s.enters, wakeups: s.wakeups, cpuUs: u.user + u.system, userUs: u.user, sysUs: u.system, error: s.error })}\n`);
 });
 
 // RINGIO_COST_HEAPPROF=<file>: SIGUSR1 starts V8's sampling heap profiler (collected objects included,

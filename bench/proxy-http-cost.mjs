@@ -14,7 +14,9 @@
 // packages built). Rounds are interleaved; figures are medians.
 // --cpu 0,1 lets the proxy run on both CPUs (on a busy machine a pinned proxy may get so little CPU that
 // per-tick work, not per-request work, dominates the counts).
-// Usage: node bench/proxy-http-cost.mjs [--rounds 3] [--secs 4] [--drivers uring,epoll] [--cases hello,64k] [--roots .] [--cpu 0]
+// On a shared machine CPU per request varies between rounds by up to 2× (other work takes the CPUs and
+// batches get smaller); the table gives the medians and the least user µs per request of each build.
+// Usage: node bench/proxy-http-cost.mjs [--rounds 3] [--secs 4] [--drivers uring,epoll] [--cases hello,64k] [--roots .] [--cpu 0] [--promises 0]
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -29,6 +31,8 @@ const drivers = String(arg('drivers', 'uring,epoll')).split(',');
 const cases = String(arg('cases', 'hello')).split(',');
 const roots = String(arg('roots', here)).split(',').map((r) => resolve(r));
 const proxyCpu = String(arg('cpu', '0'));
+// --promises 0: no promise-counting runs (half the time; the promises column is then empty).
+const countPromises = String(arg('promises', '1')) !== '0';
 const hook = join(here, 'bench/proxy-cost-hook.mjs');
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-cost-'));
 
@@ -112,6 +116,8 @@ async function once(root, driver, path, promises) {
       enters: (b.enters - a.enters) / reqs,
       completions: (b.completions - a.completions) / reqs,
       cpuUs: (b.cpuUs - a.cpuUs) / reqs,
+      userUs: (b.userUs - a.userUs) / reqs,
+      sysUs: (b.sysUs - a.sysUs) / reqs,
       load: loadavg()[0],
     };
   } finally {
@@ -127,16 +133,16 @@ try {
   const label = (root) => (roots.length > 1 ? `${root} ` : '');
   for (const c of cases) for (const root of roots) for (const d of drivers) {
     runs.push({ name: `${c} ${label(root)}${d}`, run: () => once(root, d, PATHS[c], false) });
-    runs.push({ name: `${c} ${label(root)}${d} promises`, run: () => once(root, d, PATHS[c], true) });
+    if (countPromises) runs.push({ name: `${c} ${label(root)}${d} promises`, run: () => once(root, d, PATHS[c], true) });
   }
   const res = await interleave(rounds, runs, {
-    describe: (m) => `${Math.round(m.rps)} req/s, ${m.cpuUs.toFixed(1)} µs CPU/req, ${m.promises.toFixed(2)} promises/req, ${Math.round(m.bytes)} B/req, ${m.ops.toFixed(2)} ops/req, ${m.enters.toFixed(3)} enters/req, load ${m.load.toFixed(2)}`,
+    describe: (m) => `${Math.round(m.rps)} req/s, ${m.cpuUs.toFixed(1)} µs CPU/req (${m.userUs.toFixed(1)} user, ${m.sysUs.toFixed(1)} sys), ${m.promises.toFixed(2)} promises/req, ${Math.round(m.bytes)} B/req, ${m.ops.toFixed(2)} ops/req, ${m.enters.toFixed(3)} enters/req, load ${m.load.toFixed(2)}`,
   });
   const rows = [];
   for (const c of cases) for (const root of roots) for (const d of drivers) {
     const t = res.get(`${c} ${label(root)}${d}`);
     const p = res.get(`${c} ${label(root)}${d} promises`);
-    if (!t?.length || !p?.length) continue;
+    if (!t?.length || (countPromises && !p?.length)) continue;
     const med = (xs, f) => median(xs.map(f));
     rows.push({
       case: c,
@@ -144,7 +150,10 @@ try {
       driver: d,
       'req/s': Math.round(med(t, (m) => m.rps)),
       'µs CPU/req': med(t, (m) => m.cpuUs).toFixed(1),
-      'promises/req': med(p, (m) => m.promises).toFixed(2),
+      'µs user': med(t, (m) => m.userUs).toFixed(1),
+      'µs sys': med(t, (m) => m.sysUs).toFixed(1),
+      'promises/req': countPromises ? med(p, (m) => m.promises).toFixed(2) : '-',
+      'µs user (min)': Math.min(...t.map((m) => m.userUs)).toFixed(1),
       'B/req': Math.round(med(t, (m) => m.bytes)),
       'ops/req': med(t, (m) => m.ops).toFixed(2),
       'enters/req': med(t, (m) => m.enters).toFixed(3),

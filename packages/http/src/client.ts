@@ -26,7 +26,7 @@ import { HeaderView } from './headers.js';
 import { checkChunk, copyBytes, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
-import { LeaseInbox } from './lease-inbox.js';
+import { LeaseInbox, RECYCLE } from './lease-inbox.js';
 
 /** What a request may send: bytes or a string (sent with Content-Length), an iterable or async iterable of them (sent chunked, one chunk at a time), or nothing. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | null | undefined;
@@ -226,7 +226,7 @@ class ClientConn implements BodySource {
   #startReads(): void {
     const gen = ++this.#gen;
     this.#stopping = false;
-    this.#lm!.readLeases(this.#onLease).then(
+    this.#lm!.readLeases(this.#onLease, RECYCLE).then(
       () => this.#readsEnded(gen, 1, undefined),
       (e: unknown) => this.#readsEnded(gen, 2, e),
     );
@@ -1227,9 +1227,10 @@ export class HttpClient {
     let headers: HeaderView;
     let statusText: string;
     if (pooled && !upgraded) {
-      headers = conn.headers ??= new HeaderView(conn.rbuf, p.offs, 0);
+      headers = conn.headers ??= new HeaderView(conn.rbuf, p.offs, 0, p.names);
       headers._buf = conn.rbuf;
       headers._offs = p.offs;
+      headers._names = p.names;
       headers._count = p.count;
       statusText = reasonText(conn.rbuf, p.reasonStart, p.reasonEnd);
     } else {
@@ -1239,7 +1240,7 @@ export class HttpClient {
       const delta = p.headStart;
       const offs = p.offs.slice(0, 4 * p.count);
       for (let i = 0; i < offs.length; i++) offs[i] = offs[i]! - delta;
-      headers = new HeaderView(head, offs, p.count);
+      headers = new HeaderView(head, offs, p.count, p.names.slice(0, p.count));
       statusText = head.latin1Slice(p.reasonStart - delta, p.reasonEnd - delta);
     }
     conn.rpos = end;

@@ -8,7 +8,7 @@ import type { IncomingBody } from './body.js';
 import type { HeaderView } from './headers.js';
 import type { ServerRequest, ServerResponse } from './server.js';
 import type { CallHandle, ClientResponse, HttpClient } from './client.js';
-import { eqLower } from './parse.js';
+import { eqLower, N_CONNECTION, N_CONTENT_LENGTH, N_COUNT, N_DATE, N_EXPECT, N_FORWARDED, N_HOST, N_KEEP_ALIVE, N_PROXY_AUTHENTICATE, N_PROXY_AUTHORIZATION, N_PROXY_CONNECTION, N_TE, N_TRAILER, N_TRANSFER_ENCODING, N_UPGRADE, N_VIA, N_X_FORWARDED_FOR, N_X_FORWARDED_HOST, N_X_FORWARDED_PROTO } from './parse.js';
 import { copyBytes, H_CONTENT_LENGTH, H_DATE, H_HOST, type RawHead } from './out.js';
 
 /** forwardFields() found these fields (each one was left out of the copy unless said otherwise). */
@@ -45,41 +45,24 @@ export interface ForwardRules {
 const KIND_HOP = -1;
 const KIND_KEEP = 0;
 
-/** The kind of field name [n0, n1): KIND_HOP to leave out, an F_* flag, or KIND_KEEP. */
-function kindOf(b: Buffer, n0: number, n1: number, request: boolean): number {
-  switch (n1 - n0) {
-    case 2:
-      return eqLower(b, n0, n1, 'te') ? KIND_HOP : KIND_KEEP;
-    case 3:
-      return eqLower(b, n0, n1, 'via') ? F_VIA : KIND_KEEP;
-    case 4:
-      if (eqLower(b, n0, n1, 'host')) return F_HOST;
-      return eqLower(b, n0, n1, 'date') ? F_DATE : KIND_KEEP;
-    case 6:
-      return request && eqLower(b, n0, n1, 'expect') ? KIND_HOP : KIND_KEEP;
-    case 7:
-      return eqLower(b, n0, n1, 'upgrade') || eqLower(b, n0, n1, 'trailer') ? KIND_HOP : KIND_KEEP;
-    case 9:
-      return request && eqLower(b, n0, n1, 'forwarded') ? F_FORWARDED : KIND_KEEP;
-    case 10:
-      if (eqLower(b, n0, n1, 'connection')) return F_CONNECTION;
-      return eqLower(b, n0, n1, 'keep-alive') ? KIND_HOP : KIND_KEEP;
-    case 14:
-      return eqLower(b, n0, n1, 'content-length') ? F_CONTENT_LENGTH : KIND_KEEP;
-    case 15:
-      return request && eqLower(b, n0, n1, 'x-forwarded-for') ? F_X_FORWARDED_FOR : KIND_KEEP;
-    case 16:
-      if (eqLower(b, n0, n1, 'proxy-connection')) return KIND_HOP;
-      return request && eqLower(b, n0, n1, 'x-forwarded-host') ? F_X_FORWARDED_HOST : KIND_KEEP;
-    case 17:
-      if (eqLower(b, n0, n1, 'transfer-encoding')) return KIND_HOP;
-      return request && eqLower(b, n0, n1, 'x-forwarded-proto') ? F_X_FORWARDED_PROTO : KIND_KEEP;
-    case 18:
-      return eqLower(b, n0, n1, 'proxy-authenticate') ? KIND_HOP : KIND_KEEP;
-    case 19:
-      return eqLower(b, n0, n1, 'proxy-authorization') ? KIND_HOP : KIND_KEEP;
-  }
-  return KIND_KEEP;
+/**
+ * What forwardFields does with a field, by its name's code (HeaderView._names, from the parser): KIND_HOP
+ * to leave it out, its F_* flag, or KIND_KEEP. For request fields, and for response fields.
+ */
+const REQUEST_KIND = new Int16Array(N_COUNT);
+const RESPONSE_KIND = new Int16Array(N_COUNT);
+{
+  const both: [number, number][] = [
+    [N_TE, KIND_HOP], [N_VIA, F_VIA], [N_HOST, F_HOST], [N_DATE, F_DATE], [N_UPGRADE, KIND_HOP], [N_TRAILER, KIND_HOP],
+    [N_CONNECTION, F_CONNECTION], [N_KEEP_ALIVE, KIND_HOP], [N_CONTENT_LENGTH, F_CONTENT_LENGTH], [N_PROXY_CONNECTION, KIND_HOP],
+    [N_TRANSFER_ENCODING, KIND_HOP], [N_PROXY_AUTHENTICATE, KIND_HOP], [N_PROXY_AUTHORIZATION, KIND_HOP],
+  ];
+  const requestOnly: [number, number][] = [
+    [N_EXPECT, KIND_HOP], [N_FORWARDED, F_FORWARDED], [N_X_FORWARDED_FOR, F_X_FORWARDED_FOR], [N_X_FORWARDED_HOST, F_X_FORWARDED_HOST],
+    [N_X_FORWARDED_PROTO, F_X_FORWARDED_PROTO],
+  ];
+  for (const [n, k] of both) REQUEST_KIND[n] = RESPONSE_KIND[n] = k;
+  for (const [n, k] of requestOnly) REQUEST_KIND[n] = k;
 }
 
 /** Grows `out.buf` to hold `n` more bytes. */
@@ -115,12 +98,14 @@ export function forwardFields(h: HeaderView, out: RawHead, rules: ForwardRules):
   const o = h._offs;
   const count = h._count;
   const drop = rules.drop;
+  const names = h._names;
+  const kinds = rules.request ? REQUEST_KIND : RESPONSE_KIND;
   let seen = 0;
   let run = -1; // start of the current run of kept lines
   for (let i = 0; i < count; i++) {
     const n0 = o[4 * i]!;
     const n1 = o[4 * i + 1]!;
-    const kind = kindOf(b, n0, n1, rules.request);
+    const kind = kinds[names[i]!]!;
     let keep = kind >= 0;
     let flag = 0;
     if (kind > 0) {
@@ -242,7 +227,7 @@ export function connectionNamesOf(h: HeaderView): Set<string> | undefined {
   const o = h._offs;
   for (let i = 0; i < h._count; i++) {
     const n0 = o[4 * i]!;
-    if (o[4 * i + 1]! - n0 !== 10 || !eqLower(b, n0, n0 + 10, 'connection')) continue;
+    if (h._names[i] !== N_CONNECTION) continue;
     const v0 = o[4 * i + 2]!;
     const v1 = o[4 * i + 3]!;
     if (!eqLower(b, v0, v1, 'keep-alive') && !eqLower(b, v0, v1, 'close')) return connectionNames(h.get('connection'));

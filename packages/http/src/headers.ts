@@ -18,12 +18,15 @@ export class HeaderView implements Iterable<[string, string]> {
   /** @internal */ _buf: Buffer;
   /** @internal */ _offs: Int32Array;
   /** @internal */ _count: number;
+  /** @internal Per field, its name's code (HeadParser.names). */
+  _names: Uint8Array;
 
   /** @internal */
-  constructor(buf: Buffer, offs: Int32Array, count: number) {
+  constructor(buf: Buffer, offs: Int32Array, count: number, names: Uint8Array) {
     this._buf = buf;
     this._offs = offs;
     this._count = count;
+    this._names = names;
   }
 
   /** How many field lines there are (a name sent twice counts twice). */

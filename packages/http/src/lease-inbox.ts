@@ -4,10 +4,15 @@
  *  1. One lease at a time is held: the arrival not yet wholly copied into the connection's buffer. While
  *     one is held the consumer is paused (pause()); copying its last byte releases it and resumes reading.
  *  2. A body read (fill) waiting for bytes waits here: an arrival or the end of the reads settles it.
+ *  3. Nothing keeps a lease past its release (copyInto, drop), so the reads run with `recycle` (RECYCLE):
+ *     a released lease object is handed out again for a later arrival, and a read allocates nothing.
  * The connection keeps its buffer and decides when to compact it; this holds no bytes of its own.
  */
 import type { RecvLease } from '@ringio/runtime';
 import { copyBytes } from './out.js';
+
+/** The options of a connection's readLeases() (rule 3). */
+export const RECYCLE = Object.freeze({ recycle: true });
 
 export class LeaseInbox {
   /** The lease not yet wholly copied (rule 1), and how much of it was. */

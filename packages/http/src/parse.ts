@@ -42,6 +42,31 @@ const HEX = new Uint8Array(256);
   }
 }
 
+/**
+ * Field name codes (HeadParser.names): the framing fields, and the ones a proxy leaves out or reads
+ * (forward.ts), so that it need not compare their names again.
+ */
+export const N_OTHER = 0;
+export const N_TE = 1;
+export const N_VIA = 2;
+export const N_HOST = 3;
+export const N_DATE = 4;
+export const N_EXPECT = 5;
+export const N_UPGRADE = 6;
+export const N_TRAILER = 7;
+export const N_FORWARDED = 8;
+export const N_CONNECTION = 9;
+export const N_KEEP_ALIVE = 10;
+export const N_CONTENT_LENGTH = 11;
+export const N_X_FORWARDED_FOR = 12;
+export const N_PROXY_CONNECTION = 13;
+export const N_X_FORWARDED_HOST = 14;
+export const N_TRANSFER_ENCODING = 15;
+export const N_X_FORWARDED_PROTO = 16;
+export const N_PROXY_AUTHENTICATE = 17;
+export const N_PROXY_AUTHORIZATION = 18;
+export const N_COUNT = 19;
+
 /** Connection option flags. */
 export const CONN_CLOSE = 1;
 export const CONN_KEEP_ALIVE = 2;
@@ -91,8 +116,16 @@ export interface HeadLimits {
 }
 
 export class HeadParser {
+  /**
+   * Whether a head whole in the buffer is scanned in one pass (request(), response()). Tests turn it
+   * off to check that both ways give the same results; nothing else should.
+   */
+  static onePass = true;
+
   /** Four offsets per field line: name start, name end, value start, value end (absolute). */
   offs: Int32Array;
+  /** Per field line, its name's code (N_*: the names the scanner or a proxy looks at; N_OTHER for the rest). */
+  names: Uint8Array;
   count = 0;
   readonly limits: HeadLimits;
 
@@ -127,6 +160,7 @@ export class HeadParser {
   constructor(limits: HeadLimits) {
     this.limits = limits;
     this.offs = new Int32Array(4 * limits.maxHeaders);
+    this.names = new Uint8Array(limits.maxHeaders);
   }
 
   /** Forgets a partial head (the buffer was compacted or reset). */
@@ -200,6 +234,13 @@ export class HeadParser {
       if (buf[start] === LF || start + 1 < end) return this.#fail(400, 'bare CR or LF before the request line');
       return 0;
     }
+    // A head the buffer holds whole and valid (the usual one) is scanned once; anything else (a head
+    // still arriving, or one with an error or over a limit) goes the two-pass way, which finds the end
+    // first (and resumes there as bytes drip in) and says what is wrong exactly as before.
+    if (HeadParser.onePass && this.#scanFrom < start) {
+      if (this.#requestOnePass(buf, start, end)) return this.headEnd;
+      this.errStatus = 0;
+    }
     const headEnd = this.#findEnd(buf, start, end, true);
     if (headEnd <= 0) return headEnd;
     this.#resetFields();
@@ -229,20 +270,131 @@ export class HeadParser {
     p += 10;
     if (p - start > this.limits.maxRequestLineSize) return this.#fail(414, 'request line too long');
     if (this.#fields(buf, p, headEnd) < 0) return -1;
-    // Framing (RFC 9112 §6.1, §6.3).
+    return this.#requestFraming() ? headEnd : -1;
+  }
+
+  /** Framing (RFC 9112 §6.1, §6.3) of the request head just scanned: false after #fail. */
+  #requestFraming(): boolean {
     if (this.hasTE) {
-      if (this.contentLength >= 0) return this.#fail(400, 'both Content-Length and Transfer-Encoding');
-      if (this.minor === 0) return this.#fail(400, 'Transfer-Encoding in an HTTP/1.0 request');
-      if (!this.chunked) return this.#fail(400, 'Transfer-Encoding does not end in chunked');
+      if (this.contentLength >= 0) return this.#fail(400, 'both Content-Length and Transfer-Encoding') === 0;
+      if (this.minor === 0) return this.#fail(400, 'Transfer-Encoding in an HTTP/1.0 request') === 0;
+      if (!this.chunked) return this.#fail(400, 'Transfer-Encoding does not end in chunked') === 0;
     }
     if (this.minor === 1 && this.hostCount !== 1) {
-      return this.#fail(400, this.hostCount === 0 ? 'missing Host' : 'more than one Host');
+      return this.#fail(400, this.hostCount === 0 ? 'missing Host' : 'more than one Host') === 0;
     }
-    return headEnd;
+    return true;
+  }
+
+  /**
+   * request() in one pass over a head that is whole in buf[start, end) and valid: true with the head
+   * scanned (headEnd set), as the two passes would have it. False for anything else (more bytes needed,
+   * an error, a limit): the caller then takes the two passes, which redo it all. Equal results: a head
+   * this accepts has no CR or LF but its line ends, so its first CRLF CRLF is where this finds its
+   * empty line, and its lines are scanned by the same rules in the same order.
+   */
+  #requestOnePass(buf: Buffer, start: number, end: number): boolean {
+    let p = start;
+    while (p < end && TCHAR[buf[p]!] === 1) p++;
+    if (p === start || p >= end || buf[p] !== SP) return false;
+    const m1 = p;
+    p++;
+    const t0 = p;
+    while (p < end && TARGET[buf[p]!] === 1) p++;
+    if (p === t0 || p + 10 >= end || buf[p] !== SP) return false;
+    const t1 = p;
+    p++;
+    if (buf[p] !== 72 || buf[p + 1] !== 84 || buf[p + 2] !== 84 || buf[p + 3] !== 80 || buf[p + 4] !== 47 || buf[p + 5] !== 49 || buf[p + 6] !== 46) return false;
+    const minor = buf[p + 7]! - 48;
+    if (minor < 0 || minor > 9 || buf[p + 8] !== CR || buf[p + 9] !== LF) return false;
+    p += 10;
+    if (p - start > this.limits.maxRequestLineSize) return false;
+    this.#resetFields();
+    this.method = methodOf(buf, start, m1);
+    this.targetStart = t0;
+    this.targetEnd = t1;
+    this.minor = minor === 0 ? 0 : 1;
+    const headEnd = this.#fieldsOnePass(buf, p, end, start);
+    if (headEnd === 0 || !this.#requestFraming()) return false;
+    this.headStart = start;
+    this.headEnd = headEnd;
+    return true;
+  }
+
+  /** response() in one pass (see #requestOnePass). */
+  #responseOnePass(buf: Buffer, start: number, end: number): boolean {
+    let p = start;
+    if (p + 15 > end || buf[p] !== 72 || buf[p + 1] !== 84 || buf[p + 2] !== 84 || buf[p + 3] !== 80 || buf[p + 4] !== 47 || buf[p + 5] !== 49 || buf[p + 6] !== 46) return false;
+    const minor = buf[p + 7]! - 48;
+    if (minor < 0 || minor > 9 || buf[p + 8] !== SP) return false;
+    const d0 = buf[p + 9]! - 48;
+    const d1 = buf[p + 10]! - 48;
+    const d2 = buf[p + 11]! - 48;
+    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false;
+    p += 12;
+    let r0 = p;
+    if (buf[p] === SP) {
+      p++;
+      r0 = p;
+      while (p < end && VALUE[buf[p]!] === 1) p++;
+    }
+    const r1 = p;
+    if (p + 1 >= end || buf[p] !== CR || buf[p + 1] !== LF) return false;
+    this.#resetFields();
+    this.minor = minor === 0 ? 0 : 1;
+    this.status = d0 * 100 + d1 * 10 + d2;
+    this.reasonStart = r0;
+    this.reasonEnd = r1;
+    const headEnd = this.#fieldsOnePass(buf, p + 2, end, start);
+    if (headEnd === 0 || (this.hasTE && this.contentLength >= 0)) return false;
+    this.headStart = start;
+    this.headEnd = headEnd;
+    return true;
+  }
+
+  /**
+   * The field lines from p and the empty line after them, in buf[p, end), of a head that starts at
+   * `start`: the offset past the head, or 0 (not whole, an error or a limit: see #requestOnePass).
+   */
+  #fieldsOnePass(buf: Buffer, p: number, end: number, start: number): number {
+    const offs = this.offs;
+    const max = this.limits.maxHeaders;
+    for (;;) {
+      if (p + 1 >= end) return 0;
+      if (buf[p] === CR) {
+        if (buf[p + 1] !== LF || p + 2 - start > this.limits.maxHeaderSize) return 0;
+        return p + 2;
+      }
+      const n0 = p;
+      while (p < end && TCHAR[buf[p]!] === 1) p++;
+      const n1 = p;
+      if (n1 === n0 || p >= end || buf[p] !== COLON) return 0;
+      p++;
+      while (p < end && (buf[p] === SP || buf[p] === HT)) p++;
+      const v0 = p;
+      let c = 0;
+      while (p < end && ((c = buf[p]!) > 31 ? c !== 127 : c === HT)) p++;
+      if (p + 1 >= end || c !== CR || buf[p + 1] !== LF) return 0;
+      let v1 = p;
+      while (v1 > v0 && (buf[v1 - 1] === SP || buf[v1 - 1] === HT)) v1--;
+      p += 2;
+      const i = this.count;
+      if (i === max) return 0;
+      offs[4 * i] = n0;
+      offs[4 * i + 1] = n1;
+      offs[4 * i + 2] = v0;
+      offs[4 * i + 3] = v1;
+      this.count = i + 1;
+      if (this.#classify(buf, n0, n1, v0, v1, i) < 0) return 0;
+    }
   }
 
   /** Scans a response head (client side). Same returns as request(). */
   response(buf: Buffer, start: number, end: number): number {
+    if (HeadParser.onePass && this.#scanFrom < start) {
+      if (this.#responseOnePass(buf, start, end)) return this.headEnd;
+      this.errStatus = 0;
+    }
     const headEnd = this.#findEnd(buf, start, end, false);
     if (headEnd <= 0) return headEnd;
     this.#resetFields();
@@ -311,36 +463,78 @@ export class HeadParser {
       offs[4 * i + 2] = v0;
       offs[4 * i + 3] = v1;
       this.count = i + 1;
-      if (this.#classify(buf, n0, n1, v0, v1) < 0) return -1;
+      if (this.#classify(buf, n0, n1, v0, v1, i) < 0) return -1;
     }
     return 0;
   }
 
-  #classify(buf: Buffer, n0: number, n1: number, v0: number, v1: number): number {
+  /** Field line i: its name's code (N_*, kept in `names`) and the framing it carries. */
+  #classify(buf: Buffer, n0: number, n1: number, v0: number, v1: number, i: number): number {
+    let code = N_OTHER;
+    let r = 0;
     switch (n1 - n0) {
+      case 2:
+        if (eqLower(buf, n0, n1, 'te')) code = N_TE;
+        break;
+      case 3:
+        if (eqLower(buf, n0, n1, 'via')) code = N_VIA;
+        break;
       case 4:
-        if (eqLower(buf, n0, n1, 'host')) this.hostCount++;
-        return 0;
+        if (eqLower(buf, n0, n1, 'host')) {
+          code = N_HOST;
+          this.hostCount++;
+        } else if (eqLower(buf, n0, n1, 'date')) code = N_DATE;
+        break;
       case 6:
         if (eqLower(buf, n0, n1, 'expect')) {
+          code = N_EXPECT;
           if (eqLower(buf, v0, v1, '100-continue')) this.expectContinue = true;
-          else return this.#fail(417, 'unsupported expectation');
+          else r = this.#fail(417, 'unsupported expectation');
         }
-        return 0;
+        break;
       case 7:
-        if (eqLower(buf, n0, n1, 'upgrade')) this.hasUpgrade = true;
-        return 0;
+        if (eqLower(buf, n0, n1, 'upgrade')) {
+          code = N_UPGRADE;
+          this.hasUpgrade = true;
+        } else if (eqLower(buf, n0, n1, 'trailer')) code = N_TRAILER;
+        break;
+      case 9:
+        if (eqLower(buf, n0, n1, 'forwarded')) code = N_FORWARDED;
+        break;
       case 10:
-        if (eqLower(buf, n0, n1, 'connection')) this.#connection(buf, v0, v1);
-        return 0;
+        if (eqLower(buf, n0, n1, 'connection')) {
+          code = N_CONNECTION;
+          this.#connection(buf, v0, v1);
+        } else if (eqLower(buf, n0, n1, 'keep-alive')) code = N_KEEP_ALIVE;
+        break;
       case 14:
-        if (eqLower(buf, n0, n1, 'content-length')) return this.#contentLength(buf, v0, v1);
-        return 0;
+        if (eqLower(buf, n0, n1, 'content-length')) {
+          code = N_CONTENT_LENGTH;
+          r = this.#contentLength(buf, v0, v1);
+        }
+        break;
+      case 15:
+        if (eqLower(buf, n0, n1, 'x-forwarded-for')) code = N_X_FORWARDED_FOR;
+        break;
+      case 16:
+        if (eqLower(buf, n0, n1, 'proxy-connection')) code = N_PROXY_CONNECTION;
+        else if (eqLower(buf, n0, n1, 'x-forwarded-host')) code = N_X_FORWARDED_HOST;
+        break;
       case 17:
-        if (eqLower(buf, n0, n1, 'transfer-encoding')) return this.#transferEncoding(buf, v0, v1);
-        return 0;
+        if (eqLower(buf, n0, n1, 'transfer-encoding')) {
+          code = N_TRANSFER_ENCODING;
+          r = this.#transferEncoding(buf, v0, v1);
+        } else if (eqLower(buf, n0, n1, 'x-forwarded-proto')) code = N_X_FORWARDED_PROTO;
+        break;
+      case 18:
+        if (eqLower(buf, n0, n1, 'proxy-authenticate')) code = N_PROXY_AUTHENTICATE;
+        break;
+      case 19:
+        if (eqLower(buf, n0, n1, 'proxy-authorization')) code = N_PROXY_AUTHORIZATION;
+        break;
     }
-    return 0;
+    this.names[i] = code;
+    return r;
   }
 
   #contentLength(buf: Buffer, v0: number, v1: number): number {

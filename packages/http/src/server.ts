@@ -35,7 +35,7 @@ import {
 } from './out.js';
 import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
 import { checkKeys, optBool, optInt, optMs } from './options.js';
-import { LeaseInbox } from './lease-inbox.js';
+import { LeaseInbox, RECYCLE } from './lease-inbox.js';
 
 /** A request handler: answers `req` through `res`; may be async (the connection waits for it before its next request). */
 export type Handler = (req: ServerRequest, res: ServerResponse) => void | Promise<void>;
@@ -166,11 +166,11 @@ export class ServerRequest extends WithBody {
   /** @internal */ _url: string | undefined;
 
   /** @internal */
-  constructor(conn: Conn, buf: Buffer, offs: Int32Array, remoteAddr: SocketAddr | string) {
+  constructor(conn: Conn, buf: Buffer, offs: Int32Array, names: Uint8Array, remoteAddr: SocketAddr | string) {
     super();
     this._conn = conn;
     this._buf = buf;
-    this.headers = new HeaderView(buf, offs, 0);
+    this.headers = new HeaderView(buf, offs, 0, names);
     this.remoteAddr = remoteAddr;
   }
 
@@ -357,7 +357,7 @@ export class Conn implements BodySource {
     this.out = new OutBuf(0);
     this.out.buf = server._wpool.pop() ?? Buffer.allocUnsafe(WRITE_SIZE);
     this.parser = new HeadParser(server._config);
-    this.req = new ServerRequest(this, this.rbuf, this.parser.offs, peer);
+    this.req = new ServerRequest(this, this.rbuf, this.parser.offs, this.parser.names, peer);
     this.res = new ServerResponse(this);
     this.#sq = typeof (stream as SocketStream).send === 'function' ? (stream as SocketStream) : undefined;
     if (this.#sq !== undefined && typeof this.#sq.readLeases === 'function' && typeof (this.#sq as unknown as LeaseStop)._stopLeases === 'function') this.#lm = this.#sq;
@@ -393,7 +393,7 @@ export class Conn implements BodySource {
 
   #startLeases(stream: SocketStream, handler: Handler): void {
     this.#handler = handler;
-    stream.readLeases(this.#onLease).then(this.#leasesEnded, this.#leasesFailed);
+    stream.readLeases(this.#onLease, RECYCLE).then(this.#leasesEnded, this.#leasesFailed);
   }
 
   readonly #onLease = (lease: RecvLease): Promise<void> | undefined => {
@@ -641,6 +641,7 @@ export class Conn implements BodySource {
     const h = req.headers;
     h._buf = this.rbuf;
     h._offs = parser.offs;
+    h._names = parser.names;
     h._count = parser.count;
     this.#headLive = true;
     this.#continueSent = false;
@@ -676,7 +677,7 @@ export class Conn implements BodySource {
       if (spare !== undefined && server._wpool.length < 4096) server._wpool.push(spare);
     }
     this.#spare = undefined;
-    this.#held = undefined;
+    this.#held.length = 0;
   }
 
   // ---- reading ----
@@ -795,7 +796,7 @@ export class Conn implements BodySource {
    * one. The write buffer is handed to send() and replaced by the other: the usual response costs no
    * promise, and the two buffers alternate.
    */
-  #held: Buffer[] | undefined;
+  readonly #held: Buffer[] = [];
   #spare: Buffer | undefined;
 
   /** Bytes queued by send() and not yet sent. */
@@ -825,13 +826,14 @@ export class Conn implements BodySource {
   /** flush() through the stream's send queue: the buffer is the queue's until it is empty. */
   #send(stream: SocketStream, out: OutBuf, o: { offset: number; length: number }): void {
     // What the queue held is free once it is empty (its bytes were sent).
-    if (stream.sendQueued === 0 && this.#held !== undefined) {
-      const held = this.#held;
-      this.#held = undefined;
-      for (const b of held) {
+    const held = this.#held;
+    if (stream.sendQueued === 0 && held.length > 0) {
+      for (let i = 0; i < held.length; i++) {
+        const b = held[i]!;
         if (this.#spare === undefined) this.#spare = b;
         else if (this.server._wpool.length < 4096 && b.length === WRITE_SIZE) this.server._wpool.push(b);
       }
+      held.length = 0;
     }
     const buf = out.buf;
     let below: boolean;
@@ -841,7 +843,7 @@ export class Conn implements BodySource {
       this.#writeFailed(e as Error);
       return;
     }
-    (this.#held ??= []).push(buf);
+    held.push(buf);
     out.buf = this.#spare ?? this.server._wpool.pop() ?? Buffer.allocUnsafe(WRITE_SIZE);
     this.#spare = undefined;
     // Past the high-water mark: wait for the queue as for a send in flight (backpressure, send timeout).

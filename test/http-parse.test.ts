@@ -1,0 +1,314 @@
+/**
+ * @ringio/http's head scanner (HeadParser) in one pass against its two passes: a head whole in the
+ * buffer is scanned once (request(), response()), anything else (a head still arriving, an error, a
+ * limit) the two-pass way. Both must give the same results for every head: valid ones, every smuggling
+ * and syntax error of http-framing.test.ts, random mutations of valid heads, each split at every byte
+ * boundary, with bytes after the split that would complete the head (the scanner must not read past the
+ * end it was given). A few heads are also checked against what they must give, and the server answers
+ * one head dripped byte by byte and one split around each field line.
+ */
+import test from 'ava';
+import { rtTest } from './helpers.js';
+import { raw, withServer } from './http-util.js';
+
+interface Parser {
+  offs: Int32Array;
+  count: number;
+  method: string;
+  targetStart: number;
+  targetEnd: number;
+  minor: number;
+  status: number;
+  reasonStart: number;
+  reasonEnd: number;
+  contentLength: number;
+  hasTE: boolean;
+  chunked: boolean;
+  conn: number;
+  expectContinue: boolean;
+  hasUpgrade: boolean;
+  hostCount: number;
+  headStart: number;
+  headEnd: number;
+  errStatus: number;
+  errReason: string;
+  request(buf: Buffer, start: number, end: number): number;
+  response(buf: Buffer, start: number, end: number): number;
+  resetScan(): void;
+}
+interface ParserClass {
+  new (limits: { maxHeaders: number; maxHeaderSize: number; maxRequestLineSize: number }): Parser;
+  onePass: boolean;
+}
+
+const { HeadParser } = (await import(new URL('../../packages/http/dist/parse.js', import.meta.url).href)) as { HeadParser: ParserClass };
+const LIMITS = { maxHeaders: 20, maxHeaderSize: 600, maxRequestLineSize: 200 };
+
+/** Everything a scan leaves that a caller may read. */
+function state(p: Parser, r: number, kind: 'request' | 'response'): unknown {
+  if (r < 0) return { r, errStatus: p.errStatus, errReason: p.errReason };
+  if (r === 0) return { r };
+  return {
+    r,
+    ...(kind === 'request' ? { method: p.method, target: [p.targetStart, p.targetEnd] } : { status: p.status, reason: [p.reasonStart, p.reasonEnd] }),
+    minor: p.minor,
+    fields: Array.from(p.offs.subarray(0, 4 * p.count)),
+    contentLength: p.contentLength,
+    hasTE: p.hasTE,
+    chunked: p.chunked,
+    conn: p.conn,
+    expectContinue: p.expectContinue,
+    hasUpgrade: p.hasUpgrade,
+    hostCount: p.hostCount,
+    head: [p.headStart, p.headEnd],
+  };
+}
+
+/**
+ * Scans `head` (at offset 7 of a buffer that holds all of it, then junk) as it would arrive: its first
+ * `split` bytes, then all of it; the states after each call. The bytes past `split` are in the buffer
+ * from the start: a scanner that reads past the end it is given sees a whole head too early.
+ */
+function scan(kind: 'request' | 'response', head: Buffer, split: number, onePass: boolean): unknown[] {
+  HeadParser.onePass = onePass;
+  try {
+    const buf = Buffer.alloc(head.length + 64, 'x');
+    head.copy(buf, 7);
+    const p = new HeadParser(LIMITS);
+    const out: unknown[] = [];
+    const ends = split > 0 && split < head.length ? [split, head.length] : [head.length];
+    for (const n of ends) {
+      const r = p[kind](buf, 7, 7 + n);
+      out.push(state(p, r, kind));
+      if (r !== 0) break;
+    }
+    return out;
+  } finally {
+    HeadParser.onePass = true;
+  }
+}
+
+/** Both ways agree on `head` at every split; returns the one-pass result of the whole head. */
+function agree(t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, kind: 'request' | 'response', head: Buffer, label: string): unknown {
+  for (let split = 0; split <= head.length; split++) {
+    t.deepEqual(scan(kind, head, split, true), scan(kind, head, split, false), `${label}, split at ${split}`);
+  }
+  return scan(kind, head, 0, true)[0];
+}
+
+const H = 'Host: x\r\n';
+const requests: string[] = [
+  'GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n',
+  'GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n',
+  '\r\n\r\nGET /after-empty-lines HTTP/1.1\r\nHost: x\r\n\r\n',
+  'GET / HTTP/1.0\r\n\r\n',
+  'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
+  `GET /a?b=c HTTP/1.1\r\n${H}X-Empty:\r\nX-Ows: \t padded \t \r\nX-Obs: caf\xe9\r\n\r\n`,
+  `POST /p HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\nhello`,
+  `POST /p HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n`,
+  `GET /ws HTTP/1.1\r\n${H}Connection: Upgrade, keep-alive\r\nUpgrade: websocket\r\n\r\n`,
+  `PUT /e HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 1\r\n\r\nx`,
+  `OPTIONS * HTTP/1.1\r\n${H}\r\n`,
+  `CONNECT example.com:443 HTTP/1.1\r\n${H}\r\n`,
+  `PURGE /x HTTP/1.1\r\n${H}\r\nGET /next HTTP/1.1\r\n${H}\r\n`,
+  `GET / HTTP/1.9\r\n${H}\r\n`,
+  `GET / HTTP/1.1\r\n${H}${'X-N: 1\r\n'.repeat(19)}\r\n`,
+  // errors (http-framing.test.ts's list, and the limits of LIMITS)
+  `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+  `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n5c\r\nGET /admin HTTP/1.1\r\n${H}\r\n0\r\n\r\n`,
+  `POST / HTTP/1.1\r\n${H}Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd`,
+  `POST / HTTP/1.1\r\n${H}Content-Length: 3, 3\r\n\r\nabc`,
+  `POST / HTTP/1.1\r\n${H}Content-Length: +3\r\n\r\nabc`,
+  `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`,
+  `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+  'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  `GET / HTTP/1.1\r\n${H}X-A: one\r\n two\r\n\r\n`,
+  `GET / HTTP/1.1\r\n${H}X-A: o\rne\r\n\r\n`,
+  `GET / HTTP/1.1\r\n${H}X-A: one\n\r\n`,
+  `GET / HTTP/1.1\r\n${H}X-A: one\r\r\n\r\n`,
+  `GET / HTTP/1.1\n${H}\r\n`,
+  `GET / HTTP/1.1\r\n${H}Content-Length : 0\r\n\r\n`,
+  `GET / HTTP/1.1\r\n${H}X-A\t: 1\r\n\r\n`,
+  `GET / HTTP/1.1\r\n${H}X@A: 1\r\n\r\n`,
+  `GET / HTTP/1.1\r\n${H}: 1\r\n\r\n`,
+  `GET / HTTP/1.1\r\n${H}X-A: a\0b\r\n\r\n`,
+  `GET / HTTP/1.1\r\n${H}X-A: a\x7fb\r\n\r\n`,
+  `GET /a\x01b HTTP/1.1\r\n${H}\r\n`,
+  `GET /a\x7fb HTTP/1.1\r\n${H}\r\n`,
+  `GET /a\xffb HTTP/1.1\r\n${H}\r\n`,
+  `GET  / HTTP/1.1\r\n${H}\r\n`,
+  `G(T / HTTP/1.1\r\n${H}\r\n`,
+  `GET / http/1.1\r\n${H}\r\n`,
+  `GET / HTTP/2.0\r\n${H}\r\n`,
+  `GET / HTTP/1.1 \r\n${H}\r\n`,
+  'GET / HTTP/1.1\r\n\r\n',
+  `GET / HTTP/1.1\r\n${H}${H}\r\n`,
+  `GET / HTTP/1.1\r\n${H}Expect: magic\r\n\r\n`,
+  `GET /${'a'.repeat(250)} HTTP/1.1\r\n${H}\r\n`,
+  `GET / HTTP/1.1\r\n${H}X-Big: ${'b'.repeat(700)}\r\n\r\n`,
+  `GET / HTTP/1.1\r\n${H}${'X-N: 1\r\n'.repeat(20)}\r\n`,
+  `GET / HTTP/1.1\r\n${H} X-Lead: 1\r\n\r\n`,
+  '\r\rGET / HTTP/1.1\r\n\r\n',
+  '\nGET / HTTP/1.1\r\n\r\n',
+];
+const responses: string[] = [
+  'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 06 Dec 2026 16:50:30 GMT\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\nhello world\n',
+  'HTTP/1.1 204 No Content\r\n\r\n',
+  'HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n',
+  'HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n',
+  'HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n',
+  'HTTP/1.1 404 Nicht gefunden \xfc\r\nContent-Length: 0\r\n\r\n',
+  'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+  'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx',
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Ows:  v  \r\n\r\n',
+  // errors
+  'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n',
+  'HTTP/1.1 200 OK\nX-A: 1\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nX-A : 1\r\n\r\n',
+  'HTTP/1.1 200 O\x01K\r\n\r\n',
+  'HTTP/1.1 2000 OK\r\n\r\n',
+  'HTTP/1.1 099 OK\r\n\r\n',
+  'HTTP/1.1 20 OK\r\n\r\n',
+  'HTTP/2 200 OK\r\n\r\n',
+  'http/1.1 200 OK\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nX-Big: ' + 'b'.repeat(700) + '\r\n\r\n',
+  'HTTP/1.1 200 OK\r\n' + 'X-N: 1\r\n'.repeat(21) + '\r\n',
+];
+
+test('a request head: one pass and two passes agree at every split (valid heads, every error, the limits)', (t) => {
+  for (const h of requests) agree(t, 'request', Buffer.from(h, 'latin1'), JSON.stringify(h));
+});
+
+test('a response head: one pass and two passes agree at every split', (t) => {
+  for (const h of responses) agree(t, 'response', Buffer.from(h, 'latin1'), JSON.stringify(h));
+});
+
+test('one pass gives what a head must give (not only what the two passes give)', (t) => {
+  const req = Buffer.from(`GET /a?b HTTP/1.1\r\nHost: x\r\nX-Ows: \t v w \t\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+  t.like(agree(t, 'request', req, 'req'), {
+    r: 7 + req.length,
+    method: 'GET',
+    target: [7 + 4, 7 + 8],
+    minor: 1,
+    contentLength: 0,
+    hostCount: 1,
+    head: [7, 7 + req.length],
+  });
+  const s = scan('request', req, 0, true)[0] as { fields: number[] };
+  const at = (i: number): string => req.toString('latin1', s.fields[i]! - 7, s.fields[i + 1]! - 7);
+  t.deepEqual([at(0), at(2), at(4), at(6), at(8), at(10)], ['Host', 'x', 'X-Ows', 'v w', 'Content-Length', '0']);
+  const res = Buffer.from('HTTP/1.1 503 Busy Now\r\nRetry-After: 1\r\n\r\n', 'latin1');
+  t.like(agree(t, 'response', res, 'res'), { r: 7 + res.length, status: 503, reason: [7 + 13, 7 + 21], minor: 1 });
+  t.like(agree(t, 'request', Buffer.from(`GET / HTTP/1.1\r\n${H}X-A: a\rb\r\n\r\n`), 'bare CR'), { r: -1, errStatus: 400, errReason: 'bare CR in the head' });
+  t.like(agree(t, 'request', Buffer.from(`GET / HTTP/1.1\r\n${H}X-A: 1\r\n two\r\n\r\n`), 'obs-fold'), { r: -1, errStatus: 400, errReason: 'obs-fold or whitespace at the start of a field line' });
+  t.like(agree(t, 'request', Buffer.from(`GET / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n`), 'CL+TE'), { r: -1, errStatus: 400, errReason: 'both Content-Length and Transfer-Encoding' });
+  // A head cut anywhere is not whole, though the bytes after the cut (in the buffer) would make it so.
+  for (let split = 1; split < req.length; split++) t.deepEqual(scan('request', req, split, true)[0], { r: 0 }, `split at ${split}`);
+});
+
+test('random mutations of valid heads: one pass and two passes agree', (t) => {
+  // A fixed seed: a failure names its case, and the same cases run each time.
+  let seed = 0x2f6e2b1;
+  const rand = (n: number): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const special = [0, 9, 10, 13, 32, 44, 58, 0x7f, 0xe9, 0x41, 0x61];
+  const bases = [requests[1]!, requests[5]!, requests[8]!, responses[0]!, responses[6]!];
+  let n = 0;
+  for (let k = 0; k < 1500; k++) {
+    const base = bases[k % bases.length]!;
+    const b = Buffer.from(base, 'latin1');
+    for (let m = 1 + rand(3); m > 0; m--) b[rand(b.length)] = special[rand(special.length)]!;
+    const kind = base.startsWith('HTTP/') ? 'response' : 'request';
+    for (const split of [0, rand(b.length), rand(b.length)]) {
+      t.deepEqual(scan(kind, b, split, true), scan(kind, b, split, false), `${JSON.stringify(b.toString('latin1'))} split at ${split}`);
+      n++;
+    }
+  }
+  t.is(n, 4500);
+});
+
+rtTest('the server answers a head dripped byte by byte, and one split around each field line', async (t) => {
+  await withServer(
+    {},
+    (req, res) => res.writeHead(200, { 'x-a': req.headers.get('x-a') ?? '-' }).end(req.url),
+    async (port) => {
+      const head = `GET /drip HTTP/1.1\r\n${H}X-A: dripped\r\nConnection: close\r\n\r\n`;
+      const dripped = await raw(port, head.split(''), { gapMs: 1 });
+      t.true(dripped.closed);
+      t.regex(dripped.text, /^HTTP\/1\.1 200 OK\r\n[^]*x-a: dripped\r\n[^]*\r\n\r\n\/drip$/i);
+      const lines = `GET /lines HTTP/1.1\r\n${H}X-A: split\r\nConnection: close\r\n\r\n`;
+      const split = await raw(port, lines.split(/(?<=\r\n)/), { gapMs: 5 });
+      t.regex(split.text, /^HTTP\/1\.1 200 OK\r\n[^]*x-a: split\r\n[^]*\/lines$/i);
+    },
+  );
+});
+
+test("the scanner's name codes, and a head forwarded by them (hop-by-hop fields left out, in any case)", async (t) => {
+  interface View {
+    _names: Uint8Array;
+  }
+  const { HeaderView } = (await import(new URL('../../packages/http/dist/headers.js', import.meta.url).href)) as {
+    HeaderView: new (buf: Buffer, offs: Int32Array, count: number, names: Uint8Array) => View;
+  };
+  const fwd = (await import(new URL('../../packages/http/dist/forward.js', import.meta.url).href)) as {
+    forwardFields(h: View, out: { buf: Buffer; len: number; flags: number; declared: number }, rules: { request: boolean; dropLength: boolean; dropHost: boolean; drop: Set<string> | undefined }): number;
+  };
+  const names = [
+    'TE', 'Via', 'Host', 'Date', 'Expect', 'Upgrade', 'Trailer', 'Forwarded', 'Connection', 'Keep-Alive', 'Content-Length',
+    'X-Forwarded-For', 'Proxy-Connection', 'X-Forwarded-Host', 'Transfer-Encoding', 'X-Forwarded-Proto', 'Proxy-Authenticate',
+    'Proxy-Authorization',
+  ];
+  // Each name in two cases, between look-alikes of the same length (not to be left out).
+  const lookAlike = (n: string): string => `${n.slice(0, -1)}${n.endsWith('x') ? 'y' : 'x'}`;
+  const value = (n: string): string => (n === 'Content-Length' ? '0' : n === 'Transfer-Encoding' ? 'chunked' : n === 'Expect' ? '100-continue' : 'v');
+  // Host and Transfer-Encoding once (twice is an error), in upper case.
+  const once = (n: string): boolean => n === 'Host' || n === 'Transfer-Encoding';
+  const lines = names.flatMap((n) => [`${lookAlike(n)}: a`, ...(once(n) ? [] : [`${n}: ${value(n)}`]), `${n.toUpperCase()}: ${value(n)}`, `X-Other-${n}: b`]);
+  for (const kind of ['request', 'response'] as const) {
+    // A request head may not have both framings: one head without Transfer-Encoding, one without Content-Length.
+    for (const without of ['Transfer-Encoding', 'Content-Length']) {
+      const fields = lines.filter((l) => !l.toLowerCase().startsWith(`${without.toLowerCase()}:`)).join('\r\n');
+      const text = kind === 'request' ? `GET / HTTP/1.1\r\n${fields}\r\n\r\n` : `HTTP/1.1 200 OK\r\n${fields}\r\n\r\n`;
+      const buf = Buffer.from(text, 'latin1');
+      const p = new HeadParser({ maxHeaders: 100, maxHeaderSize: 8192, maxRequestLineSize: 8192 }) as Parser & { names: Uint8Array };
+      const end = kind === 'request' ? p.request(buf, 0, buf.length) : p.response(buf, 0, buf.length);
+      t.is(end, buf.length, `${kind} without ${without}: ${p.errReason}`);
+      // Every name the scanner knows gets its own code, the same in both cases; look-alikes get none.
+      const codes = new Map<string, number>();
+      for (let i = 0; i < p.count; i++) {
+        const name = buf.toString('latin1', p.offs[4 * i]!, p.offs[4 * i + 1]!).toLowerCase();
+        const known = names.some((n) => n.toLowerCase() === name);
+        if (!known) t.is(p.names[i], 0, name);
+        else {
+          t.not(p.names[i], 0, name);
+          t.is(codes.get(name) ?? p.names[i], p.names[i], name);
+          codes.set(name, p.names[i]!);
+        }
+      }
+      t.is(new Set(codes.values()).size, codes.size);
+      for (const request of [true, false]) {
+        const h = new HeaderView(buf, p.offs, p.count, p.names);
+        const out = { buf: Buffer.alloc(64), len: 0, flags: 0, declared: -1 };
+        const seen = fwd.forwardFields(h, out, { request, dropLength: false, dropHost: false, drop: undefined });
+        // What must be copied: every field line but the hop-by-hop ones (and, of a request, Expect, Forwarded, X-Forwarded-*).
+        const hop = ['te', 'upgrade', 'trailer', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'proxy-authenticate', 'proxy-authorization'];
+        const left = request ? [...hop, 'expect', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto'] : hop;
+        const kept = fields.split('\r\n').filter((l) => !left.includes(l.slice(0, l.indexOf(':')).toLowerCase()));
+        t.is(out.buf.toString('latin1', 0, out.len), `${kept.join('\r\n')}\r\n`, `${kind} head forwarded as a ${request ? 'request' : 'response'}`);
+        // The flags of the fields seen: Connection, Host, Date, Content-Length (when sent), Via, and a request's Forwarded / X-Forwarded-*.
+        const want = 1 | 2 | 64 | 256 | (without === 'Content-Length' ? 0 : 128) | (request ? 4 | 8 | 16 | 32 : 0);
+        t.is(seen, want, `${kind} head forwarded as a ${request ? 'request' : 'response'}: flags`);
+      }
+    }
+  }
+});
