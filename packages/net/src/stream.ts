@@ -13,7 +13,7 @@
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
 import { checkBuffer, checkBufs, checkRange, checkSignal, errnoError, hasFeature, PollOp, POLLIN, POLLOUT, RecvLease, ringioError, sys, type OpAble } from '@ringio/runtime';
-import { consuming, LeaseReader } from './lease-reader.js';
+import { consuming, LeaseReader, type ConsumerDone } from './lease-reader.js';
 import { SendQueue } from './send-queue.js';
 import { SocketBase } from './socket.js';
 import { IPPROTO_TCP, SHUT_WR, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
@@ -283,6 +283,23 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * @internal readLeases() without a promise, for a consumer that lives as long as the connection
+   * (compat's Duplex): `handler` as readLeases' (no recycling, no signal); `done(err, closed)` once it
+   * ends, synchronously: (null, false) at end of stream, (err, false) where readLeases would reject,
+   * (null, true) when the stream is closed (no ERR_RINGIO_CLOSED is made: the caller makes one if it
+   * needs it). Throws what readLeases would reject with up front.
+   */
+  _readLeasesTo(handler: (lease: RecvLease) => unknown, done: ConsumerDone): void {
+    const sendErr = this.#tx?.unreported();
+    if (sendErr !== undefined) throw sendErr;
+    if (this.#leases === undefined) {
+      this.openFd();
+      this.#leases = new LeaseReader(this);
+    }
+    this.#leases.consumeTo(handler, done);
   }
 
   /**
