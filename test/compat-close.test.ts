@@ -84,3 +84,57 @@ rtTest('a Duplex destroyed while its reads are paused (its buffer full) closes a
     t.is(stats().opsInFlight, 0);
   });
 });
+
+rtTest('a stream closed under its reading Duplex: the Duplex fails with ERR_RINGIO_CLOSED, as before', async (t) => {
+  await run(async () => {
+    const [[c, s]] = await tcpPairs(1);
+    const d = toDuplex(s);
+    const errors: Array<{ code?: string }> = [];
+    d.on('error', (e) => errors.push(e as { code?: string }));
+    d.resume(); // the consumer reads
+    await new Promise((r) => setTimeout(r, 20));
+    await s.close(); // not through the Duplex
+    // 'error' and 'close' come on the next ticks ('closed' may be true already).
+    await guard(new Promise((r) => setImmediate(r)).then(() => closeOf(d)), 5000, "the Duplex's close");
+    t.deepEqual(
+      errors.map((e) => e.code),
+      ['ERR_RINGIO_CLOSED'],
+    );
+    await c.close();
+  });
+});
+
+rtTest('destroying reading Duplexes makes no error object (no ERR_RINGIO_CLOSED for the consumer or the cancelled read)', async (t) => {
+  await run(async () => {
+    const pairs = await tcpPairs(6);
+    const ds = pairs.map(([, s]) => toDuplex(s));
+    const errors: unknown[] = [];
+    for (const d of ds) {
+      d.on('error', (e) => errors.push(e));
+      d.resume();
+    }
+    await new Promise((r) => setTimeout(r, 20)); // the reads are in the kernel
+    const made = { n: 0 };
+    const desc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit')!;
+    let limit = Error.stackTraceLimit;
+    Object.defineProperty(Error, 'stackTraceLimit', {
+      configurable: true,
+      enumerable: desc.enumerable,
+      get: () => limit,
+      set: (v: number) => {
+        if (v === 0) made.n++; // ringioErrorNoStack
+        limit = v;
+      },
+    });
+    try {
+      for (const d of ds) d.destroy();
+      await Promise.all(ds.map(closeOf));
+    } finally {
+      Object.defineProperty(Error, 'stackTraceLimit', { ...desc, value: limit });
+    }
+    t.is(made.n, 0);
+    t.deepEqual(errors, []);
+    for (const [, s] of pairs) t.is(s.fd, -1);
+    await Promise.all(pairs.map(([c]) => c.close()));
+  });
+});

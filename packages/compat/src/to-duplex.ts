@@ -116,6 +116,11 @@ export type DuplexSource =
 
 type Whole = Exclude<DuplexSource, readonly unknown[]>;
 
+/** SocketStream's internal readLeases without a promise (a consumer's end told to one callback). */
+interface LeasesTo {
+  _readLeasesTo(handler: (lease: RecvLease) => unknown, done: (err: unknown, closed: boolean) => void): void;
+}
+
 /** Batched writes up to this size are coalesced into the rented write buffer; larger chunks go as they are. */
 const COALESCE = 64 * 1024;
 /**
@@ -312,7 +317,17 @@ export class SocketDuplex extends Duplex {
       }
       if (this.#reading) return; // the consumer runs; its arrivals push
       this.#reading = true;
-      this.#reader.readLeases!(this.#onArrival).then(() => this.#onLease(null), this.#onReadError);
+      const to = (this.#reader as Partial<LeasesTo>)._readLeasesTo;
+      if (to === undefined) {
+        this.#reader.readLeases!(this.#onArrival).then(() => this.#onLease(null), this.#onReadError);
+        return;
+      }
+      // A SocketStream's consumer without a promise: #onConsumerDone says how it ended.
+      try {
+        to.call(this.#reader, this.#onArrival, this.#onConsumerDone);
+      } catch (e) {
+        this.#onReadError(e);
+      }
       return;
     }
     if (this.#reading) return; // a read is in flight; its completion pushes
@@ -368,6 +383,19 @@ export class SocketDuplex extends Duplex {
     return new Promise<void>((resolve) => {
       this.#resume = resolve;
     });
+  };
+
+  /**
+   * The end of a consumer without a promise (SocketStream._readLeasesTo): end of stream, an error, or the
+   * stream closed. A close is ours (destroy() closes the stream) unless the Duplex is still alive: then
+   * the stream was closed under it, which fails the read as readLeases would (ERR_RINGIO_CLOSED).
+   */
+  readonly #onConsumerDone = (err: unknown, closed: boolean): void => {
+    if (closed) {
+      this.#reading = false;
+      if (!this.destroyed) this.#onReadError(ringioError('ERR_RINGIO_CLOSED', 'the stream was closed while a read waited'));
+    } else if (err === null) this.#onLease(null);
+    else this.#onReadError(err);
   };
 
   /** readLease's completion handler, made on first use (a source with readLeases does not need it). */
