@@ -42,7 +42,7 @@
  *     node:stream's own writes wait while such a batch is in flight, so bytes leave in call order.
  */
 import { Duplex } from 'node:stream';
-import { currentRuntime, ringioError, type RecvLease } from '@ringio/runtime';
+import { currentRuntime, errnoError, ringioError, type RecvLease } from '@ringio/runtime';
 
 type DuplexRuntime = { readonly isClosing: boolean; readonly signal: AbortSignal };
 
@@ -115,6 +115,11 @@ export type DuplexSource =
   | readonly [DuplexReadSource, DuplexWriteSource];
 
 type Whole = Exclude<DuplexSource, readonly unknown[]>;
+
+/** SocketStream's internal shutdown without a promise: 0 or -errno, undefined when it cannot run at once. */
+interface ShutdownNow {
+  _shutdownNow(): number | undefined;
+}
 
 /** SocketStream's internal readLeases without a promise (a consumer's end told to one callback). */
 interface LeasesTo {
@@ -650,14 +655,32 @@ export class SocketDuplex extends Duplex {
       cb();
       return;
     }
+    const now = (this.#writer as Partial<ShutdownNow>)._shutdownNow;
+    if (now !== undefined) {
+      // A SocketStream with no write in flight shuts down at once: no promise.
+      let res: number | undefined;
+      try {
+        res = now.call(this.#writer);
+      } catch (e) {
+        this.#onShutdownError(e, cb);
+        return;
+      }
+      if (res !== undefined) {
+        if (res < 0) this.#onShutdownError(errnoError(res, 'shutdown'), cb);
+        else cb();
+        return;
+      }
+    }
     this.#writer.shutdown().then(
       () => cb(),
-      (e: { code?: string }) => {
-        // As net.Socket: a peer that is already gone is not an error of end().
-        if (e.code === 'ENOTCONN' || this._quiet(e)) cb();
-        else cb(own(e));
-      },
+      (e: unknown) => this.#onShutdownError(e, cb),
     );
+  }
+
+  #onShutdownError(e: unknown, cb: (err?: Error | null) => void): void {
+    // As net.Socket: a peer that is already gone is not an error of end().
+    if ((e as { code?: string } | null)?.code === 'ENOTCONN' || this._quiet(e)) cb();
+    else cb(own(e));
   }
 
   /** @internal Rule 6: the runtime is shutting down; a Duplex still alive goes away without an error. */

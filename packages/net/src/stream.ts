@@ -475,16 +475,24 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    */
   shutdown(): Promise<void> {
     try {
-      const fd = this.openFd();
+      const res = this._shutdownNow();
+      if (res !== undefined) return res < 0 ? Promise.reject(errnoError(res, 'shutdown')) : Promise.resolve();
       if (this.#tx !== undefined && this.#tx.bytes > 0) return this.#tx.flush().then(() => this.shutdown());
-      if (this.onlyInflight(READ_OPS)) {
-        const res = sys.shutdown(fd, SHUT_WR);
-        return res < 0 ? Promise.reject(errnoError(res, 'shutdown')) : Promise.resolve();
-      }
-      return this.run(new ShutdownOp(fd), undefined);
+      return this.run(new ShutdownOp(this.openFd()), undefined);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * @internal shutdown() without a promise, when it can run at once (nothing queued by send(), no write op
+   * in flight): shutdown(2)'s 0 or -errno. undefined when it cannot: then call shutdown(). Throws
+   * ERR_RINGIO_CLOSED once closed. (compat's Duplex ends each connection this way.)
+   */
+  _shutdownNow(): number | undefined {
+    const fd = this.openFd();
+    if ((this.#tx !== undefined && this.#tx.bytes > 0) || !this.onlyInflight(READ_OPS)) return undefined;
+    return sys.shutdown(fd, SHUT_WR);
   }
 
   /** TCP_NODELAY (TCP streams only). */
