@@ -138,3 +138,53 @@ rtTest('destroying reading Duplexes makes no error object (no ERR_RINGIO_CLOSED 
     await Promise.all(pairs.map(([c]) => c.close()));
   });
 });
+
+rtTest("a connection's life through toDuplex (read, one response, end(), close) makes 2 promises at most: the stream's close()", async (t) => {
+  await run(async () => {
+    const { createHook } = await import('node:async_hooks');
+    const net = await import('node:net');
+    const { TcpListener } = await import('@ringio/net');
+    const l = await TcpListener.bind('127.0.0.1:0');
+    const accepted = l.accept();
+    const peer = net.connect(l.localAddr.port, '127.0.0.1'); // node:net: the peer makes no promise
+    const got: Buffer[] = [];
+    peer.on('data', (b: Buffer) => got.push(b));
+    const peerEnded = new Promise((resolve) => peer.on('end', resolve));
+    const [s] = await accepted;
+    await l.close();
+    // Promises made on the Duplex's behalf (a to-duplex frame on the stack): not the driver's flush
+    // microtask (one per batch of ops, not per connection), not the test's own.
+    let promises = 0;
+    const hook = createHook({
+      init(_id, type) {
+        if (type !== 'PROMISE') return;
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 12;
+        const stack = new Error().stack ?? '';
+        Error.stackTraceLimit = limit;
+        if (/to-duplex/.test(stack) && !/queueFlush/.test(stack)) promises++;
+      },
+    });
+    const closed = new Promise<void>((resolve) => {
+      hook.enable();
+      const d = toDuplex(s);
+      d.on('data', () => {
+        d.cork();
+        d.write('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n');
+        d.write(Buffer.from('ok'));
+        d.uncork();
+        d.destroySoon();
+      });
+      d.on('close', () => {
+        hook.disable();
+        resolve();
+      });
+      peer.write('GET / HTTP/1.0\r\n\r\n');
+    });
+    await closed;
+    await guard(peerEnded, 5000, 'the peer reads to the end');
+    t.is(Buffer.concat(got).toString(), 'HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    t.true(promises <= 2, `${promises} promises (reads, the write and the shutdown make none; the close makes 2)`);
+    peer.destroy();
+  });
+});

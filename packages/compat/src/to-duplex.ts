@@ -116,6 +116,11 @@ export type DuplexSource =
 
 type Whole = Exclude<DuplexSource, readonly unknown[]>;
 
+/** SocketStream's internal writeAll without a promise. */
+interface WriteAllTo {
+  _writeAllTo(buf: Buffer, length: number, resolve: (r: [number, Buffer]) => void, reject: (e: unknown) => void): void;
+}
+
 /** SocketStream's internal shutdown without a promise: 0 or -errno, undefined when it cannot run at once. */
 interface ShutdownNow {
   _shutdownNow(): number | undefined;
@@ -443,7 +448,25 @@ export class SocketDuplex extends Duplex {
     }
     this.#writeCb = cb;
     // Zero copies: the chunk itself is rented to the kernel until writeAll resolves.
-    this.#writer.writeAll(chunk).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
+    this.#writeAll(chunk, chunk.length, (this.#onWrittenFn ??= (r) => this.#onWritten(r)));
+  }
+
+  /**
+   * writeAll(buf, { length }) to `done`, or to #onWriteError: without a promise where the writer has
+   * _writeAllTo (a SocketStream), else through writeAll's promise.
+   */
+  #writeAll(buf: Buffer, length: number, done: (r: [number, Buffer]) => void): void {
+    const writer = this.#writer!;
+    const to = (writer as Partial<WriteAllTo>)._writeAllTo;
+    if (to === undefined) {
+      writer.writeAll(buf, { length }).then(done, this.#onWriteError);
+      return;
+    }
+    try {
+      to.call(writer, buf, length, done, this.#onWriteError);
+    } catch (e) {
+      this.#onWriteError(e);
+    }
   }
 
   /** A single write's completion handler, made on first use (node:http's responses go as batches). */
@@ -519,7 +542,8 @@ export class SocketDuplex extends Duplex {
     }
     if (bufs.length === 1) {
       this.#writeCb = cb;
-      writer.writeAll(bufs[0] as Buffer).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
+      const only = bufs[0] as Buffer;
+      this.#writeAll(only, only.length, (this.#onWrittenFn ??= (r) => this.#onWritten(r)));
       return;
     }
     let total = 0;
@@ -542,7 +566,7 @@ export class SocketDuplex extends Duplex {
       fill += typeof b === 'string' ? wbuf.write(b, fill, encodings![i]) : b.copy(wbuf, fill);
     }
     this.#writeCb = cb;
-    writer.writeAll(wbuf, { length: fill }).then(this.#onBatchWritten, this.#onWriteError);
+    this.#writeAll(wbuf, fill, this.#onBatchWritten);
   }
 
   /**

@@ -447,6 +447,21 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   }
 
   /**
+   * @internal writeAll(buf, { length }) without a promise (compat's Duplex, one write per response):
+   * `resolve([length, buf])` once the kernel took every byte, `reject(err)` with what writeAll would
+   * reject with, each called from the completion's dispatch. Throws ERR_RINGIO_CLOSED (with buf) once
+   * closed. The caller passes a valid window (a Buffer and 0 <= length <= its length).
+   */
+  _writeAllTo<B extends Uint8Array>(buf: B, length: number, resolve: (r: [number, B]) => void, reject: (e: unknown) => void): void {
+    const fd = this.openFd(buf);
+    if (length === 0) {
+      resolve([0, buf]);
+      return;
+    }
+    this.runBound(SendAllOp.take(fd, buf, 0, length) as unknown as OpAble<[number, B]>, resolve, reject);
+  }
+
+  /**
    * Writes all of the window with zero-copy sends (SEND_ZC) when the driver is io_uring and the kernel
    * has it, else with plain sends. Resolves only after the kernel's notification that it no longer
    * reads the buffer. Pays off for large buffers (tens of KiB and up).
