@@ -84,3 +84,107 @@ rtTest('a Duplex destroyed while its reads are paused (its buffer full) closes a
     t.is(stats().opsInFlight, 0);
   });
 });
+
+rtTest('a stream closed under its reading Duplex: the Duplex fails with ERR_RINGIO_CLOSED, as before', async (t) => {
+  await run(async () => {
+    const [[c, s]] = await tcpPairs(1);
+    const d = toDuplex(s);
+    const errors: Array<{ code?: string }> = [];
+    d.on('error', (e) => errors.push(e as { code?: string }));
+    d.resume(); // the consumer reads
+    await new Promise((r) => setTimeout(r, 20));
+    await s.close(); // not through the Duplex
+    // 'error' and 'close' come on the next ticks ('closed' may be true already).
+    await guard(new Promise((r) => setImmediate(r)).then(() => closeOf(d)), 5000, "the Duplex's close");
+    t.deepEqual(
+      errors.map((e) => e.code),
+      ['ERR_RINGIO_CLOSED'],
+    );
+    await c.close();
+  });
+});
+
+rtTest('destroying reading Duplexes makes no error object (no ERR_RINGIO_CLOSED for the consumer or the cancelled read)', async (t) => {
+  await run(async () => {
+    const pairs = await tcpPairs(6);
+    const ds = pairs.map(([, s]) => toDuplex(s));
+    const errors: unknown[] = [];
+    for (const d of ds) {
+      d.on('error', (e) => errors.push(e));
+      d.resume();
+    }
+    await new Promise((r) => setTimeout(r, 20)); // the reads are in the kernel
+    const made = { n: 0 };
+    const desc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit')!;
+    let limit = Error.stackTraceLimit;
+    Object.defineProperty(Error, 'stackTraceLimit', {
+      configurable: true,
+      enumerable: desc.enumerable,
+      get: () => limit,
+      set: (v: number) => {
+        if (v === 0) made.n++; // ringioErrorNoStack
+        limit = v;
+      },
+    });
+    try {
+      for (const d of ds) d.destroy();
+      await Promise.all(ds.map(closeOf));
+    } finally {
+      Object.defineProperty(Error, 'stackTraceLimit', { ...desc, value: limit });
+    }
+    t.is(made.n, 0);
+    t.deepEqual(errors, []);
+    for (const [, s] of pairs) t.is(s.fd, -1);
+    await Promise.all(pairs.map(([c]) => c.close()));
+  });
+});
+
+rtTest("a connection's life through toDuplex (read, one response, end(), close) makes 2 promises at most: the stream's close()", async (t) => {
+  await run(async () => {
+    const { createHook } = await import('node:async_hooks');
+    const net = await import('node:net');
+    const { TcpListener } = await import('@ringio/net');
+    const l = await TcpListener.bind('127.0.0.1:0');
+    const accepted = l.accept();
+    const peer = net.connect(l.localAddr.port, '127.0.0.1'); // node:net: the peer makes no promise
+    const got: Buffer[] = [];
+    peer.on('data', (b: Buffer) => got.push(b));
+    const peerEnded = new Promise((resolve) => peer.on('end', resolve));
+    const [s] = await accepted;
+    await l.close();
+    // Promises made on the Duplex's behalf (a to-duplex frame on the stack): not the driver's flush
+    // microtask (one per batch of ops, not per connection), not the test's own.
+    let promises = 0;
+    const hook = createHook({
+      init(_id, type) {
+        if (type !== 'PROMISE') return;
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 12;
+        const stack = new Error().stack ?? '';
+        Error.stackTraceLimit = limit;
+        if (/to-duplex/.test(stack) && !/queueFlush/.test(stack)) promises++;
+      },
+    });
+    const closed = new Promise<void>((resolve) => {
+      hook.enable();
+      const d = toDuplex(s);
+      d.on('data', () => {
+        d.cork();
+        d.write('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n');
+        d.write(Buffer.from('ok'));
+        d.uncork();
+        d.destroySoon();
+      });
+      d.on('close', () => {
+        hook.disable();
+        resolve();
+      });
+      peer.write('GET / HTTP/1.0\r\n\r\n');
+    });
+    await closed;
+    await guard(peerEnded, 5000, 'the peer reads to the end');
+    t.is(Buffer.concat(got).toString(), 'HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    t.true(promises <= 2, `${promises} promises (reads, the write and the shutdown make none; the close makes 2)`);
+    peer.destroy();
+  });
+});

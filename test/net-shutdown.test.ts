@@ -104,3 +104,29 @@ rtTest('shutdown() of a closed stream rejects ERR_RINGIO_CLOSED; of a reset conn
     }
   });
 });
+
+rtTest('_shutdownNow (compat): 0 with only a read in flight, undefined with send() bytes queued or a write in flight, ERR_RINGIO_CLOSED once closed', async (t) => {
+  await run(async () => {
+    const now = (s: TcpStream): number | undefined => (s as unknown as { _shutdownNow(): number | undefined })._shutdownNow();
+    const [c, s] = await pair();
+    // A write that cannot finish at once (the peer does not read): in flight while we ask.
+    const big = randomBytes(32 * MiB);
+    const writing = c.writeAll(big);
+    await new Promise((r) => setTimeout(r, 20));
+    t.is(now(c), undefined, 'a write op is in flight');
+    const reading = hashToEnd(s);
+    await guard(writing, 20_000, 'the big write');
+    const queued = randomBytes(8 * MiB);
+    c.send(queued);
+    t.is(now(c), undefined, 'send() bytes are queued');
+    await c.flush();
+    const pending = c.readLease(); // a read in flight
+    t.is(now(c), 0, 'only a read in flight: shutdown(2) at once');
+    const all = Buffer.concat([big, queued]);
+    t.deepEqual(await guard(reading, 20_000, 'the peer reads to EOF'), [all.length, sha256(all)]);
+    await s.close();
+    t.is(await guard(pending, 5000, 'the read sees the peer close'), null);
+    await c.close();
+    t.throws(() => now(c), { code: 'ERR_RINGIO_CLOSED' } as never);
+  });
+});

@@ -1049,3 +1049,27 @@ rtTest('fromFd adopts socket fds: a listener and a stream made from dup()ed fds 
     await Promise.all([c.close(), s.close(), l.close(), l2.close()]);
   });
 });
+
+rtTest('accept() back to back and concurrently: every peer address is its own client (the reused accept op)', async (t) => {
+  await run(async () => {
+    const l = await TcpListener.bind('127.0.0.1:0');
+    const clients = await Promise.all(Array.from({ length: 24 }, () => TcpStream.connect({ host: '127.0.0.1', port: l.localAddr.port })));
+    const want = clients.map((c) => c.localAddr.port).sort((a, b) => a - b);
+    const got: TcpStream[] = [];
+    // Sequential accepts, then a few at once (each then has an op of its own).
+    for (let i = 0; i < 12; i++) got.push((await l.accept())[0]);
+    for (const [s] of await Promise.all(Array.from({ length: 12 }, () => l.accept()))) got.push(s);
+    t.deepEqual(
+      got.map((s) => s.peerAddr.port).sort((a, b) => a - b),
+      want,
+    );
+    // Each connection's own peer: the server side names the port, the client reads it on that connection.
+    await Promise.all(got.map((s) => s.writeAll(Buffer.from(String(s.peerAddr.port).padStart(5, '0')))));
+    for (const c of clients) {
+      const [, b] = await c.readExact(Buffer.alloc(5));
+      t.is(Number(b.toString()), c.localAddr.port);
+    }
+    await Promise.all([...clients, ...got].map((s) => s.close()));
+    await l.close();
+  });
+});

@@ -43,7 +43,7 @@
  *     node:stream's own writes wait while such a batch is in flight, so bytes leave in call order.
  */
 import { Duplex } from 'node:stream';
-import { currentRuntime, ringioError, type RecvLease } from '@ringio/runtime';
+import { currentRuntime, errnoError, ringioError, type RecvLease } from '@ringio/runtime';
 
 type DuplexRuntime = { readonly isClosing: boolean; readonly signal: AbortSignal };
 
@@ -120,6 +120,21 @@ export type DuplexSource =
   | readonly [DuplexReadSource, DuplexWriteSource];
 
 type Whole = Exclude<DuplexSource, readonly unknown[]>;
+
+/** SocketStream's internal writeAll without a promise. */
+interface WriteAllTo {
+  _writeAllTo(buf: Buffer, length: number, resolve: (r: [number, Buffer]) => void, reject: (e: unknown) => void): void;
+}
+
+/** SocketStream's internal shutdown without a promise: 0 or -errno, undefined when it cannot run at once. */
+interface ShutdownNow {
+  _shutdownNow(): number | undefined;
+}
+
+/** SocketStream's internal readLeases without a promise (a consumer's end told to one callback). */
+interface LeasesTo {
+  _readLeasesTo(handler: (lease: RecvLease) => unknown, done: (err: unknown, closed: boolean) => void): void;
+}
 
 /** Batched writes up to this size are coalesced into the rented write buffer; larger chunks go as they are. */
 const COALESCE = 64 * 1024;
@@ -320,8 +335,21 @@ export class SocketDuplex extends Duplex {
       }
       if (this.#reading) return; // the consumer runs; its arrivals push
       this.#reading = true;
-      const reading = this.#chunks ? this.#reader.readChunks!(this.#onChunk) : this.#reader.readLeases!(this.#onArrival);
-      reading.then(() => this.#onLease(null), this.#onReadError);
+      if (this.#chunks) {
+        this.#reader.readChunks!(this.#onChunk).then(() => this.#onLease(null), this.#onReadError);
+        return;
+      }
+      const to = (this.#reader as Partial<LeasesTo>)._readLeasesTo;
+      if (to === undefined) {
+        this.#reader.readLeases!(this.#onArrival).then(() => this.#onLease(null), this.#onReadError);
+        return;
+      }
+      // A SocketStream's consumer without a promise: #onConsumerDone says how it ended.
+      try {
+        to.call(this.#reader, this.#onArrival, this.#onConsumerDone);
+      } catch (e) {
+        this.#onReadError(e);
+      }
       return;
     }
     if (this.#reading) return; // a read is in flight; its completion pushes
@@ -384,6 +412,19 @@ export class SocketDuplex extends Duplex {
     });
   };
 
+  /**
+   * The end of a consumer without a promise (SocketStream._readLeasesTo): end of stream, an error, or the
+   * stream closed. A close is ours (destroy() closes the stream) unless the Duplex is still alive: then
+   * the stream was closed under it, which fails the read as readLeases would (ERR_RINGIO_CLOSED).
+   */
+  readonly #onConsumerDone = (err: unknown, closed: boolean): void => {
+    if (closed) {
+      this.#reading = false;
+      if (!this.destroyed) this.#onReadError(ringioError('ERR_RINGIO_CLOSED', 'the stream was closed while a read waited'));
+    } else if (err === null) this.#onLease(null);
+    else this.#onReadError(err);
+  };
+
   /** readLease's completion handler, made on first use (a source with readLeases does not need it). */
   #onLeaseFn: ((lease: RecvLease | null) => void) | undefined;
 
@@ -424,7 +465,25 @@ export class SocketDuplex extends Duplex {
     }
     this.#writeCb = cb;
     // Zero copies: the chunk itself is rented to the kernel until writeAll resolves.
-    this.#writer.writeAll(chunk).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
+    this.#writeAll(chunk, chunk.length, (this.#onWrittenFn ??= (r) => this.#onWritten(r)));
+  }
+
+  /**
+   * writeAll(buf, { length }) to `done`, or to #onWriteError: without a promise where the writer has
+   * _writeAllTo (a SocketStream), else through writeAll's promise.
+   */
+  #writeAll(buf: Buffer, length: number, done: (r: [number, Buffer]) => void): void {
+    const writer = this.#writer!;
+    const to = (writer as Partial<WriteAllTo>)._writeAllTo;
+    if (to === undefined) {
+      writer.writeAll(buf, { length }).then(done, this.#onWriteError);
+      return;
+    }
+    try {
+      to.call(writer, buf, length, done, this.#onWriteError);
+    } catch (e) {
+      this.#onWriteError(e);
+    }
   }
 
   /** A single write's completion handler, made on first use (node:http's responses go as batches). */
@@ -500,7 +559,8 @@ export class SocketDuplex extends Duplex {
     }
     if (bufs.length === 1) {
       this.#writeCb = cb;
-      writer.writeAll(bufs[0] as Buffer).then((this.#onWrittenFn ??= (r) => this.#onWritten(r)), this.#onWriteError);
+      const only = bufs[0] as Buffer;
+      this.#writeAll(only, only.length, (this.#onWrittenFn ??= (r) => this.#onWritten(r)));
       return;
     }
     let total = 0;
@@ -523,7 +583,7 @@ export class SocketDuplex extends Duplex {
       fill += typeof b === 'string' ? wbuf.write(b, fill, encodings![i]) : b.copy(wbuf, fill);
     }
     this.#writeCb = cb;
-    writer.writeAll(wbuf, { length: fill }).then(this.#onBatchWritten, this.#onWriteError);
+    this.#writeAll(wbuf, fill, this.#onBatchWritten);
   }
 
   /**
@@ -636,14 +696,32 @@ export class SocketDuplex extends Duplex {
       cb();
       return;
     }
+    const now = (this.#writer as Partial<ShutdownNow>)._shutdownNow;
+    if (now !== undefined) {
+      // A SocketStream with no write in flight shuts down at once: no promise.
+      let res: number | undefined;
+      try {
+        res = now.call(this.#writer);
+      } catch (e) {
+        this.#onShutdownError(e, cb);
+        return;
+      }
+      if (res !== undefined) {
+        if (res < 0) this.#onShutdownError(errnoError(res, 'shutdown'), cb);
+        else cb();
+        return;
+      }
+    }
     this.#writer.shutdown().then(
       () => cb(),
-      (e: { code?: string }) => {
-        // As net.Socket: a peer that is already gone is not an error of end().
-        if (e.code === 'ENOTCONN' || this._quiet(e)) cb();
-        else cb(own(e));
-      },
+      (e: unknown) => this.#onShutdownError(e, cb),
     );
+  }
+
+  #onShutdownError(e: unknown, cb: (err?: Error | null) => void): void {
+    // As net.Socket: a peer that is already gone is not an error of end().
+    if ((e as { code?: string } | null)?.code === 'ENOTCONN' || this._quiet(e)) cb();
+    else cb(own(e));
   }
 
   /** @internal Rule 6: the runtime is shutting down; a Duplex still alive goes away without an error. */

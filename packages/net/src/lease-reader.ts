@@ -33,7 +33,7 @@
  *  7. stop() ends the consumer and disarms (cancels the op in flight), handing back what was queued,
  *     so a stream read through leases can be read with read() again (an HTTP server's upgrade).
  */
-import { abortError, cancelOp, currentRuntime, ringioError, ringioErrorNoStack, RecvLease, type OpAble, type RecvPool } from '@ringio/runtime';
+import { abortError, cancelError, cancelOp, currentRuntime, ringioError, ringioErrorNoStack, RecvLease, type OpAble, type RecvPool } from '@ringio/runtime';
 import { RecvOp } from './ops/recv.js';
 import { RecvMultishotOp } from './ops/recv-multi.js';
 import { RecvSelectOp, type PooledReadSink } from './ops/recv-select.js';
@@ -66,7 +66,15 @@ interface Consumer {
    */
   onResume: (() => void) | undefined;
   onFail: ((e: unknown) => void) | undefined;
+  /**
+   * consumeTo()'s callback, in place of resolve/reject: done(null, false) at the end (end of stream,
+   * stop()), done(err, false) on an error, done(null, true) when the stream closes (no error is made).
+   */
+  done: ConsumerDone | undefined;
 }
+
+/** How a consumer started by consumeTo() (SocketStream._readLeasesTo) ends; see Consumer.done. */
+export type ConsumerDone = (err: unknown, closed: boolean) => void;
 
 /** The stream's side of a LeaseReader (SocketStream implements it). */
 export interface LeaseSource {
@@ -177,17 +185,23 @@ export class LeaseReader implements PooledReadSink {
       resolve = res;
       reject = rej;
     });
-    const c: Consumer = {
-      handler,
-      resolve,
-      reject,
-      signal,
-      onAbort: undefined,
-      paused: false,
-      recycle,
-      onResume: undefined,
-      onFail: undefined,
-    };
+    this.#start({ handler, resolve, reject, signal, onAbort: undefined, paused: false, recycle, onResume: undefined, onFail: undefined, done: undefined });
+    return p;
+  }
+
+  /**
+   * consume() without a promise, for a consumer that lives as long as its connection (compat's Duplex):
+   * `done` says how it ended (Consumer.done), synchronously; a close makes no error. No signal, no
+   * recycling. Throws TypeError while another reader reads, ERR_RINGIO_CLOSED once closed.
+   */
+  consumeTo(handler: (lease: RecvLease) => unknown, done: ConsumerDone): void {
+    if (this.#consumer !== undefined || this.#first !== undefined) throw consuming();
+    if (this.#disposed) throw ringioError('ERR_RINGIO_CLOSED', 'the stream is closed');
+    this.#start({ handler, resolve: noop, reject: noop, signal: undefined, onAbort: undefined, paused: false, recycle: false, onResume: undefined, onFail: undefined, done });
+  }
+
+  #start(c: Consumer): void {
+    const signal = c.signal;
     if (signal !== undefined) {
       c.onAbort = () => {
         if (this.#consumer === c) this.#endConsumer(c, false, abortError(signal));
@@ -196,7 +210,6 @@ export class LeaseReader implements PooledReadSink {
     }
     this.#consumer = c;
     this.#pump(c);
-    return p;
   }
 
   /** Rule 6: queued leases to the running consumer, then arm, or end it at end of stream / on an error. */
@@ -242,7 +255,8 @@ export class LeaseReader implements PooledReadSink {
   #endConsumer(c: Consumer, ok: boolean, err: unknown): void {
     this.#consumer = undefined;
     if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
-    if (ok) c.resolve();
+    if (c.done !== undefined) c.done(ok ? null : err, false);
+    else if (ok) c.resolve();
     else c.reject(err);
   }
 
@@ -279,11 +293,17 @@ export class LeaseReader implements PooledReadSink {
     if (this.#disposed) return;
     this.#disposed = true;
     while (this.#queued > 0) this.#shift().release();
-    if (this.#first === undefined && this.#consumer === undefined) return;
-    // Without a stack (it would show only close()'s callers): a Duplex closes with its read waiting.
+    const c = this.#consumer;
+    if (c !== undefined && c.done !== undefined) {
+      // consumeTo(): told without an error (its owner closed the stream, or makes the error itself).
+      this.#consumer = undefined;
+      c.done(null, true);
+      return;
+    }
+    if (this.#first === undefined && c === undefined) return;
+    // Without a stack (it would show only close()'s callers).
     const err = ringioErrorNoStack('ERR_RINGIO_CLOSED', 'the stream was closed while a read waited');
     for (let w = this.#takeWaiter(); w !== undefined; w = this.#takeWaiter()) w.reject(err);
-    const c = this.#consumer;
     if (c !== undefined) this.#endConsumer(c, false, err);
   }
 
@@ -438,7 +458,20 @@ export class LeaseReader implements PooledReadSink {
     if (this.#stopped !== undefined) this.#stopDone();
   }
 
-  /** PooledReadSink: the op in flight failed (or was cancelled). */
+  /** PooledReadSink: the op's cancellation was confirmed ('abort': a pause or stop(); 'closed': a close). */
+  cancelled(op: OpAble<number>, reason: 'abort' | 'closed'): void {
+    if (reason === 'closed' && this.#disposed && this.#stopped === undefined) {
+      // Rule 4: the stream's own close() cancelled it and told its readers already: no error to make.
+      if (this.#op === op) {
+        this.#op = undefined;
+        this.#pausing = false;
+      }
+      return;
+    }
+    this.fail(op, cancelError(reason, undefined));
+  }
+
+  /** PooledReadSink: the op in flight failed (or its cancellation was confirmed: cancelled()). */
   fail(op: OpAble<number>, e: Error): void {
     if (this.#op !== op) return;
     this.#op = undefined;

@@ -13,7 +13,7 @@
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
 import { checkBuffer, checkBufs, checkRange, checkSignal, errnoError, hasFeature, PollOp, POLLIN, POLLOUT, RecvLease, ringioError, sys, type OpAble } from '@ringio/runtime';
-import { consuming, LeaseReader } from './lease-reader.js';
+import { consuming, LeaseReader, type ConsumerDone } from './lease-reader.js';
 import { SendQueue } from './send-queue.js';
 import { SocketBase } from './socket.js';
 import { IPPROTO_TCP, SHUT_WR, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY } from './constants.js';
@@ -286,6 +286,23 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   }
 
   /**
+   * @internal readLeases() without a promise, for a consumer that lives as long as the connection
+   * (compat's Duplex): `handler` as readLeases' (no recycling, no signal); `done(err, closed)` once it
+   * ends, synchronously: (null, false) at end of stream, (err, false) where readLeases would reject,
+   * (null, true) when the stream is closed (no ERR_RINGIO_CLOSED is made: the caller makes one if it
+   * needs it). Throws what readLeases would reject with up front.
+   */
+  _readLeasesTo(handler: (lease: RecvLease) => unknown, done: ConsumerDone): void {
+    const sendErr = this.#tx?.unreported();
+    if (sendErr !== undefined) throw sendErr;
+    if (this.#leases === undefined) {
+      this.openFd();
+      this.#leases = new LeaseReader(this);
+    }
+    this.#leases.consumeTo(handler, done);
+  }
+
+  /**
    * @internal Ends a readLeases() consumer (it resolves) and disarms the pooled reads: resolves, once no
    * receive op is in flight, with the leases that arrived and were not handed out (the caller owns
    * them). read() may be used after it (an HTTP server hands an upgraded connection over this way).
@@ -439,6 +456,21 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   }
 
   /**
+   * @internal writeAll(buf, { length }) without a promise (compat's Duplex, one write per response):
+   * `resolve([length, buf])` once the kernel took every byte, `reject(err)` with what writeAll would
+   * reject with, each called from the completion's dispatch. Throws ERR_RINGIO_CLOSED (with buf) once
+   * closed. The caller passes a valid window (a Buffer and 0 <= length <= its length).
+   */
+  _writeAllTo<B extends Uint8Array>(buf: B, length: number, resolve: (r: [number, B]) => void, reject: (e: unknown) => void): void {
+    const fd = this.openFd(buf);
+    if (length === 0) {
+      resolve([0, buf]);
+      return;
+    }
+    this.runBound(SendAllOp.take(fd, buf, 0, length) as unknown as OpAble<[number, B]>, resolve, reject);
+  }
+
+  /**
    * Writes all of the window with zero-copy sends (SEND_ZC) when the driver is io_uring and the kernel
    * has it, else with plain sends. Resolves only after the kernel's notification that it no longer
    * reads the buffer. Pays off for large buffers (tens of KiB and up).
@@ -467,16 +499,24 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    */
   shutdown(): Promise<void> {
     try {
-      const fd = this.openFd();
+      const res = this._shutdownNow();
+      if (res !== undefined) return res < 0 ? Promise.reject(errnoError(res, 'shutdown')) : Promise.resolve();
       if (this.#tx !== undefined && this.#tx.bytes > 0) return this.#tx.flush().then(() => this.shutdown());
-      if (this.onlyInflight(READ_OPS)) {
-        const res = sys.shutdown(fd, SHUT_WR);
-        return res < 0 ? Promise.reject(errnoError(res, 'shutdown')) : Promise.resolve();
-      }
-      return this.run(new ShutdownOp(fd), undefined);
+      return this.run(new ShutdownOp(this.openFd()), undefined);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * @internal shutdown() without a promise, when it can run at once (nothing queued by send(), no write op
+   * in flight): shutdown(2)'s 0 or -errno. undefined when it cannot: then call shutdown(). Throws
+   * ERR_RINGIO_CLOSED once closed. (compat's Duplex ends each connection this way.)
+   */
+  _shutdownNow(): number | undefined {
+    const fd = this.openFd();
+    if ((this.#tx !== undefined && this.#tx.bytes > 0) || !this.onlyInflight(READ_OPS)) return undefined;
+    return sys.shutdown(fd, SHUT_WR);
   }
 
   /** TCP_NODELAY (TCP streams only). */

@@ -158,10 +158,16 @@ export class FdHandle implements OpOwner {
       // The ops of a runtime that is gone were all settled by its shutdown: #count would be 0.
       const driver = this.#driver!;
       if (driver !== currentRuntime().driver) throw new Error('not this thread\'s runtime');
-      const slots = this.#inflight.slice(0, this.#count);
-      for (let k = 0; k < slots.length; k++) {
-        const op = driver.opAt(slots[k]!);
+      if (this.#count === 1) {
+        // The common case (a socket's read in flight): no copy of the list.
+        const op = driver.opAt(this.#inflight[0]!);
         if (op !== undefined) driver.cancel(op, 'closed');
+      } else {
+        const slots = this.#inflight.slice(0, this.#count);
+        for (let k = 0; k < slots.length; k++) {
+          const op = driver.opAt(slots[k]!);
+          if (op !== undefined) driver.cancel(op, 'closed');
+        }
       }
     } catch {
       // No runtime on this thread any more: its shutdown already cancelled and drained every op.
@@ -172,7 +178,18 @@ export class FdHandle implements OpOwner {
     this.#closing = new Promise<void>((resolve, reject) => {
       this.#drained = () => {
         this.#drained = undefined;
-        this.#closeFd(fd).then(resolve, reject);
+        if (!this.closesInline) {
+          this.#closeFd(fd, false).then(resolve, reject);
+          return;
+        }
+        // close(2) now, and settle close() straight from here (no promise in between).
+        try {
+          closeSync(fd);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        resolve();
       };
     });
     return this.#closing;

@@ -14,7 +14,7 @@ export { spawnBlocking, type BlockingOptions } from './threads/blocking.js';
 export type { Cloned } from './threads/cloned.js';
 export { shareable, fromShareable, type Shareable } from './threads/share.js';
 export type { ModuleSpec } from './threads/group.js';
-export { OpAble, OpFlags, OpState, SqeWriter } from './op.js';
+export { cancelError, OpAble, OpFlags, OpState, SqeWriter } from './op.js';
 export { checkBuffer, checkBufs, checkFd, checkPosition, checkRange, checkSignal } from './validate.js';
 export type { Interest, Direction, OpOwner, SignalOptions } from './op.js';
 export { NopOp } from './ops/nop.js';

@@ -15,6 +15,11 @@ export class AcceptOp extends OpAble<number> {
     this.fd = checkFd(fd);
   }
 
+  /** Makes a completed op submittable again, on the same listener (a listener keeps one); false while in flight. */
+  reuse(): boolean {
+    return this.recycle();
+  }
+
   get name(): string {
     return 'accept';
   }

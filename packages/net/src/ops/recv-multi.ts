@@ -1,5 +1,5 @@
 import { IORING_CQE_F_BUFFER, IORING_OP, IORING_RECV_MULTISHOT, IOSQE_BUFFER_SELECT, OpAble, checkFd, type Interest, type SqeWriter } from '@ringio/runtime';
-import { settleSink, type PooledReadSink } from './recv-select.js';
+import { cancelSink, settleSink, type PooledReadSink } from './recv-select.js';
 
 /**
  * Multishot RECV with provided buffers (io_uring, kernel 6.0+): one submission keeps receiving. Every
@@ -44,9 +44,9 @@ export class RecvMultishotOp extends OpAble<number> {
     if (flags & IORING_CQE_F_BUFFER) this.sink.data(flags >>> 16, res);
   }
 
-  /** Submitted detached (no promise): a cancellation the kernel confirmed goes to the sink. */
-  override cancelled(err: Error): void {
-    this.sink.fail(this, err);
+  /** Submitted detached (no promise): a cancellation the kernel confirmed goes to the sink, as its reason. */
+  override cancelledBy(reason: 'abort' | 'closed'): void {
+    cancelSink(this, this.sink, reason);
   }
 
   /** The final completion: its data first (if any), then the sink learns the end (or error) at once. */

@@ -1,10 +1,10 @@
-import { IORING_CQE_F_BUFFER, IORING_OP, IOSQE_BUFFER_SELECT, OpAble, checkFd, errnoError, type Interest, type SqeWriter } from '@ringio/runtime';
+import { IORING_CQE_F_BUFFER, IORING_OP, IOSQE_BUFFER_SELECT, OpAble, cancelError, checkFd, errnoError, type Interest, type SqeWriter } from '@ringio/runtime';
 
 /**
  * Where a pooled read's completions go, synchronously as the driver dispatches them (so a reader
  * learns of data, the end of stream or an error in the same turn as any other op's result, not a
- * promise hop later): `data` for each buffer filled, then `end` or `fail` for the final completion,
- * including a cancellation the kernel confirmed. The ops are submitted detached (no promise: see
+ * promise hop later): `data` for each buffer filled, then `end`, `fail` or `cancelled` (a cancellation the kernel
+ * confirmed) for the final completion. The ops are submitted detached (no promise: see
  * Driver.submitDetached), since one lives as long as an idle connection.
  */
 export interface PooledReadSink {
@@ -12,8 +12,20 @@ export interface PooledReadSink {
   data(id: number, n: number): void;
   /** The op's final result: the byte count of its last arrival, or 0 at end of stream. */
   end(op: OpAble<number>, res: number): void;
-  /** The op failed (an errno error, ENOBUFS when the pool is empty) or its cancellation was confirmed. */
+  /** The op failed (an errno error, ENOBUFS when the pool is empty). */
   fail(op: OpAble<number>, err: Error): void;
+  /**
+   * The op's cancellation was confirmed: 'abort' (AbortError) or 'closed' (ERR_RINGIO_CLOSED). Optional:
+   * without it the sink's fail() gets the error (cancelError); with it no error is made unless the sink
+   * makes one.
+   */
+  cancelled?(op: OpAble<number>, reason: 'abort' | 'closed'): void;
+}
+
+/** A pooled read's confirmed cancellation, told to its sink (cancelled(), or fail() with the error). */
+export function cancelSink(op: OpAble<number>, sink: PooledReadSink, reason: 'abort' | 'closed'): void {
+  if (sink.cancelled !== undefined) sink.cancelled(op, reason);
+  else sink.fail(op, cancelError(reason, undefined));
 }
 
 /** A pooled read's final result, told to its sink: the count, or the errno error (thrown too). */
@@ -66,9 +78,9 @@ export class RecvSelectOp extends OpAble<number> {
     return (this.#interest ??= { fd: this.fd, direction: 'readable' });
   }
 
-  /** Submitted detached (no promise): a cancellation the kernel confirmed goes to the sink. */
-  override cancelled(err: Error): void {
-    this.sink.fail(this, err);
+  /** Submitted detached (no promise): a cancellation the kernel confirmed goes to the sink, as its reason. */
+  override cancelledBy(reason: 'abort' | 'closed'): void {
+    cancelSink(this, this.sink, reason);
   }
 
   /** The final completion: its data first (if any), then the sink learns the end (or error) at once. */

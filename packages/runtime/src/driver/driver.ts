@@ -21,9 +21,8 @@ import {
   ECANCELED,
   EINTR,
   ringioError,
-  ringioErrorNoStack,
 } from '../errors.js';
-import { OpAble, OpFlags, SqeWriter, type OpOwner } from '../op.js';
+import { cancelError, OpAble, OpFlags, SqeWriter, type OpOwner } from '../op.js';
 import {
   Addr,
   Cqe,
@@ -599,7 +598,7 @@ export class Driver {
       if (res === ECANCELED || res === EINTR || fdArrived) {
         // The caller gave up and the kernel confirms it (or handed us an fd nobody will take): reject.
         if (fdArrived) this.closeDetached(res);
-        reject(cancelled === 'closed' ? closedInFlight(op.payload()) : abortError(signal, op.payload()));
+        reject(cancelled === 'closed' ? cancelError('closed', op.payload()) : abortError(signal, op.payload()));
         return;
       }
       // Otherwise the op finished before the cancel reached it: its result wins.
@@ -615,11 +614,7 @@ export class Driver {
   private settleDetached(op: AnyOp, res: number, flags: number, cancelled: 'abort' | 'closed' | undefined): void {
     try {
       if (cancelled !== undefined && (res === ECANCELED || res === EINTR)) {
-        op.cancelled(
-          cancelled === 'closed'
-            ? ringioErrorNoStack('ERR_RINGIO_CLOSED', 'closed while the op was in flight (its socket or the runtime)')
-            : abortError(undefined, op.payload()),
-        );
+        op.cancelledBy(cancelled);
       } else {
         op.complete(res, flags);
       }
@@ -631,13 +626,4 @@ export class Driver {
   private closeDetached(fd: number): void {
     this.writeInternal(OP_CLOSE, fd, -1);
   }
-}
-
-/**
- * ERR_RINGIO_CLOSED for an op that its socket's (or the runtime's) close cancelled. Made without a stack
- * trace: it would show only the dispatch loop, and every connection that closes with a read in flight
- * pays for one (capturing it was 9% of a server's CPU under new-connection load).
- */
-function closedInFlight(buf: unknown): Error {
-  return ringioErrorNoStack('ERR_RINGIO_CLOSED', 'closed while the op was in flight (its socket or the runtime)', { buf });
 }
