@@ -430,15 +430,6 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   }
 
   /**
-   * @internal writeAll(buf, { length }) settling through `resolve` (with [length, buf]) or `reject` instead
-   * of a promise of its own (TlsStream's one-send writes: the caller's promise is the only one). The
-   * caller validated the window. Throws what writeAll would reject with at once (ERR_RINGIO_CLOSED).
-   */
-  _writeAllBound(buf: Uint8Array, length: number, resolve: (r: [number, Uint8Array]) => void, reject: (e: unknown) => void): void {
-    this.runBound(SendAllOp.take(this.openFd(buf), buf, 0, length), resolve, reject);
-  }
-
-  /**
    * Writes all of buf[offset, offset + length). Resolves [n, buf] with n === length. Short sends are
    * resubmitted inside the runtime: one op, one promise. An error after a partial send has `.n`.
    */
@@ -456,7 +447,8 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   }
 
   /**
-   * @internal writeAll(buf, { length }) without a promise (compat's Duplex, one write per response):
+   * @internal writeAll(buf, { length }) without a promise of its own (compat's Duplex, one write per
+   * response; TlsStream's one-send writes, where the caller's promise is the only one):
    * `resolve([length, buf])` once the kernel took every byte, `reject(err)` with what writeAll would
    * reject with, each called from the completion's dispatch. Throws ERR_RINGIO_CLOSED (with buf) once
    * closed. The caller passes a valid window (a Buffer and 0 <= length <= its length).

@@ -362,7 +362,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
   #wlen = 0;
   #wsent: Promise<unknown> | undefined;
   readonly #wopts = { length: 0 };
-  /** The one-send write's settlers, when it goes by _writeAllBound (#bound: the socket is a SocketStream). */
+  /** The one-send write's settlers, when it goes by _writeAllTo (#bound: the socket is a SocketStream). */
   #wres: ((v: [number, Uint8Array]) => void) | undefined;
   #wrej: ((e: unknown) => void) | undefined;
   readonly #bound: boolean;
@@ -379,7 +379,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
     this.#id = id;
     this.#host = host;
     this.#pooled = typeof socket.readLease === 'function';
-    this.#bound = typeof (socket as Partial<SocketStream>)._writeAllBound === 'function';
+    this.#bound = typeof (socket as Partial<SocketStream>)._writeAllTo === 'function';
     sessions.register(this, id, this);
   }
 
@@ -1056,7 +1056,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
           this.#wsent = p;
           this.#tail = p;
           try {
-            (this.socket as SocketStream)._writeAllBound(out, n, this.#onSentBound, this.#onSendError);
+            (this.socket as SocketStream)._writeAllTo(out, n, this.#onSentBound, this.#onSendError);
           } catch (e) {
             this.#onSendError(e);
           }
