@@ -230,7 +230,16 @@ export class FdHandle implements OpOwner {
     this.#closeErr = err;
     const cb = this.#onClosed;
     this.#onClosed = undefined;
-    cb?.(err);
+    if (cb === undefined) return;
+    try {
+      cb(err);
+    } catch (e) {
+      // It may run inside the last op's settle hook: a throwing callback must not cut the driver's
+      // dispatch short. It is reported as thrown from a callback of its own.
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
   }
 
   /** One more callback for closeTo()'s end. */
