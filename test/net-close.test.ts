@@ -35,6 +35,65 @@ rtTest('close() with nothing in flight closes the fd during the call (no op); wi
   });
 });
 
+/** SocketStream's internal close without a promise (stripped from the .d.ts). */
+function closeTo(s: TcpStream, cb: (e: unknown) => void): void {
+  (s as unknown as { _closeTo(cb: (e: unknown) => void): void })._closeTo(cb);
+}
+
+rtTest('_closeTo(cb) (close without a promise): at once with nothing in flight; after the read in flight has settled; close() before or after it agrees', async (t) => {
+  await run(async () => {
+    const [[c, s], [c2, s2], [c3, s3]] = await tcpPairs(3);
+    const fds = fdCount();
+    const ops = stats().opsInFlight;
+    let first: unknown = 'not called';
+    closeTo(s, (e) => (first = e));
+    t.is(first, null, 'nothing in flight: the callback ran during the call');
+    t.is(fdCount(), fds - 1);
+    t.is(stats().opsInFlight, ops, 'no op went to the driver for it');
+    t.is(s.fd, -1);
+    t.true(s.closed);
+    await s.close(); // settles at once: the fd is closed
+    let again: unknown = 'not called';
+    closeTo(s, (e) => (again = e));
+    t.is(again, null, 'idempotent');
+    t.is((await guard(c.read(Buffer.alloc(8)), 5000, 'the peer reads the end'))[0], 0);
+
+    // A read in flight (invariant 1): the fd closes once the kernel has answered it, then the callback runs.
+    const fds2 = fdCount();
+    const reading = c2.read(Buffer.alloc(8));
+    await new Promise((r) => setTimeout(r, 5));
+    const order: string[] = [];
+    let cbErr: unknown = 'not called';
+    closeTo(c2, (e) => {
+      cbErr = e;
+      order.push(`callback, fd count ${fds2 - fdCount()} down`);
+    });
+    t.is(cbErr, 'not called', 'a read is in flight: not yet');
+    t.is(fdCount(), fds2, 'the fd stays open until the kernel has answered the read');
+    t.throws(() => c2.fd === -1 && c2.setNoDelay(true), { code: 'ERR_RINGIO_CLOSED' });
+    const viaPromise = c2.close().then(() => order.push('close() resolved'));
+    closeTo(c2, () => order.push('second callback'));
+    t.is((await rejectionOf(t, reading)).code, 'ERR_RINGIO_CLOSED');
+    await viaPromise;
+    t.is(cbErr, null);
+    // The first callback once the fd is closed; close() made a promise, which the later callback follows.
+    t.deepEqual(order, ['callback, fd count 1 down', 'close() resolved', 'second callback']);
+    t.is(c2.close(), c2.close(), 'close() after it is idempotent');
+
+    // close() first, then _closeTo: the callback follows the promise.
+    const reading3 = c3.read(Buffer.alloc(8));
+    await new Promise((r) => setTimeout(r, 5));
+    const closing3 = c3.close();
+    const after = new Promise<unknown>((resolve) => closeTo(c3, resolve));
+    t.is((await rejectionOf(t, reading3)).code, 'ERR_RINGIO_CLOSED');
+    await closing3;
+    t.is(await after, null);
+    await Promise.all([c.close(), s2.close(), s3.close()]);
+    t.is(fdCount(), fds - 6, 'every fd of the three pairs is gone');
+    t.is(stats().opsInFlight, ops);
+  });
+});
+
 rtTest('a connect cancelled while in progress, its socket closed: the next connect (same slot, same fd number) really connects', async (t) => {
   await run(async () => {
     // A listener that never accepts, with its queue full: the kernel drops new SYNs, so a connect hangs.

@@ -1073,3 +1073,47 @@ rtTest('accept() back to back and concurrently: every peer address is its own cl
     await l.close();
   });
 });
+
+rtTest("accept()'s peer: read on first ask where the accept gave none (multishot), the same answers; a connection reset before accept() is handed out, its peerAddr ENOTCONN", async (t) => {
+  await run(async () => {
+    const l = await TcpListener.bind('127.0.0.1:0');
+    const first = l.accept(); // arms the multishot accept (io_uring)
+    const c1 = await TcpStream.connect(addrOf(l));
+    const pair = await first;
+    t.true(Array.isArray(pair));
+    t.is(pair.length, 2);
+    const [s1, peer1] = pair;
+    t.deepEqual({ ...peer1 }, { address: '127.0.0.1', port: c1.localAddr.port, family: 'IPv4' });
+    t.is(pair[1], s1.peerAddr, 'the tuple and the stream give the same object');
+    t.deepEqual([...pair], [s1, s1.peerAddr]);
+    t.deepEqual(JSON.parse(JSON.stringify(pair[1])), { address: '127.0.0.1', port: c1.localAddr.port, family: 'IPv4' });
+    t.is(pair.map((x) => x).length, 2);
+    pair[1] = { address: '10.0.0.1', port: 1, family: 'IPv4' };
+    t.is(pair[1].address, '10.0.0.1', 'element 1 is writable, as any array element');
+
+    // A client that resets its connection once the kernel has accepted it, before accept() takes it.
+    const rst = net.connect(l.localAddr.port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => rst.once('connect', resolve).once('error', reject));
+    const rstPort = rst.localPort!;
+    await sleep(20); // the multishot accept (io_uring) or the backlog (epoll) holds it
+    rst.resetAndDestroy();
+    await sleep(20);
+    const [s2] = await guard(l.accept(), 3000, 'the reset connection');
+    if (stats().features.includes('ACCEPT_MULTISHOT')) {
+      // No address came with the fd, and the connection is gone: getpeername answers ENOTCONN.
+      const e = t.throws(() => s2.peerAddr) as AnyErr;
+      t.is(e.code, 'ENOTCONN');
+      t.is(e.syscall, 'getpeername');
+    } else {
+      // accept4 gave the address with the fd.
+      t.is(s2.peerAddr.port, rstPort);
+    }
+    // It reads the reset (or end of stream, should the kernel have taken the RST as a close).
+    const read = await s2.read(Buffer.alloc(8)).then(
+      ([n]) => `n=${n}`,
+      (e: AnyErr) => e.code,
+    );
+    t.true(read === 'ECONNRESET' || read === 'n=0', read);
+    await Promise.all([c1.close(), s1.close(), s2.close(), l.close()]);
+  });
+});

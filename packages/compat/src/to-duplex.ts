@@ -131,6 +131,11 @@ interface ShutdownNow {
   _shutdownNow(): number | undefined;
 }
 
+/** SocketStream's internal close without a promise: cb(null) once the fd is closed, cb(err) if that failed. */
+interface CloseTo {
+  _closeTo(cb: (err: unknown) => void): void;
+}
+
 /** SocketStream's internal readLeases without a promise (a consumer's end told to one callback). */
 interface LeasesTo {
   _readLeasesTo(handler: (lease: RecvLease) => unknown, done: (err: unknown, closed: boolean) => void): void;
@@ -752,14 +757,30 @@ export class SocketDuplex extends Duplex {
       cb(err);
       return;
     }
-    const closing = this.#whole !== undefined ? this.#whole.close() : Promise.all([this.#reader.close(), this.#writer!.close()]);
+    const whole = this.#whole;
+    const to = whole !== undefined ? (whole as Partial<CloseTo>)._closeTo : undefined;
+    if (to !== undefined) {
+      // A SocketStream closes without a promise (one connection, one close: none of the two it cost).
+      to.call(whole, (e) => {
+        if (e === null) this.#closed(err, cb);
+        else this.#closeFailed(err, e, cb);
+      });
+      return;
+    }
+    const closing = whole !== undefined ? whole.close() : Promise.all([this.#reader.close(), this.#writer!.close()]);
     closing.then(
-      () => {
-        this.#spareReadBuffer();
-        cb(err);
-      },
-      (e: unknown) => cb(err ?? (this.#rt.isClosing && isShutdownCode(e) ? null : own(e))),
+      () => this.#closed(err, cb),
+      (e: unknown) => this.#closeFailed(err, e, cb),
     );
+  }
+
+  #closed(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#spareReadBuffer();
+    cb(err);
+  }
+
+  #closeFailed(err: Error | null, e: unknown, cb: (err?: Error | null) => void): void {
+    cb(err ?? (this.#rt.isClosing && isShutdownCode(e) ? null : own(e)));
   }
 
   /** Once closed: the read buffer goes to the spare list, unless a read still holds it (invariant 1). */

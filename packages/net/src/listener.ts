@@ -77,12 +77,15 @@ export abstract class ListenerBase<S, A> extends SocketBase {
   /** The AcceptOp that #acceptOne reuses, when none of its accepts holds it. */
   #idleAccept: AcceptOp | undefined;
 
-  /** Multishot mode: wraps a queued fd, or drops it (peer already reset: ENOTCONN) and takes the next. */
+  /**
+   * Multishot mode: wraps a queued fd (a TCP peer's address is read on first ask; a Unix peer's name now),
+   * or drops it when that fails with ENOTCONN (the peer already reset) and takes the next.
+   */
   #take(fd: number, signal: AbortSignal | undefined): [S, A] | Promise<[S, A]> {
     try {
       return this.wrap(fd, undefined);
     } catch (e) {
-      // The peer reset before we took the connection (getpeername: ENOTCONN): drop it, take the next.
+      // The peer reset before we took the connection (ENOTCONN): drop it, take the next.
       closeSync(fd);
       if ((e as { code?: string }).code !== 'ENOTCONN') throw e;
       return this.accept({ signal });

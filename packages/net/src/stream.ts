@@ -511,6 +511,28 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     return sys.shutdown(fd, SHUT_WR);
   }
 
+  /**
+   * @internal close() without a promise: `cb(null)` once the fd is closed (synchronously when nothing
+   * was in flight), `cb(err)` if closing it failed. The same rules as close(). (compat's Duplex closes
+   * each connection this way.)
+   */
+  _closeTo(cb: (err: unknown) => void): void {
+    if (this.closed) {
+      this.closeTo(cb);
+      return;
+    }
+    this.#leases?.dispose();
+    const tx = this.#tx;
+    if (tx === undefined) {
+      this.closeTo(cb);
+      return;
+    }
+    // As close(): a queued send's failure that nobody heard of yet is the close's error.
+    const err = tx.unreported();
+    tx.dispose();
+    this.closeTo(err === undefined ? cb : (e) => cb(e ?? err));
+  }
+
   /** TCP_NODELAY (TCP streams only). */
   setNoDelay(noDelay = true): this {
     sys.setsockopt(this.openFd(), IPPROTO_TCP, TCP_NODELAY, noDelay ? 1 : 0);

@@ -155,9 +155,39 @@ export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
   }
 
   protected wrap(fd: number, addr: Uint8Array | undefined): [TcpStream, SocketAddr] {
-    const peer = addr !== undefined ? decodeInet(addr) : sockAddr(fd, true);
+    if (addr === undefined) {
+      // Multishot: no sockaddr came with the fd. The peer is read (getpeername) on first ask, as net.Socket does.
+      const stream = new TcpStream(fd);
+      stream.setNoDelay(true);
+      return new AcceptedPair(stream) as unknown as [TcpStream, SocketAddr];
+    }
+    const peer = decodeInet(addr);
     const stream = new TcpStream(fd, peer);
     stream.setNoDelay(true);
     return [stream, peer];
+  }
+}
+
+/**
+ * accept()'s `[stream, peer]` on the multishot path: an array of length 2 whose element 1 is a hole, so
+ * reading it (destructuring `[s, peer]`, `pair[1]`) finds this prototype's getter, which returns
+ * `stream.peerAddr` (getpeername once, cached). `const [s] = pair` never reads it: no syscall.
+ */
+class AcceptedPair extends Array<unknown> {
+  static override get [Symbol.species](): ArrayConstructor {
+    return Array;
+  }
+
+  constructor(stream: TcpStream) {
+    super(2);
+    this[0] = stream;
+  }
+
+  get 1(): SocketAddr {
+    return (this[0] as TcpStream).peerAddr;
+  }
+
+  set 1(value: unknown) {
+    Object.defineProperty(this, 1, { value, writable: true, enumerable: true, configurable: true });
   }
 }

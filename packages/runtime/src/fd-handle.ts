@@ -15,6 +15,9 @@ import { checkSignal } from './validate.js';
 /** The close() of an fd closed inline: one settled promise for all of them. */
 const CLOSED: Promise<void> = Promise.resolve();
 
+/** #closing of a handle that closeTo() closed: close() makes a promise only when someone asks for one. */
+const BY_CALLBACK: Promise<void> = new Promise<void>(() => undefined);
+
 /**
  * An fd owned by a JS object, the base of @ringio/net's sockets and @ringio/fs's File: it tracks the
  * ops in flight on the fd, and close() cancels them, waits for the kernel's answers, then closes the
@@ -36,6 +39,10 @@ export class FdHandle implements OpOwner {
   #driver: Driver | undefined;
   /** Resolves close() once the last op in flight has settled. */
   #drained: (() => void) | undefined;
+  /** closeTo()'s callbacks, until the fd is closed; then whether it is, and close(2)'s error (null: none). */
+  #onClosed: ((err: unknown) => void) | undefined;
+  #closeDone = false;
+  #closeErr: unknown = null;
 
   /** Takes ownership of a non-blocking fd. Meant for subclasses, which add the I/O methods. */
   constructor(fd: number) {
@@ -148,29 +155,20 @@ export class FdHandle implements OpOwner {
 
   /** Cancels pending ops, waits for the kernel's answers, then closes the fd. Idempotent. */
   close(): Promise<void> {
-    if (this.#closing !== undefined) return this.#closing;
+    const closing = this.#closing;
+    if (closing === BY_CALLBACK) {
+      // closeTo() closed it: settled already, or a promise that its callback chain settles.
+      if (this.#closeDone) return this.#closeErr === null ? CLOSED : Promise.reject(this.#closeErr);
+      this.#closing = new Promise<void>((resolve, reject) => this.#whenClosed((e) => (e === null ? resolve() : reject(e))));
+      return this.#closing;
+    }
+    if (closing !== undefined) return closing;
     const fd = this.#fd;
     if (this.#count === 0) {
       this.#closing = this.#closeFd(fd);
       return this.#closing;
     }
-    try {
-      // The ops of a runtime that is gone were all settled by its shutdown: #count would be 0.
-      const driver = this.#driver!;
-      if (driver !== currentRuntime().driver) throw new Error('not this thread\'s runtime');
-      if (this.#count === 1) {
-        // The common case (a socket's read in flight): no copy of the list.
-        const op = driver.opAt(this.#inflight[0]!);
-        if (op !== undefined) driver.cancel(op, 'closed');
-      } else {
-        const slots = this.#inflight.slice(0, this.#count);
-        for (let k = 0; k < slots.length; k++) {
-          const op = driver.opAt(slots[k]!);
-          if (op !== undefined) driver.cancel(op, 'closed');
-        }
-      }
-    } catch {
-      // No runtime on this thread any more: its shutdown already cancelled and drained every op.
+    if (!this.#cancelAll()) {
       this.#closing = this.#closeFd(fd, true);
       return this.#closing;
     }
@@ -193,6 +191,110 @@ export class FdHandle implements OpOwner {
       };
     });
     return this.#closing;
+  }
+
+  /**
+   * For subclasses: close() with a callback instead of a promise (net's sockets: compat's Duplex closes
+   * one per connection). The same rules as close(): the ops in flight are cancelled and the fd is closed
+   * once the kernel has answered them all (invariant 1). `cb(null)` once the fd is closed, `cb(err)` if
+   * closing it failed; called synchronously when nothing was in flight. Idempotent, and close() after it
+   * (or before it) settles with the same outcome.
+   */
+  protected closeTo(cb: (err: unknown) => void): void {
+    const closing = this.#closing;
+    if (closing === BY_CALLBACK) {
+      if (this.#closeDone) cb(this.#closeErr);
+      else this.#whenClosed(cb);
+      return;
+    }
+    if (closing !== undefined) {
+      closing.then(() => cb(null), cb);
+      return;
+    }
+    this.#closing = BY_CALLBACK;
+    this.#onClosed = cb;
+    const fd = this.#fd;
+    if (this.#count === 0) this.#closeFdTo(fd, this.closesInline);
+    else if (!this.#cancelAll()) this.#closeFdTo(fd, true);
+    else {
+      this.#drained = () => {
+        this.#drained = undefined;
+        this.#closeFdTo(fd, this.closesInline);
+      };
+    }
+  }
+
+  /** closeTo()'s end: the fd closed (err null) or its close failed. */
+  #closedWith(err: unknown): void {
+    this.#closeDone = true;
+    this.#closeErr = err;
+    const cb = this.#onClosed;
+    this.#onClosed = undefined;
+    if (cb === undefined) return;
+    try {
+      cb(err);
+    } catch (e) {
+      // It may run inside the last op's settle hook: a throwing callback must not cut the driver's
+      // dispatch short. It is reported as thrown from a callback of its own.
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
+  }
+
+  /** One more callback for closeTo()'s end. */
+  #whenClosed(cb: (err: unknown) => void): void {
+    const prev = this.#onClosed;
+    this.#onClosed =
+      prev === undefined
+        ? cb
+        : (e) => {
+            prev(e);
+            cb(e);
+          };
+  }
+
+  /** closeTo()'s #closeFd: close(2) now, or a CLOSE op (files). */
+  #closeFdTo(fd: number, inline: boolean): void {
+    if (!inline) {
+      this.#closeFd(fd, false).then(
+        () => this.#closedWith(null),
+        (e: unknown) => this.#closedWith(e),
+      );
+      return;
+    }
+    let err: unknown = null;
+    try {
+      closeSync(fd);
+    } catch (e) {
+      err = e;
+    }
+    this.#closedWith(err);
+  }
+
+  /**
+   * Cancels every op in flight (they settle once the kernel has answered; the last one's settle calls
+   * #drained). false when this thread's runtime is gone: its shutdown already cancelled and drained them.
+   */
+  #cancelAll(): boolean {
+    try {
+      const driver = this.#driver!;
+      if (driver !== currentRuntime().driver) throw new Error('not this thread\'s runtime');
+      if (this.#count === 1) {
+        // The common case (a socket's read in flight): no copy of the list.
+        const op = driver.opAt(this.#inflight[0]!);
+        if (op !== undefined) driver.cancel(op, 'closed');
+      } else {
+        const slots = this.#inflight.slice(0, this.#count);
+        for (let k = 0; k < slots.length; k++) {
+          const op = driver.opAt(slots[k]!);
+          if (op !== undefined) driver.cancel(op, 'closed');
+        }
+      }
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Closes the fd once nothing is in flight on it: close(2) now (inline, or no runtime), else a CLOSE op. */
