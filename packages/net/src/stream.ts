@@ -337,13 +337,22 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    * the stream closes and then close() rejects with that error (see send()).
    */
   override close(): Promise<void> {
-    this.#leases?.dispose();
-    const tx = this.#tx;
-    if (tx === undefined) return super.close();
-    const err = tx.unreported();
-    tx.dispose();
+    const err = this.#dropQueues();
     const closing = super.close();
     return err === undefined ? closing : closing.then(() => Promise.reject(err));
+  }
+
+  /**
+   * close()'s and _closeTo()'s first step: ends the lease reads and the send() queue. Returns a queued
+   * send's failure that nobody heard of yet (it becomes the close's error), else undefined.
+   */
+  #dropQueues(): unknown {
+    this.#leases?.dispose();
+    const tx = this.#tx;
+    if (tx === undefined) return undefined;
+    const err = tx.unreported();
+    tx.dispose();
+    return err;
   }
   /**
    * Reads what is available (at least 1 byte, or 0 at end of stream) into buf. Resolves [n, buf].
@@ -517,19 +526,7 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    * each connection this way.)
    */
   _closeTo(cb: (err: unknown) => void): void {
-    if (this.closed) {
-      this.closeTo(cb);
-      return;
-    }
-    this.#leases?.dispose();
-    const tx = this.#tx;
-    if (tx === undefined) {
-      this.closeTo(cb);
-      return;
-    }
-    // As close(): a queued send's failure that nobody heard of yet is the close's error.
-    const err = tx.unreported();
-    tx.dispose();
+    const err = this.closed ? undefined : this.#dropQueues();
     this.closeTo(err === undefined ? cb : (e) => cb(e ?? err));
   }
 
