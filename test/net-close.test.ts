@@ -94,6 +94,45 @@ rtTest('_closeTo(cb) (close without a promise): at once with nothing in flight; 
   });
 });
 
+rtTest('_closeTo(cb): a callback that throws from the last op\'s completion is reported on its own, and the dispatch carries on', async (t) => {
+  await run(async () => {
+    const [[c, s], [c2, s2]] = await tcpPairs(2);
+    const fds = fdCount();
+    const r1 = c.read(Buffer.alloc(8));
+    const r2 = c2.read(Buffer.alloc(8));
+    await new Promise((r) => setTimeout(r, 5));
+    // The report goes through queueMicrotask: catch it here instead of letting it reach the test runner.
+    const reported: unknown[] = [];
+    const real = globalThis.queueMicrotask;
+    const boom = new Error('boom from a close callback');
+    let second: unknown = 'not called';
+    globalThis.queueMicrotask = (fn: () => void) =>
+      real(() => {
+        try {
+          fn();
+        } catch (e) {
+          reported.push(e);
+        }
+      });
+    try {
+      closeTo(c, () => {
+        throw boom;
+      });
+      closeTo(c2, (e) => (second = e));
+      t.is((await rejectionOf(t, r1)).code, 'ERR_RINGIO_CLOSED');
+      t.is((await rejectionOf(t, r2)).code, 'ERR_RINGIO_CLOSED');
+      await new Promise((r) => setTimeout(r, 5));
+    } finally {
+      globalThis.queueMicrotask = real;
+    }
+    t.deepEqual(reported, [boom], 'the throw is reported once, as its own');
+    t.is(second, null, 'the other stream\'s close still completed');
+    t.is(fdCount(), fds - 2, 'both fds are closed');
+    t.is(await c.close(), undefined, 'close() after it settles');
+    await Promise.all([s.close(), s2.close()]);
+  });
+});
+
 rtTest('a connect cancelled while in progress, its socket closed: the next connect (same slot, same fd number) really connects', async (t) => {
   await run(async () => {
     // A listener that never accepts, with its queue full: the kernel drops new SYNs, so a connect hangs.
