@@ -332,3 +332,28 @@ export async function resettingServer(): Promise<{ port: number; resets: () => n
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return { port: (srv.address() as AddressInfo).port, resets: () => resets, close: () => srv.close() };
 }
+
+/**
+ * Counts the errors made without a stack trace (ringioErrorNoStack sets Error.stackTraceLimit to 0 and
+ * back) while `body` runs.
+ */
+export async function countNoStackErrors(body: () => Promise<void>): Promise<number> {
+  const desc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
+  let limit = Error.stackTraceLimit;
+  let zeroed = 0;
+  Object.defineProperty(Error, 'stackTraceLimit', {
+    configurable: true,
+    enumerable: desc?.enumerable ?? true,
+    get: () => limit,
+    set: (v: number) => {
+      if (v === 0) zeroed++;
+      limit = v;
+    },
+  });
+  try {
+    await body();
+  } finally {
+    if (desc !== undefined) Object.defineProperty(Error, 'stackTraceLimit', { ...desc, value: limit });
+  }
+  return zeroed;
+}

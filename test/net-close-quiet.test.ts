@@ -8,7 +8,7 @@
  */
 import { TcpStream, RecvSelectOp, type PooledReadSink } from '@ringio/net';
 import { cancelError, currentRuntime, sleep, stats, type OpAble, type RecvLease } from '@ringio/runtime';
-import { guard, rtTest, run, tcpPairs } from './helpers.js';
+import { countNoStackErrors, guard, rtTest, run, tcpPairs } from './helpers.js';
 
 type Done = (err: unknown, closed: boolean) => void;
 interface LeasesTo {
@@ -16,31 +16,6 @@ interface LeasesTo {
   _submitPooled(op: OpAble<unknown>): void;
 }
 const internal = (s: TcpStream): LeasesTo => s as unknown as LeasesTo;
-
-/**
- * Counts the errors made without a stack trace (ringioErrorNoStack sets Error.stackTraceLimit to 0 and
- * back) while `body` runs.
- */
-async function countNoStackErrors(body: () => Promise<void>): Promise<number> {
-  const desc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
-  let limit = Error.stackTraceLimit;
-  let zeroed = 0;
-  Object.defineProperty(Error, 'stackTraceLimit', {
-    configurable: true,
-    enumerable: desc?.enumerable ?? true,
-    get: () => limit,
-    set: (v: number) => {
-      if (v === 0) zeroed++;
-      limit = v;
-    },
-  });
-  try {
-    await body();
-  } finally {
-    if (desc !== undefined) Object.defineProperty(Error, 'stackTraceLimit', { ...desc, value: limit });
-  }
-  return zeroed;
-}
 
 /** One pooled read through readLease, so that the runtime's receive pool has buffers (io_uring's ring). */
 async function warmPool(c: TcpStream, s: TcpStream): Promise<void> {
