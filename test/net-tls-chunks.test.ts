@@ -274,3 +274,87 @@ tlsTest('TlsStream one-send writes (settled by the send itself): [length, buf] o
     t.deepEqual(tlsCounts(), { contexts: 0, sessions: 0 });
   });
 });
+
+tlsTest('TlsStream._writeAllTo (no promise): settles [length, buf] from the send, in order with writeAll() made meanwhile; a reset peer rejects with its code', async (t) => {
+  await run(async () => {
+    const src = randomBytes(300 * 1024);
+    let failure: { code?: string } | undefined;
+    const srv = await oneServer(async (s) => {
+      type To = { _writeAllTo(b: Uint8Array, n: number, res: (r: [number, Uint8Array]) => void, rej: (e: unknown) => void): void };
+      const to = s as unknown as To;
+      const settled: string[] = [];
+      const writeTo = (b: Uint8Array, name: string): Promise<[number, Uint8Array]> =>
+        new Promise((resolve, reject) =>
+          to._writeAllTo(
+            b,
+            b.length,
+            (r) => {
+              settled.push(name);
+              resolve(r);
+            },
+            reject,
+          ),
+        );
+      // Windows of 1000 bytes: each _writeAllTo goes out while the write before it may still be in
+      // flight, and a writeAll() and a large one (over 64 KiB: the chain) between them must queue behind.
+      const waits: Promise<[number, Uint8Array]>[] = [];
+      const wins: Uint8Array[] = [];
+      let at = 0;
+      for (let i = 0; at < src.length; i++) {
+        const n = i === 7 ? 100 * 1024 : 1000;
+        const win = src.subarray(at, Math.min(src.length, at + n));
+        at += win.length;
+        wins.push(win);
+        if (i % 3 === 1) {
+          const p = s.writeAll(win);
+          void p.then(() => settled.push(`w${i}`));
+          waits.push(p);
+        } else waits.push(writeTo(win, `w${i}`));
+      }
+      const results = await Promise.all(waits);
+      for (let i = 0; i < wins.length; i++) {
+        t.is(results[i]![0], wins[i]!.length);
+        t.is(results[i]![1], wins[i], 'the caller’s own buffer');
+      }
+      t.deepEqual(
+        settled,
+        wins.map((_, i) => `w${i}`),
+        'settled in the order they were made',
+      );
+      // One at a time, each from the last's settlement: no promise of the write's own.
+      let promises = 0;
+      const stop = promiseHooks.onInit(() => promises++);
+      let writes = 0;
+      await new Promise<void>((done, fail) => {
+        const next = (): void => {
+          if (writes === 100) return done();
+          writes++;
+          to._writeAllTo(src.subarray(0, 100), 100, next, fail);
+        };
+        next();
+      });
+      stop();
+      // The one left is the driver's flush job (a reaction on a settled promise), one per batch of
+      // submissions: each write here is a batch of its own. writeAll() costs one more, its own.
+      t.true(promises <= 1.3 * writes, `${promises} promises for ${writes} writes`);
+      await new Promise((r) => setTimeout(r, 200)); // the client reads it all, then resets
+      for (let i = 0; i < 2000 && failure === undefined; i++) {
+        await writeTo(src.subarray(0, 4096), 'late').catch((e: { code?: string }) => (failure = e));
+      }
+    });
+    const raw = net.connect(srv.port, '127.0.0.1');
+    raw.on('error', () => {});
+    const c = client(srv.port, [], false, raw);
+    const parts: Buffer[] = [];
+    c.on('data', (b: Buffer) => parts.push(b));
+    const want = src.length + 100 * 100;
+    for (let i = 0; i < 300 && Buffer.concat(parts).length < want; i++) await new Promise((r) => setTimeout(r, 10));
+    const got = Buffer.concat(parts);
+    t.is(sha256(got.subarray(0, src.length)), sha256(src));
+    raw.resetAndDestroy();
+    await guard(srv.done, 30_000, 'the server');
+    t.true(failure !== undefined && ['EPIPE', 'ECONNRESET'].includes(failure.code ?? ''), String(failure?.code));
+    await srv.close();
+    t.deepEqual(tlsCounts(), { contexts: 0, sessions: 0 });
+  });
+});

@@ -362,10 +362,13 @@ export class TlsStream implements ReadHalf, WriteHalf {
   #wlen = 0;
   #wsent: Promise<unknown> | undefined;
   readonly #wopts = { length: 0 };
-  /** The one-send write's settlers, when it goes by _writeAllTo (#bound: the socket is a SocketStream). */
+  /** The one-send write's settlers, when it goes by the socket's _writeAllTo (#bound: the socket is a SocketStream). */
   #wres: ((v: [number, Uint8Array]) => void) | undefined;
   #wrej: ((e: unknown) => void) | undefined;
   readonly #bound: boolean;
+  /** That write's send is in flight (it has no promise on #tail); #wtoDone lets what queued behind it go. */
+  #wto = false;
+  #wtoDone: (() => void) | undefined;
   #info: TlsInfo | undefined;
   /** readChunks()'s handler while it runs (pooled sockets), its settlers, and the pause its handler asked for. */
   #chunkFn: ((chunk: Buffer) => unknown) | undefined;
@@ -648,7 +651,8 @@ export class TlsStream implements ReadHalf, WriteHalf {
 
   /** Runs `fn` after every send queued before it (one send chain per stream). */
   #chain<T>(fn: () => Promise<T>): Promise<T> {
-    const prev = this.#tail;
+    // Behind the one-send write in flight, if any (made only when something has to wait for it).
+    const prev = this.#tail ?? (this.#wto ? new Promise<void>((go) => (this.#wtoDone = go)) : undefined);
     const p = prev === undefined ? fn() : prev.then(fn, fn);
     const tail = p.then(noop, noop);
     this.#tail = tail;
@@ -1039,51 +1043,27 @@ export class TlsStream implements ReadHalf, WriteHalf {
       const length = checkRange(buf, offset, opts?.length);
       const id = this.#live(buf);
       if (length === 0) return Promise.resolve([0, buf]);
-      if (this.#tail === undefined && length <= WRITE_CHUNK && opts?.signal === undefined) {
+      if (this.#tail === undefined && !this.#wto && length <= WRITE_CHUNK && opts?.signal === undefined) {
         // Nothing else being sent: encrypt now into the stream's send buffer and send it as one op.
-        const res = this.#res;
-        const out = this.#outFor(length);
-        if (!tlsNative.write(id, buf, offset, length, out, 0, out.length, res)) return Promise.reject(this.#failure());
-        const n = res.n;
-        const pending = res.pending;
-        if (pending === 0 && this.#bound) {
+        if (this.#bound) {
           // One send whose completion settles this write's promise (no promise of the op's own, no then).
-          this.#wbuf = buf;
-          this.#wlen = length;
           binding = this;
           const p = new Promise<[number, Uint8Array]>(bindWrite) as Promise<[number, B]>;
           binding = undefined;
-          this.#wsent = p;
-          this.#tail = p;
-          try {
-            (this.socket as SocketStream)._writeAllTo(out, n, this.#onSentBound, this.#onSendError);
-          } catch (e) {
-            this.#onSendError(e);
-          }
+          this.#sendOne(id, buf, offset, length);
           return p;
         }
-        if (pending === 0) {
-          // One send, settled by #onSent with no async frame (writes run one at a time on this path).
-          this.#wbuf = buf;
-          this.#wlen = length;
-          const opts = this.#wopts;
-          opts.length = n; // read by writeAll before it returns
-          const p = this.socket.writeAll(out, opts).then(this.#onSent, this.#onSendError) as Promise<[number, B]>;
-          this.#wsent = p;
-          this.#tail = p;
-          return p;
-        }
-        const p: Promise<[number, B]> = this.socket.writeAll(out, { length: n }).then(
-          async () => {
-            await this.#flushNow(undefined);
-            if (this.#tail === p) this.#tail = undefined;
-            return [length, buf];
-          },
-          (e: unknown) => {
-            if (this.#tail === p) this.#tail = undefined;
-            throw e;
-          },
-        );
+        const res = this.#res;
+        const out = this.#outFor(length);
+        if (!tlsNative.write(id, buf, offset, length, out, 0, out.length, res)) return Promise.reject(this.#failure());
+        if (res.pending > 0) return this.#sendWithPending(out, res.n, length, buf);
+        // One send, settled by #onSent with no async frame (writes run one at a time on this path).
+        this.#wbuf = buf;
+        this.#wlen = length;
+        const opts = this.#wopts;
+        opts.length = res.n; // read by writeAll before it returns
+        const p = this.socket.writeAll(out, opts).then(this.#onSent, this.#onSendError) as Promise<[number, B]>;
+        this.#wsent = p;
         this.#tail = p;
         return p;
       }
@@ -1093,18 +1073,113 @@ export class TlsStream implements ReadHalf, WriteHalf {
     }
   }
 
+  /**
+   * @internal writeAll(buf, { length }) without a promise (compat's Duplex writes each response so):
+   * `resolve([length, buf])` once the kernel took the whole record, `reject(err)` with what writeAll
+   * would reject with, from the send's completion. Throws ERR_RINGIO_CLOSED (with buf) once closed. The
+   * caller passes a valid window (0 <= length <= buf's length). In order with every other write: one
+   * that finds a send under way goes through writeAll's chain.
+   */
+  _writeAllTo<B extends Uint8Array>(buf: B, length: number, resolve: (r: [number, B]) => void, reject: (e: unknown) => void): void {
+    const id = this.#live(buf);
+    if (length === 0) {
+      resolve([0, buf]);
+      return;
+    }
+    if (this.#bound && this.#tail === undefined && !this.#wto && length <= WRITE_CHUNK) {
+      this.#wres = resolve as (v: [number, Uint8Array]) => void;
+      this.#wrej = reject;
+      this.#sendOne(id, buf, 0, length);
+      return;
+    }
+    this.writeAll(buf, { length }).then(resolve, reject);
+  }
+
+  /**
+   * The one-send write over a SocketStream (nothing else being sent, #wres/#wrej set): encrypts the window
+   * into the send buffer and sends it with the socket's _writeAllTo, whose completion settles #wres/#wrej.
+   * Until then #wto is set, and a write, flush or shutdown made meanwhile queues behind it (#chain).
+   */
+  #sendOne(id: number, buf: Uint8Array, offset: number, length: number): void {
+    const res = this.#res;
+    const out = this.#outFor(length);
+    if (!tlsNative.write(id, buf, offset, length, out, 0, out.length, res)) {
+      this.#settleWrite(this.#failure());
+      return;
+    }
+    if (res.pending > 0) {
+      // The session has more to send (a message of its own): the chained path, then settle.
+      this.#sendWithPending(out, res.n, length, buf).then(
+        (r) => this.#settleWrite(r),
+        (e: unknown) => this.#settleWrite(e as Error),
+      );
+      return;
+    }
+    this.#wbuf = buf;
+    this.#wlen = length;
+    this.#wto = true;
+    try {
+      (this.socket as SocketStream)._writeAllTo(out, res.n, this.#onSentTo, this.#onSendToError);
+    } catch (e) {
+      this.#onSendToError(e);
+    }
+  }
+
+  /** Sends `n` bytes of `out`, then what the session still holds; resolves [length, buf] (on the send chain's tail). */
+  #sendWithPending<B extends Uint8Array>(out: Uint8Array, n: number, length: number, buf: B): Promise<[number, B]> {
+    const p: Promise<[number, B]> = this.socket.writeAll(out, { length: n }).then(
+      async () => {
+        await this.#flushNow(undefined);
+        if (this.#tail === p) this.#tail = undefined;
+        return [length, buf];
+      },
+      (e: unknown) => {
+        if (this.#tail === p) this.#tail = undefined;
+        throw e;
+      },
+    );
+    this.#tail = p;
+    return p;
+  }
+
+  /** Settles the one-send write (#wres/#wrej) with [length, buf] or an error. */
+  #settleWrite(r: [number, Uint8Array] | Error): void {
+    const resolve = this.#wres!;
+    const reject = this.#wrej!;
+    this.#wres = this.#wrej = undefined;
+    if (r instanceof Error) reject(r);
+    else resolve(r);
+  }
+
   /** @internal The settlers of the one-send write being made (bindWrite). */
   _bindWrite(resolve: (v: [number, Uint8Array]) => void, reject: (e: unknown) => void): void {
     this.#wres = resolve;
     this.#wrej = reject;
   }
 
-  /** The one-send write's completion (over a SocketStream): settles its promise. */
-  readonly #onSentBound = (): void => {
-    const resolve = this.#wres!;
-    this.#wres = this.#wrej = undefined;
-    resolve(this.#onSent());
+  /** The one-send write's send completed (over a SocketStream): what queued behind it may go, then it settles. */
+  readonly #onSentTo = (): void => {
+    const buf = this.#wbuf!;
+    this.#wbuf = undefined;
+    this.#wtoEnd();
+    this.#settleWrite([this.#wlen, buf]);
   };
+
+  readonly #onSendToError = (e: unknown): void => {
+    this.#wbuf = undefined;
+    this.#wtoEnd();
+    this.#settleWrite(e as Error);
+  };
+
+  /** The one-send write is done: a chain link waiting for it (#chain) may run. */
+  #wtoEnd(): void {
+    this.#wto = false;
+    const go = this.#wtoDone;
+    if (go !== undefined) {
+      this.#wtoDone = undefined;
+      go();
+    }
+  }
 
   readonly #onSent = (): [number, Uint8Array] => {
     const buf = this.#wbuf!;
@@ -1114,14 +1189,11 @@ export class TlsStream implements ReadHalf, WriteHalf {
     return [this.#wlen, buf];
   };
 
-  readonly #onSendError = (e: unknown): never | void => {
+  readonly #onSendError = (e: unknown): never => {
     this.#wbuf = undefined;
     if (this.#tail === this.#wsent) this.#tail = undefined;
     this.#wsent = undefined;
-    const reject = this.#wrej;
-    if (reject === undefined) throw e;
-    this.#wres = this.#wrej = undefined;
-    reject(e);
+    throw e;
   };
 
   /** Gather write: the buffers, each whole, encrypted together and sent in one op where they fit. Resolves [n, bufs]. */
@@ -1203,7 +1275,7 @@ export class TlsStream implements ReadHalf, WriteHalf {
     this.#id = -1;
     sessions.unregister(this);
     for (let held = this.#takeHeld(); held !== undefined; held = this.#takeHeld()) held.release(); // the consumer then ends with the socket's close
-    if (this.#done && this.#tail === undefined && !this.#eof) {
+    if (this.#done && this.#tail === undefined && !this.#wto && !this.#eof) {
       // close_notify: 24-31 bytes, into the socket buffer at once.
       tlsNative.shutdown(id, this.#res);
       const out = new Uint8Array(256);
