@@ -4,6 +4,7 @@
  * kernel took the bytes, end() as shutdown, destroy() cancelling what is in flight, a peer reset in the
  * middle of a pipeline, write after destroy, setTimeout, split pairs and Unix streams, bad input.
  */
+import { createHook } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -447,6 +448,96 @@ rtTest("setTimeout(ms) emits 'timeout' after ms without I/O, activity restarts i
     const before = timeouts;
     await sleep(200);
     t.is(timeouts, before, 'setTimeout(0) disabled it');
+    d.destroy();
+    await Promise.all([closeOf(d), b.close()]);
+  });
+});
+
+rtTest("setTimeout(0) then setTimeout(ms), as node:http does around every request: one Timeout per Duplex, disarmed stays quiet, re-armed fires", async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    d.resume();
+    let timeouts = 0;
+    d.on('timeout', () => timeouts++);
+    let made = 0;
+    const hook = createHook({
+      init(_id, type) {
+        if (type === 'Timeout') made++;
+      },
+    }).enable();
+    try {
+      for (let i = 0; i < 50; i++) {
+        d.setTimeout(5000);
+        d.setTimeout(0);
+      }
+      d.setTimeout(5000);
+    } finally {
+      hook.disable();
+    }
+    t.is(made, 1, 'one Timeout for 51 setTimeout(5000) calls between setTimeout(0)s');
+    t.is(d.timeout, 5000);
+    // Disarmed: the kept timer may fire, and nothing is emitted; activity does not re-arm it.
+    d.setTimeout(60);
+    d.setTimeout(0);
+    t.is(d.timeout, undefined);
+    await b.writeAll(Buffer.from('x'));
+    await sleep(250);
+    t.is(timeouts, 0, 'a disarmed timeout does not fire');
+    // Re-armed with the same ms after the kept timer already ran out: it fires again.
+    d.setTimeout(60);
+    await guard(once(d, 'timeout'), 2000, "'timeout' after re-arming");
+    t.is(timeouts, 1);
+    // Re-armed with another ms: a new timer of that length.
+    d.setTimeout(0);
+    d.setTimeout(80);
+    t.is(d.timeout, 80);
+    await guard(once(d, 'timeout'), 2000, "'timeout' at the new length");
+    t.is(timeouts, 2);
+    d.destroy();
+    await Promise.all([closeOf(d), b.close()]);
+  });
+});
+
+rtTest('a consumer-read Duplex (readLeases) makes no maybeReadMore tick per arrival: node:stream would call _read for nothing', async (t) => {
+  await run(async () => {
+    const [a, b] = await tcpPair();
+    const d = toDuplex(a);
+    let got = 0;
+    d.on('data', (c: Buffer) => (got += c.length));
+    const names = new Map<string, number>();
+    const hook = createHook({
+      init(_id, type, _trigger, resource) {
+        if (type !== 'TickObject') return;
+        const name = (resource as { callback?: { name?: string } }).callback?.name ?? '?';
+        names.set(name, (names.get(name) ?? 0) + 1);
+      },
+    }).enable();
+    try {
+      for (let i = 0; i < 50; i++) {
+        const msg = Buffer.from(`message ${i}\n`);
+        const want = got + msg.length;
+        await b.writeAll(msg);
+        for (let j = 0; j < 200 && got < want; j++) await sleep(1);
+      }
+    } finally {
+      hook.disable();
+    }
+    t.is(got, 50 * 10 + 40, 'every message arrived');
+    t.is(names.get('maybeReadMore_') ?? 0, 0, `ticks: ${JSON.stringify([...names])}`);
+    // Back-pressure still works through _read: paused, it stops reading; resumed, the rest arrives.
+    d.pause();
+    d.removeAllListeners('data');
+    const big = randomBytes(4 * MiB);
+    const writing = b.writeAll(big);
+    await sleep(100);
+    t.true(d.readableLength <= 4 * HWM, `buffered while paused: ${d.readableLength}`);
+    let rest = 0;
+    d.on('data', (c: Buffer) => (rest += c.length));
+    d.resume(); // pause() set flowing to false: a new 'data' listener does not resume by itself
+    await guard(writing, 10_000, 'the peer’s write');
+    for (let j = 0; j < 500 && rest < big.length; j++) await sleep(10);
+    t.is(rest, big.length);
     d.destroy();
     await Promise.all([closeOf(d), b.close()]);
   });

@@ -242,7 +242,11 @@ export class SocketDuplex extends Duplex {
   #peer: SocketAddr | undefined;
   #local: SocketAddr | undefined;
   #timeoutMs = 0;
+  /** The idle timer (kept while disarmed by setTimeout(0): see setTimeout), and the ms it was made with. */
   #timer: NodeJS.Timeout | undefined;
+  #timerMs = 0;
+  /** #timer while armed (activity refreshes it), undefined while disarmed or without one. */
+  #armed: NodeJS.Timeout | undefined;
   /** destroySoon() waits for 'finish'. */
   #destroySoon = false;
 
@@ -285,6 +289,14 @@ export class SocketDuplex extends Duplex {
     this.#pooled = this.#pooledOpt && typeof this.#reader?.readLease === 'function';
     this.#consume = this.#pooled && typeof this.#reader?.readLeases === 'function';
     this.#chunks = this.#pooledOpt && !this.#pooled && typeof this.#reader?.readChunks === 'function';
+    if (this.#consume || this.#chunks) {
+      // node:stream follows every push() made outside _read() with a tick (maybeReadMore) that calls
+      // read(0), that is _read(), to fill the buffer up to the high-water mark. A consumer pushes on its
+      // own until push() says the buffer is full, and _read() only resumes it then, so that tick has
+      // nothing to do: marked as already scheduled, it is never made (one tick less per arrival).
+      const state = (this as unknown as { _readableState?: { readingMore?: unknown } })._readableState;
+      if (state !== undefined && typeof state.readingMore === 'boolean') state.readingMore = true;
+    }
   }
 
   #wait(run: () => void, cb: (err?: Error | null) => void): void {
@@ -380,7 +392,7 @@ export class SocketDuplex extends Duplex {
       return;
     }
     this.bytesRead += n;
-    this.#timer?.refresh();
+    this.#armed?.refresh();
     if (n >= buf.length >>> 1) {
       // Mostly full: the buffer becomes the chunk, and the next read gets a fresh one (rule 2).
       this.#rbuf = undefined;
@@ -410,7 +422,7 @@ export class SocketDuplex extends Duplex {
   readonly #onChunk = (chunk: Buffer): Promise<void> | undefined => {
     if (this.destroyed) return undefined;
     this.bytesRead += chunk.length;
-    this.#timer?.refresh();
+    this.#armed?.refresh();
     if (this.push(chunk)) return undefined;
     return new Promise<void>((resolve) => {
       this.#resume = resolve;
@@ -443,7 +455,7 @@ export class SocketDuplex extends Duplex {
     const chunk = lease.copy();
     if (this.destroyed) return;
     this.bytesRead += chunk.length;
-    this.#timer?.refresh();
+    this.#armed?.refresh();
     this.push(chunk);
   }
 
@@ -496,7 +508,7 @@ export class SocketDuplex extends Duplex {
 
   #onWritten([n]: [number, Uint8Array]): void {
     this.bytesWritten += n;
-    this.#timer?.refresh();
+    this.#armed?.refresh();
     const cb = this.#writeCb!;
     this.#writeCb = undefined;
     cb();
@@ -529,6 +541,7 @@ export class SocketDuplex extends Duplex {
       this.#writeClosed(cb);
       return;
     }
+    if (chunks.length > 1 && this.#writeSmall(chunks, cb)) return;
     // Strings stay strings (node:http's heads): #sendAll encodes them straight into its write buffer.
     const parts = new Array<Buffer | string>(chunks.length);
     let encodings: BufferEncoding[] | undefined;
@@ -538,6 +551,30 @@ export class SocketDuplex extends Duplex {
       if (typeof chunk === 'string') (encodings ??= new Array<BufferEncoding>(chunks.length))[i] = encoding;
     }
     this.#sendAll(parts, cb, encodings);
+  }
+
+  /**
+   * The common batch (node:http's head and body, corked): at most COALESCE bytes, copied straight from
+   * node:stream's entries into a rented write buffer and sent at once (no array of the parts, no
+   * encodings). false, having done nothing, when the batch may be larger (a string counts 3 bytes per
+   * character, the most any encoding makes of one).
+   */
+  #writeSmall(chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): boolean {
+    let most = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i]!.chunk;
+      most += typeof c === 'string' ? c.length * 3 : c.length;
+    }
+    if (most > COALESCE) return false;
+    const wbuf = rentWriteBuffer(); // rented to the kernel until the send resolves
+    let fill = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      const { chunk, encoding } = chunks[i]!;
+      fill += typeof chunk === 'string' ? wbuf.write(chunk, fill, encoding) : chunk.copy(wbuf, fill);
+    }
+    this.#writeCb = cb;
+    this.#writeAll(wbuf, fill, this.#onBatchWritten);
+    return true;
   }
 
   /**
@@ -644,7 +681,7 @@ export class SocketDuplex extends Duplex {
       let [n] = await writev(window);
       if (n === 0) throw ringioError('ERR_RINGIO_CLOSED', 'the socket took no bytes');
       this.bytesWritten += n;
-      this.#timer?.refresh();
+      this.#armed?.refresh();
       // Skip what the kernel took; a chunk it took part of goes again from where it stopped.
       while (n > 0) {
         const b = bufs[i]!;
@@ -687,7 +724,7 @@ export class SocketDuplex extends Duplex {
   async #send<B extends Uint8Array>(buf: B, length: number): Promise<B> {
     const [n, back] = await this.#writer!.writeAll(buf, { length });
     this.bytesWritten += n;
-    this.#timer?.refresh();
+    this.#armed?.refresh();
     return back;
   }
 
@@ -835,18 +872,25 @@ export class SocketDuplex extends Duplex {
       if (t === 0) this.removeListener('timeout', cb);
       else this.once('timeout', cb);
     }
-    if (t === 0 || this.destroyed) {
+    if (this.destroyed) {
       this.#clearTimer();
       this.#timeoutMs = t;
       return this;
     }
-    if (this.#timer !== undefined && this.#timeoutMs === t) {
+    this.#timeoutMs = t;
+    this.#armed = undefined;
+    // 0 disarms without clearing: the Timeout stays (#onTimeout ignores it while disarmed), so the next
+    // setTimeout(ms) re-arms it with refresh() instead of making a new one. node:http sets 0 when a
+    // request comes and keepAliveTimeout once it is answered: one Timeout per connection, not per request.
+    if (t === 0) return this;
+    if (this.#timer !== undefined && this.#timerMs === t) {
       this.#timer.refresh();
     } else {
       this.#clearTimer();
       this.#timer = setTimeout(() => this.#onTimeout(), t).unref();
+      this.#timerMs = t;
     }
-    this.#timeoutMs = t;
+    this.#armed = this.#timer;
     return this;
   }
 
@@ -856,18 +900,18 @@ export class SocketDuplex extends Duplex {
   }
 
   #onTimeout(): void {
-    // The timer stays: activity (refresh) re-arms it.
-    this.emit('timeout');
+    // The timer stays: activity (refresh) re-arms it. Disarmed (setTimeout(0)): nothing to say.
+    if (this.#timeoutMs !== 0) this.emit('timeout');
   }
 
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer = this.#armed = undefined;
   }
 
   /** Restarts the idle timeout (net.Socket's internal name; node:http calls it). */
   _unrefTimer(): void {
-    this.#timer?.refresh();
+    this.#armed?.refresh();
   }
 
   /** TCP_NODELAY. A no-op on Unix streams, on split pairs, and once destroyed (as net.Socket). */
