@@ -42,6 +42,8 @@ struct FdState {
   bool hup = false;
   // A byte stream (stream socket, pipe, tty): a short read means drained. Not so for datagrams.
   bool stream = true;
+  // `stream` is known already (an accepted socket has its listener's type): Register asks no getsockopt.
+  bool typed = false;
   int timer_slot = -1;  // for a timerfd: the TIMEOUT op that owns it
   // Parked ops per direction, FIFO. Vectors, not deques: a std::deque allocates a 512-byte block and
   // its map as soon as it exists, ~1.2 KiB per fd for the two, where most fds park one op or none.
@@ -126,6 +128,7 @@ class EpollBackend final : public Backend {
       int res = Run(op, &cflags);
       if (res != -EAGAIN) {
         if (f.stream && !f.hup && Drained(op, res)) f.ready &= ~(1u << dir);
+        if (op.legacy_op == IORING_OP_ACCEPT && res >= 0) Accepted(res, f.stream);
         PushReady(op.user, res, cflags);
         return;
       }
@@ -225,13 +228,26 @@ class EpollBackend final : public Backend {
     ev.data.fd = fd;
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST) {
       f.registered = true;
+      if (f.typed) return true;
       int type = 0;
       socklen_t l = sizeof type;
       if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0) f.stream = type == SOCK_STREAM;
+      f.typed = true;
       return true;
     }
     if (errno == EPERM) f.pollable = false;
     return false;
+  }
+
+  // An ACCEPT gave `fd`: a socket of its listener's type (accept(2) keeps SOCK_STREAM or SOCK_SEQPACKET),
+  // so its registration needs no getsockopt(SO_TYPE), one syscall per connection that libuv does not
+  // make. Whatever the table held for that number is stale (its fd was closed), so it starts fresh.
+  void Accepted(int fd, bool listener_stream) {
+    FdState& n = fds_[fd];
+    FailWaiters(n);
+    n = FdState();
+    n.stream = listener_stream;
+    n.typed = true;
   }
 
   // A short read or write means the socket (or pipe) had no more to give or take at that moment. With
@@ -270,6 +286,7 @@ class EpollBackend final : public Backend {
       f.waiters[dir].erase(f.waiters[dir].begin());
       s.parked = false;
       if (f.stream && !f.hup && Drained(s.op, res)) f.ready &= ~(1u << dir);
+      if (s.op.legacy_op == IORING_OP_ACCEPT && res >= 0) Accepted(res, f.stream);
       PushReady(user, res, cflags);
     }
   }
@@ -359,14 +376,20 @@ class EpollBackend final : public Backend {
     auto it = fds_.find(fd);
     if (it == fds_.end()) return;
     if (it->second.registered && it->second.timer_slot < 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
-    for (auto& q : it->second.waiters) {
+    FailWaiters(it->second);
+    fds_.erase(it);
+  }
+
+  // The ops parked on an fd that is gone fail with EBADF: they can never become ready.
+  void FailWaiters(FdState& f) {
+    for (auto& q : f.waiters) {
       for (int32_t user : q) {
         slots_[static_cast<size_t>(user)].parked = false;
         slots_[static_cast<size_t>(user)].connecting = false;
         PushReady(user, -EBADF);
       }
+      q.clear();
     }
-    fds_.erase(it);
   }
 
   // The syscall behind each legacy op (the op table's runner), answered as io_uring would. An op with

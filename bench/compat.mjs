@@ -184,7 +184,14 @@ async function measure() {
   }
 
   /** One load run: the figure (req/s or MB/s), the units served (requests or MB) and the errors the tool reported. */
-  async function load(kind, port, seconds, concurrency) {
+  /**
+   * ab's warm-up: 10,000 requests (wrk and h2load warm up for 1 s). After 3,000 (about 0.15 s) V8 was
+   * still compiling the servers' JS on its helper threads: 12% of the ringio server's samples over the
+   * next 30,000 requests, 3% of plain Node's (docs/benchmarks.md, "New connections, branch ep1").
+   */
+  const WARM_AB = 10_000;
+
+  async function load(kind, port, seconds, concurrency, warm = false) {
     if (kind.startsWith('https')) {
       const [cmd, args] = pin(1, ['wrk', '-t1', '-c32', `-d${seconds}s`, `https://127.0.0.1:${port}/`]);
       const { stdout } = await run(cmd, args);
@@ -200,7 +207,9 @@ async function measure() {
       const errors = m && (Number(m[2]) > 0 || Number(m[3]) > 0) ? `${m[2]} failed, ${m[3]} errored` : null;
       return { value: bytes / 1e6 / seconds, unit: 'MB/s', served: bytes / 1e6, errors };
     }
-    const n = Math.max(2000, seconds * 3000);
+    // ab runs a number of requests (secs * 3000, or WARM_AB): a run of one server stays under the
+    // ~28k ephemeral ports, so no client port meets its own earlier connection's TIME_WAIT on the server.
+    const n = warm ? WARM_AB : Math.max(2000, seconds * 3000);
     const [cmd, args] = pin(1, ['ab', '-q', `-c${concurrency ?? 32}`, '-n', String(n), '-s', '10', `http://127.0.0.1:${port}/`]);
     const { stdout } = await run(cmd, args);
     const failed = Number(/Failed requests:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
@@ -211,7 +220,7 @@ async function measure() {
   async function once(kind, impl, driver, concurrency, base = false) {
     const srv = await startServer(kind, impl, driver, base);
     try {
-      await load(kind, srv.port, 1, concurrency); // warm-up: JIT, TLS session setup, connection pools
+      await load(kind, srv.port, 1, concurrency, true); // warm-up: JIT, TLS session setup, connection pools
       const cpu0 = cpuSeconds(srv.child.pid);
       const m = await load(kind, srv.port, secs, concurrency);
       // CPU per unit: µs per request, ms per MB.

@@ -2,11 +2,13 @@
  * @ringio/net close() on the driver under test: a socket with nothing in flight closes its fd during the
  * call (close(2), no CLOSE op); with an op in flight, only after the kernel has answered it (invariant
  * 1); a connect cancelled while in progress leaves nothing behind for the next connect on the slot or
- * the fd number it frees (the epoll engine's per-slot connect state).
+ * the fd number it frees (the epoll engine's per-slot connect state); a connection accepted into the
+ * number of an fd closed behind the driver's back starts fresh (the epoll engine's per-fd state).
  */
+import { closeSync as closeBehindTheDriver } from 'node:fs';
 import net from 'node:net';
 import { TcpListener, TcpStream } from '@ringio/net';
-import { stats, timeout } from '@ringio/runtime';
+import { closeSync, pipe, read, stats, timeout } from '@ringio/runtime';
 import { fdCount, guard, rejectionOf, rtTest, run, tcpPairs } from './helpers.js';
 
 rtTest('close() with nothing in flight closes the fd during the call (no op); with a read in flight, once the read has settled', async (t) => {
@@ -164,5 +166,34 @@ rtTest('a connect cancelled while in progress, its socket closed: the next conne
     await good.close();
     for (const f of fillers) f.destroy();
     await hole.close();
+  });
+});
+
+rtTest("a connection accepted into the number of an fd closed behind the driver's back starts fresh (no stale readiness state or waiter)", async (t) => {
+  await run(async () => {
+    const l = await TcpListener.bind('127.0.0.1:0');
+    // The connection waits in the backlog; the client's socket has its fd number already.
+    const c = await TcpStream.connect({ host: '127.0.0.1', port: l.localAddr.port });
+    const [r, w] = pipe();
+    // A read waits on r (on epoll: r is registered and the read is parked on it) ...
+    const stale = read(r, Buffer.alloc(8)).then(
+      ([n]) => n,
+      (e: { code?: string }) => e.code,
+    );
+    await new Promise((res) => setTimeout(res, 5));
+    // ... when r is closed without the driver's knowledge, and the next accept gets its number.
+    closeBehindTheDriver(r);
+    const [s] = await guard(l.accept(), 5000, 'accept');
+    t.is(s.fd, r, "the accepted socket has the closed fd's number");
+    await c.writeAll(Buffer.from('hello'));
+    const [n, got] = await guard(s.read(Buffer.alloc(16)), 5000, 'the accepted socket reads what its peer sent');
+    t.is(got.toString('latin1', 0, n), 'hello');
+    closeSync(w);
+    // epoll: the read parked on the old fd failed EBADF when the number was reused; io_uring: its read
+    // holds the pipe, and ends with the write end.
+    t.true([0, 'EBADF'].includes((await guard(stale, 5000, 'the stale read settles')) ?? 'no code'));
+    await s.close();
+    await c.close();
+    await l.close();
   });
 });

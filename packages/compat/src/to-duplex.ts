@@ -34,40 +34,34 @@
  *     ERR_RINGIO_NO_RUNTIME destroys the Duplex without an error, as a net.Socket just goes away when its
  *     process exits. A write's own callback still gets the error; nothing is emitted as 'error'. A Duplex
  *     with nothing in flight is destroyed the same way when the runtime's signal aborts (one listener per
- *     runtime over a set of live Duplexes, not one per Duplex), so no fd outlives its runtime unseen.
+ *     runtime over a list of live Duplexes, not one per Duplex), so no fd outlives its runtime unseen.
  *  7. The stream may come later (connect.ts): until it is attached, reads wait, and the one write or
  *     end() that node:stream hands over waits (node:stream queues the rest), then they run in order.
  *  8. node's JSStreamSocket (the adapter node:http2 and node:tls put over a Duplex that is not a
  *     net.Socket) hands each write batch over whole (js-stream-guard.ts): one send or writev per batch,
  *     instead of one node:stream write() per buffer. It is taken only when node:stream has nothing queued;
  *     node:stream's own writes wait while such a batch is in flight, so bytes leave in call order.
+ *  9. No Set of live Duplexes: a long-lived Set that gains and loses an entry per connection is promoted
+ *     to V8's old space, and each rehash of its table links the old (dead) table to the new young one; a
+ *     scavenge keeps everything such a chain reaches, so every connection's whole object graph (the
+ *     Duplex, node:http's parser and messages, the stream) survived to old space and waited for a full
+ *     GC (17% of the young generation promoted against plain Node's 6%, scavenges 2-3x as long:
+ *     docs/benchmarks.md, "New connections, branch ep1"). The runtime's live list is threaded through the
+ *     Duplexes instead, and a Duplex leaving it clears its own links, so nothing dead points at the living.
  */
 import { Duplex } from 'node:stream';
 import { currentRuntime, errnoError, ringioError, type RecvLease } from '@ringio/runtime';
 
 type DuplexRuntime = { readonly isClosing: boolean; readonly signal: AbortSignal };
 
-/** Rule 6: the live Duplexes of each runtime, destroyed quietly when its signal aborts (its shutdown). */
-const liveByRuntime = new WeakMap<DuplexRuntime, Set<{ _shutdownQuietly(): void }>>();
-
-function track(rt: DuplexRuntime, d: { _shutdownQuietly(): void }): void {
-  let live = liveByRuntime.get(rt);
-  if (live === undefined) {
-    if (rt.signal.aborted) return; // already shutting down: its first op fails quietly (rule 6)
-    const set = (live = new Set());
-    liveByRuntime.set(rt, set);
-    rt.signal.addEventListener(
-      'abort',
-      () => {
-        liveByRuntime.delete(rt);
-        for (const x of [...set]) x._shutdownQuietly();
-        set.clear();
-      },
-      { once: true },
-    );
-  }
-  live.add(d);
+/**
+ * Rule 6: the live Duplexes of each runtime, destroyed quietly when its signal aborts (its shutdown).
+ * Rule 9: a list threaded through the Duplexes themselves (SocketDuplex's #livePrev / #liveNext).
+ */
+interface LiveList {
+  head: SocketDuplex | undefined;
 }
+const liveByRuntime = new WeakMap<DuplexRuntime, LiveList>();
 import { TcpStream, type ReadHalf, type SocketAddr, type WriteHalf } from '@ringio/net';
 
 /** destroySoon()'s 'finish' listener (one function for every Duplex). */
@@ -249,6 +243,50 @@ export class SocketDuplex extends Duplex {
   #armed: NodeJS.Timeout | undefined;
   /** destroySoon() waits for 'finish'. */
   #destroySoon = false;
+  /** Rule 9: the runtime's live list this Duplex is on (undefined once off it), and its neighbours there. */
+  #live: LiveList | undefined;
+  #livePrev: SocketDuplex | undefined;
+  #liveNext: SocketDuplex | undefined;
+
+  /** Rule 6: onto the runtime's live list (made, with its one abort listener, by the runtime's first Duplex). */
+  #track(): void {
+    const rt = this.#rt;
+    let list = liveByRuntime.get(rt);
+    if (list === undefined) {
+      if (rt.signal.aborted) return; // already shutting down: its first op fails quietly (rule 6)
+      const made: LiveList = (list = { head: undefined });
+      liveByRuntime.set(rt, made);
+      rt.signal.addEventListener('abort', () => SocketDuplex.#shutdownAll(rt, made), { once: true });
+    }
+    const head = list.head;
+    this.#liveNext = head;
+    if (head !== undefined) head.#livePrev = this;
+    list.head = this;
+    this.#live = list;
+  }
+
+  /** Off the live list; its own links are cleared (rule 9: a dead Duplex points at no living one). */
+  #untrack(): void {
+    const list = this.#live;
+    if (list === undefined) return;
+    const prev = this.#livePrev;
+    const next = this.#liveNext;
+    if (prev !== undefined) prev.#liveNext = next;
+    else list.head = next;
+    if (next !== undefined) next.#livePrev = prev;
+    this.#live = undefined;
+    this.#livePrev = undefined;
+    this.#liveNext = undefined;
+  }
+
+  /** Rule 6: the runtime's signal aborted: every Duplex still on its list goes away quietly. */
+  static #shutdownAll(rt: DuplexRuntime, list: LiveList): void {
+    liveByRuntime.delete(rt);
+    for (let d = list.head; d !== undefined; d = list.head) {
+      d.#untrack();
+      d._shutdownQuietly();
+    }
+  }
 
   /** @internal How toDuplex() makes one. */
   static _create(source: DuplexSource, readSize: number, opts: { highWaterMark?: number; allowHalfOpen: boolean; pooled?: boolean }): SocketDuplex {
@@ -270,7 +308,7 @@ export class SocketDuplex extends Duplex {
       autoDestroy: true,
     });
     this.#rt = currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
-    track(this.#rt, this);
+    this.#track();
     this.#readSize = readSize;
     this.#pooledOpt = opts.pooled ?? true;
     if (source !== undefined) this._attach(source);
@@ -773,7 +811,7 @@ export class SocketDuplex extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#clearTimer();
-    liveByRuntime.get(this.#rt)?.delete(this);
+    this.#untrack();
     // A write or end() that waited for a stream that never came gets the error (node:stream then fails
     // the writes queued behind it the same way).
     const waitingCb = this.#waitingCb;
