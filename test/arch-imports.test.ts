@@ -33,7 +33,7 @@ const PACKAGE_LAYER: Record<string, number> = {
  * only files of its own layer or lower ones; circles are caught separately.
  */
 const RUNTIME_LAYERS: [RegExp, number, string][] = [
-  [/^(errors|addon|validate)\.ts$/, 0, 'base'],
+  [/^(errors|addon|validate|live-list)\.ts$/, 0, 'base'],
   [/^(driver\/.*|op)\.ts$/, 1, 'driver'],
   [/^ops\/.*\.ts$/, 2, 'ops'],
   [/^(executor|task|timers|sys|recv-pool|tls-native|threads\/(doorbell|cell|codec|wire|module-spec))\.ts$/, 3, 'core'],

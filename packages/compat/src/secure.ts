@@ -5,7 +5,7 @@
  * server with emit('connection'), so node:http sees plaintext through the same Duplex as plain HTTP over
  * compat: HTTPS costs about what HTTP does, plus the cryptography.
  */
-import { spawn, type JoinHandle } from '@ringio/runtime';
+import { LiveList, spawn, type JoinHandle } from '@ringio/runtime';
 import { TcpListener, TlsContext, TlsStream, type SocketAddr, type TlsServerOptions } from '@ringio/net';
 import { toDuplex, type SocketDuplex, type ToDuplexOptions } from './to-duplex.js';
 
@@ -77,10 +77,10 @@ export async function listenSecure(server: ConnectionTarget, opts: SecureListenO
     throw e;
   }
   let failed = 0;
-  const pending = new Set<AbortController>();
+  const pending = new LiveList<AbortController>(); // not a Set: see LiveList
   const handshake = async (stream: Parameters<typeof TlsStream.accept>[0]): Promise<void> => {
     const ctl = new AbortController();
-    pending.add(ctl);
+    const node = pending.add(ctl);
     let t: TlsStream;
     try {
       t = await TlsStream.accept(stream, ctx, { handshakeTimeout, signal: ctl.signal });
@@ -89,7 +89,7 @@ export async function listenSecure(server: ConnectionTarget, opts: SecureListenO
       opts.onHandshakeError?.(e);
       return;
     } finally {
-      pending.delete(ctl);
+      node.leave();
     }
     const d = toDuplex(t, opts.duplex);
     (d as SocketDuplex & { encrypted?: boolean }).encrypted = true;
@@ -112,7 +112,7 @@ export async function listenSecure(server: ConnectionTarget, opts: SecureListenO
     close() {
       closed ??= (async () => {
         await listener.close();
-        for (const c of pending) c.abort();
+        for (const c of pending.values()) c.abort();
         try {
           await accepting;
         } catch {

@@ -41,27 +41,19 @@
  *     net.Socket) hands each write batch over whole (js-stream-guard.ts): one send or writev per batch,
  *     instead of one node:stream write() per buffer. It is taken only when node:stream has nothing queued;
  *     node:stream's own writes wait while such a batch is in flight, so bytes leave in call order.
- *  9. No Set of live Duplexes: a long-lived Set that gains and loses an entry per connection is promoted
- *     to V8's old space, and each rehash of its table links the old (dead) table to the new young one; a
- *     scavenge keeps everything such a chain reaches, so every connection's whole object graph (the
- *     Duplex, node:http's parser and messages, the stream) survived to old space and waited for a full
- *     GC (17% of the young generation promoted against plain Node's 6%, scavenges 2-3x as long:
- *     docs/benchmarks.md, "New connections, branch ep1"). The runtime's live list is threaded through the
- *     Duplexes instead, and a Duplex leaving it clears its own links, so nothing dead points at the living.
+ *  9. No Set of live Duplexes: a long-lived Set that gains and loses an entry per connection kept every
+ *     connection's whole object graph (the Duplex, node:http's parser and messages, the stream) through
+ *     V8's scavenges to the old space, where it waited for a full GC (17% of the young generation promoted
+ *     against plain Node's 6%, scavenges 2-3x as long: docs/benchmarks.md, "New connections, branch ep1").
+ *     The runtime's live Duplexes are a LiveList (@ringio/runtime), whose removed nodes point at nothing.
  */
 import { Duplex } from 'node:stream';
-import { currentRuntime, errnoError, ringioError, type RecvLease } from '@ringio/runtime';
+import { currentRuntime, errnoError, LiveList, ringioError, type LiveNode, type RecvLease } from '@ringio/runtime';
 
 type DuplexRuntime = { readonly isClosing: boolean; readonly signal: AbortSignal };
 
-/**
- * Rule 6: the live Duplexes of each runtime, destroyed quietly when its signal aborts (its shutdown).
- * Rule 9: a list threaded through the Duplexes themselves (SocketDuplex's #livePrev / #liveNext).
- */
-interface LiveList {
-  head: SocketDuplex | undefined;
-}
-const liveByRuntime = new WeakMap<DuplexRuntime, LiveList>();
+/** Rule 6: the live Duplexes of each runtime, destroyed quietly when its signal aborts (its shutdown); rule 9. */
+const liveByRuntime = new WeakMap<DuplexRuntime, LiveList<SocketDuplex>>();
 import { TcpStream, type ReadHalf, type SocketAddr, type WriteHalf } from '@ringio/net';
 
 /** destroySoon()'s 'finish' listener (one function for every Duplex). */
@@ -243,10 +235,8 @@ export class SocketDuplex extends Duplex {
   #armed: NodeJS.Timeout | undefined;
   /** destroySoon() waits for 'finish'. */
   #destroySoon = false;
-  /** Rule 9: the runtime's live list this Duplex is on (undefined once off it), and its neighbours there. */
-  #live: LiveList | undefined;
-  #livePrev: SocketDuplex | undefined;
-  #liveNext: SocketDuplex | undefined;
+  /** Rule 6: this Duplex on its runtime's live list (undefined once off it). */
+  #live: LiveNode<SocketDuplex> | undefined;
 
   /** Rule 6: onto the runtime's live list (made, with its one abort listener, by the runtime's first Duplex). */
   #track(): void {
@@ -254,36 +244,26 @@ export class SocketDuplex extends Duplex {
     let list = liveByRuntime.get(rt);
     if (list === undefined) {
       if (rt.signal.aborted) return; // already shutting down: its first op fails quietly (rule 6)
-      const made: LiveList = (list = { head: undefined });
+      const made = (list = new LiveList<SocketDuplex>());
       liveByRuntime.set(rt, made);
       rt.signal.addEventListener('abort', () => SocketDuplex.#shutdownAll(rt, made), { once: true });
     }
-    const head = list.head;
-    this.#liveNext = head;
-    if (head !== undefined) head.#livePrev = this;
-    list.head = this;
-    this.#live = list;
+    this.#live = list.add(this);
   }
 
-  /** Off the live list; its own links are cleared (rule 9: a dead Duplex points at no living one). */
+  /** Off the live list. */
   #untrack(): void {
-    const list = this.#live;
-    if (list === undefined) return;
-    const prev = this.#livePrev;
-    const next = this.#liveNext;
-    if (prev !== undefined) prev.#liveNext = next;
-    else list.head = next;
-    if (next !== undefined) next.#livePrev = prev;
+    const node = this.#live;
+    if (node === undefined) return;
     this.#live = undefined;
-    this.#livePrev = undefined;
-    this.#liveNext = undefined;
+    node.leave();
   }
 
   /** Rule 6: the runtime's signal aborted: every Duplex still on its list goes away quietly. */
-  static #shutdownAll(rt: DuplexRuntime, list: LiveList): void {
+  static #shutdownAll(rt: DuplexRuntime, list: LiveList<SocketDuplex>): void {
     liveByRuntime.delete(rt);
-    for (let d = list.head; d !== undefined; d = list.head) {
-      d.#untrack();
+    for (let d = list.shift(); d !== undefined; d = list.shift()) {
+      d.#live = undefined;
       d._shutdownQuietly();
     }
   }

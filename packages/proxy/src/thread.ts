@@ -3,7 +3,7 @@
  * per server (ChainRegistry) and one accept loop per server on its own dup of the server's listening
  * socket. Each accepted connection takes the chain that is current at that moment and keeps it.
  */
-import { closeSync, sleep, sys, type RuntimeContext } from '@ringio/runtime';
+import { closeSync, LiveList, sleep, sys, type RuntimeContext } from '@ringio/runtime';
 import { TcpStream, UnixStream } from '@ringio/net';
 import { ChainRegistry, Counters, findOld, serveDeploys, StatsService, type Change, type DeployPlane, type DeployTarget, type Service } from '@ringio/service';
 import { AcceptLoop } from './accept.js';
@@ -61,8 +61,8 @@ export class ProxyThread implements DeployTarget {
   readonly registry = new ChainRegistry();
   /** The accept loop of each server on this thread, by server name. */
   readonly accepting = new Map<string, Accepting>();
-  /** Connections open on this thread now. */
-  readonly live = new Set<Conn>();
+  /** Connections open on this thread now (a LiveList, not a Set: closed ones must die young). */
+  readonly live = new LiveList<Conn>();
   readonly #pendingFds = new Map<number, { name: string; lkey: string; fd: number; kind: 'tcp' | 'unix' }[]>();
   readonly #removed = new Map<number, string[]>();
   /** Per deploy: the keys it changes (to retire the HTTP servers of the chains it replaces). */
@@ -156,9 +156,9 @@ export class ProxyThread implements DeployTarget {
     }
     this.accepted++;
     const conn = new Conn(stream, kind, name);
-    this.live.add(conn);
+    const node = this.live.add(conn);
     const done = (): void => {
-      this.live.delete(conn);
+      node.leave();
     };
     let p: PromiseLike<ConnResult> | ConnResult;
     try {
@@ -186,13 +186,13 @@ export class ProxyThread implements DeployTarget {
         while (this.live.size > 0 && !this.#stopped) {
           await sleep(50);
           const now = Date.now();
-          for (const c of this.live) {
-            if (c.idleTimeout <= 0) continue;
+          this.live.forEach((c) => {
+            if (c.idleTimeout <= 0) return;
             if (c.ticks !== c.seenTicks) {
               c.seenTicks = c.ticks;
               c.seenAt = now;
             } else if (now - c.seenAt >= c.idleTimeout) c.kill('idle timeout');
-          }
+          });
         }
       } catch {
         // the runtime is shutting down
@@ -231,7 +231,7 @@ export class ProxyThread implements DeployTarget {
     const until = Date.now() + ms;
     while (this.live.size > 0 && Date.now() < until) await sleep(20);
     const left = this.live.size;
-    for (const c of this.live) c.kill('drain timeout');
+    for (const c of this.live.values()) c.kill('drain timeout');
     while (this.live.size > 0) await sleep(5);
     this.#stopped = true;
     return { left, accepted: this.accepted };

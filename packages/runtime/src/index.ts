@@ -27,6 +27,7 @@ export { CancelOp } from './ops/cancel.js';
 export { sys } from './sys.js';
 export { tlsNative, TLS_HANDSHAKE_DONE, TLS_PEER_CLOSED, TLS_MORE, TLS_MAX_WINDOW, type TlsResult, type NativeTlsContextOptions } from './tls-native.js';
 export { FdHandle } from './fd-handle.js';
+export { LiveList, LiveNode } from './live-list.js';
 export { nop, read, write, poll, close, pipe, eventfd, closeSync, type IoOptions } from './fd.js';
 export {
   RingioError,
