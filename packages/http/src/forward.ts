@@ -9,7 +9,7 @@ import type { HeaderView } from './headers.js';
 import type { ServerRequest, ServerResponse } from './server.js';
 import type { CallHandle, ClientResponse, HttpClient } from './client.js';
 import { eqLower, N_CONNECTION, N_CONTENT_LENGTH, N_COUNT, N_DATE, N_EXPECT, N_FORWARDED, N_HOST, N_KEEP_ALIVE, N_PROXY_AUTHENTICATE, N_PROXY_AUTHORIZATION, N_PROXY_CONNECTION, N_TE, N_TRAILER, N_TRANSFER_ENCODING, N_UPGRADE, N_VIA, N_X_FORWARDED_FOR, N_X_FORWARDED_HOST, N_X_FORWARDED_PROTO } from './parse.js';
-import { copyBytes, H_CONTENT_LENGTH, H_DATE, H_HOST, type RawHead } from './out.js';
+import { copyBytes, H_CONTENT_LENGTH, H_DATE, H_HOST, type FieldSink, type FieldWriter, type RawHead } from './out.js';
 
 /** forwardFields() found these fields (each one was left out of the copy unless said otherwise). */
 export const F_CONNECTION = 1;
@@ -66,7 +66,7 @@ const RESPONSE_KIND = new Int16Array(N_COUNT);
 }
 
 /** Grows `out.buf` to hold `n` more bytes. */
-export function reserve(out: RawHead, n: number): void {
+export function reserve(out: FieldSink, n: number): void {
   if (out.len + n <= out.buf.length) return;
   let size = out.buf.length * 2;
   while (size < out.len + n) size *= 2;
@@ -76,24 +76,25 @@ export function reserve(out: RawHead, n: number): void {
 }
 
 /** Appends a checked latin1 string. */
-export function appendLatin1(out: RawHead, s: string): void {
+export function appendLatin1(out: FieldSink, s: string): void {
   reserve(out, s.length);
   out.len += out.buf.latin1Write(s, out.len);
 }
 
 /** Appends bytes. */
-export function appendBytes(out: RawHead, b: Uint8Array): void {
+export function appendBytes(out: FieldSink, b: Uint8Array): void {
   reserve(out, b.length);
   out.buf.set(b, out.len);
   out.len += b.length;
 }
 
 /**
- * Copies the field lines of `h` (as `name: value\r\n`, exactly as they arrived) to `out`, leaving out
+ * Copies the field lines of `h` (as `name: value\r\n`, exactly as they arrived) to `out` (a RawHead, or
+ * a server's write buffer from a FieldWriter), leaving out
  * hop-by-hop fields and those `rules` name. Adds H_HOST / H_DATE / H_CONTENT_LENGTH to `out.flags` for
  * the fields copied. Returns the F_* flags of the fields seen.
  */
-export function forwardFields(h: HeaderView, out: RawHead, rules: ForwardRules): number {
+export function forwardFields(h: HeaderView, out: FieldSink, rules: ForwardRules): number {
   const b = h._buf;
   const o = h._offs;
   const count = h._count;
@@ -146,7 +147,7 @@ export function forwardFields(h: HeaderView, out: RawHead, rules: ForwardRules):
   return seen;
 }
 
-function copy(b: Buffer, s: number, e: number, out: RawHead): void {
+function copy(b: Buffer, s: number, e: number, out: FieldSink): void {
   reserve(out, e - s);
   copyBytes(b, s, e, out.buf, out.len);
   out.len += e - s;
@@ -263,6 +264,15 @@ export function onClientGone(req: ServerRequest, fn: (() => void) | undefined): 
 /** Puts field lines copied by forwardFields into the response head (after writeHead's fields). */
 export function rawFields(res: ServerResponse, head: RawHead): void {
   res._rawFields(head);
+}
+
+/**
+ * Has `w` write its field lines straight into the response head when the server builds it (after
+ * writeHead's fields), instead of rawFields' copy of a RawHead: for a head built at once (endNow), since
+ * whatever `w` copies from must not change before.
+ */
+export function rawFieldsFrom(res: ServerResponse, w: FieldWriter | undefined): void {
+  res._rawFieldsFrom(w);
 }
 
 /**

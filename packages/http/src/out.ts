@@ -53,11 +53,30 @@ export interface RawHead {
   declared: number;
 }
 
-export class OutBuf {
+/** A head being built that field lines are appended to (forward's copies): a RawHead, or a server's OutBuf. */
+export interface FieldSink {
+  buf: Buffer;
+  len: number;
+  /** The H_* flags of the fields appended. */
+  flags: number;
+}
+
+/**
+ * Field lines written straight into a response head as the server builds it (forward.rawFieldsFrom: a
+ * proxy copies the upstream's fields into the write buffer, with no copy in between).
+ */
+export interface FieldWriter {
+  /** Appends field lines to `out`, ORs their H_* flags into out.flags, and sets out.declaredLength for a Content-Length among them. */
+  writeFields(out: FieldSink & { declaredLength: number }): void;
+}
+
+export class OutBuf implements FieldSink {
   buf: Buffer;
   len = 0;
   /** The Content-Length value a caller wrote, or -1. */
   declaredLength = -1;
+  /** The H_* flags of fields a FieldWriter appended (see FieldSink). */
+  flags = 0;
 
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);

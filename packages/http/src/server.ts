@@ -27,6 +27,7 @@ import {
   H_DATE,
   H_TRANSFER_ENCODING,
   OutBuf,
+  type FieldWriter,
   type RawHead,
   statusLine,
   chunkLength,
@@ -197,6 +198,8 @@ export class ServerResponse {
   /** @internal */ _extra: [string, string | number][] | undefined = undefined;
   /** @internal Field lines a proxy copied from a parsed head (see _rawFields). */
   _raw: RawHead | undefined = undefined;
+  /** @internal Field lines a proxy writes straight into the head (see _rawFieldsFrom). */
+  _fieldWriter: FieldWriter | undefined = undefined;
   /** @internal */ _conn: Conn;
   /** True once the head is in the write buffer. */
   headersSent = false;
@@ -218,6 +221,7 @@ export class ServerResponse {
     this._headers = undefined;
     this._extra = undefined;
     this._raw = undefined;
+    this._fieldWriter = undefined;
     this.headersSent = false;
     this.finished = false;
     this._chunked = false;
@@ -249,6 +253,13 @@ export class ServerResponse {
   _rawFields(head: RawHead): this {
     if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
     this._raw = head;
+    return this;
+  }
+
+  /** @internal Field lines `w` writes into the head as it is built, after writeHead's fields (see forward.rawFieldsFrom). */
+  _rawFieldsFrom(w: FieldWriter | undefined): this {
+    if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
+    this._fieldWriter = w;
     return this;
   }
 
@@ -989,6 +1000,12 @@ export class Conn implements BodySource {
       out.len += raw.len;
       flags |= raw.flags;
       if (raw.flags & H_CONTENT_LENGTH) out.declaredLength = raw.declared;
+    }
+    const fw = res._fieldWriter;
+    if (fw !== undefined) {
+      out.flags = 0;
+      fw.writeFields(out);
+      flags |= out.flags;
     }
     if ((flags & H_DATE) === 0) out.bytes(dateLine());
     const status = res.statusCode;
