@@ -84,8 +84,17 @@ export function appendLatin1(out: FieldSink, s: string): void {
 /** Appends bytes. */
 export function appendBytes(out: FieldSink, b: Uint8Array): void {
   reserve(out, b.length);
-  out.buf.set(b, out.len);
+  copyBytes(b, 0, b.length, out.buf, out.len);
   out.len += b.length;
+}
+
+/** Ends a head: appends its blank line's CRLF. */
+export function appendCrlf(out: FieldSink): void {
+  reserve(out, 2);
+  const b = out.buf;
+  b[out.len] = 13;
+  b[out.len + 1] = 10;
+  out.len += 2;
 }
 
 /**
@@ -188,31 +197,34 @@ const HTTP11 = Buffer.from(' HTTP/1.1\r\n');
 
 /** Appends the request line `<method> <target as sent> HTTP/1.1` to an upstream head. */
 export function appendRequestLine(out: RawHead, method: string, req: ServerRequest): void {
-  appendLatin1(out, method);
   const s = req._t0;
   const e = req._t1;
+  if (req._buf[e + 8] === 49) {
+    // HTTP/1.1: the line as it came, in one copy (the scanner takes no other form than the method, one
+    // SP, the target, one SP, "HTTP/1.x" CRLF).
+    copy(req._buf, s - method.length - 1, e + 11, out);
+    return;
+  }
+  appendLatin1(out, method);
   reserve(out, e - s + 1 + HTTP11.length);
   out.buf[out.len++] = 32;
   copy(req._buf, s, e, out);
   appendBytes(out, HTTP11);
 }
 
-/** Whether `h` has a field `name` (lower case) whose value (one line) is `value` (latin1), without making a string. */
-export function fieldIs(h: HeaderView, name: string, value: string): boolean {
+/** Whether `h` has one Host field and its value is `value` (latin1), without making a string. */
+export function hostIs(h: HeaderView, value: string): boolean {
   const b = h._buf;
   const o = h._offs;
+  const names = h._names;
   for (let i = 0; i < h._count; i++) {
-    const n0 = o[4 * i]!;
-    if (o[4 * i + 1]! - n0 !== name.length || !eqLower(b, n0, n0 + name.length, name)) continue;
+    if (names[i] !== N_HOST) continue;
     const v0 = o[4 * i + 2]!;
     const n = value.length;
     if (o[4 * i + 3]! - v0 !== n) return false;
     for (let j = 0; j < n; j++) if (b[v0 + j] !== value.charCodeAt(j)) return false;
-    // A second field of that name would be joined into the value (HeaderView.get).
-    for (let k = i + 1; k < h._count; k++) {
-      const m0 = o[4 * k]!;
-      if (o[4 * k + 1]! - m0 === name.length && eqLower(b, m0, m0 + name.length, name)) return false;
-    }
+    // A second Host would be joined into the value (HeaderView.get).
+    for (let k = i + 1; k < h._count; k++) if (names[k] === N_HOST) return false;
     return true;
   }
   return false;

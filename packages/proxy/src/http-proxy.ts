@@ -114,7 +114,7 @@ export class Router {
 
   /** match() on a request-target's bytes up to `end` (forward.plainPathEnd). */
   matchTarget(host: string, req: ServerRequest, end: number): RouteEntry | undefined {
-    const list = this.#byHost.get(host) ?? this.#any;
+    const list = this.byHost ? (this.#byHost.get(host) ?? this.#any) : this.#any;
     for (let i = 0; i < list.length; i++) if (forward.targetStartsWith(req, end, list[i]!.path)) return list[i];
     return undefined;
   }
@@ -240,10 +240,9 @@ function responseFields(ures: ClientResponse, out: FieldSink, route: RouteEntry,
 function endHead(up: RawHead, fieldsEnd: number, route: RouteEntry, upstream: Upstream): void {
   up.len = fieldsEnd;
   if ((up.flags & H_HOST) === 0) forward.appendLatin1(up, `Host: ${route.hosts.get(upstream)}\r\n`);
-  forward.appendBytes(up, CRLF);
+  forward.appendCrlf(up);
 }
 
-const CRLF = Buffer.from('\r\n');
 
 function clear(h: RawHead): void {
   h.len = 0;
@@ -721,7 +720,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       const own = (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR)) === 0;
       const last = this.#lastForwarded;
       const hasHost = (seen & forward.F_HOST) !== 0;
-      if (own && last.bytes !== EMPTY && last.ip === ip && last.v6 === v6 && (hasHost ? forward.fieldIs(h, 'host', last.host) : last.host === '')) {
+      if (own && last.bytes !== EMPTY && last.ip === ip && last.v6 === v6 && (hasHost ? forward.hostIs(h, last.host) : last.host === '')) {
         forward.appendBytes(up, last.bytes);
       } else this.#newForwarded(req, up, seen, ip, v6, hasHost ? (h.get('host') ?? '') : '', own);
     } else if (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR | forward.F_X_FORWARDED_PROTO | forward.F_X_FORWARDED_HOST)) {
