@@ -7,8 +7,8 @@
  * on a connection whose reads went multishot keeps the bytes sent right behind the upgrade request.
  */
 import net from 'node:net';
-import { forward, type Handler } from '@ringio/http';
-import { stats } from '@ringio/runtime';
+import { forward, HttpClient, serve, type Handler } from '@ringio/http';
+import { configureRecvPool, stats } from '@ringio/runtime';
 import { rtTest } from './helpers.js';
 import { raw, statuses, withServer } from './http-util.js';
 
@@ -325,5 +325,45 @@ rtTest('http leases: a head parsed in its lease stays the request\'s until the r
     for (const sock of socks) sock.destroy();
     for (let i = 0; i < 100 && (s.stats().connections > 0 || stats().recvPool.leased > base); i++) await later(10);
     t.is(stats().recvPool.leased, base, 'every lease went back to the pool');
+  });
+});
+
+rtTest('http leases: requests parsed in their leases leave the receive pool room for the reads that answer them (a proxy with a small pool)', async (t) => {
+  // Each held request is answered by a request to another server of the same thread (a proxy in one):
+  // its answer takes reads on two more connections. With a pool of 8 buffers and 24 requests at once,
+  // requests that kept their leases while waiting would take every buffer and nothing would move again
+  // (until the client's timeouts); in-place parsing stops at half the pool.
+  let client: HttpClient | undefined;
+  let upPort = 0;
+  await withServer({}, (req, res) => {
+    forward.hold(res);
+    client!.request(`http://127.0.0.1:${upPort}/up${req.url}`).then(
+      async (r) => {
+        const body = await r.text();
+        await res.end(`${req.url} ${body}`);
+        forward.release(res);
+      },
+      (e: unknown) => forward.release(res, e),
+    );
+    return undefined;
+  }, async (port) => {
+    configureRecvPool({ buffers: 8, maxBuffers: 8, bufferSize: 2048 });
+    const up = await serve({ port: 0 }, (req, res) => void res.end(`from ${req.url}`));
+    upPort = (up.address as { port: number }).port;
+    client = new HttpClient({ headersTimeout: 60_000 });
+    try {
+      const t0 = Date.now();
+      const replies = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => raw(port, `GET /r${i} HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, { ms: 20_000 })),
+      );
+      for (let i = 0; i < 24; i++) {
+        t.true(replies[i]!.closed, `reply ${i} came`);
+        t.true(replies[i]!.text.endsWith(`/r${i} from /up/r${i}`), replies[i]!.text);
+      }
+      t.true(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
+    } finally {
+      await client.close();
+      await up.closeAll();
+    }
   });
 });

@@ -503,8 +503,10 @@ export class Conn implements BodySource {
   #fastLease(lease: RecvLease): boolean {
     const b = lease.buf;
     const n = lease.length;
-    // A bodiless head ends its bytes with CRLF CRLF: anything else is not tried (no scan twice).
-    if (n < 16 || b[n - 1] !== 10 || b[n - 2] !== 13 || b[n - 3] !== 10 || b[n - 4] !== 13) return false;
+    // A bodiless head ends its bytes with CRLF CRLF: anything else is not tried (no scan twice). And only
+    // while the receive pool has room: a request holds its lease until it is answered, which may take
+    // other reads (a proxy's upstream response), and those must find buffers.
+    if (n < 16 || b[n - 1] !== 10 || b[n - 2] !== 13 || b[n - 3] !== 10 || b[n - 4] !== 13 || !lease._roomy) return false;
     const parser = this.parser;
     parser.resetScan();
     if (parser.request(b, 0, n) !== n || !this.#fastable()) {
