@@ -296,6 +296,16 @@ export function endNow(res: ServerResponse, piece?: Uint8Array): boolean {
   return res._endNow(piece);
 }
 
+/** Whether endNow(res, piece) would end the response now for a last piece of `n` bytes (0: none). */
+export function canEndNow(res: ServerResponse, n: number): boolean {
+  return res._canEndNow(n);
+}
+
+/** Whether the rest of a Content-Length body is already in its connection's buffer: bufferedPiece() then takes all of it. */
+export function wholeBuffered(body: IncomingBody): boolean {
+  return body._wholeBuffered();
+}
+
 /**
  * The handler answers `res` later without returning a promise: the server waits for release() (on its
  * lease path with no promise at all). Call it before returning undefined from the handler.
@@ -327,7 +337,9 @@ export function send(client: HttpClient, to: unknown, method: string, head: RawH
 
 /**
  * send() for a bodiless request, answered through `call._onHead(res)` or `call._onFail(err)` (neither may
- * throw) instead of a promise: the usual proxied request allocates no promise here.
+ * throw) instead of a promise: the usual proxied request allocates no promise here. The response may
+ * have been parsed in the receive lease it arrived in: a body piece taken during `_onHead` should be
+ * written before it returns (endNow); one kept past it holds the lease until the body is read on.
  */
 export function sendTo(client: HttpClient, to: unknown, method: string, head: RawHead, call: CallHandle): void {
   client._sendTo(to, method, head, call);

@@ -292,6 +292,11 @@ export class ServerResponse {
     this._conn.released(err);
   }
 
+  /** @internal forward.canEndNow: whether _endNow() of a last piece of `n` bytes would end the response now. */
+  _canEndNow(n: number): boolean {
+    return this.finished || this._conn.canEndNowLength(n);
+  }
+
   /** @internal forward.endNow: end() when it needs no promise (queued at once), else false and nothing done. */
   _endNow(chunk: Uint8Array | undefined): boolean {
     if (this.finished) return true;
@@ -1060,7 +1065,12 @@ export class Conn implements BodySource {
 
   /** Whether end(chunk) can queue its piece now, without a promise (nothing in flight, a piece the write buffer takes). */
   canEndNow(chunk: Uint8Array | string | undefined): boolean {
-    return !this.writing && this.#writeError === undefined && (chunk === undefined || chunkLength(chunk) <= BIG_CHUNK);
+    return this.canEndNowLength(chunk === undefined ? 0 : chunkLength(chunk));
+  }
+
+  /** canEndNow() for a last piece of `n` bytes. */
+  canEndNowLength(n: number): boolean {
+    return !this.writing && this.#writeError === undefined && n <= BIG_CHUNK;
   }
 
   /**

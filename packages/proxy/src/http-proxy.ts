@@ -844,9 +844,12 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     const status = ures.status;
     res.writeHead(status);
     const bodiless = body.length === 0 || req.method === 'HEAD' || status === 204 || status === 304;
-    // A piece already in the upstream connection's buffer is taken without a promise (a small response).
-    const piece = bodiless ? undefined : forward.bufferedPiece(body);
-    if (bodiless || (piece !== undefined && body.done)) {
+    // A response whose body is whole in the upstream connection's buffer (a small one) and that the
+    // server can queue at once is ended here, its piece taken without a promise. Its bytes may be the
+    // receive lease they arrived in (the client parsed them in place): nothing of them is kept.
+    let piece: Uint8Array | undefined;
+    if (bodiless ? forward.canEndNow(res, 0) : forward.wholeBuffered(body) && forward.canEndNow(res, body.length)) {
+      if (!bodiless) piece = forward.bufferedPiece(body);
       // The whole response goes out now when it can (the server's loop sends it beside its next read):
       // the head's fields are copied from the upstream's head straight into the write buffer (call.writeFields).
       let now: boolean;
@@ -878,7 +881,9 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       if (!body.done) void ures.close();
       return res.end();
     }
-    return this.#relayBody(ures, res, piece);
+    // The body's pieces are taken from the next microtask on: by then the client has copied what it
+    // parsed in place into its own buffer.
+    return piece !== undefined ? this.#relayBody(ures, res, piece) : Promise.resolve().then(() => this.#relayBody(ures, res, undefined));
   }
 
   /** The rest of a response body, from `first` (a piece already taken, or undefined). */
