@@ -55,7 +55,9 @@ export interface RawHead {
 
 /** A head being built that field lines are appended to (forward's copies): a RawHead, or a server's OutBuf. */
 export interface FieldSink {
+  /** The bytes; `buf[0, len)` is what was built so far (replaced by a larger buffer as it grows). */
   buf: Buffer;
+  /** How many bytes of `buf` are built. */
   len: number;
   /** The H_* flags of the fields appended. */
   flags: number;
