@@ -74,6 +74,10 @@ async function answer(s: net.Socket, path: string, upgrade: () => void): Promise
     case '/small':
       s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall');
       return;
+    case '/partial':
+      // The head and the first 1,000 of 50,000 body bytes in one write, then nothing.
+      s.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 50000\r\n\r\n'), bodyOf(1000)]));
+      return;
     case '/tag': {
       // A head and body of their own per n, in one write (one arrival).
       const body = `body-${n}-${'b'.repeat(n % 37)}`;
@@ -313,6 +317,15 @@ rtTest('http client leases: a response read in its lease (forward.sendTo) stays 
         forward.endBody(r.body);
       } else t.is((await whole(r)).toString('latin1'), body(n), `body of ${n}`);
     }
+    // A piece taken in the callback of a response that is then dropped (its connection closes): the lease
+    // goes back with the connection.
+    await sendTo(c, up.url, '/tag?n=1', (r) => forward.endBody(r.body)); // an idle pooled connection for it
+    const piece = await sendTo(c, up.url, '/partial', (r) => {
+      const p = forward.bufferedPiece(r.body);
+      void r.close();
+      return p === undefined ? 0 : p.length;
+    });
+    t.true(piece > 0, 'a piece was taken in the callback');
     for (let i = 0; i < 100 && stats().recvPool.leased > base; i++) await sleep(5);
     t.is(stats().recvPool.leased, base, 'every lease went back to the pool');
   });

@@ -382,9 +382,10 @@ class ClientConn implements BodySource {
     }
     const h = this.headers;
     if (h !== undefined && h._buf === lent) h._buf = this.rbuf;
-    // A body piece handed out may point into the lease (valid until its reader asks for more).
+    // A body piece handed out may point into the lease (valid until its reader asks for more); a dead
+    // connection's response has failed with it (and nothing would release the lease later).
     const b = this.body;
-    if (keep && b !== undefined && b._started && (!b.done || b._endPending)) this.#retired = lease;
+    if (keep && !this.dead && b !== undefined && b._started && (!b.done || b._endPending)) this.#retired = lease;
     else lease.release();
   }
 
