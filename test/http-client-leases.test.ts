@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { forward, HttpClient, type CallHandle, type ClientResponse, type RawHead } from '@ringio/http';
-import { sleep } from '@ringio/runtime';
+import { sleep, stats } from '@ringio/runtime';
 import { fdCount, fdsBackTo, rejectionOf, rtTest, run } from './helpers.js';
 
 /** Deterministic body bytes: byte i is (i * 7 + n) & 255. */
@@ -74,6 +74,16 @@ async function answer(s: net.Socket, path: string, upgrade: () => void): Promise
     case '/small':
       s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall');
       return;
+    case '/partial':
+      // The head and the first 1,000 of 50,000 body bytes in one write, then nothing.
+      s.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 50000\r\n\r\n'), bodyOf(1000)]));
+      return;
+    case '/tag': {
+      // A head and body of their own per n, in one write (one arrival).
+      const body = `body-${n}-${'b'.repeat(n % 37)}`;
+      s.write(`HTTP/1.1 200 OK\r\nX-Tag: tag-${n}-${'t'.repeat(n % 23)}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      return;
+    }
     case '/drip': {
       // Every byte of the head and the body in a write of its own.
       const bytes = Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Drip: yes\r\n\r\n'), Buffer.from('0123456789')]);
@@ -248,5 +258,75 @@ rtTest('http client leases: stray bytes after a response drop the connection; an
     } finally {
       await s.close();
     }
+  });
+});
+
+/** forward.sendTo (the proxy's path: the response through callbacks), settled with what `onHead` returns. */
+function sendTo<T>(c: HttpClient, url: string, path: string, onHead: (r: ClientResponse) => T): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const text = `GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`;
+    const head: RawHead = { buf: Buffer.from(text, 'latin1'), len: text.length, flags: 0, declared: -1 };
+    const call: CallHandle = {
+      _conn: undefined,
+      _cancelled: false,
+      _onHead: (r) => {
+        try {
+          resolve(onHead(r));
+        } catch (e) {
+          reject(e);
+        }
+      },
+      _onFail: reject,
+    };
+    forward.sendTo(c, forward.origin(c, url), 'GET', head, call);
+  });
+}
+
+rtTest('http client leases: a response read in its lease (forward.sendTo) stays whole however its reader takes it; every lease goes back once', async (t) => {
+  // The client reads a callback's response in the lease it arrived in (no copy) while the callback runs.
+  // Three readers: one that takes the whole response in the callback (the proxy's way), one that reads
+  // nothing there and all of it later, one that takes the body's piece there and uses it later. The
+  // later reads come after dozens of other arrivals went through the receive pool (a lease given back
+  // too early would by then hold other bytes), and every lease is back in the pool at the end.
+  await leaseTest(t, async (c, up) => {
+    const base = stats().recvPool.leased;
+    const tag = (n: number): string => `tag-${n}-${'t'.repeat(n % 23)}`;
+    const body = (n: number): string => `body-${n}-${'b'.repeat(n % 37)}`;
+    const later: { n: number; r: ClientResponse; piece: Uint8Array | undefined }[] = [];
+    // Each kept response is asked for right after a whole one, on the connection that one left idle (the
+    // path that reads in place; a new connection's first response takes the general one).
+    for (let n = 0; n < 90; n++) {
+      if (n % 2 === 0) {
+        const got = await sendTo(c, up.url, `/tag?n=${n}`, (r) => {
+          const p = forward.bufferedPiece(r.body);
+          const text = `${r.headers.get('x-tag')} ${p === undefined ? '' : Buffer.from(p).toString('latin1')} ${r.body.done}`;
+          forward.endBody(r.body);
+          return text;
+        });
+        t.is(got, `${tag(n)} ${body(n)} true`);
+      } else {
+        const kept = await sendTo(c, up.url, `/tag?n=${n}`, (r) => ({ n, r, piece: n % 4 === 3 ? forward.bufferedPiece(r.body) : undefined }));
+        later.push(kept);
+      }
+    }
+    for (const { n, r, piece } of later) {
+      t.is(r.headers.get('x-tag'), tag(n), `head of ${n}`);
+      if (piece !== undefined) {
+        t.is(Buffer.from(piece).toString('latin1'), body(n), `piece of ${n}`);
+        forward.endBody(r.body);
+      } else t.is((await whole(r)).toString('latin1'), body(n), `body of ${n}`);
+    }
+    // A piece taken in the callback of a response that is then dropped (its connection closes): the lease
+    // goes back with the connection.
+    await sendTo(c, up.url, '/tag?n=1', (r) => forward.endBody(r.body)); // an idle pooled connection for it
+    const piece = await sendTo(c, up.url, '/partial', (r) => {
+      const p = forward.bufferedPiece(r.body);
+      void r.close();
+      return p === undefined ? 0 : p.length;
+    });
+    t.true(piece > 0, 'a piece was taken in the callback');
+    for (let i = 0; i < 100 && stats().recvPool.leased > base; i++) await sleep(5);
+    t.is(stats().recvPool.leased, base, 'every lease went back to the pool');
   });
 });

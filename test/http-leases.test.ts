@@ -7,8 +7,8 @@
  * on a connection whose reads went multishot keeps the bytes sent right behind the upgrade request.
  */
 import net from 'node:net';
-import { forward, type Handler } from '@ringio/http';
-import { stats } from '@ringio/runtime';
+import { forward, HttpClient, serve, type Handler } from '@ringio/http';
+import { configureRecvPool, stats } from '@ringio/runtime';
 import { rtTest } from './helpers.js';
 import { raw, statuses, withServer } from './http-util.js';
 
@@ -261,5 +261,109 @@ rtTest('http leases: a flood past the read buffer while a handler waits pauses r
     all += `GET /ok HTTP/1.1\r\n${H}Connection: close\r\n\r\n`;
     const r = await raw(port, all, { ms: 20_000 });
     t.is(statuses(r.text).length, n + 1);
+  });
+});
+
+rtTest('http leases: a head parsed in its lease stays the request\'s until the request ends, then the lease goes back once', async (t) => {
+  // A bodiless head alone in a read is parsed in the lease itself (no copy into the connection's buffer):
+  // the lease is the request's until its response ends. Held requests read their URL and a field only
+  // after hundreds of reads on another connection went through the receive pool (a lease given back
+  // early would by then hold another request's bytes), and every lease is back in the pool at the end
+  // (one never given back stays counted; one given back twice throws ERR_RINGIO_LEASE_RELEASED).
+  const held: (() => void)[] = [];
+  let base = 0;
+  await withServer({}, (req, res) => {
+    if (req.url.startsWith('/held/')) {
+      forward.hold(res);
+      held.push(() => {
+        const answer = `${req.url} ${req.headers.get('x-tag')}`;
+        res.end(answer).then(() => forward.release(res), (e: unknown) => forward.release(res, e));
+      });
+      return undefined;
+    }
+    return void res.end(`ok ${req.headers.get('x-tag')}`);
+  }, async (port, s) => {
+    base = stats().recvPool.leased;
+    const socks: net.Socket[] = [];
+    const texts: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const sock = net.connect(port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.setEncoding('latin1');
+      texts.push('');
+      sock.on('data', (d: string) => (texts[i] += d));
+      socks.push(sock);
+      // One write per head: each arrives alone in its read, as a keep-alive client sends it.
+      sock.write(`GET /held/${i}/${'a'.repeat(i * 7)} HTTP/1.1\r\n${H}X-Tag: tag-${i}-${'z'.repeat(20 + i)}\r\n\r\n`);
+    }
+    for (let i = 0; i < 200 && held.length < 4; i++) await later(5);
+    t.is(held.length, 4, 'the four held requests arrived');
+    t.true(stats().recvPool.leased - base >= 4, `the held requests' leases are out: ${stats().recvPool.leased - base}`);
+    // Reads on another connection, one request at a time, with other bytes at the same offsets.
+    const other = net.connect(port, '127.0.0.1');
+    await new Promise((r) => other.once('connect', r));
+    other.setEncoding('latin1');
+    let otherText = '';
+    other.on('data', (d: string) => (otherText += d));
+    for (let i = 0; i < 300; i++) {
+      const tag = `other-${i}-${'w'.repeat(i % 40)}`;
+      other.write(`GET /other/${'q'.repeat(i % 50)} HTTP/1.1\r\n${H}X-Tag: ${tag}\r\n\r\n`);
+      for (let j = 0; j < 500 && !otherText.endsWith(`ok ${tag}`); j++) await later(1);
+      t.true(otherText.endsWith(`ok ${tag}`), `other request ${i}`);
+    }
+    other.destroy();
+    for (const f of held) f();
+    for (let i = 0; i < 200 && texts.some((x) => !x.includes('\r\n\r\n') || !/tag-\d-z+$/.test(x)); i++) await later(5);
+    for (let i = 0; i < 4; i++) t.true(texts[i]!.endsWith(`/held/${i}/${'a'.repeat(i * 7)} tag-${i}-${'z'.repeat(20 + i)}`), texts[i]);
+    // The same connections go on (keep-alive), the next heads parsed in their leases too.
+    for (let i = 0; i < 4; i++) {
+      texts[i] = '';
+      socks[i]!.write(`GET /again HTTP/1.1\r\n${H}X-Tag: again-${i}\r\nConnection: close\r\n\r\n`);
+    }
+    for (let i = 0; i < 200 && texts.some((x) => !x.endsWith(`again-${texts.indexOf(x)}`)); i++) await later(5);
+    for (let i = 0; i < 4; i++) t.true(texts[i]!.endsWith(`ok again-${i}`), texts[i]);
+    for (const sock of socks) sock.destroy();
+    for (let i = 0; i < 100 && (s.stats().connections > 0 || stats().recvPool.leased > base); i++) await later(10);
+    t.is(stats().recvPool.leased, base, 'every lease went back to the pool');
+  });
+});
+
+rtTest('http leases: requests parsed in their leases leave the receive pool room for the reads that answer them (a proxy with a small pool)', async (t) => {
+  // Each held request is answered by a request to another server of the same thread (a proxy in one):
+  // its answer takes reads on two more connections. With a pool of 8 buffers and 24 requests at once,
+  // requests that kept their leases while waiting would take every buffer and nothing would move again
+  // (until the client's timeouts); in-place parsing stops at half the pool.
+  let client: HttpClient | undefined;
+  let upPort = 0;
+  await withServer({}, (req, res) => {
+    forward.hold(res);
+    client!.request(`http://127.0.0.1:${upPort}/up${req.url}`).then(
+      async (r) => {
+        const body = await r.text();
+        await res.end(`${req.url} ${body}`);
+        forward.release(res);
+      },
+      (e: unknown) => forward.release(res, e),
+    );
+    return undefined;
+  }, async (port) => {
+    configureRecvPool({ buffers: 8, maxBuffers: 8, bufferSize: 2048 });
+    const up = await serve({ port: 0 }, (req, res) => void res.end(`from ${req.url}`));
+    upPort = (up.address as { port: number }).port;
+    client = new HttpClient({ headersTimeout: 60_000 });
+    try {
+      const t0 = Date.now();
+      const replies = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => raw(port, `GET /r${i} HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, { ms: 20_000 })),
+      );
+      for (let i = 0; i < 24; i++) {
+        t.true(replies[i]!.closed, `reply ${i} came`);
+        t.true(replies[i]!.text.endsWith(`/r${i} from /up/r${i}`), replies[i]!.text);
+      }
+      t.true(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
+    } finally {
+      await client.close();
+      await up.closeAll();
+    }
   });
 });

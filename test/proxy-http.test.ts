@@ -953,3 +953,46 @@ proxyTest('http: clients that close mid-response (answers unread, pipelined) lea
     d.cleanup();
   }
 });
+
+proxyTest('http: the upstream request line is the client\'s method and target with HTTP/1.1, whatever minor version the client sent', async (t) => {
+  // A raw upstream that records each request line (the proxy copies an HTTP/1.1 line as it came, and
+  // writes the others anew).
+  const lines: string[] = [];
+  const server = net.createServer((s) => {
+    let buf = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      buf += d;
+      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+        lines.push(buf.slice(0, buf.indexOf('\r\n')));
+        buf = buf.slice(end + 4);
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      }
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const upPort = (server.address() as net.AddressInfo).port;
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [`http://127.0.0.1:${upPort}`])), async () => {
+      const long = `/${'l'.repeat(90)}?q=${'v'.repeat(20)}`;
+      const want: string[] = [];
+      let bytes = '';
+      for (const version of ['1.1', '1.0', '1.9']) {
+        for (const [method, target] of [['GET', '/a'], ['DELETE', long], ['OPTIONS', '/o?x=1']] as const) {
+          bytes += `${method} ${target} HTTP/${version}\r\nHost: x\r\n${version === '1.0' ? 'Connection: keep-alive\r\n' : ''}\r\n`;
+          want.push(`${method} ${target} HTTP/1.1`);
+        }
+      }
+      const text = await rawExchange(port, `${bytes}GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      want.push('GET /last HTTP/1.1');
+      t.is(text.match(/HTTP\/1\.1 200 /g)?.length, want.length, text);
+      t.deepEqual(lines, want);
+    });
+  } finally {
+    server.close();
+    d.cleanup();
+  }
+});

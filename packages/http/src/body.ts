@@ -108,6 +108,12 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
     return this.#takeLength(src);
   }
 
+  /** @internal Whether the rest of a Content-Length body is in the connection's buffer (then _buffered() takes all of it). */
+  _wholeBuffered(): boolean {
+    const src = this._src;
+    return this._mode === MODE_LENGTH && !this._done && !this._pulling && this._error === undefined && src !== undefined && src.rend - src.rpos >= this._remaining;
+  }
+
   /** The next piece of a Content-Length body from the bytes in src's buffer (some are there). */
   #takeLength(src: BodySource): Uint8Array {
     const avail = src.rend - src.rpos;

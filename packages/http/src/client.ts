@@ -169,7 +169,7 @@ interface LeaseStop {
 class ClientConn implements BodySource {
   readonly pool: Pool;
   readonly stream: ByteStream;
-  rbuf = Buffer.allocUnsafe(16384);
+  rbuf: Buffer = Buffer.allocUnsafe(16384);
   rpos = 0;
   rend = 0;
   readonly out = new OutBuf(4096);
@@ -285,6 +285,10 @@ class ClientConn implements BodySource {
 
   /** A connection after a complete, reusable response goes back to its pool (reading through leases again). */
   toPool(): void {
+    // The response was read to its end: what it read in place is given back when its reader returns
+    // (#borrow; a bodiless response gets here before its reader has seen its head).
+    if (this.#borrowed !== undefined) this.#returned = true;
+    this.#dropRetired();
     if (this.#own && this.#back) {
       this.#own = false;
       this.#startReads();
@@ -300,6 +304,14 @@ class ClientConn implements BodySource {
       return undefined;
     }
     const inbox = this.#inbox;
+    // A head awaited by callbacks (forward.sendTo: its reader runs within this call) may be read in place.
+    if (this.#headWait && this.rpos === this.rend && inbox.held === undefined && !this.#stopping && this.#borrowed === undefined && this.#hResolve === undefined && this.#hCall !== undefined) {
+      this.#dropRetired(); // a head waits: nothing handed out from it is in use
+      if (lease._roomy) {
+        this.#borrow(lease);
+        return undefined;
+      }
+    }
     inbox.hold(lease);
     if (this.#stopping) return inbox.pause(); // kept for #takeOver
     // rbuf is compacted only while a read waits: otherwise a head view or a body piece may point into it.
@@ -319,6 +331,71 @@ class ClientConn implements BodySource {
     if (n > 0) this.#arrived(n);
     return inbox.held === lease ? inbox.pause() : undefined;
   };
+
+  // ---- a response parsed in its lease (#borrow): no copy into rbuf for the usual proxied response ----
+
+  /** The lease rbuf is during #borrow, and the connection's own buffer meanwhile. */
+  #borrowed: RecvLease | undefined;
+  #ownBuf: Buffer | undefined;
+  /** A borrowed lease a body piece may still point into: released at the next point where rbuf may be compacted. */
+  #retired: RecvLease | undefined;
+
+  /**
+   * A lease that arrives while a response head is awaited and rbuf is empty is read in place: rbuf is
+   * the lease's buffer while the head's reader runs (a proxy relays a whole response and the connection
+   * goes back to its pool at once: toPool ends the loan). Whatever is left when it returns (a head not
+   * whole yet, a response still being read) is copied into the connection's own buffer at the same
+   * offsets, so the lease never outlives this call, except when a body piece was handed out (#retired).
+   */
+  #borrow(lease: RecvLease): void {
+    this.#borrowed = lease;
+    this.#ownBuf = this.rbuf;
+    this.#returned = false;
+    this.rbuf = lease.buf;
+    this.rpos = 0;
+    this.rend = lease.length;
+    this.parser.resetScan();
+    this.#arrived(lease.length);
+    this.#unborrow(!this.#returned);
+  }
+
+  /** The response read in place was read to its end (toPool) during #borrow: nothing to keep. */
+  #returned = false;
+
+  /** Ends #borrow's loan: rbuf is the connection's own again, with the unread bytes at the same offsets when `keep`. */
+  #unborrow(keep: boolean): void {
+    const lease = this.#borrowed!;
+    const lent = lease.buf;
+    let own = this.#ownBuf!;
+    this.#borrowed = undefined;
+    this.#ownBuf = undefined;
+    if (this.rbuf !== lent) {
+      // rbuf grew meanwhile (#makeRoom): the new one holds the bytes, at the same offsets.
+    } else if (keep && this.rend > 0) {
+      if (own.length < this.rend) own = Buffer.allocUnsafe(Math.max(own.length * 2, this.rend));
+      copyBytes(lent, 0, this.rend, own, 0);
+      this.rbuf = own;
+    } else {
+      this.rpos = this.rend = 0;
+      this.parser.resetScan();
+      this.rbuf = own;
+    }
+    const h = this.headers;
+    if (h !== undefined && h._buf === lent) h._buf = this.rbuf;
+    // A body piece handed out may point into the lease (valid until its reader asks for more); a dead
+    // connection's response has failed with it (and nothing would release the lease later).
+    const b = this.body;
+    if (keep && !this.dead && b !== undefined && b._started && (!b.done || b._endPending)) this.#retired = lease;
+    else lease.release();
+  }
+
+  /** Releases #retired: called where rbuf may be compacted (no piece handed out is in use). */
+  #dropRetired(): void {
+    const r = this.#retired;
+    if (r === undefined) return;
+    this.#retired = undefined;
+    r.release();
+  }
 
   /** Copies what fits of the held lease after rend (making room in rbuf first when `compact`). */
   #pull(compact: boolean): number {
@@ -414,6 +491,7 @@ class ClientConn implements BodySource {
 
   /** Makes room after rend for the next read: resets an empty buffer, compacts or grows a full one. */
   #makeRoom(): void {
+    this.#dropRetired();
     if (this.rpos === this.rend) {
       this.rpos = this.rend = 0;
       this.parser.resetScan();
@@ -641,8 +719,10 @@ class ClientConn implements BodySource {
     if (this.dead) return this.stream.close();
     this.dead = true;
     this.pool.remove(this);
-    // A lease held while reading was paused goes back to the receive pool (rbuf has copies only).
+    // A lease held while reading was paused goes back to the receive pool (rbuf has copies only), as
+    // does one a body piece may point into (the response fails with the connection).
     this.#inbox.drop();
+    this.#dropRetired();
     await this.stream.close().catch(() => {});
   }
 

@@ -9,7 +9,7 @@ import type { HeaderView } from './headers.js';
 import type { ServerRequest, ServerResponse } from './server.js';
 import type { CallHandle, ClientResponse, HttpClient } from './client.js';
 import { eqLower, N_CONNECTION, N_CONTENT_LENGTH, N_COUNT, N_DATE, N_EXPECT, N_FORWARDED, N_HOST, N_KEEP_ALIVE, N_PROXY_AUTHENTICATE, N_PROXY_AUTHORIZATION, N_PROXY_CONNECTION, N_TE, N_TRAILER, N_TRANSFER_ENCODING, N_UPGRADE, N_VIA, N_X_FORWARDED_FOR, N_X_FORWARDED_HOST, N_X_FORWARDED_PROTO } from './parse.js';
-import { copyBytes, H_CONTENT_LENGTH, H_DATE, H_HOST, type RawHead } from './out.js';
+import { copyBytes, H_CONTENT_LENGTH, H_DATE, H_HOST, type FieldSink, type FieldWriter, type RawHead } from './out.js';
 
 /** forwardFields() found these fields (each one was left out of the copy unless said otherwise). */
 export const F_CONNECTION = 1;
@@ -66,7 +66,7 @@ const RESPONSE_KIND = new Int16Array(N_COUNT);
 }
 
 /** Grows `out.buf` to hold `n` more bytes. */
-export function reserve(out: RawHead, n: number): void {
+export function reserve(out: FieldSink, n: number): void {
   if (out.len + n <= out.buf.length) return;
   let size = out.buf.length * 2;
   while (size < out.len + n) size *= 2;
@@ -76,24 +76,34 @@ export function reserve(out: RawHead, n: number): void {
 }
 
 /** Appends a checked latin1 string. */
-export function appendLatin1(out: RawHead, s: string): void {
+export function appendLatin1(out: FieldSink, s: string): void {
   reserve(out, s.length);
   out.len += out.buf.latin1Write(s, out.len);
 }
 
 /** Appends bytes. */
-export function appendBytes(out: RawHead, b: Uint8Array): void {
+export function appendBytes(out: FieldSink, b: Uint8Array): void {
   reserve(out, b.length);
-  out.buf.set(b, out.len);
+  copyBytes(b, 0, b.length, out.buf, out.len);
   out.len += b.length;
 }
 
+/** Ends a head: appends its blank line's CRLF. */
+export function appendCrlf(out: FieldSink): void {
+  reserve(out, 2);
+  const b = out.buf;
+  b[out.len] = 13;
+  b[out.len + 1] = 10;
+  out.len += 2;
+}
+
 /**
- * Copies the field lines of `h` (as `name: value\r\n`, exactly as they arrived) to `out`, leaving out
+ * Copies the field lines of `h` (as `name: value\r\n`, exactly as they arrived) to `out` (a RawHead, or
+ * a server's write buffer from a FieldWriter), leaving out
  * hop-by-hop fields and those `rules` name. Adds H_HOST / H_DATE / H_CONTENT_LENGTH to `out.flags` for
  * the fields copied. Returns the F_* flags of the fields seen.
  */
-export function forwardFields(h: HeaderView, out: RawHead, rules: ForwardRules): number {
+export function forwardFields(h: HeaderView, out: FieldSink, rules: ForwardRules): number {
   const b = h._buf;
   const o = h._offs;
   const count = h._count;
@@ -146,7 +156,7 @@ export function forwardFields(h: HeaderView, out: RawHead, rules: ForwardRules):
   return seen;
 }
 
-function copy(b: Buffer, s: number, e: number, out: RawHead): void {
+function copy(b: Buffer, s: number, e: number, out: FieldSink): void {
   reserve(out, e - s);
   copyBytes(b, s, e, out.buf, out.len);
   out.len += e - s;
@@ -187,31 +197,34 @@ const HTTP11 = Buffer.from(' HTTP/1.1\r\n');
 
 /** Appends the request line `<method> <target as sent> HTTP/1.1` to an upstream head. */
 export function appendRequestLine(out: RawHead, method: string, req: ServerRequest): void {
-  appendLatin1(out, method);
   const s = req._t0;
   const e = req._t1;
+  if (req._buf[e + 8] === 49) {
+    // HTTP/1.1: the line as it came, in one copy (the scanner takes no other form than the method, one
+    // SP, the target, one SP, "HTTP/1.x" CRLF).
+    copy(req._buf, s - method.length - 1, e + 11, out);
+    return;
+  }
+  appendLatin1(out, method);
   reserve(out, e - s + 1 + HTTP11.length);
   out.buf[out.len++] = 32;
   copy(req._buf, s, e, out);
   appendBytes(out, HTTP11);
 }
 
-/** Whether `h` has a field `name` (lower case) whose value (one line) is `value` (latin1), without making a string. */
-export function fieldIs(h: HeaderView, name: string, value: string): boolean {
+/** Whether `h` has one Host field and its value is `value` (latin1), without making a string. */
+export function hostIs(h: HeaderView, value: string): boolean {
   const b = h._buf;
   const o = h._offs;
+  const names = h._names;
   for (let i = 0; i < h._count; i++) {
-    const n0 = o[4 * i]!;
-    if (o[4 * i + 1]! - n0 !== name.length || !eqLower(b, n0, n0 + name.length, name)) continue;
+    if (names[i] !== N_HOST) continue;
     const v0 = o[4 * i + 2]!;
     const n = value.length;
     if (o[4 * i + 3]! - v0 !== n) return false;
     for (let j = 0; j < n; j++) if (b[v0 + j] !== value.charCodeAt(j)) return false;
-    // A second field of that name would be joined into the value (HeaderView.get).
-    for (let k = i + 1; k < h._count; k++) {
-      const m0 = o[4 * k]!;
-      if (o[4 * k + 1]! - m0 === name.length && eqLower(b, m0, m0 + name.length, name)) return false;
-    }
+    // A second Host would be joined into the value (HeaderView.get).
+    for (let k = i + 1; k < h._count; k++) if (names[k] === N_HOST) return false;
     return true;
   }
   return false;
@@ -266,12 +279,31 @@ export function rawFields(res: ServerResponse, head: RawHead): void {
 }
 
 /**
+ * Has `w` write its field lines straight into the response head when the server builds it (after
+ * writeHead's fields), instead of rawFields' copy of a RawHead: for a head built at once (endNow), since
+ * whatever `w` copies from must not change before.
+ */
+export function rawFieldsFrom(res: ServerResponse, w: FieldWriter | undefined): void {
+  res._rawFieldsFrom(w);
+}
+
+/**
  * Ends a response now when its last piece (optional) can be queued without waiting (nothing in flight,
  * a piece the write buffer takes): true, and the server's loop sends it. False: nothing was done, call
  * res.end(). Throws what res.end() rejects with.
  */
 export function endNow(res: ServerResponse, piece?: Uint8Array): boolean {
   return res._endNow(piece);
+}
+
+/** Whether endNow(res, piece) would end the response now for a last piece of `n` bytes (0: none). */
+export function canEndNow(res: ServerResponse, n: number): boolean {
+  return res._canEndNow(n);
+}
+
+/** Whether the rest of a Content-Length body is already in its connection's buffer: bufferedPiece() then takes all of it. */
+export function wholeBuffered(body: IncomingBody): boolean {
+  return body._wholeBuffered();
 }
 
 /**
@@ -305,7 +337,9 @@ export function send(client: HttpClient, to: unknown, method: string, head: RawH
 
 /**
  * send() for a bodiless request, answered through `call._onHead(res)` or `call._onFail(err)` (neither may
- * throw) instead of a promise: the usual proxied request allocates no promise here.
+ * throw) instead of a promise: the usual proxied request allocates no promise here. The response may
+ * have been parsed in the receive lease it arrived in: a body piece taken during `_onHead` should be
+ * written before it returns (endNow); one kept past it holds the lease until the body is read on.
  */
 export function sendTo(client: HttpClient, to: unknown, method: string, head: RawHead, call: CallHandle): void {
   client._sendTo(to, method, head, call);

@@ -8,7 +8,7 @@ export { HeaderView } from './headers.js';
 export { IncomingBody } from './body.js';
 export type { HeadersInit } from './out.js';
 // For a proxy's forwarding path (heads copied from parsed bytes): see forward.ts.
-export { H_CONTENT_LENGTH, H_DATE, H_HOST, H_TRANSFER_ENCODING, type RawHead } from './out.js';
+export { H_CONTENT_LENGTH, H_DATE, H_HOST, H_TRANSFER_ENCODING, type FieldSink, type FieldWriter, type RawHead } from './out.js';
 export type { CallHandle } from './client.js';
 import * as forwardFns from './forward.js';
 /** Forwarding parsed heads as bytes (what ringio-proxy forwards with): field lines copied by index, raw heads for HttpClient and ServerResponse. */

@@ -83,6 +83,43 @@ export function eqLower(buf: Uint8Array, s: number, e: number, word: string): bo
   return true;
 }
 
+/** A lower-case word's bytes (for eqToken). */
+function word(w: string): Uint8Array {
+  return Uint8Array.from(w, (c) => c.charCodeAt(0));
+}
+
+/**
+ * Whether buf[s, s + w.length) is the lower-case word `w` (letters, digits and '-'), ignoring the case of
+ * letters: `| 0x20` folds A-Z to a-z and leaves digits and '-' as they are; the only other bytes it maps
+ * onto a word's (CR onto '-', 0x10-0x19 onto digits) are controls, which a checked name or value cannot
+ * hold. For checked names and values only (the scanner's); the caller compares the lengths.
+ */
+function eqToken(buf: Uint8Array, s: number, w: Uint8Array): boolean {
+  for (let i = 0; i < w.length; i++) if ((buf[s + i]! | 0x20) !== w[i]) return false;
+  return true;
+}
+
+const W_TE = word('te');
+const W_VIA = word('via');
+const W_HOST = word('host');
+const W_DATE = word('date');
+const W_EXPECT = word('expect');
+const W_UPGRADE = word('upgrade');
+const W_TRAILER = word('trailer');
+const W_FORWARDED = word('forwarded');
+const W_CONNECTION = word('connection');
+const W_KEEP_ALIVE = word('keep-alive');
+const W_CONTENT_LENGTH = word('content-length');
+const W_X_FORWARDED_FOR = word('x-forwarded-for');
+const W_PROXY_CONNECTION = word('proxy-connection');
+const W_X_FORWARDED_HOST = word('x-forwarded-host');
+const W_TRANSFER_ENCODING = word('transfer-encoding');
+const W_X_FORWARDED_PROTO = word('x-forwarded-proto');
+const W_PROXY_AUTHENTICATE = word('proxy-authenticate');
+const W_PROXY_AUTHORIZATION = word('proxy-authorization');
+const W_CLOSE = word('close');
+const W_100_CONTINUE = word('100-continue');
+
 function methodOf(buf: Buffer, s: number, e: number): string {
   const c = buf[s];
   switch (e - s) {
@@ -470,67 +507,78 @@ export class HeadParser {
 
   /** Field line i: its name's code (N_*, kept in `names`) and the framing it carries. */
   #classify(buf: Buffer, n0: number, n1: number, v0: number, v1: number, i: number): number {
+    // By length, then by first letter, then the whole name (eqToken: the name is checked tchar).
     let code = N_OTHER;
     let r = 0;
+    const c0 = buf[n0]! | 0x20;
     switch (n1 - n0) {
       case 2:
-        if (eqLower(buf, n0, n1, 'te')) code = N_TE;
+        if (c0 === 116 && eqToken(buf, n0, W_TE)) code = N_TE;
         break;
       case 3:
-        if (eqLower(buf, n0, n1, 'via')) code = N_VIA;
+        if (c0 === 118 && eqToken(buf, n0, W_VIA)) code = N_VIA;
         break;
       case 4:
-        if (eqLower(buf, n0, n1, 'host')) {
-          code = N_HOST;
-          this.hostCount++;
-        } else if (eqLower(buf, n0, n1, 'date')) code = N_DATE;
+        if (c0 === 104) {
+          if (eqToken(buf, n0, W_HOST)) {
+            code = N_HOST;
+            this.hostCount++;
+          }
+        } else if (c0 === 100 && eqToken(buf, n0, W_DATE)) code = N_DATE;
         break;
       case 6:
-        if (eqLower(buf, n0, n1, 'expect')) {
+        if (c0 === 101 && eqToken(buf, n0, W_EXPECT)) {
           code = N_EXPECT;
-          if (eqLower(buf, v0, v1, '100-continue')) this.expectContinue = true;
+          if (v1 - v0 === 12 && eqToken(buf, v0, W_100_CONTINUE)) this.expectContinue = true;
           else r = this.#fail(417, 'unsupported expectation');
         }
         break;
       case 7:
-        if (eqLower(buf, n0, n1, 'upgrade')) {
-          code = N_UPGRADE;
-          this.hasUpgrade = true;
-        } else if (eqLower(buf, n0, n1, 'trailer')) code = N_TRAILER;
+        if (c0 === 117) {
+          if (eqToken(buf, n0, W_UPGRADE)) {
+            code = N_UPGRADE;
+            this.hasUpgrade = true;
+          }
+        } else if (c0 === 116 && eqToken(buf, n0, W_TRAILER)) code = N_TRAILER;
         break;
       case 9:
-        if (eqLower(buf, n0, n1, 'forwarded')) code = N_FORWARDED;
+        if (c0 === 102 && eqToken(buf, n0, W_FORWARDED)) code = N_FORWARDED;
         break;
       case 10:
-        if (eqLower(buf, n0, n1, 'connection')) {
-          code = N_CONNECTION;
-          this.#connection(buf, v0, v1);
-        } else if (eqLower(buf, n0, n1, 'keep-alive')) code = N_KEEP_ALIVE;
+        if (c0 === 99) {
+          if (eqToken(buf, n0, W_CONNECTION)) {
+            code = N_CONNECTION;
+            this.#connection(buf, v0, v1);
+          }
+        } else if (c0 === 107 && eqToken(buf, n0, W_KEEP_ALIVE)) code = N_KEEP_ALIVE;
         break;
       case 14:
-        if (eqLower(buf, n0, n1, 'content-length')) {
+        if (c0 === 99 && eqToken(buf, n0, W_CONTENT_LENGTH)) {
           code = N_CONTENT_LENGTH;
           r = this.#contentLength(buf, v0, v1);
         }
         break;
       case 15:
-        if (eqLower(buf, n0, n1, 'x-forwarded-for')) code = N_X_FORWARDED_FOR;
+        if (c0 === 120 && eqToken(buf, n0, W_X_FORWARDED_FOR)) code = N_X_FORWARDED_FOR;
         break;
       case 16:
-        if (eqLower(buf, n0, n1, 'proxy-connection')) code = N_PROXY_CONNECTION;
-        else if (eqLower(buf, n0, n1, 'x-forwarded-host')) code = N_X_FORWARDED_HOST;
+        if (c0 === 112) {
+          if (eqToken(buf, n0, W_PROXY_CONNECTION)) code = N_PROXY_CONNECTION;
+        } else if (c0 === 120 && eqToken(buf, n0, W_X_FORWARDED_HOST)) code = N_X_FORWARDED_HOST;
         break;
       case 17:
-        if (eqLower(buf, n0, n1, 'transfer-encoding')) {
-          code = N_TRANSFER_ENCODING;
-          r = this.#transferEncoding(buf, v0, v1);
-        } else if (eqLower(buf, n0, n1, 'x-forwarded-proto')) code = N_X_FORWARDED_PROTO;
+        if (c0 === 116) {
+          if (eqToken(buf, n0, W_TRANSFER_ENCODING)) {
+            code = N_TRANSFER_ENCODING;
+            r = this.#transferEncoding(buf, v0, v1);
+          }
+        } else if (c0 === 120 && eqToken(buf, n0, W_X_FORWARDED_PROTO)) code = N_X_FORWARDED_PROTO;
         break;
       case 18:
-        if (eqLower(buf, n0, n1, 'proxy-authenticate')) code = N_PROXY_AUTHENTICATE;
+        if (c0 === 112 && eqToken(buf, n0, W_PROXY_AUTHENTICATE)) code = N_PROXY_AUTHENTICATE;
         break;
       case 19:
-        if (eqLower(buf, n0, n1, 'proxy-authorization')) code = N_PROXY_AUTHORIZATION;
+        if (c0 === 112 && eqToken(buf, n0, W_PROXY_AUTHORIZATION)) code = N_PROXY_AUTHORIZATION;
         break;
     }
     this.names[i] = code;
@@ -577,9 +625,10 @@ export class HeadParser {
       while (p < v1 && (buf[p] === SP || buf[p] === HT || buf[p] === 44)) p++;
       const t0 = p;
       while (p < v1 && buf[p] !== 44 && buf[p] !== SP && buf[p] !== HT) p++;
-      if (eqLower(buf, t0, p, 'close')) this.conn |= CONN_CLOSE;
-      else if (eqLower(buf, t0, p, 'keep-alive')) this.conn |= CONN_KEEP_ALIVE;
-      else if (eqLower(buf, t0, p, 'upgrade')) this.conn |= CONN_UPGRADE;
+      const n = p - t0;
+      if (n === 10 ? eqToken(buf, t0, W_KEEP_ALIVE) : false) this.conn |= CONN_KEEP_ALIVE;
+      else if (n === 5 ? eqToken(buf, t0, W_CLOSE) : false) this.conn |= CONN_CLOSE;
+      else if (n === 7 ? eqToken(buf, t0, W_UPGRADE) : false) this.conn |= CONN_UPGRADE;
     }
   }
 }

@@ -27,6 +27,7 @@ import {
   H_DATE,
   H_TRANSFER_ENCODING,
   OutBuf,
+  type FieldWriter,
   type RawHead,
   statusLine,
   chunkLength,
@@ -197,6 +198,8 @@ export class ServerResponse {
   /** @internal */ _extra: [string, string | number][] | undefined = undefined;
   /** @internal Field lines a proxy copied from a parsed head (see _rawFields). */
   _raw: RawHead | undefined = undefined;
+  /** @internal Field lines a proxy writes straight into the head (see _rawFieldsFrom). */
+  _fieldWriter: FieldWriter | undefined = undefined;
   /** @internal */ _conn: Conn;
   /** True once the head is in the write buffer. */
   headersSent = false;
@@ -218,6 +221,7 @@ export class ServerResponse {
     this._headers = undefined;
     this._extra = undefined;
     this._raw = undefined;
+    this._fieldWriter = undefined;
     this.headersSent = false;
     this.finished = false;
     this._chunked = false;
@@ -252,6 +256,13 @@ export class ServerResponse {
     return this;
   }
 
+  /** @internal Field lines `w` writes into the head as it is built, after writeHead's fields (see forward.rawFieldsFrom). */
+  _rawFieldsFrom(w: FieldWriter | undefined): this {
+    if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
+    this._fieldWriter = w;
+    return this;
+  }
+
   /** Adds one header field to the head (before it is sent). */
   setHeader(name: string, value: string | number | readonly string[]): this {
     if (this.headersSent) throw ringioError('ERR_RINGIO_HTTP_HEADERS_SENT');
@@ -279,6 +290,11 @@ export class ServerResponse {
     if (!this._held) return;
     this._held = false;
     this._conn.released(err);
+  }
+
+  /** @internal forward.canEndNow: whether _endNow() of a last piece of `n` bytes would end the response now. */
+  _canEndNow(n: number): boolean {
+    return this.finished || this._conn.canEndNowLength(n);
   }
 
   /** @internal forward.endNow: end() when it needs no promise (queued at once), else false and nothing done. */
@@ -398,6 +414,9 @@ export class Conn implements BodySource {
 
   readonly #onLease = (lease: RecvLease): Promise<void> | undefined => {
     const inbox = this.#inbox;
+    // The usual keep-alive request: one whole bodiless head alone in the lease, rbuf empty, the task
+    // parked. It is handled from the lease (no copy into rbuf), held until the request ends (#unborrow).
+    if (this.rpos === this.rend && this.#parked !== undefined && !this.#busy && inbox.held === undefined && this.#borrowed === undefined && !this.upgraded && !this.aborted && this.#fastLease(lease)) return undefined;
     inbox.hold(lease);
     if (this.upgraded) return inbox.pause(); // upgrade() is stopping the reads: kept for it
     // rbuf is compacted only while no request is in flight: a body piece handed out may point into it.
@@ -474,6 +493,46 @@ export class Conn implements BodySource {
     return !p.chunked && p.contentLength <= 0 && !p.expectContinue && !p.hasUpgrade && p.method !== 'CONNECT' && !this.writing && !this.server._closing;
   }
 
+  /**
+   * The lease whose bytes the request in progress was parsed from (#fastLease), released once when the
+   * request ends (#fastDone, a failed handler, the connection's release): its bytes stay the request's
+   * until then, as rbuf's would.
+   */
+  #borrowed: RecvLease | undefined;
+
+  /**
+   * A lease that is exactly one complete head of a fast request (nothing before it in rbuf, nothing after
+   * it in the lease): the request runs with its head in the lease, and the fast path goes on (true).
+   * False, with nothing done, for anything else: the lease goes into rbuf as usual and is parsed there.
+   */
+  #fastLease(lease: RecvLease): boolean {
+    const b = lease.buf;
+    const n = lease.length;
+    // A bodiless head ends its bytes with CRLF CRLF: anything else is not tried (no scan twice). And only
+    // while the receive pool has room: a request holds its lease until it is answered, which may take
+    // other reads (a proxy's upstream response), and those must find buffers.
+    if (n < 16 || b[n - 1] !== 10 || b[n - 2] !== 13 || b[n - 3] !== 10 || b[n - 4] !== 13 || !lease._roomy) return false;
+    const parser = this.parser;
+    parser.resetScan();
+    if (parser.request(b, 0, n) !== n || !this.#fastable()) {
+      parser.resetScan();
+      return false;
+    }
+    this.#borrowed = lease;
+    if (this.#fastOne(n, b)) this.#fast();
+    return true;
+  }
+
+  /** Ends #borrowed's loan: the request's views point at rbuf again and the lease goes back to its pool. */
+  #unborrow(): void {
+    const lease = this.#borrowed;
+    if (lease === undefined) return;
+    this.#borrowed = undefined;
+    this.req._buf = this.rbuf;
+    this.req.headers._buf = this.rbuf;
+    lease.release();
+  }
+
   /** The fast path: handles the complete heads in rbuf while the task is parked (see above). */
   #fast(): void {
     const parser = this.parser;
@@ -502,40 +561,49 @@ export class Conn implements BodySource {
         parser.resetScan();
         return this.#wake(1);
       }
-      this.#begin(headEnd);
-      this.phase = PHASE_HANDLER;
-      this.tick = server._tick;
-      const res = this.res;
-      let r: void | Promise<void>;
-      try {
-        r = this.#handler!(this.req, res);
-      } catch (e) {
-        this.#busy = true;
-        this.#afterFast(true, e);
-        return;
-      }
-      if (r !== undefined && r !== null && typeof (r as Promise<void>).then === 'function') {
-        this.#busy = true;
-        void this.#fastTail(r);
-        return;
-      }
-      if (res._held && !res.finished) {
-        this.#busy = true; // released() goes on
-        return;
-      }
-      const early = this.#takeEarly();
-      if (early !== undefined) {
-        this.#busy = true;
-        this.#afterFast(true, early);
-        return;
-      }
-      if (!res.finished && !this.upgraded && !this.aborted && !res._endNow(undefined)) {
-        this.#busy = true;
-        void this.#fastTail(undefined);
-        return;
-      }
-      if (!this.#fastDone()) return;
+      if (!this.#fastOne(headEnd, this.rbuf)) return;
     }
+  }
+
+  /**
+   * Runs the fast request whose head the parser just read from `buf` (rbuf, or #borrowed's bytes) up to
+   * headEnd: true when it ended at once and the next head may be looked for.
+   */
+  #fastOne(headEnd: number, buf: Buffer): boolean {
+    const server = this.server;
+    this.#begin(headEnd, buf);
+    this.phase = PHASE_HANDLER;
+    this.tick = server._tick;
+    const res = this.res;
+    let r: void | Promise<void>;
+    try {
+      r = this.#handler!(this.req, res);
+    } catch (e) {
+      this.#busy = true;
+      this.#afterFast(true, e);
+      return false;
+    }
+    if (r !== undefined && r !== null && typeof (r as Promise<void>).then === 'function') {
+      this.#busy = true;
+      void this.#fastTail(r);
+      return false;
+    }
+    if (res._held && !res.finished) {
+      this.#busy = true; // released() goes on
+      return false;
+    }
+    const early = this.#takeEarly();
+    if (early !== undefined) {
+      this.#busy = true;
+      this.#afterFast(true, early);
+      return false;
+    }
+    if (!res.finished && !this.upgraded && !this.aborted && !res._endNow(undefined)) {
+      this.#busy = true;
+      void this.#fastTail(undefined);
+      return false;
+    }
+    return this.#fastDone();
   }
 
   /** After a fast request's response: false when the connection ends (the task is woken). */
@@ -543,6 +611,7 @@ export class Conn implements BodySource {
     this.req._onGone = undefined;
     this.phase = PHASE_NONE;
     this.#headLive = false;
+    this.#unborrow();
     if (this.upgraded || this.aborted || !this.keepAlive) {
       // The task's end sends what is queued (see #serve), then closes.
       this.#wake(0);
@@ -571,6 +640,7 @@ export class Conn implements BodySource {
   #afterFast(failed: boolean, err: unknown): void {
     if (failed) {
       void this.#handlerFailed(err).then(() => {
+        this.#unborrow();
         this.#busy = false;
         this.req._onGone = undefined;
         this.phase = PHASE_NONE;
@@ -627,25 +697,28 @@ export class Conn implements BodySource {
   }
 
   /** Sets up the request whose head the parser read (ending at headEnd); returns its body mode and length. */
-  #begin(headEnd: number): void {
+  #begin(headEnd: number, buf: Buffer = this.rbuf): void {
     const parser = this.parser;
     const req = this.req;
     const cfg = this.server._config;
     this.server._requests++;
     req.method = parser.method;
     req.httpVersion = parser.minor === 1 ? '1.1' : '1.0';
-    req._buf = this.rbuf;
+    req._buf = buf;
     req._t0 = parser.targetStart;
     req._t1 = parser.targetEnd;
     req._url = undefined;
     const h = req.headers;
-    h._buf = this.rbuf;
+    h._buf = buf;
     h._offs = parser.offs;
     h._names = parser.names;
     h._count = parser.count;
-    this.#headLive = true;
     this.#continueSent = false;
-    this.rpos = headEnd;
+    // A head in #borrowed's lease needs no detaching from rbuf, and consumed none of it.
+    if (buf === this.rbuf) {
+      this.#headLive = true;
+      this.rpos = headEnd;
+    } else this.#headLive = false;
     this.keepAlive = parser.minor === 1 ? (parser.conn & CONN_CLOSE) === 0 : (parser.conn & CONN_KEEP_ALIVE) !== 0;
     let mode = MODE_NONE;
     let length = 0;
@@ -668,8 +741,9 @@ export class Conn implements BodySource {
    */
   release(): void {
     const server = this.server;
-    // A lease held while reading was paused goes back to the receive pool.
+    // A lease held while reading was paused, or one a request was parsed from, goes back to the receive pool.
     this.#inbox.drop();
+    this.#unborrow();
     if (this.rbuf.length === server._config.readSize && server._pool.length < 4096) server._pool.push(this.rbuf);
     if (this.out.buf.length === WRITE_SIZE && !this.writing && server._wpool.length < 4096) server._wpool.push(this.out.buf);
     if (this.#queued() === 0) {
@@ -934,6 +1008,12 @@ export class Conn implements BodySource {
       flags |= raw.flags;
       if (raw.flags & H_CONTENT_LENGTH) out.declaredLength = raw.declared;
     }
+    const fw = res._fieldWriter;
+    if (fw !== undefined) {
+      out.flags = 0;
+      fw.writeFields(out);
+      flags |= out.flags;
+    }
     if ((flags & H_DATE) === 0) out.bytes(dateLine());
     const status = res.statusCode;
     const bodiless = status === 204 || status === 304;
@@ -985,7 +1065,12 @@ export class Conn implements BodySource {
 
   /** Whether end(chunk) can queue its piece now, without a promise (nothing in flight, a piece the write buffer takes). */
   canEndNow(chunk: Uint8Array | string | undefined): boolean {
-    return !this.writing && this.#writeError === undefined && (chunk === undefined || chunkLength(chunk) <= BIG_CHUNK);
+    return this.canEndNowLength(chunk === undefined ? 0 : chunkLength(chunk));
+  }
+
+  /** canEndNow() for a last piece of `n` bytes. */
+  canEndNowLength(n: number): boolean {
+    return !this.writing && this.#writeError === undefined && n <= BIG_CHUNK;
   }
 
   /**

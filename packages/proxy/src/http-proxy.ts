@@ -13,7 +13,7 @@
  * pools the new chain did not take are closed.
  */
 import { createHash } from 'node:crypto';
-import { connectionServer, forward, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, HttpClient, type CallHandle, type ClientResponse, type ForwardRules, type HttpServer, type RawHead, type ServerRequest, type ServerResponse } from '@ringio/http';
+import { connectionServer, forward, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, HttpClient, type CallHandle, type ClientResponse, type FieldSink, type FieldWriter, type ForwardRules, type HttpServer, type RawHead, type ServerRequest, type ServerResponse } from '@ringio/http';
 import type { ByteStream, TcpStream } from '@ringio/net';
 import { findOld, stackFactory, type Factory, type Service } from '@ringio/service';
 import { Balancer, type Upstream } from './balance.js';
@@ -114,7 +114,7 @@ export class Router {
 
   /** match() on a request-target's bytes up to `end` (forward.plainPathEnd). */
   matchTarget(host: string, req: ServerRequest, end: number): RouteEntry | undefined {
-    const list = this.#byHost.get(host) ?? this.#any;
+    const list = this.byHost ? (this.#byHost.get(host) ?? this.#any) : this.#any;
     for (let i = 0; i < list.length; i++) if (forward.targetStartsWith(req, end, list[i]!.path)) return list[i];
     return undefined;
   }
@@ -148,7 +148,7 @@ function fieldLines(pairs: readonly (readonly [string, string])[]): Buffer {
 }
 
 /** One proxied request's scratch, pooled per chain: the upstream head, the response fields, the cancel handle. */
-class Call implements CallHandle {
+class Call implements CallHandle, FieldWriter {
   _conn: unknown = undefined;
   _cancelled = false;
   client: HttpClient | undefined = undefined;
@@ -175,11 +175,28 @@ class Call implements CallHandle {
     else this._cancelled = true;
   };
 
+  /** The upstream response whose fields writeFields copies (set only while the server builds the head). */
+  ures: ClientResponse | undefined = undefined;
+  readonly #proxy: HttpProxy;
+
   constructor(proxy: HttpProxy) {
+    this.#proxy = proxy;
     this._onHead = (ures) => proxy._settle(this, proxy._responded, ures);
     this._onFail = (e) => proxy._settle(this, proxy._sendFailed, e);
     this.onRelayed = () => proxy._relayed(this, false, undefined);
     this.onRelayFailed = (e) => proxy._relayed(this, true, e);
+  }
+
+  /**
+   * The response head's fields, written by the server straight into its write buffer (forward.rawFieldsFrom):
+   * the upstream's minus hop-by-hop ones (and those its Connection names), the route's, Via.
+   */
+  writeFields(out: FieldSink & { declaredLength: number }): void {
+    responseFields(this.ures!, out, this.route!, this.rules, this.#proxy.conf.via);
+    if (out.flags & H_CONTENT_LENGTH) {
+      const n = this.ures!.body.length;
+      out.declaredLength = n >= 0 ? n : 0;
+    }
   }
 
   reset(): void {
@@ -194,14 +211,38 @@ class Call implements CallHandle {
   }
 }
 
+/**
+ * A response head's fields into `out` (whose flags were cleared): the upstream's minus hop-by-hop ones and
+ * the route's removals (and then, when its Connection names fields, again without those), the route's
+ * set_response_headers, Via.
+ */
+function responseFields(ures: ClientResponse, out: FieldSink, route: RouteEntry, rules: ForwardRules, via: string): void {
+  rules.request = false;
+  rules.dropLength = false;
+  rules.dropHost = false;
+  rules.drop = route.dropResponse;
+  const mark = out.len;
+  const seen = forward.forwardFields(ures.headers, out, rules);
+  if (seen & forward.F_CONNECTION) {
+    const named = forward.connectionNamesOf(ures.headers);
+    if (named !== undefined) {
+      out.len = mark;
+      out.flags = 0;
+      rules.drop = route.dropResponse === undefined ? named : new Set([...route.dropResponse, ...named]);
+      forward.forwardFields(ures.headers, out, rules);
+    }
+  }
+  if (route.setResponse.length > 0) forward.appendBytes(out, route.setResponse);
+  if (via !== '') forward.appendLatin1(out, `Via: ${ures.httpVersion} ${via}\r\n`);
+}
+
 /** Ends an upstream head at `fieldsEnd` for `upstream`: Host when the client sent none, then the blank line. */
 function endHead(up: RawHead, fieldsEnd: number, route: RouteEntry, upstream: Upstream): void {
   up.len = fieldsEnd;
   if ((up.flags & H_HOST) === 0) forward.appendLatin1(up, `Host: ${route.hosts.get(upstream)}\r\n`);
-  forward.appendBytes(up, CRLF);
+  forward.appendCrlf(up);
 }
 
-const CRLF = Buffer.from('\r\n');
 
 function clear(h: RawHead): void {
   h.len = 0;
@@ -679,7 +720,7 @@ export class HttpProxy implements Service<Conn, ConnResult> {
       const own = (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR)) === 0;
       const last = this.#lastForwarded;
       const hasHost = (seen & forward.F_HOST) !== 0;
-      if (own && last.bytes !== EMPTY && last.ip === ip && last.v6 === v6 && (hasHost ? forward.fieldIs(h, 'host', last.host) : last.host === '')) {
+      if (own && last.bytes !== EMPTY && last.ip === ip && last.v6 === v6 && (hasHost ? forward.hostIs(h, last.host) : last.host === '')) {
         forward.appendBytes(up, last.bytes);
       } else this.#newForwarded(req, up, seen, ip, v6, hasHost ? (h.get('host') ?? '') : '', own);
     } else if (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR | forward.F_X_FORWARDED_PROTO | forward.F_X_FORWARDED_HOST)) {
@@ -799,52 +840,50 @@ export class HttpProxy implements Service<Conn, ConnResult> {
    * otherwise the promise of the rest.
    */
   #relay(req: ServerRequest, ures: ClientResponse, res: ServerResponse, route: RouteEntry, call: Call): Promise<void> | undefined {
-    // The response head: the upstream's fields copied as bytes minus hop-by-hop ones, the route's, Via.
-    const down = call.down;
-    clear(down);
-    const rules = call.rules;
-    rules.request = false;
-    rules.dropLength = false;
-    rules.dropHost = false;
-    rules.drop = route.dropResponse;
-    const seen = forward.forwardFields(ures.headers, down, rules);
-    if (seen & forward.F_CONNECTION) {
-      const named = forward.connectionNamesOf(ures.headers);
-      if (named !== undefined) {
-        clear(down);
-        rules.drop = route.dropResponse === undefined ? named : new Set([...route.dropResponse, ...named]);
-        forward.forwardFields(ures.headers, down, rules);
-      }
-    }
-    if (route.setResponse.length > 0) forward.appendBytes(down, route.setResponse);
-    if (this.conf.via !== '') forward.appendLatin1(down, `Via: ${ures.httpVersion} ${this.conf.via}\r\n`);
     const body = ures.body;
     const status = ures.status;
-    if (down.flags & H_CONTENT_LENGTH) down.declared = body.length >= 0 ? body.length : 0;
-    forward.rawFields(res.writeHead(status), down);
-    if (body.length === 0 || req.method === 'HEAD' || status === 204 || status === 304) {
-      if (!body.done) void ures.close();
-      return forward.endNow(res) ? undefined : res.end();
-    }
-    // A piece already in the upstream connection's buffer is taken without a promise (a small response).
-    const piece = forward.bufferedPiece(body);
-    if (piece !== undefined && body.done) {
+    res.writeHead(status);
+    const bodiless = body.length === 0 || req.method === 'HEAD' || status === 204 || status === 304;
+    // A response whose body is whole in the upstream connection's buffer (a small one) and that the
+    // server can queue at once is ended here, its piece taken without a promise. Its bytes may be the
+    // receive lease they arrived in (the client parsed them in place): nothing of them is kept.
+    let piece: Uint8Array | undefined;
+    if (bodiless ? forward.canEndNow(res, 0) : forward.wholeBuffered(body) && forward.canEndNow(res, body.length)) {
+      if (!bodiless) piece = forward.bufferedPiece(body);
+      // The whole response goes out now when it can (the server's loop sends it beside its next read):
+      // the head's fields are copied from the upstream's head straight into the write buffer (call.writeFields).
       let now: boolean;
+      call.ures = ures;
+      forward.rawFieldsFrom(res, call);
       try {
-        // The last piece: ends the response in the same send as its head when it fits (the server's
-        // loop sends it beside its next read), then the end of the body frees the upstream connection
-        // (as the read past it would).
         now = forward.endNow(res, piece);
       } catch (e) {
-        void ures.close();
+        if (!bodiless || !body.done) void ures.close();
         throw e;
+      } finally {
+        call.ures = undefined;
       }
       if (now) {
-        forward.endBody(body);
+        // The end of the body frees the upstream connection (as the read past it would).
+        if (!bodiless) forward.endBody(body);
+        else if (!body.done) void ures.close();
         return undefined;
       }
+      forward.rawFieldsFrom(res, undefined);
     }
-    return this.#relayBody(ures, res, piece);
+    // Written later: the fields are copied now (the upstream connection's buffer may change before).
+    const down = call.down;
+    clear(down);
+    responseFields(ures, down, route, call.rules, this.conf.via);
+    if (down.flags & H_CONTENT_LENGTH) down.declared = body.length >= 0 ? body.length : 0;
+    forward.rawFields(res, down);
+    if (bodiless) {
+      if (!body.done) void ures.close();
+      return res.end();
+    }
+    // The body's pieces are taken from the next microtask on: by then the client has copied what it
+    // parsed in place into its own buffer.
+    return piece !== undefined ? this.#relayBody(ures, res, piece) : Promise.resolve().then(() => this.#relayBody(ures, res, undefined));
   }
 
   /** The rest of a response body, from `first` (a piece already taken, or undefined). */

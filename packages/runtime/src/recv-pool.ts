@@ -184,6 +184,15 @@ export class RecvLease {
   }
 
   /**
+   * Plumbing, not API: whether fewer than half the pool's buffers (at its largest) are leased. A reader
+   * that would keep a lease for a while (an HTTP server parsing a request in place until it is answered)
+   * does so only then: leases held while waiting for other reads must not starve those reads.
+   */
+  get _roomy(): boolean {
+    return this.#pool.leased * 2 < this.#pool.maxBuffers;
+  }
+
+  /**
    * Plumbing, not API: the buffer registry's id of `buf` (or -1), for SqeWriter.bufById: a send of the
    * lease's bytes names the buffer without a lookup. Call while the lease is held.
    */
