@@ -270,6 +270,37 @@ export function runNode(args: string[], timeoutMs: number): Promise<ChildResult>
 }
 
 /** Polls fdCount() until it is back at `target` (Node closes its sockets' fds a loop turn after 'close'). */
+/**
+ * The GC-survival fixture's figures: runs `node --trace-gc-nvp fixtures/gc-survival.mjs <server>
+ * <requests>` (the server loaded by new connections; MEASURE after its warm-up, then `{"answered":N}`),
+ * and sums the scavenges after MEASURE: the share of the young generation's allocations promoted to old space. A
+ * server whose bookkeeping keeps closed connections alive through scavenges promotes 6-17%; one that
+ * lets them die young, under 1% (LiveList in @ringio/runtime). Fails at `maxPercent` or more.
+ */
+export async function gcSurvival(t: ExecutionContext, server: 'compat' | 'http', requests: number, maxPercent: number): Promise<void> {
+  const r = await runNode(['--trace-gc-nvp', fixture('gc-survival.mjs'), server, String(requests)], 100_000);
+  t.is(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  const measuring = lines.indexOf('MEASURE');
+  t.true(measuring >= 0, 'the fixture printed MEASURE');
+  const field = (line: string, key: string): number => Number(new RegExp(` ${key}=([0-9.]+)`).exec(line)?.[1] ?? NaN);
+  let promoted = 0;
+  let allocated = 0;
+  let scavenges = 0;
+  for (const line of lines.slice(measuring + 1)) {
+    if (!line.includes(' gc=s ')) continue;
+    scavenges++;
+    promoted += field(line, 'promoted');
+    allocated += field(line, 'allocated');
+  }
+  const done = lines.find((l) => l.startsWith('{'));
+  t.deepEqual(JSON.parse(done ?? '{}'), { answered: requests }, 'every request was answered');
+  t.true(scavenges >= 3, `${scavenges} scavenges while measuring`);
+  const survival = (100 * promoted) / allocated;
+  t.log(`${scavenges} scavenges; ${survival.toFixed(2)}% of the young generation's allocations promoted`);
+  t.true(survival < maxPercent, `${survival.toFixed(2)}% of the young generation's allocations promoted (closed connections kept alive)`);
+}
+
 export async function fdsBackTo(target: number, ms = 2000): Promise<number> {
   const until = performance.now() + ms;
   while (fdCount() > target && performance.now() < until) await new Promise((r) => setTimeout(r, 10));

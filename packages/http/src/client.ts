@@ -19,7 +19,7 @@
  *     and for a connection on read() after a large body). A Content-Length body with more than 16 KiB
  *     to come is read with read() (64 KiB at a time, no copy): see ClientConn.bodyReads.
  */
-import { abortError, currentRuntime, ringioError, sleep, spawn, timeout, type JoinHandle, type RecvLease } from '@ringio/runtime';
+import { abortError, currentRuntime, LiveList, ringioError, sleep, spawn, timeout, type JoinHandle, type LiveNode, type RecvLease } from '@ringio/runtime';
 import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type SocketStream, type TlsClientOptions } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
@@ -168,6 +168,8 @@ interface LeaseStop {
 /** @internal One connection to an origin. */
 class ClientConn implements BodySource {
   readonly pool: Pool;
+  /** Its entry in the pool's connections (left by Pool.remove). */
+  _live: LiveNode<ClientConn> | undefined;
   readonly stream: ByteStream;
   rbuf: Buffer = Buffer.allocUnsafe(16384);
   rpos = 0;
@@ -802,7 +804,8 @@ class Pool {
   readonly key: string;
   readonly connect: () => Promise<ByteStream>;
   readonly idle: ClientConn[] = [];
-  readonly all = new Set<ClientConn>();
+  /** Every connection of the pool, idle or busy (a LiveList, not a Set: closed ones die young). */
+  readonly all = new LiveList<ClientConn>();
   readonly waiters: ((c: ClientConn | undefined) => void)[] = [];
   connecting = 0;
 
@@ -838,7 +841,7 @@ class Pool {
           throw ringioError('ERR_RINGIO_CLOSED', 'the HttpClient is closed');
         }
         const c = new ClientConn(this, stream);
-        this.all.add(c);
+        c._live = this.all.add(c);
         return c;
       }
       const c = await new Promise<ClientConn | undefined>((resolve) => this.waiters.push(resolve));
@@ -872,7 +875,7 @@ class Pool {
   }
 
   remove(c: ClientConn): void {
-    this.all.delete(c);
+    c._live?.leave();
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
     // A slot opened: a waiter may connect.
@@ -963,7 +966,7 @@ export class HttpClient {
     const now = this._tick;
     const ms = this.#tickMs;
     for (const pool of this.#pools.values()) {
-      for (const c of pool.all) {
+      pool.all.forEach((c) => {
         const waited = (now - c.tick) * ms;
         let limit = 0;
         switch (c.phase) {
@@ -982,9 +985,9 @@ export class HttpClient {
         }
         if (limit > 0 && waited >= limit) {
           if (c.phase !== PHASE_IDLE) c.timedOut = true;
-          void c.destroy();
+          void c.destroy(); // takes c (only) off pool.all at once: forEach allows that
         }
-      }
+      });
     }
   }
 
@@ -1411,7 +1414,7 @@ export class HttpClient {
     this.#tickCtl.abort();
     const all: Promise<void>[] = [];
     for (const pool of this.#pools.values()) {
-      for (const c of [...pool.all]) all.push(c.destroy());
+      for (const c of pool.all.values()) all.push(c.destroy());
       for (const w of pool.waiters.splice(0)) w(undefined);
     }
     await Promise.all(all);

@@ -15,7 +15,7 @@
  *  4. Timeouts run on one ticker per server: a connection records the tick at which it started to wait
  *     (idle, head, body, send) and the ticker expires it; no timer per request.
  */
-import { currentRuntime, type JoinHandle, type RecvLease, ringioError, sleep, spawn } from '@ringio/runtime';
+import { currentRuntime, LiveList, type JoinHandle, type LiveNode, type RecvLease, ringioError, sleep, spawn } from '@ringio/runtime';
 import { TcpListener, TlsStream, UnixListener, type SocketAddr, type SocketStream, type ByteStream, type TlsContext, type TlsServerOptions } from '@ringio/net';
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
@@ -338,6 +338,8 @@ export class ServerResponse {
 /** @internal One accepted connection. */
 export class Conn implements BodySource {
   readonly server: HttpServer;
+  /** Its entry in the server's live connections (left when the connection ends or is upgraded). */
+  _live: LiveNode<Conn> | undefined;
   readonly stream: ByteStream;
   rbuf: Buffer;
   rpos = 0;
@@ -1365,9 +1367,9 @@ export class HttpServer {
   _ticking = false;
   /** @internal */ _handlerErrors = 0;
   /** @internal */ _tlsErrors = 0;
-  readonly #handshakes = new Set<AbortController>();
+  readonly #handshakes = new LiveList<AbortController>(); // LiveLists, not Sets: closed connections die young
   readonly #listener: TcpListener | UnixListener | undefined;
-  readonly #conns = new Set<Conn>();
+  readonly #conns = new LiveList<Conn>();
   readonly #handler: Handler;
   readonly #onError: ((err: unknown, req: ServerRequest) => void) | undefined;
   #accepting: JoinHandle<void> | undefined;
@@ -1447,16 +1449,16 @@ export class HttpServer {
   #expire(tickMs: number): void {
     const c = this._config;
     const now = this._tick;
-    for (const conn of this.#conns) {
-      if (conn.aborted || conn.timedOut) continue;
+    this.#conns.forEach((conn) => {
+      if (conn.aborted || conn.timedOut) return;
       if (this._closing && this.#idleToClose(conn) && now - conn.tick >= 1) {
         conn.abort();
-        continue;
+        return;
       }
       const waited = (now - conn.tick) * tickMs;
       if (conn.phase === PHASE_HANDLER) {
         if (waited >= tickMs) conn.watchPeer();
-        if (!conn.writing || c.bodyTimeout <= 0 || (now - conn.wtick) * tickMs < c.bodyTimeout) continue;
+        if (!conn.writing || c.bodyTimeout <= 0 || (now - conn.wtick) * tickMs < c.bodyTimeout) return;
       }
       let limit = 0;
       switch (conn.phase) {
@@ -1477,7 +1479,7 @@ export class HttpServer {
         this._clientErrors++;
         conn.expire();
       }
-    }
+    });
   }
 
   /**
@@ -1500,7 +1502,7 @@ export class HttpServer {
       }
     }
     const conn = new Conn(this, stream, peer);
-    this.#conns.add(conn);
+    conn._live = this.#conns.add(conn);
     return spawn(async () => {
       try {
         await conn.run(this.#handler);
@@ -1529,7 +1531,7 @@ export class HttpServer {
       }
     }
     const ctl = new AbortController();
-    this.#handshakes.add(ctl);
+    const handshake = this.#handshakes.add(ctl);
     return spawn(async () => {
       let t: TlsStream;
       try {
@@ -1538,7 +1540,7 @@ export class HttpServer {
         this._tlsErrors++;
         return;
       } finally {
-        this.#handshakes.delete(ctl);
+        handshake.leave();
       }
       if (this._closing) {
         await t.close().catch(() => {});
@@ -1550,7 +1552,7 @@ export class HttpServer {
 
   /** @internal */
   _forget(conn: Conn): void {
-    this.#conns.delete(conn);
+    conn._live?.leave();
     if (this.#conns.size === 0 && this.#allGone !== undefined) this.#allGone();
   }
 
@@ -1574,11 +1576,13 @@ export class HttpServer {
     this._closing = true;
     this.#closed = (async () => {
       await this.#stopListening();
-      for (const h of this.#handshakes) h.abort();
+      for (const h of this.#handshakes.values()) h.abort();
       const gone = new Promise<void>((r) => (this.#allGone = r));
       // Idle keep-alive connections end once idle for a tick: one whose client has just sent its next
       // request (still in flight to us) gets an answer with Connection: close instead of a reset.
-      for (const c of this.#conns) if (this.#idleToClose(c) && (!this._ticking || this._tick - c.tick >= 1)) c.abort();
+      this.#conns.forEach((c) => {
+        if (this.#idleToClose(c) && (!this._ticking || this._tick - c.tick >= 1)) c.abort();
+      });
       if (this.#conns.size > 0) await gone;
       this.#tickCtl.abort();
       if (this._config.ownTls) this._config.tls?.close();
@@ -1595,7 +1599,7 @@ export class HttpServer {
   /** Closes the listener and every connection now, requests in progress included. */
   async closeAll(): Promise<void> {
     const closing = this.close();
-    for (const c of this.#conns) c.abort();
+    this.#conns.forEach((c) => c.abort());
     await closing;
   }
 
