@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 const arg = (n, d) => {
@@ -24,7 +24,7 @@ const arg = (n, d) => {
 };
 
 if (process.argv.includes('--serve')) {
-  const root = arg('root');
+  const root = resolve(arg('root'));
   const req = createRequire(join(root, 'package.json'));
   const http = await import('node:http');
   const https = await import('node:https');
