@@ -190,11 +190,17 @@ async function measure() {
 
   /** One load run: the figure (req/s or MB/s), the units served (requests or MB) and the errors the tool reported. */
   /**
-   * ab's warm-up: 10,000 requests (wrk and h2load warm up for 1 s). After 3,000 (about 0.15 s) V8 was
+   * ab's warm-up: 10,000 requests (h2load warms up for 1 s, wrk as WARM_WRK says). After 3,000 (about 0.15 s) V8 was
    * still compiling the servers' JS on its helper threads: 12% of the ringio server's samples over the
    * next 30,000 requests, 3% of plain Node's (docs/benchmarks.md, "New connections, branch ep1").
    */
   const WARM_AB = 10_000;
+  /**
+   * wrk's warm-up (https) goes on, a second at a time for up to 5 s, until it served this many requests:
+   * a round that other work starves (an unboosted server beside another's nice -20 one got 250-600 req/s)
+   * would otherwise measure V8's unoptimized code (docs/benchmarks.md, "HTTPS under contention").
+   */
+  const WARM_WRK = 20_000;
 
   async function load(kind, port, seconds, concurrency, warm = false) {
     if (kind.startsWith('https')) {
@@ -225,7 +231,9 @@ async function measure() {
   async function once(kind, impl, driver, concurrency, base = false) {
     const srv = await startServer(kind, impl, driver, base);
     try {
-      await load(kind, srv.port, 1, concurrency, true); // warm-up: JIT, TLS session setup, connection pools
+      // warm-up: JIT, TLS session setup, connection pools
+      const tries = kind.startsWith('https') ? 5 : 1;
+      for (let warmed = 0, s = 0; s < tries && warmed < WARM_WRK; s++) warmed += (await load(kind, srv.port, 1, concurrency, true)).served;
       const cpu0 = cpuSeconds(srv.child.pid);
       const sched0 = schedSeconds(srv.child.pid);
       const t0 = performance.now();

@@ -7,7 +7,7 @@
 // req/s, CPU per request (utime + stime) and wrk's p50/p99; at the end the median of A's req/s over
 // B's and the rounds A won. The servers are https-contention.mjs --serve; `node` for A or B is plain
 // node:https (the same server listening itself).
-//   node bench/experiments/https-together.mjs A,B [rounds 6] [hogs 0]   (RINGIO driver: D=uring|epoll)
+//   node bench/experiments/https-together.mjs A,B [rounds 6] [hogs 0]   (env: D=uring|epoll the driver, WARM=1 the warm-up s)
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -41,7 +41,7 @@ for (let r = 0; r < rounds; r++) {
   });
   await Promise.all(srvs.map((s) => s.ready));
   const wrk = (p, s) => run('taskset', ['-c', '1', 'wrk', '-t1', '-c32', `-d${s}s`, '--latency', `https://127.0.0.1:${p}/`]);
-  await Promise.all(srvs.map((s) => wrk(s.p, 1)));
+  await Promise.all(srvs.map((s) => wrk(s.p, Number(process.env.WARM ?? 1))));
   const c0 = srvs.map((s) => cpu(s.c.pid));
   const outs = await Promise.all(srvs.map((s) => wrk(s.p, 3)));
   const res = srvs.map((s, i) => {
