@@ -10,15 +10,20 @@
 // Servers: ringio (a TcpListener, toDuplex, server.emit('connection')) on io_uring and on epoll, and the
 // same node server listening itself (the anchor). Each server runs in its own process pinned to CPU 0,
 // the load generator on CPU 1 (when taskset exists). Rounds are interleaved server by server within each
-// case; figures are medians; ratio_to_node is to plain Node's median of the same run. The server's CPU
-// time (/proc/<pid>/stat) over the measurement per request (µs) or per MB (ms) is measured too:
-// cpu_ratio_to_node is the steadier figure on a busy machine (over 1: ringio spends more CPU per unit).
+// case, each round starting one server later than the one before; figures are medians; ratio_to_node is
+// to plain Node's median of the same run. The server's CPU time (/proc/<pid>/stat) over the measurement
+// per request (µs) or per MB (ms) is measured too: cpu_ratio_to_node is the steadier figure on a busy
+// machine (over 1: ringio spends more CPU per unit). So are, per unit, the server's runqueue wait (its
+// main thread runnable while other work held its CPU, /proc/<pid>/schedstat) and the time it slept
+// (neither running nor waiting): each round's line on stderr shows them, so a slow round that the
+// machine starved is told from a slow server; the JSON carries the medians as wait_ringio / wait_node.
 // Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
 // driver, ratio_to_node, cpu_ratio_to_node and the load average.
 // --base DIR: also runs the ringio servers of another built checkout (DIR/bench/compat.mjs, e.g. the
 // commit before a change), interleaved in the same rounds: their lines carry `root: "base"` and
 // `ratio_to_this` (this checkout's median over the base's; over 1: this checkout is faster), and
-// `cpu_ratio_to_this` (this checkout's CPU per unit over the base's; under 1: this checkout spends less).
+// `cpu_ratio_to_this` (this checkout's CPU per unit over the base's; under 1: this checkout spends less),
+// and `this_faster_rounds` ("k/n": the rounds in which this checkout's server beat the base's).
 // --boost (root or CAP_SYS_NICE, a kernel with autogroup scheduling): every server and load generator
 // leads its own session with the session's autogroup at nice -20 (as bench/kernel-cost.mjs --boost), so
 // that on a machine shared with other work the CPU per request is measured with the CPUs mostly ours.
@@ -32,7 +37,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { arg, cpuSeconds, emit, has, interleave, median, table } from './lib.mjs';
+import { arg, cpuSeconds, emit, has, interleave, median, schedSeconds, table } from './lib.mjs';
 
 const BIG = 2 * 1024 * 1024;
 
@@ -185,11 +190,17 @@ async function measure() {
 
   /** One load run: the figure (req/s or MB/s), the units served (requests or MB) and the errors the tool reported. */
   /**
-   * ab's warm-up: 10,000 requests (wrk and h2load warm up for 1 s). After 3,000 (about 0.15 s) V8 was
+   * ab's warm-up: 10,000 requests (h2load warms up for 1 s, wrk as WARM_WRK says). After 3,000 (about 0.15 s) V8 was
    * still compiling the servers' JS on its helper threads: 12% of the ringio server's samples over the
    * next 30,000 requests, 3% of plain Node's (docs/benchmarks.md, "New connections, branch ep1").
    */
   const WARM_AB = 10_000;
+  /**
+   * wrk's warm-up (https) goes on, a second at a time for up to 5 s, until it served this many requests:
+   * a round that other work starves (an unboosted server beside another's nice -20 one got 250-600 req/s)
+   * would otherwise measure V8's unoptimized code (docs/benchmarks.md, "HTTPS under contention").
+   */
+  const WARM_WRK = 20_000;
 
   async function load(kind, port, seconds, concurrency, warm = false) {
     if (kind.startsWith('https')) {
@@ -220,11 +231,23 @@ async function measure() {
   async function once(kind, impl, driver, concurrency, base = false) {
     const srv = await startServer(kind, impl, driver, base);
     try {
-      await load(kind, srv.port, 1, concurrency, true); // warm-up: JIT, TLS session setup, connection pools
+      // warm-up: JIT, TLS session setup, connection pools
+      const tries = kind.startsWith('https') ? 5 : 1;
+      for (let warmed = 0, s = 0; s < tries && warmed < WARM_WRK; s++) warmed += (await load(kind, srv.port, 1, concurrency, true)).served;
       const cpu0 = cpuSeconds(srv.child.pid);
+      const sched0 = schedSeconds(srv.child.pid);
+      const t0 = performance.now();
       const m = await load(kind, srv.port, secs, concurrency);
+      const wall = (performance.now() - t0) / 1e3;
+      const sched1 = schedSeconds(srv.child.pid);
       // CPU per unit: µs per request, ms per MB.
-      m.cpu = ((cpuSeconds(srv.child.pid) - cpu0) * (m.unit === 'MB/s' ? 1e3 : 1e6)) / m.served;
+      const per = (sec) => (sec * (m.unit === 'MB/s' ? 1e3 : 1e6)) / m.served;
+      m.cpu = per(cpuSeconds(srv.child.pid) - cpu0);
+      // Where the server's main thread spent the run, per unit: waiting for a CPU that other work held
+      // (runqueue wait) and asleep (wall time neither on a CPU nor waiting for one: the load generator
+      // had not sent yet). A slow round with a long wait or sleep was starved by the machine, not slow.
+      m.wait = per(sched1.wait - sched0.wait);
+      m.asleep = per(Math.max(0, wall - (sched1.run - sched0.run) - (sched1.wait - sched0.wait)));
       if (m.errors) console.error(`${impl}${driver ? ` ${driver}` : ''} ${kind}: the load generator reports ${m.errors}`);
       if (!(m.value > 0)) throw new Error(`measured nothing`);
       return m;
@@ -246,7 +269,13 @@ async function measure() {
       ];
       const what = `${kind}${concurrency ? ` -c${concurrency}` : ''}`;
       const runs = await interleave(rounds, impls, {
-        describe: (m) => `${what} ${m.value.toFixed(1)} ${m.unit}, server CPU ${m.cpu.toFixed(2)} ${m.unit === 'MB/s' ? 'ms/MB' : 'µs/req'}`,
+        describe: (m) => {
+          const u = m.unit === 'MB/s' ? 'ms/MB' : 'µs/req';
+          return `${what} ${m.value.toFixed(1)} ${m.unit}, server CPU ${m.cpu.toFixed(2)} ${u}, runqueue wait ${m.wait.toFixed(2)}, asleep ${m.asleep.toFixed(2)}`;
+        },
+        // Each round starts one server later: no server always runs right after the same one (a busy
+        // machine's bursts then fall on every server alike).
+        rotate: true,
       });
       if (runs.get('node').length === 0) continue;
       const base = median(runs.get('node').map((m) => m.value));
@@ -271,6 +300,8 @@ async function measure() {
           cpu_ringio: Number(cpu.toFixed(2)),
           cpu_node: Number(baseCpu.toFixed(2)),
           cpu_ratio_to_node: Number((cpu / baseCpu).toFixed(3)),
+          wait_ringio: Number(median(rs.map((m) => m.wait)).toFixed(2)),
+          wait_node: Number(median(runs.get('node').map((m) => m.wait)).toFixed(2)),
           rounds: rs.length,
           ...(mine === undefined
             ? {}
@@ -280,6 +311,8 @@ async function measure() {
                   root: 'base',
                   ratio_to_this: Number((median(mine.map((m) => m.value)) / v).toFixed(3)),
                   cpu_ratio_to_this: Number((median(mine.map((m) => m.cpu)) / cpu).toFixed(3)),
+                  // Rounds in which this checkout's server beat the base's (same round, so the same machine).
+                  this_faster_rounds: `${mine.filter((m, i) => rs[i] !== undefined && m.value > rs[i].value).length}/${Math.min(mine.length, rs.length)}`,
                 }),
         });
       }

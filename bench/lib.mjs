@@ -21,10 +21,12 @@ export function arg(name, fallback) {
  * logged on stderr as `round r/n name: describe(result)`, and a run that throws is reported and left out
  * instead of ending the benchmark.
  */
-export async function interleave(rounds, cases, { describe } = {}) {
+export async function interleave(rounds, cases, { describe, rotate = false } = {}) {
   const results = new Map(cases.map((c) => [c.name, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const c of cases) {
+    // rotate: round r starts at case r mod n, so no case always runs right after the same one.
+    const order = rotate ? [...cases.slice(r % cases.length), ...cases.slice(0, r % cases.length)] : cases;
+    for (const c of order) {
       if (describe === undefined) {
         results.get(c.name).push(await c.run());
         continue;
@@ -124,6 +126,20 @@ export function cpuSeconds(pid, { children = false, user = false } = {}) {
     }
   }
   return total / 100;
+}
+
+/**
+ * The scheduler's account of a process's main thread (/proc/PID/schedstat): seconds on a CPU and seconds
+ * runnable but waiting for one (its runqueue wait: time other work on its CPU took). { run: 0, wait: 0 }
+ * for a process that is gone or a kernel without schedstats.
+ */
+export function schedSeconds(pid) {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { run: run / 1e9, wait: wait / 1e9 };
+  } catch {
+    return { run: 0, wait: 0 };
+  }
 }
 
 /** Stops a child process with `signal` (SIGKILL after 5 s) and waits for its exit; nothing if it has exited. */
