@@ -11,8 +11,10 @@
 // same node server listening itself (the anchor). Each server runs in its own process pinned to CPU 0,
 // the load generator on CPU 1 (when taskset exists). Rounds are interleaved server by server within each
 // case; figures are medians; ratio_to_node is to plain Node's median of the same run. The server's CPU
-// time (/proc/<pid>/stat) over the measurement per request (µs) or per MB (ms) is measured too:
-// cpu_ratio_to_node is the steadier figure on a busy machine (over 1: ringio spends more CPU per unit).
+// time over the measurement per request (µs) or per MB (ms) is measured too, all threads: with perf,
+// `perf stat -e task-clock -p PID` (exact; cpu_source "task-clock"), else /proc/<pid>/stat's 10 ms
+// ticks (cpu_source "proc"; RINGIO_BENCH_CPU=proc forces it). cpu_ratio_to_node is the steadier figure
+// on a busy machine (over 1: ringio spends more CPU per unit).
 // Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
 // driver, ratio_to_node, cpu_ratio_to_node and the load average.
 // --base DIR: also runs the ringio servers of another built checkout (DIR/bench/compat.mjs, e.g. the
@@ -120,6 +122,7 @@ async function measure() {
   }
   const run = promisify(execFile);
 
+  let perfOk = has('perf') && process.env.RINGIO_BENCH_CPU !== 'proc';
   const tools = { https: ['wrk', 'openssl'], 'https-nodetls': ['wrk', 'openssl'], http2: ['h2load'], 'http2-handoff': ['h2load'], connect: ['ab'], 'http-close': ['ab'] };
   const pkg = { wrk: 'wrk', openssl: 'openssl', h2load: 'nghttp2-client', ab: 'apache2-utils' };
   const cases = [];
@@ -219,14 +222,51 @@ async function measure() {
     return { value, unit: 'req/s', served: n, errors: failed ? `${failed} failed` : null };
   }
 
+  /**
+   * The server's CPU time over one measurement, all its threads. With perf (and permission to attach):
+   * `perf stat -e task-clock -p PID`, exact to the microsecond. Otherwise /proc/PID/stat's utime + stime,
+   * which count 10 ms ticks: about 45 ticks over a 3 s `ab` run of 9,000 requests, and on a busy machine
+   * the tick lands on whichever task is running when it fires, so a short round can be off by 10+ µs per
+   * request (docs/benchmarks.md, "New connections, branch acb"). `source` says which one measured.
+   */
+  async function cpuClock(pid) {
+    if (perfOk) {
+      const file = join(tmpdir(), `ringio-bench-task-clock-${pid}.txt`);
+      const p = spawn('perf', ['stat', '-x,', '-e', 'task-clock', '-p', String(pid), '-o', file], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 200)); // perf attaches to every thread first
+      if (p.exitCode === null) {
+        return {
+          source: 'task-clock',
+          stop: async () => {
+            const exited = new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
+            p.kill('SIGINT');
+            await exited;
+            let ms = NaN;
+            try {
+              ms = parseFloat(/^([\d.]+),[^,]*,task-clock/m.exec(readFileSync(file, 'utf8'))?.[1] ?? 'NaN');
+              rmSync(file, { force: true });
+            } catch {}
+            if (!(ms > 0)) throw new Error(`perf stat -p ${pid} measured nothing (${file})`);
+            return ms / 1e3;
+          },
+        };
+      }
+      perfOk = false;
+      console.error('perf stat -p failed: server CPU from /proc ticks');
+    }
+    const cpu0 = cpuSeconds(pid);
+    return { source: 'proc', stop: async () => cpuSeconds(pid) - cpu0 };
+  }
+
   async function once(kind, impl, driver, concurrency, base = false) {
     const srv = await startServer(kind, impl, driver, base);
     try {
       await load(kind, srv.port, 1, concurrency, true); // warm-up: JIT, TLS session setup, connection pools
-      const cpu0 = cpuSeconds(srv.child.pid);
+      const clock = await cpuClock(srv.child.pid);
       const m = await load(kind, srv.port, secs, concurrency);
       // CPU per unit: µs per request, ms per MB.
-      m.cpu = ((cpuSeconds(srv.child.pid) - cpu0) * (m.unit === 'MB/s' ? 1e3 : 1e6)) / m.served;
+      m.cpu = ((await clock.stop()) * (m.unit === 'MB/s' ? 1e3 : 1e6)) / m.served;
+      m.cpuSource = clock.source;
       if (m.errors) console.error(`${impl}${driver ? ` ${driver}` : ''} ${kind}: the load generator reports ${m.errors}`);
       if (!(m.value > 0)) throw new Error(`measured nothing`);
       return m;
@@ -273,6 +313,7 @@ async function measure() {
           cpu_ringio: Number(cpu.toFixed(2)),
           cpu_node: Number(baseCpu.toFixed(2)),
           cpu_ratio_to_node: Number((cpu / baseCpu).toFixed(3)),
+          cpu_source: rs[0].cpuSource,
           rounds: rs.length,
           ...(mine === undefined
             ? {}
