@@ -11,12 +11,14 @@
 // same node server listening itself (the anchor). Each server runs in its own process pinned to CPU 0,
 // the load generator on CPU 1 (when taskset exists). Rounds are interleaved server by server within each
 // case, each round starting one server later than the one before; figures are medians; ratio_to_node is
-// to plain Node's median of the same run. The server's CPU time (/proc/<pid>/stat) over the measurement
-// per request (µs) or per MB (ms) is measured too: cpu_ratio_to_node is the steadier figure on a busy
-// machine (over 1: ringio spends more CPU per unit). So are, per unit, the server's runqueue wait (its
-// main thread runnable while other work held its CPU, /proc/<pid>/schedstat) and the time it slept
-// (neither running nor waiting): each round's line on stderr shows them, so a slow round that the
-// machine starved is told from a slow server; the JSON carries the medians as wait_ringio / wait_node.
+// to plain Node's median of the same run. The server's CPU time over the measurement per request (µs) or
+// per MB (ms) is measured too, all threads: with perf, `perf stat -e task-clock -p PID` (exact;
+// cpu_source "task-clock"), else /proc/<pid>/stat's 10 ms ticks (cpu_source "proc"; RINGIO_BENCH_CPU=proc
+// forces it). cpu_ratio_to_node is the steadier figure on a busy machine (over 1: ringio spends more CPU
+// per unit). So are, per unit, the server's runqueue wait (its main thread runnable while other work held
+// its CPU, /proc/<pid>/schedstat) and the time it slept (neither running nor waiting): each round's line
+// on stderr shows them, so a slow round that the machine starved is told from a slow server; the JSON
+// carries the medians as wait_ringio / wait_node.
 // Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
 // driver, ratio_to_node, cpu_ratio_to_node and the load average.
 // --base DIR: also runs the ringio servers of another built checkout (DIR/bench/compat.mjs, e.g. the
@@ -94,8 +96,10 @@ async function serve(kind, impl, port, driver) {
       server.emit('listening');
       ready(`ringio ${stats().driver}`);
       process.once('SIGTERM', () => listener.close());
-      if (kind === 'http2-handoff') for await (const [stream] of listener) server.emit('connection', toNetSocket(stream));
-      else for await (const [stream] of listener) server.emit('connection', toDuplex(stream));
+      // acceptEach: each connection is handed to node:http during the accept's completion, no promise per
+      // connection (the `for await` loop made 1.5–2 per connection on epoll).
+      if (kind === 'http2-handoff') await listener.acceptEach((stream) => server.emit('connection', toNetSocket(stream)));
+      else await listener.acceptEach((stream) => server.emit('connection', toDuplex(stream)));
     },
     { driver },
   );
@@ -123,6 +127,7 @@ async function measure() {
   }
   const run = promisify(execFile);
 
+  let perfOk = has('perf') && process.env.RINGIO_BENCH_CPU !== 'proc';
   const tools = { https: ['wrk', 'openssl'], 'https-nodetls': ['wrk', 'openssl'], http2: ['h2load'], 'http2-handoff': ['h2load'], connect: ['ab'], 'http-close': ['ab'] };
   const pkg = { wrk: 'wrk', openssl: 'openssl', h2load: 'nghttp2-client', ab: 'apache2-utils' };
   const cases = [];
@@ -228,13 +233,49 @@ async function measure() {
     return { value, unit: 'req/s', served: n, errors: failed ? `${failed} failed` : null };
   }
 
+  /**
+   * The server's CPU time over one measurement, all its threads. With perf (and permission to attach):
+   * `perf stat -e task-clock -p PID`, exact to the microsecond. Otherwise /proc/PID/stat's utime + stime,
+   * which count 10 ms ticks: about 45 ticks over a 3 s `ab` run of 9,000 requests, and on a busy machine
+   * the tick lands on whichever task is running when it fires, so a short round can be off by 10+ µs per
+   * request (docs/benchmarks.md, "New connections, branch acb"). `source` says which one measured.
+   */
+  async function cpuClock(pid) {
+    if (perfOk) {
+      const file = join(tmpdir(), `ringio-bench-task-clock-${pid}.txt`);
+      const p = spawn('perf', ['stat', '-x,', '-e', 'task-clock', '-p', String(pid), '-o', file], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 200)); // perf attaches to every thread first
+      if (p.exitCode === null) {
+        return {
+          source: 'task-clock',
+          stop: async () => {
+            const exited = new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
+            p.kill('SIGINT');
+            await exited;
+            let ms = NaN;
+            try {
+              ms = parseFloat(/^([\d.]+),[^,]*,task-clock/m.exec(readFileSync(file, 'utf8'))?.[1] ?? 'NaN');
+              rmSync(file, { force: true });
+            } catch {}
+            if (!(ms > 0)) throw new Error(`perf stat -p ${pid} measured nothing (${file})`);
+            return ms / 1e3;
+          },
+        };
+      }
+      perfOk = false;
+      console.error('perf stat -p failed: server CPU from /proc ticks');
+    }
+    const cpu0 = cpuSeconds(pid);
+    return { source: 'proc', stop: async () => cpuSeconds(pid) - cpu0 };
+  }
+
   async function once(kind, impl, driver, concurrency, base = false) {
     const srv = await startServer(kind, impl, driver, base);
     try {
       // warm-up: JIT, TLS session setup, connection pools
       const tries = kind.startsWith('https') ? 5 : 1;
       for (let warmed = 0, s = 0; s < tries && warmed < WARM_WRK; s++) warmed += (await load(kind, srv.port, 1, concurrency, true)).served;
-      const cpu0 = cpuSeconds(srv.child.pid);
+      const clock = await cpuClock(srv.child.pid);
       const sched0 = schedSeconds(srv.child.pid);
       const t0 = performance.now();
       const m = await load(kind, srv.port, secs, concurrency);
@@ -242,7 +283,8 @@ async function measure() {
       const sched1 = schedSeconds(srv.child.pid);
       // CPU per unit: µs per request, ms per MB.
       const per = (sec) => (sec * (m.unit === 'MB/s' ? 1e3 : 1e6)) / m.served;
-      m.cpu = per(cpuSeconds(srv.child.pid) - cpu0);
+      m.cpu = per(await clock.stop());
+      m.cpuSource = clock.source;
       // Where the server's main thread spent the run, per unit: waiting for a CPU that other work held
       // (runqueue wait) and asleep (wall time neither on a CPU nor waiting for one: the load generator
       // had not sent yet). A slow round with a long wait or sleep was starved by the machine, not slow.
@@ -302,6 +344,7 @@ async function measure() {
           cpu_ratio_to_node: Number((cpu / baseCpu).toFixed(3)),
           wait_ringio: Number(median(rs.map((m) => m.wait)).toFixed(2)),
           wait_node: Number(median(runs.get('node').map((m) => m.wait)).toFixed(2)),
+          cpu_source: rs[0].cpuSource,
           rounds: rs.length,
           ...(mine === undefined
             ? {}

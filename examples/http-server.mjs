@@ -47,7 +47,7 @@ async function main(ctx) {
     `ringio http on ${host}:${listener.localAddr.port}, thread ${ctx.threadId + 1}/${ctx.threads}, driver ${s.driver}` +
       (s.fallbackReason ? ` (${s.fallbackReason})` : ''),
   );
-  for await (const [stream] of listener) server.emit('connection', toDuplex(stream));
+  await listener.acceptEach((stream) => server.emit('connection', toDuplex(stream)));
   server.closeAllConnections();
 }
 

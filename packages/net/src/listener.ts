@@ -12,6 +12,17 @@ import { AcceptOp } from './ops/accept.js';
 import { MultishotAcceptOp } from './ops/accept-multi.js';
 import { SocketBase } from './socket.js';
 
+/** acceptEach()'s run: its handler, its end, and (single mode) the AcceptOp it reuses. */
+interface EachRun<S> {
+  readonly onConnection: (stream: S) => void;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+  op: AcceptOp | undefined;
+  /** Single mode: the bound completion handlers of `op` (made once per run, not per connection). */
+  onFd: ((fd: number) => void) | undefined;
+  onError: ((e: unknown) => void) | undefined;
+}
+
 interface Waiter {
   resolve: (fd: number) => void;
   reject: (e: unknown) => void;
@@ -28,17 +39,23 @@ export abstract class ListenerBase<S, A> extends SocketBase {
   readonly #ready: number[] = [];
   readonly #waiters: Waiter[] = [];
   #error: unknown;
+  /** acceptEach()'s run while it accepts. */
+  #each: EachRun<S> | undefined;
 
   /** @internal Wraps an accepted fd; `addr` is its sockaddr when known. */
   protected abstract wrap(fd: number, addr: Uint8Array | undefined): [S, A];
+
+  #decideMode(): void {
+    if (this.#mode === 'unknown') {
+      this.#mode = hasFeature('ACCEPT_MULTISHOT') && process.env.RINGIO_ACCEPT_MULTISHOT !== '0' ? 'multishot' : 'single';
+    }
+  }
 
   /** Waits for the next connection. Resolves [stream, peerAddr]. */
   accept(opts?: { signal?: AbortSignal }): Promise<[S, A]> {
     const signal = opts?.signal;
     try {
-      if (this.#mode === 'unknown') {
-        this.#mode = hasFeature('ACCEPT_MULTISHOT') && process.env.RINGIO_ACCEPT_MULTISHOT !== '0' ? 'multishot' : 'single';
-      }
+      this.#decideMode();
       if (this.#mode === 'single') return this.#acceptOne(signal);
       // No async function here: a server pays for its promises once per connection.
       const now = this.#takeQueued(signal);
@@ -72,6 +89,105 @@ export abstract class ListenerBase<S, A> extends SocketBase {
         throw e;
       },
     );
+  }
+
+  /**
+   * Accepts until the listener (or the runtime) closes, calling `onConnection(stream)` with each new
+   * connection during the completion's dispatch: no promise, no task per connection (a server that hands
+   * each socket on, such as node:http fed through toDuplex, pays for neither). The peer's address is
+   * `stream.peerAddr`. Resolves when the listener is closed or the runtime shuts down; rejects with an
+   * accept error (EMFILE, ...) or what `onConnection` threw, and accepting stops then (the listener stays
+   * open: call acceptEach again). Connections go to `onConnection` while it runs, also those accept()
+   * callers wait for. One acceptEach at a time: a second one rejects with a TypeError.
+   */
+  acceptEach(onConnection: (stream: S) => void): Promise<void> {
+    if (typeof onConnection !== 'function') {
+      return Promise.reject(new TypeError(`acceptEach(onConnection): onConnection must be a function, got ${typeof onConnection}`));
+    }
+    if (this.#each !== undefined) return Promise.reject(new TypeError('acceptEach() is already running on this listener'));
+    if (this.closed) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const run: EachRun<S> = { onConnection, resolve, reject, op: undefined, onFd: undefined, onError: undefined };
+      try {
+        this.openFd();
+        this.#decideMode();
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      this.#each = run;
+      if (this.#mode === 'single') {
+        this.#eachNext(run);
+        return;
+      }
+      // Multishot: connections already queued first, then every one the armed accept delivers.
+      while (this.#each === run && this.#ready.length > 0) this.#eachFd(run, this.#ready.shift()!, undefined);
+      if (this.#each === run) this.#arm();
+    });
+  }
+
+  /** Ends acceptEach's run: quietly on a close (of the listener or the runtime), else with the error. */
+  #eachEnd(run: EachRun<S>, e: unknown): void {
+    if (this.#each !== run) return;
+    this.#each = undefined;
+    if (run.op !== undefined) this.#idleAccept = run.op;
+    if (e === undefined || (e as { code?: string } | null)?.code === 'ERR_RINGIO_CLOSED') run.resolve();
+    else run.reject(e);
+  }
+
+  /** acceptEach, single mode: submits the run's AcceptOp, settled by callbacks (FdHandle.runBound). */
+  #eachNext(run: EachRun<S>): void {
+    if (this.#each !== run) return;
+    if (this.closed) {
+      this.#eachEnd(run, undefined);
+      return;
+    }
+    let op = run.op;
+    if (op === undefined) {
+      op = this.#idleAccept;
+      if (op !== undefined && op.reuse()) this.#idleAccept = undefined;
+      else op = new AcceptOp(this.openFd());
+      run.op = op;
+      const taken = op;
+      run.onFd = (fd) => this.#eachFd(run, fd, taken.addr);
+      run.onError = (e) => this.#eachEnd(run, e);
+    } else {
+      op.reuse();
+    }
+    try {
+      this.runBound(op, run.onFd!, run.onError!);
+    } catch (e) {
+      this.#eachEnd(run, e);
+    }
+  }
+
+  /** acceptEach: hands one accepted fd on (single mode: then accepts the next). */
+  #eachFd(run: EachRun<S>, fd: number, addr: Uint8Array | undefined): void {
+    if (this.#each !== run || this.closed) {
+      closeSync(fd);
+      this.#eachEnd(run, undefined);
+      return;
+    }
+    let stream: S;
+    try {
+      stream = this.wrap(fd, addr)[0];
+    } catch (e) {
+      closeSync(fd);
+      // The peer reset before we took the connection (a Unix peer's name: ENOTCONN): take the next.
+      if ((e as { code?: string }).code !== 'ENOTCONN') {
+        this.#eachEnd(run, e);
+        return;
+      }
+      if (run.op !== undefined) this.#eachNext(run);
+      return;
+    }
+    try {
+      run.onConnection(stream);
+    } catch (e) {
+      this.#eachEnd(run, e);
+      return;
+    }
+    if (run.op !== undefined) this.#eachNext(run);
   }
 
   /** The AcceptOp that #acceptOne reuses, when none of its accepts holds it. */
@@ -132,7 +248,7 @@ export abstract class ListenerBase<S, A> extends SocketBase {
         // The kernel ended the multishot with one last connection (e.g. a full completion queue).
         this.#armed = undefined;
         this.#deliver(fd);
-        if (this.#waiters.length > 0) this.#arm();
+        if (this.#waiters.length > 0 || this.#each !== undefined) this.#arm();
       },
       (e: { code?: string; errno?: number }) => {
         this.#armed = undefined;
@@ -140,6 +256,13 @@ export abstract class ListenerBase<S, A> extends SocketBase {
           // No multishot accept in this kernel: serve the waiters one AcceptOp at a time.
           this.#mode = 'single';
           for (const w of this.#waiters.splice(0)) this.#single(w);
+          if (this.#each !== undefined) this.#eachNext(this.#each);
+          return;
+        }
+        if (this.#each !== undefined) {
+          // acceptEach takes the error (it ends with it); waiting accept() calls get the next one.
+          this.#eachEnd(this.#each, this.closed ? undefined : e);
+          if (this.#waiters.length > 0) this.#arm();
           return;
         }
         if (this.closed) return;
@@ -174,6 +297,10 @@ export abstract class ListenerBase<S, A> extends SocketBase {
   #deliver(fd: number): void {
     if (this.closed) {
       closeSync(fd);
+      return;
+    }
+    if (this.#each !== undefined) {
+      this.#eachFd(this.#each, fd, undefined);
       return;
     }
     const w = this.#waiters.shift();
@@ -225,6 +352,7 @@ export abstract class ListenerBase<S, A> extends SocketBase {
       const err = this.closedError(undefined);
       for (const w of this.#waiters.splice(0)) this.#settle(w, err, true);
       for (const fd of this.#ready.splice(0)) closeSync(fd);
+      if (this.#each !== undefined) this.#eachEnd(this.#each, undefined);
     }
     return super.close();
   }

@@ -1,0 +1,146 @@
+/**
+ * TcpListener.acceptEach(onConnection): the callback accept for servers that hand each connection on
+ * (node:http through toDuplex). Every connection reaches the handler once, with no promise made per
+ * connection; close() ends it quietly; an error in the handler ends it and leaves the listener open; no fd
+ * leaks. Both accept modes: multishot (io_uring 5.19+) and single (epoll, RINGIO_ACCEPT_MULTISHOT=0).
+ */
+import { createHook } from 'node:async_hooks';
+import net from 'node:net';
+import { TcpListener, type TcpStream } from '@ringio/net';
+import { stats } from '@ringio/runtime';
+import { fdsBackTo, fdCount, guard, rejectionOf, rtTest, run } from './helpers.js';
+
+const modes: [string, string | undefined][] = [
+  ['the default mode', undefined],
+  ['single mode (RINGIO_ACCEPT_MULTISHOT=0)', '0'],
+];
+
+/** Runs body with RINGIO_ACCEPT_MULTISHOT set as given: a listener reads it at its first accept. */
+function withMode<T>(multishot: string | undefined, body: () => T): T {
+  const before = process.env.RINGIO_ACCEPT_MULTISHOT;
+  if (multishot === undefined) delete process.env.RINGIO_ACCEPT_MULTISHOT;
+  else process.env.RINGIO_ACCEPT_MULTISHOT = multishot;
+  try {
+    return body();
+  } finally {
+    if (before === undefined) delete process.env.RINGIO_ACCEPT_MULTISHOT;
+    else process.env.RINGIO_ACCEPT_MULTISHOT = before;
+  }
+}
+
+function connectN(port: number, n: number): net.Socket[] {
+  return Array.from({ length: n }, () => net.connect(port, '127.0.0.1')); // node:net: the peers make no promise
+}
+
+for (const [mode, multishot] of modes) {
+  rtTest(`acceptEach, ${mode}: 40 connections reach the handler with no promise made per connection`, async (t) => {
+    await run(async () => {
+      const l = await TcpListener.bind('127.0.0.1:0');
+      const N = 40;
+      const got: TcpStream[] = [];
+      let all!: () => void;
+      const allIn = new Promise<void>((resolve) => (all = resolve));
+      // Promises made from the first connection's arrival to the last's (any frame of the runtime's or
+      // net's code on the stack, not the driver's flush microtask: one per batch of ops, not per connection).
+      let promises = 0;
+      const hook = createHook({
+        init(_id, type) {
+          if (type !== 'PROMISE') return;
+          const limit = Error.stackTraceLimit;
+          Error.stackTraceLimit = 16;
+          const stack = new Error().stack ?? '';
+          Error.stackTraceLimit = limit;
+          if (/packages\/(net|runtime)\//.test(stack) && !/queueFlush/.test(stack)) promises++;
+        },
+      });
+      const each = withMode(multishot, () =>
+        l.acceptEach((s) => {
+          got.push(s);
+          if (got.length === 1) hook.enable();
+          if (got.length === N) {
+            hook.disable();
+            all();
+          }
+        }),
+      );
+      const peers = connectN(l.localAddr.port, N);
+      await guard(allIn, 10_000, 'every connection reaches the handler');
+      hook.disable();
+      t.is(got.length, N);
+      t.is(promises, 0, 'acceptEach makes no promise per connection (connections 2 to 40)');
+      const ports = new Set(got.map((s) => s.peerAddr.port));
+      t.is(ports.size, N, 'each connection once, with its peer address');
+      for (const p of peers) t.true(ports.has(p.localPort!));
+      await l.close();
+      await guard(each, 5000, "acceptEach's end");
+      await Promise.all(got.map((s) => s.close()));
+      for (const p of peers) p.destroy();
+    });
+  });
+
+  rtTest(`acceptEach, ${mode}: close() ends it quietly, a connection after it is refused, no fd leaks`, async (t) => {
+    await run(async () => {
+      const fds = fdCount();
+      const l = await TcpListener.bind('127.0.0.1:0');
+      const port = l.localAddr.port;
+      const got: TcpStream[] = [];
+      let first!: () => void;
+      const one = new Promise<void>((resolve) => (first = resolve));
+      const each = withMode(multishot, () =>
+        l.acceptEach((s) => {
+          got.push(s);
+          first();
+        }),
+      );
+      const [p] = connectN(port, 1);
+      await guard(one, 5000, 'the first connection');
+      await l.close();
+      t.is(await guard(each, 5000, "acceptEach's end"), undefined, 'resolves on close');
+      t.is(stats().opsInFlight, 0, 'no accept left in flight');
+      const refused = await new Promise<string>((resolve) => {
+        const q = net.connect(port, '127.0.0.1');
+        q.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? ''));
+        q.on('connect', () => {
+          q.destroy();
+          resolve('connected');
+        });
+      });
+      t.is(refused, 'ECONNREFUSED');
+      await got[0]!.close();
+      p!.destroy();
+      t.is(await fdsBackTo(fds), fds);
+      // A closed listener: acceptEach resolves at once.
+      t.is(await l.acceptEach(() => t.fail('no connection on a closed listener')), undefined);
+    });
+  });
+
+  rtTest(`acceptEach, ${mode}: a throwing handler ends it with that error; the listener stays open`, async (t) => {
+    await run(async () => {
+      const l = await TcpListener.bind('127.0.0.1:0');
+      const boom = new Error('boom');
+      const streams: TcpStream[] = [];
+      const each = withMode(multishot, () =>
+        l.acceptEach((s) => {
+          streams.push(s);
+          throw boom;
+        }),
+      );
+      const again = await rejectionOf(t, l.acceptEach(() => {}));
+      t.true(again instanceof TypeError, 'one acceptEach at a time');
+      const peers = connectN(l.localAddr.port, 1);
+      t.is(await rejectionOf(t, each), boom);
+      t.false(l.closed);
+      // The listener still accepts: the next connection goes to accept().
+      const next = l.accept();
+      peers.push(...connectN(l.localAddr.port, 1));
+      const [s] = await guard(next, 5000, 'accept() after acceptEach ended');
+      streams.push(s);
+      t.true(streams.length >= 2);
+      const bad = await rejectionOf(t, l.acceptEach(42 as unknown as () => void));
+      t.true(bad instanceof TypeError);
+      await Promise.all(streams.map((x) => x.close()));
+      await l.close();
+      for (const p of peers) p.destroy();
+    });
+  });
+}
