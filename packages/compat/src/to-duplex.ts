@@ -231,8 +231,6 @@ export class SocketDuplex extends Duplex {
   /** The idle timer (kept while disarmed by setTimeout(0): see setTimeout), and the ms it was made with. */
   #timer: NodeJS.Timeout | undefined;
   #timerMs = 0;
-  /** #timer while armed (activity refreshes it), undefined while disarmed or without one. */
-  #armed: NodeJS.Timeout | undefined;
   /** destroySoon() waits for 'finish'. */
   #destroySoon = false;
   /** Rule 6: this Duplex on its runtime's live list (undefined once off it). */
@@ -410,7 +408,7 @@ export class SocketDuplex extends Duplex {
       return;
     }
     this.bytesRead += n;
-    this.#armed?.refresh();
+    this._unrefTimer();
     if (n >= buf.length >>> 1) {
       // Mostly full: the buffer becomes the chunk, and the next read gets a fresh one (rule 2).
       this.#rbuf = undefined;
@@ -440,7 +438,7 @@ export class SocketDuplex extends Duplex {
   readonly #onChunk = (chunk: Buffer): Promise<void> | undefined => {
     if (this.destroyed) return undefined;
     this.bytesRead += chunk.length;
-    this.#armed?.refresh();
+    this._unrefTimer();
     if (this.push(chunk)) return undefined;
     return new Promise<void>((resolve) => {
       this.#resume = resolve;
@@ -473,7 +471,7 @@ export class SocketDuplex extends Duplex {
     const chunk = lease.copy();
     if (this.destroyed) return;
     this.bytesRead += chunk.length;
-    this.#armed?.refresh();
+    this._unrefTimer();
     this.push(chunk);
   }
 
@@ -526,7 +524,7 @@ export class SocketDuplex extends Duplex {
 
   #onWritten([n]: [number, Uint8Array]): void {
     this.bytesWritten += n;
-    this.#armed?.refresh();
+    this._unrefTimer();
     const cb = this.#writeCb!;
     this.#writeCb = undefined;
     cb();
@@ -699,7 +697,7 @@ export class SocketDuplex extends Duplex {
       let [n] = await writev(window);
       if (n === 0) throw ringioError('ERR_RINGIO_CLOSED', 'the socket took no bytes');
       this.bytesWritten += n;
-      this.#armed?.refresh();
+      this._unrefTimer();
       // Skip what the kernel took; a chunk it took part of goes again from where it stopped.
       while (n > 0) {
         const b = bufs[i]!;
@@ -742,7 +740,7 @@ export class SocketDuplex extends Duplex {
   async #send<B extends Uint8Array>(buf: B, length: number): Promise<B> {
     const [n, back] = await this.#writer!.writeAll(buf, { length });
     this.bytesWritten += n;
-    this.#armed?.refresh();
+    this._unrefTimer();
     return back;
   }
 
@@ -896,7 +894,6 @@ export class SocketDuplex extends Duplex {
       return this;
     }
     this.#timeoutMs = t;
-    this.#armed = undefined;
     // 0 disarms without clearing: the Timeout stays (#onTimeout ignores it while disarmed), so the next
     // setTimeout(ms) re-arms it with refresh() instead of making a new one. node:http sets 0 when a
     // request comes and keepAliveTimeout once it is answered: one Timeout per connection, not per request.
@@ -908,7 +905,6 @@ export class SocketDuplex extends Duplex {
       this.#timer = setTimeout(() => this.#onTimeout(), t).unref();
       this.#timerMs = t;
     }
-    this.#armed = this.#timer;
     return this;
   }
 
@@ -924,12 +920,12 @@ export class SocketDuplex extends Duplex {
 
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = this.#armed = undefined;
+    this.#timer = undefined;
   }
 
-  /** Restarts the idle timeout (net.Socket's internal name; node:http calls it). */
+  /** Restarts the idle timeout while one is armed (net.Socket's internal name; node:http calls it, and so does every read and write here). */
   _unrefTimer(): void {
-    this.#armed?.refresh();
+    if (this.#timeoutMs !== 0) this.#timer?.refresh();
   }
 
   /** TCP_NODELAY. A no-op on Unix streams, on split pairs, and once destroyed (as net.Socket). */
