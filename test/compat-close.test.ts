@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { toDuplex, type SocketDuplex } from '@ringio/compat';
 import { stats } from '@ringio/runtime';
-import { countNoStackErrors, fdCount, guard, hashToEnd, randomBytes, rtTest, run, sha256, tcpPairs } from './helpers.js';
+import { countNoStackErrors, fdCount, promiseCounter, guard, hashToEnd, randomBytes, rtTest, run, sha256, tcpPairs } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -127,7 +127,6 @@ rtTest('destroying reading Duplexes makes no error object (no ERR_RINGIO_CLOSED 
 
 rtTest("a connection's life through toDuplex (read, one response, end(), close) makes no promise", async (t) => {
   await run(async () => {
-    const { createHook } = await import('node:async_hooks');
     const net = await import('node:net');
     const { TcpListener } = await import('@ringio/net');
     const l = await TcpListener.bind('127.0.0.1:0');
@@ -140,17 +139,7 @@ rtTest("a connection's life through toDuplex (read, one response, end(), close) 
     await l.close();
     // Promises made on the Duplex's behalf (a to-duplex frame on the stack): not the driver's flush
     // microtask (one per batch of ops, not per connection), not the test's own.
-    let promises = 0;
-    const hook = createHook({
-      init(_id, type) {
-        if (type !== 'PROMISE') return;
-        const limit = Error.stackTraceLimit;
-        Error.stackTraceLimit = 12;
-        const stack = new Error().stack ?? '';
-        Error.stackTraceLimit = limit;
-        if (/to-duplex/.test(stack) && !/queueFlush/.test(stack)) promises++;
-      },
-    });
+    const hook = promiseCounter(/to-duplex/, 12);
     const closed = new Promise<void>((resolve) => {
       hook.enable();
       const d = toDuplex(s);
@@ -170,7 +159,7 @@ rtTest("a connection's life through toDuplex (read, one response, end(), close) 
     await closed;
     await guard(peerEnded, 5000, 'the peer reads to the end');
     t.is(Buffer.concat(got).toString(), 'HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok');
-    t.is(promises, 0, 'reads, the write, the shutdown and the close (SocketStream._closeTo) make none');
+    t.is(hook.count, 0, 'reads, the write, the shutdown and the close (SocketStream._closeTo) make none');
     peer.destroy();
   });
 });

@@ -4,11 +4,12 @@
  * skip with the reason instead of failing.
  */
 import test, { type ExecutionContext } from 'ava';
+import { createHook } from 'node:async_hooks';
 import { execFileSync, spawn as spawnChild } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TcpListener, TcpStream, type ReadHalf } from '@ringio/net';
@@ -362,6 +363,43 @@ export async function resettingServer(): Promise<{ port: number; resets: () => n
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return { port: (srv.address() as AddressInfo).port, resets: () => resets, close: () => srv.close() };
+}
+
+/**
+ * Counts the promises made while enabled whose creation stack has a frame matching `frames` (a package's
+ * code), leaving out the driver's flush microtask (one per batch of ops, not per connection or request).
+ */
+export function promiseCounter(frames: RegExp, depth = 16): { enable(): void; disable(): void; readonly count: number } {
+  let count = 0;
+  const hook = createHook({
+    init(_id, type) {
+      if (type !== 'PROMISE') return;
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = depth;
+      const stack = new Error().stack ?? '';
+      Error.stackTraceLimit = limit;
+      if (frames.test(stack) && !/queueFlush/.test(stack)) count++;
+    },
+  });
+  return {
+    enable: () => void hook.enable(),
+    disable: () => void hook.disable(),
+    get count() {
+      return count;
+    },
+  };
+}
+
+/** Connects to 127.0.0.1:port with node:net: 'connected', or the error's code (ECONNREFUSED for a closed listener). */
+export function connectOutcome(port: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    c.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    c.on('connect', () => {
+      c.destroy();
+      resolve('connected');
+    });
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { type Handler } from '@ringio/http';
-import { rtTest } from './helpers.js';
+import { connectOutcome, rtTest } from './helpers.js';
 import { raw, statuses, withServer } from './http-util.js';
 
 const echo: Handler = async (req, res) => {
@@ -238,14 +238,7 @@ rtTest('http framing: close() closes idle keep-alive connections at once and sto
     await s.close();
     await closed;
     t.is(s.stats().connections, 0);
-    const refused = await new Promise<string>((resolve) => {
-      const c = net.connect(port, '127.0.0.1');
-      c.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-      c.on('connect', () => {
-        c.destroy();
-        resolve('connected');
-      });
-    });
+    const refused = await connectOutcome(port);
     t.is(refused, 'ECONNREFUSED');
   });
 });

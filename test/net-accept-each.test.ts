@@ -4,11 +4,10 @@
  * connection; close() ends it quietly; an error in the handler ends it and leaves the listener open; no fd
  * leaks. Both accept modes: multishot (io_uring 5.19+) and single (epoll, RINGIO_ACCEPT_MULTISHOT=0).
  */
-import { createHook } from 'node:async_hooks';
 import net from 'node:net';
 import { TcpListener, type TcpStream } from '@ringio/net';
 import { stats } from '@ringio/runtime';
-import { fdsBackTo, fdCount, guard, rejectionOf, rtTest, run } from './helpers.js';
+import { connectOutcome, fdsBackTo, fdCount, guard, promiseCounter, rejectionOf, rtTest, run } from './helpers.js';
 
 const modes: [string, string | undefined][] = [
   ['the default mode', undefined],
@@ -42,17 +41,7 @@ for (const [mode, multishot] of modes) {
       const allIn = new Promise<void>((resolve) => (all = resolve));
       // Promises made from the first connection's arrival to the last's (any frame of the runtime's or
       // net's code on the stack, not the driver's flush microtask: one per batch of ops, not per connection).
-      let promises = 0;
-      const hook = createHook({
-        init(_id, type) {
-          if (type !== 'PROMISE') return;
-          const limit = Error.stackTraceLimit;
-          Error.stackTraceLimit = 16;
-          const stack = new Error().stack ?? '';
-          Error.stackTraceLimit = limit;
-          if (/packages\/(net|runtime)\//.test(stack) && !/queueFlush/.test(stack)) promises++;
-        },
-      });
+      const hook = promiseCounter(/packages\/(net|runtime)\//);
       const each = withMode(multishot, () =>
         l.acceptEach((s) => {
           got.push(s);
@@ -67,7 +56,7 @@ for (const [mode, multishot] of modes) {
       await guard(allIn, 10_000, 'every connection reaches the handler');
       hook.disable();
       t.is(got.length, N);
-      t.is(promises, 0, 'acceptEach makes no promise per connection (connections 2 to 40)');
+      t.is(hook.count, 0, 'acceptEach makes no promise per connection (connections 2 to 40)');
       const ports = new Set(got.map((s) => s.peerAddr.port));
       t.is(ports.size, N, 'each connection once, with its peer address');
       for (const p of peers) t.true(ports.has(p.localPort!));
@@ -97,14 +86,7 @@ for (const [mode, multishot] of modes) {
       await l.close();
       t.is(await guard(each, 5000, "acceptEach's end"), undefined, 'resolves on close');
       t.is(stats().opsInFlight, 0, 'no accept left in flight');
-      const refused = await new Promise<string>((resolve) => {
-        const q = net.connect(port, '127.0.0.1');
-        q.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? ''));
-        q.on('connect', () => {
-          q.destroy();
-          resolve('connected');
-        });
-      });
+      const refused = await connectOutcome(port);
       t.is(refused, 'ECONNREFUSED');
       await got[0]!.close();
       p!.destroy();
