@@ -11,7 +11,9 @@
 // same node server listening itself (the anchor). Each server runs in its own process pinned to CPU 0,
 // the load generator on CPU 1 (when taskset exists). Rounds are interleaved server by server within each
 // case, each round starting one server later than the one before; figures are medians; ratio_to_node is
-// to plain Node's median of the same run. The server's CPU time over the measurement per request (µs) or
+// to plain Node's median of the same run; ratio_to_node_paired is the same ratio taken round by round
+// (ringio's run over plain Node's of the same round) and its median, with rounds_at_node ("k/n": the
+// rounds at or over 1.0), the steadier figure on a host whose speed changes during the run. The server's CPU time over the measurement per request (µs) or
 // per MB (ms) is measured too, all threads: with perf, `perf stat -e task-clock -p PID` (exact;
 // cpu_source "task-clock"), else /proc/<pid>/stat's 10 ms ticks (cpu_source "proc"; RINGIO_BENCH_CPU=proc
 // forces it). cpu_ratio_to_node is the steadier figure on a busy machine (over 1: ringio spends more CPU
@@ -39,7 +41,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { arg, cpuSeconds, emit, has, interleave, median, schedSeconds, table } from './lib.mjs';
+import { arg, cpuSeconds, emit, has, interleave, median, pairedRatio, schedSeconds, table } from './lib.mjs';
 
 const BIG = 2 * 1024 * 1024;
 
@@ -329,6 +331,7 @@ async function measure() {
         const v = median(rs.map((m) => m.value));
         const cpu = median(rs.map((m) => m.cpu));
         const mine = name.endsWith('@base') ? runs.get(d) : undefined;
+        const paired = pairedRatio(runs, name, ['node'], (m) => m.value);
         out.push({
           bench: 'compat',
           case: kind,
@@ -338,6 +341,10 @@ async function measure() {
           ringio: Number(v.toFixed(1)),
           node: Number(base.toFixed(1)),
           ratio_to_node: Number((v / base).toFixed(3)),
+          // The same ratio round by round (ringio's run over plain Node's of the same round), its median and
+          // the rounds at or over 1.0: the steadier figure when the host's speed changes during the run.
+          ratio_to_node_paired: Number(paired.median.toFixed(3)),
+          rounds_at_node: `${paired.over(1)}/${paired.rounds}`,
           cpu_unit: rs[0].unit === 'MB/s' ? 'ms/MB' : 'µs/req',
           cpu_ringio: Number(cpu.toFixed(2)),
           cpu_node: Number(baseCpu.toFixed(2)),
@@ -355,7 +362,7 @@ async function measure() {
                   ratio_to_this: Number((median(mine.map((m) => m.value)) / v).toFixed(3)),
                   cpu_ratio_to_this: Number((median(mine.map((m) => m.cpu)) / cpu).toFixed(3)),
                   // Rounds in which this checkout's server beat the base's (same round, so the same machine).
-                  this_faster_rounds: `${mine.filter((m, i) => rs[i] !== undefined && m.value > rs[i].value).length}/${Math.min(mine.length, rs.length)}`,
+                  this_faster_rounds: (({ rounds, ratios }) => `${ratios.filter((x) => x > 1).length}/${rounds}`)(pairedRatio(runs, d, [name], (m) => m.value)),
                 }),
         });
       }

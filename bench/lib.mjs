@@ -19,7 +19,8 @@ export function arg(name, fallback) {
  * Runs each case once per round, in interleaved order, and returns per-case arrays of results. With
  * `describe` (for measurements in child processes, which take seconds each and may fail): each result is
  * logged on stderr as `round r/n name: describe(result)`, and a run that throws is reported and left out
- * instead of ending the benchmark.
+ * instead of ending the benchmark. A result that is an object gets its round's index as `round` (for
+ * `pairedRatio`: a run that failed leaves a hole, so array positions don't tell rounds apart).
  */
 export async function interleave(rounds, cases, { describe, rotate = false } = {}) {
   const results = new Map(cases.map((c) => [c.name, []]));
@@ -28,11 +29,11 @@ export async function interleave(rounds, cases, { describe, rotate = false } = {
     const order = rotate ? [...cases.slice(r % cases.length), ...cases.slice(0, r % cases.length)] : cases;
     for (const c of order) {
       if (describe === undefined) {
-        results.get(c.name).push(await c.run());
+        results.get(c.name).push(tagRound(await c.run(), r));
         continue;
       }
       try {
-        const m = await c.run();
+        const m = tagRound(await c.run(), r);
         results.get(c.name).push(m);
         console.error(`round ${r + 1}/${rounds} ${c.name}: ${describe(m)}`);
       } catch (e) {
@@ -41,6 +42,38 @@ export async function interleave(rounds, cases, { describe, rotate = false } = {
     }
   }
   return results;
+}
+
+function tagRound(m, r) {
+  if (m !== null && typeof m === 'object') m.round = r;
+  return m;
+}
+
+/**
+ * The ratio of two cases measured in the same rounds, taken round by round: for every round that has a
+ * result for `a` and one for each of `bs`, f(a) / max f(b) (or min, `{ pick: 'min' }`, for costs), and
+ * their median. On a host whose speed changes over minutes (a shared machine's neighbours come and go),
+ * the two runs of one round met the same host more often than the medians of the whole run did, so this
+ * is the steadier ratio; `rounds` says how many rounds it took and `over(x)` in how many the ratio was
+ * at least x.
+ */
+export function pairedRatio(results, a, bs, f, { pick = 'max' } = {}) {
+  const byRound = (name) => new Map((results.get(name) ?? []).map((m) => [m.round, m]));
+  const ra = byRound(a);
+  const rbs = bs.map(byRound);
+  const ratios = [];
+  for (const [round, m] of ra) {
+    const others = rbs.map((rb) => rb.get(round)).filter((x) => x !== undefined);
+    if (others.length !== bs.length || others.length === 0) continue;
+    const vs = others.map(f);
+    ratios.push(f(m) / (pick === 'max' ? Math.max(...vs) : Math.min(...vs)));
+  }
+  return {
+    median: ratios.length > 0 ? median(ratios) : NaN,
+    rounds: ratios.length,
+    ratios,
+    over: (x) => ratios.filter((v) => v >= x).length,
+  };
 }
 
 /** Whether a command is on PATH. */

@@ -6,8 +6,13 @@
 // or worker each, pinned to CPU 0; the upstream and wrk (-t1 -c64, keep-alive) run on CPU 1. Per proxy
 // and case: requests/s, p99, and the proxy's CPU µs per request (utime+stime over the run, nginx's worker
 // included); ratios to nginx and to the faster Node peer, by requests/s and by CPU per request (the
-// cheaper peer's over this proxy's). Rounds are interleaved (every proxy once per
-// round), figures are medians, the load average is printed with every round and with the table.
+// cheaper peer's over this proxy's). Rounds are interleaved (every proxy once per round, each round
+// starting one run later than the one before), figures are medians, the load average is printed with
+// every round and with the table. The 'paired' columns take the same ratios round by round (this proxy's
+// run over nginx's, or over the faster Node peer's, of the same round) and give their median and the
+// number of rounds at or above #14's targets (0.8x nginx, 5x the faster Node peer): this host's speed
+// changes over minutes, and the runs of one round, a few seconds apart, meet the same host more often
+// than two medians of the whole run do.
 // Case `https`: hello with TLS terminated at the proxy (ringio-proxy's `tls`, nginx's `listen ssl` with the
 // same P-256 certificate, made with openssl), wrk over https with keep-alive; the Node peers sit it out.
 // Usage: node bench/proxy-http.mjs [--rounds 5] [--secs 5] [--cases hello,64k,https] [--proxies a,b]
@@ -16,7 +21,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, cpuSeconds, emit, freePort, has, interleave, median, parseWrk, stopProc, table, waitForPort } from './lib.mjs';
+import { arg, cpuSeconds, emit, freePort, has, interleave, median, pairedRatio, parseWrk, stopProc, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
@@ -131,9 +136,13 @@ try {
   for (const c of cases) for (const p of proxies) if (c !== 'https' || p.tls) runs.push({ name: `${c} ${p.name}`, run: () => round(p, CASES[c], c === 'https') });
   const res = await interleave(rounds, runs, {
     describe: (m) => `${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs CPU/req, load ${m.load.toFixed(2)}`,
+    // No proxy always runs right after the same one, so a burst of the machine's other work falls on
+    // each alike.
+    rotate: true,
   });
   const med = (name, f) => (res.get(name)?.length ? median(res.get(name).map(f)) : NaN);
   const rows = [];
+  const paired = []; // per row: the paired ratios as numbers, for the JSON lines
   for (const c of cases) {
     const rps = (p) => med(`${c} ${p}`, (m) => m.rps);
     const nginxRps = rps('nginx_proxy');
@@ -142,9 +151,23 @@ try {
     // The cheaper Node peer's CPU per request: what one CPU's worth of that proxy costs per request.
     const peerCpu = peers.map((p) => med(`${c} ${p}`, (m) => m.cpuUs)).filter((x) => !Number.isNaN(x));
     const nodeBestCpu = peerCpu.length > 0 ? Math.min(...peerCpu) : NaN;
+    const peerNames = peers.filter((p) => res.get(`${c} ${p}`)?.length).map((p) => `${c} ${p}`);
+    const fmtPaired = (pr, target) => (pr.rounds === 0 ? '-' : `${pr.median.toFixed(2)} (${pr.over(target)}/${pr.rounds})`);
     for (const p of proxies) {
       if (c === 'https' && !p.tls) continue;
       const name = `${c} ${p.name}`;
+      const vsNginx = p.name === 'nginx_proxy' ? undefined : pairedRatio(res, name, [`${c} nginx_proxy`], (m) => m.rps);
+      const vsNode = peerNames.length === 0 || peerNames.includes(name) ? undefined : pairedRatio(res, name, peerNames, (m) => m.rps);
+      // 1/CPU per request, so the ratio is the cheapest peer's CPU over this proxy's, round by round.
+      const cpuVsNode = vsNode === undefined ? undefined : pairedRatio(res, name, peerNames, (m) => 1 / m.cpuUs);
+      const num = (pr) => (pr === undefined || pr.rounds === 0 ? undefined : Number(pr.median.toFixed(3)));
+      paired.push({
+        paired_vs_nginx: num(vsNginx),
+        paired_vs_nginx_rounds: vsNginx === undefined ? undefined : `${vsNginx.over(0.8)}/${vsNginx.rounds}`,
+        paired_vs_best_node: num(vsNode),
+        paired_vs_best_node_rounds: vsNode === undefined ? undefined : `${vsNode.over(5)}/${vsNode.rounds}`,
+        paired_cpu_vs_best_node: num(cpuVsNode),
+      });
       rows.push({
         case: c,
         proxy: p.name,
@@ -155,16 +178,20 @@ try {
         'vs best Node': (rps(p.name) / nodeBest).toFixed(2),
         'CPU vs nginx': (med(`${c} nginx_proxy`, (m) => m.cpuUs) / med(name, (m) => m.cpuUs)).toFixed(2),
         'CPU vs best Node': (nodeBestCpu / med(name, (m) => m.cpuUs)).toFixed(2),
+        'paired vs nginx (>= 0.8)': vsNginx === undefined ? '-' : fmtPaired(vsNginx, 0.8),
+        'paired vs best Node (>= 5)': vsNode === undefined ? '-' : fmtPaired(vsNode, 5),
+        'paired CPU vs best Node': cpuVsNode === undefined ? '-' : fmtPaired(cpuVsNode, 5),
         load: med(name, (m) => m.load).toFixed(2),
       });
     }
   }
   const load1 = loadavg();
   console.error(`\nHTTP reverse proxy, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU 0, wrk and the nginx upstream on CPU 1`);
+  console.error("'paired ...': the ratio taken in each round (this proxy's run against the other's of the same round), its median, and (k/n) the rounds at or above the target in the heading");
   console.error("'CPU vs nginx': nginx's CPU per request over this proxy's (1.00 = as cheap as nginx); 'vs best Node': requests/s over the faster Node peer's; 'CPU vs best Node': the cheaper Node peer's CPU per request over this proxy's (requests one CPU serves, relative: the steadier figure when something else, such as CPU 1 with wrk and the upstream, limits a round's rate)");
   table(rows);
   console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
-  emit(rows.map((r) => ({ bench: 'proxy-http', ...r, load_start: load0[0], load_end: load1[0] })));
+  emit(rows.map((r, i) => ({ bench: 'proxy-http', ...r, ...paired[i], load_start: load0[0], load_end: load1[0] })));
 } finally {
   await stopProc(upstream, 'SIGQUIT');
   rmSync(tmp, { recursive: true, force: true });
