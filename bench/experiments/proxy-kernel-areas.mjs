@@ -2,14 +2,16 @@
 // Experiment (issue #14, eighth session): CPU 0's whole time per proxied request, by kernel area, for
 // ringio-proxy (io_uring, epoll) and nginx as the proxy, in the bench/proxy-http.mjs setup (an nginx
 // upstream and wrk -t1 -c64 on CPU 1, the proxy pinned to CPU 0). `perf record -e cpu-clock -c 100000
-// -a -C 0 -g` (one sample per 100 µs of CPU 0, whatever runs there: the proxy, softirqs, IPIs, idle),
-// started 0.5 s into a wrk run and stopped before it ends; µs per request = samples × 100 µs / (wrk's
-// req/s × the profile's seconds). Each sample goes to the innermost area one of its kernel frames names
+// -a -C 0 -g` (one sample per 100 µs of CPU 0, whatever runs there: the proxy, softirqs, IPIs, idle)
+// runs wrk itself, so its window is wrk's run and µs per request = samples × 100 µs / wrk's requests.
+// Samples of other processes (other work on a shared machine) are listed apart ("[not proxy]",
+// "user (other)"). Each sample goes to the innermost area one of its kernel frames names
 // (leaf first), so the loopback receive that a send runs in its softirq is counted as "rx softirq", not
 // as "tcp send", and a wake-up inside it as "wakeup/IPI". A second, separate run counts per request:
 // syscalls (perf stat raw_syscalls:sys_enter on the proxy), context switches (/proc/<pid>/task/*/status),
 // sends queued to io-wq (io_uring:io_uring_queue_async_work), poll arms and task-work runs.
 // Usage: node bench/experiments/proxy-kernel-areas.mjs [--roots .] [--targets uring,epoll,nginx] [--rounds 2] [--secs 3]
+//        [--env 'RINGIO_URING_SETUP=defer;...'] (environment for the ringio proxies)
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
