@@ -29,7 +29,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, freePort, has, median, stopProc, table, waitForPort } from './lib.mjs';
+import { arg, emit, freePort, has, median, nginxConf, stopProc, table, waitForPort } from './lib.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 3));
@@ -106,16 +106,10 @@ function children(pid) {
 // The nginx upstream the proxies forward to, on CPU 1 beside wrk.
 let upstream = null;
 let upPort = 0;
-function nginxConf(name, body) {
-  const dir = mkdtempSync(join(tmp, `${name}-`));
-  const f = join(dir, 'nginx.conf');
-  writeFileSync(f, `daemon off;\nworker_processes 1;\nerror_log /dev/null;\npid ${join(dir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; ${body} }\n`);
-  return { f, dir };
-}
 if (targets.some((t) => t.startsWith('proxy_'))) {
   chmodSync(tmp, 0o755);
   upPort = await freePort();
-  const c = nginxConf('upstream', `server { listen 127.0.0.1:${upPort}; keepalive_requests 1000000; location / { default_type text/plain; return 200 "hello world\\n"; } }`);
+  const c = nginxConf(tmp, 'upstream', `server { listen 127.0.0.1:${upPort}; keepalive_requests 1000000; location / { default_type text/plain; return 200 "hello world\\n"; } }`);
   upstream = run('nginx', ['-c', c.f, '-p', c.dir, '-e', '/dev/null'], '1');
   await waitForPort(upPort, upstream, 'the nginx upstream');
 }
@@ -138,6 +132,7 @@ const KINDS = {
     stop: 'SIGQUIT',
     start: (_root, port) => {
       const c = nginxConf(
+        tmp,
         'proxy',
         `upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port}; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
       );

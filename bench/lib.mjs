@@ -1,7 +1,8 @@
 // Shared helpers for the micro-benchmarks: interleaved rounds, medians, and the output format
 // (a human table on stderr; one JSON object per case as the last stdout lines).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 
 export function median(xs) {
@@ -183,4 +184,12 @@ export async function stopProc(child, signal = 'SIGTERM') {
   const t = setTimeout(() => child.kill('SIGKILL'), 5000);
   await done;
   clearTimeout(t);
+}
+
+/** A one-worker nginx config in a fresh directory under `tmp` (no logs; `body` goes in the http block). */
+export function nginxConf(tmp, name, body) {
+  const dir = mkdtempSync(join(tmp, `${name}-`));
+  const f = join(dir, 'nginx.conf');
+  writeFileSync(f, `daemon off;\nworker_processes 1;\nerror_log /dev/null;\npid ${join(dir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; ${body} }\n`);
+  return { f, dir };
 }
