@@ -21,7 +21,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, cpuSeconds, emit, freePort, has, interleave, median, pairedRatio, parseWrk, stopProc, table, waitForPort } from './lib.mjs';
+import { arg, cpuSeconds, emit, freePort, has, interleave, median, nginxConf, pairedRatio, parseWrk, stopProc, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
@@ -52,18 +52,12 @@ function startProc(cmd, args, cpu) {
   return child;
 }
 
-function nginxConf(name, body) {
-  const dir = mkdtempSync(join(tmp, `${name}-`));
-  const f = join(dir, 'nginx.conf');
-  writeFileSync(f, `daemon off;\nworker_processes 1;\nerror_log /dev/null;\npid ${join(dir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; ${body} }\n`);
-  return { f, dir };
-}
-
 const upPort = await freePort();
 const big = join(tmp, '64k.bin');
 writeFileSync(big, Buffer.alloc(64 * 1024, 'x'));
 chmodSync(tmp, 0o755); // nginx's worker (nobody when run as root) reads the file
 const upConf = nginxConf(
+  tmp,
   'upstream',
   `server { listen 127.0.0.1:${upPort}; keepalive_requests 1000000; location / { default_type text/plain; return 200 "hello world\\n"; } location = /64k { default_type application/octet-stream; alias ${big}; } }`,
 );
@@ -96,6 +90,7 @@ const allProxies = [
     tls: true,
     start: (port, tls) => {
       const { f, dir } = nginxConf(
+        tmp,
         'proxy',
         `upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port}${tls ? ` ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ssl_protocols TLSv1.2 TLSv1.3` : ''}; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
       );
