@@ -753,7 +753,7 @@ export class Conn implements BodySource {
       if (spare !== undefined && server._wpool.length < 4096) server._wpool.push(spare);
     }
     this.#spare = undefined;
-    this.#held.length = 0;
+    this.#dropHeld();
   }
 
   // ---- reading ----
@@ -872,8 +872,21 @@ export class Conn implements BodySource {
    * one. The write buffer is handed to send() and replaced by the other: the usual response costs no
    * promise, and the two buffers alternate.
    */
-  readonly #held: Buffer[] = [];
+  readonly #held: (Buffer | undefined)[] = [];
+  /**
+   * How many of #held's slots are in use (the rest are undefined). A count rather than the array's
+   * length: `held.length = 0` is a runtime call in V8 and trims the store, so the next push grows it
+   * again (the proxy profile: ArrayLengthSetter and GrowFastSmiOrObjectElements per response).
+   */
+  #heldN = 0;
   #spare: Buffer | undefined;
+
+  /** Forgets the held write buffers (release(): the kernel may still read them; they are not pooled). */
+  #dropHeld(): void {
+    const held = this.#held;
+    for (let i = 0; i < this.#heldN; i++) held[i] = undefined;
+    this.#heldN = 0;
+  }
 
   /** Bytes queued by send() and not yet sent. */
   #queued(): number {
@@ -903,13 +916,15 @@ export class Conn implements BodySource {
   #send(stream: SocketStream, out: OutBuf, o: { offset: number; length: number }): void {
     // What the queue held is free once it is empty (its bytes were sent).
     const held = this.#held;
-    if (stream.sendQueued === 0 && held.length > 0) {
-      for (let i = 0; i < held.length; i++) {
+    let n = this.#heldN;
+    if (stream.sendQueued === 0 && n > 0) {
+      for (let i = 0; i < n; i++) {
         const b = held[i]!;
+        held[i] = undefined;
         if (this.#spare === undefined) this.#spare = b;
         else if (this.server._wpool.length < 4096 && b.length === WRITE_SIZE) this.server._wpool.push(b);
       }
-      held.length = 0;
+      this.#heldN = n = 0;
     }
     const buf = out.buf;
     let below: boolean;
@@ -919,7 +934,9 @@ export class Conn implements BodySource {
       this.#writeFailed(e as Error);
       return;
     }
-    held.push(buf);
+    if (n < held.length) held[n] = buf;
+    else held.push(buf);
+    this.#heldN = n + 1;
     out.buf = this.#spare ?? this.server._wpool.pop() ?? Buffer.allocUnsafe(WRITE_SIZE);
     this.#spare = undefined;
     // Past the high-water mark: wait for the queue as for a send in flight (backpressure, send timeout).
