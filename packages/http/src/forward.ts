@@ -329,7 +329,10 @@ export function origin(client: HttpClient, url: string): unknown {
 
 /**
  * Sends a request whose head (request line and fields, without the blank line) is `head`, through the
- * client's pool for `origin`; `call` can cancel it until its response head arrives (cancel()).
+ * client's pool for `origin`; `call` can cancel it until its response head arrives (cancel()). Without a
+ * body, `head.buf` may be exchanged for another buffer (the connection sends the head's own, uncopied):
+ * once the response head arrived its bytes are gone; when the request fails they are back in
+ * `head.buf` (the same length), to send again.
  */
 export function send(client: HttpClient, to: unknown, method: string, head: RawHead, body: AsyncIterable<Uint8Array> | null, call: CallHandle): Promise<ClientResponse> {
   return client._send(to, method, head, body, call);
@@ -337,7 +340,8 @@ export function send(client: HttpClient, to: unknown, method: string, head: RawH
 
 /**
  * send() for a bodiless request, answered through `call._onHead(res)` or `call._onFail(err)` (neither may
- * throw) instead of a promise: the usual proxied request allocates no promise here. The response may
+ * throw) instead of a promise: the usual proxied request allocates no promise here. `head.buf` as with
+ * send(). The response may
  * have been parsed in the receive lease it arrived in: a body piece taken during `_onHead` should be
  * written before it returns (endNow); one kept past it holds the lease until the body is read on.
  */
