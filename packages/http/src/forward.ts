@@ -296,6 +296,19 @@ export function endNow(res: ServerResponse, piece?: Uint8Array): boolean {
   return res._endNow(piece);
 }
 
+/**
+ * endNow() with the rest of a body that is whole in its connection's buffer (wholeBuffered(body)) as the
+ * last piece, copied from there into the write buffer (no view of it is made): true when the response
+ * ended now, the rest then taken from the body as bufferedPiece() takes it (endBody() ends it); false
+ * with nothing done. Throws what endNow() throws (nothing taken).
+ */
+export function endNowBuffered(res: ServerResponse, body: IncomingBody): boolean {
+  const src = body._src!;
+  if (!res._endNowFrom(src.rbuf, src.rpos, src.rpos + body._remaining)) return false;
+  body._takeWhole();
+  return true;
+}
+
 /** Whether endNow(res, piece) would end the response now for a last piece of `n` bytes (0: none). */
 export function canEndNow(res: ServerResponse, n: number): boolean {
   return res._canEndNow(n);

@@ -105,9 +105,14 @@ export class OutBuf implements FieldSink {
   }
 
   bytes(b: Uint8Array): void {
-    this.ensure(b.length);
-    copyBytes(b, 0, b.length, this.buf, this.len);
-    this.len += b.length;
+    this.range(b, 0, b.length);
+  }
+
+  /** Appends b[s, e). */
+  range(b: Uint8Array, s: number, e: number): void {
+    this.ensure(e - s);
+    copyBytes(b, s, e, this.buf, this.len);
+    this.len += e - s;
   }
 
   /** Appends one header field, checking name and value; returns its H_* flag. */

@@ -299,14 +299,19 @@ export class ServerResponse {
 
   /** @internal forward.endNow: end() when it needs no promise (queued at once), else false and nothing done. */
   _endNow(chunk: Uint8Array | undefined): boolean {
+    return chunk === undefined ? this._endNowFrom(undefined, 0, 0) : this._endNowFrom(chunk, 0, chunk.length);
+  }
+
+  /** @internal forward.endNowBuffered: _endNow() with the last piece src[s, e), copied from there (no view of it). */
+  _endNowFrom(src: Uint8Array | undefined, s: number, e: number): boolean {
     if (this.finished) return true;
     const conn = this._conn;
-    if (!conn.canEndNow(chunk)) return false;
+    if (!conn.canEndNowLength(e - s)) return false;
     this.finished = true;
     try {
-      conn.writeLast(this, chunk);
-    } catch (e) {
-      endFailed(e);
+      conn.writeLast(this, src, s, e);
+    } catch (err) {
+      endFailed(err);
     }
     return true;
   }
@@ -1077,9 +1082,9 @@ export class Conn implements BodySource {
     if (!last) await this.drainWrites();
   }
 
-  /** end()'s piece queued now (see canEndNow); throws as writeBody rejects. */
-  writeLast(res: ServerResponse, chunk: Uint8Array | string | undefined): void {
-    this.#put(res, chunk, true);
+  /** end()'s piece queued now (see canEndNow), or its bytes [from, to) when `to` >= 0; throws as writeBody rejects. */
+  writeLast(res: ServerResponse, chunk: Uint8Array | string | undefined, from = 0, to = -1): void {
+    this.#put(res, chunk, true, from, to);
   }
 
   /** Whether end(chunk) can queue its piece now, without a promise (nothing in flight, a piece the write buffer takes). */
@@ -1094,11 +1099,12 @@ export class Conn implements BodySource {
 
   /**
    * Queues a body piece (and the head first, when not sent): returns a large chunk the caller sends
-   * uncopied and then ends with #putEnd, else undefined (done; `last` finished the response).
+   * uncopied and then ends with #putEnd, else undefined (done; `last` finished the response). With `to`
+   * >= 0 the piece is chunk[from, to) (bytes), copied from there.
    */
-  #put(res: ServerResponse, chunk: Uint8Array | string | undefined, last: boolean): Uint8Array | undefined {
+  #put(res: ServerResponse, chunk: Uint8Array | string | undefined, last: boolean, from = 0, to = -1): Uint8Array | undefined {
     if (this.upgraded) throw ringioError('ERR_RINGIO_CLOSED', 'the connection was upgraded');
-    let len = chunk === undefined ? 0 : chunkLength(chunk);
+    let len = chunk === undefined ? 0 : to >= 0 ? to - from : chunkLength(chunk);
     if (!res.headersSent) {
       const mark = this.out.len;
       try {
@@ -1125,8 +1131,11 @@ export class Conn implements BodySource {
     }
     const bytes = chunk as Uint8Array | undefined;
     if (res._chunked && len > 0) out.latin1(`${len.toString(16)}\r\n`);
-    if (len > BIG_CHUNK && len > out.free) return bytes;
-    if (len > 0) out.bytes(bytes!);
+    if (len > BIG_CHUNK && len > out.free) return to >= 0 ? bytes!.subarray(from, to) : bytes;
+    if (len > 0) {
+      if (to >= 0) out.range(bytes!, from, to);
+      else out.bytes(bytes!);
+    }
     this.#putEnd(res, len, last);
     return undefined;
   }
