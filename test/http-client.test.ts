@@ -10,11 +10,10 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
-import type { ExecutionContext } from 'ava';
 import { HttpClient, request, serve, type ClientResponse } from '@ringio/http';
 import { sleep } from '@ringio/runtime';
 import { fdCount, fdsBackTo, rejectionOf, rtTest, run, tempDir } from './helpers.js';
-import { has } from './http-util.js';
+import { clientTest, has } from './http-util.js';
 
 const MiB = 1024 * 1024;
 const { dir, tmp } = tempDir('ringio-http-client-');
@@ -80,20 +79,6 @@ const nodeRoutes: http.RequestListener = (req, res) => {
   res.statusCode = 404;
   res.end('nope');
 };
-
-async function clientTest(t: ExecutionContext, fn: (c: HttpClient) => Promise<void>, opts?: ConstructorParameters<typeof HttpClient>[0], before = fdCount()): Promise<void> {
-  await run(async () => {
-    const c = new HttpClient(opts);
-    try {
-      await fn(c);
-    } finally {
-      await c.close();
-    }
-  }, 60_000);
-  // The peers' servers run in this process too: count once they have let go of their sockets.
-  await new Promise((r) => setTimeout(r, 100));
-  t.true((await fdsBackTo(before)) <= before + 4, `no fd left behind (${fdCount()} > ${before})`);
-}
 
 rtTest('http client: node:http server, keep-alive reuse, bodies both ways', async (t) => {
   const srv = await nodeServer(nodeRoutes);

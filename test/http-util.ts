@@ -1,7 +1,8 @@
 /** Helpers for the http tests: raw exchanges over node:net, tool lookup, child processes. */
 import { execFileSync, spawn as spawnChild } from 'node:child_process';
 import net from 'node:net';
-import { serve, type Handler, type HttpServer, type ServeOptions } from '@ringio/http';
+import type { ExecutionContext } from 'ava';
+import { HttpClient, serve, type Handler, type HttpServer, type ServeOptions } from '@ringio/http';
 import { fdCount, fdsBackTo, run } from './helpers.js';
 
 /**
@@ -90,4 +91,19 @@ export async function withServer(opts: Partial<ServeOptions>, handler: Handler, 
     }
   });
   if ((await fdsBackTo(before)) > before) throw new Error(`fds leaked: ${fdCount()} > ${before}`);
+}
+
+/** Runs `fn` with a new HttpClient in a runtime, closes it, and checks that no fd was left behind. */
+export async function clientTest(t: ExecutionContext, fn: (c: HttpClient) => Promise<void>, opts?: ConstructorParameters<typeof HttpClient>[0], before = fdCount()): Promise<void> {
+  await run(async () => {
+    const c = new HttpClient(opts);
+    try {
+      await fn(c);
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+  // The peers' servers run in this process too: count once they have let go of their sockets.
+  await new Promise((r) => setTimeout(r, 100));
+  t.true((await fdsBackTo(before)) <= before + 4, `no fd left behind (${fdCount()} > ${before})`);
 }

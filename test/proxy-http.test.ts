@@ -6,7 +6,8 @@
  * keeps the upstream pool. Also: Via, a client leaving before the upstream's answer (cancelled upstream),
  * a table of smuggling attempts as raw bytes, 64 concurrent 64 KiB responses while idle pooled
  * connections are watched, a WebSocket session that SIGTERM's drain waits for, pipelined requests answered
- * in order, clients that close mid-response. The proxy runs as a child process on the driver under test; upstreams and
+ * in order, clients that close mid-response, small responses of every length relayed exact over one pooled
+ * connection. The proxy runs as a child process on the driver under test; upstreams and
  * clients are node:http / node:net in the test process.
  */
 import { createHash } from 'node:crypto';
@@ -367,6 +368,38 @@ proxyTest('http: a smuggling attempt (Content-Length with Transfer-Encoding) is 
       t.is(up.requests, 0);
     });
   } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
+proxyTest('http: small responses (0 to 200 bytes, each arriving whole) are relayed byte for byte, all over one pooled upstream connection', async (t) => {
+  // The usual small response is ended at once with its body copied from the upstream connection's buffer
+  // (forward.endNowBuffered): each length must come back exact (the copy's short and long paths), and
+  // the body must be taken once and ended, which puts the upstream connection back in the pool (else
+  // the next request would need a new one).
+  const bodyOf = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + n) & 255));
+  const up = await httpUpstream((req, res) => {
+    const b = bodyOf(Number(req.url!.slice(1)));
+    res.setHeader('content-length', b.length);
+    res.end(b);
+  }, { keepAliveTimeout: 120_000 });
+  const d = tempDir();
+  const port = await freePort();
+  const file = httpConfig(d, port, route('/', [up.url]), 'upstream_keepalive = "60s"');
+  const one = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    await withProxy(t, file, async () => {
+      for (let n = 0; n <= 200; n++) {
+        const got = await get(port, `/${n}`, { agent: one });
+        t.is(got.status, 200);
+        if (!got.body.equals(bodyOf(n))) t.fail(`the body of ${n} bytes differs`);
+      }
+      t.is(up.requests, 201);
+      t.is(up.connections, 1, 'every response freed its upstream connection for the next request');
+    });
+  } finally {
+    one.destroy();
     await up.close();
     d.cleanup();
   }

@@ -108,6 +108,24 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
     return this.#takeLength(src);
   }
 
+  /**
+   * @internal The rest of a body whose rest is in its connection's buffer (_wholeBuffered() is true), taken
+   * as _buffered() takes it but without a view: it was `rbuf[start, start + n)` of the source (its `rbuf`
+   * and `rpos` before the call, n the body's `_remaining`); returns `start`.
+   */
+  _takeWhole(): number {
+    const src = this._src!;
+    const start = src.rpos;
+    const n = this._remaining;
+    this._started = true;
+    src.rpos += n;
+    this._remaining = 0;
+    this._received += n;
+    this._done = true;
+    this._endPending = true; // as #takeLength: the end waits for the caller (endBody)
+    return start;
+  }
+
   /** @internal Whether the rest of a Content-Length body is in the connection's buffer (then _buffered() takes all of it). */
   _wholeBuffered(): boolean {
     const src = this._src;

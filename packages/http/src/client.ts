@@ -18,6 +18,10 @@
  *     watch: its end of stream or stray bytes arrive like any other and drop it (rule 2 is for TLS,
  *     and for a connection on read() after a large body). A Content-Length body with more than 16 KiB
  *     to come is read with read() (64 KiB at a time, no copy): see ClientConn.bodyReads.
+ *  7. A bodiless raw head (forward.send / sendTo) is sent from its own buffer, not copied: the connection
+ *     takes that buffer and gives the head its own free one (ClientConn.sendHead). A request that fails
+ *     before its response head gets the head's bytes back first (restoreHead), so rule 3's retry, and
+ *     the caller's own, send them again.
  */
 import { abortError, currentRuntime, LiveList, ringioError, sleep, spawn, timeout, type JoinHandle, type LiveNode, type RecvLease } from '@ringio/runtime';
 import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type SocketStream, type TlsClientOptions } from '@ringio/net';
@@ -641,6 +645,7 @@ class ClientConn implements BodySource {
     const reused = this.#hReused;
     this.#headDone();
     call._conn = undefined;
+    this.restoreHead(); // before anyone learns of the failure: a retry (ours or the caller's) sends the head again
     this.#waitQueued();
     const sending = this.sending;
     void (async () => {
@@ -679,27 +684,52 @@ class ClientConn implements BodySource {
    * request): `sending` is the write's own promise; its failure closes the connection. The options
    * object is the connection's own (writeAll reads it before it returns).
    */
-  sendHead(buf: Uint8Array, length: number): void {
+  sendHead(head: RawHead): void {
     this.phase = PHASE_SEND;
     this.tick = this.pool.client._tick;
     const o = this.#sendOpts;
-    o.length = length;
+    o.length = head.len;
     const stream = this.stream as SocketStream;
     if (typeof stream.send === 'function') {
-      // Queued, without a promise: the head is copied into this connection's own buffer (the caller's
-      // is reused by its next request), which nothing else writes until the queue is empty (finish()).
+      // Queued, without a promise and without a copy: the connection takes the head's buffer as its own
+      // (the queue holds it until it is sent, and nothing else writes out.buf until the queue is empty:
+      // finish()), and gives the head its own one, which nothing holds (an idle or new connection has
+      // nothing queued), for the caller's next head. Until the response head arrives, restoreHead()
+      // copies the bytes back should the request fail (a retry sends them again).
       const out = this.out;
+      const sent = head.buf;
+      head.buf = out.buf;
+      out.buf = sent;
       out.len = 0;
-      out.ensure(length);
-      copyBytes(buf, 0, length, out.buf, 0);
+      this.#taken = head;
       try {
-        stream.send(out.buf, o);
+        stream.send(sent, o);
       } catch (e) {
         this.#sendFailed(e);
       }
       return;
     }
-    this.sending = stream.writeAll(buf, o).then(this.#sent, this.#sendFailed);
+    this.sending = stream.writeAll(head.buf, o).then(this.#sent, this.#sendFailed);
+  }
+
+  /** The head whose buffer sendHead took, until its response head arrives (headAnswered) or it fails (restoreHead). */
+  #taken: RawHead | undefined;
+
+  /** The response head of the request sent with sendHead arrived: its head's bytes are not needed again. */
+  headAnswered(): void {
+    this.#taken = undefined;
+  }
+
+  /**
+   * The request sent with sendHead failed before its response head: its head gets its bytes back
+   * (copied from out.buf, which the send only read and nothing wrote since), to be sent again.
+   */
+  restoreHead(): void {
+    const head = this.#taken;
+    if (head === undefined) return;
+    this.#taken = undefined;
+    if (head.buf.length < head.len) head.buf = Buffer.allocUnsafe(head.len);
+    copyBytes(this.out.buf, 0, head.len, head.buf, 0);
   }
 
   /** A queued head still going out: `sending` until it is sent (see sendHead). */
@@ -1063,7 +1093,7 @@ export class HttpClient {
     if (conn === undefined) return undefined;
     call._conn = conn;
     conn.used++;
-    conn.sendHead(head.buf, head.len);
+    conn.sendHead(head);
     return conn;
   }
 
@@ -1132,6 +1162,7 @@ export class HttpClient {
         return res;
       } catch (e) {
         if (call !== undefined) call._conn = undefined;
+        conn.restoreHead(); // a raw head sent by sendHead: its bytes, for the retry here or the caller's
         await conn.destroy();
         if (reused && isDead(e, this._closed) && replayable && !fresh && conn.aborted === undefined && !conn.cancelled) {
           fresh = true;
@@ -1171,11 +1202,11 @@ export class HttpClient {
 
   /**
    * The caller's complete head (framing fields and the blank line included), sent from its buffer (which
-   * the caller keeps until the response head arrives). The send and the response's first read go to the
+   * the caller keeps until the response head arrives; a bodiless head's buffer is exchanged, see sendHead). The send and the response's first read go to the
    * kernel together: no turn of the loop between them. Not async: the receive's promise is the result.
    */
   #exchangeRaw(conn: ClientConn, method: string, body: RequestBody, raw: RawHead): Promise<ClientResponse> {
-    if (body === null || body === undefined) conn.sendHead(raw.buf, raw.len);
+    if (body === null || body === undefined) conn.sendHead(raw);
     else {
       const chunked = (raw.flags & H_TRANSFER_ENCODING) !== 0;
       this.#sendBeside(conn, conn.send(raw.buf, raw.len).then(() => this.#sendStream(conn, body as AsyncIterable<Uint8Array>, chunked)));
@@ -1304,6 +1335,7 @@ export class HttpClient {
    * (valid until the body is read), and the end is reported by the connection's own callback.
    */
   #response(conn: ClientConn, method: string, opts: RequestOptions, end: number, pooled: boolean): ClientResponse {
+    conn.headAnswered();
     const p = conn.parser;
     const status = p.status;
     const upgraded = status === 101 || (method === 'CONNECT' && status >= 200 && status < 300);

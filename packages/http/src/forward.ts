@@ -296,6 +296,19 @@ export function endNow(res: ServerResponse, piece?: Uint8Array): boolean {
   return res._endNow(piece);
 }
 
+/**
+ * endNow() with the rest of a body that is whole in its connection's buffer (wholeBuffered(body)) as the
+ * last piece, copied from there into the write buffer (no view of it is made): true when the response
+ * ended now, the rest then taken from the body as bufferedPiece() takes it (endBody() ends it); false
+ * with nothing done. Throws what endNow() throws (nothing taken).
+ */
+export function endNowBuffered(res: ServerResponse, body: IncomingBody): boolean {
+  const src = body._src!;
+  if (!res._endNowFrom(src.rbuf, src.rpos, src.rpos + body._remaining)) return false;
+  body._takeWhole();
+  return true;
+}
+
 /** Whether endNow(res, piece) would end the response now for a last piece of `n` bytes (0: none). */
 export function canEndNow(res: ServerResponse, n: number): boolean {
   return res._canEndNow(n);
@@ -329,7 +342,10 @@ export function origin(client: HttpClient, url: string): unknown {
 
 /**
  * Sends a request whose head (request line and fields, without the blank line) is `head`, through the
- * client's pool for `origin`; `call` can cancel it until its response head arrives (cancel()).
+ * client's pool for `origin`; `call` can cancel it until its response head arrives (cancel()). Without a
+ * body, `head.buf` may be exchanged for another buffer (the connection sends the head's own, uncopied):
+ * once the response head arrived its bytes are gone; when the request fails they are back in
+ * `head.buf` (the same length), to send again.
  */
 export function send(client: HttpClient, to: unknown, method: string, head: RawHead, body: AsyncIterable<Uint8Array> | null, call: CallHandle): Promise<ClientResponse> {
   return client._send(to, method, head, body, call);
@@ -337,7 +353,8 @@ export function send(client: HttpClient, to: unknown, method: string, head: RawH
 
 /**
  * send() for a bodiless request, answered through `call._onHead(res)` or `call._onFail(err)` (neither may
- * throw) instead of a promise: the usual proxied request allocates no promise here. The response may
+ * throw) instead of a promise: the usual proxied request allocates no promise here. `head.buf` as with
+ * send(). The response may
  * have been parsed in the receive lease it arrived in: a body piece taken during `_onHead` should be
  * written before it returns (endNow); one kept past it holds the lease until the body is read on.
  */

@@ -620,6 +620,16 @@ export class HeadParser {
   }
 
   #connection(buf: Buffer, v0: number, v1: number): void {
+    // The usual values, one token (the value is trimmed): no scan for separators.
+    const len = v1 - v0;
+    if (len === 10 && eqToken(buf, v0, W_KEEP_ALIVE)) {
+      this.conn |= CONN_KEEP_ALIVE;
+      return;
+    }
+    if (len === 5 && eqToken(buf, v0, W_CLOSE)) {
+      this.conn |= CONN_CLOSE;
+      return;
+    }
     let p = v0;
     while (p < v1) {
       while (p < v1 && (buf[p] === SP || buf[p] === HT || buf[p] === 44)) p++;

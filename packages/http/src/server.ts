@@ -299,14 +299,19 @@ export class ServerResponse {
 
   /** @internal forward.endNow: end() when it needs no promise (queued at once), else false and nothing done. */
   _endNow(chunk: Uint8Array | undefined): boolean {
+    return chunk === undefined ? this._endNowFrom(undefined, 0, 0) : this._endNowFrom(chunk, 0, chunk.length);
+  }
+
+  /** @internal forward.endNowBuffered: _endNow() with the last piece src[s, e), copied from there (no view of it). */
+  _endNowFrom(src: Uint8Array | undefined, s: number, e: number): boolean {
     if (this.finished) return true;
     const conn = this._conn;
-    if (!conn.canEndNow(chunk)) return false;
+    if (!conn.canEndNowLength(e - s)) return false;
     this.finished = true;
     try {
-      conn.writeLast(this, chunk);
-    } catch (e) {
-      endFailed(e);
+      conn.writeLast(this, src, s, e);
+    } catch (err) {
+      endFailed(err);
     }
     return true;
   }
@@ -753,7 +758,7 @@ export class Conn implements BodySource {
       if (spare !== undefined && server._wpool.length < 4096) server._wpool.push(spare);
     }
     this.#spare = undefined;
-    this.#held.length = 0;
+    this.#dropHeld();
   }
 
   // ---- reading ----
@@ -872,8 +877,21 @@ export class Conn implements BodySource {
    * one. The write buffer is handed to send() and replaced by the other: the usual response costs no
    * promise, and the two buffers alternate.
    */
-  readonly #held: Buffer[] = [];
+  readonly #held: (Buffer | undefined)[] = [];
+  /**
+   * How many of #held's slots are in use (the rest are undefined). A count rather than the array's
+   * length: `held.length = 0` is a runtime call in V8 and trims the store, so the next push grows it
+   * again (the proxy profile: ArrayLengthSetter and GrowFastSmiOrObjectElements per response).
+   */
+  #heldN = 0;
   #spare: Buffer | undefined;
+
+  /** Forgets the held write buffers (release(): the kernel may still read them; they are not pooled). */
+  #dropHeld(): void {
+    const held = this.#held;
+    for (let i = 0; i < this.#heldN; i++) held[i] = undefined;
+    this.#heldN = 0;
+  }
 
   /** Bytes queued by send() and not yet sent. */
   #queued(): number {
@@ -903,13 +921,15 @@ export class Conn implements BodySource {
   #send(stream: SocketStream, out: OutBuf, o: { offset: number; length: number }): void {
     // What the queue held is free once it is empty (its bytes were sent).
     const held = this.#held;
-    if (stream.sendQueued === 0 && held.length > 0) {
-      for (let i = 0; i < held.length; i++) {
+    let n = this.#heldN;
+    if (stream.sendQueued === 0 && n > 0) {
+      for (let i = 0; i < n; i++) {
         const b = held[i]!;
+        held[i] = undefined;
         if (this.#spare === undefined) this.#spare = b;
         else if (this.server._wpool.length < 4096 && b.length === WRITE_SIZE) this.server._wpool.push(b);
       }
-      held.length = 0;
+      this.#heldN = n = 0;
     }
     const buf = out.buf;
     let below: boolean;
@@ -919,7 +939,9 @@ export class Conn implements BodySource {
       this.#writeFailed(e as Error);
       return;
     }
-    held.push(buf);
+    if (n < held.length) held[n] = buf;
+    else held.push(buf);
+    this.#heldN = n + 1;
     out.buf = this.#spare ?? this.server._wpool.pop() ?? Buffer.allocUnsafe(WRITE_SIZE);
     this.#spare = undefined;
     // Past the high-water mark: wait for the queue as for a send in flight (backpressure, send timeout).
@@ -1060,9 +1082,9 @@ export class Conn implements BodySource {
     if (!last) await this.drainWrites();
   }
 
-  /** end()'s piece queued now (see canEndNow); throws as writeBody rejects. */
-  writeLast(res: ServerResponse, chunk: Uint8Array | string | undefined): void {
-    this.#put(res, chunk, true);
+  /** end()'s piece queued now (see canEndNow), or its bytes [from, to) when `to` >= 0; throws as writeBody rejects. */
+  writeLast(res: ServerResponse, chunk: Uint8Array | string | undefined, from = 0, to = -1): void {
+    this.#put(res, chunk, true, from, to);
   }
 
   /** Whether end(chunk) can queue its piece now, without a promise (nothing in flight, a piece the write buffer takes). */
@@ -1077,11 +1099,12 @@ export class Conn implements BodySource {
 
   /**
    * Queues a body piece (and the head first, when not sent): returns a large chunk the caller sends
-   * uncopied and then ends with #putEnd, else undefined (done; `last` finished the response).
+   * uncopied and then ends with #putEnd, else undefined (done; `last` finished the response). With `to`
+   * >= 0 the piece is chunk[from, to) (bytes), copied from there.
    */
-  #put(res: ServerResponse, chunk: Uint8Array | string | undefined, last: boolean): Uint8Array | undefined {
+  #put(res: ServerResponse, chunk: Uint8Array | string | undefined, last: boolean, from = 0, to = -1): Uint8Array | undefined {
     if (this.upgraded) throw ringioError('ERR_RINGIO_CLOSED', 'the connection was upgraded');
-    let len = chunk === undefined ? 0 : chunkLength(chunk);
+    let len = chunk === undefined ? 0 : to >= 0 ? to - from : chunkLength(chunk);
     if (!res.headersSent) {
       const mark = this.out.len;
       try {
@@ -1108,8 +1131,11 @@ export class Conn implements BodySource {
     }
     const bytes = chunk as Uint8Array | undefined;
     if (res._chunked && len > 0) out.latin1(`${len.toString(16)}\r\n`);
-    if (len > BIG_CHUNK && len > out.free) return bytes;
-    if (len > 0) out.bytes(bytes!);
+    if (len > BIG_CHUNK && len > out.free) return to >= 0 ? bytes!.subarray(from, to) : bytes;
+    if (len > 0) {
+      if (to >= 0) out.range(bytes!, from, to);
+      else out.bytes(bytes!);
+    }
     this.#putEnd(res, len, last);
     return undefined;
   }

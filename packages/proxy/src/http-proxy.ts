@@ -845,18 +845,17 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     res.writeHead(status);
     const bodiless = body.length === 0 || req.method === 'HEAD' || status === 204 || status === 304;
     // A response whose body is whole in the upstream connection's buffer (a small one) and that the
-    // server can queue at once is ended here, its piece taken without a promise. Its bytes may be the
-    // receive lease they arrived in (the client parsed them in place): nothing of them is kept.
-    let piece: Uint8Array | undefined;
+    // server can queue at once is ended here, without a promise. Its bytes may be the receive lease they
+    // arrived in (the client parsed them in place): nothing of them is kept.
     if (bodiless ? forward.canEndNow(res, 0) : forward.wholeBuffered(body) && forward.canEndNow(res, body.length)) {
-      if (!bodiless) piece = forward.bufferedPiece(body);
       // The whole response goes out now when it can (the server's loop sends it beside its next read):
-      // the head's fields are copied from the upstream's head straight into the write buffer (call.writeFields).
+      // the head's fields are copied from the upstream's head straight into the write buffer
+      // (call.writeFields), and the body from the upstream connection's buffer (endNowBuffered: no view).
       let now: boolean;
       call.ures = ures;
       forward.rawFieldsFrom(res, call);
       try {
-        now = forward.endNow(res, piece);
+        now = bodiless ? forward.endNow(res) : forward.endNowBuffered(res, body);
       } catch (e) {
         if (!bodiless || !body.done) void ures.close();
         throw e;
@@ -883,14 +882,14 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     }
     // The body's pieces are taken from the next microtask on: by then the client has copied what it
     // parsed in place into its own buffer.
-    return piece !== undefined ? this.#relayBody(ures, res, piece) : Promise.resolve().then(() => this.#relayBody(ures, res, undefined));
+    return Promise.resolve().then(() => this.#relayBody(ures, res));
   }
 
-  /** The rest of a response body, from `first` (a piece already taken, or undefined). */
-  async #relayBody(ures: ClientResponse, res: ServerResponse, first: Uint8Array | undefined): Promise<void> {
+  /** The rest of a response body. */
+  async #relayBody(ures: ClientResponse, res: ServerResponse): Promise<void> {
     const body = ures.body;
     try {
-      let piece: Uint8Array | null | undefined = first;
+      let piece: Uint8Array | null | undefined;
       for (;;) {
         // A piece already in the upstream connection's buffer is taken without a promise.
         if (piece === undefined) piece = forward.bufferedPiece(body) ?? (await body.read());
