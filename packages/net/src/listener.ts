@@ -9,18 +9,16 @@
  */
 import { ERRNO, abortError, closeSync, hasFeature } from '@ringio/runtime';
 import { AcceptOp } from './ops/accept.js';
+import { EachAcceptOp } from './ops/accept-each.js';
 import { MultishotAcceptOp } from './ops/accept-multi.js';
 import { SocketBase } from './socket.js';
 
-/** acceptEach()'s run: its handler, its end, and (single mode) the AcceptOp it reuses. */
+/** acceptEach()'s run: its handler, its end, and (single mode) the EachAcceptOp it reuses. */
 interface EachRun<S> {
   readonly onConnection: (stream: S) => void;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
-  op: AcceptOp | undefined;
-  /** Single mode: the bound completion handlers of `op` (made once per run, not per connection). */
-  onFd: ((fd: number) => void) | undefined;
-  onError: ((e: unknown) => void) | undefined;
+  op: EachAcceptOp | undefined;
 }
 
 interface Waiter {
@@ -107,7 +105,7 @@ export abstract class ListenerBase<S, A> extends SocketBase {
     if (this.#each !== undefined) return Promise.reject(new TypeError('acceptEach() is already running on this listener'));
     if (this.closed) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const run: EachRun<S> = { onConnection, resolve, reject, op: undefined, onFd: undefined, onError: undefined };
+      const run: EachRun<S> = { onConnection, resolve, reject, op: undefined };
       try {
         this.openFd();
         this.#decideMode();
@@ -130,32 +128,33 @@ export abstract class ListenerBase<S, A> extends SocketBase {
   #eachEnd(run: EachRun<S>, e: unknown): void {
     if (this.#each !== run) return;
     this.#each = undefined;
-    if (run.op !== undefined) this.#idleAccept = run.op;
     if (e === undefined || (e as { code?: string } | null)?.code === 'ERR_RINGIO_CLOSED') run.resolve();
     else run.reject(e);
   }
 
-  /** acceptEach, single mode: submits the run's AcceptOp, settled by callbacks (FdHandle.runBound). */
+  /**
+   * acceptEach, single mode: submits the run's EachAcceptOp (detached: its completion calls #eachFd or
+   * #eachEnd during the dispatch, no promise), made once per run and reused for every connection.
+   */
   #eachNext(run: EachRun<S>): void {
     if (this.#each !== run) return;
     if (this.closed) {
       this.#eachEnd(run, undefined);
       return;
     }
-    let op = run.op;
-    if (op === undefined) {
-      op = this.#idleAccept;
-      if (op !== undefined && op.reuse()) this.#idleAccept = undefined;
-      else op = new AcceptOp(this.openFd());
-      run.op = op;
-      const taken = op;
-      run.onFd = (fd) => this.#eachFd(run, fd, taken.addr);
-      run.onError = (e) => this.#eachEnd(run, e);
-    } else {
-      op.reuse();
-    }
     try {
-      this.runBound(op, run.onFd!, run.onError!);
+      let op = run.op;
+      if (op === undefined) {
+        const made: EachAcceptOp = new EachAcceptOp(
+          this.openFd(),
+          (fd) => this.#eachFd(run, fd, made.addr),
+          (e) => this.#eachEnd(run, e),
+        );
+        op = run.op = made;
+      } else {
+        op.reuse();
+      }
+      this.runDetached(op);
     } catch (e) {
       this.#eachEnd(run, e);
     }
