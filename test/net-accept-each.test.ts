@@ -118,3 +118,51 @@ for (const [mode, multishot] of modes) {
     });
   });
 }
+
+for (const [mode, multishot] of modes) {
+  rtTest(`serveEach, ${mode}: a connection whose handler throws is closed and reported, the next ones are served, close() ends it`, async (t) => {
+    const fds = fdCount();
+    await run(async () => {
+      const l = await TcpListener.bind('127.0.0.1:0');
+      const got: TcpStream[] = [];
+      const errors: unknown[] = [];
+      let arrived!: () => void;
+      let all = new Promise<void>((r) => (arrived = r));
+      let want = 1;
+      const boom = new Error('handler failed');
+      const serving = withMode(multishot, () =>
+        l.serveEach(
+          (s) => {
+            if (got.length === 0 && errors.length === 0) throw boom;
+            got.push(s);
+            if (got.length === want) arrived();
+          },
+          (e) => {
+            errors.push(e);
+            arrived();
+          },
+        ),
+      );
+      const [first] = connectN(l.localAddr.port, 1);
+      const closedByServer = new Promise<string>((resolve) => {
+        first!.on('close', () => resolve('closed'));
+        first!.on('error', () => resolve('closed'));
+        first!.resume();
+      });
+      await guard(all, 5000, 'the first connection reaches the handler');
+      t.deepEqual(errors, [boom], 'onError gets what the handler threw');
+      t.is(await guard(closedByServer, 5000, 'the peer sees its connection closed'), 'closed');
+      want = 5;
+      all = new Promise<void>((r) => (arrived = r));
+      const peers = connectN(l.localAddr.port, 5);
+      await guard(all, 5000, 'the next five reach the handler');
+      t.is(got.length, 5);
+      await l.close();
+      await guard(serving, 5000, "serveEach's end");
+      t.is(errors.length, 1, 'a close is not an error');
+      await Promise.all(got.map((s) => s.close()));
+      for (const p of peers) p.destroy();
+    });
+    await fdsBackTo(fds, 3000);
+  });
+}

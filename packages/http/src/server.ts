@@ -1388,10 +1388,6 @@ export interface HttpServerStats {
   tlsErrors: number;
 }
 
-/** Accept errors after which serve()'s accepting resumes (after ACCEPT_RETRY_MS): out of fds or memory, or a connection aborted in the backlog. */
-const RETRY_ACCEPT: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'ECONNABORTED']);
-const ACCEPT_RETRY_MS = 100;
-
 /** A listening HTTP/1.1 server (see serve()). */
 export class HttpServer {
   /** @internal */ _config: Config;
@@ -1510,42 +1506,17 @@ export class HttpServer {
   }
 
   /**
-   * Accepts with listener.acceptEach: each connection is set up during the accept's completion (no
-   * promise, no task for the accept; the connection's own task starts in #serve). A connection whose
-   * setup throws is closed and reported (onError, counted in handlerErrors); accepting goes on. An accept
-   * error that more file descriptors or memory may cure (EMFILE, ENFILE, ENOBUFS, ENOMEM) or a connection
-   * aborted in the backlog is reported and accepting resumes after ACCEPT_RETRY_MS; any other ends it,
-   * reported. Resolves once the listener (or the runtime) closes.
+   * Accepts with listener.serveEach (acceptEach, going on past a failed connection or a passing accept
+   * error): each connection is set up during the accept's completion (no promise, no task for the
+   * accept; the connection's own task starts in #serve). A connection whose setup throws is closed and
+   * reported (onError, counted in handlerErrors), as are accept errors. Settles once the listener closes.
    */
-  async #accept(listener: TcpListener | UnixListener): Promise<void> {
+  #accept(listener: TcpListener | UnixListener): Promise<void> {
     const onConnection = (stream: ByteStream): void => {
-      if (this._closing) {
-        stream.close().catch(() => {});
-        return;
-      }
-      try {
-        this.#serve(stream, undefined);
-      } catch (e) {
-        stream.close().catch(() => {});
-        this._report(e, undefined);
-      }
+      if (this._closing) stream.close().catch(() => {});
+      else this.#serve(stream, undefined);
     };
-    for (;;) {
-      try {
-        await (listener as TcpListener).acceptEach(onConnection as (stream: ByteStream) => void);
-        return;
-      } catch (e) {
-        if ((e as { code?: string }).code === 'ERR_RINGIO_CLOSED') return;
-        this._report(e, undefined);
-        if (!RETRY_ACCEPT.has((e as { code?: string }).code ?? '') || this._closing || listener.closed) return;
-      }
-      try {
-        await sleep(ACCEPT_RETRY_MS, { signal: this.#tickCtl.signal });
-      } catch {
-        return;
-      }
-      if (this._closing || listener.closed) return;
-    }
+    return (listener as TcpListener).serveEach(onConnection, (e) => this._report(e, undefined));
   }
 
   /**

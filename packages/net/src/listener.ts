@@ -7,7 +7,7 @@
  * RINGIO_ACCEPT_MULTISHOT=0) each accept() is one AcceptOp. Either way a connection that arrives for a
  * cancelled accept, or after close(), is closed: no fd leaks.
  */
-import { ERRNO, abortError, closeSync, hasFeature } from '@ringio/runtime';
+import { ERRNO, abortError, closeSync, hasFeature, sleep } from '@ringio/runtime';
 import { AcceptOp } from './ops/accept.js';
 import { EachAcceptOp } from './ops/accept-each.js';
 import { MultishotAcceptOp } from './ops/accept-multi.js';
@@ -29,6 +29,10 @@ interface Waiter {
 }
 
 const EINVAL = ERRNO.EINVAL;
+
+/** Accept errors after which serveEach() resumes (after SERVE_RETRY_MS): out of fds or memory, or a connection aborted in the backlog. */
+const RETRY_ACCEPT: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'ECONNABORTED']);
+const SERVE_RETRY_MS = 100;
 
 export abstract class ListenerBase<S, A> extends SocketBase {
   /** 'unknown' until the first accept() decides. */
@@ -122,6 +126,51 @@ export abstract class ListenerBase<S, A> extends SocketBase {
       while (this.#each === run && this.#ready.length > 0) this.#eachFd(run, this.#ready.shift()!, undefined);
       if (this.#each === run) this.#arm();
     });
+  }
+
+  /**
+   * acceptEach() for a server, which must go on accepting whatever one connection or one accept throws:
+   * runs until the listener (or the runtime) closes. What `onConnection` throws closes that connection
+   * and goes to `onError`; an accept error that more file descriptors or memory may cure (EMFILE, ENFILE,
+   * ENOBUFS, ENOMEM) or ECONNABORTED goes to `onError` and accepting resumes after 100 ms; any other
+   * accept error goes to `onError` and ends it. Never rejects (what `onError` throws is dropped).
+   */
+  async serveEach(onConnection: (stream: S) => void, onError: (e: unknown) => void): Promise<void> {
+    if (typeof onConnection !== 'function' || typeof onError !== 'function') {
+      throw new TypeError('serveEach(onConnection, onError): both must be functions');
+    }
+    const report = (e: unknown): void => {
+      try {
+        onError(e);
+      } catch {
+        // The server's own reporting failed: nothing left to tell.
+      }
+    };
+    const guarded = (stream: S): void => {
+      try {
+        onConnection(stream);
+      } catch (e) {
+        (stream as { close(): Promise<void> }).close().catch(() => {});
+        report(e);
+      }
+    };
+    for (;;) {
+      try {
+        await this.acceptEach(guarded);
+        return;
+      } catch (e) {
+        const code = (e as { code?: string } | null)?.code ?? '';
+        if (code === 'ERR_RINGIO_CLOSED') return;
+        report(e);
+        if (!RETRY_ACCEPT.has(code) || this.closed) return;
+      }
+      try {
+        await sleep(SERVE_RETRY_MS);
+      } catch {
+        return; // the runtime is shutting down
+      }
+      if (this.closed) return;
+    }
   }
 
   /** Ends acceptEach's run: quietly on a close (of the listener or the runtime), else with the error. */
