@@ -5,12 +5,15 @@
 //           nginx (one worker, `return 200 "hello world\n"`, the bodies as cached files) and node:http.
 //           The server is pinned to CPU 0, the load generator to CPU 1.
 //           The hello scenario also prices the WHATWG fetch handler (ringio_fetch_uring).
+//   close   (--cases close; needs ab) hello under ab -c50 without keep-alive: a new connection per
+//           request, so the accept path and a connection's setup and close are what is measured.
+//           --base DIR adds the ringio servers of another built checkout (ringio_uring@base, ...).
 //   client  requests/s of keep-alive GETs against nginx (pinned to CPU 1) from one process on CPU 0 with
 //           64 requests in flight: ringio's HttpClient (io_uring, epoll) beside undici's Pool.request
 //           and Pool.dispatch (64 connections each), with the client process's CPU per request.
 // Rounds are interleaved, figures are medians; server CPU per request comes from /proc/<pid>/stat over
 // the measured interval, and the load average is printed with the figures (the machine is shared).
-// Usage: node bench/http-native.mjs [--rounds 3] [--secs 4] [--only server|client] [--cases hello,4k,64k,pipeline]
+// Usage: node bench/http-native.mjs [--rounds 3] [--secs 4] [--only server|client] [--cases hello,4k,64k,pipeline,close] [--base DIR]
 // Needs wrk, h2load (nghttp2-client) and nginx (apt-get install -y wrk nghttp2-client nginx-light).
 // (Internal roles: --role node-server --port P --size N; --role client --impl ringio|undici-request|undici-dispatch --url U --secs S)
 import { execFileSync, spawn } from 'node:child_process';
@@ -130,9 +133,10 @@ async function mainRole() {
   const secs = Number(arg('secs', 4));
   const only = arg('only', undefined);
   const cases = arg('cases', 'hello,4k,64k,pipeline').split(',');
-  const missing = ['wrk', 'h2load', 'nginx'].filter((c) => !has(c));
+  const baseRoot = arg('base', undefined);
+  const missing = ['wrk', 'h2load', 'nginx', ...(cases.includes('close') ? ['ab'] : [])].filter((c) => !has(c));
   if (missing.length) {
-    console.error(`bench/http-native.mjs needs ${missing.join(', ')} (Debian: apt-get install -y wrk nghttp2-client nginx-light). Nothing was measured.`);
+    console.error(`bench/http-native.mjs needs ${missing.join(', ')} (Debian: apt-get install -y wrk nghttp2-client nginx-light). Nothing was measured (ab: apache2-utils).`);
     process.exit(1);
   }
   const pinned = has('taskset');
@@ -147,7 +151,7 @@ async function mainRole() {
     for (const c of children) c.kill('SIGKILL');
   });
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const sizes = { hello: 12, '4k': 4096, '64k': 65536, pipeline: 12 };
+  const sizes = { hello: 12, '4k': 4096, '64k': 65536, pipeline: 12, close: 12 };
   for (const [name, n] of Object.entries(sizes)) {
     writeFileSync(join(dir, `${name}.txt`), n === 12 ? 'hello world\n' : Buffer.alloc(n, 'x'));
   }
@@ -187,7 +191,7 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
     let cmd;
     if (kind === 'nginx') cmd = ['nginx', '-c', nginxConf(port), '-p', dir];
     else if (kind === 'node_http') cmd = [node, fileURLToPath(import.meta.url), '--role', 'node-server', '--port', String(port), '--size', String(size)];
-    else cmd = [node, join(root, 'examples/http-hello.mjs'), '--port', String(port), '--driver', kind.split('_').pop(), ...(size !== 12 ? ['--size', String(size)] : []), ...(kind.includes('fetch') ? ['--fetch'] : [])];
+    else cmd = [node, join(kind.endsWith('@base') ? baseRoot : root, 'examples/http-hello.mjs'), '--port', String(port), '--driver', kind.replace('@base', '').split('_').pop(), ...(size !== 12 ? ['--size', String(size)] : []), ...(kind.includes('fetch') ? ['--fetch'] : [])];
     const [c, a] = pin(cpu, cmd);
     const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'ignore'] });
     children.add(child);
@@ -211,6 +215,15 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
       const rps = parseFloat(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out)?.[1]);
       const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? 0);
       return { rps, errors: failed ? `${failed} failed` : null, p50_ms: NaN, p99_ms: NaN };
+    }
+    if (kind === 'close') {
+      // A number of requests, not a time: one ab run stays under the ~28k ephemeral ports (TIME_WAIT).
+      const n = String(Math.max(3000, Math.round(seconds * 3000)));
+      const [c, a] = pin(1, ['ab', '-q', '-c50', '-n', n, '-s', '10', url]);
+      const out = execFileSync(c, a, { encoding: 'utf8' });
+      const failed = Number(/Failed requests:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const pct = (p) => parseFloat(new RegExp(`^\\s+${p}%\\s+(\\d+)`, 'm').exec(out)?.[1]);
+      return { rps: parseFloat(/Requests per second:\s+([\d.]+)/.exec(out)?.[1]), errors: failed ? `${failed} failed` : null, p50_ms: pct(50), p99_ms: pct(99) };
     }
     const [c, a] = pin(1, ['wrk', '-t1', '-c64', `-d${seconds}s`, '--latency', url]);
     return parseWrk(execFileSync(c, a, { encoding: 'utf8' }));
@@ -251,7 +264,14 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=16; defau
   if (only !== 'client') {
     for (const scenario of cases) {
       // The fetch handler is priced on the hello scenario only.
-      const kinds = ['nginx', 'node_http', 'ringio_uring', 'ringio_epoll', ...(scenario === 'hello' ? ['ringio_fetch_uring'] : [])];
+      const kinds = [
+        'nginx',
+        'node_http',
+        'ringio_uring',
+        'ringio_epoll',
+        ...(scenario === 'hello' ? ['ringio_fetch_uring'] : []),
+        ...(baseRoot !== undefined ? ['ringio_uring@base', 'ringio_epoll@base'] : []),
+      ];
       const runs = await interleave(rounds, kinds.map((k) => ({ name: k, run: () => serverOnce(k, scenario) })), {
         describe: (m) => `${scenario} ${Math.round(m.rps)} req/s, ${m.cpu_us_per_req.toFixed(1)} us/req`,
       });

@@ -3,7 +3,8 @@
  * the Duplex in any encoding (corked batches copied straight into the write buffer, a lone string, a
  * batch over 64 KiB) arrive as the bytes Buffer.from would make, in order, through ringio's TLS to
  * node:tls; and node:http over listenSecure answers keep-alive requests whose heads and bodies (strings
- * and Buffers, chunked or not, up to 1 MiB) node:https reads byte-exact.
+ * and Buffers, chunked or not, up to 1 MiB) node:https reads byte-exact; listenSecure accepts through
+ * acceptEach, and a connection whose hand-over throws is closed while the others are served.
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -12,7 +13,7 @@ import tls from 'node:tls';
 import { listenSecure, toDuplex } from '@ringio/compat';
 import { TcpListener, TlsContext, TlsStream, tlsCounts } from '@ringio/net';
 import { spawn } from '@ringio/runtime';
-import { guard, randomBytes, rtTest, run, sha256 } from './helpers.js';
+import { acceptModes, fdCount, fdsBackTo, guard, randomBytes, rtTest, run, sha256, withAcceptMode } from './helpers.js';
 import { closeSecure, makeCert, opensslMissing } from './tls-helpers.js';
 
 const A = opensslMissing === null ? makeCert(['a.test', 'localhost']) : undefined;
@@ -116,3 +117,51 @@ tlsTest('listenSecure: node:http heads and bodies (strings and Buffers, chunked 
     t.deepEqual(tlsCounts(), { contexts: 0, sessions: 0 });
   });
 });
+
+for (const [mode, multishot] of acceptModes) {
+  tlsTest(`listenSecure, ${mode}: accepts through acceptEach; a 'connection' listener that throws closes that connection only, reported and counted`, async (t) => {
+    const fds = fdCount();
+    await run(async () => {
+      const server = http.createServer((req, res) => res.end(`hi ${req.socket.remotePort}`));
+      let throwNext = false;
+      server.prependListener('connection', () => {
+        if (throwNext) {
+          throwNext = false;
+          throw new Error('a listener failed');
+        }
+      });
+      const errors: unknown[] = [];
+      const listener = await TcpListener.bind('127.0.0.1:0');
+      const l = await withAcceptMode(multishot, () => listenSecure(server, { listener, tls: { cert: A!.cert, key: A!.key }, onError: (e) => void errors.push(e) }));
+      // listenSecure runs the listener's acceptEach: a second one is refused.
+      const second = await listener.acceptEach(() => {}).then(
+        () => 'resolved',
+        (e: Error) => e.message,
+      );
+      t.regex(second, /already running/);
+      const agent = new https.Agent({ keepAlive: false, ca: A!.cert });
+      const get = (): Promise<string> =>
+        new Promise((resolve) => {
+          https
+            .get({ host: '127.0.0.1', port: l.address.port, path: '/', servername: 'a.test', agent }, (res) => {
+              const parts: Buffer[] = [];
+              res.on('data', (b: Buffer) => parts.push(b));
+              res.on('end', () => resolve(Buffer.concat(parts).toString()));
+            })
+            .on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
+        });
+      for (let i = 0; i < 3; i++) t.regex(await get(), /^hi \d+$/);
+      throwNext = true;
+      t.regex(await get(), /^error /, 'the connection whose hand-over threw is closed');
+      t.is(l.connectionErrors, 1);
+      t.is(errors.length, 1);
+      t.is((errors[0] as Error).message, 'a listener failed');
+      const later = await Promise.all(Array.from({ length: 20 }, () => get()));
+      for (const r of later) t.regex(r, /^hi \d+$/, 'later connections are served');
+      t.is(l.handshakeErrors, 0);
+      await closeSecure(agent, l, server);
+      t.true(listener.closed);
+    });
+    await fdsBackTo(fds, 3000);
+  });
+}

@@ -367,9 +367,11 @@ export async function resettingServer(): Promise<{ port: number; resets: () => n
 
 /**
  * Counts the promises made while enabled whose creation stack has a frame matching `frames` (a package's
- * code), leaving out the driver's flush microtask (one per batch of ops, not per connection or request).
+ * code), leaving out those matching `leaveOut`: by default the driver's flush microtask (one per batch
+ * of ops, not per connection or request); pass null to count everything, e.g. `frames` /queueFlush/ to
+ * count the flush jobs themselves.
  */
-export function promiseCounter(frames: RegExp, depth = 16): { enable(): void; disable(): void; readonly count: number } {
+export function promiseCounter(frames: RegExp, depth = 16, leaveOut: RegExp | null = /queueFlush/): { enable(): void; disable(): void; readonly count: number } {
   let count = 0;
   const hook = createHook({
     init(_id, type) {
@@ -378,7 +380,7 @@ export function promiseCounter(frames: RegExp, depth = 16): { enable(): void; di
       Error.stackTraceLimit = depth;
       const stack = new Error().stack ?? '';
       Error.stackTraceLimit = limit;
-      if (frames.test(stack) && !/queueFlush/.test(stack)) count++;
+      if (frames.test(stack) && (leaveOut === null || !leaveOut.test(stack))) count++;
     },
   });
   return {
@@ -425,4 +427,23 @@ export async function countNoStackErrors(body: () => Promise<void>): Promise<num
     if (desc !== undefined) Object.defineProperty(Error, 'stackTraceLimit', { ...desc, value: limit });
   }
   return zeroed;
+}
+
+/** The listener's two accept modes, for tests that run in both: [title, RINGIO_ACCEPT_MULTISHOT]. */
+export const acceptModes: [string, string | undefined][] = [
+  ['the default mode', undefined],
+  ['single mode (RINGIO_ACCEPT_MULTISHOT=0)', '0'],
+];
+
+/** Runs body with RINGIO_ACCEPT_MULTISHOT set as given: a listener reads it when it starts accepting. */
+export function withAcceptMode<T>(multishot: string | undefined, body: () => T): T {
+  const before = process.env.RINGIO_ACCEPT_MULTISHOT;
+  if (multishot === undefined) delete process.env.RINGIO_ACCEPT_MULTISHOT;
+  else process.env.RINGIO_ACCEPT_MULTISHOT = multishot;
+  try {
+    return body();
+  } finally {
+    if (before === undefined) delete process.env.RINGIO_ACCEPT_MULTISHOT;
+    else process.env.RINGIO_ACCEPT_MULTISHOT = before;
+  }
 }

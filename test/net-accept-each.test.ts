@@ -7,25 +7,7 @@
 import net from 'node:net';
 import { TcpListener, type TcpStream } from '@ringio/net';
 import { stats } from '@ringio/runtime';
-import { connectOutcome, fdsBackTo, fdCount, guard, promiseCounter, rejectionOf, rtTest, run } from './helpers.js';
-
-const modes: [string, string | undefined][] = [
-  ['the default mode', undefined],
-  ['single mode (RINGIO_ACCEPT_MULTISHOT=0)', '0'],
-];
-
-/** Runs body with RINGIO_ACCEPT_MULTISHOT set as given: a listener reads it at its first accept. */
-function withMode<T>(multishot: string | undefined, body: () => T): T {
-  const before = process.env.RINGIO_ACCEPT_MULTISHOT;
-  if (multishot === undefined) delete process.env.RINGIO_ACCEPT_MULTISHOT;
-  else process.env.RINGIO_ACCEPT_MULTISHOT = multishot;
-  try {
-    return body();
-  } finally {
-    if (before === undefined) delete process.env.RINGIO_ACCEPT_MULTISHOT;
-    else process.env.RINGIO_ACCEPT_MULTISHOT = before;
-  }
-}
+import { acceptModes as modes, connectOutcome, fdsBackTo, fdCount, guard, promiseCounter, rejectionOf, rtTest, run, withAcceptMode as withMode } from './helpers.js';
 
 function connectN(port: number, n: number): net.Socket[] {
   return Array.from({ length: n }, () => net.connect(port, '127.0.0.1')); // node:net: the peers make no promise
@@ -42,12 +24,20 @@ for (const [mode, multishot] of modes) {
       // Promises made from the first connection's arrival to the last's (any frame of the runtime's or
       // net's code on the stack, not the driver's flush microtask: one per batch of ops, not per connection).
       const hook = promiseCounter(/packages\/(net|runtime)\//);
+      // The driver's flush jobs: an accept settled through a bound resolve deferred each batch's flush to
+      // one (39 for 40 connections in single mode); now a flush job comes only where nested flushes stop
+      // (the driver flushes at a dispatch's end up to 8 dispatches deep).
+      const flushes = promiseCounter(/queueFlush/, 16, null);
       const each = withMode(multishot, () =>
         l.acceptEach((s) => {
           got.push(s);
-          if (got.length === 1) hook.enable();
+          if (got.length === 1) {
+            hook.enable();
+            flushes.enable();
+          }
           if (got.length === N) {
             hook.disable();
+            flushes.disable();
             all();
           }
         }),
@@ -55,8 +45,10 @@ for (const [mode, multishot] of modes) {
       const peers = connectN(l.localAddr.port, N);
       await guard(allIn, 10_000, 'every connection reaches the handler');
       hook.disable();
+      flushes.disable();
       t.is(got.length, N);
       t.is(hook.count, 0, 'acceptEach makes no promise per connection (connections 2 to 40)');
+      t.true(flushes.count <= N / 8, `flush jobs: ${flushes.count} for ${N - 1} connections, at most one per 8 (what the handler writes goes out as the dispatch ends)`);
       const ports = new Set(got.map((s) => s.peerAddr.port));
       t.is(ports.size, N, 'each connection once, with its peer address');
       for (const p of peers) t.true(ports.has(p.localPort!));
@@ -124,5 +116,53 @@ for (const [mode, multishot] of modes) {
       await l.close();
       for (const p of peers) p.destroy();
     });
+  });
+}
+
+for (const [mode, multishot] of modes) {
+  rtTest(`serveEach, ${mode}: a connection whose handler throws is closed and reported, the next ones are served, close() ends it`, async (t) => {
+    const fds = fdCount();
+    await run(async () => {
+      const l = await TcpListener.bind('127.0.0.1:0');
+      const got: TcpStream[] = [];
+      const errors: unknown[] = [];
+      let arrived!: () => void;
+      let all = new Promise<void>((r) => (arrived = r));
+      let want = 1;
+      const boom = new Error('handler failed');
+      const serving = withMode(multishot, () =>
+        l.serveEach(
+          (s) => {
+            if (got.length === 0 && errors.length === 0) throw boom;
+            got.push(s);
+            if (got.length === want) arrived();
+          },
+          (e) => {
+            errors.push(e);
+            arrived();
+          },
+        ),
+      );
+      const [first] = connectN(l.localAddr.port, 1);
+      const closedByServer = new Promise<string>((resolve) => {
+        first!.on('close', () => resolve('closed'));
+        first!.on('error', () => resolve('closed'));
+        first!.resume();
+      });
+      await guard(all, 5000, 'the first connection reaches the handler');
+      t.deepEqual(errors, [boom], 'onError gets what the handler threw');
+      t.is(await guard(closedByServer, 5000, 'the peer sees its connection closed'), 'closed');
+      want = 5;
+      all = new Promise<void>((r) => (arrived = r));
+      const peers = connectN(l.localAddr.port, 5);
+      await guard(all, 5000, 'the next five reach the handler');
+      t.is(got.length, 5);
+      await l.close();
+      await guard(serving, 5000, "serveEach's end");
+      t.is(errors.length, 1, 'a close is not an error');
+      await Promise.all(got.map((s) => s.close()));
+      for (const p of peers) p.destroy();
+    });
+    await fdsBackTo(fds, 3000);
   });
 }

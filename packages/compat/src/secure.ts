@@ -1,12 +1,13 @@
 /**
  * listenSecure: HTTPS (or any TLS service) for node:http servers, express and fastify, with the TLS done
  * by ringio (@ringio/net's TlsStream, OpenSSL over memory BIOs in the addon) instead of node:tls over a
- * JS Duplex. The accept loop runs each handshake in its own task and hands `toDuplex(tlsStream)` to the
- * server with emit('connection'), so node:http sees plaintext through the same Duplex as plain HTTP over
- * compat: HTTPS costs about what HTTP does, plus the cryptography.
+ * JS Duplex. Connections come through the listener's acceptEach (no promise or task for the accept);
+ * each one's handshake runs on its own, and its end hands `toDuplex(tlsStream)` to the server with
+ * emit('connection'), so node:http sees plaintext through the same Duplex as plain HTTP over compat:
+ * HTTPS costs about what HTTP does, plus the cryptography.
  */
-import { LiveList, spawn, type JoinHandle } from '@ringio/runtime';
-import { TcpListener, TlsContext, TlsStream, type SocketAddr, type TlsServerOptions } from '@ringio/net';
+import { LiveList } from '@ringio/runtime';
+import { TcpListener, TlsContext, TlsStream, type SocketAddr, type TcpStream, type TlsServerOptions } from '@ringio/net';
 import { toDuplex, type SocketDuplex, type ToDuplexOptions } from './to-duplex.js';
 
 /** What listenSecure hands connections to: node:http's Server, https.Server, a net.Server, fastify's `server`. */
@@ -35,6 +36,12 @@ export interface SecureListenOptions {
   duplex?: ToDuplexOptions;
   /** Called with each failed handshake's error (default: ignored; they are counted in `handshakeErrors`). */
   onHandshakeError?: (err: unknown) => void;
+  /**
+   * Called with what a connection's hand-over threw (toDuplex, or a 'connection' listener: that connection
+   * is closed, counted in `connectionErrors`, and accepting goes on) and with accept errors (default:
+   * console.error).
+   */
+  onError?: (err: unknown) => void;
 }
 
 /** A running listenSecure: its address, counters, and close(). */
@@ -43,6 +50,8 @@ export interface SecureListener {
   readonly address: SocketAddr;
   /** Handshakes that failed (bad ClientHello, timeout, peer gone). */
   readonly handshakeErrors: number;
+  /** Connections closed because their hand-over to the server threw (see onError). */
+  readonly connectionErrors: number;
   /** Stops accepting (connections already handed over stay with the server) and frees an owned context. */
   close(): Promise<void>;
 }
@@ -76,51 +85,75 @@ export async function listenSecure(server: ConnectionTarget, opts: SecureListenO
     if (own) ctx.close();
     throw e;
   }
+  if (opts.onError !== undefined && typeof opts.onError !== 'function') throw new TypeError('opts.onError must be a function');
+  const report = (e: unknown): void => {
+    try {
+      if (opts.onError !== undefined) opts.onError(e);
+      else console.error('@ringio/compat: listenSecure:', e);
+    } catch (e2) {
+      console.error('@ringio/compat: listenSecure: onError threw:', e2);
+    }
+  };
   let failed = 0;
+  let broken = 0;
   const pending = new LiveList<AbortController>(); // not a Set: see LiveList
-  const handshake = async (stream: Parameters<typeof TlsStream.accept>[0]): Promise<void> => {
+  /** The handshake's end: the plaintext Duplex to the server; a throw closes that connection only. */
+  const handOver = (t: TlsStream): void => {
+    let d: SocketDuplex | undefined;
+    try {
+      d = toDuplex(t, opts.duplex);
+      (d as SocketDuplex & { encrypted?: boolean }).encrypted = true;
+      server.emit('connection', d);
+    } catch (e) {
+      broken++;
+      if (d !== undefined) d.destroy();
+      else t.close().catch(() => {});
+      report(e);
+    }
+  };
+  const handshakeFailed = (e: unknown): void => {
+    failed++;
+    try {
+      opts.onHandshakeError?.(e);
+    } catch (e2) {
+      report(e2);
+    }
+  };
+  // Called during the accept's completion (serveEach): the handshake starts at once, settled by callbacks.
+  const onConnection = (stream: TcpStream): void => {
     const ctl = new AbortController();
     const node = pending.add(ctl);
-    let t: TlsStream;
-    try {
-      t = await TlsStream.accept(stream, ctx, { handshakeTimeout, signal: ctl.signal });
-    } catch (e) {
-      failed++;
-      opts.onHandshakeError?.(e);
-      return;
-    } finally {
-      node.leave();
-    }
-    const d = toDuplex(t, opts.duplex);
-    (d as SocketDuplex & { encrypted?: boolean }).encrypted = true;
-    server.emit('connection', d);
+    TlsStream.accept(stream, ctx, { handshakeTimeout, signal: ctl.signal }).then(
+      (t) => {
+        node.leave();
+        handOver(t);
+      },
+      (e: unknown) => {
+        node.leave();
+        handshakeFailed(e);
+      },
+    );
   };
   server.emit('listening');
-  const accepting: JoinHandle<void> = spawn(async () => {
-    try {
-      for await (const [stream] of listener) void handshake(stream);
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ERR_RINGIO_CLOSED') throw e;
-    }
-  });
+  const accepting = listener.serveEach(onConnection, report);
   let closed: Promise<void> | undefined;
   return {
     address: listener.localAddr,
     get handshakeErrors() {
       return failed;
     },
+    get connectionErrors() {
+      return broken;
+    },
     close() {
       closed ??= (async () => {
         await listener.close();
         for (const c of pending.values()) c.abort();
-        try {
-          await accepting;
-        } catch {
-          // The runtime's shutdown aborted it.
-        }
+        await accepting;
         if (own) ctx.close();
       })();
       return closed;
     },
   };
 }
+

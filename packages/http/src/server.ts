@@ -152,8 +152,8 @@ export class ServerRequest extends WithBody {
   readonly headers: HeaderView;
   /** The request body (empty when the request has none). */
   readonly body: IncomingBody = new IncomingBody();
-  /** The peer: a SocketAddr for TCP, the peer's path ('' when unnamed) for Unix sockets. */
-  readonly remoteAddr: SocketAddr | string;
+  /** @internal The peer once known: given to serveStream(), or read from the stream on first ask. */
+  _peer: SocketAddr | string | undefined;
   /**
    * @internal Called when the client closes (or resets) its connection while the handler still runs
    * and has not started the response (a proxy cancels its upstream request). Checked once per server
@@ -167,12 +167,23 @@ export class ServerRequest extends WithBody {
   /** @internal */ _url: string | undefined;
 
   /** @internal */
-  constructor(conn: Conn, buf: Buffer, offs: Int32Array, names: Uint8Array, remoteAddr: SocketAddr | string) {
+  constructor(conn: Conn, buf: Buffer, offs: Int32Array, names: Uint8Array, peer: SocketAddr | string | undefined) {
     super();
     this._conn = conn;
     this._buf = buf;
     this.headers = new HeaderView(buf, offs, 0, names);
-    this.remoteAddr = remoteAddr;
+    this._peer = peer;
+  }
+
+  /**
+   * The peer: a SocketAddr for TCP, the peer's path ('' when unnamed) for Unix sockets. Read from the
+   * connection's stream (`peerAddr`) on first ask and kept: a server whose handlers never ask makes no
+   * getpeername per connection. Like the request, valid until the handler settles; a first read after
+   * the connection closed throws ERR_RINGIO_CLOSED (a connection the server closes under a running
+   * handler keeps it readable).
+   */
+  get remoteAddr(): SocketAddr | string {
+    return (this._peer ??= this._conn.peerAddr());
   }
 
   /** The request-target as sent ('/path?query', or 'host:port' for CONNECT). */
@@ -372,7 +383,7 @@ export class Conn implements BodySource {
   #watch: Promise<number> | undefined;
   #watchError: unknown;
 
-  constructor(server: HttpServer, stream: ByteStream, peer: SocketAddr | string) {
+  constructor(server: HttpServer, stream: ByteStream, peer: SocketAddr | string | undefined) {
     this.server = server;
     this.stream = stream;
     const pool = server._pool;
@@ -1170,10 +1181,25 @@ export class Conn implements BodySource {
 
   // ---- lifecycle ----
 
+  /** The stream's peer address (the request's remoteAddr reads it once). */
+  peerAddr(): SocketAddr | string {
+    const peer = (this.stream as { readonly peerAddr?: SocketAddr | string }).peerAddr;
+    if (peer === undefined) throw new TypeError('the connection\'s stream has no peerAddr: pass the peer to serveStream(stream, peer)');
+    return peer;
+  }
+
   /** Closes the stream (cancelling its ops); the task finishes. */
   abort(): void {
     if (this.aborted || this.upgraded) return;
     this.aborted = true;
+    // A handler still running may read req.remoteAddr after this close: read it while the fd is open.
+    if (this.phase === PHASE_HANDLER && this.req._peer === undefined) {
+      try {
+        this.req._peer = this.peerAddr();
+      } catch {
+        // The peer had already reset: a later read says so.
+      }
+    }
     this.stream.close().catch(() => {});
   }
 
@@ -1209,6 +1235,14 @@ export class Conn implements BodySource {
     if (this.aborted) throw ringioError('ERR_RINGIO_CLOSED', 'the connection closed');
     this.upgraded = true;
     this.server._forget(this);
+    // The stream is the caller's from here (closing it is theirs): the request keeps its peer.
+    if (req._peer === undefined) {
+      try {
+        req._peer = this.peerAddr();
+      } catch {
+        // The peer had already reset: a later read says so.
+      }
+    }
     if (this.#lm !== undefined) {
       // The reads stop (nothing stays armed), and what they took past this head goes with it.
       const leases = await (this.#lm as unknown as LeaseStop)._stopLeases();
@@ -1398,7 +1432,8 @@ export class HttpServer {
   readonly #conns = new LiveList<Conn>();
   readonly #handler: Handler;
   readonly #onError: ((err: unknown, req: ServerRequest) => void) | undefined;
-  #accepting: JoinHandle<void> | undefined;
+  /** The accept loop (acceptEach), settled once the listener closes. */
+  #accepting: Promise<void> | undefined;
   #ticker: JoinHandle<void> | undefined;
   readonly #tickCtl = new AbortController();
   #closed: Promise<void> | undefined;
@@ -1435,19 +1470,7 @@ export class HttpServer {
   _start(): void {
     // Sockets outlive a runtime: the server closes its listener and connections when its runtime shuts down.
     currentRuntime().signal.addEventListener('abort', () => void this.closeAll(), { once: true });
-    if (this.#listener !== undefined) this.#accepting = spawn(async () => {
-      try {
-        for await (const [stream, peer] of this.#listener! as AsyncIterable<[ByteStream, SocketAddr | string]>) {
-          if (this._closing) {
-            await stream.close();
-            continue;
-          }
-          this.#serve(stream, peer);
-        }
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'ERR_RINGIO_CLOSED') this._report(e, undefined);
-      }
-    });
+    if (this.#listener !== undefined) this.#accepting = this.#accept(this.#listener);
     const c = this._config;
     const timeouts = [c.headersTimeout, c.keepAliveTimeout, c.bodyTimeout].filter((t) => t > 0);
     if (timeouts.length > 0) {
@@ -1509,15 +1532,30 @@ export class HttpServer {
   }
 
   /**
-   * Serves one connection accepted elsewhere (a server made by `connectionServer()`, or any server): the
-   * server owns the stream from now on. Resolves once the connection has ended (or was upgraded).
+   * Accepts with listener.serveEach (acceptEach, going on past a failed connection or a passing accept
+   * error): each connection is set up during the accept's completion (no promise, no task for the
+   * accept; the connection's own task starts in #serve). A connection whose setup throws is closed and
+   * reported (onError, counted in handlerErrors), as are accept errors. Settles once the listener closes.
    */
-  serveStream(stream: ByteStream, peer: SocketAddr | string): PromiseLike<void> {
+  #accept(listener: TcpListener | UnixListener): Promise<void> {
+    const onConnection = (stream: ByteStream): void => {
+      if (this._closing) stream.close().catch(() => {});
+      else this.#serve(stream, undefined);
+    };
+    return (listener as TcpListener).serveEach(onConnection, (e) => this._report(e, undefined));
+  }
+
+  /**
+   * Serves one connection accepted elsewhere (a server made by `connectionServer()`, or any server): the
+   * server owns the stream from now on. `peer` becomes the requests' remoteAddr; without it, remoteAddr is
+   * read from `stream.peerAddr` on first ask. Resolves once the connection has ended (or was upgraded).
+   */
+  serveStream(stream: ByteStream, peer?: SocketAddr | string): PromiseLike<void> {
     if (this._closing) return stream.close().catch(() => {});
     return this.#serve(stream, peer);
   }
 
-  #serve(stream: ByteStream, peer: SocketAddr | string): PromiseLike<void> {
+  #serve(stream: ByteStream, peer: SocketAddr | string | undefined): PromiseLike<void> {
     const tls = this._config.tls;
     if (tls !== undefined && !(stream instanceof TlsStream)) return this.#serveTls(stream, peer, tls);
     if (this._config.noDelay && stream.constructor.name === 'TcpStream') {
@@ -1548,7 +1586,7 @@ export class HttpServer {
   }
 
   /** The TLS handshake, then the connection; a failed handshake closes the stream (and is counted). */
-  #serveTls(stream: ByteStream, peer: SocketAddr | string, tls: TlsContext): PromiseLike<void> {
+  #serveTls(stream: ByteStream, peer: SocketAddr | string | undefined, tls: TlsContext): PromiseLike<void> {
     if (this._config.noDelay && stream.constructor.name === 'TcpStream') {
       try {
         stream.setNoDelay(true);

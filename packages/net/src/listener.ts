@@ -7,20 +7,18 @@
  * RINGIO_ACCEPT_MULTISHOT=0) each accept() is one AcceptOp. Either way a connection that arrives for a
  * cancelled accept, or after close(), is closed: no fd leaks.
  */
-import { ERRNO, abortError, closeSync, hasFeature } from '@ringio/runtime';
+import { ERRNO, abortError, closeSync, hasFeature, sleep } from '@ringio/runtime';
 import { AcceptOp } from './ops/accept.js';
+import { EachAcceptOp } from './ops/accept-each.js';
 import { MultishotAcceptOp } from './ops/accept-multi.js';
 import { SocketBase } from './socket.js';
 
-/** acceptEach()'s run: its handler, its end, and (single mode) the AcceptOp it reuses. */
+/** acceptEach()'s run: its handler, its end, and (single mode) the EachAcceptOp it reuses. */
 interface EachRun<S> {
   readonly onConnection: (stream: S) => void;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
-  op: AcceptOp | undefined;
-  /** Single mode: the bound completion handlers of `op` (made once per run, not per connection). */
-  onFd: ((fd: number) => void) | undefined;
-  onError: ((e: unknown) => void) | undefined;
+  op: EachAcceptOp | undefined;
 }
 
 interface Waiter {
@@ -31,6 +29,10 @@ interface Waiter {
 }
 
 const EINVAL = ERRNO.EINVAL;
+
+/** Accept errors after which serveEach() resumes (after SERVE_RETRY_MS): out of fds or memory, or a connection aborted in the backlog. */
+const RETRY_ACCEPT: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'ECONNABORTED']);
+const SERVE_RETRY_MS = 100;
 
 export abstract class ListenerBase<S, A> extends SocketBase {
   /** 'unknown' until the first accept() decides. */
@@ -107,7 +109,7 @@ export abstract class ListenerBase<S, A> extends SocketBase {
     if (this.#each !== undefined) return Promise.reject(new TypeError('acceptEach() is already running on this listener'));
     if (this.closed) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const run: EachRun<S> = { onConnection, resolve, reject, op: undefined, onFd: undefined, onError: undefined };
+      const run: EachRun<S> = { onConnection, resolve, reject, op: undefined };
       try {
         this.openFd();
         this.#decideMode();
@@ -126,36 +128,82 @@ export abstract class ListenerBase<S, A> extends SocketBase {
     });
   }
 
+  /**
+   * acceptEach() for a server, which must go on accepting whatever one connection or one accept throws:
+   * runs until the listener (or the runtime) closes. What `onConnection` throws closes that connection
+   * and goes to `onError`; an accept error that more file descriptors or memory may cure (EMFILE, ENFILE,
+   * ENOBUFS, ENOMEM) or ECONNABORTED goes to `onError` and accepting resumes after 100 ms; any other
+   * accept error goes to `onError` and ends it. Never rejects (what `onError` throws is dropped).
+   */
+  async serveEach(onConnection: (stream: S) => void, onError: (e: unknown) => void): Promise<void> {
+    if (typeof onConnection !== 'function' || typeof onError !== 'function') {
+      throw new TypeError('serveEach(onConnection, onError): both must be functions');
+    }
+    const report = (e: unknown): void => {
+      try {
+        onError(e);
+      } catch {
+        // The server's own reporting failed: nothing left to tell.
+      }
+    };
+    const guarded = (stream: S): void => {
+      try {
+        onConnection(stream);
+      } catch (e) {
+        (stream as { close(): Promise<void> }).close().catch(() => {});
+        report(e);
+      }
+    };
+    for (;;) {
+      try {
+        await this.acceptEach(guarded);
+        return;
+      } catch (e) {
+        const code = (e as { code?: string } | null)?.code ?? '';
+        if (code === 'ERR_RINGIO_CLOSED') return;
+        report(e);
+        if (!RETRY_ACCEPT.has(code) || this.closed) return;
+      }
+      try {
+        await sleep(SERVE_RETRY_MS);
+      } catch {
+        return; // the runtime is shutting down
+      }
+      if (this.closed) return;
+    }
+  }
+
   /** Ends acceptEach's run: quietly on a close (of the listener or the runtime), else with the error. */
   #eachEnd(run: EachRun<S>, e: unknown): void {
     if (this.#each !== run) return;
     this.#each = undefined;
-    if (run.op !== undefined) this.#idleAccept = run.op;
     if (e === undefined || (e as { code?: string } | null)?.code === 'ERR_RINGIO_CLOSED') run.resolve();
     else run.reject(e);
   }
 
-  /** acceptEach, single mode: submits the run's AcceptOp, settled by callbacks (FdHandle.runBound). */
+  /**
+   * acceptEach, single mode: submits the run's EachAcceptOp (detached: its completion calls #eachFd or
+   * #eachEnd during the dispatch, no promise), made once per run and reused for every connection.
+   */
   #eachNext(run: EachRun<S>): void {
     if (this.#each !== run) return;
     if (this.closed) {
       this.#eachEnd(run, undefined);
       return;
     }
-    let op = run.op;
-    if (op === undefined) {
-      op = this.#idleAccept;
-      if (op !== undefined && op.reuse()) this.#idleAccept = undefined;
-      else op = new AcceptOp(this.openFd());
-      run.op = op;
-      const taken = op;
-      run.onFd = (fd) => this.#eachFd(run, fd, taken.addr);
-      run.onError = (e) => this.#eachEnd(run, e);
-    } else {
-      op.reuse();
-    }
     try {
-      this.runBound(op, run.onFd!, run.onError!);
+      let op = run.op;
+      if (op === undefined) {
+        const made: EachAcceptOp = new EachAcceptOp(
+          this.openFd(),
+          (fd) => this.#eachFd(run, fd, made.addr),
+          (e) => this.#eachEnd(run, e),
+        );
+        op = run.op = made;
+      } else {
+        op.reuse();
+      }
+      this.runDetached(op);
     } catch (e) {
       this.#eachEnd(run, e);
     }
