@@ -217,3 +217,46 @@ rtTest('http accept: remoteAddr stays readable after the server closed the conne
     await server2.close();
   });
 });
+
+rtTest('http accept: remoteAddr read first after the client reset the connection is \'\', not a throw', async (t) => {
+  await run(async () => {
+    let inHandler!: () => void;
+    const entered = new Promise<void>((r) => (inHandler = r));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let late: unknown;
+    let threw: unknown;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const server = await serve({ port: 0, onError: () => {} }, async (req, res) => {
+      inHandler();
+      await held;
+      try {
+        late = req.remoteAddr; // first ask, after the RST: getpeername says ENOTCONN
+      } catch (e) {
+        threw = e;
+      }
+      res.end('late');
+      done();
+    });
+    const port = (server.address as { port: number }).port;
+    const sock = net.connect(port, '127.0.0.1');
+    sock.on('error', () => {});
+    let localPort = 0;
+    sock.on('connect', () => {
+      localPort = sock.localPort!;
+      sock.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    await guard(entered, 5000, 'the handler runs');
+    sock.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 50)); // the RST reaches the server's socket
+    release();
+    await guard(finished, 5000, 'the handler finished');
+    t.is(threw, undefined, 'reading remoteAddr did not throw');
+    // '' where the address had to come from getpeername (io_uring's multishot accept brings none); the
+    // real peer where the accept itself brought it (epoll's accept4).
+    const port0 = late !== null && typeof late === 'object' ? (late as { port: number }).port : undefined;
+    t.true(late === '' || port0 === localPort, `a peer gone before anyone asked reads as '' or as itself (${JSON.stringify(late)})`);
+    await server.close();
+  });
+});

@@ -178,12 +178,23 @@ export class ServerRequest extends WithBody {
   /**
    * The peer: a SocketAddr for TCP, the peer's path ('' when unnamed) for Unix sockets. Read from the
    * connection's stream (`peerAddr`) on first ask and kept: a server whose handlers never ask makes no
-   * getpeername per connection. Like the request, valid until the handler settles; a first read after
-   * the connection closed throws ERR_RINGIO_CLOSED (a connection the server closes under a running
-   * handler keeps it readable).
+   * getpeername per connection. A connection the server closes under a running handler, or hands over
+   * by `upgrade()`, keeps it readable. When the peer was gone before anyone asked (it reset the
+   * connection, or the connection has ended), the address can no longer be read: '' then, as for an
+   * unnamed Unix peer, never a throw.
    */
   get remoteAddr(): SocketAddr | string {
-    return (this._peer ??= this._conn.peerAddr());
+    if (this._peer === undefined) {
+      try {
+        this._peer = this._conn.peerAddr();
+      } catch (e) {
+        // A stream without peerAddr is the caller's mistake (serveStream without a peer): say so.
+        if (e instanceof TypeError) throw e;
+        // ENOTCONN after a reset, ERR_RINGIO_CLOSED after the close: the kernel no longer knows the peer.
+        this._peer = '';
+      }
+    }
+    return this._peer;
   }
 
   /** The request-target as sent ('/path?query', or 'host:port' for CONNECT). */
@@ -1197,7 +1208,7 @@ export class Conn implements BodySource {
       try {
         this.req._peer = this.peerAddr();
       } catch {
-        // The peer had already reset: a later read says so.
+        // The peer had already reset: a later read gives ''.
       }
     }
     this.stream.close().catch(() => {});
