@@ -51,6 +51,11 @@ export interface Turn {
 }
 
 const SQ_RECORDS = 1024;
+// The per-batch entry points, as module constants: `native` is a dictionary-mode object (its 49 entry
+// points were added by name in a loop), so every `native.ringio_driver_submit` was a megamorphic
+// property lookup. The addon's functions find their state through their own data, not the receiver.
+const nativeSubmit = native.ringio_driver_submit;
+const nativeReap = native.ringio_driver_reap;
 // Module-local copies of imported constants used per op: V8 folds these into the code, but loads an
 // imported binding from its module cell (with a TDZ check) at every use.
 // OpAble#_slot outside the table (op.ts): the op's whole state as far as the driver touches the op.
@@ -443,8 +448,10 @@ export class Driver {
       this.checkDetached(this.regs, nregs);
       this.writer.nregs = 0;
     }
-    const got = native.ringio_driver_submit(n, this.bufs, reap);
-    this.bufs.length = 0;
+    const bufs = this.bufs;
+    const got = nativeSubmit(n, bufs, reap);
+    // Most batches name only registered arrays: no store (a runtime call even on an empty array).
+    if (bufs.length !== 0) bufs.length = 0;
     if (got > 0) this.dispatchAll(got);
     if (wantReap && overBudget) this.turn.yieldToLoop();
   }
@@ -489,7 +496,7 @@ export class Driver {
       for (;;) {
         this.dispatch(got);
         if (got < CQ_RECORDS || this.closed) break;
-        got = native.ringio_driver_reap();
+        got = nativeReap();
         if (got === 0) break;
       }
       done = true;
