@@ -8,7 +8,9 @@
 // Builds can be compared in the same run: --roots /path/a,/path/b (each a checkout with its packages
 // built); all are loaded into one process and measured in turn. Rounds are interleaved; figures are
 // medians. Pin it (taskset -c 0) on a busy machine.
-// Usage: node bench/op-cost.mjs [--rounds 15] [--ops 200000] [--drivers uring,epoll] [--roots .]
+// --handles N spreads the 64 lanes over N FdHandles (64 / N ops in flight on each): --handles 32 is a
+// server's sockets (a read and a send in flight on each), the default 1 a file with a deep queue.
+// Usage: node bench/op-cost.mjs [--rounds 15] [--ops 200000] [--drivers uring,epoll] [--roots .] [--handles 1]
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -19,6 +21,8 @@ const rounds = Number(arg('rounds', 15));
 const count = Number(arg('ops', 200_000));
 const drivers = String(arg('drivers', 'uring,epoll')).split(',');
 const roots = String(arg('roots', here)).split(',').map((r) => resolve(r));
+const handles = Number(arg('handles', 1));
+if (!(Number.isInteger(handles) && handles >= 1 && 64 % handles === 0)) throw new RangeError('--handles must divide 64');
 
 // Eight classes per build, eight hidden classes at every driver site (V8 goes megamorphic past four).
 // Their constructors are generated so that each stores plain named fields, as an op class's does.
@@ -53,11 +57,12 @@ for (const root of roots) {
 async function once(b, driver, n) {
   return b.rt.start(
     async () => {
-      const h = new b.Handle(b.rt.eventfd(0));
+      const hs = Array.from({ length: handles }, () => new b.Handle(b.rt.eventfd(0)));
       const classes = b.classes;
       let done = 0;
       const lane = async (i) => {
         let k = i;
+        const h = hs[i % handles];
         while (done < n) {
           done++;
           await h.go(new classes[k++ & 7]());
@@ -68,7 +73,7 @@ async function once(b, driver, n) {
       await Promise.all(Array.from({ length: 64 }, (_, i) => lane(i)));
       const secs = (performance.now() - t0) / 1000;
       const c = process.cpuUsage(c0);
-      await h.close();
+      await Promise.all(hs.map((h) => h.close()));
       return { ops_per_s: n / secs, user_ns: (c.user * 1000) / n, sys_ns: (c.system * 1000) / n, load: loadavg()[0] };
     },
     { driver },
@@ -81,7 +86,7 @@ const label = (root) => (roots.length > 1 ? `${root} ` : '');
 const cases = [];
 for (const b of builds) for (const d of drivers) cases.push({ name: `${label(b.root)}${d}`, run: () => once(b, d, count) });
 for (const c of cases) await c.run(); // warm-up: every build's code optimised before the first round
-const res = await interleave(rounds, cases);
+const res = await interleave(rounds, cases, { rotate: true });
 const rows = [];
 for (const b of builds) {
   for (const d of drivers) {
@@ -91,13 +96,15 @@ for (const b of builds) {
       driver: d,
       'ops/s': Math.round(median(rs.map((m) => m.ops_per_s))),
       'user ns/op': Math.round(median(rs.map((m) => m.user_ns))),
+      // The least disturbed round: on a shared machine the median moves with the neighbours' load.
+      'user ns (min)': Math.round(Math.min(...rs.map((m) => m.user_ns))),
       'sys ns/op': Math.round(median(rs.map((m) => m.sys_ns))),
       load: median(rs.map((m) => m.load)).toFixed(2),
     });
   }
 }
 const load1 = loadavg();
-console.error(`runtime cost per op: 8 op classes through one FdHandle, 64 in flight, ${count} ops a measurement (${rounds} rounds, medians)`);
+console.error(`runtime cost per op: 8 op classes through ${handles} FdHandle(s), 64 in flight, ${count} ops a measurement (${rounds} rounds, medians)`);
 table(rows);
 console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
 emit(rows.map((r) => ({ bench: 'op-cost', ...r, load_start: load0[0], load_end: load1[0] })));

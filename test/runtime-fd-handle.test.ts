@@ -4,6 +4,7 @@
  * exactly the others tracked, so close() cancels those and only those. Both drivers.
  */
 import test from 'ava';
+import { readSync, writeSync } from 'node:fs';
 import { FdHandle, NopOp, OpAble, PollOp, POLLIN, TimeoutOp, closeSync, pipe, type SqeWriter } from '@ringio/runtime';
 import { rejectionOf, rtTest, run } from './helpers.js';
 
@@ -122,4 +123,37 @@ test('OpAble carries no driver bookkeeping of its owner or promise (the driver k
   }
   const keys = Object.keys(new Probe());
   for (const k of ['_resolve', '_reject', '_signal', '_onAbort', '_owner', '_ownerIndex']) t.false(keys.includes(k), k);
+});
+
+rtTest('the first two ops in flight sit in the handle, the rest in its overflow list: settling across the two keeps close() exact', async (t) => {
+  await run(async () => {
+    const [r, w] = pipe();
+    try {
+      const h = new Handle(r);
+      for (let round = 0; round < 3; round++) {
+        // Positions 0 and 1 are the handle's own fields, 2 and up the overflow list (reused from round 2 on).
+        const a = h.go(new PollOp(r, POLLIN)); // 0
+        const short = h.go(new TimeoutOp(2)); // 1
+        const b = h.go(new PollOp(r, POLLIN)); // 2
+        const shorter = h.go(new NopOp()); // 3
+        const c = h.go(new PollOp(r, POLLIN)); // 4
+        // The nop settles first: the last (c, in the overflow list) takes position 3; then the timeout
+        // settles: the last now (c again) moves from the overflow list into the handle's field.
+        await shorter;
+        await short;
+        if (round < 2) {
+          // A byte makes the pipe readable: the three polls complete and the handle is empty again.
+          writeSync(w, Buffer.from('x'));
+          for (const p of [a, b, c]) t.is(await p, POLLIN);
+          readSync(r, Buffer.alloc(1));
+          continue;
+        }
+        await h.close();
+        for (const p of [a, b, c]) t.is((await rejectionOf(t, p)).code, 'ERR_RINGIO_CLOSED');
+      }
+      t.is(h.fd, -1);
+    } finally {
+      closeSync(w);
+    }
+  });
 });

@@ -27,13 +27,18 @@ export class FdHandle implements OpOwner {
   #fd: number;
   #closing: Promise<void> | undefined;
   /**
-   * The driver slots of the ops in flight on this socket, so close() can cancel them: the first #count
-   * entries. The driver keeps each one's position here (Driver.own) and passes it back to opSettled, so
-   * nothing is read from or written to the op objects, whose hidden classes differ op by op. A holey
-   * array of 4 to start with, grown by push only past that: an array literal grows to 17 slots (152
-   * bytes) on its first push, which a server pays once per idle connection.
+   * The driver slots of the ops in flight on this socket, so close() can cancel them: positions 0 and 1
+   * in #s0 / #s1, positions 2 and up in #more[k - 2]; #count of them in all. The driver keeps each one's
+   * position (Driver.own) and passes it back to opSettled, so nothing is read from or written to the op
+   * objects, whose hidden classes differ op by op. A socket seldom has more than two ops in flight (its
+   * read and one send), and fields of the handle, which every submit and settle touches anyway, cost no
+   * load of their own: a list array was two more objects per submit and per settle (the array, then its
+   * elements), each a cache miss under load (a fifth of runDetached's time in the proxy's profile,
+   * docs/benchmarks.md "Runtime user time, eighth session"). #more is made on the third op in flight.
    */
-  readonly #inflight: number[] = new Array<number>(4);
+  #s0 = -1;
+  #s1 = -1;
+  #more: number[] | undefined = undefined;
   #count = 0;
   /** The driver those ops are in flight in (this thread's). */
   #driver: Driver | undefined;
@@ -97,21 +102,32 @@ export class FdHandle implements OpOwner {
   }
 
   #track(driver: Driver, slot: number): void {
-    const list = this.#inflight;
     const i = this.#count++;
-    if (i < list.length) list[i] = slot;
-    else list.push(slot);
-    this.#driver = driver;
+    if (i === 0) this.#s0 = slot;
+    else if (i === 1) this.#s1 = slot;
+    else {
+      const more = (this.#more ??= []);
+      if (i - 2 < more.length) more[i - 2] = slot;
+      else more.push(slot);
+    }
+    if (this.#driver !== driver) this.#driver = driver;
     driver.own(slot, this, i);
+  }
+
+  /** The slot at position k (< #count) of the ops in flight. */
+  #slotAt(k: number): number {
+    return k === 0 ? this.#s0 : k === 1 ? this.#s1 : this.#more![k - 2]!;
   }
 
   /** The OpOwner hook: called by the runtime just before an op of this fd settles, with its position. */
   opSettled(_op: OpAble<unknown>, i: number): void {
-    const list = this.#inflight;
     const n = --this.#count;
-    const last = list[n]!;
     if (i !== n) {
-      list[i] = last;
+      // The last one takes the settled op's place (the driver is told its new position).
+      const last = this.#slotAt(n);
+      if (i === 0) this.#s0 = last;
+      else if (i === 1) this.#s1 = last;
+      else this.#more![i - 2] = last;
       this.#driver!.moveOwned(last, i);
     }
     if (n === 0 && this.#drained !== undefined) this.#drained();
@@ -126,7 +142,7 @@ export class FdHandle implements OpOwner {
     if (n === 0) return true;
     const driver = this.#driver!;
     for (let k = 0; k < n; k++) {
-      const op = driver.opAt(this.#inflight[k]!);
+      const op = driver.opAt(this.#slotAt(k));
       if (op !== undefined && !names.has(op.name)) return false;
     }
     return true;
@@ -282,10 +298,11 @@ export class FdHandle implements OpOwner {
       if (driver !== currentRuntime().driver) throw new Error('not this thread\'s runtime');
       if (this.#count === 1) {
         // The common case (a socket's read in flight): no copy of the list.
-        const op = driver.opAt(this.#inflight[0]!);
+        const op = driver.opAt(this.#s0);
         if (op !== undefined) driver.cancel(op, 'closed');
       } else {
-        const slots = this.#inflight.slice(0, this.#count);
+        const slots: number[] = [];
+        for (let k = 0; k < this.#count; k++) slots.push(this.#slotAt(k));
         for (let k = 0; k < slots.length; k++) {
           const op = driver.opAt(slots[k]!);
           if (op !== undefined) driver.cancel(op, 'closed');

@@ -51,6 +51,11 @@ export interface Turn {
 }
 
 const SQ_RECORDS = 1024;
+// The per-batch entry points, as module constants: `native` is a dictionary-mode object (its 49 entry
+// points were added by name in a loop), so every `native.ringio_driver_submit` was a megamorphic
+// property lookup. The addon's functions find their state through their own data, not the receiver.
+const nativeSubmit = native.ringio_driver_submit;
+const nativeReap = native.ringio_driver_reap;
 // Module-local copies of imported constants used per op: V8 folds these into the code, but loads an
 // imported binding from its module cell (with a TDZ check) at every use.
 // OpAble#_slot outside the table (op.ts): the op's whole state as far as the driver touches the op.
@@ -65,6 +70,23 @@ const OP_ASYNC_CANCEL = IORING_OP.ASYNC_CANCEL;
 const OP_CLOSE = IORING_OP.CLOSE;
 /** The legacy word keeps the awaited fd in 22 bits. */
 const MAX_INTEREST_FD = (1 << 21) - 1;
+// The entries of a slot in Driver.slots.
+/** The op in flight, or undefined. */
+const S_OP = 0;
+/** Its promise's resolve (or submitBound's), undefined for an op from submitDetached(). */
+const S_RESOLVE = 1;
+const S_REJECT = 2;
+/** The AbortSignal given to submit(), or undefined. */
+const S_SIGNAL = 3;
+/** The abort listener registered on that signal. */
+const S_ABORT = 4;
+/** Why the op is being cancelled ('abort' or 'closed'), or undefined: not being cancelled. */
+const S_CANCEL = 5;
+/** Who tracks the op (an FdHandle, for close()): told when it settles (own()). */
+const S_OWNER = 6;
+/** The op's position in its owner's list, as own() / moveOwned() set it. */
+const S_OWNER_INDEX = 7;
+const SLOT_WORDS = 8;
 
 // One executor for every op's promise: `new Promise(bindOp)` leaves the resolving functions in these two
 // module variables, and submit() moves them into the op's slot (Driver.resolves / rejects). No closure
@@ -118,28 +140,21 @@ export class Driver {
    */
   private readonly regs: (Uint8Array | number | undefined)[] = [];
   private readonly writer: SqeWriter;
-  private readonly ops: (AnyOp | undefined)[] = [];
   /**
-   * What the driver keeps per slot besides the op, in arrays of their own rather than on the op: every
-   * op class has its own hidden class, so a field of the op read or written here would be a megamorphic
-   * access at every site (the proxy profile: StoreIC and LoadIC_Megamorphic from submit and dispatch).
-   * An array element is one map, one inline access. A slot's entries are written when its op enters
-   * the table and cleared when it leaves, before anything of the op's own code runs. `resolves[slot]`
-   * undefined marks an op from submitDetached().
+   * The op table: SLOT_WORDS entries per slot, at slot * SLOT_WORDS: the op in flight (S_OP, undefined
+   * when the slot is free) and what the driver keeps per slot besides the op (S_RESOLVE ... S_OWNER_INDEX),
+   * rather than on the op: every op class has its own hidden class, so a field of the op read or written
+   * here would be a megamorphic access at every site (the proxy profile: StoreIC and LoadIC_Megamorphic
+   * from submit and dispatch). One array for them all, not one per field: a completion reads and clears
+   * four to six of a slot's entries, which are one cache line here and were as many lines, each behind an
+   * elements load and a bounds check, in arrays of their own (docs/benchmarks.md "Runtime user time,
+   * eighth session"). A slot's entries are written when its op enters the table and cleared when it
+   * leaves, before anything of the op's own code runs. S_RESOLVE undefined marks an op from
+   * submitDetached().
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private readonly resolves: (((v: any) => void) | undefined)[] = [];
-  private readonly rejects: (((e: unknown) => void) | undefined)[] = [];
-  /** The AbortSignal given to submit(), or undefined. */
-  private readonly signals: (AbortSignal | undefined)[] = [];
-  /** The abort listener registered on that signal. */
-  private readonly aborts: ((() => void) | undefined)[] = [];
-  /** Why the slot's op is being cancelled ('abort' or 'closed'), or undefined: not being cancelled. */
-  private readonly cancels: ('abort' | 'closed' | undefined)[] = [];
-  /** Who tracks the slot's op (an FdHandle, for close()): told when it settles (own()). */
-  private readonly owners: (OpOwner | undefined)[] = [];
-  /** The op's position in its owner's list, as own() / moveOwned() set it. */
-  private readonly ownerIndex: number[] = [];
+  private readonly slots: unknown[] = [];
+  /** How many slots the table has (slots.length / SLOT_WORDS). */
+  private nslots = 0;
   /**
    * The slot the last submit(), submitBound() or submitDetached() call put its op in, or -1 if that call
    * refused the op: how an owner learns the slot without reading the op (a megamorphic load).
@@ -192,14 +207,16 @@ export class Driver {
     }
     const p = new Promise<T>(bindOp);
     this.lastSlot = slot;
-    this.resolves[slot] = boundResolve;
-    this.rejects[slot] = boundReject;
+    const t = this.slots;
+    const b = slot * SLOT_WORDS;
+    t[b + S_RESOLVE] = boundResolve;
+    t[b + S_REJECT] = boundReject;
     boundResolve = undefined;
     boundReject = undefined;
     if (signal !== undefined) {
       const onAbort = (): void => this.cancel(op, 'abort');
-      this.signals[slot] = signal;
-      this.aborts[slot] = onAbort;
+      t[b + S_SIGNAL] = signal;
+      t[b + S_ABORT] = onAbort;
       signal.addEventListener('abort', onAbort, { once: true });
     }
     return p;
@@ -228,8 +245,9 @@ export class Driver {
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() });
     // Stored right after the record is written: its completion cannot arrive before the batch's flush.
     const slot = this.enqueue(op);
-    this.resolves[slot] = resolve;
-    this.rejects[slot] = reject;
+    const b = slot * SLOT_WORDS;
+    this.slots[b + S_RESOLVE] = resolve;
+    this.slots[b + S_REJECT] = reject;
     return (this.lastSlot = slot);
   }
 
@@ -238,18 +256,19 @@ export class Driver {
    * driver calls owner.opSettled(op, index) just before the op settles. For FdHandle.
    */
   own(slot: number, owner: OpOwner, index: number): void {
-    this.owners[slot] = owner;
-    this.ownerIndex[slot] = index;
+    const b = slot * SLOT_WORDS;
+    this.slots[b + S_OWNER] = owner;
+    this.slots[b + S_OWNER_INDEX] = index;
   }
 
   /** The owner moved the op in `slot` to position `index` of its list. */
   moveOwned(slot: number, index: number): void {
-    this.ownerIndex[slot] = index;
+    this.slots[slot * SLOT_WORDS + S_OWNER_INDEX] = index;
   }
 
   /** The op in flight in `slot`, or undefined. */
   opAt(slot: number): AnyOp | undefined {
-    return this.ops[slot];
+    return slot >= 0 && slot < this.nslots ? (this.slots[slot * SLOT_WORDS + S_OP] as AnyOp | undefined) : undefined;
   }
 
   /**
@@ -262,16 +281,11 @@ export class Driver {
     if (this.free.length > 0) {
       slot = this.free.pop()!;
     } else {
-      // A new slot: the per-slot arrays grow together, packed, so a read of any slot is in bounds.
-      slot = this.ops.length;
-      this.ops.push(undefined);
-      this.resolves.push(undefined);
-      this.rejects.push(undefined);
-      this.signals.push(undefined);
-      this.aborts.push(undefined);
-      this.cancels.push(undefined);
-      this.owners.push(undefined);
-      this.ownerIndex.push(-1);
+      // A new slot: all its entries at once, packed, so a read of any slot's entry is in bounds.
+      slot = this.nslots++;
+      const t = this.slots;
+      for (let k = 0; k < S_OWNER_INDEX; k++) t.push(undefined);
+      t.push(-1);
     }
     try {
       this.write(op, slot);
@@ -280,7 +294,7 @@ export class Driver {
       this.free.push(slot);
       throw e;
     }
-    this.ops[slot] = op;
+    this.slots[slot * SLOT_WORDS + S_OP] = op;
     op._slot = slot;
     this.live++;
     return slot;
@@ -322,8 +336,8 @@ export class Driver {
    */
   cancel(op: AnyOp, reason: 'abort' | 'closed'): void {
     const slot = op._slot;
-    if (slot < 0 || this.cancels[slot] !== undefined) return;
-    this.cancels[slot] = reason;
+    if (slot < 0 || this.slots[slot * SLOT_WORDS + S_CANCEL] !== undefined) return;
+    this.slots[slot * SLOT_WORDS + S_CANCEL] = reason;
     op._cancelReason = reason;
     if (op.flags & SKIP_CANCEL || this.closed) return;
     this.writeInternal(OP_ASYNC_CANCEL, -1, slot);
@@ -331,8 +345,8 @@ export class Driver {
 
   /** Cancels every op in flight (runtime shutdown). */
   cancelAll(reason: 'abort' | 'closed'): void {
-    for (let i = 0; i < this.ops.length; i++) {
-      const op = this.ops[i];
+    for (let i = 0; i < this.nslots; i++) {
+      const op = this.slots[i * SLOT_WORDS + S_OP] as AnyOp | undefined;
       if (op !== undefined) this.cancel(op, reason);
     }
   }
@@ -434,8 +448,10 @@ export class Driver {
       this.checkDetached(this.regs, nregs);
       this.writer.nregs = 0;
     }
-    const got = native.ringio_driver_submit(n, this.bufs, reap);
-    this.bufs.length = 0;
+    const bufs = this.bufs;
+    const got = nativeSubmit(n, bufs, reap);
+    // Most batches name only registered arrays: no store (a runtime call even on an empty array).
+    if (bufs.length !== 0) bufs.length = 0;
     if (got > 0) this.dispatchAll(got);
     if (wantReap && overBudget) this.turn.yieldToLoop();
   }
@@ -457,7 +473,7 @@ export class Driver {
       const base = regs[i + 1] as number;
       if (this.sq[base + Rec.ADDR_KIND] !== Addr.REG) {
         // A batch record (SqeWriter.bufRef) names its buffers in a plan of its own: its op drops this one.
-        this.ops[this.sq[base + Rec.USER]!]?.bufferDetached(buf);
+        this.opAt(this.sq[base + Rec.USER]!)?.bufferDetached(buf);
         continue;
       }
       this.sq[base + Rec.ADDR_KIND] = Addr.BUF;
@@ -480,7 +496,7 @@ export class Driver {
       for (;;) {
         this.dispatch(got);
         if (got < CQ_RECORDS || this.closed) break;
-        got = native.ringio_driver_reap();
+        got = nativeReap();
         if (got === 0) break;
       }
       done = true;
@@ -511,7 +527,9 @@ export class Driver {
       const base = i * Cqe.WORDS;
       const user = cq[base]!;
       if (user < 0) continue;
-      const op = this.ops[user];
+      const t = this.slots;
+      const b = user * SLOT_WORDS;
+      const op = t[b + S_OP] as AnyOp | undefined;
       if (op === undefined) continue;
       const res = cq[base + Cqe.RES]!;
       const flags = cq[base + Cqe.FLAGS]!;
@@ -528,31 +546,32 @@ export class Driver {
       }
       if (res >= 0 && this.resubmit(op, user, res, flags)) continue;
       // The owner is told first, while the slot still holds the op (its list names slots).
-      const owner = this.owners[user];
+      const owner = t[b + S_OWNER] as OpOwner | undefined;
       if (owner !== undefined) {
-        this.owners[user] = undefined;
-        owner.opSettled(op, this.ownerIndex[user]!);
+        t[b + S_OWNER] = undefined;
+        owner.opSettled(op, t[b + S_OWNER_INDEX] as number);
       }
       // The slot is cleared and freed before the op's own code runs: settling may submit new ops.
-      this.ops[user] = undefined;
+      t[b + S_OP] = undefined;
       op._slot = COMPLETED_SLOT;
-      const cancelled = this.cancels[user];
-      if (cancelled !== undefined) this.cancels[user] = undefined;
-      const resolve = this.resolves[user];
+      const cancelled = t[b + S_CANCEL] as 'abort' | 'closed' | undefined;
+      if (cancelled !== undefined) t[b + S_CANCEL] = undefined;
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const resolve = t[b + S_RESOLVE] as ((v: any) => void) | undefined;
       if (resolve === undefined) {
         this.free.push(user);
         this.live--;
         this.settleDetached(op, res, flags, cancelled);
         continue;
       }
-      const reject = this.rejects[user]!;
-      const signal = this.signals[user];
-      this.resolves[user] = undefined;
-      this.rejects[user] = undefined;
+      const reject = t[b + S_REJECT] as (e: unknown) => void;
+      const signal = t[b + S_SIGNAL] as AbortSignal | undefined;
+      t[b + S_RESOLVE] = undefined;
+      t[b + S_REJECT] = undefined;
       if (signal !== undefined) {
-        signal.removeEventListener('abort', this.aborts[user]!);
-        this.signals[user] = undefined;
-        this.aborts[user] = undefined;
+        signal.removeEventListener('abort', t[b + S_ABORT] as () => void);
+        t[b + S_SIGNAL] = undefined;
+        t[b + S_ABORT] = undefined;
       }
       this.free.push(user);
       this.live--;
@@ -574,7 +593,7 @@ export class Driver {
     } catch {
       return false;
     }
-    if (!again || this.cancels[user] !== undefined || this.closed || this.closing) return false;
+    if (!again || this.slots[user * SLOT_WORDS + S_CANCEL] !== undefined || this.closed || this.closing) return false;
     try {
       this.write(op, user);
     } catch {
