@@ -8,8 +8,12 @@
 // Heads: wrk's (2 fields), curl's (3 fields) and a browser's (14 fields, 560 bytes) requests, and
 // nginx's response head (5 fields, 150 bytes: what a proxy in front of nginx scans per request). Rounds
 // are interleaved, figures are medians of ns per head.
-// Usage: node bench/http-parse.mjs [--rounds 5] [--n 500000]
+// --roots a,b: the scanner of each checkout (its packages built) in the same process, rounds interleaved
+// (ringio_scan@<dir name>, without the url+host case): an A/B of two builds.
+// Usage: node bench/http-parse.mjs [--rounds 5] [--n 500000] [--roots /path/a,/path/b]
 import { createRequire } from 'node:module';
+import { basename, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { arg, emit, interleave, median, table } from './lib.mjs';
 import { HeadParser } from '../packages/http/dist/parse.js';
 import { HeaderView } from '../packages/http/dist/headers.js';
@@ -18,6 +22,8 @@ const require = createRequire(import.meta.url);
 const { HTTPParser } = require('_http_common');
 const rounds = Number(arg('rounds', 5));
 const n = Number(arg('n', 500_000));
+const roots = arg('roots', '') === '' ? [] : String(arg('roots', '')).split(',').map((r) => resolve(r));
+const builds = await Promise.all(roots.map(async (r) => ({ name: basename(r), HeadParser: (await import(pathToFileURL(`${r}/packages/http/dist/parse.js`).href)).HeadParser })));
 
 const heads = {
   wrk: 'GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n',
@@ -34,8 +40,8 @@ const heads = {
     'Content-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n',
 };
 
-function ringio(buf, withStrings, isResponse) {
-  const p = new HeadParser({ maxHeaders: 100, maxHeaderSize: 16384, maxRequestLineSize: 8192 });
+function ringio(buf, withStrings, isResponse, Parser = HeadParser) {
+  const p = new Parser({ maxHeaders: 100, maxHeaderSize: 16384, maxRequestLineSize: 8192 });
   const view = new HeaderView(buf, p.offs, 0, p.names);
   return () => {
     let sink = 0;
@@ -80,13 +86,16 @@ const out = [];
 for (const [name, text] of Object.entries(heads)) {
   const buf = Buffer.from(text, 'latin1');
   const isResponse = name.endsWith('_response');
-  const cases = [
+  const ours = builds.length > 0 ? builds.map((b) => ({ name: `ringio_scan@${b.name}`, run: ringio(buf, false, isResponse, b.HeadParser) })) : [
     { name: 'ringio_scan', run: ringio(buf, false, isResponse) },
     { name: isResponse ? 'ringio_scan+one_get' : 'ringio_scan+url+host', run: ringio(buf, true, isResponse) },
+  ];
+  const cases = [
+    ...ours,
     // llhttp is given the response's 5-byte body too, or it would take the next head's bytes as it.
     { name: 'llhttp_native', run: llhttp(isResponse ? Buffer.concat([buf, Buffer.from('hello')]) : buf, isResponse) },
   ];
-  const runs = await interleave(rounds, cases);
+  const runs = await interleave(rounds, cases, { rotate: true });
   const base = median(runs.get('llhttp_native'));
   for (const c of cases) {
     const ns = median(runs.get(c.name));
