@@ -312,3 +312,72 @@ test("the scanner's name codes, and a head forwarded by them (hop-by-hop fields 
     }
   }
 });
+
+test("name codes by length and first letter, then the whole name four bytes a step: a name one byte off gets none, and its framing is not read", (t) => {
+  const known: [string, string][] = [
+    // name, a value that fails the head when the name is taken as this one (or '' when none does)
+    ['te', ''], ['via', ''], ['host', ''], ['date', ''], ['expect', 'magic'], ['upgrade', ''], ['trailer', ''], ['forwarded', ''],
+    ['connection', ''], ['keep-alive', ''], ['content-length', 'x'], ['x-forwarded-for', ''], ['proxy-connection', ''],
+    ['x-forwarded-host', ''], ['transfer-encoding', 'gzip'], ['x-forwarded-proto', ''], ['proxy-authenticate', ''],
+    ['proxy-authorization', ''],
+  ];
+  const parse = (fields: string[]): Parser & { names: Uint8Array } => {
+    // Host is there once (a name one byte off Host beside it is not a second one).
+    const host = fields.some((f) => f.toLowerCase().startsWith('host:')) ? '' : H;
+    const buf = Buffer.from(`GET / HTTP/1.1\r\n${host}${fields.map((f) => `${f}\r\n`).join('')}\r\n`, 'latin1');
+    const p = new HeadParser({ maxHeaders: 100, maxHeaderSize: 8192, maxRequestLineSize: 8192 }) as Parser & { names: Uint8Array };
+    const r = p.request(buf, 0, buf.length);
+    t.is(r, buf.length, `${JSON.stringify(fields)}: ${p.errReason}`);
+    agree(t, 'request', buf, JSON.stringify(fields));
+    return p;
+  };
+  const codes = new Map<string, number>();
+  for (const [name] of known) {
+    // Each byte in upper case on its own: the same code as the name in lower case.
+    const at = name === 'host' ? 0 : 1;
+    const code = parse([`${name}: ${name === 'content-length' ? '1' : name === 'transfer-encoding' ? 'chunked' : name === 'expect' ? '100-continue' : 'v'}`]).names[at]!;
+    t.not(code, 0, name);
+    codes.set(name, code);
+    for (let j = 0; j < name.length; j++) {
+      const n = name.slice(0, j) + name[j]!.toUpperCase() + name.slice(j + 1);
+      t.is(parse([`${n}: ${name === 'content-length' ? '1' : name === 'transfer-encoding' ? 'chunked' : name === 'expect' ? '100-continue' : 'v'}`]).names[at], code, n);
+    }
+  }
+  t.is(new Set(codes.values()).size, known.length);
+  // One byte off at each position (a tchar that no case folding makes the right one), and the first byte
+  // replaced by a tchar that is not a letter but has the letter's low 5 bits (the same table entry):
+  // no code, and a value that would fail the head as that field is not read.
+  const other = (c: string): string[] => {
+    const out = ['#', '!'];
+    for (const x of "!#$%&'*+-.^_`|~0123456789") if ((x.charCodeAt(0) & 31) === (c.charCodeAt(0) & 31)) out.push(x);
+    return out.filter((x) => x.toLowerCase() !== c);
+  };
+  let n = 0;
+  for (const [name, bad] of known) {
+    for (let j = 0; j < name.length; j++) {
+      for (const x of j === 0 ? other(name[0]!) : ['#', name[j] === 'z' ? 'y' : 'z']) {
+        const off = name.slice(0, j) + x + name.slice(j + 1);
+        const p = parse([`${off}: ${bad || 'v'}`]);
+        t.is(p.names[1], 0, off);
+        n++;
+      }
+    }
+    // The name itself with that value fails the head (the value above was read only if the name was taken).
+    if (bad) {
+      const buf = Buffer.from(`GET / HTTP/1.1\r\n${H}${name}: ${bad}\r\n\r\n`, 'latin1');
+      const p = new HeadParser(LIMITS);
+      t.is(p.request(buf, 0, buf.length), -1, `${name}: ${bad}`);
+    }
+  }
+  t.true(n > 250);
+  // The framing rules on names in any case, both ways: CL with TE, differing CLs, a second Host.
+  for (const [kind, h, reason] of [
+    ['request', `POST / HTTP/1.1\r\n${H}cOnTeNt-LeNgTh: 5\r\nTRANSFER-encoding: chunked\r\n\r\n`, 'both Content-Length and Transfer-Encoding'],
+    ['request', `POST / HTTP/1.1\r\n${H}CONTENT-LENGTH: 5\r\ncontent-length: 6\r\n\r\n`, 'differing Content-Length values'],
+    ['request', `GET / HTTP/1.1\r\n${H}HOST: y\r\n\r\n`, 'more than one Host'],
+    ['response', 'HTTP/1.1 200 OK\r\ntransfer-ENCODING: chunked\r\nContent-LENGTH: 1\r\n\r\n', 'both Content-Length and Transfer-Encoding'],
+    ['response', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nCONTENT-LENGTH: 2\r\n\r\n', 'differing Content-Length values'],
+  ] as const) {
+    t.like(agree(t, kind, Buffer.from(h, 'latin1'), h), { r: -1, errReason: reason }, h);
+  }
+});

@@ -83,40 +83,62 @@ export function eqLower(buf: Uint8Array, s: number, e: number, word: string): bo
   return true;
 }
 
-/** A lower-case word's bytes (for eqToken). */
-function word(w: string): Uint8Array {
-  return Uint8Array.from(w, (c) => c.charCodeAt(0));
+/**
+ * A lower-case word (4 bytes or more) for eqToken, as pairs (offset, the 4 bytes at that offset as a
+ * little-endian int32): at 0, 4, 8... and, when its length is not a multiple of 4, its last 4 bytes.
+ */
+function word(w: string): Int32Array {
+  const n = w.length;
+  if (n < 4) throw new RangeError(`word shorter than 4 bytes: ${w}`);
+  const k: number[] = [];
+  for (let o = 0; ; o += 4) {
+    if (o > n - 4) o = n - 4;
+    k.push(o, (w.charCodeAt(o) | (w.charCodeAt(o + 1) << 8) | (w.charCodeAt(o + 2) << 16) | (w.charCodeAt(o + 3) << 24)) | 0);
+    if (o === n - 4) break;
+  }
+  return Int32Array.from(k);
 }
 
 /**
- * Whether buf[s, s + w.length) is the lower-case word `w` (letters, digits and '-'), ignoring the case of
- * letters: `| 0x20` folds A-Z to a-z and leaves digits and '-' as they are; the only other bytes it maps
- * onto a word's (CR onto '-', 0x10-0x19 onto digits) are controls, which a checked name or value cannot
- * hold. For checked names and values only (the scanner's); the caller compares the lengths.
+ * Whether buf[s, s + n) is the lower-case word `w` (letters, digits and '-') of n bytes, ignoring the
+ * case of letters, four bytes a step: `| 0x20` on each byte folds A-Z to a-z and leaves digits and '-'
+ * as they are; the only other bytes it maps onto a word's (CR onto '-', 0x10-0x19 onto digits) are
+ * controls, which a checked name or value cannot hold. For checked names and values only (the
+ * scanner's); the caller compares the lengths (n >= 4).
  */
-function eqToken(buf: Uint8Array, s: number, w: Uint8Array): boolean {
-  for (let i = 0; i < w.length; i++) if ((buf[s + i]! | 0x20) !== w[i]) return false;
+function eqToken(buf: Uint8Array, s: number, w: Int32Array): boolean {
+  for (let j = 0; j < w.length; j += 2) {
+    const p = s + w[j]!;
+    if ((buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24) | 0x20202020) !== w[j + 1]) return false;
+  }
   return true;
 }
 
-const W_TE = word('te');
-const W_VIA = word('via');
-const W_HOST = word('host');
-const W_DATE = word('date');
-const W_EXPECT = word('expect');
-const W_UPGRADE = word('upgrade');
-const W_TRAILER = word('trailer');
-const W_FORWARDED = word('forwarded');
-const W_CONNECTION = word('connection');
+/** The names with a code (N_*), lower case. */
+const NAMES: [number, string][] = [
+  [N_TE, 'te'], [N_VIA, 'via'], [N_HOST, 'host'], [N_DATE, 'date'], [N_EXPECT, 'expect'], [N_UPGRADE, 'upgrade'],
+  [N_TRAILER, 'trailer'], [N_FORWARDED, 'forwarded'], [N_CONNECTION, 'connection'], [N_KEEP_ALIVE, 'keep-alive'],
+  [N_CONTENT_LENGTH, 'content-length'], [N_X_FORWARDED_FOR, 'x-forwarded-for'], [N_PROXY_CONNECTION, 'proxy-connection'],
+  [N_X_FORWARDED_HOST, 'x-forwarded-host'], [N_TRANSFER_ENCODING, 'transfer-encoding'], [N_X_FORWARDED_PROTO, 'x-forwarded-proto'],
+  [N_PROXY_AUTHENTICATE, 'proxy-authenticate'], [N_PROXY_AUTHORIZATION, 'proxy-authorization'],
+];
+/**
+ * By a name's length (< 20) and its first byte's low 5 bits (`(len << 5) | (c & 31)`: a letter's in either
+ * case): the code of the one name of NAMES with that length and first letter, or N_OTHER. No two of
+ * NAMES share both. A name with another first byte (a digit, say) may map onto a letter's entry:
+ * #classify compares the whole name.
+ */
+const CANDIDATE = new Uint8Array(20 << 5);
+/** The words of NAMES (4 bytes or longer) for eqToken, by code. */
+const NAME_WORDS: (Int32Array | undefined)[] = [];
+for (const [code, name] of NAMES) {
+  const k = (name.length << 5) | (name.charCodeAt(0) & 31);
+  if (name.length >= 20 || CANDIDATE[k] !== N_OTHER) throw new Error(`name table: ${name}`);
+  CANDIDATE[k] = code;
+  NAME_WORDS[code] = name.length >= 4 ? word(name) : undefined;
+}
 const W_KEEP_ALIVE = word('keep-alive');
-const W_CONTENT_LENGTH = word('content-length');
-const W_X_FORWARDED_FOR = word('x-forwarded-for');
-const W_PROXY_CONNECTION = word('proxy-connection');
-const W_X_FORWARDED_HOST = word('x-forwarded-host');
-const W_TRANSFER_ENCODING = word('transfer-encoding');
-const W_X_FORWARDED_PROTO = word('x-forwarded-proto');
-const W_PROXY_AUTHENTICATE = word('proxy-authenticate');
-const W_PROXY_AUTHORIZATION = word('proxy-authorization');
+const W_UPGRADE = word('upgrade');
 const W_CLOSE = word('close');
 const W_100_CONTINUE = word('100-continue');
 
@@ -395,6 +417,7 @@ export class HeadParser {
    */
   #fieldsOnePass(buf: Buffer, p: number, end: number, start: number): number {
     const offs = this.offs;
+    const names = this.names;
     const max = this.limits.maxHeaders;
     for (;;) {
       if (p + 1 >= end) return 0;
@@ -422,7 +445,10 @@ export class HeadParser {
       offs[4 * i + 2] = v0;
       offs[4 * i + 3] = v1;
       this.count = i + 1;
-      if (this.#classify(buf, n0, n1, v0, v1, i) < 0) return 0;
+      // Most names are none of the scanner's: their length and first letter say so (no call).
+      const cand = n1 - n0 < 20 ? CANDIDATE[((n1 - n0) << 5) | (buf[n0]! & 31)]! : N_OTHER;
+      if (cand === N_OTHER) names[i] = N_OTHER;
+      else if (this.#classify(buf, cand, n0, v0, v1, i) < 0) return 0;
     }
   }
 
@@ -470,6 +496,7 @@ export class HeadParser {
   /** Field lines from p up to the final CRLF (headEnd - 2). */
   #fields(buf: Buffer, p: number, headEnd: number): number {
     const offs = this.offs;
+    const names = this.names;
     const max = this.limits.maxHeaders;
     const last = headEnd - 2;
     while (p < last) {
@@ -500,89 +527,45 @@ export class HeadParser {
       offs[4 * i + 2] = v0;
       offs[4 * i + 3] = v1;
       this.count = i + 1;
-      if (this.#classify(buf, n0, n1, v0, v1, i) < 0) return -1;
+      const cand = n1 - n0 < 20 ? CANDIDATE[((n1 - n0) << 5) | (buf[n0]! & 31)]! : N_OTHER;
+      if (cand === N_OTHER) names[i] = N_OTHER;
+      else if (this.#classify(buf, cand, n0, v0, v1, i) < 0) return -1;
     }
     return 0;
   }
 
-  /** Field line i: its name's code (N_*, kept in `names`) and the framing it carries. */
-  #classify(buf: Buffer, n0: number, n1: number, v0: number, v1: number, i: number): number {
-    // By length, then by first letter, then the whole name (eqToken: the name is checked tchar).
-    let code = N_OTHER;
-    let r = 0;
-    const c0 = buf[n0]! | 0x20;
-    switch (n1 - n0) {
-      case 2:
-        if (c0 === 116 && eqToken(buf, n0, W_TE)) code = N_TE;
-        break;
-      case 3:
-        if (c0 === 118 && eqToken(buf, n0, W_VIA)) code = N_VIA;
-        break;
-      case 4:
-        if (c0 === 104) {
-          if (eqToken(buf, n0, W_HOST)) {
-            code = N_HOST;
-            this.hostCount++;
-          }
-        } else if (c0 === 100 && eqToken(buf, n0, W_DATE)) code = N_DATE;
-        break;
-      case 6:
-        if (c0 === 101 && eqToken(buf, n0, W_EXPECT)) {
-          code = N_EXPECT;
-          if (v1 - v0 === 12 && eqToken(buf, v0, W_100_CONTINUE)) this.expectContinue = true;
-          else r = this.#fail(417, 'unsupported expectation');
-        }
-        break;
-      case 7:
-        if (c0 === 117) {
-          if (eqToken(buf, n0, W_UPGRADE)) {
-            code = N_UPGRADE;
-            this.hasUpgrade = true;
-          }
-        } else if (c0 === 116 && eqToken(buf, n0, W_TRAILER)) code = N_TRAILER;
-        break;
-      case 9:
-        if (c0 === 102 && eqToken(buf, n0, W_FORWARDED)) code = N_FORWARDED;
-        break;
-      case 10:
-        if (c0 === 99) {
-          if (eqToken(buf, n0, W_CONNECTION)) {
-            code = N_CONNECTION;
-            this.#connection(buf, v0, v1);
-          }
-        } else if (c0 === 107 && eqToken(buf, n0, W_KEEP_ALIVE)) code = N_KEEP_ALIVE;
-        break;
-      case 14:
-        if (c0 === 99 && eqToken(buf, n0, W_CONTENT_LENGTH)) {
-          code = N_CONTENT_LENGTH;
-          r = this.#contentLength(buf, v0, v1);
-        }
-        break;
-      case 15:
-        if (c0 === 120 && eqToken(buf, n0, W_X_FORWARDED_FOR)) code = N_X_FORWARDED_FOR;
-        break;
-      case 16:
-        if (c0 === 112) {
-          if (eqToken(buf, n0, W_PROXY_CONNECTION)) code = N_PROXY_CONNECTION;
-        } else if (c0 === 120 && eqToken(buf, n0, W_X_FORWARDED_HOST)) code = N_X_FORWARDED_HOST;
-        break;
-      case 17:
-        if (c0 === 116) {
-          if (eqToken(buf, n0, W_TRANSFER_ENCODING)) {
-            code = N_TRANSFER_ENCODING;
-            r = this.#transferEncoding(buf, v0, v1);
-          }
-        } else if (c0 === 120 && eqToken(buf, n0, W_X_FORWARDED_PROTO)) code = N_X_FORWARDED_PROTO;
-        break;
-      case 18:
-        if (c0 === 112 && eqToken(buf, n0, W_PROXY_AUTHENTICATE)) code = N_PROXY_AUTHENTICATE;
-        break;
-      case 19:
-        if (c0 === 112 && eqToken(buf, n0, W_PROXY_AUTHORIZATION)) code = N_PROXY_AUTHORIZATION;
-        break;
-    }
+  /**
+   * Field line i, whose name may be the one of code `cand` (CANDIDATE's, not N_OTHER): its name's code
+   * (N_*, kept in `names`) once the whole name is compared, and the framing it carries.
+   */
+  #classify(buf: Buffer, cand: number, n0: number, v0: number, v1: number, i: number): number {
+    let code = cand;
+    if (cand === N_TE) {
+      if ((buf[n0]! | 0x20) !== 116 || (buf[n0 + 1]! | 0x20) !== 101) code = N_OTHER;
+    } else if (cand === N_VIA) {
+      if ((buf[n0]! | 0x20) !== 118 || (buf[n0 + 1]! | 0x20) !== 105 || (buf[n0 + 2]! | 0x20) !== 97) code = N_OTHER;
+    } else if (!eqToken(buf, n0, NAME_WORDS[cand]!)) code = N_OTHER;
     this.names[i] = code;
-    return r;
+    switch (code) {
+      case N_HOST:
+        this.hostCount++;
+        break;
+      case N_EXPECT:
+        if (v1 - v0 === 12 && eqToken(buf, v0, W_100_CONTINUE)) this.expectContinue = true;
+        else return this.#fail(417, 'unsupported expectation');
+        break;
+      case N_UPGRADE:
+        this.hasUpgrade = true;
+        break;
+      case N_CONNECTION:
+        this.#connection(buf, v0, v1);
+        break;
+      case N_CONTENT_LENGTH:
+        return this.#contentLength(buf, v0, v1);
+      case N_TRANSFER_ENCODING:
+        return this.#transferEncoding(buf, v0, v1);
+    }
+    return 0;
   }
 
   #contentLength(buf: Buffer, v0: number, v1: number): number {
