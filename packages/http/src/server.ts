@@ -1199,18 +1199,25 @@ export class Conn implements BodySource {
     return peer;
   }
 
+  /**
+   * Reads the peer into `req` while the fd is still open, for a request that outlives this connection's
+   * hold on its stream (abort under a running handler, upgrade).
+   */
+  #keepPeer(req: ServerRequest): void {
+    if (req._peer !== undefined) return;
+    try {
+      req._peer = this.peerAddr();
+    } catch {
+      // The peer had already reset (or the stream has no peerAddr): remoteAddr says so when asked.
+    }
+  }
+
   /** Closes the stream (cancelling its ops); the task finishes. */
   abort(): void {
     if (this.aborted || this.upgraded) return;
     this.aborted = true;
-    // A handler still running may read req.remoteAddr after this close: read it while the fd is open.
-    if (this.phase === PHASE_HANDLER && this.req._peer === undefined) {
-      try {
-        this.req._peer = this.peerAddr();
-      } catch {
-        // The peer had already reset: a later read gives ''.
-      }
-    }
+    // A handler still running may read req.remoteAddr after this close.
+    if (this.phase === PHASE_HANDLER) this.#keepPeer(this.req);
     this.stream.close().catch(() => {});
   }
 
@@ -1247,13 +1254,7 @@ export class Conn implements BodySource {
     this.upgraded = true;
     this.server._forget(this);
     // The stream is the caller's from here (closing it is theirs): the request keeps its peer.
-    if (req._peer === undefined) {
-      try {
-        req._peer = this.peerAddr();
-      } catch {
-        // The peer had already reset: a later read says so.
-      }
-    }
+    this.#keepPeer(req);
     if (this.#lm !== undefined) {
       // The reads stop (nothing stays armed), and what they took past this head goes with it.
       const leases = await (this.#lm as unknown as LeaseStop)._stopLeases();
