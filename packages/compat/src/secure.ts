@@ -156,4 +156,3 @@ export async function listenSecure(server: ConnectionTarget, opts: SecureListenO
     },
   };
 }
-
