@@ -29,7 +29,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, freePort, has, median, nginxConf, stopProc, table, waitForPort } from './lib.mjs';
+import { arg, emit, exited, freePort, has, median, nginxConf, spawnPinned, stopProc, table, waitForPort } from './lib.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 3));
@@ -60,7 +60,7 @@ if (wantEcho && !existsSync(join(tools, 'loadgen'))) {
 
 let boostWarned = false;
 function run(cmd, args, cpu, opts = {}) {
-  const child = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: boost, ...opts });
+  const child = spawnPinned(cmd, args, cpu, { detached: boost, ...opts });
   if (boost) {
     try {
       writeFileSync(`/proc/${child.pid}/autogroup`, '-20');
@@ -69,13 +69,8 @@ function run(cmd, args, cpu, opts = {}) {
       boostWarned = true;
     }
   }
-  child.out = '';
-  child.err = '';
-  child.stdout.on('data', (d) => (child.out += d));
-  child.stderr.on('data', (d) => (child.err += d));
   return child;
 }
-const exited = (child) => new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
 
 /** utime and stime (seconds) of a process and its direct children (nginx's worker). */
 function times(pid) {

@@ -1,6 +1,6 @@
 // Shared helpers for the micro-benchmarks: interleaved rounds, medians, and the output format
 // (a human table on stderr; one JSON object per case as the last stdout lines).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -75,6 +75,24 @@ export function pairedRatio(results, a, bs, f, { pick = 'max' } = {}) {
     ratios,
     over: (x) => ratios.filter((v) => v >= x).length,
   };
+}
+
+/**
+ * Starts `cmd args` pinned to `cpu` (taskset), its stdout and stderr collected as they come into
+ * `child.out` and `child.err`; `opts` go to spawn (env, detached).
+ */
+export function spawnPinned(cmd, args, cpu, opts = {}) {
+  const child = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  child.out = '';
+  child.err = '';
+  child.stdout.on('data', (d) => (child.out += d));
+  child.stderr.on('data', (d) => (child.err += d));
+  return child;
+}
+
+/** Resolves once `child` has exited (at once if it already has). */
+export function exited(child) {
+  return new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
 }
 
 /** Whether a command is on PATH. */

@@ -17,12 +17,11 @@
 // On a shared machine CPU per request varies between rounds by up to 2× (other work takes the CPUs and
 // batches get smaller); the table gives the medians and the least user µs per request of each build.
 // Usage: node bench/proxy-http-cost.mjs [--rounds 3] [--secs 4] [--drivers uring,epoll] [--cases hello,64k] [--roots .] [--cpu 0] [--promises 0]
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { arg, emit, freePort, has, interleave, median, stopProc, table, waitForPort } from './lib.mjs';
+import { arg, emit, freePort, has, interleave, median, nginxConf, spawnPinned, stopProc, table, waitForPort } from './lib.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 3));
@@ -44,12 +43,7 @@ for (const tool of ['taskset', 'nginx', 'wrk']) {
 }
 
 function run(cmd, args, cpu, env) {
-  const child = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  child.out = '';
-  child.err = '';
-  child.stdout.on('data', (d) => (child.out += d));
-  child.stderr.on('data', (d) => (child.err += d));
-  return child;
+  return spawnPinned(cmd, args, cpu, { env: { ...process.env, ...env } });
 }
 
 function wrk(url, seconds) {
@@ -68,12 +62,12 @@ const upPort = await freePort();
 const big = join(tmp, '64k.bin');
 writeFileSync(big, Buffer.alloc(64 * 1024, 'x'));
 chmodSync(tmp, 0o755);
-const upDir = mkdtempSync(join(tmp, 'up-'));
-writeFileSync(
-  join(upDir, 'nginx.conf'),
-  `daemon off;\nworker_processes 1;\nerror_log /dev/null;\npid ${join(upDir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; server { listen 127.0.0.1:${upPort}; keepalive_requests 1000000; location / { default_type text/plain; return 200 "hello world\\n"; } location = /64k { default_type application/octet-stream; alias ${big}; } } }\n`,
+const up = nginxConf(
+  tmp,
+  'up',
+  `server { listen 127.0.0.1:${upPort}; keepalive_requests 1000000; location / { default_type text/plain; return 200 "hello world\\n"; } location = /64k { default_type application/octet-stream; alias ${big}; } }`,
 );
-const upstream = run('nginx', ['-c', join(upDir, 'nginx.conf'), '-p', upDir, '-e', '/dev/null'], '1', {});
+const upstream = run('nginx', ['-c', up.f, '-p', up.dir, '-e', '/dev/null'], '1', {});
 await waitForPort(upPort, upstream, 'the nginx upstream');
 
 async function snapshot(child) {

@@ -12,12 +12,12 @@
 // sends queued to io-wq (io_uring:io_uring_queue_async_work), poll arms and task-work runs.
 // Usage: node bench/experiments/proxy-kernel-areas.mjs [--roots .] [--targets uring,epoll,nginx] [--rounds 2] [--secs 3]
 //        [--env 'RINGIO_URING_SETUP=defer;...'] (environment for the ringio proxies)
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, freePort, has, median, nginxConf, stopProc, table, waitForPort } from '../lib.mjs';
+import { arg, exited, freePort, has, median, nginxConf, spawnPinned, stopProc, table, waitForPort } from '../lib.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const roots = String(arg('roots', here)).split(',').map((r) => resolve(r));
@@ -33,14 +33,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'ringio-areas-'));
 chmodSync(tmp, 0o755);
 
 function run(cmd, args, cpu, extraEnv = {}) {
-  const c = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...extraEnv } });
-  c.out = '';
-  c.err = '';
-  c.stdout.on('data', (d) => (c.out += d));
-  c.stderr.on('data', (d) => (c.err += d));
-  return c;
+  return spawnPinned(cmd, args, cpu, { env: { ...process.env, ...extraEnv } });
 }
-const exited = (c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)));
 const upPort = await freePort();
 const upc = nginxConf(tmp, 'up', `server { listen 127.0.0.1:${upPort}; keepalive_requests 1000000; location / { default_type text/plain; return 200 "hello world\\n"; } }`);
 const upstream = run('nginx', ['-c', upc.f, '-p', upc.dir, '-e', '/dev/null'], '1');
