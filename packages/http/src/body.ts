@@ -116,13 +116,8 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
   _takeWhole(): number {
     const src = this._src!;
     const start = src.rpos;
-    const n = this._remaining;
     this._started = true;
-    src.rpos += n;
-    this._remaining = 0;
-    this._received += n;
-    this._done = true;
-    this._endPending = true; // as #takeLength: the end waits for the caller (endBody)
+    this.#advance(src, this._remaining);
     return start;
   }
 
@@ -137,6 +132,12 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
     const avail = src.rend - src.rpos;
     const n = avail < this._remaining ? avail : this._remaining;
     const view = src.rbuf.subarray(src.rpos, src.rpos + n);
+    this.#advance(src, n);
+    return view;
+  }
+
+  /** Takes the next n bytes of a Content-Length body (n <= _remaining, all in src's buffer) as read. */
+  #advance(src: BodySource, n: number): void {
     src.rpos += n;
     this._remaining -= n;
     this._received += n;
@@ -147,7 +148,6 @@ export class IncomingBody implements AsyncIterable<Uint8Array> {
       this._done = true;
       this._endPending = true;
     }
-    return view;
   }
 
   /**

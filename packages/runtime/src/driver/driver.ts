@@ -89,7 +89,7 @@ const S_OWNER_INDEX = 7;
 const SLOT_WORDS = 8;
 
 // One executor for every op's promise: `new Promise(bindOp)` leaves the resolving functions in these two
-// module variables, and submit() moves them into the op's slot (Driver.resolves / rejects). No closure
+// module variables, and submit() moves them into the op's slot (its S_RESOLVE / S_REJECT entries in Driver.slots). No closure
 // per op, and no store into the op object (whose shape differs for every op class: a store there is a
 // megamorphic IC miss).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -153,8 +153,6 @@ export class Driver {
    * submitDetached().
    */
   private readonly slots: unknown[] = [];
-  /** How many slots the table has (slots.length / SLOT_WORDS). */
-  private nslots = 0;
   /**
    * The slot the last submit(), submitBound() or submitDetached() call put its op in, or -1 if that call
    * refused the op: how an owner learns the slot without reading the op (a megamorphic load).
@@ -268,12 +266,13 @@ export class Driver {
 
   /** The op in flight in `slot`, or undefined. */
   opAt(slot: number): AnyOp | undefined {
-    return slot >= 0 && slot < this.nslots ? (this.slots[slot * SLOT_WORDS + S_OP] as AnyOp | undefined) : undefined;
+    const b = slot * SLOT_WORDS;
+    return slot >= 0 && b < this.slots.length ? (this.slots[b + S_OP] as AnyOp | undefined) : undefined;
   }
 
   /**
    * Writes the op's record into a free slot and marks it in flight; throws (and changes nothing) if its
-   * uringOp / legacyCall does. Returns the slot, whose resolves / rejects / signals / aborts entries are
+   * uringOp / legacyCall does. Returns the slot, whose S_RESOLVE ... S_OWNER entries are
    * clear (the caller fills them).
    */
   private enqueue(op: AnyOp): number {
@@ -282,8 +281,8 @@ export class Driver {
       slot = this.free.pop()!;
     } else {
       // A new slot: all its entries at once, packed, so a read of any slot's entry is in bounds.
-      slot = this.nslots++;
       const t = this.slots;
+      slot = t.length / SLOT_WORDS;
       for (let k = 0; k < S_OWNER_INDEX; k++) t.push(undefined);
       t.push(-1);
     }
@@ -345,8 +344,9 @@ export class Driver {
 
   /** Cancels every op in flight (runtime shutdown). */
   cancelAll(reason: 'abort' | 'closed'): void {
-    for (let i = 0; i < this.nslots; i++) {
-      const op = this.slots[i * SLOT_WORDS + S_OP] as AnyOp | undefined;
+    const t = this.slots;
+    for (let b = 0; b < t.length; b += SLOT_WORDS) {
+      const op = t[b + S_OP] as AnyOp | undefined;
       if (op !== undefined) this.cancel(op, reason);
     }
   }
