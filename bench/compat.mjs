@@ -20,7 +20,11 @@
 // per unit). So are, per unit, the server's runqueue wait (its main thread runnable while other work held
 // its CPU, /proc/<pid>/schedstat) and the time it slept (neither running nor waiting): each round's line
 // on stderr shows them, so a slow round that the machine starved is told from a slow server; the JSON
-// carries the medians as wait_ringio / wait_node.
+// carries the medians as wait_ringio / wait_node. So is the CPU of the server's other threads per unit
+// (`helpers`: V8's compile and GC workers, libuv's pool; pinned with the main thread, their work is its
+// runqueue wait), with medians helpers_ringio / helpers_node.
+// The ab cases' warm-up includes connections closed without a request (see IDLE_WARM): ab leaves some at
+// the end of a run, and the first ones a server meets deoptimize its stream close path.
 // Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
 // driver, ratio_to_node, cpu_ratio_to_node and the load average.
 // --base DIR: also runs the ringio servers of another built checkout (DIR/bench/compat.mjs, e.g. the
@@ -31,17 +35,19 @@
 // --boost (root or CAP_SYS_NICE, a kernel with autogroup scheduling): every server and load generator
 // leads its own session with the session's autogroup at nice -20 (as bench/kernel-cost.mjs --boost), so
 // that on a machine shared with other work the CPU per request is measured with the CPUs mostly ours.
-// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,http2-handoff,connect,http-close] [--drivers uring,epoll] [--base DIR] [--boost]
+// --idle-warm N: the ab cases' warm-up closes N connections without a request (default 8; 0: none, the
+// warm-up before this was found).
+// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,http2-handoff,connect,http-close] [--drivers uring,epoll] [--base DIR] [--boost] [--idle-warm 8]
 // Needs wrk (https), h2load (http2: nghttp2-client), ab (connect: apache2-utils) and openssl (https).
 // The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect as netConnect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { arg, cpuSeconds, emit, has, interleave, median, pairedRatio, schedSeconds, table } from './lib.mjs';
+import { arg, cpuSeconds, emit, has, helperSeconds, interleave, median, pairedRatio, schedSeconds, table } from './lib.mjs';
 
 const BIG = 2 * 1024 * 1024;
 
@@ -203,12 +209,29 @@ async function measure() {
    */
   const WARM_AB = 10_000;
   /**
+   * Connections the ab cases' warm-up opens and closes without a request, after PRE_WARM_AB requests and
+   * before WARM_AB. ab leaves a few such connections at the end of a run (connects it started but did not
+   * need, then closed at exit): against ringio's servers 0-12 a run of 6,000 (ab's connect calls, perf), against
+   * plain Node's 0-2, since ab drains more responses per poll from a faster server. The first of them that a
+   * server meets sends node:http and node:stream's close path objects of new shapes (a socket without
+   * `_httpMessage`, a WritableState that never wrote): about 20 optimized functions deoptimize at once
+   * ("wrong map") and V8 compiles them again on its workers, pinned to the server's CPU. At the end of
+   * the warm-up that put 50-130 ms of compiling into the measured run: helper threads 10-20 µs a request,
+   * the main thread's runqueue wait 12-21 µs (1.9-3.4 without), and 0.6-0.8x the req/s
+   * (docs/benchmarks.md, "Runqueue wait in the new-connection cases"). Met during the warm-up, after
+   * PRE_WARM_AB (V8 has settled the objects' shapes by then), such a connection is in the type feedback
+   * before the code is optimized, and no later one deoptimizes it; every server gets the same ones.
+   */
+  const IDLE_WARM = Number(arg('idle-warm', 8));
+  const PRE_WARM_AB = 1_000;
+  /**
    * wrk's warm-up (https) goes on, a second at a time for up to 5 s, until it served this many requests:
    * a round that other work starves (an unboosted server beside another's nice -20 one got 250-600 req/s)
    * would otherwise measure V8's unoptimized code (docs/benchmarks.md, "HTTPS under contention").
    */
   const WARM_WRK = 20_000;
 
+  /** `warm`: a warm-up run (ab: WARM_AB requests, or this many if a number). */
   async function load(kind, port, seconds, concurrency, warm = false) {
     if (kind.startsWith('https')) {
       const [cmd, args] = pin(1, ['wrk', '-t1', '-c32', `-d${seconds}s`, `https://127.0.0.1:${port}/`]);
@@ -227,7 +250,7 @@ async function measure() {
     }
     // ab runs a number of requests (secs * 3000, or WARM_AB): a run of one server stays under the
     // ~28k ephemeral ports, so no client port meets its own earlier connection's TIME_WAIT on the server.
-    const n = warm ? WARM_AB : Math.max(2000, seconds * 3000);
+    const n = typeof warm === 'number' ? warm : warm ? WARM_AB : Math.max(2000, seconds * 3000);
     const [cmd, args] = pin(1, ['ab', '-q', `-c${concurrency ?? 32}`, '-n', String(n), '-s', '10', `http://127.0.0.1:${port}/`]);
     const { stdout } = await run(cmd, args);
     const failed = Number(/Failed requests:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
@@ -271,18 +294,40 @@ async function measure() {
     return { source: 'proc', stop: async () => cpuSeconds(pid) - cpu0 };
   }
 
+  /** IDLE_WARM (--idle-warm) connections to the server, each closed without a request once connected; resolves when all are closed. */
+  function idleConnections(port) {
+    const one = () =>
+      new Promise((resolve) => {
+        const s = netConnect(port, '127.0.0.1', () => setTimeout(() => s.end(), 5));
+        const timer = setTimeout(() => s.destroy(), 5000);
+        s.on('error', () => {});
+        s.on('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        s.resume();
+      });
+    return Promise.all(Array.from({ length: IDLE_WARM }, one));
+  }
+
   async function once(kind, impl, driver, concurrency, base = false) {
     const srv = await startServer(kind, impl, driver, base);
     try {
-      // warm-up: JIT, TLS session setup, connection pools
+      // warm-up: JIT, TLS session setup, connection pools; for ab, connections closed without a request too
+      if ((kind === 'connect' || kind === 'http-close') && IDLE_WARM > 0) {
+        await load(kind, srv.port, 1, concurrency, PRE_WARM_AB);
+        await idleConnections(srv.port);
+      }
       const tries = kind.startsWith('https') ? 5 : 1;
       for (let warmed = 0, s = 0; s < tries && warmed < WARM_WRK; s++) warmed += (await load(kind, srv.port, 1, concurrency, true)).served;
       const clock = await cpuClock(srv.child.pid);
       const sched0 = schedSeconds(srv.child.pid);
+      const helpers0 = helperSeconds(srv.child.pid);
       const t0 = performance.now();
       const m = await load(kind, srv.port, secs, concurrency);
       const wall = (performance.now() - t0) / 1e3;
       const sched1 = schedSeconds(srv.child.pid);
+      const helpers1 = helperSeconds(srv.child.pid);
       // CPU per unit: µs per request, ms per MB.
       const per = (sec) => (sec * (m.unit === 'MB/s' ? 1e3 : 1e6)) / m.served;
       m.cpu = per(await clock.stop());
@@ -291,6 +336,8 @@ async function measure() {
       // (runqueue wait) and asleep (wall time neither on a CPU nor waiting for one: the load generator
       // had not sent yet). A slow round with a long wait or sleep was starved by the machine, not slow.
       m.wait = per(sched1.wait - sched0.wait);
+      // The other threads' CPU: a round whose helpers ran long was compiling or collecting on the main thread's CPU.
+      m.helpers = per(helpers1 - helpers0);
       m.asleep = per(Math.max(0, wall - (sched1.run - sched0.run) - (sched1.wait - sched0.wait)));
       if (m.errors) console.error(`${impl}${driver ? ` ${driver}` : ''} ${kind}: the load generator reports ${m.errors}`);
       if (!(m.value > 0)) throw new Error(`measured nothing`);
@@ -315,7 +362,7 @@ async function measure() {
       const runs = await interleave(rounds, impls, {
         describe: (m) => {
           const u = m.unit === 'MB/s' ? 'ms/MB' : 'µs/req';
-          return `${what} ${m.value.toFixed(1)} ${m.unit}, server CPU ${m.cpu.toFixed(2)} ${u}, runqueue wait ${m.wait.toFixed(2)}, asleep ${m.asleep.toFixed(2)}`;
+          return `${what} ${m.value.toFixed(1)} ${m.unit}, server CPU ${m.cpu.toFixed(2)} ${u}, runqueue wait ${m.wait.toFixed(2)}, asleep ${m.asleep.toFixed(2)}, helpers ${m.helpers.toFixed(2)}`;
         },
         // Each round starts one server later: no server always runs right after the same one (a busy
         // machine's bursts then fall on every server alike).
@@ -351,6 +398,8 @@ async function measure() {
           cpu_ratio_to_node: Number((cpu / baseCpu).toFixed(3)),
           wait_ringio: Number(median(rs.map((m) => m.wait)).toFixed(2)),
           wait_node: Number(median(runs.get('node').map((m) => m.wait)).toFixed(2)),
+          helpers_ringio: Number(median(rs.map((m) => m.helpers)).toFixed(2)),
+          helpers_node: Number(median(runs.get('node').map((m) => m.helpers)).toFixed(2)),
           cpu_source: rs[0].cpuSource,
           rounds: rs.length,
           ...(mine === undefined

@@ -1,7 +1,7 @@
 // Shared helpers for the micro-benchmarks: interleaved rounds, medians, and the output format
 // (a human table on stderr; one JSON object per case as the last stdout lines).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 
@@ -192,6 +192,31 @@ export function schedSeconds(pid) {
   } catch {
     return { run: 0, wait: 0 };
   }
+}
+
+/**
+ * CPU seconds the scheduler counted for a process's threads other than its main one (each /proc/PID/task/TID/schedstat):
+ * for a Node process, V8's platform workers (TurboFan compile jobs, concurrent marking, parallel scavenges) and
+ * libuv's pool. Pinned to the main thread's CPU, their work is the main thread's runqueue wait. 0 for a process
+ * that is gone or a kernel without schedstats.
+ */
+export function helperSeconds(pid) {
+  let ns = 0;
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tids) {
+    if (tid === String(pid)) continue;
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns / 1e9;
 }
 
 /** Stops a child process with `signal` (SIGKILL after 5 s) and waits for its exit; nothing if it has exited. */
