@@ -216,8 +216,8 @@ async function measure() {
    * server meets sends node:http and node:stream's close path objects of new shapes (a socket without
    * `_httpMessage`, a WritableState that never wrote): about 20 optimized functions deoptimize at once
    * ("wrong map") and V8 compiles them again on its workers, pinned to the server's CPU. At the end of
-   * the warm-up that put 50-130 ms of compiling into the measured run: helper threads 10-20 µs a request,
-   * the main thread's runqueue wait 12-21 µs (1.9-3.4 without), and 0.6-0.8x the req/s
+   * the warm-up that put 60-120 ms of compiling into the measured run of 6,000: helper threads 10-20 µs a
+   * request, the main thread's runqueue wait 12-21 µs (1.8-3.6 without), and 0.55-0.9x the req/s
    * (docs/benchmarks.md, "Runqueue wait in the new-connection cases"). Met during the warm-up, after
    * PRE_WARM_AB (V8 has settled the objects' shapes by then), such a connection is in the type feedback
    * before the code is optimized, and no later one deoptimizes it; every server gets the same ones.
