@@ -42,12 +42,12 @@
 // The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect as netConnect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { arg, cpuSeconds, emit, has, helperSeconds, interleave, median, pairedRatio, schedSeconds, table } from './lib.mjs';
+import { arg, cpuSeconds, emit, has, helperSeconds, idleConnections, interleave, median, pairedRatio, schedSeconds, table } from './lib.mjs';
 
 const BIG = 2 * 1024 * 1024;
 
@@ -294,29 +294,13 @@ async function measure() {
     return { source: 'proc', stop: async () => cpuSeconds(pid) - cpu0 };
   }
 
-  /** IDLE_WARM (--idle-warm) connections to the server, each closed without a request once connected; resolves when all are closed. */
-  function idleConnections(port) {
-    const one = () =>
-      new Promise((resolve) => {
-        const s = netConnect(port, '127.0.0.1', () => setTimeout(() => s.end(), 5));
-        const timer = setTimeout(() => s.destroy(), 5000);
-        s.on('error', () => {});
-        s.on('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        s.resume();
-      });
-    return Promise.all(Array.from({ length: IDLE_WARM }, one));
-  }
-
   async function once(kind, impl, driver, concurrency, base = false) {
     const srv = await startServer(kind, impl, driver, base);
     try {
       // warm-up: JIT, TLS session setup, connection pools; for ab, connections closed without a request too
       if ((kind === 'connect' || kind === 'http-close') && IDLE_WARM > 0) {
         await load(kind, srv.port, 1, concurrency, PRE_WARM_AB);
-        await idleConnections(srv.port);
+        await idleConnections(srv.port, IDLE_WARM);
       }
       const tries = kind.startsWith('https') ? 5 : 1;
       for (let warmed = 0, s = 0; s < tries && warmed < WARM_WRK; s++) warmed += (await load(kind, srv.port, 1, concurrency, true)).served;

@@ -3,7 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -217,6 +217,27 @@ export function helperSeconds(pid) {
     }
   }
   return ns / 1e9;
+}
+
+/**
+ * `count` connections to 127.0.0.1:`port`, each closed without a request once connected (after 5 ms);
+ * resolves when all are closed (a connection the server leaves open is dropped after 5 s). The ab
+ * cases' warm-up makes them so that a server's close path meets such a connection before V8 optimizes
+ * it (bench/compat.mjs, IDLE_WARM).
+ */
+export function idleConnections(port, count) {
+  const one = () =>
+    new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1', () => setTimeout(() => s.end(), 5));
+      const timer = setTimeout(() => s.destroy(), 5000);
+      s.on('error', () => {});
+      s.on('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      s.resume();
+    });
+  return Promise.all(Array.from({ length: count }, one));
 }
 
 /** Stops a child process with `signal` (SIGKILL after 5 s) and waits for its exit; nothing if it has exited. */
