@@ -26,7 +26,7 @@
 // The ab cases' warm-up includes connections closed without a request (see IDLE_WARM): ab leaves some at
 // the end of a run, and the first ones a server meets deoptimize its stream close path.
 // Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
-// driver, ratio_to_node, cpu_ratio_to_node and the load average.
+// driver, ratio_to_node, cpu_ratio_to_node and the load average (and, for the ab cases, idle_warm).
 // --base DIR: also runs the ringio servers of another built checkout (DIR/bench/compat.mjs, e.g. the
 // commit before a change), interleaved in the same rounds: their lines carry `root: "base"` and
 // `ratio_to_this` (this checkout's median over the base's; over 1: this checkout is faster), and
@@ -385,6 +385,8 @@ async function measure() {
           helpers_ringio: Number(median(rs.map((m) => m.helpers)).toFixed(2)),
           helpers_node: Number(median(runs.get('node').map((m) => m.helpers)).toFixed(2)),
           cpu_source: rs[0].cpuSource,
+          // The ab cases' warm-up: connections closed without a request (--idle-warm; 0 before ep9).
+          ...(kind === 'connect' || kind === 'http-close' ? { idle_warm: IDLE_WARM } : {}),
           rounds: rs.length,
           ...(mine === undefined
             ? {}
