@@ -881,9 +881,14 @@ class Pool {
 
   /** The last idle connection when no watch read runs on it (taken without an await), else undefined. */
   takeIdle(): ClientConn | undefined {
-    const c = this.idle[this.idle.length - 1];
-    if (c === undefined || c.watch !== undefined || c.dead) return undefined;
-    this.idle.pop();
+    const idle = this.idle;
+    const n = idle.length;
+    // Not idle[-1] on an empty list: a negative index is a named-property load, which turns the site
+    // megamorphic for good (a generic keyed load per request after the first empty pool).
+    if (n === 0) return undefined;
+    const c = idle[n - 1]!;
+    if (c.watch !== undefined || c.dead) return undefined;
+    idle.pop();
     c.phase = PHASE_NONE;
     return c;
   }
