@@ -313,6 +313,46 @@ test("the scanner's name codes, and a head forwarded by them (hop-by-hop fields 
   }
 });
 
+test("connectionNamesOf skips the fields when the scanner saw only keep-alive / close in Connection, and finds every other name", async (t) => {
+  interface View {
+    get(name: string): string | null;
+  }
+  const { HeaderView } = (await import(new URL('../../packages/http/dist/headers.js', import.meta.url).href)) as {
+    HeaderView: new (buf: Buffer, offs: Int32Array, count: number, names: Uint8Array, connNames?: boolean) => View;
+  };
+  const { CONN_OTHER } = (await import(new URL('../../packages/http/dist/parse.js', import.meta.url).href)) as { CONN_OTHER: number };
+  const fwd = (await import(new URL('../../packages/http/dist/forward.js', import.meta.url).href)) as {
+    connectionNamesOf(h: View): Set<string> | undefined;
+    connectionNames(v: string | null): Set<string> | undefined;
+  };
+  // Connection field values (one field, or several); each compared with the string way of reading them.
+  const values = [
+    ['keep-alive'], ['close'], ['Keep-Alive'], ['CLOSE'], ['keep-alive, x-a'], ['X-A'], ['upgrade'], ['Upgrade, keep-alive'],
+    [' close , X-B '], ['keep-alive,,close'], [''], ['close', 'x-c'], ['keep-alive', 'close'], ['x-close'], ['keep-alivex'],
+    ['closer'], ['keep-alive\tx-d'], ['te, trailer'],
+  ];
+  for (const kind of ['request', 'response'] as const) {
+    for (const onePass of [true, false]) {
+      HeadParser.onePass = onePass;
+      try {
+        for (const vs of values) {
+          const fields = `Host: x\r\n${vs.map((v) => `Connection: ${v}\r\n`).join('')}X-Z: z\r\n`;
+          const buf = Buffer.from(kind === 'request' ? `GET / HTTP/1.1\r\n${fields}\r\n` : `HTTP/1.1 200 OK\r\n${fields}\r\n`, 'latin1');
+          const p = new HeadParser({ maxHeaders: 100, maxHeaderSize: 8192, maxRequestLineSize: 8192 }) as Parser & { names: Uint8Array };
+          t.is(kind === 'request' ? p.request(buf, 0, buf.length) : p.response(buf, 0, buf.length), buf.length, `${kind} ${JSON.stringify(vs)}: ${p.errReason}`);
+          const h = new HeaderView(buf, p.offs, p.count, p.names, (p.conn & CONN_OTHER) !== 0);
+          const want = fwd.connectionNames(h.get('connection'));
+          t.deepEqual(fwd.connectionNamesOf(h), want, `${kind} ${JSON.stringify(vs)}${onePass ? '' : ', two passes'}`);
+          // A view that says nothing of the scan (the default) reads the fields: the same names.
+          t.deepEqual(fwd.connectionNamesOf(new HeaderView(buf, p.offs, p.count, p.names)), want);
+        }
+      } finally {
+        HeadParser.onePass = true;
+      }
+    }
+  }
+});
+
 test("name codes by length and first letter, then the whole name four bytes a step: a name one byte off gets none, and its framing is not read", (t) => {
   const known: [string, string][] = [
     // name, a value that fails the head when the name is taken as this one (or '' when none does)

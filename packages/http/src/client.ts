@@ -28,7 +28,7 @@ import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type Soc
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
 import { checkChunk, copyBytes, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
-import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
+import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
 import { LeaseInbox, RECYCLE } from './lease-inbox.js';
 
@@ -881,9 +881,14 @@ class Pool {
 
   /** The last idle connection when no watch read runs on it (taken without an await), else undefined. */
   takeIdle(): ClientConn | undefined {
-    const c = this.idle[this.idle.length - 1];
-    if (c === undefined || c.watch !== undefined || c.dead) return undefined;
-    this.idle.pop();
+    const idle = this.idle;
+    const n = idle.length;
+    // Not idle[-1] on an empty list: a negative index is a named-property load, which turns the site
+    // megamorphic for good (a generic keyed load per request after the first empty pool).
+    if (n === 0) return undefined;
+    const c = idle[n - 1]!;
+    if (c.watch !== undefined || c.dead) return undefined;
+    idle.pop();
     c.phase = PHASE_NONE;
     return c;
   }
@@ -1347,6 +1352,7 @@ export class HttpClient {
       headers._offs = p.offs;
       headers._names = p.names;
       headers._count = p.count;
+      headers._connNames = (p.conn & CONN_OTHER) !== 0;
       statusText = reasonText(conn.rbuf, p.reasonStart, p.reasonEnd);
     } else {
       // The response owns a copy of its head: headers stay valid after the body reuses the buffer.
@@ -1355,7 +1361,7 @@ export class HttpClient {
       const delta = p.headStart;
       const offs = p.offs.slice(0, 4 * p.count);
       for (let i = 0; i < offs.length; i++) offs[i] = offs[i]! - delta;
-      headers = new HeaderView(head, offs, p.count, p.names.slice(0, p.count));
+      headers = new HeaderView(head, offs, p.count, p.names.slice(0, p.count), (p.conn & CONN_OTHER) !== 0);
       statusText = head.latin1Slice(p.reasonStart - delta, p.reasonEnd - delta);
     }
     conn.rpos = end;

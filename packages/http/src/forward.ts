@@ -232,10 +232,13 @@ export function hostIs(h: HeaderView, value: string): boolean {
 
 /**
  * The names the Connection fields of `h` list (lower case, without close and keep-alive), as
- * connectionNames(h.get('connection')); undefined when none. A field that is just `keep-alive` or `close` (the
- * usual ones) is checked as bytes, without a string.
+ * connectionNames(h.get('connection')); undefined when none. A head whose Connection fields the scanner found
+ * to hold only keep-alive / close tokens (HeaderView._connNames false: the usual ones) is not looked at
+ * again; otherwise a field that is just `keep-alive` or `close` is checked as bytes, without a string.
  */
 export function connectionNamesOf(h: HeaderView): Set<string> | undefined {
+  // The scanner saw no other token in any Connection field (the usual keep-alive or close): none.
+  if (!h._connNames) return undefined;
   const b = h._buf;
   const o = h._offs;
   for (let i = 0; i < h._count; i++) {

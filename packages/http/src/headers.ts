@@ -20,13 +20,19 @@ export class HeaderView implements Iterable<[string, string]> {
   /** @internal */ _count: number;
   /** @internal Per field, its name's code (HeadParser.names). */
   _names: Uint8Array;
+  /**
+   * @internal Whether a Connection field may list a name other than keep-alive and close (the
+   * scanner's CONN_OTHER): when false, forward.connectionNamesOf needs no look at the fields.
+   */
+  _connNames: boolean;
 
   /** @internal */
-  constructor(buf: Buffer, offs: Int32Array, count: number, names: Uint8Array) {
+  constructor(buf: Buffer, offs: Int32Array, count: number, names: Uint8Array, connNames = true) {
     this._buf = buf;
     this._offs = offs;
     this._count = count;
     this._names = names;
+    this._connNames = connNames;
   }
 
   /** How many field lines there are (a name sent twice counts twice). */

@@ -71,6 +71,8 @@ export const N_COUNT = 19;
 export const CONN_CLOSE = 1;
 export const CONN_KEEP_ALIVE = 2;
 export const CONN_UPGRADE = 4;
+/** A Connection field lists a token other than keep-alive and close (upgrade included): a proxy must read its names. */
+export const CONN_OTHER = 8;
 
 /** Compares buf[s, e) with a lower-case ASCII word, ignoring the case of letters. */
 export function eqLower(buf: Uint8Array, s: number, e: number, word: string): boolean {
@@ -621,7 +623,8 @@ export class HeadParser {
       const n = p - t0;
       if (n === 10 ? eqToken(buf, t0, W_KEEP_ALIVE) : false) this.conn |= CONN_KEEP_ALIVE;
       else if (n === 5 ? eqToken(buf, t0, W_CLOSE) : false) this.conn |= CONN_CLOSE;
-      else if (n === 7 ? eqToken(buf, t0, W_UPGRADE) : false) this.conn |= CONN_UPGRADE;
+      else if (n === 7 ? eqToken(buf, t0, W_UPGRADE) : false) this.conn |= CONN_UPGRADE | CONN_OTHER;
+      else if (n > 0) this.conn |= CONN_OTHER;
     }
   }
 }

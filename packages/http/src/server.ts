@@ -34,7 +34,7 @@ import {
   checkChunk,
   type HeadersInit,
 } from './out.js';
-import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, HeadParser } from './parse.js';
+import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, HeadParser } from './parse.js';
 import { checkKeys, optBool, optInt, optMs } from './options.js';
 import { LeaseInbox, RECYCLE } from './lease-inbox.js';
 
@@ -742,6 +742,7 @@ export class Conn implements BodySource {
     h._offs = parser.offs;
     h._names = parser.names;
     h._count = parser.count;
+    h._connNames = (parser.conn & CONN_OTHER) !== 0;
     this.#continueSent = false;
     // A head in #borrowed's lease needs no detaching from rbuf, and consumed none of it.
     if (buf === this.rbuf) {
