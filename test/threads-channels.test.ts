@@ -308,6 +308,47 @@ rtTest('watch on one thread: changed() semantics (seen versions, coalescing, sev
   });
 });
 
+// A worker's handle starts out having seen the version current at the handover, not at its revival:
+// a set() made while a worker was still starting is news to it. Before, a worker that started after
+// the last set() waited in changed() forever (the CI hang of the 100k watch test above, whose workers
+// start a second or more late when the machine is loaded).
+rtTest('watch: a set() between the handover (start, shareable) and a worker receiving its handle is unseen there', async (t) => {
+  const res = (await group('watchLateMain', { threads: 4, shared: { w: watch<string>('initial') } })) as {
+    version?: number;
+    versionAtStart?: number;
+    got?: string;
+  }[];
+  t.deepEqual(res[0], { version: 1 });
+  let late = 0;
+  for (let i = 1; i < 4; i++) {
+    t.is(res[i]!.got, 'early', `thread ${i}: changed() handed over the set made while it started`);
+    if (res[i]!.versionAtStart === 1) late++;
+  }
+  t.log(`${late} of 3 workers got their handle after the set`);
+
+  // The same through shareable() / fromShareable() with a plain Worker, where the order is certain:
+  // the set comes after the descriptor was made and before the worker exists.
+  const w = watch('before');
+  const wire = shareable({ w });
+  w.set('after');
+  const worker = new Worker(new URL('../../test/fixtures/threads-watch-late.mjs', import.meta.url), {
+    workerData: { shared: wire },
+  });
+  try {
+    const msg = await guard(
+      new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      }),
+      20_000,
+      'the plain worker',
+    );
+    t.deepEqual(msg, { version: 1, got: 'after' });
+  } finally {
+    await worker.terminate();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------
 // abort
 

@@ -18,7 +18,10 @@ export function prepareShared(value: unknown, seen = new Map<object, unknown>())
   if (value === null || typeof value !== 'object') return value;
   if (seen.has(value)) return seen.get(value);
   if (value instanceof SharedHandle) {
-    const d = { [TAG]: value._cell.kind, sab: value._cell.sab };
+    const d: Record<string, unknown> = { [TAG]: value._cell.kind, sab: value._cell.sab };
+    // A watch's receiving handle starts out having seen the version current now, at the handover,
+    // not when it is revived: a set() made while the receiving thread was still starting is news there.
+    if (value instanceof Watch) d.version = value.version;
     seen.set(value, d);
     return d;
   }
@@ -82,7 +85,7 @@ export function reviveShared(value: unknown, seen = new Map<object, unknown>()):
   if (seen.has(value)) return seen.get(value);
   const kind = (value as Record<string, unknown>)[TAG];
   if (typeof kind === 'number' && (value as { sab?: unknown }).sab instanceof SharedArrayBuffer) {
-    const h = handleFor((value as { sab: SharedArrayBuffer }).sab);
+    const h = handleFor((value as { sab: SharedArrayBuffer }).sab, (value as { version?: unknown }).version);
     seen.set(value, h);
     return h;
   }
@@ -107,7 +110,8 @@ export function reviveShared(value: unknown, seen = new Map<object, unknown>()):
   return value;
 }
 
-function handleFor(sab: SharedArrayBuffer): SharedHandle {
+/** This thread's handle of the cell in `sab`: the existing one, else a new one (a watch's seen version from its descriptor). */
+function handleFor(sab: SharedArrayBuffer, version: unknown): SharedHandle {
   const cell = new Cell(sab);
   const existing = handleOf(cell.uid);
   if (existing !== undefined) return existing;
@@ -120,7 +124,7 @@ function handleFor(sab: SharedArrayBuffer): SharedHandle {
       h = new Oneshot(cell);
       break;
     case KIND_WATCH:
-      h = new Watch(cell);
+      h = new Watch(cell, typeof version === 'number' ? version : undefined);
       break;
     default:
       throw new TypeError(`not a ringio primitive (kind ${cell.kind})`);

@@ -21,10 +21,15 @@ export class Watch<T = unknown> extends SharedHandle {
   private cachedVersion = -1;
   private cached: unknown;
 
-  /** @internal Use watch(). */
-  constructor(cell: Cell) {
+  /**
+   * @internal Use watch(). `seen`: the version current when the watch was handed to this thread
+   * (share.ts), so that a set() made while this thread was still starting is one it has not seen;
+   * without it (or if it is not a version this watch has had), the current version.
+   */
+  constructor(cell: Cell, seen?: number) {
     super(cell);
-    this.seen = Atomics.load(cell.w, H_VERSION);
+    const now = Atomics.load(cell.w, H_VERSION);
+    this.seen = Number.isInteger(seen) && seen! >= 0 && seen! <= now ? seen! : now;
   }
 
   /** The version number of the current value: 0 for the initial one, +1 per set(). */
