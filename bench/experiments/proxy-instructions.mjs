@@ -12,9 +12,13 @@
 // `callgrind_control --instr=on`, one uncounted window of --reqs requests, and --windows times:
 // `callgrind_control -z` (zero), --reqs requests, `callgrind_control -d` (dump). Each window's total
 // divided by --reqs is one figure; the table gives the median and the spread over windows (a window
-// with a major GC or a late JIT compile costs more; the median is the steady state). The breakdown
-// is the median window's. Kinds: JS by tier, V8 builtins (IC stubs among them), node/V8 C++ (GC,
-// runtime calls), the addon (ringio.node), libc.
+// with a major GC or a late JIT compile costs more), and the same without the JIT compiler's work
+// (tier-ups and re-optimizations still happen after the warm-up, more in some windows than in others:
+// the steadier figure for an A/B). The breakdown is the median window's (by that figure), with the
+// callers of its top builtins and C++ functions (which JS function's access went through an IC stub).
+// Kinds: JS by tier, V8 builtins (IC stubs among them), V8 compiler, V8 GC, other node/V8 C++
+// (runtime calls), the addon (ringio.node), libc. With several builds, the functions whose median
+// over the windows moved most against the first build's.
 // Under valgrind the proxy is ~50x slower than its client, so every loop turn sees all C connections
 // ready (full batches): the figure is a saturated proxy's, as in bench/proxy-http.mjs.
 // Builds: --roots /path/a,/path/b (each a checkout with its packages built) run one after the other
@@ -104,6 +108,9 @@ function lookup(map, addr) {
   return hi >= 0 && addr < map[hi][1] ? map[hi][2] : undefined;
 }
 
+const COMPILER = /v8::internal::(compiler|maglev|baseline|Compiler|OptimizingCompile|interpreter::BytecodeGenerator)|v8::internal::(Parser|Scanner)/;
+const GC = /v8::internal::(Scavenge|Heap|MarkCompact|MinorMarkCompact|Evacuat|PagedSpace|NewSpace|SemiSpace|Sweeper|ConcurrentMarking|MarkingVisitor|LocalAllocation|MemoryChunk|BodyDescriptorBase|PretenuringHandler)|heap::base::/;
+
 /**
  * A callgrind dump (--dump-instr=yes) as { total, fns: Map<name, Ir>, kinds: Map<kind, Ir> }: exclusive
  * cost per function, JIT code named from the perf map. Call lines (calls=, then the inclusive cost of
@@ -115,9 +122,14 @@ function parseDump(file, map, root) {
   const kinds = new Map();
   let ob = '';
   let fn = '';
+  let cfn = '';
+  let cob = '';
   let addr = 0;
   let skip = false;
+  let callee = '';
   let total = 0;
+  // callee name -> Map(caller name -> inclusive Ir of those calls)
+  const callers = new Map();
   const short = (s) => s.replaceAll(`file://${root}/`, '').replaceAll(`${root}/`, '');
   const add = (m, k, v) => m.set(k, (m.get(k) ?? 0) + v);
   for (const line of readFileSync(file, 'latin1').split('\n')) {
@@ -131,6 +143,12 @@ function parseDump(file, map, root) {
       else if (c === 45) addr -= parseInt(pos.slice(1), 10);
       if (skip) {
         skip = false;
+        const incl = Number(line.split(' ')[2] ?? 0);
+        const site = lookup(map, addr);
+        const caller = site !== undefined ? short(site) : `${fn} [${ob.split('/').pop() || '???'}]`;
+        let m = callers.get(callee);
+        if (m === undefined) callers.set(callee, (m = new Map()));
+        add(m, caller, incl);
         continue;
       }
       const parts = line.split(' ');
@@ -146,13 +164,31 @@ function parseDump(file, map, root) {
       } else {
         const base = ob.split('/').pop() || '???';
         name = `${fn} [${base}]`;
-        kind = base === 'ringio.node' ? 'addon' : /^lib(c|m|stdc\+\+|pthread)\b/.test(base) ? 'libc/libstdc++' : base === 'node' ? 'node/V8 C++' : base === '???' || base === '' ? 'unknown code' : base;
+        kind =
+          base === 'ringio.node'
+            ? 'addon'
+            : /^lib(c|m|stdc\+\+|pthread|gcc_s)\b/.test(base)
+              ? 'libc/libstdc++'
+              : base !== 'node'
+                ? base === '???' || base === ''
+                  ? 'unknown code'
+                  : base
+                : COMPILER.test(fn)
+                  ? 'V8 compiler (JIT warm-up, not per request)'
+                  : GC.test(fn)
+                    ? 'V8 GC'
+                    : 'node/V8 C++ (runtime calls, ...)';
       }
       add(fns, name, ir);
       add(kinds, kind, ir);
       continue;
     }
     if (line.startsWith('calls=')) {
+      // calls=<count> <target position>: the callee, by the perf map where it is JIT code or a builtin.
+      const target = line.split(' ')[1];
+      const t = target.startsWith('0x') ? parseInt(target, 16) : target.startsWith('+') ? addr + parseInt(target.slice(1), 10) : target.startsWith('-') ? addr - parseInt(target.slice(1), 10) : addr;
+      const jit = lookup(map, t);
+      callee = jit !== undefined ? short(jit) : `${cfn} [${(cob || ob).split('/').pop() || '???'}]`;
       skip = true;
       continue;
     }
@@ -160,11 +196,15 @@ function parseDump(file, map, root) {
     if (m) {
       const table = m[1].endsWith('ob') ? names.ob : m[1].endsWith('fn') ? names.fn : undefined;
       if (table && m[3] !== undefined) table.set(m[2], m[3]);
-      if (m[1] === 'ob') ob = names.ob.get(m[2]) ?? '';
-      else if (m[1] === 'fn') fn = names.fn.get(m[2]) ?? '';
+      if (m[1] === 'ob') {
+        ob = names.ob.get(m[2]) ?? '';
+        cob = '';
+      } else if (m[1] === 'fn') fn = names.fn.get(m[2]) ?? '';
+      else if (m[1] === 'cfn') cfn = names.fn.get(m[2]) ?? '';
+      else if (m[1] === 'cob') cob = names.ob.get(m[2]) ?? '';
     }
   }
-  return { total, fns, kinds };
+  return { total, fns, kinds, callers };
 }
 
 async function once(root, driver, upPort) {
@@ -209,11 +249,21 @@ async function once(root, driver, upPort) {
       console.error(`  ${driver} ${root}: window ${w + 1}/${windows}: ${Math.round(total / reqs)} instructions/request`);
       figures[w] = { file: join(dir, last), perReq: total / reqs };
     }
-    const sorted = [...figures].sort((a, b) => a.perReq - b.perReq);
-    const mid = sorted[(sorted.length - 1) >> 1];
+    // Every window parsed: the figure without the JIT compiler's work (tier-up and re-optimization
+    // still happen after the warm-up, in some windows more than in others).
     const map = perfMap(child.pid);
-    const dump = parseDump(mid.file, map, root);
-    return { figures: figures.map((f) => f.perReq), dump, pid: child.pid };
+    for (const f of figures) {
+      f.dump = parseDump(f.file, map, root);
+      const comp = [...f.dump.kinds].filter(([k]) => k.startsWith('V8 compiler')).reduce((a, [, v]) => a + v, 0);
+      f.noCompiler = (f.dump.total - comp) / reqs;
+    }
+    const sorted = [...figures].sort((a, b) => a.noCompiler - b.noCompiler);
+    const mid = sorted[(sorted.length - 1) >> 1];
+    // Each function's median over the windows (steadier than one window's: a function's own count
+    // varies less than the total, which a GC or a compile in one window moves).
+    const names = new Set(figures.flatMap((f) => [...f.dump.fns.keys()]));
+    const fnMedians = new Map([...names].map((n) => [n, median(figures.map((f) => f.dump.fns.get(n) ?? 0))]));
+    return { figures: figures.map((f) => f.perReq), noCompiler: figures.map((f) => f.noCompiler), dump: mid.dump, fnMedians };
   } finally {
     await stopProc(child);
     if (keep) {
@@ -245,16 +295,48 @@ try {
           'instr/req (median)': Math.round(med),
           min: Math.round(Math.min(...r.figures)),
           max: Math.round(Math.max(...r.figures)),
+          'without compiler (median)': Math.round(median(r.noCompiler)),
+          'w/o compiler min': Math.round(Math.min(...r.noCompiler)),
+          'w/o compiler max': Math.round(Math.max(...r.noCompiler)),
           windows: r.figures.length,
         });
       }
     }
     for (const r of results) {
       const per = (ir) => (ir / reqs).toFixed(0).padStart(7);
-      console.error(`\n${r.driver} ${r.root}: median window, ${per(r.dump.total).trim()} instructions/request, by kind:`);
+      console.error(`\n${r.driver} ${r.root}: the median window (by the figure without the compiler), ${per(r.dump.total).trim()} instructions/request, by kind:`);
       for (const [k, v] of [...r.dump.kinds].sort((a, b) => b[1] - a[1])) console.error(`  ${per(v)}  ${((100 * v) / r.dump.total).toFixed(1).padStart(5)}%  ${k}`);
-      console.error(`top ${top} functions (exclusive instructions/request):`);
-      for (const [k, v] of [...r.dump.fns].sort((a, b) => b[1] - a[1]).slice(0, top)) console.error(`  ${per(v)}  ${k.slice(0, 150)}`);
+      console.error(`top ${top} functions (exclusive instructions/request, each function's median over the windows):`);
+      for (const [k, v] of [...r.fnMedians].sort((a, b) => b[1] - a[1]).slice(0, top)) console.error(`  ${per(v)}  ${k.slice(0, 150)}`);
+      // Who calls the builtins (IC stubs: a megamorphic or uninlined access) and the C++ among the top:
+      // inclusive instructions/request of the calls, by the JS function (or symbol) at the call site.
+      console.error('callers of the top builtins and C++ functions (inclusive instructions/request of the calls):');
+      const natives = [...r.dump.fns].filter(([k]) => !k.startsWith('JS:')).sort((a, b) => b[1] - a[1]).slice(0, 15);
+      for (const [k] of natives) {
+        const m = r.dump.callers.get(k);
+        if (m === undefined) continue;
+        const list = [...m].sort((a, b) => b[1] - a[1]).slice(0, 4);
+        console.error(`  ${k.slice(0, 100)}:`);
+        for (const [c, v] of list) console.error(`    ${per(v)}  ${c.slice(0, 140)}`);
+      }
+    }
+    // Builds side by side: the functions whose median moved most against the first build's (JIT code
+    // is named by its source position, so a function whose lines moved shows as one gone, one new).
+    for (const r of results.slice(1)) {
+      const a = results.find((x) => x.driver === r.driver);
+      if (a === r) continue;
+      const strip = (k) => k.replace(/ [^ ]*:\d+:\d+$/, '');
+      const fold = (m) => {
+        const o = new Map();
+        for (const [k, v] of m) o.set(strip(k), (o.get(strip(k)) ?? 0) + v);
+        return o;
+      };
+      const fa = fold(a.fnMedians);
+      const fb = fold(r.fnMedians);
+      const diffs = [...new Set([...fa.keys(), ...fb.keys()])].map((k) => [k, (fb.get(k) ?? 0) - (fa.get(k) ?? 0)]).filter(([k]) => !/v8::internal::compiler/.test(k));
+      diffs.sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
+      console.error(`\n${r.driver}: ${r.root} against ${a.root}, the ${top} largest moves of a function's median (instructions/request; source positions dropped from names):`);
+      for (const [k, v] of diffs.slice(0, top)) console.error(`  ${(v / reqs >= 0 ? '+' : '') + (v / reqs).toFixed(0).padStart(6)}  ${k.slice(0, 150)}`);
     }
     console.error(`\nringio-proxy instructions per request (callgrind; ${conns} connections, ${warmup} warm-up requests, ${windows} windows of ${reqs})`);
     table(rows);
