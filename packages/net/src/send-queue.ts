@@ -32,8 +32,6 @@ export interface SendSource {
   _submitPooled(op: OpAble<unknown>): void;
   /** The stream's fd; throws ERR_RINGIO_CLOSED once closed. */
   _pooledFd(): number;
-  /** buf's buffer-registry id (SqeWriter.bufferId), remembered for the stream's next send of the same array. */
-  _sendBufId(buf: Uint8Array): number;
   /** Rule 6: the queue is empty and leaves the stream; the stream forgets it. */
   _sendIdle(q: SendQueue): void;
 }
@@ -156,7 +154,8 @@ export class SendQueue implements SendSink {
       }
       return;
     }
-    this.#settleFlushers(undefined);
+    // Most queues have no flush() waiting: no call then.
+    if (this.#flushers !== undefined) this.#settleFlushers(undefined);
     this.#leave();
   }
 
@@ -189,7 +188,7 @@ export class SendQueue implements SendSink {
 
   #submit(buf: Uint8Array, offset: number, length: number, lease: RecvLease | undefined): void {
     const src = this.#src!;
-    const op = SendQueuedOp.take(src._pooledFd(), buf, offset, length, this, lease === undefined ? src._sendBufId(buf) : lease._regId());
+    const op = SendQueuedOp.take(src._pooledFd(), buf, offset, length, this, lease === undefined ? -1 : lease._regId());
     try {
       src._submitPooled(op);
     } catch (e) {

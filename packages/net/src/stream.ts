@@ -12,7 +12,7 @@
  *  3. Reads and writes may run concurrently (one reader and one writer is the common case, as with
  *     intoSplit()); several concurrent reads are allowed but their order is the kernel's.
  */
-import { checkBuffer, checkBufs, checkRange, checkSignal, errnoError, hasFeature, PollOp, POLLIN, POLLOUT, RecvLease, ringioError, SqeWriter, sys, type OpAble } from '@ringio/runtime';
+import { checkBuffer, checkBufs, checkRange, checkSignal, errnoError, hasFeature, PollOp, POLLIN, POLLOUT, RecvLease, ringioError, sys, type OpAble } from '@ringio/runtime';
 import { consuming, LeaseReader, type ConsumerDone } from './lease-reader.js';
 import { SendQueue } from './send-queue.js';
 import { SocketBase } from './socket.js';
@@ -133,14 +133,6 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
   /** send()'s queue, made on first use. */
   #tx: SendQueue | undefined;
   #sendHighWaterMark = SEND_HIGH_WATER_MARK;
-  /**
-   * The last array send() queued that has a buffer-registry id, and that id: a server sends from one
-   * write buffer per connection, so most sends name the array the last one did and skip the registry's
-   * WeakMap lookup (SqeWriter.bufferId). The id stays valid while the array is alive, and this field
-   * keeps it alive; dropped with the send queue at close.
-   */
-  #idBuf: Uint8Array | undefined = undefined;
-  #idOfBuf = -1;
 
   /**
    * Queues bytes to be sent, in order, and returns at once: no promise, no await per write. `data` is a
@@ -334,17 +326,6 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
     return this.openFd();
   }
 
-  /** @internal SendSource: buf's buffer-registry id, remembered for the next send of the same array (#idBuf). */
-  _sendBufId(buf: Uint8Array): number {
-    if (buf === this.#idBuf) return this.#idOfBuf;
-    const id = SqeWriter.bufferId(buf);
-    if (id >= 0) {
-      this.#idBuf = buf;
-      this.#idOfBuf = id;
-    }
-    return id;
-  }
-
   /** @internal SendSource: the queue sent everything and leaves for the thread's spare list (send-queue.ts rule 6). */
   _sendIdle(q: SendQueue): void {
     if (this.#tx === q) this.#tx = undefined;
@@ -367,7 +348,6 @@ export class SocketStream extends SocketBase implements ReadHalf, WriteHalf {
    */
   #dropQueues(): unknown {
     this.#leases?.dispose();
-    this.#idBuf = undefined;
     const tx = this.#tx;
     if (tx === undefined) return undefined;
     const err = tx.unreported();

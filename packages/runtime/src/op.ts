@@ -135,19 +135,9 @@ export class SqeWriter {
   }
 
   /**
-   * The buffer-registry id of `buf` for bufById() (driver/registry.ts: registered on its second use), or
-   * -1 for the plain path. For callers that send the same array again and again (a stream's queued
-   * sends) and keep its id beside it: valid for as long as they hold `buf` (an id goes back only after
-   * its array was collected), which spares the registry's WeakMap lookup per op.
-   */
-  static bufferId(buf: Uint8Array): number {
-    return bufferId(buf);
-  }
-
-  /**
    * buf() for an array whose registry id the caller already holds (RecvPool.regId: a pool buffer's view,
    * which the pool keeps alive, so its id stays its own), without buf()'s lookup: `id` as bufferId(buf)
-   * returned it (SqeWriter.bufferId), >= 0, or -1 for the plain path.
+   * returned it, >= 0, or -1 for the plain path.
    */
   bufById(buf: Uint8Array, id: number, byteOffset = 0): this {
     const w = this.i32;
