@@ -25,6 +25,7 @@
 // (the counts do not depend on load). Each run takes ~1 min start-up plus ~3 s per 1000 requests.
 // Usage: node bench/experiments/proxy-instructions.mjs [--roots .] [--drivers uring] [--warmup 20000]
 //          [--reqs 5000] [--windows 5] [--conns 64] [--top 40] [--keep DIR (leave the callgrind files there)]
+//          [--node-flags --flag1,--flag2 (for the proxy's node)]
 // Then, for a closer look: callgrind_annotate DIR/cg.PID.N (names of JIT code are addresses there).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,8 @@ const windows = Number(arg('windows', 5));
 const conns = Number(arg('conns', 64));
 const top = Number(arg('top', 40));
 const keep = arg('keep', '');
+// Extra node flags for the proxy, comma-separated (e.g. --node-flags --single-threaded).
+const nodeFlags = String(arg('node-flags', '')).split(',').filter(Boolean);
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-instr-'));
 
 for (const tool of ['valgrind', 'callgrind_control', 'nginx']) {
@@ -217,7 +220,7 @@ async function once(root, driver, upPort) {
   );
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--perf-basic-prof', join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf],
+    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--perf-basic-prof', ...nodeFlags, join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf],
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir },
   );
   child.err = '';
