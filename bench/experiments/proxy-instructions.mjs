@@ -25,7 +25,7 @@
 // (the counts do not depend on load). Each run takes ~1 min start-up plus ~3 s per 1000 requests.
 // Usage: node bench/experiments/proxy-instructions.mjs [--roots .] [--drivers uring] [--warmup 20000]
 //          [--reqs 5000] [--windows 5] [--conns 64] [--top 40] [--keep DIR (leave the callgrind files there)]
-//          [--node-flags --flag1,--flag2 (for the proxy's node)]
+//          [--node-flags --flag1,--flag2 (for the proxy's node; default --single-threaded)]
 // Then, for a closer look: callgrind_annotate DIR/cg.PID.N (names of JIT code are addresses there).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,8 +44,11 @@ const windows = Number(arg('windows', 5));
 const conns = Number(arg('conns', 64));
 const top = Number(arg('top', 40));
 const keep = arg('keep', '');
-// Extra node flags for the proxy, comma-separated (e.g. --node-flags --single-threaded).
-const nodeFlags = String(arg('node-flags', '')).split(',').filter(Boolean);
+// Node flags for the proxy, comma-separated. --single-threaded by default: no concurrent compiler
+// thread, so when a function is optimized, and what it inlines, does not depend on thread timing (with
+// it two builds inlined the same, and a change showed as its own per-function moves; without it the
+// same build's functions were inlined differently from run to run). --node-flags '' for none.
+const nodeFlags = String(arg('node-flags', '--single-threaded')).split(',').filter(Boolean);
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-instr-'));
 
 for (const tool of ['valgrind', 'callgrind_control', 'nginx']) {
