@@ -26,7 +26,8 @@
 // Usage: node bench/experiments/proxy-instructions.mjs [--roots .] [--drivers uring] [--warmup 20000]
 //          [--reqs 5000] [--windows 5] [--conns 64] [--top 40] [--keep DIR (leave the callgrind files there)]
 //          [--node-flags --flag1,--flag2 (for the proxy's node; default --single-threaded)]
-// Then, for a closer look: callgrind_annotate DIR/cg.PID.N (names of JIT code are addresses there).
+// Then, for a closer look: callgrind_annotate DIR/cg.PID.N (names of JIT code are addresses there;
+// DIR/perf-PID.map names them).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -275,6 +276,8 @@ async function once(root, driver, upPort) {
     if (keep) {
       mkdirSync(keep, { recursive: true });
       for (const f of readdirSync(dir)) if (f.startsWith('cg.')) execFileSync('cp', [join(dir, f), keep]);
+      // The perf map names the JIT code in them (the addresses are this run's).
+      execFileSync('cp', ['-f', `/tmp/perf-${child.pid}.map`, keep]);
     }
     rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
   }
