@@ -8,7 +8,8 @@
 // How: an nginx upstream (`return 200 "hello world\n"`, keep-alive) and ringio-proxy (threads = 1)
 // under `valgrind --tool=callgrind --instr-atstart=no` (uninstrumented until the warm-up is over, so
 // start-up and JIT warm-up run ~5x faster than instrumented). A client in this process (C keep-alive
-// connections, one request in flight on each, as wrk -c C) sends --warmup requests; then
+// connections, opened once for the whole run, one request in flight on each, as wrk -c C) sends
+// --warmup requests; then
 // `callgrind_control --instr=on`, one uncounted window of --reqs requests, and --windows times:
 // `callgrind_control -z` (zero), --reqs requests, `callgrind_control -d` (dump). Each window's total
 // divided by --reqs is one figure; the table gives the median and the spread over windows (a window
@@ -59,35 +60,63 @@ for (const tool of ['valgrind', 'callgrind_control', 'nginx']) {
   }
 }
 
-/** Sends `total` GET requests over `n` keep-alive connections, one in flight on each; rejects on anything but 200. */
-function load(port, n, total) {
+/**
+ * `n` keep-alive connections to the proxy, opened once and kept for the whole run (as wrk keeps its
+ * connections: a window pays for no accept and no connection set-up). `run(total)` sends `total` GET
+ * requests over them, one in flight on each, and resolves once all are answered; anything but a 200,
+ * or a connection closed, rejects. `close()` ends them.
+ */
+async function clients(port, n) {
   const req = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-  let left = total;
-  const one = () =>
+  let left = 0;
+  let busy = 0;
+  let done;
+  let fail;
+  let closing = false;
+  const next = (s) => {
+    if (left <= 0) {
+      if (--busy === 0) done();
+      return;
+    }
+    left--;
+    s.write(req);
+  };
+  const open = () =>
     new Promise((res, rej) => {
-      const s = connect(port, '127.0.0.1');
+      const s = connect(port, '127.0.0.1', () => res(s));
       let buf = '';
-      const next = () => {
-        if (left <= 0) return s.end(), res();
-        left--;
-        s.write(req);
-      };
-      s.on('connect', next).on('error', rej).on('close', () => (left > 0 ? rej(new Error('the proxy closed a connection')) : res()));
+      s.on('error', (e) => (fail ? fail(e) : rej(e)));
+      s.on('close', () => !closing && fail?.(new Error('the proxy closed a connection')));
       s.on('data', (d) => {
         buf += d.toString('latin1');
         for (;;) {
           const h = buf.indexOf('\r\n\r\n');
           if (h < 0) return;
           const m = /\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, h));
-          if (!buf.startsWith('HTTP/1.1 200') || !m) return rej(new Error(`unexpected response: ${buf.slice(0, 80)}`)), s.destroy();
+          if (!buf.startsWith('HTTP/1.1 200') || !m) return fail(new Error(`unexpected response: ${buf.slice(0, 80)}`));
           const end = h + 4 + Number(m[1]);
           if (buf.length < end) return;
           buf = buf.slice(end);
-          next();
+          next(s);
         }
       });
     });
-  return Promise.all(Array.from({ length: n }, one));
+  const socks = await Promise.all(Array.from({ length: n }, open));
+  return {
+    run(total) {
+      return new Promise((res, rej) => {
+        left = total;
+        busy = socks.length;
+        done = res;
+        fail = rej;
+        for (const s of socks) next(s);
+      });
+    },
+    close() {
+      closing = true;
+      for (const s of socks) s.destroy();
+    },
+  };
 }
 
 function control(pid, ...args) {
@@ -240,15 +269,16 @@ async function once(root, driver, upPort) {
         if (i === 30 || child.exitCode !== null) throw new Error(`${e.message}\n${child.err.slice(-2000)}`);
       }
     }
-    await load(port, conns, warmup);
+    const load = await clients(port, conns);
+    await load.run(warmup);
     control(child.pid, '--instr=on');
     // The first instrumented requests cost ~2x the steady state (the proxy was fast a moment ago and is
     // slow now: its batches change size): one window's worth is sent and not counted.
-    await load(port, conns, reqs);
+    await load.run(reqs);
     const figures = [];
     for (let w = 0; w < windows; w++) {
       control(child.pid, '-z');
-      await load(port, conns, reqs);
+      await load.run(reqs);
       control(child.pid, '-d');
       const parts = readdirSync(dir).filter((f) => /^cg\.\d+\.\d+$/.test(f));
       const last = parts.sort((a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2])).pop();
@@ -270,6 +300,7 @@ async function once(root, driver, upPort) {
     // varies less than the total, which a GC or a compile in one window moves).
     const names = new Set(figures.flatMap((f) => [...f.dump.fns.keys()]));
     const fnMedians = new Map([...names].map((n) => [n, median(figures.map((f) => f.dump.fns.get(n) ?? 0))]));
+    load.close();
     return { figures: figures.map((f) => f.perReq), noCompiler: figures.map((f) => f.noCompiler), dump: mid.dump, fnMedians };
   } finally {
     await stopProc(child);
@@ -320,7 +351,12 @@ try {
       // Who calls the builtins (IC stubs: a megamorphic or uninlined access) and the C++ among the top:
       // inclusive instructions/request of the calls, by the JS function (or symbol) at the call site.
       console.error('callers of the top builtins and C++ functions (inclusive instructions/request of the calls):');
-      const natives = [...r.dump.fns].filter(([k]) => !k.startsWith('JS:')).sort((a, b) => b[1] - a[1]).slice(0, 15);
+      // The ICs of baseline (Sparkplug) code too: their callers are functions TurboFan has not optimized.
+      const natives = [...r.dump.fns]
+        .filter(([k]) => !k.startsWith('JS:'))
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 15)
+        .concat([...r.dump.callers.keys()].filter((k) => /^Builtin:\w+IC\w*Baseline$/.test(k)).map((k) => [k, 0]));
       for (const [k] of natives) {
         const m = r.dump.callers.get(k);
         if (m === undefined) continue;
