@@ -204,6 +204,7 @@ export class Driver {
     } catch (e) {
       return Promise.reject(e);
     }
+    op._lastSlot = slot;
     const p = new Promise<T>(bindOp);
     this.lastSlot = slot;
     const t = this.slots;
@@ -231,7 +232,12 @@ export class Driver {
   submitDetached(op: AnyOp): number {
     if (op._lastSlot !== IDLE_SLOT) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
-    return (this.lastSlot = this.enqueue(op));
+    const slot = this.enqueue(op);
+    // Here, not in enqueue(): this store's inline cache sees only the ops submitted detached (a socket's
+    // pooled reads and queued sends: two or three classes, an inline store), not every op class, where it
+    // was megamorphic (a StoreIC call, ~85 instructions an op; proxy-instructions).
+    op._lastSlot = slot;
+    return (this.lastSlot = slot);
   }
 
   /**
@@ -244,6 +250,7 @@ export class Driver {
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() });
     // Stored right after the record is written: its completion cannot arrive before the batch's flush.
     const slot = this.enqueue(op);
+    op._lastSlot = slot;
     const b = slot * SLOT_WORDS;
     this.slots[b + S_RESOLVE] = resolve;
     this.slots[b + S_REJECT] = reject;
@@ -272,9 +279,10 @@ export class Driver {
   }
 
   /**
-   * Writes the op's record into a free slot and marks it in flight; throws (and changes nothing) if its
-   * uringOp / legacyCall does. Returns the slot, whose S_RESOLVE ... S_OWNER entries are
-   * clear (the caller fills them).
+   * Writes the op's record into a free slot and puts the op in the table there; throws (and changes
+   * nothing) if its uringOp / legacyCall does. Returns the slot, whose S_RESOLVE ... S_OWNER entries are
+   * clear (the caller fills them). The caller stores the slot in op._lastSlot at once (each caller its
+   * own store: see submitDetached).
    */
   private enqueue(op: AnyOp): number {
     let slot: number;
@@ -295,7 +303,6 @@ export class Driver {
       throw e;
     }
     this.slots[slot * SLOT_WORDS + S_OP] = op;
-    op._lastSlot = slot;
     this.live++;
     return slot;
   }
