@@ -9,10 +9,9 @@
 // under `valgrind --tool=callgrind --instr-atstart=no` (uninstrumented until the warm-up is over, so
 // start-up and JIT warm-up run ~5x faster than instrumented). A client in this process (C keep-alive
 // connections, opened once for the whole run, one request in flight on each, as wrk -c C) sends
-// --warmup requests; then
-// `callgrind_control --instr=on`, one uncounted window of --reqs requests, and --windows times:
-// `callgrind_control -z` (zero), --reqs requests, `callgrind_control -d` (dump). Each window's total
-// divided by --reqs is one figure; the table gives the median and the spread over windows (a window
+// --warmup requests; then `callgrind_control --instr=on`, one uncounted window of --reqs requests,
+// and --windows times: `callgrind_control -z` (zero), --reqs requests, `callgrind_control -d` (dump).
+// Each window's total divided by --reqs is one figure; the table gives the median and the spread over windows (a window
 // with a major GC or a late JIT compile costs more), and the same without the JIT compiler's work
 // (tier-ups and re-optimizations still happen after the warm-up, more in some windows than in others:
 // the steadier figure for an A/B). The breakdown is the median window's (by that figure), with the
@@ -23,8 +22,9 @@
 // Under valgrind the proxy is ~50x slower than its client, so every loop turn sees all C connections
 // ready (full batches): the figure is a saturated proxy's, as in bench/proxy-http.mjs.
 // Builds: --roots /path/a,/path/b (each a checkout with its packages built) run one after the other
-// (the counts do not depend on load). Each run takes ~1 min start-up plus ~3 s per 1000 requests.
-// Usage: node bench/experiments/proxy-instructions.mjs [--roots .] [--drivers uring] [--warmup 20000]
+// (the counts do not depend on load). An A/B of two builds with the defaults takes ~9 min on a loaded
+// machine; the windows of one run then agree within ~1-2% (a scavenge in a window or not).
+// Usage: node bench/experiments/proxy-instructions.mjs [--roots .] [--drivers uring] [--warmup 30000]
 //          [--reqs 5000] [--windows 5] [--conns 64] [--top 40] [--keep DIR (leave the callgrind files there)]
 //          [--node-flags --flag1,--flag2 (for the proxy's node; default --single-threaded)]
 // Then, for a closer look: callgrind_annotate DIR/cg.PID.N (names of JIT code are addresses there;
@@ -40,7 +40,7 @@ import { arg, emit, freePort, has, median, nginxConf, stopProc, table, waitForPo
 const here = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const roots = String(arg('roots', here)).split(',').map((r) => resolve(r));
 const drivers = String(arg('drivers', 'uring')).split(',');
-const warmup = Number(arg('warmup', 20_000));
+const warmup = Number(arg('warmup', 30_000));
 const reqs = Number(arg('reqs', 5000));
 const windows = Number(arg('windows', 5));
 const conns = Number(arg('conns', 64));
