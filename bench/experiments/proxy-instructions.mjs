@@ -14,8 +14,9 @@
 // Each window's total divided by --reqs is one figure; the table gives the median and the spread
 // over windows (a window with a major GC or a late JIT compile costs more), and the same without the
 // JIT compiler's work (tier-ups and re-optimizations still happen after the warm-up, more in some
-// windows than in others: the steadier figure for an A/B). The breakdown is the median window's (by that figure), with the
-// callers of its top builtins and C++ functions (which JS function's access went through an IC stub).
+// windows than in others: the steadier figure for an A/B). The breakdown is the median window's (by
+// that figure), with the callers of its top builtins and C++ functions (which JS function's access
+// went through an IC stub).
 // Kinds: JS by tier, V8 builtins (IC stubs among them), V8 compiler, V8 GC, other node/V8 C++
 // (runtime calls), the addon (ringio.node), libc. With several builds, the functions whose median
 // over the windows moved most against the first build's.
