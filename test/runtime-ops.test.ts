@@ -7,8 +7,10 @@ import test, { type ExecutionContext } from 'ava';
 import { readSync, writeSync } from 'node:fs';
 import {
   CancelOp,
+  cancelOp,
   CloseOp,
   NopOp,
+  OpState,
   POLLIN,
   POLLOUT,
   PollOp,
@@ -600,6 +602,30 @@ rtTest('CancelOp on a waiting read cancels it: CancelOp resolves 0, the read rej
 
 // ---------------------------------------------------------------------------------------------------
 // op objects, runtime boundaries
+
+rtTest('a completed op whose slot another op took since: _slot -2, state completed, cancelOp on it leaves the other op alone', async (t) => {
+  await rt(() =>
+    withPipe(async (r, w) => {
+      const done = new NopOp();
+      t.is(await submit(done), 0);
+      // The freed slot goes to the next op (the driver's free list is last in, first out).
+      const read = new ReadOp(r, Buffer.alloc(8));
+      const p = submit(read);
+      t.true(read._slot >= 0);
+      t.is((done as unknown as { _lastSlot: number })._lastSlot, read._slot, 'the read took the completed op\'s slot');
+      t.is(done._slot, -2, 'completed, whatever slot it had');
+      t.is(done.state, OpState.Completed);
+      t.is(read.state, OpState.Submitted);
+      cancelOp(done); // must not reach the read now in that slot
+      await sleep(20);
+      t.is(read.state, OpState.Submitted, 'the read is still waiting');
+      writeSync(w, Buffer.from('x'));
+      const [n] = await p;
+      t.is(n, 1);
+      t.is(read._slot, -2);
+    }),
+  );
+});
 
 rtTest('submitting the same op object twice rejects TypeError (in flight and after completion)', async (t) => {
   await rt(async () => {

@@ -154,7 +154,8 @@ export class SendQueue implements SendSink {
       }
       return;
     }
-    this.#settleFlushers(undefined);
+    // Most queues have no flush() waiting: no call then.
+    if (this.#flushers !== undefined) this.#settleFlushers(undefined);
     this.#leave();
   }
 

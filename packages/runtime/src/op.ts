@@ -261,6 +261,24 @@ export class SqeWriter {
 }
 
 /**
+ * The op table of this thread's driver (Driver.slots, set by the driver as it opens: one driver per
+ * thread at a time, module state is per thread) and its stride: slot s holds its op in flight at
+ * s * OP_TABLE_STRIDE. An op whose _lastSlot entry there is not itself has completed (a later runtime's
+ * table never holds an op of an earlier one that it was not given).
+ */
+let opTable: readonly unknown[] = [];
+export const OP_TABLE_STRIDE = 8;
+
+/** @internal For the driver: its op table, from now on the one ops are looked up in (see opTable). */
+export function _setOpTable(table: readonly unknown[]): void {
+  opTable = table;
+}
+
+function opInFlight(slot: number, op: OpAble<unknown>): boolean {
+  return opTable[slot * OP_TABLE_STRIDE] === op;
+}
+
+/**
  * The base of every op. Subclasses set `name` (the syscall named in errors) and implement `uringOp`
  * and `complete`; they override `legacyInterest` / `legacyCall` where the epoll path differs. `T` is
  * what `complete` returns, so what `submit(op)` resolves with (`unknown` when not given).
@@ -272,12 +290,14 @@ export abstract class OpAble<T = unknown> {
   readonly flags: number = OpFlags.None;
 
   /**
-   * The op's slot in the runtime's op table while it is in flight (>= 0): what CancelOp takes. -1 while
-   * Idle, -2 once Completed. The op's whole lifecycle state lives in this one field (plus
-   * _cancelReason): every op class has its own hidden class, so each field the driver touches per op is
-   * a megamorphic access; the driver keeps everything else per slot (driver.ts).
+   * @internal The slot the op was last submitted in (>= 0: in flight there while the runtime's op table
+   * holds it in that slot, Completed once not), -1 while Idle (new, or recycled). The op's whole
+   * lifecycle state as far as the driver touches the op (plus _cancelReason): every op class has its own
+   * hidden class, so each field the driver touches per op is a megamorphic access (an IC stub call),
+   * and the driver keeps everything else per slot (driver.ts). It is written once per submission: the
+   * final completion writes nothing here (the table forgets the op, which makes it Completed).
    */
-  _slot = -1;
+  _lastSlot = -1;
   /** @internal Why the op is being cancelled: 'abort' or 'closed' (set by the driver's cancel; kept until recycle). */
   _cancelReason: 'abort' | 'closed' | undefined = undefined;
 
@@ -346,10 +366,20 @@ export abstract class OpAble<T = unknown> {
    * flight, or being cancelled, still belongs to the kernel.
    */
   protected recycle(): boolean {
-    if (this._slot !== -2) return false;
-    this._slot = -1;
+    const slot = this._lastSlot;
+    if (slot < 0 || opInFlight(slot, this)) return false;
+    this._lastSlot = -1;
     this._cancelReason = undefined;
     return true;
+  }
+
+  /**
+   * The op's slot in the runtime's op table while it is in flight (>= 0): what CancelOp takes. -1 while
+   * Idle, -2 once Completed.
+   */
+  get _slot(): number {
+    const slot = this._lastSlot;
+    return slot < 0 || opInFlight(slot, this) ? slot : -2;
   }
 
   /**

@@ -22,7 +22,7 @@ import {
   EINTR,
   ringioError,
 } from '../errors.js';
-import { cancelError, OpAble, OpFlags, SqeWriter, type OpOwner } from '../op.js';
+import { _setOpTable, cancelError, OP_TABLE_STRIDE, OpAble, OpFlags, SqeWriter, type OpOwner } from '../op.js';
 import {
   Addr,
   Cqe,
@@ -58,9 +58,9 @@ const nativeSubmit = native.ringio_driver_submit;
 const nativeReap = native.ringio_driver_reap;
 // Module-local copies of imported constants used per op: V8 folds these into the code, but loads an
 // imported binding from its module cell (with a TDZ check) at every use.
-// OpAble#_slot outside the table (op.ts): the op's whole state as far as the driver touches the op.
+// OpAble#_lastSlot outside the table (op.ts): -1 Idle; a slot number once submitted (in flight while
+// the table holds the op there, Completed once it does not).
 const IDLE_SLOT = -1;
-const COMPLETED_SLOT = -2;
 const RET_IS_FD = OpFlags.RetIsFd;
 const SKIP_CANCEL = OpFlags.SkipCancel;
 const F_MORE = IORING_CQE_F_MORE;
@@ -86,7 +86,7 @@ const S_CANCEL = 5;
 const S_OWNER = 6;
 /** The op's position in its owner's list, as own() / moveOwned() set it. */
 const S_OWNER_INDEX = 7;
-const SLOT_WORDS = 8;
+const SLOT_WORDS = OP_TABLE_STRIDE;
 
 // One executor for every op's promise: `new Promise(bindOp)` leaves the resolving functions in these two
 // module variables, and submit() moves them into the op's slot (its S_RESOLVE / S_REJECT entries in Driver.slots). No closure
@@ -183,6 +183,7 @@ export class Driver {
       this.onNativeCompletions,
     );
     this.uring = this.info.driver === 'uring';
+    _setOpTable(this.slots);
     this.features = new Set(this.info.features);
   }
 
@@ -190,7 +191,7 @@ export class Driver {
   submit<T>(op: OpAble<T>, signal?: AbortSignal): Promise<T> {
     this.lastSlot = -1;
     if (!(op instanceof OP_ABLE)) return Promise.reject(new TypeError('op must be an OpAble'));
-    if (op._slot !== IDLE_SLOT) {
+    if (op._lastSlot !== IDLE_SLOT) {
       return Promise.reject(new TypeError(`this ${op.name} op was already submitted; create a new one`));
     }
     if (this.closed || this.closing) {
@@ -203,6 +204,7 @@ export class Driver {
     } catch (e) {
       return Promise.reject(e);
     }
+    op._lastSlot = slot;
     const p = new Promise<T>(bindOp);
     this.lastSlot = slot;
     const t = this.slots;
@@ -228,9 +230,14 @@ export class Driver {
    * idle connection holds. Throws ERR_RINGIO_CLOSED when the runtime is shutting down. Returns the slot.
    */
   submitDetached(op: AnyOp): number {
-    if (op._slot !== IDLE_SLOT) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
+    if (op._lastSlot !== IDLE_SLOT) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down');
-    return (this.lastSlot = this.enqueue(op));
+    const slot = this.enqueue(op);
+    // Here, not in enqueue(): this store's inline cache sees only the ops submitted detached (a socket's
+    // pooled reads and queued sends: two or three classes, an inline store), not every op class, where it
+    // was megamorphic (a StoreIC call, ~85 instructions an op; proxy-instructions).
+    op._lastSlot = slot;
+    return (this.lastSlot = slot);
   }
 
   /**
@@ -239,10 +246,11 @@ export class Driver {
    * submit() would reject with. No signal: the batch cancels its ops itself (cancel()).
    */
   submitBound(op: AnyOp, resolve: (v: unknown) => void, reject: (e: unknown) => void): number {
-    if (op._slot !== IDLE_SLOT) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
+    if (op._lastSlot !== IDLE_SLOT) throw new TypeError(`this ${op.name} op was already submitted; create a new one`);
     if (this.closed || this.closing) throw ringioError('ERR_RINGIO_CLOSED', 'the runtime is shutting down', { buf: op.payload() });
     // Stored right after the record is written: its completion cannot arrive before the batch's flush.
     const slot = this.enqueue(op);
+    op._lastSlot = slot;
     const b = slot * SLOT_WORDS;
     this.slots[b + S_RESOLVE] = resolve;
     this.slots[b + S_REJECT] = reject;
@@ -271,9 +279,10 @@ export class Driver {
   }
 
   /**
-   * Writes the op's record into a free slot and marks it in flight; throws (and changes nothing) if its
-   * uringOp / legacyCall does. Returns the slot, whose S_RESOLVE ... S_OWNER entries are
-   * clear (the caller fills them).
+   * Writes the op's record into a free slot and puts the op in the table there; throws (and changes
+   * nothing) if its uringOp / legacyCall does. Returns the slot, whose S_RESOLVE ... S_OWNER entries are
+   * clear (the caller fills them). The caller stores the slot in op._lastSlot at once (each caller its
+   * own store: see submitDetached).
    */
   private enqueue(op: AnyOp): number {
     let slot: number;
@@ -294,7 +303,6 @@ export class Driver {
       throw e;
     }
     this.slots[slot * SLOT_WORDS + S_OP] = op;
-    op._slot = slot;
     this.live++;
     return slot;
   }
@@ -334,8 +342,9 @@ export class Driver {
    * completion arrives; if that completion is a result rather than ECANCELED, the result wins.
    */
   cancel(op: AnyOp, reason: 'abort' | 'closed'): void {
-    const slot = op._slot;
-    if (slot < 0 || this.slots[slot * SLOT_WORDS + S_CANCEL] !== undefined) return;
+    const slot = op._lastSlot;
+    // A completed op's _lastSlot may name a slot another op took since: the table says whose it is.
+    if (slot < 0 || this.slots[slot * SLOT_WORDS + S_OP] !== op || this.slots[slot * SLOT_WORDS + S_CANCEL] !== undefined) return;
     this.slots[slot * SLOT_WORDS + S_CANCEL] = reason;
     op._cancelReason = reason;
     if (op.flags & SKIP_CANCEL || this.closed) return;
@@ -551,9 +560,9 @@ export class Driver {
         t[b + S_OWNER] = undefined;
         owner.opSettled(op, t[b + S_OWNER_INDEX] as number);
       }
-      // The slot is cleared and freed before the op's own code runs: settling may submit new ops.
+      // The slot is cleared and freed before the op's own code runs: settling may submit new ops. That
+      // also makes the op Completed (op.ts, _lastSlot): no store into the op (a megamorphic StoreIC).
       t[b + S_OP] = undefined;
-      op._slot = COMPLETED_SLOT;
       const cancelled = t[b + S_CANCEL] as 'abort' | 'closed' | undefined;
       if (cancelled !== undefined) t[b + S_CANCEL] = undefined;
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
