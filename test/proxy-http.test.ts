@@ -582,6 +582,50 @@ proxyTest('http: weighted balance over a route\'s upstreams; a refused connect f
   }
 });
 
+proxyTest('http: Forwarded fields are kept per connection (two keep-alive connections from two addresses, interleaved)', async (t) => {
+  const up = await httpUpstream((req, res) => res.end(JSON.stringify(req.headers)));
+  const d = tempDir();
+  const port = await freePort();
+  // One connection each, from 127.0.0.1 and 127.0.0.2 (both loopback on Linux).
+  const agents = ['127.0.0.1', '127.0.0.2'].map((localAddress) => new http.Agent({ keepAlive: true, maxSockets: 1, localAddress }));
+  const ports = new Set<number>();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url]), '[runtime]\nthreads = 1'), async () => {
+      const seen = async (i: number, headers: Record<string, string>): Promise<Record<string, string>> => {
+        const r = await new Promise<http.IncomingMessage & { text: string }>((resolve, reject) => {
+          const q = http.request({ host: '127.0.0.1', port, path: '/k', headers, agent: agents[i] }, (res) => {
+            ports.add(res.socket.localPort!);
+            let text = '';
+            res.setEncoding('latin1');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => resolve(Object.assign(res, { text })));
+          });
+          q.on('error', reject);
+          q.end();
+        });
+        t.is(r.statusCode, 200);
+        return JSON.parse(r.text) as Record<string, string>;
+      };
+      for (const [i, host, xff] of [
+        [0, 'a.test', ''], [1, 'a.test', ''], [0, 'a.test', ''], [1, 'b.test', ''], [0, 'b.test', ''], [0, 'b.test', '10.9.8.7'],
+        [1, 'b.test', ''], [0, 'b.test', ''], [1, 'a.test', '10.0.0.2'], [1, 'a.test', ''],
+      ] as const) {
+        const ip = `127.0.0.${i + 1}`;
+        const h = await seen(i, xff === '' ? { host } : { host, 'x-forwarded-for': xff });
+        t.is(h.forwarded, `for=${ip};proto=http;host="${host}"`);
+        t.is(h['x-forwarded-for'], xff === '' ? ip : `${xff}, ${ip}`);
+        t.is(h['x-forwarded-host'], host);
+        t.is(h['x-forwarded-proto'], 'http');
+      }
+      t.is(ports.size, 2); // each agent kept its one connection
+    });
+  } finally {
+    for (const a of agents) a.destroy();
+    await up.close();
+    d.cleanup();
+  }
+});
+
 proxyTest('http: Via is added both ways when configured, after the one the client sent', async (t) => {
   const up = await httpUpstream((req, res) => {
     res.setHeader('via', '1.1 origin-cache');
@@ -596,6 +640,12 @@ proxyTest('http: Via is added both ways when configured, after the one the clien
       t.is(r.headers.via, '1.1 origin-cache, 1.1 edge-1');
       const plain = await get(port, '/v');
       t.is(plain.body.toString(), '1.1 edge-1');
+      // An HTTP/1.0 client's version goes upstream in Via.
+      const s = net.connect(port, '127.0.0.1');
+      s.write('GET /v HTTP/1.0\r\nHost: x\r\n\r\n'); // the proxy closes after the response
+      const chunks: Buffer[] = [];
+      for await (const c of s) chunks.push(c as Buffer);
+      t.regex(Buffer.concat(chunks).toString('latin1'), /\r\n\r\n1\.0 edge-1$/);
     });
     // Off by default.
     await withProxy(t, httpConfig(d, port, route('/', [up.url])), async () => {

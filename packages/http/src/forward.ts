@@ -231,6 +231,42 @@ export function hostIs(h: HeaderView, value: string): boolean {
 }
 
 /**
+ * What a handler kept for the connection `req` came on (setConnectionState), undefined until then: the
+ * request object is the connection's, reused by each of its requests, so this lasts as long as the
+ * connection (a proxy keeps its Forwarded fields for the client's address here).
+ */
+export function connectionState(req: ServerRequest): unknown {
+  return req._kept;
+}
+
+/** Keeps `v` for the next requests on `req`'s connection (connectionState). */
+export function setConnectionState(req: ServerRequest, v: unknown): void {
+  req._kept = v;
+}
+
+/**
+ * Whether `h` has one Host field and its value's bytes are `value` (an empty `value`: no Host field),
+ * without making a string.
+ */
+export function hostBytesAre(h: HeaderView, value: Uint8Array): boolean {
+  const b = h._buf;
+  const o = h._offs;
+  const names = h._names;
+  const count = h._count;
+  const n = value.length;
+  for (let i = 0; i < count; i++) {
+    if (names[i] !== N_HOST) continue;
+    const v0 = o[4 * i + 2]!;
+    if (n === 0 || o[4 * i + 3]! - v0 !== n) return false;
+    for (let j = 0; j < n; j++) if (b[v0 + j] !== value[j]) return false;
+    // A second Host would be joined into the value (HeaderView.get).
+    for (let k = i + 1; k < count; k++) if (names[k] === N_HOST) return false;
+    return true;
+  }
+  return n === 0;
+}
+
+/**
  * The names the Connection fields of `h` list (lower case, without close and keep-alive), as
  * connectionNames(h.get('connection')); undefined when none. A head whose Connection fields the scanner found
  * to hold only keep-alive / close tokens (HeaderView._connNames false: the usual ones) is not looked at

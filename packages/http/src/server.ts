@@ -160,6 +160,11 @@ export class ServerRequest extends WithBody {
    * tick: a handler that waits longer than a tick gets a read on the connection (its bytes are kept).
    */
   _onGone: (() => void) | undefined = undefined;
+  /**
+   * @internal What a handler keeps for the connection's next requests (forward.connectionState): this
+   * object is the connection's, reused by each of its requests; undefined on a new connection.
+   */
+  _kept: unknown = undefined;
   /** @internal */ _conn: Conn;
   /** @internal */ _buf: Buffer;
   /** @internal */ _t0 = 0;

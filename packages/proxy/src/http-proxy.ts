@@ -76,6 +76,13 @@ function poolKey(r: RouteConfig): string {
     .join(' ');
 }
 
+/** A connection's Forwarded / X-Forwarded-* field lines (see HttpProxy.#forwardedFields), for `owner`'s requests with Host `host` (bytes; empty: none). */
+interface KeptForwarded {
+  owner: HttpProxy;
+  host: Buffer;
+  bytes: Buffer;
+}
+
 interface RouteEntry {
   path: string;
   host: string;
@@ -341,6 +348,8 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     old?: HttpProxy,
   ) {
     this.counts = old?.counts ?? { requests: 0, noRoute: 0, badGateway: 0, gatewayTimeout: 0, retired: 0 };
+    this.#via11 = conf.via === '' ? EMPTY : Buffer.from(`Via: 1.1 ${conf.via}\r\n`, 'latin1');
+    this.#via10 = conf.via === '' ? EMPTY : Buffer.from(`Via: 1.0 ${conf.via}\r\n`, 'latin1');
     const entries: RouteEntry[] = [];
     for (const r of conf.routes) {
       const dropRequest = r.removeRequestHeaders.length + r.setRequestHeaders.length > 0 ? new Set([...r.removeRequestHeaders, ...r.setRequestHeaders.map(([n]) => n.toLowerCase())]) : undefined;
@@ -700,40 +709,43 @@ export class HttpProxy implements Service<Conn, ConnResult> {
   }
 
   readonly #calls: Call[] = [];
-  /** See #forwardedFields. */
-  readonly #lastForwarded = { ip: '', v6: false, host: '', bytes: EMPTY };
+  /** `Via: 1.1 <pseudonym>` / `Via: 1.0 <pseudonym>` field lines (made once per deploy; empty without via). */
+  readonly #via11: Buffer;
+  readonly #via10: Buffer;
 
   /** Appends Forwarded, X-Forwarded-For/-Proto/-Host (or passes the client's on, when `forwarded` is off) and Via. */
   #forwardedFields(req: ServerRequest, up: RawHead, seen: number): void {
     const h = req.headers;
     if (this.conf.forwarded) {
-      const ra = req.remoteAddr;
-      let ip = '';
-      let v6 = false;
-      if (typeof ra === 'object' && ra !== null) {
-        ip = ra.address;
-        v6 = ra.family === 'IPv6';
-      }
-      // The fields of the last request without Forwarded / X-Forwarded-For of its own, kept as bytes:
-      // the next one from the same address with the same Host reuses them (most requests under load).
-      // The Host is compared as bytes (no string per request).
-      const own = (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR)) === 0;
-      const last = this.#lastForwarded;
-      const hasHost = (seen & forward.F_HOST) !== 0;
-      if (own && last.bytes !== EMPTY && last.ip === ip && last.v6 === v6 && (hasHost ? forward.hostIs(h, last.host) : last.host === '')) {
-        forward.appendBytes(up, last.bytes);
-      } else this.#newForwarded(req, up, seen, ip, v6, hasHost ? (h.get('host') ?? '') : '', own);
+      // The fields of the connection's last request without Forwarded / X-Forwarded-For of its own, kept
+      // as bytes with the connection (its address does not change): the next one with the same Host
+      // (compared as bytes) reuses them.
+      const kept = forward.connectionState(req) as KeptForwarded | undefined;
+      if ((seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR)) === 0 && kept !== undefined && kept.owner === this && forward.hostBytesAre(h, kept.host)) {
+        forward.appendBytes(up, kept.bytes);
+      } else this.#newForwarded(req, up, seen);
     } else if (seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR | forward.F_X_FORWARDED_PROTO | forward.F_X_FORWARDED_HOST)) {
       for (const n of ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']) {
         for (const v of h.getAll(n)) forward.appendLatin1(up, `${n}: ${v}\r\n`);
       }
     }
-    if (this.conf.via !== '') forward.appendLatin1(up, `Via: ${req.httpVersion} ${this.conf.via}\r\n`);
+    if (this.#via11.length > 0) forward.appendBytes(up, req.httpVersion === '1.0' ? this.#via10 : this.#via11);
   }
 
-  /** Forwarded and X-Forwarded-* made for a request (kept as the last ones when the client sent none of its own: `own`). */
-  #newForwarded(req: ServerRequest, up: RawHead, seen: number, ip: string, v6: boolean, host: string, own: boolean): void {
+  /**
+   * Forwarded and X-Forwarded-* made for a request, kept with its connection (forward.setConnectionState)
+   * when the client sent neither Forwarded nor X-Forwarded-For.
+   */
+  #newForwarded(req: ServerRequest, up: RawHead, seen: number): void {
     const h = req.headers;
+    const ra = req.remoteAddr;
+    let ip = '';
+    let v6 = false;
+    if (typeof ra === 'object' && ra !== null) {
+      ip = ra.address;
+      v6 = ra.family === 'IPv6';
+    }
+    const host = seen & forward.F_HOST ? (h.get('host') ?? '') : '';
     const node = ip === '' ? 'unknown' : v6 || ip.includes(':') ? `"[${ip}]"` : ip;
     const start = up.len;
     const fwd = seen & forward.F_FORWARDED ? `${h.get('forwarded')}, ` : '';
@@ -749,12 +761,14 @@ export class HttpProxy implements Service<Conn, ConnResult> {
     fields += xff !== '' ? `\r\nX-Forwarded-For: ${xff}\r\nX-Forwarded-Proto: ${proto}\r\n` : `\r\nX-Forwarded-Proto: ${proto}\r\n`;
     if (host !== '') fields += `X-Forwarded-Host: ${host}\r\n`;
     forward.appendLatin1(up, fields);
-    if (own) {
-      const last = this.#lastForwarded;
-      last.ip = ip;
-      last.v6 = v6;
-      last.host = host;
-      last.bytes = Buffer.from(up.buf.subarray(start, up.len));
+    if ((seen & (forward.F_FORWARDED | forward.F_X_FORWARDED_FOR)) === 0) {
+      const bytes = Buffer.from(up.buf.subarray(start, up.len));
+      const hostBytes = Buffer.from(host, 'latin1');
+      const kept = forward.connectionState(req) as KeptForwarded | undefined;
+      if (kept !== undefined && kept.owner === this) {
+        kept.host = hostBytes;
+        kept.bytes = bytes;
+      } else forward.setConnectionState(req, { owner: this, host: hostBytes, bytes } satisfies KeptForwarded);
     }
   }
 
