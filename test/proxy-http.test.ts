@@ -514,6 +514,41 @@ proxyTest('http: a client that goes away mid-body cancels the upstream request',
   }
 });
 
+proxyTest('http: a client that half-closes after its request is gone, as for nginx (499): the upstream request is cancelled, the connection closes unanswered (no 500), nothing is logged as an upstream failure', async (t) => {
+  let upstreamClosed: () => void = () => {};
+  const cancelled = new Promise<void>((r) => (upstreamClosed = r));
+  const up = await httpUpstream((req, res) => {
+    if (req.url === '/x') return void res.setHeader('content-length', '2').end('ok');
+    // /slow: no answer until the proxy gives up on it
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamClosed();
+    });
+  });
+  const d = tempDir();
+  const port = await freePort();
+  try {
+    await withProxy(t, httpConfig(d, port, route('/', [up.url])), async (p) => {
+      for (const version of ['1.1', '1.0']) {
+        const reply = await new Promise<string>((resolve, reject) => {
+          const s = net.connect({ port, host: '127.0.0.1' }, () => s.end(`GET /slow HTTP/${version}\r\nHost: a\r\n\r\n`));
+          const parts: Buffer[] = [];
+          const timer = setTimeout(() => (s.destroy(), reject(new Error('the proxy did not close within 10 s'))), 10_000);
+          s.on('data', (c: Buffer) => parts.push(c));
+          s.on('close', () => (clearTimeout(timer), resolve(Buffer.concat(parts).toString('latin1'))));
+          s.on('error', () => {});
+        });
+        t.is(reply, '', `HTTP/${version}: no answer to a client that left (got ${JSON.stringify(reply.slice(0, 40))})`);
+      }
+      await Promise.race([cancelled, new Promise((_, reject) => setTimeout(() => reject(new Error('the upstream request was not cancelled within 5 s')), 5000))]);
+      t.is((await get(port, '/x', { agent: false })).body.toString(), 'ok', 'the proxy still serves');
+      t.is(p.count('http_upstream_failed'), 0, 'a client leaving is not an upstream failure');
+    });
+  } finally {
+    await up.close();
+    d.cleanup();
+  }
+});
+
 proxyTest('http: per-route layers: strip prefix, header set/remove both ways, a static response', async (t) => {
   const up = await httpUpstream((req, res) => {
     res.setHeader('x-internal', 'secret');

@@ -749,6 +749,7 @@ export class Conn implements BodySource {
     h._count = parser.count;
     h._connNames = (parser.conn & CONN_OTHER) !== 0;
     this.#continueSent = false;
+    this.#toldGone = false;
     // A head in #borrowed's lease needs no detaching from rbuf, and consumed none of it.
     if (buf === this.rbuf) {
       this.#headLive = true;
@@ -868,9 +869,18 @@ export class Conn implements BodySource {
     const f = this.req._onGone;
     if (f !== undefined && this.phase === PHASE_HANDLER) {
       this.req._onGone = undefined;
+      this.#toldGone = true;
       f();
     }
   }
+
+  /**
+   * The handler of the current request was told the client left (req._onGone: its end of stream or
+   * reset while the response had not begun). If the handler then fails (the proxy cancels its upstream
+   * request), the connection closes without an answer, as nginx does (its 499): no 500 to a client
+   * that only half-closed and is still reading, no server error reported for the client's leaving.
+   */
+  #toldGone = false;
 
   bodyStart(): Promise<void> | undefined {
     if (!this.parser.expectContinue || this.res.headersSent || this.#continueSent) return undefined;
@@ -1395,6 +1405,12 @@ export class Conn implements BodySource {
 
   async #handlerFailed(e: unknown): Promise<void> {
     const server = this.server;
+    if (this.#toldGone) {
+      // The handler failed after it was told the client left (see #toldGone): a client error, no answer.
+      server._clientErrors++;
+      this.abort();
+      return;
+    }
     if (isPeerError(e)) server._clientErrors++;
     else server._report(e, this.req);
     if (this.upgraded || this.aborted) return;
