@@ -16,6 +16,22 @@
 namespace ringio {
 namespace {
 
+// AK_REG: registry id `a`, window offset `b`, `len` bytes checked. Returns 0 or -EFAULT. Inline: the
+// common case (a send or recv into a registered array), which DecodeRecord takes without ResolveAddr.
+inline int RegAddr(const BufRegistry& registry, int32_t a, int32_t b, uint32_t len, uint64_t* out) {
+  uint8_t* data;
+  size_t length;
+  if (!registry.Lookup(a, &data, &length)) return -EFAULT;
+  const size_t off = static_cast<uint32_t>(b);
+  if (off > length || static_cast<size_t>(len) > length - off) return -EFAULT;
+  // SAFETY: the id names a typed array that is alive (JS's WeakMap yields ids of live arrays only,
+  // and an id is released only after its array was collected) and that JS saw attached just before
+  // this call, with no JS run since; the JS op keeps it referenced until its final completion. An
+  // off-heap backing store does not move, so the pointer taken at registration still holds.
+  *out = reinterpret_cast<uint64_t>(data + off);
+  return 0;
+}
+
 // Resolves one address word group of a record into a pointer or value. Returns 0 or -errno.
 int ResolveAddr(napi_env env, napi_value bufs, uint32_t nbufs, Backend* backend, const BufRegistry& registry, int kind,
                 int32_t a, int32_t b, uint32_t len, int32_t user, uint64_t* out) {
@@ -39,19 +55,8 @@ int ResolveAddr(napi_env env, napi_value bufs, uint32_t nbufs, Backend* backend,
       *out = reinterpret_cast<uint64_t>(data + off);
       return 0;
     }
-    case AK_REG: {
-      uint8_t* data;
-      size_t length;
-      if (!registry.Lookup(a, &data, &length)) return -EFAULT;
-      const size_t off = static_cast<uint32_t>(b);
-      if (off > length || static_cast<size_t>(len) > length - off) return -EFAULT;
-      // SAFETY: the id names a typed array that is alive (JS's WeakMap yields ids of live arrays only,
-      // and an id is released only after its array was collected) and that JS saw attached just before
-      // this call, with no JS run since; the JS op keeps it referenced until its final completion. An
-      // off-heap backing store does not move, so the pointer taken at registration still holds.
-      *out = reinterpret_cast<uint64_t>(data + off);
-      return 0;
-    }
+    case AK_REG:
+      return RegAddr(registry, a, b, len, out);
     case AK_IOVEC: {
       if (user < 0 || len == 0 || len > 1024) return -EINVAL;
       Slot& s = backend->SlotFor(user);
@@ -166,8 +171,11 @@ int DecodeRecord(napi_env env, napi_value bufs, uint32_t nbufs, const int32_t* w
   op->interest_fd = static_cast<int32_t>(static_cast<uint32_t>(w[W_LEGACY]) >> 10);
   op->extra = w[W_EXTRA];
   if (op->opcode == kOpReadMany) return DecodeReadMany(env, bufs, nbufs, w, backend, registry, op);
-  int err = ResolveAddr(env, bufs, nbufs, backend, registry, w[W_ADDR_KIND], w[W_ADDR_A], w[W_ADDR_B], op->len, op->user,
-                        &op->addr);
+  // A registered array (the common case) without ResolveAddr's call, which passes eleven arguments.
+  int err = w[W_ADDR_KIND] == AK_REG
+                ? RegAddr(registry, w[W_ADDR_A], w[W_ADDR_B], op->len, &op->addr)
+                : ResolveAddr(env, bufs, nbufs, backend, registry, w[W_ADDR_KIND], w[W_ADDR_A], w[W_ADDR_B], op->len,
+                              op->user, &op->addr);
   if (err == 0 && w[W_ADDR2_KIND] != AK_NONE) {
     op->has_addr2 = true;
     err = ResolveAddr(env, bufs, nbufs, backend, registry, w[W_ADDR2_KIND], w[W_ADDR2_A], w[W_ADDR2_B], 0, op->user,

@@ -303,6 +303,7 @@ class UringBackend final : public Backend {
     uint32_t n = ReapReady(out, cap);
     unsigned head;
     unsigned seen = 0;
+    uint32_t finished = 0;  // final CQEs: S_INFLIGHT goes down by this once, after the loop
     struct io_uring_cqe* cqe;
     io_uring_for_each_cqe(&ring_, head, cqe) {
       if (n == cap) break;
@@ -326,7 +327,7 @@ class UringBackend final : public Backend {
         }
       }
       if (!(cqe->flags & IORING_CQE_F_MORE)) {
-        stats_[S_INFLIGHT] -= 1;
+        finished++;
         if (static_cast<size_t>(user) < recv_track_.size()) RecvDone(user);
       }
       if (cqe->flags & IORING_CQE_F_BUFFER) PbufTaken(cqe->flags);
@@ -336,6 +337,7 @@ class UringBackend final : public Backend {
       w[C_FLAGS] = static_cast<int32_t>(cqe->flags);
       n++;
     }
+    stats_[S_INFLIGHT] -= finished;
     io_uring_cq_advance(&ring_, seen);
     return n;
   }
