@@ -212,24 +212,6 @@ export function appendRequestLine(out: RawHead, method: string, req: ServerReque
   appendBytes(out, HTTP11);
 }
 
-/** Whether `h` has one Host field and its value is `value` (latin1), without making a string. */
-export function hostIs(h: HeaderView, value: string): boolean {
-  const b = h._buf;
-  const o = h._offs;
-  const names = h._names;
-  for (let i = 0; i < h._count; i++) {
-    if (names[i] !== N_HOST) continue;
-    const v0 = o[4 * i + 2]!;
-    const n = value.length;
-    if (o[4 * i + 3]! - v0 !== n) return false;
-    for (let j = 0; j < n; j++) if (b[v0 + j] !== value.charCodeAt(j)) return false;
-    // A second Host would be joined into the value (HeaderView.get).
-    for (let k = i + 1; k < h._count; k++) if (names[k] === N_HOST) return false;
-    return true;
-  }
-  return false;
-}
-
 /**
  * What a handler kept for the connection `req` came on (setConnectionState), undefined until then: the
  * request object is the connection's, reused by each of its requests, so this lasts as long as the
