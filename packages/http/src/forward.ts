@@ -8,7 +8,7 @@ import type { IncomingBody } from './body.js';
 import type { HeaderView } from './headers.js';
 import type { ServerRequest, ServerResponse } from './server.js';
 import type { CallHandle, ClientResponse, HttpClient } from './client.js';
-import { eqLower, N_CONNECTION, N_CONTENT_LENGTH, N_COUNT, N_DATE, N_EXPECT, N_FORWARDED, N_HOST, N_KEEP_ALIVE, N_PROXY_AUTHENTICATE, N_PROXY_AUTHORIZATION, N_PROXY_CONNECTION, N_TE, N_TRAILER, N_TRANSFER_ENCODING, N_UPGRADE, N_VIA, N_X_FORWARDED_FOR, N_X_FORWARDED_HOST, N_X_FORWARDED_PROTO } from './parse.js';
+import { N_CONNECTION, N_CONTENT_LENGTH, N_COUNT, N_DATE, N_EXPECT, N_FORWARDED, N_HOST, N_KEEP_ALIVE, N_PROXY_AUTHENTICATE, N_PROXY_AUTHORIZATION, N_PROXY_CONNECTION, N_TE, N_TRAILER, N_TRANSFER_ENCODING, N_UPGRADE, N_VIA, N_X_FORWARDED_FOR, N_X_FORWARDED_HOST, N_X_FORWARDED_PROTO } from './parse.js';
 import { copyBytes, H_CONTENT_LENGTH, H_DATE, H_HOST, type FieldSink, type FieldWriter, type RawHead } from './out.js';
 
 /** forwardFields() found these fields (each one was left out of the copy unless said otherwise). */
@@ -252,21 +252,10 @@ export function hostBytesAre(h: HeaderView, value: Uint8Array): boolean {
  * The names the Connection fields of `h` list (lower case, without close and keep-alive), as
  * connectionNames(h.get('connection')); undefined when none. A head whose Connection fields the scanner found
  * to hold only keep-alive / close tokens (HeaderView._connNames false: the usual ones) is not looked at
- * again; otherwise a field that is just `keep-alive` or `close` is checked as bytes, without a string.
+ * again.
  */
 export function connectionNamesOf(h: HeaderView): Set<string> | undefined {
-  // The scanner saw no other token in any Connection field (the usual keep-alive or close): none.
-  if (!h._connNames) return undefined;
-  const b = h._buf;
-  const o = h._offs;
-  for (let i = 0; i < h._count; i++) {
-    const n0 = o[4 * i]!;
-    if (h._names[i] !== N_CONNECTION) continue;
-    const v0 = o[4 * i + 2]!;
-    const v1 = o[4 * i + 3]!;
-    if (!eqLower(b, v0, v1, 'keep-alive') && !eqLower(b, v0, v1, 'close')) return connectionNames(h.get('connection'));
-  }
-  return undefined;
+  return h._connNames ? connectionNames(h.get('connection')) : undefined;
 }
 
 /** The names a Connection field value lists (lower case), minus close / keep-alive / upgrade; undefined when none. */
