@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import {
   channel,
   Channel,
+  fromShareable,
   oneshot,
   shareable,
   sleep,
@@ -400,6 +401,35 @@ rtTest('the sleep/wake race, hammered for 10 s: ping-pong with random pauses on 
   t.is(r1.rounds, r0.rounds, 'none lost');
   t.true(r0.stats.threadWakeSyscalls > 0 && r1.stats.threadWakeSyscalls > 0, 'the peers did go to sleep (syscall wakes happened)');
 }, 90_000);
+
+rtTest('a primitive revived on the thread that made it is its original handle, and a wait on either wakes', async (t) => {
+  const ch = channel<number>();
+  const os = oneshot<string>();
+  const w = watch(0);
+  const back = fromShareable(shareable({ ch, os, w, again: [ch] }));
+  t.is(back.ch, ch, 'the channel comes back as the handle channel() returned');
+  t.is(back.os, os);
+  t.is(back.w, w);
+  t.is(back.again[0], ch);
+  // Thread 0 of a group gets what it put in `shared` as the same handles: a wait made through the
+  // revived one and a send through the original meet on one doorbell entry (two handles of one
+  // primitive on one thread could miss the wake: this is why there is one).
+  const res = await guard(
+    start(
+      async (ctx) => {
+        const s = ctx.shared as { ch: typeof ch; w: typeof w };
+        const got = s.ch.recv();
+        await sleep(5);
+        await ch.send(7);
+        return { same: s.ch === ch && s.w === w, got: await got };
+      },
+      { driver: DRIVER, shared: { ch, w } },
+    ),
+    20_000,
+    'the group',
+  );
+  t.deepEqual(res, { same: true, got: 7 });
+});
 
 test('the sleep/wake race with spinning off (RINGIO_SPIN_US=0), 4 s in a child process', async (t) => {
   t.timeout(90_000);
