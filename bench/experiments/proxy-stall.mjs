@@ -27,6 +27,8 @@
 //  - run_lag_us: waking -> running (p99, max); waits_cpu0_ms: every runnable wait of the I/O thread and
 //    what held CPU 0 meanwhile (`proxy-other-thread`: its own process's other threads); long_waits:
 //    those over 1 ms;
+//  - both_idle: stretches > 1 ms in which both CPUs were idle at once (nobody had the work: a lost wake-up
+//    anywhere on the path, or a TCP timer);
 //  - holes: stretches > 5 ms in which neither CPU recorded any scheduler event (both kept running one
 //    task each, or the VM did not run: steal says which), with what ran.
 // --threshold (ms, default 10): a run whose p99 is above it is a stalled run and gets its accounting
@@ -96,6 +98,15 @@ async function upStatus() {
   });
   const m = /\s(\d+)\s+(\d+)\s+(\d+)\s/.exec(body);
   return { accepts: Number(m[1]), requests: Number(m[3]) };
+}
+
+/** Established TCP connections to the upstream's port (/proc/net/tcp): the proxy's pool. */
+function upstreamConns() {
+  const hex = `:${upPort.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[2]?.endsWith(hex) && f[3] === '01';
+  }).length;
 }
 
 function start(target, port) {
@@ -295,6 +306,18 @@ function analyse(text, io, own, peers, uring, startUs) {
   const allWaits = new Map();
   for (const w of waits) during(0, w.from, w.run, allWaits);
   for (const s of sleeps) if (s.waking !== null) during(0, Math.max(s.waking, s.from), s.run, allWaits);
+  // Both CPUs idle at once under the load: nobody had the work (a lost wake-up anywhere on the path, or
+  // a TCP timer such as a delayed ACK); stretches over 1 ms, with their total.
+  const idleOf = (c) => running[c].filter(([x, y, k]) => k === 'idle' && y > t0 && x < t1);
+  const bothIdle = [];
+  const idle1 = idleOf(1);
+  for (const [x0, y0] of idleOf(0)) {
+    for (const [x1, y1] of idle1) {
+      const lo = Math.max(x0, x1, t0);
+      const hi = Math.min(y0, y1, t1);
+      if (hi - lo > 1000) bothIdle.push(hi - lo);
+    }
+  }
   const holeHeld = { 0: new Map(), 1: new Map() };
   for (const [x, y] of holes) for (const c of [0, 1]) during(c, x, y, holeHeld[c]);
   if (process.argv.includes('--dump')) {
@@ -352,6 +375,8 @@ function analyse(text, io, own, peers, uring, startUs) {
     long_wait_ms: +(longWaits.reduce((a, w) => a + (w.run - w.from), 0) / 1e3).toFixed(1),
     long_waits_cpu0_ms: fmt(held),
     waits_cpu0_ms: fmt(allWaits),
+    both_idle: bothIdle.length,
+    both_idle_ms: +(bothIdle.reduce((a, x) => a + x, 0) / 1e3).toFixed(1),
     holes: holes.length,
     holes_cpu0_ms: fmt(holeHeld[0]),
     holes_cpu1_ms: fmt(holeHeld[1]),
@@ -382,9 +407,6 @@ async function once(target) {
       // Every thread but the loop thread (the process's main thread: threads = 1 serves on it) to CPU 1.
       for (const t of readdirSync(`/proc/${p.pid}/task`)) if (Number(t) !== p.pid) execFileSync('taskset', ['-p', '-c', '1', t], { stdio: 'ignore' });
     }
-    const up0 = await upStatus();
-    const th0 = threads(roots);
-    const c0 = cpuTicks();
     // On tmpfs: a trace written to a disk file system cost perf 5-7 ms of CPU per write-out (ext4's
     // delayed allocation), on CPU 1 as often as not, where wrk and the upstream then waited.
     const perfData = join(existsSync('/dev/shm') ? '/dev/shm' : tmp, `ringio-stall-${process.pid}-${port}.data`);
@@ -395,11 +417,17 @@ async function once(target) {
       perf = spawnPinned('perf', ['record', '-q', '-m', '16M', '-e', 'sched:sched_switch,sched:sched_waking,io_uring:io_uring_task_add,sock:inet_sock_set_state', ...sysEvents(roots), ...(profile ? ['-e', 'cpu-clock', '-c', '100000', '-g'] : []), '-C', '0,1', '-k', 'CLOCK_MONOTONIC', '-o', perfData], '0,1');
       await new Promise((r) => setTimeout(r, 300));
     }
+    const pool0 = upstreamConns();
+    const up0 = await upStatus();
+    const th0 = threads(roots);
+    const c0 = cpuTicks();
     const tw0 = process.hrtime.bigint();
     const gc0 = p.out.length;
     const w = pinned('wrk', ['-t1', '-c64', `-d${secs}s`, '--latency', url], '1');
     await exited(w);
     const span = Number(process.hrtime.bigint() - tw0);
+    const c1 = cpuTicks();
+    const th1 = threads(roots);
     if (perf) {
       perf.kill('SIGINT');
       await exited(perf);
@@ -413,8 +441,6 @@ async function once(target) {
       gcs[k].ms = +(gcs[k].ms + Number(g[2])).toFixed(2);
       gcs[k].max = Math.max(gcs[k].max, Number(g[2]));
     }
-    const c1 = cpuTicks();
-    const th1 = threads(roots);
     const up1 = await upStatus();
     const r = parseWrk(w.out);
     if (r.errors) throw new Error(`wrk: ${r.errors}`);
@@ -463,6 +489,8 @@ async function once(target) {
       // is needed after the warm-up unless one was closed), and requests it served beyond wrk's (the
       // status request itself is one; retries would be more).
       up_accepts: up1.accepts - up0.accepts - 1,
+      // Connections to the upstream when the run started (after the warm-up) and when it ended.
+      pool: [pool0, upstreamConns()],
       up_extra: up1.requests - up0.requests - 1 - Number(/(\d+) requests in/.exec(w.out)?.[1] ?? 0),
     };
     if (trace) {
@@ -503,8 +531,8 @@ try {
       const stalled = m.p99 > threshold;
       const tr = m.trace;
       console.error(
-        `round ${r + 1} ${t}: ${Math.round(m.rps)} req/s p99 ${m.p99.toFixed(2)} max ${m.max.toFixed(1)} ms; io thread ran ${(m.io_run * 100).toFixed(0)}% waited ${(m.io_wait * 100).toFixed(0)}% vcsw ${m.io_vcsw}; helpers ${(m.helpers * 100).toFixed(1)}%; CPU0 other ${(m.cpu0_other * 100).toFixed(0)}% steal ${m.cpu0.steal}+${m.cpu1.steal} ticks; CPU1 idle ${m.cpu1.idle} ticks; upstream +${m.up_accepts} conns, ${m.up_extra} requests beyond wrk's;${gc ? ` gc ${JSON.stringify(m.gcs)};` : ''} load ${m.load.toFixed(2)}` +
-          (tr ? `; lost ${m.lost}; sleeps ${tr.sleeps} late ${tr.late_wakes} long ${tr.long_sleeps} (${tr.long_sleep_ms} ms) waits>1ms ${tr.long_waits} (${tr.long_wait_ms} ms) holes ${tr.holes} (${tr.hole_ms} ms)` : '') +
+        `round ${r + 1} ${t}: ${Math.round(m.rps)} req/s p99 ${m.p99.toFixed(2)} max ${m.max.toFixed(1)} ms; io thread ran ${(m.io_run * 100).toFixed(0)}% waited ${(m.io_wait * 100).toFixed(0)}% vcsw ${m.io_vcsw}; helpers ${(m.helpers * 100).toFixed(1)}%; CPU0 other ${(m.cpu0_other * 100).toFixed(0)}% steal ${m.cpu0.steal}+${m.cpu1.steal} ticks; CPU1 idle ${m.cpu1.idle} ticks; upstream conns ${m.pool[0]} -> ${m.pool[1]}, +${m.up_accepts} accepted, ${m.up_extra} requests beyond wrk's;${gc ? ` gc ${JSON.stringify(m.gcs)};` : ''} load ${m.load.toFixed(2)}` +
+          (tr ? `; lost ${m.lost}; sleeps ${tr.sleeps} late ${tr.late_wakes} long ${tr.long_sleeps} (${tr.long_sleep_ms} ms) waits>1ms ${tr.long_waits} (${tr.long_wait_ms} ms) holes ${tr.holes} (${tr.hole_ms} ms) both idle ${tr.both_idle} (${tr.both_idle_ms} ms)` : '') +
           (stalled ? '  << STALL' : ''),
       );
       if (tr && (stalled || process.argv.includes('--dump'))) console.error(`  ${JSON.stringify(tr)}`);
@@ -535,6 +563,7 @@ try {
               'long sleeps': sum((m) => m.trace?.long_sleeps ?? 0),
               'long waits': sum((m) => m.trace?.long_waits ?? 0),
               holes: sum((m) => m.trace?.holes ?? 0),
+              'both idle > 1 ms': sum((m) => m.trace?.both_idle ?? 0),
             }
           : {}),
         load: med((m) => m.load).toFixed(2),
