@@ -35,7 +35,7 @@
 // printed in full; the table at the end compares stalled and clean runs by contender.
 // Usage: node bench/experiments/proxy-stall.mjs [--rounds 8] [--secs 3] [--targets uring,epoll,nginx]
 //        [--threshold 10] [--no-trace] [--boost] [--gc] [--profile] [--dump] [--raw] [--pin-helpers]
-//        [--node-args '--single-threaded-gc'] [--root DIR]
+//        [--node-args '--single-threaded-gc'] [--env 'RINGIO_URING_SETUP=defer'] [--root DIR]
 // --boost: the proxy, the upstream and wrk each lead a session at autogroup nice -20 (perf does not).
 // --gc: the ringio proxies run with --trace-gc; their collections during the run are counted.
 // --dump: every run's accounting (not only stalled ones), the long sleeps one by one, the sleeps by the
@@ -66,11 +66,15 @@ const gc = process.argv.includes('--gc');
 const profile = process.argv.includes('--profile');
 // --node-args '...': V8 / Node flags for the ringio proxies (e.g. --single-threaded-gc).
 const nodeArgs = String(arg('node-args', '')).split(' ').filter(Boolean);
+// --env 'K=V;K2=V2': environment for the ringio proxies (RINGIO_URING_SETUP=defer brings back the
+// DEFER_TASKRUN ring whose wake-ups come a tick late: the late-wake count's check on itself).
+const proxyEnv = Object.fromEntries(String(arg('env', '')).split(';').filter(Boolean).map((kv) => kv.split('=')));
 /** `cmd args` pinned to `cpu`; with --boost in a session (so an autogroup) of its own at nice -20. */
-function pinned(cmd, args, cpu) {
-  if (!boost) return spawnPinned(cmd, args, cpu);
+function pinned(cmd, args, cpu, env = {}) {
+  const opts = { env: { ...process.env, ...env } };
+  if (!boost) return spawnPinned(cmd, args, cpu, opts);
   const [c, ...rest] = boostArgv([cmd, ...args]);
-  return spawnPinned(c, rest, cpu);
+  return spawnPinned(c, rest, cpu, opts);
 }
 for (const t of ['taskset', 'nginx', 'wrk', ...(trace ? ['perf'] : [])]) if (!has(t)) {
   console.error(`missing: ${t}`);
@@ -117,7 +121,7 @@ function start(target, port) {
     return p;
   }
   const f = ringioProxyConfig(tmp, { port, upPort, driver: target });
-  return pinned(process.execPath, [...nodeArgs, ...(gc ? ['--trace-gc'] : []), join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', f], '0');
+  return pinned(process.execPath, [...nodeArgs, ...(gc ? ['--trace-gc'] : []), join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', f], '0', proxyEnv);
 }
 
 const kids = (pid) => {
@@ -189,12 +193,13 @@ function analyse(text, io, own, peers, uring, startUs) {
     ev.push({ line, comm: m[1], pid: Number(m[2]), tid: Number(m[3]), cpu: Number(m[4]), t: Number(m[5]) * 1e6, name: m[6], f: m[7] });
   }
   if (ev.length === 0) return null;
-  // The proxy's ring: the one whose task work most often comes right before a wake-up of the I/O thread.
+  // The proxy's ring: the one whose task work most often comes last before a wake-up of the I/O thread
+  // (within 50 ms: a ring whose wake-ups come late must still be found).
   const vote = new Map();
   let lastAdd = null;
   for (const e of ev) {
     if (e.name === 'io_uring:io_uring_task_add') lastAdd = e;
-    else if (e.name === 'sched:sched_waking' && lastAdd && / pid=(\d+) /.exec(e.f)?.[1] === String(io) && e.t - lastAdd.t < 50) {
+    else if (e.name === 'sched:sched_waking' && lastAdd && / pid=(\d+) /.exec(e.f)?.[1] === String(io) && e.t - lastAdd.t < 50000) {
       const ring = /ring (\S+),/.exec(lastAdd.f)?.[1];
       vote.set(ring, (vote.get(ring) ?? 0) + 1);
     }
