@@ -90,6 +90,16 @@ export function spawnPinned(cmd, args, cpu, opts = {}) {
   return child;
 }
 
+/**
+ * `argv` run so that it leads a session of its own (so an autogroup of its own, on a kernel that schedules
+ * by autogroup) whose nice is -20, the pid unchanged (setsid and sh exec). On a machine shared with other
+ * sessions, plain nice does nothing across autogroups; this gives the measured processes their CPUs as on a
+ * quiet machine. Root or CAP_SYS_NICE; without them the command runs unboosted, with a message.
+ */
+export function boostArgv(argv) {
+  return ['setsid', 'sh', '-c', 'echo -20 > /proc/$$/autogroup || echo "--boost: cannot set the autogroup\'s nice" >&2; exec "$@"', 'sh', ...argv];
+}
+
 /** Resolves once `child` has exited (at once if it already has). */
 export function exited(child) {
   return new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
@@ -256,4 +266,30 @@ export function nginxConf(tmp, name, body) {
   const f = join(dir, 'nginx.conf');
   writeFileSync(f, `daemon off;\nworker_processes 1;\nerror_log /dev/null;\npid ${join(dir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; ${body} }\n`);
   return { f, dir };
+}
+
+/**
+ * nginx as the reverse proxy of the proxy benches, in front of 127.0.0.1:`upPort` (HTTP/1.1 to it, an
+ * upstream keepalive cache of 128), listening on 127.0.0.1:`port`; `listenExtra` follows the address (TLS).
+ */
+export function nginxProxyConf(tmp, upPort, port, listenExtra = '') {
+  return nginxConf(
+    tmp,
+    'proxy',
+    `upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port}${listenExtra}; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+  );
+}
+
+/**
+ * ringio-proxy's config for the proxy benches, written to a file in `dir` (returned): one thread on
+ * `driver`, one HTTP server on 127.0.0.1:`port` whose one route goes to 127.0.0.1:`upPort`; `extra` is
+ * more of the server's table (a `tls = { ... }` line).
+ */
+export function ringioProxyConfig(dir, { port, upPort, driver, extra = '' }) {
+  const f = join(dir, `ringio-${driver}-${port}.toml`);
+  writeFileSync(
+    f,
+    `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(dir, `up-${port}.sock`)}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${extra}[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
+  );
+  return f;
 }

@@ -15,19 +15,29 @@
 // than two medians of the whole run do.
 // Case `https`: hello with TLS terminated at the proxy (ringio-proxy's `tls`, nginx's `listen ssl` with the
 // same P-256 certificate, made with openssl), wrk over https with keep-alive; the Node peers sit it out.
-// Usage: node bench/proxy-http.mjs [--rounds 5] [--secs 5] [--cases hello,64k,https] [--proxies a,b]
+// 'waited %': the share of the run the proxy's serving thread (ringio's loop thread, nginx's worker) spent
+// runnable but not running (/proc/PID/schedstat): a round where it is high met other work on CPU 0, and
+// its p99 is that work's, not the proxy's (bench/experiments/proxy-stall.mjs traces such rounds; docs/
+// benchmarks.md, "Tail stalls in proxy-http").
+// --boost: every proxy, the upstream and wrk lead sessions of their own at autogroup nice -20 (lib.mjs
+// boostArgv), the same for every contender, so that other sessions' work on a shared machine does not
+// take their CPUs (root or CAP_SYS_NICE).
+// Usage: node bench/proxy-http.mjs [--rounds 5] [--secs 5] [--cases hello,64k,https] [--proxies a,b] [--boost]
 import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, cpuSeconds, emit, freePort, has, interleave, median, nginxConf, pairedRatio, parseWrk, stopProc, table, waitForPort } from './lib.mjs';
+import { arg, boostArgv, cpuSeconds, emit, freePort, has, interleave, median, nginxConf, nginxProxyConf, pairedRatio, parseWrk, ringioProxyConfig, schedSeconds, stopProc, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
 const secs = Number(arg('secs', 5));
 const node = process.execPath;
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-http-bench-'));
+const boost = process.argv.includes('--boost');
+/** A command pinned to `cpu`, boosted with --boost. */
+const pinnedArgv = (cpu, argv) => (boost ? boostArgv(['taskset', '-c', cpu, ...argv]) : ['taskset', '-c', cpu, ...argv]);
 
 const missing = [];
 const wantHttps = String(arg('cases', 'hello,64k,https')).split(',').includes('https');
@@ -47,7 +57,8 @@ for (const [name, mod] of [['http_proxy_3', 'http-proxy-3'], ['fastify_http_prox
 }
 
 function startProc(cmd, args, cpu) {
-  const child = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [c0, ...rest] = pinnedArgv(cpu, [cmd, ...args]);
+  const child = spawn(c0, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr.resume();
   return child;
 }
@@ -71,14 +82,8 @@ if (wantHttps) {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
 }
 
-function ringioConfig(port, driver, tls) {
-  const f = join(tmp, `ringio-${driver}-${port}.toml`);
-  writeFileSync(
-    f,
-    `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(tmp, `up-${port}.sock`)}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${tls ? `tls = { cert = "${cert}", key = "${key}" }\n` : ''}[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
-  );
-  return f;
-}
+const ringioConfig = (port, driver, tls) =>
+  ringioProxyConfig(tmp, { port, upPort, driver, extra: tls ? `tls = { cert = "${cert}", key = "${key}" }\n` : '' });
 
 const peerScript = join(root, 'bench/proxy-http-peer.mjs');
 const allProxies = [
@@ -89,11 +94,7 @@ const allProxies = [
     stopSignal: 'SIGQUIT',
     tls: true,
     start: (port, tls) => {
-      const { f, dir } = nginxConf(
-        tmp,
-        'proxy',
-        `upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port}${tls ? ` ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ssl_protocols TLSv1.2 TLSv1.3` : ''}; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
-      );
+      const { f, dir } = nginxProxyConf(tmp, upPort, port, tls ? ` ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ssl_protocols TLSv1.2 TLSv1.3` : '');
       return startProc('nginx', ['-c', f, '-p', dir, '-e', '/dev/null'], '0');
     },
   },
@@ -104,6 +105,15 @@ const proxies = only === '' ? allProxies : allProxies.filter((p) => only.split('
 const CASES = { hello: '/', '64k': '/64k', https: '/' };
 const cases = String(arg('cases', 'hello,64k,https')).split(',').filter((c) => c in CASES);
 
+/** nginx's worker: the master's child. */
+function workerOf(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function round(p, path, tls = false) {
   const port = await freePort();
   const child = p.start(port, tls);
@@ -111,14 +121,22 @@ async function round(p, path, tls = false) {
     await waitForPort(port, child, p.name);
     const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}${path}`;
     // warm-up: pools filled, code optimized
-    execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', '-d1s', url], { encoding: 'utf8' });
+    const [w0, ...warm] = pinnedArgv('1', ['wrk', '-t1', '-c64', '-d1s', url]);
+    execFileSync(w0, warm, { encoding: 'utf8' });
+    // The serving thread: ringio's loop thread is the process's main thread (threads = 1); nginx's is its worker.
+    const server = p.name === 'nginx_proxy' ? (workerOf(child.pid) ?? child.pid) : child.pid;
     const c0 = cpuSeconds(child.pid, { children: true });
-    const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c64', `-d${secs}s`, '--latency', url], { encoding: 'utf8' });
+    const s0 = schedSeconds(server);
+    const t0 = process.hrtime.bigint();
+    const [w1, ...run] = pinnedArgv('1', ['wrk', '-t1', '-c64', `-d${secs}s`, '--latency', url]);
+    const out = execFileSync(w1, run, { encoding: 'utf8' });
     const c1 = cpuSeconds(child.pid, { children: true });
+    const s1 = schedSeconds(server);
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const w = parseWrk(out);
     if (w.errors) throw new Error(`${p.name}: wrk reported errors: ${w.errors}`);
     if (!(w.rps > 0)) throw new Error(`${p.name}: no request completed`);
-    return { rps: w.rps, p99: w.p99_ms, cpuUs: ((c1 - c0) / (w.rps * secs)) * 1e6, load: loadavg()[0] };
+    return { rps: w.rps, p99: w.p99_ms, cpuUs: ((c1 - c0) / (w.rps * secs)) * 1e6, waited: (s1.wait - s0.wait) / wall, load: loadavg()[0] };
   } finally {
     await stopProc(child, p.stopSignal);
   }
@@ -126,11 +144,11 @@ async function round(p, path, tls = false) {
 
 try {
   const load0 = loadavg();
-  console.error(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+  console.error(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}${boost ? ' (boosted: proxies, upstream and wrk at autogroup nice -20)' : ''}`);
   const runs = [];
   for (const c of cases) for (const p of proxies) if (c !== 'https' || p.tls) runs.push({ name: `${c} ${p.name}`, run: () => round(p, CASES[c], c === 'https') });
   const res = await interleave(rounds, runs, {
-    describe: (m) => `${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs CPU/req, load ${m.load.toFixed(2)}`,
+    describe: (m) => `${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs CPU/req, waited ${(m.waited * 100).toFixed(0)}%, load ${m.load.toFixed(2)}`,
     // No proxy always runs right after the same one, so a burst of the machine's other work falls on
     // each alike.
     rotate: true,
@@ -176,6 +194,7 @@ try {
         'paired vs nginx (>= 0.8)': vsNginx === undefined ? '-' : fmtPaired(vsNginx, 0.8),
         'paired vs best Node (>= 5)': vsNode === undefined ? '-' : fmtPaired(vsNode, 5),
         'paired CPU vs best Node': cpuVsNode === undefined ? '-' : fmtPaired(cpuVsNode, 5),
+        'waited %': (med(name, (m) => m.waited) * 100).toFixed(0),
         load: med(name, (m) => m.load).toFixed(2),
       });
     }
@@ -186,7 +205,7 @@ try {
   console.error("'CPU vs nginx': nginx's CPU per request over this proxy's (1.00 = as cheap as nginx); 'vs best Node': requests/s over the faster Node peer's; 'CPU vs best Node': the cheaper Node peer's CPU per request over this proxy's (requests one CPU serves, relative: the steadier figure when something else, such as CPU 1 with wrk and the upstream, limits a round's rate)");
   table(rows);
   console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
-  emit(rows.map((r, i) => ({ bench: 'proxy-http', ...r, ...paired[i], load_start: load0[0], load_end: load1[0] })));
+  emit(rows.map((r, i) => ({ bench: 'proxy-http', ...r, ...paired[i], boost, load_start: load0[0], load_end: load1[0] })));
 } finally {
   await stopProc(upstream, 'SIGQUIT');
   rmSync(tmp, { recursive: true, force: true });

@@ -13,11 +13,11 @@
 // Usage: node bench/experiments/proxy-kernel-areas.mjs [--roots .] [--targets uring,epoll,nginx] [--rounds 2] [--secs 3]
 //        [--env 'RINGIO_URING_SETUP=defer;...'] (environment for the ringio proxies)
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, exited, freePort, has, median, nginxConf, spawnPinned, stopProc, table, waitForPort } from '../lib.mjs';
+import { arg, exited, freePort, has, median, nginxConf, nginxProxyConf, ringioProxyConfig, spawnPinned, stopProc, table, waitForPort } from '../lib.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const roots = String(arg('roots', here)).split(',').map((r) => resolve(r));
@@ -42,13 +42,12 @@ await waitForPort(upPort, upstream, 'upstream');
 
 function start(target, root, port) {
   if (target === 'nginx') {
-    const c = nginxConf(tmp, 'proxy', `upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port}; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`);
+    const c = nginxProxyConf(tmp, upPort, port);
     const p = run('nginx', ['-c', c.f, '-p', c.dir, '-e', '/dev/null'], '0');
     p.stopSignal = 'SIGQUIT';
     return p;
   }
-  const f = join(tmp, `p-${port}.toml`);
-  writeFileSync(f, `[runtime]\nthreads = 1\ndriver = "${target}"\n[upgrade]\nsocket = "${join(tmp, `u-${port}.sock`)}"\n[servers.b]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n[[servers.b.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`);
+  const f = ringioProxyConfig(tmp, { port, upPort, driver: target });
   const extra = Object.fromEntries(env.split(';').filter(Boolean).map((kv) => kv.split('=')));
   return run(process.execPath, [join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', f], '0', extra);
 }
