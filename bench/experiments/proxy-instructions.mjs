@@ -30,9 +30,16 @@
 //          [--node-flags --flag1,--flag2 (for the proxy's node; default --single-threaded)]
 // Then, for a closer look: callgrind_annotate DIR/cg.PID.N (names of JIT code are addresses there;
 // DIR/perf-PID.map names them).
+// --server: what runs under callgrind. `proxy` (default, above); `proxy-https`: the same proxy with TLS
+// terminated (`tls = { cert, key }`, a P-256 certificate made with openssl as bench/proxy-http.mjs's
+// https case), the client over node:tls; `compat-https`: bench/compat.mjs's https server (node:http
+// behind @ringio/compat's listenSecure, no upstream); `node-https`: the same node:http on plain
+// node:https (the anchor of bench/compat.mjs --cases https). The TLS clients' keep-alive connections
+// are made before the warm-up, so no handshake is counted: the figure is a keep-alive request's.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,8 +60,16 @@ const keep = arg('keep', '');
 // same build's functions were inlined differently from run to run). --node-flags '' for none.
 const nodeFlags = String(arg('node-flags', '--single-threaded')).split(',').filter(Boolean);
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-instr-'));
+const server = String(arg('server', 'proxy'));
+if (!['proxy', 'proxy-https', 'compat-https', 'node-https'].includes(server)) {
+  console.error(`--server ${server}: one of proxy, proxy-https, compat-https, node-https`);
+  process.exit(2);
+}
+const https = server !== 'proxy';
+const cert = join(tmp, 'cert.pem');
+const key = join(tmp, 'key.pem');
 
-for (const tool of ['valgrind', 'callgrind_control', 'nginx']) {
+for (const tool of ['valgrind', 'callgrind_control', 'nginx', ...(https ? ['openssl'] : [])]) {
   if (!has(tool)) {
     console.error(`missing: ${tool} (apt-get install -y valgrind nginx-light); nothing to measure without it`);
     process.exit(2);
@@ -84,7 +99,7 @@ async function clients(port, n) {
   };
   const open = () =>
     new Promise((res, rej) => {
-      const s = connect(port, '127.0.0.1', () => res(s));
+      const s = https ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => res(s)) : connect(port, '127.0.0.1', () => res(s));
       let buf = '';
       s.on('error', (e) => (fail ? fail(e) : rej(e)));
       s.on('close', () => !closing && fail?.(new Error('the proxy closed a connection')));
@@ -244,17 +259,24 @@ function parseDump(file, map, root) {
   return { total, fns, kinds, callers };
 }
 
+/** The command line (after node's flags) of the server measured: see --server. */
+function serverArgs(root, driver, port, conf) {
+  if (server === 'proxy' || server === 'proxy-https') return [join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf];
+  const impl = server === 'compat-https' ? 'ringio' : 'node';
+  return [join(root, 'bench/compat.mjs'), '--serve', 'https', '--impl', impl, '--port', String(port), '--driver', driver, '--cert', cert, '--key', key];
+}
+
 async function once(root, driver, upPort) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmp, 'run-'));
   const conf = join(dir, 'p.toml');
   writeFileSync(
     conf,
-    `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(dir, 'up.sock')}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
+    `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(dir, 'up.sock')}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${server === 'proxy-https' ? `tls = { cert = "${cert}", key = "${key}" }\n` : ''}[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
   );
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--perf-basic-prof', ...nodeFlags, join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf],
+    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--perf-basic-prof', ...nodeFlags, ...serverArgs(root, driver, port, conf)],
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir },
   );
   child.err = '';
@@ -316,6 +338,7 @@ async function once(root, driver, upPort) {
 }
 
 try {
+  if (https) execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
   const load0 = loadavg();
   console.error(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')} (instruction counts do not depend on it)`);
   const upPort = await freePort();
@@ -384,9 +407,9 @@ try {
       console.error(`\n${r.driver}: ${r.root} against ${a.root}, the ${top} largest moves of a function's median (instructions/request; source positions dropped from names):`);
       for (const [k, v] of diffs.slice(0, top)) console.error(`  ${(v / reqs >= 0 ? '+' : '') + (v / reqs).toFixed(0).padStart(6)}  ${k.slice(0, 150)}`);
     }
-    console.error(`\nringio-proxy instructions per request (callgrind; ${conns} connections, ${warmup} warm-up requests, ${windows} windows of ${reqs})`);
+    console.error(`\n${server} instructions per request (callgrind; ${conns} connections, ${warmup} warm-up requests, ${windows} windows of ${reqs})`);
     table(rows);
-    emit(rows.map((r) => ({ bench: 'proxy-instructions', ...r })));
+    emit(rows.map((r) => ({ bench: 'proxy-instructions', server, ...r })));
   } finally {
     await stopProc(upstream, 'SIGQUIT');
   }
