@@ -442,6 +442,23 @@ bool Window(napi_env env, const napi_value* argv, int arg, uint8_t** p, size_t* 
   return true;
 }
 
+// Read's and write's windows: the input at argv[1..3] (optional for read: undefined or null), the
+// output at argv[4..6]; false with a RangeError pending when either is bad. Clears stale errors.
+bool InOut(napi_env env, const napi_value* argv, bool optional_in, uint8_t** in, size_t* in_len, uint8_t** out, size_t* out_len) {
+  napi_valuetype in_type = napi_object;
+  if (optional_in) napi_typeof(env, argv[1], &in_type);  // one Node-API call (IsUndefined + IsNull made two)
+  if ((in_type != napi_undefined && in_type != napi_null && !Window(env, argv, 1, in, in_len)) || *in_len > INT_MAX) {
+    napi_throw_range_error(env, nullptr, "bad input window");
+    return false;
+  }
+  if (!Window(env, argv, 4, out, out_len) || *out_len > kMaxOut) {
+    napi_throw_range_error(env, nullptr, "bad output window");
+    return false;
+  }
+  ClearErrors();
+  return true;
+}
+
 napi_value Result(napi_env env, double v) {
   napi_value r = nullptr;
   napi_create_double(env, v, &r);
@@ -456,17 +473,7 @@ napi_value Read(napi_env env, napi_callback_info cbinfo) {
   Session* s = a.session;
   uint8_t *in = nullptr, *out;
   size_t in_len = 0, out_len;
-  napi_valuetype in_type = napi_undefined;
-  napi_typeof(env, a.argv[1], &in_type);
-  if ((in_type != napi_undefined && in_type != napi_null && !Window(env, a.argv, 1, &in, &in_len)) || in_len > INT_MAX) {
-    napi_throw_range_error(env, nullptr, "bad input window");
-    return nullptr;
-  }
-  if (!Window(env, a.argv, 4, &out, &out_len) || out_len > kMaxOut) {
-    napi_throw_range_error(env, nullptr, "bad output window");
-    return nullptr;
-  }
-  ClearErrors();
+  if (!InOut(env, a.argv, true, &in, &in_len, &out, &out_len)) return nullptr;
   if (in_len > 0 && BIO_write(s->rbio, in, static_cast<int>(in_len)) != static_cast<int>(in_len)) {
     s->err = ERR_peek_last_error();
     s->verify = X509_V_OK;
@@ -506,17 +513,9 @@ napi_value Write(napi_env env, napi_callback_info cbinfo) {
   HotArgs a;
   if (!GetHot(env, cbinfo, &a)) return nullptr;
   Session* s = a.session;
-  uint8_t *in, *out;
-  size_t in_len, out_len;
-  if (!Window(env, a.argv, 1, &in, &in_len)) {
-    napi_throw_range_error(env, nullptr, "bad input window");
-    return nullptr;
-  }
-  if (!Window(env, a.argv, 4, &out, &out_len) || out_len > kMaxOut) {
-    napi_throw_range_error(env, nullptr, "bad output window");
-    return nullptr;
-  }
-  ClearErrors();
+  uint8_t *in = nullptr, *out;
+  size_t in_len = 0, out_len;
+  if (!InOut(env, a.argv, false, &in, &in_len, &out, &out_len)) return nullptr;
   size_t done = 0;
   bool closed = false;
   while (done < in_len) {

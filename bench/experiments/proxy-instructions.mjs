@@ -34,7 +34,9 @@
 // terminated (`tls = { cert, key }`, a P-256 certificate made with openssl as bench/proxy-http.mjs's
 // https case), the client over node:tls; `compat-https`: bench/compat.mjs's https server (node:http
 // behind @ringio/compat's listenSecure, no upstream); `node-https`: the same node:http on plain
-// node:https (the anchor of bench/compat.mjs --cases https). The TLS clients' keep-alive connections
+// node:https (the anchor of bench/compat.mjs --cases https); `nginx-https`: nginx terminating TLS in
+// front of the same upstream, as bench/proxy-http.mjs's https case runs it (one process: master_process
+// off; C code only, so the breakdown is by symbol). The TLS clients' keep-alive connections
 // are made before the warm-up, so no handshake is counted: the figure is a keep-alive request's.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -61,8 +63,8 @@ const keep = arg('keep', '');
 const nodeFlags = String(arg('node-flags', '--single-threaded')).split(',').filter(Boolean);
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-instr-'));
 const server = String(arg('server', 'proxy'));
-if (!['proxy', 'proxy-https', 'compat-https', 'node-https'].includes(server)) {
-  console.error(`--server ${server}: one of proxy, proxy-https, compat-https, node-https`);
+if (!['proxy', 'proxy-https', 'compat-https', 'node-https', 'nginx-https'].includes(server)) {
+  console.error(`--server ${server}: one of proxy, proxy-https, compat-https, node-https, nginx-https`);
   process.exit(2);
 }
 const https = server !== 'proxy';
@@ -142,7 +144,13 @@ function control(pid, ...args) {
 /** The perf map node wrote (--perf-basic-prof): sorted [start, end, name]; a later entry for the same start wins. */
 function perfMap(pid) {
   const byStart = new Map();
-  for (const line of readFileSync(`/tmp/perf-${pid}.map`, 'latin1').split('\n')) {
+  let text = '';
+  try {
+    text = readFileSync(`/tmp/perf-${pid}.map`, 'latin1');
+  } catch {
+    // nginx-https: no JIT code, no map
+  }
+  for (const line of text.split('\n')) {
     const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
     if (m) byStart.set(parseInt(m[1], 16), [parseInt(m[1], 16), parseInt(m[1], 16) + parseInt(m[2], 16), m[3]]);
   }
@@ -259,11 +267,20 @@ function parseDump(file, map, root) {
   return { total, fns, kinds, callers };
 }
 
-/** The command line (after node's flags) of the server measured: see --server. */
-function serverArgs(root, driver, port, conf) {
-  if (server === 'proxy' || server === 'proxy-https') return [join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf];
+/** The command line of the server measured (see --server). */
+function serverCmd(root, driver, port, conf, dir, upPort) {
+  if (server === 'nginx-https') {
+    const f = join(dir, 'nginx.conf');
+    writeFileSync(
+      f,
+      `daemon off;\nmaster_process off;\nerror_log /dev/null;\npid ${join(dir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port} ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ssl_protocols TLSv1.2 TLSv1.3; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`,
+    );
+    return ['nginx', '-c', f, '-p', dir, '-e', '/dev/null'];
+  }
+  const node = [process.execPath, '--perf-basic-prof', ...nodeFlags];
+  if (server === 'proxy' || server === 'proxy-https') return [...node, join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf];
   const impl = server === 'compat-https' ? 'ringio' : 'node';
-  return [join(root, 'bench/compat.mjs'), '--serve', 'https', '--impl', impl, '--port', String(port), '--driver', driver, '--cert', cert, '--key', key];
+  return [...node, join(root, 'bench/compat.mjs'), '--serve', 'https', '--impl', impl, '--port', String(port), '--driver', driver, '--cert', cert, '--key', key];
 }
 
 async function once(root, driver, upPort) {
@@ -276,7 +293,7 @@ async function once(root, driver, upPort) {
   );
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--perf-basic-prof', ...nodeFlags, ...serverArgs(root, driver, port, conf)],
+    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, ...serverCmd(root, driver, port, conf, dir, upPort)],
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir },
   );
   child.err = '';
@@ -331,7 +348,7 @@ async function once(root, driver, upPort) {
       mkdirSync(keep, { recursive: true });
       for (const f of readdirSync(dir)) if (f.startsWith('cg.')) execFileSync('cp', [join(dir, f), keep]);
       // The perf map names the JIT code in them (the addresses are this run's).
-      execFileSync('cp', ['-f', `/tmp/perf-${child.pid}.map`, keep]);
+      if (server !== 'nginx-https') execFileSync('cp', ['-f', `/tmp/perf-${child.pid}.map`, keep]);
     }
     rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
   }
