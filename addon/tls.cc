@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -374,6 +375,14 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Clears OpenSSL's thread-local error queue (node:crypto's too) if anything is in it: SSL_get_error
+// reads a stale entry as a failure of the call at hand. ERR_clear_error on its own walks all 16 slots
+// of the queue (~770 instructions, callgrind); peeking first costs ~150 when it is empty, as it is on
+// every hot call (each call clears what its failure left).
+inline void ClearErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 double Pack(Session* s, size_t n, double flags) {
   size_t pending = BIO_ctrl_pending(s->wbio);
   if (SSL_is_init_finished(s->ssl)) flags += kHandshakeDone;
@@ -395,37 +404,89 @@ bool Failed(Session* s, int r, bool* closed) {
   return true;
 }
 
-// A window of a byte array argument; false when the arguments do not describe one.
-bool Window(napi_env env, const Napi::CallbackInfo& info, int arg, uint8_t** p, size_t* len) {
+// The hot entry points (read, write, take) are raw Node-API callbacks: node-addon-api's CallbackInfo
+// asks napi_get_cb_info twice and allocates the argument array on the heap past 6 arguments (read and
+// write take 7): ~270 instructions a call (callgrind). Here one napi_get_cb_info fills a stack array
+// (missing arguments come as undefined). Failures to describe a window throw; OpenSSL's return -1.
+struct HotArgs {
+  napi_value argv[8];
+  Session* session = nullptr;
+};
+
+// Fills `a` and finds the session named by argv[0]; false (with a JS exception pending) when the
+// session is freed or the id is not a number.
+bool GetHot(napi_env env, napi_callback_info cbinfo, HotArgs* a) {
+  size_t argc = 8;
+  void* data = nullptr;
+  if (napi_get_cb_info(env, cbinfo, &argc, a->argv, nullptr, &data) != napi_ok) return false;
+  TlsTable* t = static_cast<TlsState*>(data)->table.get();
+  uint32_t id;
+  if (napi_get_value_uint32(env, a->argv[0], &id) != napi_ok || id >= t->sessions.size() || !t->sessions[id]) {
+    napi_throw_error(env, nullptr, "the TLS session is freed");
+    return false;
+  }
+  a->session = t->sessions[id].get();
+  return true;
+}
+
+// The window (array, offset, length) at argv[arg..arg+2]; false when they do not describe one.
+bool Window(napi_env env, const napi_value* argv, int arg, uint8_t** p, size_t* len) {
   uint8_t* data;
   size_t total;
-  if (!ByteView(env, info[arg], &data, &total)) return false;
-  size_t off = info[arg + 1].As<Napi::Number>().Uint32Value();
-  size_t n = info[arg + 2].As<Napi::Number>().Uint32Value();
+  uint32_t off, n;
+  if (!ByteView(env, argv[arg], &data, &total)) return false;
+  if (napi_get_value_uint32(env, argv[arg + 1], &off) != napi_ok || napi_get_value_uint32(env, argv[arg + 2], &n) != napi_ok) return false;
   if (off > total || n > total - off) return false;
   *p = data + off;
   *len = n;
   return true;
 }
 
+// Read's and write's windows: the input at argv[1..3] (optional for read: undefined or null), the
+// output at argv[4..6]; false with a RangeError pending when either is bad. Clears stale errors.
+bool InOut(napi_env env, const napi_value* argv, bool optional_in, uint8_t** in, size_t* in_len, uint8_t** out, size_t* out_len) {
+  napi_valuetype in_type = napi_object;
+  if (optional_in) napi_typeof(env, argv[1], &in_type);  // one Node-API call (IsUndefined + IsNull made two)
+  if ((in_type != napi_undefined && in_type != napi_null && !Window(env, argv, 1, in, in_len)) || *in_len > INT_MAX) {
+    napi_throw_range_error(env, nullptr, "bad input window");
+    return false;
+  }
+  if (!Window(env, argv, 4, out, out_len) || *out_len > kMaxOut) {
+    napi_throw_range_error(env, nullptr, "bad output window");
+    return false;
+  }
+  ClearErrors();
+  return true;
+}
+
+napi_value Result(napi_env env, double v) {
+  napi_value r = nullptr;
+  napi_create_double(env, v, &r);
+  return r;
+}
+
 // ringio_tls_read(id, cin?, cinOff, cinLen, out, outOff, outLen) -> packed: feeds the ciphertext in,
 // advances the handshake, and decrypts into out until it is full or the input is used up.
-Napi::Value Read(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Session* s = GetSession(info);
-  if (s == nullptr) throw Napi::Error::New(env, "the TLS session is freed");
+napi_value Read(napi_env env, napi_callback_info cbinfo) {
+  HotArgs a;
+  if (!GetHot(env, cbinfo, &a)) return nullptr;
+  Session* s = a.session;
   uint8_t *in = nullptr, *out;
   size_t in_len = 0, out_len;
-  if (!info[1].IsUndefined() && !info[1].IsNull() && !Window(env, info, 1, &in, &in_len)) throw Napi::RangeError::New(env, "bad input window");
-  if (!Window(env, info, 4, &out, &out_len) || out_len > kMaxOut) throw Napi::RangeError::New(env, "bad output window");
-  ERR_clear_error();
-  if (in_len > 0 && BIO_write(s->rbio, in, static_cast<int>(in_len)) != static_cast<int>(in_len)) throw OsslError(env, "BIO_write");
+  if (!InOut(env, a.argv, true, &in, &in_len, &out, &out_len)) return nullptr;
+  if (in_len > 0 && BIO_write(s->rbio, in, static_cast<int>(in_len)) != static_cast<int>(in_len)) {
+    s->err = ERR_peek_last_error();
+    s->verify = X509_V_OK;
+    s->detail = "BIO_write failed";
+    ERR_clear_error();
+    return Result(env, -1);
+  }
   bool closed = false;
   if (!SSL_is_init_finished(s->ssl)) {
     int r = SSL_do_handshake(s->ssl);
     if (r != 1) {
-      if (Failed(s, r, &closed)) return Napi::Number::New(env, -1);
-      return Napi::Number::New(env, Pack(s, 0, closed ? kPeerClosed : 0));
+      if (Failed(s, r, &closed)) return Result(env, -1);
+      return Result(env, Pack(s, 0, closed ? kPeerClosed : 0));
     }
   }
   size_t n = 0;
@@ -433,27 +494,28 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
     size_t got = 0;
     int r = SSL_read_ex(s->ssl, out + n, out_len - n, &got);
     if (r != 1) {
-      if (Failed(s, r, &closed)) return Napi::Number::New(env, -1);
+      if (Failed(s, r, &closed)) return Result(env, -1);
       break;
     }
     n += got;
+    // Nothing left to decrypt (no record bytes in the session, no ciphertext in the read BIO): another
+    // SSL_read_ex could only answer "want read", a failed call and SSL_get_error (~600 instructions).
+    if (SSL_has_pending(s->ssl) == 0 && BIO_ctrl_pending(s->rbio) == 0) break;
   }
   double flags = closed ? kPeerClosed : 0;
   if (n == out_len && (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(s->rbio) > 0)) flags += kMore;
-  return Napi::Number::New(env, Pack(s, n, flags));
+  return Result(env, Pack(s, n, flags));
 }
 
 // ringio_tls_write(id, plain, off, len, out, outOff, outLen) -> packed: encrypts the whole window (the
 // write BIO grows as needed) and moves as much ciphertext as fits into out; take() gets the rest.
-Napi::Value Write(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Session* s = GetSession(info);
-  if (s == nullptr) throw Napi::Error::New(env, "the TLS session is freed");
-  uint8_t *in, *out;
-  size_t in_len, out_len;
-  if (!Window(env, info, 1, &in, &in_len)) throw Napi::RangeError::New(env, "bad input window");
-  if (!Window(env, info, 4, &out, &out_len) || out_len > kMaxOut) throw Napi::RangeError::New(env, "bad output window");
-  ERR_clear_error();
+napi_value Write(napi_env env, napi_callback_info cbinfo) {
+  HotArgs a;
+  if (!GetHot(env, cbinfo, &a)) return nullptr;
+  Session* s = a.session;
+  uint8_t *in = nullptr, *out;
+  size_t in_len = 0, out_len;
+  if (!InOut(env, a.argv, false, &in, &in_len, &out, &out_len)) return nullptr;
   size_t done = 0;
   bool closed = false;
   while (done < in_len) {
@@ -464,25 +526,28 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
       s->detail.clear();
       Failed(s, r, &closed);
       if (s->err == 0 && s->detail.empty()) s->detail = "the TLS session cannot send (handshake unfinished or closed)";
-      return Napi::Number::New(env, -1);
+      return Result(env, -1);
     }
     done += w;
   }
   int got = BIO_read(s->wbio, out, static_cast<int>(out_len));
-  return Napi::Number::New(env, Pack(s, got > 0 ? static_cast<size_t>(got) : 0, 0));
+  return Result(env, Pack(s, got > 0 ? static_cast<size_t>(got) : 0, 0));
 }
 
 // ringio_tls_take(id, out, off, len) -> packed: ciphertext waiting in the write BIO (handshake
 // messages, alerts, the rest of a write).
-Napi::Value Take(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Session* s = GetSession(info);
-  if (s == nullptr) throw Napi::Error::New(env, "the TLS session is freed");
+napi_value Take(napi_env env, napi_callback_info cbinfo) {
+  HotArgs a;
+  if (!GetHot(env, cbinfo, &a)) return nullptr;
+  Session* s = a.session;
   uint8_t* out;
   size_t out_len;
-  if (!Window(env, info, 1, &out, &out_len) || out_len > kMaxOut) throw Napi::RangeError::New(env, "bad output window");
+  if (!Window(env, a.argv, 1, &out, &out_len) || out_len > kMaxOut) {
+    napi_throw_range_error(env, nullptr, "bad output window");
+    return nullptr;
+  }
   int got = out_len > 0 ? BIO_read(s->wbio, out, static_cast<int>(out_len)) : 0;
-  return Napi::Number::New(env, Pack(s, got > 0 ? static_cast<size_t>(got) : 0, 0));
+  return Result(env, Pack(s, got > 0 ? static_cast<size_t>(got) : 0, 0));
 }
 
 // ringio_tls_shutdown(id) -> packed: queues close_notify (take() it and send it).
@@ -587,11 +652,16 @@ Napi::Value Counts(const Napi::CallbackInfo& info) {
 void RegisterTls(Napi::Env env, Napi::Object exports, TlsState* state) {
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
       {"ringio_tls_ctx_new", CtxNew}, {"ringio_tls_ctx_sni", CtxSni}, {"ringio_tls_ctx_free", CtxFree},
-      {"ringio_tls_new", New},        {"ringio_tls_free", Free},      {"ringio_tls_read", Read},
-      {"ringio_tls_write", Write},    {"ringio_tls_take", Take},      {"ringio_tls_shutdown", Shutdown},
+      {"ringio_tls_new", New},        {"ringio_tls_free", Free},      {"ringio_tls_shutdown", Shutdown},
       {"ringio_tls_error", Error},    {"ringio_tls_info", Info},      {"ringio_tls_counts", Counts},
   };
   for (const auto& f : fns) exports.Set(f.first, Napi::Function::New(env, f.second, f.first, state));
+  const std::pair<const char*, napi_callback> hot[] = {{"ringio_tls_read", Read}, {"ringio_tls_write", Write}, {"ringio_tls_take", Take}};
+  for (const auto& f : hot) {
+    napi_value fn;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, f.first, NAPI_AUTO_LENGTH, f.second, state, &fn));
+    exports.Set(f.first, Napi::Value(env, fn));
+  }
 }
 
 }  // namespace ringio

@@ -30,9 +30,18 @@
 //          [--node-flags --flag1,--flag2 (for the proxy's node; default --single-threaded)]
 // Then, for a closer look: callgrind_annotate DIR/cg.PID.N (names of JIT code are addresses there;
 // DIR/perf-PID.map names them).
+// --server: what runs under callgrind. `proxy` (default, above); `proxy-https`: the same proxy with TLS
+// terminated (`tls = { cert, key }`, a P-256 certificate made with openssl as bench/proxy-http.mjs's
+// https case), the client over node:tls; `compat-https`: bench/compat.mjs's https server (node:http
+// behind @ringio/compat's listenSecure, no upstream); `node-https`: the same node:http on plain
+// node:https (the anchor of bench/compat.mjs --cases https); `nginx-https`: nginx terminating TLS in
+// front of the same upstream, as bench/proxy-http.mjs's https case runs it (one process: master_process
+// off; C code only, so the breakdown is by symbol). The TLS clients' keep-alive connections
+// are made before the warm-up, so no handshake is counted: the figure is a keep-alive request's.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,8 +62,16 @@ const keep = arg('keep', '');
 // same build's functions were inlined differently from run to run). --node-flags '' for none.
 const nodeFlags = String(arg('node-flags', '--single-threaded')).split(',').filter(Boolean);
 const tmp = mkdtempSync(join(tmpdir(), 'ringio-proxy-instr-'));
+const server = String(arg('server', 'proxy'));
+if (!['proxy', 'proxy-https', 'compat-https', 'node-https', 'nginx-https'].includes(server)) {
+  console.error(`--server ${server}: one of proxy, proxy-https, compat-https, node-https, nginx-https`);
+  process.exit(2);
+}
+const https = server !== 'proxy';
+const cert = join(tmp, 'cert.pem');
+const key = join(tmp, 'key.pem');
 
-for (const tool of ['valgrind', 'callgrind_control', 'nginx']) {
+for (const tool of ['valgrind', 'callgrind_control', 'nginx', ...(https ? ['openssl'] : [])]) {
   if (!has(tool)) {
     console.error(`missing: ${tool} (apt-get install -y valgrind nginx-light); nothing to measure without it`);
     process.exit(2);
@@ -84,7 +101,7 @@ async function clients(port, n) {
   };
   const open = () =>
     new Promise((res, rej) => {
-      const s = connect(port, '127.0.0.1', () => res(s));
+      const s = https ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => res(s)) : connect(port, '127.0.0.1', () => res(s));
       let buf = '';
       s.on('error', (e) => (fail ? fail(e) : rej(e)));
       s.on('close', () => !closing && fail?.(new Error('the proxy closed a connection')));
@@ -127,7 +144,13 @@ function control(pid, ...args) {
 /** The perf map node wrote (--perf-basic-prof): sorted [start, end, name]; a later entry for the same start wins. */
 function perfMap(pid) {
   const byStart = new Map();
-  for (const line of readFileSync(`/tmp/perf-${pid}.map`, 'latin1').split('\n')) {
+  let text = '';
+  try {
+    text = readFileSync(`/tmp/perf-${pid}.map`, 'latin1');
+  } catch {
+    // nginx-https: no JIT code, no map
+  }
+  for (const line of text.split('\n')) {
     const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
     if (m) byStart.set(parseInt(m[1], 16), [parseInt(m[1], 16), parseInt(m[1], 16) + parseInt(m[2], 16), m[3]]);
   }
@@ -244,17 +267,33 @@ function parseDump(file, map, root) {
   return { total, fns, kinds, callers };
 }
 
+/** The command line of the server measured (see --server). */
+function serverCmd(root, driver, port, conf, dir, upPort) {
+  if (server === 'nginx-https') {
+    const f = join(dir, 'nginx.conf');
+    writeFileSync(
+      f,
+      `daemon off;\nmaster_process off;\nerror_log /dev/null;\npid ${join(dir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port} ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ssl_protocols TLSv1.2 TLSv1.3; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`,
+    );
+    return ['nginx', '-c', f, '-p', dir, '-e', '/dev/null'];
+  }
+  const node = [process.execPath, '--perf-basic-prof', ...nodeFlags];
+  if (server === 'proxy' || server === 'proxy-https') return [...node, join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf];
+  const impl = server === 'compat-https' ? 'ringio' : 'node';
+  return [...node, join(root, 'bench/compat.mjs'), '--serve', 'https', '--impl', impl, '--port', String(port), '--driver', driver, '--cert', cert, '--key', key];
+}
+
 async function once(root, driver, upPort) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmp, 'run-'));
   const conf = join(dir, 'p.toml');
   writeFileSync(
     conf,
-    `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(dir, 'up.sock')}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
+    `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(dir, 'up.sock')}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${server === 'proxy-https' ? `tls = { cert = "${cert}", key = "${key}" }\n` : ''}[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
   );
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--perf-basic-prof', ...nodeFlags, join(root, 'packages/proxy/bin/ringio-proxy.js'), '--config', conf],
+    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, ...serverCmd(root, driver, port, conf, dir, upPort)],
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir },
   );
   child.err = '';
@@ -309,13 +348,14 @@ async function once(root, driver, upPort) {
       mkdirSync(keep, { recursive: true });
       for (const f of readdirSync(dir)) if (f.startsWith('cg.')) execFileSync('cp', [join(dir, f), keep]);
       // The perf map names the JIT code in them (the addresses are this run's).
-      execFileSync('cp', ['-f', `/tmp/perf-${child.pid}.map`, keep]);
+      if (server !== 'nginx-https') execFileSync('cp', ['-f', `/tmp/perf-${child.pid}.map`, keep]);
     }
     rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
   }
 }
 
 try {
+  if (https) execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
   const load0 = loadavg();
   console.error(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')} (instruction counts do not depend on it)`);
   const upPort = await freePort();
@@ -384,9 +424,9 @@ try {
       console.error(`\n${r.driver}: ${r.root} against ${a.root}, the ${top} largest moves of a function's median (instructions/request; source positions dropped from names):`);
       for (const [k, v] of diffs.slice(0, top)) console.error(`  ${(v / reqs >= 0 ? '+' : '') + (v / reqs).toFixed(0).padStart(6)}  ${k.slice(0, 150)}`);
     }
-    console.error(`\nringio-proxy instructions per request (callgrind; ${conns} connections, ${warmup} warm-up requests, ${windows} windows of ${reqs})`);
+    console.error(`\n${server} instructions per request (callgrind; ${conns} connections, ${warmup} warm-up requests, ${windows} windows of ${reqs})`);
     table(rows);
-    emit(rows.map((r) => ({ bench: 'proxy-instructions', ...r })));
+    emit(rows.map((r) => ({ bench: 'proxy-instructions', server, ...r })));
   } finally {
     await stopProc(upstream, 'SIGQUIT');
   }
