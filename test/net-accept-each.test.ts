@@ -6,8 +6,11 @@
  */
 import net from 'node:net';
 import { TcpListener, type TcpStream } from '@ringio/net';
-import { stats } from '@ringio/runtime';
+import { stats, sys } from '@ringio/runtime';
 import { acceptModes as modes, connectOutcome, fdsBackTo, fdCount, guard, promiseCounter, rejectionOf, rtTest, run, withAcceptMode as withMode } from './helpers.js';
+
+const IPPROTO_TCP = 6;
+const TCP_NODELAY = 1;
 
 function connectN(port: number, n: number): net.Socket[] {
   return Array.from({ length: n }, () => net.connect(port, '127.0.0.1')); // node:net: the peers make no promise
@@ -52,6 +55,11 @@ for (const [mode, multishot] of modes) {
       const ports = new Set(got.map((s) => s.peerAddr.port));
       t.is(ports.size, N, 'each connection once, with its peer address');
       for (const p of peers) t.true(ports.has(p.localPort!));
+      // As accept()'s streams (net-tcp.test.ts), with or without the peer's address known at accept.
+      t.true(
+        got.every((s) => sys.getsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY) !== 0),
+        'every stream acceptEach hands over has TCP_NODELAY',
+      );
       await l.close();
       await guard(each, 5000, "acceptEach's end");
       await Promise.all(got.map((s) => s.close()));

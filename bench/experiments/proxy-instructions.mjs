@@ -39,13 +39,14 @@
 // off; C code only, so the breakdown is by symbol). The TLS clients' keep-alive connections
 // are made before the warm-up, so no handshake is counted: the figure is a keep-alive request's.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arg, emit, freePort, has, median, nginxConf, stopProc, table, waitForPort } from '../lib.mjs';
+import { control, fnMedians, keepDumps, parseDump, perfMap } from './callgrind.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const roots = String(arg('roots', here)).split(',').map((r) => resolve(r));
@@ -137,136 +138,6 @@ async function clients(port, n) {
   };
 }
 
-function control(pid, ...args) {
-  execFileSync('callgrind_control', [...args, String(pid)], { stdio: 'ignore', timeout: 120_000 });
-}
-
-/** The perf map node wrote (--perf-basic-prof): sorted [start, end, name]; a later entry for the same start wins. */
-function perfMap(pid) {
-  const byStart = new Map();
-  let text = '';
-  try {
-    text = readFileSync(`/tmp/perf-${pid}.map`, 'latin1');
-  } catch {
-    // nginx-https: no JIT code, no map
-  }
-  for (const line of text.split('\n')) {
-    const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
-    if (m) byStart.set(parseInt(m[1], 16), [parseInt(m[1], 16), parseInt(m[1], 16) + parseInt(m[2], 16), m[3]]);
-  }
-  return [...byStart.values()].sort((a, b) => a[0] - b[0]);
-}
-
-function lookup(map, addr) {
-  let lo = 0;
-  let hi = map.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (map[mid][0] <= addr) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return hi >= 0 && addr < map[hi][1] ? map[hi][2] : undefined;
-}
-
-const COMPILER = /v8::internal::(compiler|maglev|baseline|Compiler|OptimizingCompile|interpreter::BytecodeGenerator)|v8::internal::(Parser|Scanner)/;
-const GC = /v8::internal::(Scavenge|Heap|MarkCompact|MinorMarkCompact|Evacuat|PagedSpace|NewSpace|SemiSpace|Sweeper|ConcurrentMarking|MarkingVisitor|LocalAllocation|MemoryChunk|BodyDescriptorBase|PretenuringHandler)|heap::base::/;
-
-/**
- * A callgrind dump (--dump-instr=yes) as { total, fns: Map<name, Ir>, kinds: Map<kind, Ir> }: exclusive
- * cost per function, JIT code named from the perf map. Call lines (calls=, then the inclusive cost of
- * the call) are skipped; positions are absolute (0x...), relative (+n, -n) or the same (*).
- */
-function parseDump(file, map, root) {
-  const names = { ob: new Map(), fn: new Map() };
-  const fns = new Map();
-  const kinds = new Map();
-  let ob = '';
-  let fn = '';
-  let cfn = '';
-  let cob = '';
-  let addr = 0;
-  let skip = false;
-  let callee = '';
-  let total = 0;
-  // callee name -> Map(caller name -> inclusive Ir of those calls)
-  const callers = new Map();
-  const short = (s) => s.replaceAll(`file://${root}/`, '').replaceAll(`${root}/`, '');
-  const add = (m, k, v) => m.set(k, (m.get(k) ?? 0) + v);
-  for (const line of readFileSync(file, 'latin1').split('\n')) {
-    const c = line.charCodeAt(0);
-    if (c === 48 || c === 43 || c === 45 || c === 42) {
-      // 0x.., +n, -n, *: a cost line
-      const sp = line.indexOf(' ');
-      const pos = line.slice(0, sp);
-      if (pos.startsWith('0x')) addr = parseInt(pos, 16);
-      else if (c === 43) addr += parseInt(pos.slice(1), 10);
-      else if (c === 45) addr -= parseInt(pos.slice(1), 10);
-      if (skip) {
-        skip = false;
-        const incl = Number(line.split(' ')[2] ?? 0);
-        const site = lookup(map, addr);
-        const caller = site !== undefined ? short(site) : `${fn} [${ob.split('/').pop() || '???'}]`;
-        let m = callers.get(callee);
-        if (m === undefined) callers.set(callee, (m = new Map()));
-        add(m, caller, incl);
-        continue;
-      }
-      const parts = line.split(' ');
-      const ir = Number(parts[2] ?? 0);
-      if (!ir) continue;
-      total += ir;
-      const jit = lookup(map, addr);
-      let name;
-      let kind;
-      if (jit !== undefined) {
-        name = short(jit);
-        kind = /^JS:\*/.test(jit) ? 'JS optimized (TurboFan)' : /^JS:\^/.test(jit) ? 'JS baseline (Sparkplug)' : /^JS:/.test(jit) ? 'JS interpreted' : /^BytecodeHandler:/.test(jit) ? 'bytecode handlers' : /^Builtin:/.test(jit) ? 'V8 builtins' : jit.split(':')[0];
-      } else {
-        const base = ob.split('/').pop() || '???';
-        name = `${fn} [${base}]`;
-        kind =
-          base === 'ringio.node'
-            ? 'addon'
-            : /^lib(c|m|stdc\+\+|pthread|gcc_s)\b/.test(base)
-              ? 'libc/libstdc++'
-              : base !== 'node'
-                ? base === '???' || base === ''
-                  ? 'unknown code'
-                  : base
-                : COMPILER.test(fn)
-                  ? 'V8 compiler (JIT warm-up, not per request)'
-                  : GC.test(fn)
-                    ? 'V8 GC'
-                    : 'node/V8 C++ (runtime calls, ...)';
-      }
-      add(fns, name, ir);
-      add(kinds, kind, ir);
-      continue;
-    }
-    if (line.startsWith('calls=')) {
-      // calls=<count> <target position>: the callee, by the perf map where it is JIT code or a builtin.
-      const target = line.split(' ')[1];
-      const t = target.startsWith('0x') ? parseInt(target, 16) : target.startsWith('+') ? addr + parseInt(target.slice(1), 10) : target.startsWith('-') ? addr - parseInt(target.slice(1), 10) : addr;
-      const jit = lookup(map, t);
-      callee = jit !== undefined ? short(jit) : `${cfn} [${(cob || ob).split('/').pop() || '???'}]`;
-      skip = true;
-      continue;
-    }
-    const m = /^(ob|fn|cob|cfn|cfi|cfl|fl|fi|fe)=\((\d+)\)(?: (.*))?$/.exec(line);
-    if (m) {
-      const table = m[1].endsWith('ob') ? names.ob : m[1].endsWith('fn') ? names.fn : undefined;
-      if (table && m[3] !== undefined) table.set(m[2], m[3]);
-      if (m[1] === 'ob') {
-        ob = names.ob.get(m[2]) ?? '';
-        cob = '';
-      } else if (m[1] === 'fn') fn = names.fn.get(m[2]) ?? '';
-      else if (m[1] === 'cfn') cfn = names.fn.get(m[2]) ?? '';
-      else if (m[1] === 'cob') cob = names.ob.get(m[2]) ?? '';
-    }
-  }
-  return { total, fns, kinds, callers };
-}
-
 /** The command line of the server measured (see --server). */
 function serverCmd(root, driver, port, conf, dir, upPort) {
   if (server === 'nginx-https') {
@@ -338,19 +209,12 @@ async function once(root, driver, upPort) {
     const mid = sorted[(sorted.length - 1) >> 1];
     // Each function's median over the windows (steadier than one window's: a function's own count
     // varies less than the total, which a GC or a compile in one window moves).
-    const names = new Set(figures.flatMap((f) => [...f.dump.fns.keys()]));
-    const fnMedians = new Map([...names].map((n) => [n, median(figures.map((f) => f.dump.fns.get(n) ?? 0))]));
+    const medians = fnMedians(figures.map((f) => f.dump));
     load.close();
-    return { figures: figures.map((f) => f.perReq), noCompiler: figures.map((f) => f.noCompiler), dump: mid.dump, fnMedians };
+    return { figures: figures.map((f) => f.perReq), noCompiler: figures.map((f) => f.noCompiler), dump: mid.dump, fnMedians: medians };
   } finally {
     await stopProc(child);
-    if (keep) {
-      mkdirSync(keep, { recursive: true });
-      for (const f of readdirSync(dir)) if (f.startsWith('cg.')) execFileSync('cp', [join(dir, f), keep]);
-      // The perf map names the JIT code in them (the addresses are this run's).
-      if (server !== 'nginx-https') execFileSync('cp', ['-f', `/tmp/perf-${child.pid}.map`, keep]);
-    }
-    rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
+    keepDumps(dir, child.pid, keep);
   }
 }
 

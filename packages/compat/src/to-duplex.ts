@@ -1039,18 +1039,26 @@ export class SocketDuplex extends Duplex {
  * other Duplex consumers can use as a socket. Needs the runtime running on this thread. The Duplex owns
  * the stream from now on: destroying it closes the stream.
  */
-export function toDuplex(stream: DuplexSource, opts: ToDuplexOptions = {}): SocketDuplex {
-  if (Array.isArray(stream)) {
-    if (stream.length !== 2 || !hasFns(stream[0], ['read', 'close']) || !hasFns(stream[1], ['writeAll', 'shutdown', 'close'])) {
-      throw new TypeError('toDuplex(stream): a pair must be [ReadHalf, WriteHalf] (read/close and writeAll/shutdown/close)');
+export function toDuplex(stream: DuplexSource, opts: ToDuplexOptions = DEFAULT_OPTS): SocketDuplex {
+  // A TcpStream (a server's accepted connection) has the four methods: not looked up by name, which is a
+  // megamorphic keyed load for each once several kinds of object have come by.
+  if (!(stream instanceof TcpStream)) {
+    if (Array.isArray(stream)) {
+      if (stream.length !== 2 || !hasFns(stream[0], ['read', 'close']) || !hasFns(stream[1], ['writeAll', 'shutdown', 'close'])) {
+        throw new TypeError('toDuplex(stream): a pair must be [ReadHalf, WriteHalf] (read/close and writeAll/shutdown/close)');
+      }
+    } else if (!hasFns(stream, ['read', 'writeAll', 'shutdown', 'close'])) {
+      throw new TypeError('toDuplex(stream): stream must have read, writeAll, shutdown and close (a TcpStream, UnixStream, or [ReadHalf, WriteHalf])');
     }
-  } else if (!hasFns(stream, ['read', 'writeAll', 'shutdown', 'close'])) {
-    throw new TypeError('toDuplex(stream): stream must have read, writeAll, shutdown and close (a TcpStream, UnixStream, or [ReadHalf, WriteHalf])');
   }
   if (opts === null || typeof opts !== 'object') throw new TypeError('toDuplex(stream, opts): opts must be an object');
-  const o = duplexOptions(opts, true);
+  const o = opts === DEFAULT_OPTS ? DEFAULTS : duplexOptions(opts, true);
   return SocketDuplex._create(stream, o.readSize, o);
 }
+
+/** toDuplex() without options: its checked options, made once. */
+const DEFAULT_OPTS: ToDuplexOptions = Object.freeze({});
+const DEFAULTS = Object.freeze(duplexOptions(DEFAULT_OPTS, true));
 
 /** @internal Checks the options every SocketDuplex takes; allowHalfOpen defaults to `halfOpen`. */
 export function duplexOptions(

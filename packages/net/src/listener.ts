@@ -47,6 +47,11 @@ export abstract class ListenerBase<S, A> extends SocketBase {
   /** @internal Wraps an accepted fd; `addr` is its sockaddr when known. */
   protected abstract wrap(fd: number, addr: Uint8Array | undefined): [S, A];
 
+  /** @internal wrap()'s stream alone (acceptEach): a subclass whose pair costs more than the stream overrides it. */
+  protected wrapStream(fd: number, addr: Uint8Array | undefined): S {
+    return this.wrap(fd, addr)[0];
+  }
+
   #decideMode(): void {
     if (this.#mode === 'unknown') {
       this.#mode = hasFeature('ACCEPT_MULTISHOT') && process.env.RINGIO_ACCEPT_MULTISHOT !== '0' ? 'multishot' : 'single';
@@ -218,7 +223,7 @@ export abstract class ListenerBase<S, A> extends SocketBase {
     }
     let stream: S;
     try {
-      stream = this.wrap(fd, addr)[0];
+      stream = this.wrapStream(fd, addr);
     } catch (e) {
       closeSync(fd);
       // The peer reset before we took the connection (a Unix peer's name: ENOTCONN): take the next.

@@ -154,6 +154,17 @@ export class TcpListener extends ListenerBase<TcpStream, SocketAddr> {
     return this.#local;
   }
 
+  /**
+   * @internal acceptEach's stream, without the pair: storing into an AcceptedPair (an Array subclass with
+   * an indexed accessor on its prototype) is a megamorphic keyed store, ~3% of a compat server's
+   * instructions per connection (docs/benchmarks.md, "New connections and http2-handoff by instruction count").
+   */
+  protected override wrapStream(fd: number, addr: Uint8Array | undefined): TcpStream {
+    const stream = new TcpStream(fd, addr === undefined ? undefined : decodeInet(addr));
+    stream.setNoDelay(true);
+    return stream;
+  }
+
   protected wrap(fd: number, addr: Uint8Array | undefined): [TcpStream, SocketAddr] {
     if (addr === undefined) {
       // Multishot: no sockaddr came with the fd. The peer is read (getpeername) on first ask, as net.Socket does.
