@@ -149,6 +149,14 @@ for (const [code, name] of NAMES) {
   NAME_WORDS[code] = name.length >= 4 ? word(name) : undefined;
 }
 const W_KEEP_ALIVE = word('keep-alive');
+/**
+ * The field section length (bytes after the start line, to the end given) from which #fieldsOnePass
+ * reads four bytes at a time in a buffer it has no DataView of yet: below it, making the view costs
+ * more than the words save (a request from wrk or curl), above it (an nginx response head) less.
+ */
+const WORDS_MIN = 64;
+/** A DataView of its whole ArrayBuffer per buffer a long head was read from (see #fieldsOnePass). */
+const VIEWS = new WeakMap<Buffer, DataView<ArrayBufferLike>>();
 const W_UPGRADE = word('upgrade');
 const W_CLOSE = word('close');
 const W_100_CONTINUE = word('100-continue');
@@ -221,6 +229,9 @@ export class HeadParser {
 
   headStart = 0;
   headEnd = 0;
+  /** The buffer #fieldsOnePass last read words from, and its view (VIEWS'). */
+  #viewBuf: Buffer | undefined;
+  #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** Where the search for the end of the head resumes (a head can arrive in drips). */
   #scanFrom = -1;
 
@@ -432,6 +443,24 @@ export class HeadParser {
     const max = this.limits.maxHeaders;
     const tchar = TCHAR;
     const candidate = CANDIDATE;
+    // Four bytes at a time through a DataView (one check of the view per load, where a byte read checks
+    // `buf` each time): names while all four are letters or '-', values while all four are value bytes
+    // but HT, exactly (see WORDS_MIN); the bytes after the last whole word one at a time, by the tables.
+    // A buffer's view is made once (buf.buffer and the DataView constructor are calls into C++) and
+    // kept in VIEWS (heads come in a few buffers again and again: a receive pool's, a connection's); the
+    // parser remembers the last one. A short head (WORDS_MIN) in another buffer is read byte by byte
+    // (the WeakMap look-up costs about what its words would save).
+    let view = this.#view;
+    let wend = end;
+    if (this.#viewBuf !== buf) {
+      if (end - p >= WORDS_MIN) {
+        let known = VIEWS.get(buf);
+        if (known === undefined) VIEWS.set(buf, (known = new DataView(buf.buffer)));
+        view = this.#view = known;
+        this.#viewBuf = buf;
+      } else wend = 0;
+    }
+    const base = buf.byteOffset;
     let i = 0;
     for (;;) {
       if (p + 1 >= end) return 0;
@@ -441,22 +470,33 @@ export class HeadParser {
         return p + 2;
       }
       const n0 = p;
-      // Four bytes a step while all four are tchars, then byte by byte (V8 checks `buf` once a step,
-      // so a step of four costs about what one byte does).
-      while (p + 4 <= end && tchar[buf[p]!] === 1 && tchar[buf[p + 1]!] === 1 && tchar[buf[p + 2]!] === 1 && tchar[buf[p + 3]!] === 1) p += 4;
+      // A byte b is a letter iff (b | 0x20) is in 0x61-0x7a and b < 0x80; each test below is on bit 7 of
+      // each byte, on 7-bit values (no carry from one byte into the next): h + 0x1f has it iff h >= 0x61,
+      // h + 0x05 iff h >= 0x7b; a '-' is a zero byte of x ^ 0x2d2d2d2d (bit 7 of (d & 0x7f) + 0x7f, or of
+      // d itself, is clear only for 0).
+      while (p + 4 <= wend) {
+        const x = view.getInt32(base + p, true);
+        const h = (x | 0x20202020) & 0x7f7f7f7f;
+        const d = x ^ 0x2d2d2d2d;
+        const letter = (h + 0x1f1f1f1f) & ~(h + 0x05050505) & ~x;
+        const dash = ~(((d & 0x7f7f7f7f) + 0x7f7f7f7f) | d);
+        if (((letter | dash) & -0x7f7f7f80) !== -0x7f7f7f80) break;
+        p += 4;
+      }
       while (p < end && tchar[buf[p]!] === 1) p++;
       const n1 = p;
       if (n1 === n0 || p >= end || buf[p] !== COLON) return 0;
       p++;
       while (p < end && (buf[p] === SP || buf[p] === HT)) p++;
       const v0 = p;
-      // Four bytes a step while all four are value bytes but HT (0x20-0x7e, 0x80-0xff), then byte by byte.
-      for (; p + 4 <= end; p += 4) {
-        const a = buf[p]!;
-        const b = buf[p + 1]!;
-        const c = buf[p + 2]!;
-        const d = buf[p + 3]!;
-        if (((a - 32) | (b - 32) | (c - 32) | (d - 32)) < 0 || a === 127 || b === 127 || c === 127 || d === 127) break;
+      // No byte below 0x20 and none 0x7f: (x - 0x20202020) & ~x has a byte's bit 7 set where the first
+      // byte below 0x20 is (a borrow starts only at such a byte, so none is missed and none is made up),
+      // the same on x ^ 0x7f7f7f7f for a zero byte (a 0x7f in x).
+      while (p + 4 <= wend) {
+        const x = view.getInt32(base + p, true);
+        const y = x ^ 0x7f7f7f7f;
+        if ((((x - 0x20202020) & ~x) | ((y - 0x01010101) & ~y)) & -0x7f7f7f80) break;
+        p += 4;
       }
       let c = 0;
       while (p < end && ((c = buf[p]!) > 31 ? c !== 127 : c === HT)) p++;
@@ -585,7 +625,9 @@ export class HeadParser {
         this.hasUpgrade = true;
         break;
       case Name.CONNECTION:
-        this.#connection(buf, v0, v1);
+        // The usual value here, the rest in #connection (a call).
+        if (v1 - v0 === 10 && eqToken(buf, v0, W_KEEP_ALIVE)) this.conn |= ConnOpt.KEEP_ALIVE;
+        else this.#connection(buf, v0, v1);
         break;
       case Name.CONTENT_LENGTH:
         return this.#contentLength(buf, v0, v1);
