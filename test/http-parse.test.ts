@@ -421,3 +421,48 @@ test("name codes by length and first letter, then the whole name four bytes a st
     t.like(agree(t, kind, Buffer.from(h, 'latin1'), h), { r: -1, errReason: reason }, h);
   }
 });
+
+test('the four-bytes-a-step reads of long heads (DataView words) agree with the byte-by-byte scan: every byte value at every place of a name and a value, any alignment, any buffer offset', (t) => {
+  // A head is read in words only when its field section is WORDS_MIN (64) bytes or more: each one here
+  // has a filler field of 70 bytes. The byte under test goes into a name or a value at each of 12
+  // places (three words, so at each of the four places in a word), after a prefix of 0..3 bytes, in a
+  // buffer whose byteOffset is 0 or not (a DataView of the whole ArrayBuffer reads at byteOffset + p).
+  // The two-pass scan reads every byte by the tables. (A word test that takes a byte it should not
+  // gives a head the two passes refuse, or other offsets; one that refuses a good word only costs time:
+  // the byte-by-byte loop reads it.)
+  const filler = `X-Filler: ${'f'.repeat(60)}\r\n`;
+  const heads: [kind: 'request' | 'response', head: Buffer][] = [];
+  for (let b = 0; b < 256; b++) {
+    const ch = String.fromCharCode(b);
+    for (let at = 0; at < 12; at++) {
+      const pad = 'abcd'.slice(0, at % 4);
+      // And the end of the name or value (the colon, the CR) at three of the four places in a word for
+      // each byte: a word test that misses a byte in one place of a word may still stop at the CR there.
+      const tail = 'xyz'.slice(0, (b + (at >> 2)) % 4);
+      const name = `${'Name-abcdefgh'.slice(0, at)}${ch}${'ijklmnop-qrstu'.slice(at)}${tail}`;
+      const value = `${'v1/2 3;q=0.5,x'.slice(0, at)}${ch}${'Wxyz \u00e9/;=,abcd'.slice(at)}${tail}`;
+      for (const line of [`${name}: v\r\n`, `X-${pad}: ${value}\r\n`, `${pad}${name}:${value}\r\n`]) {
+        heads.push(['request', Buffer.from(`GET /${pad} HTTP/1.1\r\n${H}${filler}${line}\r\n`, 'latin1')]);
+        heads.push(['response', Buffer.from(`HTTP/1.1 200 OK${pad}\r\n${filler}${line}Content-Length: 0\r\n\r\n`, 'latin1')]);
+      }
+    }
+  }
+  // Each head at offset 7 of a buffer of its own (byteOffset 0), then of a buffer that starts 5 bytes
+  // into a shared ArrayBuffer; one parser for all of those (its view of the last buffer is kept).
+  const shared = new ArrayBuffer(4096);
+  const reused = new HeadParser(LIMITS);
+  let words = 0;
+  for (const [kind, head] of heads) {
+    const want = scan(kind, head, 0, false)[0];
+    t.deepEqual(scan(kind, head, 0, true)[0], want, `${kind} ${JSON.stringify(head.toString('latin1'))}`);
+    const buf = Buffer.from(shared, 5, head.length + 64).fill(0x78);
+    head.copy(buf, 7);
+    const r = reused[kind](buf, 7, 7 + head.length);
+    const got = state(reused, r, kind) as { fields?: number[]; head?: number[] };
+    // The same offsets, relative to the buffer.
+    t.deepEqual(got, want, `${kind} at byteOffset 5 ${JSON.stringify(head.toString('latin1'))}`);
+    if (r > 0) words++;
+  }
+  // Valid heads among them (so the word path ran to the end of heads, not only into errors).
+  t.true(words > 1000, `${words} valid heads`);
+});

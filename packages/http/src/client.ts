@@ -28,7 +28,7 @@ import { TcpStream, TlsContext, TlsStream, UnixStream, type ByteStream, type Soc
 import { IncomingBody, WithBody, MODE_CHUNKED, MODE_CLOSE, MODE_LENGTH, MODE_NONE, type BodySource } from './body.js';
 import { HeaderView } from './headers.js';
 import { checkChunk, copyBytes, type RawHead, H_CONNECTION, H_CONTENT_LENGTH, H_HOST, H_TRANSFER_ENCODING, OutBuf, type HeadersInit } from './out.js';
-import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, HeadParser } from './parse.js';
+import { ChunkedDecoder, ConnOpt, HeadParser } from './parse.js';
 import { checkKeys, optInt, optMs } from './options.js';
 import { LeaseInbox, RECYCLE } from './lease-inbox.js';
 
@@ -1352,7 +1352,7 @@ export class HttpClient {
       headers._offs = p.offs;
       headers._names = p.names;
       headers._count = p.count;
-      headers._connNames = (p.conn & CONN_OTHER) !== 0;
+      headers._connNames = (p.conn & ConnOpt.OTHER) !== 0;
       statusText = reasonText(conn.rbuf, p.reasonStart, p.reasonEnd);
     } else {
       // The response owns a copy of its head: headers stay valid after the body reuses the buffer.
@@ -1361,7 +1361,7 @@ export class HttpClient {
       const delta = p.headStart;
       const offs = p.offs.slice(0, 4 * p.count);
       for (let i = 0; i < offs.length; i++) offs[i] = offs[i]! - delta;
-      headers = new HeaderView(head, offs, p.count, p.names.slice(0, p.count), (p.conn & CONN_OTHER) !== 0);
+      headers = new HeaderView(head, offs, p.count, p.names.slice(0, p.count), (p.conn & ConnOpt.OTHER) !== 0);
       statusText = head.latin1Slice(p.reasonStart - delta, p.reasonEnd - delta);
     }
     conn.rpos = end;
@@ -1375,7 +1375,7 @@ export class HttpClient {
       body._reset(conn, MODE_NONE, 0, undefined, Infinity);
       return new ClientResponse(status, statusText, p.minor, headers, body, undefined, conn.stream, rest);
     }
-    let keep = p.minor === 1 ? (p.conn & CONN_CLOSE) === 0 : (p.conn & CONN_KEEP_ALIVE) !== 0;
+    let keep = p.minor === 1 ? (p.conn & ConnOpt.CLOSE) === 0 : (p.conn & ConnOpt.KEEP_ALIVE) !== 0;
     let mode = MODE_NONE;
     let length = 0;
     if (method === 'HEAD' || status === 204 || status === 304) mode = MODE_NONE;

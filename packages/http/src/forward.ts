@@ -8,7 +8,7 @@ import type { IncomingBody } from './body.js';
 import type { HeaderView } from './headers.js';
 import type { ServerRequest, ServerResponse } from './server.js';
 import type { CallHandle, ClientResponse, HttpClient } from './client.js';
-import { N_CONNECTION, N_CONTENT_LENGTH, N_COUNT, N_DATE, N_EXPECT, N_FORWARDED, N_HOST, N_KEEP_ALIVE, N_PROXY_AUTHENTICATE, N_PROXY_AUTHORIZATION, N_PROXY_CONNECTION, N_TE, N_TRAILER, N_TRANSFER_ENCODING, N_UPGRADE, N_VIA, N_X_FORWARDED_FOR, N_X_FORWARDED_HOST, N_X_FORWARDED_PROTO } from './parse.js';
+import { Name } from './parse.js';
 import { copyBytes, H_CONTENT_LENGTH, H_DATE, H_HOST, type FieldSink, type FieldWriter, type RawHead } from './out.js';
 
 /** forwardFields() found these fields (each one was left out of the copy unless said otherwise). */
@@ -49,17 +49,17 @@ const KIND_KEEP = 0;
  * What forwardFields does with a field, by its name's code (HeaderView._names, from the parser): KIND_HOP
  * to leave it out, its F_* flag, or KIND_KEEP. For request fields, and for response fields.
  */
-const REQUEST_KIND = new Int16Array(N_COUNT);
-const RESPONSE_KIND = new Int16Array(N_COUNT);
+const REQUEST_KIND = new Int16Array(Name.COUNT);
+const RESPONSE_KIND = new Int16Array(Name.COUNT);
 {
   const both: [number, number][] = [
-    [N_TE, KIND_HOP], [N_VIA, F_VIA], [N_HOST, F_HOST], [N_DATE, F_DATE], [N_UPGRADE, KIND_HOP], [N_TRAILER, KIND_HOP],
-    [N_CONNECTION, F_CONNECTION], [N_KEEP_ALIVE, KIND_HOP], [N_CONTENT_LENGTH, F_CONTENT_LENGTH], [N_PROXY_CONNECTION, KIND_HOP],
-    [N_TRANSFER_ENCODING, KIND_HOP], [N_PROXY_AUTHENTICATE, KIND_HOP], [N_PROXY_AUTHORIZATION, KIND_HOP],
+    [Name.TE, KIND_HOP], [Name.VIA, F_VIA], [Name.HOST, F_HOST], [Name.DATE, F_DATE], [Name.UPGRADE, KIND_HOP], [Name.TRAILER, KIND_HOP],
+    [Name.CONNECTION, F_CONNECTION], [Name.KEEP_ALIVE, KIND_HOP], [Name.CONTENT_LENGTH, F_CONTENT_LENGTH], [Name.PROXY_CONNECTION, KIND_HOP],
+    [Name.TRANSFER_ENCODING, KIND_HOP], [Name.PROXY_AUTHENTICATE, KIND_HOP], [Name.PROXY_AUTHORIZATION, KIND_HOP],
   ];
   const requestOnly: [number, number][] = [
-    [N_EXPECT, KIND_HOP], [N_FORWARDED, F_FORWARDED], [N_X_FORWARDED_FOR, F_X_FORWARDED_FOR], [N_X_FORWARDED_HOST, F_X_FORWARDED_HOST],
-    [N_X_FORWARDED_PROTO, F_X_FORWARDED_PROTO],
+    [Name.EXPECT, KIND_HOP], [Name.FORWARDED, F_FORWARDED], [Name.X_FORWARDED_FOR, F_X_FORWARDED_FOR], [Name.X_FORWARDED_HOST, F_X_FORWARDED_HOST],
+    [Name.X_FORWARDED_PROTO, F_X_FORWARDED_PROTO],
   ];
   for (const [n, k] of both) REQUEST_KIND[n] = RESPONSE_KIND[n] = k;
   for (const [n, k] of requestOnly) REQUEST_KIND[n] = k;
@@ -237,12 +237,12 @@ export function hostBytesAre(h: HeaderView, value: Uint8Array): boolean {
   const count = h._count;
   const n = value.length;
   for (let i = 0; i < count; i++) {
-    if (names[i] !== N_HOST) continue;
+    if (names[i] !== Name.HOST) continue;
     const v0 = o[4 * i + 2]!;
     if (n === 0 || o[4 * i + 3]! - v0 !== n) return false;
     for (let j = 0; j < n; j++) if (b[v0 + j] !== value[j]) return false;
     // A second Host would be joined into the value (HeaderView.get).
-    for (let k = i + 1; k < count; k++) if (names[k] === N_HOST) return false;
+    for (let k = i + 1; k < count; k++) if (names[k] === Name.HOST) return false;
     return true;
   }
   return n === 0;

@@ -20,10 +20,12 @@ const SP = 32;
 const HT = 9;
 const COLON = 58;
 
+// The tables are module-local on purpose: V8 reads an exported binding through its module cell with a
+// TDZ check at every use, a module-local const once.
 /** tchar (RFC 9110 §5.6.2). */
-export const TCHAR = new Uint8Array(256);
+const TCHAR = new Uint8Array(256);
 /** field-value bytes: HT, SP, VCHAR, obs-text. */
-export const VALUE = new Uint8Array(256);
+const VALUE = new Uint8Array(256);
 /** request-target bytes: VCHAR only. */
 const TARGET = new Uint8Array(256);
 /** hex digit value + 1 (0: not a hex digit). */
@@ -44,35 +46,42 @@ const HEX = new Uint8Array(256);
 
 /**
  * Field name codes (HeadParser.names): the framing fields, and the ones a proxy leaves out or reads
- * (forward.ts), so that it need not compare their names again.
+ * (forward.ts), so that it need not compare their names again. A const enum: TypeScript writes its
+ * members as literals (an imported or exported const costs a module-cell load and TDZ check per use).
  */
-export const N_OTHER = 0;
-export const N_TE = 1;
-export const N_VIA = 2;
-export const N_HOST = 3;
-export const N_DATE = 4;
-export const N_EXPECT = 5;
-export const N_UPGRADE = 6;
-export const N_TRAILER = 7;
-export const N_FORWARDED = 8;
-export const N_CONNECTION = 9;
-export const N_KEEP_ALIVE = 10;
-export const N_CONTENT_LENGTH = 11;
-export const N_X_FORWARDED_FOR = 12;
-export const N_PROXY_CONNECTION = 13;
-export const N_X_FORWARDED_HOST = 14;
-export const N_TRANSFER_ENCODING = 15;
-export const N_X_FORWARDED_PROTO = 16;
-export const N_PROXY_AUTHENTICATE = 17;
-export const N_PROXY_AUTHORIZATION = 18;
-export const N_COUNT = 19;
+export const enum Name {
+  OTHER = 0,
+  TE = 1,
+  VIA = 2,
+  HOST = 3,
+  DATE = 4,
+  EXPECT = 5,
+  UPGRADE = 6,
+  TRAILER = 7,
+  FORWARDED = 8,
+  CONNECTION = 9,
+  KEEP_ALIVE = 10,
+  CONTENT_LENGTH = 11,
+  X_FORWARDED_FOR = 12,
+  PROXY_CONNECTION = 13,
+  X_FORWARDED_HOST = 14,
+  TRANSFER_ENCODING = 15,
+  X_FORWARDED_PROTO = 16,
+  PROXY_AUTHENTICATE = 17,
+  PROXY_AUTHORIZATION = 18,
+  COUNT = 19,
+}
 
-/** Connection option flags. */
-export const CONN_CLOSE = 1;
-export const CONN_KEEP_ALIVE = 2;
-export const CONN_UPGRADE = 4;
-/** A Connection field lists a token other than keep-alive and close (upgrade included): a proxy must read its names. */
-export const CONN_OTHER = 8;
+/** Connection option flags (HeadParser.conn), as literals (see Name). */
+export const enum ConnOpt {
+  CLOSE = 1,
+  KEEP_ALIVE = 2,
+  UPGRADE = 4,
+  /** A Connection field lists a token other than keep-alive and close (upgrade included): a proxy must read its names. */
+  OTHER = 8,
+}
+/** ConnOpt.OTHER, for tests (which read the compiled module). */
+export const CONN_OTHER = ConnOpt.OTHER;
 
 /** Compares buf[s, e) with a lower-case ASCII word, ignoring the case of letters. */
 export function eqLower(buf: Uint8Array, s: number, e: number, word: string): boolean {
@@ -118,15 +127,15 @@ function eqToken(buf: Uint8Array, s: number, w: Int32Array): boolean {
 
 /** The names with a code (N_*), lower case. */
 const NAMES: [number, string][] = [
-  [N_TE, 'te'], [N_VIA, 'via'], [N_HOST, 'host'], [N_DATE, 'date'], [N_EXPECT, 'expect'], [N_UPGRADE, 'upgrade'],
-  [N_TRAILER, 'trailer'], [N_FORWARDED, 'forwarded'], [N_CONNECTION, 'connection'], [N_KEEP_ALIVE, 'keep-alive'],
-  [N_CONTENT_LENGTH, 'content-length'], [N_X_FORWARDED_FOR, 'x-forwarded-for'], [N_PROXY_CONNECTION, 'proxy-connection'],
-  [N_X_FORWARDED_HOST, 'x-forwarded-host'], [N_TRANSFER_ENCODING, 'transfer-encoding'], [N_X_FORWARDED_PROTO, 'x-forwarded-proto'],
-  [N_PROXY_AUTHENTICATE, 'proxy-authenticate'], [N_PROXY_AUTHORIZATION, 'proxy-authorization'],
+  [Name.TE, 'te'], [Name.VIA, 'via'], [Name.HOST, 'host'], [Name.DATE, 'date'], [Name.EXPECT, 'expect'], [Name.UPGRADE, 'upgrade'],
+  [Name.TRAILER, 'trailer'], [Name.FORWARDED, 'forwarded'], [Name.CONNECTION, 'connection'], [Name.KEEP_ALIVE, 'keep-alive'],
+  [Name.CONTENT_LENGTH, 'content-length'], [Name.X_FORWARDED_FOR, 'x-forwarded-for'], [Name.PROXY_CONNECTION, 'proxy-connection'],
+  [Name.X_FORWARDED_HOST, 'x-forwarded-host'], [Name.TRANSFER_ENCODING, 'transfer-encoding'], [Name.X_FORWARDED_PROTO, 'x-forwarded-proto'],
+  [Name.PROXY_AUTHENTICATE, 'proxy-authenticate'], [Name.PROXY_AUTHORIZATION, 'proxy-authorization'],
 ];
 /**
  * By a name's length (< 20) and its first byte's low 5 bits (`(len << 5) | (c & 31)`: a letter's in either
- * case): the code of the one name of NAMES with that length and first letter, or N_OTHER. No two of
+ * case): the code of the one name of NAMES with that length and first letter, or Name.OTHER. No two of
  * NAMES share both. A name with another first byte (a digit, say) may map onto a letter's entry:
  * #classify compares the whole name.
  */
@@ -135,11 +144,19 @@ const CANDIDATE = new Uint8Array(20 << 5);
 const NAME_WORDS: (Int32Array | undefined)[] = [];
 for (const [code, name] of NAMES) {
   const k = (name.length << 5) | (name.charCodeAt(0) & 31);
-  if (name.length >= 20 || CANDIDATE[k] !== N_OTHER) throw new Error(`name table: ${name}`);
+  if (name.length >= 20 || CANDIDATE[k] !== Name.OTHER) throw new Error(`name table: ${name}`);
   CANDIDATE[k] = code;
   NAME_WORDS[code] = name.length >= 4 ? word(name) : undefined;
 }
 const W_KEEP_ALIVE = word('keep-alive');
+/**
+ * The field section length (bytes after the start line, to the end given) from which #fieldsOnePass
+ * reads four bytes at a time in a buffer it has no DataView of yet: below it, making the view costs
+ * more than the words save (a request from wrk or curl), above it (an nginx response head) less.
+ */
+const WORDS_MIN = 64;
+/** A DataView of its whole ArrayBuffer per buffer a long head was read from (see #fieldsOnePass). */
+const VIEWS = new WeakMap<Buffer, DataView<ArrayBufferLike>>();
 const W_UPGRADE = word('upgrade');
 const W_CLOSE = word('close');
 const W_100_CONTINUE = word('100-continue');
@@ -185,7 +202,7 @@ export class HeadParser {
 
   /** Four offsets per field line: name start, name end, value start, value end (absolute). */
   offs: Int32Array;
-  /** Per field line, its name's code (N_*: the names the scanner or a proxy looks at; N_OTHER for the rest). */
+  /** Per field line, its name's code (N_*: the names the scanner or a proxy looks at; Name.OTHER for the rest). */
   names: Uint8Array;
   count = 0;
   readonly limits: HeadLimits;
@@ -212,6 +229,9 @@ export class HeadParser {
 
   headStart = 0;
   headEnd = 0;
+  /** The buffer #fieldsOnePass last read words from, and its view (VIEWS'). */
+  #viewBuf: Buffer | undefined;
+  #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** Where the search for the end of the head resumes (a head can arrive in drips). */
   #scanFrom = -1;
 
@@ -421,36 +441,81 @@ export class HeadParser {
     const offs = this.offs;
     const names = this.names;
     const max = this.limits.maxHeaders;
+    const tchar = TCHAR;
+    const candidate = CANDIDATE;
+    // Four bytes at a time through a DataView (one check of the view per load, where a byte read checks
+    // `buf` each time): names while all four are letters or '-', values while all four are value bytes
+    // but HT, exactly (see WORDS_MIN); the bytes after the last whole word one at a time, by the tables.
+    // A buffer's view is made once (buf.buffer and the DataView constructor are calls into C++) and
+    // kept in VIEWS (heads come in a few buffers again and again: a receive pool's, a connection's); the
+    // parser remembers the last one. A short head (WORDS_MIN) in another buffer is read byte by byte
+    // (the WeakMap look-up costs about what its words would save).
+    let view = this.#view;
+    let wend = end;
+    if (this.#viewBuf !== buf) {
+      if (end - p >= WORDS_MIN) {
+        let known = VIEWS.get(buf);
+        if (known === undefined) VIEWS.set(buf, (known = new DataView(buf.buffer)));
+        view = this.#view = known;
+        this.#viewBuf = buf;
+      } else wend = 0;
+    }
+    const base = buf.byteOffset;
+    let i = 0;
     for (;;) {
       if (p + 1 >= end) return 0;
       if (buf[p] === CR) {
         if (buf[p + 1] !== LF || p + 2 - start > this.limits.maxHeaderSize) return 0;
+        this.count = i;
         return p + 2;
       }
       const n0 = p;
-      while (p < end && TCHAR[buf[p]!] === 1) p++;
+      // A byte b is a letter iff (b | 0x20) is in 0x61-0x7a and b < 0x80; each test below is on bit 7 of
+      // each byte, on 7-bit values (no carry from one byte into the next): h + 0x1f has it iff h >= 0x61,
+      // h + 0x05 iff h >= 0x7b; a '-' is a zero byte of x ^ 0x2d2d2d2d (bit 7 of (d & 0x7f) + 0x7f, or of
+      // d itself, is clear only for 0).
+      while (p + 4 <= wend) {
+        const x = view.getInt32(base + p, true);
+        const h = (x | 0x20202020) & 0x7f7f7f7f;
+        const d = x ^ 0x2d2d2d2d;
+        const letter = (h + 0x1f1f1f1f) & ~(h + 0x05050505) & ~x;
+        const dash = ~(((d & 0x7f7f7f7f) + 0x7f7f7f7f) | d);
+        if (((letter | dash) & -0x7f7f7f80) !== -0x7f7f7f80) break;
+        p += 4;
+      }
+      while (p < end && tchar[buf[p]!] === 1) p++;
       const n1 = p;
       if (n1 === n0 || p >= end || buf[p] !== COLON) return 0;
       p++;
       while (p < end && (buf[p] === SP || buf[p] === HT)) p++;
       const v0 = p;
+      // No byte below 0x20 and none 0x7f: (x - 0x20202020) & ~x has a byte's bit 7 set where the first
+      // byte below 0x20 is (a borrow starts only at such a byte, so none is missed and none is made up),
+      // the same on x ^ 0x7f7f7f7f for a zero byte (a 0x7f in x).
+      while (p + 4 <= wend) {
+        const x = view.getInt32(base + p, true);
+        const y = x ^ 0x7f7f7f7f;
+        if ((((x - 0x20202020) & ~x) | ((y - 0x01010101) & ~y)) & -0x7f7f7f80) break;
+        p += 4;
+      }
       let c = 0;
       while (p < end && ((c = buf[p]!) > 31 ? c !== 127 : c === HT)) p++;
       if (p + 1 >= end || c !== CR || buf[p + 1] !== LF) return 0;
       let v1 = p;
       while (v1 > v0 && (buf[v1 - 1] === SP || buf[v1 - 1] === HT)) v1--;
       p += 2;
-      const i = this.count;
       if (i === max) return 0;
-      offs[4 * i] = n0;
-      offs[4 * i + 1] = n1;
-      offs[4 * i + 2] = v0;
-      offs[4 * i + 3] = v1;
-      this.count = i + 1;
+      const k = 4 * i;
+      offs[k] = n0;
+      offs[k + 1] = n1;
+      offs[k + 2] = v0;
+      offs[k + 3] = v1;
       // Most names are none of the scanner's: their length and first letter say so (no call).
-      const cand = n1 - n0 < 20 ? CANDIDATE[((n1 - n0) << 5) | (buf[n0]! & 31)]! : N_OTHER;
-      if (cand === N_OTHER) names[i] = N_OTHER;
+      const len = n1 - n0;
+      const cand = len < 20 ? candidate[(len << 5) | (buf[n0]! & 31)]! : Name.OTHER;
+      if (cand === Name.OTHER) names[i] = Name.OTHER;
       else if (this.#classify(buf, cand, n0, v0, v1, i) < 0) return 0;
+      i++;
     }
   }
 
@@ -529,42 +594,44 @@ export class HeadParser {
       offs[4 * i + 2] = v0;
       offs[4 * i + 3] = v1;
       this.count = i + 1;
-      const cand = n1 - n0 < 20 ? CANDIDATE[((n1 - n0) << 5) | (buf[n0]! & 31)]! : N_OTHER;
-      if (cand === N_OTHER) names[i] = N_OTHER;
+      const cand = n1 - n0 < 20 ? CANDIDATE[((n1 - n0) << 5) | (buf[n0]! & 31)]! : Name.OTHER;
+      if (cand === Name.OTHER) names[i] = Name.OTHER;
       else if (this.#classify(buf, cand, n0, v0, v1, i) < 0) return -1;
     }
     return 0;
   }
 
   /**
-   * Field line i, whose name may be the one of code `cand` (CANDIDATE's, not N_OTHER): its name's code
+   * Field line i, whose name may be the one of code `cand` (CANDIDATE's, not Name.OTHER): its name's code
    * (N_*, kept in `names`) once the whole name is compared, and the framing it carries.
    */
   #classify(buf: Buffer, cand: number, n0: number, v0: number, v1: number, i: number): number {
     let code = cand;
-    if (cand === N_TE) {
-      if ((buf[n0]! | 0x20) !== 116 || (buf[n0 + 1]! | 0x20) !== 101) code = N_OTHER;
-    } else if (cand === N_VIA) {
-      if ((buf[n0]! | 0x20) !== 118 || (buf[n0 + 1]! | 0x20) !== 105 || (buf[n0 + 2]! | 0x20) !== 97) code = N_OTHER;
-    } else if (!eqToken(buf, n0, NAME_WORDS[cand]!)) code = N_OTHER;
+    if (cand === Name.TE) {
+      if ((buf[n0]! | 0x20) !== 116 || (buf[n0 + 1]! | 0x20) !== 101) code = Name.OTHER;
+    } else if (cand === Name.VIA) {
+      if ((buf[n0]! | 0x20) !== 118 || (buf[n0 + 1]! | 0x20) !== 105 || (buf[n0 + 2]! | 0x20) !== 97) code = Name.OTHER;
+    } else if (!eqToken(buf, n0, NAME_WORDS[cand]!)) code = Name.OTHER;
     this.names[i] = code;
     switch (code) {
-      case N_HOST:
+      case Name.HOST:
         this.hostCount++;
         break;
-      case N_EXPECT:
+      case Name.EXPECT:
         if (v1 - v0 === 12 && eqToken(buf, v0, W_100_CONTINUE)) this.expectContinue = true;
         else return this.#fail(417, 'unsupported expectation');
         break;
-      case N_UPGRADE:
+      case Name.UPGRADE:
         this.hasUpgrade = true;
         break;
-      case N_CONNECTION:
-        this.#connection(buf, v0, v1);
+      case Name.CONNECTION:
+        // The usual value here, the rest in #connection (a call).
+        if (v1 - v0 === 10 && eqToken(buf, v0, W_KEEP_ALIVE)) this.conn |= ConnOpt.KEEP_ALIVE;
+        else this.#connection(buf, v0, v1);
         break;
-      case N_CONTENT_LENGTH:
+      case Name.CONTENT_LENGTH:
         return this.#contentLength(buf, v0, v1);
-      case N_TRANSFER_ENCODING:
+      case Name.TRANSFER_ENCODING:
         return this.#transferEncoding(buf, v0, v1);
     }
     return 0;
@@ -608,11 +675,11 @@ export class HeadParser {
     // The usual values, one token (the value is trimmed): no scan for separators.
     const len = v1 - v0;
     if (len === 10 && eqToken(buf, v0, W_KEEP_ALIVE)) {
-      this.conn |= CONN_KEEP_ALIVE;
+      this.conn |= ConnOpt.KEEP_ALIVE;
       return;
     }
     if (len === 5 && eqToken(buf, v0, W_CLOSE)) {
-      this.conn |= CONN_CLOSE;
+      this.conn |= ConnOpt.CLOSE;
       return;
     }
     let p = v0;
@@ -621,10 +688,10 @@ export class HeadParser {
       const t0 = p;
       while (p < v1 && buf[p] !== 44 && buf[p] !== SP && buf[p] !== HT) p++;
       const n = p - t0;
-      if (n === 10 ? eqToken(buf, t0, W_KEEP_ALIVE) : false) this.conn |= CONN_KEEP_ALIVE;
-      else if (n === 5 ? eqToken(buf, t0, W_CLOSE) : false) this.conn |= CONN_CLOSE;
-      else if (n === 7 ? eqToken(buf, t0, W_UPGRADE) : false) this.conn |= CONN_UPGRADE | CONN_OTHER;
-      else if (n > 0) this.conn |= CONN_OTHER;
+      if (n === 10 ? eqToken(buf, t0, W_KEEP_ALIVE) : false) this.conn |= ConnOpt.KEEP_ALIVE;
+      else if (n === 5 ? eqToken(buf, t0, W_CLOSE) : false) this.conn |= ConnOpt.CLOSE;
+      else if (n === 7 ? eqToken(buf, t0, W_UPGRADE) : false) this.conn |= ConnOpt.UPGRADE | ConnOpt.OTHER;
+      else if (n > 0) this.conn |= ConnOpt.OTHER;
     }
   }
 }

@@ -34,7 +34,7 @@ import {
   checkChunk,
   type HeadersInit,
 } from './out.js';
-import { ChunkedDecoder, CONN_CLOSE, CONN_KEEP_ALIVE, CONN_OTHER, HeadParser } from './parse.js';
+import { ChunkedDecoder, ConnOpt, HeadParser } from './parse.js';
 import { checkKeys, optBool, optInt, optMs } from './options.js';
 import { LeaseInbox, RECYCLE } from './lease-inbox.js';
 
@@ -747,7 +747,7 @@ export class Conn implements BodySource {
     h._offs = parser.offs;
     h._names = parser.names;
     h._count = parser.count;
-    h._connNames = (parser.conn & CONN_OTHER) !== 0;
+    h._connNames = (parser.conn & ConnOpt.OTHER) !== 0;
     this.#continueSent = false;
     this.#toldGone = false;
     // A head in #borrowed's lease needs no detaching from rbuf, and consumed none of it.
@@ -755,7 +755,7 @@ export class Conn implements BodySource {
       this.#headLive = true;
       this.rpos = headEnd;
     } else this.#headLive = false;
-    this.keepAlive = parser.minor === 1 ? (parser.conn & CONN_CLOSE) === 0 : (parser.conn & CONN_KEEP_ALIVE) !== 0;
+    this.keepAlive = parser.minor === 1 ? (parser.conn & ConnOpt.CLOSE) === 0 : (parser.conn & ConnOpt.KEEP_ALIVE) !== 0;
     let mode = MODE_NONE;
     let length = 0;
     if (parser.chunked) mode = MODE_CHUNKED;
