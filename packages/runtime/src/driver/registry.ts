@@ -6,16 +6,12 @@
  * 40–120 ns and about 700 instructions per op).
  *
  * Rules:
- *  1. An array is registered the second time an op uses it, so a one-shot buffer costs one stamp (rule
- *     2) and nothing in the addon.
- *  2. Each array an op used carries its id (or SEEN / NEVER) in a private field, `Stamp.#id`, stamped on
- *     the array itself (a class field defined on an object a base constructor returned: invisible to
- *     every other code, no property, no prototype change). Read with `#id in buf` and a field load: a
- *     few instructions where a WeakMap lookup cost ~150 a send (proxy-instructions, WeakMapGet +
- *     WeakMapLookupHashIndex). A stamp lives exactly as long as its array, so it yields ids only for
- *     arrays that are alive; an id goes back to the addon only through `finals`, after its array was
- *     collected. So an id written into a record always names the array that record was written for, and
- *     that array stays referenced by its op until the op's final completion.
+ *  1. An array is registered the second time an op uses it, so a one-shot buffer costs one WeakMap
+ *     entry and nothing in the addon.
+ *  2. `ids` maps each registered array to its id. It is a WeakMap, so it yields ids only for arrays that
+ *     are alive; an id goes back to the addon only through `finals`, after its array was collected. So
+ *     an id written into a record always names the array that record was written for, and that array
+ *     stays referenced by its op until the op's final completion.
  *  3. Only plain Uint8Arrays and Buffers are registered (their `length` is the intrinsic one), and not
  *     over a resizable or growable buffer (their length may change). Right before each flush the driver
  *     checks every registered array in the batch for detachment (`length` 0): a detached one goes the
@@ -34,49 +30,19 @@ const SEEN = -1;
 /** Cannot be registered (not plain, resizable, empty, or the addon said no): always the plain path. */
 const NEVER = -2;
 
-/** Returns the object it is given: Stamp's field initializer then runs on that object (rule 2). */
-class Host {
-  constructor(o: object) {
-    return o;
-  }
-}
-
-/** The id field (rule 2): `new Stamp(buf, v)` defines `#id = v` on `buf` itself. */
-class Stamp extends Host {
-  #id: number;
-
-  constructor(buf: Uint8Array, id: number) {
-    super(buf);
-    this.#id = id;
-  }
-
-  /** The id `buf` carries (>= 0, SEEN or NEVER), or undefined: no op used it yet. */
-  static get(buf: Uint8Array): number | undefined {
-    return #id in buf ? (buf as unknown as Stamp).#id : undefined;
-  }
-
-  /** Changes the id of an array that carries one. */
-  static set(buf: Uint8Array, id: number): void {
-    (buf as unknown as Stamp).#id = id;
-  }
-}
-
+const ids = new WeakMap<Uint8Array, number>();
 const finals = new FinalizationRegistry<number>((id) => native.ringio_buf_release(id));
 
 /** The array's registry id, or -1 for the plain path. Registers the array on its second use. */
 export function bufferId(buf: Uint8Array): number {
-  const id = Stamp.get(buf);
+  const id = ids.get(buf);
   if (id !== undefined && id >= 0) return id;
   return firstUses(buf, id);
 }
 
 function firstUses(buf: Uint8Array, id: number | undefined): number {
   if (id === undefined) {
-    try {
-      new Stamp(buf, SEEN);
-    } catch {
-      // An array that takes no private field (none is known today): the plain path, every time.
-    }
+    ids.set(buf, SEEN);
     return -1;
   }
   if (id === NEVER) return -1;
@@ -85,10 +51,10 @@ function firstUses(buf: Uint8Array, id: number | undefined): number {
   const plain = (proto === Uint8Array.prototype || proto === Buffer.prototype) && !Object.prototype.hasOwnProperty.call(buf, 'length');
   const fresh = !plain || backing.resizable === true || backing.growable === true || buf.length === 0 ? -1 : native.ringio_buf_register(buf);
   if (fresh < 0) {
-    Stamp.set(buf, NEVER);
+    ids.set(buf, NEVER);
     return -1;
   }
-  Stamp.set(buf, fresh);
+  ids.set(buf, fresh);
   finals.register(buf, fresh);
   return fresh;
 }
