@@ -3,8 +3,8 @@
  * registered on its second use and only then; ids of collected arrays are released and handed to new
  * arrays, and reads into those land in the new arrays only; an array detached after its record was
  * written fails its op with EFAULT instead of reaching the kernel; views on resizable buffers and
- * separate views over the same memory; registrations outlive a runtime; the id an array carries adds
- * no property its owner can see.
+ * separate views over the same memory; registrations outlive a runtime; registering adds no property
+ * the array's owner can see.
  */
 import test, { type ExecutionContext } from 'ava';
 import { writeFileSync } from 'node:fs';
@@ -66,7 +66,7 @@ rtTest('an array is registered on its second use; one-shot arrays are not', asyn
   });
 });
 
-rtTest('the id an array carries is invisible to its owner; a non-extensible array is read into all the same', async (t) => {
+rtTest('the registry adds no property to an array it registers; a non-extensible array is read into all the same', async (t) => {
   const [p, data] = blockFile(4);
   await run(async () => {
     const f = await File.open(p);
