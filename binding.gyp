@@ -26,7 +26,7 @@
         "RINGIO_SOURCE_HASH=<!(node scripts/source-hash.mjs)"
       ],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
       "libraries": ["-l:liburing.a"],
       "ldflags": ["-Wl,--exclude-libs,ALL"]
     }

@@ -3,7 +3,8 @@
  * registered on its second use and only then; ids of collected arrays are released and handed to new
  * arrays, and reads into those land in the new arrays only; an array detached after its record was
  * written fails its op with EFAULT instead of reaching the kernel; views on resizable buffers and
- * separate views over the same memory; registrations outlive a runtime.
+ * separate views over the same memory; registrations outlive a runtime; registering adds no property
+ * the array's owner can see.
  */
 import test, { type ExecutionContext } from 'ava';
 import { writeFileSync } from 'node:fs';
@@ -61,6 +62,31 @@ rtTest('an array is registered on its second use; one-shot arrays are not', asyn
         sameBytes(t, b, block(data, i + round), `round ${round}, read ${i}`);
       });
     }
+    await f.close();
+  });
+});
+
+rtTest('the registry adds no property to an array it registers; a non-extensible array is read into all the same', async (t) => {
+  const [p, data] = blockFile(4);
+  await run(async () => {
+    const f = await File.open(p);
+    const buf = Buffer.alloc(4096);
+    const keys = Reflect.ownKeys(buf);
+    const sealed = Object.preventExtensions(new Uint8Array(4096));
+    const before = stats().registeredBuffers;
+    for (let use = 0; use < 3; use++) {
+      const [n, b] = await f.readAt(buf, use * 4096);
+      t.is(n, 4096);
+      sameBytes(t, b, block(data, use), `use ${use}`);
+      const [m, s] = await f.readAt(sealed, (use + 1) * 4096);
+      t.is(m, 4096);
+      sameBytes(t, s, block(data, use + 1), `non-extensible, use ${use}`);
+    }
+    t.true(stats().registeredBuffers >= before + 1, 'the plain array was registered');
+    t.deepEqual(Reflect.ownKeys(buf), keys, 'no property, string or symbol, was added');
+    t.is(Object.getPrototypeOf(buf), Buffer.prototype);
+    t.true(Object.isExtensible(buf));
+    t.false(Object.isExtensible(sealed));
     await f.close();
   });
 });

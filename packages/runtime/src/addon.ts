@@ -48,7 +48,7 @@ export interface NativeAddon {
     onCompletions: (count: number) => void,
   ): DriverInfo;
   /** Submits `count` records from the submission area; with `reap`, returns completions written. */
-  ringio_driver_submit(count: number, bufs: Uint8Array[], reap: boolean): number;
+  ringio_driver_submit(count: number, bufs: Uint8Array[], nbufs: number, reap: boolean): number;
   ringio_driver_reap(): number;
   ringio_driver_close(): void;
   /** Registers the driver's provided-buffer pool, empty, for up to `max` buffers: "" when in place, else why not. */

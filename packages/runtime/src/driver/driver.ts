@@ -458,9 +458,10 @@ export class Driver {
       this.writer.nregs = 0;
     }
     const bufs = this.bufs;
-    const got = nativeSubmit(n, bufs, reap);
+    const nbufs = bufs.length;
+    const got = nativeSubmit(n, bufs, nbufs, reap);
     // Most batches name only registered arrays: no store (a runtime call even on an empty array).
-    if (bufs.length !== 0) bufs.length = 0;
+    if (nbufs !== 0) bufs.length = 0;
     if (got > 0) this.dispatchAll(got);
     if (wantReap && overBudget) this.turn.yieldToLoop();
   }
