@@ -191,6 +191,35 @@ export function cpuSeconds(pid, { children = false, user = false } = {}) {
 }
 
 /**
+ * /proc/stat per CPU, in ticks (10 ms): { [cpu]: { busy, idle, steal } }. steal is the hypervisor's: time
+ * this VM's vCPU was ready but did not run, which slows every contender of a round alike and is not the
+ * code under test (a round with much of it is the host's, whatever its figures).
+ */
+export function cpuTicks() {
+  const r = {};
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const m = /^cpu(\d+) (.*)/.exec(line);
+    if (!m) continue;
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = m[2].split(' ').map(Number);
+    r[m[1]] = { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+  }
+  return r;
+}
+
+/** The share of the CPUs' time between two cpuTicks() readings that the hypervisor stole (0..1). */
+export function stealShare(c0, c1) {
+  let steal = 0;
+  let all = 0;
+  for (const cpu of Object.keys(c1)) {
+    if (c0[cpu] === undefined) continue;
+    const d = (k) => c1[cpu][k] - c0[cpu][k];
+    steal += d('steal');
+    all += d('busy') + d('idle') + d('steal');
+  }
+  return all > 0 ? steal / all : 0;
+}
+
+/**
  * The scheduler's account of a process's main thread (/proc/PID/schedstat): seconds on a CPU and seconds
  * runnable but waiting for one (its runqueue wait: time other work on its CPU took). { run: 0, wait: 0 }
  * for a process that is gone or a kernel without schedstats.

@@ -22,13 +22,16 @@
 // --boost: every proxy, the upstream and wrk lead sessions of their own at autogroup nice -20 (lib.mjs
 // boostArgv), the same for every contender, so that other sessions' work on a shared machine does not
 // take their CPUs (root or CAP_SYS_NICE).
+// 'steal %': the share of both CPUs' time over the run that the hypervisor gave to other machines
+// (/proc/stat's steal): every contender of a round is slowed by it alike, so a round with much of it
+// measures the host (the rounds' lines show it, and the whole run's share is printed at the end).
 // Usage: node bench/proxy-http.mjs [--rounds 5] [--secs 5] [--cases hello,64k,https] [--proxies a,b] [--boost]
 import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, boostArgv, cpuSeconds, emit, freePort, has, interleave, median, nginxConf, nginxProxyConf, pairedRatio, parseWrk, ringioProxyConfig, schedSeconds, stopProc, table, waitForPort } from './lib.mjs';
+import { arg, boostArgv, cpuSeconds, cpuTicks, emit, freePort, has, interleave, median, nginxConf, nginxProxyConf, pairedRatio, parseWrk, ringioProxyConfig, schedSeconds, stealShare, stopProc, table, waitForPort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(arg('rounds', 5));
@@ -127,16 +130,18 @@ async function round(p, path, tls = false) {
     const server = p.name === 'nginx_proxy' ? (workerOf(child.pid) ?? child.pid) : child.pid;
     const c0 = cpuSeconds(child.pid, { children: true });
     const s0 = schedSeconds(server);
+    const k0 = cpuTicks();
     const t0 = process.hrtime.bigint();
     const [w1, ...run] = pinnedArgv('1', ['wrk', '-t1', '-c64', `-d${secs}s`, '--latency', url]);
     const out = execFileSync(w1, run, { encoding: 'utf8' });
     const c1 = cpuSeconds(child.pid, { children: true });
     const s1 = schedSeconds(server);
+    const k1 = cpuTicks();
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const w = parseWrk(out);
     if (w.errors) throw new Error(`${p.name}: wrk reported errors: ${w.errors}`);
     if (!(w.rps > 0)) throw new Error(`${p.name}: no request completed`);
-    return { rps: w.rps, p99: w.p99_ms, cpuUs: ((c1 - c0) / (w.rps * secs)) * 1e6, waited: (s1.wait - s0.wait) / wall, load: loadavg()[0] };
+    return { rps: w.rps, p99: w.p99_ms, cpuUs: ((c1 - c0) / (w.rps * secs)) * 1e6, waited: (s1.wait - s0.wait) / wall, steal: stealShare(k0, k1), load: loadavg()[0] };
   } finally {
     await stopProc(child, p.stopSignal);
   }
@@ -144,11 +149,12 @@ async function round(p, path, tls = false) {
 
 try {
   const load0 = loadavg();
+  const k0 = cpuTicks();
   console.error(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}${boost ? ' (boosted: proxies, upstream and wrk at autogroup nice -20)' : ''}`);
   const runs = [];
   for (const c of cases) for (const p of proxies) if (c !== 'https' || p.tls) runs.push({ name: `${c} ${p.name}`, run: () => round(p, CASES[c], c === 'https') });
   const res = await interleave(rounds, runs, {
-    describe: (m) => `${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs CPU/req, waited ${(m.waited * 100).toFixed(0)}%, load ${m.load.toFixed(2)}`,
+    describe: (m) => `${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs CPU/req, waited ${(m.waited * 100).toFixed(0)}%, steal ${(m.steal * 100).toFixed(0)}%, load ${m.load.toFixed(2)}`,
     // No proxy always runs right after the same one, so a burst of the machine's other work falls on
     // each alike.
     rotate: true,
@@ -195,17 +201,19 @@ try {
         'paired vs best Node (>= 5)': vsNode === undefined ? '-' : fmtPaired(vsNode, 5),
         'paired CPU vs best Node': cpuVsNode === undefined ? '-' : fmtPaired(cpuVsNode, 5),
         'waited %': (med(name, (m) => m.waited) * 100).toFixed(0),
+        'steal %': (med(name, (m) => m.steal) * 100).toFixed(0),
         load: med(name, (m) => m.load).toFixed(2),
       });
     }
   }
   const load1 = loadavg();
+  const steal = stealShare(k0, cpuTicks());
   console.error(`\nHTTP reverse proxy, wrk -t1 -c64 (${secs} s, ${rounds} rounds, medians); proxy on CPU 0, wrk and the nginx upstream on CPU 1`);
   console.error("'paired ...': the ratio taken in each round (this proxy's run against the other's of the same round), its median, and (k/n) the rounds at or above the target in the heading");
   console.error("'CPU vs nginx': nginx's CPU per request over this proxy's (1.00 = as cheap as nginx); 'vs best Node': requests/s over the faster Node peer's; 'CPU vs best Node': the cheaper Node peer's CPU per request over this proxy's (requests one CPU serves, relative: the steadier figure when something else, such as CPU 1 with wrk and the upstream, limits a round's rate)");
   table(rows);
-  console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
-  emit(rows.map((r, i) => ({ bench: 'proxy-http', ...r, ...paired[i], boost, load_start: load0[0], load_end: load1[0] })));
+  console.error(`load average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}; the hypervisor stole ${(steal * 100).toFixed(1)}% of both CPUs over the run`);
+  emit(rows.map((r, i) => ({ bench: 'proxy-http', ...r, ...paired[i], boost, load_start: load0[0], load_end: load1[0], steal_run: Number(steal.toFixed(4)) })));
 } finally {
   await stopProc(upstream, 'SIGQUIT');
   rmSync(tmp, { recursive: true, force: true });

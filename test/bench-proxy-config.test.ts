@@ -1,7 +1,7 @@
 /**
  * bench/lib.mjs's pieces the proxy benchmarks share: the ringio-proxy config they write (it must stay one
  * that @ringio/proxy accepts, TLS line included), and boostArgv (the boosted command keeps its pid, which
- * the benchmarks read /proc/PID/stat and schedstat by).
+ * the benchmarks read /proc/PID/stat and schedstat by), and the hypervisor's steal share per round.
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -17,6 +17,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 interface Lib {
   ringioProxyConfig(dir: string, o: { port: number; upPort: number; driver: string; extra?: string }): string;
   boostArgv(argv: string[]): string[];
+  cpuTicks(): Record<string, { busy: number; idle: number; steal: number }>;
+  stealShare(c0: Record<string, { busy: number; idle: number; steal: number }>, c1: Record<string, { busy: number; idle: number; steal: number }>): number;
 }
 const lib = (await import(`${root}bench/lib.mjs`)) as Lib;
 
@@ -56,4 +58,21 @@ test('boostArgv runs the command in the same process (its pid is the one spawn r
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise((resolve) => child.once('exit', resolve));
   t.is(Number(out.trim()), child.pid!);
+});
+
+test('cpuTicks reads every CPU of /proc/stat; stealShare is the stolen share of all CPUs\' ticks between two readings', (t) => {
+  const now = lib.cpuTicks();
+  const cpus = readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d+ /.test(l)).length;
+  t.is(Object.keys(now).length, cpus);
+  for (const c of Object.values(now)) {
+    t.true(Number.isFinite(c.busy) && Number.isFinite(c.idle) && Number.isFinite(c.steal));
+    t.true(c.busy + c.idle > 0);
+  }
+  const a = { 0: { busy: 100, idle: 100, steal: 10 }, 1: { busy: 50, idle: 50, steal: 0 } };
+  // CPU 0: 60 busy + 10 idle + 30 stolen; CPU 1: 90 busy + 10 idle: 30 of 200 ticks stolen.
+  const b = { 0: { busy: 160, idle: 110, steal: 40 }, 1: { busy: 140, idle: 60, steal: 0 } };
+  t.is(lib.stealShare(a, b), 0.15);
+  t.is(lib.stealShare(a, a), 0, 'no ticks between the readings: no steal, not NaN');
+  // A CPU that came online between the readings is left out rather than counted from zero.
+  t.is(lib.stealShare(a, { ...b, 2: { busy: 1e6, idle: 0, steal: 1e6 } }), 0.15);
 });

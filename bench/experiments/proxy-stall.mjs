@@ -48,7 +48,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, boostArgv, exited, freePort, has, median, nginxConf, nginxProxyConf, parseWrk, ringioProxyConfig, spawnPinned, stopProc, table, waitForPort } from '../lib.mjs';
+import { arg, boostArgv, cpuTicks, exited, freePort, has, median, nginxConf, nginxProxyConf, parseWrk, ringioProxyConfig, spawnPinned, stopProc, table, waitForPort } from '../lib.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const root = resolve(String(arg('root', here)));
@@ -153,18 +153,6 @@ function threads(pids) {
   }
   return out;
 }
-/** /proc/stat per CPU: [busy, idle, steal] in ticks (10 ms). */
-function cpuTicks() {
-  const r = {};
-  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
-    const m = /^cpu(\d+) (.*)/.exec(line);
-    if (!m) continue;
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = m[2].split(' ').map(Number);
-    r[m[1]] = { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
-  }
-  return r;
-}
-
 const q = (xs, p) => {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
