@@ -22,7 +22,9 @@
 // on stderr shows them, so a slow round that the machine starved is told from a slow server; the JSON
 // carries the medians as wait_ringio / wait_node. So is the CPU of the server's other threads per unit
 // (`helpers`: V8's compile and GC workers, libuv's pool; pinned with the main thread, their work is its
-// runqueue wait), with medians helpers_ringio / helpers_node.
+// runqueue wait), with medians helpers_ringio / helpers_node. So is the share of both CPUs the hypervisor
+// took during the round (/proc/stat's steal: every server is slowed by it alike; a round with much of
+// it measured the host), with medians steal_ringio / steal_node.
 // The ab cases' warm-up includes connections closed without a request (see IDLE_WARM): ab leaves some at
 // the end of a run, and the first ones a server meets deoptimize its stream close path.
 // Output: a table on stderr; one JSON line per case (and concurrency) and driver on stdout, with case,
@@ -47,7 +49,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { arg, cpuSeconds, emit, has, helperSeconds, idleConnections, interleave, median, pairedRatio, schedSeconds, table } from './lib.mjs';
+import { arg, cpuSeconds, cpuTicks, emit, has, helperSeconds, idleConnections, interleave, median, pairedRatio, schedSeconds, stealShare, table } from './lib.mjs';
 
 const BIG = 2 * 1024 * 1024;
 
@@ -307,11 +309,14 @@ async function measure() {
       const clock = await cpuClock(srv.child.pid);
       const sched0 = schedSeconds(srv.child.pid);
       const helpers0 = helperSeconds(srv.child.pid);
+      const ticks0 = cpuTicks();
       const t0 = performance.now();
       const m = await load(kind, srv.port, secs, concurrency);
       const wall = (performance.now() - t0) / 1e3;
       const sched1 = schedSeconds(srv.child.pid);
       const helpers1 = helperSeconds(srv.child.pid);
+      // The hypervisor's steal over the run, both CPUs: a round with much of it measured the host.
+      m.steal = stealShare(ticks0, cpuTicks());
       // CPU per unit: µs per request, ms per MB.
       const per = (sec) => (sec * (m.unit === 'MB/s' ? 1e3 : 1e6)) / m.served;
       m.cpu = per(await clock.stop());
@@ -346,7 +351,7 @@ async function measure() {
       const runs = await interleave(rounds, impls, {
         describe: (m) => {
           const u = m.unit === 'MB/s' ? 'ms/MB' : 'µs/req';
-          return `${what} ${m.value.toFixed(1)} ${m.unit}, server CPU ${m.cpu.toFixed(2)} ${u}, runqueue wait ${m.wait.toFixed(2)}, asleep ${m.asleep.toFixed(2)}, helpers ${m.helpers.toFixed(2)}`;
+          return `${what} ${m.value.toFixed(1)} ${m.unit}, server CPU ${m.cpu.toFixed(2)} ${u}, runqueue wait ${m.wait.toFixed(2)}, asleep ${m.asleep.toFixed(2)}, helpers ${m.helpers.toFixed(2)}, steal ${(m.steal * 100).toFixed(0)}%`;
         },
         // Each round starts one server later: no server always runs right after the same one (a busy
         // machine's bursts then fall on every server alike).
@@ -384,6 +389,9 @@ async function measure() {
           wait_node: Number(median(runs.get('node').map((m) => m.wait)).toFixed(2)),
           helpers_ringio: Number(median(rs.map((m) => m.helpers)).toFixed(2)),
           helpers_node: Number(median(runs.get('node').map((m) => m.helpers)).toFixed(2)),
+          // The share of both CPUs the hypervisor took during ringio's rounds (median), and during plain Node's.
+          steal_ringio: Number(median(rs.map((m) => m.steal)).toFixed(3)),
+          steal_node: Number(median(runs.get('node').map((m) => m.steal)).toFixed(3)),
           cpu_source: rs[0].cpuSource,
           // The ab cases' warm-up: connections closed without a request (--idle-warm; 0 before ep9).
           ...(kind === 'connect' || kind === 'http-close' ? { idle_warm: IDLE_WARM } : {}),
