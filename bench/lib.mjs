@@ -289,23 +289,28 @@ export async function stopProc(child, signal = 'SIGTERM') {
   clearTimeout(t);
 }
 
-/** A one-worker nginx config in a fresh directory under `tmp` (no logs; `body` goes in the http block). */
-export function nginxConf(tmp, name, body) {
+/**
+ * A one-worker nginx config in a fresh directory under `tmp` (no logs; `body` goes in the http block).
+ * `single`: master_process off, the one process serving (to measure it under valgrind).
+ */
+export function nginxConf(tmp, name, body, { single = false } = {}) {
   const dir = mkdtempSync(join(tmp, `${name}-`));
   const f = join(dir, 'nginx.conf');
-  writeFileSync(f, `daemon off;\nworker_processes 1;\nerror_log /dev/null;\npid ${join(dir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; ${body} }\n`);
+  writeFileSync(f, `daemon off;\n${single ? 'master_process off;\n' : ''}worker_processes 1;\nerror_log /dev/null;\npid ${join(dir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; ${body} }\n`);
   return { f, dir };
 }
 
 /**
  * nginx as the reverse proxy of the proxy benches, in front of 127.0.0.1:`upPort` (HTTP/1.1 to it, an
- * upstream keepalive cache of 128), listening on 127.0.0.1:`port`; `listenExtra` follows the address (TLS).
+ * upstream keepalive cache of 128), listening on 127.0.0.1:`port`; `listenExtra` follows the address (TLS);
+ * `opts` as nginxConf's.
  */
-export function nginxProxyConf(tmp, upPort, port, listenExtra = '') {
+export function nginxProxyConf(tmp, upPort, port, listenExtra = '', opts = {}) {
   return nginxConf(
     tmp,
     'proxy',
     `upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port}${listenExtra}; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+    opts,
   );
 }
 

@@ -39,13 +39,13 @@
 // off; C code only, so the breakdown is by symbol). The TLS clients' keep-alive connections
 // are made before the warm-up, so no handshake is counted: the figure is a keep-alive request's.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, emit, freePort, has, median, nginxConf, stopProc, table, waitForPort } from '../lib.mjs';
+import { arg, emit, freePort, has, median, nginxConf, nginxProxyConf, ringioProxyConfig, stopProc, table, waitForPort } from '../lib.mjs';
 import { control, fnMedians, keepDumps, parseDump, perfMap } from './callgrind.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -139,13 +139,10 @@ async function clients(port, n) {
 }
 
 /** The command line of the server measured (see --server). */
-function serverCmd(root, driver, port, conf, dir, upPort) {
+function serverCmd(root, driver, port, conf, upPort) {
   if (server === 'nginx-https') {
-    const f = join(dir, 'nginx.conf');
-    writeFileSync(
-      f,
-      `daemon off;\nmaster_process off;\nerror_log /dev/null;\npid ${join(dir, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp { access_log off; upstream up { server 127.0.0.1:${upPort}; keepalive 128; } server { listen 127.0.0.1:${port} ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ssl_protocols TLSv1.2 TLSv1.3; keepalive_requests 1000000; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`,
-    );
+    // bench/proxy-http.mjs's nginx, TLS included, in one process.
+    const { f, dir } = nginxProxyConf(tmp, upPort, port, ` ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ssl_protocols TLSv1.2 TLSv1.3`, { single: true });
     return ['nginx', '-c', f, '-p', dir, '-e', '/dev/null'];
   }
   const node = [process.execPath, '--perf-basic-prof', ...nodeFlags];
@@ -157,14 +154,10 @@ function serverCmd(root, driver, port, conf, dir, upPort) {
 async function once(root, driver, upPort) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmp, 'run-'));
-  const conf = join(dir, 'p.toml');
-  writeFileSync(
-    conf,
-    `[runtime]\nthreads = 1\ndriver = "${driver}"\n[upgrade]\nsocket = "${join(dir, 'up.sock')}"\n[servers.bench]\nlisten = "127.0.0.1:${port}"\nprotocol = "http"\n${server === 'proxy-https' ? `tls = { cert = "${cert}", key = "${key}" }\n` : ''}[[servers.bench.routes]]\npath = "/"\nupstreams = [{ url = "http://127.0.0.1:${upPort}" }]\n`,
-  );
+  const conf = ringioProxyConfig(dir, { port, upPort, driver, extra: server === 'proxy-https' ? `tls = { cert = "${cert}", key = "${key}" }\n` : '' });
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, ...serverCmd(root, driver, port, conf, dir, upPort)],
+    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, ...serverCmd(root, driver, port, conf, upPort)],
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir },
   );
   child.err = '';
