@@ -65,6 +65,16 @@ async function serve(kind, impl, port, driver) {
   const http = await import('node:http');
   const https = await import('node:https');
   const http2 = await import('node:http2');
+  // Both servers (plain Node's and ringio's) use node:http2's header-name constants as property keys
+  // once, here, before loading anything else. node:http2 makes them as plain strings; the first use as a
+  // key turns each into a ThinString pointing at the internalized name, and only a scavenge while it is
+  // still young replaces the references to it. A process that allocates enough between loading
+  // node:http2 and its first response (ringio's modules do; so does plain Node importing node:tls)
+  // promotes them first, and then `headers[HTTP2_HEADER_DATE] = utcDate()` in node's processHeaders
+  // misses its inline cache on every response, which keeps processHeaders and its callers from being
+  // optimized (+2-8% instructions a request, varying process to process). Plain Node's own figure does
+  // not move with this line; see docs/benchmarks.md, "node:http2's header constants".
+  internalizeKeys(http2.constants);
   const hello = Buffer.from(`hello ${kind}\n`);
   const big = Buffer.alloc(BIG, 'x');
   const onRequest = (req, res) => {
@@ -114,6 +124,13 @@ async function serve(kind, impl, port, driver) {
     { driver },
   );
   process.exit(0);
+}
+
+/** Uses every string value of `constants` as a property key once (see serve()). */
+function internalizeKeys(constants) {
+  const keys = { __proto__: null };
+  for (const v of Object.values(constants)) if (typeof v === 'string') keys[v] = 0;
+  return keys;
 }
 
 // ---- the measurement ----------------------------------------------------------------------------------
