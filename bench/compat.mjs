@@ -265,6 +265,7 @@ async function measure() {
       const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
       const bytes = Number(/traffic: .*?\((\d+)\) total/.exec(stdout)?.[1]);
       const errors = m && (Number(m[2]) > 0 || Number(m[3]) > 0) ? `${m[2]} failed, ${m[3]} errored` : null;
+      if (!(bytes > 0)) throw new Error(`h2load measured nothing: ${stdout.split('\n').filter((l) => /^(requests|traffic|finished)|rror|fail/i.test(l)).join(' | ') || stdout.slice(-300)}`);
       return { value: bytes / 1e6 / seconds, unit: 'MB/s', served: bytes / 1e6, errors };
     }
     // ab runs a number of requests (secs * 3000, or WARM_AB): a run of one server stays under the

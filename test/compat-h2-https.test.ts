@@ -12,6 +12,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import { promisify } from 'node:util';
 import http from 'node:http';
+import net from 'node:net';
 import { connect, jsStreamGuard, listenSecure, toDuplex } from '@ringio/compat';
 import { tlsCounts, UnixStream } from '@ringio/net';
 import { stats } from '@ringio/runtime';
@@ -118,6 +119,92 @@ rtTest("node:http2's client over ringio's createConnection against the same serv
     }
   });
 }, 60_000);
+
+/** An HTTP/2 frame: 9-byte header (length, type, flags, stream id) and the payload. */
+function h2Frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}
+
+rtTest("node:http2 over toDuplex: a request followed at once by a reset gets its 'stream' event on a live stream, as on a net.Socket, and the server goes on", async (t) => {
+  // The client's preface, SETTINGS and a GET's HEADERS (HPACK: :method GET, :scheme http, :path /,
+  // :authority localhost), then a TCP reset: the server's reads hold the bytes and the reset (or its
+  // SETTINGS write fails with ECONNRESET) in one batch of completions. A handler that calls respond()
+  // without checking, as most do, threw ERR_HTTP2_INVALID_STREAM out of the process before rule 10 of
+  // toDuplex (the error a turn later); plain Node emits 'stream' on a live stream for every such request.
+  const N = 40;
+  const block = Buffer.concat([Buffer.from([0x82, 0x86, 0x84, 0x41, 9]), Buffer.from('localhost')]);
+  const hello = Buffer.concat([
+    Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+    h2Frame(4, 0, 0, Buffer.alloc(0)),
+    h2Frame(1, 0x5, 1, block), // END_STREAM | END_HEADERS
+  ]);
+  await run(async () => {
+    // A handler as most are: respond() without checking the stream; guarded here only to name a throw,
+    // which would otherwise end the test process.
+    const server = http2.createServer();
+    let emitted = 0;
+    let deadAtEmit = 0;
+    const thrown: string[] = [];
+    server.on('stream', (stream) => {
+      emitted++;
+      if (stream.destroyed) deadAtEmit++;
+      stream.on('error', () => {});
+      try {
+        stream.respond({ ':status': 200 });
+        stream.end('reset\n');
+      } catch (e) {
+        thrown.push(String((e as { code?: string }).code ?? e));
+      }
+    });
+    server.on('sessionError', () => {});
+    const srv = await serve(server);
+    try {
+      for (let i = 0; i < N; i++) {
+        await guard(
+          new Promise<void>((resolve, reject) => {
+            const c = net.connect(srv.port, '127.0.0.1', () => c.write(hello, () => (c.resetAndDestroy(), resolve())));
+            c.on('error', reject);
+          }),
+          5000,
+          `client ${i}`,
+        );
+      }
+      for (let waited = 0; emitted < N && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+      t.deepEqual(thrown, [], 'respond() threw');
+      t.is(deadAtEmit, 0, "'stream' events on a destroyed stream");
+      t.is(emitted, N, "every request's 'stream' event, as plain Node emits them");
+      // The server goes on: a normal client gets its answer.
+      const session = http2.connect(`http://127.0.0.1:${srv.port}`);
+      session.on('error', () => {});
+      try {
+        const body = await guard(
+          new Promise<string>((resolve, reject) => {
+            const req = session.request({ ':path': '/' });
+            let s = '';
+            req.setEncoding('utf8');
+            req.on('data', (c: string) => (s += c));
+            req.on('end', () => resolve(s));
+            req.on('error', reject);
+            req.end();
+          }),
+          5000,
+          'a request after the resets',
+        );
+        t.is(body, 'reset\n');
+      } finally {
+        session.close();
+      }
+    } finally {
+      await srv.close();
+      server.close();
+    }
+  });
+});
 
 const pem = testCertificate();
 

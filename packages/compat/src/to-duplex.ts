@@ -46,6 +46,14 @@
  *     V8's scavenges to the old space, where it waited for a full GC (17% of the young generation promoted
  *     against plain Node's 6%, scavenges 2-3x as long: docs/benchmarks.md, "New connections, branch ep1").
  *     The runtime's live Duplexes are a LiveList (@ringio/runtime), whose removed nodes point at nothing.
+ * 10. A read or write error reaches node:stream on a later turn of the event loop (setImmediate) than
+ *     the completion that carried it, as libuv delivers it in a callback of its own. The runtime hands
+ *     over a batch of completions in one go: a connection's bytes and its ECONNRESET (or the failed
+ *     write of a reply to a peer that already reset) can be in one batch. node:http2 emits 'stream' from
+ *     a process.nextTick queued while it parses the bytes, so a destroy in the same batch (or one tick
+ *     later, behind ticks that the parsing queued in turn) destroyed every such stream before its
+ *     'stream' event, and a handler's respond() threw ERR_HTTP2_INVALID_STREAM out of the process. On
+ *     the next turn every tick and microtask of the batch has run, as on a net.Socket.
  */
 import { Duplex } from 'node:stream';
 import { currentRuntime, errnoError, LiveList, ringioError, type LiveNode, type RecvLease } from '@ringio/runtime';
@@ -55,6 +63,16 @@ type DuplexRuntime = { readonly isClosing: boolean; readonly signal: AbortSignal
 /** Rule 6: the live Duplexes of each runtime, destroyed quietly when its signal aborts (its shutdown); rule 9. */
 const liveByRuntime = new WeakMap<DuplexRuntime, LiveList<SocketDuplex>>();
 import { TcpStream, type ReadHalf, type SocketAddr, type WriteHalf } from '@ringio/net';
+
+/** Rule 10: a read error, a turn after its completion (the Duplex may have gone meanwhile). */
+function destroyLater(d: Duplex, err: Error): void {
+  if (!d.destroyed) d.destroy(err);
+}
+
+/** Rule 10: a write's callback with its error, a turn after the completion. */
+function failWriteLater(cb: (err?: Error | null) => void, err: Error): void {
+  cb(err);
+}
 
 /** destroySoon()'s 'finish' listener (one function for every Duplex). */
 function destroyOnFinish(this: Duplex): void {
@@ -481,7 +499,7 @@ export class SocketDuplex extends Duplex {
     const back = (e as { buf?: unknown } | null)?.buf;
     if (Buffer.isBuffer(back) && back.length === this.#readSize) this.#rbuf = back;
     if (this.destroyed || this._quiet(e)) return; // our own close() cancelled it, or the runtime's shutdown
-    this.destroy(own(e));
+    setImmediate(destroyLater, this, own(e)); // rule 10
   };
 
   // ---- the Writable side ------------------------------------------------------------------------
@@ -534,12 +552,12 @@ export class SocketDuplex extends Duplex {
     const cb = this.#writeCb!;
     this.#writeCb = undefined;
     this._quiet(e); // destroyed first, so the callback's error is not emitted (rule 6)
-    cb(own(e));
+    setImmediate(failWriteLater, cb, own(e)); // rule 10
   };
 
   #onBatchError(e: unknown, cb: (err?: Error | null) => void): void {
     this._quiet(e);
-    cb(own(e));
+    setImmediate(failWriteLater, cb, own(e)); // rule 10
   }
 
   /** A write after the runtime closed: the Duplex goes away quietly, the callback learns why (rule 6). */
@@ -649,7 +667,7 @@ export class SocketDuplex extends Duplex {
    * instead of to write() once per buffer (js-stream-guard.ts). Takes it only when node:stream has nothing
    * queued, corked or ending, so the order of bytes is the order of calls; returns false otherwise (the
    * caller then uses write()). `done` runs once the kernel took every byte, or with the error, which also
-   * destroys the Duplex as a failed write() would.
+   * destroys the Duplex as a failed write() would, a turn later (rule 10).
    */
   [kWriteBatch](bufs: Buffer[], done: (err?: Error | null) => void): boolean {
     if (
@@ -667,13 +685,16 @@ export class SocketDuplex extends Duplex {
     this.#directBusy = true;
     this.#sendAll(bufs, (err) => {
       this.#directBusy = false;
-      if (err && !this.destroyed) this.destroy(err);
       // A write() that came meanwhile goes first: a batch that `done` hands over then queues behind it.
       const waiting = this.#waiting;
       this.#waiting = undefined;
       this.#waitingCb = undefined;
       if (!this.destroyed) waiting?.();
       done(err);
+      // Rule 10: after a failed write the session, told first (done), reads on, so what the peer sent
+      // before it reset still reaches it (as node:http2's native session does on a net.Socket); the
+      // Duplex goes a turn later, after whatever those bytes set off.
+      if (err && !this.destroyed) setImmediate(destroyLater, this, err);
     });
     return true;
   }
