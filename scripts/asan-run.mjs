@@ -5,7 +5,8 @@
 // and workers included, writes its sanitizer reports to files in one folder; any report fails the run.
 //
 // Usage: node scripts/asan-run.mjs [--driver uring|epoll|both] [test files under dist/test...]
-// Default files: the native-heavy tests (teardown, GC, worker exit, cancellation, the fuzz short run).
+// Default files: the native-heavy tests (teardown, GC, worker exit, cancellation, the fuzz short run)
+// and the TLS tests (the addon's sessions under TlsStream, @ringio/http, compat and the proxy).
 // curl runs without the preload (it hangs with libasan in it: see UNPRELOADED).
 // Ends with "N passed, N failed, N skipped, N sanitizer reports".
 import { execFileSync, spawn } from 'node:child_process';
@@ -28,6 +29,14 @@ const DEFAULT_FILES = [
   'dist/test/gc-net-reads.test.js',
   'dist/test/threads-blocking.test.js', // spawnBlocking workers aborted and terminated
   'dist/test/fuzz-ops.test.js', // the fuzz short run
+  // TLS (addon/tls.cc: sessions over memory BIOs, handshakes, records, contexts and SNI), under each user:
+  'dist/test/net-tls.test.js', // TlsStream: handshake failures, close mid-read, a worker exiting with sessions open
+  'dist/test/net-tls-chunks.test.js',
+  'dist/test/net-tls-records.test.js', // records split and partial, reads of 1 byte through 64 KiB
+  'dist/test/http-tls.test.js',
+  'dist/test/compat-secure.test.js', // listenSecure
+  'dist/test/compat-tls.test.js',
+  'dist/test/proxy-tls.test.js', // the proxy's TLS listener and https:// upstreams, in a child process
 ];
 const files = positionals.length > 0 ? positionals : DEFAULT_FILES;
 // Tests whose assertions are time bounds (wall-clock limits, a Node timer racing a runtime timer): the
