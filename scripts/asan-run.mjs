@@ -36,6 +36,7 @@ const DEFAULT_FILES = [
   'dist/test/http-tls.test.js',
   'dist/test/compat-secure.test.js', // listenSecure
   'dist/test/compat-tls.test.js',
+  'dist/test/compat-h2-https.test.js', // listenSecure under h2load: 3,000 requests on 16 TLS connections
   'dist/test/proxy-tls.test.js', // the proxy's TLS listener and https:// upstreams, in a child process
 ];
 const files = positionals.length > 0 ? positionals : DEFAULT_FILES;
