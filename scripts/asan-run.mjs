@@ -5,10 +5,12 @@
 // and workers included, writes its sanitizer reports to files in one folder; any report fails the run.
 //
 // Usage: node scripts/asan-run.mjs [--driver uring|epoll|both] [test files under dist/test...]
-// Default files: the native-heavy tests (teardown, GC, worker exit, cancellation, the fuzz short run).
+// Default files: the native-heavy tests (teardown, GC, worker exit, cancellation, the fuzz short run)
+// and the TLS tests (the addon's sessions under TlsStream, @ringio/http, compat and the proxy).
+// curl runs without the preload (it hangs with libasan in it: see UNPRELOADED).
 // Ends with "N passed, N failed, N skipped, N sanitizer reports".
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +29,15 @@ const DEFAULT_FILES = [
   'dist/test/gc-net-reads.test.js',
   'dist/test/threads-blocking.test.js', // spawnBlocking workers aborted and terminated
   'dist/test/fuzz-ops.test.js', // the fuzz short run
+  // TLS (addon/tls.cc: sessions over memory BIOs, handshakes, records, contexts and SNI), under each user:
+  'dist/test/net-tls.test.js', // TlsStream: handshake failures, close mid-read, a worker exiting with sessions open
+  'dist/test/net-tls-chunks.test.js',
+  'dist/test/net-tls-records.test.js', // records split and partial, reads of 1 byte through 64 KiB
+  'dist/test/http-tls.test.js',
+  'dist/test/compat-secure.test.js', // listenSecure
+  'dist/test/compat-tls.test.js',
+  'dist/test/compat-h2-https.test.js', // listenSecure under h2load: 3,000 requests on 16 TLS connections
+  'dist/test/proxy-tls.test.js', // the proxy's TLS listener and https:// upstreams, in a child process
 ];
 const files = positionals.length > 0 ? positionals : DEFAULT_FILES;
 // Tests whose assertions are time bounds (wall-clock limits, a Node timer racing a runtime timer): the
@@ -56,8 +67,26 @@ for (const p of preload) {
   }
 }
 const logs = mkdtempSync(join(tmpdir(), 'ringio-asan-'));
+// Tools the tests run that hang with libasan preloaded: curl (7.88, glibc 2.36) blocks for ever in its
+// main()'s setlocale() on glibc's setlocale lock (`LD_PRELOAD=libasan.so curl --version` alone never
+// returns), so a test that runs curl never ends. They are not ringio's code: a shim folder first on PATH
+// runs each without the preload.
+const UNPRELOADED = ['curl'];
+const shims = join(logs, 'bin');
+mkdirSync(shims);
+for (const tool of UNPRELOADED) {
+  let real;
+  try {
+    real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+  } catch {
+    continue; // not installed: the tests that need it skip
+  }
+  writeFileSync(join(shims, tool), `#!/bin/sh\nunset LD_PRELOAD\nexec '${real}' "$@"\n`);
+  chmodSync(join(shims, tool), 0o755);
+}
 const env = {
   ...process.env,
+  PATH: `${shims}:${process.env.PATH}`,
   RINGIO_ADDON: addon,
   LD_PRELOAD: preload.join(' '),
   ASAN_OPTIONS: `detect_leaks=0:halt_on_error=1:abort_on_error=0:log_path=${join(logs, 'asan')}`,
@@ -74,6 +103,11 @@ if (!probe.includes(addon)) throw new Error(`the sanitizer build did not load (R
 if (!/libasan/.test(probe)) throw new Error('libasan is not mapped: LD_PRELOAD did not take');
 const image = readFileSync(addon, 'latin1');
 if (!image.includes('__asan_report_') || !image.includes('__ubsan_handle_')) throw new Error(`${addon} is not instrumented`);
+// The shims take: each tool answers within seconds under the run's environment (a hang here would be
+// a test file that registers nothing and ends at ava's timeout).
+for (const tool of readdirSync(shims)) {
+  execFileSync(tool, ['--version'], { env, stdio: 'ignore', timeout: 10_000 });
+}
 console.log(`sanitizer build loaded: ${addon} (LD_PRELOAD=${env.LD_PRELOAD})`);
 
 let passed = 0;
@@ -102,7 +136,7 @@ for (const driver of drivers) {
   }
 }
 
-const reports = readdirSync(logs).filter((f) => readFileSync(join(logs, f), 'utf8').trim() !== '');
+const reports = readdirSync(logs).filter((f) => f !== 'bin' && readFileSync(join(logs, f), 'utf8').trim() !== '');
 for (const f of reports) {
   console.log(`\n--- sanitizer report ${f} ---\n${readFileSync(join(logs, f), 'utf8')}`);
 }
