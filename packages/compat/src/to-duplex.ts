@@ -69,11 +69,6 @@ function destroyLater(d: Duplex, err: Error): void {
   if (!d.destroyed) d.destroy(err);
 }
 
-/** Rule 10: a write's callback with its error, a turn after the completion. */
-function failWriteLater(cb: (err?: Error | null) => void, err: Error): void {
-  cb(err);
-}
-
 /** destroySoon()'s 'finish' listener (one function for every Duplex). */
 function destroyOnFinish(this: Duplex): void {
   this.destroy();
@@ -552,12 +547,12 @@ export class SocketDuplex extends Duplex {
     const cb = this.#writeCb!;
     this.#writeCb = undefined;
     this._quiet(e); // destroyed first, so the callback's error is not emitted (rule 6)
-    setImmediate(failWriteLater, cb, own(e)); // rule 10
+    setImmediate(cb, own(e)); // rule 10: the callback, with its error, a turn later
   };
 
   #onBatchError(e: unknown, cb: (err?: Error | null) => void): void {
     this._quiet(e);
-    setImmediate(failWriteLater, cb, own(e)); // rule 10
+    setImmediate(cb, own(e)); // rule 10: the callback, with its error, a turn later
   }
 
   /** A write after the runtime closed: the Duplex goes away quietly, the callback learns why (rule 6). */
