@@ -130,7 +130,6 @@ async function serve(kind, impl, port, driver) {
 function internalizeKeys(constants) {
   const keys = { __proto__: null };
   for (const v of Object.values(constants)) if (typeof v === 'string') keys[v] = 0;
-  return keys;
 }
 
 // ---- the measurement ----------------------------------------------------------------------------------
