@@ -270,10 +270,10 @@ rtTest('listenSecure under h2load (HTTP/1.1 over TLS): 3,000 requests on 16 keep
 }, 90_000);
 
 rtTest("the JSStreamSocket guard: a write after a shutdown (node:http2 closing a session mid-transfer) completes with EPIPE instead of killing the process", async (t) => {
-  t.is(jsStreamGuard, 'installed');
   await run(async () => {
     const [a, b] = UnixStream.pair();
     const d = toDuplex(a);
+    t.is(jsStreamGuard, 'installed');
     // node:tls (as node:http2) wraps a Duplex that is not a net.Socket in its internal JSStreamSocket.
     const sock = new tls.TLSSocket(d);
     sock.on('error', () => {});
@@ -294,6 +294,33 @@ rtTest("the JSStreamSocket guard: a write after a shutdown (node:http2 closing a
     d.destroy();
     await b.close();
   });
+});
+
+rtTest('the JSStreamSocket guard is installed by the first Duplex, not by loading @ringio/compat (a process that only hands sockets to libuv runs no TLS code)', async (t) => {
+  // Counts the TLSSockets made, through node:tls's own export (the guard builds its probe through it).
+  const program = `
+    import tls from 'node:tls';
+    let made = 0;
+    const Base = tls.TLSSocket;
+    tls.TLSSocket = class extends Base { constructor(...a) { super(...a); made++; } };
+    const { start } = await import('@ringio/runtime');
+    const { UnixStream } = await import('@ringio/net');
+    const compat = await import('@ringio/compat');
+    console.log(made, compat.jsStreamGuard);
+    await start(async () => {
+      const [a, b] = UnixStream.pair();
+      const d = compat.toDuplex(a);
+      console.log(made, compat.jsStreamGuard);
+      compat.toDuplex(b).destroy();
+      d.destroy();
+    });
+    console.log(made, compat.jsStreamGuard);
+  `;
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', program], { cwd: root, encoding: 'utf8', timeout: 30_000, env: process.env });
+  t.is(r.stderr, '');
+  t.is(r.stdout, '0 not installed: no Duplex made yet\n1 installed\n1 installed\n');
+  t.is(r.status, 0);
 });
 
 type JsWrap = {

@@ -26,5 +26,5 @@ export {
 } from './connect.js';
 export { toNetSocket, type NetSocketOptions, type HandOverSource } from './net-socket.js';
 export { listenSecure, type SecureListenOptions, type SecureListener, type ConnectionTarget } from './secure.js';
-// Installs the guard against node's JSStreamSocket write-after-shutdown assertion (js-stream-guard.ts).
+// The guard against node's JSStreamSocket write-after-shutdown assertion: installed on the first Duplex (js-stream-guard.ts).
 export { jsStreamGuard } from './js-stream-guard.js';

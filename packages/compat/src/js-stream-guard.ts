@@ -8,8 +8,17 @@
  * that no shutdown is under way, so the write throws ERR_INTERNAL_ASSERTION from inside node and the
  * process dies: a peer could crash a server. A native socket fails such a write with EPIPE instead.
  *
- * The guard wraps doWrite once, when this module loads: a write that arrives while a shutdown is under
- * way completes with EPIPE on the next turn, as libuv would complete it.
+ * The guard wraps doWrite once: a write that arrives while a shutdown is under way completes with EPIPE
+ * on the next turn, as libuv would complete it.
+ *
+ * When: on the first Duplex compat makes (SocketDuplex's constructor calls ensureJsStreamGuard()), not
+ * when the package loads. Every JSStreamSocket over a ringio Duplex is made after its Duplex, and the
+ * wrapper is on the class's prototype, so none is missed. Installing means building a throwaway TLSSocket
+ * (below), which runs node's stream, event and destroy code with TLS shapes; done at import, it did so in
+ * every process that loads compat, before the process's own traffic. V8 then compiles
+ * EventEmitter.prototype.emit and stream destroy() for those shapes too: in a node:http2 server fed
+ * through toNetSocket (no Duplex at all), 0.4% more instructions a request than plain Node, and 0.4%
+ * fewer once the probe was gone (docs/benchmarks.md, "Steady-state instructions").
  *
  * The fast path: JSStreamSocket's own doWrite writes each buffer of a batch with its own stream.write()
  * (node:http2 hands over some 900 buffers, 7 MB, per batch under load), then completes the batch one
@@ -23,7 +32,6 @@
 import { PassThrough } from 'node:stream';
 import tls from 'node:tls';
 import { constants } from 'node:os';
-import { kWriteBatch } from './to-duplex.js';
 
 type JsStreamProto = { doWrite(req: unknown, bufs: unknown[]): number };
 type WrapHandle = { finishWrite(req: unknown, err: number): void };
@@ -33,8 +41,24 @@ type Wrap = Record<symbol, unknown> & {
   finishWrite(handle: WrapHandle, errCode: number): void;
 };
 
-/** Whether the guard is installed, or why not. */
-export let jsStreamGuard: 'installed' | `not installed: ${string}` = 'not installed: not tried';
+/** @internal The method through which the guard hands JSStreamSocket's write batches to a SocketDuplex (to-duplex.ts, rule 8). */
+export const kWriteBatch = Symbol('ringio.compat.writeBatch');
+
+/** Whether the guard is installed, or why not ('not installed: no Duplex made yet' until compat makes its first Duplex). */
+export let jsStreamGuard: 'installed' | `not installed: ${string}` = 'not installed: no Duplex made yet';
+
+let tried = false;
+
+/** @internal Installs the guard once, on the first Duplex compat makes (see "When" above). */
+export function ensureJsStreamGuard(): void {
+  if (tried) return;
+  tried = true;
+  try {
+    jsStreamGuard = install();
+  } catch (e) {
+    jsStreamGuard = `not installed: ${(e as Error).message}`;
+  }
+}
 
 function install(): typeof jsStreamGuard {
   const probe = new tls.TLSSocket(new PassThrough());
@@ -80,10 +104,4 @@ function install(): typeof jsStreamGuard {
   } finally {
     probe.destroy();
   }
-}
-
-try {
-  jsStreamGuard = install();
-} catch (e) {
-  jsStreamGuard = `not installed: ${(e as Error).message}`;
 }

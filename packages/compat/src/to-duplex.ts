@@ -63,6 +63,7 @@ type DuplexRuntime = { readonly isClosing: boolean; readonly signal: AbortSignal
 /** Rule 6: the live Duplexes of each runtime, destroyed quietly when its signal aborts (its shutdown); rule 9. */
 const liveByRuntime = new WeakMap<DuplexRuntime, LiveList<SocketDuplex>>();
 import { TcpStream, type ReadHalf, type SocketAddr, type WriteHalf } from '@ringio/net';
+import { ensureJsStreamGuard, kWriteBatch } from './js-stream-guard.js';
 
 /** Rule 10: a read error, a turn after its completion (the Duplex may have gone meanwhile). */
 function destroyLater(d: Duplex, err: Error): void {
@@ -167,8 +168,6 @@ const rentReadBuffer = (size: number): Buffer => (size === DEFAULT_READ ? spareR
 const IOV_MAX = 1024;
 const MAX_READ = 0x7ffff000;
 
-/** @internal The method through which js-stream-guard.ts hands JSStreamSocket's write batches over (rule 8). */
-export const kWriteBatch = Symbol('ringio.compat.writeBatch');
 
 const hasFns = (o: unknown, names: string[]): boolean =>
   o !== null && typeof o === 'object' && names.every((n) => typeof (o as Record<string, unknown>)[n] === 'function');
@@ -298,6 +297,7 @@ export class SocketDuplex extends Duplex {
       emitClose: true,
       autoDestroy: true,
     });
+    ensureJsStreamGuard();
     this.#rt = currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
     this.#track();
     this.#readSize = readSize;
