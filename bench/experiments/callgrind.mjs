@@ -1,7 +1,7 @@
 // callgrind helpers shared by the instruction-count experiments (proxy-instructions.mjs,
 // compat-instructions.mjs): callgrind_control, node's perf map (JIT code by name), and a dump's
 // exclusive cost per function and per kind (JS by tier, V8 builtins, compiler, GC, addon, libc).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { median } from '../lib.mjs';
@@ -153,4 +153,32 @@ export function keepDumps(dir, pid, keep) {
     if (existsSync(`/tmp/perf-${pid}.map`)) execFileSync('cp', ['-f', `/tmp/perf-${pid}.map`, keep]);
   }
   rmSync(`/tmp/perf-${pid}.map`, { force: true });
+}
+
+/**
+ * bench/compat.mjs's server of `kind` (`--serve`) for `impl` (node, or a ringio driver) from checkout
+ * `root`, under callgrind with instrumentation off and one dump file per thread in `dir` (cg.PID.N-T);
+ * resolves with the child once it listens on `port` (and, for ringio, on the driver asked for).
+ */
+export async function startCompatServer({ root, kind, impl, port, dir, nodeFlags = [] }) {
+  const serve = ['--serve', kind, '--impl', impl === 'node' ? 'node' : 'ringio', '--port', String(port), ...(impl === 'node' ? [] : ['--driver', impl])];
+  const child = spawn(
+    'valgrind',
+    ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--perf-basic-prof', ...nodeFlags, join(root, 'bench/compat.mjs'), ...serve],
+    { stdio: ['ignore', 'ignore', 'pipe'], cwd: root },
+  );
+  let err = '';
+  await new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${impl} did not start: ${err.slice(-2000)}`)), 300_000);
+    child.stderr.setEncoding('utf8').on('data', (d) => {
+      err += d;
+      if (/ on 127\.0\.0\.1:\d+/.test(err)) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+    child.once('exit', (code) => rej(new Error(`${impl} exited (${code}): ${err.slice(-2000)}`)));
+  });
+  if (impl !== 'node' && !err.includes(`ringio ${impl}`)) throw new Error(`asked for ${impl}: ${err.trim()}`);
+  return child;
 }

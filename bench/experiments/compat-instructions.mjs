@@ -18,14 +18,14 @@
 //          [--concurrency 10] [--impls node,uring,epoll] [--roots .] [--warmup 10000] [--reqs 2000]
 //          [--windows 3] [--top 30] [--node-flags --flag1,--flag2 (default none)] [--keep DIR]
 // A server is IMPL or IMPL@ROOT (a checkout with its packages built); --roots gives every impl for each.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { arg, emit, freePort, has, idleConnections, median, stopProc, table } from '../lib.mjs';
-import { COMPILER, control, fnMedians, keepDumps, parseDump, perfMap } from './callgrind.mjs';
+import { COMPILER, control, fnMedians, keepDumps, parseDump, perfMap, startCompatServer } from './callgrind.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const kind = String(arg('case', 'connect'));
@@ -77,25 +77,7 @@ const summary = (file) => Number(/^summary: (\d+)$/m.exec(readFileSync(file, 'la
 async function once(root, impl) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmp, 'run-'));
-  const serve = ['--serve', kind, '--impl', impl === 'node' ? 'node' : 'ringio', '--port', String(port), ...(impl === 'node' ? [] : ['--driver', impl])];
-  const child = spawn(
-    'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', '--dump-instr=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--perf-basic-prof', ...nodeFlags, join(root, 'bench/compat.mjs'), ...serve],
-    { stdio: ['ignore', 'ignore', 'pipe'], cwd: root },
-  );
-  let err = '';
-  await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${impl} did not start: ${err.slice(-2000)}`)), 300_000);
-    child.stderr.setEncoding('utf8').on('data', (d) => {
-      err += d;
-      if (/ on 127\.0\.0\.1:\d+/.test(err)) {
-        clearTimeout(timer);
-        res();
-      }
-    });
-    child.once('exit', (code) => rej(new Error(`${impl} exited (${code}): ${err.slice(-2000)}`)));
-  });
-  if (impl !== 'node' && !err.includes(`ringio ${impl}`)) throw new Error(`asked for ${impl}: ${err.trim()}`);
+  const child = await startCompatServer({ root, kind, impl, port, dir, nodeFlags });
   try {
     if (!h2) {
       await load(port, 1000);
