@@ -168,7 +168,6 @@ const rentReadBuffer = (size: number): Buffer => (size === DEFAULT_READ ? spareR
 const IOV_MAX = 1024;
 const MAX_READ = 0x7ffff000;
 
-
 const hasFns = (o: unknown, names: string[]): boolean =>
   o !== null && typeof o === 'object' && names.every((n) => typeof (o as Record<string, unknown>)[n] === 'function');
 
@@ -297,8 +296,8 @@ export class SocketDuplex extends Duplex {
       emitClose: true,
       autoDestroy: true,
     });
-    ensureJsStreamGuard();
     this.#rt = currentRuntime(); // ERR_RINGIO_NO_RUNTIME now rather than on the first read
+    ensureJsStreamGuard();
     this.#track();
     this.#readSize = readSize;
     this.#pooledOpt = opts.pooled ?? true;
