@@ -13,7 +13,10 @@
 // workers too), and both without the JIT compiler's work. The breakdown is the main thread's in the
 // median window; with several servers, the functions whose median moved most against the first's
 // (main thread; JIT code named by node's --perf-basic-prof map, source positions dropped).
-// Kernel work is not counted (valgrind sees user space).
+// Kernel work is not counted (valgrind sees user space). For http2-handoff each window starts its own
+// h2load, so it opens 4 connections per --reqs requests: connection setup and the JIT's reaction to it
+// are in every window. http2-handoff-steady.mjs measures the state compat.mjs's rounds do (4 connections
+// for the whole run).
 // Usage: node bench/experiments/compat-instructions.mjs [--case connect|http-close|http2-handoff]
 //          [--concurrency 10] [--impls node,uring,epoll] [--roots .] [--warmup 10000] [--reqs 2000]
 //          [--windows 3] [--top 30] [--node-flags --flag1,--flag2 (default none)] [--keep DIR]
