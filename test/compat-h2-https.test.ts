@@ -20,7 +20,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { serve } from './compat-helpers.js';
-import { guard, hashToEnd, randomBytes, rtTest, run, sha256, testCertificate } from './helpers.js';
+import { fixture, guard, hashToEnd, randomBytes, rtTest, run, runNode, sha256, testCertificate } from './helpers.js';
 
 const run$ = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -297,36 +297,10 @@ rtTest("the JSStreamSocket guard: a write after a shutdown (node:http2 closing a
 });
 
 rtTest('the JSStreamSocket guard is installed by the first Duplex, not by loading @ringio/compat (a process that only hands sockets to libuv runs no TLS code)', async (t) => {
-  // Counts the TLSSockets made, through node:tls's own export (the guard builds its probe through it).
-  const program = `
-    import tls from 'node:tls';
-    let made = 0;
-    const Base = tls.TLSSocket;
-    tls.TLSSocket = class extends Base { constructor(...a) { super(...a); made++; } };
-    const { start } = await import('@ringio/runtime');
-    const { UnixStream } = await import('@ringio/net');
-    const compat = await import('@ringio/compat');
-    console.log(made, compat.jsStreamGuard);
-    await start(async () => {
-      // A socket handed to libuv is a net.Socket: node:http2 and node:tls need no adapter over it.
-      const [p, q] = UnixStream.pair();
-      const handed = compat.toNetSocket(p);
-      console.log(made, compat.jsStreamGuard);
-      handed.destroy();
-      await q.close();
-      const [a, b] = UnixStream.pair();
-      const d = compat.toDuplex(a);
-      console.log(made, compat.jsStreamGuard);
-      compat.toDuplex(b).destroy();
-      d.destroy();
-    });
-    console.log(made, compat.jsStreamGuard);
-  `;
-  const root = fileURLToPath(new URL('../..', import.meta.url));
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', program], { cwd: root, encoding: 'utf8', timeout: 30_000, env: process.env });
+  const r = await runNode([fixture('compat-guard-lazy.mjs')], 30_000);
   t.is(r.stderr, '');
   t.is(r.stdout, '0 not installed: no Duplex made yet\n0 not installed: no Duplex made yet\n1 installed\n1 installed\n');
-  t.is(r.status, 0);
+  t.is(r.code, 0);
 });
 
 type JsWrap = {
