@@ -57,13 +57,13 @@
  */
 import { Duplex } from 'node:stream';
 import { currentRuntime, errnoError, LiveList, ringioError, type LiveNode, type RecvLease } from '@ringio/runtime';
+import { TcpStream, type ReadHalf, type SocketAddr, type WriteHalf } from '@ringio/net';
+import { ensureJsStreamGuard, kWriteBatch } from './js-stream-guard.js';
 
 type DuplexRuntime = { readonly isClosing: boolean; readonly signal: AbortSignal };
 
 /** Rule 6: the live Duplexes of each runtime, destroyed quietly when its signal aborts (its shutdown); rule 9. */
 const liveByRuntime = new WeakMap<DuplexRuntime, LiveList<SocketDuplex>>();
-import { TcpStream, type ReadHalf, type SocketAddr, type WriteHalf } from '@ringio/net';
-import { ensureJsStreamGuard, kWriteBatch } from './js-stream-guard.js';
 
 /** Rule 10: a read error, a turn after its completion (the Duplex may have gone meanwhile). */
 function destroyLater(d: Duplex, err: Error): void {
