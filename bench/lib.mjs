@@ -116,10 +116,12 @@ export function has(cmd) {
 }
 
 export function table(rows) {
-  const cols = Object.keys(rows[0]);
-  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  // Every row's columns, in the order first met; a row without one shows '-'.
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (r, c) => (r[c] === undefined ? '-' : String(r[c]));
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
   const line = (vals) => vals.map((v, i) => String(v).padStart(width[i])).join('  ');
-  process.stderr.write(line(cols) + '\n' + rows.map((r) => line(cols.map((c) => r[c]))).join('\n') + '\n');
+  process.stderr.write(line(cols) + '\n' + rows.map((r) => line(cols.map((c) => cell(r, c)))).join('\n') + '\n');
 }
 
 export function emit(objects) {
