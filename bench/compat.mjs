@@ -39,9 +39,24 @@
 // that on a machine shared with other work the CPU per request is measured with the CPUs mostly ours.
 // --idle-warm N: the ab cases' warm-up closes N connections without a request (default 8; 0: none, the
 // warm-up before this was found).
-// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,http2-handoff,connect,http-close] [--drivers uring,epoll] [--base DIR] [--boost] [--idle-warm 8]
+// --together: each ringio server runs head to head with plain Node's instead: both servers at once,
+// pinned to CPU 0, each under its own load generator on CPU 1, over the same seconds, so both meet the
+// same host (steal, a neighbour's burst, the kernel's TCP state on loopback), which in the rounds above
+// moves a lone server's kernel time per MB by ±25% from round to round. Sharing CPU 0 fairly, a server
+// that spends less CPU per unit serves more. Per round, ringio's figure over plain Node's of the same
+// seconds; each round also runs plain Node against plain Node (the design's own noise: `aa_ratio`, its
+// median, and `aa_range`) and the start order alternates. Lines carry `mode: "together"`; ratio_to_node
+// is the median of the rounds' ratios and cpu_ratio_to_node the same of CPU per unit. The cases run by a
+// duration (https, https-nodetls, http2, http2-handoff); ab runs a count, and two at once would share
+// the ~28k ephemeral ports, so connect and http-close are left out of it.
+// --handicap US (with --together): one more pair, plain Node against plain Node that busy-waits US µs
+// in every request before answering: the design's sensitivity (docs/benchmarks.md, "Head to head").
+// --warm-runs N: the duration-based cases (wrk, h2load) warm each server up with N runs of 1 s, each on
+// new connections (default 1; https also goes on until 20,000 requests). After one, V8 is still
+// optimizing node's stream code again when the measured run's connections arrive.
+// Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,http2-handoff,connect,http-close] [--drivers uring,epoll] [--base DIR] [--boost] [--idle-warm 8] [--warm-runs 1] [--together [--handicap US]]
 // Needs wrk (https), h2load (http2: nghttp2-client), ab (connect: apache2-utils) and openssl (https).
-// The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F]
+// The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F] [--spin-us US]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -77,7 +92,15 @@ async function serve(kind, impl, port, driver) {
   internalizeKeys(http2.constants);
   const hello = Buffer.from(`hello ${kind}\n`);
   const big = Buffer.alloc(BIG, 'x');
+  // --spin-us (--handicap's server): busy-waits this long in every request, a known extra cost.
+  const spinNs = BigInt(Math.round(Number(arg('spin-us', 0)) * 1e3));
+  const spin = () => {
+    if (spinNs === 0n) return;
+    const until = process.hrtime.bigint() + spinNs;
+    while (process.hrtime.bigint() < until);
+  };
   const onRequest = (req, res) => {
+    spin();
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': hello.length });
     res.end(hello);
   };
@@ -89,6 +112,7 @@ async function serve(kind, impl, port, driver) {
   else if (kind === 'http2' || kind === 'http2-handoff') {
     server = http2.createServer();
     server.on('stream', (stream) => {
+      spin();
       stream.on('error', () => {});
       stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', 'content-length': BIG });
       stream.end(big);
@@ -152,6 +176,15 @@ async function measure() {
     }
   }
   const run = promisify(execFile);
+  const togetherMode = process.argv.includes('--together');
+  if (arg('handicap') !== undefined && !togetherMode) {
+    console.error('--handicap goes with --together');
+    process.exit(1);
+  }
+  if (arg('handicap') !== undefined && !(Number(arg('handicap')) > 0)) {
+    console.error(`--handicap must be a number of µs over 0 (got ${arg('handicap')})`);
+    process.exit(1);
+  }
 
   let perfOk = has('perf') && process.env.RINGIO_BENCH_CPU !== 'proc';
   const tools = { https: ['wrk', 'openssl'], 'https-nodetls': ['wrk', 'openssl'], http2: ['h2load'], 'http2-handoff': ['h2load'], connect: ['ab'], 'http-close': ['ab'] };
@@ -198,9 +231,9 @@ async function measure() {
       });
     });
 
-  async function startServer(kind, impl, driver, base = false) {
+  async function startServer(kind, impl, driver, base = false, spinUs = 0) {
     const port = await freePort();
-    const extra = [...(driver ? ['--driver', driver] : []), ...(kind.startsWith('https') ? certArgs : [])];
+    const extra = [...(driver ? ['--driver', driver] : []), ...(kind.startsWith('https') ? certArgs : []), ...(spinUs > 0 ? ['--spin-us', String(spinUs)] : [])];
     const [cmd, args] = pin(0, [process.execPath, base ? baseSelf : self, '--serve', kind, '--impl', impl, '--port', String(port), ...extra]);
     const child = spawn(cmd, args, { cwd: base ? baseRoot : root, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -248,6 +281,12 @@ async function measure() {
    * would otherwise measure V8's unoptimized code (docs/benchmarks.md, "HTTPS under contention").
    */
   const WARM_WRK = 20_000;
+  /** --warm-runs N: the duration-based cases' warm-up runs (1 s each, new connections each; default 1). */
+  const WARM_RUNS = Number(arg('warm-runs', 1));
+  if (!(Number.isInteger(WARM_RUNS) && WARM_RUNS >= 1)) {
+    console.error(`--warm-runs must be a whole number of at least 1 (got ${arg('warm-runs')})`);
+    process.exit(1);
+  }
 
   /** `warm`: a warm-up run (ab: WARM_AB requests, or this many if a number). */
   async function load(kind, port, seconds, concurrency, warm = false) {
@@ -313,6 +352,95 @@ async function measure() {
     return { source: 'proc', stop: async () => cpuSeconds(pid) - cpu0 };
   }
 
+  /**
+   * The warm-up of a duration-based case: WARM_RUNS runs of a second of load, each on new connections
+   * (https: and on until WARM_WRK requests, up to 5 runs). One run leaves V8 still tiering: the measured
+   * run's new connections deoptimize stream code that the warm-up's closing connections had not met
+   * (node:http2 servers: 60 functions optimized again during the second run, settled after 4-5).
+   */
+  async function warmUp(kind, port, concurrency) {
+    // ab's warm-up is a count (WARM_AB), kept at one: more would reuse client ports still in TIME_WAIT.
+    const runs = kind === 'connect' || kind === 'http-close' ? 1 : WARM_RUNS;
+    const tries = Math.max(runs, kind.startsWith('https') ? 5 : 1);
+    for (let warmed = 0, s = 0; s < tries && (s < runs || warmed < WARM_WRK); s++) warmed += (await load(kind, port, 1, concurrency, true)).served;
+  }
+
+  /**
+   * --together: plain Node's server and `other` ({ impl, driver, base, spinUs }) at once, both pinned to
+   * CPU 0, each under its own load generator on CPU 1 over the same seconds. `flip` starts `other` first.
+   * Returns other's figure over plain Node's (`value`), the same of CPU per unit (`cpu`), both figures
+   * and the hypervisor's steal over the run.
+   */
+  async function duel(kind, other, flip) {
+    const sides = [{ impl: 'node' }, other];
+    const srvs = [];
+    try {
+      for (const i of flip ? [1, 0] : [0, 1]) srvs[i] = await startServer(kind, sides[i].impl, sides[i].driver, sides[i].base, sides[i].spinUs);
+      await Promise.all(srvs.map((srv) => warmUp(kind, srv.port)));
+      const clocks = [];
+      for (const srv of srvs) clocks.push(await cpuClock(srv.child.pid));
+      const ticks0 = cpuTicks();
+      const ms = await Promise.all(srvs.map((srv) => load(kind, srv.port, secs)));
+      const steal = stealShare(ticks0, cpuTicks());
+      const cpu = [];
+      for (let i = 0; i < 2; i++) cpu.push((await clocks[i].stop()) / ms[i].served);
+      for (const [i, m] of ms.entries()) {
+        if (m.errors) console.error(`${i === 0 ? 'node' : other.name} ${kind} (together): the load generator reports ${m.errors}`);
+        if (!(m.value > 0)) throw new Error('measured nothing');
+      }
+      return { value: ms[1].value / ms[0].value, cpu: cpu[1] / cpu[0], node: ms[0].value, other: ms[1].value, unit: ms[0].unit, steal, cpuSource: clocks[0].source };
+    } finally {
+      for (const srv of srvs) if (srv !== undefined) srv.child.kill('SIGTERM');
+      await Promise.all(srvs.filter((srv) => srv !== undefined).map((srv) => new Promise((r) => (srv.child.exitCode !== null ? r() : srv.child.once('exit', r)))));
+    }
+  }
+
+  /** --together's rounds for one case: one JSON line per driver (and base driver), in `out`. */
+  async function together(kind) {
+    const handicap = Number(arg('handicap', 0));
+    const others = [
+      { name: 'node', impl: 'node' },
+      ...drivers.map((d) => ({ name: d, impl: 'ringio', driver: d })),
+      ...(baseSelf === undefined ? [] : drivers.map((d) => ({ name: `${d}@base`, impl: 'ringio', driver: d, base: true }))),
+      ...(handicap > 0 ? [{ name: `node+${handicap}us`, impl: 'node', spinUs: handicap }] : []),
+    ];
+    const flips = new Map(others.map((o) => [o.name, 0]));
+    const runs = await interleave(
+      rounds,
+      others.map((o) => ({ name: o.name, run: () => duel(kind, o, flips.set(o.name, flips.get(o.name) + 1).get(o.name) % 2 === 0) })),
+      {
+        describe: (m) => `${kind} together: plain Node ${m.node.toFixed(1)} ${m.unit}, this ${m.other.toFixed(1)}: ratio ${m.value.toFixed(3)}, CPU per unit ${m.cpu.toFixed(3)}, steal ${(m.steal * 100).toFixed(0)}%`,
+        rotate: true,
+      },
+    );
+    const aa = runs.get('node').map((m) => m.value);
+    for (const o of others.slice(1)) {
+      const rs = runs.get(o.name);
+      if (rs.length === 0) continue;
+      const ratios = rs.map((m) => m.value);
+      out.push({
+        bench: 'compat',
+        case: kind,
+        mode: 'together',
+        driver: o.driver ?? o.name,
+        unit: rs[0].unit,
+        ratio_to_node: Number(median(ratios).toFixed(3)),
+        rounds_at_node: `${ratios.filter((x) => x >= 1).length}/${ratios.length}`,
+        cpu_ratio_to_node: Number(median(rs.map((m) => m.cpu)).toFixed(3)),
+        // Plain Node against plain Node in the same rounds: what the design calls a difference by itself.
+        aa_ratio: aa.length > 0 ? Number(median(aa).toFixed(3)) : null,
+        aa_range: aa.length > 0 ? `${Math.min(...aa).toFixed(3)}..${Math.max(...aa).toFixed(3)}` : null,
+        aa_cpu_ratio: aa.length > 0 ? Number(median(runs.get('node').map((m) => m.cpu)).toFixed(3)) : null,
+        steal: Number(median(rs.map((m) => m.steal)).toFixed(3)),
+        cpu_source: rs[0].cpuSource,
+        warm_runs: WARM_RUNS,
+        rounds: rs.length,
+        ...(o.base ? { root: 'base' } : {}),
+        ...(o.spinUs ? { handicap_us: o.spinUs } : {}),
+      });
+    }
+  }
+
   async function once(kind, impl, driver, concurrency, base = false) {
     const srv = await startServer(kind, impl, driver, base);
     try {
@@ -321,8 +449,7 @@ async function measure() {
         await load(kind, srv.port, 1, concurrency, PRE_WARM_AB);
         await idleConnections(srv.port, IDLE_WARM);
       }
-      const tries = kind.startsWith('https') ? 5 : 1;
-      for (let warmed = 0, s = 0; s < tries && warmed < WARM_WRK; s++) warmed += (await load(kind, srv.port, 1, concurrency, true)).served;
+      await warmUp(kind, srv.port, concurrency);
       const clock = await cpuClock(srv.child.pid);
       const sched0 = schedSeconds(srv.child.pid);
       const helpers0 = helperSeconds(srv.child.pid);
@@ -359,6 +486,12 @@ async function measure() {
   try {
     const variants = cases.flatMap((kind) => (kind === 'http-close' ? [10, 50].map((c) => ({ kind, concurrency: c })) : [{ kind }]));
     for (const { kind, concurrency } of variants) {
+      if (togetherMode) {
+        if (kind === 'connect' || kind === 'http-close') {
+          if (concurrency !== 50) console.error(`case ${kind} skipped: --together runs the cases measured over a duration (ab runs a count)`);
+        } else await together(kind);
+        continue;
+      }
       const impls = [
         { name: 'node', run: () => once(kind, 'node', undefined, concurrency) },
         ...drivers.map((d) => ({ name: d, run: () => once(kind, 'ringio', d, concurrency) })),
@@ -410,8 +543,8 @@ async function measure() {
           steal_ringio: Number(median(rs.map((m) => m.steal)).toFixed(3)),
           steal_node: Number(median(runs.get('node').map((m) => m.steal)).toFixed(3)),
           cpu_source: rs[0].cpuSource,
-          // The ab cases' warm-up: connections closed without a request (--idle-warm; 0 before ep9).
-          ...(kind === 'connect' || kind === 'http-close' ? { idle_warm: IDLE_WARM } : {}),
+          // The ab cases' warm-up: connections closed without a request (--idle-warm; 0 before ep9); the others' runs.
+          ...(kind === 'connect' || kind === 'http-close' ? { idle_warm: IDLE_WARM } : { warm_runs: WARM_RUNS }),
           rounds: rs.length,
           ...(mine === undefined
             ? {}
@@ -433,7 +566,7 @@ async function measure() {
   const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   for (const o of out) o.loadavg = `${load0} -> ${load1}`;
   if (out.length > 0) {
-    table(out.map(({ bench, loadavg, concurrency, cpu_unit, root, ...r }) => ({ ...r, case: r.case + (concurrency ? ` -c${concurrency}` : ''), driver: r.driver + (root ? '@base' : ''), cpu: cpu_unit })));
+    table(out.map(({ bench, loadavg, concurrency, cpu_unit, root, ...r }) => ({ ...r, case: r.case + (concurrency ? ` -c${concurrency}` : ''), driver: r.driver + (root ? '@base' : ''), ...(cpu_unit ? { cpu: cpu_unit } : {}) })));
   }
   console.error(`load average: ${load0} (start) -> ${load1} (end)`);
   emit(out);
