@@ -53,7 +53,7 @@
 // in every request before answering: the design's sensitivity (docs/benchmarks.md, "Head to head").
 // --warm-runs N: the duration-based cases (wrk, h2load) warm each server up with N runs of 1 s, each on
 // new connections (default 1; https also goes on until 20,000 requests). After one, V8 is still
-// optimizing node's stream code again when the measured run's connections arrive.
+// optimizing node's stream code again during the measured run (see warmUp).
 // Usage: node bench/compat.mjs [--rounds 5] [--secs 3] [--cases https,https-nodetls,http2,http2-handoff,connect,http-close] [--drivers uring,epoll] [--base DIR] [--boost] [--idle-warm 8] [--warm-runs 1] [--together [--handicap US]]
 // Needs wrk (https), h2load (http2: nghttp2-client), ab (connect: apache2-utils) and openssl (https).
 // The server side of a measurement is this file too: node bench/compat.mjs --serve CASE --impl node|ringio --port P [--driver D] [--cert F --key F] [--spin-us US]
@@ -354,9 +354,10 @@ async function measure() {
 
   /**
    * The warm-up of a duration-based case: WARM_RUNS runs of a second of load, each on new connections
-   * (https: and on until WARM_WRK requests, up to 5 runs). One run leaves V8 still tiering: the measured
-   * run's new connections deoptimize stream code that the warm-up's closing connections had not met
-   * (node:http2 servers: 60 functions optimized again during the second run, settled after 4-5).
+   * (https: and on until WARM_WRK requests, up to 5 runs). One run leaves V8 still tiering: each run's
+   * closing connections deoptimize node's stream code ("wrong map") and the next run's optimize it again
+   * (node:http2's server: some 60 functions optimized again in the second run, 30 in the third, none
+   * after the fifth).
    */
   async function warmUp(kind, port, concurrency) {
     // ab's warm-up is a count (WARM_AB), kept at one: more would reuse client ports still in TIME_WAIT.
