@@ -368,23 +368,26 @@ async function measure() {
 
   /**
    * --together: plain Node's server and `other` ({ impl, driver, base, spinUs }) at once, both pinned to
-   * CPU 0, each under its own load generator on CPU 1 over the same seconds. `flip` starts `other` first.
+   * CPU 0, each under its own load generator on CPU 1 over the same seconds. `flip` puts `other` first
+   * wherever the two are handled in turn (started, clocked, loaded), so neither side always goes first.
    * Returns other's figure over plain Node's (`value`), the same of CPU per unit (`cpu`), both figures
    * and the hypervisor's steal over the run.
    */
   async function duel(kind, other, flip) {
     const sides = [{ impl: 'node' }, other];
+    const order = flip ? [1, 0] : [0, 1];
     const srvs = [];
     try {
-      for (const i of flip ? [1, 0] : [0, 1]) srvs[i] = await startServer(kind, sides[i].impl, sides[i].driver, sides[i].base, sides[i].spinUs);
-      await Promise.all(srvs.map((srv) => warmUp(kind, srv.port)));
+      for (const i of order) srvs[i] = await startServer(kind, sides[i].impl, sides[i].driver, sides[i].base, sides[i].spinUs);
+      await Promise.all(order.map((i) => warmUp(kind, srvs[i].port)));
       const clocks = [];
-      for (const srv of srvs) clocks.push(await cpuClock(srv.child.pid));
+      for (const i of order) clocks[i] = await cpuClock(srvs[i].child.pid);
       const ticks0 = cpuTicks();
-      const ms = await Promise.all(srvs.map((srv) => load(kind, srv.port, secs)));
+      const ms = [];
+      await Promise.all(order.map(async (i) => (ms[i] = await load(kind, srvs[i].port, secs))));
       const steal = stealShare(ticks0, cpuTicks());
       const cpu = [];
-      for (let i = 0; i < 2; i++) cpu.push((await clocks[i].stop()) / ms[i].served);
+      for (const i of order) cpu[i] = (await clocks[i].stop()) / ms[i].served;
       for (const [i, m] of ms.entries()) {
         if (m.errors) console.error(`${i === 0 ? 'node' : other.name} ${kind} (together): the load generator reports ${m.errors}`);
         if (!(m.value > 0)) throw new Error('measured nothing');
