@@ -45,12 +45,13 @@
 // moves a lone server's kernel time per MB by ±25% from round to round. Sharing CPU 0 fairly, a server
 // that spends less CPU per unit serves more. Per round, ringio's figure over plain Node's of the same
 // seconds; each round also runs plain Node against plain Node (the design's own noise: `aa_ratio`, its
-// median, and `aa_range`) and the start order alternates. Lines carry `mode: "together"`; ratio_to_node
+// median, `aa_range` and `aa_cpu_ratio`) and each side goes first in turn. Lines carry `mode: "together"`; ratio_to_node
 // is the median of the rounds' ratios and cpu_ratio_to_node the same of CPU per unit. The cases run by a
 // duration (https, https-nodetls, http2, http2-handoff); ab runs a count, and two at once would share
 // the ~28k ephemeral ports, so connect and http-close are left out of it.
 // --handicap US (with --together): one more pair, plain Node against plain Node that busy-waits US µs
-// in every request before answering: the design's sensitivity (docs/benchmarks.md, "Head to head").
+// in every request before answering (its line: driver "node", handicap_us): the design's sensitivity
+// (docs/benchmarks.md, "Head to head: http2-handoff").
 // --warm-runs N: the duration-based cases (wrk, h2load) warm each server up with N runs of 1 s, each on
 // new connections (default 1; https also goes on until 20,000 requests). After one, V8 is still
 // optimizing node's stream code again during the measured run (see warmUp).
@@ -426,7 +427,7 @@ async function measure() {
         bench: 'compat',
         case: kind,
         mode: 'together',
-        driver: o.driver ?? o.name,
+        driver: o.driver ?? 'node',
         unit: rs[0].unit,
         ratio_to_node: Number(median(ratios).toFixed(3)),
         rounds_at_node: `${ratios.filter((x) => x >= 1).length}/${ratios.length}`,
