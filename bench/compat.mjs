@@ -65,7 +65,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { arg, cpuSeconds, cpuTicks, emit, has, helperSeconds, idleConnections, interleave, median, pairedRatio, schedSeconds, stealShare, table } from './lib.mjs';
+import { arg, cpuSeconds, cpuTicks, emit, has, helperSeconds, idleConnections, interleave, median, pairedRatio, schedSeconds, stealShare, stopProc, table } from './lib.mjs';
 
 const BIG = 2 * 1024 * 1024;
 
@@ -395,8 +395,7 @@ async function measure() {
       }
       return { value: ms[1].value / ms[0].value, cpu: cpu[1] / cpu[0], node: ms[0].value, other: ms[1].value, unit: ms[0].unit, steal, cpuSource: clocks[0].source };
     } finally {
-      for (const srv of srvs) if (srv !== undefined) srv.child.kill('SIGTERM');
-      await Promise.all(srvs.filter((srv) => srv !== undefined).map((srv) => new Promise((r) => (srv.child.exitCode !== null ? r() : srv.child.once('exit', r)))));
+      await Promise.all(srvs.filter((srv) => srv !== undefined).map((srv) => stopProc(srv.child)));
     }
   }
 
@@ -481,8 +480,7 @@ async function measure() {
       if (!(m.value > 0)) throw new Error(`measured nothing`);
       return m;
     } finally {
-      srv.child.kill('SIGTERM');
-      await new Promise((r) => (srv.child.exitCode !== null ? r() : srv.child.once('exit', r)));
+      await stopProc(srv.child);
     }
   }
 
