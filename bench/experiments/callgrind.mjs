@@ -1,5 +1,5 @@
 // callgrind helpers shared by the instruction-count experiments (proxy-instructions.mjs,
-// compat-instructions.mjs): callgrind_control, node's perf map (JIT code by name), and a dump's
+// compat-instructions.mjs, http2-handoff-steady.mjs): callgrind_control, node's perf map (JIT code by name), and a dump's
 // exclusive cost per function and per kind (JS by tier, V8 builtins, compiler, GC, addon, libc).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -41,9 +41,10 @@ export const COMPILER = /v8::internal::(compiler|maglev|baseline|Compiler|Optimi
 export const GC = /v8::internal::(Scavenge|Heap|MarkCompact|MinorMarkCompact|Evacuat|PagedSpace|NewSpace|SemiSpace|Sweeper|ConcurrentMarking|MarkingVisitor|LocalAllocation|MemoryChunk|BodyDescriptorBase|PretenuringHandler)|heap::base::/;
 
 /**
- * A callgrind dump (--dump-instr=yes) as { total, fns: Map<name, Ir>, kinds: Map<kind, Ir> }: exclusive
- * cost per function, JIT code named from the perf map. Call lines (calls=, then the inclusive cost of
- * the call) are skipped; positions are absolute (0x...), relative (+n, -n) or the same (*).
+ * A callgrind dump (--dump-instr=yes) as { total, fns: Map<name, Ir>, kinds: Map<kind, Ir>, callers,
+ * calls }: exclusive cost per function, JIT code named from the perf map; `callers`: callee name ->
+ * Map(caller name -> inclusive Ir of those calls); `calls`: callee name -> number of calls into it (C++
+ * callees named `fn [object]`). Positions are absolute (0x...), relative (+n, -n) or the same (*).
  */
 export function parseDump(file, map, root) {
   const names = { ob: new Map(), fn: new Map() };
@@ -59,6 +60,7 @@ export function parseDump(file, map, root) {
   let total = 0;
   // callee name -> Map(caller name -> inclusive Ir of those calls)
   const callers = new Map();
+  const calls = new Map();
   const short = (s) => s.replaceAll(`file://${root}/`, '').replaceAll(`${root}/`, '');
   const add = (m, k, v) => m.set(k, (m.get(k) ?? 0) + v);
   for (const line of readFileSync(file, 'latin1').split('\n')) {
@@ -114,10 +116,11 @@ export function parseDump(file, map, root) {
     }
     if (line.startsWith('calls=')) {
       // calls=<count> <target position>: the callee, by the perf map where it is JIT code or a builtin.
-      const target = line.split(' ')[1];
+      const [count, target] = line.slice(6).split(' ');
       const t = target.startsWith('0x') ? parseInt(target, 16) : target.startsWith('+') ? addr + parseInt(target.slice(1), 10) : target.startsWith('-') ? addr - parseInt(target.slice(1), 10) : addr;
       const jit = lookup(map, t);
       callee = jit !== undefined ? short(jit) : `${cfn} [${(cob || ob).split('/').pop() || '???'}]`;
+      add(calls, callee, Number(count));
       skip = true;
       continue;
     }
@@ -133,13 +136,22 @@ export function parseDump(file, map, root) {
       else if (m[1] === 'cob') cob = names.ob.get(m[2]) ?? '';
     }
   }
-  return { total, fns, kinds, callers };
+  return { total, fns, kinds, callers, calls };
 }
 
-/** Each function's median over several dumps (steadier than one window's: a GC or a compile moves a window's total). */
-export function fnMedians(dumps) {
-  const names = new Set(dumps.flatMap((d) => [...d.fns.keys()]));
-  return new Map([...names].map((n) => [n, median(dumps.map((d) => d.fns.get(n) ?? 0))]));
+/**
+ * Each function's median over several dumps (steadier than one window's: a GC or a compile moves a
+ * window's total). `of` picks the map (default the functions; `(d) => d.kinds` for kinds) and `per(i)`
+ * divides dump i's figures first (its requests, when windows served different numbers of them).
+ */
+export function fnMedians(dumps, { of = (d) => d.fns, per = () => 1 } = {}) {
+  const names = new Set(dumps.flatMap((d) => [...of(d).keys()]));
+  return new Map([...names].map((n) => [n, median(dumps.map((d, i) => (of(d).get(n) ?? 0) / per(i)))]));
+}
+
+/** Two servers' figures by name as [name, a, b], the largest differences first (a name one lacks counts 0). */
+export function largestMoves(a, b) {
+  return [...new Set([...a.keys(), ...b.keys()])].map((n) => [n, a.get(n) ?? 0, b.get(n) ?? 0]).sort((x, y) => Math.abs(y[2] - y[1]) - Math.abs(x[2] - x[1]));
 }
 
 /**

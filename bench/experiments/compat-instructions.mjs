@@ -28,7 +28,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { arg, emit, freePort, has, idleConnections, median, stopProc, table } from '../lib.mjs';
-import { COMPILER, control, fnMedians, keepDumps, parseDump, perfMap, startCompatServer } from './callgrind.mjs';
+import { COMPILER, control, fnMedians, keepDumps, largestMoves, parseDump, perfMap, startCompatServer } from './callgrind.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const kind = String(arg('case', 'connect'));
@@ -163,10 +163,9 @@ try {
   for (const r of results.slice(1)) {
     const fa = fold(a.fnMedians);
     const fb = fold(r.fnMedians);
-    const diffs = [...new Set([...fa.keys(), ...fb.keys()])].map((k) => [k, (fb.get(k) ?? 0) - (fa.get(k) ?? 0)]).filter(([k]) => !COMPILER.test(k));
-    diffs.sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
+    const diffs = largestMoves(fa, fb).filter(([k]) => !COMPILER.test(k));
     console.error(`\n${r.impl} ${r.root} against ${a.impl} ${a.root}: the ${top} largest moves (main thread, instructions/request, tiers folded):`);
-    for (const [k, v] of diffs.slice(0, top)) console.error(`  ${(v / reqs >= 0 ? '+' : '') + (v / reqs).toFixed(0).padStart(7)}  ${k.slice(0, 150)}`);
+    for (const [k, x, y] of diffs.slice(0, top)) console.error(`  ${((y - x) / reqs >= 0 ? '+' : '') + ((y - x) / reqs).toFixed(0).padStart(7)}  ${k.slice(0, 150)}`);
   }
   const what = `${kind}${h2 ? '' : ` -c${concurrency}`}`;
   console.error(`\n${what}: instructions per request (callgrind; ${warmup} warm-up requests, ${windows} windows of ${reqs})`);

@@ -18,13 +18,13 @@
 //          [--win 12] [--windows 3] [--top 30] [--callers] [--node-flags --flag1,--flag2]
 // A server is IMPL or IMPL@ROOT (a checkout with its packages built).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { arg, emit, freePort, has, median, stopProc, table } from '../lib.mjs';
-import { control, parseDump, perfMap, startCompatServer } from './callgrind.mjs';
+import { control, fnMedians, largestMoves, parseDump, perfMap, startCompatServer } from './callgrind.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const impls = String(arg('impls', 'node,uring,epoll')).split(',');
@@ -43,22 +43,8 @@ for (const tool of ['valgrind', 'callgrind_control', 'h2load']) {
   }
 }
 
-/** Calls into nghttp2_submit_response in a dump: one per response the server sent. */
-function responses(file) {
-  const names = new Map();
-  let cfn = '';
-  let n = 0;
-  for (const line of readFileSync(file, 'latin1').split('\n')) {
-    const m = /^(c?)fn=\((\d+)\)(?: (.*))?$/.exec(line);
-    if (m) {
-      if (m[3] !== undefined) names.set(m[2], m[3]);
-      if (m[1] === 'c') cfn = names.get(m[2]) ?? '';
-      continue;
-    }
-    if (line.startsWith('calls=') && cfn.startsWith('nghttp2_submit_response')) n += Number(line.slice(6).split(' ')[0]);
-  }
-  return n;
-}
+/** Calls into nghttp2_submit_response in a parsed dump: one per response the server sent. */
+const responses = (dump) => [...dump.calls].reduce((n, [callee, c]) => (callee.startsWith('nghttp2_submit_response') ? n + c : n), 0);
 
 async function once(impl, root) {
   const port = await freePort();
@@ -76,10 +62,9 @@ async function once(impl, root) {
       control(child.pid, '-z');
       await sleep(win * 1000);
       control(child.pid, '-d');
-      const file = join(dir, `cg.${child.pid}.${w}-01`);
-      const reqs = responses(file);
+      const dump = parseDump(join(dir, `cg.${child.pid}.${w}-01`), perfMap(child.pid), root);
+      const reqs = responses(dump);
       if (reqs < 100) throw new Error(`${impl}: window ${w} saw ${reqs} responses (h2load: ${h2out.slice(-400)})`);
-      const dump = parseDump(file, perfMap(child.pid), root);
       const compiler = [...dump.kinds].filter(([k]) => k.startsWith('V8 compiler')).reduce((a, [, v]) => a + v, 0);
       figures.push({ reqs, dump, main: dump.total / reqs, noComp: (dump.total - compiler) / reqs });
       console.error(`  ${impl} ${root}: window ${w}/${windows}: ${reqs} responses, main thread ${Math.round(dump.total / reqs)} instructions/request`);
@@ -92,10 +77,8 @@ async function once(impl, root) {
   }
 }
 
-const perReq = (figures, get) => {
-  const names = new Set(figures.flatMap((f) => [...get(f).keys()]));
-  return new Map([...names].map((n) => [n, median(figures.map((f) => (get(f).get(n) ?? 0) / f.reqs))]));
-};
+/** Each function's (or kind's, `of`) median instructions per request over a server's windows. */
+const perReq = (figures, of) => fnMedians(figures.map((f) => f.dump), { of, per: (i) => figures[i].reqs });
 
 try {
   const servers = impls.map((spec) => (spec.includes('@') ? { impl: spec.split('@')[0], root: resolve(spec.split('@')[1]) } : { impl: spec, root: here }));
@@ -114,15 +97,15 @@ try {
     };
   });
   for (const r of results) {
-    const kinds = perReq(r.figures, (f) => f.dump.kinds);
+    const kinds = perReq(r.figures, (d) => d.kinds);
     console.error(`\n${r.impl} ${r.root}: main thread by kind (median window, instructions/request):`);
     for (const [k, v] of [...kinds].sort((a, b) => b[1] - a[1])) console.error(`  ${String(Math.round(v)).padStart(9)}  ${k}`);
   }
   const [a, ...rest] = results;
-  const fa = perReq(a.figures, (f) => f.dump.fns);
+  const fa = perReq(a.figures, (d) => d.fns);
   for (const b of rest) {
-    const fb = perReq(b.figures, (f) => f.dump.fns);
-    const moves = [...new Set([...fa.keys(), ...fb.keys()])].map((n) => [n, fa.get(n) ?? 0, fb.get(n) ?? 0]).sort((x, y) => Math.abs(y[2] - y[1]) - Math.abs(x[2] - x[1]));
+    const fb = perReq(b.figures, (d) => d.fns);
+    const moves = largestMoves(fa, fb);
     console.error(`\n${b.impl} against ${a.impl}: the ${top} largest moves (main thread, instructions/request: ${a.impl}, ${b.impl}, difference)`);
     for (const [n, x, y] of moves.slice(0, top)) console.error(`  ${String(Math.round(x)).padStart(8)} ${String(Math.round(y)).padStart(8)} ${String(Math.round(y - x)).padStart(7)}  ${n.slice(0, 140)}`);
     if (showCallers && a.figures.length > 1 && b.figures.length > 1) {
@@ -133,7 +116,7 @@ try {
       };
       const ca = calls(a.figures[1]);
       const cb = calls(b.figures[1]);
-      const moved = [...new Set([...ca.keys(), ...cb.keys()])].map((k) => [k, ca.get(k) ?? 0, cb.get(k) ?? 0]).sort((x, y) => Math.abs(y[2] - y[1]) - Math.abs(x[2] - x[1]));
+      const moved = largestMoves(ca, cb);
       console.error(`\n${b.impl} against ${a.impl}: calls into V8 builtins that moved most (inclusive, window 2)`);
       for (const [k, x, y] of moved.slice(0, top)) console.error(`  ${String(Math.round(x)).padStart(8)} ${String(Math.round(y)).padStart(8)} ${String(Math.round(y - x)).padStart(7)}  ${k.slice(0, 160)}`);
     }
